@@ -1,0 +1,1 @@
+"""AICMO Actors: an agency back office as one asyncio actor system."""

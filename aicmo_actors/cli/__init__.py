@@ -1,0 +1,1 @@
+"""The command line: `python run.py --help`. The composition root, allowed to import every module."""

@@ -1,0 +1,237 @@
+"""Client acquisition (CAM): campaigns, sending, replies, classification, alerts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.base import Event, Message
+
+CONTRACT_VERSION = 1
+
+
+class CamMessage(Message):
+    contract_version: int = CONTRACT_VERSION
+
+
+class CamEvent(Event):
+    contract_version: int = CONTRACT_VERSION
+
+
+class ReplyCategory(StrEnum):
+    BOUNCE_HARD = "bounce_hard"
+    BOUNCE_SOFT = "bounce_soft"
+    COMPLAINT = "complaint"
+    AUTO_REPLY = "auto_reply"
+    UNSUBSCRIBE = "unsubscribe"
+    INTERESTED = "interested"
+    MEETING_REQUEST = "meeting_request"
+    QUESTION = "question"
+    REFERRAL = "referral"
+    NOT_INTERESTED = "not_interested"
+    OTHER = "other"
+
+
+class BounceReason(StrEnum):
+    USER_UNKNOWN = "user_unknown"
+    HOST_UNKNOWN = "host_unknown"
+    HAS_MOVED = "has_moved"
+    NOT_ACCEPT = "not_accept"
+    MAILBOX_FULL = "mailbox_full"
+    SUSPENDED = "suspended"
+    EXPIRED = "expired"
+    RATE_LIMITED = "rate_limited"
+    BLOCKED = "blocked"
+    SPAM_DETECTED = "spam_detected"
+    POLICY = "policy"
+    AUTH_FAILURE = "auth_failure"
+    MESSAGE_TOO_BIG = "message_too_big"
+    NETWORK_ERROR = "network_error"
+    SYSTEM_ERROR = "system_error"
+    UNDEFINED = "undefined"
+
+
+#: Reasons that mean the address itself is dead (hard when the code is permanent).
+ADDRESS_DEAD_REASONS = frozenset(
+    {BounceReason.USER_UNKNOWN, BounceReason.HOST_UNKNOWN, BounceReason.HAS_MOVED}
+)
+#: Reasons that are problems of our sending: they count against the mailbox, not the lead.
+SENDING_SIDE_REASONS = frozenset(
+    {
+        BounceReason.BLOCKED,
+        BounceReason.SPAM_DETECTED,
+        BounceReason.POLICY,
+        BounceReason.AUTH_FAILURE,
+    }
+)
+
+
+class Classification(BaseModel):
+    """What the classifier concluded about one inbound message, with its evidence."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    category: ReplyCategory
+    #: For bounces a BounceReason value; otherwise a short machine code or None.
+    reason: str | None = None
+    confidence: float = Field(ge=0.0, le=1.0)
+    #: Human-readable evidence, in the order it was weighed.
+    reasons: tuple[str, ...] = ()
+    failed_recipients: tuple[str, ...] = ()
+    #: Enhanced status code (RFC 3463), e.g. "5.1.1", when one was found.
+    status: str | None = None
+    #: Basic SMTP reply code, e.g. 550, when one was found.
+    smtp_code: int | None = None
+    #: For auto-replies: when the sender says they are back.
+    return_date: date | None = None
+    #: The Message-ID of ours this message refers to (In-Reply-To, or inside a report).
+    in_reply_to: str | None = None
+    #: Every Message-ID the message refers to, most specific first.
+    referenced_ids: tuple[str, ...] = ()
+    #: True when the failure is a problem of our sending (blocked, spam, policy, auth).
+    sending_side: bool = False
+    from_address: str | None = None
+    subject: str | None = None
+    message_id: str | None = None
+
+
+class OutboundStatus(StrEnum):
+    QUEUED = "QUEUED"
+    SENDING = "SENDING"
+    SENT = "SENT"
+    UNCONFIRMED = "UNCONFIRMED"
+    FAILED = "FAILED"
+
+
+class LeadState(StrEnum):
+    ACTIVE = "active"  # in sequence, waiting for its next step
+    PAUSED = "paused"  # auto-reply: waiting for the return date
+    REPLIED = "replied"  # a human answered: sequence stopped, a person takes over
+    NOT_INTERESTED = "not_interested"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLETED = "completed"  # sequence ran out with no reply
+    STOPPED = "stopped"  # stopped for another reason (same-domain reply, campaign ended)
+
+
+class SendEmail(CamMessage):
+    """Scheduler -> sender: send the outbound row with this id (already QUEUED in the db)."""
+
+    outbound_id: int
+    lead_id: int
+    campaign: str
+    step: int
+    mailbox: str
+
+
+class EmailSent(CamEvent):
+    outbound_id: int
+    lead_id: int
+    campaign: str
+    step: int
+    mailbox: str
+    #: The RFC 5322 Message-ID header we set (not this event's own `message_id`).
+    email_message_id: str
+    recipient: str
+
+
+class EmailFailed(CamEvent):
+    outbound_id: int
+    lead_id: int
+    campaign: str
+    step: int
+    mailbox: str
+    permanent: bool
+    #: The address is dead (a permanent user_unknown / host_unknown / has_moved / not_accept).
+    hard: bool = False
+    #: A problem of our sending (blocked, spam, policy, auth): counts against the mailbox.
+    sending_side: bool = False
+    recipient: str = ""
+    smtp_code: int | None = None
+    status: str | None = None
+    reason: BounceReason | None = None
+    detail: str = ""
+
+
+class ReplyReceived(CamMessage):
+    """Inbox -> classifier: a stored inbound message, identified by its row."""
+
+    inbound_id: int
+    mailbox: str
+
+
+class ReplyClassified(CamEvent):
+    inbound_id: int
+    mailbox: str
+    lead_id: int | None
+    campaign: str | None
+    outbound_id: int | None
+    #: "message_id" (threading), "report" (inside a bounce), "sender" (fallback) or None.
+    matched_by: str | None
+    classification: Classification
+
+
+class CampaignPaused(CamEvent):
+    campaign: str
+    reason: str
+
+
+class MailboxPaused(CamEvent):
+    mailbox: str
+    reason: str
+
+
+class LeadStateChanged(CamEvent):
+    lead_id: int
+    campaign: str
+    old: LeadState
+    new: LeadState
+    cause: str
+
+
+class AlertRequested(CamMessage):
+    """Anyone -> alerts: tell a human. Delivered once per idempotency key."""
+
+    idempotency_key: str
+    kind: str
+    lead_id: int | None = None
+    campaign: str | None = None
+    category: ReplyCategory | None = None
+    summary: str
+    text: str = ""
+
+
+class ClientSigned(CamEvent):
+    """A lead became a client: the hand-over to orchestration."""
+
+    lead_id: int
+    campaign: str
+    company: str | None = None
+    contact_email: str
+    client_ref: uuid.UUID | None = None
+    signed_at: datetime
+
+
+class PollInbox(CamMessage):
+    """Inbox -> itself: poll one configured inbox now (after a tick, or when IDLE said so)."""
+
+    inbox: str
+
+
+class RetryAlert(CamMessage):
+    """Alerts -> itself: try delivering a pending alert again."""
+
+    alert_id: int
+
+
+class CycleReport(CamEvent):
+    """One acquisition cycle's counts, per step, as `python run.py status` shows them."""
+
+    tick_seq: int
+    step: str
+    counts: dict[str, int]
+    errors: tuple[str, ...] = ()
+    duration_ms: float = 0.0

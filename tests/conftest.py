@@ -1,0 +1,15 @@
+"""Shared test set-up: anyio's own pytest plugin (asyncio backend) and the server fixtures."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = [
+    "tests.plugins.servers",
+    "tests.plugins.mail",
+]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
