@@ -6,6 +6,7 @@ import pytest
 
 pytest_plugins = [
     "tests.plugins.servers",
+    "tests.plugins.db",
     "tests.plugins.mail",
 ]
 

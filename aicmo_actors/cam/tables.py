@@ -1,0 +1,286 @@
+"""The tables of client acquisition (prefix ``cam_``). Declarations only: no business logic.
+
+Only the cam module writes them. The unique constraints carry idempotency (one outbound row
+per lead and step, one inbound row per mailbox/UIDVALIDITY/UID, one alert per key, one
+suppression per address); the indexes serve the hot queries (due leads by next action time,
+replies by In-Reply-To, daily caps by mailbox and send time).
+
+The allowed values of status columns are repeated in CHECK constraints on purpose: a new
+value is a schema change and gets a migration (copy the literal list there, never import it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from aicmo_actors.storage.metadata import Base, Id, UtcDateTime
+from contracts.cam import LeadState, OutboundStatus
+
+#: RFC 5321 limits an address to 254 octets in practice; 320 leaves room for odd ones.
+ADDRESS = 320
+#: RFC 5322 line limit: a Message-ID header value cannot be longer.
+MESSAGE_ID = 998
+
+CAMPAIGN_STATUSES = ("active", "paused")
+MAILBOX_STATUSES = ("active", "paused")
+ALERT_STATES = ("pending", "delivered", "failed")
+
+
+def _one_of(column: str, values: tuple[str, ...] | list[str]) -> str:
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
+
+
+class CamCampaign(Base):
+    """A campaign: the parsed campaign file and whether it is sending."""
+
+    __tablename__ = "cam_campaigns"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    spec: Mapped[Any] = mapped_column(JSON)
+    spec_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    stop_company_on_reply: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (CheckConstraint(_one_of("status", CAMPAIGN_STATUSES), name="status"),)
+
+
+class CamSequenceStep(Base):
+    """One step of a campaign's sequence: what to send and how long after the previous one."""
+
+    __tablename__ = "cam_sequence_steps"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(Id, ForeignKey("cam_campaigns.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(Integer)
+    delay_days: Mapped[float] = mapped_column(Float)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    variants: Mapped[Any | None] = mapped_column(JSON)
+
+    __table_args__ = (UniqueConstraint("campaign_id", "step"),)
+
+
+class CamLead(Base):
+    """A person in a campaign, with where they are in the sequence and when to act next."""
+
+    __tablename__ = "cam_leads"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[int] = mapped_column(Id, ForeignKey("cam_campaigns.id"))
+    #: Normalised (lower-case domain, validated) address.
+    email: Mapped[str] = mapped_column(String(ADDRESS))
+    email_domain: Mapped[str] = mapped_column(String(255))
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    company: Mapped[str | None] = mapped_column(String(300))
+    #: IANA zone name, e.g. "Europe/Berlin"; None: the campaign's zone.
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    variables: Mapped[Any] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(32), default=LeadState.ACTIVE.value)
+    state_reason: Mapped[str | None] = mapped_column(Text)
+    #: The last step sent; 0 before the first.
+    current_step: Mapped[int] = mapped_column(Integer, default=0)
+    #: NULL whenever the lead is not schedulable, so the index only holds due-able leads.
+    next_action_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    paused_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    soft_bounces: Mapped[int] = mapped_column(Integer, default=0)
+    last_sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "email"),
+        Index(None, "email"),
+        # "stop the whole company on a reply" looks leads up by domain within a campaign.
+        Index(None, "campaign_id", "email_domain"),
+        CheckConstraint(_one_of("state", [s.value for s in LeadState]), name="state"),
+    )
+
+
+class CamOutboundEmail(Base):
+    """One email to send (the outbox): computed ahead of time, then sent at most once."""
+
+    __tablename__ = "cam_outbound_emails"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(Id, ForeignKey("cam_leads.id"))
+    campaign_id: Mapped[int] = mapped_column(Id, ForeignKey("cam_campaigns.id"), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    variant: Mapped[str | None] = mapped_column(String(64))
+    #: The sending address.
+    mailbox: Mapped[str] = mapped_column(String(ADDRESS))
+    recipient: Mapped[str] = mapped_column(String(ADDRESS))
+    subject: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=OutboundStatus.QUEUED.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message_id: Mapped[str | None] = mapped_column(String(MESSAGE_ID), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    in_reply_to: Mapped[str | None] = mapped_column(String(MESSAGE_ID))
+    #: The References header value (space-separated Message-IDs).
+    references_header: Mapped[str | None] = mapped_column(Text)
+    queued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sending_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    smtp_code: Mapped[int | None] = mapped_column(Integer)
+    #: The worker lease token under which the row was last moved (see storage.lease).
+    fencing_token: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("lead_id", "step"),
+        # Daily caps: how many did this mailbox send since midnight.
+        Index(None, "mailbox", "sent_at"),
+        # The sender's queue and its retries.
+        Index(None, "status", "next_attempt_at"),
+        CheckConstraint(_one_of("status", [s.value for s in OutboundStatus]), name="status"),
+    )
+
+
+class CamInboundEmail(Base):
+    """One message fetched from a reply mailbox, stored raw before it is classified."""
+
+    __tablename__ = "cam_inbound_emails"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    mailbox: Mapped[str] = mapped_column(String(ADDRESS))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[str | None] = mapped_column(String(MESSAGE_ID), index=True)
+    in_reply_to: Mapped[str | None] = mapped_column(String(MESSAGE_ID), index=True)
+    references_header: Mapped[str | None] = mapped_column(Text)
+    from_address: Mapped[str | None] = mapped_column(String(ADDRESS), index=True)
+    subject: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The Date header or the server's INTERNALDATE, when known.
+    received_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    stored_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    category: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    classification: Mapped[Any | None] = mapped_column(JSON)
+    lead_id: Mapped[int | None] = mapped_column(Id, ForeignKey("cam_leads.id"), index=True)
+    outbound_id: Mapped[int | None] = mapped_column(Id, ForeignKey("cam_outbound_emails.id"))
+    #: "message_id", "report", "sender" or None (see contracts.cam.ReplyClassified).
+    matched_by: Mapped[str | None] = mapped_column(String(16))
+    #: NULL until classified and acted on: the restart point after a crash.
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+
+    __table_args__ = (UniqueConstraint("mailbox", "uidvalidity", "uid"),)
+
+
+class CamSuppression(Base):
+    """An address never to email again (bounce, complaint, unsubscribe, manual)."""
+
+    __tablename__ = "cam_suppressions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    #: Normalised lower-case address.
+    address: Mapped[str] = mapped_column(String(ADDRESS), unique=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CamAlert(Base):
+    """A notice to a human, delivered once per idempotency key."""
+
+    __tablename__ = "cam_alerts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    lead_id: Mapped[int | None] = mapped_column(Id, ForeignKey("cam_leads.id"))
+    campaign: Mapped[str | None] = mapped_column(String(200))
+    inbound_id: Mapped[int | None] = mapped_column(Id, ForeignKey("cam_inbound_emails.id"))
+    payload: Mapped[Any] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        Index(None, "state", "next_attempt_at"),
+        CheckConstraint(_one_of("state", ALERT_STATES), name="state"),
+    )
+
+
+class CamCycleReport(Base):
+    """What one tick of the acquisition cycle did: per-step counts, errors, duration."""
+
+    __tablename__ = "cam_cycle_reports"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    tick_seq: Mapped[int] = mapped_column(BigInteger)
+    worker: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+    counts: Mapped[Any] = mapped_column(JSON, default=dict)
+    errors: Mapped[Any] = mapped_column(JSON, default=list)
+
+
+class CamMailboxCursor(Base):
+    """How far a reply mailbox has been read: the last UID seen under its UIDVALIDITY."""
+
+    __tablename__ = "cam_mailbox_cursors"
+
+    mailbox: Mapped[str] = mapped_column(String(ADDRESS), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CamSendingMailbox(Base):
+    """A sending address and whether it may send (paused on blocks or spam complaints)."""
+
+    __tablename__ = "cam_sending_mailboxes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    address: Mapped[str] = mapped_column(String(ADDRESS), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (CheckConstraint(_one_of("status", MAILBOX_STATUSES), name="status"),)
+
+
+# The Core tables, typed as such (``__table__`` is typed as a plain FromClause).
+cam_campaigns = cast(Table, CamCampaign.__table__)
+cam_sequence_steps = cast(Table, CamSequenceStep.__table__)
+cam_leads = cast(Table, CamLead.__table__)
+cam_outbound_emails = cast(Table, CamOutboundEmail.__table__)
+cam_inbound_emails = cast(Table, CamInboundEmail.__table__)
+cam_suppressions = cast(Table, CamSuppression.__table__)
+cam_alerts = cast(Table, CamAlert.__table__)
+cam_cycle_reports = cast(Table, CamCycleReport.__table__)
+cam_mailbox_cursors = cast(Table, CamMailboxCursor.__table__)
+cam_sending_mailboxes = cast(Table, CamSendingMailbox.__table__)

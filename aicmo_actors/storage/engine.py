@@ -1,0 +1,181 @@
+"""One async engine per database URL: SQLite (embedded default) or PostgreSQL (production).
+
+SQLite gets WAL, foreign keys, a busy timeout, and transactions that begin with
+``BEGIN IMMEDIATE``: a transaction that reads and then writes would otherwise fail at once
+with "database is locked" when another connection wrote in between, instead of waiting.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./aicmo.db"
+DATABASE_URL_ENV = "AICMO_DATABASE_URL"
+
+#: The SQLite lock wait, in milliseconds, before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+#: Execution option naming how a SQLite transaction begins: "IMMEDIATE" (default),
+#: "DEFERRED" (read-only work that must not wait for writers) or "EXCLUSIVE".
+SQLITE_BEGIN = "sqlite_begin"
+
+Backend = Literal["sqlite", "postgresql"]
+
+_DRIVERS: dict[str, str] = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+class DatabaseUnavailable(Exception):
+    """The database URL is malformed or unsupported, or the server cannot be reached.
+
+    The message is one line meant for the person who configured the URL.
+    """
+
+
+def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """`AICMO_DATABASE_URL`, or the embedded SQLite default when it is unset or empty."""
+    env = os.environ if environ is None else environ
+    return env.get(DATABASE_URL_ENV, "").strip() or DEFAULT_DATABASE_URL
+
+
+def parse_url(url: str | URL) -> URL:
+    """Parse and normalise a database URL to one of the two async drivers we support.
+
+    ``postgresql://`` and ``sqlite:///`` are accepted and given their async driver.
+    """
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except (ArgumentError, ValueError) as exc:
+        raise DatabaseUnavailable(f"malformed database URL {_safe(url)!r}: {exc}") from None
+    driver = _DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise DatabaseUnavailable(
+            f"unsupported database URL {_safe(parsed)!r}: use sqlite+aiosqlite:///FILE "
+            "or postgresql+asyncpg://USER@HOST/DB"
+        )
+    parsed = parsed.set(drivername=driver)
+    if driver == "postgresql+asyncpg" and not parsed.database:
+        raise DatabaseUnavailable(f"database URL {_safe(parsed)!r} names no database")
+    return parsed
+
+
+def backend_of(url: str | URL) -> Backend:
+    """ "sqlite" or "postgresql"."""
+    return "sqlite" if parse_url(url).get_backend_name() == "sqlite" else "postgresql"
+
+
+def _safe(url: str | URL) -> str:
+    """The URL without its password, for messages and logs."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "<unparseable>"
+
+
+def describe_url(url: str | URL) -> str:
+    """The URL without its password: safe to print or log."""
+    return _safe(url)
+
+
+def _sqlite_in_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
+def make_engine(
+    url: str | URL,
+    *,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    connect_timeout_s: float = 10.0,
+    sqlite_foreign_keys: bool = True,
+    echo: bool = False,
+    **engine_kwargs: Any,
+) -> AsyncEngine:
+    """Create the async engine for `url` (does not connect; see `ping`).
+
+    `sqlite_foreign_keys=False` is for migrations only: SQLite batch mode recreates tables,
+    which foreign-key enforcement would refuse while child rows exist.
+    """
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _make_sqlite_engine(parsed, sqlite_foreign_keys, echo, engine_kwargs)
+    connect_args = {"timeout": connect_timeout_s, **engine_kwargs.pop("connect_args", {})}
+    if "poolclass" not in engine_kwargs:
+        engine_kwargs = {
+            "pool_size": pool_size,
+            "max_overflow": max_overflow,
+            # A server restart or a dropped idle connection is found before a query, not by it.
+            "pool_pre_ping": True,
+            "pool_recycle": 1800,
+            **engine_kwargs,
+        }
+    return create_async_engine(parsed, echo=echo, connect_args=connect_args, **engine_kwargs)
+
+
+def _make_sqlite_engine(
+    url: URL, foreign_keys: bool, echo: bool, engine_kwargs: dict[str, Any]
+) -> AsyncEngine:
+    in_memory = _sqlite_in_memory(url)
+    if in_memory:
+        # Every new connection to ":memory:" is a new empty database: share one.
+        engine_kwargs.setdefault("poolclass", StaticPool)
+    else:
+        assert url.database is not None
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, echo=echo, **engine_kwargs)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The driver's own implicit BEGIN is off: we emit ours (below), which also makes
+        # SAVEPOINT and transactional DDL work as documented.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = str(conn.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")).upper()
+        if mode not in {"DEFERRED", "IMMEDIATE", "EXCLUSIVE"}:
+            raise ValueError(f"{SQLITE_BEGIN} must be DEFERRED, IMMEDIATE or EXCLUSIVE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Connect once and run ``SELECT 1``; `DatabaseUnavailable` with one line if that fails."""
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (OSError, TimeoutError, DBAPIError, OperationalError) as exc:
+        raise unavailable(engine.url, exc) from exc
+
+
+def unavailable(url: str | URL, exc: BaseException) -> DatabaseUnavailable:
+    """Turn a connection failure into the one-line `DatabaseUnavailable` the CLI prints."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    reason = detail[0] if detail else type(exc).__name__
+    return DatabaseUnavailable(f"cannot reach the database at {_safe(url)}: {reason}")
