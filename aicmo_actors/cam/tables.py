@@ -61,6 +61,8 @@ class CamCampaign(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     paused_reason: Mapped[str | None] = mapped_column(Text)
     paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: Auto-pause rates count from here (see migration 0002).
+    resumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     stop_company_on_reply: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -50,6 +50,8 @@ async def test_downgrade_to_base_and_upgrade_again(database_url: str) -> None:
     assert await _tables(database_url) <= {"alembic_version"}
     up = await migrate(database_url, "0001")
     assert (up.before, up.after) == (None, "0001")
+    rest = await upgrade(database_url)
+    assert (rest.before, rest.after) == ("0001", head_revision())
     assert await check_drift(database_url) == []
 
 
