@@ -86,6 +86,18 @@ class Settings(RuntimeSettings):
     send_retry_base_s: float = Field(default=300.0, ge=0, description="first retry delay; doubles each attempt")
     scheduler_batch: int = Field(default=500, ge=1, description="due leads taken per tick")
     inbox_batch: int = Field(default=100, ge=1, description="messages fetched per IMAP round trip")
+    inbox_poll_offset_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="poll the inboxes this long after each tick instead of with it (the simulation "
+        "uses half a tick, so reading replies and scheduling never race at one instant)",
+    )
+
+    pause_hard_bounce_rate: float = Field(default=0.03, ge=0, le=1, description="auto-pause a campaign above this hard-bounce rate ...")
+    pause_min_sends: int = Field(default=50, ge=1, description="... once it has sent at least this many emails")
+    pause_complaint_rate: float = Field(default=0.003, ge=0, le=1, description="auto-pause a campaign above this complaint rate")
+    pause_mailbox_rejections: int = Field(default=3, ge=1, description="auto-pause a sending mailbox after this many sending-side rejections ...")
+    pause_mailbox_window_s: float = Field(default=86400.0, gt=0, description="... within this many seconds")
 
     alert_emails: Annotated[list[str], NoDecode, BeforeValidator(_comma_list)] = Field(
         default_factory=list, description="comma-separated addresses that receive alerts"

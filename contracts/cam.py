@@ -202,6 +202,8 @@ class AlertRequested(CamMessage):
     category: ReplyCategory | None = None
     summary: str
     text: str = ""
+    #: The reply that caused it, when one did.
+    inbound_id: int | None = None
 
 
 class ClientSigned(CamEvent):

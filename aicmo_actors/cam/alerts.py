@@ -1,0 +1,162 @@
+"""`cam.alerts`: tell a human, once per idempotency key, by email and/or webhook.
+
+The alert row (unique idempotency key) is stored before any delivery is tried; delivery
+retries with a doubling delay; across crashes and restarts each alert is delivered once
+per channel. The email carries a Message-ID and the webhook an `Idempotency-Key` header
+derived from the key, so that the one window that cannot be closed (delivered, then
+killed before the commit) cannot show a person two alerts either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from aicmo_actors.cam.store import AlertRow, CamStore
+from aicmo_actors.gateways.mail_message import build_message
+from aicmo_actors.gateways.transport import MailTransport
+from aicmo_actors.gateways.webhook import WebhookClient, WebhookError
+from aicmo_actors.runtime import Actor
+from contracts.cam import AlertRequested, RetryAlert
+
+_URL = re.compile(r"(?i)\b(?:https?|ftp)://\S+|\bwww\.\S+")
+
+
+def defang(text: str) -> str:
+    """Links in a stranger's reply must not become clickable in our alert."""
+    return _URL.sub(lambda m: "[link removed: " + m.group(0).split("//")[-1].split("/")[0].replace(".", "[.]") + "]", text)
+
+
+def alert_subject(row: AlertRow) -> str:
+    label = row.kind.replace("_", " ")
+    return f"[AICMO] {label}: {row.summary}"[:180]
+
+
+def alert_body(row: AlertRow) -> str:
+    lines = [
+        f"Alert: {row.kind}",
+        f"Campaign: {row.campaign or '-'}",
+        f"Lead: {row.lead or '-'}",
+        f"Category: {row.category or '-'}",
+        "",
+        defang(row.summary),
+    ]
+    if row.text and row.text != row.summary:
+        lines += ["", "Their reply:", "", defang(row.text)[:4000]]
+    return "\n".join(lines) + "\n"
+
+
+class Alerts(Actor[AlertRequested | RetryAlert]):
+    """Delivers alerts; a pending alert survives any crash and is retried."""
+
+    def __init__(
+        self,
+        store: CamStore,
+        *,
+        recipients: list[str],
+        webhook_url: str | None,
+        from_address: str,
+        transport: Callable[[], MailTransport],
+        webhook: WebhookClient | None = None,
+        max_attempts: int = 12,
+        retry_base_s: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.recipients = recipients
+        self.webhook_url = webhook_url
+        self.from_address = from_address
+        self.make_transport = transport
+        self.webhook = webhook or WebhookClient()
+        self.max_attempts = max_attempts
+        self.retry_base_s = retry_base_s
+        self._transport: MailTransport | None = None
+
+    async def on_start(self) -> None:
+        for alert_id in await self.store.pending_alert_ids():
+            self.ctx.schedule(0, RetryAlert(alert_id=alert_id))
+
+    async def on_stop(self) -> None:
+        if self._transport is not None:
+            await self._transport.close()
+            self._transport = None
+        await self.webhook.close()
+
+    async def receive(self, message: AlertRequested | RetryAlert) -> Any:
+        now = self.ctx.clock.now()
+        if isinstance(message, AlertRequested):
+            row = await self.store.create_alert(message, now)
+        else:
+            row = await self.store.alert(message.alert_id)
+        if row is None or row.state != "pending":
+            return None
+        await self._deliver(row)
+        return row.alert_id
+
+    async def _deliver(self, row: AlertRow) -> None:
+        now = self.ctx.clock.now()
+        done = set(row.channels_done)
+        errors: list[str] = []
+        permanent = False
+        if not self.recipients and not self.webhook_url:
+            await self.store.finish_alert(row.alert_id, "failed", now, "no AICMO_ALERT_EMAILS or AICMO_ALERT_WEBHOOK_URL set")
+            self.ctx.log.warning("alert has no channel: set AICMO_ALERT_EMAILS or AICMO_ALERT_WEBHOOK_URL", kind=row.kind)
+            return
+        key_hash = hashlib.sha256(row.idempotency_key.encode()).hexdigest()[:32]
+        if self.recipients and "email" not in done:
+            try:
+                if self._transport is None:
+                    self._transport = self.make_transport()
+                email = build_message(
+                    from_address=self.from_address,
+                    from_name="AICMO alerts",
+                    to_address=self.recipients[0],
+                    subject=alert_subject(row),
+                    text=alert_body(row),
+                    message_id=f"<alert.{key_hash}@{self.from_address.rpartition('@')[2] or 'localhost'}>",
+                    date=now,
+                    extra_headers={"Cc": ", ".join(self.recipients[1:])} if len(self.recipients) > 1 else {},
+                )
+                result = await self._transport.send(email, mail_from=self.from_address, rcpt_to=self.recipients)
+                if result.outcome in ("accepted", "unconfirmed"):
+                    done.add("email")
+                else:
+                    errors.append(f"email: {result.outcome} {result.smtp_code or ''} {result.smtp_text}".strip())
+                    permanent = permanent or result.outcome == "permanent"
+            except Exception as exc:
+                errors.append(f"email: {exc!r}")
+        if self.webhook_url and "webhook" not in done:
+            payload = {
+                "idempotency_key": row.idempotency_key,
+                "kind": row.kind,
+                "campaign": row.campaign,
+                "lead": row.lead,
+                "lead_id": row.lead_id,
+                "category": row.category,
+                "summary": defang(row.summary),
+                "text": defang(row.text),
+                "created_at": row.created_at.isoformat(),
+            }
+            try:
+                await self.webhook.post_json(self.webhook_url, payload, {"Idempotency-Key": key_hash})
+                done.add("webhook")
+            except WebhookError as exc:
+                errors.append(f"webhook: {exc}")
+                permanent = permanent or exc.permanent
+        wanted = {"email"} if self.recipients else set()
+        if self.webhook_url:
+            wanted.add("webhook")
+        if wanted <= done:
+            await self.store.finish_alert(row.alert_id, "delivered", now, None, sorted(done))
+            self.ctx.log.info("alert delivered", kind=row.kind, alert_id=row.alert_id)
+            return
+        attempts = row.attempts + 1
+        if permanent or attempts >= self.max_attempts:
+            await self.store.finish_alert(row.alert_id, "failed", now, "; ".join(errors), sorted(done))
+            self.ctx.log.error("alert delivery failed for good", kind=row.kind, errors=errors)
+            return
+        delay = self.retry_base_s * 2 ** (attempts - 1)
+        await self.store.retry_alert(row.alert_id, attempts, "; ".join(errors), sorted(done))
+        self.ctx.log.warning("alert delivery failed: will retry", kind=row.kind, in_s=delay, errors=errors)
+        self.ctx.schedule(delay, RetryAlert(alert_id=row.alert_id))

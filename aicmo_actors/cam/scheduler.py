@@ -1,0 +1,170 @@
+"""`cam.scheduler`: on each Tick, find what is due and hand it to the sender.
+
+The cost of a tick depends on what is due, not on how many leads exist: due leads come
+from an index on `next_action_at`, which is NULL for every lead that is not waiting for
+something (replied, bounced, in flight). Windows, caps, gaps, paused campaigns and
+mailboxes and the suppression list are honoured here; the sender's bounded mailbox holds
+the scheduler back when sending is slower than scheduling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aicmo_actors.cam.campaign import CampaignSpec
+from aicmo_actors.cam.pacing import MailboxPacer
+from aicmo_actors.cam.send_rules import choose_variant, in_window, next_window_start, step_due_at
+from aicmo_actors.cam.store import CamStore, DueLead
+from aicmo_actors.runtime import Actor
+from contracts.cam import CycleReport, LeadState, SendEmail
+from contracts.runtime import Tick
+
+SENDER = "cam.sender"
+
+
+def mailbox_for(lead_id: int, mailboxes: list[str]) -> str:
+    """A lead always writes from the same mailbox, so its follow-ups stay in one thread."""
+    digest = hashlib.sha256(str(lead_id).encode()).digest()
+    return mailboxes[int.from_bytes(digest[:4], "big") % len(mailboxes)]
+
+
+def zone(name: str | None, fallback: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or fallback)
+    except Exception:
+        return ZoneInfo(fallback)
+
+
+class Scheduler(Actor[Tick]):
+    """Due leads -> QUEUED outbound rows -> `SendEmail` to the sender."""
+
+    subscribes = (Tick,)
+
+    def __init__(self, store: CamStore, *, batch: int = 500) -> None:
+        self.store = store
+        self.batch = batch
+        self.pacer: MailboxPacer | None = None
+        self._sender: Any = None
+
+    async def on_start(self) -> None:
+        self._sender = self.ctx.ref(SENDER, SendEmail)
+        self.pacer = MailboxPacer(random.Random(self.ctx.random.random()))
+        now = self.ctx.clock.now()
+        # A crash mid-send leaves SENDING rows: we cannot know whether the server took them,
+        # and a duplicate cold email is worse than a missing one, so they become UNCONFIRMED.
+        unconfirmed = await self.store.mark_interrupted_sends(now)
+        if unconfirmed:
+            self.ctx.log.warning("interrupted sends marked UNCONFIRMED", count=unconfirmed)
+        for campaign in (await self.store.campaigns()).values():
+            tz = ZoneInfo(campaign.spec.timezone)
+            for mailbox in campaign.spec.mailboxes:
+                sent, last = await self.store.mailbox_usage(mailbox.address, MailboxPacer.day_start(now, tz), now)
+                self.pacer.seed(
+                    mailbox.address, MailboxPacer.day_of(now, tz), sent, last, campaign.spec.limits.min_gap_seconds
+                )
+
+    async def receive(self, message: Tick) -> None:
+        assert self.pacer is not None
+        clock = self.ctx.clock
+        started = clock.perf()
+        now = clock.now()
+        counts: dict[str, int] = {"queued": 0, "retried": 0, "deferred": 0, "completed": 0, "resumed": 0, "skipped": 0}
+        errors: list[str] = []
+        campaigns = await self.store.campaigns()
+        paused_mailboxes = await self.store.paused_mailboxes()
+
+        # Sends waiting for a retry (temporary failures), and QUEUED rows whose SendEmail was
+        # lost in a crash, go to the sender again.
+        for job in await self.store.queued_ready(now, self.batch):
+            await self._sender.tell(job)
+            counts["retried"] += 1
+
+        # Sends are planned up to the next tick, each at its own paced moment, so a mailbox
+        # sends at its gap + jitter rate whatever the tick interval is.
+        horizon = now + timedelta(seconds=max(message.interval_s, 0.0))
+        due = await self.store.due_leads(now, self.batch)
+        suppressed = await self.store.suppressed({lead.email for lead in due})
+        for lead in due:
+            campaign = campaigns.get(lead.campaign)
+            if campaign is None or campaign.status != "active":
+                # Paused campaigns keep their leads; they are picked up again on resume.
+                await self.store.defer_lead(lead.lead_id, None, "campaign paused")
+                counts["skipped"] += 1
+                continue
+            if lead.email in suppressed:
+                await self.store.stop_lead(lead.lead_id, LeadState.STOPPED, "address suppressed", now)
+                counts["skipped"] += 1
+                continue
+            try:
+                outcome = await self._plan(lead, campaign.spec, campaign.campaign_id, paused_mailboxes, now, horizon)
+            except Exception as exc:  # one bad lead must not stop the cycle
+                self.ctx.log.exception("scheduling a lead failed", lead_id=lead.lead_id)
+                errors.append(f"lead {lead.lead_id}: {exc!r}")
+                continue
+            counts[outcome] += 1
+
+        duration = (clock.perf() - started) * 1000
+        report = CycleReport(tick_seq=message.seq, step="schedule", counts=counts, errors=tuple(errors), duration_ms=duration)
+        await self.store.save_cycle_report(report, now)
+        await self.ctx.publish(report)
+
+    async def _plan(
+        self, lead: DueLead, spec: CampaignSpec, campaign_id: int, paused_mailboxes: set[str], now: datetime, horizon: datetime
+    ) -> str:
+        assert self.pacer is not None
+        if lead.state is LeadState.PAUSED:
+            # The auto-reply's return date has come: the sequence goes on.
+            await self.store.resume_lead(lead.lead_id, now)
+            return "resumed"
+        next_step = lead.current_step + 1
+        if next_step > len(spec.steps):
+            await self.store.stop_lead(lead.lead_id, LeadState.COMPLETED, "sequence completed with no reply", now)
+            return "completed"
+        tz = zone(lead.timezone, spec.timezone)
+        if not in_window(spec.window, tz, now):
+            await self.store.defer_lead(lead.lead_id, next_window_start(spec.window, tz, now), "outside send window")
+            return "deferred"
+        mailboxes = [m.address for m in spec.mailboxes]
+        mailbox = lead.mailbox or mailbox_for(lead.lead_id, mailboxes)
+        if mailbox in paused_mailboxes:
+            await self.store.defer_lead(lead.lead_id, now + timedelta(hours=1), "mailbox paused")
+            return "deferred"
+        campaign_tz = ZoneInfo(spec.timezone)
+        ready = self.pacer.available_at(mailbox, now, campaign_tz, spec.limits.daily_cap)
+        if ready > now and (ready >= horizon or not in_window(spec.window, tz, ready)):
+            later = ready if in_window(spec.window, tz, ready) else next_window_start(spec.window, tz, ready)
+            await self.store.defer_lead(lead.lead_id, later, "mailbox cap or gap")
+            return "deferred"
+        step = spec.steps[next_step - 1]
+        variant = choose_variant(step, str(lead.lead_id), self.ctx.system.seed)
+        domain = mailbox.rpartition("@")[2]
+        unique = f"{self.ctx.random.getrandbits(64):016x}.{lead.lead_id}.{next_step}"
+        job = await self.store.queue_step(
+            lead_id=lead.lead_id,
+            campaign_id=campaign_id,
+            campaign=lead.campaign,
+            step=next_step,
+            variant=variant,
+            mailbox=mailbox,
+            recipient=lead.email,
+            message_id=f"<{unique}@{domain}>",
+            now=now,
+            send_at=ready if ready > now else None,
+        )
+        if job is None:  # already queued (a replay after a crash): nothing to do twice
+            return "skipped"
+        self.pacer.record_send(mailbox, ready, campaign_tz, spec.limits.min_gap_seconds, spec.limits.jitter_seconds)
+        if ready > now:
+            # The row carries its send time too: if this timer is lost in a crash, the next
+            # tick finds the row through `queued_ready`.
+            self.ctx.schedule((ready - now).total_seconds(), job, to=self._sender)
+        else:
+            await self._sender.tell(job)
+        return "queued"
+
+
+__all__ = ["Scheduler", "mailbox_for", "step_due_at"]

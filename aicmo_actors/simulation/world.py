@@ -1,0 +1,234 @@
+"""The simulated world: an in-process SMTP sink and prospects who answer through the inbox.
+
+Everything is driven by the fake clock and one seed. A prospect's fate is drawn when the
+first email reaches them (interested, not interested, a question, a meeting request, a
+referral, out of office with a return date, unsubscribe, hard or soft bounce, or silence);
+their mail is written into the inbox Maildir at the simulated moment it would arrive, so it
+reaches the service through the same inbox path it uses in production.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import SMTP, default
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+from aicmo_actors.gateways.transport import SendResult
+from aicmo_actors.runtime import FakeClock
+from aicmo_actors.simulation import mails
+
+FATES = (
+    "interested",
+    "not_interested",
+    "question",
+    "meeting",
+    "referral",
+    "unsubscribe",
+    "ooo",
+    "hard_bounce",
+    "soft_bounce",
+    "silent",
+)
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How prospects answer (probabilities of a fate, drawn once per prospect)."""
+
+    interested: float = 0.04
+    not_interested: float = 0.06
+    question: float = 0.03
+    meeting: float = 0.02
+    referral: float = 0.01
+    unsubscribe: float = 0.02
+    ooo: float = 0.05
+    hard_bounce: float = 0.02
+    soft_bounce: float = 0.02
+    reply_delay_h: tuple[float, float] = (0.5, 60.0)
+
+    def draw(self, rng: random.Random) -> str:
+        roll = rng.random()
+        for fate in FATES[:-1]:
+            roll -= getattr(self, fate)
+            if roll < 0:
+                return fate
+        return "silent"
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Seeded faults at the SMTP sink (per send attempt)."""
+
+    smtp_4xx: float = 0.0
+    smtp_5xx_blocked: float = 0.0
+    drop_after_data: float = 0.0
+    crash_in_sender: float = 0.0
+
+
+@dataclass
+class Delivery:
+    at: datetime
+    mail_from: str
+    recipient: str
+    message_id: str
+    raw: bytes
+    outcome: str  # accepted / unconfirmed (delivered but the reply was lost)
+    bounced: bool = False
+
+
+@dataclass
+class WrittenMail:
+    at: datetime
+    kind: str
+    recipient: str  # the prospect who answered (or bounced)
+    in_reply_to: str
+    message_id: str
+
+
+@dataclass
+class World:
+    """The outside world of one simulated run."""
+
+    seed: int
+    clock: FakeClock
+    inbox_dir: Path
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    faults: Faults = field(default_factory=Faults)
+    alert_addresses: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(f"world:{self.seed}")
+        self.fault_rng = random.Random(f"faults:{self.seed}")
+        self.fates: dict[str, str] = {}
+        self.answered: set[str] = set()
+        self.soft_bounced: set[str] = set()
+        self.deliveries: list[Delivery] = []
+        self.alert_emails: list[Delivery] = []
+        self.written: list[WrittenMail] = []
+        self.crashes = 0
+        self._seq = 0
+        for sub in ("tmp", "new", "cur"):
+            (self.inbox_dir / sub).mkdir(parents=True, exist_ok=True)
+
+    # -- the SMTP sink -------------------------------------------------------------------------
+    def transport(self, mailbox: str = "") -> SimSink:
+        return SimSink(self)
+
+    def accept(self, message: EmailMessage, mail_from: str, rcpt_to: Sequence[str]) -> SendResult:
+        faults = self.faults
+        roll = self.fault_rng.random()
+        if roll < faults.crash_in_sender:
+            self.crashes += 1
+            raise SimulatedCrash("simulated crash in the middle of a send")
+        roll = self.fault_rng.random()
+        if roll < faults.smtp_4xx:
+            return SendResult(outcome="temporary", smtp_code=451, smtp_text="4.3.0 Temporary local problem, try again", stage="rcpt")
+        roll -= faults.smtp_4xx
+        if roll < faults.smtp_5xx_blocked:
+            return SendResult(
+                outcome="permanent",
+                smtp_code=554,
+                smtp_text="5.7.1 Service unavailable; client host [192.0.2.10] blocked using zen.spamhaus.org",
+                stage="rcpt",
+            )
+        now = self.clock.now()
+        raw = message.as_bytes(policy=SMTP)
+        message_id = str(message["Message-ID"])
+        dropped = self.fault_rng.random() < faults.drop_after_data
+        outcome = "unconfirmed" if dropped else "accepted"
+        for rcpt in rcpt_to:
+            record = Delivery(now, mail_from, rcpt.lower(), message_id, raw, outcome)
+            if rcpt.lower() in self.alert_addresses:
+                self.alert_emails.append(record)
+                continue
+            self.deliveries.append(record)
+            self._prospect_reacts(record, message)
+        if dropped:
+            return SendResult(outcome="unconfirmed", smtp_code=None, smtp_text="connection lost after DATA", stage="after_data")
+        return SendResult(outcome="accepted", smtp_code=250, smtp_text="2.0.0 Ok: queued", stage="data")
+
+    # -- prospects ------------------------------------------------------------------------------
+    def _prospect_reacts(self, delivery: Delivery, message: EmailMessage) -> None:
+        rcpt = delivery.recipient
+        fate = self.fates.get(rcpt)
+        if fate is None:
+            fate = self.fates[rcpt] = self.behaviour.draw(self.rng)
+        if fate == "silent" or rcpt in self.answered:
+            return
+        if fate == "hard_bounce":
+            delivery.bounced = True
+            self._later(minutes(self.rng.uniform(1, 30)), "bounce_hard", rcpt, message, delivery.raw)
+            self.answered.add(rcpt)
+            return
+        if fate == "soft_bounce" and rcpt not in self.soft_bounced:
+            # Soft once (a full mailbox), then the retry gets through and they stay silent.
+            delivery.bounced = True
+            self.soft_bounced.add(rcpt)
+            self._later(minutes(self.rng.uniform(5, 120)), "bounce_soft", rcpt, message, delivery.raw)
+            return
+        if fate == "soft_bounce":
+            return
+        # People answer the first email or a follow-up: decide per email.
+        if self.rng.random() < 0.5:
+            return
+        self.answered.add(rcpt) if fate != "ooo" else None
+        lo, hi = self.behaviour.reply_delay_h
+        self._later(timedelta(hours=self.rng.uniform(lo, hi)), fate, rcpt, message, delivery.raw)
+        if fate == "ooo":
+            self.answered.add(rcpt)
+
+    def _later(self, delay: timedelta, kind: str, rcpt: str, message: EmailMessage, raw: bytes) -> None:
+        original = message_from_bytes(raw, policy=default)
+        assert isinstance(original, EmailMessage)
+        self.clock.call_later(delay.total_seconds(), lambda: self._write(kind, rcpt, original, raw))
+
+    def _write(self, kind: str, rcpt: str, original: EmailMessage, raw: bytes) -> None:
+        at = self.clock.now()
+        self._seq += 1
+        domain = rcpt.rpartition("@")[2]
+        message_id = f"<sim.{self._seq}.{self.rng.getrandbits(40):010x}@{domain}>"
+        if kind == "bounce_hard" or kind == "bounce_soft":
+            data = mails.bounce(kind == "bounce_hard", raw, rcpt, self.rng, at, message_id, "mail.outreach.example.com")
+        elif kind == "ooo":
+            back = at + timedelta(days=self.rng.randint(3, 12))
+            data = mails.out_of_office(original, self.rng, at, back, message_id)
+        else:
+            data = mails.reply(kind, original, self.rng, at, message_id)
+        name = f"{int(at.timestamp())}.sim{self._seq:06d}.simworld"
+        tmp = self.inbox_dir / "tmp" / name
+        tmp.write_bytes(data)
+        tmp.rename(self.inbox_dir / "new" / name)
+        self.written.append(WrittenMail(at, kind, rcpt, str(original["Message-ID"]), message_id))
+
+
+def minutes(value: float) -> timedelta:
+    return timedelta(minutes=value)
+
+
+class SimulatedCrash(RuntimeError):
+    """A fault injected by the simulation (the sender crashes mid-message)."""
+
+
+class SimSink:
+    """The `MailTransport` port over the simulated world (an in-process SMTP sink)."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    async def send(self, message: EmailMessage, *, mail_from: str, rcpt_to: Sequence[str]) -> SendResult:
+        return self.world.accept(message, mail_from, rcpt_to)
+
+    async def close(self) -> None:
+        return None
+
+
+def recipient_of(raw: bytes) -> str:
+    msg: Any = message_from_bytes(raw, policy=default)
+    return parseaddr(str(msg["To"]))[1].lower()

@@ -1,0 +1,122 @@
+"""Whole-system runs on a fake clock: the real actors, SQLite, Maildir, simulated prospects.
+
+Assertions are on outcomes only: what reached the SMTP sink, what is in the database, which
+events were seen, and the invariants of `aicmo_actors.simulation.invariants`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aicmo_actors.cli.demo import EXAMPLES, load_demo_inputs
+from aicmo_actors.simulation.run import SimResult, simulate
+from aicmo_actors.simulation.world import Behaviour, Faults
+
+pytestmark = pytest.mark.anyio
+
+#: Enough seeds for CI to shake out ordering bugs, small enough to stay well under a minute.
+SEEDS = range(1, 51)
+
+
+def _inputs(leads: int) -> tuple[Any, list[dict[str, Any]]]:
+    return load_demo_inputs(EXAMPLES / "campaign.toml", EXAMPLES / "leads.csv", leads)
+
+
+async def _run(tmp_path: Path, *, seed: int, leads: int = 12, days: float = 12, **kwargs: Any) -> SimResult:
+    spec, rows = _inputs(leads)
+    return await simulate(workdir=tmp_path / f"seed{seed}", spec=spec, leads=rows, days=days, seed=seed, **kwargs)
+
+
+def _sql(result: SimResult, query: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(result.db_path) as db:
+        return list(db.execute(query))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+async def test_every_seed_keeps_every_invariant(tmp_path: Path, seed: int) -> None:
+    behaviour = Behaviour(interested=0.1, unsubscribe=0.08, ooo=0.1, hard_bounce=0.08, soft_bounce=0.06, reply_delay_h=(0.5, 30))
+    faults = Faults(smtp_4xx=0.05, drop_after_data=0.02)
+    result = await _run(tmp_path, seed=seed, behaviour=behaviour, faults=faults)
+    assert result.violations == [], f"seed {seed}: " + "; ".join(str(v) for v in result.violations)
+    assert result.world.deliveries, f"seed {seed}: nothing was sent"
+
+
+async def test_the_same_seed_replays_the_same_trace_and_another_seed_does_not(tmp_path: Path) -> None:
+    first = await _run(tmp_path / "a", seed=7, leads=30, days=10)
+    again = await _run(tmp_path / "b", seed=7, leads=30, days=10)
+    other = await _run(tmp_path / "c", seed=8, leads=30, days=10)
+    assert first.trace == again.trace
+    assert first.trace_hash == again.trace_hash
+    assert first.funnel == again.funnel
+    assert other.trace_hash != first.trace_hash
+
+
+async def test_a_month_of_prospecting_ends_where_it_should(tmp_path: Path) -> None:
+    result = await _run(tmp_path, seed=3, leads=120, days=30)
+    assert result.violations == []
+    # Rows that reached SENT (a later bounce may move them on, but sent_at stays).
+    sent = _sql(result, "select count(*) from cam_outbound_emails where sent_at is not null")[0][0]
+    # Every accepted email is in the sink, once; nothing else is.
+    sent_ids = {r[0] for r in _sql(result, "select message_id from cam_outbound_emails where sent_at is not null")}
+    accepted = [d for d in result.world.deliveries if d.outcome == "accepted"]
+    assert {d.message_id for d in accepted} == sent_ids
+    assert sent == len(sent_ids)
+    # A step goes out again only after it soft-bounced (it never arrived); otherwise once.
+    arrived = Counter((d.recipient, d.message_id) for d in result.world.deliveries if not d.bounced)
+    assert max(arrived.values()) == 1
+    # Nobody is left mid-sequence after a month of a three-step, 11-day sequence.
+    states = dict(_sql(result, "select state, count(*) from cam_leads group by state"))
+    assert states.get("active", 0) == 0, states
+    # Every reply the world wrote was stored once and classified.
+    stored = _sql(result, "select count(*), count(processed_at) from cam_inbound_emails")[0]
+    assert stored == (len(result.world.written), len(result.world.written))
+    # Hard bounces end the lead and suppress the address; unsubscribes suppress it.
+    fates = Counter(w.kind for w in result.world.written)
+    suppressed = {r[0] for r in _sql(result, "select address from cam_suppressions")}
+    for w in result.world.written:
+        if w.kind in {"hard_bounce", "unsubscribe"}:
+            assert w.recipient in suppressed, (w.kind, w.recipient)
+    assert fates, "the world wrote nothing back"
+
+
+async def test_follow_ups_thread_under_the_first_email(tmp_path: Path) -> None:
+    result = await _run(tmp_path, seed=11, leads=20, days=14, behaviour=Behaviour(interested=0, not_interested=0, question=0, meeting=0, referral=0, unsubscribe=0, ooo=0, hard_bounce=0, soft_bounce=0))
+    by_lead: dict[str, list[Any]] = {}
+    for d in result.world.deliveries:
+        by_lead.setdefault(d.recipient, []).append(d)
+    threaded = 0
+    from email import message_from_bytes, policy
+
+    for mails in by_lead.values():
+        first = message_from_bytes(mails[0].raw, policy=policy.default)
+        assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert "https://" in first["List-Unsubscribe"] and "mailto:" in first["List-Unsubscribe"]
+        for later in mails[1:]:
+            msg = message_from_bytes(later.raw, policy=policy.default)
+            assert msg["In-Reply-To"] is not None
+            assert first["Message-ID"] in msg["References"]
+            assert msg["Subject"].startswith("Re: ")
+            threaded += 1
+    assert threaded > 0
+
+
+async def test_a_crash_in_the_middle_of_sends_never_sends_a_step_twice(tmp_path: Path) -> None:
+    result = await _run(tmp_path, seed=5, leads=40, days=12, faults=Faults(crash_in_sender=0.1, drop_after_data=0.05, smtp_4xx=0.1))
+    assert result.world.crashes > 0
+    assert result.violations == []
+    per_step = Counter((d.recipient, d.message_id) for d in result.world.deliveries if not d.bounced)
+    assert max(per_step.values()) == 1
+    unconfirmed = _sql(result, "select count(*) from cam_outbound_emails where status = 'UNCONFIRMED'")[0][0]
+    assert unconfirmed > 0  # a dropped connection after DATA is recorded, not retried
+
+
+async def test_a_blocked_mailbox_pauses_itself(tmp_path: Path) -> None:
+    result = await _run(tmp_path, seed=2, leads=40, days=6, faults=Faults(smtp_5xx_blocked=0.5))
+    paused = _sql(result, "select address, paused_reason from cam_sending_mailboxes where status = 'paused'")
+    assert paused, "no mailbox was paused after repeated blocks"
+    assert all("block" in (reason or "") or "sending-side" in (reason or "") for _, reason in paused), paused
