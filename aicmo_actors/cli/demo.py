@@ -57,6 +57,11 @@ def synthesize_leads(seed_leads: list[dict[str, Any]], count: int) -> list[dict[
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from aicmo_actors.simulation.world import Behaviour
+
+    # A cleaned list (half a percent of hard bounces), so the month plays out; the
+    # simulation tests use dirtier lists to show the auto-pause.
+    behaviour = Behaviour(hard_bounce=0.005, soft_bounce=0.01)
     from aicmo_actors.cli.main import load_settings
     from aicmo_actors.runtime.logging import configure_logging
     from aicmo_actors.simulation.invariants import INVARIANTS
@@ -77,7 +82,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     async def run() -> Any:
         return await simulate(
-            workdir=workdir, spec=spec, leads=leads, days=args.days, seed=args.seed, progress=lambda d, t: progress.update(int(d), int(t))
+            workdir=workdir, spec=spec, leads=leads, days=args.days, seed=args.seed, behaviour=behaviour,
+            progress=lambda d, t: progress.update(int(d), int(t)),
         )
 
     try:
