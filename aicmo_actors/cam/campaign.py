@@ -19,7 +19,30 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+# Keys that look like credentials: these live in AICMO_TRANSPORTS, never in a campaign file.
+_SECRET_KEY = re.compile(r"pass|secret|token|api_?key|credential", re.IGNORECASE)
+
+
+def _weekday(day: object) -> str:
+    """'mon', 'Monday', 'tues' -> 'mon'...; anything else is an error (not just its first 3 letters)."""
+    word = str(day).strip().lower()
+    for key, full in zip(WEEKDAYS, _DAY_NAMES, strict=True):
+        if len(word) >= 3 and full.startswith(word):
+            return key
+    raise ValueError(f"unknown weekday {day!r} (use mon, tue, wed, thu, fri, sat, sun)")
+
+
+def is_timezone(name: str) -> bool:
+    """True for a name zoneinfo knows (an IANA name like Europe/Berlin)."""
+    try:
+        ZoneInfo(name)
+    # A directory such as "Europe" raises IsADirectoryError, an over-long name OSError.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 class CampaignFileError(ValueError):
@@ -41,12 +64,7 @@ class SendWindow(_Model):
     @classmethod
     def _days(cls, value: object) -> object:
         if isinstance(value, list | tuple):
-            out = []
-            for day in value:
-                key = str(day).strip().lower()[:3]
-                if key not in WEEKDAYS:
-                    raise ValueError(f"unknown weekday {day!r} (use mon, tue, wed, thu, fri, sat, sun)")
-                out.append(key)
+            out = [_weekday(day) for day in value]
             if not out:
                 raise ValueError("needs at least one day")
             return tuple(dict.fromkeys(out))
@@ -56,12 +74,19 @@ class SendWindow(_Model):
     @classmethod
     def _time(cls, value: object) -> object:
         if isinstance(value, str):
-            if value.strip() in ("24:00", "24:00:00"):
+            text = value.strip()
+            if text in ("24:00", "24:00:00"):
                 return time(23, 59, 59, 999999)
+            clock = _CLOCK.match(text)
             try:
-                return time.fromisoformat(value.strip())
+                if clock:  # "9:00" as well as "09:00"
+                    return time(int(clock[1]), int(clock[2]), int(clock[3] or 0))
+                parsed = time.fromisoformat(text)
             except ValueError:
                 raise ValueError(f"{value!r} is not a time like 09:00") from None
+            if parsed.tzinfo is not None:
+                raise ValueError(f"{value!r}: no UTC offset here, the window is in each lead's own timezone")
+            return parsed
         return value
 
     @model_validator(mode="after")
@@ -75,10 +100,15 @@ class SendWindow(_Model):
         return frozenset(WEEKDAYS.index(d) for d in self.days)
 
 
+# Upper bounds keep every number finite and inside what `timedelta` can hold.
 class Limits(_Model):
     daily_cap: int = Field(default=40, ge=0, description="emails per sending mailbox per day")
-    min_gap_seconds: float = Field(default=180, ge=0, description="between two sends from one mailbox")
-    jitter_seconds: float = Field(default=120, ge=0, description="a random 0..jitter on top of the gap")
+    min_gap_seconds: float = Field(
+        default=180, ge=0, le=86400, allow_inf_nan=False, description="between two sends from one mailbox"
+    )
+    jitter_seconds: float = Field(
+        default=120, ge=0, le=86400, allow_inf_nan=False, description="a random 0..jitter on top of the gap"
+    )
 
 
 class MailboxSpec(_Model):
@@ -90,32 +120,43 @@ class MailboxSpec(_Model):
     @classmethod
     def _address(cls, value: str) -> str:
         try:
-            return validate_email(value, check_deliverability=False).normalized
+            # No SMTPUTF8 when sending: the part before the @ must be ASCII (an IDN domain is fine).
+            return validate_email(value, check_deliverability=False, allow_smtputf8=False).normalized
         except EmailNotValidError as exc:
             raise ValueError(f"{value!r} is not a valid address: {exc}") from None
 
     @field_validator("display_name")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
-        if value is not None and any(c in value for c in "\r\n\0"):
+        # Everything str.splitlines() breaks on, and NUL: it goes into the From header.
+        if value is not None and any(c in value for c in "\r\n\0\v\f\x1c\x1d\x1e\x85\u2028\u2029"):
             raise ValueError("must not contain line breaks")
         return value
 
 
 class VariantSpec(_Model):
     name: str
-    weight: float = Field(default=1.0, gt=0)
+    weight: float = Field(default=1.0, gt=0, le=1_000_000, allow_inf_nan=False)
     subject: str | None = None
     body: str | None = None
     html: str | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a variant needs a name")
+        return value
+
 
 class StepSpec(_Model):
-    delay_days: float = Field(default=0, ge=0)
+    delay_days: float = Field(default=0, ge=0, le=3650, allow_inf_nan=False)
     subject: str = ""
     body: str
     html: str | None = None
-    weight: float = Field(default=1.0, gt=0, description="weight of the step's own text, variant A")
+    weight: float = Field(
+        default=1.0, gt=0, le=1_000_000, allow_inf_nan=False, description="weight of the step's own text, variant A"
+    )
     variants: tuple[VariantSpec, ...] = ()
 
     @model_validator(mode="after")
@@ -159,10 +200,20 @@ class CampaignSpec(_Model):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r} (use an IANA name like Europe/Berlin)") from None
+        if not is_timezone(value):
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name like Europe/Berlin)")
+        return value
+
+    @field_validator("mailboxes")
+    @classmethod
+    def _distinct_mailboxes(cls, value: tuple[MailboxSpec, ...]) -> tuple[MailboxSpec, ...]:
+        # Caps and gaps are kept per address: a mailbox listed twice would send twice its cap.
+        seen: set[str] = set()
+        for mailbox in value:
+            key = mailbox.address.lower()
+            if key in seen:
+                raise ValueError(f"{mailbox.address!r} is listed twice")
+            seen.add(key)
         return value
 
     @field_validator("postal_address")
@@ -200,23 +251,43 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def parse_campaign(text: str, source: str = "<campaign>") -> CampaignSpec:
     """Parse and validate a campaign's TOML text; `CampaignFileError` (one line) otherwise."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise CampaignFileError(f"{source}: not valid TOML: {exc}") from None
+        raise CampaignFileError(_one_line(f"{source}: not valid TOML: {exc}")) from None
     try:
         return CampaignSpec.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        errors = exc.errors()
+        # A bad item also fails its container ("should have at least 1 item"): not a problem of its own.
+        locs = [tuple(e["loc"]) for e in errors]
+        errors = [e for e, loc in zip(errors, locs, strict=True) if not any(o != loc and o[: len(loc)] == loc for o in locs)]
+        # An unknown key first: with a typo ("boddy") the real key is also "required", and the
+        # typo is the one to show.
+        errors.sort(key=lambda e: e["type"] != "extra_forbidden")
+        err = errors[0]
+        loc = tuple(err["loc"])
         message = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown key (a typo?)"
+            if loc and _SECRET_KEY.search(str(loc[-1])):
+                message = (
+                    "unknown key: passwords and other secrets do not belong in a campaign file; "
+                    "put them in AICMO_TRANSPORTS and name the transport here"
+                )
         elif err["type"] == "missing":
             message = "is required"
-        more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
-        raise CampaignFileError(f"{source}: {_where(err['loc'])}: {message}{more}") from None
+        others = len(errors) - 1
+        more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
+        # A whole-campaign check names its own key path in the message.
+        where = f"{_where(loc)}: " if loc else ""
+        raise CampaignFileError(_one_line(f"{source}: {where}{message}{more}")) from None
 
 
 def load_campaign(path: Path | str) -> CampaignSpec:

@@ -1,7 +1,8 @@
 """Reading leads from CSV: lenient about the file, strict about each row, never aborted by one.
 
-UTF-8 with or without BOM (cp1252 as a fallback), `,` `;` or tab, header names matched
-without regard to case, spaces or dashes. Addresses are checked with email-validator
+UTF-8 with or without BOM (UTF-16 with a BOM, cp1252 as a fallback), `,` `;` or tab (the
+one that splits the header row into most columns; quotes are always `"`), header names
+matched without regard to case, spaces or dashes. Addresses are checked with email-validator
 (syntax only: no network) and normalised; for de-duplication and suppression the whole
 address is compared lower-cased. Extra columns become template variables.
 """
@@ -14,9 +15,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
+
+from aicmo_actors.cam.campaign import is_timezone
 
 STANDARD = ("email", "first_name", "last_name", "company", "timezone")
 ALIASES = {
@@ -26,6 +28,10 @@ ALIASES = {
     "company": "company", "company_name": "company", "organization": "company", "organisation": "company",
     "timezone": "timezone", "time_zone": "timezone", "tz": "timezone",
 }
+#: Single-line fields (names end up in the To header): control characters become spaces.
+_SINGLE_LINE = ("first_name", "last_name", "company")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 class LeadFileError(ValueError):
@@ -75,44 +81,88 @@ def normalise_header(name: str) -> str:
 
 
 def normalise_address(address: str) -> str:
-    """The validator's normalised form, lower-cased whole for comparison."""
-    return validate_email(address.strip(), check_deliverability=False).normalized.lower()
+    """The validator's normalised form, lower-cased whole for comparison.
+
+    The part before the @ must be ASCII: sending does not do SMTPUTF8 (an IDN domain is fine).
+    """
+    return validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False).normalized.lower()
 
 
 def _decode(data: bytes) -> str:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" export
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return data.decode("cp1252", errors="replace")
 
 
+def _delimiter(text: str) -> str:
+    """`,` `;` or tab: whichever splits the header row into most columns (`,` on a tie).
+
+    csv.Sniffer is not used: it guesses the quote character too, and a value starting with
+    an apostrophe ('s-Hertogenbosch) made it merge rows.
+    """
+    header = _LINE_END.split(text, maxsplit=1)[0]
+    best, columns = ",", 1
+    for candidate in (",", ";", "\t"):
+        count = len(next(csv.reader([header], delimiter=candidate), []))
+        if count > columns:
+            best, columns = candidate, count
+    return best
+
+
+def _one_line(value: str) -> str:
+    return " ".join(_CONTROL.sub(" ", value).split())
+
+
 def parse_leads_text(text: str, progress: Callable[[int, int], None] | None = None) -> LeadImportResult:
-    sample = text[:8192]
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    reader = csv.reader(io.StringIO(text, newline=""), csv.excel, delimiter=_delimiter(text), skipinitialspace=True)
     try:
         header = next(reader)
     except StopIteration:
         raise LeadFileError("the file is empty: expected a header row with an 'email' column") from None
+    except csv.Error as exc:
+        raise LeadFileError(f"line 1: not a CSV header row: {exc}") from None
     names = [normalise_header(h) for h in header]
     if "email" not in names:
-        raise LeadFileError(f"no 'email' column in the header (found: {', '.join(h.strip() for h in header) or 'nothing'})")
+        found = _one_line(", ".join(h.strip() for h in header))
+        if len(found) > 120:
+            found = found[:117] + "..."
+        raise LeadFileError(f"no 'email' column in the header (found: {found or 'nothing'})")
     total = max(1, text.count("\n"))
     result = LeadImportResult()
     seen: set[str] = set()
-    for row in reader:
-        line = reader.line_num  # the physical line the row ends on (1-based, header is 1)
+    ended = reader.line_num
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise LeadFileError(
+                f"line {ended + 1}: cannot read the file from here on ({exc}): an unclosed quote?"
+            ) from None
+        # A row may span several physical lines (a quoted cell with line breaks): report the
+        # line it starts on (1-based, the header is line 1).
+        line, ended = ended + 1, reader.line_num
         if not any(cell.strip() for cell in row):
             continue
         result.total_rows += 1
         if progress is not None and result.total_rows % 500 == 0:
-            progress(min(line, total), total)
-        values = {names[i]: cell.strip() for i, cell in enumerate(row) if i < len(names) and names[i]}
+            progress(min(ended, total), total)
+        values: dict[str, str] = {}
+        for i, cell in enumerate(row[: len(names)]):
+            if names[i]:
+                values.setdefault(names[i], cell.strip())  # the first of two same-named columns
+        for key in _SINGLE_LINE:
+            if key in values:
+                values[key] = _one_line(values[key])
         raw_email = values.get("email", "")
         if not raw_email:
             result.rejected.append(Rejected(line, "no email address"))
@@ -123,12 +173,9 @@ def parse_leads_text(text: str, progress: Callable[[int, int], None] | None = No
             result.rejected.append(Rejected(line, f"invalid address {raw_email!r}: {exc}"))
             continue
         tz = values.get("timezone") or None
-        if tz is not None:
-            try:
-                ZoneInfo(tz)
-            except (ZoneInfoNotFoundError, ValueError):
-                result.rejected.append(Rejected(line, f"unknown timezone {tz!r} (use an IANA name like Europe/Berlin)"))
-                continue
+        if tz is not None and not is_timezone(tz):
+            result.rejected.append(Rejected(line, f"unknown timezone {tz!r} (use an IANA name like Europe/Berlin)"))
+            continue
         if email in seen:
             result.duplicates += 1
             continue
@@ -158,4 +205,7 @@ def parse_leads_csv(path: Path | str, progress: Callable[[int, int], None] | Non
         raise LeadFileError(f"{path}: no such file") from None
     except OSError as exc:
         raise LeadFileError(f"{path}: cannot read it: {exc.strerror or exc}") from None
-    return parse_leads_text(_decode(data), progress)
+    try:
+        return parse_leads_text(_decode(data), progress)
+    except LeadFileError as exc:
+        raise LeadFileError(f"{path}: {exc}") from None

@@ -12,11 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+#: Days of counts kept per mailbox (only today and tomorrow matter; the rest is slack).
+KEPT_DAYS = 7
+
 
 @dataclass
 class MailboxUsage:
-    day: str = ""  # the day (in the campaign timezone) the count belongs to
-    sent_today: int = 0
+    # Sends per day (ISO date in the campaign timezone). Per day, not one running count: a
+    # send paced past midnight counts for tomorrow without wiping out today's count.
+    sent: dict[str, int] = field(default_factory=dict)
     next_slot: datetime | None = None  # the earliest moment it may send again
 
 
@@ -45,26 +49,33 @@ class MailboxPacer:
     def seed(self, mailbox: str, day: str, sent_today: int, last_sent: datetime | None, gap_s: float) -> None:
         """Restore what the database says (after a restart)."""
         slot = last_sent + timedelta(seconds=gap_s) if last_sent is not None else None
-        self.usage[mailbox] = MailboxUsage(day, sent_today, slot)
+        self.usage[mailbox] = MailboxUsage({day: sent_today}, slot)
 
     def available_at(self, mailbox: str, now: datetime, tz: ZoneInfo, daily_cap: int) -> datetime:
-        """When `mailbox` may send next (now, or later)."""
+        """When `mailbox` may send next (now, or later): after its gap, on a day under the cap.
+
+        A negative cap means no cap; a cap of 0 never opens (the start of the next day is
+        returned, to be asked again then).
+        """
         usage = self.usage.setdefault(mailbox, MailboxUsage())
-        today = self.day_of(now, tz)
-        if usage.day != today:
-            usage.day, usage.sent_today = today, 0
-        if daily_cap >= 0 and usage.sent_today >= daily_cap:
-            return self.next_day_start(now, tz)
-        if usage.next_slot is not None and usage.next_slot > now:
-            return usage.next_slot
-        return now
+        at = now if usage.next_slot is None or usage.next_slot <= now else usage.next_slot
+        if daily_cap < 0:
+            return at
+        for _ in range(len(usage.sent) + 1):  # each full day is passed at most once
+            if usage.sent.get(self.day_of(at, tz), 0) < daily_cap:
+                return at
+            at = self.next_day_start(at, tz)
+        return at
 
     def record_send(self, mailbox: str, at: datetime, tz: ZoneInfo, gap_s: float, jitter_s: float) -> None:
-        """A send was queued at `at`: count it and push the next slot out by gap + jitter."""
+        """A send was queued at `at`: count it for its day and push the next slot out by gap + jitter."""
         usage = self.usage.setdefault(mailbox, MailboxUsage())
-        today = self.day_of(at, tz)
-        if usage.day != today:
-            usage.day, usage.sent_today = today, 0
-        usage.sent_today += 1
+        day = self.day_of(at, tz)
+        usage.sent[day] = usage.sent.get(day, 0) + 1
+        for old in sorted(usage.sent)[:-KEPT_DAYS]:
+            del usage.sent[old]
         jitter = self.rng.uniform(0, jitter_s) if jitter_s > 0 else 0.0
-        usage.next_slot = at + timedelta(seconds=gap_s + jitter)
+        slot = at + timedelta(seconds=gap_s + jitter)
+        # Sends are recorded in the order they are planned; never move the slot back.
+        if usage.next_slot is None or slot > usage.next_slot:
+            usage.next_slot = slot

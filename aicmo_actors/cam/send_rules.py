@@ -7,13 +7,20 @@ saving transitions are handled (a window is wall-clock time in the lead's zone).
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from aicmo_actors.cam.campaign import SendWindow, StepSpec
 
 
+def _require_aware(at: datetime) -> None:
+    if at.tzinfo is None or at.utcoffset() is None:
+        # astimezone() would read a naive datetime as the machine's local time: a silent error.
+        raise ValueError(f"{at!r} has no timezone: pass an aware UTC datetime")
+
+
 def in_window(window: SendWindow, tz: ZoneInfo, at_utc: datetime) -> bool:
+    _require_aware(at_utc)
     local = at_utc.astimezone(tz)
     if local.weekday() not in window.weekday_numbers:
         return False
@@ -21,28 +28,51 @@ def in_window(window: SendWindow, tz: ZoneInfo, at_utc: datetime) -> bool:
     return window.start <= t < window.end
 
 
+def _transition_on(day: date, tz: ZoneInfo) -> datetime | None:
+    """The instant (UTC) the zone's offset changes around local `day`, if it does."""
+    lo = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC) - timedelta(hours=3)
+    hi = lo + timedelta(hours=30)
+    if lo.astimezone(tz).utcoffset() == hi.astimezone(tz).utcoffset():
+        return None
+    before = lo.astimezone(tz).utcoffset()
+    while hi - lo > timedelta(seconds=1):  # zone transitions fall on whole seconds
+        mid = lo + (hi - lo) / 2
+        mid = mid.replace(microsecond=0)
+        if mid <= lo:
+            mid = lo + timedelta(seconds=1)
+        if mid.astimezone(tz).utcoffset() == before:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
 def next_window_start(window: SendWindow, tz: ZoneInfo, at_utc: datetime) -> datetime:
-    """The earliest instant >= `at_utc` inside the window."""
+    """The earliest instant >= `at_utc` inside the window.
+
+    The window opens where the local clock reaches `start`, or where a DST transition makes
+    the clock jump into the window: forward past a `start` inside the skipped hour, or back
+    into a window that already closed (the repeated hour in autumn).
+    """
     if in_window(window, tz, at_utc):
         return at_utc
-    local = at_utc.astimezone(tz)
-    for days in range(0, 8):
-        day = (local + timedelta(days=days)).date()
+    local_day = at_utc.astimezone(tz).date()
+    # From the day before (clocks going back at midnight repeat part of it) to two weeks on
+    # (a window that falls into a DST gap is skipped on that day, not dropped).
+    for offset in range(-1, 15):
+        day = local_day + timedelta(days=offset)
         if day.weekday() not in window.weekday_numbers:
             continue
-        start = datetime.combine(day, window.start, tzinfo=tz)
-        # A start inside a DST gap does not exist: zoneinfo moves it; normalise through UTC.
-        start_utc = start.astimezone(UTC)
-        if start_utc >= at_utc and in_window(window, tz, start_utc):
-            return start_utc
-        if days == 0 and start_utc < at_utc:
-            continue
-        # The nominal start fell into a DST gap: take the first in-window minute after it.
-        probe = start_utc
-        for _ in range(180):
-            probe += timedelta(minutes=1)
-            if probe >= at_utc and in_window(window, tz, probe):
-                return probe
+        nominal = datetime.combine(day, window.start, tzinfo=tz)
+        candidates = {nominal.astimezone(UTC), nominal.replace(fold=1).astimezone(UTC)}
+        transition = _transition_on(day, tz)
+        # The search spans a little more than the day: a transition belongs to the day its
+        # clock shows right after it, or an earlier opening the next day could be missed.
+        if transition is not None and transition.astimezone(tz).date() == day:
+            candidates.add(transition)
+        opens = [c for c in candidates if c >= at_utc and in_window(window, tz, c)]
+        if opens:
+            return min(opens)
     raise ValueError("the send window never opens")  # unreachable with at least one weekday
 
 

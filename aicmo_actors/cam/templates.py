@@ -23,6 +23,8 @@ from aicmo_actors.cam.campaign import CampaignSpec
 _TEXT_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 _HTML_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True, keep_trailing_newline=True)
 _UNDEFINED = re.compile(r"'([^']+)' is undefined")
+# What str.splitlines() breaks on: none of it may reach a Subject header.
+_LINE_BREAKS = "\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 
 #: What every lead has, for checking a campaign without a leads file.
 SAMPLE_LEAD = {
@@ -68,8 +70,9 @@ def _render(source: str, context: Mapping[str, Any], html: bool) -> str:
         return str(_compile(source, html).render(context))
     except UndefinedError as exc:
         match = _UNDEFINED.search(str(exc))
-        name = match.group(1) if match else str(exc)
-        raise TemplateProblemError(f"missing variable {name!r}") from None
+        if match is None:  # e.g. "'str object' has no attribute 'foo'"
+            raise TemplateProblemError(f"undefined value: {exc}") from None
+        raise TemplateProblemError(f"missing variable {match.group(1)!r}") from None
     except SecurityError as exc:
         raise TemplateProblemError(f"not allowed in a template: {exc}") from None
     except TemplateSyntaxError as exc:
@@ -79,7 +82,13 @@ def _render(source: str, context: Mapping[str, Any], html: bool) -> str:
 
 
 def context_for(spec: CampaignSpec, step: int, lead: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    mailbox = spec.mailboxes[0]
+    """What a template sees: campaign values, then the lead's fields, then `extra` (which wins).
+
+    `extra["sender_address"]` names the sending mailbox, so `sender_name` is the name the
+    lead sees in From; without it the first mailbox stands in (for `check_campaign`).
+    """
+    wanted = str(extra.get("sender_address", "")).lower()
+    mailbox = next((m for m in spec.mailboxes if m.address.lower() == wanted), spec.mailboxes[0])
     ctx: dict[str, Any] = {
         "campaign": spec.name,
         "step": step,
@@ -117,33 +126,34 @@ def render_step(
 def check_campaign(spec: CampaignSpec, leads: Iterable[tuple[str, Mapping[str, Any]]] | None = None) -> list[TemplateProblem]:
     """Render every step and variant for every lead ((label, fields) pairs); list the problems.
 
-    Syntax errors are reported once per template; missing variables once per lead.
+    Syntax errors are reported once per template; missing variables once per lead. A variant
+    that inherits the step's own text (no `body` of its own, say) shares its template, so a
+    problem in it is reported once, under the first variant that uses it.
     """
     problems: list[TemplateProblem] = []
-    broken: set[tuple[int, str, str]] = set()
+    templates: list[tuple[int, str, str, str]] = []  # (step index, variant, part, source), each once
     for index, step in enumerate(spec.steps):
+        seen: set[tuple[str, str]] = set()
         for name in ["A", *(v.name for v in step.variants)]:
             for part, source in zip(("subject", "body", "html"), step.variant(name), strict=True):
-                if source is None:
+                if source is None or (part, source) in seen:
                     continue
+                seen.add((part, source))
                 try:
                     _compile(source, part == "html")
                 except TemplateSyntaxError as exc:
                     problems.append(TemplateProblem(index + 1, name, part, f"syntax error on line {exc.lineno}: {exc.message}"))
-                    broken.add((index, name, part))
+                    continue
+                templates.append((index, name, part, source))
     sample = [("sample lead", SAMPLE_LEAD)] if leads is None else leads
     for label, lead in sample:
-        for index, step in enumerate(spec.steps):
-            for name in ["A", *(v.name for v in step.variants)]:
-                ctx = context_for(spec, index + 1, lead, {})
-                for part, source in zip(("subject", "body", "html"), step.variant(name), strict=True):
-                    if source is None or (index, name, part) in broken:
-                        continue
-                    try:
-                        rendered = _render(source, ctx, part == "html")
-                    except TemplateProblemError as exc:
-                        problems.append(TemplateProblem(index + 1, name, part, str(exc), label))
-                        continue
-                    if part == "subject" and any(c in rendered for c in "\r\n"):
-                        problems.append(TemplateProblem(index + 1, name, part, "renders to more than one line", label))
+        contexts = [context_for(spec, index + 1, lead, {}) for index in range(len(spec.steps))]
+        for index, name, part, source in templates:
+            try:
+                rendered = _render(source, contexts[index], part == "html")
+            except TemplateProblemError as exc:
+                problems.append(TemplateProblem(index + 1, name, part, str(exc), label))
+                continue
+            if part == "subject" and any(c in rendered for c in _LINE_BREAKS):
+                problems.append(TemplateProblem(index + 1, name, part, "renders to more than one line", label))
     return problems

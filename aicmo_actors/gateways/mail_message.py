@@ -1,11 +1,14 @@
 """Building outbound messages with the stdlib `email` package (policy.SMTP: CRLF, RFC 2047).
 
-Header injection is refused before anything is built: a CR, LF or NUL in any header
-value, display name, address, subject or Message-ID raises `HeaderInjectionError`.
+Header injection is refused before anything is built: a CR, LF or NUL (or any other
+character str.splitlines() breaks on) in any header name or value, display name, address,
+subject or Message-ID raises `HeaderInjectionError`. Other malformed input (an address
+with two @, a header name with a space, a Message-ID without <>) raises `ValueError`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email.headerregistry import Address
@@ -13,14 +16,28 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
-_FORBIDDEN = ("\r", "\n", "\0")
+# CR, LF, NUL and the rest of what str.splitlines() breaks on (the email package refuses
+# those too, but with a message that does not say which header).
+_FORBIDDEN = ("\r", "\n", "\0", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+# RFC 5322 field names: printable US-ASCII except the colon.
+_HEADER_NAME = re.compile(r"^[!-9;-~]+$")
+# Local part and domain of an address without quoting: no spaces, brackets or separators.
+_ADDRESS_PART = re.compile(r'^[^\s<>()\[\],;:"\\@]+$')
+# Lenient on purpose (ids from other mailers are not always id@domain): one token in <>.
+_MESSAGE_ID = re.compile(r"^<[^<>\s]+>$")
+#: Headers build_message writes itself; `extra_headers` may not set them a second time.
+MANAGED_HEADERS = frozenset({
+    "from", "to", "subject", "date", "message-id", "in-reply-to", "references", "list-unsubscribe",
+    "list-unsubscribe-post", "mime-version", "content-type", "content-transfer-encoding",
+})
 
 
 class HeaderInjectionError(ValueError):
-    """A header value contained CR, LF or NUL."""
+    """A header name or value contained a line break or NUL."""
 
     def __init__(self, header: str) -> None:
-        super().__init__(f"refused: line break or NUL in the {header} header")
+        shown = header if _HEADER_NAME.match(header) else repr(header)  # the message stays one line
+        super().__init__(f"refused: line break or NUL in the {shown} header")
         self.header = header
 
 
@@ -33,10 +50,23 @@ def _clean(header: str, value: str | None) -> str | None:
 def _address(header: str, address: str, name: str | None) -> Address:
     _clean(header, address)
     _clean(header, name)
-    local, at, domain = address.rpartition("@")
-    if not at or not local or not domain:
+    local, _, domain = address.partition("@")
+    if not (_ADDRESS_PART.match(local) and _ADDRESS_PART.match(domain)):
         raise ValueError(f"{header}: {address!r} is not an address")
-    return Address(display_name=name or "", username=local, domain=domain)
+    if not local.isascii():
+        # It would need SMTPUTF8; RFC 2047 words (what the email package writes) are not allowed there.
+        raise ValueError(f"{header}: {address!r}: a non-ASCII part before the @ is not supported")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")  # exämple.com -> xn--exmple-cua.com
+    except UnicodeError:
+        raise ValueError(f"{header}: {address!r}: the domain is not a valid host name") from None
+    return Address(display_name=name or "", username=local, domain=ascii_domain)
+
+
+def _message_id(header: str, value: str) -> None:
+    _clean(header, value)
+    if not _MESSAGE_ID.match(value):
+        raise ValueError(f"{header}: {value!r} is not a message id like <unique@domain> (one token in <>)")
 
 
 def make_message_id(domain: str, unique: str) -> str:
@@ -44,6 +74,8 @@ def make_message_id(domain: str, unique: str) -> str:
     _clean("Message-ID", unique)
     if not domain or any(c in domain for c in " <>@"):
         raise ValueError(f"not a domain for a Message-ID: {domain!r}")
+    if not unique or any(c.isspace() or c in "<>@" for c in unique):
+        raise ValueError(f"not a unique part for a Message-ID: {unique!r}")
     return f"<{unique}@{domain}>"
 
 
@@ -75,15 +107,25 @@ def build_message(
     sender = _address("From", from_address, from_name)
     recipient = _address("To", to_address, to_name)
     _clean("Subject", subject)
-    _clean("Message-ID", message_id)
-    _clean("In-Reply-To", in_reply_to)
+    _message_id("Message-ID", message_id)
+    if in_reply_to:
+        _message_id("In-Reply-To", in_reply_to)
     for ref in references:
-        _clean("References", ref)
-    _clean("List-Unsubscribe", list_unsubscribe_url)
-    _clean("List-Unsubscribe", list_unsubscribe_mailto)
+        _message_id("References", ref)
+    for target in (list_unsubscribe_url, list_unsubscribe_mailto):
+        _clean("List-Unsubscribe", target)
+        # Each target sits in <...>: a '>' or ',' inside would add targets of its own.
+        if target is not None and any(c.isspace() or c in "<>," for c in target):
+            raise ValueError(f"List-Unsubscribe: {target!r} must not contain spaces, '<', '>' or ','")
+    if list_unsubscribe_mailto is not None and not list_unsubscribe_mailto.startswith("mailto:"):
+        raise ValueError(f"List-Unsubscribe: {list_unsubscribe_mailto!r} does not start with mailto:")
     for key, value in (extra_headers or {}).items():
         _clean(key, key)
         _clean(key, value)
+        if not _HEADER_NAME.match(key):
+            raise ValueError(f"{key!r} is not a header name (printable ASCII, no spaces or ':')")
+        if key.lower() in MANAGED_HEADERS:
+            raise ValueError(f"{key}: set by build_message itself, not through extra_headers")
     msg = EmailMessage(policy=SMTP)
     msg["From"] = sender
     msg["To"] = recipient
