@@ -1,22 +1,44 @@
 """The classifier as a pure function: raw message bytes -> `Classification`, with its evidence.
 
-Order matters and follows what a message can be: a delivery report first (an automatic
-bounce is never an auto-reply, whatever its headers say), then a complaint, then an
-auto-reply, then the intent of a human reply read without its quotes and signature.
-`judge_smtp_reply` applies the same bounce-reason logic to the replies our sender gets
-at send time.
+Order follows what a message can be, and the first that fits wins:
+
+1. a delivery report (bounce): RFC 3464 or the plain text real servers send; an automatic
+   bounce is never an auto-reply, whatever headers it carries;
+2. a complaint (RFC 5965 ARF, or a provider's feedback-loop notice);
+   read receipts and delivery notices ("delivered", "relayed") are machine notices: `other`;
+3. an auto-reply (RFC 3834 headers, the de-facto headers, subject and body phrases);
+4. a request to unsubscribe;
+5. the intent of a person's reply, read without its quotes and signature.
+
+`judge_smtp_reply` applies the same bounce-reason logic to the replies our sender gets at
+send time. Nothing here does I/O; `classify_message` never raises.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 from email.message import Message
 from email.utils import parsedate_to_datetime
+from typing import TypedDict
 
+from aicmo_actors.cam.classify.arf import (
+    COMPLAINT_TYPES,
+    Complaint,
+    read_complaint,
+    read_receipt_ids,
+)
 from aicmo_actors.cam.classify.autoreply import auto_reply_evidence, left_company, return_date
-from aicmo_actors.cam.classify.intent import classify_intent, strip_quoted
+from aicmo_actors.cam.classify.dsn import (
+    BounceReport,
+    Recipient,
+    bounce_evidence,
+    notification_text,
+    read_bounce,
+)
+from aicmo_actors.cam.classify.intent import classify_intent, unsubscribe_request
 from aicmo_actors.cam.classify.parse import (
+    addresses,
     body_text,
     first_address,
     header,
@@ -24,6 +46,7 @@ from aicmo_actors.cam.classify.parse import (
     message_text,
     parse_message,
 )
+from aicmo_actors.cam.classify.quotes import strip_quoted
 from aicmo_actors.cam.classify.reasons import (
     category_for,
     find_reply_code,
@@ -32,179 +55,346 @@ from aicmo_actors.cam.classify.reasons import (
     reason_from,
     sending_side,
 )
-from aicmo_actors.cam.classify.reports import looks_like_bounce, read_bounce, read_complaint
 from contracts.cam import BounceReason, Classification, ReplyCategory
 
-__all__ = ["SmtpJudgement", "body_text", "classify_message", "judge_smtp_reply", "strip_quoted"]
+__all__ = [
+    "SmtpJudgement",
+    "body_text",
+    "classify_message",
+    "judge_smtp_reply",
+    "parse_message",
+    "strip_quoted",
+]
 
-#: Reports whose every recipient has one of these actions are not failures (RFC 3464 2.3.3).
-NOT_FAILED = frozenset({"delivered", "relayed", "expanded"})
+#: At or above this auto-reply score the message is an auto-reply before any intent is read.
+AUTO_REPLY_THRESHOLD = 0.7
 
 
+# -- send time -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SmtpJudgement:
+    """What an SMTP reply our sender got means: hard or soft, why, and whose problem it is."""
+
     category: ReplyCategory  # BOUNCE_HARD or BOUNCE_SOFT
     reason: BounceReason | None
-    status: str | None
+    status: str | None  # enhanced status code found in the text, e.g. "5.1.1"
     sending_side: bool
 
 
 def judge_smtp_reply(code: int | None, text: str, *, stage: str = "data") -> SmtpJudgement:
-    """Judge an SMTP reply our sender got (stage: connect, mail, rcpt or data)."""
+    """Judge an SMTP reply our sender got at send time (stage: connect, mail, rcpt or data).
+
+    With no reply code (the connection failed) the failure is temporary and, when the text
+    names nothing better, a network error. A rejection of MAIL FROM is about our sender
+    address, never about the lead's: an "unknown" there becomes a policy problem of ours
+    (and so does an "unknown user" at connect time, before any recipient was named).
+    """
+    text = text or ""
     status = find_status(text)
-    reason, _ = reason_from(status, text)
-    if reason is BounceReason.UNDEFINED and code is None:
+    reason, _why = reason_from(status, text, code)
+    if code is None and reason in {BounceReason.UNDEFINED, BounceReason.SYSTEM_ERROR}:
         reason = BounceReason.NETWORK_ERROR
-    permanent = is_permanent(status, code) if (status or code) else False
-    if stage in {"connect", "mail"} and reason in {BounceReason.USER_UNKNOWN, BounceReason.HOST_UNKNOWN}:
-        # A rejection before RCPT is about us (our sender address or our host), not the lead.
+    if stage == "mail" and reason in {BounceReason.USER_UNKNOWN, BounceReason.HOST_UNKNOWN, BounceReason.HAS_MOVED}:
         reason = BounceReason.POLICY
+    if stage == "connect" and reason in {BounceReason.USER_UNKNOWN, BounceReason.HAS_MOVED}:
+        reason = BounceReason.POLICY
+    permanent = is_permanent(status, code) if (status or code is not None) else False
     return SmtpJudgement(category_for(reason, permanent), reason, status, sending_side(reason))
 
 
-def _sent_date(msg: Message) -> date | None:
+# -- helpers -------------------------------------------------------------------------------------
+class _Identity(TypedDict):
+    """The fields every classification carries about the message itself."""
+
+    from_address: str | None
+    subject: str | None
+    message_id: str | None
+
+
+class _Thread(TypedDict):
+    """What a reply refers to."""
+
+    in_reply_to: str | None
+    referenced_ids: tuple[str, ...]
+
+
+def _date_header(msg: Message) -> datetime | None:
     try:
         value = header(msg, "Date")
-        return parsedate_to_datetime(value).date() if value else None
+        return parsedate_to_datetime(value) if value else None
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
 
 
 def _referenced(msg: Message) -> list[str]:
+    """In-Reply-To first, then References from the newest back."""
     ids = message_ids(header(msg, "In-Reply-To"))
     ids += list(reversed(message_ids(header(msg, "References"))))
     return list(dict.fromkeys(ids))
 
 
+def _has_headers(msg: Message) -> bool:
+    try:
+        keys = msg.keys()
+    except Exception:
+        return False
+    return any(k and all(c.isalnum() or c in "-_" for c in k) for k in keys)
+
+
+def _unreadable(reason: str, why: str) -> Classification:
+    return Classification(category=ReplyCategory.OTHER, reason=reason, confidence=0.1, reasons=(why,))
+
+
+def _snippet(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- 1. bounces ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Verdict:
+    rcpt: Recipient
+    reason: BounceReason
+    why: str
+    status: str | None
+    code: int | None
+    permanent: bool
+    category: ReplyCategory
+
+
+def _judge_recipient(rcpt: Recipient, report: BounceReport) -> _Verdict:
+    """One failed recipient: its reason from its own diagnostic, else from the report's text.
+
+    A delayed delivery is still being retried, so it is never `expired` (Exchange says
+    "4.4.7 Message delayed" in its delay notices): the next reason the text gives is taken.
+    """
+    action = rcpt.action or "failed"
+    exclude = frozenset({BounceReason.EXPIRED}) if action == "delayed" else frozenset()
+    status = rcpt.status or find_status(rcpt.diagnostic)
+    code = rcpt.code or find_reply_code(rcpt.diagnostic)
+    reason, why = reason_from(status, rcpt.diagnostic, code, exclude=exclude)
+    if reason is BounceReason.UNDEFINED and report.human_text:
+        status = status or find_status(report.human_text)
+        code = code or find_reply_code(report.human_text)
+        reason, why = reason_from(status, report.human_text, code, exclude=exclude)
+        why = f"{why} (in the report's text)"
+    if action == "failed" and status and status.startswith("4") and reason in {
+        BounceReason.NETWORK_ERROR, BounceReason.UNDEFINED, BounceReason.SYSTEM_ERROR
+    }:
+        why = f"the server gave up retrying a temporary failure ({reason.value}, status {status})"
+        reason = BounceReason.EXPIRED
+    permanent = is_permanent(status, code, action)
+    return _Verdict(rcpt, reason, why, status, code, permanent, category_for(reason, permanent))
+
+
+def _bounce(
+    msg: Message, human: str, fields: str, evidence: list[str], referenced: list[str], common: _Identity
+) -> Classification:
+    report = read_bounce(msg, human, fields)
+    ids = list(dict.fromkeys([*report.original_ids, *referenced]))
+    reasons = list(evidence)
+    if report.original_ids:
+        reasons.append(f"original Message-ID {report.original_ids[0]} found inside the report")
+    failed = [r for r in report.recipients if r.failed]
+    if report.recipients and not failed:
+        actions = sorted({r.action or "" for r in report.recipients})
+        return Classification(
+            category=ReplyCategory.OTHER,
+            reason="delivery_notification",
+            confidence=0.95 if report.structured else 0.8,
+            reasons=(*reasons, f"every recipient's Action is {', '.join(actions)}: a delivery notice, not a bounce"),
+            in_reply_to=ids[0] if ids else None,
+            referenced_ids=tuple(ids),
+            **common,
+        )
+    if not failed:
+        failed = [Recipient(None, "delayed" if "delay" in (common["subject"] or "").lower() else None)]
+        reasons.append("no failed recipient named: judged on the report's text")
+    verdicts = [_judge_recipient(r, report) for r in failed]
+    primary = next((v for v in verdicts if v.category is ReplyCategory.BOUNCE_HARD), verdicts[0])
+    rcpt = primary.rcpt
+    detail = [f"Action: {rcpt.action}" if rcpt.action else "", f"Status: {primary.status}" if primary.status else ""]
+    described = ", ".join(d for d in detail if d)
+    if rcpt.address or described or rcpt.diagnostic:
+        line = f"recipient {rcpt.address or '(unnamed)'}"
+        line += f" ({described})" if described else ""
+        line += f": {_snippet(rcpt.diagnostic)!r}" if rcpt.diagnostic else ""
+        reasons.append(line)
+    reasons.append(f"reason {primary.reason.value}: {primary.why}")
+    if rcpt.action == "delayed":
+        reasons.append("the server is still retrying (Action: delayed): a soft bounce")
+    if primary.category is ReplyCategory.BOUNCE_HARD:
+        reasons.append("hard: a permanent failure that says the address itself is dead")
+    else:
+        why_soft = "temporary" if not primary.permanent else f"{primary.reason.value} does not mean the address is dead"
+        reasons.append(f"soft: {why_soft}")
+    if sending_side(primary.reason):
+        reasons.append(f"{primary.reason.value} is a problem of our sending, not of the address")
+    others = [v for v in verdicts if v is not primary and v.rcpt.address]
+    if others:
+        reasons.append("also failed: " + "; ".join(f"{v.rcpt.address} ({v.reason.value})" for v in others[:10]))
+    if auto := header(msg, "Auto-Submitted"):
+        reasons.append(f"Auto-Submitted: {auto} ignored: an automatic bounce is never an auto-reply")
+    if report.structured:
+        confidence = 0.97
+    elif primary.status or primary.code:
+        confidence = 0.9
+    elif rcpt.address:
+        confidence = 0.85
+    else:
+        confidence = 0.7
+    if primary.reason is BounceReason.UNDEFINED:
+        confidence = min(confidence, 0.75)
+    failed_addresses = [v.rcpt.address for v in verdicts if v.rcpt.address]
+    return Classification(
+        category=primary.category,
+        reason=primary.reason.value,
+        confidence=confidence,
+        reasons=tuple(reasons),
+        failed_recipients=tuple(dict.fromkeys(failed_addresses)),
+        status=primary.status,
+        smtp_code=primary.code,
+        in_reply_to=ids[0] if ids else None,
+        referenced_ids=tuple(ids),
+        sending_side=sending_side(primary.reason),
+        **common,
+    )
+
+
+# -- 2. complaints -------------------------------------------------------------------------------
+def _complaint(complaint: Complaint, referenced: list[str], common: _Identity) -> Classification:
+    ids = list(dict.fromkeys([*complaint.original_ids, *referenced]))
+    reasons = list(complaint.evidence)
+    if complaint.original_ids:
+        reasons.append(f"original Message-ID {complaint.original_ids[0]} found inside the report")
+    feedback = complaint.feedback_type or "abuse"
+    if complaint.kind == "arf" and feedback not in COMPLAINT_TYPES:
+        category, reason, confidence = ReplyCategory.OTHER, f"delivery_feedback_{feedback.replace('-', '_')}", 0.9
+        reasons.append(f"Feedback-Type {feedback} is a machine report, not a person's complaint")
+    elif complaint.kind == "arf":
+        category, reason, confidence = ReplyCategory.COMPLAINT, f"arf_{feedback.replace('-', '_')}", 0.97
+    else:
+        category, reason, confidence = ReplyCategory.COMPLAINT, "fbl_complaint", 0.85
+    return Classification(
+        category=category,
+        reason=reason,
+        confidence=confidence,
+        reasons=tuple(reasons),
+        failed_recipients=tuple(complaint.recipients),
+        in_reply_to=ids[0] if ids else None,
+        referenced_ids=tuple(ids),
+        **common,
+    )
+
+
+# -- 3.-5. replies -------------------------------------------------------------------------------
+def _replies(msg: Message, referenced: list[str], common: _Identity) -> Classification:
+    subject = common["subject"] or ""
+    text = message_text(msg)
+    own = strip_quoted(text)
+    readable = own or text
+    sent_at = _date_header(msg)
+    sent = sent_at.date() if sent_at else None
+    offset = sent_at.utcoffset() if sent_at else None
+    us_style = bool(offset is not None and offset.total_seconds() < 0)
+    thread: _Thread = {"in_reply_to": referenced[0] if referenced else None, "referenced_ids": tuple(referenced)}
+
+    auto = auto_reply_evidence(msg, subject, readable, sent)
+
+    def as_auto_reply(confidence: float, extra: list[str]) -> Classification:
+        left = left_company(readable)
+        back = return_date(f"{readable}\n{subject}", sent, us_style=us_style)
+        reasons = [*auto.reasons, *extra]
+        if left:
+            reasons = [r for r in reasons if not r.startswith("says the person is gone")]
+            reasons.append(f"says the person left or the mailbox is dead ({left!r}): a human should look")
+        reasons.append(f"back on {back.isoformat()}" if back else "no return date found")
+        return Classification(
+            category=ReplyCategory.AUTO_REPLY,
+            reason="left_company" if left else auto.code,
+            confidence=round(confidence, 3),
+            reasons=tuple(reasons),
+            return_date=back,
+            **thread,
+            **common,
+        )
+
+    if auto.score >= AUTO_REPLY_THRESHOLD:
+        return as_auto_reply(auto.score, [])
+
+    asked = unsubscribe_request(own, subject)
+    if asked:
+        return Classification(
+            category=ReplyCategory.UNSUBSCRIBE,
+            reason="unsubscribe",
+            confidence=0.92,
+            reasons=(f"asks to be removed: {asked!r}",),
+            **thread,
+            **common,
+        )
+
+    intent = classify_intent(own, common["from_address"])
+    if intent.category == "other" and auto.score:
+        return as_auto_reply(auto.score, ["no intent of a person found: taken as an automatic reply, unsurely"])
+    reasons = list(intent.evidence)
+    if not own.strip() and text.strip():
+        reasons.append("the reply has no text of its own (only quotes or a signature)")
+    if auto.score:
+        reasons.append(f"looks partly automatic ({'; '.join(auto.reasons)}), but a person's intent was found")
+    if (left := left_company(own)) and intent.category != "other":
+        reasons.append(f"says someone left: {left!r}")
+    return Classification(
+        category=ReplyCategory(intent.category),
+        reason=intent.category if intent.category != "other" else None,
+        confidence=round(intent.confidence, 3),
+        reasons=tuple(reasons),
+        **thread,
+        **common,
+    )
+
+
+# -- the whole ---------------------------------------------------------------------------------
 def classify_message(raw: bytes) -> Classification:
     """Classify one inbound message; never raises (a message we cannot read is `other`)."""
     try:
         return _classify(raw)
     except Exception as exc:  # a pure function over hostile input: report, never crash the actor
-        return Classification(
-            category=ReplyCategory.OTHER,
-            reason="unparsable",
-            confidence=0.1,
-            reasons=(f"could not read the message: {type(exc).__name__}: {exc}"[:300],),
-        )
+        return _unreadable("unparsable", f"could not read the message: {type(exc).__name__}: {exc}"[:300])
 
 
 def _classify(raw: bytes) -> Classification:
     if not raw or not raw.strip():
-        return Classification(category=ReplyCategory.OTHER, reason="empty", confidence=0.1, reasons=("the message is empty",))
+        return _unreadable("empty", "the message is empty")
     msg = parse_message(raw)
-    if not msg.keys() and not msg.get_payload():
-        return Classification(category=ReplyCategory.OTHER, reason="unparsable", confidence=0.1, reasons=("no headers or body found",))
-    subject = header(msg, "Subject")
-    sender = first_address(header(msg, "From"))
+    if not _has_headers(msg):
+        return _unreadable("unparsable", "no mail headers found: not a message we can read")
     own_ids = message_ids(header(msg, "Message-ID"))
-    common = {
-        "from_address": sender,
-        "subject": subject or None,
+    common: _Identity = {
+        "from_address": first_address(header(msg, "From")),
+        "subject": header(msg, "Subject") or None,
         "message_id": own_ids[0] if own_ids else None,
     }
     referenced = _referenced(msg)
-    text = message_text(msg)
 
-    # 1. Delivery reports.
-    evidence = looks_like_bounce(msg, text)
+    human, fields = notification_text(msg)
+    evidence = bounce_evidence(msg, human, fields)
     if evidence:
-        report = read_bounce(msg, sender)
-        ids = list(dict.fromkeys([*report.original_ids, *referenced]))
-        failed = [r for r in report.recipients if (r.action or "failed") not in NOT_FAILED]
-        if report.recipients and not failed:
-            actions = sorted({r.action or "" for r in report.recipients})
-            return Classification(
-                category=ReplyCategory.OTHER,
-                reason="delivery_notification",
-                confidence=0.9,
-                reasons=(*evidence, f"every recipient's Action is {', '.join(actions)}: delivered, not a bounce"),
-                in_reply_to=ids[0] if ids else None,
-                referenced_ids=tuple(ids),
-                **common,
-            )
-        first = failed[0] if failed else None
-        diagnostic = first.diagnostic if first else ""
-        status = (first.status if first and first.status else None) or find_status(diagnostic) or find_status(report.text)
-        code = find_reply_code(diagnostic) or find_reply_code(report.text)
-        whole = f"{diagnostic}\n{report.text[:6000]}"
-        reason, why = reason_from(status, diagnostic)
-        if reason is BounceReason.UNDEFINED:
-            reason, why = reason_from(status, whole)
-        action = first.action if first else None
-        permanent = is_permanent(status, code, action)
-        if action == "delayed" and reason is BounceReason.UNDEFINED:
-            reason, why = BounceReason.NETWORK_ERROR, "delivery delayed, still retrying"
-        category = category_for(reason, permanent)
-        reasons = [*evidence, f"reason {reason.value}: {why}"]
-        if status:
-            reasons.append(f"status {status} ({'permanent' if permanent else 'temporary'})")
-        if action == "delayed":
-            reasons.append("Action: delayed: the server is still trying")
-        if auto := header(msg, "Auto-Submitted"):
-            reasons.append(f"Auto-Submitted: {auto} ignored: a bounce is never an auto-reply")
-        return Classification(
-            category=category,
-            reason=reason.value,
-            confidence=0.97 if report.kind == "dsn" else 0.85,
-            reasons=tuple(reasons),
-            failed_recipients=tuple(r.address for r in failed if r.address),
-            status=status,
-            smtp_code=code,
-            in_reply_to=ids[0] if ids else None,
-            referenced_ids=tuple(ids),
-            sending_side=sending_side(reason),
-            **common,
-        )
+        return _bounce(msg, human, fields, evidence, referenced, common)
 
-    # 2. Complaints.
-    complaint = read_complaint(msg, text)
+    complaint = read_complaint(msg, set(addresses(header(msg, "To"))))
     if complaint is not None:
-        ids = list(dict.fromkeys([*complaint.original_ids, *referenced]))
-        reasons = list(complaint.evidence)
-        if complaint.feedback_type:
-            reasons.append(f"Feedback-Type: {complaint.feedback_type}")
+        return _complaint(complaint, referenced, common)
+
+    receipt_ids = read_receipt_ids(msg)
+    if receipt_ids is not None:
+        ids = list(dict.fromkeys([*receipt_ids, *referenced]))
         return Classification(
-            category=ReplyCategory.COMPLAINT,
-            reason=f"arf_{complaint.feedback_type}" if complaint.feedback_type else "complaint_notification",
-            confidence=0.97 if complaint.kind == "arf" else 0.85,
-            reasons=tuple(reasons),
-            failed_recipients=tuple(r.address for r in complaint.recipients if r.address),
+            category=ReplyCategory.OTHER,
+            reason="delivery_read_receipt",
+            confidence=0.95,
+            reasons=("multipart/report; report-type=disposition-notification: a read receipt (RFC 8098), not a reply",),
             in_reply_to=ids[0] if ids else None,
             referenced_ids=tuple(ids),
             **common,
         )
-
-    # 3. Auto-replies.
-    own_text = strip_quoted(text)
-    evidence, score = auto_reply_evidence(msg, subject, own_text or text)
-    if score >= 0.75:
-        left = left_company(own_text or text)
-        back = return_date(own_text or text, _sent_date(msg))
-        reasons = list(evidence)
-        if left:
-            reasons.append(f"says the person left: {left!r}")
-        if back:
-            reasons.append(f"back on {back.isoformat()}")
-        return Classification(
-            category=ReplyCategory.AUTO_REPLY,
-            reason="left_company" if left else ("auto_submitted_header" if score >= 0.95 else "ooo_text"),
-            confidence=score,
-            reasons=tuple(reasons),
-            return_date=back,
-            in_reply_to=referenced[0] if referenced else None,
-            referenced_ids=tuple(referenced),
-            **common,
-        )
-
-    # 4. A human reply.
-    category, confidence, why = classify_intent(own_text)
-    return Classification(
-        category=ReplyCategory(category),
-        reason=category if category != "other" else None,
-        confidence=confidence,
-        reasons=(why,),
-        in_reply_to=referenced[0] if referenced else None,
-        referenced_ids=tuple(referenced),
-        **common,
-    )
+    return _replies(msg, referenced, common)

@@ -1,46 +1,147 @@
 """Reading whatever a mail server hands us: stdlib `email` with `policy.default`, made robust.
 
 Line ends are normalised first (LF, CRLF or a lone CR), so a message saved on any system
-parses the same; nothing here raises on bad input.
+parses the same. Headers are read from their raw form and decoded here (RFC 2047 words,
+then UTF-8, then Windows-1252/Latin-1 for raw 8-bit bytes), so a malformed address header
+cannot make the header registry raise. Nothing in this module raises on bad input.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
 from html.parser import HTMLParser
-from typing import Any
+
+__all__ = [
+    "body_text",
+    "decode_bytes",
+    "first_address",
+    "header",
+    "html_to_text",
+    "leaf_parts",
+    "message_ids",
+    "message_text",
+    "normalise_line_ends",
+    "parse_message",
+    "part_text",
+]
 
 _LINE_ENDS = re.compile(rb"\r\n|\r|\n")
+#: Charsets tried, in order, after the declared one.
+FALLBACK_CHARSETS = ("utf-8", "windows-1252", "latin-1")
 
 
 def normalise_line_ends(raw: bytes) -> bytes:
+    """CRLF and lone CR become LF."""
     return _LINE_ENDS.sub(b"\n", raw)
 
 
 def parse_message(raw: bytes) -> EmailMessage:
     """Parse raw bytes; a message that breaks the parser still gives a (possibly empty) message."""
     try:
-        msg: Any = message_from_bytes(normalise_line_ends(raw), policy=policy.default)
-        return msg  # type: ignore[no-any-return]
+        msg: EmailMessage = message_from_bytes(normalise_line_ends(raw or b""), policy=policy.default)
+        return msg
     except Exception:  # pragma: no cover - the stdlib parser is lenient; belt and braces
         return EmailMessage(policy=policy.default)
 
 
-def header(msg: Message, name: str) -> str:
-    """A header as text, '' when missing or undecodable (never raises)."""
+def decode_bytes(data: bytes, charset: str | None = None) -> str:
+    """Bytes as text: the declared charset, then UTF-8, then Windows-1252, then Latin-1."""
+    candidates = (charset, *FALLBACK_CHARSETS) if charset else FALLBACK_CHARSETS
+    for candidate in candidates:
+        try:
+            return data.decode(candidate)
+        except (LookupError, ValueError):  # unknown charset, undecodable bytes, a NUL in the name
+            continue
+    return data.decode("utf-8", errors="replace")  # pragma: no cover - latin-1 always decodes
+
+
+def _unescape(value: str) -> str:
+    """A string holding surrogate-escaped raw bytes (8-bit headers) as proper text."""
     try:
-        value = msg.get(name)
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return decode_bytes(value.encode("utf-8", "surrogateescape"))
+
+
+def _decode_words(value: str) -> str:
+    """RFC 2047 encoded words (`=?utf-8?q?...?=`) decoded; the value unchanged if they are broken."""
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
     except Exception:
-        value = None
-        for key, raw_value in msg.raw_items() if hasattr(msg, "raw_items") else []:
-            if key.lower() == name.lower():
-                value = raw_value
-                break
-    if value is None:
+        return value
+
+
+def header(msg: Message, name: str) -> str:
+    """The first `name` header as one line of text, '' when missing (never raises)."""
+    try:
+        items = msg.raw_items() if hasattr(msg, "raw_items") else msg.items()
+        wanted = name.lower()
+        for key, value in items:
+            if key.lower() == wanted:
+                text = _decode_words(_unescape(str(value)))
+                return " ".join(text.split())
+    except Exception:
         return ""
-    return " ".join(str(value).split())
+    return ""
+
+
+_CTYPE = re.compile(r"^\s*([\w.+-]+/[\w.+-]+)")
+
+
+def content_type(part: Message) -> str:
+    """`maintype/subtype` of a part, lower case; text/plain when missing or malformed.
+
+    Read from the raw header (the header registry is slow and this runs on every part).
+    """
+    match = _CTYPE.match(header(part, "Content-Type"))
+    return match.group(1).lower() if match else "text/plain"
+
+
+def content_param(part: Message, param: str) -> str:
+    """A Content-Type parameter (e.g. report-type, charset), lower case, '' when missing."""
+    value = header(part, "Content-Type")
+    match = re.search(rf";\s*{re.escape(param)}\s*=\s*(?:\"([^\"]*)\"|([^\s;]+))", value, re.I)
+    if not match:
+        return ""
+    return (match.group(1) if match.group(1) is not None else match.group(2)).strip().lower()
+
+
+def _is_attachment(part: Message) -> bool:
+    disposition = header(part, "Content-Disposition").lower()
+    return disposition.startswith("attachment")
+
+
+def _children(part: Message) -> list[Message]:
+    try:
+        payload = part.get_payload()
+    except Exception:
+        return []
+    if isinstance(payload, list):
+        return [p for p in payload if isinstance(p, Message)]
+    return []
+
+
+def leaf_parts(msg: Message, *, into_messages: bool = False) -> Iterator[Message]:
+    """Every non-multipart part, depth first; embedded messages (message/*) are entered only
+    when `into_messages`, otherwise yielded as one leaf."""
+    stack: list[Message] = [msg]
+    seen = 0
+    while stack and seen < 500:  # a hostile message cannot make us walk forever
+        part = stack.pop()
+        seen += 1
+        children = _children(part)
+        ctype = content_type(part)
+        if children and (ctype.startswith("multipart/") or into_messages):
+            stack.extend(reversed(children))
+        else:
+            yield part
 
 
 def part_text(part: Message) -> str:
@@ -49,104 +150,162 @@ def part_text(part: Message) -> str:
         payload = part.get_payload(decode=True)
     except Exception:
         payload = None
-    if payload is None:
+    if isinstance(payload, bytes):
+        return decode_bytes(payload, content_param(part, "charset") or None)
+    try:
         inner = part.get_payload()
-        if isinstance(inner, str):
-            return inner
-        if isinstance(inner, list):
-            return "\n".join(part_text(p) for p in inner if isinstance(p, Message))
+    except Exception:
         return ""
-    if not isinstance(payload, bytes):
-        return str(payload)
-    charset = part.get_content_charset() or "utf-8"
-    for candidate in (charset, "utf-8", "latin-1"):
-        try:
-            return payload.decode(candidate)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    return payload.decode("utf-8", errors="replace")  # pragma: no cover - latin-1 always decodes
+    if isinstance(inner, str):
+        return _unescape(inner)
+    if isinstance(inner, list):
+        texts = []
+        for sub in inner:
+            if isinstance(sub, Message):
+                texts.append("\n".join(f"{k}: {header(sub, k)}" for k in _keys(sub)))
+                texts.append(part_text(sub))
+        return "\n".join(t for t in texts if t)
+    return ""
+
+
+def _keys(msg: Message) -> list[str]:
+    try:
+        return list(dict.fromkeys(k for k, _ in msg.raw_items()))
+    except Exception:
+        return []
 
 
 class _TextFromHtml(HTMLParser):
-    BLOCK = frozenset({"p", "div", "br", "tr", "li", "h1", "h2", "h3", "blockquote", "table"})
+    """HTML to plain text: block elements break lines, <blockquote> lines get a '> ' prefix,
+    <script>, <style>, <head> and <title> are dropped."""
+
+    BLOCK = frozenset(
+        {"p", "div", "br", "tr", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "table",
+         "blockquote", "hr", "pre", "section", "article", "header", "footer", "dt", "dd"}
+    )
+    SKIP = frozenset({"script", "style", "head", "title"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
+        self.lines: list[str] = []
+        self._line: list[str] = []
         self._skip = 0
+        self._quote = 0
+
+    def _flush(self) -> None:
+        text = " ".join("".join(self._line).split())
+        self._line = []
+        prefix = "> " * self._quote
+        self.lines.append(prefix + text if text else prefix.rstrip())
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in {"script", "style", "head"}:
+        if tag in self.SKIP:
             self._skip += 1
+        elif tag in self.BLOCK:
+            self._flush()
+            if tag == "blockquote":
+                self._quote += 1
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self.BLOCK:
-            self.out.append("\n")
-        if tag == "blockquote":
-            self.out.append("\n> ")
+            self._flush()
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in {"script", "style", "head"} and self._skip:
-            self._skip -= 1
-        if tag in self.BLOCK:
-            self.out.append("\n")
+        if tag in self.SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag in self.BLOCK:
+            self._flush()
+            if tag == "blockquote":
+                self._quote = max(0, self._quote - 1)
 
     def handle_data(self, data: str) -> None:
         if not self._skip:
-            self.out.append(data)
+            self._line.append(data)
+
+    def text(self) -> str:
+        self._flush()
+        out: list[str] = []
+        for line in self.lines:
+            if line.strip(" >") or (out and out[-1].strip(" >")):
+                out.append(line)
+        return "\n".join(out).strip()
 
 
 def html_to_text(html: str) -> str:
+    """Readable text of an HTML body (stdlib html.parser; never raises)."""
     parser = _TextFromHtml()
     try:
         parser.feed(html)
         parser.close()
+        return parser.text()
     except Exception:
-        return re.sub(r"<[^>]+>", " ", html)
-    return re.sub(r"\n\s*\n+", "\n\n", "".join(parser.out)).strip()
+        return " ".join(re.sub(r"<[^>]*>", " ", html).split())
+
+
+_LOOKS_HTML = re.compile(r"^\s*(?:<!doctype html|<html|<body|<div|<p[ >])", re.I)
 
 
 def message_text(msg: Message) -> str:
-    """The best human text of a message: text/plain first, else HTML made text."""
+    """The best human text of a parsed message: its text/plain parts, else its HTML as text.
+
+    Attachments and embedded messages (a forwarded or returned message/rfc822) are not read.
+    A broken multipart (no boundary, boundary never found) gives its raw body.
+    """
     plain: list[str] = []
     html: list[str] = []
-    try:
-        parts = list(msg.walk())
-    except Exception:
-        parts = [msg]
-    for part in parts:
-        if part.is_multipart():
+    for part in leaf_parts(msg):
+        if part is not msg and _is_attachment(part):
             continue
-        ctype = part.get_content_type()
-        disposition = (header(part, "Content-Disposition") or "").lower()
-        if disposition.startswith("attachment"):
-            continue
+        ctype = content_type(part)
         if ctype == "text/plain":
             plain.append(part_text(part))
         elif ctype == "text/html":
             html.append(html_to_text(part_text(part)))
-    if plain:
-        return "\n".join(plain)
-    if html:
-        return "\n".join(html)
-    # Broken MIME (a multipart without a boundary, say): the raw body is all there is.
-    payload = msg.get_payload()
-    return payload if isinstance(payload, str) else ""
+    text = "\n".join(t for t in plain if t.strip())
+    if text:
+        return text
+    text = "\n".join(t for t in html if t.strip())
+    if text:
+        return text
+    if content_type(msg).startswith("multipart/") and not _children(msg):
+        raw = part_text(msg)
+        return html_to_text(raw) if _LOOKS_HTML.search(raw) else raw
+    return ""
 
 
 def body_text(raw: bytes) -> str:
-    """The best human text of raw message bytes (never raises)."""
-    return message_text(parse_message(raw))
+    """The best human text of raw message bytes: text/plain preferred, else HTML made text
+    (never raises)."""
+    try:
+        return message_text(parse_message(raw))
+    except Exception:  # pragma: no cover - every step above is guarded; belt and braces
+        return ""
 
 
-_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@(?:[\w-]+\.)+[\w-]{2,}")
 
 
 def first_address(value: str) -> str | None:
+    """The first e-mail address in `value`, lower case."""
     match = _ADDRESS.search(value or "")
-    return match.group(0).lower() if match else None
+    return match.group(0).lower().strip(".") if match else None
 
 
-_MSGID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
+def addresses(value: str) -> list[str]:
+    """Every e-mail address in `value`, lower case, in order, without repeats."""
+    return list(dict.fromkeys(m.group(0).lower().strip(".") for m in _ADDRESS.finditer(value or "")))
+
+
+_MSGID = re.compile(r"<[^<>\s@]+@[^<>\s]+>")
+_BARE_MSGID = re.compile(r"^[^<>\s@]+@[^<>\s]+$")
 
 
 def message_ids(value: str) -> list[str]:
-    return _MSGID.findall(value or "")
+    """The Message-IDs in a Message-ID / In-Reply-To / References value, in order.
+
+    A bare `id@host` (brackets forgotten, as some mailers do) is accepted and bracketed.
+    """
+    found = _MSGID.findall(value or "")
+    if not found and _BARE_MSGID.match((value or "").strip()):
+        found = [f"<{value.strip()}>"]
+    return list(dict.fromkeys(found))

@@ -1,8 +1,16 @@
 """Why a delivery failed, from the enhanced status code AND the diagnostic text.
 
-The code alone is often wrong or missing (5.7.1 is used for "user unknown" by some
-servers, 5.0.0 for anything), so clear text wins over a generic code, and the code
-decides only when the text says nothing we know. Pure functions.
+The code alone is often wrong or missing (some servers say 5.7.1 for "user unknown",
+5.0.0 for anything), so the decision is made in tiers:
+
+1. a specific text pattern ("user unknown", "blocked using zen.spamhaus.org", "over quota"),
+2. a specific enhanced status code (5.1.1, 5.2.2, 5.7.26 ...),
+3. a generic text pattern ("blocked", "policy", "access denied"),
+4. a generic status or reply code (5.7.1, 4.7.0, 421, 556 ...),
+5. `undefined`.
+
+Hard means the address itself is dead: user_unknown, host_unknown, has_moved or not_accept
+with a permanent (5xx) code. Everything else that failed is soft. Pure functions.
 """
 
 from __future__ import annotations
@@ -13,90 +21,238 @@ from contracts.cam import ADDRESS_DEAD_REASONS, SENDING_SIDE_REASONS, BounceReas
 
 R = BounceReason
 
-#: Diagnostic phrases, most specific first. Matched case-insensitively on the text.
-TEXT_RULES: tuple[tuple[BounceReason, re.Pattern[str]], ...] = tuple(
-    (reason, re.compile(pattern, re.I))
-    for reason, pattern in (
-        (R.AUTH_FAILURE, r"\b(spf|dkim|dmarc)\b|unauthenticated|5\.7\.2[3-7]|not authenticated|authentication (check )?fail|sender (address )?verif\w* fail"),
-        (R.NOT_ACCEPT, r"null ?mx|does not accept (any )?mail|doesn't accept mail|accepts no mail|5\.1\.10 .*null|domain .* no mail"),
-        (R.HAS_MOVED, r"has moved|no longer (with|at|employed)|5\.1\.6|address (has )?changed|left the (company|organi[sz]ation)"),
-        (R.HOST_UNKNOWN, r"host or domain name not found|name service error|domain (name )?not found|unrouteable (mail )?domain|unroutable|no such domain|nxdomain|domain does not exist|5\.1\.2\b|host not found|unknown (mail )?domain|mx lookup fail|no mx|couldn't find any host"),
-        (R.USER_UNKNOWN, r"user (is )?unknown|unknown user|no such (user|recipient|mailbox|address|account)|user not found|recipient not found|recipientnotfound|address (is )?(unknown|rejected|not found|does not exist|doesn't exist)|mailbox (is )?(unavailable|not found|does not exist|doesn't exist|unknown|not available)|does not exist|doesn't exist|invalid (recipient|mailbox|address)|unknown (recipient|local part|address|mailbox)|not (a )?valid (recipient|mailbox|user)|5\.1\.1\b|5\.1\.0\b|5\.1\.10|account (does not|doesn't) exist|doesn't have a \S+ account|no mailbox here|not listed in (domino )?directory|undeliverable address|recipient address rejected: access denied|bad destination (mailbox )?address|user doesn't exist|нет такого|не существует|unbekannt|existiert nicht|inconnu|n'existe pas|no existe|desconocido"),
-        (R.SUSPENDED, r"suspend|disabled|deactivated|inactive|account (is )?(locked|blocked|expired|closed)|5\.2\.1\b|mailbox (is )?(disabled|locked|frozen)|has been terminated|no longer active"),
-        (R.MAILBOX_FULL, r"quota|mailbox (is )?full|over ?quota|insufficient (storage|space)|exceeded (its|the) storage|5\.2\.2\b|4\.2\.2\b|storage (limit|allocation)|postfach (ist )?voll|boîte .* pleine|buzón .* lleno|mail ?box full"),
-        (R.MESSAGE_TOO_BIG, r"too (big|large)|size (limit|exceed)|exceeds (the )?(maximum|size)|message size|5\.3\.4\b|5\.2\.3\b|message length exceeds"),
-        (R.RATE_LIMITED, r"rate limit|too many (messages|connections|recipients|emails)|throttl|try again later|temporarily (deferred|rejected)|deferred due to|unusual (rate|volume)|unexpected volume|4\.7\.28|\b421\b.*(rate|volume|too many)|slow down|exceeded .* (limit|rate)|\[TS0\d\]|receiving mail at a rate"),
-        (R.SPAM_DETECTED, r"\bspam\b|spam (content|detected|score)|\buce\b|\bjunk\b|bulk mail|content (was )?rejected|message content|virus|malware|phish|suspicious|spamassassin|rejected by .*filter|5\.7\.350|policy (violation|reasons).*content"),
-        (R.BLOCKED, r"block ?list|black ?list|blacklisted|blocklisted|\brbl\b|\bdnsbl\b|spamhaus|spamcop|barracuda ?(central|reputation)|sorbs|listed (at|on|in)|reputation|banned|blocked|\bS3150\b|\bS3140\b|poor reputation|ip .* (rejected|refused)|client host .* rejected|your ip|sender ip|5\.7\.606|5\.7\.511|4\.7\.1 .*(rbl|block)|not allowed to send"),
-        (R.POLICY, r"policy|not (allowed|permitted)|relay(ing)? (access )?denied|relay not permitted|prohibited|administrative|refused by (the )?administrator|5\.7\.1\b|restricted|not authorized|unauthori[sz]ed|anti-?spoof"),
-        (R.EXPIRED, r"retry (time(out)?|period) exceeded|retry timeout|gave up|giving up|delivery time expired|expired|too long in queue|could not be delivered within|4\.4\.7\b|5\.4\.7\b|message (has been )?delayed .* (days|hours) and will not"),
-        (R.NETWORK_ERROR, r"connection (timed out|refused|reset|lost|closed)|timed out|timeout|network (is )?unreachable|no route to host|4\.4\.1\b|4\.4\.2\b|5\.4\.1\b(?!.*access denied)|could not connect|unable to connect|lost connection|tls (handshake|negotiation)|broken pipe"),
-        (R.SYSTEM_ERROR, r"system (error|failure)|internal (server )?error|local (error|problem)|temporary (local )?(failure|problem)|server (error|failure)|resources? (temporarily )?unavailable|4\.3\.\d\b|5\.3\.0\b|loop(s)? (back|detected)|mail loop|too many hops|5\.4\.6\b|configuration error"),
-    )
+__all__ = [
+    "category_for",
+    "find_reply_code",
+    "find_status",
+    "is_permanent",
+    "reason_from",
+    "sending_side",
+]
+
+
+def _rules(*pairs: tuple[BounceReason, str]) -> tuple[tuple[BounceReason, re.Pattern[str]], ...]:
+    return tuple((reason, re.compile(pattern, re.I)) for reason, pattern in pairs)
+
+
+#: Tier 1: phrases that name the reason, most specific first (matched case-insensitively).
+SPECIFIC_TEXT = _rules(
+    # Our authentication (SPF, DKIM, DMARC): a problem of our sending.
+    (R.AUTH_FAILURE,
+     r"\b(?:spf|dkim|dmarc)\b|unauthenticated|not authenticated|authentication (?:check )?fail|"
+     r"fails? to pass authentication|does not have authentication information|"
+     r"doesn't meet the (?:required )?authentication|sender policy framework|\b[45]\.7\.2[3-7]\b|"
+     r"sender (?:address )?verification failed|sending domain .{0,40}(?:not|isn't) (?:authenticated|verified)"),
+    # RFC 7505 null MX and hosts that say they take no mail at all.
+    (R.NOT_ACCEPT,
+     r"null ?mx|does not accept (?:any )?mail|doesn't accept (?:any )?mail|accepts? no mail|"
+     r"mail receiving disabled|no mx record found for domain=|couldn't find a mail exchanger or ip address|"
+     r"domain .{0,40}does not receive (?:e-?)?mail"),
+    # The person moved on.
+    (R.HAS_MOVED,
+     r"has moved|\bmoved to\b|no longer (?:with|at|employed|works?)|\b5\.1\.6\b|"
+     r"address (?:has )?changed|left the (?:company|organi[sz]ation)"),
+    # Our own sending quota is a rate problem, not a full mailbox.
+    (R.RATE_LIMITED,
+     r"sending (?:quota|limit)|daily (?:user )?sending|(?:daily|hourly) .{0,20}(?:quota|limit) (?:exceeded|reached)|"
+     r"receiving mail at a rate|\[tss?0[1-4]\]|unexpected volume|deferred due to (?:unexpected )?volume|"
+     r"too many (?:messages|connections|concurrent|recipients|emails|mails|errors|sessions)|rate ?limit|"
+     r"\bthrottl|please (?:try again )?slow(?:er| down)|exceeded the max emails per hour|\b4\.7\.28\b|"
+     r"greylist|graylist|\b5\.4\.5\b"),
+    (R.MAILBOX_FULL,
+     r"over ?quota|quota (?:exceeded|exceed|violation|full)|exceed(?:ed|s)? (?:its |the |his |her )?(?:storage|quota|mailbox)|"
+     r"mailbox (?:is )?full|mail ?box (?:size limit|would exceed)|full mailbox|mailfolder is full|"
+     r"insufficient (?:disk )?(?:space|storage) for (?:the )?(?:mailbox|user)|not enough (?:free )?space|"
+     r"disk quota|storage allocation|user's space has been used up|\b[45]\.2\.2\b|"
+     r"postfach (?:ist )?voll|speicherplatz|boite (?:du destinataire )?pleine|boîte .{0,30}pleine|"
+     r"buz[oó]n .{0,30}lleno|casella .{0,30}piena|ящик переполнен"),
+    (R.SUSPENDED,
+     r"account (?:is |has been )?(?:disabled|suspended|deactivated|inactive|locked|frozen|closed|terminated)|"
+     r"(?:mailbox|user|address|recipient) (?:is |has been )?(?:disabled|suspended|deactivated|inactive|frozen|locked)|"
+     r"is (?:currently |temporarily )?(?:suspended|disabled|deactivated|inactive)|inactive (?:account|user|mailbox)|"
+     r"temporarily inactive|tried to reach is (?:disabled|inactive)|\b5\.2\.1\b|mailbox disabled|"
+     r"this mailbox is disabled|user is terminated|archived recipient"),
+    (R.HOST_UNKNOWN,
+     r"host or domain name not found|name service error|domain (?:name )?not found|no such domain|"
+     r"unroute?able (?:mail )?(?:domain|address)|domain does(?: not|n't) exist|domain must exist|"
+     r"unknown (?:mail )?domain|nxdomain|\b[45]\.1\.2\b|host unknown|unknown host|host not found|"
+     r"couldn't find any host|name or service not known|nodename nor servname|no address associated with hostname|"
+     r"non-?existent domain|nonexistentdomain|dns\.nonexistentdomain|no mx (?:record|host)s? (?:found )?for|"
+     r"could not resolve|mx lookup (?:failed|error)|domain is not reachable"),
+    (R.USER_UNKNOWN,
+     r"user(?:name)? (?:is )?unknown|unknown (?:user|recipient|local[- ]?part|mailbox|address|e-?mail address)|"
+     r"no such (?:user|recipient|mailbox|address|account|person)|"
+     r"(?:user|recipient|mailbox|account|address|e-?mail address|addressee) (?:does not|doesn't|did not) exist|"
+     r"(?:user|recipient|mailbox) (?:not found|not known|not exist)|recipient ?not ?found|recip ?not ?found|"
+     r"mailbox (?:is )?(?:unavailable|not available|not present|invalid|unknown|inexistent)|"
+     r"invalid (?:recipient|mailbox|user|address|e-?mail address)|not a valid (?:recipient|mailbox|user)|"
+     r"is not a valid mailbox|bad (?:destination )?(?:mailbox )?address|address (?:is )?(?:unknown|invalid|not found)|"
+     r"recipient address rejected: (?:access denied|user unknown|unknown user|invalid user|invalid-recipient|userunknown)|"
+     r"doesn't have an? \S+ account|does not have an? \S+ account|no mailbox (?:here )?by that name|no mailbox found|"
+     r"not listed in (?:the )?(?:domino directory|public name & address book)|address couldn't be found|"
+     r"account (?:that you tried to reach )?does not exist|there is no one at this address|not our customer|"
+     r"resolver\.adr\.recip|recipientnotfound|no account by that name|is not a known user|address not present|"
+     r"does not exist|doesn't exist|utilisateur inconnu|adresse (?:e-?mail )?inconnue|n'existe pas|"
+     r"usuario (?:desconocido|inexistente)|no existe|unbekannter? (?:empf[äa]nger|benutzer)|existiert nicht|"
+     r"nicht gefunden|не существует|нет такого|not found in (?:the )?directory|\b[45]\.1\.1\b|\b[45]\.1\.10\b"),
+    (R.MESSAGE_TOO_BIG,
+     r"too (?:big|large)|size (?:limit|exceed)|exceeds? (?:the )?(?:maximum|max|size|fixed)|message size|"
+     r"message length exceeds|\b[45]\.3\.4\b|\b5\.2\.3\b|databytes limit"),
+    (R.EXPIRED,
+     r"retry time(?:out)? (?:exceeded|not reached for any host after a long failure)|retry timeout|"
+     r"gave up|giving up after|not going to try again|delivery (?:time )?expired|message expired|in the queue too long|"
+     r"too long in (?:the )?queue|could not be delivered (?:within|for) .{0,20}(?:days?|hours?)|"
+     r"unable to deliver message after multiple retries|queue period|\b[45]\.4\.7\b|"
+     r"have been failing for a long time|message timed out"),
+    # IP / domain reputation and block lists: our sending.
+    (R.BLOCKED,
+     r"block ?list|black ?list|blacklisted|blocklisted|deny ?list|\brbl\b|\bdnsbl\b|spamhaus|spamcop|sorbs|"
+     r"barracuda ?(?:central|reputation|networks)|abuseat|uceprotect|blocked using|listed (?:at|on|in|by)|"
+     r"reputation|banned sending ip|\bbanned\b|\bs3150\b|\bs3140\b|\bs3114\b|\b5\.7\.606\b|\b5\.7\.511\b|"
+     r"\[tss?(?:09|11)\]|permanently deferred|host network not allowed|not (?:currently )?accepting mail from your ip|"
+     r"client host .{0,60}(?:rejected|blocked|refused)|(?:your|sender|sending|client) ip .{0,40}(?:blocked|rejected|refused|listed)|"
+     r"ip address .{0,40}(?:blocked|rejected|refused|listed)|blocked - see|refused - see|"
+     r"envelope blocked|dynamic ip|reverse (?:dns|hostname|lookup)|\bptr\b|helo command rejected|"
+     r"rejecting open proxy|part of their network is on our block list|blocked by rbl|ipcheck\.proofpoint"),
+    (R.SPAM_DETECTED,
+     r"\bspam\b|spam-like|unsolicited|\buce\b|bulk (?:e-?mail|mail)|junk ?mail|content (?:was )?rejected|"
+     r"rejected (?:due to|because of) (?:its )?content|unacceptable content|message content|content filter|"
+     r"\bvirus|malware|phish|infected|suspicious|spamassassin|spam ?score|5\.7\.350|"
+     r"rejected by .{0,30}filter|message filtered|mail content denied"),
+    (R.NETWORK_ERROR,
+     r"connection (?:timed out|refused|reset|lost|closed|dropped)|timed out|\btimeout\b|"
+     r"network (?:is )?unreachable|no route to host|host unreachable|could not connect|unable to connect|"
+     r"couldn't connect|failed to connect|lost connection|broken pipe|tls (?:handshake|negotiation)|"
+     r"starttls|ssl (?:handshake|error)|wasn't able to establish an smtp connection|errno 1(?:04|10|11|13)\b|"
+     r"\b4\.4\.[12]\b|connect to .{0,80}: connection"),
+    (R.SYSTEM_ERROR,
+     r"system (?:error|failure)|internal (?:server )?error|local (?:error|problem)|temporary (?:local )?(?:failure|problem)|"
+     r"server (?:error|failure)|resources? (?:are )?(?:temporarily )?unavailable|insufficient system storage|"
+     r"mail (?:system|server) (?:is )?full|loop(?:s)? (?:back|detected)|mail loop|routing loop|too many hops|"
+     r"hop count|configuration error|misconfigur|\b[45]\.3\.[0-5]\b|\b[45]\.4\.6\b"),
 )
 
-#: When the text says nothing we know: the enhanced status code's subject.detail.
-CODE_RULES: dict[str, BounceReason] = {
-    "1.1": R.USER_UNKNOWN, "1.0": R.USER_UNKNOWN, "1.2": R.HOST_UNKNOWN, "1.3": R.USER_UNKNOWN,
-    "1.6": R.HAS_MOVED, "1.10": R.USER_UNKNOWN, "2.0": R.USER_UNKNOWN, "2.1": R.SUSPENDED,
-    "2.2": R.MAILBOX_FULL, "2.3": R.MESSAGE_TOO_BIG, "2.4": R.SYSTEM_ERROR, "3.0": R.SYSTEM_ERROR,
-    "3.1": R.SYSTEM_ERROR, "3.2": R.SYSTEM_ERROR, "3.4": R.MESSAGE_TOO_BIG, "3.5": R.SYSTEM_ERROR,
-    "4.0": R.NETWORK_ERROR, "4.1": R.NETWORK_ERROR, "4.2": R.NETWORK_ERROR, "4.3": R.HOST_UNKNOWN,
-    "4.4": R.HOST_UNKNOWN, "4.6": R.SYSTEM_ERROR, "4.7": R.EXPIRED, "5.0": R.SYSTEM_ERROR,
-    "6.0": R.POLICY, "7.0": R.POLICY, "7.1": R.POLICY, "7.7": R.AUTH_FAILURE,
+#: Tier 3: generic words that still say something when nothing specific did.
+GENERIC_TEXT = _rules(
+    (R.BLOCKED, r"\bblocked\b|\bblock(?:ing)?\b|refused to talk"),
+    (R.POLICY,
+     r"polic(?:y|ies)|not (?:allowed|permitted|authori[sz]ed)|relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited)|"
+     r"unable to relay|prohibited|administrativ|restricted|unauthori[sz]ed|anti-?spoof|access denied|"
+     r"resolver\.rst"),
+)
+
+#: Tier 2: enhanced status codes (class.subject.detail, class stripped) that name the reason.
+SPECIFIC_CODES: dict[str, BounceReason] = {
+    "1.1": R.USER_UNKNOWN, "1.3": R.USER_UNKNOWN, "1.10": R.USER_UNKNOWN,
+    "1.2": R.HOST_UNKNOWN, "4.4": R.HOST_UNKNOWN,
+    "1.6": R.HAS_MOVED,
+    "2.1": R.SUSPENDED,
+    "2.2": R.MAILBOX_FULL,
+    "2.3": R.MESSAGE_TOO_BIG, "3.4": R.MESSAGE_TOO_BIG,
+    "4.7": R.EXPIRED,
+    "4.1": R.NETWORK_ERROR, "4.2": R.NETWORK_ERROR,
+    "3.0": R.SYSTEM_ERROR, "3.1": R.SYSTEM_ERROR, "3.2": R.SYSTEM_ERROR, "3.5": R.SYSTEM_ERROR,
+    "4.3": R.SYSTEM_ERROR, "4.6": R.SYSTEM_ERROR,
     "7.23": R.AUTH_FAILURE, "7.24": R.AUTH_FAILURE, "7.25": R.AUTH_FAILURE, "7.26": R.AUTH_FAILURE,
-    "7.27": R.NOT_ACCEPT, "7.28": R.RATE_LIMITED, "7.8": R.AUTH_FAILURE, "7.9": R.AUTH_FAILURE,
+    "7.7": R.AUTH_FAILURE, "7.8": R.AUTH_FAILURE,
+    "7.27": R.POLICY,
+    "7.28": R.RATE_LIMITED,
+}
+#: Tier 4: codes too generic to trust over any text.
+GENERIC_CODES: dict[str, BounceReason] = {
+    "1.0": R.USER_UNKNOWN, "2.0": R.MAILBOX_FULL, "4.0": R.NETWORK_ERROR,
+    "7.0": R.POLICY, "7.1": R.POLICY,
+}
+#: Basic reply codes that mean something on their own (RFC 7504: 521/556 take no mail).
+REPLY_CODES: dict[int, BounceReason] = {
+    521: R.NOT_ACCEPT, 556: R.NOT_ACCEPT, 552: R.MAILBOX_FULL, 452: R.SYSTEM_ERROR,
+    421: R.RATE_LIMITED, 554: R.POLICY, 553: R.USER_UNKNOWN,
 }
 
-STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-REPLY_CODE = re.compile(r"(?<![\d.])([245]\d\d)(?:[ -]|$)")
+STATUS = re.compile(r"(?<![\d.])([245])\.([0-7])\.(\d{1,3})(?!\d|\.\d)")
+REPLY_CODE = re.compile(r"(?<![\w.#-])([245][0-5]\d)(?=[ \-:;,)\]]|$)", re.M)
 
 
 def find_status(text: str) -> str | None:
-    """The first enhanced status code (RFC 3463) in `text`."""
+    """The first enhanced status code (RFC 3463) in `text`, e.g. '5.1.1'."""
     match = STATUS.search(text or "")
     return match.group(0) if match else None
 
 
 def find_reply_code(text: str) -> int | None:
+    """The first basic SMTP reply code (e.g. 550) in `text`."""
     match = REPLY_CODE.search(text or "")
     return int(match.group(1)) if match else None
 
 
-def reason_from(status: str | None, text: str) -> tuple[BounceReason, str]:
-    """The bounce reason and the evidence for it."""
-    for reason, pattern in TEXT_RULES:
-        match = pattern.search(text or "")
-        if match:
-            return reason, f"diagnostic says {match.group(0).strip()!r}"
-    if status:
-        detail = status.split(".", 1)[1]
-        reason = CODE_RULES.get(detail)
-        if reason is not None:
-            return reason, f"status code {status}"
-        if status.startswith("4"):
-            return R.UNDEFINED, f"temporary status {status} with no known detail"
-    return R.UNDEFINED, "no known status code or diagnostic"
+def _detail(status: str) -> str:
+    return status.split(".", 1)[1] if "." in status else ""
+
+
+def _first_match(
+    rules: tuple[tuple[BounceReason, re.Pattern[str]], ...], text: str, exclude: frozenset[BounceReason]
+) -> tuple[BounceReason, str] | None:
+    """The first rule that matches, with the matched words (a phrase rather than a bare code)."""
+    for reason, pattern in rules:
+        if reason in exclude:
+            continue
+        first = None
+        for match in pattern.finditer(text):
+            words = match.group(0).strip()
+            if not STATUS.fullmatch(words):
+                return reason, words
+            first = first or words
+        if first:
+            return reason, first
+    return None
+
+
+def reason_from(
+    status: str | None, text: str, code: int | None = None, *, exclude: frozenset[BounceReason] = frozenset()
+) -> tuple[BounceReason, str]:
+    """The bounce reason for an enhanced status code, diagnostic text and reply code, with
+    the evidence for it (a human-readable phrase). Reasons in `exclude` are never chosen."""
+    text = " ".join((text or "").split())
+    detail = _detail(status) if status else ""
+    if (code == 556 or detail == "1.10") and re.search(r"null ?mx|does not accept", text, re.I):
+        return R.NOT_ACCEPT, f"status {status or code} with a null MX"
+    found = _first_match(SPECIFIC_TEXT, text, exclude)
+    if found:
+        return found[0], f"diagnostic says {found[1]!r}"
+    if SPECIFIC_CODES.get(detail, R.UNDEFINED) not in exclude | {R.UNDEFINED}:
+        return SPECIFIC_CODES[detail], f"status code {status}"
+    if code in (521, 556):
+        return R.NOT_ACCEPT, f"reply code {code}: the host accepts no mail"
+    found = _first_match(GENERIC_TEXT, text, exclude)
+    if found:
+        return found[0], f"diagnostic says {found[1]!r}"
+    if status and status.startswith("4") and detail == "7.0" and R.RATE_LIMITED not in exclude:
+        return R.RATE_LIMITED, f"temporary status {status}: deferred, usually for volume"
+    if GENERIC_CODES.get(detail, R.UNDEFINED) not in exclude | {R.UNDEFINED}:
+        return GENERIC_CODES[detail], f"status code {status}"
+    if code is not None and REPLY_CODES.get(code, R.UNDEFINED) not in exclude | {R.UNDEFINED}:
+        return REPLY_CODES[code], f"reply code {code}"
+    return R.UNDEFINED, (f"status {status} names no known reason" if status else "no known status code or diagnostic")
 
 
 def is_permanent(status: str | None, code: int | None, action: str | None = None) -> bool:
-    if action and action.lower() == "delayed":
+    """A permanent failure: 5.x.x status or 5xx code; a delayed action is never permanent.
+    With neither code, a failed report is taken as permanent."""
+    if action and action.lower().startswith("delayed"):
         return False
-    if status:
-        return status.startswith("5")
     if code is not None:
         return code >= 500
-    return action is None or action.lower() == "failed"
+    if status:
+        return status.startswith("5")
+    return action is None or action.lower().startswith("failed")
 
 
 def category_for(reason: BounceReason, permanent: bool) -> ReplyCategory:
-    """Hard only when the address itself is dead; everything else that failed is soft."""
-    if reason in ADDRESS_DEAD_REASONS and permanent:
-        return ReplyCategory.BOUNCE_HARD
-    if reason is R.NOT_ACCEPT and permanent:
-        return ReplyCategory.BOUNCE_HARD
-    return ReplyCategory.BOUNCE_SOFT
+    """Hard only when the address itself is dead and the failure is permanent."""
+    dead = reason in ADDRESS_DEAD_REASONS or reason is R.NOT_ACCEPT
+    return ReplyCategory.BOUNCE_HARD if dead and permanent else ReplyCategory.BOUNCE_SOFT
 
 
-def sending_side(reason: BounceReason) -> bool:
+def sending_side(reason: BounceReason | None) -> bool:
+    """The failure is a problem of our sending (blocked, spam, policy, auth)."""
     return reason in SENDING_SIDE_REASONS
