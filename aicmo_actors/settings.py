@@ -35,6 +35,8 @@ class TransportProfile(BaseModel):
     password: SecretStr | None = None
     tls: Tls = "starttls"
     timeout_s: float = 30.0
+    ca_file: Path | None = None  # PEM of a private CA or self-signed server certificate to trust
+    validate_certs: bool = True  # False trusts any certificate: for a test server only
 
 
 class InboxProfile(BaseModel):

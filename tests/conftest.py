@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.plugins.servers",
     "tests.plugins.db",
     "tests.plugins.mail",
+    "tests.plugins.smtp_tls",
     "tests.plugins.imap",
 ]
 

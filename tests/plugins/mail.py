@@ -37,6 +37,18 @@ class SinkHandler:
     data_reply: str | None = None
     #: Close the connection after the payload arrived, without a reply.
     drop_after_data: bool = False
+    #: Reply given to the next MAIL FROM instead of 250 (once), e.g. "421 4.4.2 idle timeout".
+    mail_reply: str | None = None
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        if self.mail_reply is not None:
+            reply, self.mail_reply = self.mail_reply, None
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
