@@ -119,6 +119,11 @@ SPECIFIC_TEXT = _rules(
      r"rejected (?:due to|because of) (?:its )?content|unacceptable content|message content|content filter|"
      r"\bvirus|malware|phish|infected|suspicious|spamassassin|spam ?score|5\.7\.350|"
      r"rejected by .{0,30}filter|message filtered|mail content denied"),
+    # The server wants TLS or a login first: our sending is misconfigured, not a network fault.
+    (R.POLICY,
+     r"must issue a starttls|starttls (?:is )?required|must (?:use|issue) (?:a )?starttls|"
+     r"(?:encryption|tls) (?:is )?required|requires? (?:an )?encrypted connection|"
+     r"authentication (?:is )?required|must authenticate|smtp auth(?:entication)? required"),
     (R.NETWORK_ERROR,
      r"connection (?:timed out|refused|reset|lost|closed|dropped)|timed out|\btimeout\b|"
      r"network (?:is )?unreachable|no route to host|host unreachable|could not connect|unable to connect|"

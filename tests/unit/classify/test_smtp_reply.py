@@ -45,6 +45,10 @@ REPLIES = [
     (None, "timed out", "data", SOFT, "network_error", None, False),
     # No code: the connection never got a reply, so even a dead-sounding domain is only soft.
     (None, "[Errno -2] Name or service not known", "connect", SOFT, "host_unknown", None, False),
+    # The server wants TLS or a login first: our configuration, counted against the mailbox.
+    (530, "5.7.0 Must issue a STARTTLS command first", "mail", "bounce_soft", "policy", "5.7.0", True),
+    (530, "5.7.0 Authentication required", "mail", "bounce_soft", "policy", "5.7.0", True),
+    (None, "STARTTLS extension not supported by server", "connect", "bounce_soft", "network_error", None, False),
 ]
 
 
