@@ -127,6 +127,13 @@ class SendEmail(CamMessage):
     mailbox: str
 
 
+class FlushSends(CamMessage):
+    """Sender -> itself: commit the outcome of the last send now, no other email is waiting.
+
+    While emails are queued, each send's SENT is committed together with the next claim.
+    """
+
+
 class EmailSent(CamEvent):
     outbound_id: int
     lead_id: int

@@ -8,6 +8,7 @@ before queueing each send.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -22,6 +23,10 @@ class MailboxUsage:
     # send paced past midnight counts for tomorrow without wiping out today's count.
     sent: dict[str, int] = field(default_factory=dict)
     next_slot: datetime | None = None  # the earliest moment it may send again
+    # Leads told to come back later, per day, and the moment after the last of them: where
+    # the next lead that cannot go now is put (see `MailboxPacer.project`).
+    planned: dict[str, int] = field(default_factory=dict)
+    projected: datetime | None = None
 
 
 @dataclass
@@ -72,6 +77,8 @@ class MailboxPacer:
         usage = self.usage.setdefault(mailbox, MailboxUsage())
         day = self.day_of(at, tz)
         usage.sent[day] = usage.sent.get(day, 0) + 1
+        if usage.planned.get(day):  # one of the leads planned for that day went
+            usage.planned[day] -= 1
         for old in sorted(usage.sent)[:-KEPT_DAYS]:
             del usage.sent[old]
         jitter = self.rng.uniform(0, jitter_s) if jitter_s > 0 else 0.0
@@ -79,3 +86,38 @@ class MailboxPacer:
         # Sends are recorded in the order they are planned; never move the slot back.
         if usage.next_slot is None or slot > usage.next_slot:
             usage.next_slot = slot
+
+    def project(
+        self,
+        mailbox: str,
+        ready: datetime,
+        tz: ZoneInfo,
+        daily_cap: int,
+        gap_s: float,
+        jitter_s: float,
+        opens: Callable[[datetime], datetime] | None = None,
+    ) -> datetime:
+        """When a lead that cannot go now should come back: its place in the mailbox's queue.
+
+        Every lead waiting on one mailbox would otherwise be told the same next slot, come
+        due together and all but one be put off again, each tick: a cost that grows with
+        the backlog. Instead each one is put one gap (plus half the jitter, the mean) after
+        the one before, and on a later day once the day's cap is planned full. `opens` maps
+        a moment to the next one inside the send window. This only spreads the work: the
+        lead is checked against the real caps and gaps again when it comes due.
+        """
+        usage = self.usage.setdefault(mailbox, MailboxUsage())
+        at = ready if usage.projected is None or usage.projected < ready else usage.projected
+        for _ in range(KEPT_DAYS + 1):
+            if opens is not None:
+                at = opens(at)
+            day = self.day_of(at, tz)
+            if daily_cap < 0 or usage.sent.get(day, 0) + usage.planned.get(day, 0) < daily_cap:
+                break
+            at = self.next_day_start(at, tz)
+        day = self.day_of(at, tz)
+        usage.planned[day] = usage.planned.get(day, 0) + 1
+        for old in sorted(usage.planned)[:-KEPT_DAYS]:
+            del usage.planned[old]
+        usage.projected = at + timedelta(seconds=gap_s + jitter_s / 2)
+        return at

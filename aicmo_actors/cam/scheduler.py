@@ -15,10 +15,16 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aicmo_actors.cam.campaign import CampaignSpec
 from aicmo_actors.cam.pacing import MailboxPacer
 from aicmo_actors.cam.send_rules import choose_variant, in_window, next_window_start, step_due_at
-from aicmo_actors.cam.store import CamStore, DueLead
+from aicmo_actors.cam.store import (
+    CampaignRow,
+    CamStore,
+    DueLead,
+    LeadDeferral,
+    PlannedSend,
+    SchedulePlan,
+)
 from aicmo_actors.runtime import Actor
 from contracts.cam import CycleReport, LeadState, SendEmail
 from contracts.runtime import Tick
@@ -40,13 +46,19 @@ def zone(name: str | None, fallback: str) -> ZoneInfo:
 
 
 class Scheduler(Actor[Tick]):
-    """Due leads -> QUEUED outbound rows -> `SendEmail` to the sender."""
+    """Due leads -> QUEUED outbound rows -> `SendEmail` to the sender.
+
+    A tick takes due leads in batches until none is left (at most `max_per_tick`): each
+    batch is planned in memory and written in one transaction, then handed to the sender,
+    whose bounded mailbox holds the scheduler back.
+    """
 
     subscribes = (Tick,)
 
-    def __init__(self, store: CamStore, *, batch: int = 500) -> None:
+    def __init__(self, store: CamStore, *, batch: int = 500, max_per_tick: int = 100_000) -> None:
         self.store = store
         self.batch = batch
+        self.max_per_tick = max_per_tick
         self.pacer: MailboxPacer | None = None
         self._sender: Any = None
 
@@ -66,6 +78,13 @@ class Scheduler(Actor[Tick]):
                 self.pacer.seed(
                     mailbox.address, MailboxPacer.day_of(now, tz), sent, last, campaign.spec.limits.min_gap_seconds
                 )
+        # QUEUED rows whose SendEmail died with an earlier process (or incarnation) go out
+        # now; one the sender still holds is claimed once, the second copy finds it taken.
+        while lost := await self.store.queued_ready(now, self.batch, lost=True):
+            for job in lost:
+                await self._sender.tell(job)
+            if len(lost) < self.batch:
+                break
 
     async def receive(self, message: Tick) -> None:
         assert self.pacer is not None
@@ -77,8 +96,7 @@ class Scheduler(Actor[Tick]):
         campaigns = await self.store.campaigns()
         paused_mailboxes = await self.store.paused_mailboxes()
 
-        # Sends waiting for a retry (temporary failures), and QUEUED rows whose SendEmail was
-        # lost in a crash, go to the sender again.
+        # Sends whose time has come but whose timer a restart lost (retries, paced sends).
         for job in await self.store.queued_ready(now, self.batch):
             await self._sender.tell(job)
             counts["retried"] += 1
@@ -86,84 +104,109 @@ class Scheduler(Actor[Tick]):
         # Sends are planned up to the next tick, each at its own paced moment, so a mailbox
         # sends at its gap + jitter rate whatever the tick interval is.
         horizon = now + timedelta(seconds=max(message.interval_s, 0.0))
-        due = await self.store.due_leads(now, self.batch)
-        suppressed = await self.store.suppressed({lead.email for lead in due})
-        for lead in due:
-            campaign = campaigns.get(lead.campaign)
-            if campaign is None or campaign.status != "active":
-                # Paused campaigns keep their leads; they are picked up again on resume.
-                await self.store.defer_lead(lead.lead_id, None, "campaign paused")
-                counts["skipped"] += 1
-                continue
-            if lead.email in suppressed:
-                await self.store.stop_lead(lead.lead_id, LeadState.STOPPED, "address suppressed", now)
-                counts["skipped"] += 1
-                continue
-            try:
-                outcome = await self._plan(lead, campaign.spec, campaign.campaign_id, paused_mailboxes, now, horizon)
-            except Exception as exc:  # one bad lead must not stop the cycle
-                self.ctx.log.exception("scheduling a lead failed", lead_id=lead.lead_id)
-                errors.append(f"lead {lead.lead_id}: {exc!r}")
-                continue
-            counts[outcome] += 1
+        taken = 0
+        while taken < self.max_per_tick:
+            due = await self.store.due_leads(now, min(self.batch, self.max_per_tick - taken))
+            if not due:
+                break
+            taken += len(due)
+            plan = SchedulePlan()
+            suppressed = await self.store.suppressed({lead.email for lead in due})
+            for lead in due:
+                campaign = campaigns.get(lead.campaign)
+                try:
+                    outcome = self._plan(lead, campaign, suppressed, paused_mailboxes, now, horizon, plan)
+                except Exception as exc:  # one bad lead must not stop the cycle
+                    self.ctx.log.exception("scheduling a lead failed", lead_id=lead.lead_id)
+                    errors.append(f"lead {lead.lead_id}: {exc!r}")
+                    plan.deferrals.append(LeadDeferral(lead.lead_id, now + timedelta(hours=1), f"scheduling failed: {exc!r}"[:200]))
+                    continue
+                counts[outcome] += 1
+            queued = await self.store.apply_schedule(plan, now)
+            counts["skipped"] += len(plan.sends) - len(queued)
+            counts["queued"] -= len(plan.sends) - len(queued)
+            for planned, job in queued:
+                if planned.send_at is not None:
+                    # The row carries its send time too: if this timer is lost in a crash,
+                    # a later tick finds the row through `queued_ready`.
+                    self.ctx.schedule((planned.send_at - now).total_seconds(), job, to=self._sender)
+                else:
+                    await self._sender.tell(job)
+            if len(due) < self.batch:
+                break
 
         duration = (clock.perf() - started) * 1000
         report = CycleReport(tick_seq=message.seq, step="schedule", counts=counts, errors=tuple(errors), duration_ms=duration)
         await self.store.save_cycle_report(report, now)
         await self.ctx.publish(report)
 
-    async def _plan(
-        self, lead: DueLead, spec: CampaignSpec, campaign_id: int, paused_mailboxes: set[str], now: datetime, horizon: datetime
+    def _plan(
+        self,
+        lead: DueLead,
+        campaign: CampaignRow | None,
+        suppressed: set[str],
+        paused_mailboxes: set[str],
+        now: datetime,
+        horizon: datetime,
+        plan: SchedulePlan,
     ) -> str:
+        """Decide one due lead; the decision goes into `plan`. Returns the count it adds to."""
         assert self.pacer is not None
+        if campaign is None or campaign.status != "active":
+            # Paused campaigns keep their leads; they are picked up again on resume.
+            plan.deferrals.append(LeadDeferral(lead.lead_id, None, "campaign paused"))
+            return "skipped"
+        if lead.email in suppressed:
+            plan.suppressed.append(lead.lead_id)
+            return "skipped"
         if lead.state is LeadState.PAUSED:
-            # The auto-reply's return date has come: the sequence goes on.
-            await self.store.resume_lead(lead.lead_id, now)
+            # The auto-reply's return date has come: the sequence goes on (next batch).
+            plan.resumed.append(lead.lead_id)
             return "resumed"
+        spec = campaign.spec
         next_step = lead.current_step + 1
         if next_step > len(spec.steps):
-            await self.store.stop_lead(lead.lead_id, LeadState.COMPLETED, "sequence completed with no reply", now)
+            plan.completed.append(lead.lead_id)
             return "completed"
         tz = zone(lead.timezone, spec.timezone)
         if not in_window(spec.window, tz, now):
-            await self.store.defer_lead(lead.lead_id, next_window_start(spec.window, tz, now), "outside send window")
+            plan.deferrals.append(LeadDeferral(lead.lead_id, next_window_start(spec.window, tz, now), "outside send window"))
             return "deferred"
         mailboxes = [m.address for m in spec.mailboxes]
         mailbox = lead.mailbox or mailbox_for(lead.lead_id, mailboxes)
         if mailbox in paused_mailboxes:
-            await self.store.defer_lead(lead.lead_id, now + timedelta(hours=1), "mailbox paused")
+            plan.deferrals.append(LeadDeferral(lead.lead_id, now + timedelta(hours=1), "mailbox paused"))
             return "deferred"
         campaign_tz = ZoneInfo(spec.timezone)
-        ready = self.pacer.available_at(mailbox, now, campaign_tz, spec.limits.daily_cap)
+        limits = spec.limits
+        ready = self.pacer.available_at(mailbox, now, campaign_tz, limits.daily_cap)
         if ready > now and (ready >= horizon or not in_window(spec.window, tz, ready)):
-            later = ready if in_window(spec.window, tz, ready) else next_window_start(spec.window, tz, ready)
-            await self.store.defer_lead(lead.lead_id, later, "mailbox cap or gap")
+            later = self.pacer.project(
+                mailbox, ready, campaign_tz, limits.daily_cap, limits.min_gap_seconds, limits.jitter_seconds,
+                opens=lambda at: next_window_start(spec.window, campaign_tz, at),
+            )
+            if not in_window(spec.window, tz, later):
+                later = next_window_start(spec.window, tz, later)
+            plan.deferrals.append(LeadDeferral(lead.lead_id, later, "mailbox cap or gap"))
             return "deferred"
         step = spec.steps[next_step - 1]
         variant = choose_variant(step, str(lead.lead_id), self.ctx.system.seed)
         domain = mailbox.rpartition("@")[2]
         unique = f"{self.ctx.random.getrandbits(64):016x}.{lead.lead_id}.{next_step}"
-        job = await self.store.queue_step(
-            lead_id=lead.lead_id,
-            campaign_id=campaign_id,
-            campaign=lead.campaign,
-            step=next_step,
-            variant=variant,
-            mailbox=mailbox,
-            recipient=lead.email,
-            message_id=f"<{unique}@{domain}>",
-            now=now,
-            send_at=ready if ready > now else None,
+        plan.sends.append(
+            PlannedSend(
+                lead_id=lead.lead_id,
+                campaign_id=campaign.campaign_id,
+                campaign=lead.campaign,
+                step=next_step,
+                variant=variant,
+                mailbox=mailbox,
+                recipient=lead.email,
+                message_id=f"<{unique}@{domain}>",
+                send_at=ready if ready > now else None,
+            )
         )
-        if job is None:  # already queued (a replay after a crash): nothing to do twice
-            return "skipped"
-        self.pacer.record_send(mailbox, ready, campaign_tz, spec.limits.min_gap_seconds, spec.limits.jitter_seconds)
-        if ready > now:
-            # The row carries its send time too: if this timer is lost in a crash, the next
-            # tick finds the row through `queued_ready`.
-            self.ctx.schedule((ready - now).total_seconds(), job, to=self._sender)
-        else:
-            await self._sender.tell(job)
+        self.pacer.record_send(mailbox, ready, campaign_tz, limits.min_gap_seconds, limits.jitter_seconds)
         return "queued"
 
 

@@ -5,6 +5,9 @@ The outbound row goes QUEUED -> SENDING (committed) -> SMTP transaction -> SENT
 and is never retried automatically: a duplicate cold email is worse than a missing one.
 Temporary failures go back to QUEUED with a doubling delay, up to `max_attempts`;
 permanent ones (5xx) mark the row FAILED and are judged like a bounce.
+
+While more emails wait in the mailbox, a send's SENT is committed in the same transaction
+as the next email's claim (one commit per email); the last one flushes itself.
 """
 
 from __future__ import annotations
@@ -13,19 +16,27 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from aicmo_actors.cam.classify import judge_smtp_reply
-from aicmo_actors.cam.store import CamStore, OutboundJob
+from aicmo_actors.cam.store import CamStore, Finished, OutboundJob
 from aicmo_actors.cam.templates import render_step
 from aicmo_actors.cam.unsubscribe import sign_token, unsubscribe_mailto, unsubscribe_url
 from aicmo_actors.gateways.mail_message import build_message
 from aicmo_actors.gateways.transport import MailTransport, SendResult
 from aicmo_actors.runtime import Actor
-from contracts.cam import BounceReason, EmailFailed, EmailSent, ReplyCategory, SendEmail
+from contracts.cam import (
+    BounceReason,
+    EmailFailed,
+    EmailSent,
+    FlushSends,
+    OutboundStatus,
+    ReplyCategory,
+    SendEmail,
+)
 
 #: Makes the transport of a sending mailbox from (transport profile name, mailbox address).
 TransportFactory = Callable[[str, str], MailTransport]
 
 
-class Sender(Actor[SendEmail]):
+class Sender(Actor[SendEmail | FlushSends]):
     """One message at a time per process; connections are reused per sending mailbox."""
 
     mailbox_size = 100
@@ -47,8 +58,20 @@ class Sender(Actor[SendEmail]):
         self.max_attempts = max_attempts
         self.retry_base_s = retry_base_s
         self._transports: dict[str, MailTransport] = {}
+        self._pending: Finished | None = None  # accepted by the server, SENT not yet committed
+
+    async def on_start(self) -> None:
+        # Nothing of an earlier incarnation is in flight any more: a SENDING row it left
+        # (killed mid-send, or its last SENT lost with it) may have reached the server.
+        interrupted = await self.store.mark_interrupted_sends(self.ctx.clock.now())
+        if interrupted:
+            self.ctx.log.warning("interrupted sends marked UNCONFIRMED", count=interrupted)
 
     async def on_stop(self) -> None:
+        try:
+            await self._flush()
+        except Exception:
+            self.ctx.log.warning("could not commit the last send: it stays SENDING, then UNCONFIRMED", exc_info=True)
         for transport in self._transports.values():
             try:
                 await transport.close()
@@ -62,9 +85,37 @@ class Sender(Actor[SendEmail]):
             transport = self._transports[job.mailbox] = self.make_transport(job.transport, job.mailbox)
         return transport
 
-    async def receive(self, message: SendEmail) -> None:
+    async def _flush(self) -> None:
+        finished = self._pending
+        if finished is not None:
+            await self.store.finish_send(finished)  # if this fails, on_stop tries again
+            self._pending = None
+            await self._published(finished)
+
+    async def _published(self, finished: Finished) -> None:
+        job = finished.job
+        await self.ctx.publish(
+            EmailSent(
+                outbound_id=job.outbound_id,
+                lead_id=job.lead_id,
+                campaign=job.campaign,
+                step=job.step,
+                mailbox=job.mailbox,
+                email_message_id=job.message_id,
+                recipient=job.recipient,
+            )
+        )
+
+    async def receive(self, message: SendEmail | FlushSends) -> None:
+        if isinstance(message, FlushSends):
+            await self._flush()
+            return
         now = self.ctx.clock.now()
-        job = await self.store.claim_outbound(message.outbound_id, now)
+        finished = self._pending
+        job = await self.store.claim_outbound(message.outbound_id, now, finish=finished)
+        self._pending = None
+        if finished is not None:
+            await self._published(finished)
         if job is None:
             return  # already sent, failed, unconfirmed, or not due yet: nothing to do
         token = sign_token(self.secret(), job.lead_id)
@@ -100,22 +151,15 @@ class Sender(Actor[SendEmail]):
         now = self.ctx.clock.now()
         log = self.ctx.log.bind(outbound_id=job.outbound_id, lead_id=job.lead_id, step=job.step)
         if result.outcome == "accepted":
-            await self.store.mark_sent(job.outbound_id, now, subject)
-            await self.ctx.publish(
-                EmailSent(
-                    outbound_id=job.outbound_id,
-                    lead_id=job.lead_id,
-                    campaign=job.campaign,
-                    step=job.step,
-                    mailbox=job.mailbox,
-                    email_message_id=job.message_id,
-                    recipient=job.recipient,
-                )
-            )
+            self._pending = Finished(job, OutboundStatus.SENT, now, subject=subject)
+            if not self.ctx.waiting:
+                # Nothing queued behind us to carry the commit: flush right after this.
+                self.ctx.self_ref.try_tell(FlushSends())
             return
         if result.outcome == "unconfirmed":
             log.warning("send unconfirmed: not retried", smtp_code=result.smtp_code, stage=result.stage)
-            await self.store.mark_unconfirmed(job.outbound_id, now, f"{result.stage}: {result.smtp_text}")
+            detail = f"{result.stage}: {result.smtp_text}"[:500]
+            await self.store.finish_send(Finished(job, OutboundStatus.UNCONFIRMED, now, error=detail))
             return
         judgement = judge_smtp_reply(result.smtp_code, result.smtp_text, stage=result.stage)
         detail = f"{result.smtp_code or ''} {result.smtp_text}".strip()[:500]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,6 +58,69 @@ cursors_t = T["cam_mailbox_cursors"]
 mailboxes_t = T["cam_sending_mailboxes"]
 
 
+def _param(name: str, column: sa.ColumnElement[Any]) -> sa.BindParameter[Any]:
+    return sa.bindparam(name, type_=column.type)
+
+
+# The send path's statements, built once: building a statement and its cache key costs more
+# than SQLite takes to run it. Each takes its values as bind parameters.
+_SENDING = OutboundStatus.SENDING.value
+_CLAIM_RETURNS = (
+    outbound_t.c.lead_id, outbound_t.c.step, outbound_t.c.variant, outbound_t.c.mailbox,
+    outbound_t.c.recipient, outbound_t.c.message_id, outbound_t.c.attempts,
+)
+_CLAIM_WHERE = (
+    outbound_t.c.id == sa.bindparam("_id"),
+    outbound_t.c.status == OutboundStatus.QUEUED.value,
+    sa.or_(outbound_t.c.next_attempt_at.is_(None), outbound_t.c.next_attempt_at <= _param("_due", outbound_t.c.next_attempt_at)),
+)
+_CLAIM_VALUES = {"status": _SENDING, "sending_at": _param("_at", outbound_t.c.sending_at), "attempts": outbound_t.c.attempts + 1}
+_INTERRUPTED = (
+    outbound_t.update()
+    .where(outbound_t.c.id == sa.bindparam("_id"), outbound_t.c.status == _SENDING)
+    .values(status=OutboundStatus.UNCONFIRMED.value, last_error="interrupted mid-send (actor restarted)")
+)
+_JOB_LEAD = (
+    sa.select(
+        leads_t.c.email, leads_t.c.first_name, leads_t.c.last_name, leads_t.c.company,
+        leads_t.c.timezone, leads_t.c.variables, campaigns_t.c.name, campaigns_t.c.spec_hash,
+    )
+    .join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
+    .where(leads_t.c.id == sa.bindparam("_lead"))
+)
+_JOB_THREAD = (
+    sa.select(outbound_t.c.message_id, outbound_t.c.subject)
+    .where(
+        outbound_t.c.lead_id == sa.bindparam("_lead"),
+        outbound_t.c.step < sa.bindparam("_step"),
+        outbound_t.c.status.in_([OutboundStatus.SENT.value, OutboundStatus.UNCONFIRMED.value]),
+    )
+    .order_by(outbound_t.c.step)
+)
+_FINISH_OUTBOUND = (
+    outbound_t.update()
+    .where(outbound_t.c.id == sa.bindparam("_id"), outbound_t.c.status == _SENDING)
+    .values(
+        status=sa.bindparam("_status"),
+        sent_at=_param("_at", outbound_t.c.sent_at),
+        subject=sa.func.coalesce(_param("_subject", outbound_t.c.subject), outbound_t.c.subject),
+        last_error=_param("_error", outbound_t.c.last_error),
+    )
+)
+_FINISH_LEAD = (
+    leads_t.update()
+    .where(leads_t.c.id == sa.bindparam("_lead"), leads_t.c.state == LeadState.ACTIVE.value)
+    .values(
+        current_step=sa.case(
+            (leads_t.c.current_step < sa.bindparam("_step"), sa.bindparam("_step_to")), else_=leads_t.c.current_step
+        ),
+        last_sent_at=_param("_at", leads_t.c.last_sent_at),
+        next_action_at=_param("_next", leads_t.c.next_action_at),
+        updated_at=_param("_updated", leads_t.c.updated_at),
+    )
+)
+
+
 def normalise_address(address: str) -> str:
     """Suppression and de-duplication compare whole addresses, lower-cased and trimmed."""
     return address.strip().strip("<>").lower()
@@ -82,6 +145,41 @@ class DueLead:
     current_step: int
     timezone: str | None
     mailbox: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedSend:
+    """A step the scheduler decided to send now (send_at None) or at its paced moment."""
+
+    lead_id: int
+    campaign_id: int
+    campaign: str
+    step: int
+    variant: str
+    mailbox: str
+    recipient: str
+    message_id: str
+    send_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LeadDeferral:
+    """A due lead told to come back at `until` (None: only when something wakes it)."""
+
+    lead_id: int
+    until: datetime | None
+    why: str
+
+
+@dataclass
+class SchedulePlan:
+    """What one scheduler pass decided for a batch of due leads, written in one transaction."""
+
+    deferrals: list[LeadDeferral] = field(default_factory=list)
+    completed: list[int] = field(default_factory=list)
+    suppressed: list[int] = field(default_factory=list)
+    resumed: list[int] = field(default_factory=list)
+    sends: list[PlannedSend] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -112,6 +210,17 @@ class OutboundJob:
     attempts: int
     spec: CampaignSpec
     lead_fields: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How a claimed send ended: SENT (the server's 250) or UNCONFIRMED (it may have it)."""
+
+    job: OutboundJob
+    status: OutboundStatus
+    at: datetime
+    subject: str | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +263,7 @@ class CamStore:
         self.engine = engine
         self.fence = fence
         self._specs: dict[str, tuple[str, CampaignSpec]] = {}
+        self._claim_cache: tuple[Any, sa.Update] | None = None
 
     # -- campaigns -------------------------------------------------------------------------
     def _spec(self, name: str, spec_hash: str, raw: Any) -> CampaignSpec:
@@ -334,17 +444,103 @@ class CamStore:
             r = (await conn.execute(query)).first()
         return None if r is None else LeadRow(int(r[0]), r[1], r[2], LeadState(r[3]), int(r[4]), int(r[5]))
 
-    async def defer_lead(self, lead_id: int, until: datetime | None, why: str) -> None:
+    async def apply_schedule(self, plan: SchedulePlan, now: datetime) -> list[tuple[PlannedSend, SendEmail]]:
+        """Write one scheduler pass in one transaction: deferrals, ends, resumptions and the
+        QUEUED rows (each lead taken off the schedule). Returns the sends that were queued;
+        a (lead, step) row that exists and did not fail is left alone (a replay after a crash).
+        """
+        queued: list[tuple[PlannedSend, SendEmail]] = []
         async with self.engine.begin() as conn:
-            await conn.execute(leads_t.update().where(leads_t.c.id == lead_id).values(next_action_at=until, state_reason=why))
+            if plan.deferrals:
+                await conn.execute(
+                    leads_t.update()
+                    .where(leads_t.c.id == sa.bindparam("_id"))
+                    .values(
+                        next_action_at=sa.bindparam("_until", type_=leads_t.c.next_action_at.type),
+                        state_reason=sa.bindparam("_why"),
+                    ),
+                    [{"_id": d.lead_id, "_until": d.until, "_why": d.why} for d in plan.deferrals],
+                )
+            for ids, state, why in (
+                (plan.completed, LeadState.COMPLETED, "sequence completed with no reply"),
+                (plan.suppressed, LeadState.STOPPED, "address suppressed"),
+            ):
+                check_transition(LeadState.ACTIVE, state)
+                for chunk in _chunks(ids):
+                    await conn.execute(
+                        leads_t.update()
+                        .where(leads_t.c.id.in_(chunk), leads_t.c.state == LeadState.ACTIVE.value)
+                        .values(state=state.value, state_reason=why, next_action_at=None, updated_at=now)
+                    )
+            check_transition(LeadState.PAUSED, LeadState.ACTIVE)
+            for chunk in _chunks(plan.resumed):
+                await conn.execute(
+                    leads_t.update()
+                    .where(leads_t.c.id.in_(chunk), leads_t.c.state == LeadState.PAUSED.value)
+                    .values(
+                        state=LeadState.ACTIVE.value,
+                        state_reason="auto-reply return date reached",
+                        next_action_at=now,
+                        paused_until=None,
+                        updated_at=now,
+                    )
+                )
+            if plan.sends:
+                queued = await self._queue_sends(conn, plan.sends, now)
+        return queued
 
-    async def stop_lead(self, lead_id: int, state: LeadState, why: str, now: datetime) -> None:
-        async with self.engine.begin() as conn:
-            await self._set_state(conn, lead_id, state, why, now, next_action_at=None)
-
-    async def resume_lead(self, lead_id: int, now: datetime) -> None:
-        async with self.engine.begin() as conn:
-            await self._set_state(conn, lead_id, LeadState.ACTIVE, "auto-reply return date reached", now, next_action_at=now, paused_until=None)
+    async def _queue_sends(
+        self, conn: AsyncConnection, sends: Sequence[PlannedSend], now: datetime
+    ) -> list[tuple[PlannedSend, SendEmail]]:
+        lead_ids = [p.lead_id for p in sends]
+        existing: dict[tuple[int, int], Any] = {}
+        for chunk in _chunks(lead_ids):
+            rows = await conn.execute(
+                sa.select(outbound_t.c.id, outbound_t.c.lead_id, outbound_t.c.step, outbound_t.c.status, outbound_t.c.mailbox)
+                .where(outbound_t.c.lead_id.in_(chunk))
+            )
+            existing.update({(int(r.lead_id), int(r.step)): r for r in rows})
+        fresh: list[PlannedSend] = []
+        queued: list[tuple[PlannedSend, SendEmail]] = []
+        for p in sends:
+            row = existing.get((p.lead_id, p.step))
+            if row is None:
+                fresh.append(p)
+            elif row.status == OutboundStatus.FAILED.value:
+                # The step failed (a soft bounce, a 5xx): it goes out again, same Message-ID.
+                await conn.execute(
+                    outbound_t.update()
+                    .where(outbound_t.c.id == row.id, outbound_t.c.status == OutboundStatus.FAILED.value)
+                    .values(status=OutboundStatus.QUEUED.value, attempts=0, queued_at=now, next_attempt_at=p.send_at)
+                )
+                queued.append((p, SendEmail(outbound_id=int(row.id), lead_id=p.lead_id, campaign=p.campaign, step=p.step, mailbox=row.mailbox)))
+        if fresh:
+            result = await conn.execute(
+                outbound_t.insert().returning(outbound_t.c.id, sort_by_parameter_order=True),
+                [
+                    {
+                        "lead_id": p.lead_id,
+                        "campaign_id": p.campaign_id,
+                        "step": p.step,
+                        "variant": p.variant,
+                        "mailbox": p.mailbox,
+                        "recipient": p.recipient,
+                        "subject": "",
+                        "status": OutboundStatus.QUEUED.value,
+                        "attempts": 0,
+                        "message_id": p.message_id,
+                        "idempotency_key": f"{p.lead_id}:{p.step}",
+                        "queued_at": now,
+                        "next_attempt_at": p.send_at,
+                    }
+                    for p in fresh
+                ],
+            )
+            for p, (outbound_id,) in zip(fresh, result.all(), strict=True):
+                queued.append((p, SendEmail(outbound_id=int(outbound_id), lead_id=p.lead_id, campaign=p.campaign, step=p.step, mailbox=p.mailbox)))
+        for chunk in _chunks(lead_ids):
+            await conn.execute(leads_t.update().where(leads_t.c.id.in_(chunk)).values(next_action_at=None, updated_at=now))
+        return queued
 
     async def _set_state(
         self, conn: AsyncConnection, lead_id: int, state: LeadState, why: str, now: datetime, **values: Any
@@ -456,76 +652,19 @@ class CamStore:
         return True
 
     # -- outbound ------------------------------------------------------------------------------
-    async def queue_step(
-        self,
-        *,
-        lead_id: int,
-        campaign_id: int,
-        campaign: str,
-        step: int,
-        variant: str,
-        mailbox: str,
-        recipient: str,
-        message_id: str,
-        now: datetime,
-        send_at: datetime | None = None,
-    ) -> SendEmail | None:
-        """QUEUED row for (lead, step) and the lead taken off the schedule, in one transaction.
+    async def queued_ready(self, now: datetime, limit: int, *, lost: bool = False) -> list[SendEmail]:
+        """QUEUED rows to hand to the sender again.
 
-        `send_at`: not before then (the mailbox's paced slot). Returns None when the row
-        exists and is not a failed one to send again.
+        Each tick: rows with a send time that has come (a retry after a temporary failure, a
+        paced send), whose timer a process restart lost. With `lost` (at start-up): every
+        QUEUED row that is due, since no SendEmail of an earlier process survived it.
         """
-        async with self.engine.begin() as conn:
-            existing = (
-                await conn.execute(
-                    sa.select(outbound_t.c.id, outbound_t.c.status, outbound_t.c.mailbox).where(
-                        outbound_t.c.lead_id == lead_id, outbound_t.c.step == step
-                    )
-                )
-            ).first()
-            if existing is None:
-                result = await conn.execute(
-                    outbound_t.insert().values(
-                        lead_id=lead_id,
-                        campaign_id=campaign_id,
-                        step=step,
-                        variant=variant,
-                        mailbox=mailbox,
-                        recipient=recipient,
-                        subject="",
-                        status=OutboundStatus.QUEUED.value,
-                        attempts=0,
-                        message_id=message_id,
-                        idempotency_key=f"{lead_id}:{step}",
-                        queued_at=now,
-                        next_attempt_at=send_at,
-                    )
-                )
-                outbound_id = int(result.inserted_primary_key[0])
-            elif existing.status == OutboundStatus.FAILED.value:
-                outbound_id = int(existing.id)
-                mailbox = existing.mailbox
-                await conn.execute(
-                    outbound_t.update()
-                    .where(outbound_t.c.id == outbound_id, outbound_t.c.status == OutboundStatus.FAILED.value)
-                    .values(status=OutboundStatus.QUEUED.value, attempts=0, queued_at=now, next_attempt_at=send_at)
-                )
-            else:
-                await conn.execute(leads_t.update().where(leads_t.c.id == lead_id).values(next_action_at=None))
-                return None
-            await conn.execute(leads_t.update().where(leads_t.c.id == lead_id).values(next_action_at=None, updated_at=now))
-        return SendEmail(outbound_id=outbound_id, lead_id=lead_id, campaign=campaign, step=step, mailbox=mailbox)
-
-    async def queued_ready(self, now: datetime, limit: int) -> list[SendEmail]:
-        """QUEUED rows whose retry time has come (or that lost their SendEmail in a crash)."""
+        due = outbound_t.c.next_attempt_at <= now
+        when = sa.or_(outbound_t.c.next_attempt_at.is_(None), due) if lost else due
         query = (
             sa.select(outbound_t.c.id, outbound_t.c.lead_id, campaigns_t.c.name, outbound_t.c.step, outbound_t.c.mailbox)
             .join(campaigns_t, campaigns_t.c.id == outbound_t.c.campaign_id)
-            .where(
-                outbound_t.c.status == OutboundStatus.QUEUED.value,
-                sa.or_(outbound_t.c.next_attempt_at.is_(None), outbound_t.c.next_attempt_at <= now),
-                outbound_t.c.queued_at < now,
-            )
+            .where(outbound_t.c.status == OutboundStatus.QUEUED.value, when)
             .order_by(outbound_t.c.id)
             .limit(limit)
         )
@@ -542,117 +681,101 @@ class CamStore:
             )
         return int(result.rowcount or 0)
 
-    async def claim_outbound(self, outbound_id: int, now: datetime) -> OutboundJob | None:
-        """QUEUED -> SENDING, committed before any byte goes out. None: not ours to send."""
+    def _claim_statement(self) -> sa.Update:
+        fence = self.fence() if self.fence is not None else None
+        cached = self._claim_cache
+        if cached is None or cached[0] is not fence:
+            where = (*_CLAIM_WHERE, fence) if fence is not None else _CLAIM_WHERE
+            statement = outbound_t.update().where(*where).values(**_CLAIM_VALUES).returning(*_CLAIM_RETURNS)
+            self._claim_cache = cached = (fence, statement)
+        return cached[1]
+
+    async def claim_outbound(self, outbound_id: int, now: datetime, *, finish: Finished | None = None) -> OutboundJob | None:
+        """QUEUED -> SENDING, committed before any byte goes out. None: not ours to send.
+
+        The claim is one conditional UPDATE (status, send time and the lease's fence in its
+        WHERE clause), so two claimers can never both win. A row found SENDING instead was
+        being sent when this sender's previous incarnation died: it becomes UNCONFIRMED
+        (the server may have it) and is not sent again. `finish`: the previous send's
+        outcome, committed in the same transaction (one commit per email instead of two).
+        """
         async with self.engine.begin() as conn:
-            row = (await conn.execute(sa.select(outbound_t).where(outbound_t.c.id == outbound_id))).mappings().first()
+            if finish is not None:
+                await self._finish(conn, finish)
+            row = (await conn.execute(self._claim_statement(), {"_id": outbound_id, "_due": now, "_at": now})).first()
             if row is None:
+                await conn.execute(_INTERRUPTED, {"_id": outbound_id})
                 return None
-            if row["status"] == OutboundStatus.SENDING.value:
-                # We send one message at a time: a SENDING row we see here was interrupted.
-                await conn.execute(
-                    outbound_t.update().where(outbound_t.c.id == outbound_id, outbound_t.c.status == OutboundStatus.SENDING.value)
-                    .values(status=OutboundStatus.UNCONFIRMED.value, last_error="interrupted mid-send (actor restarted)")
-                )
-                return None
-            next_attempt = _aware(row["next_attempt_at"])
-            if row["status"] != OutboundStatus.QUEUED.value or (next_attempt is not None and next_attempt > now):
-                return None
-            condition = [outbound_t.c.id == outbound_id, outbound_t.c.status == OutboundStatus.QUEUED.value]
-            if self.fence is not None:
-                condition.append(self.fence())
-            claimed = await conn.execute(
-                outbound_t.update()
-                .where(*condition)
-                .values(status=OutboundStatus.SENDING.value, sending_at=now, attempts=outbound_t.c.attempts + 1)
-            )
-            if not claimed.rowcount:
-                return None
-            lead = (
-                await conn.execute(
-                    sa.select(leads_t, campaigns_t.c.name.label("campaign_name"), campaigns_t.c.spec, campaigns_t.c.spec_hash)
-                    .join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
-                    .where(leads_t.c.id == row["lead_id"])
-                )
-            ).mappings().one()
-            previous = (
-                await conn.execute(
-                    sa.select(outbound_t.c.message_id, outbound_t.c.subject)
-                    .where(
-                        outbound_t.c.lead_id == row["lead_id"],
-                        outbound_t.c.step < row["step"],
-                        outbound_t.c.status.in_([OutboundStatus.SENT.value, OutboundStatus.UNCONFIRMED.value]),
-                    )
-                    .order_by(outbound_t.c.step)
-                )
-            ).all()
-        spec = self._spec(lead["campaign_name"], lead["spec_hash"], lead["spec"])
-        box = next((m for m in spec.mailboxes if m.address.lower() == row["mailbox"].lower()), None)
-        fields = {k: v for k, v in (lead["variables"] or {}).items() if isinstance(k, str)}
+            lead = (await conn.execute(_JOB_LEAD, {"_lead": row.lead_id})).one()
+            spec = await self._cached_spec(conn, lead.name, lead.spec_hash)
+            previous = []
+            if int(row.step) > 1:
+                previous = (await conn.execute(_JOB_THREAD, {"_lead": row.lead_id, "_step": row.step})).all()
+        box = next((m for m in spec.mailboxes if m.address.lower() == row.mailbox.lower()), None)
+        fields = {k: v for k, v in (lead.variables or {}).items() if isinstance(k, str)}
         fields.update(
             {
-                "email": lead["email"],
-                "first_name": lead["first_name"] or "",
-                "last_name": lead["last_name"] or "",
-                "company": lead["company"] or "",
-                "timezone": lead["timezone"] or spec.timezone,
+                "email": lead.email,
+                "first_name": lead.first_name or "",
+                "last_name": lead.last_name or "",
+                "company": lead.company or "",
+                "timezone": lead.timezone or spec.timezone,
             }
         )
-        name = " ".join(p for p in (lead["first_name"], lead["last_name"]) if p) or None
+        name = " ".join(p for p in (lead.first_name, lead.last_name) if p) or None
         first_subject = previous[0].subject if previous and previous[0].subject else ""
         if first_subject and not first_subject.lower().startswith("re:"):
             first_subject = f"Re: {first_subject}"
         return OutboundJob(
             outbound_id=outbound_id,
-            lead_id=int(row["lead_id"]),
-            campaign=lead["campaign_name"],
-            step=int(row["step"]),
-            variant=row["variant"] or "A",
-            mailbox=row["mailbox"],
+            lead_id=int(row.lead_id),
+            campaign=lead.name,
+            step=int(row.step),
+            variant=row.variant or "A",
+            mailbox=row.mailbox,
             display_name=box.display_name if box else None,
             transport=box.transport if box else "default",
-            recipient=row["recipient"],
+            recipient=row.recipient,
             recipient_name=name,
-            message_id=row["message_id"],
+            message_id=row.message_id,
             thread_ids=tuple(p.message_id for p in previous),
             first_subject=first_subject,
-            attempts=int(row["attempts"]) + 1,
+            attempts=int(row.attempts),
             spec=spec,
             lead_fields=fields,
         )
 
-    async def mark_sent(self, outbound_id: int, now: datetime, subject: str) -> None:
-        await self._finish_send(outbound_id, OutboundStatus.SENT, now, subject=subject, last_error=None)
+    async def _cached_spec(self, conn: AsyncConnection, name: str, spec_hash: str) -> CampaignSpec:
+        """The campaign's parsed spec; read from the database only when it changed."""
+        cached = self._specs.get(name)
+        if cached is not None and cached[0] == spec_hash:
+            return cached[1]
+        raw = (await conn.execute(sa.select(campaigns_t.c.spec).where(campaigns_t.c.name == name))).scalar_one()
+        return self._spec(name, spec_hash, raw)
 
-    async def mark_unconfirmed(self, outbound_id: int, now: datetime, detail: str) -> None:
-        # The server may well have it: the sequence goes on as if it was sent.
-        await self._finish_send(outbound_id, OutboundStatus.UNCONFIRMED, now, last_error=detail)
-
-    async def _finish_send(self, outbound_id: int, status: OutboundStatus, now: datetime, **values: Any) -> None:
+    async def finish_send(self, finished: Finished) -> None:
+        """Commit one send's outcome (SENT or UNCONFIRMED) on its own."""
         async with self.engine.begin() as conn:
-            row = (await conn.execute(sa.select(outbound_t.c.lead_id, outbound_t.c.step).where(outbound_t.c.id == outbound_id))).first()
-            await conn.execute(
-                outbound_t.update()
-                .where(outbound_t.c.id == outbound_id, outbound_t.c.status == OutboundStatus.SENDING.value)
-                .values(status=status.value, sent_at=now, **values)
-            )
-            if row is None:
-                return
-            lead = (await conn.execute(sa.select(leads_t.c.state, leads_t.c.campaign_id, leads_t.c.current_step).where(leads_t.c.id == row.lead_id))).first()
-            if lead is None or LeadState(lead.state) is not LeadState.ACTIVE:
-                return  # a reply or an unsubscribe arrived meanwhile: it already decided
-            next_step = int(row.step) + 1
-            delay = (
-                await conn.execute(
-                    sa.select(steps_t.c.delay_days).where(steps_t.c.campaign_id == lead.campaign_id, steps_t.c.step == next_step)
-                )
-            ).scalar_one_or_none()
-            next_at = now + (timedelta(days=float(delay)) if delay is not None else COMPLETION_WAIT)
-            await conn.execute(
-                leads_t.update()
-                .where(leads_t.c.id == row.lead_id)
-                .values(current_step=max(int(lead.current_step), int(row.step)), last_sent_at=now, next_action_at=next_at, updated_at=now)
-            )
+            await self._finish(conn, finished)
+
+    async def _finish(self, conn: AsyncConnection, finished: Finished) -> None:
+        """SENDING -> SENT (or UNCONFIRMED) and the lead's next step due.
+
+        The lead moves on only while it is ACTIVE: a reply or an unsubscribe that arrived
+        meanwhile has already decided its fate. UNCONFIRMED counts as sent for the sequence:
+        the server may well have it.
+        """
+        job, at = finished.job, finished.at
+        steps = job.spec.steps
+        delay = timedelta(days=steps[job.step].delay_days) if job.step < len(steps) else COMPLETION_WAIT
+        await conn.execute(
+            _FINISH_OUTBOUND,
+            {"_id": job.outbound_id, "_status": finished.status.value, "_at": at, "_subject": finished.subject, "_error": finished.error},
+        )
+        await conn.execute(
+            _FINISH_LEAD,
+            {"_lead": job.lead_id, "_step": job.step, "_step_to": job.step, "_at": at, "_next": at + delay, "_updated": at},
+        )
 
     async def mark_retry(self, outbound_id: int, retry_at: datetime, detail: str, smtp_code: int | None) -> None:
         async with self.engine.begin() as conn:
@@ -700,28 +823,25 @@ class CamStore:
         return None if row is None else (int(row[0]), int(row[1]))
 
     async def store_inbound(self, inbox: str, uidvalidity: int, batch: Sequence[FetchedMessage], now: datetime) -> list[int]:
-        """Store each message once and move the cursor, in one transaction. Returns new row ids."""
+        """Store each message once and move the cursor, in one transaction. Returns new row ids, ascending.
+
+        A message whose Message-ID this inbox already holds (the same message under a new
+        UIDVALIDITY, or delivered twice, in this batch too) is not stored again. One query
+        finds the known ids of the whole batch and one multi-row insert stores the rest.
+        """
         from email.parser import BytesHeaderParser
         from email.policy import compat32
 
-        new_ids: list[int] = []
-        async with self.engine.begin() as conn:
-            for m in batch:
-                headers = BytesHeaderParser(policy=compat32).parsebytes(m.raw[:65536])
-                message_id = _clean_id(headers.get("Message-ID"))
-                if message_id:
-                    seen = (
-                        await conn.execute(
-                            sa.select(inbound_t.c.id).where(inbound_t.c.mailbox == inbox, inbound_t.c.message_id == message_id).limit(1)
-                        )
-                    ).first()
-                    if seen is not None:
-                        continue  # the same message under a new UIDVALIDITY, or delivered twice
-                row = {
+        parser = BytesHeaderParser(policy=compat32)
+        rows: list[dict[str, Any]] = []
+        for m in batch:
+            headers = parser.parsebytes(m.raw[:65536])
+            rows.append(
+                {
                     "mailbox": inbox,
                     "uidvalidity": uidvalidity,
                     "uid": m.uid,
-                    "message_id": message_id,
+                    "message_id": _clean_id(headers.get("Message-ID")),
                     "in_reply_to": _clean_id(headers.get("In-Reply-To")),
                     "references_header": str(headers.get("References") or "")[:4000],
                     "from_address": _address(headers.get("From")),
@@ -730,18 +850,32 @@ class CamStore:
                     "received_at": m.internal_date or now,
                     "stored_at": now,
                 }
-                inserted = await insert_ignore_returning(
-                    conn, inbound_t, [row], conflict_columns=["mailbox", "uidvalidity", "uid"]
+            )
+        message_ids = list(dict.fromkeys(r["message_id"] for r in rows if r["message_id"]))
+        async with self.engine.begin() as conn:
+            seen: set[str] = set()
+            for chunk in _chunks(message_ids):
+                found = await conn.execute(
+                    sa.select(inbound_t.c.message_id).where(inbound_t.c.mailbox == inbox, inbound_t.c.message_id.in_(chunk))
                 )
-                new_ids.extend(int(r[0]) for r in inserted)
+                seen.update(found.scalars())
+            fresh: list[dict[str, Any]] = []
+            for row in rows:
+                message_id = row["message_id"]
+                if message_id:
+                    if message_id in seen:
+                        continue
+                    seen.add(message_id)
+                fresh.append(row)
+            inserted = await insert_ignore_returning(conn, inbound_t, fresh, conflict_columns=["mailbox", "uidvalidity", "uid"])
+            # Rows are inserted in UID order, so ascending ids are UID order too.
+            new_ids = sorted(int(r[0]) for r in inserted)
             last_uid = max((m.uid for m in batch), default=0)
-            existing = (await conn.execute(sa.select(cursors_t.c.mailbox).where(cursors_t.c.mailbox == inbox))).first()
-            if existing is None:
+            moved = await conn.execute(
+                cursors_t.update().where(cursors_t.c.mailbox == inbox).values(uidvalidity=uidvalidity, last_uid=last_uid, updated_at=now)
+            )
+            if moved.rowcount == 0:
                 await conn.execute(cursors_t.insert().values(mailbox=inbox, uidvalidity=uidvalidity, last_uid=last_uid, updated_at=now))
-            else:
-                await conn.execute(
-                    cursors_t.update().where(cursors_t.c.mailbox == inbox).values(uidvalidity=uidvalidity, last_uid=last_uid, updated_at=now)
-                )
         return new_ids
 
     async def unclassified_inbound(self) -> list[tuple[int, str]]:
@@ -749,55 +883,126 @@ class CamStore:
             rows = await conn.execute(sa.select(inbound_t.c.id, inbound_t.c.mailbox).where(inbound_t.c.processed_at.is_(None)).order_by(inbound_t.c.id))
             return [(int(r[0]), r[1]) for r in rows]
 
+    async def unclassified_raw(self, from_id: int, limit: int) -> list[tuple[int, str, bytes]]:
+        """(id, mailbox, raw) of up to `limit` unclassified messages with id >= `from_id`, ascending."""
+        query = (
+            sa.select(inbound_t.c.id, inbound_t.c.mailbox, inbound_t.c.raw)
+            .where(inbound_t.c.id >= from_id, inbound_t.c.processed_at.is_(None))
+            .order_by(inbound_t.c.id)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            return [(int(r[0]), r[1], bytes(r[2])) for r in await conn.execute(query)]
+
     async def inbound_raw(self, inbound_id: int) -> bytes | None:
         async with self.engine.connect() as conn:
             raw = (await conn.execute(sa.select(inbound_t.c.raw).where(inbound_t.c.id == inbound_id))).scalar_one_or_none()
         return bytes(raw) if raw is not None else None
 
     async def match_by_message_ids(self, ids: Sequence[str]) -> Match | None:
-        if not ids:
-            return None
-        query = (
-            sa.select(outbound_t.c.id, outbound_t.c.lead_id, outbound_t.c.message_id, campaigns_t.c.name)
-            .join(campaigns_t, campaigns_t.c.id == outbound_t.c.campaign_id)
-            .where(outbound_t.c.message_id.in_(list(ids)))
-        )
-        async with self.engine.connect() as conn:
-            rows = {r.message_id: r for r in await conn.execute(query)}
-        for message_id in ids:  # the most specific id wins
-            r = rows.get(message_id)
-            if r is not None:
-                return Match(int(r.lead_id), r.name, int(r.id))
-        return None
+        return (await self.matches_by_message_ids([ids]))[0]
+
+    async def matches_by_message_ids(self, id_lists: Sequence[Sequence[str]]) -> list[Match | None]:
+        """For each list of Message-IDs, what we sent under the first one of ours (most specific first)."""
+        wanted = list(dict.fromkeys(i for ids in id_lists for i in ids))
+        rows: dict[str, Any] = {}
+        if wanted:
+            async with self.engine.connect() as conn:
+                for chunk in _chunks(wanted):
+                    query = (
+                        sa.select(outbound_t.c.id, outbound_t.c.lead_id, outbound_t.c.message_id, campaigns_t.c.name)
+                        .join(campaigns_t, campaigns_t.c.id == outbound_t.c.campaign_id)
+                        .where(outbound_t.c.message_id.in_(chunk))
+                    )
+                    rows.update((r.message_id, r) for r in await conn.execute(query))
+        found: list[Match | None] = []
+        for ids in id_lists:
+            r = next((rows[i] for i in ids if i in rows), None)
+            found.append(None if r is None else Match(int(r.lead_id), r.name, int(r.id)))
+        return found
 
     async def match_by_recipient(self, address: str) -> Match | None:
-        query = (
-            sa.select(outbound_t.c.id, outbound_t.c.lead_id, campaigns_t.c.name)
-            .join(campaigns_t, campaigns_t.c.id == outbound_t.c.campaign_id)
-            .where(outbound_t.c.recipient == normalise_address(address), outbound_t.c.sent_at.is_not(None))
-            .order_by(outbound_t.c.sent_at.desc(), outbound_t.c.id.desc())
-            .limit(1)
-        )
-        async with self.engine.connect() as conn:
-            r = (await conn.execute(query)).first()
-        return None if r is None else Match(int(r.lead_id), r.name, int(r.id))
+        return (await self.matches_by_recipient([address])).get(address)
 
-    async def save_classification(self, inbound_id: int, c: Classification, match: Match | None, matched_by: str | None, now: datetime) -> None:
+    async def matches_by_recipient(self, addresses: Sequence[str]) -> dict[str, Match]:
+        """For each address we wrote to, the latest email sent there (keyed by the address as given)."""
+        by_normal: dict[str, list[str]] = {}
+        for address in addresses:
+            by_normal.setdefault(normalise_address(address), []).append(address)
+        latest: dict[str, Match] = {}
+        normals = list(by_normal)
+        if normals:
+            async with self.engine.connect() as conn:
+                for chunk in _chunks(normals):
+                    query = (
+                        sa.select(outbound_t.c.id, outbound_t.c.lead_id, outbound_t.c.recipient, campaigns_t.c.name)
+                        .join(campaigns_t, campaigns_t.c.id == outbound_t.c.campaign_id)
+                        .where(outbound_t.c.recipient.in_(chunk), outbound_t.c.sent_at.is_not(None))
+                        .order_by(outbound_t.c.sent_at.desc(), outbound_t.c.id.desc())
+                    )
+                    for r in await conn.execute(query):
+                        latest.setdefault(r.recipient, Match(int(r.lead_id), r.name, int(r.id)))
+        return {address: latest[normal] for normal, given in by_normal.items() if normal in latest for address in given}
+
+    async def save_classification(self, inbound_id: int, c: Classification, match: Match | None, matched_by: str | None, now: datetime) -> bool:
+        """Record how a message was read; False (and nothing changed) if it already was."""
+        return bool(await self.save_classifications([(inbound_id, c, match, matched_by)], now))
+
+    async def save_classifications(
+        self, results: Sequence[tuple[int, Classification, Match | None, str | None]], now: datetime
+    ) -> list[int]:
+        """Record several classifications in one transaction; returns the ids that were still unclassified.
+
+        A message classified already (handed on twice, say after a restart) is left as it was,
+        so whoever acts on the result acts once.
+        """
+        if not results:
+            return []
+        ids = [r[0] for r in results]
         async with self.engine.begin() as conn:
-            await conn.execute(
-                inbound_t.update()
-                .where(inbound_t.c.id == inbound_id)
-                .values(
-                    category=c.category.value,
-                    reason=c.reason,
-                    confidence=c.confidence,
-                    classification=json.loads(c.model_dump_json()),
-                    lead_id=match.lead_id if match else None,
-                    outbound_id=match.outbound_id if match else None,
-                    matched_by=matched_by,
-                    processed_at=now,
+            pending: set[int] = set()
+            for chunk in _chunks(ids):
+                query = (
+                    sa.select(inbound_t.c.id)
+                    .where(inbound_t.c.id.in_(chunk), inbound_t.c.processed_at.is_(None))
+                    .with_for_update()
                 )
-            )
+                pending.update(int(i) for i in (await conn.execute(query)).scalars())
+            params: list[dict[str, Any]] = []
+            for inbound_id, c, match, matched_by in results:
+                if inbound_id not in pending:
+                    continue
+                pending.discard(inbound_id)  # the first result of a message given twice wins
+                params.append(
+                    {
+                        "b_id": inbound_id,
+                        "b_category": c.category.value,
+                        "b_reason": c.reason,
+                        "b_confidence": c.confidence,
+                        "b_classification": json.loads(c.model_dump_json()),
+                        "b_lead_id": match.lead_id if match else None,
+                        "b_outbound_id": match.outbound_id if match else None,
+                        "b_matched_by": matched_by,
+                    }
+                )
+            if params:
+                columns = inbound_t.c
+                await conn.execute(
+                    inbound_t.update()
+                    .where(columns.id == sa.bindparam("b_id"), columns.processed_at.is_(None))
+                    .values(
+                        category=sa.bindparam("b_category", type_=columns.category.type),
+                        reason=sa.bindparam("b_reason", type_=columns.reason.type),
+                        confidence=sa.bindparam("b_confidence", type_=columns.confidence.type),
+                        classification=sa.bindparam("b_classification", type_=columns.classification.type),
+                        lead_id=sa.bindparam("b_lead_id", type_=columns.lead_id.type),
+                        outbound_id=sa.bindparam("b_outbound_id", type_=columns.outbound_id.type),
+                        matched_by=sa.bindparam("b_matched_by", type_=columns.matched_by.type),
+                        processed_at=now,
+                    ),
+                    params,
+                )
+        return [p["b_id"] for p in params]
 
     async def unmatched_inbound(self, limit: int) -> list[dict[str, Any]]:
         query = (
@@ -1018,6 +1223,12 @@ class CamStore:
                     errors=list(report.errors),
                 )
             )
+
+
+def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
+    """`items` in slices small enough for one IN (...) list on every backend."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _clean_id(value: object) -> str | None:

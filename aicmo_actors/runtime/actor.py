@@ -113,6 +113,11 @@ class ActorContext:
     def self_ref(self) -> ActorRef[Any]:
         return self._cell.ref
 
+    @property
+    def waiting(self) -> int:
+        """How many messages are queued behind the one being processed."""
+        return max(len(self._cell.mailbox) - 1, 0)
+
     def ref(self, name: str, message_type: type[T]) -> ActorRef[T]:
         return self._cell.system.ref(name, message_type)
 

@@ -77,6 +77,7 @@ class WorkerLease:
         self._token: int | None = None
         self._expires_at: datetime | None = None
         self._log = log.bind(lease=name, holder=holder)
+        self._fences: dict[int | None, ColumnElement[bool]] = {}
 
     @property
     def token(self) -> int | None:
@@ -103,14 +104,22 @@ class WorkerLease:
         Add it to every effect write's WHERE clause; `token` defaults to the current one.
         """
         token = self._token if token is None else token
-        if token is None:
-            # Not held: a condition that never matches, so an unguarded effect cannot slip by.
-            return literal(False)
-        return exists().where(
-            runtime_lease.c.name == self.name,
-            runtime_lease.c.holder == self.holder,
-            runtime_lease.c.token == token,
-        )
+        # The same element for the same token: statements built on it can be cached by it.
+        fence = self._fences.get(token)
+        if fence is None:
+            if token is None:
+                # Not held: a condition that never matches, so an unguarded effect cannot slip by.
+                fence = literal(False)
+            else:
+                fence = exists().where(
+                    runtime_lease.c.name == self.name,
+                    runtime_lease.c.holder == self.holder,
+                    runtime_lease.c.token == token,
+                )
+            if len(self._fences) > 8:
+                self._fences.clear()
+            self._fences[token] = fence
+        return fence
 
     def fenced_insert(self, table: Table, row: dict[str, Any]) -> Insert:
         """An ``INSERT INTO table (...) SELECT <row> WHERE <fence>``: 0 rows once fenced out."""

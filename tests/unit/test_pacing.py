@@ -307,3 +307,50 @@ def test_old_days_are_forgotten() -> None:
         p.record_send("alex", start + timedelta(days=day), BERLIN, gap_s=0, jitter_s=0)
     assert len(p.usage["alex"].sent) <= 7
     assert p.usage["alex"].sent["2026-03-30"] == 1
+
+
+# -- projecting a backlog ---------------------------------------------------------------------
+
+
+def test_leads_that_must_wait_are_spread_one_gap_apart_not_piled_on_one_slot() -> None:
+    pacer = MailboxPacer(random.Random(1))
+    now = local(BERLIN, 2026, 3, 10, 9, 0)
+    ready = now + timedelta(seconds=100)
+    slots = [pacer.project("a@x.example", ready, BERLIN, daily_cap=-1, gap_s=120, jitter_s=60) for _ in range(4)]
+    assert slots[0] == ready
+    assert [(b - a).total_seconds() for a, b in zip(slots, slots[1:], strict=False)] == [150.0, 150.0, 150.0]
+    # Another mailbox has a queue of its own.
+    assert pacer.project("b@x.example", ready, BERLIN, daily_cap=-1, gap_s=120, jitter_s=60) == ready
+
+
+def test_a_projected_day_that_is_planned_full_moves_the_rest_to_the_next_day() -> None:
+    pacer = MailboxPacer(random.Random(1))
+    now = local(BERLIN, 2026, 3, 10, 16, 0)
+    slots = [pacer.project("a@x.example", now, BERLIN, daily_cap=3, gap_s=60, jitter_s=0) for _ in range(5)]
+    days = [s.astimezone(BERLIN).date().isoformat() for s in slots]
+    assert days == ["2026-03-10"] * 3 + ["2026-03-11"] * 2
+    assert slots[3] == local(BERLIN, 2026, 3, 11, 0, 0)
+
+
+def test_projections_stay_inside_the_window_they_are_given() -> None:
+    pacer = MailboxPacer(random.Random(1))
+    late = local(BERLIN, 2026, 3, 13, 16, 59)  # Friday, a minute before the window closes
+
+    def opens(at: datetime) -> datetime:
+        return next_window_start(WEEKDAYS, BERLIN, at)
+
+    first = pacer.project("a@x.example", late, BERLIN, daily_cap=-1, gap_s=120, jitter_s=0, opens=opens)
+    second = pacer.project("a@x.example", late, BERLIN, daily_cap=-1, gap_s=120, jitter_s=0, opens=opens)
+    assert first == late
+    assert second == local(BERLIN, 2026, 3, 16, 9, 0)  # Monday morning, not Friday night
+
+
+def test_a_real_send_on_a_planned_day_takes_one_planned_place_back() -> None:
+    pacer = MailboxPacer(random.Random(1))
+    at = local(BERLIN, 2026, 3, 10, 10, 0)
+    for _ in range(2):
+        pacer.project("a@x.example", at, BERLIN, daily_cap=2, gap_s=0, jitter_s=0)
+    # Both planned places are taken: a third projection goes to tomorrow.
+    pacer.record_send("a@x.example", at, BERLIN, 0, 0)
+    # One of them was sent: today has one send and one planned place, still full.
+    assert pacer.project("a@x.example", at, BERLIN, daily_cap=2, gap_s=0, jitter_s=0).astimezone(BERLIN).day == 11
