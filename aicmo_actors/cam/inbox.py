@@ -7,10 +7,23 @@ stored message. The classifier's bounded mailbox is the backpressure: a slow cla
 slows the fetch instead of filling memory. Connection failures reconnect with a doubling
 delay; a changed UIDVALIDITY starts the folder over (messages already stored are
 recognised by their Message-ID and not stored twice).
+
+Push: when an inbox's fetch connection finds that the server offers IDLE, the actor also
+starts a watcher task for it, with a second connection of its own that stays in IDLE
+(an IDLE connection cannot fetch until it sends DONE, and the source is not safe for
+two callers at once). When the server announces new mail, the watcher tells the actor
+`PollInbox(inbox=name)`, so the mail is fetched at once instead of at the next tick; the
+mailbox stays free for ticks meanwhile. Ticks still poll every inbox (a safety net for a
+push lost between two IDLEs). Without IDLE (the Maildir, some servers) only ticks poll.
+The watchers belong to the actor's incarnation: cancelled in `on_stop`, and with the
+incarnation's task in any case.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,10 +45,14 @@ class _Inbox:
     uidvalidity: int | None = None
     failures: int = 0
     retry_at: float = 0.0
+    #: The IDLE watcher task of this inbox (None until the server is known to offer IDLE).
+    watcher: asyncio.Task[None] | None = None
+    #: A PollInbox for this inbox is queued: pushes and continuations need not add another.
+    poll_pending: bool = False
 
 
 class Inbox(Actor[Tick | PollInbox]):
-    """Polls on every tick (and whenever told to), one inbox at a time."""
+    """Polls on every tick, when told to, and when an inbox's server pushes new mail (IDLE)."""
 
     subscribes = (Tick,)
 
@@ -49,6 +66,8 @@ class Inbox(Actor[Tick | PollInbox]):
         backoff_base_s: float = 5.0,
         backoff_max_s: float = 600.0,
         offset_s: float = 0.0,
+        idle: bool = True,
+        idle_timeout_s: float = 300.0,
     ) -> None:
         self.store = store
         self.inboxes = {name: _Inbox(name, make) for name, make in sources.items()}
@@ -57,8 +76,11 @@ class Inbox(Actor[Tick | PollInbox]):
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.offset_s = offset_s
-        self._deferred: set[int] = set()
+        self.idle = idle
+        # Each IDLE is ended and started again after this long (RFC 2177: under 29 minutes).
+        self.idle_timeout_s = idle_timeout_s
         self._classifier: Any = None
+        self._watcher_failed: BaseException | None = None
 
     async def on_start(self) -> None:
         self._classifier = self.ctx.ref(CLASSIFIER, ReplyReceived)
@@ -67,15 +89,29 @@ class Inbox(Actor[Tick | PollInbox]):
             await self._classifier.tell(ReplyReceived(inbound_id=inbound_id, mailbox=inbox))
 
     async def on_stop(self) -> None:
+        watchers = [i.watcher for i in self.inboxes.values() if i.watcher is not None]
+        for task in watchers:
+            task.cancel()
+        if watchers:
+            await asyncio.wait(watchers)
         for inbox in self.inboxes.values():
+            inbox.watcher = None
             await self._close(inbox)
 
     async def receive(self, message: Tick | PollInbox) -> None:
-        if isinstance(message, Tick) and self.offset_s > 0 and message.seq not in self._deferred:
-            # Come back to this tick `offset_s` later (the same Tick, so the report names it).
-            self._deferred = {message.seq}
-            self.ctx.schedule(self.offset_s, message)
-            return
+        if self._watcher_failed is not None:
+            # A bug in a watcher task: crash, so that the supervisor restarts us (and it).
+            raise RuntimeError("an IDLE watcher failed") from self._watcher_failed
+        if isinstance(message, PollInbox) and message.inbox in self.inboxes:
+            self.inboxes[message.inbox].poll_pending = False
+        if isinstance(message, Tick) and self.offset_s > 0:
+            wait = (message.at - self.ctx.clock.now()).total_seconds() + self.offset_s
+            if wait > 0:
+                # Come back to this tick `offset_s` after it (the same Tick, so the report
+                # names it). Decided from the clock, not from memory: a restarted inbox
+                # given the tick again after its time polls at once instead of deferring.
+                self.ctx.schedule(wait, message)
+                return
         names = list(self.inboxes) if isinstance(message, Tick) else [message.inbox]
         counts = {"fetched": 0, "stored": 0, "duplicates": 0, "unavailable": 0}
         errors: list[str] = []
@@ -113,6 +149,8 @@ class Inbox(Actor[Tick | PollInbox]):
             validity = await inbox.source.open()
             inbox.uidvalidity = validity
             inbox.failures = 0
+            if self.idle and inbox.source.supports_idle:
+                self._start_watcher(inbox)
         assert inbox.source is not None and inbox.uidvalidity is not None
         cursor = await self.store.inbox_cursor(inbox.name)
         last_uid = 0
@@ -137,17 +175,91 @@ class Inbox(Actor[Tick | PollInbox]):
             stored += len(new_ids)
             last_uid = max(m.uid for m in batch)
             for inbound_id in new_ids:
-                await self._classifier.tell(ReplyReceived(inbound_id=inbound_id, mailbox=inbox.name))
+                await self._classifier.tell(
+                    ReplyReceived(inbound_id=inbound_id, mailbox=inbox.name)
+                )
             if len(batch) < self.batch:
                 break
+        else:
+            # The cap ended this poll with more mail waiting: go on in a poll of its own, so
+            # that ticks and other inboxes get their turn in between.
+            if not inbox.poll_pending:
+                inbox.poll_pending = True
+                self.ctx.schedule(0, PollInbox(inbox=inbox.name))
         return fetched, stored
+
+    # -- IDLE ---------------------------------------------------------------------------------
+    def _start_watcher(self, inbox: _Inbox) -> None:
+        if inbox.watcher is not None and not inbox.watcher.done():
+            return
+        name = f"idle:{self.ctx.name}:{inbox.name}"
+        # A fresh context: the watcher is not the actor, so it must neither hold nor give back
+        # the actor's unit of activity when it waits, nor carry its current correlation id.
+        task: asyncio.Task[None] = contextvars.Context().run(
+            self.ctx.system.background, self._watch(inbox), name
+        )
+        inbox.watcher = task
+        # Owned by this incarnation even if it ends without on_stop (cancelled mid-message).
+        owner = asyncio.current_task()
+        if owner is not None:
+            owner.add_done_callback(lambda _: task.cancel())
+
+    async def _watch(self, inbox: _Inbox) -> None:
+        """Hold a second connection in IDLE; on new mail, tell ourselves PollInbox."""
+        log = self.ctx.log.bind(inbox=inbox.name)
+        clock = self.ctx.clock
+        source: InboxSource | None = None
+        failures = 0
+        try:
+            while True:
+                try:
+                    if source is None:
+                        source = inbox.make()
+                        await source.open()
+                        if not source.supports_idle:
+                            log.info("no IDLE on the watch connection: polling on ticks only")
+                            return
+                        # Mail that came before this connection's IDLE began is not pushed.
+                        await self._wake(inbox)
+                        failures = 0
+                    if await source.wait_for_new(self.idle_timeout_s):
+                        await self._wake(inbox)
+                except InboxUnavailable as exc:
+                    await _close_quietly(source)
+                    source = None
+                    failures += 1
+                    delay = min(self.backoff_max_s, self.backoff_base_s * 2 ** (failures - 1))
+                    log.warning(
+                        "IDLE connection lost: will reconnect", error=str(exc), retry_in_s=delay
+                    )
+                    await clock.sleep(delay)
+        except Exception as exc:
+            log.exception("IDLE watcher failed")
+            self._watcher_failed = exc
+            await self._wake(inbox)
+        finally:
+            await _close_quietly(source)
+
+    async def _wake(self, inbox: _Inbox) -> None:
+        if inbox.poll_pending:
+            return
+        inbox.poll_pending = True
+        message = self.ctx.system.message(PollInbox, inbox=inbox.name)
+        await self.ctx.self_ref.tell(message)
 
     async def _failed(self, inbox: _Inbox, exc: Exception) -> None:
         await self._close(inbox)
         inbox.failures += 1
         delay = min(self.backoff_max_s, self.backoff_base_s * 2 ** (inbox.failures - 1))
         inbox.retry_at = self.ctx.clock.monotonic() + delay
-        self.ctx.log.warning("inbox unavailable: will reconnect", inbox=inbox.name, error=str(exc), retry_in_s=delay)
+        self.ctx.log.warning(
+            "inbox unavailable: will reconnect", inbox=inbox.name, error=str(exc), retry_in_s=delay
+        )
+        if inbox.watcher is not None and not inbox.watcher.done() and not inbox.poll_pending:
+            # Pushed mail is not pushed twice: come back by ourselves rather than wait for a tick.
+            inbox.poll_pending = True
+            # (A hair after the retry time: a timer may fire a clock tick early.)
+            self.ctx.schedule(delay + 0.001, PollInbox(inbox=inbox.name))
 
     async def _close(self, inbox: _Inbox) -> None:
         if inbox.source is not None:
@@ -156,3 +268,12 @@ class Inbox(Actor[Tick | PollInbox]):
             except Exception:
                 pass
             inbox.source = None
+
+
+async def _close_quietly(source: InboxSource | None, timeout: float = 2.0) -> None:
+    """Close a watcher's connection, best effort and briefly (it may run while cancelled)."""
+    if source is None:
+        return
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(timeout):
+            await source.close()

@@ -18,6 +18,11 @@ What aioimaplib (2.0) does and does not do, and what this adapter adds:
   (iroco-co/aioimaplib issue #118, unfixed in 2.0.3). A batch is therefore fetched with
   several UID FETCH commands of at most `MAX_FETCH_PER_COMMAND` messages each.
 - Folder names are sent quoted; non-ASCII names (modified UTF-7) are not supported.
+- A session whose selected folder is deleted and created again under it (a server-side
+  rebuild) keeps Dovecot's old view of it: NOOP and IDLE then only say "* NO Internal
+  error" and never show new mail. An untagged NO or BAD during NOOP or IDLE therefore
+  makes the source SELECT the folder again; a new UIDVALIDITY there is `InboxUnavailable`,
+  so that the caller opens the source again and learns the new numbering from `open()`.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ __all__ = [
     "parse_internaldate",
     "parse_search_response",
     "parse_uidvalidity",
+    "untagged_problems",
 ]
 
 T = TypeVar("T")
@@ -62,6 +68,7 @@ _BODY_LITERAL = re.compile(rb"BODY\[\] ~?\{(\d+)\+?\}$", re.IGNORECASE)
 _BODY_QUOTED = re.compile(rb'BODY\[\] "((?:[^"\\]|\\.)*)"', re.IGNORECASE)
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]", re.IGNORECASE)
 _EXISTS = re.compile(rb"^\d+ EXISTS", re.IGNORECASE)
+_UNTAGGED_PROBLEM = re.compile(rb"^(?:NO|BAD)\b", re.IGNORECASE)
 _MONTHS = {
     name: number
     for number, name in enumerate(
@@ -142,6 +149,19 @@ def parse_search_response(lines: Sequence[bytes | bytearray]) -> list[int]:
             if token.isdigit():
                 numbers.add(int(token))
     return sorted(numbers)
+
+
+def untagged_problems(lines: Iterable[bytes | bytearray]) -> list[str]:
+    """The untagged NO/BAD lines (server warnings) of a response or of IDLE pushes.
+
+    aioimaplib strips the leading "* "; the tagged status line of a response ("NOOP
+    completed") never starts with NO or BAD, so whole responses can be passed in.
+    """
+    return [
+        bytes(line).decode("utf-8", "replace")[:200]
+        for line in lines
+        if isinstance(line, bytes) and _UNTAGGED_PROBLEM.match(line)
+    ]
 
 
 def _unquote(value: bytes) -> bytes:
@@ -390,21 +410,26 @@ class ImapSource:
         try:
             idle = await self._call("idle", client.idle_start())
             got_new = False
+            problems: list[str] = []
             try:
                 async with asyncio.timeout(timeout):
-                    while not got_new:
+                    while not got_new and not problems:
                         pushed = await self._call("idle", client.wait_server_push())
                         if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH:
                             break
                         got_new = any(
                             isinstance(line, bytes) and _EXISTS.match(line) for line in pushed
                         )
+                        problems = untagged_problems(pushed)
             except TimeoutError:
                 pass
             client.idle_done()
             response = await self._call("idle", asyncio.wait_for(idle, self._timeout))
             if response.result != "OK":
                 raise InboxUnavailable(f"{self.name}: IDLE ended with {response.result}")
+            if problems:
+                await self._reselect(client, "idle", problems)
+                got_new = True  # the folder may have changed meanwhile: worth a look
         except BaseException:
             self._abort()
             raise
@@ -483,6 +508,9 @@ class ImapSource:
         response = await self._call("noop", client.noop())
         if response.result != "OK":
             raise InboxUnavailable(f"{self.name}: NOOP failed: {_status_text(response.lines)}")
+        problems = untagged_problems(response.lines)
+        if problems:
+            await self._reselect(client, "noop", problems)
         response = await self._call(
             "search", client.uid_search("UID", f"{last_uid + 1}:*", charset=None)
         )
@@ -494,6 +522,27 @@ class ImapSource:
         uids = [uid for uid in parse_search_response(response.lines) if uid > last_uid]
         self._known_uids, self._known_from = uids, last_uid
         return uids
+
+    async def _reselect(self, client: aioimaplib.IMAP4, during: str, problems: list[str]) -> None:
+        """The server warned about the selected folder: SELECT it again and check its numbering.
+
+        Same UIDVALIDITY: the session sees the folder as it is now, carry on. Another one:
+        every UID of this session is void, so `InboxUnavailable` (the caller opens again).
+        """
+        self._log.warning("imap.server_warning", during=during, warning=problems[0])
+        response = await self._call("select", client.select(aioimaplib.quoted(self._folder)))
+        if response.result != "OK":
+            raise InboxUnavailable(
+                f"{self.name}: cannot select {self._folder!r} again after the server warned "
+                f"({problems[0]}): {_status_text(response.lines)}"
+            )
+        uidvalidity = parse_uidvalidity(response.lines)
+        if uidvalidity != self._uidvalidity:
+            raise InboxUnavailable(
+                f"{self.name}: {self._folder!r} changed under the session (UIDVALIDITY "
+                f"{self._uidvalidity} -> {uidvalidity}): open it again"
+            )
+        self._known_uids, self._known_from = [], 0
 
     def _forget_uids_up_to(self, uid: int) -> None:
         self._known_uids = self._known_uids[bisect.bisect_right(self._known_uids, uid) :]

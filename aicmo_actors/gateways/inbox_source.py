@@ -68,6 +68,8 @@ class InboxSource(Protocol):
         """Wait until the server announces new mail (True) or `timeout` seconds pass (False).
 
         Without push support it returns False at once, so the caller polls on its own clock.
+        `cam.inbox` waits on a source of its own (a second connection), never on the one
+        it fetches with, so a wait never holds up a fetch.
         """
         ...
 
