@@ -1,8 +1,9 @@
 """`cam.alerts`: tell a human, once per idempotency key, by email and/or webhook.
 
 The alert row (unique idempotency key) is stored before any delivery is tried; delivery
-retries with a doubling delay; across crashes and restarts each alert is delivered once
-per channel. The email carries a Message-ID and the webhook an `Idempotency-Key` header
+retries with a doubling delay (a 5xx too, unless it says the alert address does not
+exist: a block of our sending clears up); across crashes and restarts each alert is
+delivered once per channel. The email carries a Message-ID and the webhook an `Idempotency-Key` header
 derived from the key, so that the one window that cannot be closed (delivered, then
 killed before the commit) cannot show a person two alerts either.
 """
@@ -14,12 +15,13 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from aicmo_actors.cam.classify import judge_smtp_reply
 from aicmo_actors.cam.store import AlertRow, CamStore
 from aicmo_actors.gateways.mail_message import build_message
 from aicmo_actors.gateways.transport import MailTransport
 from aicmo_actors.gateways.webhook import WebhookClient, WebhookError
 from aicmo_actors.runtime import Actor
-from contracts.cam import AlertRequested, RetryAlert
+from contracts.cam import AlertRequested, ReplyCategory, RetryAlert
 
 _URL = re.compile(r"(?i)\b(?:https?|ftp)://\S+|\bwww\.\S+")
 
@@ -123,7 +125,11 @@ class Alerts(Actor[AlertRequested | RetryAlert]):
                     done.add("email")
                 else:
                     errors.append(f"email: {result.outcome} {result.smtp_code or ''} {result.smtp_text}".strip())
-                    permanent = permanent or result.outcome == "permanent"
+                    # A 5xx for our own alert is mostly about our sending (a block list, a
+                    # policy) and clears up: keep trying. Only a dead alert address is final.
+                    judged = judge_smtp_reply(result.smtp_code, result.smtp_text, stage=result.stage)
+                    dead = result.outcome == "permanent" and judged.category is ReplyCategory.BOUNCE_HARD
+                    permanent = permanent or dead
             except Exception as exc:
                 errors.append(f"email: {exc!r}")
         if self.webhook_url and "webhook" not in done:

@@ -158,6 +158,25 @@ class ActorSystem:
         self.stopped = True
         self.log.info("actor system stopped", failure=self.failure)
 
+    async def kill(self) -> None:
+        """Stop at once, the way SIGKILL stops a process: no drain and no `on_stop`; what is
+        queued in mailboxes, scheduled on timers or half done in an actor is lost.
+
+        For simulations and tests of a crash: whatever the actors need after one must come
+        back from the database when a new system starts on it.
+        """
+        if self.stopped or self.root is None:
+            return
+        self.stopping = True
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        for cell in self._registry.values():
+            cell.mailbox.close()
+        await self._cancel_tasks()
+        self.stopped = True
+        self.log.info("actor system killed")
+
     async def _cancel_tasks(self) -> None:
         for task in list(self._tasks):
             task.cancel()

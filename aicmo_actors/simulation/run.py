@@ -7,8 +7,11 @@ for a `FakeClock`, runs the given number of days, then checks the invariants.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
+import random
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,18 +19,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from aicmo_actors.cam.campaign import CampaignSpec
 from aicmo_actors.cam.decision import PausePolicy
 from aicmo_actors.cam.store import CamStore
 from aicmo_actors.cli.service import CamWiring, cam_children
+from aicmo_actors.gateways.inbox_source import InboxSource
 from aicmo_actors.gateways.maildir_inbox import MaildirInbox
 from aicmo_actors.runtime import ActorSystem, FakeClock
 from aicmo_actors.settings import Settings
+from aicmo_actors.simulation.faults import CommitFaults, FaultyInbox
 from aicmo_actors.simulation.invariants import Violation, check_invariants
 from aicmo_actors.simulation.world import Behaviour, Faults, World
 from aicmo_actors.storage.engine import make_engine
 from aicmo_actors.storage.schema import ensure_schema
 from contracts.base import Event
+from contracts.cam import PollInbox
+from contracts.runtime import Tick
 
 SIM_START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday
 ALERT_TO = "owner@agency.example"
@@ -65,16 +74,18 @@ async def simulate(
     progress: Callable[[float, float], None] | None = None,
     pause_policy: PausePolicy | None = None,
 ) -> SimResult:
-    """Run the acquisition cycle for `days` simulated days; returns the outcome and the checks."""
-    workdir.mkdir(parents=True, exist_ok=True)
+    """Run the acquisition cycle for `days` simulated days; returns the outcome and the checks.
+
+    With `faults.process_kills` or `faults.kill_in_send` the run is several lives of the
+    service on one database: each kill drops everything in memory (no drain, no on_stop)
+    and a new system starts on the same database and the same world at the same instant.
+    """
+    faults = faults or Faults()
+    await asyncio.to_thread(_fresh_workdir, workdir)
     db_path = workdir / "aicmo.db"
-    for stale in (db_path, workdir / "aicmo.db-wal", workdir / "aicmo.db-shm"):
-        stale.unlink(missing_ok=True)
-    # A fresh world: replies left in the Maildir by an earlier run would be read as this run's.
-    shutil.rmtree(workdir / "mail", ignore_errors=True)
     inbox_dir = workdir / "mail" / "inbox"
     clock = FakeClock(SIM_START)
-    world = World(seed, clock, inbox_dir, behaviour or Behaviour(), faults or Faults(), frozenset({ALERT_TO}))
+    world = World(seed, clock, inbox_dir, behaviour or Behaviour(), faults, frozenset({ALERT_TO}))
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{db_path}",
         seed=seed,
@@ -92,46 +103,81 @@ async def simulate(
     store = CamStore(engine)
     await store.create_or_update_campaign(spec, clock.now())
     await store.import_leads(spec.name, leads, clock.now())
+    await engine.dispose()
     trace: list[str] = []
+    ticks: list[float] = []
 
     def record(event: Event) -> None:
         # duration_ms is wall time: everything else in an event is a function of the seed.
         body = event.model_dump(mode="json", exclude={"message_id", "correlation_id", "timestamp", "duration_ms"})
         trace.append(f"{clock.monotonic():.3f} {type(event).__name__} {json.dumps(body, sort_keys=True)}")
+        if isinstance(event, Tick):
+            ticks.append(clock.monotonic())
 
-    wiring = CamWiring(
-        settings,
-        store,
-        secret=b"simulation-secret-0123456789",
-        http=False,
-        pause_policy=pause_policy,
-        transport_factory=lambda name, mailbox: world.transport(mailbox),
-        inbox_factories={"sim": lambda: MaildirInbox(inbox_dir, "sim", initial_uidvalidity=1)},
-    )
-    system: ActorSystem | None = None
-
-    def snapshot() -> Any:
-        assert system is not None
-        return system.snapshot()
-
-    system = ActorSystem(settings, clock=clock, children=cam_children(wiring, snapshot))
-    system.events.tap(record)
     total = days * 86400
-    async with system:
-        step = 86400.0
-        elapsed = 0.0
+    kill_rng = random.Random(f"kills:{seed}")
+    idle_kills = sorted(kill_rng.uniform(0.05, 0.95) * total for _ in range(faults.process_kills))
+    lives: list[tuple[float, float]] = []  # (start, end) of each life, in clock.monotonic()
+    commit_faults: list[CommitFaults] = []
+    inboxes: list[FaultyInbox] = []
+    origin = clock.monotonic()
+    elapsed = 0.0
+    life = 0
+    start_failures = 0
+    while True:
+        life += 1
+        engine, system = _new_life(settings, seed, life, faults, world, inbox_dir, pause_policy, commit_faults, inboxes)
+        system.events.tap(record)
+        born = clock.monotonic()
+        try:
+            await system.start()
+        except Exception:
+            # A fault during start-up (a commit in on_start): `python run.py` exits 1 and
+            # its process supervisor starts it again, as this does.
+            await engine.dispose()
+            start_failures += 1
+            if start_failures > 20:
+                raise
+            continue
+        killed = False
         while elapsed < total:
-            chunk = min(step, total - elapsed)
-            await clock.sleep(chunk)
-            elapsed += chunk
+            next_kill = idle_kills[0] if idle_kills else None
+            chunk = min(86400.0, total - elapsed, *((max(next_kill - elapsed, 0.0),) if next_kill is not None else ()))
+            outcome = await _run_for(clock, world, chunk) if chunk > 0 else "slept"
+            if outcome == "killed_in_send":
+                await _quiet_but_one(system)
+                killed = True
+                break
+            elapsed = clock.monotonic() - origin
             if progress is not None:
                 progress(elapsed / 86400, total / 86400)
-        # The last tick's inbox poll comes half a tick later: let it happen.
+            if next_kill is not None and elapsed >= next_kill:
+                idle_kills.pop(0)
+                killed = True
+                break
+        if killed:
+            await system.kill()
+            world.kill_requested.clear()
+            await engine.dispose()
+            lives.append((born, clock.monotonic()))
+            elapsed = clock.monotonic() - origin
+            continue
+        # The last tick's inbox poll comes half a tick later: let it happen, then read the
+        # inbox once more (after restarts the ticks' phase has moved), so every reply the
+        # world wrote before the end is in.
         await clock.sleep(settings.inbox_poll_offset_s)
         await system.settle()
-    ticks = int(total // tick_s)
+        await system.ref("cam.inbox", PollInbox).tell(PollInbox(inbox="sim"))
+        await system.settle()
+        await system.stop()
+        lives.append((born, clock.monotonic()))
+        break
+
+    engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
+    store = CamStore(engine)
     funnel = await store.funnel(spec.name)
-    violations = await check_invariants(store, world, spec, ticks, settings)
+    expected_ticks = _complete_ticks(ticks, lives, tick_s)
+    violations = await check_invariants(store, world, spec, expected_ticks, settings)
     await engine.dispose()
     # Actors that run at one simulated instant run concurrently, so events of one instant
     # are compared as a set: sorted by time, then by text.
@@ -148,6 +194,100 @@ async def simulate(
         db_path=db_path,
         outbox=workdir / "mail" / "outbox",
         inbox=inbox_dir,
-        ticks=ticks,
+        ticks=expected_ticks,
         trace=trace,
+        extra={
+            "lives": len(lives),
+            "commit_failures": sum(f.failed for f in commit_faults),
+            "inbox_drops": sum(i.drops for i in inboxes),
+            "kills_in_send": world.kills_in_send,
+            "start_failures": start_failures,
+        },
+    )
+
+
+def _new_life(
+    settings: Settings,
+    seed: int,
+    life: int,
+    faults: Faults,
+    world: World,
+    inbox_dir: Path,
+    pause_policy: PausePolicy | None,
+    commit_faults: list[CommitFaults],
+    inboxes: list[FaultyInbox],
+) -> tuple[AsyncEngine, ActorSystem]:
+    """The service as `python run.py` builds it (same store, actors and Maildir inbox path),
+    on the world's sink instead of SMTP; its engine and its (not yet started) system."""
+    engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
+    store = CamStore(engine)
+    if faults.db_commit_error > 0:
+        commit_faults.append(CommitFaults(engine, seed * 1000 + life, faults.db_commit_error))
+
+    def make_inbox() -> InboxSource:
+        source = MaildirInbox(inbox_dir, "sim", initial_uidvalidity=1)
+        if faults.inbox_disconnect <= 0:
+            return source
+        faulty = FaultyInbox(source, seed * 1000 + life * 100 + len(inboxes), faults.inbox_disconnect)
+        inboxes.append(faulty)
+        return faulty
+
+    wiring = CamWiring(
+        settings,
+        store,
+        secret=b"simulation-secret-0123456789",
+        http=False,
+        pause_policy=pause_policy,
+        transport_factory=lambda name, mailbox: world.transport(mailbox),
+        inbox_factories={"sim": make_inbox},
+    )
+    holder: list[ActorSystem] = []
+    system = ActorSystem(settings, clock=world.clock, children=cam_children(wiring, lambda: holder[0].snapshot()))
+    holder.append(system)
+    return engine, system
+
+
+def _fresh_workdir(workdir: Path) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    for stale in ("aicmo.db", "aicmo.db-wal", "aicmo.db-shm"):
+        (workdir / stale).unlink(missing_ok=True)
+    # A fresh world: replies left in the Maildir by an earlier run would be read as this run's.
+    shutil.rmtree(workdir / "mail", ignore_errors=True)
+
+
+async def _run_for(clock: FakeClock, world: World, seconds: float) -> str:
+    """Let `seconds` of simulated time pass, unless the world kills the process first."""
+    sleeping = asyncio.ensure_future(clock.sleep(seconds))
+    killing = asyncio.ensure_future(world.kill_requested.wait())
+    done, _ = await asyncio.wait({sleeping, killing}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (sleeping, killing):
+        if task not in done:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return "killed_in_send" if killing in done and world.kill_requested.is_set() else "slept"
+
+
+async def _quiet_but_one(system: ActorSystem) -> None:
+    """Wait until only the sender held in the world's sink is still busy, so the kill finds
+    every other actor at rest and the same seed replays the same state."""
+    loop = asyncio.get_running_loop()
+    ready = getattr(loop, "_ready", None)
+    while True:
+        for _ in range(5):
+            await asyncio.sleep(0)
+        if system.activity.active <= 1 and (ready is None or len(ready) == 0):
+            return
+        if system.activity.active > 1:
+            await asyncio.sleep(0)
+
+
+def _complete_ticks(ticks: list[float], lives: list[tuple[float, float]], tick_s: float) -> int:
+    """Ticks that had the time to finish: each tick's inbox poll comes half a tick after it,
+    so a kill within a tick of it may cut its reports, and a tick within half a tick of the
+    end (ticks are timed from each life's start) has its poll after the run."""
+    kills = [end for _, end in lives[:-1]]
+    final = lives[-1][1] if lives else 0.0
+    return sum(
+        1 for at in ticks if not any(at <= end < at + tick_s for end in kills) and at + tick_s / 2 <= final
     )

@@ -9,6 +9,7 @@ reaches the service through the same inbox path it uses in production.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -64,12 +65,20 @@ class Behaviour:
 
 @dataclass(frozen=True)
 class Faults:
-    """Seeded faults at the SMTP sink (per send attempt)."""
+    """Seeded faults. Probabilities are per send attempt (SMTP), per inbox poll (inbox) and
+    per database commit; `process_kills` is how many times the whole process is killed
+    (no drain, no on_stop: memory and mailboxes lost) and restarted on the same database."""
 
     smtp_4xx: float = 0.0
     smtp_5xx_blocked: float = 0.0
-    drop_after_data: float = 0.0
+    drop_before_data: float = 0.0  # the connection dies before the payload: temporary
+    drop_after_data: float = 0.0  # it dies after the payload: the server may have it
     crash_in_sender: float = 0.0
+    inbox_disconnect: float = 0.0
+    db_commit_error: float = 0.0
+    process_kills: int = 0  # at seeded moments: timers, mailboxes and memory are lost
+    kill_in_send: float = 0.0  # per send: killed after the server took the message, before the reply
+    max_kills_in_send: int = 3
 
 
 @dataclass
@@ -113,6 +122,8 @@ class World:
         self.alert_emails: list[Delivery] = []
         self.written: list[WrittenMail] = []
         self.crashes = 0
+        self.kills_in_send = 0
+        self.kill_requested = asyncio.Event()
         self._seq = 0
         for sub in ("tmp", "new", "cur"):
             (self.inbox_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -138,6 +149,9 @@ class World:
                 smtp_text="5.7.1 Service unavailable; client host [192.0.2.10] blocked using zen.spamhaus.org",
                 stage="rcpt",
             )
+        roll -= faults.smtp_5xx_blocked
+        if roll < faults.drop_before_data:
+            return SendResult(outcome="temporary", smtp_code=None, smtp_text="Connection lost: [Errno 104] Connection reset by peer", stage="mail")
         now = self.clock.now()
         raw = message.as_bytes(policy=SMTP)
         message_id = str(message["Message-ID"])
@@ -152,6 +166,15 @@ class World:
             self._prospect_reacts(record, message)
         if dropped:
             return SendResult(outcome="unconfirmed", smtp_code=None, smtp_text="connection lost after DATA", stage="after_data")
+        if (
+            self.kills_in_send < faults.max_kills_in_send
+            and self.fault_rng.random() < faults.kill_in_send
+            and not (set(r.lower() for r in rcpt_to) & self.alert_addresses)
+        ):
+            # The server has the message; the process dies before the 250 reaches it.
+            self.kills_in_send += 1
+            self.kill_requested.set()
+            raise ProcessKilled("simulated kill after the server accepted the message")
         return SendResult(outcome="accepted", smtp_code=250, smtp_text="2.0.0 Ok: queued", stage="data")
 
     # -- prospects ------------------------------------------------------------------------------
@@ -216,6 +239,10 @@ class SimulatedCrash(RuntimeError):
     """A fault injected by the simulation (the sender crashes mid-message)."""
 
 
+class ProcessKilled(BaseException):
+    """The simulated process dies here: nothing after this point of the send runs."""
+
+
 class SimSink:
     """The `MailTransport` port over the simulated world (an in-process SMTP sink)."""
 
@@ -223,7 +250,12 @@ class SimSink:
         self.world = world
 
     async def send(self, message: EmailMessage, *, mail_from: str, rcpt_to: Sequence[str]) -> SendResult:
-        return self.world.accept(message, mail_from, rcpt_to)
+        try:
+            return self.world.accept(message, mail_from, rcpt_to)
+        except ProcessKilled:
+            # Hold the sender here, busy, until the simulation kills the whole system.
+            await asyncio.Event().wait()
+            raise
 
     async def close(self) -> None:
         return None

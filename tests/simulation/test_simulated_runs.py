@@ -37,19 +37,54 @@ def _sql(result: SimResult, query: str) -> list[tuple[Any, ...]]:
         return list(db.execute(query))
 
 
+#: Every fault at once: SMTP 4xx, 5xx and dropped connections (before and after DATA), a
+#: crash in the middle of a send, inbox disconnects, failed commits, and the whole process
+#: killed twice at seeded moments and up to three times right after the server took a
+#: message (before the reply), each time restarted on the same database.
+ALL_FAULTS = Faults(
+    smtp_4xx=0.05,
+    smtp_5xx_blocked=0.01,
+    drop_before_data=0.02,
+    drop_after_data=0.02,
+    crash_in_sender=0.02,
+    inbox_disconnect=0.1,
+    db_commit_error=0.01,
+    process_kills=2,
+    kill_in_send=0.02,
+)
+BEHAVIOUR = Behaviour(interested=0.1, unsubscribe=0.08, ooo=0.1, hard_bounce=0.08, soft_bounce=0.06, reply_delay_h=(0.5, 30))
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 async def test_every_seed_keeps_every_invariant(tmp_path: Path, seed: int) -> None:
-    behaviour = Behaviour(interested=0.1, unsubscribe=0.08, ooo=0.1, hard_bounce=0.08, soft_bounce=0.06, reply_delay_h=(0.5, 30))
-    faults = Faults(smtp_4xx=0.05, drop_after_data=0.02)
-    result = await _run(tmp_path, seed=seed, behaviour=behaviour, faults=faults)
-    assert result.violations == [], f"seed {seed}: " + "; ".join(str(v) for v in result.violations)
+    result = await _run(tmp_path, seed=seed, behaviour=BEHAVIOUR, faults=ALL_FAULTS)
+    assert result.violations == [], f"seed {seed} (replay: python -m bench sim --seeds 1 --first {seed}): " + "; ".join(
+        str(v) for v in result.violations
+    )
     assert result.world.deliveries, f"seed {seed}: nothing was sent"
 
 
+async def test_the_faults_really_happen(tmp_path: Path) -> None:
+    """The soak is only as good as its faults: over a few seeds, every kind fires."""
+    seen: Counter[str] = Counter()
+    for seed in range(1, 6):
+        result = await _run(tmp_path, seed=seed, behaviour=BEHAVIOUR, faults=ALL_FAULTS)
+        seen.update({k: v for k, v in result.extra.items() if isinstance(v, int)})
+        seen["crashes"] += result.world.crashes
+        seen["unconfirmed"] += sum(d.outcome == "unconfirmed" for d in result.world.deliveries)
+    assert seen["lives"] > 5  # killed and restarted
+    assert seen["kills_in_send"] > 0
+    assert seen["commit_failures"] > 0
+    assert seen["inbox_drops"] > 0
+    assert seen["crashes"] > 0
+    assert seen["unconfirmed"] > 0
+
+
 async def test_the_same_seed_replays_the_same_trace_and_another_seed_does_not(tmp_path: Path) -> None:
-    first = await _run(tmp_path / "a", seed=7, leads=30, days=10)
-    again = await _run(tmp_path / "b", seed=7, leads=30, days=10)
-    other = await _run(tmp_path / "c", seed=8, leads=30, days=10)
+    first = await _run(tmp_path / "a", seed=7, leads=30, days=10, behaviour=BEHAVIOUR, faults=ALL_FAULTS)
+    again = await _run(tmp_path / "b", seed=7, leads=30, days=10, behaviour=BEHAVIOUR, faults=ALL_FAULTS)
+    other = await _run(tmp_path / "c", seed=8, leads=30, days=10, behaviour=BEHAVIOUR, faults=ALL_FAULTS)
+    assert first.extra["lives"] > 1  # the replay includes kills and restarts
     assert first.trace == again.trace
     assert first.trace_hash == again.trace_hash
     assert first.funnel == again.funnel

@@ -1,0 +1,171 @@
+"""Simulation benchmark: a soak of seeded runs with faults, and the month-of-campaigns speed.
+
+    python -m bench sim [--seeds N] [--leads L] [--days D] [--speed-leads M] [--skip-speed]
+
+- Soak: N seeds (default 500), each a small simulated run (L leads, D days) of the real
+  actors on a fake clock with every seeded fault on: actor crashes mid-message, SMTP 4xx,
+  5xx and dropped connections, inbox disconnects, database errors on commit, and the whole
+  process killed and restarted on the same database. Every run's invariants are checked;
+  a failure prints its seed and the first offending event (rerun it with `--seeds 1
+  --first SEED`). Figures: `seeds`, `failures`, `simulated_s_per_wall_s`.
+- Speed: M leads (default 10,000), 30 simulated days, a 3-step sequence, SQLite, no
+  faults: `speed_wall_s` (target <= 60 on a 2-core machine) and its emails per second.
+
+Progress goes to stderr; the last line of stdout is one JSON object. Simulated time per
+wall second is the figure (the baseline is the simulated clock itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from aicmo_actors.cam.campaign import CampaignSpec, parse_campaign
+from aicmo_actors.cli.demo import EXAMPLES, load_demo_inputs
+from aicmo_actors.simulation.run import simulate
+from aicmo_actors.simulation.world import Behaviour, Faults
+
+#: The soak's faults: every kind on, often enough to matter in a small run.
+SOAK_FAULTS = Faults(
+    smtp_4xx=0.05,
+    smtp_5xx_blocked=0.01,
+    drop_before_data=0.02,
+    drop_after_data=0.02,
+    crash_in_sender=0.02,
+    inbox_disconnect=0.1,
+    db_commit_error=0.01,
+    process_kills=2,
+    kill_in_send=0.02,
+)
+#: The speed run's prospects: the demo's cleaned list (a dirty one pauses the campaign, as it should).
+SPEED_BEHAVIOUR = Behaviour(hard_bounce=0.005, soft_bounce=0.01)
+SOAK_BEHAVIOUR = Behaviour(interested=0.1, unsubscribe=0.08, ooo=0.1, hard_bounce=0.05, soft_bounce=0.06, reply_delay_h=(0.5, 30))
+
+
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def speed_campaign(mailboxes: int) -> CampaignSpec:
+    """The example campaign's three steps, from enough mailboxes for 10,000 leads a month."""
+    text = (EXAMPLES / "campaign.toml").read_text(encoding="utf-8")
+    spec = parse_campaign(text, "examples/campaign.toml")
+    boxes = [
+        {"address": f"sender{i:02d}@outreach.example.com", "display_name": f"Sender {i}", "transport": "default"}
+        for i in range(mailboxes)
+    ]
+    data = json.loads(spec.to_json())
+    data["mailboxes"] = boxes
+    data["limits"] = {"daily_cap": 60, "min_gap_seconds": 120, "jitter_seconds": 90}
+    # The synthesized leads share the example file's 200 domains: one reply would stop
+    # fifty "colleagues" and the month would measure little.
+    data["stop_company_on_reply"] = False
+    return CampaignSpec.model_validate(data)
+
+
+async def soak(seeds: list[int], leads: int, days: float, workdir: Path) -> dict[str, Any]:
+    spec, rows = load_demo_inputs(EXAMPLES / "campaign.toml", EXAMPLES / "leads.csv", leads)
+    failures: list[dict[str, Any]] = []
+    simulated = 0.0
+    started = time.perf_counter()
+    for n, seed in enumerate(seeds, 1):
+        result = await simulate(
+            workdir=workdir / "soak", spec=spec, leads=rows, days=days, seed=seed,
+            behaviour=SOAK_BEHAVIOUR, faults=SOAK_FAULTS,
+        )
+        simulated += days * 86400
+        if result.violations:
+            first = str(result.violations[0])
+            failures.append({"seed": seed, "violation": first})
+            progress(f"  seed {seed}: FAILED: {first}")
+        if n % 10 == 0 or n == len(seeds):
+            wall = time.perf_counter() - started
+            progress(f"  {n}/{len(seeds)} seeds, {len(failures)} failed, {wall:.0f} s")
+    wall = time.perf_counter() - started
+    return {
+        "seeds": len(seeds),
+        "failures": len(failures),
+        "failed_seeds": [f["seed"] for f in failures][:50],
+        "simulated_s_per_wall_s": round(simulated / wall, 1),
+        "soak_wall_s": round(wall, 1),
+    }
+
+
+async def speed(leads: int, workdir: Path) -> dict[str, Any]:
+    spec = speed_campaign(mailboxes=max(1, -(-leads // 400)))
+    _, rows = load_demo_inputs(EXAMPLES / "campaign.toml", EXAMPLES / "leads.csv", leads)
+    last = [0.0]
+
+    def tick(day: float, total: float) -> None:
+        if day - last[0] >= 5 or day >= total:
+            last[0] = day
+            progress(f"  day {day:.0f}/{total:.0f}, {time.perf_counter() - started:.0f} s")
+
+    started = time.perf_counter()
+    result = await simulate(
+        workdir=workdir / "speed", spec=spec, leads=rows, days=30, seed=1, progress=tick, behaviour=SPEED_BEHAVIOUR
+    )
+    wall = time.perf_counter() - started
+    sent = sum(result.funnel["sent_by_step"].values())
+    if result.violations:
+        progress(f"  speed run broke an invariant: {result.violations[0]}")
+    return {
+        "speed_leads": leads,
+        "speed_days": 30,
+        "speed_steps": len(spec.steps),
+        "speed_mailboxes": len(spec.mailboxes),
+        "speed_emails": sent,
+        "speed_wall_s": round(wall, 1),
+        "speed_emails_per_wall_s": round(sent / wall, 1),
+        "speed_target_wall_s": 60,
+        "speed_violations": len(result.violations),
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="aicmo-bench-sim-") as tmp:
+        if args.seeds > 0:
+            seeds = list(range(args.first, args.first + args.seeds))
+            progress(f"soak: {len(seeds)} seeds x {args.leads} leads x {args.days:g} days, every fault on ...")
+            out.update(await soak(seeds, args.leads, args.days, Path(tmp)))
+        if not args.skip_speed:
+            progress(f"speed: {args.speed_leads:,} leads, 30 days, 3 steps, SQLite ...")
+            out.update(await speed(args.speed_leads, Path(tmp)))
+    return out
+
+
+def quiet_logs() -> None:
+    """The faults make actors crash on purpose: their tracebacks would bury the figures."""
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench sim", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=500, help="seeded soak runs (default 500; 0 skips the soak)")
+    parser.add_argument("--first", type=int, default=1, help="first seed (default 1)")
+    parser.add_argument("--leads", type=int, default=12, help="leads per soak run (default 12)")
+    parser.add_argument("--days", type=float, default=12, help="simulated days per soak run (default 12)")
+    parser.add_argument("--speed-leads", type=int, default=10_000, help="leads in the speed run (default 10,000)")
+    parser.add_argument("--skip-speed", action="store_true", help="skip the speed run")
+    args = parser.parse_args(argv)
+    if args.seeds < 0 or args.leads < 1 or args.days <= 0 or args.speed_leads < 1:
+        parser.error("--seeds must be >= 0, --leads and --speed-leads >= 1, --days > 0")
+    quiet_logs()
+    result = asyncio.run(run(args))
+    print(json.dumps(result))
+    return 1 if result.get("failures") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
