@@ -12,17 +12,19 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.cam import tables as cam_tables
 from aicmo_actors.cam.campaign import CampaignSpec
 from aicmo_actors.cam.lead_rules import LeadDecision, check_transition
 from aicmo_actors.gateways.inbox_source import FetchedMessage
-from aicmo_actors.storage.insert import insert_ignore, insert_ignore_returning
+from aicmo_actors.storage.insert import insert_ignore_in
+from aicmo_actors.storage.work import run_read, run_write
 from contracts.cam import (
     AlertRequested,
     Classification,
@@ -34,6 +36,7 @@ from contracts.cam import (
 
 #: After the last step, how long a lead waits for a reply before it is "completed".
 COMPLETION_WAIT = timedelta(days=7)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _tables() -> dict[str, sa.Table]:
@@ -278,10 +281,11 @@ class CamStore:
         """Store a campaign (by name); returns (id, created). Steps are replaced on update."""
         spec_json = json.loads(spec.to_json())
         spec_hash = spec.spec_hash()
-        async with self.engine.begin() as conn:
-            row = (await conn.execute(sa.select(campaigns_t.c.id, campaigns_t.c.spec_hash).where(campaigns_t.c.name == spec.name))).first()
+
+        def work(conn: Connection) -> tuple[int, bool]:
+            row = conn.execute(sa.select(campaigns_t.c.id, campaigns_t.c.spec_hash).where(campaigns_t.c.name == spec.name)).first()
             if row is None:
-                result = await conn.execute(
+                result = conn.execute(
                     campaigns_t.insert().values(
                         name=spec.name,
                         spec=spec_json,
@@ -297,14 +301,14 @@ class CamStore:
             else:
                 campaign_id = int(row.id)
                 created = False
-                await conn.execute(
+                conn.execute(
                     campaigns_t.update()
                     .where(campaigns_t.c.id == campaign_id)
                     .values(spec=spec_json, spec_hash=spec_hash, stop_company_on_reply=spec.stop_company_on_reply, updated_at=now)
                 )
-                await conn.execute(steps_t.delete().where(steps_t.c.campaign_id == campaign_id))
+                conn.execute(steps_t.delete().where(steps_t.c.campaign_id == campaign_id))
             for index, step in enumerate(spec.steps, start=1):
-                await conn.execute(
+                conn.execute(
                     steps_t.insert().values(
                         campaign_id=campaign_id,
                         step=index,
@@ -315,13 +319,14 @@ class CamStore:
                         variants=[json.loads(v.model_dump_json()) for v in step.variants],
                     )
                 )
-            for mailbox in spec.mailboxes:
-                await insert_ignore(conn, mailboxes_t, [{"address": mailbox.address.lower(), "status": "active", "created_at": now}], conflict_columns=["address"])
-        return campaign_id, created
+            boxes = [{"address": m.address.lower(), "status": "active", "created_at": now} for m in spec.mailboxes]
+            insert_ignore_in(conn, mailboxes_t, boxes, conflict_columns=["address"])
+            return campaign_id, created
+
+        return await run_write(self.engine, work)
 
     async def campaigns(self) -> dict[str, CampaignRow]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(sa.select(campaigns_t))).mappings().all()
+        rows = await run_read(self.engine, lambda conn: conn.execute(sa.select(campaigns_t)).mappings().all())
         return {
             r["name"]: CampaignRow(
                 int(r["id"]), r["name"], self._spec(r["name"], r["spec_hash"], r["spec"]), r["status"], r["paused_reason"], _aware(r["paused_at"])
@@ -335,48 +340,51 @@ class CamStore:
             values |= {"paused_reason": reason, "paused_at": now}
         else:
             values |= {"paused_reason": None, "resumed_at": now}
-        async with self.engine.begin() as conn:
-            result = await conn.execute(campaigns_t.update().where(campaigns_t.c.name == name).values(**values))
-        return bool(result.rowcount)
+        statement = campaigns_t.update().where(campaigns_t.c.name == name).values(**values)
+        return await run_write(self.engine, lambda conn: bool(conn.execute(statement).rowcount))
 
     async def pause_campaign(self, name: str, reason: str, now: datetime) -> bool:
         """Pause an active campaign; False if it was paused already (or does not exist)."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
+
+        def work(conn: Connection) -> bool:
+            result = conn.execute(
                 campaigns_t.update()
                 .where(campaigns_t.c.name == name, campaigns_t.c.status == "active")
                 .values(status="paused", paused_reason=reason, paused_at=now, updated_at=now)
             )
-        return bool(result.rowcount)
+            return bool(result.rowcount)
+
+        return await run_write(self.engine, work)
 
     async def pause_mailbox(self, address: str, reason: str, now: datetime) -> bool:
         address = address.lower()
-        async with self.engine.begin() as conn:
-            await insert_ignore(conn, mailboxes_t, [{"address": address, "status": "active", "created_at": now}], conflict_columns=["address"])
-            result = await conn.execute(
+
+        def work(conn: Connection) -> bool:
+            insert_ignore_in(conn, mailboxes_t, [{"address": address, "status": "active", "created_at": now}], conflict_columns=["address"])
+            result = conn.execute(
                 mailboxes_t.update()
                 .where(mailboxes_t.c.address == address, mailboxes_t.c.status == "active")
                 .values(status="paused", paused_reason=reason, paused_at=now)
             )
-        return bool(result.rowcount)
+            return bool(result.rowcount)
+
+        return await run_write(self.engine, work)
 
     async def resume_mailbox(self, address: str) -> bool:
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                mailboxes_t.update()
-                .where(mailboxes_t.c.address == address.lower())
-                .values(status="active", paused_reason=None, paused_at=None)
-            )
-        return bool(result.rowcount)
+        statement = (
+            mailboxes_t.update()
+            .where(mailboxes_t.c.address == address.lower())
+            .values(status="active", paused_reason=None, paused_at=None)
+        )
+        return await run_write(self.engine, lambda conn: bool(conn.execute(statement).rowcount))
 
     async def paused_mailboxes(self) -> set[str]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(sa.select(mailboxes_t.c.address).where(mailboxes_t.c.status == "paused"))
-            return {r.address for r in rows}
+        query = sa.select(mailboxes_t.c.address).where(mailboxes_t.c.status == "paused")
+        return await run_read(self.engine, lambda conn: set(conn.execute(query).scalars()))
 
     async def mailbox_rows(self) -> list[dict[str, Any]]:
-        async with self.engine.connect() as conn:
-            return [dict(r) for r in (await conn.execute(sa.select(mailboxes_t).order_by(mailboxes_t.c.address))).mappings()]
+        query = sa.select(mailboxes_t).order_by(mailboxes_t.c.address)
+        return await run_read(self.engine, lambda conn: [dict(r) for r in conn.execute(query).mappings()])
 
     # -- leads -------------------------------------------------------------------------------
     async def import_leads(self, campaign: str, rows: Sequence[dict[str, Any]], now: datetime) -> tuple[int, int, int]:
@@ -409,10 +417,10 @@ class CamStore:
                     "updated_at": now,
                 }
             )
-        new = 0
-        async with self.engine.begin() as conn:
-            for start in range(0, len(fresh), 500):
-                new += await insert_ignore(conn, leads_t, fresh[start : start + 500], conflict_columns=["campaign_id", "email"])
+        def work(conn: Connection) -> int:
+            return sum(len(insert_ignore_in(conn, leads_t, chunk, conflict_columns=["campaign_id", "email"])) for chunk in _chunks(fresh))
+
+        new = await run_write(self.engine, work)
         return new, len(fresh) - new, len(rows) - len(fresh)
 
     async def due_leads(self, now: datetime, limit: int) -> list[DueLead]:
@@ -430,8 +438,7 @@ class CamStore:
             .order_by(leads_t.c.next_action_at, leads_t.c.id)
             .limit(limit)
         )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await run_read(self.engine, lambda conn: conn.execute(query).all())
         return [DueLead(int(r[0]), r[1], r[2], LeadState(r[3]), int(r[4]), r[5]) for r in rows]
 
     async def lead(self, lead_id: int) -> LeadRow | None:
@@ -440,8 +447,7 @@ class CamStore:
             .join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
             .where(leads_t.c.id == lead_id)
         )
-        async with self.engine.connect() as conn:
-            r = (await conn.execute(query)).first()
+        r = await run_read(self.engine, lambda conn: conn.execute(query).first())
         return None if r is None else LeadRow(int(r[0]), r[1], r[2], LeadState(r[3]), int(r[4]), int(r[5]))
 
     async def apply_schedule(self, plan: SchedulePlan, now: datetime) -> list[tuple[PlannedSend, SendEmail]]:
@@ -449,10 +455,13 @@ class CamStore:
         QUEUED rows (each lead taken off the schedule). Returns the sends that were queued;
         a (lead, step) row that exists and did not fail is left alone (a replay after a crash).
         """
-        queued: list[tuple[PlannedSend, SendEmail]] = []
-        async with self.engine.begin() as conn:
+        check_transition(LeadState.ACTIVE, LeadState.COMPLETED)
+        check_transition(LeadState.ACTIVE, LeadState.STOPPED)
+        check_transition(LeadState.PAUSED, LeadState.ACTIVE)
+
+        def work(conn: Connection) -> list[tuple[PlannedSend, SendEmail]]:
             if plan.deferrals:
-                await conn.execute(
+                conn.execute(
                     leads_t.update()
                     .where(leads_t.c.id == sa.bindparam("_id"))
                     .values(
@@ -465,16 +474,14 @@ class CamStore:
                 (plan.completed, LeadState.COMPLETED, "sequence completed with no reply"),
                 (plan.suppressed, LeadState.STOPPED, "address suppressed"),
             ):
-                check_transition(LeadState.ACTIVE, state)
                 for chunk in _chunks(ids):
-                    await conn.execute(
+                    conn.execute(
                         leads_t.update()
                         .where(leads_t.c.id.in_(chunk), leads_t.c.state == LeadState.ACTIVE.value)
                         .values(state=state.value, state_reason=why, next_action_at=None, updated_at=now)
                     )
-            check_transition(LeadState.PAUSED, LeadState.ACTIVE)
             for chunk in _chunks(plan.resumed):
-                await conn.execute(
+                conn.execute(
                     leads_t.update()
                     .where(leads_t.c.id.in_(chunk), leads_t.c.state == LeadState.PAUSED.value)
                     .values(
@@ -485,17 +492,17 @@ class CamStore:
                         updated_at=now,
                     )
                 )
-            if plan.sends:
-                queued = await self._queue_sends(conn, plan.sends, now)
-        return queued
+            return self._queue_sends(conn, plan.sends, now) if plan.sends else []
 
-    async def _queue_sends(
-        self, conn: AsyncConnection, sends: Sequence[PlannedSend], now: datetime
+        return await run_write(self.engine, work)
+
+    def _queue_sends(
+        self, conn: Connection, sends: Sequence[PlannedSend], now: datetime
     ) -> list[tuple[PlannedSend, SendEmail]]:
         lead_ids = [p.lead_id for p in sends]
         existing: dict[tuple[int, int], Any] = {}
         for chunk in _chunks(lead_ids):
-            rows = await conn.execute(
+            rows = conn.execute(
                 sa.select(outbound_t.c.id, outbound_t.c.lead_id, outbound_t.c.step, outbound_t.c.status, outbound_t.c.mailbox)
                 .where(outbound_t.c.lead_id.in_(chunk))
             )
@@ -508,14 +515,14 @@ class CamStore:
                 fresh.append(p)
             elif row.status == OutboundStatus.FAILED.value:
                 # The step failed (a soft bounce, a 5xx): it goes out again, same Message-ID.
-                await conn.execute(
+                conn.execute(
                     outbound_t.update()
                     .where(outbound_t.c.id == row.id, outbound_t.c.status == OutboundStatus.FAILED.value)
                     .values(status=OutboundStatus.QUEUED.value, attempts=0, queued_at=now, next_attempt_at=p.send_at)
                 )
                 queued.append((p, SendEmail(outbound_id=int(row.id), lead_id=p.lead_id, campaign=p.campaign, step=p.step, mailbox=row.mailbox)))
         if fresh:
-            result = await conn.execute(
+            result = conn.execute(
                 outbound_t.insert().returning(outbound_t.c.id, sort_by_parameter_order=True),
                 [
                     {
@@ -539,18 +546,18 @@ class CamStore:
             for p, (outbound_id,) in zip(fresh, result.all(), strict=True):
                 queued.append((p, SendEmail(outbound_id=int(outbound_id), lead_id=p.lead_id, campaign=p.campaign, step=p.step, mailbox=p.mailbox)))
         for chunk in _chunks(lead_ids):
-            await conn.execute(leads_t.update().where(leads_t.c.id.in_(chunk)).values(next_action_at=None, updated_at=now))
+            conn.execute(leads_t.update().where(leads_t.c.id.in_(chunk)).values(next_action_at=None, updated_at=now))
         return queued
 
-    async def _set_state(
-        self, conn: AsyncConnection, lead_id: int, state: LeadState, why: str, now: datetime, **values: Any
+    def _set_state(
+        self, conn: Connection, lead_id: int, state: LeadState, why: str, now: datetime, **values: Any
     ) -> tuple[LeadState, LeadState] | None:
-        current = (await conn.execute(sa.select(leads_t.c.state).where(leads_t.c.id == lead_id))).scalar_one_or_none()
+        current = conn.execute(sa.select(leads_t.c.state).where(leads_t.c.id == lead_id)).scalar_one_or_none()
         if current is None:
             return None
         old = LeadState(current)
         check_transition(old, state)
-        await conn.execute(
+        conn.execute(
             leads_t.update().where(leads_t.c.id == lead_id).values(state=state.value, state_reason=why, updated_at=now, **values)
         )
         return (old, state) if old is not state else None
@@ -559,11 +566,12 @@ class CamStore:
         self, lead_id: int, d: LeadDecision, now: datetime, outbound_id: int | None
     ) -> tuple[LeadState, LeadState] | None:
         """Write what the lead rules decided, in one transaction."""
-        change = None
-        async with self.engine.begin() as conn:
-            lead = (await conn.execute(sa.select(leads_t).where(leads_t.c.id == lead_id))).mappings().first()
+
+        def work(conn: Connection) -> tuple[LeadState, LeadState] | None:
+            lead = conn.execute(sa.select(leads_t).where(leads_t.c.id == lead_id)).mappings().first()
             if lead is None:
                 return None
+            change = None
             values: dict[str, Any] = {}
             if d.stop_sequence:
                 values["next_action_at"] = None
@@ -573,35 +581,37 @@ class CamStore:
             if d.count_soft_bounce:
                 values["soft_bounces"] = int(lead["soft_bounces"]) + 1
             if d.retry_step_at is not None and outbound_id is not None:
-                step = (await conn.execute(sa.select(outbound_t.c.step).where(outbound_t.c.id == outbound_id))).scalar_one_or_none()
+                step = conn.execute(sa.select(outbound_t.c.step).where(outbound_t.c.id == outbound_id)).scalar_one_or_none()
                 if step is not None:
                     # The bounced step goes out again (same Message-ID: it is the same message).
-                    await conn.execute(
+                    conn.execute(
                         outbound_t.update().where(outbound_t.c.id == outbound_id).values(status=OutboundStatus.FAILED.value, last_error="soft bounce")
                     )
                     values["current_step"] = min(int(lead["current_step"]), int(step) - 1)
                     values["next_action_at"] = d.retry_step_at
             if d.new_state is not None:
-                change = await self._set_state(conn, lead_id, d.new_state, d.cause, now, **values)
+                change = self._set_state(conn, lead_id, d.new_state, d.cause, now, **values)
             elif values:
-                await conn.execute(leads_t.update().where(leads_t.c.id == lead_id).values(updated_at=now, **values))
+                conn.execute(leads_t.update().where(leads_t.c.id == lead_id).values(updated_at=now, **values))
             if d.suppress:
-                await self._suppress(conn, lead["email"], d.suppress, f"lead {lead_id}", now)
-        return change
+                self._suppress(conn, lead["email"], d.suppress, f"lead {lead_id}", now)
+            return change
+
+        return await run_write(self.engine, work)
 
     async def stop_company_leads(self, lead_id: int, shared_domains: Iterable[str], now: datetime) -> int:
         """If the lead's campaign says so, stop the other leads with the same email domain."""
-        async with self.engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(leads_t.c.campaign_id, leads_t.c.email_domain, campaigns_t.c.stop_company_on_reply)
-                    .join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
-                    .where(leads_t.c.id == lead_id)
-                )
+        shared = set(shared_domains)
+
+        def work(conn: Connection) -> int:
+            row = conn.execute(
+                sa.select(leads_t.c.campaign_id, leads_t.c.email_domain, campaigns_t.c.stop_company_on_reply)
+                .join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
+                .where(leads_t.c.id == lead_id)
             ).first()
-            if row is None or not row.stop_company_on_reply or row.email_domain in set(shared_domains):
+            if row is None or not row.stop_company_on_reply or row.email_domain in shared:
                 return 0
-            result = await conn.execute(
+            result = conn.execute(
                 leads_t.update()
                 .where(
                     leads_t.c.campaign_id == row.campaign_id,
@@ -613,12 +623,14 @@ class CamStore:
             )
             return int(result.rowcount or 0)
 
+        return await run_write(self.engine, work)
+
     # -- suppressions --------------------------------------------------------------------------
-    async def _suppress(self, conn: AsyncConnection, address: str, reason: str, source: str, now: datetime) -> bool:
+    def _suppress(self, conn: Connection, address: str, reason: str, source: str, now: datetime) -> bool:
         address = normalise_address(address)
-        new = await insert_ignore(conn, suppressions_t, [{"address": address, "reason": reason, "source": source, "created_at": now}], conflict_columns=["address"])
+        new = insert_ignore_in(conn, suppressions_t, [{"address": address, "reason": reason, "source": source, "created_at": now}], conflict_columns=["address"])
         # Every campaign stops writing to the address at once.
-        await conn.execute(
+        conn.execute(
             leads_t.update()
             .where(leads_t.c.email == address, leads_t.c.state.in_([LeadState.ACTIVE.value, LeadState.PAUSED.value]))
             .values(state=LeadState.STOPPED.value, state_reason=f"suppressed: {reason}", next_action_at=None, updated_at=now)
@@ -626,30 +638,32 @@ class CamStore:
         return bool(new)
 
     async def suppress(self, address: str, reason: str, source: str, now: datetime) -> bool:
-        async with self.engine.begin() as conn:
-            return await self._suppress(conn, address, reason, source, now)
+        return await run_write(self.engine, lambda conn: self._suppress(conn, address, reason, source, now))
 
     async def suppressed(self, addresses: Iterable[str]) -> set[str]:
         wanted = sorted({normalise_address(a) for a in addresses})
-        found: set[str] = set()
-        async with self.engine.connect() as conn:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                rows = await conn.execute(sa.select(suppressions_t.c.address).where(suppressions_t.c.address.in_(chunk)))
-                found.update(r.address for r in rows)
-        return found
+
+        def work(conn: Connection) -> set[str]:
+            found: set[str] = set()
+            for chunk in _chunks(wanted):
+                found.update(conn.execute(sa.select(suppressions_t.c.address).where(suppressions_t.c.address.in_(chunk))).scalars())
+            return found
+
+        return await run_read(self.engine, work) if wanted else set()
 
     async def unsubscribe_lead(self, lead_id: int, now: datetime) -> bool:
         """One-click unsubscribe: suppress the lead's address everywhere. False: no such lead."""
-        async with self.engine.begin() as conn:
-            email = (await conn.execute(sa.select(leads_t.c.email).where(leads_t.c.id == lead_id))).scalar_one_or_none()
-            if email is None:
+
+        def work(conn: Connection) -> bool:
+            row = conn.execute(sa.select(leads_t.c.email, leads_t.c.state).where(leads_t.c.id == lead_id)).first()
+            if row is None:
                 return False
-            state = (await conn.execute(sa.select(leads_t.c.state).where(leads_t.c.id == lead_id))).scalar_one()
-            if LeadState(state) is not LeadState.UNSUBSCRIBED:
-                await self._set_state(conn, lead_id, LeadState.UNSUBSCRIBED, "one-click unsubscribe", now, next_action_at=None)
-            await self._suppress(conn, email, "unsubscribe link", f"lead {lead_id}", now)
-        return True
+            if LeadState(row.state) is not LeadState.UNSUBSCRIBED:
+                self._set_state(conn, lead_id, LeadState.UNSUBSCRIBED, "one-click unsubscribe", now, next_action_at=None)
+            self._suppress(conn, row.email, "unsubscribe link", f"lead {lead_id}", now)
+            return True
+
+        return await run_write(self.engine, work)
 
     # -- outbound ------------------------------------------------------------------------------
     async def queued_ready(self, now: datetime, limit: int, *, lost: bool = False) -> list[SendEmail]:
@@ -668,18 +682,16 @@ class CamStore:
             .order_by(outbound_t.c.id)
             .limit(limit)
         )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await run_read(self.engine, lambda conn: conn.execute(query).all())
         return [SendEmail(outbound_id=int(r[0]), lead_id=int(r[1]), campaign=r[2], step=int(r[3]), mailbox=r[4]) for r in rows]
 
     async def mark_interrupted_sends(self, now: datetime) -> int:
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                outbound_t.update()
-                .where(outbound_t.c.status == OutboundStatus.SENDING.value)
-                .values(status=OutboundStatus.UNCONFIRMED.value, last_error="interrupted mid-send (process stopped)")
-            )
-        return int(result.rowcount or 0)
+        statement = (
+            outbound_t.update()
+            .where(outbound_t.c.status == OutboundStatus.SENDING.value)
+            .values(status=OutboundStatus.UNCONFIRMED.value, last_error="interrupted mid-send (process stopped)")
+        )
+        return await run_write(self.engine, lambda conn: int(conn.execute(statement).rowcount or 0))
 
     def _claim_statement(self) -> sa.Update:
         fence = self.fence() if self.fence is not None else None
@@ -699,18 +711,24 @@ class CamStore:
         (the server may have it) and is not sent again. `finish`: the previous send's
         outcome, committed in the same transaction (one commit per email instead of two).
         """
-        async with self.engine.begin() as conn:
+        claim = self._claim_statement()
+
+        def work(conn: Connection) -> tuple[Any, Any, CampaignSpec, list[Any]] | None:
             if finish is not None:
-                await self._finish(conn, finish)
-            row = (await conn.execute(self._claim_statement(), {"_id": outbound_id, "_due": now, "_at": now})).first()
+                self._finish(conn, finish)
+            row = conn.execute(claim, {"_id": outbound_id, "_due": now, "_at": now}).first()
             if row is None:
-                await conn.execute(_INTERRUPTED, {"_id": outbound_id})
+                conn.execute(_INTERRUPTED, {"_id": outbound_id})
                 return None
-            lead = (await conn.execute(_JOB_LEAD, {"_lead": row.lead_id})).one()
-            spec = await self._cached_spec(conn, lead.name, lead.spec_hash)
-            previous = []
-            if int(row.step) > 1:
-                previous = (await conn.execute(_JOB_THREAD, {"_lead": row.lead_id, "_step": row.step})).all()
+            lead = conn.execute(_JOB_LEAD, {"_lead": row.lead_id}).one()
+            spec = self._cached_spec(conn, lead.name, lead.spec_hash)
+            previous = conn.execute(_JOB_THREAD, {"_lead": row.lead_id, "_step": row.step}).all() if int(row.step) > 1 else []
+            return row, lead, spec, previous
+
+        found = await run_write(self.engine, work)
+        if found is None:
+            return None
+        row, lead, spec, previous = found
         box = next((m for m in spec.mailboxes if m.address.lower() == row.mailbox.lower()), None)
         fields = {k: v for k, v in (lead.variables or {}).items() if isinstance(k, str)}
         fields.update(
@@ -745,20 +763,19 @@ class CamStore:
             lead_fields=fields,
         )
 
-    async def _cached_spec(self, conn: AsyncConnection, name: str, spec_hash: str) -> CampaignSpec:
+    def _cached_spec(self, conn: Connection, name: str, spec_hash: str) -> CampaignSpec:
         """The campaign's parsed spec; read from the database only when it changed."""
         cached = self._specs.get(name)
         if cached is not None and cached[0] == spec_hash:
             return cached[1]
-        raw = (await conn.execute(sa.select(campaigns_t.c.spec).where(campaigns_t.c.name == name))).scalar_one()
+        raw = conn.execute(sa.select(campaigns_t.c.spec).where(campaigns_t.c.name == name)).scalar_one()
         return self._spec(name, spec_hash, raw)
 
     async def finish_send(self, finished: Finished) -> None:
         """Commit one send's outcome (SENT or UNCONFIRMED) on its own."""
-        async with self.engine.begin() as conn:
-            await self._finish(conn, finished)
+        await run_write(self.engine, lambda conn: self._finish(conn, finished))
 
-    async def _finish(self, conn: AsyncConnection, finished: Finished) -> None:
+    def _finish(self, conn: Connection, finished: Finished) -> None:
         """SENDING -> SENT (or UNCONFIRMED) and the lead's next step due.
 
         The lead moves on only while it is ACTIVE: a reply or an unsubscribe that arrived
@@ -766,60 +783,63 @@ class CamStore:
         the server may well have it.
         """
         job, at = finished.job, finished.at
-        steps = job.spec.steps
-        delay = timedelta(days=steps[job.step].delay_days) if job.step < len(steps) else COMPLETION_WAIT
-        await conn.execute(
+        conn.execute(
             _FINISH_OUTBOUND,
             {"_id": job.outbound_id, "_status": finished.status.value, "_at": at, "_subject": finished.subject, "_error": finished.error},
         )
-        await conn.execute(
+        steps = job.spec.steps
+        delay = timedelta(days=steps[job.step].delay_days) if job.step < len(steps) else COMPLETION_WAIT
+        conn.execute(
             _FINISH_LEAD,
             {"_lead": job.lead_id, "_step": job.step, "_step_to": job.step, "_at": at, "_next": at + delay, "_updated": at},
         )
 
     async def mark_retry(self, outbound_id: int, retry_at: datetime, detail: str, smtp_code: int | None) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                outbound_t.update()
-                .where(outbound_t.c.id == outbound_id, outbound_t.c.status == OutboundStatus.SENDING.value)
-                .values(status=OutboundStatus.QUEUED.value, next_attempt_at=retry_at, last_error=detail, smtp_code=smtp_code)
-            )
+        statement = (
+            outbound_t.update()
+            .where(outbound_t.c.id == outbound_id, outbound_t.c.status == OutboundStatus.SENDING.value)
+            .values(status=OutboundStatus.QUEUED.value, next_attempt_at=retry_at, last_error=detail, smtp_code=smtp_code)
+        )
+        await run_write(self.engine, lambda conn: conn.execute(statement))
 
     async def mark_failed(self, outbound_id: int, now: datetime, detail: str, smtp_code: int | None) -> None:
-        async with self.engine.begin() as conn:
-            row = (await conn.execute(sa.select(outbound_t.c.lead_id).where(outbound_t.c.id == outbound_id))).first()
-            await conn.execute(
+        def work(conn: Connection) -> None:
+            row = conn.execute(sa.select(outbound_t.c.lead_id).where(outbound_t.c.id == outbound_id)).first()
+            conn.execute(
                 outbound_t.update()
                 .where(outbound_t.c.id == outbound_id, outbound_t.c.status == OutboundStatus.SENDING.value)
                 .values(status=OutboundStatus.FAILED.value, last_error=detail, smtp_code=smtp_code)
             )
             if row is not None:
                 # Try the step again tomorrow unless the follow-up rules end the lead first.
-                await conn.execute(
+                conn.execute(
                     leads_t.update()
                     .where(leads_t.c.id == row.lead_id, leads_t.c.state == LeadState.ACTIVE.value)
                     .values(next_action_at=now + timedelta(days=1), updated_at=now)
                 )
 
+        await run_write(self.engine, work)
+
     async def mailbox_usage(self, mailbox: str, day_start: datetime, now: datetime) -> tuple[int, datetime | None]:
         sent = [OutboundStatus.SENDING.value, OutboundStatus.SENT.value, OutboundStatus.UNCONFIRMED.value]
-        async with self.engine.connect() as conn:
-            count = (
-                await conn.execute(
-                    sa.select(sa.func.count()).where(outbound_t.c.mailbox == mailbox, outbound_t.c.sent_at >= day_start, outbound_t.c.status.in_(sent))
-                )
+
+        def work(conn: Connection) -> tuple[int, datetime | None]:
+            count = conn.execute(
+                sa.select(sa.func.count()).where(outbound_t.c.mailbox == mailbox, outbound_t.c.sent_at >= day_start, outbound_t.c.status.in_(sent))
             ).scalar_one()
-            last = (await conn.execute(sa.select(sa.func.max(outbound_t.c.queued_at)).where(outbound_t.c.mailbox == mailbox))).scalar_one()
-        return int(count), _aware(last)
+            last = conn.execute(sa.select(sa.func.max(outbound_t.c.queued_at)).where(outbound_t.c.mailbox == mailbox)).scalar_one()
+            return int(count), _aware(last)
+
+        return await run_read(self.engine, work)
 
     async def outbound_mailbox(self, outbound_id: int) -> str | None:
-        async with self.engine.connect() as conn:
-            return (await conn.execute(sa.select(outbound_t.c.mailbox).where(outbound_t.c.id == outbound_id))).scalar_one_or_none()
+        query = sa.select(outbound_t.c.mailbox).where(outbound_t.c.id == outbound_id)
+        return await run_read(self.engine, lambda conn: conn.execute(query).scalar_one_or_none())
 
     # -- inbound -------------------------------------------------------------------------------
     async def inbox_cursor(self, inbox: str) -> tuple[int, int] | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(cursors_t.c.uidvalidity, cursors_t.c.last_uid).where(cursors_t.c.mailbox == inbox))).first()
+        query = sa.select(cursors_t.c.uidvalidity, cursors_t.c.last_uid).where(cursors_t.c.mailbox == inbox)
+        row = await run_read(self.engine, lambda conn: conn.execute(query).first())
         return None if row is None else (int(row[0]), int(row[1]))
 
     async def store_inbound(self, inbox: str, uidvalidity: int, batch: Sequence[FetchedMessage], now: datetime) -> list[int]:
@@ -852,10 +872,12 @@ class CamStore:
                 }
             )
         message_ids = list(dict.fromkeys(r["message_id"] for r in rows if r["message_id"]))
-        async with self.engine.begin() as conn:
+        last_uid = max((m.uid for m in batch), default=0)
+
+        def work(conn: Connection) -> list[int]:
             seen: set[str] = set()
             for chunk in _chunks(message_ids):
-                found = await conn.execute(
+                found = conn.execute(
                     sa.select(inbound_t.c.message_id).where(inbound_t.c.mailbox == inbox, inbound_t.c.message_id.in_(chunk))
                 )
                 seen.update(found.scalars())
@@ -867,21 +889,21 @@ class CamStore:
                         continue
                     seen.add(message_id)
                 fresh.append(row)
-            inserted = await insert_ignore_returning(conn, inbound_t, fresh, conflict_columns=["mailbox", "uidvalidity", "uid"])
-            # Rows are inserted in UID order, so ascending ids are UID order too.
-            new_ids = sorted(int(r[0]) for r in inserted)
-            last_uid = max((m.uid for m in batch), default=0)
-            moved = await conn.execute(
+            inserted = insert_ignore_in(conn, inbound_t, fresh, conflict_columns=["mailbox", "uidvalidity", "uid"])
+            moved = conn.execute(
                 cursors_t.update().where(cursors_t.c.mailbox == inbox).values(uidvalidity=uidvalidity, last_uid=last_uid, updated_at=now)
             )
             if moved.rowcount == 0:
-                await conn.execute(cursors_t.insert().values(mailbox=inbox, uidvalidity=uidvalidity, last_uid=last_uid, updated_at=now))
-        return new_ids
+                conn.execute(cursors_t.insert().values(mailbox=inbox, uidvalidity=uidvalidity, last_uid=last_uid, updated_at=now))
+            # Rows are inserted in UID order, so ascending ids are UID order too.
+            return sorted(int(r[0]) for r in inserted)
+
+        return await run_write(self.engine, work)
 
     async def unclassified_inbound(self) -> list[tuple[int, str]]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(sa.select(inbound_t.c.id, inbound_t.c.mailbox).where(inbound_t.c.processed_at.is_(None)).order_by(inbound_t.c.id))
-            return [(int(r[0]), r[1]) for r in rows]
+        query = sa.select(inbound_t.c.id, inbound_t.c.mailbox).where(inbound_t.c.processed_at.is_(None)).order_by(inbound_t.c.id)
+        rows = await run_read(self.engine, lambda conn: conn.execute(query).all())
+        return [(int(r[0]), r[1]) for r in rows]
 
     async def unclassified_raw(self, from_id: int, limit: int) -> list[tuple[int, str, bytes]]:
         """(id, mailbox, raw) of up to `limit` unclassified messages with id >= `from_id`, ascending."""
@@ -891,12 +913,12 @@ class CamStore:
             .order_by(inbound_t.c.id)
             .limit(limit)
         )
-        async with self.engine.connect() as conn:
-            return [(int(r[0]), r[1], bytes(r[2])) for r in await conn.execute(query)]
+        rows = await run_read(self.engine, lambda conn: conn.execute(query).all())
+        return [(int(r[0]), r[1], bytes(r[2])) for r in rows]
 
     async def inbound_raw(self, inbound_id: int) -> bytes | None:
-        async with self.engine.connect() as conn:
-            raw = (await conn.execute(sa.select(inbound_t.c.raw).where(inbound_t.c.id == inbound_id))).scalar_one_or_none()
+        query = sa.select(inbound_t.c.raw).where(inbound_t.c.id == inbound_id)
+        raw = await run_read(self.engine, lambda conn: conn.execute(query).scalar_one_or_none())
         return bytes(raw) if raw is not None else None
 
     async def match_by_message_ids(self, ids: Sequence[str]) -> Match | None:
@@ -905,16 +927,19 @@ class CamStore:
     async def matches_by_message_ids(self, id_lists: Sequence[Sequence[str]]) -> list[Match | None]:
         """For each list of Message-IDs, what we sent under the first one of ours (most specific first)."""
         wanted = list(dict.fromkeys(i for ids in id_lists for i in ids))
-        rows: dict[str, Any] = {}
-        if wanted:
-            async with self.engine.connect() as conn:
-                for chunk in _chunks(wanted):
-                    query = (
-                        sa.select(outbound_t.c.id, outbound_t.c.lead_id, outbound_t.c.message_id, campaigns_t.c.name)
-                        .join(campaigns_t, campaigns_t.c.id == outbound_t.c.campaign_id)
-                        .where(outbound_t.c.message_id.in_(chunk))
-                    )
-                    rows.update((r.message_id, r) for r in await conn.execute(query))
+
+        def work(conn: Connection) -> dict[str, Any]:
+            rows: dict[str, Any] = {}
+            for chunk in _chunks(wanted):
+                query = (
+                    sa.select(outbound_t.c.id, outbound_t.c.lead_id, outbound_t.c.message_id, campaigns_t.c.name)
+                    .join(campaigns_t, campaigns_t.c.id == outbound_t.c.campaign_id)
+                    .where(outbound_t.c.message_id.in_(chunk))
+                )
+                rows.update((r.message_id, r) for r in conn.execute(query))
+            return rows
+
+        rows = await run_read(self.engine, work) if wanted else {}
         found: list[Match | None] = []
         for ids in id_lists:
             r = next((rows[i] for i in ids if i in rows), None)
@@ -929,19 +954,22 @@ class CamStore:
         by_normal: dict[str, list[str]] = {}
         for address in addresses:
             by_normal.setdefault(normalise_address(address), []).append(address)
-        latest: dict[str, Match] = {}
         normals = list(by_normal)
-        if normals:
-            async with self.engine.connect() as conn:
-                for chunk in _chunks(normals):
-                    query = (
-                        sa.select(outbound_t.c.id, outbound_t.c.lead_id, outbound_t.c.recipient, campaigns_t.c.name)
-                        .join(campaigns_t, campaigns_t.c.id == outbound_t.c.campaign_id)
-                        .where(outbound_t.c.recipient.in_(chunk), outbound_t.c.sent_at.is_not(None))
-                        .order_by(outbound_t.c.sent_at.desc(), outbound_t.c.id.desc())
-                    )
-                    for r in await conn.execute(query):
-                        latest.setdefault(r.recipient, Match(int(r.lead_id), r.name, int(r.id)))
+
+        def work(conn: Connection) -> dict[str, Match]:
+            latest: dict[str, Match] = {}
+            for chunk in _chunks(normals):
+                query = (
+                    sa.select(outbound_t.c.id, outbound_t.c.lead_id, outbound_t.c.recipient, campaigns_t.c.name)
+                    .join(campaigns_t, campaigns_t.c.id == outbound_t.c.campaign_id)
+                    .where(outbound_t.c.recipient.in_(chunk), outbound_t.c.sent_at.is_not(None))
+                    .order_by(outbound_t.c.sent_at.desc(), outbound_t.c.id.desc())
+                )
+                for r in conn.execute(query):
+                    latest.setdefault(r.recipient, Match(int(r.lead_id), r.name, int(r.id)))
+            return latest
+
+        latest = await run_read(self.engine, work) if normals else {}
         return {address: latest[normal] for normal, given in by_normal.items() if normal in latest for address in given}
 
     async def save_classification(self, inbound_id: int, c: Classification, match: Match | None, matched_by: str | None, now: datetime) -> bool:
@@ -959,7 +987,8 @@ class CamStore:
         if not results:
             return []
         ids = [r[0] for r in results]
-        async with self.engine.begin() as conn:
+
+        def work(conn: Connection) -> list[int]:
             pending: set[int] = set()
             for chunk in _chunks(ids):
                 query = (
@@ -967,7 +996,7 @@ class CamStore:
                     .where(inbound_t.c.id.in_(chunk), inbound_t.c.processed_at.is_(None))
                     .with_for_update()
                 )
-                pending.update(int(i) for i in (await conn.execute(query)).scalars())
+                pending.update(int(i) for i in conn.execute(query).scalars())
             params: list[dict[str, Any]] = []
             for inbound_id, c, match, matched_by in results:
                 if inbound_id not in pending:
@@ -987,7 +1016,7 @@ class CamStore:
                 )
             if params:
                 columns = inbound_t.c
-                await conn.execute(
+                conn.execute(
                     inbound_t.update()
                     .where(columns.id == sa.bindparam("b_id"), columns.processed_at.is_(None))
                     .values(
@@ -1002,7 +1031,9 @@ class CamStore:
                     ),
                     params,
                 )
-        return [p["b_id"] for p in params]
+            return [p["b_id"] for p in params]
+
+        return await run_write(self.engine, work)
 
     async def unmatched_inbound(self, limit: int) -> list[dict[str, Any]]:
         query = (
@@ -1014,21 +1045,17 @@ class CamStore:
             .order_by(inbound_t.c.id.desc())
             .limit(limit)
         )
-        async with self.engine.connect() as conn:
-            return [dict(r) for r in (await conn.execute(query)).mappings()]
+        return await run_read(self.engine, lambda conn: [dict(r) for r in conn.execute(query).mappings()])
 
     async def alert_texts(self, inbound_id: int) -> tuple[str, str]:
         from aicmo_actors.cam.classify import strip_quoted
         from aicmo_actors.cam.classify.parse import body_text
 
-        raw = await self.inbound_raw(inbound_id)
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(inbound_t.c.from_address, inbound_t.c.subject, inbound_t.c.category).where(inbound_t.c.id == inbound_id)
-                )
-            ).first()
-        text = strip_quoted(body_text(raw or b"")).strip()
+        query = sa.select(inbound_t.c.raw, inbound_t.c.from_address, inbound_t.c.subject, inbound_t.c.category).where(
+            inbound_t.c.id == inbound_id
+        )
+        row = await run_read(self.engine, lambda conn: conn.execute(query).first())
+        text = strip_quoted(body_text(bytes(row.raw) if row and row.raw is not None else b"")).strip()
         who = row.from_address if row else "someone"
         snippet = " ".join(text.split())[:200]
         summary = f"{(row.category if row else 'reply')} reply from {who}: \"{snippet}\""
@@ -1044,38 +1071,42 @@ class CamStore:
             "text": request.text,
             "channels_done": [],
         }
-        async with self.engine.begin() as conn:
-            await insert_ignore(conn, alerts_t, [
-                    {
-                        "idempotency_key": request.idempotency_key,
-                        "kind": request.kind,
-                        "lead_id": request.lead_id,
-                        "campaign": request.campaign,
-                        "inbound_id": request.inbound_id,
-                        "payload": payload,
-                        "state": "pending",
-                        "attempts": 0,
-                        "created_at": now,
-                    }
-                ],
-                conflict_columns=["idempotency_key"],
-            )
-            alert_id = (await conn.execute(sa.select(alerts_t.c.id).where(alerts_t.c.idempotency_key == request.idempotency_key))).scalar_one()
-        return await self.alert(int(alert_id))
+        row = {
+            "idempotency_key": request.idempotency_key,
+            "kind": request.kind,
+            "lead_id": request.lead_id,
+            "campaign": request.campaign,
+            "inbound_id": request.inbound_id,
+            "payload": payload,
+            "state": "pending",
+            "attempts": 0,
+            "created_at": now,
+        }
+
+        def work(conn: Connection) -> AlertRow | None:
+            insert_ignore_in(conn, alerts_t, [row], conflict_columns=["idempotency_key"])
+            alert_id = conn.execute(sa.select(alerts_t.c.id).where(alerts_t.c.idempotency_key == request.idempotency_key)).scalar_one()
+            return self._alert(conn, int(alert_id))
+
+        return await run_write(self.engine, work)
 
     async def alert(self, alert_id: int) -> AlertRow | None:
-        async with self.engine.connect() as conn:
-            r = (await conn.execute(sa.select(alerts_t).where(alerts_t.c.id == alert_id))).mappings().first()
-            if r is None:
-                return None
-            lead = None
-            if r["lead_id"] is not None:
-                l_row = (await conn.execute(sa.select(leads_t.c.email, leads_t.c.first_name, leads_t.c.last_name, leads_t.c.company).where(leads_t.c.id == r["lead_id"]))).first()
-                if l_row is not None:
-                    name = " ".join(p for p in (l_row.first_name, l_row.last_name) if p)
-                    lead = f"{name} <{l_row.email}>" if name else l_row.email
-                    if l_row.company:
-                        lead += f" ({l_row.company})"
+        return await run_read(self.engine, lambda conn: self._alert(conn, alert_id))
+
+    def _alert(self, conn: Connection, alert_id: int) -> AlertRow | None:
+        r = conn.execute(sa.select(alerts_t).where(alerts_t.c.id == alert_id)).mappings().first()
+        if r is None:
+            return None
+        lead = None
+        if r["lead_id"] is not None:
+            l_row = conn.execute(
+                sa.select(leads_t.c.email, leads_t.c.first_name, leads_t.c.last_name, leads_t.c.company).where(leads_t.c.id == r["lead_id"])
+            ).first()
+            if l_row is not None:
+                name = " ".join(p for p in (l_row.first_name, l_row.last_name) if p)
+                lead = f"{name} <{l_row.email}>" if name else l_row.email
+                if l_row.company:
+                    lead += f" ({l_row.company})"
         payload = r["payload"] or {}
         return AlertRow(
             alert_id=int(r["id"]),
@@ -1094,88 +1125,82 @@ class CamStore:
         )
 
     async def pending_alert_ids(self) -> list[int]:
-        async with self.engine.connect() as conn:
-            return [int(r[0]) for r in await conn.execute(sa.select(alerts_t.c.id).where(alerts_t.c.state == "pending").order_by(alerts_t.c.id))]
+        query = sa.select(alerts_t.c.id).where(alerts_t.c.state == "pending").order_by(alerts_t.c.id)
+        return await run_read(self.engine, lambda conn: [int(i) for i in conn.execute(query).scalars()])
 
-    async def _alert_channels(self, conn: AsyncConnection, alert_id: int, channels: Sequence[str] | None) -> dict[str, Any]:
-        payload = (await conn.execute(sa.select(alerts_t.c.payload).where(alerts_t.c.id == alert_id))).scalar_one()
+    def _alert_channels(self, conn: Connection, alert_id: int, channels: Sequence[str] | None) -> dict[str, Any]:
+        payload = conn.execute(sa.select(alerts_t.c.payload).where(alerts_t.c.id == alert_id)).scalar_one()
         payload = dict(payload or {})
         if channels is not None:
             payload["channels_done"] = list(channels)
         return payload
 
     async def finish_alert(self, alert_id: int, state: str, now: datetime, error: str | None, channels: Sequence[str] | None = None) -> None:
-        async with self.engine.begin() as conn:
-            payload = await self._alert_channels(conn, alert_id, channels)
-            await conn.execute(
+        def work(conn: Connection) -> None:
+            payload = self._alert_channels(conn, alert_id, channels)
+            conn.execute(
                 alerts_t.update()
                 .where(alerts_t.c.id == alert_id)
                 .values(state=state, last_error=error, payload=payload, delivered_at=now if state == "delivered" else None)
             )
 
+        await run_write(self.engine, work)
+
     async def retry_alert(self, alert_id: int, attempts: int, error: str, channels: Sequence[str]) -> None:
-        async with self.engine.begin() as conn:
-            payload = await self._alert_channels(conn, alert_id, channels)
-            await conn.execute(alerts_t.update().where(alerts_t.c.id == alert_id).values(attempts=attempts, last_error=error, payload=payload))
+        def work(conn: Connection) -> None:
+            payload = self._alert_channels(conn, alert_id, channels)
+            conn.execute(alerts_t.update().where(alerts_t.c.id == alert_id).values(attempts=attempts, last_error=error, payload=payload))
+
+        await run_write(self.engine, work)
 
     # -- metrics ----------------------------------------------------------------------------------
     async def campaign_counters(self) -> dict[str, tuple[int, int, int]]:
         """Per campaign: (sent, hard bounces, complaints) since its last pause or resume."""
-        out: dict[str, tuple[int, int, int]] = {}
-        for name, row in (await self.campaigns()).items():
-            since = await self._window_start(row.campaign_id)
-            async with self.engine.connect() as conn:
-                sent = (
-                    await conn.execute(
-                        sa.select(sa.func.count()).where(
-                            outbound_t.c.campaign_id == row.campaign_id,
-                            outbound_t.c.status.in_([OutboundStatus.SENT.value]),
-                            outbound_t.c.sent_at >= since,
-                        )
+
+        def work(conn: Connection) -> dict[str, tuple[int, int, int]]:
+            out: dict[str, tuple[int, int, int]] = {}
+            for row in conn.execute(sa.select(campaigns_t.c.id, campaigns_t.c.name, campaigns_t.c.paused_at, campaigns_t.c.resumed_at)):
+                marks = [d for d in (_aware(row.paused_at), _aware(row.resumed_at)) if d is not None]
+                since = max(marks) if marks else EPOCH
+                sent = conn.execute(
+                    sa.select(sa.func.count()).where(
+                        outbound_t.c.campaign_id == row.id,
+                        outbound_t.c.status.in_([OutboundStatus.SENT.value]),
+                        outbound_t.c.sent_at >= since,
                     )
                 ).scalar_one()
                 by_cat = dict(
-                    (
-                        await conn.execute(
-                            sa.select(inbound_t.c.category, sa.func.count())
-                            .join(outbound_t, outbound_t.c.id == inbound_t.c.outbound_id)
-                            .where(outbound_t.c.campaign_id == row.campaign_id, inbound_t.c.processed_at >= since)
-                            .group_by(inbound_t.c.category)
-                        )
+                    conn.execute(
+                        sa.select(inbound_t.c.category, sa.func.count())
+                        .join(outbound_t, outbound_t.c.id == inbound_t.c.outbound_id)
+                        .where(outbound_t.c.campaign_id == row.id, inbound_t.c.processed_at >= since)
+                        .group_by(inbound_t.c.category)
                     ).all()
                 )
-                hard_at_send = (
-                    await conn.execute(
-                        sa.select(sa.func.count()).where(
-                            outbound_t.c.campaign_id == row.campaign_id,
-                            outbound_t.c.status == OutboundStatus.FAILED.value,
-                            outbound_t.c.last_error.like("5%"),
-                            outbound_t.c.queued_at >= since,
-                        )
+                hard_at_send = conn.execute(
+                    sa.select(sa.func.count()).where(
+                        outbound_t.c.campaign_id == row.id,
+                        outbound_t.c.status == OutboundStatus.FAILED.value,
+                        outbound_t.c.last_error.like("5%"),
+                        outbound_t.c.queued_at >= since,
                     )
                 ).scalar_one()
-            out[name] = (int(sent), int(by_cat.get("bounce_hard", 0)) + int(hard_at_send), int(by_cat.get("complaint", 0)))
-        return out
+                out[row.name] = (int(sent), int(by_cat.get("bounce_hard", 0)) + int(hard_at_send), int(by_cat.get("complaint", 0)))
+            return out
 
-    async def _window_start(self, campaign_id: int) -> datetime:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(campaigns_t.c.paused_at, campaigns_t.c.resumed_at).where(campaigns_t.c.id == campaign_id))).first()
-        from datetime import UTC
-
-        candidates = [d for d in (_aware(row.paused_at), _aware(row.resumed_at)) if d is not None] if row else []
-        return max(candidates) if candidates else datetime(1970, 1, 1, tzinfo=UTC)
+        return await run_read(self.engine, work)
 
     async def sending_side_rejections(self, since: datetime) -> dict[str, list[datetime]]:
+        query = (
+            sa.select(outbound_t.c.mailbox, inbound_t.c.processed_at, inbound_t.c.classification)
+            .join(outbound_t, outbound_t.c.id == inbound_t.c.outbound_id)
+            .where(inbound_t.c.processed_at >= since, inbound_t.c.category.in_(["bounce_soft", "bounce_hard"]))
+        )
+        rows = await run_read(self.engine, lambda conn: conn.execute(query).all())
         out: dict[str, list[datetime]] = {}
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                sa.select(outbound_t.c.mailbox, inbound_t.c.processed_at, inbound_t.c.classification)
-                .join(outbound_t, outbound_t.c.id == inbound_t.c.outbound_id)
-                .where(inbound_t.c.processed_at >= since, inbound_t.c.category.in_(["bounce_soft", "bounce_hard"]))
-            )
-            for mailbox, at, classification in rows:
-                if (classification or {}).get("sending_side"):
-                    out.setdefault(mailbox, []).append(_aware(at) or at)
+        for mailbox, at, classification in rows:
+            if (classification or {}).get("sending_side"):
+                out.setdefault(mailbox, []).append(_aware(at) or at)
         return out
 
     async def funnel(self, campaign: str) -> dict[str, Any]:
@@ -1183,47 +1208,55 @@ class CamStore:
         row = (await self.campaigns()).get(campaign)
         if row is None:
             raise KeyError(campaign)
-        async with self.engine.connect() as conn:
-            leads = dict((await conn.execute(sa.select(leads_t.c.state, sa.func.count()).where(leads_t.c.campaign_id == row.campaign_id).group_by(leads_t.c.state))).all())
-            emails = dict((await conn.execute(sa.select(outbound_t.c.status, sa.func.count()).where(outbound_t.c.campaign_id == row.campaign_id).group_by(outbound_t.c.status))).all())
-            by_step = dict((await conn.execute(sa.select(outbound_t.c.step, sa.func.count()).where(outbound_t.c.campaign_id == row.campaign_id, outbound_t.c.status == OutboundStatus.SENT.value).group_by(outbound_t.c.step))).all())
-            replies = dict(
-                (
-                    await conn.execute(
-                        sa.select(inbound_t.c.category, sa.func.count())
-                        .join(leads_t, leads_t.c.id == inbound_t.c.lead_id)
-                        .where(leads_t.c.campaign_id == row.campaign_id)
-                        .group_by(inbound_t.c.category)
-                    )
-                ).all()
-            )
-            alerts = dict((await conn.execute(sa.select(alerts_t.c.state, sa.func.count()).where(alerts_t.c.campaign == campaign).group_by(alerts_t.c.state))).all())
+        cid = row.campaign_id
+
+        def counts(conn: Connection, query: sa.Select[Any]) -> dict[Any, int]:
+            return {k: int(v) for k, v in conn.execute(query).all()}
+
+        def work(conn: Connection) -> dict[str, dict[Any, int]]:
+            return {
+                "leads": counts(conn, sa.select(leads_t.c.state, sa.func.count()).where(leads_t.c.campaign_id == cid).group_by(leads_t.c.state)),
+                "emails": counts(conn, sa.select(outbound_t.c.status, sa.func.count()).where(outbound_t.c.campaign_id == cid).group_by(outbound_t.c.status)),
+                "sent_by_step": counts(
+                    conn,
+                    sa.select(outbound_t.c.step, sa.func.count())
+                    .where(outbound_t.c.campaign_id == cid, outbound_t.c.status == OutboundStatus.SENT.value)
+                    .group_by(outbound_t.c.step),
+                ),
+                "replies": counts(
+                    conn,
+                    sa.select(inbound_t.c.category, sa.func.count())
+                    .join(leads_t, leads_t.c.id == inbound_t.c.lead_id)
+                    .where(leads_t.c.campaign_id == cid)
+                    .group_by(inbound_t.c.category),
+                ),
+                "alerts": counts(conn, sa.select(alerts_t.c.state, sa.func.count()).where(alerts_t.c.campaign == campaign).group_by(alerts_t.c.state)),
+            }
+
+        found = await run_read(self.engine, work)
         return {
             "campaign": campaign,
             "status": row.status,
             "paused_reason": row.paused_reason,
-            "leads": {str(k): int(v) for k, v in leads.items()},
-            "emails": {str(k): int(v) for k, v in emails.items()},
-            "sent_by_step": {int(k): int(v) for k, v in by_step.items()},
-            "replies": {str(k): int(v) for k, v in replies.items()},
-            "alerts": {str(k): int(v) for k, v in alerts.items()},
+            "leads": {str(k): v for k, v in found["leads"].items()},
+            "emails": {str(k): v for k, v in found["emails"].items()},
+            "sent_by_step": {int(k): v for k, v in found["sent_by_step"].items()},
+            "replies": {str(k): v for k, v in found["replies"].items()},
+            "alerts": {str(k): v for k, v in found["alerts"].items()},
         }
 
     # -- cycle reports ------------------------------------------------------------------------------
     async def save_cycle_report(self, report: CycleReport, now: datetime) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                reports_t.insert().values(
-                    tick_seq=report.tick_seq,
-                    worker=report.step,
-                    started_at=now,
-                    finished_at=now,
-                    duration_ms=report.duration_ms,
-                    counts=dict(report.counts),
-                    errors=list(report.errors),
-                )
-            )
-
+        statement = reports_t.insert().values(
+            tick_seq=report.tick_seq,
+            worker=report.step,
+            started_at=now,
+            finished_at=now,
+            duration_ms=report.duration_ms,
+            counts=dict(report.counts),
+            errors=list(report.errors),
+        )
+        await run_write(self.engine, lambda conn: conn.execute(statement))
 
 def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
     """`items` in slices small enough for one IN (...) list on every backend."""

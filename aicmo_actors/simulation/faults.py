@@ -12,6 +12,7 @@ import hashlib
 from collections import Counter
 
 from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -36,11 +37,21 @@ class CommitFaults:
     def __init__(self, engine: AsyncEngine, seed: int, probability: float) -> None:
         self.seed = seed
         self.probability = probability
+        self.database = engine.url.database
         self.counts: Counter[str] = Counter()
         self.failed = 0
-        event.listen(engine.sync_engine, "commit", self._on_commit)
+        # Every engine on this database file: the store's units of work commit through an
+        # engine of their own over the same SQLite connection (aicmo_actors.storage.work).
+        event.listen(Engine, "commit", self._on_commit)
 
-    def _on_commit(self, conn: object) -> None:
+    def remove(self) -> None:
+        """Stop injecting (the simulated process this belonged to is gone); idempotent."""
+        if event.contains(Engine, "commit", self._on_commit):
+            event.remove(Engine, "commit", self._on_commit)
+
+    def _on_commit(self, conn: Connection) -> None:
+        if conn.engine.url.database != self.database:
+            return
         holder = current_holder.get()
         who = getattr(holder, "name", None)
         if who is None:  # set-up and checks outside the actors: never faulted

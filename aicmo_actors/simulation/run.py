@@ -135,6 +135,7 @@ async def simulate(
             # A fault during start-up (a commit in on_start): `python run.py` exits 1 and
             # its process supervisor starts it again, as this does.
             await engine.dispose()
+            _stop_faults(commit_faults)
             start_failures += 1
             if start_failures > 20:
                 raise
@@ -159,6 +160,7 @@ async def simulate(
             await system.kill()
             world.kill_requested.clear()
             await engine.dispose()
+            _stop_faults(commit_faults)
             lives.append((born, clock.monotonic()))
             elapsed = clock.monotonic() - origin
             continue
@@ -170,6 +172,7 @@ async def simulate(
         await system.ref("cam.inbox", PollInbox).tell(PollInbox(inbox="sim"))
         await system.settle()
         await system.stop()
+        _stop_faults(commit_faults)
         lives.append((born, clock.monotonic()))
         break
 
@@ -245,6 +248,11 @@ def _new_life(
     system = ActorSystem(settings, clock=world.clock, children=cam_children(wiring, lambda: holder[0].snapshot()))
     holder.append(system)
     return engine, system
+
+
+def _stop_faults(commit_faults: list[CommitFaults]) -> None:
+    for faults in commit_faults:
+        faults.remove()
 
 
 def _fresh_workdir(workdir: Path) -> None:

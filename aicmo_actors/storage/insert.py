@@ -11,13 +11,27 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
-def _dialect_name(target: AsyncConnection | AsyncSession) -> str:
-    if isinstance(target, AsyncConnection):
+def _dialect_name(target: AsyncConnection | AsyncSession | Connection) -> str:
+    if isinstance(target, AsyncConnection | Connection):
         return target.dialect.name
     return target.get_bind().dialect.name
+
+
+def _statement(dialect: str, table: Table, returning: Sequence[ColumnElement[Any]] | None, conflict_columns: Sequence[str] | None) -> Any:
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(table)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table)
+    else:  # pragma: no cover - make_engine only builds the two
+        raise NotImplementedError(f"idempotent insert is not written for {dialect}")
+    stmt = stmt.on_conflict_do_nothing(index_elements=conflict_columns)
+    columns = list(returning) if returning is not None else list(table.primary_key.columns)
+    # No sort_by_parameter_order: skipped rows return nothing, so rows cannot be matched up.
+    return stmt.returning(*columns)
 
 
 async def insert_ignore_returning(
@@ -37,17 +51,7 @@ async def insert_ignore_returning(
     """
     if not rows:
         return []
-    dialect = _dialect_name(target)
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(table)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table)
-    else:  # pragma: no cover - make_engine only builds the two
-        raise NotImplementedError(f"idempotent insert is not written for {dialect}")
-    stmt = stmt.on_conflict_do_nothing(index_elements=conflict_columns)
-    columns = list(returning) if returning is not None else list(table.primary_key.columns)
-    # No sort_by_parameter_order: skipped rows return nothing, so rows cannot be matched up.
-    stmt = stmt.returning(*columns)
+    stmt = _statement(_dialect_name(target), table, returning, conflict_columns)
     result = await target.execute(stmt, [dict(row) for row in rows])
     return list(result.all())
 
@@ -62,3 +66,18 @@ async def insert_ignore(
     """Insert `rows`, skipping those already there (by any unique constraint); return how many were new."""
     new = await insert_ignore_returning(target, table, rows, conflict_columns=conflict_columns)
     return len(new)
+
+
+def insert_ignore_in(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    returning: Sequence[ColumnElement[Any]] | None = None,
+    *,
+    conflict_columns: Sequence[str] | None = None,
+) -> list[Row[Any]]:
+    """`insert_ignore_returning` inside a unit of work (`aicmo_actors.storage.work`)."""
+    if not rows:
+        return []
+    stmt = _statement(_dialect_name(conn), table, returning, conflict_columns)
+    return list(conn.execute(stmt, [dict(row) for row in rows]).all())

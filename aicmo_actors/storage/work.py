@@ -1,0 +1,114 @@
+"""Units of work: a plain function over a SQLAlchemy `Connection`, run as one transaction.
+
+    result = await run_write(engine, lambda conn: conn.execute(statement, params).rowcount)
+
+Hot paths are written this way instead of `async with engine.begin()` plus one `await`
+per statement, because on SQLite each awaited statement is three or four trips between
+the event loop and aiosqlite's thread (cursor, execute, fetch, close), and those trips,
+not SQLite, were most of a transaction's cost (a four-statement transaction: ~1.5 ms
+awaited statement by statement, ~0.2 ms as one unit of work, measured on these machines).
+
+- PostgreSQL (asyncpg): the function runs through SQLAlchemy's own bridge,
+  `AsyncConnection.run_sync`, on a connection from the engine's pool.
+- SQLite (aiosqlite): the function runs whole inside aiosqlite's worker thread, on the
+  very `sqlite3` connection aiosqlite holds for the engine's one pooled connection, through
+  a synchronous SQLAlchemy engine over that connection: one trip per unit of work, and
+  still one connection, so no second writer ever waits on SQLite's lock. This uses two
+  private aiosqlite attributes (`Connection._execute`, `Connection._conn`); a test fails
+  if they change, and anything else falls back to `run_sync`.
+
+The function must not await anything: it is plain synchronous SQLAlchemy Core.
+Context variables (the actor holding the unit of work, its log context) go with it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import aiosqlite
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import StaticPool
+
+__all__ = ["run_read", "run_write"]
+
+T = TypeVar("T")
+
+#: Engines over aiosqlite's connections, by the id of the `sqlite3` connection they wrap.
+_BRIDGES: dict[int, tuple[Any, Engine]] = {}
+
+
+async def run_write(engine: AsyncEngine, work: Callable[[Connection], T]) -> T:
+    """Run `work(conn)` in one transaction that takes the write lock, and commit it."""
+    return await _run(engine, work, write=True)
+
+
+async def run_read(engine: AsyncEngine, work: Callable[[Connection], T]) -> T:
+    """Run `work(conn)` in one read transaction (rolled back, nothing is written)."""
+    return await _run(engine, work, write=False)
+
+
+async def _run(engine: AsyncEngine, work: Callable[[Connection], T], *, write: bool) -> T:
+    if engine.dialect.name == "sqlite":
+        async with engine.connect() as aconn:
+            driver = await _aiosqlite_of(aconn)
+            if driver is not None:
+                bridge = _bridge(driver, engine)
+                context = contextvars.copy_context()
+                result: T = await driver._execute(context.run, _in_thread, bridge, work, write)
+                return result
+            return await _run_sync(aconn, work, write)
+    async with engine.connect() as aconn:
+        return await _run_sync(aconn, work, write)
+
+
+async def _run_sync(aconn: AsyncConnection, work: Callable[[Connection], T], write: bool) -> T:
+    if write:
+        async with aconn.begin():
+            return await aconn.run_sync(work)
+    try:
+        return await aconn.run_sync(work)
+    finally:
+        await aconn.rollback()
+
+
+async def _aiosqlite_of(aconn: AsyncConnection) -> aiosqlite.Connection | None:
+    raw = await aconn.get_raw_connection()
+    driver = raw.driver_connection
+    if isinstance(driver, aiosqlite.Connection) and getattr(driver, "_conn", None) is not None and hasattr(driver, "_execute"):
+        return driver
+    return None
+
+
+def _bridge(driver: aiosqlite.Connection, engine: AsyncEngine) -> Engine:
+    """A synchronous engine over the `sqlite3` connection aiosqlite holds (made once each)."""
+    raw = driver._conn
+    found = _BRIDGES.get(id(raw))
+    if found is not None and found[0] is raw:
+        return found[1]
+    bridge = create_engine(engine.url.set(drivername="sqlite"), creator=lambda: raw, poolclass=StaticPool)
+
+    @event.listens_for(bridge, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # As on the async engine: our own BEGIN, so transactions and savepoints behave.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("aicmo_write") else "BEGIN DEFERRED")
+
+    for stale in [key for key, (conn, _) in _BRIDGES.items() if conn is not raw and key == id(raw)]:
+        del _BRIDGES[stale]
+    _BRIDGES[id(raw)] = (raw, bridge)
+    if len(_BRIDGES) > 64:  # connections come and go with engines: forget the oldest
+        del _BRIDGES[next(iter(_BRIDGES))]
+    return bridge
+
+
+def _in_thread(bridge: Engine, work: Callable[[Connection], T], write: bool) -> T:
+    with bridge.connect() as conn:
+        conn.info["aicmo_write"] = write
+        with conn.begin() as transaction:
+            result = work(conn)
+            if not write:
+                transaction.rollback()
+        return result
