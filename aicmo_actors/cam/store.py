@@ -78,11 +78,13 @@ _CLAIM_WHERE = (
     sa.or_(outbound_t.c.next_attempt_at.is_(None), outbound_t.c.next_attempt_at <= _param("_due", outbound_t.c.next_attempt_at)),
 )
 _CLAIM_VALUES = {"status": _SENDING, "sending_at": _param("_at", outbound_t.c.sending_at), "attempts": outbound_t.c.attempts + 1}
-_INTERRUPTED = (
-    outbound_t.update()
-    .where(outbound_t.c.id == sa.bindparam("_id"), outbound_t.c.status == _SENDING)
-    .values(status=OutboundStatus.UNCONFIRMED.value, last_error="interrupted mid-send (actor restarted)")
-)
+_INTERRUPTED_WHERE = (outbound_t.c.id == sa.bindparam("_id"), outbound_t.c.status == _SENDING)
+_INTERRUPTED_VALUES = {
+    "status": OutboundStatus.UNCONFIRMED.value,
+    "last_error": "interrupted mid-send (actor restarted)",
+    "sent_at": sa.func.coalesce(outbound_t.c.sending_at, _param("_at", outbound_t.c.sent_at)),
+}
+_INTERRUPTED_RETURNS = (outbound_t.c.lead_id, outbound_t.c.step, outbound_t.c.campaign_id)
 _JOB_LEAD = (
     sa.select(
         leads_t.c.email, leads_t.c.first_name, leads_t.c.last_name, leads_t.c.company,
@@ -266,7 +268,7 @@ class CamStore:
         self.engine = engine
         self.fence = fence
         self._specs: dict[str, tuple[str, CampaignSpec]] = {}
-        self._claim_cache: tuple[Any, sa.Update] | None = None
+        self._claim_cache: tuple[Any, sa.Update, sa.Update] | None = None
 
     # -- campaigns -------------------------------------------------------------------------
     def _spec(self, name: str, spec_hash: str, raw: Any) -> CampaignSpec:
@@ -686,21 +688,41 @@ class CamStore:
         return [SendEmail(outbound_id=int(r[0]), lead_id=int(r[1]), campaign=r[2], step=int(r[3]), mailbox=r[4]) for r in rows]
 
     async def mark_interrupted_sends(self, now: datetime) -> int:
-        statement = (
-            outbound_t.update()
-            .where(outbound_t.c.status == OutboundStatus.SENDING.value)
-            .values(status=OutboundStatus.UNCONFIRMED.value, last_error="interrupted mid-send (process stopped)")
-        )
-        return await run_write(self.engine, lambda conn: int(conn.execute(statement).rowcount or 0))
+        """SENDING rows left by a process or incarnation that died mid-send -> UNCONFIRMED.
 
-    def _claim_statement(self) -> sa.Update:
+        The server may have them, so they are not sent again; and like any UNCONFIRMED send
+        they count as sent for the sequence, so each lead moves on to its next step.
+        """
+
+        def work(conn: Connection) -> int:
+            cut = conn.execute(
+                outbound_t.update()
+                .where(outbound_t.c.status == OutboundStatus.SENDING.value)
+                .values(
+                    status=OutboundStatus.UNCONFIRMED.value,
+                    last_error="interrupted mid-send (process stopped)",
+                    sent_at=sa.func.coalesce(outbound_t.c.sending_at, now),
+                )
+                .returning(*_INTERRUPTED_RETURNS)
+            ).all()
+            for row in cut:
+                self._advance_lead(conn, row.lead_id, row.step, self._campaign_spec(conn, row.campaign_id), now)
+            return len(cut)
+
+        return await run_write(self.engine, work)
+
+    def _claim_statements(self) -> tuple[sa.Update, sa.Update]:
+        """(claim, interrupted), both fenced by the lease: built once per fencing token."""
         fence = self.fence() if self.fence is not None else None
         cached = self._claim_cache
         if cached is None or cached[0] is not fence:
-            where = (*_CLAIM_WHERE, fence) if fence is not None else _CLAIM_WHERE
-            statement = outbound_t.update().where(*where).values(**_CLAIM_VALUES).returning(*_CLAIM_RETURNS)
-            self._claim_cache = cached = (fence, statement)
-        return cached[1]
+            extra = (fence,) if fence is not None else ()
+            claim = outbound_t.update().where(*_CLAIM_WHERE, *extra).values(**_CLAIM_VALUES).returning(*_CLAIM_RETURNS)
+            interrupted = (
+                outbound_t.update().where(*_INTERRUPTED_WHERE, *extra).values(**_INTERRUPTED_VALUES).returning(*_INTERRUPTED_RETURNS)
+            )
+            self._claim_cache = cached = (fence, claim, interrupted)
+        return cached[1], cached[2]
 
     async def claim_outbound(self, outbound_id: int, now: datetime, *, finish: Finished | None = None) -> OutboundJob | None:
         """QUEUED -> SENDING, committed before any byte goes out. None: not ours to send.
@@ -711,14 +733,16 @@ class CamStore:
         (the server may have it) and is not sent again. `finish`: the previous send's
         outcome, committed in the same transaction (one commit per email instead of two).
         """
-        claim = self._claim_statement()
+        claim, interrupted = self._claim_statements()
 
         def work(conn: Connection) -> tuple[Any, Any, CampaignSpec, list[Any]] | None:
             if finish is not None:
                 self._finish(conn, finish)
             row = conn.execute(claim, {"_id": outbound_id, "_due": now, "_at": now}).first()
             if row is None:
-                conn.execute(_INTERRUPTED, {"_id": outbound_id})
+                cut = conn.execute(interrupted, {"_id": outbound_id, "_at": now}).first()
+                if cut is not None:
+                    self._advance_lead(conn, cut.lead_id, cut.step, self._campaign_spec(conn, cut.campaign_id), now)
                 return None
             lead = conn.execute(_JOB_LEAD, {"_lead": row.lead_id}).one()
             spec = self._cached_spec(conn, lead.name, lead.spec_hash)
@@ -787,12 +811,22 @@ class CamStore:
             _FINISH_OUTBOUND,
             {"_id": job.outbound_id, "_status": finished.status.value, "_at": at, "_subject": finished.subject, "_error": finished.error},
         )
-        steps = job.spec.steps
-        delay = timedelta(days=steps[job.step].delay_days) if job.step < len(steps) else COMPLETION_WAIT
+        self._advance_lead(conn, job.lead_id, job.step, job.spec, at)
+
+    def _advance_lead(self, conn: Connection, lead_id: int, step: int, spec: CampaignSpec, at: datetime) -> None:
+        """The step went out (or may have): the lead's next step is due after its delay,
+        and after the last one the lead waits `COMPLETION_WAIT` for a reply. Only while it
+        is ACTIVE: a reply or an unsubscribe that came meanwhile has already decided."""
+        steps = spec.steps
+        delay = timedelta(days=steps[step].delay_days) if step < len(steps) else COMPLETION_WAIT
         conn.execute(
             _FINISH_LEAD,
-            {"_lead": job.lead_id, "_step": job.step, "_step_to": job.step, "_at": at, "_next": at + delay, "_updated": at},
+            {"_lead": lead_id, "_step": step, "_step_to": step, "_at": at, "_next": at + delay, "_updated": at},
         )
+
+    def _campaign_spec(self, conn: Connection, campaign_id: int) -> CampaignSpec:
+        row = conn.execute(sa.select(campaigns_t.c.name, campaigns_t.c.spec_hash).where(campaigns_t.c.id == campaign_id)).one()
+        return self._cached_spec(conn, row.name, row.spec_hash)
 
     async def mark_retry(self, outbound_id: int, retry_at: datetime, detail: str, smtp_code: int | None) -> None:
         statement = (

@@ -56,6 +56,8 @@ def make_transport(profile: TransportProfile, mailbox: str) -> MailTransport:
             password=profile.password.get_secret_value() if profile.password else None,
             tls=profile.tls,
             timeout=profile.timeout_s,
+            ca_file=profile.ca_file,
+            validate_certs=profile.validate_certs,
         )
     from aicmo_actors.gateways.maildir_outbox import MaildirOutbox
 
@@ -153,7 +155,11 @@ def cam_children(w: CamWiring, snapshot: Callable[[], Any]) -> list[ChildSpec | 
         return make_transport(profile, mailbox)
 
     make = w.transport_factory or transport_for
-    inboxes = w.inbox_factories or {name: make_inbox(name, profile) for name, profile in s.inboxes.items()}
+    inboxes = (
+        w.inbox_factories
+        if w.inbox_factories is not None
+        else {name: make_inbox(name, profile) for name, profile in s.inboxes.items()}
+    )
     secret = w.secret
     policy = w.pause_policy or PausePolicy(
         hard_bounce_rate=s.pause_hard_bounce_rate,
@@ -217,7 +223,16 @@ async def open_database(settings: Settings) -> AsyncEngine:
 
 
 async def serve(settings: Settings, *, clock: Clock | None = None) -> int:
-    """Run until SIGINT/SIGTERM or until the root supervisor gives up."""
+    """Run until SIGINT/SIGTERM or until the root supervisor gives up.
+
+    The first SIGINT or SIGTERM starts a clean stop (drain, stop actors, release the lease,
+    exit 0); a repeat while stopping is logged and changes nothing. Repeats are common:
+    `timeout` signals the process and then its process group, a supervisor may signal
+    again. Falling back to the default handlers there turned a clean stop into exit 130
+    (a KeyboardInterrupt surfacing after the drain) or, for SIGTERM, into a kill mid-send.
+    After a signalled stop both signals stay ignored: the process is on its way out.
+    SIGKILL still stops it at once.
+    """
     configure_logging(settings.log_level, settings.log_format)
     log = structlog.get_logger("aicmo")
     clock = clock or RealClock()
@@ -227,10 +242,12 @@ async def serve(settings: Settings, *, clock: Clock | None = None) -> int:
     signals = (signal.SIGINT, signal.SIGTERM)
 
     def on_signal(signum: int) -> None:
-        log.info("signal received: stopping", signal=signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if stop.is_set():
+            log.warning("signal received while stopping: already stopping", signal=name, drain_timeout_s=settings.drain_timeout_s)
+            return
+        log.info("signal received: stopping", signal=name)
         stop.set()
-        for sig in signals:  # a second signal falls back to the default: stop right away
-            loop.remove_signal_handler(sig)
 
     for sig in signals:
         loop.add_signal_handler(sig, on_signal, sig)
@@ -253,6 +270,8 @@ async def serve(settings: Settings, *, clock: Clock | None = None) -> int:
         await engine.dispose()
         for sig in signals:
             loop.remove_signal_handler(sig)
+            if stop.is_set():
+                signal.signal(sig, signal.SIG_IGN)
 
 
 async def _active(settings: Settings, engine: AsyncEngine, lease: WorkerLease, clock: Clock, stop: asyncio.Event) -> int | None:

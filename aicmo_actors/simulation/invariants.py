@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from aicmo_actors.cam.campaign import CampaignSpec
 from aicmo_actors.cam.lead_rules import ALERT_CATEGORIES, LOW_CONFIDENCE
 from aicmo_actors.cam.send_rules import in_window
-from aicmo_actors.cam.store import CamStore, alerts_t, inbound_t, leads_t, reports_t, suppressions_t
+from aicmo_actors.cam.store import CamStore, alerts_t, inbound_t, leads_t, outbound_t, reports_t, suppressions_t
 from aicmo_actors.settings import Settings
 from aicmo_actors.simulation.world import World
-from contracts.cam import ReplyCategory
+from contracts.cam import LeadState, OutboundStatus, ReplyCategory
 
 INVARIANTS = (
     "no lead gets the same step twice",
@@ -27,6 +27,7 @@ INVARIANTS = (
     "daily caps and send windows are never exceeded",
     "every inbound message is stored once",
     "every tick has its cycle report",
+    "no lead is stranded: an active lead has its next step scheduled or in flight",
 )
 
 
@@ -110,6 +111,33 @@ async def check_invariants(store: CamStore, world: World, spec: CampaignSpec, ti
         if stored.get(mail.message_id, 0) != 1:
             found.append(Violation(INVARIANTS[4], f"{mail.kind} {mail.message_id} stored {stored.get(mail.message_id, 0)} times"))
             break
+
+    # 7. A lead still in its sequence is waiting for something: a time of its next action,
+    #    or a send that is queued or in flight. Nothing else would ever move it on.
+    async with store.engine.connect() as conn:
+        stranded = (
+            await conn.execute(
+                sa.select(leads_t.c.id, leads_t.c.email, leads_t.c.current_step, leads_t.c.state_reason)
+                .where(
+                    leads_t.c.state == LeadState.ACTIVE.value,
+                    leads_t.c.next_action_at.is_(None),
+                    ~sa.exists().where(
+                        outbound_t.c.lead_id == leads_t.c.id,
+                        outbound_t.c.status.in_([OutboundStatus.QUEUED.value, OutboundStatus.SENDING.value]),
+                    ),
+                )
+                .order_by(leads_t.c.id)
+                .limit(1)
+            )
+        ).first()
+    if stranded is not None:
+        found.append(
+            Violation(
+                INVARIANTS[6],
+                f"lead {stranded.id} ({stranded.email}) is active after step {stranded.current_step} with nothing scheduled"
+                f" ({stranded.state_reason or 'no reason recorded'})",
+            )
+        )
 
     # 6. One cycle report per tick and step.
     counts = dict(reports)

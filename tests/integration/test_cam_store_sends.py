@@ -1,0 +1,91 @@
+"""The send path's store operations on SQLite and PostgreSQL: claims, finishes, interruptions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aicmo_actors.cam.campaign import parse_campaign
+from aicmo_actors.cam.store import CamStore, Finished, PlannedSend, SchedulePlan, leads_t, outbound_t
+from contracts.cam import OutboundStatus
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+CAMPAIGN = """
+name = "sends"
+timezone = "UTC"
+postal_address = "Agency Ltd, 1 Road, Town"
+[[mailboxes]]
+address = "alex@outreach.example.com"
+[[steps]]
+subject = "Hello {{ first_name }}"
+body = "One"
+[[steps]]
+delay_days = 3
+body = "Two"
+"""
+
+
+async def _queued(store: CamStore, leads: int = 2) -> list[int]:
+    spec = parse_campaign(CAMPAIGN)
+    campaign_id, _ = await store.create_or_update_campaign(spec, NOW)
+    await store.import_leads("sends", [{"email": f"p{i}@prospect.example.com", "first_name": f"P{i}"} for i in range(leads)], NOW)
+    due = await store.due_leads(NOW, 10)
+    plan = SchedulePlan(
+        sends=[PlannedSend(d.lead_id, campaign_id, "sends", 1, "A", "alex@outreach.example.com", d.email, f"<s.{d.lead_id}.1@outreach.example.com>") for d in due]
+    )
+    return [job.outbound_id for _, job in await store.apply_schedule(plan, NOW)]
+
+
+async def _lead_of(engine: AsyncEngine, outbound_id: int) -> sa.Row[tuple[int, datetime | None, str]]:
+    async with engine.connect() as conn:
+        return (
+            await conn.execute(
+                sa.select(leads_t.c.current_step, leads_t.c.next_action_at, outbound_t.c.status)
+                .join(outbound_t, outbound_t.c.lead_id == leads_t.c.id)
+                .where(outbound_t.c.id == outbound_id)
+            )
+        ).one()
+
+
+async def test_a_claim_wins_once_and_a_finish_moves_the_lead_to_its_next_step(engine: AsyncEngine) -> None:
+    store = CamStore(engine)
+    first, _ = await _queued(store)
+    job = await store.claim_outbound(first, NOW)
+    assert job is not None and job.step == 1 and job.lead_fields["first_name"] == "P0"
+    assert await store.claim_outbound(first, NOW) is None  # SENDING: not claimed twice ...
+    # ... and a second claim of a SENDING row means its sender died mid-send: UNCONFIRMED.
+    row = await _lead_of(engine, first)
+    assert row.status == OutboundStatus.UNCONFIRMED.value
+    assert row.current_step == 1 and row.next_action_at is not None  # the sequence goes on
+
+
+async def test_a_send_cut_off_by_a_crash_still_moves_its_lead_on(engine: AsyncEngine) -> None:
+    """Found by the kill test: an interrupted send became UNCONFIRMED but its lead stayed
+    active with nothing scheduled, so its later steps were never sent."""
+    store = CamStore(engine)
+    first, second = await _queued(store)
+    assert await store.claim_outbound(first, NOW) is not None  # then the process dies
+    assert await store.mark_interrupted_sends(NOW + timedelta(minutes=5)) == 1
+    row = await _lead_of(engine, first)
+    assert row.status == OutboundStatus.UNCONFIRMED.value
+    assert row.current_step == 1
+    assert row.next_action_at is not None
+    assert row.next_action_at.replace(tzinfo=UTC) == NOW + timedelta(minutes=5) + timedelta(days=3)
+    # The other lead's row was never claimed: untouched, still QUEUED.
+    assert (await _lead_of(engine, second)).status == OutboundStatus.QUEUED.value
+
+
+async def test_a_finish_carried_by_the_next_claim_commits_both(engine: AsyncEngine) -> None:
+    store = CamStore(engine)
+    first, second = await _queued(store)
+    job = await store.claim_outbound(first, NOW)
+    assert job is not None
+    nxt = await store.claim_outbound(second, NOW, finish=Finished(job, OutboundStatus.SENT, NOW, subject="Hello P0"))
+    assert nxt is not None
+    assert (await _lead_of(engine, first)).status == OutboundStatus.SENT.value
+    assert (await _lead_of(engine, second)).status == OutboundStatus.SENDING.value
