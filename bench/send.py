@@ -32,7 +32,6 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,7 @@ from aicmo_actors.cam.campaign import CampaignSpec, parse_campaign
 from aicmo_actors.cam.scheduler import Scheduler
 from aicmo_actors.cam.store import CamStore
 from aicmo_actors.cli.service import CamWiring, cam_children
-from aicmo_actors.gateways.mail_message import build_message
+from aicmo_actors.gateways.mail_message import build_message, wire_bytes
 from aicmo_actors.gateways.smtp import SmtpTransport
 from aicmo_actors.runtime import Actor, ActorSystem, ChildSpec, FakeClock, RealClock
 from aicmo_actors.settings import Settings
@@ -138,7 +137,7 @@ async def raw_smtp(port: int, n: int) -> float:
             list_unsubscribe_url=f"https://links.example.com/u/{i:032x}",
             list_unsubscribe_mailto=f"mailto:{MAILBOX}?subject=unsubscribe",
         )
-        payloads.append((lead["email"], msg.as_bytes(policy=SMTP_POLICY)))
+        payloads.append((lead["email"], wire_bytes(msg)))
     client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, use_tls=False)
     await client.connect()
     start = time.perf_counter()

@@ -86,6 +86,33 @@ def references_for(previous_ids: Sequence[str]) -> tuple[str | None, tuple[str, 
     return previous_ids[-1], tuple(previous_ids)
 
 
+#: How outbound mail is written: SMTP's CRLF line ends, and the headers we fold ourselves
+#: kept as written. The stock policy re-folds any header line over 78 characters, and an
+#: unbreakable one (a long unsubscribe URL) then came out as RFC 2047 encoded words, which
+#: no mail provider reads as the List-Unsubscribe link it must be (RFC 2369, RFC 8058).
+#: Structured headers (From, To, Subject) still fold themselves.
+WIRE_POLICY = SMTP.clone(refold_source="none")
+
+
+def wire_bytes(message: EmailMessage) -> bytes:
+    """The message as it goes on the wire (and into the Maildir outbox)."""
+    return message.as_bytes(policy=WIRE_POLICY)
+
+
+def _fold_list(items: list[str], separator: str, width: int = 76) -> str:
+    """Items joined by `separator`, a new folded line (CRLF-less "\n ") wherever the next item
+    would pass `width`: the generator then writes the lines as they are (RFC 5322 2.2.3)."""
+    lines = [items[0]]
+    for item in items[1:]:
+        joined = lines[-1] + separator + item
+        if len(joined) <= width:
+            lines[-1] = joined
+        else:
+            lines[-1] += separator.rstrip()
+            lines.append(item)
+    return "\n ".join(lines)
+
+
 def build_message(
     *,
     from_address: str,
@@ -126,25 +153,29 @@ def build_message(
             raise ValueError(f"{key!r} is not a header name (printable ASCII, no spaces or ':')")
         if key.lower() in MANAGED_HEADERS:
             raise ValueError(f"{key}: set by build_message itself, not through extra_headers")
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=WIRE_POLICY)
+    # From, To and Subject go through the policy (RFC 2047 for non-ASCII, quoting). The rest
+    # are ASCII we composed and checked above: stored as written (`set_raw`, folded here),
+    # since the policy would parse each into a structured header only to print it back,
+    # which was most of the cost of building an email.
     msg["From"] = sender
     msg["To"] = recipient
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = message_id
+    msg.set_raw("Date", format_datetime(date))
+    msg.set_raw("Message-ID", message_id)
     if in_reply_to:
-        msg["In-Reply-To"] = in_reply_to
+        msg.set_raw("In-Reply-To", in_reply_to)
     if references:
-        msg["References"] = " ".join(references)
+        msg.set_raw("References", _fold_list(list(references), " "))
     targets = []
     if list_unsubscribe_url:
         targets.append(f"<{list_unsubscribe_url}>")
     if list_unsubscribe_mailto:
         targets.append(f"<{list_unsubscribe_mailto}>")
     if targets:
-        msg["List-Unsubscribe"] = ", ".join(targets)
+        msg.set_raw("List-Unsubscribe", _fold_list(targets, ", "))
     if list_unsubscribe_url:
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        msg.set_raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
     for key, value in (extra_headers or {}).items():
         msg[key] = value
     msg.set_content(text)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
 
+from aicmo_actors.gateways.mail_message import wire_bytes
 from aicmo_actors.gateways.transport import SendResult
 
 _LINE_BREAKS = ("\r", "\n", "\0")
@@ -35,7 +36,7 @@ class MaildirOutbox:
         for address in (mail_from, *rcpt_to):
             if any(c in address for c in _LINE_BREAKS):
                 raise ValueError(f"refused: line break or NUL in the envelope address {address!r}")
-        data = message.as_bytes().replace(b"\r\n", b"\n")
+        data = wire_bytes(message).replace(b"\r\n", b"\n")
         envelope = f"X-Envelope-From: <{mail_from}>\nX-Envelope-To: {', '.join(f'<{r}>' for r in rcpt_to)}\n".encode()
         try:
             self._deliver(envelope + data)

@@ -14,12 +14,12 @@ import os
 import time
 from collections.abc import Sequence
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
 from typing import Any, Literal
 
 import aiosmtplib
 import structlog
 
+from aicmo_actors.gateways.mail_message import wire_bytes
 from aicmo_actors.gateways.transport import Outcome, SendResult
 
 log = structlog.get_logger("aicmo.gateways.smtp")
@@ -177,7 +177,7 @@ class SmtpTransport:
                 await self._reset(client)
                 return SendResult(_outcome(last.code), last.code, _text(last.message), "rcpt", tuple(refused))
             stage = "data"
-            payload = message.as_bytes(policy=SMTP_POLICY)
+            payload = wire_bytes(message)
             protocol: Any = client.protocol
             original_write = protocol.write
             writes = 0

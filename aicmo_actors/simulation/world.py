@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
-from email.policy import SMTP, default
+from email.policy import default
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
+from aicmo_actors.gateways.mail_message import wire_bytes
 from aicmo_actors.gateways.transport import SendResult
 from aicmo_actors.runtime import FakeClock
 from aicmo_actors.simulation import mails
@@ -153,7 +154,7 @@ class World:
         if roll < faults.drop_before_data:
             return SendResult(outcome="temporary", smtp_code=None, smtp_text="Connection lost: [Errno 104] Connection reset by peer", stage="mail")
         now = self.clock.now()
-        raw = message.as_bytes(policy=SMTP)
+        raw = wire_bytes(message)
         message_id = str(message["Message-ID"])
         dropped = self.fault_rng.random() < faults.drop_after_data
         outcome = "unconfirmed" if dropped else "accepted"

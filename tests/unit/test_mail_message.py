@@ -270,3 +270,41 @@ def test_the_same_message_is_the_same_bytes() -> None:
     assert build(html="<p>x</p>").as_bytes() == build(html="<p>x</p>").as_bytes()
     other = build(html="<p>x</p>", message_id=make_message_id("outreach.example.com", "other"))
     assert other.get_boundary() != build(html="<p>x</p>").get_boundary()
+
+
+# -- the wire form ------------------------------------------------------------------------------
+
+
+def test_a_long_unsubscribe_url_stays_a_literal_link_on_the_wire() -> None:
+    """It used to come out as RFC 2047 encoded words (the stock policy re-folds any line over
+    78 characters), which no provider reads as a List-Unsubscribe link."""
+    from datetime import UTC, datetime
+    from email import message_from_bytes, policy
+
+    from aicmo_actors.gateways.mail_message import build_message, wire_bytes
+
+    url = "https://unsubscribe.a-rather-long-agency-domain.example.com/u/AQAAAAAAAeJAKPikkOUdM9-tc17RyyIGsw"
+    mailto = "mailto:alex@outreach.example.com?subject=unsubscribe"
+    refs = tuple(f"<{n:016x}.{n}.1@outreach.example.com>" for n in range(4))
+    msg = build_message(
+        from_address="alex@outreach.example.com", to_address="lead@example.com", subject="Hi", text="x",
+        message_id="<m.1@outreach.example.com>", date=datetime(2026, 3, 2, tzinfo=UTC),
+        in_reply_to=refs[-1], references=refs, list_unsubscribe_url=url, list_unsubscribe_mailto=mailto,
+    )
+    raw = wire_bytes(msg)
+    assert b"=?" not in raw.split(b"\r\n\r\n", 1)[0]  # no encoded words anywhere in the header
+    assert f"<{url}>".encode() in raw
+    assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")  # CRLF only
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    again = message_from_bytes(raw, policy=policy.default)
+    assert str(again["List-Unsubscribe"]) == f"<{url}>, <{mailto}>"
+    assert str(again["References"]).split() == list(refs)
+    assert str(again["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
+
+
+def test_short_header_lists_stay_on_one_line_and_long_ones_fold_between_items() -> None:
+    from aicmo_actors.gateways.mail_message import _fold_list
+
+    assert _fold_list(["<a>", "<b>"], ", ") == "<a>, <b>"
+    folded = _fold_list([f"<{'x' * 40}>", f"<{'y' * 40}>"], ", ")
+    assert folded == f"<{'x' * 40}>,\n <{'y' * 40}>"
