@@ -147,7 +147,17 @@ def _make_sqlite_engine(
             # busy handler, which sleeps in steps of up to 100 ms. Waiting for the one
             # connection in asyncio's queue costs nothing. Other processes (the CLI while the
             # service runs) still meet the busy timeout, as they should.
-            engine_kwargs = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 120, **engine_kwargs}
+            # No reset when it goes back to the pool: SQLAlchemy ends every transaction it
+            # began (commit, or rollback on close), and a unit of work runs its own inside
+            # aiosqlite's thread (storage/work.py), so the reset was one more empty trip to
+            # that thread per transaction.
+            engine_kwargs = {
+                "pool_size": 1,
+                "max_overflow": 0,
+                "pool_timeout": 120,
+                "pool_reset_on_return": None,
+                **engine_kwargs,
+            }
     engine = create_async_engine(url, echo=echo, **engine_kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
