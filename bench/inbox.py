@@ -26,12 +26,10 @@ import argparse
 import asyncio
 import cProfile
 import json
-import os
 import re
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -92,8 +90,8 @@ def make_messages(count: int) -> list[bytes]:
 @asynccontextmanager
 async def database(kind: str, workdir: Path) -> AsyncIterator[str]:
     """A fresh, migrated database URL of `kind`; removed afterwards."""
-    from aicmo_actors.storage.engine import make_engine, parse_url
-    from aicmo_actors.storage.schema import ensure_schema, upgrade
+    from aicmo_actors.storage.engine import make_engine
+    from aicmo_actors.storage.schema import ensure_schema
 
     if kind == "sqlite":
         url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
@@ -104,45 +102,18 @@ async def database(kind: str, workdir: Path) -> AsyncIterator[str]:
             await engine.dispose()
         yield url
         return
-    import asyncpg  # type: ignore[import-untyped]
-
-    server = parse_url(os.environ.get(PG_SERVER_ENV, "").strip() or DEFAULT_PG_SERVER)
-    name = f"aicmo_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-
-    async def admin(statement: str) -> None:
-        conn = await asyncpg.connect(
-            user=server.username,
-            password=server.password,
-            host=server.host or "127.0.0.1",
-            port=server.port or 5432,
-            database=server.database,
-            timeout=5,
-        )
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
+    from bench._pg import ScratchDatabaseError, pg_server, scratch_database
 
     try:
-        await admin(f'CREATE DATABASE "{name}"')
-    except (OSError, asyncpg.PostgresError) as exc:
-        where = server.render_as_string(hide_password=True)
-        raise BenchError(
-            f"cannot create a database on {where}: {exc} (set {PG_SERVER_ENV})"
-        ) from None
-    url = server.set(database=name).render_as_string(hide_password=False)
-    try:
-        # A PostgreSQL database is never upgraded implicitly: migrate it, then check as the
-        # service does.
-        await upgrade(url)
-        engine = make_engine(url)
-        try:
-            await ensure_schema(engine)
-        finally:
-            await engine.dispose()
-        yield url
-    finally:
-        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        async with scratch_database(pg_server()) as url:
+            engine = make_engine(url)
+            try:
+                await ensure_schema(engine)  # checked as the service does
+            finally:
+                await engine.dispose()
+            yield url
+    except ScratchDatabaseError as exc:
+        raise BenchError(str(exc)) from None
 
 
 # -- the pipeline ---------------------------------------------------------------------------

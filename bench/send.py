@@ -22,13 +22,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import socket
 import sqlite3
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -36,8 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
-import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy.engine import URL
 
 from aicmo_actors.cam.campaign import CampaignSpec, parse_campaign
 from aicmo_actors.cam.scheduler import Scheduler
@@ -47,13 +43,19 @@ from aicmo_actors.gateways.mail_message import build_message, wire_bytes
 from aicmo_actors.gateways.smtp import SmtpTransport
 from aicmo_actors.runtime import Actor, ActorSystem, ChildSpec, FakeClock, RealClock
 from aicmo_actors.settings import Settings
-from aicmo_actors.storage.engine import make_engine, parse_url
+from aicmo_actors.storage.engine import make_engine
 from aicmo_actors.storage.schema import upgrade
+from bench._pg import (
+    DEFAULT_PG_SERVER,
+    PG_SERVER_ENV,
+    ScratchDatabaseError,
+    pg_server,
+    scratch_database,
+)
 from contracts.base import Event
 from contracts.cam import CycleReport, EmailSent, SendEmail
 from contracts.runtime import Tick
 
-DEFAULT_PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 MAILBOX = "bench@sender.example.com"
 DUE = 1000
 
@@ -207,22 +209,6 @@ async def pipeline(port: int, database_url: str, n: int) -> float:
         await engine.dispose()
 
 
-@asynccontextmanager
-async def scratch_pg(server: str) -> AsyncIterator[str]:
-    """A fresh PostgreSQL database on `server`; yields its URL and drops it afterwards."""
-    url = parse_url(server)
-    assert isinstance(url, URL)
-    name = f"aicmo_bench_{uuid.uuid4().hex[:10]}"
-    dsn = dict(user=url.username or "postgres", password=url.password, host=url.host or "127.0.0.1", port=url.port or 5432)
-    admin = await asyncpg.connect(database=url.database or "postgres", **dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 # -- tick scale -------------------------------------------------------------------------------------
 def fill_leads(db_path: Path, total: int, due: int, start: datetime) -> None:
     """`total` leads in the campaign, `due` of them due at `start`, the rest waiting on a reply
@@ -316,7 +302,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 progress(f"  {rate:,.0f}/s, ratio {rate / raw:.3f}")
             if "pg" in backends:
                 progress(f"pipeline on PostgreSQL: {args.leads:,} leads ...")
-                async with scratch_pg(args.pg_url) as url:
+                async with scratch_database(pg_server(args.pg_url)) as url:
                     rate = await pipeline(port, url, args.leads)
                 result["pipeline_per_s_pg"] = round(rate, 1)
                 result["ratio_pg"] = round(rate / raw, 3)
@@ -339,11 +325,15 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench send", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=10_000, help="leads (= emails) per pipeline run (default 10,000)")
     parser.add_argument("--backends", default="sqlite,pg", help="comma-separated: sqlite, pg (default both)")
-    parser.add_argument("--pg-url", default=os.environ.get("AICMO_TEST_DATABASE_URL", DEFAULT_PG_SERVER), help="PostgreSQL server for a scratch database")
+    parser.add_argument("--pg-url", default=None, help=f"PostgreSQL server for a scratch database (default ${PG_SERVER_ENV} or {DEFAULT_PG_SERVER})")
     parser.add_argument("--scale-leads", type=int, default=1_000_000, help="leads in the big tick-scale run (default 1,000,000)")
     parser.add_argument("--skip-scale", action="store_true", help="skip the tick-scale runs")
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args))
+    try:
+        result = asyncio.run(run(args))
+    except ScratchDatabaseError as exc:
+        print(f"error: {exc} (or run with --backends sqlite)", file=sys.stderr)
+        return 2
     print(json.dumps(result))
     return 0
 

@@ -29,23 +29,12 @@ from typing import Any
 from aicmo_actors.cam.campaign import CampaignSpec, parse_campaign
 from aicmo_actors.cli.demo import EXAMPLES, load_demo_inputs
 from aicmo_actors.simulation.run import simulate
-from aicmo_actors.simulation.world import Behaviour, Faults
+from aicmo_actors.simulation.world import ALL_FAULTS, BUSY_PROSPECTS, Behaviour
 
-#: The soak's faults: every kind on, often enough to matter in a small run.
-SOAK_FAULTS = Faults(
-    smtp_4xx=0.05,
-    smtp_5xx_blocked=0.01,
-    drop_before_data=0.02,
-    drop_after_data=0.02,
-    crash_in_sender=0.02,
-    inbox_disconnect=0.1,
-    db_commit_error=0.01,
-    process_kills=2,
-    kill_in_send=0.02,
-)
+SOAK_FAULTS = ALL_FAULTS
+SOAK_BEHAVIOUR = BUSY_PROSPECTS
 #: The speed run's prospects: the demo's cleaned list (a dirty one pauses the campaign, as it should).
 SPEED_BEHAVIOUR = Behaviour(hard_bounce=0.005, soft_bounce=0.01)
-SOAK_BEHAVIOUR = Behaviour(interested=0.1, unsubscribe=0.08, ooo=0.1, hard_bounce=0.05, soft_bounce=0.06, reply_delay_h=(0.5, 30))
 
 
 def progress(text: str) -> None:

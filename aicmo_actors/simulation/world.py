@@ -82,6 +82,26 @@ class Faults:
     max_kills_in_send: int = 3
 
 
+#: Every fault at once, often enough to matter in a small run: what the CI seeds and
+#: `python -m bench sim` soak with. SMTP 4xx and 5xx (a block list), the connection
+#: dropped before and after DATA, a crash in the middle of a send, inbox disconnects,
+#: failed commits, the process killed twice at seeded moments and up to three times right
+#: after the server took a message, each time restarted on the same database.
+ALL_FAULTS = Faults(
+    smtp_4xx=0.05,
+    smtp_5xx_blocked=0.01,
+    drop_before_data=0.02,
+    drop_after_data=0.02,
+    crash_in_sender=0.02,
+    inbox_disconnect=0.1,
+    db_commit_error=0.01,
+    process_kills=2,
+    kill_in_send=0.02,
+)
+#: A dirty list and quick answers, so that a small run meets every kind of reply.
+BUSY_PROSPECTS = Behaviour(interested=0.1, unsubscribe=0.08, ooo=0.1, hard_bounce=0.05, soft_bounce=0.06, reply_delay_h=(0.5, 30))
+
+
 @dataclass
 class Delivery:
     at: datetime

@@ -15,7 +15,7 @@ import pytest
 
 from aicmo_actors.cli.demo import EXAMPLES, load_demo_inputs
 from aicmo_actors.simulation.run import SimResult, simulate
-from aicmo_actors.simulation.world import Behaviour, Faults
+from aicmo_actors.simulation.world import ALL_FAULTS, BUSY_PROSPECTS, Behaviour, Faults
 
 pytestmark = pytest.mark.anyio
 
@@ -37,22 +37,8 @@ def _sql(result: SimResult, query: str) -> list[tuple[Any, ...]]:
         return list(db.execute(query))
 
 
-#: Every fault at once: SMTP 4xx, 5xx and dropped connections (before and after DATA), a
-#: crash in the middle of a send, inbox disconnects, failed commits, and the whole process
-#: killed twice at seeded moments and up to three times right after the server took a
-#: message (before the reply), each time restarted on the same database.
-ALL_FAULTS = Faults(
-    smtp_4xx=0.05,
-    smtp_5xx_blocked=0.01,
-    drop_before_data=0.02,
-    drop_after_data=0.02,
-    crash_in_sender=0.02,
-    inbox_disconnect=0.1,
-    db_commit_error=0.01,
-    process_kills=2,
-    kill_in_send=0.02,
-)
-BEHAVIOUR = Behaviour(interested=0.1, unsubscribe=0.08, ooo=0.1, hard_bounce=0.08, soft_bounce=0.06, reply_delay_h=(0.5, 30))
+#: The soak's faults and prospects (`python -m bench sim` uses the same).
+BEHAVIOUR = BUSY_PROSPECTS
 
 
 @pytest.mark.parametrize("seed", SEEDS)
