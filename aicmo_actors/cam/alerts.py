@@ -74,18 +74,43 @@ class Alerts(Actor[AlertRequested | RetryAlert]):
         self.max_attempts = max_attempts
         self.retry_base_s = retry_base_s
         self._transport: MailTransport | None = None
+        # Outcomes a channel already has but the database does not (its commit failed):
+        # written again before anything else, and in on_stop, so a delivered alert is not
+        # delivered again by the next incarnation (only a kill in that window can repeat
+        # it, and then with the same Message-ID and Idempotency-Key).
+        self._unrecorded: list[tuple[str, tuple[Any, ...]]] = []
+
+    async def _record(self, kind: str, *args: Any) -> None:
+        write = self.store.finish_alert if kind == "finish" else self.store.retry_alert
+        try:
+            await write(*args)
+        except Exception:
+            self._unrecorded.append((kind, args))
+            raise
+
+    async def _write_unrecorded(self) -> None:
+        while self._unrecorded:
+            kind, args = self._unrecorded[0]
+            write = self.store.finish_alert if kind == "finish" else self.store.retry_alert
+            await write(*args)
+            self._unrecorded.pop(0)
 
     async def on_start(self) -> None:
         for alert_id in await self.store.pending_alert_ids():
             self.ctx.schedule(0, RetryAlert(alert_id=alert_id))
 
     async def on_stop(self) -> None:
+        try:
+            await self._write_unrecorded()
+        except Exception:
+            self.ctx.log.warning("could not record an alert's delivery: it may be delivered again", exc_info=True)
         if self._transport is not None:
             await self._transport.close()
             self._transport = None
         await self.webhook.close()
 
     async def receive(self, message: AlertRequested | RetryAlert) -> Any:
+        await self._write_unrecorded()
         now = self.ctx.clock.now()
         if isinstance(message, AlertRequested):
             row = await self.store.create_alert(message, now)
@@ -154,15 +179,15 @@ class Alerts(Actor[AlertRequested | RetryAlert]):
         if self.webhook_url:
             wanted.add("webhook")
         if wanted <= done:
-            await self.store.finish_alert(row.alert_id, "delivered", now, None, sorted(done))
+            await self._record("finish", row.alert_id, "delivered", now, None, sorted(done))
             self.ctx.log.info("alert delivered", kind=row.kind, alert_id=row.alert_id)
             return
         attempts = row.attempts + 1
         if permanent or attempts >= self.max_attempts:
-            await self.store.finish_alert(row.alert_id, "failed", now, "; ".join(errors), sorted(done))
+            await self._record("finish", row.alert_id, "failed", now, "; ".join(errors), sorted(done))
             self.ctx.log.error("alert delivery failed for good", kind=row.kind, errors=errors)
             return
         delay = self.retry_base_s * 2 ** (attempts - 1)
-        await self.store.retry_alert(row.alert_id, attempts, "; ".join(errors), sorted(done))
+        await self._record("retry", row.alert_id, attempts, "; ".join(errors), sorted(done))
         self.ctx.log.warning("alert delivery failed: will retry", kind=row.kind, in_s=delay, errors=errors)
         self.ctx.schedule(delay, RetryAlert(alert_id=row.alert_id))

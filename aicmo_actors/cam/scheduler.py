@@ -16,7 +16,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aicmo_actors.cam.pacing import MailboxPacer
-from aicmo_actors.cam.send_rules import choose_variant, in_window, next_window_start, step_due_at
+from aicmo_actors.cam.send_rules import (
+    choose_variant,
+    in_window,
+    next_window_start,
+    step_due_at,
+    zone,
+)
 from aicmo_actors.cam.store import (
     CampaignRow,
     CamStore,
@@ -36,13 +42,6 @@ def mailbox_for(lead_id: int, mailboxes: list[str]) -> str:
     """A lead always writes from the same mailbox, so its follow-ups stay in one thread."""
     digest = hashlib.sha256(str(lead_id).encode()).digest()
     return mailboxes[int.from_bytes(digest[:4], "big") % len(mailboxes)]
-
-
-def zone(name: str | None, fallback: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or fallback)
-    except Exception:
-        return ZoneInfo(fallback)
 
 
 class Scheduler(Actor[Tick]):
@@ -210,4 +209,4 @@ class Scheduler(Actor[Tick]):
         return "queued"
 
 
-__all__ = ["Scheduler", "mailbox_for", "step_due_at"]
+__all__ = ["Scheduler", "mailbox_for", "step_due_at", "zone"]

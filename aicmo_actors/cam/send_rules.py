@@ -13,6 +13,14 @@ from zoneinfo import ZoneInfo
 from aicmo_actors.cam.campaign import SendWindow, StepSpec
 
 
+def zone(name: str | None, fallback: str) -> ZoneInfo:
+    """The lead's timezone, or the campaign's when the lead has none (or an unknown one)."""
+    try:
+        return ZoneInfo(name or fallback)
+    except Exception:
+        return ZoneInfo(fallback)
+
+
 def _require_aware(at: datetime) -> None:
     if at.tzinfo is None or at.utcoffset() is None:
         # astimezone() would read a naive datetime as the machine's local time: a silent error.

@@ -13,10 +13,12 @@ as the next email's claim (one commit per email); the last one flushes itself.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from aicmo_actors.cam.campaign import CampaignSpec
 from aicmo_actors.cam.classify import judge_smtp_reply
-from aicmo_actors.cam.store import CamStore, Finished, OutboundJob
+from aicmo_actors.cam.send_rules import in_window, next_window_start, zone
+from aicmo_actors.cam.store import CamStore, Finished, Held, OutboundJob
 from aicmo_actors.cam.templates import render_step
 from aicmo_actors.cam.unsubscribe import sign_token, unsubscribe_mailto, unsubscribe_url
 from aicmo_actors.gateways.mail_message import build_message
@@ -34,6 +36,12 @@ from contracts.cam import (
 
 #: Makes the transport of a sending mailbox from (transport profile name, mailbox address).
 TransportFactory = Callable[[str, str], MailTransport]
+
+
+def window_closed_until(spec: CampaignSpec, timezone: str | None, now: datetime) -> datetime | None:
+    """None when the lead's send window is open now, else when it next opens."""
+    tz = zone(timezone, spec.timezone)
+    return None if in_window(spec.window, tz, now) else next_window_start(spec.window, tz, now)
 
 
 class Sender(Actor[SendEmail | FlushSends]):
@@ -112,10 +120,15 @@ class Sender(Actor[SendEmail | FlushSends]):
             return
         now = self.ctx.clock.now()
         finished = self._pending
-        job = await self.store.claim_outbound(message.outbound_id, now, finish=finished)
+        job = await self.store.claim_outbound(message.outbound_id, now, finish=finished, window=window_closed_until)
         self._pending = None
         if finished is not None:
             await self._published(finished)
+        if isinstance(job, Held):
+            # Not now (a retry or a row handed on again came due outside the lead's window,
+            # or its campaign or mailbox is paused): the row carries the time, come back then.
+            self.ctx.schedule((job.until - now).total_seconds(), message)
+            return
         if job is None:
             return  # already sent, failed, unconfirmed, or not due yet: nothing to do
         token = sign_token(self.secret(), job.lead_id)

@@ -85,6 +85,37 @@ _INTERRUPTED_VALUES = {
     "sent_at": sa.func.coalesce(outbound_t.c.sending_at, _param("_at", outbound_t.c.sent_at)),
 }
 _INTERRUPTED_RETURNS = (outbound_t.c.lead_id, outbound_t.c.step, outbound_t.c.campaign_id)
+#: Everything the last check before a send needs, in one query: the row, its lead, its
+#: campaign, its mailbox's pause and the recipient's suppression.
+_GATE = (
+    sa.select(
+        outbound_t.c.status,
+        leads_t.c.state.label("lead_state"),
+        leads_t.c.timezone,
+        campaigns_t.c.name,
+        campaigns_t.c.status.label("campaign_status"),
+        campaigns_t.c.spec_hash,
+        mailboxes_t.c.status.label("mailbox_status"),
+        suppressions_t.c.id.label("suppressed"),
+    )
+    .join(leads_t, leads_t.c.id == outbound_t.c.lead_id)
+    .join(campaigns_t, campaigns_t.c.id == outbound_t.c.campaign_id)
+    .outerjoin(mailboxes_t, mailboxes_t.c.address == sa.func.lower(outbound_t.c.mailbox))
+    .outerjoin(suppressions_t, suppressions_t.c.address == outbound_t.c.recipient)
+    .where(outbound_t.c.id == sa.bindparam("_id"))
+)
+_HOLD = (
+    outbound_t.update()
+    .where(outbound_t.c.id == sa.bindparam("_id"), outbound_t.c.status == OutboundStatus.QUEUED.value)
+    .values(next_attempt_at=_param("_until", outbound_t.c.next_attempt_at))
+)
+_CANCEL = (
+    outbound_t.update()
+    .where(outbound_t.c.id == sa.bindparam("_id"), outbound_t.c.status == OutboundStatus.QUEUED.value)
+    .values(status=OutboundStatus.FAILED.value, last_error=sa.bindparam("_why"))
+)
+#: How long a send waits while its campaign or mailbox is paused before it is looked at again.
+PAUSED_HOLD = timedelta(hours=1)
 _JOB_LEAD = (
     sa.select(
         leads_t.c.email, leads_t.c.first_name, leads_t.c.last_name, leads_t.c.company,
@@ -226,6 +257,20 @@ class Finished:
     at: datetime
     subject: str | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class Held:
+    """A claim that found the send must wait (the window is closed, the campaign or the
+    mailbox paused): the row stays QUEUED with `until` as its send time."""
+
+    until: datetime
+    why: str
+
+
+#: The send window's rule, given by the sender: None when the lead's window is open at
+#: `now`, else when it next opens. (campaign spec, lead timezone or None, now)
+WindowRule = Callable[[CampaignSpec, str | None, datetime], datetime | None]
 
 
 @dataclass(frozen=True)
@@ -724,8 +769,16 @@ class CamStore:
             self._claim_cache = cached = (fence, claim, interrupted)
         return cached[1], cached[2]
 
-    async def claim_outbound(self, outbound_id: int, now: datetime, *, finish: Finished | None = None) -> OutboundJob | None:
+    async def claim_outbound(
+        self, outbound_id: int, now: datetime, *, finish: Finished | None = None, window: WindowRule | None = None
+    ) -> OutboundJob | Held | None:
         """QUEUED -> SENDING, committed before any byte goes out. None: not ours to send.
+
+        First the last check, in the same transaction: a row whose lead is no longer ACTIVE
+        (it replied, unsubscribed, bounced, paused on an auto-reply) or whose address is now
+        suppressed is not sent (FAILED, with the reason); one whose campaign or mailbox is
+        paused, or whose lead's send window is closed (a retry, or a row handed on again
+        after a restart, comes due whenever), waits: `Held`.
 
         The claim is one conditional UPDATE (status, send time and the lease's fence in its
         WHERE clause), so two claimers can never both win. A row found SENDING instead was
@@ -735,9 +788,33 @@ class CamStore:
         """
         claim, interrupted = self._claim_statements()
 
-        def work(conn: Connection) -> tuple[Any, Any, CampaignSpec, list[Any]] | None:
+        def gate(conn: Connection) -> Held | bool:
+            """True: go on and claim. False: cancelled. Held: wait."""
+            g = conn.execute(_GATE, {"_id": outbound_id}).first()
+            if g is None or g.status != OutboundStatus.QUEUED.value:
+                return True  # the claim decides (not due, taken, or interrupted)
+            if g.lead_state != LeadState.ACTIVE.value or g.suppressed is not None:
+                why = "not sent: the address is suppressed" if g.suppressed is not None else f"not sent: the lead is {g.lead_state}"
+                conn.execute(_CANCEL, {"_id": outbound_id, "_why": why})
+                return False
+            if g.campaign_status != "active" or g.mailbox_status == "paused":
+                what = "campaign" if g.campaign_status != "active" else "mailbox"
+                held = Held(now + PAUSED_HOLD, f"{what} paused")
+                conn.execute(_HOLD, {"_id": outbound_id, "_until": held.until})
+                return held
+            if window is not None:
+                opens = window(self._cached_spec(conn, g.name, g.spec_hash), g.timezone, now)
+                if opens is not None:
+                    conn.execute(_HOLD, {"_id": outbound_id, "_until": opens})
+                    return Held(opens, "outside the send window")
+            return True
+
+        def work(conn: Connection) -> tuple[Any, Any, CampaignSpec, list[Any]] | Held | None:
             if finish is not None:
                 self._finish(conn, finish)
+            go = gate(conn)
+            if go is not True:
+                return go if isinstance(go, Held) else None
             row = conn.execute(claim, {"_id": outbound_id, "_due": now, "_at": now}).first()
             if row is None:
                 cut = conn.execute(interrupted, {"_id": outbound_id, "_at": now}).first()
@@ -750,8 +827,8 @@ class CamStore:
             return row, lead, spec, previous
 
         found = await run_write(self.engine, work)
-        if found is None:
-            return None
+        if found is None or isinstance(found, Held):
+            return found
         row, lead, spec, previous = found
         box = next((m for m in spec.mailboxes if m.address.lower() == row.mailbox.lower()), None)
         fields = {k: v for k, v in (lead.variables or {}).items() if isinstance(k, str)}

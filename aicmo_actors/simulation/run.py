@@ -40,6 +40,8 @@ from contracts.runtime import Tick
 
 SIM_START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday
 ALERT_TO = "owner@agency.example"
+#: cam.inbox's longest reconnect delay (Inbox(backoff_max_s=...), its default).
+INBOX_BACKOFF_MAX_S = 600.0
 
 
 @dataclass
@@ -168,6 +170,13 @@ async def simulate(
         # inbox once more (after restarts the ticks' phase has moved), so every reply the
         # world wrote before the end is in.
         await clock.sleep(settings.inbox_poll_offset_s)
+        await system.settle()
+        # The world's last mails must be read although the inbox may be in its reconnect
+        # backoff after a simulated disconnect: from here on it stays up, and the clock
+        # moves past the longest backoff before the last poll.
+        for faulty in inboxes:
+            faulty.probability = 0.0
+        await clock.sleep(INBOX_BACKOFF_MAX_S + 1)
         await system.settle()
         await system.ref("cam.inbox", PollInbox).tell(PollInbox(inbox="sim"))
         await system.settle()

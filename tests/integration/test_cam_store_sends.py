@@ -9,7 +9,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.cam.campaign import parse_campaign
-from aicmo_actors.cam.store import CamStore, Finished, PlannedSend, SchedulePlan, leads_t, outbound_t
+from aicmo_actors.cam.store import (
+    CamStore,
+    Finished,
+    PlannedSend,
+    SchedulePlan,
+    leads_t,
+    outbound_t,
+)
 from contracts.cam import OutboundStatus
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
@@ -89,3 +96,56 @@ async def test_a_finish_carried_by_the_next_claim_commits_both(engine: AsyncEngi
     assert nxt is not None
     assert (await _lead_of(engine, first)).status == OutboundStatus.SENT.value
     assert (await _lead_of(engine, second)).status == OutboundStatus.SENDING.value
+
+
+def _rule(opens: datetime | None):  # type: ignore[no-untyped-def]
+    return lambda spec, tz, now: opens
+
+
+async def test_a_queued_send_whose_lead_replied_meanwhile_is_not_sent(engine: AsyncEngine) -> None:
+    """Planned, then the reply (or an unsubscribe) was read before its paced moment came."""
+    store = CamStore(engine)
+    first, second = await _queued(store)
+    async with engine.begin() as conn:
+        await conn.execute(
+            leads_t.update().where(leads_t.c.id == sa.select(outbound_t.c.lead_id).where(outbound_t.c.id == first).scalar_subquery()).values(state="replied")
+        )
+    await store.suppress("p1@prospect.example.com", "unsubscribe", "test", NOW)
+    assert await store.claim_outbound(first, NOW) is None
+    assert await store.claim_outbound(second, NOW) is None
+    async with engine.connect() as conn:
+        rows = dict((await conn.execute(sa.select(outbound_t.c.id, outbound_t.c.last_error).where(outbound_t.c.id.in_([first, second])))).all())
+    assert rows[first] == "not sent: the lead is replied"
+    assert rows[second] == "not sent: the address is suppressed"
+    assert (await _lead_of(engine, first)).status == OutboundStatus.FAILED.value
+
+
+async def test_a_send_due_outside_its_window_or_while_paused_waits(engine: AsyncEngine) -> None:
+    from aicmo_actors.cam.store import PAUSED_HOLD, Held
+
+    store = CamStore(engine)
+    first, _ = await _queued(store)
+    opens = NOW + timedelta(hours=15)
+    held = await store.claim_outbound(first, NOW, window=_rule(opens))
+    assert held == Held(opens, "outside the send window")
+    assert (await _lead_of(engine, first)).status == OutboundStatus.QUEUED.value
+    assert await store.claim_outbound(first, NOW + timedelta(hours=1), window=_rule(None)) is None  # not due until then
+    job = await store.claim_outbound(first, opens, window=_rule(None))  # the window opened: it goes
+    assert job is not None and not isinstance(job, Held) and job.outbound_id == first
+    await store.pause_campaign("sends", "testing", NOW)
+    _, third = await _queued_again(store)
+    held = await store.claim_outbound(third, NOW, window=_rule(None))
+    assert held == Held(NOW + PAUSED_HOLD, "campaign paused")
+
+
+async def _queued_again(store: CamStore) -> tuple[int, int]:
+    """Two more leads queued in the same campaign."""
+    spec = parse_campaign(CAMPAIGN)
+    campaign_id, _ = await store.create_or_update_campaign(spec, NOW)
+    await store.import_leads("sends", [{"email": f"q{i}@prospect.example.com", "first_name": f"Q{i}"} for i in range(2)], NOW)
+    due = [d for d in await store.due_leads(NOW, 10) if d.email.startswith("q")]
+    plan = SchedulePlan(
+        sends=[PlannedSend(d.lead_id, campaign_id, "sends", 1, "A", "alex@outreach.example.com", d.email, f"<s.{d.lead_id}.1@outreach.example.com>") for d in due]
+    )
+    ids = [job.outbound_id for _, job in await store.apply_schedule(plan, NOW)]
+    return ids[0], ids[1]
