@@ -15,7 +15,15 @@ import sqlalchemy as sa
 from aicmo_actors.cam.campaign import CampaignSpec
 from aicmo_actors.cam.lead_rules import ALERT_CATEGORIES, LOW_CONFIDENCE
 from aicmo_actors.cam.send_rules import in_window
-from aicmo_actors.cam.store import CamStore, alerts_t, inbound_t, leads_t, outbound_t, reports_t, suppressions_t
+from aicmo_actors.cam.store import (
+    CamStore,
+    alerts_t,
+    inbound_t,
+    leads_t,
+    outbound_t,
+    reports_t,
+    suppressions_t,
+)
 from aicmo_actors.settings import Settings
 from aicmo_actors.simulation.world import World
 from contracts.cam import LeadState, OutboundStatus, ReplyCategory
