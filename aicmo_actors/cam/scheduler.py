@@ -79,11 +79,11 @@ class Scheduler(Actor[Tick]):
                 )
         # QUEUED rows whose SendEmail died with an earlier process (or incarnation) go out
         # now; one the sender still holds is claimed once, the second copy finds it taken.
-        while lost := await self.store.queued_ready(now, self.batch, lost=True):
+        after = 0
+        while lost := await self.store.queued_ready(now, self.batch, lost=True, after=after):
             for job in lost:
                 await self._sender.tell(job)
-            if len(lost) < self.batch:
-                break
+            after = lost[-1].outbound_id
 
     async def receive(self, message: Tick) -> None:
         assert self.pacer is not None

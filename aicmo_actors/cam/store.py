@@ -713,8 +713,9 @@ class CamStore:
         return await run_write(self.engine, work)
 
     # -- outbound ------------------------------------------------------------------------------
-    async def queued_ready(self, now: datetime, limit: int, *, lost: bool = False) -> list[SendEmail]:
-        """QUEUED rows to hand to the sender again.
+    async def queued_ready(self, now: datetime, limit: int, *, lost: bool = False, after: int = 0) -> list[SendEmail]:
+        """QUEUED rows to hand to the sender again, by id above `after` (to page through them:
+        rows handed on stay QUEUED until the sender claims them).
 
         Each tick: rows with a send time that has come (a retry after a temporary failure, a
         paced send), whose timer a process restart lost. With `lost` (at start-up): every
@@ -725,7 +726,7 @@ class CamStore:
         query = (
             sa.select(outbound_t.c.id, outbound_t.c.lead_id, campaigns_t.c.name, outbound_t.c.step, outbound_t.c.mailbox)
             .join(campaigns_t, campaigns_t.c.id == outbound_t.c.campaign_id)
-            .where(outbound_t.c.status == OutboundStatus.QUEUED.value, when)
+            .where(outbound_t.c.status == OutboundStatus.QUEUED.value, outbound_t.c.id > after, when)
             .order_by(outbound_t.c.id)
             .limit(limit)
         )

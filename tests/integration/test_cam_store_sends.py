@@ -149,3 +149,16 @@ async def _queued_again(store: CamStore) -> tuple[int, int]:
     )
     ids = [job.outbound_id for _, job in await store.apply_schedule(plan, NOW)]
     return ids[0], ids[1]
+
+
+async def test_lost_queued_rows_are_paged_through_once_each(engine: AsyncEngine) -> None:
+    """At start-up every QUEUED row goes to the sender again; they stay QUEUED until it
+    claims them, so the pages must move on by id, not read the first page again."""
+    store = CamStore(engine)
+    queued = await _queued(store, leads=5)
+    seen: list[int] = []
+    after = 0
+    while page := await store.queued_ready(NOW, 2, lost=True, after=after):
+        seen += [job.outbound_id for job in page]
+        after = page[-1].outbound_id
+    assert seen == sorted(queued)
