@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aicmo_actors.cam.classify import judge_smtp_reply
@@ -78,20 +78,18 @@ class Alerts(Actor[AlertRequested | RetryAlert]):
         # written again before anything else, and in on_stop, so a delivered alert is not
         # delivered again by the next incarnation (only a kill in that window can repeat
         # it, and then with the same Message-ID and Idempotency-Key).
-        self._unrecorded: list[tuple[str, tuple[Any, ...]]] = []
+        self._unrecorded: list[tuple[Callable[..., Awaitable[None]], tuple[Any, ...]]] = []
 
-    async def _record(self, kind: str, *args: Any) -> None:
-        write = self.store.finish_alert if kind == "finish" else self.store.retry_alert
+    async def _record(self, write: Callable[..., Awaitable[None]], *args: Any) -> None:
         try:
             await write(*args)
         except Exception:
-            self._unrecorded.append((kind, args))
+            self._unrecorded.append((write, args))
             raise
 
     async def _write_unrecorded(self) -> None:
         while self._unrecorded:
-            kind, args = self._unrecorded[0]
-            write = self.store.finish_alert if kind == "finish" else self.store.retry_alert
+            write, args = self._unrecorded[0]
             await write(*args)
             self._unrecorded.pop(0)
 
@@ -179,15 +177,15 @@ class Alerts(Actor[AlertRequested | RetryAlert]):
         if self.webhook_url:
             wanted.add("webhook")
         if wanted <= done:
-            await self._record("finish", row.alert_id, "delivered", now, None, sorted(done))
+            await self._record(self.store.finish_alert, row.alert_id, "delivered", now, None, sorted(done))
             self.ctx.log.info("alert delivered", kind=row.kind, alert_id=row.alert_id)
             return
         attempts = row.attempts + 1
         if permanent or attempts >= self.max_attempts:
-            await self._record("finish", row.alert_id, "failed", now, "; ".join(errors), sorted(done))
+            await self._record(self.store.finish_alert, row.alert_id, "failed", now, "; ".join(errors), sorted(done))
             self.ctx.log.error("alert delivery failed for good", kind=row.kind, errors=errors)
             return
         delay = self.retry_base_s * 2 ** (attempts - 1)
-        await self._record("retry", row.alert_id, attempts, "; ".join(errors), sorted(done))
+        await self._record(self.store.retry_alert, row.alert_id, attempts, "; ".join(errors), sorted(done))
         self.ctx.log.warning("alert delivery failed: will retry", kind=row.kind, in_s=delay, errors=errors)
         self.ctx.schedule(delay, RetryAlert(alert_id=row.alert_id))

@@ -85,13 +85,14 @@ _INTERRUPTED_VALUES = {
     "sent_at": sa.func.coalesce(outbound_t.c.sending_at, _param("_at", outbound_t.c.sent_at)),
 }
 _INTERRUPTED_RETURNS = (outbound_t.c.lead_id, outbound_t.c.step, outbound_t.c.campaign_id)
-#: Everything the last check before a send needs, in one query: the row, its lead, its
-#: campaign, its mailbox's pause and the recipient's suppression.
+#: Everything the last check before a send and the email itself need, in one query: the
+#: row, its lead, its campaign, its mailbox's pause and the recipient's suppression.
 _GATE = (
     sa.select(
         outbound_t.c.status,
         leads_t.c.state.label("lead_state"),
-        leads_t.c.timezone,
+        leads_t.c.email, leads_t.c.first_name, leads_t.c.last_name, leads_t.c.company,
+        leads_t.c.timezone, leads_t.c.variables,
         campaigns_t.c.name,
         campaigns_t.c.status.label("campaign_status"),
         campaigns_t.c.spec_hash,
@@ -116,14 +117,6 @@ _CANCEL = (
 )
 #: How long a send waits while its campaign or mailbox is paused before it is looked at again.
 PAUSED_HOLD = timedelta(hours=1)
-_JOB_LEAD = (
-    sa.select(
-        leads_t.c.email, leads_t.c.first_name, leads_t.c.last_name, leads_t.c.company,
-        leads_t.c.timezone, leads_t.c.variables, campaigns_t.c.name, campaigns_t.c.spec_hash,
-    )
-    .join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
-    .where(leads_t.c.id == sa.bindparam("_lead"))
-)
 _JOB_THREAD = (
     sa.select(outbound_t.c.message_id, outbound_t.c.subject)
     .where(
@@ -789,11 +782,8 @@ class CamStore:
         """
         claim, interrupted = self._claim_statements()
 
-        def gate(conn: Connection) -> Held | bool:
-            """True: go on and claim. False: cancelled. Held: wait."""
-            g = conn.execute(_GATE, {"_id": outbound_id}).first()
-            if g is None or g.status != OutboundStatus.QUEUED.value:
-                return True  # the claim decides (not due, taken, or interrupted)
+        def gate(conn: Connection, g: Any) -> Held | bool:
+            """For a QUEUED row: True, claim it; False, cancelled; Held, wait."""
             if g.lead_state != LeadState.ACTIVE.value or g.suppressed is not None:
                 why = "not sent: the address is suppressed" if g.suppressed is not None else f"not sent: the lead is {g.lead_state}"
                 conn.execute(_CANCEL, {"_id": outbound_id, "_why": why})
@@ -813,16 +803,20 @@ class CamStore:
         def work(conn: Connection) -> tuple[Any, Any, CampaignSpec, list[Any]] | Held | None:
             if finish is not None:
                 self._finish(conn, finish)
-            go = gate(conn)
-            if go is not True:
-                return go if isinstance(go, Held) else None
-            row = conn.execute(claim, {"_id": outbound_id, "_due": now, "_at": now}).first()
-            if row is None:
+            lead = conn.execute(_GATE, {"_id": outbound_id}).first()
+            if lead is None:
+                return None
+            row = None
+            if lead.status == OutboundStatus.QUEUED.value:
+                go = gate(conn, lead)
+                if go is not True:
+                    return go if isinstance(go, Held) else None
+                row = conn.execute(claim, {"_id": outbound_id, "_due": now, "_at": now}).first()
+            if row is None:  # not due, fenced out, taken, or interrupted mid-send
                 cut = conn.execute(interrupted, {"_id": outbound_id, "_at": now}).first()
                 if cut is not None:
                     self._advance_lead(conn, cut.lead_id, cut.step, self._campaign_spec(conn, cut.campaign_id), now)
                 return None
-            lead = conn.execute(_JOB_LEAD, {"_lead": row.lead_id}).one()
             spec = self._cached_spec(conn, lead.name, lead.spec_hash)
             previous = conn.execute(_JOB_THREAD, {"_lead": row.lead_id, "_step": row.step}).all() if int(row.step) > 1 else []
             return row, lead, spec, previous

@@ -295,8 +295,6 @@ async def _quiet_but_one(system: ActorSystem) -> None:
             await asyncio.sleep(0)
         if system.activity.active <= 1 and (ready is None or len(ready) == 0):
             return
-        if system.activity.active > 1:
-            await asyncio.sleep(0)
 
 
 def _complete_ticks(ticks: list[float], lives: list[tuple[float, float]], tick_s: float) -> int:

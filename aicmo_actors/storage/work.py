@@ -96,9 +96,7 @@ def _bridge(driver: aiosqlite.Connection, engine: AsyncEngine) -> Engine:
         # As on the async engine: our own BEGIN, so transactions and savepoints behave.
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("aicmo_write") else "BEGIN DEFERRED")
 
-    for stale in [key for key, (conn, _) in _BRIDGES.items() if conn is not raw and key == id(raw)]:
-        del _BRIDGES[stale]
-    _BRIDGES[id(raw)] = (raw, bridge)
+    _BRIDGES[id(raw)] = (raw, bridge)  # replaces one left by a closed connection with the same id
     if len(_BRIDGES) > 64:  # connections come and go with engines: forget the oldest
         del _BRIDGES[next(iter(_BRIDGES))]
     return bridge
