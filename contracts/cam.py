@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.base import Event, Message
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 
 
 class CamMessage(Message):
@@ -24,6 +24,9 @@ class CamEvent(Event):
 class ReplyCategory(StrEnum):
     BOUNCE_HARD = "bounce_hard"
     BOUNCE_SOFT = "bounce_soft"
+    #: A delivery report that says the server is still trying (RFC 3464 Action: delayed):
+    #: not a failure, nothing is retried or counted; the outbound row records it.
+    DELAYED = "delayed"
     COMPLAINT = "complaint"
     AUTO_REPLY = "auto_reply"
     UNSUBSCRIBE = "unsubscribe"
@@ -44,6 +47,8 @@ class BounceReason(StrEnum):
     SUSPENDED = "suspended"
     EXPIRED = "expired"
     RATE_LIMITED = "rate_limited"
+    #: A temporary refusal that asks us to come back later (RFC 6647 greylisting).
+    GREYLISTED = "greylisted"
     BLOCKED = "blocked"
     SPAM_DETECTED = "spam_detected"
     POLICY = "policy"
@@ -93,9 +98,18 @@ class Classification(BaseModel):
     referenced_ids: tuple[str, ...] = ()
     #: True when the failure is a problem of our sending (blocked, spam, policy, auth).
     sending_side: bool = False
+    #: The sender's real address (never the display name).
     from_address: str | None = None
     subject: str | None = None
     message_id: str | None = None
+    #: An unsubscribe token found in the subject ("unsubscribe TOKEN", our List-Unsubscribe
+    #: mailto) or the first lines of the body; unverified: the matcher checks its signature.
+    unsubscribe_token: str | None = None
+    #: Addresses this message was delivered to (To, Delivered-To, X-Original-To, Envelope-To):
+    #: where a bounce to a per-message return path (VERP) carries our token; unverified.
+    delivered_to: tuple[str, ...] = ()
+    #: Why the message was not read in full (too large, too many parts, too deep, too slow).
+    limited: str | None = None
 
 
 class OutboundStatus(StrEnum):
@@ -103,7 +117,8 @@ class OutboundStatus(StrEnum):
     SENDING = "SENDING"
     SENT = "SENT"
     UNCONFIRMED = "UNCONFIRMED"
-    FAILED = "FAILED"
+    FAILED = "FAILED"  # refused by the server at send time, or given up after retries
+    CANCELLED = "CANCELLED"  # never sent: the last check before sending or a send-time error stopped it
 
 
 class LeadState(StrEnum):
@@ -176,7 +191,10 @@ class ReplyClassified(CamEvent):
     lead_id: int | None
     campaign: str | None
     outbound_id: int | None
-    #: "message_id" (threading), "report" (inside a bounce), "sender" (fallback) or None.
+    #: How it was tied to what we sent: "message_id" (threading), "report" (our Message-ID
+    #: inside a bounce or complaint), "return_path" (our signed VERP address), "token" (our
+    #: signed unsubscribe token), "sender" (the sender's address only: low confidence, acts
+    #: on nothing by itself) or None (unmatched).
     matched_by: str | None
     classification: Classification
 
@@ -244,3 +262,22 @@ class CycleReport(CamEvent):
     counts: dict[str, int]
     errors: tuple[str, ...] = ()
     duration_ms: float = 0.0
+
+
+class ReplyActedOn(CamEvent):
+    """Follow-up -> anyone: a classified message was acted on (written with its decision).
+
+    `outcome` is what it counted as on the email it is tied to ("bounce_hard",
+    "bounce_soft", "complaint", "delayed"), None when it counts as nothing (a reply, an
+    unmatched or low-confidence message, a second report for the same email).
+    """
+
+    inbound_id: int
+    lead_id: int | None
+    campaign: str | None
+    outbound_id: int | None
+    #: The sending mailbox of the email it is tied to.
+    mailbox: str | None
+    category: ReplyCategory
+    outcome: str | None = None
+    sending_side: bool = False

@@ -153,6 +153,23 @@ class CamOutboundEmail(Base):
     smtp_code: Mapped[int | None] = mapped_column(Integer)
     #: The worker lease token under which the row was last moved (see storage.lease).
     fencing_token: Mapped[int | None] = mapped_column(BigInteger)
+    # What the server did at send time and what came back later are separate facts: the
+    # status says the first, these columns the second, and neither rewrites the other.
+    #: When a receiving server first accepted it (its 250); never cleared (a soft bounce
+    #: that makes us send the same email again does not make it "not sent").
+    accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: Its final failure, once per email: "hard" or "soft", at send time (a 5xx, or 4xx
+    #: retries given up) or by a report tied to it. A soft one may turn hard, never back.
+    bounce: Mapped[str | None] = mapped_column(String(8))
+    bounce_reason: Mapped[str | None] = mapped_column(String(32))
+    bounce_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: A spam complaint (ARF, feedback loop) tied to it.
+    complained_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: The last delay notice (Action: delayed) tied to it: the server is still trying.
+    delayed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    delay_note: Mapped[str | None] = mapped_column(Text)
+    #: Every attempt's outcome: [{"at", "stage", "code", "status", "reason", "text"}, ...].
+    replies: Mapped[Any | None] = mapped_column(JSON)
 
     __table_args__ = (
         UniqueConstraint("lead_id", "step"),
@@ -190,8 +207,16 @@ class CamInboundEmail(Base):
     outbound_id: Mapped[int | None] = mapped_column(Id, ForeignKey("cam_outbound_emails.id"))
     #: "message_id", "report", "sender" or None (see contracts.cam.ReplyClassified).
     matched_by: Mapped[str | None] = mapped_column(String(16))
-    #: NULL until classified and acted on: the restart point after a crash.
+    #: NULL until classified: the classifier's restart point after a crash.
     processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    #: NULL until acted on (lead decision, suppression, alert, the outcome on the outbound
+    #: row, all in the transaction that sets it): the follow-up's restart point.
+    acted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    #: Why it was set aside instead of read in full (too large, too many parts, too slow to
+    #: read, a header that could not be stored): shown by `inbox set-aside`.
+    set_aside: Mapped[str | None] = mapped_column(String(200))
+    #: Its size in bytes as the server reported it (the stored raw may be only its headers).
+    size: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (UniqueConstraint("mailbox", "uidvalidity", "uid"),)
 
