@@ -3,15 +3,21 @@
 Order follows what a message can be, and the first that fits wins:
 
 1. a delivery report (bounce): RFC 3464 or the plain text real servers send; an automatic
-   bounce is never an auto-reply, whatever headers it carries;
+   bounce is never an auto-reply, whatever headers it carries. A report whose every
+   recipient is still being retried (Action: delayed) is a delay notice, not a bounce;
 2. a complaint (RFC 5965 ARF, or a provider's feedback-loop notice);
    read receipts and delivery notices ("delivered", "relayed") are machine notices: `other`;
-3. an auto-reply (RFC 3834 headers, the de-facto headers, subject and body phrases);
-4. a request to unsubscribe;
-5. the intent of a person's reply, read without its quotes and signature.
+3. a message carrying our unsubscribe token (our List-Unsubscribe mailto), whatever it says;
+4. an auto-reply (RFC 3834 headers, the de-facto headers, subject and body phrases);
+5. a request to unsubscribe;
+6. the intent of a person's reply, read without its quotes and signature.
 
 `judge_smtp_reply` applies the same bounce-reason logic to the replies our sender gets at
-send time. Nothing here does I/O; `classify_message` never raises.
+send time. Nothing here does I/O; `classify_message` never raises, and its cost grows
+linearly with the message: every pattern is written so that no input makes it backtrack
+over the same text again and again, and `ParseLimits` bounds what is parsed at all. Still,
+the service runs it in a child process with a time limit (`gateways.isolated`), through
+`classify_to_json`.
 """
 
 from __future__ import annotations
@@ -35,16 +41,20 @@ from aicmo_actors.cam.classify.dsn import (
     bounce_evidence,
     notification_text,
     read_bounce,
+    says_delayed,
 )
-from aicmo_actors.cam.classify.intent import classify_intent, unsubscribe_request
+from aicmo_actors.cam.classify.intent import classify_intent, unsubscribe_request, unsubscribe_token
+from aicmo_actors.cam.classify.limits import ParseLimits, bound
 from aicmo_actors.cam.classify.parse import (
     addresses,
     body_text,
-    first_address,
     header,
+    mailbox_addresses,
     message_ids,
     message_text,
+    normalise_line_ends,
     parse_message,
+    raw_headers,
 )
 from aicmo_actors.cam.classify.quotes import strip_quoted
 from aicmo_actors.cam.classify.reasons import (
@@ -58,9 +68,11 @@ from aicmo_actors.cam.classify.reasons import (
 from contracts.cam import BounceReason, Classification, ReplyCategory
 
 __all__ = [
+    "ParseLimits",
     "SmtpJudgement",
     "body_text",
     "classify_message",
+    "classify_to_json",
     "judge_smtp_reply",
     "parse_message",
     "strip_quoted",
@@ -68,6 +80,13 @@ __all__ = [
 
 #: At or above this auto-reply score the message is an auto-reply before any intent is read.
 AUTO_REPLY_THRESHOLD = 0.7
+#: Headers that name where a message was delivered, most specific first (`delivered_to`).
+DELIVERED_TO_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
+MAX_DELIVERED_TO = 20
+#: Characters of a reply's text read for its intent: a person's own words come first, and
+#: what follows a few pages is quotes, signatures and pasted documents.
+MAX_REPLY_TEXT = 200_000
+DEFAULT_LIMITS = ParseLimits()
 
 
 # -- send time -----------------------------------------------------------------------------------
@@ -109,6 +128,8 @@ class _Identity(TypedDict):
     from_address: str | None
     subject: str | None
     message_id: str | None
+    unsubscribe_token: str | None
+    delivered_to: tuple[str, ...]
 
 
 class _Thread(TypedDict):
@@ -131,6 +152,25 @@ def _referenced(msg: Message) -> list[str]:
     ids = message_ids(header(msg, "In-Reply-To"))
     ids += list(reversed(message_ids(header(msg, "References"))))
     return list(dict.fromkeys(ids))
+
+
+def _sender(msg: Message) -> str | None:
+    """The real address of the From header's first mailbox (never one in its display name)."""
+    values = raw_headers(msg, "From")
+    found = mailbox_addresses(values[0], limit=1) if values else []
+    return found[0] if found else None
+
+
+def _delivered_to(msg: Message) -> tuple[str, ...]:
+    """The addresses the message was delivered to, from DELIVERED_TO_HEADERS, in that order."""
+    found: dict[str, None] = {}
+    for name in DELIVERED_TO_HEADERS:
+        for value in raw_headers(msg, name):
+            for address in mailbox_addresses(value, limit=MAX_DELIVERED_TO):
+                found.setdefault(address)
+                if len(found) >= MAX_DELIVERED_TO:
+                    return tuple(found)
+    return tuple(found)
 
 
 def _has_headers(msg: Message) -> bool:
@@ -162,11 +202,15 @@ class _Verdict:
     category: ReplyCategory
 
 
-def _judge_recipient(rcpt: Recipient, report: BounceReport) -> _Verdict:
+_TextReasons = dict[tuple[str | None, int | None, frozenset[BounceReason]], tuple[BounceReason, str]]
+
+
+def _judge_recipient(rcpt: Recipient, report: BounceReport, from_text: _TextReasons) -> _Verdict:
     """One failed recipient: its reason from its own diagnostic, else from the report's text.
 
     A delayed delivery is still being retried, so it is never `expired` (Exchange says
     "4.4.7 Message delayed" in its delay notices): the next reason the text gives is taken.
+    The report's text is judged once per status and code (`from_text`), not per recipient.
     """
     action = rcpt.action or "failed"
     exclude = frozenset({BounceReason.EXPIRED}) if action == "delayed" else frozenset()
@@ -176,7 +220,10 @@ def _judge_recipient(rcpt: Recipient, report: BounceReport) -> _Verdict:
     if reason is BounceReason.UNDEFINED and report.human_text:
         status = status or find_status(report.human_text)
         code = code or find_reply_code(report.human_text)
-        reason, why = reason_from(status, report.human_text, code, exclude=exclude)
+        key = (status, code, exclude)
+        if key not in from_text:
+            from_text[key] = reason_from(status, report.human_text, code, exclude=exclude)
+        reason, why = from_text[key]
         why = f"{why} (in the report's text)"
     if action == "failed" and status and status.startswith("4") and reason in {
         BounceReason.NETWORK_ERROR, BounceReason.UNDEFINED, BounceReason.SYSTEM_ERROR
@@ -208,9 +255,14 @@ def _bounce(
             **common,
         )
     if not failed:
-        failed = [Recipient(None, "delayed" if "delay" in (common["subject"] or "").lower() else None)]
+        failed = [Recipient(None, "delayed" if says_delayed(common["subject"] or "", human) else None)]
         reasons.append("no failed recipient named: judged on the report's text")
-    verdicts = [_judge_recipient(r, report) for r in failed]
+    from_text: _TextReasons = {}
+    verdicts = [_judge_recipient(r, report, from_text) for r in failed]
+    # A report that mixes failed and delayed recipients is judged on the failed ones.
+    delayed = [v for v in verdicts if v.rcpt.action == "delayed"]
+    verdicts = [v for v in verdicts if v.rcpt.action != "delayed"] or delayed
+    still_trying = verdicts is delayed
     primary = next((v for v in verdicts if v.category is ReplyCategory.BOUNCE_HARD), verdicts[0])
     rcpt = primary.rcpt
     detail = [f"Action: {rcpt.action}" if rcpt.action else "", f"Status: {primary.status}" if primary.status else ""]
@@ -221,9 +273,9 @@ def _bounce(
         line += f": {_snippet(rcpt.diagnostic)!r}" if rcpt.diagnostic else ""
         reasons.append(line)
     reasons.append(f"reason {primary.reason.value}: {primary.why}")
-    if rcpt.action == "delayed":
-        reasons.append("the server is still retrying (Action: delayed): a soft bounce")
-    if primary.category is ReplyCategory.BOUNCE_HARD:
+    if still_trying:
+        reasons.append("the server is still retrying (Action: delayed): a delay notice, not a bounce")
+    elif primary.category is ReplyCategory.BOUNCE_HARD:
         reasons.append("hard: a permanent failure that says the address itself is dead")
     else:
         why_soft = "temporary" if not primary.permanent else f"{primary.reason.value} does not mean the address is dead"
@@ -232,7 +284,13 @@ def _bounce(
         reasons.append(f"{primary.reason.value} is a problem of our sending, not of the address")
     others = [v for v in verdicts if v is not primary and v.rcpt.address]
     if others:
-        reasons.append("also failed: " + "; ".join(f"{v.rcpt.address} ({v.reason.value})" for v in others[:10]))
+        also = "also delayed" if still_trying else "also failed"
+        reasons.append(f"{also}: " + "; ".join(f"{v.rcpt.address} ({v.reason.value})" for v in others[:10]))
+    if delayed and not still_trying:
+        named = [v.rcpt.address for v in delayed if v.rcpt.address]
+        reasons.append("still being retried, not counted: " + (", ".join(named[:10]) or "(unnamed)"))
+    if report.unread_recipients:
+        reasons.append(f"{report.unread_recipients} more recipients not read")
     if auto := header(msg, "Auto-Submitted"):
         reasons.append(f"Auto-Submitted: {auto} ignored: an automatic bounce is never an auto-reply")
     if report.structured:
@@ -243,11 +301,11 @@ def _bounce(
         confidence = 0.85
     else:
         confidence = 0.7
-    if primary.reason is BounceReason.UNDEFINED:
-        confidence = min(confidence, 0.75)
+    if primary.reason is BounceReason.UNDEFINED and not still_trying:
+        confidence = min(confidence, 0.75)  # hard or soft cannot be told (a delay counts as neither)
     failed_addresses = [v.rcpt.address for v in verdicts if v.rcpt.address]
     return Classification(
-        category=primary.category,
+        category=ReplyCategory.DELAYED if still_trying else primary.category,
         reason=primary.reason.value,
         confidence=confidence,
         reasons=tuple(reasons),
@@ -287,10 +345,10 @@ def _complaint(complaint: Complaint, referenced: list[str], common: _Identity) -
     )
 
 
-# -- 3.-5. replies -------------------------------------------------------------------------------
+# -- 3.-6. replies -------------------------------------------------------------------------------
 def _replies(msg: Message, referenced: list[str], common: _Identity) -> Classification:
     subject = common["subject"] or ""
-    text = message_text(msg)
+    text = message_text(msg)[:MAX_REPLY_TEXT]
     own = strip_quoted(text)
     readable = own or text
     sent_at = _date_header(msg)
@@ -298,6 +356,18 @@ def _replies(msg: Message, referenced: list[str], common: _Identity) -> Classifi
     offset = sent_at.utcoffset() if sent_at else None
     us_style = bool(offset is not None and offset.total_seconds() < 0)
     thread: _Thread = {"in_reply_to": referenced[0] if referenced else None, "referenced_ids": tuple(referenced)}
+
+    token = common["unsubscribe_token"] or unsubscribe_token("", own)
+    if token:
+        where = "the subject" if common["unsubscribe_token"] else "the first lines of the text"
+        return Classification(
+            category=ReplyCategory.UNSUBSCRIBE,
+            reason="unsubscribe",
+            confidence=0.97,
+            reasons=(f"our unsubscribe token is in {where} ('unsubscribe {token[:6]}...', our List-Unsubscribe mailto)",),
+            **thread,
+            **{**common, "unsubscribe_token": token},
+        )
 
     auto = auto_reply_evidence(msg, subject, readable, sent)
 
@@ -354,25 +424,50 @@ def _replies(msg: Message, referenced: list[str], common: _Identity) -> Classifi
 
 
 # -- the whole ---------------------------------------------------------------------------------
-def classify_message(raw: bytes) -> Classification:
-    """Classify one inbound message; never raises (a message we cannot read is `other`)."""
+def classify_message(raw: bytes, *, limits: ParseLimits | None = None) -> Classification:
+    """Classify one inbound message; never raises (a message we cannot read is `other`).
+
+    Past one of `limits` (default `ParseLimits()`) the message is classified from what was
+    read before it, and `limited` says which limit stopped the reading.
+    """
     try:
-        return _classify(raw)
+        return _classify(raw, limits or DEFAULT_LIMITS)
     except Exception as exc:  # a pure function over hostile input: report, never crash the actor
         return _unreadable("unparsable", f"could not read the message: {type(exc).__name__}: {exc}"[:300])
 
 
-def _classify(raw: bytes) -> Classification:
+def classify_to_json(raw: bytes, *, limits: ParseLimits | None = None) -> str:
+    """`classify_message` as JSON text, read back with `Classification.model_validate_json`:
+    the entry point for a child process (`gateways.isolated.IsolatedWorker`)."""
+    return classify_message(raw, limits=limits).model_dump_json()
+
+
+def _classify(raw: bytes, limits: ParseLimits) -> Classification:
     if not raw or not raw.strip():
         return _unreadable("empty", "the message is empty")
-    msg = parse_message(raw)
+    bounded = bound(normalise_line_ends(raw), limits)
+    classification = _classify_parsed(parse_message(bounded.raw))
+    if bounded.limited is None:
+        return classification
+    return classification.model_copy(
+        update={
+            "limited": bounded.limited,
+            "reasons": (*classification.reasons, f"read only in part: {bounded.limited}"),
+        }
+    )
+
+
+def _classify_parsed(msg: Message) -> Classification:
     if not _has_headers(msg):
         return _unreadable("unparsable", "no mail headers found: not a message we can read")
     own_ids = message_ids(header(msg, "Message-ID"))
+    subject = header(msg, "Subject")
     common: _Identity = {
-        "from_address": first_address(header(msg, "From")),
-        "subject": header(msg, "Subject") or None,
+        "from_address": _sender(msg),
+        "subject": subject or None,
         "message_id": own_ids[0] if own_ids else None,
+        "unsubscribe_token": unsubscribe_token(subject),
+        "delivered_to": _delivered_to(msg),
     }
     referenced = _referenced(msg)
 

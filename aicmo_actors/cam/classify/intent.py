@@ -13,12 +13,13 @@ in Q3" is a `not_interested` at 0.55, and "not for SEO, but tell me more about a
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
 from aicmo_actors.cam.classify.parse import addresses
 
-__all__ = ["Intent", "classify_intent", "unsubscribe_request"]
+__all__ = ["Intent", "classify_intent", "unsubscribe_request", "unsubscribe_token"]
 
 
 def _any(*patterns: str) -> re.Pattern[str]:
@@ -42,9 +43,19 @@ UNSUBSCRIBE = _any(
 #: A subject or a whole reply that is only the word.
 UNSUBSCRIBE_ONLY = re.compile(
     r"^\s*(?:(?:re|aw|sv|tr)\s*:\s*)*(?:unsubscribe|remove(?: me)?|stop|abmelden|austragen|d[ée]sinscription|d[ée]sinscrire|baja)"
-    r"\b[\s:.!]*\S*\s*$",  # the word, perhaps with a token (our List-Unsubscribe mailto: "unsubscribe TOKEN")
+    # The word, perhaps with a token (our List-Unsubscribe mailto: "unsubscribe TOKEN"). The
+    # run of punctuation is possessive: "unsubscribe" and a long run of dots used to be split
+    # between it and the token in every possible way.
+    r"\b[\s:.!]*+\S*\s*$",
     re.I,
 )
+#: Our List-Unsubscribe mailto's subject, "unsubscribe TOKEN": the shape of
+#: `aicmo_actors.cam.unsubscribe._SUBJECT_TOKEN_RE` (34 URL-safe base64 characters), copied
+#: because that module brings in the web server. The token is unverified here.
+UNSUBSCRIBE_TOKEN = re.compile(r"\bunsubscribe[\s:]+([A-Za-z0-9_-]{34})(?![A-Za-z0-9_-])", re.ASCII | re.IGNORECASE)
+#: Non-empty lines of a reply's own text searched for the token (clients that put the mailto's
+#: subject in the body put it first).
+TOKEN_BODY_LINES = 5
 NOT_INTERESTED = _any(
     r"\bnot interested\b", r"\bno interest\b", r"\bno,? thanks?\b", r"\bno,? thank you\b", r"\bthanks,? but no\b",
     r"\bnot (?:a |the )?(?:good |right )?fit\b", r"\b(?:we're|we are|i'm|i am) (?:all )?set\b", r"\bwe(?:'re| are) good\b",
@@ -149,14 +160,26 @@ def _matches(pattern: re.Pattern[str], text: str, *, negatable: bool) -> list[re
 def unsubscribe_request(text: str, subject: str) -> str | None:
     """The phrase asking to be removed, from the reply's own text or its subject."""
     own = _normalise(text)
-    if UNSUBSCRIBE_ONLY.match(subject or ""):
+    if UNSUBSCRIBE_ONLY.match((subject or "")[:200]):
         return f"subject {subject.strip()[:60]!r}"
     found = _matches(UNSUBSCRIBE, own, negatable=True)
     if found:
         return found[0].group(0)
-    if own and UNSUBSCRIBE_ONLY.match(own) and len(own) < 40:
+    if own and len(own) < 40 and UNSUBSCRIBE_ONLY.match(own):
         return own
     return None
+
+
+def unsubscribe_token(subject: str, own_text: str = "") -> str | None:
+    """The token of our List-Unsubscribe mailto ("unsubscribe TOKEN"), from the subject or the
+    first lines of the reply's own text; unverified (its signature is checked by the caller)."""
+    match = UNSUBSCRIBE_TOKEN.search(subject or "")
+    if match is None:
+        lines = (line for line in (own_text or "").splitlines() if line.strip())
+        for line in itertools.islice(lines, TOKEN_BODY_LINES):
+            if match := UNSUBSCRIBE_TOKEN.search(line[:1000]):
+                break
+    return match.group(1) if match else None
 
 
 def _pick_conflict(text: str, negative: re.Match[str], positive: re.Match[str], positive_category: str) -> Intent:

@@ -30,9 +30,11 @@ SEPARATOR = re.compile(
     r"mensaje reenviado|messaggio inoltrato|doorgestuurd bericht)\s*-{2,}|_{10,}|begin forwarded message\s*:)\s*$",
     re.I,
 )
-_FROM = re.compile(r"^\s*\*?(?:from|von|de|da|van|fra|od)\s*\*?\s*:\s*\*?\s*\S", re.I)
+# The runs of spaces are possessive: two runs around an optional `*` used to split a long run
+# of spaces between them in every possible way.
+_FROM = re.compile(r"^\s*+\*?(?:from|von|de|da|van|fra|od)\s*+\*?\s*+:\s*+\*?\s*+\S", re.I)
 _SENT = re.compile(
-    r"^\s*\*?(?:sent|date|gesendet|datum|envoy[ée]|date d'envoi|enviado(?: el)?|fecha|inviato|data|verzonden|verstuurd|sendt|wys[łl]ano)\s*\*?\s*:",
+    r"^\s*+\*?(?:sent|date|gesendet|datum|envoy[ée]|date d'envoi|enviado(?: el)?|fecha|inviato|data|verzonden|verstuurd|sendt|wys[łl]ano)\s*+\*?\s*+:",
     re.I,
 )
 #: Where a signature starts: the "-- " delimiter and the mobile mail apps' lines.

@@ -4,11 +4,13 @@ The code alone is often wrong or missing (some servers say 5.7.1 for "user unkno
 5.0.0 for anything), so the decision is made in tiers:
 
 1. a specific text pattern ("user unknown", "blocked using zen.spamhaus.org", "over quota"),
-2. a specific enhanced status code (5.1.1, 5.2.2, 5.7.26 ...),
+2. a specific enhanced status code (5.1.1, 5.2.2, 5.7.26 ...), or 4.7.1 / 4.2.0 with "try
+   again later" (greylisting that does not say so),
 3. a generic text pattern ("blocked", "policy", "access denied"),
 4. a generic status or reply code (5.7.1, 4.7.0, 421, 556 ...),
 5. `undefined`.
 
+Greylisting is temporary and nobody's fault: never hard, never a problem of our sending.
 Hard means the address itself is dead: user_unknown, host_unknown, has_moved or not_accept
 with a permanent (5xx) code. Everything else that failed is soft. Pure functions.
 """
@@ -52,13 +54,15 @@ SPECIFIC_TEXT = _rules(
     (R.HAS_MOVED,
      r"has moved|\bmoved to\b|no longer (?:with|at|employed|works?)|\b5\.1\.6\b|"
      r"address (?:has )?changed|left the (?:company|organi[sz]ation)"),
+    # Greylisting (RFC 6647): a first refusal that asks every unknown sender to come back later.
+    (R.GREYLISTED, r"gr[ae]y-?list(?:ed|ing)?|postgrey"),
     # Our own sending quota is a rate problem, not a full mailbox.
     (R.RATE_LIMITED,
      r"sending (?:quota|limit)|daily (?:user )?sending|(?:daily|hourly) .{0,20}(?:quota|limit) (?:exceeded|reached)|"
      r"receiving mail at a rate|\[tss?0[1-4]\]|unexpected volume|deferred due to (?:unexpected )?volume|"
      r"too many (?:messages|connections|concurrent|recipients|emails|mails|errors|sessions)|rate ?limit|"
      r"\bthrottl|please (?:try again )?slow(?:er| down)|exceeded the max emails per hour|\b4\.7\.28\b|"
-     r"greylist|graylist|\b5\.4\.5\b"),
+     r"\b5\.4\.5\b"),
     (R.MAILBOX_FULL,
      r"over ?quota|quota (?:exceeded|exceed|violation|full)|exceed(?:ed|s)? (?:its |the |his |her )?(?:storage|quota|mailbox)|"
      r"mailbox (?:is )?full|mail ?box (?:size limit|would exceed)|full mailbox|mailfolder is full|"
@@ -174,6 +178,11 @@ REPLY_CODES: dict[int, BounceReason] = {
     421: R.RATE_LIMITED, 554: R.POLICY, 553: R.USER_UNKNOWN,
 }
 
+#: Greylisting that does not name itself: "450 4.7.1 Please try again later" (milter-greylist,
+#: Sendmail, Exim), with nothing more specific said. Tier 2 of the order above.
+GREYLIST_STATUSES = frozenset({"4.7.1", "4.2.0"})
+TRY_LATER = re.compile(r"(?:try|come back|retry|resend)(?: again)? later|come back in \d", re.I)
+
 STATUS = re.compile(r"(?<![\d.])([245])\.([0-7])\.(\d{1,3})(?!\d|\.\d)")
 REPLY_CODE = re.compile(r"(?<![\w.#-])([245][0-5]\d)(?=[ \-:;,)\]]|$)", re.M)
 
@@ -224,6 +233,8 @@ def reason_from(
     found = _first_match(SPECIFIC_TEXT, text, exclude)
     if found:
         return found[0], f"diagnostic says {found[1]!r}"
+    if status in GREYLIST_STATUSES and R.GREYLISTED not in exclude and (later := TRY_LATER.search(text)):
+        return R.GREYLISTED, f"temporary status {status} that says {later.group(0)!r}: greylisting"
     if SPECIFIC_CODES.get(detail, R.UNDEFINED) not in exclude | {R.UNDEFINED}:
         return SPECIFIC_CODES[detail], f"status code {status}"
     if code in (521, 556):

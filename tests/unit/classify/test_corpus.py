@@ -19,14 +19,17 @@ from contracts.cam import SENDING_SIDE_REASONS, BounceReason, ReplyCategory
 
 CORPUS = Path(__file__).parent / "corpus"
 BOUNCES = {ReplyCategory.BOUNCE_HARD, ReplyCategory.BOUNCE_SOFT}
+#: A 34-character token of our List-Unsubscribe mailto, as the fixtures carry it.
+TOKEN_A = "AQAAAAAAABCSUBHMYf9Tqlr0_fDUSxF5AA"
+TOKEN_B = "AQAAAAAAAABNoLr0RqbLiVaMvgEiSqogMg"
 
 #: file -> (category, reason, failed recipients, enhanced status, in_reply_to (ours, found in the report for bounces and complaints), return date)
 EXPECTED: dict[str, tuple[str, str | None, tuple[str, ...], str | None, str | None, date | None]] = {
     # -- bounces: RFC 3464 reports and MTA plain text ---------------------------------------------
     "postfix_user_unknown.eml": ("bounce_hard", "user_unknown", ("jane.doe@example.org",), "5.1.1", "<a1b2c3.17.1@outreach.example.com>", None),
     "postfix_host_unknown.eml": ("bounce_hard", "host_unknown", ("info@defunct-startup.example",), "5.4.4", "<hu.21.1@outreach.example.com>", None),
-    # Action: delayed: still retrying, so soft whatever the reason.
-    "postfix_delayed_timeout.eml": ("bounce_soft", "network_error", ("slow@slow-host.example",), "4.4.1", "<dl.22.1@outreach.example.com>", None),
+    # Action: delayed: still retrying, a delay notice (RFC 3464), not a bounce, whatever the reason.
+    "postfix_delayed_timeout.eml": ("delayed", "network_error", ("slow@slow-host.example",), "4.4.1", "<dl.22.1@outreach.example.com>", None),
     # Action: failed with a 4.x.x status: the server gave up retrying.
     "postfix_expired.eml": ("bounce_soft", "expired", ("slow@slow-host.example",), "4.4.1", "<dl.22.1@outreach.example.com>", None),
     # multipart/report without a boundary: everything is read from the plain text.
@@ -42,7 +45,8 @@ EXPECTED: dict[str, tuple[str, str | None, tuple[str, ...], str | None, str | No
     # An alias expanded to a dead mailbox: the address we sent to (Original-Recipient) is reported.
     "postfix_alias_expanded.eml": ("bounce_hard", "user_unknown", ("sales@company.example",), "5.1.1", "<al.140.1@outreach.example.com>", None),
     # Exim's 24-hour warning: still retrying; it returns no copy, so no Message-ID of ours.
-    "exim_delay_warning.eml": ("bounce_soft", "rate_limited", ("busy@overloaded.example",), "4.7.1", None, None),
+    # "451 4.7.1 Please try again later, too many connections": the specific words win over greylisting.
+    "exim_delay_warning.eml": ("delayed", "rate_limited", ("busy@overloaded.example",), "4.7.1", None, None),
     "opensmtpd_user_unknown.eml": ("bounce_hard", "user_unknown", ("theo@bsd.example",), "5.1.1", "<os.51.1@outreach.example.com>", None),
     # -- bounces: Exchange / Microsoft 365 / Outlook.com --------------------------------------------
     "exchange_recipnotfound.eml": ("bounce_hard", "user_unknown", ("lee.wong@corp.example",), "5.1.1", "<ex.52.1@outreach.example.com>", None),
@@ -53,7 +57,7 @@ EXPECTED: dict[str, tuple[str, str | None, tuple[str, ...], str | None, str | No
     # Only an HTML part, no delivery-status part: the recipient and the code are read from the prose.
     "m365_html_only.eml": ("bounce_hard", "user_unknown", ("former.ceo@adatum.example",), "5.1.10", "<mh.142.1@outreach.example.com>", None),
     # A delay notice says "4.4.7 Message delayed", but a delivery still being retried is never `expired`.
-    "exchange_delayed_plain.eml": ("bounce_soft", "network_error", ("nina.park@litware.example",), "4.4.7", "<ed.141.1@outreach.example.com>", None),
+    "exchange_delayed_plain.eml": ("delayed", "network_error", ("nina.park@litware.example",), "4.4.7", "<ed.141.1@outreach.example.com>", None),
     "m365_dmarc_reject.eml": ("bounce_soft", "auth_failure", ("sales@northwind.example",), "5.7.509", "<dm.66.1@outreach.example.com>", None),
     "outlook_blocked_s3150.eml": ("bounce_soft", "blocked", ("someone@hotmail.example",), "5.7.1", "<ol.63.1@outreach.example.com>", None),
     "outlook_mailbox_unavailable.eml": ("bounce_hard", "user_unknown", ("oldname@outlook.example",), "5.5.0", "<ou.64.1@outreach.example.com>", None),
@@ -63,10 +67,11 @@ EXPECTED: dict[str, tuple[str, str | None, tuple[str, ...], str | None, str | No
     "gmail_over_quota.eml": ("bounce_soft", "mailbox_full", ("full@example.com",), "5.2.2", "<q1.50.1@outreach.example.com>", None),
     "gmail_dmarc_unauthenticated.eml": ("bounce_soft", "auth_failure", ("priya@gmail.example",), "5.7.26", "<gd.68.1@outreach.example.com>", None),
     "gmail_blocked_spam.eml": ("bounce_soft", "spam_detected", ("omar@gmail.example",), "5.7.1", "<gs.69.1@outreach.example.com>", None),
-    "gmail_delayed_rate.eml": ("bounce_soft", "rate_limited", ("team@bigmail.example",), "4.7.28", "<gr.70.1@outreach.example.com>", None),
+    "gmail_delayed_rate.eml": ("delayed", "rate_limited", ("team@bigmail.example",), "4.7.28", "<gr.70.1@outreach.example.com>", None),
     "gmail_account_disabled.eml": ("bounce_soft", "suspended", ("inactive@gmail.example",), "5.2.1", "<ga.71.1@outreach.example.com>", None),
     "yahoo_user_unknown.eml": ("bounce_hard", "user_unknown", ("gone.user@yahoo.example",), None, "<yh.72.1@outreach.example.com>", None),
-    "yahoo_deferred_tss04.eml": ("bounce_soft", "rate_limited", ("reader@yahoo.example",), "4.7.0", "<yd.73.1@outreach.example.com>", None),
+    # "temporarily deferred due to unexpected volume or user complaints": a rate limit, not greylisting.
+    "yahoo_deferred_tss04.eml": ("delayed", "rate_limited", ("reader@yahoo.example",), "4.7.0", "<yd.73.1@outreach.example.com>", None),
     # SES rewrites the Message-ID: the one inside the report is SES's own.
     "ses_bounce.eml": ("bounce_hard", "user_unknown", ("nobody@ses-target.example",), "5.1.1", "<0100018e0a1b2c3d-1111-2222-3333-444444444444-000000@email.amazonses.com>", None),
     "zoho_invalid_address.eml": ("bounce_hard", "user_unknown", ("kumar@zoho-client.example",), "5.1.1", "<zo.74.1@outreach.example.com>", None),
@@ -86,6 +91,21 @@ EXPECTED: dict[str, tuple[str, str | None, tuple[str, ...], str | None, str | No
     # The text ("User unknown") wins over the generic 5.7.1.
     "user_unknown_under_571.eml": ("bounce_hard", "user_unknown", ("jdoe@oddserver.example",), "5.7.1", "<uu.87.1@outreach.example.com>", None),
     "relay_denied.eml": ("bounce_soft", "policy", ("sales@misrouted.example",), "5.7.1", "<rd.88.1@outreach.example.com>", None),
+    # -- delay notices: the server is still trying (RFC 3464 Action: delayed, or the words of one) ----------
+    # Postfix's "Delayed Mail (still being retried)" without the RFC 3464 part.
+    "postfix_delayed_plain.eml": ("delayed", "mailbox_full", ("maria@busy-mx.example",), "4.2.2", "<pd.150.1@outreach.example.com>", None),
+    # Exchange's plain "Delivery to the following recipients has been delayed": no reason given.
+    "exchange_dsn_delay_warning.eml": ("delayed", "undefined", ("rosa.diaz@fabrikam.example",), None, None, None),
+    # Gmail's "Delivery incomplete ... Gmail will retry", without the RFC 3464 part.
+    "gmail_delivery_incomplete.eml": ("delayed", "mailbox_full", ("theo@fullbox.example",), "4.2.2", "<gi.152.1@outreach.example.com>", None),
+    # Sendmail's "Warning: could not send message for past 4 hours".
+    "sendmail_warning_delayed.eml": ("delayed", "network_error", ("ken@partner.example",), None, "<sw.151.1@outreach.example.com>", None),
+    # Postgrey: greylisting, a reason of its own.
+    "postfix_greylisted_delay.eml": ("delayed", "greylisted", ("ops@careful.example",), "4.2.0", "<gy.153.1@outreach.example.com>", None),
+    # One recipient failed, one is still being retried: judged on the failed one only.
+    "mixed_failed_and_delayed.eml": ("bounce_hard", "user_unknown", ("gone@mixed.example",), "5.1.1", "<mx.154.1@outreach.example.com>", None),
+    # A bounce to our per-message return path (VERP): tied to us by `delivered_to`, not by a Message-ID.
+    "verp_bounce.eml": ("bounce_hard", "user_unknown", ("ceo@gone-corp.example",), "5.1.1", None, None),
     # -- delivery notices that are not bounces -----------------------------------------------------------
     "delivered_dsn.eml": ("other", "delivery_notification", (), None, "<ok.89.1@outreach.example.com>", None),
     "relayed_dsn.eml": ("other", "delivery_notification", (), None, "<rl.90.1@outreach.example.com>", None),
@@ -121,6 +141,11 @@ EXPECTED: dict[str, tuple[str, str | None, tuple[str, ...], str | None, str | No
     "unsubscribe_german.eml": ("unsubscribe", "unsubscribe", (), None, "<ug.112.1@outreach.example.com>", None),
     "unsubscribe_spanish.eml": ("unsubscribe", "unsubscribe", (), None, "<us.113.1@outreach.example.com>", None),
     "unsubscribe_subject.eml": ("unsubscribe", "unsubscribe", (), None, None, None),
+    # Our List-Unsubscribe mailto: the token in the subject, or in the body's first line.
+    "unsubscribe_token_subject.eml": ("unsubscribe", "unsubscribe", (), None, None, None),
+    "unsubscribe_token_body.eml": ("unsubscribe", "unsubscribe", (), None, None, None),
+    # The token decides, whatever the text says.
+    "unsubscribe_token_with_interest.eml": ("unsubscribe", "unsubscribe", (), None, "<ut.155.1@outreach.example.com>", None),
     # -- intents ----------------------------------------------------------------------------------------
     # "Not now, ask me in Q3" is a decline, but at low confidence so a human looks (see the test below).
     "not_now_q3.eml": ("not_interested", "not_interested", (), None, "<nq.114.1@outreach.example.com>", None),
@@ -149,7 +174,7 @@ EXPECTED: dict[str, tuple[str, str | None, tuple[str, ...], str | None, str | No
     "headers_only.eml": ("other", None, (), None, "<h0.136.1@outreach.example.com>", None),
     # -- from the first corpus -------------------------------------------------------------------------
     "postfix_blocked_spamhaus.eml": ("bounce_soft", "blocked", ("kim@corp.example",), "5.7.1", "<k1.70.1@outreach.example.com>", None),
-    "postfix_delayed.eml": ("bounce_soft", "network_error", ("slow@example.com",), "4.4.1", None, None),
+    "postfix_delayed.eml": ("delayed", "network_error", ("slow@example.com",), "4.4.1", None, None),
     "postfix_delivered_success.eml": ("other", "delivery_notification", (), None, None, None),
     # Exim's plain text with `Auto-Submitted: auto-replied`: still a bounce.
     "exim_plain_auto_submitted.eml": ("bounce_hard", "user_unknown", ("bob@gone.example",), None, "<x9.44.2@outreach.example.com>", None),
@@ -185,7 +210,7 @@ def test_corpus(name: str) -> None:
     assert 0.0 <= c.confidence <= 1.0
 
 
-@pytest.mark.parametrize("name", sorted(n for n, e in EXPECTED.items() if e[0] in {"bounce_hard", "bounce_soft"}))
+@pytest.mark.parametrize("name", sorted(n for n, e in EXPECTED.items() if e[0] in {"bounce_hard", "bounce_soft", "delayed"}))
 def test_a_bounce_is_sending_side_exactly_when_its_reason_is(name: str) -> None:
     c = _classify(name)
     assert c.sending_side == (BounceReason(c.reason) in SENDING_SIDE_REASONS)
@@ -283,3 +308,34 @@ def test_garbage_and_empty_input_are_other_with_low_confidence() -> None:
         assert c.confidence <= 0.2
         assert c.reason in {"empty", "unparsable"}
         assert c.reasons
+
+
+def test_a_delay_notice_is_not_a_bounce_and_says_so() -> None:
+    c = _classify("postfix_delayed_timeout.eml")
+    assert c.category is ReplyCategory.DELAYED
+    assert any("still retrying" in r and "not a bounce" in r for r in c.reasons)
+    assert not any(r.startswith(("hard:", "soft:")) for r in c.reasons)
+
+
+def test_a_delayed_recipient_next_to_a_failed_one_is_named_but_not_counted() -> None:
+    c = _classify("mixed_failed_and_delayed.eml")
+    assert c.failed_recipients == ("gone@mixed.example",)
+    assert any("still being retried, not counted: later@mixed.example" in r for r in c.reasons)
+
+
+@pytest.mark.parametrize(
+    ("name", "token"),
+    [("unsubscribe_token_subject.eml", TOKEN_A), ("unsubscribe_token_body.eml", TOKEN_B),
+     ("unsubscribe_token_with_interest.eml", TOKEN_A), ("unsubscribe_subject.eml", None), ("remove_me.eml", None)],
+)
+def test_the_unsubscribe_token_is_reported(name: str, token: str | None) -> None:
+    c = _classify(name)
+    assert c.unsubscribe_token == token
+    if token:
+        assert c.confidence >= 0.95
+
+
+def test_delivered_to_carries_the_return_path_of_a_verp_bounce() -> None:
+    # Delivered-To, X-Original-To (another case of the same address) and To: one address.
+    assert _classify("verp_bounce.eml").delivered_to == ("alex+b-k7x2m9q4w8e5r1t6@outreach.example.com",)
+    assert _classify("ooo_german.eml").delivered_to

@@ -39,7 +39,22 @@ REPLIES = [
     (552, "5.3.4 Message size exceeds fixed limit", "data", SOFT, "message_too_big", "5.3.4", False),
     (421, "4.7.0 [TSS04] Messages from 192.0.2.10 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes", "mail", SOFT, "rate_limited", "4.7.0", False),
     (421, "4.7.28 Gmail has detected an unusual rate of unsolicited mail originating from your IP address.", "data", SOFT, "rate_limited", "4.7.28", False),
-    (450, "4.2.0 <x@example.com>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/example.com.html", "rcpt", SOFT, "rate_limited", "4.2.0", False),
+    # Greylisting (RFC 6647): temporary, never hard, never a problem of our sending.
+    (450, "4.2.0 <x@example.com>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/example.com.html", "rcpt", SOFT, "greylisted", "4.2.0", False),
+    (450, "4.7.1 Greylisted, please try again later", "rcpt", SOFT, "greylisted", "4.7.1", False),
+    (451, "4.7.1 Greylisting in action, please come back in 00:05:00", "rcpt", SOFT, "greylisted", "4.7.1", False),
+    (451, "4.7.1 Please try again later", "rcpt", SOFT, "greylisted", "4.7.1", False),
+    (450, "4.2.0 Try again later", "rcpt", SOFT, "greylisted", "4.2.0", False),
+    (451, "Greylisted for 5 minutes (see http://greylisting.org)", "rcpt", SOFT, "greylisted", None, False),
+    (450, "<x@example.com>: Recipient address rejected: Greylisted", "rcpt", SOFT, "greylisted", None, False),
+    (451, "4.7.1 <x@example.com>: Recipient address rejected: Graylisted, retry in 300 seconds", "rcpt", SOFT, "greylisted", "4.7.1", False),
+    # A permanent code with greylisting words is still not a dead address.
+    (550, "5.7.1 greylisted", "rcpt", SOFT, "greylisted", "5.7.1", False),
+    # Not greylisting: the words say what it is.
+    (451, "4.7.1 Please try again later, too many connections from your server", "rcpt", SOFT, "rate_limited", "4.7.1", False),
+    (421, "4.7.0 [TSS04] Messages from 192.0.2.10 temporarily deferred due to user complaints - 4.16.55.1", "mail", SOFT, "rate_limited", "4.7.0", False),
+    (450, "4.7.1 Client host rejected: cannot find your reverse hostname, [192.0.2.10], try again later", "rcpt", SOFT, "blocked", "4.7.1", True),
+    (451, "4.3.0 Temporary local problem - please try later", "rcpt", SOFT, "system_error", "4.3.0", False),
     (451, "4.3.0 Temporary local problem, please try again", "rcpt", SOFT, "system_error", "4.3.0", False),
     (None, "[Errno 111] Connection refused", "connect", SOFT, "network_error", None, False),
     (None, "timed out", "data", SOFT, "network_error", None, False),

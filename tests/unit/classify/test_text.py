@@ -284,3 +284,23 @@ def test_not_unsubscribing_is_not_an_unsubscribe() -> None:
 def test_a_human_who_mentions_a_failed_delivery_is_not_a_bounce() -> None:
     raw = reply("FYI your earlier email could not be delivered to our CEO, he has a new address. Happy to chat though.")
     assert classify_message(raw).category not in {ReplyCategory.BOUNCE_HARD, ReplyCategory.BOUNCE_SOFT}
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("a < b and c > d", "a < b and c > d"),
+        ("<p>one</p><!-- a comment <p>hidden</p> --><p>two</p>", "one\n\ntwo"),
+        ("<p>open comment</p><!-- never closed <p>gone</p>", "open comment"),
+        ("<script>if (a<b) { x('</p>') }</script><p>after</p>", "after"),
+        ("<STYLE>p { }</STYLE><P>Upper &amp; lower&nbsp;case</P>", "Upper & lower case"),
+        ("<!doctype html><?xml version='1.0'?><![CDATA[x]]><p>text</p>", "text"),
+        ("<a href='x>y' title=\"<b>\">link</a> words", "link words"),  # quoted values may hold '<' and '>'
+        ("<a href='never closed>text", "<a href='never closed>text"),
+        ("<p>unclosed <b tag", "unclosed <b tag"),
+    ],
+)
+def test_html_to_text_edge_cases(html: str, expected: str) -> None:
+    from aicmo_actors.cam.classify.parse import html_to_text
+
+    assert html_to_text(html) == expected
