@@ -4,21 +4,32 @@ Header injection is refused before anything is built: a CR, LF or NUL (or any ot
 character str.splitlines() breaks on) in any header name or value, display name, address,
 subject or Message-ID raises `HeaderInjectionError`. Other malformed input (an address
 with two @, a header name with a space, a Message-ID without <>) raises `ValueError`.
+
+The email package decodes RFC 2047 encoded words (`=?utf-8?q?a=0D=0A?=`) in what it is
+given, so a value that is clean as written can still carry a line break onto the wire (it
+does on CPython 3.11). Text we did not encode ourselves is therefore never handed to it as
+encoded words (see `_literal_words`), and the built message is checked twice more: what
+each header holds once parsed, and the header block as it will be written (every line a
+header we set or a continuation, none over 998 octets). Subjects and display names are cut
+to `MAX_SUBJECT_CHARS` and `MAX_DISPLAY_NAME_CHARS`.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
+from typing import Any
 
 # CR, LF, NUL and the rest of what str.splitlines() breaks on (the email package refuses
 # those too, but with a message that does not say which header).
 _FORBIDDEN = ("\r", "\n", "\0", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+_FORBIDDEN_RE = re.compile("[" + "".join(_FORBIDDEN) + "]")
 # RFC 5322 field names: printable US-ASCII except the colon.
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")
 # Local part and domain of an address without quoting: no spaces, brackets or separators.
@@ -30,6 +41,19 @@ MANAGED_HEADERS = frozenset({
     "from", "to", "subject", "date", "message-id", "in-reply-to", "references", "list-unsubscribe",
     "list-unsubscribe-post", "mime-version", "content-type", "content-transfer-encoding",
 })
+#: Longer subjects and display names are cut to this many characters: nobody reads more,
+#: and it keeps each header far under the line limit below.
+MAX_SUBJECT_CHARS = 250
+MAX_DISPLAY_NAME_CHARS = 100
+#: RFC 5322 2.1.1: a line is at most 998 octets, CRLF not counted.
+MAX_LINE_OCTETS = 998
+#: What opens an RFC 2047 encoded word; every decoder in the email package starts there.
+_ENCODED_WORD_START = "=?"
+#: UTF-8 bytes per encoded word we write: 48 base64 characters, 60 with the =?utf-8?b? ?=
+#: around them, so "Subject: " and one word stay within 78 characters.
+_WORD_BYTES = 36
+#: Which class the policy parses each header with (the stock registry, as WIRE_POLICY's).
+_HEADER_CLASSES = HeaderRegistry()
 
 
 class HeaderInjectionError(ValueError):
@@ -42,9 +66,30 @@ class HeaderInjectionError(ValueError):
 
 
 def _clean(header: str, value: str | None) -> str | None:
-    if value is not None and any(c in value for c in _FORBIDDEN):
+    if value is not None and _FORBIDDEN_RE.search(value):
         raise HeaderInjectionError(header)
     return value
+
+
+def _literal_words(text: str) -> list[str]:
+    """`text` as RFC 2047 encoded words (UTF-8, base64) that decode to exactly `text`.
+
+    Text that looks like an encoded word itself is written this way instead of being handed
+    to the email package, which would decode it (and any CR/LF inside) on the way in. We
+    chose writing it over refusing it: a lead's name or a subject with "=?" in it is odd
+    but harmless data, and refusing it would fail the send over a cosmetic detail, while
+    words of our own are decoded exactly once by the reader and show the text literally.
+    """
+    chunks: list[bytes] = []
+    chunk = b""
+    for char in text:  # split between characters: each word is valid UTF-8 on its own
+        data = char.encode("utf-8", "replace")
+        if chunk and len(chunk) + len(data) > _WORD_BYTES:
+            chunks.append(chunk)
+            chunk = b""
+        chunk += data
+    chunks.append(chunk)
+    return [f"=?utf-8?b?{base64.b64encode(c).decode('ascii')}?=" for c in chunks]
 
 
 def _address(header: str, address: str, name: str | None) -> Address:
@@ -53,6 +98,9 @@ def _address(header: str, address: str, name: str | None) -> Address:
     local, _, domain = address.partition("@")
     if not (_ADDRESS_PART.match(local) and _ADDRESS_PART.match(domain)):
         raise ValueError(f"{header}: {address!r} is not an address")
+    if _ENCODED_WORD_START in address:
+        # The email package decodes encoded words even in an address; there is no literal form.
+        raise ValueError(f"{header}: {address!r}: an encoded word ('=?') cannot be part of an address")
     if not local.isascii():
         # It would need SMTPUTF8; RFC 2047 words (what the email package writes) are not allowed there.
         raise ValueError(f"{header}: {address!r}: a non-ASCII part before the @ is not supported")
@@ -60,7 +108,7 @@ def _address(header: str, address: str, name: str | None) -> Address:
         ascii_domain = domain.encode("idna").decode("ascii")  # exämple.com -> xn--exmple-cua.com
     except UnicodeError:
         raise ValueError(f"{header}: {address!r}: the domain is not a valid host name") from None
-    return Address(display_name=name or "", username=local, domain=ascii_domain)
+    return Address(display_name=(name or "")[:MAX_DISPLAY_NAME_CHARS], username=local, domain=ascii_domain)
 
 
 def _message_id(header: str, value: str) -> None:
@@ -113,6 +161,83 @@ def _fold_list(items: list[str], separator: str, width: int = 76) -> str:
     return "\n ".join(lines)
 
 
+def _held_texts(header: Any) -> list[str]:
+    """What a parsed header holds, decoded: its text, its groups' and addresses' parts, its
+    MIME parameters (RFC 2231 decoded)."""
+    texts = [str(header)]
+    for group in getattr(header, "groups", ()):
+        texts.append(group.display_name or "")
+        for address in group.addresses:
+            texts += [address.display_name, address.username, address.domain]
+    texts += [str(v) for v in getattr(header, "params", {}).values()]
+    return texts
+
+
+def _set_parsed(msg: EmailMessage, name: str, value: str) -> None:
+    """`msg[name] = value`, read back: parsed as the policy parses it, refused if what it holds
+    (decoded) has a forbidden character, and stored folded (`set_raw`), so the generator
+    writes the text checked here and the header is folded once."""
+    header = WIRE_POLICY.header_factory(name, value)
+    if any(_FORBIDDEN_RE.search(text) for text in _held_texts(header)):
+        raise HeaderInjectionError(name)
+    folded = header.fold(policy=WIRE_POLICY)
+    msg.set_raw(name, folded.removeprefix(f"{name}:").removeprefix(" ").removesuffix(WIRE_POLICY.linesep))
+
+
+def _set_text(msg: EmailMessage, name: str, text: str) -> None:
+    """A header given as text (Subject, extra headers): through the policy (RFC 2047 for
+    non-ASCII), or as `_literal_words` when it looks like encoded words itself."""
+    if _ENCODED_WORD_START in text:
+        msg.set_raw(name, _fold_list(_literal_words(text), " "))
+    else:
+        _set_parsed(msg, name, text)
+
+
+def _set_address(msg: EmailMessage, name: str, address: Address) -> None:
+    if _ENCODED_WORD_START in address.display_name:
+        words = _literal_words(address.display_name)
+        msg.set_raw(name, _fold_list([*words, f"<{address.addr_spec}>"], " "))
+    else:
+        # As text, not as the Address: the header's addresses are then the ones parsed from
+        # it, which are the ones it writes and `_set_parsed` reads back. The email package
+        # parses str(address) for an Address as well, so the bytes are the same.
+        _set_parsed(msg, name, str(address))
+
+
+def _check_wire_lines(name: str, folded: bytes) -> None:
+    """One header as it goes on the wire: lines that start it or continue it, ASCII, no NUL,
+    none blank and none over 998 octets."""
+    lines = folded.split(b"\r\n")
+    if lines.pop() != b"" or not lines[0].startswith(name.encode("ascii") + b":"):
+        raise HeaderInjectionError(name)
+    for number, line in enumerate(lines):
+        # A line that starts anew would be a header of its own; a blank one ends the block.
+        if number and (line[:1] not in (b" ", b"\t") or not line.strip()):
+            raise HeaderInjectionError(name)
+        if b"\r" in line or b"\n" in line or b"\0" in line:
+            raise HeaderInjectionError(name)
+        if not line.isascii():
+            raise ValueError(f"{name}: not ASCII, so it cannot be written as a header")
+        if len(line) > MAX_LINE_OCTETS:
+            raise ValueError(f"{name}: a header line of {len(line)} octets (at most {MAX_LINE_OCTETS} are allowed)")
+
+
+def _check_header_block(msg: EmailMessage) -> None:
+    """The header block as it will be written, checked line by line (see `_check_wire_lines`).
+
+    `fold_binary` on each of `raw_items` is what BytesGenerator does with them. The headers
+    still parsed here are the MIME ones `set_content` added; they are read back as well.
+    """
+    for name, value in msg.raw_items():
+        if hasattr(value, "name") and any(_FORBIDDEN_RE.search(text) for text in _held_texts(value)):
+            raise HeaderInjectionError(name)
+        try:
+            folded = WIRE_POLICY.fold_binary(name, value)
+        except UnicodeEncodeError:
+            raise ValueError(f"{name}: not ASCII, so it cannot be written as a header") from None
+        _check_wire_lines(name, folded)
+
+
 def build_message(
     *,
     from_address: str,
@@ -134,6 +259,7 @@ def build_message(
     sender = _address("From", from_address, from_name)
     recipient = _address("To", to_address, to_name)
     _clean("Subject", subject)
+    subject = subject[:MAX_SUBJECT_CHARS]
     _message_id("Message-ID", message_id)
     if in_reply_to:
         _message_id("In-Reply-To", in_reply_to)
@@ -153,14 +279,20 @@ def build_message(
             raise ValueError(f"{key!r} is not a header name (printable ASCII, no spaces or ':')")
         if key.lower() in MANAGED_HEADERS:
             raise ValueError(f"{key}: set by build_message itself, not through extra_headers")
+        if _ENCODED_WORD_START in value and not issubclass(_HEADER_CLASSES[key], UnstructuredHeader):
+            # Text is written literally (`_set_text`), like a subject; an address list, a date
+            # or MIME parameters have no literal form for an encoded word (RFC 2047 section 5),
+            # so there it is refused, as in an address.
+            raise ValueError(f"{key}: an encoded word ('=?') is not allowed in this header")
     msg = EmailMessage(policy=WIRE_POLICY)
-    # From, To and Subject go through the policy (RFC 2047 for non-ASCII, quoting). The rest
-    # are ASCII we composed and checked above: stored as written (`set_raw`, folded here),
-    # since the policy would parse each into a structured header only to print it back,
-    # which was most of the cost of building an email.
-    msg["From"] = sender
-    msg["To"] = recipient
-    msg["Subject"] = subject
+    # From, To and Subject go through the policy (RFC 2047 for non-ASCII, quoting) unless
+    # they look like encoded words (see `_literal_words`), and are kept folded as checked
+    # (`_set_parsed`). The rest are ASCII we composed and checked above: stored as written
+    # (`set_raw`, folded here), since the policy would parse each into a structured header
+    # only to print it back, which was most of the cost of building an email.
+    _set_address(msg, "From", sender)
+    _set_address(msg, "To", recipient)
+    _set_text(msg, "Subject", subject)
     msg.set_raw("Date", format_datetime(date))
     msg.set_raw("Message-ID", message_id)
     if in_reply_to:
@@ -177,11 +309,12 @@ def build_message(
     if list_unsubscribe_url:
         msg.set_raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
     for key, value in (extra_headers or {}).items():
-        msg[key] = value
+        _set_text(msg, key, value)  # a structured one with "=?" was refused above
     msg.set_content(text)
     if html:
         msg.add_alternative(html, subtype="html")
         # The email package draws MIME boundaries from the global random module: derive one
         # from the Message-ID instead, so the same message is the same bytes.
         msg.set_boundary("alt." + "".join(c for c in message_id if c.isalnum())[:40])
+    _check_header_block(msg)
     return msg

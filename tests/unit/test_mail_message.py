@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -11,7 +13,11 @@ from typing import Any
 import pytest
 
 from aicmo_actors.gateways.mail_message import (
+    MAX_DISPLAY_NAME_CHARS,
+    MAX_SUBJECT_CHARS,
+    WIRE_POLICY,
     HeaderInjectionError,
+    _check_header_block,
     build_message,
     make_message_id,
     references_for,
@@ -308,3 +314,142 @@ def test_short_header_lists_stay_on_one_line_and_long_ones_fold_between_items() 
     assert _fold_list(["<a>", "<b>"], ", ") == "<a>, <b>"
     folded = _fold_list([f"<{'x' * 40}>", f"<{'y' * 40}>"], ", ")
     assert folded == f"<{'x' * 40}>,\n <{'y' * 40}>"
+
+
+# -- encoded words and line limits ------------------------------------------------------------------
+#
+# The email package decodes RFC 2047 words in what it is given (CPython 3.11 then wrote a CR/LF
+# hidden in one straight onto the wire): text that looks like an encoded word must arrive as the
+# literal text, never decoded into a header of its own.
+
+ENCODED = [
+    "=?utf-8?q?a=0D=0ABcc:_victim@evil.example?=",
+    "=?UTF-8?Q?a=0ABcc:_victim@evil.example?=",
+    "=?utf-8?q?a=00Bcc:_victim@evil.example?=",
+    "=?utf-8?q?a=E2=80=A8Bcc:_victim@evil.example?=",
+    "=?utf-8?b?YQ0KQmNjOiB2aWN0aW1AZXZpbC5leGFtcGxl?=",  # a\r\nBcc: victim@evil.example
+    "=?UTF-8?B?YQ0KUmVwbHktVG86IHhAZXZpbC5leGFtcGxlDQoNCmJvZHk=?=",  # ...Reply-To, a blank line, body
+    "Jane =?utf-8*en?q?=0D=0ABcc:_v@evil.example?= Doe",  # RFC 2231 language, mid-text
+    '"=?utf-8?q?=0D=0ABcc:_v@evil.example?="',  # the email package decodes inside quotes too
+]
+
+
+def header_block(message: EmailMessage) -> list[bytes]:
+    return message.as_bytes().split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+
+
+def header_names(message: EmailMessage) -> list[str]:
+    return [line.split(b":", 1)[0].decode().lower() for line in header_block(message) if line[:1] not in (b" ", b"\t")]
+
+
+def rfc2047_decoded(message: EmailMessage, name: str) -> str:
+    """A header's raw value decoded the way RFC 2047 says (whitespace between words dropped)."""
+    raw = next(v for k, v in message_from_bytes(message.as_bytes()).items() if k == name)
+    return str(make_header(decode_header(raw)))
+
+
+@pytest.mark.parametrize("value", ENCODED)
+def test_an_encoded_word_in_the_subject_arrives_as_the_literal_text(value: str) -> None:
+    message = build(subject=value)
+    assert header_names(message) == ["from", "to", "subject", "date", "message-id", "content-type",
+                                     "content-transfer-encoding", "mime-version"]
+    assert parsed(message)["Subject"] == value
+    assert rfc2047_decoded(message, "Subject") == value
+
+
+@pytest.mark.parametrize("value", ENCODED)
+@pytest.mark.parametrize(("field", "header", "address"), [("from_name", "From", "alex@outreach.example.com"),
+                                                          ("to_name", "To", "jane@client.example")])
+def test_an_encoded_word_in_a_display_name_arrives_as_the_literal_text(value: str, field: str, header: str, address: str) -> None:
+    message = build(**{field: value})
+    assert "bcc" not in header_names(message) and "reply-to" not in header_names(message)
+    back = parsed(message)
+    assert [a.addr_spec for a in back[header].addresses] == [address]
+    assert rfc2047_decoded(message, header) == f"{value} <{address}>"
+    assert parsed(message).get_content_type() == "text/plain" and content(back) == "Hi Jane,\n\nshort question.\n"
+
+
+@pytest.mark.parametrize("value", ENCODED)
+def test_an_encoded_word_in_an_extra_text_header_arrives_as_the_literal_text(value: str) -> None:
+    message = build(extra_headers={"X-Campaign": value})
+    assert "bcc" not in header_names(message)
+    assert parsed(message)["X-Campaign"] == value
+
+
+def test_an_encoded_word_in_a_structured_extra_header_or_an_address_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^Cc: an encoded word \('=\?'\) is not allowed in this header$"):
+        build(extra_headers={"Cc": "=?utf-8?q?Boss=0D=0ABcc:_v@evil.example?= <boss@client.example>"})
+    for address in ["=?utf-8?q?a=0D=0ABcc=3A_v=40evil.example?=@client.example",
+                    "jane@=?utf-8?q?a=0D=0ABcc=3A_v=40evil.example?="]:
+        with pytest.raises(ValueError, match=r"^To: .*: an encoded word \('=\?'\) cannot be part of an address$"):
+            build(to_address=address)
+
+
+def test_text_without_encoded_words_is_encoded_as_before() -> None:
+    """Only text with "=?" takes the literal path: the rest keeps the policy's encoding."""
+    raw = build(subject="Grüße", to_name="Zoë").as_bytes()
+    assert b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n" in raw
+    assert b"To: =?utf-8?q?Zo=C3=AB?= <jane@client.example>\r\n" in raw
+
+
+def test_long_display_names_and_subjects_are_cut_and_no_line_passes_998_octets() -> None:
+    for filler in ("x", "é", "=?"):
+        message = build(from_name=filler * 20_000, to_name=filler * 20_000, subject=filler * 20_000)
+        assert all(len(line) <= 998 for line in header_block(message))
+        back = parsed(message)
+        # Python's reader leaves a space between encoded words in a display name: compare without.
+        assert back["From"].addresses[0].display_name.replace(" ", "") == (filler * 20_000)[:MAX_DISPLAY_NAME_CHARS]
+        assert back["To"].addresses[0].display_name.replace(" ", "") == (filler * 20_000)[:MAX_DISPLAY_NAME_CHARS]
+        assert back["Subject"] == (filler * 20_000)[:MAX_SUBJECT_CHARS]
+
+
+def test_an_injection_past_the_cut_is_still_refused() -> None:
+    with pytest.raises(HeaderInjectionError, match="Subject"):
+        build(subject="x" * 20_000 + "\r\nBcc: victim@example.com")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "header"),
+    [
+        ({"to_address": "j" * 2_000 + "@client.example"}, "To"),
+        ({"message_id": "<" + "m" * 2_000 + "@outreach.example.com>"}, "Message-ID"),
+        ({"extra_headers": {"Cc": "c" * 2_000 + "@client.example"}}, "Cc"),
+        ({"list_unsubscribe_url": "https://x.example/u/" + "t" * 2_000}, "List-Unsubscribe"),
+    ],
+)
+def test_a_header_line_over_998_octets_is_refused(overrides: dict[str, Any], header: str) -> None:
+    with pytest.raises(ValueError, match=rf"^{header}: a header line of \d+ octets \(at most 998 are allowed\)$"):
+        build(**overrides)
+
+
+def test_the_header_block_check_catches_what_the_email_package_decoded() -> None:
+    """The read-back behind the input checks: fed to the email package directly (as
+    build_message never does), decoded line breaks are caught, on the header or on the wire."""
+    cases: list[tuple[str, Any, bool]] = [
+        ("Subject", "=?utf-8?q?a=0D=0ABcc:_victim@evil.example?=", False),
+        ("Subject", "=?utf-8?q?a=E2=80=A8b?=", False),
+        # An Address is printed and parsed again (decoding the word) only when folded.
+        ("To", Address("=?utf-8?q?a=0D=0ABcc:_x@evil.example?=", "jane", "client.example"), False),
+        ("Content-Disposition", "attachment; filename*=utf-8''a%0D%0ABcc%3A%20x", False),
+        ("X-Raw", "a\nBcc: victim@evil.example", True),
+        ("X-Raw", "a\n \nbody", True),
+        ("X-Raw", "a\x00b", True),
+    ]
+    for name, value, raw in cases:
+        msg = EmailMessage(policy=WIRE_POLICY)
+        if raw:
+            msg.set_raw(name, value)
+        else:
+            msg[name] = value
+        with pytest.raises(HeaderInjectionError) as info:
+            _check_header_block(msg)
+        assert info.value.header == name
+    msg = EmailMessage(policy=WIRE_POLICY)
+    msg.set_raw("X-Raw", "x" * 1_000)
+    with pytest.raises(ValueError, match=r"^X-Raw: a header line of 1007 octets"):
+        _check_header_block(msg)
+
+
+def test_hostile_headers_keep_the_same_bytes_for_the_same_input() -> None:
+    kwargs = {"subject": ENCODED[0], "to_name": ENCODED[4], "from_name": "x" * 5_000, "html": "<p>x</p>"}
+    assert build(**kwargs).as_bytes() == build(**kwargs).as_bytes()
