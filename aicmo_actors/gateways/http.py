@@ -4,6 +4,10 @@ The service owns the process: uvicorn installs no signal handlers, configures no
 logging (it logs through the stdlib loggers ``uvicorn.error`` like everything else) and
 writes no access log of its own, because request paths can carry credentials (signed
 unsubscribe tokens). Access lines are logged at debug with the path masked.
+
+uvicorn bounds idle keep-alive connections but neither how long a client may take to
+send a request head nor how many connections it holds; `_GuardedH11Protocol` adds both,
+so a slow or crowding client cannot exhaust the process's connections.
 """
 
 from __future__ import annotations
@@ -14,13 +18,38 @@ import socket
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
+import h11
 import structlog
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 __all__ = ["HttpServer", "HttpServerError", "mask_path"]
 
-_log = structlog.get_logger("aicmo").bind(component="http")
+# Initial values, not .bind(): binding at import would freeze structlog's default
+# configuration into this logger, before the service calls configure_logging().
+_log = structlog.get_logger("aicmo", component="http")
+
+# h11 refuses (400) a request head still unfinished past this many buffered bytes; a
+# whole head arriving in one read is parsed as is, so this bounds memory per connection.
+MAX_REQUEST_HEAD_BYTES = 16 * 1024
+# Idle time allowed between requests on a keep-alive connection (uvicorn's own timer).
+KEEP_ALIVE_TIMEOUT_S = 5
+
+_REQUEST_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 15\r\n"
+    b"connection: close\r\n\r\n"
+    b"Request Timeout"
+)
+_SERVICE_UNAVAILABLE = (
+    b"HTTP/1.1 503 Service Unavailable\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 19\r\n"
+    b"connection: close\r\n\r\n"
+    b"Service Unavailable"
+)
 
 
 class HttpServerError(Exception):
@@ -68,6 +97,89 @@ class _AccessLog:
             )
 
 
+class _GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline on each request head and a connection cap.
+
+    The head deadline runs from the connection's start, or from the end of the previous
+    response on keep-alive, until h11 has parsed a complete request line and headers;
+    bytes arriving meanwhile do not extend it (a trickling client is cut off). A
+    connection beyond `max_connections` (or made while `max_connections` requests are
+    still being handled) is answered 503 and closed at once: uvicorn's own
+    `limit_concurrency` only looks at requests, so idle connections would pile up
+    unchecked, and it counts the asking connection too (``limit_concurrency=1`` refuses
+    everything).
+    """
+
+    header_timeout_s: float = 10.0
+    max_connections: int = 100
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # `connections` includes this one; `tasks` are handlers still running, including
+        # those whose client has gone.
+        if len(self.connections) > self.max_connections or len(self.tasks) >= self.max_connections:
+            _log.warning(
+                "http_connection_refused",
+                limit=self.max_connections,
+                connections=len(self.connections) - 1,
+                requests_in_flight=len(self.tasks),
+            )
+            transport.write(_SERVICE_UNAVAILABLE)
+            transport.close()
+            return
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def handle_events(self) -> None:
+        cycle = self.cycle
+        super().handle_events()
+        if self.cycle is not cycle:  # h11 delivered a complete request head
+            self._cancel_header_timer()
+
+    def on_response_complete(self) -> None:
+        if not self.transport.is_closing():
+            # Armed before uvicorn handles a pipelined request, which then cancels it.
+            self._arm_header_timer()
+        super().on_response_complete()
+
+    def _arm_header_timer(self) -> None:
+        self._cancel_header_timer()
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._on_header_timeout)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _on_header_timeout(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing():
+            return
+        started, _ = self.conn.trailing_data
+        # A client that began a request is told why; an idle one (a browser's
+        # preconnect, a spent keep-alive) is closed silently, as uvicorn does.
+        if started and self.conn.our_state is h11.IDLE:
+            self.transport.write(_REQUEST_TIMEOUT)
+        _log.debug("http_header_timeout", timeout_s=self.header_timeout_s, partial=bool(started))
+        self.transport.close()
+
+
+def _guarded_protocol(header_timeout_s: float, max_connections: int) -> type[H11Protocol]:
+    """A `_GuardedH11Protocol` with these limits (uvicorn instantiates it per connection)."""
+    return type(
+        "GuardedH11Protocol",
+        (_GuardedH11Protocol,),
+        {"header_timeout_s": header_timeout_s, "max_connections": max_connections},
+    )
+
+
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn without signal handling, reporting startup through a future."""
 
@@ -101,6 +213,10 @@ class HttpServer:
     and returns once uvicorn accepts connections; ``await stop()`` shuts down gracefully
     within `shutdown_timeout` seconds, then forcibly, and leaves no task behind. Both
     are safe to call twice. Also usable as ``async with HttpServer(...) as server:``.
+
+    A connection must deliver each request head within `header_timeout_s` (408, or a
+    plain close if it sent nothing) and at most `max_connections` are served at once
+    (503 beyond); an unfinished request head may buffer at most 16 KB (400 beyond).
     """
 
     def __init__(
@@ -113,10 +229,16 @@ class HttpServer:
         startup_timeout: float = 10.0,
         lifespan: Literal["auto", "on", "off"] = "off",
         mask: Callable[[str], str] = mask_path,
+        header_timeout_s: float = 10.0,
+        max_connections: int = 100,
         uvicorn_options: dict[str, Any] | None = None,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be between 0 and 65535, not {port}")
+        if not header_timeout_s > 0:
+            raise ValueError(f"header_timeout_s must be positive, not {header_timeout_s}")
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {max_connections}")
         self.app = app
         self.host = host
         self.requested_port = port
@@ -124,6 +246,8 @@ class HttpServer:
         self.startup_timeout = startup_timeout
         self.lifespan = lifespan
         self.mask = mask
+        self.header_timeout_s = header_timeout_s
+        self.max_connections = max_connections
         self.uvicorn_options = dict(uvicorn_options or {})
         self._port: int | None = None
         self._socket: socket.socket | None = None
@@ -173,7 +297,9 @@ class HttpServer:
         options: dict[str, Any] = {
             "host": self.host,
             "port": self._port,
-            "http": "h11",
+            "http": _guarded_protocol(self.header_timeout_s, self.max_connections),
+            "h11_max_incomplete_event_size": MAX_REQUEST_HEAD_BYTES,
+            "timeout_keep_alive": KEEP_ALIVE_TIMEOUT_S,
             "ws": "none",
             "lifespan": self.lifespan,
             "log_config": None,

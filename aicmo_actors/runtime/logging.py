@@ -1,5 +1,7 @@
 """structlog set-up: JSON lines when not on a terminal, readable console otherwise.
 
+Records from stdlib loggers (uvicorn, asyncio, libraries) are rendered the same way.
+
 Every line logged from inside an actor carries the actor's name, the type of the message
 it is processing and that message's correlation id, with no per-message cost: a processor
 reads them from the task's current cell.
@@ -31,7 +33,11 @@ def _add_actor_context(
 
 
 def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
-    """Configure structlog (and the stdlib root logger it shares a stream with)."""
+    """Configure structlog and the stdlib root logger to write one format to one stream.
+
+    Lines from stdlib loggers (uvicorn, asyncio, libraries) go through the same
+    processors and renderer as structlog's own, so with "json" every line is a JSON object.
+    """
     stream = stream or sys.stderr
     if fmt == "auto":
         fmt = "console" if getattr(stream, "isatty", lambda: False)() else "json"
@@ -41,17 +47,27 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
         if fmt == "console"
         else structlog.processors.JSONRenderer()
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        _add_actor_context,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            _add_actor_context,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=stream, force=True)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    logging.basicConfig(level=max(numeric, logging.WARNING), handlers=[handler], force=True)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import signal
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,6 +29,7 @@ from aicmo_actors.cam.unsubscribe import (
     unsubscribe_url,
 )
 from aicmo_actors.gateways.http import HttpServer, HttpServerError, mask_path
+from aicmo_actors.runtime.logging import configure_logging
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -213,6 +218,80 @@ async def test_token_never_reaches_the_logs(caplog: pytest.LogCaptureFixture) ->
     server_text = "\n".join(r.getMessage() for r in server_side)
     assert token not in server_text
     assert tampered(token) not in server_text
+
+
+async def serve_with_json_logs() -> None:
+    """Run in a child process by the test below: JSON logs, then every kind of server line."""
+    configure_logging("debug", "json")
+    token = sign_token(SECRET, 42)
+
+    async def explode(request: Request) -> PlainTextResponse:
+        raise RuntimeError("boom\nover two lines")
+
+    unsubscribe = build_app(secret=SECRET, **_callbacks(Backend()))
+    broken = Starlette(routes=[Route("/explode", explode)])
+    async with (
+        HttpServer(unsubscribe, header_timeout_s=0.5, max_connections=1) as server,
+        HttpServer(broken) as broken_server,
+    ):
+        async with httpx.AsyncClient(trust_env=False) as client:
+            await client.get(f"{server.url}/u/{token}")
+            await client.post(f"{server.url}/u/{token}", headers=FORM, **ONE_CLICK)
+            await client.get(f"{server.url}/healthz")
+            # uvicorn logs "Exception in ASGI application" with a multi-line traceback.
+            await client.get(f"{broken_server.url}/explode")
+        # uvicorn: "Invalid HTTP request received."
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        await writer.wait_closed()
+        # An unfinished head (408 after the header timeout) holds the only slot, so a
+        # second connection is refused meanwhile.
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(f"GET /u/{token} HTTP/1.1\r\nHost: x\r\n".encode())
+        extra_reader, extra_writer = await asyncio.open_connection("127.0.0.1", server.port)
+        await asyncio.wait_for(extra_reader.read(), 10)
+        await asyncio.wait_for(reader.read(), 10)
+        for stream in (writer, extra_writer):
+            stream.close()
+            await stream.wait_closed()
+
+
+def test_json_logging_renders_every_server_line_as_json() -> None:
+    root = Path(__file__).resolve().parents[2]
+    script = (
+        "import asyncio\n"
+        "from tests.integration.test_http_gateway import serve_with_json_logs\n"
+        "asyncio.run(serve_with_json_logs())\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert child.returncode == 0, child.stderr
+    lines = [line for line in child.stderr.splitlines() if line.strip()]
+    events = []
+    for line in lines:
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            pytest.fail(f"not a JSON line on stderr: {line!r}")
+    assert all(isinstance(event, dict) for event in events)
+    by_event = {event["event"]: event for event in events}
+    assert by_event["Invalid HTTP request received."]["logger"] == "uvicorn.error"
+    assert by_event["Invalid HTTP request received."]["level"] == "warning"
+    crash = by_event["Exception in ASGI application\n"]
+    assert crash["level"] == "error"
+    assert "RuntimeError: boom\nover two lines" in crash["exception"]
+    assert by_event["http_connection_refused"]["level"] == "warning"
+    assert by_event["http_header_timeout"]["partial"] is True
+    paths = {event["path"] for event in events if event["event"] == "http_request"}
+    assert paths == {"/u/***", "/healthz", "/explode"}
+    # The server's own structlog lines follow configure_logging, not the import-time default.
+    assert "component=http" not in child.stdout
+    token = sign_token(SECRET, 42)
+    assert token not in child.stderr
+    assert token not in child.stdout
 
 
 def test_mask_path() -> None:
