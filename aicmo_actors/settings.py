@@ -6,10 +6,12 @@ campaign files.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from aicmo_actors.runtime.settings import RuntimeSettings
@@ -27,16 +29,36 @@ class TransportProfile(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["maildir", "smtp"] = "maildir"
-    path: Path = Path("mail/outbox")
-    host: str = "localhost"
-    port: int = 587
-    username: str | None = None
-    password: SecretStr | None = None
-    tls: Tls = "starttls"
-    timeout_s: float = 30.0
-    ca_file: Path | None = None  # PEM of a private CA or self-signed server certificate to trust
-    validate_certs: bool = True  # False trusts any certificate: for a test server only
+    kind: Literal["maildir", "smtp"] = Field(default="maildir", description="maildir (default): write each email to a folder; smtp: send it")
+    path: Path = Field(default=Path("mail/outbox"), description="kind maildir: the folder (default mail/outbox)")
+    host: str | None = Field(default=None, description="kind smtp: the server's name (required for smtp)")
+    port: int = Field(default=587, ge=1, le=65535, description="kind smtp: the server's port (default 587)")
+    username: str | None = Field(default=None, description="kind smtp: AUTH user name (default: no AUTH)")
+    password: SecretStr | None = Field(default=None, description="kind smtp: AUTH password")
+    tls: Tls = Field(default="starttls", description="kind smtp: starttls (default), implicit (port 465) or none")
+    timeout_s: float = Field(default=30.0, gt=0, description="kind smtp: seconds before a silent server counts as a temporary failure (default 30)")
+    ca_file: Path | None = Field(
+        default=None, description="kind smtp: a PEM file of a private CA or self-signed server certificate to trust besides the system's"
+    )
+    validate_certs: bool = Field(default=True, description="kind smtp: false trusts any certificate: for a test server only (default true)")
+    helo_name: str | None = Field(
+        default=None,
+        description="kind smtp: the EHLO/HELO name this transport announces; unset: the machine's fully qualified name, as aiosmtplib does",
+    )
+
+    verp: bool = Field(
+        default=False,
+        description="kind smtp: send each email with its own return path, sender+TOKEN@domain (VERP), so a bounce "
+        "that quotes nothing of the original still names the email; only for mailboxes that receive mail sent to "
+        "sender+anything@domain (plus addressing: Gmail, Microsoft 365, Fastmail, Dovecot with recipient_delimiter) "
+        "and local parts of at most 32 characters (default false)",
+    )
+
+    @model_validator(mode="after")
+    def _smtp_needs_a_host(self) -> TransportProfile:
+        if self.kind == "smtp" and not (self.host or "").strip():
+            raise ValueError("kind smtp needs a host")
+        return self
 
 
 class InboxProfile(BaseModel):
@@ -44,15 +66,36 @@ class InboxProfile(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["maildir", "imap"] = "maildir"
-    path: Path = Path("mail/inbox")
-    host: str = "localhost"
-    port: int = 993
-    username: str | None = None
-    password: SecretStr | None = None
-    tls: Tls = "implicit"
-    folder: str = "INBOX"
-    timeout_s: float = 30.0
+    kind: Literal["maildir", "imap"] = Field(default="maildir", description="maildir (default): read a folder; imap: read a mailbox")
+    path: Path = Field(default=Path("mail/inbox"), description="kind maildir: the folder (default mail/inbox)")
+    host: str = Field(default="localhost", description="kind imap: the server's name (default localhost)")
+    port: int = Field(default=993, ge=1, le=65535, description="kind imap: the server's port (default 993)")
+    username: str | None = Field(default=None, description="kind imap: login name")
+    password: SecretStr | None = Field(default=None, description="kind imap: login password")
+    tls: Tls = Field(default="implicit", description="kind imap: implicit (default), starttls or none")
+    folder: str = Field(default="INBOX", description="kind imap: the folder to read (default INBOX)")
+    timeout_s: float = Field(default=30.0, gt=0, description="kind imap: seconds before a silent server counts as a dropped connection (default 30)")
+
+
+def public_url_problem(url: str) -> str | None:
+    """Why recipients could not use one-click unsubscribe links under `url`, or None.
+
+    RFC 8058 one-click unsubscribe needs an https URL that recipients can reach: not http,
+    not this machine (localhost, a loopback address) nor a private network address.
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https":
+        return f"AICMO_PUBLIC_URL is {url!r}: one-click unsubscribe (RFC 8058) needs https://"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        unreachable = host in ("localhost", "") or host.endswith(".localhost")
+    else:
+        unreachable = address.is_loopback or address.is_private or address.is_unspecified or address.is_link_local
+    if unreachable:
+        return f"AICMO_PUBLIC_URL points at {host or 'no host'}, which recipients cannot reach"
+    return None
 
 
 def _comma_list(value: object) -> object:
@@ -86,7 +129,7 @@ class Settings(RuntimeSettings):
     )
     send_max_attempts: int = Field(default=5, ge=1, description="temporary SMTP failures retried up to this many attempts")
     send_retry_base_s: float = Field(default=300.0, ge=0, description="first retry delay; doubles each attempt")
-    scheduler_batch: int = Field(default=500, ge=1, description="due leads taken per tick")
+    scheduler_batch: int = Field(default=500, ge=1, description="due leads planned per batch (one transaction each); a tick takes batches until none is due")
     inbox_batch: int = Field(default=100, ge=1, description="messages fetched per IMAP round trip")
     inbox_poll_offset_s: float = Field(
         default=0.0,
@@ -96,7 +139,7 @@ class Settings(RuntimeSettings):
     )
 
     pause_hard_bounce_rate: float = Field(default=0.03, ge=0, le=1, description="auto-pause a campaign above this hard-bounce rate ...")
-    pause_min_sends: int = Field(default=50, ge=1, description="... once it has sent at least this many emails")
+    pause_min_sends: int = Field(default=50, ge=1, description="... once it has attempted at least this many emails since it was created, last paused or resumed")
     pause_complaint_rate: float = Field(default=0.003, ge=0, le=1, description="auto-pause a campaign above this complaint rate")
     pause_mailbox_rejections: int = Field(default=3, ge=1, description="auto-pause a sending mailbox after this many sending-side rejections ...")
     pause_mailbox_window_s: float = Field(default=86400.0, gt=0, description="... within this many seconds")
@@ -105,7 +148,11 @@ class Settings(RuntimeSettings):
         default_factory=list, description="comma-separated addresses that receive alerts"
     )
     alert_webhook_url: str | None = Field(default=None, description="JSON POST target for alerts")
-    alert_from: str = Field(default="aicmo-alerts@localhost", description="From address of alert emails")
+    alert_from: str | None = Field(
+        default=None,
+        description="From address of alert emails; unset (default): aicmo-alerts@ + the domain of the first "
+        "campaign mailbox, decided by the service when it starts",
+    )
     alert_transport: str = Field(default="default", description="transport profile alert emails use")
 
     http_host: str = Field(default="127.0.0.1", description="address of the unsubscribe/health/metrics server")
@@ -115,4 +162,65 @@ class Settings(RuntimeSettings):
     )
     unsubscribe_secret: SecretStr | None = Field(
         default=None, description="HMAC key of unsubscribe links; unset: generated and stored on first run"
+    )
+
+    # -- what the lead rules wait for ------------------------------------------------------------------
+    soft_bounce_retry_s: float = Field(
+        default=86400.0, ge=0, allow_inf_nan=False, description="how long before a soft-bounced step is sent again (default 86400: a day)"
+    )
+    auto_reply_pause_s: float = Field(
+        default=7 * 86400.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="an auto-reply without a return date pauses its lead this long (default 604800: 7 days)",
+    )
+    soft_bounces_as_hard: int = Field(
+        default=3, ge=1, description="this many soft bounces of one address count as a hard bounce (default 3)"
+    )
+
+    # -- addresses ----------------------------------------------------------------------------------------
+    allow_test_domains: bool = Field(
+        default=False,
+        description="accept the special-use test domains (.test, .invalid, .localhost; .example and example.com/net/org "
+        "are always accepted) in lead files, campaign mailboxes and `suppress`: for test environments (default false)",
+    )
+
+    # -- reading replies ------------------------------------------------------------------------------------
+    classify_timeout_s: float = Field(
+        default=10.0, gt=0, allow_inf_nan=False, description="a message that takes longer than this to read is set aside (default 10)"
+    )
+    classify_isolation: Literal["process", "inline"] = Field(
+        default="process",
+        description="process (default): read untrusted mail in a child process with the time limit; "
+        "inline: in the service process, as the simulation does",
+    )
+    inbound_max_bytes: int = Field(
+        default=10_000_000, ge=1, description="a larger inbound message is stored as headers only and set aside (default 10000000)"
+    )
+    inbound_max_parts: int = Field(
+        default=200, ge=1, description="a message with more MIME parts is read only up to there and set aside (default 200)"
+    )
+    inbound_max_depth: int = Field(
+        default=20, ge=1, description="a message with MIME parts nested deeper is read only down to there and set aside (default 20)"
+    )
+    inbound_max_decoded_bytes: int = Field(
+        default=25_000_000,
+        ge=1,
+        description="a message whose decoded parts add up to more is read only up to there and set aside (default 25000000)",
+    )
+
+    # -- sending ------------------------------------------------------------------------------------------------
+    send_error_pause_after: int = Field(
+        default=3,
+        ge=1,
+        description="a campaign pauses after this many emails that could not be rendered or built at send time "
+        "since it was created or last resumed (default 3)",
+    )
+
+    # -- the HTTP server ----------------------------------------------------------------------------------------
+    http_header_timeout_s: float = Field(
+        default=10.0, gt=0, allow_inf_nan=False, description="a client must send its request headers within this many seconds (default 10)"
+    )
+    http_max_connections: int = Field(
+        default=100, ge=1, description="open connections the HTTP server accepts at once (default 100)"
     )

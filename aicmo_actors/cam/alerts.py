@@ -1,11 +1,14 @@
 """`cam.alerts`: tell a human, once per idempotency key, by email and/or webhook.
 
-The alert row (unique idempotency key) is stored before any delivery is tried; delivery
+The alert row (unique idempotency key) is stored before any delivery is tried (by whoever
+decided it, in the transaction of that decision, or here for an `AlertRequested`); delivery
 retries with a doubling delay (a 5xx too, unless it says the alert address does not
 exist: a block of our sending clears up); across crashes and restarts each alert is
 delivered once per channel. The email carries a Message-ID and the webhook an `Idempotency-Key` header
 derived from the key, so that the one window that cannot be closed (delivered, then
-killed before the commit) cannot show a person two alerts either.
+killed before the commit) cannot show a person two alerts either. With no destination
+configured an alert stays pending (never failed) and goes out once one is set; the mail
+connection is closed when no other alert waits, so no idle connection is left to time out.
 """
 
 from __future__ import annotations
@@ -94,7 +97,16 @@ class Alerts(Actor[AlertRequested | RetryAlert]):
             self._unrecorded.pop(0)
 
     async def on_start(self) -> None:
-        for alert_id in await self.store.pending_alert_ids():
+        pending = await self.store.pending_alert_ids()
+        if not self.recipients and not self.webhook_url:
+            # Kept pending, never failed: they go out once a destination is set and the
+            # service is started again.
+            self.ctx.log.warning(
+                "alerts have nowhere to go: set AICMO_ALERT_EMAILS or AICMO_ALERT_WEBHOOK_URL",
+                waiting=len(pending),
+            )
+            return
+        for alert_id in pending:
             self.ctx.schedule(0, RetryAlert(alert_id=alert_id))
 
     async def on_stop(self) -> None:
@@ -102,9 +114,7 @@ class Alerts(Actor[AlertRequested | RetryAlert]):
             await self._write_unrecorded()
         except Exception:
             self.ctx.log.warning("could not record an alert's delivery: it may be delivered again", exc_info=True)
-        if self._transport is not None:
-            await self._transport.close()
-            self._transport = None
+        await self._close_transport()
         await self.webhook.close()
 
     async def receive(self, message: AlertRequested | RetryAlert) -> Any:
@@ -116,8 +126,20 @@ class Alerts(Actor[AlertRequested | RetryAlert]):
             row = await self.store.alert(message.alert_id)
         if row is None or row.state != "pending":
             return None
-        await self._deliver(row)
+        try:
+            await self._deliver(row)
+        finally:
+            if not self.ctx.waiting:
+                await self._close_transport()  # alerts are rare: no connection left to time out
         return row.alert_id
+
+    async def _close_transport(self) -> None:
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            try:
+                await transport.close()
+            except Exception:
+                self.ctx.log.warning("closing the alerts' mail connection failed", exc_info=True)
 
     async def _deliver(self, row: AlertRow) -> None:
         now = self.ctx.clock.now()
@@ -125,8 +147,10 @@ class Alerts(Actor[AlertRequested | RetryAlert]):
         errors: list[str] = []
         permanent = False
         if not self.recipients and not self.webhook_url:
-            await self.store.finish_alert(row.alert_id, "failed", now, "no AICMO_ALERT_EMAILS or AICMO_ALERT_WEBHOOK_URL set")
-            self.ctx.log.warning("alert has no channel: set AICMO_ALERT_EMAILS or AICMO_ALERT_WEBHOOK_URL", kind=row.kind)
+            # Not failed: it waits (pending) until a destination is configured.
+            self.ctx.log.warning(
+                "alert kept pending: no AICMO_ALERT_EMAILS or AICMO_ALERT_WEBHOOK_URL set", kind=row.kind, alert_id=row.alert_id
+            )
             return
         key_hash = hashlib.sha256(row.idempotency_key.encode()).hexdigest()[:32]
         if self.recipients and "email" not in done:

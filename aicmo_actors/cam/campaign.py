@@ -16,7 +16,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -33,6 +41,33 @@ def _weekday(day: object) -> str:
         if len(word) >= 3 and full.startswith(word):
             return key
     raise ValueError(f"unknown weekday {day!r} (use mon, tue, wed, thu, fri, sat, sun)")
+
+
+#: Top-level domains reserved for tests (RFC 2606, RFC 6761) that email-validator refuses.
+#: ".test" it accepts with `test_environment=True`; ".invalid" and ".localhost" it refuses
+#: always, so they are checked as ".test" (same syntax rules) and given back their own name.
+#: ".example" and example.com/.net/.org it accepts anyway, as RFC 6761 asks.
+_TEST_TLDS = ("invalid", "localhost")
+
+
+def check_address(address: str, *, allow_test_domains: bool = False) -> str:
+    """The normalised form of an address (syntax only, no network); `EmailNotValidError` otherwise.
+
+    The part before the @ must be ASCII: sending does not do SMTPUTF8 (an IDN domain is fine).
+    `allow_test_domains` also accepts the special-use test domains (.test, .invalid,
+    .localhost), for test environments; no global state of email-validator is touched.
+    """
+    if not allow_test_domains:
+        return validate_email(address, check_deliverability=False, allow_smtputf8=False).normalized
+    local, at, domain = address.rpartition("@")
+    tld = domain.rpartition(".")[2]
+    swapped = tld.lower() if tld.lower() in _TEST_TLDS else None
+    if at and swapped is not None:
+        address = f"{local}@{domain[: len(domain) - len(tld)]}test"
+    valid = validate_email(address, check_deliverability=False, allow_smtputf8=False, test_environment=True)
+    if swapped is None:
+        return valid.normalized
+    return f"{valid.local_part}@{valid.domain.removesuffix('test')}{swapped}"
 
 
 def is_timezone(name: str) -> bool:
@@ -118,10 +153,10 @@ class MailboxSpec(_Model):
 
     @field_validator("address")
     @classmethod
-    def _address(cls, value: str) -> str:
+    def _address(cls, value: str, info: ValidationInfo) -> str:
+        allow_test_domains = bool((info.context or {}).get("allow_test_domains"))
         try:
-            # No SMTPUTF8 when sending: the part before the @ must be ASCII (an IDN domain is fine).
-            return validate_email(value, check_deliverability=False, allow_smtputf8=False).normalized
+            return check_address(value, allow_test_domains=allow_test_domains)
         except EmailNotValidError as exc:
             raise ValueError(f"{value!r} is not a valid address: {exc}") from None
 
@@ -234,7 +269,8 @@ class CampaignSpec(_Model):
 
     @classmethod
     def from_json(cls, text: str) -> CampaignSpec:
-        return cls.model_validate_json(text)
+        """A stored campaign: its addresses were checked when it was created, under the settings of then."""
+        return cls.model_validate_json(text, context={"allow_test_domains": True})
 
     def spec_hash(self) -> str:
         canonical = json.dumps(json.loads(self.to_json()), sort_keys=True, separators=(",", ":"))
@@ -255,14 +291,17 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def parse_campaign(text: str, source: str = "<campaign>") -> CampaignSpec:
-    """Parse and validate a campaign's TOML text; `CampaignFileError` (one line) otherwise."""
+def parse_campaign(text: str, source: str = "<campaign>", *, allow_test_domains: bool = False) -> CampaignSpec:
+    """Parse and validate a campaign's TOML text; `CampaignFileError` (one line) otherwise.
+
+    `allow_test_domains` accepts mailboxes on the special-use test domains (see `check_address`).
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CampaignFileError(_one_line(f"{source}: not valid TOML: {exc}")) from None
     try:
-        return CampaignSpec.model_validate(data)
+        return CampaignSpec.model_validate(data, context={"allow_test_domains": allow_test_domains})
     except ValidationError as exc:
         errors = exc.errors()
         # A bad item also fails its container ("should have at least 1 item"): not a problem of its own.
@@ -290,7 +329,8 @@ def parse_campaign(text: str, source: str = "<campaign>") -> CampaignSpec:
         raise CampaignFileError(_one_line(f"{source}: {where}{message}{more}")) from None
 
 
-def load_campaign(path: Path | str) -> CampaignSpec:
+def load_campaign(path: Path | str, *, allow_test_domains: bool = False) -> CampaignSpec:
+    """Read and validate a campaign file; `CampaignFileError` (one line) otherwise."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -298,4 +338,4 @@ def load_campaign(path: Path | str) -> CampaignSpec:
         raise CampaignFileError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CampaignFileError(f"{path}: cannot read it: {exc}") from None
-    return parse_campaign(text, path.name)
+    return parse_campaign(text, path.name, allow_test_domains=allow_test_domains)

@@ -1,24 +1,29 @@
-"""`cam.followup`: what each reply and each send failure means for its lead.
+"""`cam.followup`: what each classified reply means for its lead, acted on once, durably.
 
-The rules are the pure state machine in `lead_rules`; this actor loads the lead, asks
-the rules, writes the outcome (state, next action, suppression) in one transaction, asks
-`cam.alerts` to tell a human where the rules say so, and publishes `LeadStateChanged`.
+The rules are the pure state machine in `lead_rules`; `CamStore.act_on_inbound` writes,
+in the one transaction that marks the message acted on: the outcome on the email it is
+tied to (a delay, a bounce, a complaint, once per email), the lead's decision (state, next
+action, suppression, colleagues stopped) and the alert to deliver. Only a tie a stranger
+cannot make up (our Message-ID, return path or token) acts on a lead; a guess raises at
+most an alert for a person.
+
+Nothing depends on the `ReplyClassified` event arriving: on start, and on every tick,
+whatever is classified but not acted on is acted on (a crash between the classifier's
+commit and ours loses nothing), and acting twice does nothing the second time. After the
+commit it publishes `LeadStateChanged` and `ReplyActedOn`, and asks `cam.alerts` to
+deliver the stored alert (which `cam.alerts` also finds by itself on start).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aicmo_actors.cam.lead_rules import LeadDecision, LeadView, decide_reply, decide_send_failure
-from aicmo_actors.cam.store import CamStore
+from aicmo_actors.cam.classify import body_text, strip_quoted
+from aicmo_actors.cam.lead_rules import DEFAULT_RULES, LeadRules
+from aicmo_actors.cam.store import Acted, CamStore
 from aicmo_actors.runtime import Actor
-from contracts.cam import (
-    AlertRequested,
-    BounceReason,
-    EmailFailed,
-    LeadStateChanged,
-    ReplyClassified,
-)
+from contracts.cam import LeadStateChanged, ReplyActedOn, ReplyClassified, RetryAlert
+from contracts.runtime import Tick
 
 ALERTS = "cam.alerts"
 #: Free-mail domains: "stop every lead of the same company" never applies to them.
@@ -29,78 +34,80 @@ SHARED_DOMAINS = frozenset(
         "proton.me", "protonmail.com", "zoho.com", "qq.com", "163.com",
     }
 )
+#: Messages looked for per sweep (start-up pages through all of them).
+SWEEP_BATCH = 500
 
 
-class Followup(Actor[ReplyClassified | EmailFailed]):
+def alert_text(raw: bytes, sender: str | None, category: str) -> tuple[str, str]:
+    """An alert's summary (one line) and text (their own words, quotes removed) from a reply."""
+    text = strip_quoted(body_text(raw)).strip()
+    snippet = " ".join(text.split())[:200]
+    return f'{category} reply from {sender or "someone"}: "{snippet}"', text[:4000]
+
+
+class Followup(Actor[ReplyClassified | Tick]):
     """The lead state machine, applied."""
 
-    subscribes = (ReplyClassified, EmailFailed)
+    subscribes = (ReplyClassified, Tick)
 
-    def __init__(self, store: CamStore) -> None:
+    def __init__(self, store: CamStore, *, rules: LeadRules = DEFAULT_RULES) -> None:
         self.store = store
+        self.rules = rules
         self._alerts: Any = None
 
     async def on_start(self) -> None:
-        self._alerts = self.ctx.ref(ALERTS, AlertRequested)
+        self._alerts = self.ctx.ref(ALERTS, RetryAlert)
+        await self._sweep()
 
-    async def receive(self, message: ReplyClassified | EmailFailed) -> None:
-        now = self.ctx.clock.now()
-        if isinstance(message, EmailFailed):
-            if message.permanent or not message.sending_side:
-                lead = await self.store.lead(message.lead_id)
-                if lead is None:
-                    return
-                reason = message.reason or BounceReason.UNDEFINED
-                decision = decide_send_failure(
-                    LeadView(lead.state, lead.soft_bounces), reason, message.hard, message.sending_side, now
-                )
-                await self._apply(message.lead_id, lead.campaign, lead.email, decision, None, message.outbound_id)
+    async def receive(self, message: ReplyClassified | Tick) -> None:
+        if isinstance(message, Tick):
+            await self._sweep()
             return
-        if message.lead_id is None:
-            return  # unmatched: kept in the inbox table and listed by `inbox unmatched`
-        lead = await self.store.lead(message.lead_id)
-        if lead is None:
-            return
-        decision = decide_reply(LeadView(lead.state, lead.soft_bounces), message.classification, now)
-        await self._apply(message.lead_id, lead.campaign, lead.email, decision, message, message.outbound_id)
+        await self._act(message.inbound_id)
 
-    async def _apply(
-        self,
-        lead_id: int,
-        campaign: str,
-        email: str,
-        decision: LeadDecision,
-        reply: ReplyClassified | None,
-        outbound_id: int | None,
-    ) -> None:
-        now = self.ctx.clock.now()
-        change = await self.store.apply_lead_decision(lead_id, decision, now, outbound_id)
-        self.ctx.log.info(
-            "lead decision",
-            lead_id=lead_id,
-            cause=decision.cause,
-            new_state=decision.new_state.value if decision.new_state else None,
+    async def _sweep(self) -> None:
+        """Act on everything classified but not acted on (left by a crash, or an event lost)."""
+        after = 0
+        while waiting := await self.store.classified_not_acted(after, SWEEP_BATCH):
+            for inbound_id in waiting:
+                await self._act(inbound_id)
+            after = waiting[-1]
+
+    async def _act(self, inbound_id: int) -> None:
+        acted = await self.store.act_on_inbound(
+            inbound_id, self.ctx.clock.now(), alert_text=alert_text, rules=self.rules, shared_domains=SHARED_DOMAINS
         )
-        if change is not None:
-            old, new = change
+        if acted is None:
+            return  # acted on already (or not classified yet: the classifier's event comes)
+        self._log(acted)
+        if acted.change is not None and acted.campaign is not None and acted.lead_id is not None:
+            old, new = acted.change
             await self.ctx.publish(
-                LeadStateChanged(lead_id=lead_id, campaign=campaign, old=old, new=new, cause=decision.cause)
+                LeadStateChanged(lead_id=acted.lead_id, campaign=acted.campaign, old=old, new=new, cause=acted.cause)
             )
-        if decision.human_reply and reply is not None:
-            stopped = await self.store.stop_company_leads(lead_id, SHARED_DOMAINS, now)
-            if stopped:
-                self.ctx.log.info("stopped leads of the same company", lead_id=lead_id, count=stopped)
-        if decision.alert and reply is not None:
-            summary, text = await self.store.alert_texts(reply.inbound_id)
-            await self._alerts.tell(
-                AlertRequested(
-                    idempotency_key=f"reply:{reply.inbound_id}:{decision.alert}",
-                    inbound_id=reply.inbound_id,
-                    kind=decision.alert,
-                    lead_id=lead_id,
-                    campaign=campaign,
-                    category=reply.classification.category,
-                    summary=summary,
-                    text=text,
-                )
+        await self.ctx.publish(
+            ReplyActedOn(
+                inbound_id=acted.inbound_id,
+                lead_id=acted.lead_id,
+                campaign=acted.campaign,
+                outbound_id=acted.outbound_id,
+                mailbox=acted.mailbox,
+                category=acted.category,
+                outcome=acted.outcome,
+                sending_side=acted.sending_side,
             )
+        )
+        for alert_id in acted.alert_ids:
+            await self._alerts.tell(RetryAlert(alert_id=alert_id))
+
+    def _log(self, acted: Acted) -> None:
+        self.ctx.log.info(
+            "reply acted on",
+            inbound_id=acted.inbound_id,
+            lead_id=acted.lead_id,
+            category=acted.category.value,
+            outcome=acted.outcome,
+            cause=acted.cause,
+            new_state=acted.change[1].value if acted.change else None,
+            colleagues_stopped=acted.stopped_colleagues or None,
+        )

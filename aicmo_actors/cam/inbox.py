@@ -68,6 +68,7 @@ class Inbox(Actor[Tick | PollInbox]):
         offset_s: float = 0.0,
         idle: bool = True,
         idle_timeout_s: float = 300.0,
+        max_bytes: int | None = 10_000_000,
     ) -> None:
         self.store = store
         self.inboxes = {name: _Inbox(name, make) for name, make in sources.items()}
@@ -79,6 +80,8 @@ class Inbox(Actor[Tick | PollInbox]):
         self.idle = idle
         # Each IDLE is ended and started again after this long (RFC 2177: under 29 minutes).
         self.idle_timeout_s = idle_timeout_s
+        # A message over this size is stored as its headers only and set aside.
+        self.max_bytes = max_bytes
         self._classifier: Any = None
         self._watcher_failed: BaseException | None = None
 
@@ -166,7 +169,7 @@ class Inbox(Actor[Tick | PollInbox]):
                 last_uid = 0
         fetched = stored = 0
         while fetched < self.max_per_poll:
-            batch = await inbox.source.fetch_after(last_uid, self.batch)
+            batch = await inbox.source.fetch_after(last_uid, self.batch, self.max_bytes)
             if not batch:
                 break
             now = clock.now()

@@ -4,7 +4,9 @@ UTF-8 with or without BOM (UTF-16 with a BOM, cp1252 as a fallback), `,` `;` or 
 one that splits the header row into most columns; quotes are always `"`), header names
 matched without regard to case, spaces or dashes. Addresses are checked with email-validator
 (syntax only: no network) and normalised; for de-duplication and suppression the whole
-address is compared lower-cased. Extra columns become template variables.
+address is compared lower-cased. Extra columns become template variables. A binary file
+(a spreadsheet, an archive) is refused as a whole; text from the file shown in a message
+has its control and other unprintable characters escaped.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError
 
-from aicmo_actors.cam.campaign import is_timezone
+from aicmo_actors.cam.campaign import check_address, is_timezone
 
 STANDARD = ("email", "first_name", "last_name", "company", "timezone")
 ALIASES = {
@@ -35,7 +37,11 @@ _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 class LeadFileError(ValueError):
-    """The file as a whole cannot be read (missing, no email column); one line."""
+    """The file as a whole cannot be read (missing, binary, no email column); one line."""
+
+
+class LeadFileEmpty(LeadFileError):
+    """The file holds nothing at all: not even a header row."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,8 @@ class LeadImportResult:
     rejected: list[Rejected] = field(default_factory=list)
     duplicates: int = 0
     total_rows: int = 0
+    #: How the file was decoded: "utf-8", "utf-16" or "cp1252" (not UTF-8: the fallback).
+    encoding: str = "utf-8"
 
 
 def normalise_header(name: str) -> str:
@@ -80,26 +88,47 @@ def normalise_header(name: str) -> str:
     return ALIASES.get(key, key)
 
 
-def normalise_address(address: str) -> str:
+def normalise_address(address: str, *, allow_test_domains: bool = False) -> str:
     """The validator's normalised form, lower-cased whole for comparison.
 
     The part before the @ must be ASCII: sending does not do SMTPUTF8 (an IDN domain is fine).
+    `allow_test_domains` accepts the special-use test domains (see `campaign.check_address`).
     """
-    return validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False).normalized.lower()
+    return check_address(address.strip(), allow_test_domains=allow_test_domains).lower()
 
 
-def _decode(data: bytes) -> str:
+#: File signatures of what people pick by mistake instead of the CSV export.
+_BINARY_KINDS = (
+    (b"PK\x03\x04", "a zip archive or an Excel/OpenDocument workbook"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"%PDF", "a PDF document"),
+)
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    """(text, encoding); `LeadFileError` for a binary file."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     elif data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" export
         try:
-            return data.decode("utf-16")
+            return data.decode("utf-16"), "utf-16"
         except UnicodeDecodeError:
             pass
+    for magic, kind in _BINARY_KINDS:
+        if data.startswith(magic):
+            raise LeadFileError(f"not a CSV file: it looks like {kind}; export the sheet as CSV (UTF-8) and import that")
+    if b"\x00" in data:
+        raise LeadFileError("not a CSV file: it holds binary data (NUL bytes); export the sheet as CSV (UTF-8) and import that")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+        return data.decode("cp1252", errors="replace"), "cp1252"
+
+
+def shown(text: str) -> str:
+    """Text from the file, safe for one terminal line: unprintable characters escaped as in repr()."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _delimiter(text: str) -> str:
@@ -121,17 +150,20 @@ def _one_line(value: str) -> str:
     return " ".join(_CONTROL.sub(" ", value).split())
 
 
-def parse_leads_text(text: str, progress: Callable[[int, int], None] | None = None) -> LeadImportResult:
+def parse_leads_text(
+    text: str, progress: Callable[[int, int], None] | None = None, *, allow_test_domains: bool = False
+) -> LeadImportResult:
+    """Every row of a CSV text: the leads, the rejected rows with their reasons, the duplicates."""
     reader = csv.reader(io.StringIO(text, newline=""), csv.excel, delimiter=_delimiter(text), skipinitialspace=True)
     try:
         header = next(reader)
     except StopIteration:
-        raise LeadFileError("the file is empty: expected a header row with an 'email' column") from None
+        raise LeadFileEmpty("the file is empty: expected a header row with an 'email' column") from None
     except csv.Error as exc:
-        raise LeadFileError(f"line 1: not a CSV header row: {exc}") from None
+        raise LeadFileError(f"line 1: not a CSV header row: {shown(str(exc))}") from None
     names = [normalise_header(h) for h in header]
     if "email" not in names:
-        found = _one_line(", ".join(h.strip() for h in header))
+        found = shown(" ".join(", ".join(h.strip() for h in header).split()))
         if len(found) > 120:
             found = found[:117] + "..."
         raise LeadFileError(f"no 'email' column in the header (found: {found or 'nothing'})")
@@ -146,7 +178,7 @@ def parse_leads_text(text: str, progress: Callable[[int, int], None] | None = No
             break
         except csv.Error as exc:
             raise LeadFileError(
-                f"line {ended + 1}: cannot read the file from here on ({exc}): an unclosed quote?"
+                f"line {ended + 1}: cannot read the file from here on ({shown(str(exc))}): an unclosed quote?"
             ) from None
         # A row may span several physical lines (a quoted cell with line breaks): report the
         # line it starts on (1-based, the header is line 1).
@@ -168,9 +200,9 @@ def parse_leads_text(text: str, progress: Callable[[int, int], None] | None = No
             result.rejected.append(Rejected(line, "no email address"))
             continue
         try:
-            email = normalise_address(raw_email)
+            email = normalise_address(raw_email, allow_test_domains=allow_test_domains)
         except EmailNotValidError as exc:
-            result.rejected.append(Rejected(line, f"invalid address {raw_email!r}: {exc}"))
+            result.rejected.append(Rejected(line, f"invalid address {raw_email!r}: {shown(str(exc))}"))
             continue
         tz = values.get("timezone") or None
         if tz is not None and not is_timezone(tz):
@@ -197,7 +229,10 @@ def parse_leads_text(text: str, progress: Callable[[int, int], None] | None = No
     return result
 
 
-def parse_leads_csv(path: Path | str, progress: Callable[[int, int], None] | None = None) -> LeadImportResult:
+def parse_leads_csv(
+    path: Path | str, progress: Callable[[int, int], None] | None = None, *, allow_test_domains: bool = False
+) -> LeadImportResult:
+    """Read a CSV file of leads; `LeadFileError` (one line, naming the file) when it cannot be used at all."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -206,6 +241,9 @@ def parse_leads_csv(path: Path | str, progress: Callable[[int, int], None] | Non
     except OSError as exc:
         raise LeadFileError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     try:
-        return parse_leads_text(_decode(data), progress)
+        text, encoding = _decode(data)
+        result = parse_leads_text(text, progress, allow_test_domains=allow_test_domains)
     except LeadFileError as exc:
-        raise LeadFileError(f"{path}: {exc}") from None
+        raise type(exc)(f"{path}: {exc}") from None
+    result.encoding = encoding
+    return result

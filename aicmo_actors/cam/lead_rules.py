@@ -58,12 +58,28 @@ ALERT_CATEGORIES = frozenset(
 )
 #: `other` below this confidence is shown to a human too.
 LOW_CONFIDENCE = 0.6
-#: An auto-reply without a return date pauses the lead this long.
+#: An auto-reply without a return date pauses the lead this long (AICMO_AUTO_REPLY_PAUSE_S).
 DEFAULT_PAUSE = timedelta(days=7)
-#: The n-th soft bounce of one address counts as hard.
+#: The n-th soft bounce of one address counts as hard (AICMO_SOFT_BOUNCES_AS_HARD).
 SOFT_BOUNCES_AS_HARD = 3
-#: How long to wait before re-sending a step that soft-bounced.
+#: How long to wait before re-sending a step that soft-bounced (AICMO_SOFT_BOUNCE_RETRY_S).
 SOFT_BOUNCE_RETRY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class LeadRules:
+    """The timings of the lead rules, from settings (the defaults are the constants above)."""
+
+    soft_bounce_retry: timedelta = SOFT_BOUNCE_RETRY
+    auto_reply_pause: timedelta = DEFAULT_PAUSE
+    soft_bounces_as_hard: int = SOFT_BOUNCES_AS_HARD
+
+    def __post_init__(self) -> None:
+        if self.soft_bounces_as_hard < 1:
+            raise ValueError("soft_bounces_as_hard must be at least 1")
+
+
+DEFAULT_RULES = LeadRules()
 #: `other` classifications with these reasons are machine notices (a delivery report that
 #: says "delivered", a relay notice): they are not replies and change nothing.
 MACHINE_NOTICE_PREFIXES = ("dsn_", "delivery_", "relayed", "delivered", "expanded", "unparseable")
@@ -109,17 +125,26 @@ class LeadDecision:
     human_reply: bool = False
 
 
+def is_machine_notice(category: str, reason: str | None) -> bool:
+    """A machine's notice filed under `other` (a read receipt, "delivered"): not a reply."""
+    return category == ReplyCategory.OTHER.value and (reason or "").startswith(MACHINE_NOTICE_PREFIXES)
+
+
 def _is_machine_notice(c: Classification) -> bool:
-    return c.category is ReplyCategory.OTHER and (c.reason or "").startswith(MACHINE_NOTICE_PREFIXES)
+    return is_machine_notice(c.category.value, c.reason)
 
 
-def decide_reply(lead: LeadView, c: Classification, now: datetime) -> LeadDecision:
-    """What a classified inbound message means for the lead it matched."""
+def decide_reply(lead: LeadView, c: Classification, now: datetime, rules: LeadRules = DEFAULT_RULES) -> LeadDecision:
+    """What a classified inbound message means for the lead it matched (by our Message-ID,
+    return path or token: a match by sender address alone changes nothing, see `cam.followup`)."""
     cat = c.category
     if cat is ReplyCategory.BOUNCE_HARD:
         return _bounce_hard(lead, f"hard bounce ({c.reason or 'unknown'})")
     if cat is ReplyCategory.BOUNCE_SOFT:
-        return decide_soft_bounce(lead, _reason(c.reason), c.sending_side, now)
+        return decide_soft_bounce(lead, _reason(c.reason), c.sending_side, now, rules)
+    if cat is ReplyCategory.DELAYED:
+        # The server is still trying: not a failure. The email's row records the notice.
+        return LeadDecision(None, f"delay notice ({c.reason or 'still being retried'}): nothing to do")
     if cat is ReplyCategory.COMPLAINT:
         return LeadDecision(
             _terminal(lead, S.UNSUBSCRIBED), "spam complaint", stop_sequence=True, suppress="complaint"
@@ -131,7 +156,7 @@ def decide_reply(lead: LeadView, c: Classification, now: datetime) -> LeadDecisi
         resume = (
             datetime.combine(back, now.timetz()).replace(tzinfo=now.tzinfo)
             if back is not None and datetime.combine(back, now.timetz()).replace(tzinfo=now.tzinfo) > now
-            else now + DEFAULT_PAUSE
+            else now + rules.auto_reply_pause
         )
         return LeadDecision(S.PAUSED, f"auto-reply: paused until {resume.date().isoformat()}", resume_at=resume)
     if _is_machine_notice(c):
@@ -153,11 +178,13 @@ def decide_reply(lead: LeadView, c: Classification, now: datetime) -> LeadDecisi
     return LeadDecision(new, f"human reply ({cat.value})", stop_sequence=True, alert=alert, human_reply=True)
 
 
-def decide_soft_bounce(lead: LeadView, reason: BounceReason, sending_side: bool, now: datetime) -> LeadDecision:
+def decide_soft_bounce(
+    lead: LeadView, reason: BounceReason, sending_side: bool, now: datetime, rules: LeadRules = DEFAULT_RULES
+) -> LeadDecision:
     """A soft bounce (or a temporary refusal at send time that was given up on)."""
     if sending_side or reason in SENDING_SIDE_REASONS:
         return LeadDecision(None, f"rejected for our sending ({reason.value}): counts against the mailbox", sending_side=True)
-    if lead.soft_bounces + 1 >= SOFT_BOUNCES_AS_HARD:
+    if lead.soft_bounces + 1 >= rules.soft_bounces_as_hard:
         decision = _bounce_hard(lead, f"soft bounce #{lead.soft_bounces + 1} ({reason.value}) counts as hard")
         return LeadDecision(
             decision.new_state, decision.cause, stop_sequence=True, suppress=decision.suppress, count_soft_bounce=True
@@ -166,20 +193,27 @@ def decide_soft_bounce(lead: LeadView, reason: BounceReason, sending_side: bool,
         return LeadDecision(None, f"soft bounce ({reason.value}) after the sequence ended", count_soft_bounce=True)
     return LeadDecision(
         None,
-        f"soft bounce ({reason.value}): step retried later",
+        f"soft bounce ({reason.value}): step sent again on {(now + rules.soft_bounce_retry).date().isoformat()}",
         count_soft_bounce=True,
-        retry_step_at=now + SOFT_BOUNCE_RETRY,
+        retry_step_at=now + rules.soft_bounce_retry,
     )
 
 
-def decide_send_failure(lead: LeadView, reason: BounceReason, hard: bool, sending_side: bool, now: datetime) -> LeadDecision:
-    """A permanent refusal at send time (SMTP 5xx), judged by the same reason logic."""
+def decide_send_failure(
+    lead: LeadView, reason: BounceReason, hard: bool, sending_side: bool, now: datetime, rules: LeadRules = DEFAULT_RULES
+) -> LeadDecision:
+    """A refusal at send time (an SMTP 5xx, or 4xx retries given up), judged by the same reason logic."""
     if hard:
         return _bounce_hard(lead, f"refused at send time ({reason.value})")
     if sending_side or reason in SENDING_SIDE_REASONS:
-        return LeadDecision(None, f"refused for our sending ({reason.value})", sending_side=True)
-    decision = decide_soft_bounce(lead, reason, False, now)
-    return decision
+        # The lead is fine: the step goes out again later (the mailbox may be paused by then).
+        return LeadDecision(
+            None,
+            f"refused for our sending ({reason.value}): step tried again on {(now + rules.soft_bounce_retry).date().isoformat()}",
+            sending_side=True,
+            retry_step_at=now + rules.soft_bounce_retry,
+        )
+    return decide_soft_bounce(lead, reason, False, now, rules)
 
 
 def _bounce_hard(lead: LeadView, cause: str) -> LeadDecision:

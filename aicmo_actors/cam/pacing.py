@@ -53,8 +53,13 @@ class MailboxPacer:
 
     def seed(self, mailbox: str, day: str, sent_today: int, last_sent: datetime | None, gap_s: float) -> None:
         """Restore what the database says (after a restart)."""
+        self.seed_days(mailbox, {day: sent_today}, last_sent, gap_s)
+
+    def seed_days(self, mailbox: str, days: dict[str, int], last_sent: datetime | None, gap_s: float) -> None:
+        """Restore what the database says (after a restart): sends per day (ISO date in the
+        campaign timezone), sent or still planned, and the latest of them."""
         slot = last_sent + timedelta(seconds=gap_s) if last_sent is not None else None
-        self.usage[mailbox] = MailboxUsage({day: sent_today}, slot)
+        self.usage[mailbox] = MailboxUsage(dict(days), slot)
 
     def available_at(self, mailbox: str, now: datetime, tz: ZoneInfo, daily_cap: int) -> datetime:
         """When `mailbox` may send next (now, or later): after its gap, on a day under the cap.

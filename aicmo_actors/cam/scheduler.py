@@ -54,10 +54,13 @@ class Scheduler(Actor[Tick]):
 
     subscribes = (Tick,)
 
-    def __init__(self, store: CamStore, *, batch: int = 500, max_per_tick: int = 100_000) -> None:
+    def __init__(self, store: CamStore, *, batch: int = 500, max_per_tick: int = 100_000, installation: str = "") -> None:
         self.store = store
         self.batch = batch
         self.max_per_tick = max_per_tick
+        # Mixed into every Message-ID: two databases started with the same seed must never
+        # send the same Message-ID (receivers drop duplicates; replies would match the wrong row).
+        self._installation = hashlib.sha256(installation.encode()).hexdigest()[:10] if installation else ""
         self.pacer: MailboxPacer | None = None
         self._sender: Any = None
 
@@ -73,10 +76,12 @@ class Scheduler(Actor[Tick]):
         for campaign in (await self.store.campaigns()).values():
             tz = ZoneInfo(campaign.spec.timezone)
             for mailbox in campaign.spec.mailboxes:
-                sent, last = await self.store.mailbox_usage(mailbox.address, MailboxPacer.day_start(now, tz), now)
-                self.pacer.seed(
-                    mailbox.address, MailboxPacer.day_of(now, tz), sent, last, campaign.spec.limits.min_gap_seconds
+                # Sent today and still planned (QUEUED rows a dead process left): both count,
+                # or a crash lets a fresh plan go out on top of the old one, over the cap.
+                days, last = await self.store.mailbox_usage(
+                    mailbox.address, MailboxPacer.day_start(now, tz), now, lambda at, tz=tz: MailboxPacer.day_of(at, tz)
                 )
+                self.pacer.seed_days(mailbox.address, days, last, campaign.spec.limits.min_gap_seconds)
         # QUEUED rows whose SendEmail died with an earlier process (or incarnation) go out
         # now; one the sender still holds is claimed once, the second copy finds it taken.
         after = 0
@@ -135,6 +140,7 @@ class Scheduler(Actor[Tick]):
                 break
 
         duration = (clock.perf() - started) * 1000
+        self.ctx.log.info("tick scheduled", tick=message.seq, **counts, errors=len(errors), ms=round(duration, 1))
         report = CycleReport(tick_seq=message.seq, step="schedule", counts=counts, errors=tuple(errors), duration_ms=duration)
         await self.store.save_cycle_report(report, now)
         await self.ctx.publish(report)
@@ -153,7 +159,7 @@ class Scheduler(Actor[Tick]):
         assert self.pacer is not None
         if campaign is None or campaign.status != "active":
             # Paused campaigns keep their leads; they are picked up again on resume.
-            plan.deferrals.append(LeadDeferral(lead.lead_id, None, "campaign paused"))
+            plan.deferrals.append(LeadDeferral(lead.lead_id, None, "waiting: the campaign is paused"))
             return "skipped"
         if lead.email in suppressed:
             plan.suppressed.append(lead.lead_id)
@@ -169,12 +175,13 @@ class Scheduler(Actor[Tick]):
             return "completed"
         tz = zone(lead.timezone, spec.timezone)
         if not in_window(spec.window, tz, now):
-            plan.deferrals.append(LeadDeferral(lead.lead_id, next_window_start(spec.window, tz, now), "outside send window"))
+            opens = next_window_start(spec.window, tz, now)
+            plan.deferrals.append(LeadDeferral(lead.lead_id, opens, f"waiting: outside the send window, which opens {opens:%Y-%m-%d %H:%M} UTC"))
             return "deferred"
         mailboxes = [m.address for m in spec.mailboxes]
         mailbox = lead.mailbox or mailbox_for(lead.lead_id, mailboxes)
         if mailbox in paused_mailboxes:
-            plan.deferrals.append(LeadDeferral(lead.lead_id, now + timedelta(hours=1), "mailbox paused"))
+            plan.deferrals.append(LeadDeferral(lead.lead_id, now + timedelta(hours=1), f"waiting: mailbox {mailbox} is paused"))
             return "deferred"
         campaign_tz = ZoneInfo(spec.timezone)
         limits = spec.limits
@@ -186,12 +193,18 @@ class Scheduler(Actor[Tick]):
             )
             if not in_window(spec.window, tz, later):
                 later = next_window_start(spec.window, tz, later)
-            plan.deferrals.append(LeadDeferral(lead.lead_id, later, "mailbox cap or gap"))
+            day = MailboxPacer.day_of(ready, campaign_tz)
+            why = (
+                f"waiting: {mailbox} sent its daily cap of {limits.daily_cap}; its turn {later:%Y-%m-%d %H:%M} UTC"
+                if day != MailboxPacer.day_of(now, campaign_tz)
+                else f"waiting: {mailbox}'s queue (a gap of {limits.min_gap_seconds:g} s between sends); its turn {later:%Y-%m-%d %H:%M} UTC"
+            )
+            plan.deferrals.append(LeadDeferral(lead.lead_id, later, why))
             return "deferred"
         step = spec.steps[next_step - 1]
         variant = choose_variant(step, str(lead.lead_id), self.ctx.system.seed)
         domain = mailbox.rpartition("@")[2]
-        unique = f"{self.ctx.random.getrandbits(64):016x}.{lead.lead_id}.{next_step}"
+        unique = f"{self.ctx.random.getrandbits(64):016x}{self._installation}.{lead.lead_id}.{next_step}"
         plan.sends.append(
             PlannedSend(
                 lead_id=lead.lead_id,

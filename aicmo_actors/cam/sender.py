@@ -1,10 +1,16 @@
 """`cam.sender`: render, build and send one outbound email, never twice.
 
-The outbound row goes QUEUED -> SENDING (committed) -> SMTP transaction -> SENT
-(committed). A crash between the two commits leaves SENDING, which becomes UNCONFIRMED
-and is never retried automatically: a duplicate cold email is worse than a missing one.
-Temporary failures go back to QUEUED with a doubling delay, up to `max_attempts`;
-permanent ones (5xx) mark the row FAILED and are judged like a bounce.
+The email is rendered and built first, inside the claim's transaction: one that cannot be
+made (a variable the lead lacks, a hostile header value, an unknown transport) is
+CANCELLED with its true reason before anything is claimed, the lead waits, one alert per
+distinct problem goes out, and the campaign pauses when it keeps happening. Then the row
+goes QUEUED -> SENDING (committed) -> SMTP transaction -> SENT (committed). A crash
+between the two commits leaves SENDING, which becomes UNCONFIRMED (the server may have
+it) and is never retried automatically: a duplicate cold email is worse than a missing
+one. Temporary failures go back to QUEUED with a doubling delay, up to `max_attempts`,
+each answer kept on the row; permanent ones (5xx) mark the row FAILED, and what that means
+for the lead (a hard bounce, a soft one, a problem of our sending) is written in the same
+transaction: no decision lives only in an event.
 
 While more emails wait in the mailbox, a send's SENT is committed in the same transaction
 as the next email's claim (one commit per email); the last one flushes itself.
@@ -14,25 +20,46 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 
 from aicmo_actors.cam.campaign import CampaignSpec
 from aicmo_actors.cam.classify import judge_smtp_reply
+from aicmo_actors.cam.lead_rules import DEFAULT_RULES, LeadRules
 from aicmo_actors.cam.send_rules import in_window, next_window_start, zone
-from aicmo_actors.cam.store import CamStore, Finished, Held, OutboundJob
+from aicmo_actors.cam.store import (
+    AttemptReply,
+    CamStore,
+    Finished,
+    Held,
+    NotSent,
+    OutboundJob,
+    SendFailure,
+)
 from aicmo_actors.cam.templates import render_step
-from aicmo_actors.cam.unsubscribe import sign_token, unsubscribe_mailto, unsubscribe_url
+from aicmo_actors.cam.unsubscribe import (
+    return_path_address,
+    sign_return_path,
+    sign_token,
+    unsubscribe_mailto,
+    unsubscribe_url,
+)
 from aicmo_actors.gateways.mail_message import build_message
 from aicmo_actors.gateways.transport import MailTransport, SendResult
 from aicmo_actors.runtime import Actor
 from contracts.cam import (
     BounceReason,
+    CampaignPaused,
     EmailFailed,
     EmailSent,
     FlushSends,
+    LeadStateChanged,
     OutboundStatus,
     ReplyCategory,
+    RetryAlert,
     SendEmail,
 )
+
+ALERTS = "cam.alerts"
 
 #: Makes the transport of a sending mailbox from (transport profile name, mailbox address).
 TransportFactory = Callable[[str, str], MailTransport]
@@ -58,6 +85,10 @@ class Sender(Actor[SendEmail | FlushSends]):
         public_url: str,
         max_attempts: int = 5,
         retry_base_s: float = 300.0,
+        rules: LeadRules = DEFAULT_RULES,
+        pause_after_errors: int = 3,
+        return_paths: Callable[[str], bool] | None = None,
+        transport_known: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
         self.make_transport = transports
@@ -65,6 +96,12 @@ class Sender(Actor[SendEmail | FlushSends]):
         self.public_url = public_url.rstrip("/")
         self.max_attempts = max_attempts
         self.retry_base_s = retry_base_s
+        self.rules = rules
+        self.pause_after_errors = pause_after_errors
+        #: Do the mailboxes of this transport profile take per-message return paths (VERP)?
+        self.return_paths = return_paths or (lambda transport: False)
+        #: Is a transport profile of this name configured? Default: any is.
+        self.transport_known = transport_known or (lambda name: True)
         self._transports: dict[str, MailTransport] = {}
         self._pending: Finished | None = None  # accepted by the server, SENT not yet committed
 
@@ -114,30 +151,19 @@ class Sender(Actor[SendEmail | FlushSends]):
             )
         )
 
-    async def receive(self, message: SendEmail | FlushSends) -> None:
-        if isinstance(message, FlushSends):
-            await self._flush()
-            return
-        now = self.ctx.clock.now()
-        finished = self._pending
-        job = await self.store.claim_outbound(message.outbound_id, now, finish=finished, window=window_closed_until)
-        self._pending = None
-        if finished is not None:
-            await self._published(finished)
-        if isinstance(job, Held):
-            # Not now (a retry or a row handed on again came due outside the lead's window,
-            # or its campaign or mailbox is paused): the row carries the time, come back then.
-            self.ctx.schedule((job.until - now).total_seconds(), message)
-            return
-        if job is None:
-            return  # already sent, failed, unconfirmed, or not due yet: nothing to do
+    def _prepare(self, job: OutboundJob, now: datetime) -> tuple[EmailMessage, str]:
+        """Render and build the email (inside the claim's transaction, before the claim):
+        whatever goes wrong here is this email's own problem, found before anything is sent."""
+        if not self.transport_known(job.transport):
+            raise ValueError(f"mailbox {job.mailbox} names transport {job.transport!r}, which AICMO_TRANSPORTS does not define")
         token = sign_token(self.secret(), job.lead_id)
+        link = unsubscribe_url(self.public_url, token)
         rendered = render_step(
             job.spec,
             job.step - 1,
             job.variant,
             job.lead_fields,
-            {"unsubscribe_url": unsubscribe_url(self.public_url, token)},
+            {"unsubscribe_url": link, "sender_address": job.mailbox},
         )
         subject = rendered.subject
         if job.step > 1 and not subject.strip():
@@ -153,43 +179,103 @@ class Sender(Actor[SendEmail | FlushSends]):
             message_id=job.message_id,
             in_reply_to=job.thread_ids[-1] if job.thread_ids else None,
             references=tuple(job.thread_ids),
-            list_unsubscribe_url=unsubscribe_url(self.public_url, token),
+            list_unsubscribe_url=link,
             list_unsubscribe_mailto=unsubscribe_mailto(job.mailbox, token),
             date=now,
         )
-        result = await self._transport(job).send(email, mail_from=job.mailbox, rcpt_to=[job.recipient])
-        await self._settle(job, result, subject)
+        return email, str(email["Subject"])  # as sent (a very long subject is cut)
+
+    def _mail_from(self, job: OutboundJob) -> str:
+        """The envelope sender: the mailbox, or its per-message return path (VERP)."""
+        if self.return_paths(job.transport):
+            address = return_path_address(job.mailbox, sign_return_path(self.secret(), job.outbound_id))
+            if address is not None:
+                return address
+        return job.mailbox
+
+    async def receive(self, message: SendEmail | FlushSends) -> None:
+        if isinstance(message, FlushSends):
+            await self._flush()
+            return
+        now = self.ctx.clock.now()
+        finished = self._pending
+        job = await self.store.claim_outbound(
+            message.outbound_id,
+            now,
+            finish=finished,
+            window=window_closed_until,
+            prepare=self._prepare,
+            pause_after_errors=self.pause_after_errors,
+        )
+        self._pending = None
+        if finished is not None:
+            await self._published(finished)
+        if isinstance(job, Held):
+            # Not now (a retry or a row handed on again came due outside the lead's window,
+            # or its campaign or mailbox is paused): the row carries the time, come back then.
+            self.ctx.schedule((job.until - now).total_seconds(), message)
+            return
+        if isinstance(job, NotSent):
+            await self._not_sent(job)
+            return
+        if job is None:
+            return  # already sent, failed, unconfirmed, or not due yet: nothing to do
+        result = await self._transport(job).send(job.email, mail_from=self._mail_from(job), rcpt_to=[job.recipient])
+        await self._settle(job, result, job.subject or "")
+
+    async def _not_sent(self, outcome: NotSent) -> None:
+        job = outcome.job
+        self.ctx.log.error(
+            "email not sent: it could not be built", outbound_id=job.outbound_id, lead_id=job.lead_id,
+            campaign=job.campaign, step=job.step, error=outcome.error,
+        )
+        if outcome.paused:
+            self.ctx.log.warning("campaign paused", campaign=job.campaign, reason=outcome.paused)
+            await self.ctx.publish(CampaignPaused(campaign=job.campaign, reason=outcome.paused))
+        for alert_id in outcome.alert_ids:
+            await self.ctx.ref(ALERTS, RetryAlert).tell(RetryAlert(alert_id=alert_id))
 
     async def _settle(self, job: OutboundJob, result: SendResult, subject: str) -> None:
         now = self.ctx.clock.now()
-        log = self.ctx.log.bind(outbound_id=job.outbound_id, lead_id=job.lead_id, step=job.step)
+        log = self.ctx.log.bind(outbound_id=job.outbound_id, lead_id=job.lead_id, step=job.step, campaign=job.campaign)
         if result.outcome == "accepted":
-            self._pending = Finished(job, OutboundStatus.SENT, now, subject=subject)
+            reply = AttemptReply(now, result.stage, result.smtp_code, result.smtp_text)
+            self._pending = Finished(job, OutboundStatus.SENT, now, subject=subject, reply=reply)
+            log.info("email sent", mailbox=job.mailbox, attempt=job.attempts)
             if not self.ctx.waiting:
                 # Nothing queued behind us to carry the commit: flush right after this.
                 self.ctx.self_ref.try_tell(FlushSends())
             return
+        judgement = judge_smtp_reply(result.smtp_code, result.smtp_text, stage=result.stage)
+        reason = judgement.reason if judgement.reason is not None else BounceReason.UNDEFINED
+        reply = AttemptReply(now, result.stage, result.smtp_code, result.smtp_text, judgement.status, reason.value)
         if result.outcome == "unconfirmed":
             log.warning("send unconfirmed: not retried", smtp_code=result.smtp_code, stage=result.stage)
             detail = f"{result.stage}: {result.smtp_text}"[:500]
-            await self.store.finish_send(Finished(job, OutboundStatus.UNCONFIRMED, now, error=detail))
+            await self.store.finish_send(Finished(job, OutboundStatus.UNCONFIRMED, now, error=detail, reply=reply))
             return
-        judgement = judge_smtp_reply(result.smtp_code, result.smtp_text, stage=result.stage)
-        detail = f"{result.smtp_code or ''} {result.smtp_text}".strip()[:500]
         if result.outcome == "temporary" and job.attempts < self.max_attempts:
             delay = self.retry_base_s * 2 ** (job.attempts - 1)
             retry_at = now + timedelta(seconds=delay)
-            log.info("temporary failure: will retry", attempt=job.attempts, retry_at=retry_at.isoformat(), smtp_code=result.smtp_code)
-            await self.store.mark_retry(job.outbound_id, retry_at, detail, result.smtp_code)
+            log.info(
+                "temporary failure: will retry", attempt=job.attempts, retry_at=retry_at.isoformat(),
+                smtp_code=result.smtp_code, reason=reason.value,
+            )
+            await self.store.mark_retry(job, retry_at, reply)
             self.ctx.schedule(delay, SendEmail(
                 outbound_id=job.outbound_id, lead_id=job.lead_id, campaign=job.campaign, step=job.step, mailbox=job.mailbox
             ))
             return
         permanent = result.outcome == "permanent"
         hard = permanent and judgement.category is ReplyCategory.BOUNCE_HARD
-        reason = judgement.reason if judgement.reason is not None else BounceReason.UNDEFINED
-        log.info("send failed", permanent=permanent, reason=reason.value, smtp_code=result.smtp_code)
-        await self.store.mark_failed(job.outbound_id, now, detail, result.smtp_code)
+        if not permanent:
+            reason = BounceReason.EXPIRED if reason in (BounceReason.UNDEFINED, BounceReason.NETWORK_ERROR) else reason
+        failure = SendFailure(job, now, reply, permanent, hard, judgement.sending_side, reason)
+        outcome = await self.store.fail_send(failure, self.rules)
+        log.info("send failed", permanent=permanent, hard=hard, reason=reason.value, smtp_code=result.smtp_code, lead=outcome.cause)
+        if outcome.change is not None:
+            old, new = outcome.change
+            await self.ctx.publish(LeadStateChanged(lead_id=job.lead_id, campaign=job.campaign, old=old, new=new, cause=outcome.cause))
         await self.ctx.publish(
             EmailFailed(
                 outbound_id=job.outbound_id,
@@ -204,6 +290,10 @@ class Sender(Actor[SendEmail | FlushSends]):
                 smtp_code=result.smtp_code,
                 status=judgement.status,
                 reason=reason,
-                detail=detail,
+                detail=_reply_text(reply),
             )
         )
+
+
+def _reply_text(reply: AttemptReply) -> str:
+    return f"{reply.code or ''} {reply.text}".strip()[:500]

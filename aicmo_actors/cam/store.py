@@ -8,10 +8,11 @@ worker lease with its current fencing token, so a stale holder cannot send.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,16 +22,29 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.cam import tables as cam_tables
 from aicmo_actors.cam.campaign import CampaignSpec
-from aicmo_actors.cam.lead_rules import LeadDecision, check_transition
+from aicmo_actors.cam.lead_rules import (
+    DEFAULT_RULES,
+    HUMAN_REPLIES,
+    LeadDecision,
+    LeadRules,
+    LeadView,
+    check_transition,
+    decide_reply,
+    decide_send_failure,
+    is_machine_notice,
+)
 from aicmo_actors.gateways.inbox_source import FetchedMessage
 from aicmo_actors.storage.insert import insert_ignore_in
 from aicmo_actors.storage.work import run_read, run_write
 from contracts.cam import (
+    SENDING_SIDE_REASONS,
     AlertRequested,
+    BounceReason,
     Classification,
     CycleReport,
     LeadState,
     OutboundStatus,
+    ReplyCategory,
     SendEmail,
 )
 
@@ -68,10 +82,7 @@ def _param(name: str, column: sa.ColumnElement[Any]) -> sa.BindParameter[Any]:
 # The send path's statements, built once: building a statement and its cache key costs more
 # than SQLite takes to run it. Each takes its values as bind parameters.
 _SENDING = OutboundStatus.SENDING.value
-_CLAIM_RETURNS = (
-    outbound_t.c.lead_id, outbound_t.c.step, outbound_t.c.variant, outbound_t.c.mailbox,
-    outbound_t.c.recipient, outbound_t.c.message_id, outbound_t.c.attempts,
-)
+_CLAIM_RETURNS = (outbound_t.c.id,)
 _CLAIM_WHERE = (
     outbound_t.c.id == sa.bindparam("_id"),
     outbound_t.c.status == OutboundStatus.QUEUED.value,
@@ -81,7 +92,7 @@ _CLAIM_VALUES = {"status": _SENDING, "sending_at": _param("_at", outbound_t.c.se
 _INTERRUPTED_WHERE = (outbound_t.c.id == sa.bindparam("_id"), outbound_t.c.status == _SENDING)
 _INTERRUPTED_VALUES = {
     "status": OutboundStatus.UNCONFIRMED.value,
-    "last_error": "interrupted mid-send (actor restarted)",
+    "last_error": "interrupted mid-send (actor restarted): the server may have it",
     "sent_at": sa.func.coalesce(outbound_t.c.sending_at, _param("_at", outbound_t.c.sent_at)),
 }
 _INTERRUPTED_RETURNS = (outbound_t.c.lead_id, outbound_t.c.step, outbound_t.c.campaign_id)
@@ -90,6 +101,8 @@ _INTERRUPTED_RETURNS = (outbound_t.c.lead_id, outbound_t.c.step, outbound_t.c.ca
 _GATE = (
     sa.select(
         outbound_t.c.status,
+        outbound_t.c.lead_id, outbound_t.c.step, outbound_t.c.variant, outbound_t.c.mailbox,
+        outbound_t.c.recipient, outbound_t.c.message_id, outbound_t.c.attempts, outbound_t.c.next_attempt_at,
         leads_t.c.state.label("lead_state"),
         leads_t.c.email, leads_t.c.first_name, leads_t.c.last_name, leads_t.c.company,
         leads_t.c.timezone, leads_t.c.variables,
@@ -113,8 +126,10 @@ _HOLD = (
 _CANCEL = (
     outbound_t.update()
     .where(outbound_t.c.id == sa.bindparam("_id"), outbound_t.c.status == OutboundStatus.QUEUED.value)
-    .values(status=OutboundStatus.FAILED.value, last_error=sa.bindparam("_why"))
+    .values(status=OutboundStatus.CANCELLED.value, last_error=sa.bindparam("_why"))
 )
+#: The reason a row gets when its email could not be rendered or built at send time.
+NOT_BUILT = "not sent: could not build the email: "
 #: How long a send waits while its campaign or mailbox is paused before it is looked at again.
 PAUSED_HOLD = timedelta(hours=1)
 _JOB_THREAD = (
@@ -132,8 +147,11 @@ _FINISH_OUTBOUND = (
     .values(
         status=sa.bindparam("_status"),
         sent_at=_param("_at", outbound_t.c.sent_at),
+        accepted_at=sa.func.coalesce(outbound_t.c.accepted_at, _param("_accepted", outbound_t.c.accepted_at)),
         subject=sa.func.coalesce(_param("_subject", outbound_t.c.subject), outbound_t.c.subject),
         last_error=_param("_error", outbound_t.c.last_error),
+        smtp_code=_param("_code", outbound_t.c.smtp_code),
+        replies=_param("_replies", outbound_t.c.replies),
     )
 )
 _FINISH_LEAD = (
@@ -145,6 +163,7 @@ _FINISH_LEAD = (
         ),
         last_sent_at=_param("_at", leads_t.c.last_sent_at),
         next_action_at=_param("_next", leads_t.c.next_action_at),
+        state_reason=_param("_why", leads_t.c.state_reason),
         updated_at=_param("_updated", leads_t.c.updated_at),
     )
 )
@@ -212,16 +231,6 @@ class SchedulePlan:
 
 
 @dataclass(frozen=True)
-class LeadRow:
-    lead_id: int
-    campaign: str
-    email: str
-    state: LeadState
-    soft_bounces: int
-    current_step: int
-
-
-@dataclass(frozen=True)
 class OutboundJob:
     outbound_id: int
     lead_id: int
@@ -239,6 +248,31 @@ class OutboundJob:
     attempts: int
     spec: CampaignSpec
     lead_fields: dict[str, str]
+    #: The email, built before the claim (None only when claimed without a `prepare`).
+    email: Any = None
+    subject: str | None = None
+
+
+@dataclass(frozen=True)
+class AttemptReply:
+    """What the receiving server said to one attempt (kept on the row, every one of them)."""
+
+    at: datetime
+    stage: str
+    code: int | None
+    text: str
+    status: str | None = None
+    reason: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "stage": self.stage,
+            "code": self.code,
+            "status": self.status,
+            "reason": self.reason,
+            "text": self.text[:500],
+        }
 
 
 @dataclass(frozen=True)
@@ -250,6 +284,45 @@ class Finished:
     at: datetime
     subject: str | None = None
     error: str | None = None
+    reply: AttemptReply | None = None
+
+
+@dataclass(frozen=True)
+class NotSent:
+    """The email could not be rendered or built: the row is CANCELLED with the true reason
+    before anything was claimed, the lead waits, alert rows exist (`alert_ids`: none when the
+    same problem was alerted already; one more when the campaign was paused for it)."""
+
+    job: OutboundJob
+    error: str
+    alert_ids: tuple[int, ...]
+    paused: str | None
+
+
+#: Builds the email of a job (render + build) inside the claim's transaction, before the
+#: claim; returns (email, subject) or raises: any exception means "cannot be built".
+Prepare = Callable[["OutboundJob", datetime], tuple[Any, str]]
+
+
+@dataclass(frozen=True)
+class SendFailure:
+    """A send the server refused for good (5xx) or that ran out of retries, as the sender judged it."""
+
+    job: OutboundJob
+    at: datetime
+    reply: AttemptReply
+    permanent: bool
+    hard: bool
+    sending_side: bool
+    reason: BounceReason
+
+
+@dataclass(frozen=True)
+class FailureOutcome:
+    """What `fail_send` wrote: the lead's state change, if any."""
+
+    change: tuple[LeadState, LeadState] | None
+    cause: str
 
 
 @dataclass(frozen=True)
@@ -271,6 +344,66 @@ class Match:
     lead_id: int
     campaign: str
     outbound_id: int | None
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A campaign's sending figures, one definition each (see the README's "Figures").
+
+    Over the emails *attempted*, which splits into: a receiving server accepted it (`sent`,
+    its 250, ever), may have it (`unconfirmed`: the connection was lost after the data), or
+    refused it at send time and never accepted it (`refused`: a 5xx, or 4xx retries given
+    up). Each email counts once, whatever happens to it later (a soft bounce and a second
+    send of the same email do not make two).
+    """
+
+    attempted: int = 0
+    sent: int = 0
+    unconfirmed: int = 0
+    refused: int = 0
+    hard_bounces: int = 0
+    soft_bounces: int = 0
+    complaints: int = 0
+    #: Emails with a delay notice and no final failure (yet): the server is still trying.
+    delayed: int = 0
+
+    def rate(self, part: int) -> float:
+        return part / self.attempted if self.attempted else 0.0
+
+
+@dataclass(frozen=True)
+class Acted:
+    """What acting on one classified inbound message did (see `CamStore.act_on_inbound`)."""
+
+    inbound_id: int
+    lead_id: int | None
+    campaign: str | None
+    outbound_id: int | None
+    mailbox: str | None
+    category: ReplyCategory
+    outcome: str | None
+    sending_side: bool
+    change: tuple[LeadState, LeadState] | None
+    cause: str
+    alert_ids: tuple[int, ...] = ()
+    stopped_colleagues: int = 0
+
+
+#: Ties to an email we sent that a stranger cannot make up: our Message-ID (threading, or
+#: quoted inside a report), our signed per-message return path, our signed token.
+STRONG_MATCHES = frozenset({"message_id", "report", "return_path", "token"})
+#: Everything else is a guess (the sender's address, a recipient named in a report): it
+#: changes nothing by itself and is shown with the unmatched mail.
+WEAK_MATCHES = frozenset({"sender", "report_recipient"})
+#: Categories a human wants to see even when the match is only a guess.
+WORTH_A_LOOK = frozenset(
+    {
+        ReplyCategory.INTERESTED, ReplyCategory.MEETING_REQUEST, ReplyCategory.QUESTION,
+        ReplyCategory.REFERRAL, ReplyCategory.UNSUBSCRIBE, ReplyCategory.COMPLAINT,
+    }
+)
+#: Makes an alert's (summary, text) from the stored raw message, its sender and category.
+AlertText = Callable[[bytes, str | None, str], tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -366,7 +499,7 @@ class CamStore:
         return await run_write(self.engine, work)
 
     async def campaigns(self) -> dict[str, CampaignRow]:
-        rows = await run_read(self.engine, lambda conn: conn.execute(sa.select(campaigns_t)).mappings().all())
+        rows = await run_read(self.engine, lambda conn: conn.execute(sa.select(campaigns_t).order_by(campaigns_t.c.id)).mappings().all())
         return {
             r["name"]: CampaignRow(
                 int(r["id"]), r["name"], self._spec(r["name"], r["spec_hash"], r["spec"]), r["status"], r["paused_reason"], _aware(r["paused_at"])
@@ -375,38 +508,78 @@ class CamStore:
         }
 
     async def set_campaign_status(self, name: str, status: str, reason: str | None, now: datetime) -> bool:
+        """Pause or resume a campaign by command. A resume puts its waiting leads back on the
+        schedule: while it was paused, the scheduler took every due lead off (so a paused
+        campaign costs nothing per tick), and nothing else would ever bring them back."""
         values: dict[str, Any] = {"status": status, "updated_at": now}
         if status == "paused":
             values |= {"paused_reason": reason, "paused_at": now}
         else:
             values |= {"paused_reason": None, "resumed_at": now}
-        statement = campaigns_t.update().where(campaigns_t.c.name == name).values(**values)
-        return await run_write(self.engine, lambda conn: bool(conn.execute(statement).rowcount))
-
-    async def pause_campaign(self, name: str, reason: str, now: datetime) -> bool:
-        """Pause an active campaign; False if it was paused already (or does not exist)."""
 
         def work(conn: Connection) -> bool:
+            campaign_id = conn.execute(sa.select(campaigns_t.c.id).where(campaigns_t.c.name == name)).scalar_one_or_none()
+            if campaign_id is None:
+                return False
+            conn.execute(campaigns_t.update().where(campaigns_t.c.id == campaign_id).values(**values))
+            if status == "active":
+                in_flight = sa.exists().where(
+                    outbound_t.c.lead_id == leads_t.c.id,
+                    outbound_t.c.status.in_([OutboundStatus.QUEUED.value, OutboundStatus.SENDING.value]),
+                )
+                conn.execute(
+                    leads_t.update()
+                    .where(
+                        leads_t.c.campaign_id == campaign_id,
+                        leads_t.c.state.in_([LeadState.ACTIVE.value, LeadState.PAUSED.value]),
+                        leads_t.c.next_action_at.is_(None),
+                        ~in_flight,
+                    )
+                    .values(next_action_at=now, state_reason="the campaign was resumed", updated_at=now)
+                )
+            return True
+
+        return await run_write(self.engine, work)
+
+    async def pause_campaign(self, name: str, reason: str, now: datetime) -> int | None:
+        """Auto-pause an active campaign and store the alert that says so, in one transaction.
+        Returns the alert's id; None if it was paused already (or does not exist)."""
+
+        def work(conn: Connection) -> int | None:
             result = conn.execute(
                 campaigns_t.update()
                 .where(campaigns_t.c.name == name, campaigns_t.c.status == "active")
                 .values(status="paused", paused_reason=reason, paused_at=now, updated_at=now)
             )
-            return bool(result.rowcount)
+            if not result.rowcount:
+                return None
+            summary = f"Campaign {name} paused: {reason}"
+            return self._insert_alert(
+                conn, key=f"pause:campaign:{name}:{now.isoformat()}", kind="campaign_paused", lead_id=None,
+                campaign=name, category=None, summary=summary, text=summary, inbound_id=None, now=now,
+            )
 
         return await run_write(self.engine, work)
 
-    async def pause_mailbox(self, address: str, reason: str, now: datetime) -> bool:
+    async def pause_mailbox(self, address: str, reason: str, now: datetime) -> int | None:
+        """Auto-pause an active sending mailbox and store the alert that says so, in one
+        transaction. Returns the alert's id; None if it was paused already."""
         address = address.lower()
 
-        def work(conn: Connection) -> bool:
+        def work(conn: Connection) -> int | None:
             insert_ignore_in(conn, mailboxes_t, [{"address": address, "status": "active", "created_at": now}], conflict_columns=["address"])
             result = conn.execute(
                 mailboxes_t.update()
                 .where(mailboxes_t.c.address == address, mailboxes_t.c.status == "active")
                 .values(status="paused", paused_reason=reason, paused_at=now)
             )
-            return bool(result.rowcount)
+            if not result.rowcount:
+                return None
+            summary = f"Mailbox {address} paused: {reason}"
+            return self._insert_alert(
+                conn, key=f"pause:mailbox:{address}:{now.isoformat()}", kind="mailbox_paused", lead_id=None,
+                campaign=None, category=None, summary=summary, text=summary, inbound_id=None, now=now,
+            )
 
         return await run_write(self.engine, work)
 
@@ -463,6 +636,57 @@ class CamStore:
         new = await run_write(self.engine, work)
         return new, len(fresh) - new, len(rows) - len(fresh)
 
+    async def lead_details(self, address: str) -> list[dict[str, Any]]:
+        """Everything about one address, per campaign: the lead (state, why, next action),
+        its emails (status, outcome, every server answer) and what came back from it."""
+        wanted = normalise_address(address)
+
+        def work(conn: Connection) -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = []
+            leads = conn.execute(
+                sa.select(leads_t, campaigns_t.c.name.label("campaign"))
+                .join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
+                .where(leads_t.c.email == wanted)
+                .order_by(leads_t.c.id)
+            ).mappings().all()
+            for lead in leads:
+                emails = conn.execute(
+                    sa.select(
+                        outbound_t.c.step, outbound_t.c.status, outbound_t.c.mailbox, outbound_t.c.message_id,
+                        outbound_t.c.sent_at, outbound_t.c.accepted_at, outbound_t.c.bounce, outbound_t.c.bounce_reason,
+                        outbound_t.c.complained_at, outbound_t.c.delayed_at, outbound_t.c.last_error, outbound_t.c.replies,
+                        outbound_t.c.next_attempt_at,
+                    ).where(outbound_t.c.lead_id == lead["id"]).order_by(outbound_t.c.step)
+                ).mappings().all()
+                inbound = conn.execute(
+                    sa.select(
+                        inbound_t.c.id, inbound_t.c.received_at, inbound_t.c.category, inbound_t.c.reason,
+                        inbound_t.c.matched_by, inbound_t.c.subject, inbound_t.c.acted_at,
+                    ).where(inbound_t.c.lead_id == lead["id"]).order_by(inbound_t.c.id)
+                ).mappings().all()
+                suppressed = conn.execute(
+                    sa.select(suppressions_t.c.reason, suppressions_t.c.created_at).where(suppressions_t.c.address == wanted)
+                ).first()
+                found.append(
+                    {
+                        "campaign": lead["campaign"],
+                        "lead_id": lead["id"],
+                        "email": lead["email"],
+                        "state": lead["state"],
+                        "state_reason": lead["state_reason"],
+                        "current_step": lead["current_step"],
+                        "next_action_at": _aware(lead["next_action_at"]),
+                        "paused_until": _aware(lead["paused_until"]),
+                        "soft_bounces": lead["soft_bounces"],
+                        "suppressed": dict(suppressed._mapping) if suppressed is not None else None,
+                        "emails": [dict(e) for e in emails],
+                        "inbound": [dict(i) for i in inbound],
+                    }
+                )
+            return found
+
+        return await run_read(self.engine, work)
+
     async def due_leads(self, now: datetime, limit: int) -> list[DueLead]:
         query = (
             sa.select(
@@ -480,15 +704,6 @@ class CamStore:
         )
         rows = await run_read(self.engine, lambda conn: conn.execute(query).all())
         return [DueLead(int(r[0]), r[1], r[2], LeadState(r[3]), int(r[4]), r[5]) for r in rows]
-
-    async def lead(self, lead_id: int) -> LeadRow | None:
-        query = (
-            sa.select(leads_t.c.id, campaigns_t.c.name, leads_t.c.email, leads_t.c.state, leads_t.c.soft_bounces, leads_t.c.current_step)
-            .join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
-            .where(leads_t.c.id == lead_id)
-        )
-        r = await run_read(self.engine, lambda conn: conn.execute(query).first())
-        return None if r is None else LeadRow(int(r[0]), r[1], r[2], LeadState(r[3]), int(r[4]), int(r[5]))
 
     async def apply_schedule(self, plan: SchedulePlan, now: datetime) -> list[tuple[PlannedSend, SendEmail]]:
         """Write one scheduler pass in one transaction: deferrals, ends, resumptions and the
@@ -543,7 +758,10 @@ class CamStore:
         existing: dict[tuple[int, int], Any] = {}
         for chunk in _chunks(lead_ids):
             rows = conn.execute(
-                sa.select(outbound_t.c.id, outbound_t.c.lead_id, outbound_t.c.step, outbound_t.c.status, outbound_t.c.mailbox)
+                sa.select(
+                    outbound_t.c.id, outbound_t.c.lead_id, outbound_t.c.step, outbound_t.c.status, outbound_t.c.mailbox,
+                    outbound_t.c.bounce, outbound_t.c.bounce_at, outbound_t.c.sent_at,
+                )
                 .where(outbound_t.c.lead_id.in_(chunk))
             )
             existing.update({(int(r.lead_id), int(r.step)): r for r in rows})
@@ -553,11 +771,12 @@ class CamStore:
             row = existing.get((p.lead_id, p.step))
             if row is None:
                 fresh.append(p)
-            elif row.status == OutboundStatus.FAILED.value:
-                # The step failed (a soft bounce, a 5xx): it goes out again, same Message-ID.
+            elif _goes_again(row):
+                # The step failed (a soft bounce, a 5xx, an email that could not be built):
+                # it goes out again, the same email with the same Message-ID.
                 conn.execute(
                     outbound_t.update()
-                    .where(outbound_t.c.id == row.id, outbound_t.c.status == OutboundStatus.FAILED.value)
+                    .where(outbound_t.c.id == row.id, outbound_t.c.status == row.status)
                     .values(status=OutboundStatus.QUEUED.value, attempts=0, queued_at=now, next_attempt_at=p.send_at)
                 )
                 queued.append((p, SendEmail(outbound_id=int(row.id), lead_id=p.lead_id, campaign=p.campaign, step=p.step, mailbox=row.mailbox)))
@@ -602,68 +821,58 @@ class CamStore:
         )
         return (old, state) if old is not state else None
 
-    async def apply_lead_decision(
-        self, lead_id: int, d: LeadDecision, now: datetime, outbound_id: int | None
+    def _apply_decision(
+        self, conn: Connection, lead_id: int, d: LeadDecision, now: datetime, step: int | None
     ) -> tuple[LeadState, LeadState] | None:
-        """Write what the lead rules decided, in one transaction."""
+        """Write what the lead rules decided (inside the caller's transaction)."""
+        lead = conn.execute(sa.select(leads_t).where(leads_t.c.id == lead_id)).mappings().first()
+        if lead is None:
+            return None
+        values: dict[str, Any] = {}
+        if d.stop_sequence:
+            values["next_action_at"] = None
+        if d.resume_at is not None:
+            values["next_action_at"] = d.resume_at
+            values["paused_until"] = d.resume_at
+        if d.count_soft_bounce:
+            values["soft_bounces"] = int(lead["soft_bounces"]) + 1
+        if d.retry_step_at is not None and step is not None:
+            # The failed step goes out again (the same email: its row is queued once more).
+            values["current_step"] = min(int(lead["current_step"]), step - 1)
+            retry = d.retry_step_at
+            waiting = _aware(lead["next_action_at"])
+            if LeadState(lead["state"]) is LeadState.PAUSED and waiting is not None and waiting > retry:
+                retry = waiting  # an auto-reply pause is not cut short by a retry
+            values["next_action_at"] = retry
+        change = None
+        if d.new_state is not None:
+            change = self._set_state(conn, lead_id, d.new_state, d.cause, now, **values)
+        elif values:
+            conn.execute(leads_t.update().where(leads_t.c.id == lead_id).values(state_reason=d.cause, updated_at=now, **values))
+        if d.suppress:
+            self._suppress(conn, lead["email"], d.suppress, f"lead {lead_id}", now)
+        return change
 
-        def work(conn: Connection) -> tuple[LeadState, LeadState] | None:
-            lead = conn.execute(sa.select(leads_t).where(leads_t.c.id == lead_id)).mappings().first()
-            if lead is None:
-                return None
-            change = None
-            values: dict[str, Any] = {}
-            if d.stop_sequence:
-                values["next_action_at"] = None
-            if d.resume_at is not None:
-                values["next_action_at"] = d.resume_at
-                values["paused_until"] = d.resume_at
-            if d.count_soft_bounce:
-                values["soft_bounces"] = int(lead["soft_bounces"]) + 1
-            if d.retry_step_at is not None and outbound_id is not None:
-                step = conn.execute(sa.select(outbound_t.c.step).where(outbound_t.c.id == outbound_id)).scalar_one_or_none()
-                if step is not None:
-                    # The bounced step goes out again (same Message-ID: it is the same message).
-                    conn.execute(
-                        outbound_t.update().where(outbound_t.c.id == outbound_id).values(status=OutboundStatus.FAILED.value, last_error="soft bounce")
-                    )
-                    values["current_step"] = min(int(lead["current_step"]), int(step) - 1)
-                    values["next_action_at"] = d.retry_step_at
-            if d.new_state is not None:
-                change = self._set_state(conn, lead_id, d.new_state, d.cause, now, **values)
-            elif values:
-                conn.execute(leads_t.update().where(leads_t.c.id == lead_id).values(updated_at=now, **values))
-            if d.suppress:
-                self._suppress(conn, lead["email"], d.suppress, f"lead {lead_id}", now)
-            return change
-
-        return await run_write(self.engine, work)
-
-    async def stop_company_leads(self, lead_id: int, shared_domains: Iterable[str], now: datetime) -> int:
+    def _stop_colleagues(self, conn: Connection, lead_id: int, shared: frozenset[str], now: datetime) -> int:
         """If the lead's campaign says so, stop the other leads with the same email domain."""
-        shared = set(shared_domains)
-
-        def work(conn: Connection) -> int:
-            row = conn.execute(
-                sa.select(leads_t.c.campaign_id, leads_t.c.email_domain, campaigns_t.c.stop_company_on_reply)
-                .join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
-                .where(leads_t.c.id == lead_id)
-            ).first()
-            if row is None or not row.stop_company_on_reply or row.email_domain in shared:
-                return 0
-            result = conn.execute(
-                leads_t.update()
-                .where(
-                    leads_t.c.campaign_id == row.campaign_id,
-                    leads_t.c.email_domain == row.email_domain,
-                    leads_t.c.id != lead_id,
-                    leads_t.c.state.in_([LeadState.ACTIVE.value, LeadState.PAUSED.value]),
-                )
-                .values(state=LeadState.STOPPED.value, state_reason=f"a colleague replied (lead {lead_id})", next_action_at=None, updated_at=now)
+        row = conn.execute(
+            sa.select(leads_t.c.campaign_id, leads_t.c.email_domain, campaigns_t.c.stop_company_on_reply)
+            .join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
+            .where(leads_t.c.id == lead_id)
+        ).first()
+        if row is None or not row.stop_company_on_reply or row.email_domain in shared:
+            return 0
+        result = conn.execute(
+            leads_t.update()
+            .where(
+                leads_t.c.campaign_id == row.campaign_id,
+                leads_t.c.email_domain == row.email_domain,
+                leads_t.c.id != lead_id,
+                leads_t.c.state.in_([LeadState.ACTIVE.value, LeadState.PAUSED.value]),
             )
-            return int(result.rowcount or 0)
-
-        return await run_write(self.engine, work)
+            .values(state=LeadState.STOPPED.value, state_reason=f"a colleague replied (lead {lead_id})", next_action_at=None, updated_at=now)
+        )
+        return int(result.rowcount or 0)
 
     # -- suppressions --------------------------------------------------------------------------
     def _suppress(self, conn: Connection, address: str, reason: str, source: str, now: datetime) -> bool:
@@ -764,15 +973,24 @@ class CamStore:
         return cached[1], cached[2]
 
     async def claim_outbound(
-        self, outbound_id: int, now: datetime, *, finish: Finished | None = None, window: WindowRule | None = None
-    ) -> OutboundJob | Held | None:
+        self,
+        outbound_id: int,
+        now: datetime,
+        *,
+        finish: Finished | None = None,
+        window: WindowRule | None = None,
+        prepare: Prepare | None = None,
+        pause_after_errors: int = 3,
+    ) -> OutboundJob | Held | NotSent | None:
         """QUEUED -> SENDING, committed before any byte goes out. None: not ours to send.
 
         First the last check, in the same transaction: a row whose lead is no longer ACTIVE
         (it replied, unsubscribed, bounced, paused on an auto-reply) or whose address is now
-        suppressed is not sent (FAILED, with the reason); one whose campaign or mailbox is
+        suppressed is not sent (CANCELLED, with the reason); one whose campaign or mailbox is
         paused, or whose lead's send window is closed (a retry, or a row handed on again
-        after a restart, comes due whenever), waits: `Held`.
+        after a restart, comes due whenever), waits: `Held`. Then `prepare` renders and builds
+        the email: if it cannot (a variable the lead lacks, a hostile header value), the row
+        is CANCELLED with that reason before anything is claimed (`NotSent`), never SENDING.
 
         The claim is one conditional UPDATE (status, send time and the lease's fence in its
         WHERE clause), so two claimers can never both win. A row found SENDING instead was
@@ -800,64 +1018,102 @@ class CamStore:
                     return Held(opens, "outside the send window")
             return True
 
-        def work(conn: Connection) -> tuple[Any, Any, CampaignSpec, list[Any]] | Held | None:
+        def work(conn: Connection) -> OutboundJob | Held | NotSent | None:
             if finish is not None:
                 self._finish(conn, finish)
-            lead = conn.execute(_GATE, {"_id": outbound_id}).first()
-            if lead is None:
+            g = conn.execute(_GATE, {"_id": outbound_id}).first()
+            if g is None:
                 return None
-            row = None
-            if lead.status == OutboundStatus.QUEUED.value:
-                go = gate(conn, lead)
-                if go is not True:
-                    return go if isinstance(go, Held) else None
-                row = conn.execute(claim, {"_id": outbound_id, "_due": now, "_at": now}).first()
-            if row is None:  # not due, fenced out, taken, or interrupted mid-send
+            if g.status == _SENDING:
+                # Being sent when this sender's previous incarnation died: the server may have it.
                 cut = conn.execute(interrupted, {"_id": outbound_id, "_at": now}).first()
                 if cut is not None:
                     self._advance_lead(conn, cut.lead_id, cut.step, self._campaign_spec(conn, cut.campaign_id), now)
                 return None
-            spec = self._cached_spec(conn, lead.name, lead.spec_hash)
-            previous = conn.execute(_JOB_THREAD, {"_lead": row.lead_id, "_step": row.step}).all() if int(row.step) > 1 else []
-            return row, lead, spec, previous
+            due = _aware(g.next_attempt_at)
+            if g.status != OutboundStatus.QUEUED.value or (due is not None and due > now):
+                return None  # sent, failed, cancelled, or not due yet: nothing to do
+            go = gate(conn, g)
+            if go is not True:
+                return go if isinstance(go, Held) else None
+            spec = self._cached_spec(conn, g.name, g.spec_hash)
+            previous = conn.execute(_JOB_THREAD, {"_lead": g.lead_id, "_step": g.step}).all() if int(g.step) > 1 else []
+            job = _job(outbound_id, g, spec, previous)
+            if prepare is not None:
+                try:
+                    email, subject = prepare(job, now)
+                except Exception as exc:  # render and build are pure: this email cannot be made
+                    return self._not_built(conn, job, f"{exc}" or type(exc).__name__, now, pause_after_errors)
+                job = replace(job, email=email, subject=subject)
+            if conn.execute(claim, {"_id": outbound_id, "_due": now, "_at": now}).first() is None:
+                return None  # fenced out (a newer worker holds the lease) or taken meanwhile
+            return job
 
-        found = await run_write(self.engine, work)
-        if found is None or isinstance(found, Held):
-            return found
-        row, lead, spec, previous = found
-        box = next((m for m in spec.mailboxes if m.address.lower() == row.mailbox.lower()), None)
-        fields = {k: v for k, v in (lead.variables or {}).items() if isinstance(k, str)}
-        fields.update(
-            {
-                "email": lead.email,
-                "first_name": lead.first_name or "",
-                "last_name": lead.last_name or "",
-                "company": lead.company or "",
-                "timezone": lead.timezone or spec.timezone,
-            }
+        return await run_write(self.engine, work)
+
+    def _not_built(self, conn: Connection, job: OutboundJob, error: str, now: datetime, pause_after: int) -> NotSent:
+        """The email cannot be made: CANCELLED with the reason, the lead waits a day, one alert
+        per distinct problem, and the campaign pauses once it keeps happening."""
+        error = " ".join(error.split())[:400]
+        conn.execute(_CANCEL, {"_id": job.outbound_id, "_why": NOT_BUILT + error})
+        retry = now + NOT_BUILT_RETRY
+        conn.execute(
+            leads_t.update()
+            .where(leads_t.c.id == job.lead_id, leads_t.c.state == LeadState.ACTIVE.value)
+            .values(
+                next_action_at=retry,
+                state_reason=f"waiting: step {job.step} could not be built ({error[:150]}); tried again {retry:%Y-%m-%d %H:%M} UTC",
+                updated_at=now,
+            )
         )
-        name = " ".join(p for p in (lead.first_name, lead.last_name) if p) or None
-        first_subject = previous[0].subject if previous and previous[0].subject else ""
-        if first_subject and not first_subject.lower().startswith("re:"):
-            first_subject = f"Re: {first_subject}"
-        return OutboundJob(
-            outbound_id=outbound_id,
-            lead_id=int(row.lead_id),
-            campaign=lead.name,
-            step=int(row.step),
-            variant=row.variant or "A",
-            mailbox=row.mailbox,
-            display_name=box.display_name if box else None,
-            transport=box.transport if box else "default",
-            recipient=row.recipient,
-            recipient_name=name,
-            message_id=row.message_id,
-            thread_ids=tuple(p.message_id for p in previous),
-            first_subject=first_subject,
-            attempts=int(row.attempts),
-            spec=spec,
-            lead_fields=fields,
+        campaign = conn.execute(
+            sa.select(campaigns_t.c.id, campaigns_t.c.status, campaigns_t.c.paused_at, campaigns_t.c.resumed_at, campaigns_t.c.created_at)
+            .where(campaigns_t.c.name == job.campaign)
+        ).one()
+        since = max(d for d in (_aware(campaign.paused_at), _aware(campaign.resumed_at), _aware(campaign.created_at), EPOCH) if d is not None)
+        failures = conn.execute(
+            sa.select(sa.func.count()).where(
+                outbound_t.c.campaign_id == campaign.id,
+                outbound_t.c.status == OutboundStatus.CANCELLED.value,
+                outbound_t.c.last_error.like(NOT_BUILT + "%"),
+                outbound_t.c.queued_at >= since,
+            )
+        ).scalar_one()
+        paused = None
+        alert_ids: list[int] = []
+        if campaign.status == "active" and failures >= pause_after:
+            paused = f"{failures} emails could not be built since it was last resumed (the last: {error[:150]})"
+            conn.execute(
+                campaigns_t.update()
+                .where(campaigns_t.c.id == campaign.id, campaigns_t.c.status == "active")
+                .values(status="paused", paused_reason=paused, paused_at=now, updated_at=now)
+            )
+            summary = f"Campaign {job.campaign} paused: {paused}"
+            pause_alert = self._insert_alert(
+                conn, key=f"pause:campaign:{job.campaign}:{now.isoformat()}", kind="campaign_paused", lead_id=None,
+                campaign=job.campaign, category=None, summary=summary, text=summary, inbound_id=None, now=now,
+            )
+            alert_ids += [pause_alert] if pause_alert is not None else []
+        key = f"send_error:{job.campaign}:{stable_hash(error.split(' (')[0])[:24]}"
+        alert_id = self._insert_alert(
+            conn,
+            key=key,
+            kind="send_error",
+            lead_id=job.lead_id,
+            campaign=job.campaign,
+            category=None,
+            summary=f"campaign {job.campaign}: step {job.step} could not be built for {job.recipient}: {error[:200]}",
+            text=(
+                f"Step {job.step} of campaign {job.campaign} could not be rendered or built for {job.recipient}:\n\n"
+                f"{error}\n\nNothing was sent. The lead is tried again on {retry:%Y-%m-%d %H:%M} UTC; "
+                "fix the campaign file (python run.py campaign check FILE --leads FILE) or the lead's data."
+                + (f"\n\nThe campaign is paused: {paused}" if paused else "")
+            ),
+            inbound_id=None,
+            now=now,
         )
+        alert_ids += [alert_id] if alert_id is not None else []
+        return NotSent(job, error, tuple(alert_ids), paused)
 
     def _cached_spec(self, conn: Connection, name: str, spec_hash: str) -> CampaignSpec:
         """The campaign's parsed spec; read from the database only when it changed."""
@@ -879,11 +1135,31 @@ class CamStore:
         the server may well have it.
         """
         job, at = finished.job, finished.at
+        reply = finished.reply
         conn.execute(
             _FINISH_OUTBOUND,
-            {"_id": job.outbound_id, "_status": finished.status.value, "_at": at, "_subject": finished.subject, "_error": finished.error},
+            {
+                "_id": job.outbound_id,
+                "_status": finished.status.value,
+                "_at": at,
+                "_accepted": at if finished.status is OutboundStatus.SENT else None,
+                "_subject": finished.subject,
+                "_error": finished.error,
+                "_code": reply.code if reply is not None else None,
+                "_replies": self._replies_with(conn, job, reply),
+            },
         )
         self._advance_lead(conn, job.lead_id, job.step, job.spec, at)
+
+    def _replies_with(self, conn: Connection, job: OutboundJob, reply: AttemptReply | None) -> list[dict[str, Any]] | None:
+        """The row's attempt log with `reply` added (read only when earlier attempts exist)."""
+        earlier: list[dict[str, Any]] = []
+        if job.attempts > 1:
+            stored = conn.execute(sa.select(outbound_t.c.replies).where(outbound_t.c.id == job.outbound_id)).scalar_one_or_none()
+            earlier = list(stored or [])
+        if reply is None:
+            return earlier or None
+        return [*earlier, reply.as_json()][-MAX_REPLIES:]
 
     def _advance_lead(self, conn: Connection, lead_id: int, step: int, spec: CampaignSpec, at: datetime) -> None:
         """The step went out (or may have): the lead's next step is due after its delay,
@@ -891,56 +1167,119 @@ class CamStore:
         is ACTIVE: a reply or an unsubscribe that came meanwhile has already decided."""
         steps = spec.steps
         delay = timedelta(days=steps[step].delay_days) if step < len(steps) else COMPLETION_WAIT
+        due = at + delay
+        why = (
+            f"waiting: step {step + 1} due {due:%Y-%m-%d %H:%M} UTC"
+            if step < len(steps)
+            else f"waiting for a reply after the last step, until {due:%Y-%m-%d} UTC"
+        )
         conn.execute(
             _FINISH_LEAD,
-            {"_lead": lead_id, "_step": step, "_step_to": step, "_at": at, "_next": at + delay, "_updated": at},
+            {"_lead": lead_id, "_step": step, "_step_to": step, "_at": at, "_next": due, "_why": why, "_updated": at},
         )
 
     def _campaign_spec(self, conn: Connection, campaign_id: int) -> CampaignSpec:
         row = conn.execute(sa.select(campaigns_t.c.name, campaigns_t.c.spec_hash).where(campaigns_t.c.id == campaign_id)).one()
         return self._cached_spec(conn, row.name, row.spec_hash)
 
-    async def mark_retry(self, outbound_id: int, retry_at: datetime, detail: str, smtp_code: int | None) -> None:
-        statement = (
-            outbound_t.update()
-            .where(outbound_t.c.id == outbound_id, outbound_t.c.status == OutboundStatus.SENDING.value)
-            .values(status=OutboundStatus.QUEUED.value, next_attempt_at=retry_at, last_error=detail, smtp_code=smtp_code)
-        )
-        await run_write(self.engine, lambda conn: conn.execute(statement))
+    async def mark_retry(self, job: OutboundJob, retry_at: datetime, reply: AttemptReply) -> None:
+        """A temporary refusal: back to QUEUED until `retry_at`, the server's answer kept."""
 
-    async def mark_failed(self, outbound_id: int, now: datetime, detail: str, smtp_code: int | None) -> None:
         def work(conn: Connection) -> None:
-            row = conn.execute(sa.select(outbound_t.c.lead_id).where(outbound_t.c.id == outbound_id)).first()
             conn.execute(
                 outbound_t.update()
-                .where(outbound_t.c.id == outbound_id, outbound_t.c.status == OutboundStatus.SENDING.value)
-                .values(status=OutboundStatus.FAILED.value, last_error=detail, smtp_code=smtp_code)
-            )
-            if row is not None:
-                # Try the step again tomorrow unless the follow-up rules end the lead first.
-                conn.execute(
-                    leads_t.update()
-                    .where(leads_t.c.id == row.lead_id, leads_t.c.state == LeadState.ACTIVE.value)
-                    .values(next_action_at=now + timedelta(days=1), updated_at=now)
+                .where(outbound_t.c.id == job.outbound_id, outbound_t.c.status == OutboundStatus.SENDING.value)
+                .values(
+                    status=OutboundStatus.QUEUED.value,
+                    next_attempt_at=retry_at,
+                    last_error=_reply_line(reply),
+                    smtp_code=reply.code,
+                    replies=self._replies_with(conn, job, reply),
                 )
+            )
+            why = reply.reason.replace("_", " ") if reply.reason else "a temporary failure"
+            conn.execute(
+                leads_t.update()
+                .where(leads_t.c.id == job.lead_id, leads_t.c.state == LeadState.ACTIVE.value)
+                .values(
+                    state_reason=f"waiting: step {job.step} refused for now ({why}), tried again {retry_at:%Y-%m-%d %H:%M} UTC",
+                    updated_at=reply.at,
+                )
+            )
 
         await run_write(self.engine, work)
 
-    async def mailbox_usage(self, mailbox: str, day_start: datetime, now: datetime) -> tuple[int, datetime | None]:
-        sent = [OutboundStatus.SENDING.value, OutboundStatus.SENT.value, OutboundStatus.UNCONFIRMED.value]
+    async def fail_send(self, failure: SendFailure, rules: LeadRules = DEFAULT_RULES) -> FailureOutcome:
+        """A send refused for good (5xx) or out of retries: FAILED with the server's answer,
+        the bounce on the row, and what it means for the lead, all in one transaction."""
+        job, now, reply = failure.job, failure.at, failure.reply
 
-        def work(conn: Connection) -> tuple[int, datetime | None]:
-            count = conn.execute(
-                sa.select(sa.func.count()).where(outbound_t.c.mailbox == mailbox, outbound_t.c.sent_at >= day_start, outbound_t.c.status.in_(sent))
+        def work(conn: Connection) -> FailureOutcome:
+            moved = conn.execute(
+                outbound_t.update()
+                .where(outbound_t.c.id == job.outbound_id, outbound_t.c.status == OutboundStatus.SENDING.value)
+                .values(
+                    status=OutboundStatus.FAILED.value,
+                    sent_at=now,
+                    last_error=_reply_line(reply),
+                    smtp_code=reply.code,
+                    bounce=_stronger_bounce("hard" if failure.hard else "soft"),
+                    bounce_reason=_stronger_bounce_reason("hard" if failure.hard else "soft", failure.reason.value),
+                    bounce_at=now,
+                    replies=self._replies_with(conn, job, reply),
+                )
+            ).rowcount
+            if not moved:
+                return FailureOutcome(None, "not ours any more (fenced or moved)")
+            lead = conn.execute(sa.select(leads_t.c.state, leads_t.c.soft_bounces).where(leads_t.c.id == job.lead_id)).first()
+            if lead is None:
+                return FailureOutcome(None, "no such lead")
+            decision = decide_send_failure(
+                LeadView(LeadState(lead.state), int(lead.soft_bounces)), failure.reason, failure.hard, failure.sending_side, now, rules
+            )
+            change = self._apply_decision(conn, job.lead_id, decision, now, job.step)
+            return FailureOutcome(change, decision.cause)
+
+        return await run_write(self.engine, work)
+
+    async def mailbox_usage(
+        self, mailbox: str, day_start: datetime, now: datetime, day_of: Callable[[datetime], str]
+    ) -> tuple[dict[str, int], datetime | None]:
+        """What a sending mailbox has used from `day_start` on, per day (`day_of` names a
+        moment's day in the campaign's zone), and its latest send: what the pacer is rebuilt
+        from after a restart. Rows sent (or being sent) count on the day they went; rows still
+        QUEUED count on the day they are planned for (now, when due), since they will go out:
+        a crash must not let a fresh plan go out on top of them."""
+        gone = [OutboundStatus.SENDING.value, OutboundStatus.SENT.value, OutboundStatus.UNCONFIRMED.value]
+
+        def work(conn: Connection) -> tuple[dict[str, int], datetime | None]:
+            days: dict[str, int] = {}
+            last: datetime | None = None
+            sent = conn.execute(
+                sa.select(outbound_t.c.sent_at).where(
+                    outbound_t.c.mailbox == mailbox, outbound_t.c.sent_at >= day_start, outbound_t.c.status.in_(gone)
+                )
+            ).scalars()
+            planned = conn.execute(
+                sa.select(outbound_t.c.next_attempt_at).where(
+                    outbound_t.c.mailbox == mailbox, outbound_t.c.status == OutboundStatus.QUEUED.value
+                )
+            ).scalars()
+            for at in [*(_aware(a) for a in sent), *(max(_aware(a) or now, now) for a in planned)]:
+                if at is None:
+                    continue
+                day = day_of(at)
+                days[day] = days.get(day, 0) + 1
+                last = at if last is None or at > last else last
+            previous = conn.execute(
+                sa.select(sa.func.max(outbound_t.c.sent_at)).where(outbound_t.c.mailbox == mailbox, outbound_t.c.status.in_(gone))
             ).scalar_one()
-            last = conn.execute(sa.select(sa.func.max(outbound_t.c.queued_at)).where(outbound_t.c.mailbox == mailbox)).scalar_one()
-            return int(count), _aware(last)
+            previous = _aware(previous)
+            if previous is not None and (last is None or previous > last):
+                last = previous
+            return days, last
 
         return await run_read(self.engine, work)
-
-    async def outbound_mailbox(self, outbound_id: int) -> str | None:
-        query = sa.select(outbound_t.c.mailbox).where(outbound_t.c.id == outbound_id)
-        return await run_read(self.engine, lambda conn: conn.execute(query).scalar_one_or_none())
 
     # -- inbound -------------------------------------------------------------------------------
     async def inbox_cursor(self, inbox: str) -> tuple[int, int] | None:
@@ -954,57 +1293,61 @@ class CamStore:
         A message whose Message-ID this inbox already holds (the same message under a new
         UIDVALIDITY, or delivered twice, in this batch too) is not stored again. One query
         finds the known ids of the whole batch and one multi-row insert stores the rest.
+        Every value taken from the message is made to fit its column first (an over-long
+        Message-ID is stored as a hash of itself, an over-long address not at all); if the
+        database still refuses the batch, each message is stored on its own, and one it
+        refuses even so is kept as a stub marked "set aside", so the mail behind it is read.
         """
-        from email.parser import BytesHeaderParser
-        from email.policy import compat32
-
-        parser = BytesHeaderParser(policy=compat32)
-        rows: list[dict[str, Any]] = []
-        for m in batch:
-            headers = parser.parsebytes(m.raw[:65536])
-            rows.append(
-                {
-                    "mailbox": inbox,
-                    "uidvalidity": uidvalidity,
-                    "uid": m.uid,
-                    "message_id": _clean_id(headers.get("Message-ID")),
-                    "in_reply_to": _clean_id(headers.get("In-Reply-To")),
-                    "references_header": str(headers.get("References") or "")[:4000],
-                    "from_address": _address(headers.get("From")),
-                    "subject": str(headers.get("Subject") or "")[:500],
-                    "raw": m.raw,
-                    "received_at": m.internal_date or now,
-                    "stored_at": now,
-                }
-            )
-        message_ids = list(dict.fromkeys(r["message_id"] for r in rows if r["message_id"]))
+        rows = [_inbound_row(inbox, uidvalidity, m, now) for m in batch]
         last_uid = max((m.uid for m in batch), default=0)
+        try:
+            return await run_write(self.engine, lambda conn: self._store_rows(conn, inbox, uidvalidity, rows, last_uid, now))
+        except (sa.exc.DBAPIError, sa.exc.StatementError):
+            pass  # one of them is refused: find which, below
+        ids: list[int] = []
 
-        def work(conn: Connection) -> list[int]:
-            seen: set[str] = set()
-            for chunk in _chunks(message_ids):
-                found = conn.execute(
-                    sa.select(inbound_t.c.message_id).where(inbound_t.c.mailbox == inbox, inbound_t.c.message_id.in_(chunk))
-                )
-                seen.update(found.scalars())
-            fresh: list[dict[str, Any]] = []
-            for row in rows:
-                message_id = row["message_id"]
-                if message_id:
-                    if message_id in seen:
-                        continue
-                    seen.add(message_id)
-                fresh.append(row)
-            inserted = insert_ignore_in(conn, inbound_t, fresh, conflict_columns=["mailbox", "uidvalidity", "uid"])
-            moved = conn.execute(
-                cursors_t.update().where(cursors_t.c.mailbox == inbox).values(uidvalidity=uidvalidity, last_uid=last_uid, updated_at=now)
+        def one(row: dict[str, Any]) -> Callable[[Connection], list[int]]:
+            return lambda conn: self._store_rows(conn, inbox, uidvalidity, [row], int(row["uid"]), now)
+
+        for row in rows:
+            try:
+                ids += await run_write(self.engine, one(row))
+            except (sa.exc.DBAPIError, sa.exc.StatementError) as exc:
+                ids += await run_write(self.engine, one(_stub_row(row, f"could not be stored: {type(exc).__name__}")))
+        await run_write(self.engine, lambda conn: self._move_cursor(conn, inbox, uidvalidity, last_uid, now))
+        return sorted(ids)
+
+    def _store_rows(
+        self, conn: Connection, inbox: str, uidvalidity: int, rows: list[dict[str, Any]], last_uid: int, now: datetime
+    ) -> list[int]:
+        message_ids = list(dict.fromkeys(r["message_id"] for r in rows if r["message_id"]))
+        seen: set[str] = set()
+        for chunk in _chunks(message_ids):
+            found = conn.execute(
+                sa.select(inbound_t.c.message_id).where(inbound_t.c.mailbox == inbox, inbound_t.c.message_id.in_(chunk))
             )
-            if moved.rowcount == 0:
-                conn.execute(cursors_t.insert().values(mailbox=inbox, uidvalidity=uidvalidity, last_uid=last_uid, updated_at=now))
-            # Rows are inserted in UID order, so ascending ids are UID order too.
-            return sorted(int(r[0]) for r in inserted)
+            seen.update(found.scalars())
+        fresh: list[dict[str, Any]] = []
+        for row in rows:
+            message_id = row["message_id"]
+            if message_id:
+                if message_id in seen:
+                    continue
+                seen.add(message_id)
+            fresh.append(row)
+        inserted = insert_ignore_in(conn, inbound_t, fresh, conflict_columns=["mailbox", "uidvalidity", "uid"])
+        self._move_cursor(conn, inbox, uidvalidity, last_uid, now)
+        # Rows are inserted in UID order, so ascending ids are UID order too.
+        return sorted(int(r[0]) for r in inserted)
 
-        return await run_write(self.engine, work)
+    def _move_cursor(self, conn: Connection, inbox: str, uidvalidity: int, last_uid: int, now: datetime) -> None:
+        moved = conn.execute(
+            cursors_t.update()
+            .where(cursors_t.c.mailbox == inbox)
+            .values(uidvalidity=uidvalidity, last_uid=last_uid, updated_at=now)
+        )
+        if moved.rowcount == 0:
+            conn.execute(cursors_t.insert().values(mailbox=inbox, uidvalidity=uidvalidity, last_uid=last_uid, updated_at=now))
 
     async def unclassified_inbound(self) -> list[tuple[int, str]]:
         query = sa.select(inbound_t.c.id, inbound_t.c.mailbox).where(inbound_t.c.processed_at.is_(None)).order_by(inbound_t.c.id)
@@ -1051,6 +1394,51 @@ class CamStore:
             r = next((rows[i] for i in ids if i in rows), None)
             found.append(None if r is None else Match(int(r.lead_id), r.name, int(r.id)))
         return found
+
+    async def matches_by_outbound_ids(self, ids: Sequence[int]) -> dict[int, Match]:
+        """The emails with these ids (a verified return-path token names one)."""
+        wanted = sorted(set(ids))
+
+        def work(conn: Connection) -> dict[int, Match]:
+            found: dict[int, Match] = {}
+            for chunk in _chunks(wanted):
+                query = (
+                    sa.select(outbound_t.c.id, outbound_t.c.lead_id, campaigns_t.c.name)
+                    .join(campaigns_t, campaigns_t.c.id == outbound_t.c.campaign_id)
+                    .where(outbound_t.c.id.in_(chunk))
+                )
+                found.update((int(r.id), Match(int(r.lead_id), r.name, int(r.id))) for r in conn.execute(query))
+            return found
+
+        return await run_read(self.engine, work) if wanted else {}
+
+    async def matches_by_lead(self, lead_ids: Sequence[int]) -> dict[int, Match]:
+        """For each lead (a verified unsubscribe token names one), the latest email sent to
+        it (None as `outbound_id` when nothing was sent yet)."""
+        wanted = sorted(set(lead_ids))
+
+        def work(conn: Connection) -> dict[int, Match]:
+            found: dict[int, Match] = {}
+            for chunk in _chunks(wanted):
+                leads = conn.execute(
+                    sa.select(leads_t.c.id, campaigns_t.c.name)
+                    .join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
+                    .where(leads_t.c.id.in_(chunk))
+                ).all()
+                for lead in leads:
+                    found[int(lead.id)] = Match(int(lead.id), lead.name, None)
+                sent = conn.execute(
+                    sa.select(outbound_t.c.id, outbound_t.c.lead_id)
+                    .where(outbound_t.c.lead_id.in_(chunk), outbound_t.c.sent_at.is_not(None))
+                    .order_by(outbound_t.c.sent_at, outbound_t.c.id)
+                )
+                for r in sent:  # the latest wins
+                    match = found.get(int(r.lead_id))
+                    if match is not None:
+                        found[int(r.lead_id)] = Match(match.lead_id, match.campaign, int(r.id))
+            return found
+
+        return await run_read(self.engine, work) if wanted else {}
 
     async def match_by_recipient(self, address: str) -> Match | None:
         return (await self.matches_by_recipient([address])).get(address)
@@ -1118,6 +1506,7 @@ class CamStore:
                         "b_lead_id": match.lead_id if match else None,
                         "b_outbound_id": match.outbound_id if match else None,
                         "b_matched_by": matched_by,
+                        "b_set_aside": c.limited[:200] if c.limited else None,
                     }
                 )
             if params:
@@ -1133,6 +1522,7 @@ class CamStore:
                         lead_id=sa.bindparam("b_lead_id", type_=columns.lead_id.type),
                         outbound_id=sa.bindparam("b_outbound_id", type_=columns.outbound_id.type),
                         matched_by=sa.bindparam("b_matched_by", type_=columns.matched_by.type),
+                        set_aside=sa.func.coalesce(columns.set_aside, sa.bindparam("b_set_aside", type_=columns.set_aside.type)),
                         processed_at=now,
                     ),
                     params,
@@ -1142,59 +1532,267 @@ class CamStore:
         return await run_write(self.engine, work)
 
     async def unmatched_inbound(self, limit: int) -> list[dict[str, Any]]:
+        """Inbound mail tied to nothing we sent, or only by a guess (the sender's address, a
+        recipient named in a report): kept, never dropped, for a person to look at."""
         query = (
             sa.select(
                 inbound_t.c.id, inbound_t.c.mailbox, inbound_t.c.from_address, inbound_t.c.subject,
                 inbound_t.c.category, inbound_t.c.received_at, inbound_t.c.message_id,
+                inbound_t.c.matched_by, inbound_t.c.lead_id, inbound_t.c.set_aside,
             )
-            .where(inbound_t.c.lead_id.is_(None), inbound_t.c.processed_at.is_not(None))
+            .where(
+                inbound_t.c.processed_at.is_not(None),
+                sa.or_(inbound_t.c.lead_id.is_(None), inbound_t.c.matched_by.in_(sorted(WEAK_MATCHES))),
+            )
             .order_by(inbound_t.c.id.desc())
             .limit(limit)
         )
         return await run_read(self.engine, lambda conn: [dict(r) for r in conn.execute(query).mappings()])
 
-    async def alert_texts(self, inbound_id: int) -> tuple[str, str]:
-        from aicmo_actors.cam.classify import strip_quoted
-        from aicmo_actors.cam.classify.parse import body_text
-
-        query = sa.select(inbound_t.c.raw, inbound_t.c.from_address, inbound_t.c.subject, inbound_t.c.category).where(
-            inbound_t.c.id == inbound_id
+    async def set_aside_inbound(self, limit: int) -> list[dict[str, Any]]:
+        """Inbound mail that was not read in full (too large, too complex, too slow to read,
+        a header that could not be stored), newest first."""
+        query = (
+            sa.select(
+                inbound_t.c.id, inbound_t.c.mailbox, inbound_t.c.from_address, inbound_t.c.subject,
+                inbound_t.c.received_at, inbound_t.c.size, inbound_t.c.set_aside, inbound_t.c.category,
+            )
+            .where(inbound_t.c.set_aside.is_not(None))
+            .order_by(inbound_t.c.id.desc())
+            .limit(limit)
         )
-        row = await run_read(self.engine, lambda conn: conn.execute(query).first())
-        text = strip_quoted(body_text(bytes(row.raw) if row and row.raw is not None else b"")).strip()
-        who = row.from_address if row else "someone"
-        snippet = " ".join(text.split())[:200]
-        summary = f"{(row.category if row else 'reply')} reply from {who}: \"{snippet}\""
-        return summary, text[:4000]
+        return await run_read(self.engine, lambda conn: [dict(r) for r in conn.execute(query).mappings()])
+
+    async def classified_not_acted(self, after: int, limit: int) -> list[int]:
+        """Ids of classified messages not acted on yet (above `after`, ascending): the
+        follow-up's work left by a crash between the classifier's commit and its own."""
+        query = (
+            sa.select(inbound_t.c.id)
+            .where(inbound_t.c.processed_at.is_not(None), inbound_t.c.acted_at.is_(None), inbound_t.c.id > after)
+            .order_by(inbound_t.c.id)
+            .limit(limit)
+        )
+        return await run_read(self.engine, lambda conn: [int(i) for i in conn.execute(query).scalars()])
+
+    async def act_on_inbound(
+        self,
+        inbound_id: int,
+        now: datetime,
+        *,
+        alert_text: AlertText,
+        rules: LeadRules = DEFAULT_RULES,
+        shared_domains: Iterable[str] = (),
+    ) -> Acted | None:
+        """Act on one classified message, once, in one transaction: the outcome on the email
+        it is tied to (a delay, a bounce, a complaint: once per email), the lead's decision,
+        the suppression, colleagues stopped, the alert to deliver, and `acted_at`.
+
+        Only a strong tie (`STRONG_MATCHES`) acts on a lead; a guess only raises an alert for
+        what a person should see. None: not classified yet, or acted on already.
+        """
+        shared = frozenset(shared_domains)
+
+        def work(conn: Connection) -> Acted | None:
+            row = conn.execute(
+                sa.select(
+                    inbound_t.c.id, inbound_t.c.classification, inbound_t.c.lead_id, inbound_t.c.outbound_id,
+                    inbound_t.c.matched_by, inbound_t.c.raw, inbound_t.c.from_address, inbound_t.c.category,
+                )
+                .where(inbound_t.c.id == inbound_id, inbound_t.c.processed_at.is_not(None), inbound_t.c.acted_at.is_(None))
+                .with_for_update()
+            ).first()
+            if row is None:
+                return None
+            c = Classification.model_validate(row.classification)
+            acted = self._act(conn, row, c, now, alert_text, rules, shared)
+            conn.execute(inbound_t.update().where(inbound_t.c.id == inbound_id).values(acted_at=now))
+            return acted
+
+        return await run_write(self.engine, work)
+
+    def _act(
+        self,
+        conn: Connection,
+        row: Any,
+        c: Classification,
+        now: datetime,
+        alert_text: AlertText,
+        rules: LeadRules,
+        shared: frozenset[str],
+    ) -> Acted:
+        inbound_id = int(row.id)
+        lead_id = int(row.lead_id) if row.lead_id is not None else None
+        lead = None
+        if lead_id is not None:
+            lead = conn.execute(
+                sa.select(leads_t.c.id, leads_t.c.state, leads_t.c.soft_bounces, leads_t.c.email, campaigns_t.c.name)
+                .join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
+                .where(leads_t.c.id == lead_id)
+            ).first()
+        out = None
+        if row.outbound_id is not None:
+            out = conn.execute(
+                sa.select(
+                    outbound_t.c.id, outbound_t.c.step, outbound_t.c.mailbox, outbound_t.c.sent_at,
+                    outbound_t.c.bounce, outbound_t.c.bounce_at, outbound_t.c.complained_at,
+                ).where(outbound_t.c.id == row.outbound_id)
+            ).first()
+
+        def acted(
+            cause: str, outcome: str | None = None, change: tuple[LeadState, LeadState] | None = None,
+            alert_ids: tuple[int, ...] = (), stopped: int = 0,
+        ) -> Acted:
+            return Acted(
+                inbound_id=inbound_id,
+                lead_id=lead_id,
+                campaign=lead.name if lead is not None else None,
+                outbound_id=row.outbound_id,
+                mailbox=out.mailbox if out is not None else None,
+                category=c.category,
+                outcome=outcome,
+                sending_side=c.sending_side,
+                change=change,
+                cause=cause,
+                alert_ids=alert_ids,
+                stopped_colleagues=stopped,
+            )
+
+        if lead_id is None:
+            return acted("matched nothing we sent: kept with the unmatched mail")
+        if lead is None:
+            return acted("its lead is gone")
+        campaign = lead.name
+
+        if row.matched_by not in STRONG_MATCHES:
+            # A guess: a stranger can write from any address and name anyone in a report.
+            alert_ids: tuple[int, ...] = ()
+            how = "its sender address" if row.matched_by == "sender" else "a recipient its report names"
+            if c.category in WORTH_A_LOOK:
+                summary, text = alert_text(bytes(row.raw or b""), row.from_address, c.category.value)
+                new = self._insert_alert(
+                    conn,
+                    key=f"reply:{inbound_id}:unverified",
+                    kind="unverified_reply",
+                    lead_id=lead_id,
+                    campaign=campaign,
+                    category=c.category.value,
+                    summary=f"{summary} (matched to {lead.email} only by {how}: nothing was changed)",
+                    text=text + "\n\n[This message is not tied to an email we sent (no Message-ID, return path or token "
+                    "of ours): nothing was changed. If it is genuine, act on it yourself, e.g. `python run.py suppress ADDRESS`.]",
+                    inbound_id=inbound_id,
+                    now=now,
+                )
+                alert_ids = (new,) if new is not None else ()
+            return acted(f"matched by {row.matched_by} only: nothing changed", alert_ids=alert_ids)
+
+        outcome: str | None = None
+        view = LeadView(LeadState(lead.state), int(lead.soft_bounces))
+        decision: LeadDecision | None = decide_reply(view, c, now, rules)
+        if c.category is ReplyCategory.DELAYED:
+            if out is not None:
+                note = " ".join(c.reasons)[-500:] if c.reasons else (c.reason or "delayed")
+                conn.execute(outbound_t.update().where(outbound_t.c.id == out.id).values(delayed_at=now, delay_note=note))
+                outcome = "delayed"
+        elif c.category in (ReplyCategory.BOUNCE_HARD, ReplyCategory.BOUNCE_SOFT) and out is not None:
+            kind = "hard" if c.category is ReplyCategory.BOUNCE_HARD else "soft"
+            bounced, sent = _aware(out.bounce_at), _aware(out.sent_at)
+            again = out.bounce is not None and bounced is not None and (sent is None or bounced >= sent)
+            if again and not (kind == "hard" and out.bounce == "soft"):
+                # A second report about the same attempt: it counted once already.
+                decision = None
+            else:
+                reason = c.reason or BounceReason.UNDEFINED.value
+                conn.execute(
+                    outbound_t.update()
+                    .where(outbound_t.c.id == out.id)
+                    .values(bounce=_stronger_bounce(kind), bounce_reason=_stronger_bounce_reason(kind, reason[:32]), bounce_at=now)
+                )
+                outcome = c.category.value
+        elif c.category is ReplyCategory.COMPLAINT and out is not None and out.complained_at is None:
+            conn.execute(outbound_t.update().where(outbound_t.c.id == out.id).values(complained_at=now))
+            outcome = "complaint"
+        if decision is None:
+            return acted("a second report for the same email: counted once")
+        step = int(out.step) if out is not None else None
+        change = self._apply_decision(conn, lead_id, decision, now, step)
+        stopped = 0
+        if decision.human_reply:
+            stopped = self._stop_colleagues(conn, lead_id, shared, now)
+        alert_ids = ()
+        if decision.alert:
+            summary, text = alert_text(bytes(row.raw or b""), row.from_address, c.category.value)
+            new = self._insert_alert(
+                conn,
+                key=f"reply:{inbound_id}:{decision.alert}",
+                kind=decision.alert,
+                lead_id=lead_id,
+                campaign=campaign,
+                category=c.category.value,
+                summary=summary,
+                text=text,
+                inbound_id=inbound_id,
+                now=now,
+            )
+            alert_ids = (new,) if new is not None else ()
+        return acted(decision.cause, outcome, change, alert_ids, stopped)
 
     # -- alerts ----------------------------------------------------------------------------------
     async def create_alert(self, request: AlertRequested, now: datetime) -> AlertRow | None:
+        def work(conn: Connection) -> AlertRow | None:
+            self._insert_alert(
+                conn,
+                key=request.idempotency_key,
+                kind=request.kind,
+                lead_id=request.lead_id,
+                campaign=request.campaign,
+                category=request.category.value if request.category else None,
+                summary=request.summary,
+                text=request.text,
+                inbound_id=request.inbound_id,
+                now=now,
+            )
+            alert_id = conn.execute(sa.select(alerts_t.c.id).where(alerts_t.c.idempotency_key == request.idempotency_key)).scalar_one()
+            return self._alert(conn, int(alert_id))
+
+        return await run_write(self.engine, work)
+
+    def _insert_alert(
+        self,
+        conn: Connection,
+        *,
+        key: str,
+        kind: str,
+        lead_id: int | None,
+        campaign: str | None,
+        category: str | None,
+        summary: str,
+        text: str,
+        inbound_id: int | None,
+        now: datetime,
+    ) -> int | None:
+        """Store an alert to deliver (inside the caller's transaction). Returns its id, or
+        None when an alert with this key exists already (it is delivered once per key)."""
         payload = {
-            "campaign": request.campaign,
-            "lead_id": request.lead_id,
-            "category": request.category.value if request.category else None,
-            "summary": request.summary,
-            "text": request.text,
+            "campaign": campaign,
+            "lead_id": lead_id,
+            "category": category,
+            "summary": summary,
+            "text": text,
             "channels_done": [],
         }
         row = {
-            "idempotency_key": request.idempotency_key,
-            "kind": request.kind,
-            "lead_id": request.lead_id,
-            "campaign": request.campaign,
-            "inbound_id": request.inbound_id,
+            "idempotency_key": key[:200],
+            "kind": kind,
+            "lead_id": lead_id,
+            "campaign": campaign,
+            "inbound_id": inbound_id,
             "payload": payload,
             "state": "pending",
             "attempts": 0,
             "created_at": now,
         }
-
-        def work(conn: Connection) -> AlertRow | None:
-            insert_ignore_in(conn, alerts_t, [row], conflict_columns=["idempotency_key"])
-            alert_id = conn.execute(sa.select(alerts_t.c.id).where(alerts_t.c.idempotency_key == request.idempotency_key)).scalar_one()
-            return self._alert(conn, int(alert_id))
-
-        return await run_write(self.engine, work)
+        inserted = insert_ignore_in(conn, alerts_t, [row], conflict_columns=["idempotency_key"])
+        return int(inserted[0][0]) if inserted else None
 
     async def alert(self, alert_id: int) -> AlertRow | None:
         return await run_read(self.engine, lambda conn: self._alert(conn, alert_id))
@@ -1235,8 +1833,8 @@ class CamStore:
         return await run_read(self.engine, lambda conn: [int(i) for i in conn.execute(query).scalars()])
 
     def _alert_channels(self, conn: Connection, alert_id: int, channels: Sequence[str] | None) -> dict[str, Any]:
-        payload = conn.execute(sa.select(alerts_t.c.payload).where(alerts_t.c.id == alert_id)).scalar_one()
-        payload = dict(payload or {})
+        stored = conn.execute(sa.select(alerts_t.c.payload).where(alerts_t.c.id == alert_id)).scalar_one()
+        payload: dict[str, Any] = dict(stored or {})
         if channels is not None:
             payload["channels_done"] = list(channels)
         return payload
@@ -1260,53 +1858,57 @@ class CamStore:
         await run_write(self.engine, work)
 
     # -- metrics ----------------------------------------------------------------------------------
-    async def campaign_counters(self) -> dict[str, tuple[int, int, int]]:
-        """Per campaign: (sent, hard bounces, complaints) since its last pause or resume."""
+    # Every figure has one definition, here (`Figures`); `campaign status`, the auto-pause,
+    # /metrics and the simulation's checks all read it. The README repeats the definitions.
+    def _figures(self, conn: Connection, campaign_id: int, since: datetime) -> Figures:
+        o = outbound_t.c
+        attempted = sa.or_(o.accepted_at.is_not(None), o.status == OutboundStatus.UNCONFIRMED.value, o.bounce.is_not(None))
 
-        def work(conn: Connection) -> dict[str, tuple[int, int, int]]:
-            out: dict[str, tuple[int, int, int]] = {}
-            for row in conn.execute(sa.select(campaigns_t.c.id, campaigns_t.c.name, campaigns_t.c.paused_at, campaigns_t.c.resumed_at)):
-                marks = [d for d in (_aware(row.paused_at), _aware(row.resumed_at)) if d is not None]
-                since = max(marks) if marks else EPOCH
-                sent = conn.execute(
-                    sa.select(sa.func.count()).where(
-                        outbound_t.c.campaign_id == row.id,
-                        outbound_t.c.status.in_([OutboundStatus.SENT.value]),
-                        outbound_t.c.sent_at >= since,
-                    )
-                ).scalar_one()
-                by_cat = dict(
-                    conn.execute(
-                        sa.select(inbound_t.c.category, sa.func.count())
-                        .join(outbound_t, outbound_t.c.id == inbound_t.c.outbound_id)
-                        .where(outbound_t.c.campaign_id == row.id, inbound_t.c.processed_at >= since)
-                        .group_by(inbound_t.c.category)
-                    ).all()
-                )
-                hard_at_send = conn.execute(
-                    sa.select(sa.func.count()).where(
-                        outbound_t.c.campaign_id == row.id,
-                        outbound_t.c.status == OutboundStatus.FAILED.value,
-                        outbound_t.c.last_error.like("5%"),
-                        outbound_t.c.queued_at >= since,
-                    )
-                ).scalar_one()
-                out[row.name] = (int(sent), int(by_cat.get("bounce_hard", 0)) + int(hard_at_send), int(by_cat.get("complaint", 0)))
+        def count(*where: Any) -> Any:
+            return sa.func.coalesce(sa.func.sum(sa.case((sa.and_(attempted, *where), 1), else_=0)), 0)
+
+        row = conn.execute(
+            sa.select(
+                count(),
+                count(o.accepted_at.is_not(None)),
+                count(o.accepted_at.is_(None), o.status == OutboundStatus.UNCONFIRMED.value),
+                count(o.accepted_at.is_(None), o.status != OutboundStatus.UNCONFIRMED.value),
+                count(o.bounce == "hard"),
+                count(o.bounce == "soft"),
+                count(o.complained_at.is_not(None)),
+                count(o.delayed_at.is_not(None), o.bounce.is_(None)),
+            ).where(o.campaign_id == campaign_id, o.sent_at.is_not(None), o.sent_at >= since)
+        ).one()
+        return Figures(*(int(v) for v in row))
+
+    async def campaign_figures(self, campaign: str | None = None, *, window: bool = True) -> dict[str, Figures]:
+        """Per campaign (or the one named): its `Figures`, over the emails sent since it was
+        last paused or resumed (`window`, what the auto-pause judges) or since it began."""
+
+        def work(conn: Connection) -> dict[str, Figures]:
+            query = sa.select(campaigns_t.c.id, campaigns_t.c.name, campaigns_t.c.paused_at, campaigns_t.c.resumed_at)
+            if campaign is not None:
+                query = query.where(campaigns_t.c.name == campaign)
+            out: dict[str, Figures] = {}
+            for row in conn.execute(query).all():
+                marks = [d for d in (_aware(row.paused_at), _aware(row.resumed_at)) if d is not None] if window else []
+                out[row.name] = self._figures(conn, int(row.id), max(marks) if marks else EPOCH)
             return out
 
         return await run_read(self.engine, work)
 
     async def sending_side_rejections(self, since: datetime) -> dict[str, list[datetime]]:
+        """Per sending mailbox, when its emails were refused for a problem of our sending
+        (blocked, spam, policy, auth) since `since`: at send time or by a report tied to them."""
         query = (
-            sa.select(outbound_t.c.mailbox, inbound_t.c.processed_at, inbound_t.c.classification)
-            .join(outbound_t, outbound_t.c.id == inbound_t.c.outbound_id)
-            .where(inbound_t.c.processed_at >= since, inbound_t.c.category.in_(["bounce_soft", "bounce_hard"]))
+            sa.select(outbound_t.c.mailbox, outbound_t.c.bounce_at)
+            .where(outbound_t.c.bounce_at >= since, outbound_t.c.bounce_reason.in_([r.value for r in SENDING_SIDE_REASONS]))
+            .order_by(outbound_t.c.bounce_at)
         )
         rows = await run_read(self.engine, lambda conn: conn.execute(query).all())
         out: dict[str, list[datetime]] = {}
-        for mailbox, at, classification in rows:
-            if (classification or {}).get("sending_side"):
-                out.setdefault(mailbox, []).append(_aware(at) or at)
+        for mailbox, at in rows:
+            out.setdefault(mailbox.lower(), []).append(_aware(at) or at)
         return out
 
     async def funnel(self, campaign: str) -> dict[str, Any]:
@@ -1326,28 +1928,58 @@ class CamStore:
                 "sent_by_step": counts(
                     conn,
                     sa.select(outbound_t.c.step, sa.func.count())
-                    .where(outbound_t.c.campaign_id == cid, outbound_t.c.status == OutboundStatus.SENT.value)
+                    .where(outbound_t.c.campaign_id == cid, outbound_t.c.accepted_at.is_not(None))
                     .group_by(outbound_t.c.step),
                 ),
                 "replies": counts(
                     conn,
                     sa.select(inbound_t.c.category, sa.func.count())
                     .join(leads_t, leads_t.c.id == inbound_t.c.lead_id)
-                    .where(leads_t.c.campaign_id == cid)
+                    .where(leads_t.c.campaign_id == cid, inbound_t.c.matched_by.in_(sorted(STRONG_MATCHES)))
+                    .group_by(inbound_t.c.category),
+                ),
+                "human": {
+                    f"{category}|{reason or ''}": int(n)
+                    for category, reason, n in conn.execute(
+                        sa.select(inbound_t.c.category, inbound_t.c.reason, sa.func.count())
+                        .join(leads_t, leads_t.c.id == inbound_t.c.lead_id)
+                        .where(
+                            leads_t.c.campaign_id == cid,
+                            inbound_t.c.matched_by.in_(sorted(STRONG_MATCHES)),
+                            inbound_t.c.category.in_(sorted(c.value for c in HUMAN_REPLIES)),
+                        )
+                        .group_by(inbound_t.c.category, inbound_t.c.reason)
+                    )
+                },
+                "unverified": counts(
+                    conn,
+                    sa.select(inbound_t.c.category, sa.func.count())
+                    .join(leads_t, leads_t.c.id == inbound_t.c.lead_id)
+                    .where(leads_t.c.campaign_id == cid, inbound_t.c.matched_by.in_(sorted(WEAK_MATCHES)))
                     .group_by(inbound_t.c.category),
                 ),
                 "alerts": counts(conn, sa.select(alerts_t.c.state, sa.func.count()).where(alerts_t.c.campaign == campaign).group_by(alerts_t.c.state)),
             }
 
         found = await run_read(self.engine, work)
+        figures = await run_read(self.engine, lambda conn: self._figures(conn, cid, EPOCH))
+        window = (await self.campaign_figures(campaign))[campaign]
         return {
             "campaign": campaign,
             "status": row.status,
             "paused_reason": row.paused_reason,
+            "figures": dataclasses.asdict(figures),
+            "since_resumed": dataclasses.asdict(window),
             "leads": {str(k): v for k, v in found["leads"].items()},
             "emails": {str(k): v for k, v in found["emails"].items()},
             "sent_by_step": {int(k): v for k, v in found["sent_by_step"].items()},
             "replies": {str(k): v for k, v in found["replies"].items()},
+            "unverified": {str(k): v for k, v in found["unverified"].items()},
+            # Written by a person (machine notices such as read receipts left out): the
+            # numerator of the reply rate.
+            "human_replies": sum(
+                v for k, v in found["human"].items() if not is_machine_notice(*str(k).split("|", 1))
+            ),
             "alerts": {str(k): v for k, v in found["alerts"].items()},
         }
 
@@ -1364,6 +1996,77 @@ class CamStore:
         )
         await run_write(self.engine, lambda conn: conn.execute(statement))
 
+#: How long a lead waits after its email could not be built before it is tried again.
+NOT_BUILT_RETRY = timedelta(days=1)
+#: Attempts kept per outbound row (a row is retried a handful of times at most).
+MAX_REPLIES = 20
+
+
+def _job(outbound_id: int, g: Any, spec: CampaignSpec, previous: Sequence[Any]) -> OutboundJob:
+    """The job of a row about to be claimed, from the gate's row and the earlier steps."""
+    box = next((m for m in spec.mailboxes if m.address.lower() == g.mailbox.lower()), None)
+    fields = {k: v for k, v in (g.variables or {}).items() if isinstance(k, str)}
+    fields.update(
+        {
+            "email": g.email,
+            "first_name": g.first_name or "",
+            "last_name": g.last_name or "",
+            "company": g.company or "",
+            "timezone": g.timezone or spec.timezone,
+        }
+    )
+    name = " ".join(p for p in (g.first_name, g.last_name) if p) or None
+    first_subject = previous[0].subject if previous and previous[0].subject else ""
+    if first_subject and not first_subject.lower().startswith("re:"):
+        first_subject = f"Re: {first_subject}"
+    return OutboundJob(
+        outbound_id=outbound_id,
+        lead_id=int(g.lead_id),
+        campaign=g.name,
+        step=int(g.step),
+        variant=g.variant or "A",
+        mailbox=g.mailbox,
+        display_name=box.display_name if box else None,
+        transport=box.transport if box else "default",
+        recipient=g.recipient,
+        recipient_name=name,
+        message_id=g.message_id,
+        thread_ids=tuple(p.message_id for p in previous),
+        first_subject=first_subject,
+        attempts=int(g.attempts) + 1,
+        spec=spec,
+        lead_fields=fields,
+    )
+
+
+def _goes_again(row: Any) -> bool:
+    """Does a planned step whose row exists go out again? When it failed, was never sent,
+    or soft-bounced after it was last sent (the lead rules rolled the lead back to it)."""
+    if row.status in (OutboundStatus.FAILED.value, OutboundStatus.CANCELLED.value):
+        return True
+    if row.status in (OutboundStatus.SENT.value, OutboundStatus.UNCONFIRMED.value) and row.bounce == "soft":
+        bounced, sent = _aware(row.bounce_at), _aware(row.sent_at)
+        return bounced is not None and (sent is None or bounced >= sent)
+    return False
+
+
+def _reply_line(reply: AttemptReply) -> str:
+    """One line for `last_error`: the code and the server's words, as it said them."""
+    return f"{reply.stage}: {reply.code or ''} {reply.text}".replace(": ", ": ", 1).strip()[:500]
+
+
+def _stronger_bounce(kind: str) -> Any:
+    """The bounce column after a new final failure of `kind`: a hard one is never softened."""
+    return sa.case((outbound_t.c.bounce == "hard", "hard"), else_=kind)
+
+
+def _stronger_bounce_reason(kind: str, reason: str) -> Any:
+    """The bounce reason that goes with `_stronger_bounce`: a hard bounce keeps its reason."""
+    if kind == "hard":
+        return reason
+    return sa.case((outbound_t.c.bounce == "hard", outbound_t.c.bounce_reason), else_=reason)
+
+
 def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
     """`items` in slices small enough for one IN (...) list on every backend."""
     for start in range(0, len(items), size):
@@ -1371,23 +2074,83 @@ def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
 
 
 def _clean_id(value: object) -> str | None:
+    """A Message-ID as stored: `<...>`, and one that would not fit its column (RFC 5322's
+    998 characters) as a hash of itself, so it still never matches one of ours by accident."""
     if value is None:
         return None
     text = str(value).strip()
     if not text:
         return None
     start, end = text.find("<"), text.find(">")
-    if start != -1 and end > start:
-        return text[start : end + 1]
-    return f"<{text.split()[0]}>"
+    found = text[start : end + 1] if start != -1 and end > start else f"<{text.split()[0]}>"
+    if len(found) > cam_tables.MESSAGE_ID or any(ord(ch) < 32 for ch in found):
+        return f"<{stable_hash(found)}@too-long.invalid>"
+    return found
 
 
 def _address(value: object) -> str | None:
-    from email.utils import parseaddr
+    """The sender's real address (never one written in its display name); None when there
+    is none or it would not fit its column."""
+    from email.utils import getaddresses
 
     if value is None:
         return None
-    return normalise_address(parseaddr(str(value))[1]) or None
+    try:
+        pairs = getaddresses([str(value)])
+    except Exception:
+        return None
+    for _name, address in pairs:
+        address = normalise_address(address)
+        if address and "@" in address:
+            return address if len(address) <= cam_tables.ADDRESS and address.isprintable() else None
+    return None
+
+
+def _inbound_row(inbox: str, uidvalidity: int, m: FetchedMessage, now: datetime) -> dict[str, Any]:
+    """A fetched message as a row of cam_inbound_emails, every value fitted to its column."""
+    from email.parser import BytesHeaderParser
+    from email.policy import compat32
+
+    headers = BytesHeaderParser(policy=compat32).parsebytes(m.raw[:65536])
+
+    def text(name: str, limit: int) -> str:
+        try:
+            return " ".join(str(headers.get(name) or "").split())[:limit]
+        except Exception:
+            return ""
+
+    set_aside = None
+    if m.truncated:
+        set_aside = f"larger than the {m.size_limit or 0:,} byte limit ({m.size or 0:,} bytes): stored its headers only"
+    return {
+        "mailbox": inbox,
+        "uidvalidity": uidvalidity,
+        "uid": m.uid,
+        "message_id": _clean_id(text("Message-ID", 4000)),
+        "in_reply_to": _clean_id(text("In-Reply-To", 4000)),
+        "references_header": text("References", 4000),
+        "from_address": _address(text("From", 4000)),
+        "subject": text("Subject", 500),
+        "raw": m.raw,
+        "received_at": m.internal_date or now,
+        "stored_at": now,
+        "set_aside": set_aside,
+        "size": m.size if m.size is not None else len(m.raw),
+    }
+
+
+def _stub_row(row: dict[str, Any], why: str) -> dict[str, Any]:
+    """What is kept of a message the database refused: where it was, and why."""
+    return {
+        **row,
+        "message_id": None,
+        "in_reply_to": None,
+        "references_header": "",
+        "from_address": None,
+        "subject": "(could not be stored)",
+        "raw": b"",
+        "set_aside": why[:200],
+    }
 
 
 def stable_hash(text: str) -> str:

@@ -18,7 +18,7 @@ import hmac
 import math
 import re
 import struct
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -36,14 +36,18 @@ __all__ = [
     "generate_secret",
     "list_unsubscribe_headers",
     "render_prometheus",
+    "return_path_address",
+    "return_path_tokens",
+    "sign_return_path",
     "sign_token",
     "token_in_subject",
     "unsubscribe_mailto",
     "unsubscribe_url",
+    "verify_return_path",
     "verify_token",
 ]
 
-_log = structlog.get_logger("aicmo").bind(component="unsubscribe")
+_log = structlog.get_logger("aicmo", component="unsubscribe")
 
 TOKEN_VERSION = 1
 #: Lead ids are PostgreSQL BIGINT primary keys.
@@ -119,6 +123,69 @@ def verify_token(secret: bytes, token: object) -> int | None:
     if version != TOKEN_VERSION or lead_id > MAX_LEAD_ID:
         return None
     return int(lead_id)
+
+
+# --- per-message return paths (VERP) ---------------------------------------------------
+# A bounce that quotes nothing of the original still reaches the address it was sent to:
+# the envelope sender. With `sender+TOKEN@domain` as the envelope sender (where the mailbox
+# takes plus addressing) the token names the very email that bounced. Base32, lower case:
+# some servers change the case of local parts; 19 bytes (version, outbound id, an 80-bit
+# MAC) make 31 characters, so a local part of up to 32 characters still fits RFC 5321's 64.
+_RP_LABEL = b"aicmo-actors/return-path\x00"
+_RP_PAYLOAD = struct.Struct(">BQ")
+_RP_MAC_BYTES = 10
+_RP_LENGTH = 31
+_RP_TOKEN_RE = re.compile(rf"\+([a-z2-7]{{{_RP_LENGTH}}})@", re.ASCII)
+#: The longest local part that still leaves room for "+TOKEN" within 64 characters.
+RETURN_PATH_MAX_LOCAL = 64 - 1 - _RP_LENGTH
+
+
+def sign_return_path(secret: bytes, outbound_id: int) -> str:
+    """The return-path token of one outbound email: 31 characters of [a-z2-7]."""
+    _check_secret(secret)
+    if isinstance(outbound_id, bool) or not isinstance(outbound_id, int) or not 0 <= outbound_id <= MAX_LEAD_ID:
+        raise ValueError(f"outbound id out of range: {outbound_id!r}")
+    payload = _RP_PAYLOAD.pack(TOKEN_VERSION, outbound_id)
+    mac = hmac.new(secret, _RP_LABEL + payload, hashlib.sha256).digest()[:_RP_MAC_BYTES]
+    return base64.b32encode(payload + mac).decode("ascii").rstrip("=").lower()
+
+
+def verify_return_path(secret: bytes, token: object) -> int | None:
+    """The outbound id a genuine return-path token names, or None (never raises on input)."""
+    _check_secret(secret)
+    if not isinstance(token, str) or len(token) != _RP_LENGTH:
+        return None
+    try:
+        raw = base64.b32decode(token.upper() + "=" * (-_RP_LENGTH % 8))
+    except (binascii.Error, ValueError):
+        return None
+    if base64.b32encode(raw).decode("ascii").rstrip("=").lower() != token.lower():
+        return None  # stray low bits in the last character: one email, one token
+    payload, mac = raw[: _RP_PAYLOAD.size], raw[_RP_PAYLOAD.size :]
+    expected = hmac.new(secret, _RP_LABEL + payload, hashlib.sha256).digest()[:_RP_MAC_BYTES]
+    if not hmac.compare_digest(mac, expected):
+        return None
+    version, outbound_id = _RP_PAYLOAD.unpack(payload)
+    return int(outbound_id) if version == TOKEN_VERSION and outbound_id <= MAX_LEAD_ID else None
+
+
+def return_path_address(mailbox: str, token: str) -> str | None:
+    """``local+TOKEN@domain`` for `mailbox`, or None when its local part is too long for it
+    (or already carries a ``+``: then plus addressing is taken for something else)."""
+    local, at, domain = mailbox.partition("@")
+    if not at or not local or "+" in local or len(local) > RETURN_PATH_MAX_LOCAL:
+        return None
+    return f"{local}+{token}@{domain}"
+
+
+def return_path_tokens(addresses: Iterable[str]) -> list[str]:
+    """Candidate return-path tokens in the addresses a message was delivered to (unverified)."""
+    found: list[str] = []
+    for address in addresses:
+        for match in _RP_TOKEN_RE.finditer(address.lower()):
+            if match.group(1) not in found:
+                found.append(match.group(1))
+    return found
 
 
 # --- links and headers ----------------------------------------------------------------

@@ -28,8 +28,12 @@ class Web(Actor[Tick]):
         port: int,
         snapshot: Callable[[], SystemSnapshot],
         extra_health: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+        header_timeout_s: float = 10.0,
+        max_connections: int = 100,
     ) -> None:
         self.store = store
+        self.header_timeout_s = header_timeout_s
+        self.max_connections = max_connections
         self.secret = secret
         self.host = host
         self.port = port
@@ -44,7 +48,14 @@ class Web(Actor[Tick]):
             health=self._health,
             metrics=self._metrics,
         )
-        self.server = HttpServer(app, host=self.host, port=self.port, shutdown_timeout=2.0)
+        self.server = HttpServer(
+            app,
+            host=self.host,
+            port=self.port,
+            shutdown_timeout=2.0,
+            header_timeout_s=self.header_timeout_s,
+            max_connections=self.max_connections,
+        )
         await self.server.start()
         self.ctx.log.info("http server listening", url=self.server.url)
 
@@ -89,10 +100,19 @@ class Web(Actor[Tick]):
         }
         emails: list[tuple[dict[str, str], float]] = []
         leads: list[tuple[dict[str, str], float]] = []
+        figures: list[tuple[dict[str, str], float]] = []
         for name in (await self.store.campaigns()):
             funnel = await self.store.funnel(name)
             emails += [({"campaign": name, "status": k}, v) for k, v in funnel["emails"].items()]
             leads += [({"campaign": name, "state": k}, v) for k, v in funnel["leads"].items()]
+            # The same figures as `campaign status` and the auto-pause (one definition each).
+            figures += [({"campaign": name, "figure": k}, v) for k, v in funnel["figures"].items()]
         metrics["aicmo_emails"] = ("gauge", "Outbound emails by status", emails)
         metrics["aicmo_leads"] = ("gauge", "Leads by state", leads)
+        metrics["aicmo_campaign_emails"] = (
+            "gauge",
+            "Emails by figure since the campaign began: attempted, sent, unconfirmed, refused, "
+            "hard_bounces, soft_bounces, complaints, delayed (definitions in the README)",
+            figures,
+        )
         return render_prometheus(metrics)

@@ -59,12 +59,11 @@ def _run(work: Callable[[], Awaitable[int]]) -> int:
 
 # -- campaign ----------------------------------------------------------------------------------
 def cmd_campaign_create(args: argparse.Namespace) -> int:
-    from aicmo_actors.cam.campaign import CampaignFileError, load_campaign
+    from aicmo_actors.cli.main import load_settings
 
-    try:
-        spec = load_campaign(Path(args.file))
-    except CampaignFileError as exc:
-        raise UserError(str(exc)) from exc
+    settings = load_settings()
+    spec = campaign_check.load_checked_file(Path(args.file), settings)
+    campaign_check.check_before_storing(spec, settings)
 
     async def work() -> int:
         async with open_store() as store:
@@ -95,7 +94,7 @@ def cmd_campaign_list(args: argparse.Namespace) -> int:
             rows = []
             for name, row in sorted(campaigns.items()):
                 funnel = await store.funnel(name)
-                rows.append((name, row.status, sum(funnel["leads"].values()), funnel["emails"].get("SENT", 0), sum(funnel["replies"].values())))
+                rows.append((name, row.status, sum(funnel["leads"].values()), funnel["figures"]["sent"], sum(funnel["replies"].values())))
         if args.json:
             print(json.dumps([dict(zip(("name", "status", "leads", "sent", "inbound"), r, strict=True)) for r in rows]))
             return 0
@@ -122,22 +121,44 @@ def cmd_campaign_status(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({**funnel, "mailboxes": [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in m.items()} for m in paused_boxes]}))
             return 0
+        from aicmo_actors.cli.main import load_settings
+
+        settings = load_settings()
         leads, emails, replies = funnel["leads"], funnel["emails"], funnel["replies"]
-        sent = emails.get("SENT", 0)
+        f, window = funnel["figures"], funnel["since_resumed"]
+        attempted = f["attempted"]
         print(f"campaign {funnel['campaign']}: {funnel['status']}")
         if funnel["paused_reason"]:
             print(f"  paused because: {funnel['paused_reason']}  (resume: python run.py campaign resume {funnel['campaign']})")
         print(f"  leads: {sum(leads.values())} ({', '.join(f'{k} {v}' for k, v in sorted(leads.items())) or 'none'})")
-        print(f"  emails: {', '.join(f'{k} {v}' for k, v in sorted(emails.items())) or 'none'}")
+        print(
+            f"  emails attempted: {attempted} = sent {f['sent']} (accepted by the server) + unconfirmed {f['unconfirmed']} "
+            f"(the server may have it) + refused {f['refused']} (at send time)"
+        )
+        print(f"  rows by status: {', '.join(f'{k} {v}' for k, v in sorted(emails.items())) or 'none'}")
+        print(
+            f"  after sending: hard bounces {f['hard_bounces']}, soft bounces {f['soft_bounces']}, "
+            f"complaints {f['complaints']}, delayed (the receiving server is still trying) {f['delayed']}"
+        )
         if funnel["sent_by_step"]:
             print(f"  sent by step: {', '.join(f'step {k}: {v}' for k, v in sorted(funnel['sent_by_step'].items()))}")
-        human = sum(v for k, v in replies.items() if k in ("interested", "meeting_request", "question", "referral", "not_interested", "unsubscribe", "other"))
-        print(f"  inbound: {', '.join(f'{k} {v}' for k, v in sorted(replies.items())) or 'none'}")
+        human = funnel["human_replies"]
+        print(f"  inbound tied to our emails: {', '.join(f'{k} {v}' for k, v in sorted(replies.items())) or 'none'}")
+        if funnel["unverified"]:
+            print(
+                f"  inbound matched by sender address only (changed nothing): "
+                f"{', '.join(f'{k} {v}' for k, v in sorted(funnel['unverified'].items()))}  (see: python run.py inbox unmatched)"
+            )
         print(
-            f"  rates (of {sent} sent): human replies {_rate(human, sent)}, "
-            f"hard bounces {_rate(replies.get('bounce_hard', 0), sent)}, "
-            f"complaints {_rate(replies.get('complaint', 0), sent)}, "
-            f"unsubscribes {_rate(leads.get('unsubscribed', 0), sent)}"
+            f"  rates (of {attempted} attempted): human replies {_rate(human, attempted)}, "
+            f"hard bounces {_rate(f['hard_bounces'], attempted)}, "
+            f"complaints {_rate(f['complaints'], attempted)}, "
+            f"unsubscribes {_rate(leads.get('unsubscribed', 0), attempted)}"
+        )
+        print(
+            f"  auto-pause (since created, last paused or resumed: {window['attempted']} attempted, judged from {settings.pause_min_sends}): "
+            f"hard bounces {_rate(window['hard_bounces'], window['attempted'])} (pauses above {settings.pause_hard_bounce_rate:.1%}), "
+            f"complaints {_rate(window['complaints'], window['attempted'])} (pauses above {settings.pause_complaint_rate:.2%})"
         )
         if funnel["alerts"]:
             print(f"  alerts: {', '.join(f'{k} {v}' for k, v in sorted(funnel['alerts'].items()))}")
@@ -165,13 +186,21 @@ def _set_status(status: str) -> Callable[[argparse.Namespace], int]:
 
 
 # -- leads -------------------------------------------------------------------------------------------
-def cmd_leads_import(args: argparse.Namespace) -> int:
-    from aicmo_actors.cam.lead_import import LeadFileError, parse_leads_csv
+#: `leads import` exits with this when some rows were rejected and the others imported.
+PARTIAL_IMPORT = 3
 
+
+def cmd_leads_import(args: argparse.Namespace) -> int:
+    from aicmo_actors.cam.lead_import import LeadFileEmpty, LeadFileError, parse_leads_csv
+    from aicmo_actors.cli.main import load_settings
+
+    settings = load_settings()
     path = Path(args.file)
     progress = Progress(f"reading {path.name}")
     try:
-        result = parse_leads_csv(path, progress=progress.update)
+        result = parse_leads_csv(path, progress=progress.update, allow_test_domains=settings.allow_test_domains)
+    except LeadFileEmpty as exc:
+        raise UserError(f"{exc}: nothing imported", exit_code=1) from exc
     except LeadFileError as exc:
         raise UserError(str(exc)) from exc
     finally:
@@ -197,10 +226,61 @@ def cmd_leads_import(args: argparse.Namespace) -> int:
             f"{path.name}: {result.total_rows} rows: {new} imported, {existing} already in the campaign, "
             f"{suppressed} suppressed (skipped), {result.duplicates} duplicates in the file, {len(result.rejected)} rejected"
         )
+        if result.encoding == "cp1252":
+            print(f"note: {path.name} is not UTF-8; it was read as Windows-1252 (check names with accents)")
         for problem in result.rejected[:50]:
             print(f"  line {problem.line}: {problem.reason}")
         if len(result.rejected) > 50:
             print(f"  ... and {len(result.rejected) - 50} more")
+        if not result.leads:
+            why = "every row was rejected" if result.rejected else "the file has no rows"
+            raise UserError(f"{path.name}: nothing imported: {why}", exit_code=1)
+        if result.rejected:
+            print(
+                f"warning: {path.name}: partial import: {len(result.rejected)} of {result.total_rows} rows rejected "
+                f"(exit code {PARTIAL_IMPORT}); fix them and import the file again (what is in stays as it is)",
+                file=sys.stderr,
+            )
+            return PARTIAL_IMPORT
+        return 0
+
+    return _run(work)
+
+
+def cmd_leads_show(args: argparse.Namespace) -> int:
+    async def work() -> int:
+        async with open_store() as store:
+            found = await store.lead_details(args.address)
+        if not found:
+            raise UserError(f"no lead {args.address!r} in any campaign", exit_code=1)
+        if args.json:
+            print(json.dumps(found, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)))
+            return 0
+
+        def when(value: datetime | None) -> str:
+            return value.isoformat(timespec="minutes") if value else "-"
+
+        for lead in found:
+            print(f"{lead['email']} in campaign {lead['campaign']} (lead {lead['lead_id']}): {lead['state']}")
+            print(f"  why: {_printable(lead['state_reason']) or '-'}")
+            print(f"  last step sent: {lead['current_step']}, next action: {when(lead['next_action_at'])}, soft bounces: {lead['soft_bounces']}")
+            if lead["suppressed"]:
+                print(f"  suppressed: {lead['suppressed']['reason']} since {when(lead['suppressed']['created_at'])}")
+            for e in lead["emails"]:
+                outcome = ", ".join(
+                    part for part in (
+                        f"{e['bounce']} bounce ({e['bounce_reason']})" if e["bounce"] else "",
+                        "complaint" if e["complained_at"] else "",
+                        f"delayed {when(e['delayed_at'])}" if e["delayed_at"] else "",
+                    ) if part
+                )
+                print(f"  step {e['step']}: {e['status']} from {e['mailbox']} at {when(e['sent_at'])}" + (f"; {outcome}" if outcome else ""))
+                for reply in e["replies"] or []:
+                    print(f"      {reply.get('at', '?')[:16]} {reply.get('stage')}: {reply.get('code') or ''} {_printable(reply.get('text'), 160)}")
+                if e["status"] in ("CANCELLED", "QUEUED") and e["last_error"]:
+                    print(f"      {_printable(e['last_error'], 200)}")
+            for i in lead["inbound"]:
+                print(f"  inbound #{i['id']} {when(i['received_at'])}: {i['category']} ({i['reason'] or '-'}, tied by {i['matched_by']}) {_printable(i['subject'], 80)}")
         return 0
 
     return _run(work)
@@ -232,28 +312,61 @@ def cmd_mailbox_resume(args: argparse.Namespace) -> int:
     return _run(work)
 
 
+def _printable(text: object, width: int = 0) -> str:
+    """A value from a stranger's mail, safe to print on one line of a terminal."""
+    shown = "".join(ch if ch.isprintable() else "?" for ch in str(text or ""))
+    return shown[:width] if width else shown
+
+
+def _inbox_listing(rows: list[dict[str, Any]], empty: str, extra: Callable[[dict[str, Any]], str], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps([{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()} for r in rows]))
+        return 0
+    if not rows:
+        print(empty)
+    for r in rows:
+        when = r["received_at"].isoformat(timespec="minutes") if r["received_at"] else "?"
+        print(f"#{r['id']:<6} {when}  {r['category'] or '?':<15} {_printable(r['from_address'] or '?', 40):<35} {extra(r)}{_printable(r['subject'], 120)}")
+    return 0
+
+
 def cmd_inbox_unmatched(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with open_store() as store:
             rows = await store.unmatched_inbound(args.limit)
-        if args.json:
-            print(json.dumps([{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()} for r in rows]))
-            return 0
-        if not rows:
-            print("no unmatched inbound messages")
-        for r in rows:
-            when = r["received_at"].isoformat(timespec="minutes") if r["received_at"] else "?"
-            print(f"#{r['id']:<6} {when}  {r['category'] or '?':<15} {r['from_address'] or '?':<35} {r['subject'] or ''}")
-        return 0
+
+        def guess(r: dict[str, Any]) -> str:
+            return f"[guess: lead {r['lead_id']} by {r['matched_by']}] " if r["lead_id"] is not None else ""
+
+        return _inbox_listing(rows, "no unmatched inbound messages", guess, args.json)
+
+    return _run(work)
+
+
+def cmd_inbox_set_aside(args: argparse.Namespace) -> int:
+    async def work() -> int:
+        async with open_store() as store:
+            rows = await store.set_aside_inbound(args.limit)
+        return _inbox_listing(rows, "no inbound message was set aside", lambda r: f"[{_printable(r['set_aside'])}] ", args.json)
 
     return _run(work)
 
 
 def cmd_suppress(args: argparse.Namespace) -> int:
+    from email_validator import EmailNotValidError
+
+    from aicmo_actors.cam.lead_import import normalise_address
+    from aicmo_actors.cli.main import load_settings
+
+    try:
+        address = normalise_address(args.address, allow_test_domains=load_settings().allow_test_domains)
+    except EmailNotValidError as exc:
+        raise UserError(f"{args.address!r} is not an email address: {exc}") from None
+
     async def work() -> int:
         async with open_store() as store:
-            new = await store.suppress(args.address, args.reason, "command line", _now())
-        print(f"{args.address} {'suppressed' if new else 'was already suppressed'}")
+            new = await store.suppress(address, args.reason, "command line", _now())
+        print(f"{address} {'suppressed' if new else 'was already suppressed'}")
         return 0
 
     return _run(work)
@@ -293,13 +406,16 @@ def cmd_classify(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     campaign = sub.add_parser("campaign", help="create, list, check, pause and resume campaigns", description="Campaigns are TOML files (see examples/campaign.toml).")
     csub = campaign.add_subparsers(dest="campaign_command", metavar="ACTION", required=True)
-    p = csub.add_parser("create", help="store (or update) a campaign from its file", description="Validate FILE.toml and store it; running it again with a changed file updates the campaign.")
+    p = csub.add_parser("create", help="store (or update) a campaign from its file", description="Validate FILE.toml, run the checks of `campaign check` (templates render for a sample lead, "
+        "every mailbox's transport is in AICMO_TRANSPORTS, a daily cap above 0, an https AICMO_PUBLIC_URL that recipients "
+        "can reach when a transport is SMTP) and store it; running it again with a changed file updates the campaign. "
+        "Exits 1 with the problems listed (nothing stored) when a check fails, 2 when the file cannot be read.")
     p.add_argument("file", metavar="FILE.toml")
     p.set_defaults(func=cmd_campaign_create)
     p = csub.add_parser("list", help="every campaign with its counts")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_campaign_list)
-    p = csub.add_parser("status", help="the funnel of one campaign so far", description="Leads by state, emails by status, replies by category, rates (each over emails sent), pauses and their reasons.")
+    p = csub.add_parser("status", help="the funnel of one campaign so far", description="Leads by state; emails attempted, sent, unconfirmed and refused; what came back (bounces, complaints, delays); replies by category; rates (each over emails attempted; definitions in the README's Figures); pauses and their reasons.")
     p.add_argument("name")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_campaign_status)
@@ -318,11 +434,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="import a CSV of leads into a campaign",
         description="Columns: email (required), first_name, last_name, company, timezone, and any others as template variables. "
         "Addresses are checked (syntax only), normalised and de-duplicated; suppressed addresses are skipped; a bad row never "
-        "aborts the import. Importing the same file twice changes nothing.",
+        "aborts the import. Importing the same file twice changes nothing. "
+        "Exit codes: 0 every row is in the campaign (imported now, already there, suppressed or a duplicate); "
+        f"{PARTIAL_IMPORT} partial import: some rows were rejected (listed), the others are in; "
+        "1 nothing imported (every row rejected, or an empty file); 2 the file or the campaign cannot be used "
+        "(missing, not a CSV, no email column, no such campaign).",
     )
     p.add_argument("file", metavar="FILE.csv")
     p.add_argument("--campaign", required=True, help="the campaign's name")
     p.set_defaults(func=cmd_leads_import)
+    p = lsub.add_parser(
+        "show",
+        help="one address: its state and why, its emails with every server answer, what came back",
+        description="Everything about one lead, in every campaign it is in: its state and the reason, the next action, "
+        "each email (status, bounces, complaints, delays, every answer of the receiving server) and the inbound mail tied to it.",
+    )
+    p.add_argument("address")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_leads_show)
 
     mailbox = sub.add_parser("mailbox", help="list sending mailboxes, resume a paused one")
     msub = mailbox.add_subparsers(dest="mailbox_command", metavar="ACTION", required=True)
@@ -334,12 +463,32 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     inbox = sub.add_parser("inbox", help="inbound messages")
     isub = inbox.add_subparsers(dest="inbox_command", metavar="ACTION", required=True)
-    p = isub.add_parser("unmatched", help="messages that matched nothing we sent (kept, never dropped)")
+    p = isub.add_parser(
+        "unmatched",
+        help="messages tied to nothing we sent (kept, never dropped)",
+        description="Inbound mail with no Message-ID, return path or token of ours: matched to nothing, or only guessed "
+        "(by the sender's address, or a recipient a report names). A guess changes nothing; act on it yourself if it is genuine.",
+    )
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_inbox_unmatched)
+    p = isub.add_parser(
+        "set-aside",
+        help="messages not read in full (too large, too complex, too slow to read, unstorable)",
+        description="Inbound mail the service stored but did not read in full, with the reason: larger than "
+        "AICMO_INBOUND_MAX_BYTES (only its headers are kept), more parts or deeper nesting than the limits, slower "
+        "to read than AICMO_CLASSIFY_TIMEOUT_S, or a header the database would not store.",
+    )
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_inbox_set_aside)
 
-    p = sub.add_parser("suppress", help="never email an address again", description="Add an address to the suppression list (all campaigns).")
+    p = sub.add_parser(
+        "suppress",
+        help="never email an address again",
+        description="Add an address to the suppression list (all campaigns). The address is checked (syntax only; "
+        "AICMO_ALLOW_TEST_DOMAINS accepts test domains); a malformed one is refused with exit code 2.",
+    )
     p.add_argument("address")
     p.add_argument("--reason", default="manual")
     p.set_defaults(func=cmd_suppress)

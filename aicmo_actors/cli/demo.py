@@ -12,22 +12,33 @@ import anyio
 
 from aicmo_actors.cli.errors import UserError
 from aicmo_actors.cli.progress import Progress
+from aicmo_actors.simulation import DATABASE_FILE, MAIL_FOLDER
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+#: Written into the demo's folder: its database and mail folders are the demo's own to replace.
+MARKER = ".aicmo-demo"
+#: What a run replaces in its folder: names of its own (`simulation.run`), never the
+#: service's aicmo.db and mail/, which a demo started in the service's folder leaves alone.
+DEMO_DATABASE = DATABASE_FILE
+DEMO_MAIL = MAIL_FOLDER
 
 
-def load_demo_inputs(campaign_file: Path, leads_file: Path, limit: int) -> tuple[Any, list[dict[str, Any]]]:
+def load_demo_inputs(
+    campaign_file: Path, leads_file: Path, limit: int, *, allow_test_domains: bool = False
+) -> tuple[Any, list[dict[str, Any]]]:
     from aicmo_actors.cam.campaign import CampaignFileError, load_campaign
     from aicmo_actors.cam.lead_import import LeadFileError, parse_leads_csv
 
     try:
-        spec = load_campaign(campaign_file)
+        spec = load_campaign(campaign_file, allow_test_domains=allow_test_domains)
     except CampaignFileError as exc:
         raise UserError(str(exc)) from exc
     try:
-        result = parse_leads_csv(leads_file)
+        result = parse_leads_csv(leads_file, allow_test_domains=allow_test_domains)
     except LeadFileError as exc:
         raise UserError(str(exc)) from exc
+    if not result.leads:
+        raise UserError(f"{leads_file}: no lead could be read")
     leads = [
         {
             "email": lead.email,
@@ -56,6 +67,57 @@ def synthesize_leads(seed_leads: list[dict[str, Any]], count: int) -> list[dict[
     return out
 
 
+def _service_database(database_url: str) -> Path | None:
+    """The SQLite file of the configured service database, if it is one."""
+    from aicmo_actors.storage.engine import DatabaseUnavailable, parse_url
+
+    try:
+        url = parse_url(database_url)
+    except DatabaseUnavailable:
+        return None
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).expanduser().resolve()
+
+
+def check_workdir(workdir: Path, database_url: str, force: bool) -> None:
+    """Refuse (`UserError`) a folder whose database or mail the demo would replace but did not create.
+
+    A run deletes `aicmo.db` and `mail/` in its folder; it may do so where its marker file
+    says an earlier demo made them, never where the service keeps its own.
+    """
+    if force or not workdir.exists():
+        return
+    if not workdir.is_dir():
+        raise UserError(f"--dir {workdir} is a file, not a folder")
+    service_db = _service_database(database_url)
+    demo_db = (workdir / DEMO_DATABASE).resolve()
+    if service_db is not None and service_db == demo_db and service_db.exists():
+        raise UserError(
+            f"{demo_db} is the service's database (AICMO_DATABASE_URL) and the demo would replace it: "
+            "use another --dir (or --force to replace it)"
+        )
+    if (workdir / MARKER).exists():
+        return
+    found = [name for name in (DEMO_DATABASE, f"{DEMO_DATABASE}-wal", DEMO_MAIL) if (workdir / name).exists()]
+    if found:
+        shown = ", ".join(f"{name}/" if (workdir / name).is_dir() else name for name in found)
+        raise UserError(
+            f"{workdir} holds {shown}, which the demo did not create and would replace: "
+            "use another --dir (or --force to replace them)"
+        )
+
+
+def write_sent_mail(outbox: Path, deliveries: list[Any]) -> None:
+    """What the simulated prospects received, as a Maildir (the simulation keeps it in memory)."""
+    for sub in ("tmp", "new", "cur"):
+        (outbox / sub).mkdir(parents=True, exist_ok=True)
+    for n, delivery in enumerate(deliveries, 1):
+        name = f"{int(delivery.at.timestamp())}.demo{n:06d}.aicmo"
+        (outbox / "tmp" / name).write_bytes(delivery.raw)
+        (outbox / "tmp" / name).rename(outbox / "new" / name)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from aicmo_actors.simulation.world import Behaviour
 
@@ -74,7 +136,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.leads < 1 or args.days <= 0:
         raise UserError("--leads must be at least 1 and --days more than 0")
     workdir = Path(args.dir)
-    spec, leads = load_demo_inputs(Path(args.campaign), Path(args.leads_file), args.leads)
+    check_workdir(workdir, settings.database_url, args.force)
+    spec, leads = load_demo_inputs(
+        Path(args.campaign), Path(args.leads_file), args.leads, allow_test_domains=settings.allow_test_domains
+    )
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / MARKER).write_text(
+            f"Made by `python run.py demo`: its {DEMO_DATABASE} and {DEMO_MAIL}/ are replaced by the next demo run.\n"
+        )
+    except OSError as exc:
+        raise UserError(f"cannot use --dir {workdir}: {exc.strerror or exc}") from None
     print(f"Simulating {args.days:g} days of campaign {spec.name!r} ({len(spec.steps)} steps) to {len(leads)} leads, seed {args.seed}.")
     print("Prospects reply, ignore, bounce or go on holiday at random (seeded); the real actors run on a fake clock.")
     progress = Progress("simulated days")
@@ -91,14 +163,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     wall = time.perf_counter() - started
+    write_sent_mail(result.outbox, result.world.deliveries)
     f = result.funnel
     emails, replies, leads_by_state = f["emails"], f["replies"], f["leads"]
     print(f"\nDone in {wall:.1f} s of wall time ({args.days * 86400 / wall:,.0f} simulated seconds per second).\n")
     print("Funnel")
-    print(f"  emails sent:        {emails.get('SENT', 0)}  (by step: {', '.join(f'{k}: {v}' for k, v in sorted(f['sent_by_step'].items()))})")
+    fig = f["figures"]
+    print(f"  emails sent:        {fig['sent']}  (by step: {', '.join(f'{k}: {v}' for k, v in sorted(f['sent_by_step'].items()))})")
+    print(f"  also attempted:     unconfirmed {fig['unconfirmed']}, refused at send time {fig['refused']}")
+    print(
+        f"  after sending:      hard bounces {fig['hard_bounces']}, soft bounces {fig['soft_bounces']}, "
+        f"complaints {fig['complaints']}, delayed {fig['delayed']}"
+    )
     other = {k: v for k, v in emails.items() if k != "SENT"}
     if other:
-        print(f"  other emails:       {', '.join(f'{k.lower()} {v}' for k, v in sorted(other.items()))}")
+        print(f"  rows by status:     {', '.join(f'{k.lower()} {v}' for k, v in sorted(other.items()))} (besides sent)")
     order = ["interested", "meeting_request", "question", "referral", "not_interested", "unsubscribe", "other", "auto_reply", "bounce_hard", "bounce_soft", "complaint"]
     print("  inbound by category: " + (", ".join(f"{k} {replies[k]}" for k in order if replies.get(k)) or "none"))
     print(f"  leads by state:     {', '.join(f'{k} {v}' for k, v in sorted(leads_by_state.items()))}")
@@ -115,7 +194,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  database:  {result.db_path}   (sqlite3 {result.db_path} 'select state, count(*) from cam_leads group by 1')")
     print(f"  replies:   {result.inbox}/new   (the inbox Maildir the service read)")
     print(f"  sent mail: {result.outbox}/new   (what the prospects received)")
-    print("\nNext: write your own campaign (examples/campaign.toml), `python run.py campaign check`, and `python run.py`.")
+    print(
+        "\nNext: write your own campaign (examples/campaign.toml), then `.venv/bin/python run.py campaign check FILE`, "
+        "`... campaign create FILE`, `... leads import FILE.csv --campaign NAME` and `.venv/bin/python run.py` (see the README)."
+    )
     return 1 if result.violations else 0
 
 
@@ -130,7 +212,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--leads", type=int, default=200, help="how many leads (default 200; more than the file has are synthesised)")
     p.add_argument("--days", type=float, default=30, help="simulated days (default 30)")
     p.add_argument("--seed", type=int, default=1, help="seed: the same seed gives the same run (default 1)")
-    p.add_argument("--dir", default="demo", help="working folder for the database and mail (default ./demo; wiped first)")
+    p.add_argument(
+        "--dir",
+        default="demo",
+        help=f"working folder for the database and mail (default ./demo): its {DEMO_DATABASE} and {DEMO_MAIL}/ are replaced; "
+        "a folder with a database or mail/ the demo did not create is refused",
+    )
+    p.add_argument("--force", action="store_true", help=f"replace {DEMO_DATABASE} and {DEMO_MAIL}/ in --dir even if the demo did not create them")
     p.add_argument("--campaign", default=str(EXAMPLES / "campaign.toml"), help=argparse.SUPPRESS)
     p.add_argument("--leads-file", default=str(EXAMPLES / "leads.csv"), help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_demo)

@@ -5,41 +5,88 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import anyio
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
-from aicmo_actors.cli.errors import UserError
+from aicmo_actors.cli.errors import EXIT_CODES, UserError
 from aicmo_actors.cli.status_file import pid_alive, read_status
 from aicmo_actors.settings import Settings
 
 DESCRIPTION = """\
-AICMO Actors: an autonomous client-acquisition and agency back office, one process.
+AICMO Actors: autonomous client acquisition by email, in one process: it prospects,
+reads and understands every reply, follows up, knows when to stop and alerts a human for
+the hot ones. (The agency's modules after the deal are still to come.)
 
-With no command, runs the service (same as `run`). Settings come from AICMO_* environment
+With no command (or only options), runs the service (same as `run`). Settings come from AICMO_* environment
 variables (or a .env file); with none set, everything stays local: an SQLite database
 (./aicmo.db) and Maildir folders (./mail/outbox, ./mail/inbox) instead of real mail servers.
+`python run.py settings` shows every setting, its value and where it came from.
 """
+
+EPILOG = "exit codes:\n" + "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES)
+
+#: pydantic-settings names the field and the source of a value it cannot decode.
+_SETTINGS_ERROR = re.compile(r'field "(?P<field>[^"]+)" from source "(?P<source>[^"]+)"')
 
 #: Command modules, each with `register(subparsers)`.
 COMMAND_MODULES = (
     "aicmo_actors.cli.demo",
     "aicmo_actors.cli.cam",
     "aicmo_actors.cli.storage",
+    "aicmo_actors.cli.settings_cmd",
 )
 
 
 def load_settings(**overrides: object) -> Settings:
+    """The settings from the environment and .env; a bad one is a `UserError` naming its variable."""
     try:
         base = Settings()
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UserError(f"invalid setting AICMO_{where.upper()}: {first['msg']}") from exc
+        raise UserError(_invalid_setting(exc)) from None
+    except SettingsError as exc:
+        raise UserError(_undecodable_setting(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"cannot read {_env_file()}: it is not UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {_env_file()}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # any other value a setting's own validation refuses
+        raise UserError(f"invalid setting: {' '.join(str(exc).split())}") from None
     return base.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
+
+def _env_file() -> str:
+    return str(Settings.model_config.get("env_file") or ".env")
+
+
+def _invalid_setting(exc: ValidationError) -> str:
+    """One line: the variable (with the key path inside a JSON value) and what is wrong."""
+    errors = exc.errors()
+    first = errors[0]
+    head, *rest = [str(p) for p in first["loc"]] or ["?"]
+    where = ".".join([f"AICMO_{head.upper()}", *rest])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    # The value itself is never echoed: it may be a password.
+    return " ".join(f"invalid setting {where}: {message}{more}".split())
+
+
+def _undecodable_setting(exc: SettingsError) -> str:
+    match = _SETTINGS_ERROR.search(str(exc))
+    name = f"AICMO_{match['field'].upper()}" if match else "an AICMO_ setting"
+    where = f" (in {_env_file()})" if match and "DotEnv" in match["source"] else ""
+    cause = exc.__cause__
+    if isinstance(cause, json.JSONDecodeError):
+        reason = f"not valid JSON: {cause.msg} at line {cause.lineno} column {cause.colno}"
+    else:
+        reason = " ".join(str(cause or exc).split()) or type(cause or exc).__name__
+    return f"invalid setting {name}{where}: {reason}"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -89,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python run.py",
         description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -128,15 +176,76 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv` (default: sys.argv), run the command, return the exit code."""
+    try:
+        try:
+            return _dispatch(argv)
+        finally:
+            # Output a reader stopped taking (`| head -1`) fails here, not at interpreter exit.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool stopped by a closed pipe
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
+    from sqlalchemy.exc import OperationalError
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given and given[0].startswith("-") and given[0] not in ("-h", "--help"):
+        given = ["run", *given]  # `python run.py --tick 5` is `python run.py run --tick 5`
+    args = parser.parse_args(given)
     if args.command is None:
-        args = parser.parse_args(["run", *(argv or sys.argv[1:])])
+        args = parser.parse_args(["run", *given])
     try:
         return int(args.func(args))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OperationalError as exc:
+        # The database refused (read-only, disk full, locked too long): the place, not a bug.
+        # Anything else (a syntax error, a missing table) is a bug and keeps its traceback.
+        message = database_failure(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+#: What a database says when the place it lives in is the problem, and what to do about it.
+_ENVIRONMENT_FAILURES = (
+    (("readonly", "read-only"), "the database file or its folder is read-only: give this user write access to both"),
+    (("disk is full", "disk full", "no space left"), "free some disk space"),
+    (("disk i/o error",), "the disk failed to read or write"),
+    (("database is locked",), "another process holds the database: try again, or stop it"),
+    (("unable to open database file",), "check the path and the folder's permissions"),
+)
+
+
+def database_failure(exc: BaseException) -> str | None:
+    """One line for a database its surroundings stopped (read-only, full, locked), or None."""
+    from aicmo_actors.storage.engine import describe_url
+
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    reason = lines[0] if lines else type(exc).__name__
+    hint = next((h for needles, h in _ENVIRONMENT_FAILURES if any(n in reason.lower() for n in needles)), None)
+    if hint is None:
+        return None
+    try:
+        where = f" at {describe_url(load_settings().database_url)}"
+    except UserError:
+        where = ""
+    return f"the database{where} refused the operation: {reason}; {hint}"
+
+
+def _stdout_to_devnull() -> None:
+    # Python flushes stdout again at exit; pointing it at /dev/null keeps that quiet.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass

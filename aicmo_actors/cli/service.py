@@ -7,10 +7,11 @@ import asyncio
 import base64
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,10 +19,11 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.cam.alerts import Alerts
-from aicmo_actors.cam.classifier import Classifier
+from aicmo_actors.cam.classifier import Classifier, Reader, make_reader
 from aicmo_actors.cam.decision import Decision, PausePolicy
 from aicmo_actors.cam.followup import Followup
 from aicmo_actors.cam.inbox import Inbox
+from aicmo_actors.cam.lead_rules import LeadRules
 from aicmo_actors.cam.scheduler import Scheduler
 from aicmo_actors.cam.sender import Sender
 from aicmo_actors.cam.store import CamStore
@@ -33,7 +35,7 @@ from aicmo_actors.gateways.inbox_source import InboxSource
 from aicmo_actors.gateways.transport import MailTransport
 from aicmo_actors.runtime import Actor, ActorSystem, ChildSpec, Clock, RealClock, SupervisorSpec
 from aicmo_actors.runtime.logging import configure_logging
-from aicmo_actors.settings import InboxProfile, Settings, TransportProfile
+from aicmo_actors.settings import InboxProfile, Settings, TransportProfile, public_url_problem
 from aicmo_actors.storage.dead_letters import store_dead_letters
 from aicmo_actors.storage.engine import DatabaseUnavailable, make_engine
 from aicmo_actors.storage.lease import WorkerLease, default_holder_id
@@ -42,6 +44,9 @@ from aicmo_actors.storage.schema import SchemaError, ensure_schema
 from contracts.runtime import DeadLetter, Tick
 
 SECRET_NAME = "unsubscribe_hmac_key"
+INSTALLATION_NAME = "installation_id"
+#: The alerts' From when nothing better is known (no AICMO_ALERT_FROM, no campaign yet).
+DEFAULT_ALERT_FROM = "aicmo-alerts@localhost"
 
 
 def make_transport(profile: TransportProfile, mailbox: str) -> MailTransport:
@@ -50,7 +55,7 @@ def make_transport(profile: TransportProfile, mailbox: str) -> MailTransport:
         from aicmo_actors.gateways.smtp import SmtpTransport
 
         return SmtpTransport(
-            profile.host,
+            profile.host or "",
             profile.port,
             username=profile.username,
             password=profile.password.get_secret_value() if profile.password else None,
@@ -58,6 +63,7 @@ def make_transport(profile: TransportProfile, mailbox: str) -> MailTransport:
             timeout=profile.timeout_s,
             ca_file=profile.ca_file,
             validate_certs=profile.validate_certs,
+            local_hostname=profile.helo_name,
         )
     from aicmo_actors.gateways.maildir_outbox import MaildirOutbox
 
@@ -93,13 +99,44 @@ async def load_or_create_secret(engine: AsyncEngine, settings: Settings, now: da
         if len(value) < 16:
             raise UserError("AICMO_UNSUBSCRIBE_SECRET must be at least 16 characters")
         return value
+    stored = await _stored_once(engine, SECRET_NAME, base64.b64encode(generate_secret(os.urandom)).decode(), now)
+    return base64.b64decode(stored)
+
+
+async def load_or_create_installation(engine: AsyncEngine, now: datetime) -> str:
+    """A random value made at this database's first start and kept: mixed into Message-IDs,
+    so two databases never send the same one, whatever seed each runs with."""
+    return await _stored_once(engine, INSTALLATION_NAME, os.urandom(16).hex(), now)
+
+
+async def _stored_once(engine: AsyncEngine, name: str, fresh: str, now: datetime) -> str:
     from aicmo_actors.storage.insert import insert_ignore
 
-    fresh = base64.b64encode(generate_secret(os.urandom)).decode()
     async with engine.begin() as conn:
-        await insert_ignore(conn, runtime_secrets, [{"name": SECRET_NAME, "value": fresh, "created_at": now}], conflict_columns=["name"])
-        stored = (await conn.execute(sa.select(runtime_secrets.c.value).where(runtime_secrets.c.name == SECRET_NAME))).scalar_one()
-    return base64.b64decode(stored)
+        await insert_ignore(conn, runtime_secrets, [{"name": name, "value": fresh, "created_at": now}], conflict_columns=["name"])
+        stored = (await conn.execute(sa.select(runtime_secrets.c.value).where(runtime_secrets.c.name == name))).scalar_one()
+    return str(stored)
+
+
+async def default_alert_from(store: CamStore, settings: Settings) -> str:
+    """aicmo-alerts@ + the domain of the first campaign's first mailbox (a real sending
+    domain a relay accepts), else of the first alert recipient, else the machine's name."""
+    for row in (await store.campaigns()).values():
+        for box in row.spec.mailboxes:
+            return f"aicmo-alerts@{box.address.rpartition('@')[2]}"
+    for address in settings.alert_emails:
+        return f"aicmo-alerts@{address.rpartition('@')[2]}"
+    return f"aicmo-alerts@{socket.getfqdn() or 'localhost'}"
+
+
+def warn_about_settings(settings: Settings, log: Any) -> None:
+    """What a real deployment gets wrong most: said once, at start."""
+    if not settings.alert_emails and not settings.alert_webhook_url:
+        log.warning("alerts have nowhere to go: set AICMO_ALERT_EMAILS or AICMO_ALERT_WEBHOOK_URL (they are kept until then)")
+    if any(p.kind == "smtp" for p in settings.transports.values()):
+        problem = public_url_problem(settings.public_url)
+        if problem:
+            log.warning(f"unsubscribe links: {problem}", public_url=settings.public_url)
 
 
 class LeaseKeeper(Actor[Tick]):
@@ -141,10 +178,17 @@ class CamWiring:
     pause_policy: PausePolicy | None = None
     transport_factory: Callable[[str, str], MailTransport] | None = None
     inbox_factories: dict[str, Callable[[], InboxSource]] | None = None
+    #: Mixed into Message-IDs (unique per database; the simulation makes its own).
+    installation: str = ""
+    #: The From of alert emails when AICMO_ALERT_FROM is not set (decided at start).
+    alert_from: str | None = None
+    #: How replies are read: None means as `settings.classify_isolation` says.
+    reader: Reader | None = None
 
 
 def cam_children(w: CamWiring, snapshot: Callable[[], Any]) -> list[ChildSpec | SupervisorSpec]:
-    """The acquisition cycle as a supervision tree (rest_for_one: downstream after upstream)."""
+    """The acquisition cycle as a supervision tree (one_for_one: each actor rebuilds its own
+    state from the database, so one restarting never needs the others to)."""
     s = w.settings
     transports = s.transports
 
@@ -168,27 +212,50 @@ def cam_children(w: CamWiring, snapshot: Callable[[], Any]) -> list[ChildSpec | 
         mailbox_rejections=s.pause_mailbox_rejections,
         mailbox_window_s=s.pause_mailbox_window_s,
     )
+    rules = LeadRules(
+        soft_bounce_retry=timedelta(seconds=s.soft_bounce_retry_s),
+        auto_reply_pause=timedelta(seconds=s.auto_reply_pause_s),
+        soft_bounces_as_hard=s.soft_bounces_as_hard,
+    )
+    alert_from = s.alert_from or w.alert_from or DEFAULT_ALERT_FROM
+    reader = w.reader or make_reader(s)
+    verp = frozenset(name for name, profile in transports.items() if profile.kind == "smtp" and profile.verp)
+
     children: list[ChildSpec | SupervisorSpec] = [
         ChildSpec("cam.alerts", lambda: Alerts(
             w.store,
             recipients=list(s.alert_emails),
             webhook_url=s.alert_webhook_url,
-            from_address=s.alert_from,
-            transport=lambda: make(s.alert_transport, s.alert_from),
+            from_address=alert_from,
+            transport=lambda: make(s.alert_transport, alert_from),
         )),
-        ChildSpec("cam.followup", lambda: Followup(w.store)),
+        ChildSpec("cam.followup", lambda: Followup(w.store, rules=rules)),
         ChildSpec("cam.decision", lambda: Decision(w.store, policy)),
-        ChildSpec("cam.classifier", lambda: Classifier(w.store)),
+        ChildSpec("cam.classifier", lambda: Classifier(w.store, read=reader, secret=lambda: secret)),
         ChildSpec("cam.sender", lambda: Sender(
             w.store, make, secret=lambda: secret, public_url=s.public_url,
             max_attempts=s.send_max_attempts, retry_base_s=s.send_retry_base_s,
+            rules=rules, pause_after_errors=s.send_error_pause_after, return_paths=verp.__contains__,
+            transport_known=(lambda name: name in transports) if w.transport_factory is None else None,
         )),
-        ChildSpec("cam.scheduler", lambda: Scheduler(w.store, batch=s.scheduler_batch), intake=True),
-        ChildSpec("cam.inbox", lambda: Inbox(w.store, inboxes, batch=s.inbox_batch, offset_s=s.inbox_poll_offset_s), intake=True, shutdown=2.0),
+        ChildSpec("cam.scheduler", lambda: Scheduler(w.store, batch=s.scheduler_batch, installation=w.installation), intake=True),
+        ChildSpec(
+            "cam.inbox",
+            lambda: Inbox(w.store, inboxes, batch=s.inbox_batch, offset_s=s.inbox_poll_offset_s, max_bytes=s.inbound_max_bytes),
+            intake=True,
+            shutdown=2.0,
+        ),
     ]
     if w.http:
         children.append(
-            ChildSpec("cam.web", lambda: Web(w.store, secret=lambda: secret, host=s.http_host, port=s.http_port, snapshot=snapshot), intake=True)
+            ChildSpec(
+                "cam.web",
+                lambda: Web(
+                    w.store, secret=lambda: secret, host=s.http_host, port=s.http_port, snapshot=snapshot,
+                    header_timeout_s=s.http_header_timeout_s, max_connections=s.http_max_connections,
+                ),
+                intake=True,
+            )
         )
     return [SupervisorSpec("cam", children=children, strategy="one_for_one", max_restarts=10, period=60)]
 
@@ -278,7 +345,10 @@ async def _active(settings: Settings, engine: AsyncEngine, lease: WorkerLease, c
     """Run as the active worker. Returns an exit code, or None when the lease was lost."""
     log = structlog.get_logger("aicmo")
     secret = await load_or_create_secret(engine, settings, clock.now())
+    installation = await load_or_create_installation(engine, clock.now())
     store = CamStore(engine, fence=lease.fence)
+    alert_from = await default_alert_from(store, settings)
+    warn_about_settings(settings, log)
     lost = asyncio.Event()
     system: ActorSystem | None = None
 
@@ -288,7 +358,7 @@ async def _active(settings: Settings, engine: AsyncEngine, lease: WorkerLease, c
 
     children: Sequence[ChildSpec | SupervisorSpec] = [
         ChildSpec("runtime.lease", lambda: LeaseKeeper(lease, lost.set)),
-        *cam_children(CamWiring(settings, store, secret), snapshot),
+        *cam_children(CamWiring(settings, store, secret, installation=installation, alert_from=alert_from), snapshot),
     ]
     system = ActorSystem(settings, clock=clock, children=children)
     persist_dead_letters(system, engine)
@@ -300,6 +370,11 @@ async def _active(settings: Settings, engine: AsyncEngine, lease: WorkerLease, c
         await system.stop()
         raise UserError(f"the service could not start: {exc}", exit_code=1) from exc
     log.info("active: this worker holds the lease", token=lease.token)
+    if settings.tick_interval_s > 0:
+        log.info(
+            f"the first acquisition cycle runs in {settings.tick_interval_s:g} s, then every {settings.tick_interval_s:g} s",
+            tick_interval_s=settings.tick_interval_s,
+        )
     pid = os.getpid()
     waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait()), asyncio.ensure_future(system.wait())]
     try:

@@ -64,8 +64,12 @@ MAX_FETCH_PER_COMMAND = 100
 _FETCH_START = re.compile(rb"^(\d+) FETCH \(", re.IGNORECASE)
 _UID = re.compile(rb"[( ]UID (\d+)", re.IGNORECASE)
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]*)"', re.IGNORECASE)
-_BODY_LITERAL = re.compile(rb"BODY\[\] ~?\{(\d+)\+?\}$", re.IGNORECASE)
-_BODY_QUOTED = re.compile(rb'BODY\[\] "((?:[^"\\]|\\.)*)"', re.IGNORECASE)
+_BODY_LITERAL = re.compile(rb"BODY\[(?:HEADER)?\] ~?\{(\d+)\+?\}$", re.IGNORECASE)
+_BODY_QUOTED = re.compile(rb'BODY\[(?:HEADER)?\] "((?:[^"\\]|\\.)*)"', re.IGNORECASE)
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)", re.IGNORECASE)
+#: What is fetched of a message over the size limit: its header block and its size.
+HEADER_ITEMS = "(UID RFC822.SIZE BODY.PEEK[HEADER] INTERNALDATE)"
+SIZE_ITEMS = "(UID RFC822.SIZE)"
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]", re.IGNORECASE)
 _EXISTS = re.compile(rb"^\d+ EXISTS", re.IGNORECASE)
 _UNTAGGED_PROBLEM = re.compile(rb"^(?:NO|BAD)\b", re.IGNORECASE)
@@ -88,12 +92,13 @@ _INTERNALDATE_PARTS = re.compile(
 class FetchedItem:
     """One parsed `* n FETCH (...)` response: what the server sent for one message."""
 
-    __slots__ = ("body", "internal_date", "uid")
+    __slots__ = ("body", "internal_date", "size", "uid")
 
-    def __init__(self, uid: int | None, body: bytes | None, internal_date: datetime | None):
+    def __init__(self, uid: int | None, body: bytes | None, internal_date: datetime | None, size: int | None = None):
         self.uid = uid
         self.body = body
         self.internal_date = internal_date
+        self.size = size
 
     def __repr__(self) -> str:
         size = None if self.body is None else len(self.body)
@@ -185,6 +190,7 @@ def parse_fetch_response(lines: Sequence[bytes | bytearray]) -> list[FetchedItem
         if not in_item:
             return
         uid_match = _UID.search(text)
+        size_match = _SIZE.search(text)
         date_match = _INTERNALDATE.search(text)
         quoted_body = _BODY_QUOTED.search(text)
         item_body = body
@@ -199,6 +205,7 @@ def parse_fetch_response(lines: Sequence[bytes | bytearray]) -> list[FetchedItem
                     if date_match
                     else None
                 ),
+                size=int(size_match.group(1)) if size_match else None,
             )
         )
 
@@ -372,8 +379,12 @@ class ImapSource:
 
     # -- reading --------------------------------------------------------------------
 
-    async def fetch_after(self, last_uid: int, batch: int) -> list[FetchedMessage]:
-        """Messages with UID > `last_uid`, ascending, at most `batch` (UID SEARCH + UID FETCH)."""
+    async def fetch_after(self, last_uid: int, batch: int, max_bytes: int | None = None) -> list[FetchedMessage]:
+        """Messages with UID > `last_uid`, ascending, at most `batch` (UID SEARCH + UID FETCH).
+
+        With `max_bytes`, the sizes are asked first (RFC822.SIZE) and a message over the limit
+        is fetched as its header block only (BODY.PEEK[HEADER]), marked `truncated`.
+        """
         if batch < 1:
             raise ValueError("batch must be at least 1")
         client, uidvalidity = self._connected()
@@ -381,7 +392,7 @@ class ImapSource:
             candidates = await self._uids_after(client, last_uid)
             while candidates:
                 wanted = candidates[:batch]
-                messages = await self._fetch(client, uidvalidity, wanted)
+                messages = await self._fetch_limited(client, uidvalidity, wanted, max_bytes)
                 self._forget_uids_up_to(wanted[-1])
                 if messages:
                     return messages
@@ -547,14 +558,37 @@ class ImapSource:
     def _forget_uids_up_to(self, uid: int) -> None:
         self._known_uids = self._known_uids[bisect.bisect_right(self._known_uids, uid) :]
 
+    async def _fetch_limited(
+        self, client: aioimaplib.IMAP4, uidvalidity: int, uids: list[int], max_bytes: int | None
+    ) -> list[FetchedMessage]:
+        if max_bytes is None:
+            return await self._fetch(client, uidvalidity, uids)
+        sizes: dict[int, int] = {}
+        for start in range(0, len(uids), MAX_FETCH_PER_COMMAND):
+            chunk = uids[start : start + MAX_FETCH_PER_COMMAND]
+            response = await self._call("fetch", client.uid("fetch", compress_uid_set(chunk), SIZE_ITEMS))
+            if response.result != "OK":
+                raise InboxUnavailable(f"{self.name}: UID FETCH failed: {_status_text(response.lines)}")
+            sizes.update((i.uid, i.size) for i in parse_fetch_response(response.lines) if i.uid is not None and i.size is not None)
+        small = [u for u in uids if sizes.get(u, 0) <= max_bytes]
+        large = [u for u in uids if sizes.get(u, 0) > max_bytes]
+        found = await self._fetch(client, uidvalidity, small) if small else []
+        if large:
+            heads = await self._fetch(client, uidvalidity, large, HEADER_ITEMS)
+            found += [
+                FetchedMessage(m.uid, m.uidvalidity, m.raw, m.internal_date, size=sizes.get(m.uid), truncated=True, size_limit=max_bytes)
+                for m in heads
+            ]
+        return sorted(found, key=lambda m: m.uid)
+
     async def _fetch(
-        self, client: aioimaplib.IMAP4, uidvalidity: int, uids: list[int]
+        self, client: aioimaplib.IMAP4, uidvalidity: int, uids: list[int], items: str = FETCH_ITEMS
     ) -> list[FetchedMessage]:
         by_uid: dict[int, FetchedMessage] = {}
         for start in range(0, len(uids), MAX_FETCH_PER_COMMAND):
             chunk = uids[start : start + MAX_FETCH_PER_COMMAND]
             response = await self._call(
-                "fetch", client.uid("fetch", compress_uid_set(chunk), FETCH_ITEMS)
+                "fetch", client.uid("fetch", compress_uid_set(chunk), items)
             )
             if response.result != "OK":
                 raise InboxUnavailable(
@@ -570,6 +604,7 @@ class ImapSource:
                     uidvalidity=uidvalidity,
                     raw=item.body,
                     internal_date=item.internal_date,
+                    size=item.size,
                 )
         return [by_uid[uid] for uid in sorted(by_uid)]
 

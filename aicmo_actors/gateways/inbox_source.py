@@ -12,7 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-__all__ = ["FetchedMessage", "InboxAuthFailed", "InboxSource", "InboxUnavailable"]
+__all__ = ["FetchedMessage", "InboxAuthFailed", "InboxSource", "InboxUnavailable", "header_block"]
+
+
+def header_block(head: bytes) -> bytes:
+    """The header block at the start of a message (up to and with its blank line), or all
+    of `head` when no blank line is in it."""
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        at = head.find(sep)
+        if at != -1:
+            return head[: at + len(sep)]
+    return head
 
 
 @dataclass(frozen=True)
@@ -23,12 +33,19 @@ class FetchedMessage:
     uidvalidity: int
     raw: bytes
     internal_date: datetime | None
+    #: The message's whole size as the mailbox reports it (None: len(raw)).
+    size: int | None = None
+    #: True when only the start of it was fetched (it is larger than `size_limit`): `raw`
+    #: then holds its header block only.
+    truncated: bool = False
+    size_limit: int | None = None
 
     def __repr__(self) -> str:
         # Never put a whole body into a log line or a traceback.
         return (
             f"FetchedMessage(uid={self.uid}, uidvalidity={self.uidvalidity}, "
-            f"size={len(self.raw)}, internal_date={self.internal_date!r})"
+            f"size={self.size if self.size is not None else len(self.raw)}, truncated={self.truncated}, "
+            f"internal_date={self.internal_date!r})"
         )
 
 
@@ -60,8 +77,12 @@ class InboxSource(Protocol):
         """
         ...
 
-    async def fetch_after(self, last_uid: int, batch: int) -> list[FetchedMessage]:
-        """Messages with UID > `last_uid`, ascending, at most `batch` of them."""
+    async def fetch_after(self, last_uid: int, batch: int, max_bytes: int | None = None) -> list[FetchedMessage]:
+        """Messages with UID > `last_uid`, ascending, at most `batch` of them.
+
+        A message larger than `max_bytes` comes back with its header block only and
+        `truncated` set: a huge message must cost neither the memory nor the time to read it.
+        """
         ...
 
     async def wait_for_new(self, timeout: float) -> bool:

@@ -37,7 +37,10 @@ from pathlib import Path
 
 import structlog
 
-from aicmo_actors.gateways.inbox_source import FetchedMessage, InboxUnavailable
+from aicmo_actors.gateways.inbox_source import FetchedMessage, InboxUnavailable, header_block
+
+#: How much of a message over the size limit is read to find its header block.
+_HEAD_BYTES = 256 * 1024
 
 __all__ = [
     "UIDLIST_FILE",
@@ -175,8 +178,9 @@ class MaildirInbox:
         self._log.info("maildir.opened", path=str(self._root), uidvalidity=uidvalidity)
         return uidvalidity
 
-    async def fetch_after(self, last_uid: int, batch: int) -> list[FetchedMessage]:
-        """Messages with UID > `last_uid`, ascending, at most `batch`."""
+    async def fetch_after(self, last_uid: int, batch: int, max_bytes: int | None = None) -> list[FetchedMessage]:
+        """Messages with UID > `last_uid`, ascending, at most `batch` (over `max_bytes`: the
+        header block only, marked `truncated`)."""
         if batch < 1:
             raise ValueError("batch must be at least 1")
         if self._uidvalidity is None:
@@ -190,7 +194,7 @@ class MaildirInbox:
                     raise InboxUnavailable(f"{self.name}: UIDVALIDITY changed, open() again")
             start = bisect.bisect_right([entry.uid for entry in self._entries], last_uid)
             return await asyncio.to_thread(
-                self._read, self._entries[start:], batch, self._uidvalidity
+                self._read, self._entries[start:], batch, self._uidvalidity, max_bytes
             )
         except OSError as exc:
             raise InboxUnavailable(
@@ -264,7 +268,7 @@ class MaildirInbox:
         self._log.info("maildir.new_uidvalidity", uidvalidity=value)
         return value
 
-    def _read(self, entries: list[_Entry], batch: int, uidvalidity: int) -> list[FetchedMessage]:
+    def _read(self, entries: list[_Entry], batch: int, uidvalidity: int, max_bytes: int | None = None) -> list[FetchedMessage]:
         """Up to `batch` messages from `entries`, skipping files deleted since the scan."""
         messages: list[FetchedMessage] = []
         for entry in entries:
@@ -274,8 +278,13 @@ class MaildirInbox:
             if path is None:
                 continue  # deleted since the scan
             try:
-                raw = path.read_bytes()
-                mtime = path.stat().st_mtime
+                stat = path.stat()
+                truncated = max_bytes is not None and stat.st_size > max_bytes
+                if truncated:
+                    with path.open("rb") as file:
+                        raw = header_block(file.read(_HEAD_BYTES))
+                else:
+                    raw = path.read_bytes()
             except FileNotFoundError:
                 continue
             messages.append(
@@ -283,7 +292,10 @@ class MaildirInbox:
                     uid=entry.uid,
                     uidvalidity=uidvalidity,
                     raw=raw,
-                    internal_date=datetime.fromtimestamp(mtime, tz=UTC),
+                    internal_date=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
+                    size=stat.st_size,
+                    truncated=truncated,
+                    size_limit=max_bytes if truncated else None,
                 )
             )
         return messages

@@ -353,11 +353,13 @@ class Workspace:
     lease_ttl_s: float = 0.6
     tick_interval_s: float = 0.2
 
+    daily_cap: int = 100000
+
     def prepare(self) -> None:
         inbox = self.root / "inbox"
         for sub in ("new", "cur", "tmp"):
             (inbox / sub).mkdir(parents=True, exist_ok=True)
-        (self.root / "campaign.toml").write_text(campaign_toml())
+        (self.root / "campaign.toml").write_text(campaign_toml(self.daily_cap))
         rows = ["email,first_name,last_name,company,timezone"]
         rows += [
             f"lead{i:03d}@company{i:03d}.example.org,First{i},Last{i},Company {i},UTC"
@@ -370,7 +372,7 @@ class Workspace:
         transport = {
             "kind": "smtp",
             "host": "127.0.0.1",
-            "port": smtp_port,
+            "port": smtp_port or 25,  # the CLI commands send nothing: any valid port
             "tls": "none",
             "timeout_s": 30,
         }
@@ -381,6 +383,8 @@ class Workspace:
                 {"default": {"kind": "maildir", "path": str(self.root / "inbox")}}
             ),
             AICMO_TICK_INTERVAL_S=str(self.tick_interval_s),
+            # Real SMTP needs unsubscribe links recipients can reach (campaign create checks).
+            AICMO_PUBLIC_URL="https://links.example.org",
             AICMO_LEASE_TTL_S=str(self.lease_ttl_s),
             AICMO_HTTP_PORT="0",
             AICMO_SEED=str(self.seed),
@@ -411,8 +415,8 @@ class Workspace:
         assert f"{self.leads} imported" in out, out
 
 
-def campaign_toml() -> str:
-    """Every day, all day, no cap, no gap: the follow-ups come on the next ticks."""
+def campaign_toml(daily_cap: int = 100000) -> str:
+    """Every day, all day, no gap (and by default no cap): the follow-ups come on the next ticks."""
     steps = "\n".join(
         f'[[steps]]\ndelay_days = 0\nsubject = "{"Hello {{ company }}" if n == 1 else ""}"\n'
         f'body = "Step {n} for {{{{ first_name }}}}"\n'
@@ -430,7 +434,7 @@ start = "00:00"
 end = "24:00"
 
 [limits]
-daily_cap = 100000
+daily_cap = {daily_cap}
 min_gap_seconds = 0
 jitter_seconds = 0
 

@@ -294,18 +294,21 @@ async def pipeline(
     *,
     folder: str = "INBOX",
     pause_policy: PausePolicy | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Pipeline]:
-    settings = Settings(
-        database_url=str(engine.url.render_as_string(hide_password=False)),
-        seed=SEED,
-        tick_interval_s=TICK_S,
-        inbox_poll_offset_s=1800.0,
-        alert_emails=[ALERT_TO],
-        alert_from=ALERT_FROM,
-        public_url="https://agency.example",
-        state_dir=tmp_path / ".aicmo",
-        log_level="warning",
-    )
+    values: dict[str, Any] = {
+        "database_url": str(engine.url.render_as_string(hide_password=False)),
+        "seed": SEED,
+        "tick_interval_s": TICK_S,
+        "inbox_poll_offset_s": 1800.0,
+        "alert_emails": [ALERT_TO],
+        "alert_from": ALERT_FROM,
+        "public_url": "https://agency.example",
+        "state_dir": tmp_path / ".aicmo",
+        "log_level": "warning",
+        "classify_isolation": "inline",
+    }
+    settings = Settings(**{**values, **overrides})
     p = Pipeline(
         engine=engine,
         store=CamStore(engine),
@@ -640,7 +643,7 @@ async def test_a_campaign_pauses_itself_when_its_hard_bounce_rate_passes_the_lim
         assert row.status == "paused"
         assert (
             row.paused_reason is not None
-            and "hard-bounce rate 37.5% (3/8 sent)" in row.paused_reason
+            and "hard-bounce rate 37.5% (3/8 attempted)" in row.paused_reason
         )
         (mail,) = p.alerts()
         assert "campaign paused" in str(mail.message["Subject"])

@@ -77,6 +77,7 @@ async def sent_emails(engine: AsyncEngine, sends: Iterable[tuple[str, str]]) -> 
                         idempotency_key=f"k{n}",
                         queued_at=NOW,
                         sent_at=NOW + timedelta(minutes=n),
+                        accepted_at=NOW + timedelta(minutes=n),
                     )
                     .returning(tables.cam_outbound_emails.c.id)
                 )

@@ -243,3 +243,62 @@ def test_spec_hash_is_pinned() -> None:
 
 
 PINNED_HASH = "d943939d84a9c8d44e2838e0c5beba3ff5a48286c11d1f029a3cbe003cb99b9e"
+
+
+# -- test domains -------------------------------------------------------------------------------------------
+
+TEST_MAILBOX = MAILBOX.replace("alex@outreach.example.com", "alex@outreach.test")
+
+
+def test_a_mailbox_on_a_test_domain_needs_allow_test_domains() -> None:
+    assert "special-use or reserved name" in error_of(toml(mailboxes=TEST_MAILBOX))
+    spec = parse_campaign(toml(mailboxes=TEST_MAILBOX), "c.toml", allow_test_domains=True)
+    assert spec.mailboxes[0].address == "alex@outreach.test"
+    # The next file is strict again: nothing is left behind in email-validator.
+    assert "special-use or reserved name" in error_of(toml(mailboxes=TEST_MAILBOX))
+
+
+def test_load_campaign_passes_allow_test_domains(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(toml(mailboxes=TEST_MAILBOX))
+    with pytest.raises(CampaignFileError):
+        load_campaign(path)
+    assert load_campaign(path, allow_test_domains=True).mailboxes[0].address == "alex@outreach.test"
+
+
+def test_a_stored_campaign_on_a_test_domain_reads_back() -> None:
+    spec = parse_campaign(toml(mailboxes=TEST_MAILBOX), allow_test_domains=True)
+    assert CampaignSpec.from_json(spec.to_json()) == spec
+
+
+@pytest.mark.parametrize(
+    ("address", "strict", "allowed"),
+    [
+        ("a@corp.example.com", "a@corp.example.com", "a@corp.example.com"),
+        ("a@example.org", "a@example.org", "a@example.org"),
+        ("a@corp.example", "a@corp.example", "a@corp.example"),
+        ("Ann@Corp.TEST", None, "Ann@corp.test"),
+        ("a@test", None, "a@test"),
+        ("a@mail.invalid", None, "a@mail.invalid"),
+        ("a@Mail.INVALID", None, "a@mail.invalid"),
+        ("a@localhost", None, "a@localhost"),
+        ("a@shop.localhost", None, "a@shop.localhost"),
+        ("a@bücher.invalid", None, "a@bücher.invalid"),
+        ("a@host.local", None, None),  # not a test domain: refused either way
+        ("a@host.onion", None, None),
+        ("not-an-address", None, None),
+        ("a b@mail.invalid", None, None),  # the rest of the syntax still counts
+        ("zoë@corp.test", None, None),  # no SMTPUTF8
+    ],
+)
+def test_check_address(address: str, strict: str | None, allowed: str | None) -> None:
+    from email_validator import EmailNotValidError
+
+    from aicmo_actors.cam.campaign import check_address
+
+    for allow, expected in ((False, strict), (True, allowed)):
+        if expected is None:
+            with pytest.raises(EmailNotValidError):
+                check_address(address, allow_test_domains=allow)
+        else:
+            assert check_address(address, allow_test_domains=allow) == expected

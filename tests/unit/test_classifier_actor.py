@@ -86,6 +86,8 @@ async def one_at_a_time(store: CamStore, raw: bytes) -> tuple[Any, ...]:
     elif c.category in REPORTS and c.failed_recipients:
         match = await store.match_by_recipient(c.failed_recipients[0])
         matched_by = "report_recipient" if match else None
+        if match is not None:  # a guess: anyone can name anyone in a report
+            confidence = round(c.confidence * FALLBACK_CONFIDENCE_FACTOR, 3)
     elif c.from_address:
         match = await store.match_by_recipient(c.from_address)
         if match is not None:

@@ -67,7 +67,7 @@ class FakeSource:
         self.supports_idle = self.folder.idle
         return 7
 
-    async def fetch_after(self, last_uid: int, batch: int) -> list[FetchedMessage]:
+    async def fetch_after(self, last_uid: int, batch: int, max_bytes: int | None = None) -> list[FetchedMessage]:
         self.folder.fetches += 1
         return [m for m in self.folder.messages if m.uid > last_uid][:batch]
 

@@ -295,3 +295,82 @@ def test_progress_is_called_at_the_end_of_a_small_file() -> None:
     calls: list[tuple[int, int]] = []
     parse_leads_text("email\na@example.com\n", lambda done, total: calls.append((done, total)))
     assert calls == [(2, 2)]
+
+
+# -- binary files, unprintable text, encodings, test domains ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"PK\x03\x04\x14\x00\x06\x00" + b"x" * 100, "not a CSV file: it looks like a zip archive or an Excel/OpenDocument workbook"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"x" * 100, "not a CSV file: it looks like an old Excel workbook (.xls)"),
+        (b"\x1f\x8b\x08\x00" + b"x" * 100, "not a CSV file: it looks like a gzip archive"),
+        (b"%PDF-1.7\n" + b"x" * 100, "not a CSV file: it looks like a PDF document"),
+        (b"\x7fELF\x02\x01\x01\x00\x00\x00", "not a CSV file: it holds binary data (NUL bytes)"),
+        (b"email\nann@example.com\x00\n", "not a CSV file: it holds binary data (NUL bytes)"),
+    ],
+)
+def test_a_binary_file_is_refused_as_a_whole(tmp_path: Path, data: bytes, expected: str) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_bytes(data)
+    assert one_line_error(parse_leads_csv, path).startswith(f"{path}: {expected}")
+
+
+def test_utf16_is_not_taken_for_binary(tmp_path: Path) -> None:
+    path = tmp_path / "unicode.txt"
+    path.write_bytes("Email\r\nzoe@example.com\r\n".encode("utf-16"))  # NUL bytes in every other place
+    result = parse_leads_csv(path)
+    assert [lead.email for lead in result.leads] == ["zoe@example.com"] and result.encoding == "utf-16"
+
+
+def test_the_encoding_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_bytes("email,first_name\nzoe@example.com,Zoë\n".encode())
+    assert parse_leads_csv(path).encoding == "utf-8"
+    path.write_bytes("email,first_name\nzoe@example.com,Zoë\n".encode("cp1252"))
+    assert parse_leads_csv(path).encoding == "cp1252"
+
+
+def test_an_empty_file_is_its_own_error(tmp_path: Path) -> None:
+    from aicmo_actors.cam.lead_import import LeadFileEmpty
+
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    with pytest.raises(LeadFileEmpty):
+        parse_leads_csv(path)
+    path.write_text("Name\nJane\n")
+    with pytest.raises(LeadFileError) as info:
+        parse_leads_csv(path)
+    assert not isinstance(info.value, LeadFileEmpty)
+
+
+def test_unprintable_characters_from_the_file_are_escaped() -> None:
+    message = one_line_error(parse_leads_text, "na\x1b[31mme,comp\x7fany\n")
+    assert message == "no 'email' column in the header (found: na\\x1b[31mme, comp\\x7fany)"
+    result = parse_leads_text("email\n\x1b[2Jann@example.com\n")
+    assert all(r.reason.isprintable() for r in result.rejected)
+    assert "\\x1b[2Jann@example.com" in result.rejected[0].reason
+
+
+def test_shown_keeps_printable_text() -> None:
+    from aicmo_actors.cam.lead_import import shown
+
+    assert shown("Zoë Müller \u2013 Café") == "Zoë Müller \u2013 Café"
+    assert shown("a\x00b\x07c\u200bd") == "a\\x00b\\x07c\\u200bd"
+
+
+def test_test_domains_need_allow_test_domains(tmp_path: Path) -> None:
+    text = "email\nann@corp.test\nbob@mail.invalid\ncid@localhost\ndan@corp.example.com\n"
+    strict = parse_leads_text(text)
+    assert [lead.email for lead in strict.leads] == ["dan@corp.example.com"]
+    assert [line for line, _ in reasons(strict)] == [2, 3, 4]
+    allowed = parse_leads_text(text, allow_test_domains=True)
+    assert [lead.email for lead in allowed.leads] == ["ann@corp.test", "bob@mail.invalid", "cid@localhost", "dan@corp.example.com"]
+    path = tmp_path / "leads.csv"
+    path.write_text(text)
+    assert len(parse_leads_csv(path, allow_test_domains=True).leads) == 4
+    assert len(parse_leads_csv(path).leads) == 1  # strict again: no state left behind
+    assert normalise_address(" Ann@Corp.TEST ", allow_test_domains=True) == "ann@corp.test"
+    with pytest.raises(EmailNotValidError):
+        normalise_address("ann@corp.test")
