@@ -100,6 +100,11 @@ class Supervisor:
         # An exit waiting to be handled is work: settle() and the fake clock wait for it.
         self._holder = Holder(system.activity)
         self._closed = False
+        # Units of activity held for exits waiting in `_exits` (each one keeps the fake clock
+        # from jumping before it is handled), except while a restart backs off: then time must
+        # move, and the exits waiting behind it take their units again when it wakes.
+        self._held_exits = 0
+        self._backing_off = False
 
     # -- starting ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -169,7 +174,9 @@ class Supervisor:
             error = task.exception()
         if self._closed or child.stopping or generation != child.generation:
             return  # an exit we caused ourselves, or nobody left to handle it
-        self.system.activity.acquire()
+        if not self._backing_off:
+            self.system.activity.acquire()
+            self._held_exits += 1
         self._exits.put_nowait((child, generation, error))
 
     # -- watching ---------------------------------------------------------------------------
@@ -180,7 +187,11 @@ class Supervisor:
         try:
             while True:
                 child, generation, error = await self._exits.get()
-                holder.holding = True  # the unit taken in _on_exit
+                if self._held_exits > 0:
+                    self._held_exits -= 1  # the unit taken in _on_exit is now ours
+                else:
+                    holder.activity.acquire()  # it came while a restart backed off
+                holder.holding = True
                 try:
                     stale = generation != child.generation or child.stopping
                     if not stale and not self.system.stopping:
@@ -193,7 +204,9 @@ class Supervisor:
             self._closed = True
             while not self._exits.empty():
                 self._exits.get_nowait()
+            for _ in range(self._held_exits):
                 holder.activity.release()
+            self._held_exits = 0
 
     async def _handle_exit(self, child: _Child, error: BaseException | None) -> None:
         spec = child.spec
@@ -230,7 +243,7 @@ class Supervisor:
             len(self._restarts), settings.backoff_base_s, settings.backoff_max_s, self._rng.random()
         )
         if delay > 0:
-            await self.system.clock.sleep(delay)
+            await self._back_off(delay)
             if self.system.stopping:
                 return
         self.restart_count += 1
@@ -247,6 +260,22 @@ class Supervisor:
             if member.cell is not None:
                 member.cell.counters.restarts += 1
             await self._start(member)
+
+    async def _back_off(self, delay: float) -> None:
+        """Sleep before a restart, with the exits waiting behind it letting time move too:
+        on a fake clock their units would otherwise keep it from ever reaching the end."""
+        activity = self.system.activity
+        for _ in range(self._held_exits):
+            activity.release()
+        self._held_exits = 0
+        self._backing_off = True
+        try:
+            await self.system.clock.sleep(delay)
+        finally:
+            self._backing_off = False
+            for _ in range(self._exits.qsize()):
+                activity.acquire()
+            self._held_exits = self._exits.qsize()
 
     def _retire(self, child: _Child) -> None:
         """A child that is not restarted: leave the tree; mail sent to it becomes dead letters."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from aicmo_actors.runtime import (
@@ -161,3 +163,23 @@ async def test_a_failing_on_start_reports_a_clear_error() -> None:
     with pytest.raises(StartFailed, match="actor 'broken' failed to start: ValueError"):
         async with ActorSystem(QUIET, children=[ChildSpec("broken", Broken)]):
             pass
+
+
+async def test_restarts_backing_off_on_a_fake_clock_never_stall_the_clock() -> None:
+    """Two children crash at once while restarts back off: the second exit waits behind the
+    first one's backoff sleep, and must not keep the fake clock from moving (it did: time
+    stood still for good, and a simulated run hung)."""
+    settings = RuntimeSettings(tick_interval_s=0, seed=3, backoff_base_s=1.0, max_restarts=10, restart_period_s=60, poison_threshold=1)
+    clock = FakeClock()
+    children = [ChildSpec("a", Accumulator), ChildSpec("b", Accumulator)]
+    async with ActorSystem(settings, clock=clock, children=children) as system:
+        a, b = system.ref("a", Crash), system.ref("b", Crash)
+        await a.tell(Crash())  # the first restart in the period: no backoff
+        await system.settle()
+        await a.tell(Crash())  # the second and third back off, one after the other
+        await b.tell(Crash())
+        await system.settle()
+        await asyncio.wait_for(clock.sleep(60), timeout=10)  # a wall-clock guard, not a timing
+        await system.settle()
+        assert restarts(system, "a") == 2 and restarts(system, "b") == 1
+        assert await system.ref("b", Get).ask(Get(), timeout=5) == 0
