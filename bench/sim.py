@@ -5,9 +5,13 @@
 - Soak: N seeds (default 500), each a small simulated run (L leads, D days) of the real
   actors on a fake clock with every seeded fault on: actor crashes mid-message, SMTP 4xx,
   5xx and dropped connections, inbox disconnects, database errors on commit, and the whole
-  process killed and restarted on the same database. Every run's invariants are checked;
+  process killed and restarted on the same database (at quiet moments, right after the
+  server took a message, and at seeded kill points: a store call about to start or just
+  committed, a publish, a tell, a gateway call). Every run's invariants are checked;
   a failure prints its seed and the first offending event (rerun it with `--seeds 1
-  --first SEED`). Figures: `seeds`, `failures`, `simulated_s_per_wall_s`.
+  --first SEED`); a run that stops making progress for `--seed-timeout` seconds of wall
+  time is a failure too ("hung"). Figures: `seeds`, `failures`, `simulated_s_per_wall_s`,
+  `kills_anywhere` (kills at kill points, by kind, over all seeds).
 - Speed: M leads (default 10,000), 30 simulated days, a 3-step sequence, SQLite, no
   faults: `speed_wall_s` (target <= 60 on a 2-core machine) and its emails per second.
 
@@ -23,6 +27,7 @@ import json
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -58,21 +63,33 @@ def speed_campaign(mailboxes: int) -> CampaignSpec:
     return CampaignSpec.model_validate(data)
 
 
-async def soak(seeds: list[int], leads: int, days: float, workdir: Path) -> dict[str, Any]:
+async def soak(seeds: list[int], leads: int, days: float, workdir: Path, seed_timeout: float) -> dict[str, Any]:
     spec, rows = load_demo_inputs(EXAMPLES / "campaign.toml", EXAMPLES / "leads.csv", leads)
     failures: list[dict[str, Any]] = []
+    kills: Counter[str] = Counter()
     simulated = 0.0
     started = time.perf_counter()
     for n, seed in enumerate(seeds, 1):
-        result = await simulate(
+        one = simulate(
             workdir=workdir / "soak", spec=spec, leads=rows, days=days, seed=seed,
             behaviour=SOAK_BEHAVIOUR, faults=SOAK_FAULTS,
         )
+        try:
+            result = await asyncio.wait_for(one, seed_timeout)
+        except TimeoutError:
+            # Wall time, in a benchmark only: a simulated run that stops moving is a bug
+            # (nothing can happen, yet something holds the fake clock), not a slow seed.
+            first = f"hung: no end after {seed_timeout:g} s of wall time"
+            failures.append({"seed": seed, "violation": first})
+            progress(f"  seed {seed}: FAILED: {first}")
+            continue
         simulated += days * 86400
+        kills.update(result.extra.get("kills_anywhere", {}))
         if result.violations:
             first = str(result.violations[0])
             failures.append({"seed": seed, "violation": first})
-            progress(f"  seed {seed}: FAILED: {first}")
+            where = "; ".join(result.extra.get("kill_points", []))
+            progress(f"  seed {seed}: FAILED: {first}" + (f" (killed at: {where})" if where else ""))
         if n % 10 == 0 or n == len(seeds):
             wall = time.perf_counter() - started
             progress(f"  {n}/{len(seeds)} seeds, {len(failures)} failed, {wall:.0f} s")
@@ -81,6 +98,8 @@ async def soak(seeds: list[int], leads: int, days: float, workdir: Path) -> dict
         "seeds": len(seeds),
         "failures": len(failures),
         "failed_seeds": [f["seed"] for f in failures][:50],
+        "first_violations": {str(f["seed"]): f["violation"] for f in failures[:10]},
+        "kills_anywhere": dict(sorted(kills.items())),
         "simulated_s_per_wall_s": round(simulated / wall, 1),
         "soak_wall_s": round(wall, 1),
     }
@@ -123,7 +142,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.seeds > 0:
             seeds = list(range(args.first, args.first + args.seeds))
             progress(f"soak: {len(seeds)} seeds x {args.leads} leads x {args.days:g} days, every fault on ...")
-            out.update(await soak(seeds, args.leads, args.days, Path(tmp)))
+            out.update(await soak(seeds, args.leads, args.days, Path(tmp), args.seed_timeout))
         if not args.skip_speed:
             progress(f"speed: {args.speed_leads:,} leads, 30 days, 3 steps, SQLite ...")
             out.update(await speed(args.speed_leads, Path(tmp)))
@@ -147,9 +166,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--days", type=float, default=12, help="simulated days per soak run (default 12)")
     parser.add_argument("--speed-leads", type=int, default=10_000, help="leads in the speed run (default 10,000)")
     parser.add_argument("--skip-speed", action="store_true", help="skip the speed run")
+    parser.add_argument("--seed-timeout", type=float, default=300, help="wall seconds after which a soak run counts as hung (default 300)")
     args = parser.parse_args(argv)
-    if args.seeds < 0 or args.leads < 1 or args.days <= 0 or args.speed_leads < 1:
-        parser.error("--seeds must be >= 0, --leads and --speed-leads >= 1, --days > 0")
+    if args.seeds < 0 or args.leads < 1 or args.days <= 0 or args.speed_leads < 1 or args.seed_timeout <= 0:
+        parser.error("--seeds must be >= 0, --leads and --speed-leads >= 1, --days and --seed-timeout > 0")
     quiet_logs()
     result = asyncio.run(run(args))
     print(json.dumps(result))

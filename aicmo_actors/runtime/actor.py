@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get
 
 import structlog
 
+from aicmo_actors.runtime import killpoints
 from contracts.base import Event, Message
 
 if TYPE_CHECKING:
@@ -122,6 +123,8 @@ class ActorContext:
         return self._cell.system.ref(name, message_type)
 
     async def publish(self, event: Event) -> None:
+        if killpoints.hook is not None:
+            await killpoints.checkpoint(killpoints.PUBLISH)
         await self._cell.system.events.publish(event)
 
     def schedule(

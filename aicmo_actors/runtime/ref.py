@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from aicmo_actors.runtime import killpoints
 from aicmo_actors.runtime.activity import current_holder
 from aicmo_actors.runtime.errors import AskTimeout
 from aicmo_actors.runtime.mailbox import MailboxClosed
@@ -37,6 +38,8 @@ class ActorRef(Generic[M]):
 
     async def tell(self, message: M) -> None:
         """Queue `message`, waiting while the mailbox is full (backpressure)."""
+        if killpoints.hook is not None:
+            await killpoints.checkpoint(killpoints.TELL)
         cell = self._cell
         if not isinstance(message, cell.accepts):
             cell.refuse_type(message)

@@ -5,38 +5,53 @@ Each broken invariant is reported with its first offending event, so `--seed N` 
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import parseaddr
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from aicmo_actors.cam.campaign import CampaignSpec
-from aicmo_actors.cam.lead_rules import ALERT_CATEGORIES, LOW_CONFIDENCE
+from aicmo_actors.cam.lead_rules import ALERT_CATEGORIES, LOW_CONFIDENCE, MACHINE_NOTICE_PREFIXES
 from aicmo_actors.cam.send_rules import in_window
 from aicmo_actors.cam.store import (
+    STRONG_MATCHES,
+    WORTH_A_LOOK,
     CamStore,
     alerts_t,
+    campaigns_t,
     inbound_t,
     leads_t,
+    normalise_address,
     outbound_t,
     reports_t,
     suppressions_t,
 )
 from aicmo_actors.settings import Settings
-from aicmo_actors.simulation.world import World
+from aicmo_actors.simulation.faults import Kill
+from aicmo_actors.simulation.world import Delivery, World
 from contracts.cam import LeadState, OutboundStatus, ReplyCategory
 
 INVARIANTS = (
     "no lead gets the same step twice",
     "nothing is sent to an address after its unsubscribe or hard bounce was ingested",
-    "every reply that deserves an alert has exactly one delivered alert",
-    "daily caps and send windows are never exceeded",
+    "every reply that deserves an alert has exactly one delivered alert, emailed once",
+    "daily caps and send windows are never exceeded, across every life",
     "every inbound message is stored once",
     "every tick has its cycle report",
     "no lead is stranded: an active lead has its next step scheduled or in flight",
+    "every inbound message is classified and acted on exactly once",
+    "a strongly matched unsubscribe, complaint or hard bounce stops sends within a tick of being stored",
 )
+#: Replies that suppress their lead's address (when tied to our email by a strong match).
+SUPPRESSING = frozenset({ReplyCategory.UNSUBSCRIBE, ReplyCategory.COMPLAINT, ReplyCategory.BOUNCE_HARD})
 
 
 @dataclass(frozen=True)
@@ -48,7 +63,18 @@ class Violation:
         return f"{self.invariant}: {self.first}"
 
 
-async def check_invariants(store: CamStore, world: World, spec: CampaignSpec, ticks: int, settings: Settings) -> list[Violation]:
+async def check_invariants(
+    store: CamStore,
+    world: World,
+    spec: CampaignSpec,
+    ticks: int,
+    settings: Settings,
+    *,
+    kills: Sequence[Kill] = (),
+    acted_events: Mapping[int, int] | None = None,
+) -> list[Violation]:
+    """Every invariant, checked; `kills` are the kill points the process died at and
+    `acted_events` the count of `ReplyActedOn` events per inbound message, from the trace."""
     found: list[Violation] = []
 
     # 1. One delivery per (lead, step) that was not bounced: a soft-bounce retry re-sends
@@ -66,7 +92,17 @@ async def check_invariants(store: CamStore, world: World, spec: CampaignSpec, ti
             r.address: r.created_at
             for r in await conn.execute(sa.select(suppressions_t.c.address, suppressions_t.c.created_at))
         }
-        inbound = (await conn.execute(sa.select(inbound_t.c.id, inbound_t.c.message_id, inbound_t.c.category, inbound_t.c.confidence, inbound_t.c.lead_id, inbound_t.c.reason))).all()
+        inbound = (
+            await conn.execute(
+                sa.select(
+                    inbound_t.c.id, inbound_t.c.message_id, inbound_t.c.category, inbound_t.c.confidence,
+                    inbound_t.c.lead_id, inbound_t.c.reason, inbound_t.c.matched_by, inbound_t.c.stored_at,
+                    inbound_t.c.processed_at, inbound_t.c.acted_at, leads_t.c.email.label("lead_email"),
+                )
+                .outerjoin(leads_t, leads_t.c.id == inbound_t.c.lead_id)
+                .order_by(inbound_t.c.id)
+            )
+        ).all()
         alerts = (await conn.execute(sa.select(alerts_t.c.idempotency_key, alerts_t.c.state))).all()
         reports = (await conn.execute(sa.select(reports_t.c.worker, sa.func.count()).group_by(reports_t.c.worker))).all()
         tz_of = {r.email: r.timezone for r in await conn.execute(sa.select(leads_t.c.email, leads_t.c.timezone))}
@@ -79,34 +115,41 @@ async def check_invariants(store: CamStore, world: World, spec: CampaignSpec, ti
             break
 
     # 3. Alerts: exactly one delivered per reply that deserves one, and one email at the sink.
+    #    Only a strong match (our Message-ID, return path or token) alerts as its category
+    #    says; a guess (the sender's address) raises an "unverified" alert for what a person
+    #    should see, and changes nothing.
     alert_state = dict(alerts)
-    alert_mails = Counter(d.message_id for d in world.alert_emails)
     for row in inbound:
-        if row.lead_id is None or row.category is None:
+        key = _alert_key(row)
+        if key is None:
             continue
-        category = ReplyCategory(row.category)
-        if category in ALERT_CATEGORIES:
-            kind = category.value
-        elif category is ReplyCategory.OTHER and (row.confidence or 0) < LOW_CONFIDENCE and not (row.reason or "").startswith(("dsn_", "delivery_", "relayed", "delivered", "expanded", "unparseable")):
-            kind = "unclear_reply"
-        else:
-            continue
-        key = f"reply:{row.id}:{kind}"
         if alert_state.get(key) != "delivered":
-            found.append(Violation(INVARIANTS[2], f"inbound #{row.id} ({row.category}) has alert state {alert_state.get(key)!r}"))
+            found.append(Violation(INVARIANTS[2], f"inbound #{row.id} ({row.category}, matched by {row.matched_by}) has alert {key!r} in state {alert_state.get(key)!r}"))
             break
-    duplicates = [mid for mid, n in alert_mails.items() if n > 1]
-    if duplicates:
-        found.append(Violation(INVARIANTS[2], f"alert {duplicates[0]} emailed {alert_mails[duplicates[0]]} times"))
+        if not any(d.message_id == _alert_message_id(key, settings) for d in world.alert_emails):
+            found.append(Violation(INVARIANTS[2], f"inbound #{row.id}: alert {key!r} is delivered but no email of it reached the sink"))
+            break
+    duplicate = _alert_emailed_twice(world, kills)
+    if duplicate is not None:
+        found.append(Violation(INVARIANTS[2], duplicate))
 
-    # 4. Caps per mailbox and day (campaign timezone) and windows (lead timezone).
+    # 4. Caps per mailbox and day (campaign timezone) and windows (lead timezone), over what
+    #    reached the sink from every life of the service: a restart must not start counting
+    #    again from zero.
     tz = ZoneInfo(spec.timezone)
-    per_day: Counter[tuple[str, str]] = Counter()
+    per_day: dict[tuple[str, str], list[int]] = defaultdict(list)
     for d in sorted(world.deliveries, key=lambda d: d.at):
         day = d.at.astimezone(tz).date().isoformat()
-        per_day[(d.mail_from, day)] += 1
-        if per_day[(d.mail_from, day)] > spec.limits.daily_cap:
-            found.append(Violation(INVARIANTS[3], f"{d.mail_from} sent {per_day[(d.mail_from, day)]} emails on {day} (cap {spec.limits.daily_cap})"))
+        lives = per_day[(sending_mailbox(d), day)]
+        lives.append(d.life)
+        if len(lives) > spec.limits.daily_cap:
+            found.append(
+                Violation(
+                    INVARIANTS[3],
+                    f"{sending_mailbox(d)} sent {len(lives)} emails on {day} (cap {spec.limits.daily_cap};"
+                    f" in lives {', '.join(str(life) for life in lives)})",
+                )
+            )
             break
         lead_tz = ZoneInfo(tz_of.get(d.recipient) or spec.timezone)
         if not in_window(spec.window, lead_tz, d.at):
@@ -121,12 +164,15 @@ async def check_invariants(store: CamStore, world: World, spec: CampaignSpec, ti
             break
 
     # 7. A lead still in its sequence is waiting for something: a time of its next action,
-    #    or a send that is queued or in flight. Nothing else would ever move it on.
+    #    or a send that is queued or in flight. Nothing else would ever move it on. (A paused
+    #    campaign's leads wait for its resume, which puts them back on the schedule.)
     async with store.engine.connect() as conn:
         stranded = (
             await conn.execute(
                 sa.select(leads_t.c.id, leads_t.c.email, leads_t.c.current_step, leads_t.c.state_reason)
+                .join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
                 .where(
+                    campaigns_t.c.status == "active",
                     leads_t.c.state == LeadState.ACTIVE.value,
                     leads_t.c.next_action_at.is_(None),
                     ~sa.exists().where(
@@ -147,8 +193,46 @@ async def check_invariants(store: CamStore, world: World, spec: CampaignSpec, ti
             )
         )
 
+    # 8. Every stored message is classified and acted on, once: `acted_at` is set once (the
+    #    follow-up acts only where it is not), and `ReplyActedOn`, published after that
+    #    commit, never comes twice for one message.
+    for row in inbound:
+        if row.processed_at is None or row.acted_at is None:
+            what = "classified" if row.processed_at is None else "acted on"
+            found.append(Violation(INVARIANTS[7], f"inbound #{row.id} ({row.message_id}) stored at {_iso(row.stored_at)} was never {what}"))
+            break
+    twice = sorted(i for i, n in (acted_events or {}).items() if n > 1)
+    if twice:
+        found.append(Violation(INVARIANTS[7], f"inbound #{twice[0]} was acted on {acted_events[twice[0]] if acted_events else 0} times"))
+
+    # 9. A reply that suppresses (strongly matched unsubscribe, complaint, hard bounce) is
+    #    acted on before the next step could go out: nothing reaches its lead's address later
+    #    than one tick after the reply was stored, whatever was killed in between.
+    tick = timedelta(seconds=settings.tick_interval_s)
+    deadlines: dict[str, tuple[datetime, int]] = {}
+    for row in inbound:
+        if row.matched_by not in STRONG_MATCHES or row.lead_email is None or row.category is None:
+            continue
+        if ReplyCategory(row.category) not in SUPPRESSING:
+            continue
+        address = normalise_address(row.lead_email)
+        deadline = _aware(row.stored_at) + tick
+        if address not in deadlines or deadline < deadlines[address][0]:
+            deadlines[address] = (deadline, int(row.id))
+    for d in world.deliveries:
+        limit = deadlines.get(normalise_address(d.recipient))
+        if limit is not None and d.at > limit[0]:
+            found.append(
+                Violation(
+                    INVARIANTS[8],
+                    f"sent {d.message_id} to {d.recipient} at {d.at.isoformat()}, after inbound #{limit[1]} "
+                    f"(stored {(limit[0] - tick).isoformat()}) should have stopped it",
+                )
+            )
+            break
+
     # 6. One cycle report per tick and step.
-    counts = dict(reports)
+    counts: dict[str, int] = dict(reports)
     for step in ("schedule", "inbox"):
         if counts.get(step, 0) < ticks:
             found.append(Violation(INVARIANTS[5], f"{counts.get(step, 0)} {step} reports for {ticks} ticks"))
@@ -156,8 +240,59 @@ async def check_invariants(store: CamStore, world: World, spec: CampaignSpec, ti
     return found
 
 
-def first_event_time(items: list[datetime]) -> datetime | None:
-    return min(items) if items else None
+def sending_mailbox(d: Delivery) -> str:
+    """The mailbox an email went out from: its From (the envelope sender may be a per-message
+    return path)."""
+    headers = BytesHeaderParser(policy=compat32).parsebytes(d.raw)
+    return parseaddr(str(headers.get("From") or ""))[1].lower() or d.mail_from
 
 
-__all__ = ["INVARIANTS", "Violation", "check_invariants", "defaultdict"]
+def _alert_key(row: Any) -> str | None:
+    """The idempotency key of the alert an inbound message deserves, or None."""
+    if row.lead_id is None or row.category is None or row.lead_email is None:
+        return None
+    category = ReplyCategory(row.category)
+    if row.matched_by not in STRONG_MATCHES:
+        return f"reply:{row.id}:unverified" if category in WORTH_A_LOOK else None
+    if category in ALERT_CATEGORIES:
+        return f"reply:{row.id}:{category.value}"
+    if category is ReplyCategory.OTHER and (row.confidence or 0) < LOW_CONFIDENCE and not (row.reason or "").startswith(MACHINE_NOTICE_PREFIXES):
+        return f"reply:{row.id}:unclear_reply"
+    return None
+
+
+def _alert_message_id(key: str, settings: Settings) -> str:
+    """The Message-ID `cam.alerts` gives the email of the alert with this key."""
+    domain = (settings.alert_from or "").rpartition("@")[2] or "localhost"
+    return f"<alert.{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
+
+
+def _alert_emailed_twice(world: World, kills: Sequence[Kill]) -> str | None:
+    """An alert emailed more than once, beyond the one window that cannot be closed.
+
+    `cam.alerts` records a delivery after the email went out: killed in between, the next
+    life sends it again, with the same Message-ID (so the mail client shows it once). That
+    is allowed only where it happened: an email whose life ended with `cam.alerts` killed
+    at a kill point at the very instant it was sent. Anything else (two in one life, a
+    restart after a crash, a kill of another actor) is not.
+    """
+    window = {(k.life, k.when) for k in kills if k.actor == "cam.alerts"}
+    by_id: dict[str, list[Delivery]] = defaultdict(list)
+    for d in world.alert_emails:
+        by_id[d.message_id].append(d)
+    for message_id, emails in by_id.items():
+        if any((d.life, d.at) not in window for d in emails[:-1]) or len({d.life for d in emails}) < len(emails):
+            lives = ", ".join(str(d.life) for d in emails)
+            return f"alert {message_id} emailed {len(emails)} times (in lives {lives})"
+    return None
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else "-"
+
+
+__all__ = ["INVARIANTS", "Violation", "check_invariants"]

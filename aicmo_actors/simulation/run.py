@@ -3,6 +3,11 @@
 `simulate(...)` builds the service the way `python run.py` does (same store, same actors,
 same Maildir inbox path), swaps the SMTP transport for the world's sink and the real clock
 for a `FakeClock`, runs the given number of days, then checks the invariants.
+
+A kill (at a quiet moment, in the sink, or at a kill point) holds the actor that dies where
+it is, lets every other actor run until it is at rest (or held at its own kill point), then
+kills the system: what the next process finds on the database is then a function of the
+seed, not of how tasks happened to interleave.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import json
 import random
 import shutil
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,15 +33,16 @@ from aicmo_actors.cam.store import CamStore
 from aicmo_actors.cli.service import CamWiring, cam_children
 from aicmo_actors.gateways.inbox_source import InboxSource
 from aicmo_actors.gateways.maildir_inbox import MaildirInbox
-from aicmo_actors.runtime import ActorSystem, FakeClock
+from aicmo_actors.runtime import ActorSystem, FakeClock, killpoints
 from aicmo_actors.settings import Settings
-from aicmo_actors.simulation.faults import CommitFaults, FaultyInbox
+from aicmo_actors.simulation import DATABASE_FILE, MAIL_FOLDER
+from aicmo_actors.simulation.faults import CommitFaults, FaultyInbox, Kill, KillAnywhere
 from aicmo_actors.simulation.invariants import Violation, check_invariants
 from aicmo_actors.simulation.world import Behaviour, Faults, World
 from aicmo_actors.storage.engine import make_engine
 from aicmo_actors.storage.schema import ensure_schema
 from contracts.base import Event
-from contracts.cam import PollInbox
+from contracts.cam import PollInbox, ReplyActedOn
 from contracts.runtime import Tick
 
 SIM_START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday
@@ -61,6 +68,8 @@ class SimResult:
     #: One line per event, in order: what the hash is taken over (diff two runs to find a divergence).
     trace: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Where the process was killed at a kill point (`Faults.kill_anywhere`), in order.
+    kills: list[Kill] = field(default_factory=list)
 
 
 async def simulate(
@@ -78,14 +87,15 @@ async def simulate(
 ) -> SimResult:
     """Run the acquisition cycle for `days` simulated days; returns the outcome and the checks.
 
-    With `faults.process_kills` or `faults.kill_in_send` the run is several lives of the
-    service on one database: each kill drops everything in memory (no drain, no on_stop)
-    and a new system starts on the same database and the same world at the same instant.
+    With `faults.process_kills`, `faults.kill_in_send` or `faults.kill_anywhere` the run is
+    several lives of the service on one database: each kill drops everything in memory (no
+    drain, no on_stop) and a new system starts on the same database and the same world at
+    the same instant.
     """
     faults = faults or Faults()
     await asyncio.to_thread(_fresh_workdir, workdir)
-    db_path = workdir / "aicmo.db"
-    inbox_dir = workdir / "mail" / "inbox"
+    db_path = workdir / DATABASE_FILE
+    inbox_dir = workdir / MAIL_FOLDER / "inbox"
     clock = FakeClock(SIM_START)
     world = World(seed, clock, inbox_dir, behaviour or Behaviour(), faults, frozenset({ALERT_TO}))
     settings = Settings(
@@ -97,6 +107,8 @@ async def simulate(
         alert_from="alerts@agency.example",
         public_url="https://agency.example",
         send_retry_base_s=600,
+        # Replies are read in this process: deterministic, and no child process per run.
+        classify_isolation="inline",
         state_dir=workdir / ".aicmo",
         log_level="warning",
     )
@@ -108,6 +120,7 @@ async def simulate(
     await engine.dispose()
     trace: list[str] = []
     ticks: list[float] = []
+    acted: Counter[int] = Counter()
 
     def record(event: Event) -> None:
         # duration_ms is wall time: everything else in an event is a function of the seed.
@@ -115,6 +128,8 @@ async def simulate(
         trace.append(f"{clock.monotonic():.3f} {type(event).__name__} {json.dumps(body, sort_keys=True)}")
         if isinstance(event, Tick):
             ticks.append(clock.monotonic())
+        elif isinstance(event, ReplyActedOn):
+            acted[event.inbound_id] += 1
 
     total = days * 86400
     kill_rng = random.Random(f"kills:{seed}")
@@ -126,70 +141,84 @@ async def simulate(
     elapsed = 0.0
     life = 0
     start_failures = 0
-    while True:
-        life += 1
-        engine, system = _new_life(settings, seed, life, faults, world, inbox_dir, pause_policy, commit_faults, inboxes)
-        system.events.tap(record)
-        born = clock.monotonic()
-        try:
-            await system.start()
-        except Exception:
-            # A fault during start-up (a commit in on_start): `python run.py` exits 1 and
-            # its process supervisor starts it again, as this does.
-            await engine.dispose()
-            _stop_faults(commit_faults)
-            start_failures += 1
-            if start_failures > 20:
-                raise
-            continue
-        killed = False
-        while elapsed < total:
-            next_kill = idle_kills[0] if idle_kills else None
-            chunk = min(86400.0, total - elapsed, *((max(next_kill - elapsed, 0.0),) if next_kill is not None else ()))
-            outcome = await _run_for(clock, world, chunk) if chunk > 0 else "slept"
-            if outcome == "killed_in_send":
-                await _quiet_but_one(system)
-                killed = True
+
+    def killed_at(kill: Kill, holder: object) -> None:
+        where = {"actor": kill.actor, "kind": kill.kind, "n": kill.n}
+        trace.append(f"{kill.at:.3f} Killed {json.dumps(where, sort_keys=True)}")
+        world.frozen.append(holder)
+        world.kill_requested.set()
+
+    anywhere = (
+        KillAnywhere(
+            seed, faults.kill_anywhere, clock, until=origin + total, on_kill=killed_at,
+            max_lives_killed=faults.max_lives_killed_anywhere,
+        )
+        if faults.kill_anywhere > 0
+        else None
+    )
+    system: ActorSystem | None = None
+    try:
+        with killpoints.installed(anywhere):
+            while True:
+                life += 1
+                world.life = life
+                if anywhere is not None:
+                    anywhere.new_life(life)
+                engine, system = _new_life(settings, seed, life, faults, world, inbox_dir, pause_policy, commit_faults, inboxes)
+                system.events.tap(record)
+                born = clock.monotonic()
+                try:
+                    killed = await _start(system, world)
+                except Exception:
+                    # A fault during start-up (a commit in on_start): `python run.py` exits 1 and
+                    # its process supervisor starts it again, as this does.
+                    await engine.dispose()
+                    _stop_faults(commit_faults)
+                    start_failures += 1
+                    if start_failures > 20:
+                        raise
+                    continue
+                while not killed and elapsed < total:
+                    next_kill = idle_kills[0] if idle_kills else None
+                    chunk = min(86400.0, total - elapsed, *((max(next_kill - elapsed, 0.0),) if next_kill is not None else ()))
+                    if chunk > 0:
+                        await _run_for(clock, world, chunk)
+                    if world.kill_requested.is_set():
+                        killed = True
+                        break
+                    elapsed = clock.monotonic() - origin
+                    if progress is not None:
+                        progress(elapsed / 86400, total / 86400)
+                    if next_kill is not None and elapsed >= next_kill:
+                        idle_kills.pop(0)
+                        killed = True
+                if killed:
+                    await _kill(system, world)
+                    world.kill_requested.clear()
+                    world.frozen.clear()
+                    await engine.dispose()
+                    _stop_faults(commit_faults)
+                    lives.append((born, clock.monotonic()))
+                    elapsed = clock.monotonic() - origin
+                    continue
+                await _finish(system, world, settings, inboxes)
+                _stop_faults(commit_faults)
+                lives.append((born, clock.monotonic()))
                 break
-            elapsed = clock.monotonic() - origin
-            if progress is not None:
-                progress(elapsed / 86400, total / 86400)
-            if next_kill is not None and elapsed >= next_kill:
-                idle_kills.pop(0)
-                killed = True
-                break
-        if killed:
-            await system.kill()
-            world.kill_requested.clear()
-            await engine.dispose()
-            _stop_faults(commit_faults)
-            lives.append((born, clock.monotonic()))
-            elapsed = clock.monotonic() - origin
-            continue
-        # The last tick's inbox poll comes half a tick later: let it happen, then read the
-        # inbox once more (after restarts the ticks' phase has moved), so every reply the
-        # world wrote before the end is in.
-        await clock.sleep(settings.inbox_poll_offset_s)
-        await system.settle()
-        # The world's last mails must be read although the inbox may be in its reconnect
-        # backoff after a simulated disconnect: from here on it stays up, and the clock
-        # moves past the longest backoff before the last poll.
-        for faulty in inboxes:
-            faulty.probability = 0.0
-        await clock.sleep(INBOX_BACKOFF_MAX_S + 1)
-        await system.settle()
-        await system.ref("cam.inbox", PollInbox).tell(PollInbox(inbox="sim"))
-        await system.settle()
-        await system.stop()
+    finally:
+        # Whatever ended the run (a bug, a cancelled soak seed): leave nothing behind that
+        # would fault the next run on this database file.
         _stop_faults(commit_faults)
-        lives.append((born, clock.monotonic()))
-        break
+        if system is not None and not system.stopped:
+            await system.kill()
+            await engine.dispose()
 
     engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
     store = CamStore(engine)
     funnel = await store.funnel(spec.name)
     expected_ticks = _complete_ticks(ticks, lives, tick_s)
-    violations = await check_invariants(store, world, spec, expected_ticks, settings)
+    kills = anywhere.kills if anywhere is not None else []
+    violations = await check_invariants(store, world, spec, expected_ticks, settings, kills=kills, acted_events=acted)
     await engine.dispose()
     # Actors that run at one simulated instant run concurrently, so events of one instant
     # are compared as a set: sorted by time, then by text.
@@ -204,16 +233,19 @@ async def simulate(
         funnel=funnel,
         world=world,
         db_path=db_path,
-        outbox=workdir / "mail" / "outbox",
+        outbox=workdir / MAIL_FOLDER / "outbox",
         inbox=inbox_dir,
         ticks=expected_ticks,
         trace=trace,
+        kills=list(kills),
         extra={
             "lives": len(lives),
             "commit_failures": sum(f.failed for f in commit_faults),
             "inbox_drops": sum(i.drops for i in inboxes),
             "kills_in_send": world.kills_in_send,
             "start_failures": start_failures,
+            "kills_anywhere": anywhere.by_kind() if anywhere is not None else {},
+            "kill_points": [str(k) for k in kills],
         },
     )
 
@@ -238,8 +270,8 @@ def _new_life(
 
     def make_inbox() -> InboxSource:
         source = MaildirInbox(inbox_dir, "sim", initial_uidvalidity=1)
-        if faults.inbox_disconnect <= 0:
-            return source
+        if faults.inbox_disconnect <= 0 and faults.kill_anywhere <= 0:
+            return source  # (the faulty inbox's fetches are kill points too)
         faulty = FaultyInbox(source, seed * 1000 + life * 100 + len(inboxes), faults.inbox_disconnect)
         inboxes.append(faulty)
         return faulty
@@ -252,6 +284,7 @@ def _new_life(
         pause_policy=pause_policy,
         transport_factory=lambda name, mailbox: world.transport(mailbox),
         inbox_factories={"sim": make_inbox},
+        installation=f"sim-{seed}",
     )
     holder: list[ActorSystem] = []
     system = ActorSystem(settings, clock=world.clock, children=cam_children(wiring, lambda: holder[0].snapshot()))
@@ -266,34 +299,95 @@ def _stop_faults(commit_faults: list[CommitFaults]) -> None:
 
 def _fresh_workdir(workdir: Path) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
-    for stale in ("aicmo.db", "aicmo.db-wal", "aicmo.db-shm"):
+    for stale in (DATABASE_FILE, f"{DATABASE_FILE}-wal", f"{DATABASE_FILE}-shm"):
         (workdir / stale).unlink(missing_ok=True)
     # A fresh world: replies left in the Maildir by an earlier run would be read as this run's.
-    shutil.rmtree(workdir / "mail", ignore_errors=True)
+    shutil.rmtree(workdir / MAIL_FOLDER, ignore_errors=True)
 
 
-async def _run_for(clock: FakeClock, world: World, seconds: float) -> str:
-    """Let `seconds` of simulated time pass, unless the world kills the process first."""
+async def _start(system: ActorSystem, world: World) -> bool:
+    """Start the system; True if the process was killed meanwhile (at a kill point in an
+    `on_start`, say: start-up then never finishes). A failed start raises, as it would."""
+    starting = asyncio.ensure_future(system.start())
+    killing = asyncio.ensure_future(world.kill_requested.wait())
+    try:
+        await asyncio.wait({starting, killing}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await _cancel(killing)
+    if not world.kill_requested.is_set():
+        starting.result()
+        return False
+    await _kill(system, world)
+    # Start-up ends with the kill: cancelled, or failed for a reason the kill makes moot.
+    await asyncio.wait({starting})
+    if not starting.cancelled():
+        starting.exception()
+    return True
+
+
+async def _finish(system: ActorSystem, world: World, settings: Settings, inboxes: list[FaultyInbox]) -> None:
+    """The end of the last life: read what the world wrote before the end, then stop."""
+    # From here on nobody dies: kill points are past their time (`until`), and the sink is told.
+    world.kills_allowed = False
+    # The last tick's inbox poll comes half a tick later: let it happen, then read the inbox
+    # once more (after restarts the ticks' phase has moved), so every reply the world wrote
+    # before the end is in.
+    await world.clock.sleep(settings.inbox_poll_offset_s)
+    await system.settle()
+    # The world's last mails must be read although the inbox may be in its reconnect backoff
+    # after a simulated disconnect: from here on it stays up, and the clock moves past the
+    # longest backoff before the last poll.
+    for faulty in inboxes:
+        faulty.probability = 0.0
+    await world.clock.sleep(INBOX_BACKOFF_MAX_S + 1)
+    await system.settle()
+    await system.ref("cam.inbox", PollInbox).tell(PollInbox(inbox="sim"))
+    await system.settle()
+    await system.stop()
+
+
+async def _run_for(clock: FakeClock, world: World, seconds: float) -> None:
+    """Let `seconds` of simulated time pass, unless the process is to die first."""
     sleeping = asyncio.ensure_future(clock.sleep(seconds))
     killing = asyncio.ensure_future(world.kill_requested.wait())
-    done, _ = await asyncio.wait({sleeping, killing}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (sleeping, killing):
-        if task not in done:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    return "killed_in_send" if killing in done and world.kill_requested.is_set() else "slept"
+    try:
+        await asyncio.wait({sleeping, killing}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await _cancel(sleeping)
+        await _cancel(killing)
 
 
-async def _quiet_but_one(system: ActorSystem) -> None:
-    """Wait until only the sender held in the world's sink is still busy, so the kill finds
-    every other actor at rest and the same seed replays the same state."""
+async def _cancel(task: asyncio.Future[Any]) -> None:
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _kill(system: ActorSystem, world: World) -> None:
+    """Kill the system. If actors are held at their point of death, first wait until every
+    other actor is at rest (or held at its own kill point), so the kill finds the same state
+    whatever the order tasks ran in, and the same seed replays."""
+    if world.frozen:
+        await _quiet_but_frozen(system, world.frozen)
+    await system.kill()
+
+
+async def _quiet_but_frozen(system: ActorSystem, frozen: list[object]) -> None:
+    """Wait until nothing is runnable and no actor but the `frozen` ones holds work.
+
+    Actors, not the activity count: a supervisor restarting an actor that is held in its
+    `on_start` holds activity too, and waits for it forever.
+    """
     loop = asyncio.get_running_loop()
     ready = getattr(loop, "_ready", None)
     while True:
         for _ in range(5):
             await asyncio.sleep(0)
-        if system.activity.active <= 1 and (ready is None or len(ready) == 0):
+        if ready is not None and len(ready) > 0:
+            continue
+        cells = system.root.cells() if system.root is not None else []
+        if not any(cell.holding and not any(cell is held for held in frozen) for cell in cells):
             return
 
 

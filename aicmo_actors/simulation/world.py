@@ -23,7 +23,8 @@ from typing import Any
 
 from aicmo_actors.gateways.mail_message import wire_bytes
 from aicmo_actors.gateways.transport import SendResult
-from aicmo_actors.runtime import FakeClock
+from aicmo_actors.runtime import FakeClock, killpoints
+from aicmo_actors.runtime.activity import current_holder
 from aicmo_actors.simulation import mails
 
 FATES = (
@@ -36,6 +37,7 @@ FATES = (
     "ooo",
     "hard_bounce",
     "soft_bounce",
+    "dead_at_rcpt",
     "silent",
 )
 
@@ -53,6 +55,8 @@ class Behaviour:
     ooo: float = 0.05
     hard_bounce: float = 0.02
     soft_bounce: float = 0.02
+    #: The address is refused at RCPT TO (550 5.1.1) instead of bouncing by report later.
+    dead_at_rcpt: float = 0.0
     reply_delay_h: tuple[float, float] = (0.5, 60.0)
 
     def draw(self, rng: random.Random) -> str:
@@ -66,9 +70,11 @@ class Behaviour:
 
 @dataclass(frozen=True)
 class Faults:
-    """Seeded faults. Probabilities are per send attempt (SMTP), per inbox poll (inbox) and
-    per database commit; `process_kills` is how many times the whole process is killed
-    (no drain, no on_stop: memory and mailboxes lost) and restarted on the same database."""
+    """Seeded faults. Probabilities are per send attempt (SMTP), per inbox poll (inbox), per
+    database commit and per kill point (`kill_anywhere`); `process_kills` is how many times
+    the whole process is killed at quiet moments. A kill drops everything in memory (no
+    drain, no on_stop: mailboxes, timers, half-done work) and a new process starts on the
+    same database."""
 
     smtp_4xx: float = 0.0
     smtp_5xx_blocked: float = 0.0
@@ -80,13 +86,18 @@ class Faults:
     process_kills: int = 0  # at seeded moments: timers, mailboxes and memory are lost
     kill_in_send: float = 0.0  # per send: killed after the server took the message, before the reply
     max_kills_in_send: int = 3
+    # Per kill point (aicmo_actors.runtime.killpoints: a store call about to start or just
+    # committed, a publish, a tell, a send, a fetch), decided per actor from the seed.
+    kill_anywhere: float = 0.0
+    max_lives_killed_anywhere: int = 8  # a bound on restarts, whatever the probability
 
 
 #: Every fault at once, often enough to matter in a small run: what the CI seeds and
 #: `python -m bench sim` soak with. SMTP 4xx and 5xx (a block list), the connection
 #: dropped before and after DATA, a crash in the middle of a send, inbox disconnects,
-#: failed commits, the process killed twice at seeded moments and up to three times right
-#: after the server took a message, each time restarted on the same database.
+#: failed commits, the process killed twice at seeded moments, up to three times right
+#: after the server took a message, and at seeded kill points (a few times in a 12-day,
+#: 12-lead run), each time restarted on the same database.
 ALL_FAULTS = Faults(
     smtp_4xx=0.05,
     smtp_5xx_blocked=0.01,
@@ -97,6 +108,7 @@ ALL_FAULTS = Faults(
     db_commit_error=0.01,
     process_kills=2,
     kill_in_send=0.02,
+    kill_anywhere=0.0004,
 )
 #: A dirty list and quick answers, so that a small run meets every kind of reply.
 BUSY_PROSPECTS = Behaviour(interested=0.1, unsubscribe=0.08, ooo=0.1, hard_bounce=0.05, soft_bounce=0.06, reply_delay_h=(0.5, 30))
@@ -111,6 +123,7 @@ class Delivery:
     raw: bytes
     outcome: str  # accepted / unconfirmed (delivered but the reply was lost)
     bounced: bool = False
+    life: int = 1  # which life of the service sent it
 
 
 @dataclass
@@ -140,11 +153,18 @@ class World:
         self.answered: set[str] = set()
         self.soft_bounced: set[str] = set()
         self.deliveries: list[Delivery] = []
+        #: Emails refused at RCPT (the address is dead): never delivered.
+        self.rejected: list[Delivery] = []
         self.alert_emails: list[Delivery] = []
         self.written: list[WrittenMail] = []
         self.crashes = 0
         self.kills_in_send = 0
+        #: Set when the process is to die; `frozen` holds the actors held at their point of
+        #: death (in the sink, or at a kill point) until it does. Both reset per life.
         self.kill_requested = asyncio.Event()
+        self.frozen: list[object] = []
+        self.life = 1
+        self.kills_allowed = True  # False once the run is over: the last polls must finish
         self._seq = 0
         for sub in ("tmp", "new", "cur"):
             (self.inbox_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -173,13 +193,28 @@ class World:
         roll -= faults.smtp_5xx_blocked
         if roll < faults.drop_before_data:
             return SendResult(outcome="temporary", smtp_code=None, smtp_text="Connection lost: [Errno 104] Connection reset by peer", stage="mail")
+        for rcpt in rcpt_to:
+            address = rcpt.lower()
+            if address in self.alert_addresses:
+                continue
+            fate = self.fates.get(address)
+            if fate is None:
+                fate = self.fates[address] = self.behaviour.draw(self.rng)
+            if fate == "dead_at_rcpt":
+                self.rejected.append(Delivery(self.clock.now(), mail_from, address, str(message["Message-ID"]), b"", "refused", life=self.life))
+                return SendResult(
+                    outcome="permanent",
+                    smtp_code=550,
+                    smtp_text=f"5.1.1 <{address}>: Recipient address rejected: User unknown in virtual mailbox table",
+                    stage="rcpt",
+                )
         now = self.clock.now()
         raw = wire_bytes(message)
         message_id = str(message["Message-ID"])
         dropped = self.fault_rng.random() < faults.drop_after_data
         outcome = "unconfirmed" if dropped else "accepted"
         for rcpt in rcpt_to:
-            record = Delivery(now, mail_from, rcpt.lower(), message_id, raw, outcome)
+            record = Delivery(now, mail_from, rcpt.lower(), message_id, raw, outcome, life=self.life)
             if rcpt.lower() in self.alert_addresses:
                 self.alert_emails.append(record)
                 continue
@@ -188,7 +223,8 @@ class World:
         if dropped:
             return SendResult(outcome="unconfirmed", smtp_code=None, smtp_text="connection lost after DATA", stage="after_data")
         if (
-            self.kills_in_send < faults.max_kills_in_send
+            self.kills_allowed
+            and self.kills_in_send < faults.max_kills_in_send
             and self.fault_rng.random() < faults.kill_in_send
             and not (set(r.lower() for r in rcpt_to) & self.alert_addresses)
         ):
@@ -264,16 +300,20 @@ class ProcessKilled(BaseException):
 
 
 class SimSink:
-    """The `MailTransport` port over the simulated world (an in-process SMTP sink)."""
+    """The `MailTransport` port over the simulated world (an in-process SMTP sink); each
+    send is a kill point."""
 
     def __init__(self, world: World) -> None:
         self.world = world
 
     async def send(self, message: EmailMessage, *, mail_from: str, rcpt_to: Sequence[str]) -> SendResult:
+        if killpoints.hook is not None:
+            await killpoints.checkpoint(killpoints.SEND)
         try:
             return self.world.accept(message, mail_from, rcpt_to)
         except ProcessKilled:
             # Hold the sender here, busy, until the simulation kills the whole system.
+            self.world.frozen.append(current_holder.get())
             await asyncio.Event().wait()
             raise
 

@@ -19,6 +19,10 @@ awaited statement by statement, ~0.2 ms as one unit of work, measured on these m
 
 The function must not await anything: it is plain synchronous SQLAlchemy Core.
 Context variables (the actor holding the unit of work, its log context) go with it.
+
+Each unit of work is a kill point (`aicmo_actors.runtime.killpoints`) just before it starts
+and just after it returned, outside the connection: a simulated process that dies there
+holds no connection, and "committed, then died before telling anyone" is one of them.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import StaticPool
 
+from aicmo_actors.runtime import killpoints
+
 __all__ = ["run_read", "run_write"]
 
 T = TypeVar("T")
@@ -43,12 +49,25 @@ _BRIDGES: dict[int, tuple[Any, Engine]] = {}
 
 async def run_write(engine: AsyncEngine, work: Callable[[Connection], T]) -> T:
     """Run `work(conn)` in one transaction that takes the write lock, and commit it."""
+    if killpoints.hook is not None:
+        return await _killable(engine, work, write=True)
     return await _run(engine, work, write=True)
 
 
 async def run_read(engine: AsyncEngine, work: Callable[[Connection], T]) -> T:
     """Run `work(conn)` in one read transaction (rolled back, nothing is written)."""
+    if killpoints.hook is not None:
+        return await _killable(engine, work, write=False)
     return await _run(engine, work, write=False)
+
+
+async def _killable(engine: AsyncEngine, work: Callable[[Connection], T], *, write: bool) -> T:
+    await killpoints.checkpoint(killpoints.STORE)
+    result = await _run(engine, work, write=write)
+    # After `_run` returned: the connection is back in the pool (a process that dies here
+    # holds none), and a write is committed.
+    await killpoints.checkpoint(killpoints.COMMITTED if write else killpoints.READ)
+    return result
 
 
 async def _run(engine: AsyncEngine, work: Callable[[Connection], T], *, write: bool) -> T:

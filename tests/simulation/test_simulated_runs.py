@@ -57,13 +57,19 @@ async def test_every_seed_keeps_every_invariant(tmp_path: Path, seed: int) -> No
 async def test_the_faults_really_happen(tmp_path: Path) -> None:
     """The soak is only as good as its faults: over a few seeds, every kind fires."""
     seen: Counter[str] = Counter()
+    killed_at: Counter[str] = Counter()
     for seed in range(1, 6):
         result = await _run(tmp_path, seed=seed, behaviour=BEHAVIOUR, faults=ALL_FAULTS)
         seen.update({k: v for k, v in result.extra.items() if isinstance(v, int)})
         seen["crashes"] += result.world.crashes
         seen["unconfirmed"] += sum(d.outcome == "unconfirmed" for d in result.world.deliveries)
+        killed_at.update(result.extra["kills_anywhere"])
     assert seen["lives"] > 5  # killed and restarted
     assert seen["kills_in_send"] > 0
+    # Killed at kill points of several kinds (a store call about to start or just done, a
+    # publish, a tell, a gateway call), a few times per run.
+    assert len(killed_at) >= 2, killed_at
+    assert 5 <= sum(killed_at.values()) <= 40, killed_at
     assert seen["commit_failures"] > 0
     assert seen["inbox_drops"] > 0
     assert seen["crashes"] > 0
@@ -75,6 +81,8 @@ async def test_the_same_seed_replays_the_same_trace_and_another_seed_does_not(tm
     again = await _run(tmp_path / "b", seed=7, leads=30, days=10, behaviour=BEHAVIOUR, faults=ALL_FAULTS)
     other = await _run(tmp_path / "c", seed=8, leads=30, days=10, behaviour=BEHAVIOUR, faults=ALL_FAULTS)
     assert first.extra["lives"] > 1  # the replay includes kills and restarts
+    assert first.extra["kill_points"], "no kill at a kill point to replay"
+    assert first.extra["kill_points"] == again.extra["kill_points"]
     assert first.trace == again.trace
     assert first.trace_hash == again.trace_hash
     assert first.funnel == again.funnel
