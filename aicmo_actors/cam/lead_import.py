@@ -36,6 +36,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
+#: The longest value each field may have: the columns of cam_leads (PostgreSQL refuses more).
+FIELD_LIMITS = {"first_name": 200, "last_name": 200, "company": 300}
+
+
 class LeadFileError(ValueError):
     """The file as a whole cannot be read (missing, binary, no email column); one line."""
 
@@ -203,6 +207,10 @@ def parse_leads_text(
             email = normalise_address(raw_email, allow_test_domains=allow_test_domains)
         except EmailNotValidError as exc:
             result.rejected.append(Rejected(line, f"invalid address {raw_email!r}: {shown(str(exc))}"))
+            continue
+        too_long = next((key for key, limit in FIELD_LIMITS.items() if len(values.get(key) or "") > limit), None)
+        if too_long is not None:
+            result.rejected.append(Rejected(line, f"{too_long} is longer than {FIELD_LIMITS[too_long]} characters"))
             continue
         tz = values.get("timezone") or None
         if tz is not None and not is_timezone(tz):

@@ -1500,7 +1500,7 @@ class CamStore:
                     {
                         "b_id": inbound_id,
                         "b_category": c.category.value,
-                        "b_reason": c.reason,
+                        "b_reason": c.reason[:64] if c.reason else None,  # the column's size; the JSON keeps it whole
                         "b_confidence": c.confidence,
                         "b_classification": json.loads(c.model_dump_json()),
                         "b_lead_id": match.lead_id if match else None,

@@ -144,3 +144,14 @@ async def test_two_reports_of_one_failure_count_once(engine: AsyncEngine) -> Non
     assert ours["status"] == "SENT"  # what the server did at send time is not rewritten
     figures = (await store.campaign_figures("spring"))["spring"]
     assert (figures.sent, figures.soft_bounces, figures.attempted) == (1, 1, 1)
+
+
+async def test_a_reason_longer_than_its_column_is_cut_not_refused(engine: AsyncEngine) -> None:
+    """A feedback report's Feedback-Type (anyone can write one) becomes part of the reason:
+    PostgreSQL refused a long one, and the classifier crashed on that message for good."""
+    store = CamStore(engine)
+    (inbound_id,) = await store.store_inbound("inbox", 1, fetched([corpus()["arf_abuse.eml"]]), NOW)
+    long = classify_message(corpus()["arf_abuse.eml"]).model_copy(update={"reason": "delivery_feedback_" + "x" * 500})
+    assert await store.save_classifications([(inbound_id, long, None, None)], NOW) == [inbound_id]
+    (row,) = await rows(engine, sa.select(inbound_t))
+    assert len(row["reason"]) == 64 and row["classification"]["reason"] == long.reason

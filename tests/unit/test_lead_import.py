@@ -374,3 +374,13 @@ def test_test_domains_need_allow_test_domains(tmp_path: Path) -> None:
     assert normalise_address(" Ann@Corp.TEST ", allow_test_domains=True) == "ann@corp.test"
     with pytest.raises(EmailNotValidError):
         normalise_address("ann@corp.test")
+
+
+def test_a_field_longer_than_its_column_rejects_its_row_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from aicmo_actors.cam.lead_import import parse_leads_csv
+
+    path = tmp_path / "long.csv"
+    path.write_text("email,first_name,company\nok@example.com,Ann,Acme\nlong@example.com," + "A" * 201 + ",Acme\n")
+    result = parse_leads_csv(path)
+    assert [lead.email for lead in result.leads] == ["ok@example.com"]
+    assert [(r.line, r.reason) for r in result.rejected] == [(3, "first_name is longer than 200 characters")]
