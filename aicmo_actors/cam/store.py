@@ -2089,21 +2089,13 @@ def _clean_id(value: object) -> str | None:
 
 
 def _address(value: object) -> str | None:
-    """The sender's real address (never one written in its display name); None when there
-    is none or it would not fit its column."""
-    from email.utils import getaddresses
+    """The sender's real address, as the classifier reads it (never one written in the
+    display name, quoted or not); None when there is none or it would not fit its column."""
+    from aicmo_actors.cam.classify.parse import mailbox_addresses
 
-    if value is None:
-        return None
-    try:
-        pairs = getaddresses([str(value)])
-    except Exception:
-        return None
-    for _name, address in pairs:
-        address = normalise_address(address)
-        if address and "@" in address:
-            return address if len(address) <= cam_tables.ADDRESS and address.isprintable() else None
-    return None
+    found = mailbox_addresses(str(value or ""), limit=1)
+    address = normalise_address(found[0]) if found else ""
+    return address if address and len(address) <= cam_tables.ADDRESS and address.isprintable() else None
 
 
 def _inbound_row(inbox: str, uidvalidity: int, m: FetchedMessage, now: datetime) -> dict[str, Any]:

@@ -155,3 +155,15 @@ async def test_a_reason_longer_than_its_column_is_cut_not_refused(engine: AsyncE
     assert await store.save_classifications([(inbound_id, long, None, None)], NOW) == [inbound_id]
     (row,) = await rows(engine, sa.select(inbound_t))
     assert len(row["reason"]) == 64 and row["classification"]["reason"] == long.reason
+
+
+async def test_the_stored_sender_is_never_an_address_from_the_display_name(engine: AsyncEngine) -> None:
+    """Shown in `inbox unmatched`, alerts and `leads show`: quoted or not, the display name's
+    address is not the sender."""
+    store = CamStore(engine)
+    raws = [
+        f"From: {sender}\r\nTo: alex@outreach.example.com\r\nSubject: hi\r\nMessage-ID: <s{n}@evil.example>\r\n\r\nhello\r\n".encode()
+        for n, sender in enumerate(['"bystander@gmail.example" <attacker@evil.example>', "bystander@gmail.example <attacker@evil.example>"])
+    ]
+    await store.store_inbound("inbox", 1, fetched(raws), NOW)
+    assert [r["from_address"] for r in await rows(engine, sa.select(inbound_t).order_by(inbound_t.c.id))] == ["attacker@evil.example"] * 2
