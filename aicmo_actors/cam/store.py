@@ -544,22 +544,22 @@ class CamStore:
     async def pause_campaign(self, name: str, reason: str, now: datetime) -> int | None:
         """Auto-pause an active campaign and store the alert that says so, in one transaction.
         Returns the alert's id; None if it was paused already (or does not exist)."""
+        return await run_write(self.engine, lambda conn: self._pause_campaign(conn, name, reason, now))
 
-        def work(conn: Connection) -> int | None:
-            result = conn.execute(
-                campaigns_t.update()
-                .where(campaigns_t.c.name == name, campaigns_t.c.status == "active")
-                .values(status="paused", paused_reason=reason, paused_at=now, updated_at=now)
-            )
-            if not result.rowcount:
-                return None
-            summary = f"Campaign {name} paused: {reason}"
-            return self._insert_alert(
-                conn, key=f"pause:campaign:{name}:{now.isoformat()}", kind="campaign_paused", lead_id=None,
-                campaign=name, category=None, summary=summary, text=summary, inbound_id=None, now=now,
-            )
-
-        return await run_write(self.engine, work)
+    def _pause_campaign(self, conn: Connection, name: str, reason: str, now: datetime) -> int | None:
+        """`pause_campaign` inside the caller's transaction."""
+        result = conn.execute(
+            campaigns_t.update()
+            .where(campaigns_t.c.name == name, campaigns_t.c.status == "active")
+            .values(status="paused", paused_reason=reason, paused_at=now, updated_at=now)
+        )
+        if not result.rowcount:
+            return None
+        summary = f"Campaign {name} paused: {reason}"
+        return self._insert_alert(
+            conn, key=f"pause:campaign:{name}:{now.isoformat()}", kind="campaign_paused", lead_id=None,
+            campaign=name, category=None, summary=summary, text=summary, inbound_id=None, now=now,
+        )
 
     async def pause_mailbox(self, address: str, reason: str, now: datetime) -> int | None:
         """Auto-pause an active sending mailbox and store the alert that says so, in one
@@ -1082,18 +1082,11 @@ class CamStore:
         paused = None
         alert_ids: list[int] = []
         if campaign.status == "active" and failures >= pause_after:
-            paused = f"{failures} emails could not be built since it was last resumed (the last: {error[:150]})"
-            conn.execute(
-                campaigns_t.update()
-                .where(campaigns_t.c.id == campaign.id, campaigns_t.c.status == "active")
-                .values(status="paused", paused_reason=paused, paused_at=now, updated_at=now)
-            )
-            summary = f"Campaign {job.campaign} paused: {paused}"
-            pause_alert = self._insert_alert(
-                conn, key=f"pause:campaign:{job.campaign}:{now.isoformat()}", kind="campaign_paused", lead_id=None,
-                campaign=job.campaign, category=None, summary=summary, text=summary, inbound_id=None, now=now,
-            )
-            alert_ids += [pause_alert] if pause_alert is not None else []
+            why = f"{failures} emails could not be built since it was last resumed (the last: {error[:150]})"
+            pause_alert = self._pause_campaign(conn, job.campaign, why, now)
+            if pause_alert is not None:
+                paused = why
+                alert_ids.append(pause_alert)
         key = f"send_error:{job.campaign}:{stable_hash(error.split(' (')[0])[:24]}"
         alert_id = self._insert_alert(
             conn,
