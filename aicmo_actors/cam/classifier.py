@@ -49,11 +49,6 @@ FALLBACK_CONFIDENCE_FACTOR = 0.6
 Reader = Callable[[bytes], Awaitable[Classification]]
 
 
-async def read_inline(raw: bytes) -> Classification:
-    """Classify in this process (the simulation, tests): deterministic, no time limit."""
-    return classify_message(raw)
-
-
 #: What the reading child may take beyond what it uses once started: one message's parse
 #: (its size and decoded size are bounded before that) and more than enough room to spare.
 CHILD_MEMORY_BYTES = 1024**3
@@ -138,14 +133,15 @@ class Classifier(Actor[ReplyReceived]):
         store: CamStore,
         *,
         batch: int = 100,
-        read: Reader = read_inline,
+        read: Reader | None = None,
         secret: Callable[[], bytes] | None = None,
     ) -> None:
         if batch < 1:
             raise ValueError("batch must be at least 1")
         self.store = store
         self.batch = batch
-        self.read = read
+        #: Inline with the default limits unless told otherwise (the service: `make_reader`).
+        self.read = read or InlineReader(ParseLimits())
         #: The key of our signed tokens; None: tokens are not recognised (tests without one).
         self.secret = secret
         # Rows classified ahead of their own ReplyReceived (which then needs nothing).

@@ -200,10 +200,10 @@ async def test_a_message_that_crashes_the_classifier_crashes_alone(
     poison = ids[20]
     poison_raw = await store.inbound_raw(poison)
 
-    def classify(raw: bytes) -> Any:
+    def classify(raw: bytes, **limits: Any) -> Any:
         if raw == poison_raw:
             raise RuntimeError("a classifier bug")
-        return classify_message(raw)
+        return classify_message(raw, **limits)
 
     monkeypatch.setattr(classifier_module, "classify_message", classify)
     async with Run(store) as run:
