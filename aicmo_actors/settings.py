@@ -134,8 +134,9 @@ class Settings(RuntimeSettings):
     inbox_poll_offset_s: float = Field(
         default=0.0,
         ge=0,
-        description="poll the inboxes this long after each tick instead of with it (the simulation "
-        "uses half a tick, so reading replies and scheduling never race at one instant)",
+        description="poll the inboxes this long after each tick (default: half the tick interval, so reading "
+        "replies and the tick's sending never contend for the database at one instant; an IMAP inbox with IDLE "
+        "is read as mail arrives anyway)",
     )
 
     pause_hard_bounce_rate: float = Field(default=0.03, ge=0, le=1, description="auto-pause a campaign above this hard-bounce rate ...")
@@ -224,3 +225,12 @@ class Settings(RuntimeSettings):
     http_max_connections: int = Field(
         default=100, ge=1, description="open connections the HTTP server accepts at once (default 100)"
     )
+
+    @model_validator(mode="after")
+    def _poll_half_a_tick_later(self) -> Settings:
+        # Half a tick after the tick, unless set: reading replies and sending then never meet
+        # at one instant (on SQLite they would queue for the one writer), and the simulation
+        # proves its invariants on the same timing the service runs with.
+        if "inbox_poll_offset_s" not in self.model_fields_set:
+            object.__setattr__(self, "inbox_poll_offset_s", self.tick_interval_s / 2)
+        return self

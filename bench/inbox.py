@@ -123,7 +123,8 @@ async def run_pipeline(server: Any, url: str, expected: int, deadline_s: float) 
     """The real inbox and classifier actors on `url`; seconds from first poll to last row."""
     from aicmo_actors.cam.classifier import Classifier
     from aicmo_actors.cam.inbox import Inbox
-    from aicmo_actors.cam.store import CamStore, inbound_t
+    from aicmo_actors.cam.repos import CamStore
+    from aicmo_actors.cam.tables import cam_inbound_emails as inbound_t
     from aicmo_actors.gateways.imap import ImapSource
     from aicmo_actors.runtime import ActorSystem, ChildSpec, RuntimeSettings
     from aicmo_actors.settings import Settings

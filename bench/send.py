@@ -35,10 +35,10 @@ from typing import Any
 
 import aiosmtplib
 
+from aicmo_actors.cam import cam_supervisor
 from aicmo_actors.cam.campaign import CampaignSpec, parse_campaign
+from aicmo_actors.cam.repos import CamStore
 from aicmo_actors.cam.scheduler import Scheduler
-from aicmo_actors.cam.store import CamStore
-from aicmo_actors.cli.service import CamWiring, cam_children
 from aicmo_actors.gateways.mail_message import build_message, wire_bytes
 from aicmo_actors.gateways.smtp import SmtpTransport
 from aicmo_actors.runtime import Actor, ActorSystem, ChildSpec, FakeClock, RealClock
@@ -167,8 +167,8 @@ async def pipeline(port: int, database_url: str, n: int) -> float:
         store = CamStore(engine)
         spec: CampaignSpec = parse_campaign(CAMPAIGN, "bench")
         now = datetime.now(UTC)
-        await store.create_or_update_campaign(spec, now)
-        await store.import_leads(spec.name, lead_rows(n), now)
+        await store.campaigns.create_or_update(spec, now)
+        await store.leads.import_rows(spec.name, lead_rows(n), now)
         sent = 0
         first_tick: float | None = None
         done = asyncio.Event()
@@ -184,21 +184,15 @@ async def pipeline(port: int, database_url: str, n: int) -> float:
                 if sent >= n:
                     done.set()
 
-        wiring = CamWiring(
+        cam = cam_supervisor(
             settings,
             store,
             secret=b"bench-secret-0123456789abcdef",
             http=False,
-            transport_factory=lambda name, mailbox: SmtpTransport("127.0.0.1", port, tls="none", timeout=30),
-            inbox_factories={},
+            transports=lambda name, mailbox: SmtpTransport("127.0.0.1", port, tls="none", timeout=30),
+            inboxes={},
         )
-        system: ActorSystem | None = None
-
-        def snapshot() -> Any:
-            assert system is not None
-            return system.snapshot()
-
-        system = ActorSystem(settings, clock=RealClock(), children=cam_children(wiring, snapshot))
+        system = ActorSystem(settings, clock=RealClock(), children=[cam])
         system.events.tap(on_event)
         async with system:
             await asyncio.wait_for(done.wait(), timeout=max(600.0, n / 5))
@@ -259,7 +253,7 @@ async def tick_ms(total: int, workdir: Path) -> float:
     await upgrade(url)
     engine = make_engine(url)
     try:
-        await CamStore(engine).create_or_update_campaign(parse_campaign(CAMPAIGN, "bench"), start)
+        await CamStore(engine).campaigns.create_or_update(parse_campaign(CAMPAIGN, "bench"), start)
     finally:
         await engine.dispose()
     await asyncio.to_thread(fill_leads, db_path, total, DUE, start)

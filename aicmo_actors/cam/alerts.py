@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aicmo_actors.cam.classify import judge_smtp_reply
-from aicmo_actors.cam.store import AlertRow, CamStore
+from aicmo_actors.cam.repos import AlertRow, CamStore
 from aicmo_actors.gateways.mail_message import build_message
 from aicmo_actors.gateways.transport import MailTransport
 from aicmo_actors.gateways.webhook import WebhookClient, WebhookError
@@ -97,7 +97,7 @@ class Alerts(Actor[AlertRequested | RetryAlert]):
             self._unrecorded.pop(0)
 
     async def on_start(self) -> None:
-        pending = await self.store.pending_alert_ids()
+        pending = await self.store.alerts.pending_ids()
         if not self.recipients and not self.webhook_url:
             # Kept pending, never failed: they go out once a destination is set and the
             # service is started again.
@@ -121,9 +121,13 @@ class Alerts(Actor[AlertRequested | RetryAlert]):
         await self._write_unrecorded()
         now = self.ctx.clock.now()
         if isinstance(message, AlertRequested):
-            row = await self.store.create_alert(message, now)
+            row = await self.store.alerts.create(
+                key=message.idempotency_key, kind=message.kind, lead_id=message.lead_id, campaign=message.campaign,
+                category=message.category.value if message.category else None, summary=message.summary,
+                text=message.text, inbound_id=message.inbound_id, now=now,
+            )
         else:
-            row = await self.store.alert(message.alert_id)
+            row = await self.store.alerts.get(message.alert_id)
         if row is None or row.state != "pending":
             return None
         try:
@@ -201,15 +205,15 @@ class Alerts(Actor[AlertRequested | RetryAlert]):
         if self.webhook_url:
             wanted.add("webhook")
         if wanted <= done:
-            await self._record(self.store.finish_alert, row.alert_id, "delivered", now, None, sorted(done))
+            await self._record(self.store.alerts.finish, row.alert_id, "delivered", now, None, sorted(done))
             self.ctx.log.info("alert delivered", kind=row.kind, alert_id=row.alert_id)
             return
         attempts = row.attempts + 1
         if permanent or attempts >= self.max_attempts:
-            await self._record(self.store.finish_alert, row.alert_id, "failed", now, "; ".join(errors), sorted(done))
+            await self._record(self.store.alerts.finish, row.alert_id, "failed", now, "; ".join(errors), sorted(done))
             self.ctx.log.error("alert delivery failed for good", kind=row.kind, errors=errors)
             return
         delay = self.retry_base_s * 2 ** (attempts - 1)
-        await self._record(self.store.retry_alert, row.alert_id, attempts, "; ".join(errors), sorted(done))
+        await self._record(self.store.alerts.retry, row.alert_id, attempts, "; ".join(errors), sorted(done))
         self.ctx.log.warning("alert delivery failed: will retry", kind=row.kind, in_s=delay, errors=errors)
         self.ctx.schedule(delay, RetryAlert(alert_id=row.alert_id))

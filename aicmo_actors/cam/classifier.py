@@ -33,7 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from aicmo_actors.cam.classify import ParseLimits, classify_message
-from aicmo_actors.cam.store import CamStore, Match
+from aicmo_actors.cam.repos import CamStore, Match
 from aicmo_actors.cam.unsubscribe import return_path_tokens, verify_return_path, verify_token
 from aicmo_actors.gateways.isolated import IsolatedCrash, IsolatedTimeout, IsolatedWorker
 from aicmo_actors.runtime import Actor
@@ -169,7 +169,7 @@ class Classifier(Actor[ReplyReceived]):
             # Messages come in id order: one for a lower id is not coming (and if it does,
             # the database says it is done).
             self._ahead = {i for i in self._ahead if i > head}
-        rows = await self.store.unclassified_raw(head, 1 if self._alone else self.batch)
+        rows = await self.store.inbound.unclassified_raw(head, 1 if self._alone else self.batch)
         results: list[_Result] = []
         for inbound_id, mailbox, raw in rows:
             try:
@@ -219,7 +219,7 @@ class Classifier(Actor[ReplyReceived]):
             )
 
     async def _save(self, results: list[_Result], now: datetime) -> list[int]:
-        return await self.store.save_classifications(
+        return await self.store.inbound.save_classifications(
             [(r.inbound_id, r.classification, r.match, r.matched_by) for r in results], now
         )
 
@@ -243,7 +243,7 @@ class Classifier(Actor[ReplyReceived]):
         # 1. Our signed unsubscribe token.
         by_token = {id(r): lead for r in pending if (lead := self._lead_of_token(r.classification)) is not None}
         if by_token:
-            found = await self.store.matches_by_lead(sorted(set(by_token.values())))
+            found = await self.store.inbound.matches_by_lead(sorted(set(by_token.values())))
             for r in pending:
                 lead = by_token.get(id(r))
                 if lead is not None and lead in found:
@@ -251,7 +251,7 @@ class Classifier(Actor[ReplyReceived]):
             pending = [r for r in pending if r.match is None]
         # 2. Our Message-IDs.
         id_lists = [[i for i in (r.classification.in_reply_to, *r.classification.referenced_ids) if i] for r in pending]
-        for r, match in zip(pending, await self.store.matches_by_message_ids(id_lists), strict=True):
+        for r, match in zip(pending, await self.store.inbound.matches_by_message_ids(id_lists), strict=True):
             if match is not None:
                 r.match = match
                 r.matched_by = "report" if r.classification.category in REPORTS else "message_id"
@@ -259,7 +259,7 @@ class Classifier(Actor[ReplyReceived]):
         # 3. Our signed return path.
         by_path = {id(r): out for r in pending if (out := self._outbound_of_return_path(r.classification)) is not None}
         if by_path:
-            found_out = await self.store.matches_by_outbound_ids(sorted(set(by_path.values())))
+            found_out = await self.store.inbound.matches_by_outbound_ids(sorted(set(by_path.values())))
             for r in pending:
                 out = by_path.get(id(r))
                 if out is not None and out in found_out:
@@ -275,7 +275,7 @@ class Classifier(Actor[ReplyReceived]):
                 guesses.append((r, c.from_address, "sender"))
         if not guesses:
             return
-        found_addr = await self.store.matches_by_recipient([address for _, address, _ in guesses])
+        found_addr = await self.store.inbound.matches_by_recipient([address for _, address, _ in guesses])
         for r, address, how in guesses:
             match = found_addr.get(address)
             if match is None:

@@ -1,6 +1,6 @@
 """`cam.decision`: watches the numbers and pauses a campaign or a mailbox when they turn bad.
 
-Rates (also in the README) are the campaign's `Figures` (`CamStore.campaign_figures`, one
+Rates (also in the README) are the campaign's `Figures` (`store.metrics.figures`, one
 definition shared with `campaign status` and /metrics) over the emails attempted since the
 campaign was last paused or resumed:
 - hard-bounce rate = hard bounces / attempted;
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from aicmo_actors.cam.store import CamStore, Figures
+from aicmo_actors.cam.repos import CamStore, Figures
 from aicmo_actors.runtime import Actor
 from contracts.cam import (
     CampaignPaused,
@@ -97,11 +97,11 @@ class Decision(Actor[EmailSent | EmailFailed | ReplyActedOn]):
         self._alerts = self.ctx.ref(ALERTS, RetryAlert)
         now = self.ctx.clock.now()
         # Judge everything afresh: an outcome written just before a crash must still pause.
-        for name, figures in (await self.store.campaign_figures()).items():
+        for name, figures in (await self.store.metrics.figures()).items():
             self._attempts[name] = figures.attempted
             await self._judge_campaign(name, figures, now)
         horizon = now - timedelta(seconds=self.policy.mailbox_window_s)
-        for mailbox, times in (await self.store.sending_side_rejections(horizon)).items():
+        for mailbox, times in (await self.store.metrics.sending_side_rejections(horizon)).items():
             await self._judge_mailbox(mailbox, deque(times), now)
 
     async def receive(self, message: EmailSent | EmailFailed | ReplyActedOn) -> None:
@@ -127,7 +127,7 @@ class Decision(Actor[EmailSent | EmailFailed | ReplyActedOn]):
             await self._check_mailbox(message.mailbox, now)
 
     async def _check_campaign(self, campaign: str, now: datetime) -> None:
-        figures = (await self.store.campaign_figures(campaign)).get(campaign)
+        figures = (await self.store.metrics.figures(campaign)).get(campaign)
         if figures is not None:
             self._attempts[campaign] = figures.attempted
             await self._judge_campaign(campaign, figures, now)
@@ -138,7 +138,7 @@ class Decision(Actor[EmailSent | EmailFailed | ReplyActedOn]):
             return
         # A pause starts a fresh window: after `campaign resume` the campaign is judged on
         # what it sends from then on (the store counts from its last pause or resume).
-        alert_id = await self.store.pause_campaign(campaign, reason, now)
+        alert_id = await self.store.campaigns.pause(campaign, reason, now)
         if alert_id is not None:
             self._attempts[campaign] = 0
             self.ctx.log.warning("campaign paused", campaign=campaign, reason=reason)
@@ -147,14 +147,14 @@ class Decision(Actor[EmailSent | EmailFailed | ReplyActedOn]):
 
     async def _check_mailbox(self, mailbox: str, now: datetime) -> None:
         horizon = now - timedelta(seconds=self.policy.mailbox_window_s)
-        times = (await self.store.sending_side_rejections(horizon)).get(mailbox.lower(), [])
+        times = (await self.store.metrics.sending_side_rejections(horizon)).get(mailbox.lower(), [])
         await self._judge_mailbox(mailbox, deque(times), now)
 
     async def _judge_mailbox(self, mailbox: str, times: deque[datetime], now: datetime) -> None:
         reason = mailbox_verdict(times, now, self.policy)
         if reason is None:
             return
-        alert_id = await self.store.pause_mailbox(mailbox, reason, now)
+        alert_id = await self.store.campaigns.pause_mailbox(mailbox, reason, now)
         if alert_id is not None:
             self.ctx.log.warning("mailbox paused", mailbox=mailbox, reason=reason)
             await self.ctx.publish(MailboxPaused(mailbox=mailbox, reason=reason))

@@ -1,6 +1,6 @@
 """`cam.followup`: what each classified reply means for its lead, acted on once, durably.
 
-The rules are the pure state machine in `lead_rules`; `CamStore.act_on_inbound` writes,
+The rules are the pure state machine in `lead_rules`; `store.inbound.act` writes,
 in the one transaction that marks the message acted on: the outcome on the email it is
 tied to (a delay, a bounce, a complaint, once per email), the lead's decision (state, next
 action, suppression, colleagues stopped) and the alert to deliver. Only a tie a stranger
@@ -20,7 +20,7 @@ from typing import Any
 
 from aicmo_actors.cam.classify import body_text, strip_quoted
 from aicmo_actors.cam.lead_rules import DEFAULT_RULES, LeadRules
-from aicmo_actors.cam.store import Acted, CamStore
+from aicmo_actors.cam.repos import Acted, CamStore
 from aicmo_actors.runtime import Actor
 from contracts.cam import LeadStateChanged, ReplyActedOn, ReplyClassified, RetryAlert
 from contracts.runtime import Tick
@@ -68,13 +68,13 @@ class Followup(Actor[ReplyClassified | Tick]):
     async def _sweep(self) -> None:
         """Act on everything classified but not acted on (left by a crash, or an event lost)."""
         after = 0
-        while waiting := await self.store.classified_not_acted(after, SWEEP_BATCH):
+        while waiting := await self.store.inbound.classified_not_acted(after, SWEEP_BATCH):
             for inbound_id in waiting:
                 await self._act(inbound_id)
             after = waiting[-1]
 
     async def _act(self, inbound_id: int) -> None:
-        acted = await self.store.act_on_inbound(
+        acted = await self.store.inbound.act(
             inbound_id, self.ctx.clock.now(), alert_text=alert_text, rules=self.rules, shared_domains=SHARED_DOMAINS
         )
         if acted is None:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aicmo_actors.cam.store import CamStore
+from aicmo_actors.cam.repos import CamStore
 from aicmo_actors.gateways.inbox_source import InboxSource, InboxUnavailable
 from aicmo_actors.runtime import Actor
 from contracts.cam import CycleReport, PollInbox, ReplyReceived
@@ -88,7 +88,7 @@ class Inbox(Actor[Tick | PollInbox]):
     async def on_start(self) -> None:
         self._classifier = self.ctx.ref(CLASSIFIER, ReplyReceived)
         # Stored but never classified (a crash between the two): hand them on again.
-        for inbound_id, inbox in await self.store.unclassified_inbound():
+        for inbound_id, inbox in await self.store.inbound.unclassified():
             await self._classifier.tell(ReplyReceived(inbound_id=inbound_id, mailbox=inbox))
 
     async def on_stop(self) -> None:
@@ -140,7 +140,10 @@ class Inbox(Actor[Tick | PollInbox]):
                 errors=tuple(errors),
                 duration_ms=(self.ctx.clock.perf() - started) * 1000,
             )
-            await self.store.save_cycle_report(report, self.ctx.clock.now())
+            await self.store.metrics.save_cycle_report(
+                step=report.step, tick_seq=report.tick_seq, counts=counts, errors=errors,
+                duration_ms=report.duration_ms, now=self.ctx.clock.now(),
+            )
             await self.ctx.publish(report)
 
     async def _poll(self, inbox: _Inbox) -> tuple[int, int]:
@@ -155,7 +158,7 @@ class Inbox(Actor[Tick | PollInbox]):
             if self.idle and inbox.source.supports_idle:
                 self._start_watcher(inbox)
         assert inbox.source is not None and inbox.uidvalidity is not None
-        cursor = await self.store.inbox_cursor(inbox.name)
+        cursor = await self.store.inbound.cursor(inbox.name)
         last_uid = 0
         if cursor is not None:
             known_validity, last_uid = cursor
@@ -173,7 +176,7 @@ class Inbox(Actor[Tick | PollInbox]):
             if not batch:
                 break
             now = clock.now()
-            new_ids = await self.store.store_inbound(inbox.name, inbox.uidvalidity, batch, now)
+            new_ids = await self.store.inbound.store(inbox.name, inbox.uidvalidity, batch, now)
             fetched += len(batch)
             stored += len(new_ids)
             last_uid = max(m.uid for m in batch)

@@ -11,45 +11,31 @@ from __future__ import annotations
 
 import hashlib
 import random
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aicmo_actors.cam.pacing import MailboxPacer
-from aicmo_actors.cam.send_rules import (
-    choose_variant,
-    in_window,
-    next_window_start,
-    step_due_at,
-    zone,
-)
-from aicmo_actors.cam.store import (
-    CampaignRow,
-    CamStore,
-    DueLead,
-    LeadDeferral,
-    PlannedSend,
-    SchedulePlan,
-)
+from aicmo_actors.cam.planning import LeadDeferral, SchedulePlan, plan_lead
+from aicmo_actors.cam.repos import CamStore, QueuedSend
 from aicmo_actors.runtime import Actor
-from contracts.cam import CycleReport, LeadState, SendEmail
+from contracts.cam import CycleReport, SendEmail
 from contracts.runtime import Tick
 
 SENDER = "cam.sender"
 
 
-def mailbox_for(lead_id: int, mailboxes: list[str]) -> str:
-    """A lead always writes from the same mailbox, so its follow-ups stay in one thread."""
-    digest = hashlib.sha256(str(lead_id).encode()).digest()
-    return mailboxes[int.from_bytes(digest[:4], "big") % len(mailboxes)]
+def send_email(row: QueuedSend) -> SendEmail:
+    """The sender's message for a QUEUED row."""
+    return SendEmail(outbound_id=row.outbound_id, lead_id=row.lead_id, campaign=row.campaign, step=row.step, mailbox=row.mailbox)
 
 
 class Scheduler(Actor[Tick]):
     """Due leads -> QUEUED outbound rows -> `SendEmail` to the sender.
 
     A tick takes due leads in batches until none is left (at most `max_per_tick`): each
-    batch is planned in memory and written in one transaction, then handed to the sender,
-    whose bounded mailbox holds the scheduler back.
+    batch is planned in memory (`planning.plan_lead`) and written in one transaction, then
+    handed to the sender, whose bounded mailbox holds the scheduler back.
     """
 
     subscribes = (Tick,)
@@ -68,27 +54,29 @@ class Scheduler(Actor[Tick]):
         self._sender = self.ctx.ref(SENDER, SendEmail)
         self.pacer = MailboxPacer(random.Random(self.ctx.random.random()))
         now = self.ctx.clock.now()
-        # A crash mid-send leaves SENDING rows: we cannot know whether the server took them,
-        # and a duplicate cold email is worse than a missing one, so they become UNCONFIRMED.
-        unconfirmed = await self.store.mark_interrupted_sends(now)
+        unconfirmed = await self.store.outbox.mark_interrupted(now)
         if unconfirmed:
             self.ctx.log.warning("interrupted sends marked UNCONFIRMED", count=unconfirmed)
-        for campaign in (await self.store.campaigns()).values():
+        for campaign in (await self.store.campaigns.all()).values():
             tz = ZoneInfo(campaign.spec.timezone)
             for mailbox in campaign.spec.mailboxes:
                 # Sent today and still planned (QUEUED rows a dead process left): both count,
                 # or a crash lets a fresh plan go out on top of the old one, over the cap.
-                days, last = await self.store.mailbox_usage(
+                days, last = await self.store.outbox.mailbox_usage(
                     mailbox.address, MailboxPacer.day_start(now, tz), now, lambda at, tz=tz: MailboxPacer.day_of(at, tz)
                 )
                 self.pacer.seed_days(mailbox.address, days, last, campaign.spec.limits.min_gap_seconds)
         # QUEUED rows whose SendEmail died with an earlier process (or incarnation) go out
         # now; one the sender still holds is claimed once, the second copy finds it taken.
         after = 0
-        while lost := await self.store.queued_ready(now, self.batch, lost=True, after=after):
-            for job in lost:
-                await self._sender.tell(job)
+        while lost := await self.store.outbox.queued_ready(now, self.batch, lost=True, after=after):
+            for row in lost:
+                await self._sender.tell(send_email(row))
             after = lost[-1].outbound_id
+
+    def _message_id(self, lead_id: int, step: int, mailbox: str) -> str:
+        unique = f"{self.ctx.random.getrandbits(64):016x}{self._installation}.{lead_id}.{step}"
+        return f"<{unique}@{mailbox.rpartition('@')[2]}>"
 
     async def receive(self, message: Tick) -> None:
         assert self.pacer is not None
@@ -97,12 +85,12 @@ class Scheduler(Actor[Tick]):
         now = clock.now()
         counts: dict[str, int] = {"queued": 0, "retried": 0, "deferred": 0, "completed": 0, "resumed": 0, "skipped": 0}
         errors: list[str] = []
-        campaigns = await self.store.campaigns()
-        paused_mailboxes = await self.store.paused_mailboxes()
+        campaigns = await self.store.campaigns.all()
+        paused_mailboxes = await self.store.campaigns.paused_mailboxes()
 
         # Sends whose time has come but whose timer a restart lost (retries, paced sends).
-        for job in await self.store.queued_ready(now, self.batch):
-            await self._sender.tell(job)
+        for row in await self.store.outbox.queued_ready(now, self.batch):
+            await self._sender.tell(send_email(row))
             counts["retried"] += 1
 
         # Sends are planned up to the next tick, each at its own paced moment, so a mailbox
@@ -110,26 +98,31 @@ class Scheduler(Actor[Tick]):
         horizon = now + timedelta(seconds=max(message.interval_s, 0.0))
         taken = 0
         while taken < self.max_per_tick:
-            due = await self.store.due_leads(now, min(self.batch, self.max_per_tick - taken))
+            due = await self.store.leads.due(now, min(self.batch, self.max_per_tick - taken))
             if not due:
                 break
             taken += len(due)
             plan = SchedulePlan()
-            suppressed = await self.store.suppressed({lead.email for lead in due})
+            suppressed = await self.store.leads.suppressed({lead.email for lead in due})
             for lead in due:
-                campaign = campaigns.get(lead.campaign)
                 try:
-                    outcome = self._plan(lead, campaign, suppressed, paused_mailboxes, now, horizon, plan)
+                    decided = plan_lead(
+                        lead, campaigns.get(lead.campaign), self.pacer, now, horizon,
+                        suppressed=suppressed, paused_mailboxes=paused_mailboxes,
+                        seed=self.ctx.system.seed, message_id=self._message_id,
+                    )
                 except Exception as exc:  # one bad lead must not stop the cycle
                     self.ctx.log.exception("scheduling a lead failed", lead_id=lead.lead_id)
                     errors.append(f"lead {lead.lead_id}: {exc!r}")
                     plan.deferrals.append(LeadDeferral(lead.lead_id, now + timedelta(hours=1), f"scheduling failed: {exc!r}"[:200]))
                     continue
-                counts[outcome] += 1
-            queued = await self.store.apply_schedule(plan, now)
+                plan.add(decided)
+                counts[decided.outcome] += 1
+            queued = await self.store.outbox.apply_plan(plan, now)
             counts["skipped"] += len(plan.sends) - len(queued)
             counts["queued"] -= len(plan.sends) - len(queued)
-            for planned, job in queued:
+            for planned, row in queued:
+                job = send_email(row)
                 if planned.send_at is not None:
                     # The row carries its send time too: if this timer is lost in a crash,
                     # a later tick finds the row through `queued_ready`.
@@ -141,85 +134,7 @@ class Scheduler(Actor[Tick]):
 
         duration = (clock.perf() - started) * 1000
         self.ctx.log.info("tick scheduled", tick=message.seq, **counts, errors=len(errors), ms=round(duration, 1))
-        report = CycleReport(tick_seq=message.seq, step="schedule", counts=counts, errors=tuple(errors), duration_ms=duration)
-        await self.store.save_cycle_report(report, now)
-        await self.ctx.publish(report)
-
-    def _plan(
-        self,
-        lead: DueLead,
-        campaign: CampaignRow | None,
-        suppressed: set[str],
-        paused_mailboxes: set[str],
-        now: datetime,
-        horizon: datetime,
-        plan: SchedulePlan,
-    ) -> str:
-        """Decide one due lead; the decision goes into `plan`. Returns the count it adds to."""
-        assert self.pacer is not None
-        if campaign is None or campaign.status != "active":
-            # Paused campaigns keep their leads; they are picked up again on resume.
-            plan.deferrals.append(LeadDeferral(lead.lead_id, None, "waiting: the campaign is paused"))
-            return "skipped"
-        if lead.email in suppressed:
-            plan.suppressed.append(lead.lead_id)
-            return "skipped"
-        if lead.state is LeadState.PAUSED:
-            # The auto-reply's return date has come: the sequence goes on (next batch).
-            plan.resumed.append(lead.lead_id)
-            return "resumed"
-        spec = campaign.spec
-        next_step = lead.current_step + 1
-        if next_step > len(spec.steps):
-            plan.completed.append(lead.lead_id)
-            return "completed"
-        tz = zone(lead.timezone, spec.timezone)
-        if not in_window(spec.window, tz, now):
-            opens = next_window_start(spec.window, tz, now)
-            plan.deferrals.append(LeadDeferral(lead.lead_id, opens, f"waiting: outside the send window, which opens {opens:%Y-%m-%d %H:%M} UTC"))
-            return "deferred"
-        mailboxes = [m.address for m in spec.mailboxes]
-        mailbox = lead.mailbox or mailbox_for(lead.lead_id, mailboxes)
-        if mailbox in paused_mailboxes:
-            plan.deferrals.append(LeadDeferral(lead.lead_id, now + timedelta(hours=1), f"waiting: mailbox {mailbox} is paused"))
-            return "deferred"
-        campaign_tz = ZoneInfo(spec.timezone)
-        limits = spec.limits
-        ready = self.pacer.available_at(mailbox, now, campaign_tz, limits.daily_cap)
-        if ready > now and (ready >= horizon or not in_window(spec.window, tz, ready)):
-            later = self.pacer.project(
-                mailbox, ready, campaign_tz, limits.daily_cap, limits.min_gap_seconds, limits.jitter_seconds,
-                opens=lambda at: next_window_start(spec.window, campaign_tz, at),
-            )
-            if not in_window(spec.window, tz, later):
-                later = next_window_start(spec.window, tz, later)
-            day = MailboxPacer.day_of(ready, campaign_tz)
-            why = (
-                f"waiting: {mailbox} sent its daily cap of {limits.daily_cap}; its turn {later:%Y-%m-%d %H:%M} UTC"
-                if day != MailboxPacer.day_of(now, campaign_tz)
-                else f"waiting: {mailbox}'s queue (a gap of {limits.min_gap_seconds:g} s between sends); its turn {later:%Y-%m-%d %H:%M} UTC"
-            )
-            plan.deferrals.append(LeadDeferral(lead.lead_id, later, why))
-            return "deferred"
-        step = spec.steps[next_step - 1]
-        variant = choose_variant(step, str(lead.lead_id), self.ctx.system.seed)
-        domain = mailbox.rpartition("@")[2]
-        unique = f"{self.ctx.random.getrandbits(64):016x}{self._installation}.{lead.lead_id}.{next_step}"
-        plan.sends.append(
-            PlannedSend(
-                lead_id=lead.lead_id,
-                campaign_id=campaign.campaign_id,
-                campaign=lead.campaign,
-                step=next_step,
-                variant=variant,
-                mailbox=mailbox,
-                recipient=lead.email,
-                message_id=f"<{unique}@{domain}>",
-                send_at=ready if ready > now else None,
-            )
+        await self.store.metrics.save_cycle_report(
+            step="schedule", tick_seq=message.seq, counts=counts, errors=errors, duration_ms=duration, now=now
         )
-        self.pacer.record_send(mailbox, ready, campaign_tz, limits.min_gap_seconds, limits.jitter_seconds)
-        return "queued"
-
-
-__all__ = ["Scheduler", "mailbox_for", "step_due_at", "zone"]
+        await self.ctx.publish(CycleReport(tick_seq=message.seq, step="schedule", counts=counts, errors=tuple(errors), duration_ms=duration))

@@ -7,10 +7,14 @@ saving transitions are handled (a window is wall-clock time in the lead's zone).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
-from aicmo_actors.cam.campaign import SendWindow, StepSpec
+from aicmo_actors.cam.campaign import CampaignSpec, SendWindow, StepSpec
+from contracts.cam import LeadState
 
 
 def zone(name: str | None, fallback: str) -> ZoneInfo:
@@ -84,10 +88,6 @@ def next_window_start(window: SendWindow, tz: ZoneInfo, at_utc: datetime) -> dat
     raise ValueError("the send window never opens")  # unreachable with at least one weekday
 
 
-def step_due_at(previous_sent_at: datetime, delay_days: float) -> datetime:
-    return previous_sent_at + timedelta(days=delay_days)
-
-
 def choose_variant(step: StepSpec, lead_key: str, seed: int) -> str:
     """Weighted A/B choice, stable per (lead, step, seed): a retry or restart picks the same."""
     if not step.variants:
@@ -101,3 +101,52 @@ def choose_variant(step: StepSpec, lead_key: str, seed: int) -> str:
         if point < 0:
             return name
     return options[-1][0]
+
+
+def window_closed_until(spec: CampaignSpec, timezone: str | None, now: datetime) -> datetime | None:
+    """None when the lead's send window is open now, else when it next opens."""
+    tz = zone(timezone, spec.timezone)
+    return None if in_window(spec.window, tz, now) else next_window_start(spec.window, tz, now)
+
+
+@dataclass(frozen=True)
+class NotNow:
+    """Why a lead may not be sent to now.
+
+    `kind` says what stands in the way: the campaign is paused, the address is suppressed,
+    the lead is not ACTIVE, its send window is closed (`opens`: when it opens), or its
+    sending mailbox is paused. Whoever asked decides how long to wait for each.
+    """
+
+    kind: Literal["campaign", "suppressed", "lead", "window", "mailbox"]
+    why: str
+    opens: datetime | None = None
+
+
+def may_send(
+    *,
+    campaign_active: bool,
+    suppressed: bool,
+    lead_state: LeadState,
+    window_opens: Callable[[], datetime | None],
+    mailbox_paused: bool,
+) -> NotNow | None:
+    """May this lead be sent to now? None: yes. The one rule for the scheduler's planning
+    and the sender's last check before a claim, so the two can never disagree.
+
+    In this order: a paused campaign leaves everything as it is; a suppressed address and a
+    lead that is not ACTIVE are never written to; then the lead's send window (asked for only
+    when it matters: it costs a time-zone computation); then the sending mailbox's pause.
+    """
+    if not campaign_active:
+        return NotNow("campaign", "the campaign is paused")
+    if suppressed:
+        return NotNow("suppressed", "the address is suppressed")
+    if lead_state is not LeadState.ACTIVE:
+        return NotNow("lead", f"the lead is {lead_state.value}")
+    opens = window_opens()
+    if opens is not None:
+        return NotNow("window", "outside the send window", opens)
+    if mailbox_paused:
+        return NotNow("mailbox", "the mailbox is paused")
+    return None

@@ -19,14 +19,13 @@ as the next email's claim (one commit per email); the last one flushes itself.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from aicmo_actors.cam.campaign import CampaignSpec
 from aicmo_actors.cam.classify import judge_smtp_reply
 from aicmo_actors.cam.lead_rules import DEFAULT_RULES, LeadRules
-from aicmo_actors.cam.send_rules import in_window, next_window_start, zone
-from aicmo_actors.cam.store import (
+from aicmo_actors.cam.repos import (
     AttemptReply,
     CamStore,
     Finished,
@@ -36,6 +35,7 @@ from aicmo_actors.cam.store import (
     SendFailure,
 )
 from aicmo_actors.cam.templates import render_step
+from aicmo_actors.cam.texts import follow_up_subject
 from aicmo_actors.cam.unsubscribe import (
     return_path_address,
     sign_return_path,
@@ -63,12 +63,6 @@ ALERTS = "cam.alerts"
 
 #: Makes the transport of a sending mailbox from (transport profile name, mailbox address).
 TransportFactory = Callable[[str, str], MailTransport]
-
-
-def window_closed_until(spec: CampaignSpec, timezone: str | None, now: datetime) -> datetime | None:
-    """None when the lead's send window is open now, else when it next opens."""
-    tz = zone(timezone, spec.timezone)
-    return None if in_window(spec.window, tz, now) else next_window_start(spec.window, tz, now)
 
 
 class Sender(Actor[SendEmail | FlushSends]):
@@ -108,7 +102,7 @@ class Sender(Actor[SendEmail | FlushSends]):
     async def on_start(self) -> None:
         # Nothing of an earlier incarnation is in flight any more: a SENDING row it left
         # (killed mid-send, or its last SENT lost with it) may have reached the server.
-        interrupted = await self.store.mark_interrupted_sends(self.ctx.clock.now())
+        interrupted = await self.store.outbox.mark_interrupted(self.ctx.clock.now())
         if interrupted:
             self.ctx.log.warning("interrupted sends marked UNCONFIRMED", count=interrupted)
 
@@ -133,7 +127,7 @@ class Sender(Actor[SendEmail | FlushSends]):
     async def _flush(self) -> None:
         finished = self._pending
         if finished is not None:
-            await self.store.finish_send(finished)  # if this fails, on_stop tries again
+            await self.store.outbox.finish(finished)  # if this fails, on_stop tries again
             self._pending = None
             await self._published(finished)
 
@@ -167,7 +161,7 @@ class Sender(Actor[SendEmail | FlushSends]):
         )
         subject = rendered.subject
         if job.step > 1 and not subject.strip():
-            subject = job.first_subject
+            subject = follow_up_subject(job.first_subject)
         email = build_message(
             from_address=job.mailbox,
             from_name=job.display_name,
@@ -199,11 +193,10 @@ class Sender(Actor[SendEmail | FlushSends]):
             return
         now = self.ctx.clock.now()
         finished = self._pending
-        job = await self.store.claim_outbound(
+        job = await self.store.outbox.claim(
             message.outbound_id,
             now,
             finish=finished,
-            window=window_closed_until,
             prepare=self._prepare,
             pause_after_errors=self.pause_after_errors,
         )
@@ -238,41 +231,34 @@ class Sender(Actor[SendEmail | FlushSends]):
     async def _settle(self, job: OutboundJob, result: SendResult, subject: str) -> None:
         now = self.ctx.clock.now()
         log = self.ctx.log.bind(outbound_id=job.outbound_id, lead_id=job.lead_id, step=job.step, campaign=job.campaign)
-        if result.outcome == "accepted":
-            reply = AttemptReply(now, result.stage, result.smtp_code, result.smtp_text)
-            self._pending = Finished(job, OutboundStatus.SENT, now, subject=subject, reply=reply)
+        settled = settle(job, result, now, subject=subject, max_attempts=self.max_attempts, retry_base_s=self.retry_base_s)
+        if isinstance(settled, Finished) and settled.status is OutboundStatus.SENT:
+            self._pending = settled
             log.info("email sent", mailbox=job.mailbox, attempt=job.attempts)
             if not self.ctx.waiting:
                 # Nothing queued behind us to carry the commit: flush right after this.
                 self.ctx.self_ref.try_tell(FlushSends())
             return
-        judgement = judge_smtp_reply(result.smtp_code, result.smtp_text, stage=result.stage)
-        reason = judgement.reason if judgement.reason is not None else BounceReason.UNDEFINED
-        reply = AttemptReply(now, result.stage, result.smtp_code, result.smtp_text, judgement.status, reason.value)
-        if result.outcome == "unconfirmed":
+        if isinstance(settled, Finished):
             log.warning("send unconfirmed: not retried", smtp_code=result.smtp_code, stage=result.stage)
-            detail = f"{result.stage}: {result.smtp_text}"[:500]
-            await self.store.finish_send(Finished(job, OutboundStatus.UNCONFIRMED, now, error=detail, reply=reply))
+            await self.store.outbox.finish(settled)
             return
-        if result.outcome == "temporary" and job.attempts < self.max_attempts:
-            delay = self.retry_base_s * 2 ** (job.attempts - 1)
-            retry_at = now + timedelta(seconds=delay)
+        if isinstance(settled, Retry):
             log.info(
-                "temporary failure: will retry", attempt=job.attempts, retry_at=retry_at.isoformat(),
-                smtp_code=result.smtp_code, reason=reason.value,
+                "temporary failure: will retry", attempt=job.attempts, retry_at=settled.at.isoformat(),
+                smtp_code=result.smtp_code, reason=settled.reply.reason,
             )
-            await self.store.mark_retry(job, retry_at, reply)
-            self.ctx.schedule(delay, SendEmail(
+            await self.store.outbox.retry_later(job, settled.at, settled.reply)
+            self.ctx.schedule(settled.delay_s, SendEmail(
                 outbound_id=job.outbound_id, lead_id=job.lead_id, campaign=job.campaign, step=job.step, mailbox=job.mailbox
             ))
             return
-        permanent = result.outcome == "permanent"
-        hard = permanent and judgement.category is ReplyCategory.BOUNCE_HARD
-        if not permanent:
-            reason = BounceReason.EXPIRED if reason in (BounceReason.UNDEFINED, BounceReason.NETWORK_ERROR) else reason
-        failure = SendFailure(job, now, reply, permanent, hard, judgement.sending_side, reason)
-        outcome = await self.store.fail_send(failure, self.rules)
-        log.info("send failed", permanent=permanent, hard=hard, reason=reason.value, smtp_code=result.smtp_code, lead=outcome.cause)
+        failure = settled
+        outcome = await self.store.outbox.fail(failure, self.rules)
+        log.info(
+            "send failed", permanent=failure.permanent, hard=failure.hard, reason=failure.reason.value,
+            smtp_code=result.smtp_code, lead=outcome.cause,
+        )
         if outcome.change is not None:
             old, new = outcome.change
             await self.ctx.publish(LeadStateChanged(lead_id=job.lead_id, campaign=job.campaign, old=old, new=new, cause=outcome.cause))
@@ -283,16 +269,51 @@ class Sender(Actor[SendEmail | FlushSends]):
                 campaign=job.campaign,
                 step=job.step,
                 mailbox=job.mailbox,
-                permanent=permanent,
-                hard=hard,
-                sending_side=judgement.sending_side,
+                permanent=failure.permanent,
+                hard=failure.hard,
+                sending_side=failure.sending_side,
                 recipient=job.recipient,
                 smtp_code=result.smtp_code,
-                status=judgement.status,
-                reason=reason,
-                detail=_reply_text(reply),
+                status=failure.reply.status,
+                reason=failure.reason,
+                detail=_reply_text(failure.reply),
             )
         )
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A temporary refusal with attempts left: send again `delay_s` from now (at `at`)."""
+
+    at: datetime
+    delay_s: float
+    reply: AttemptReply
+
+
+def settle(
+    job: OutboundJob, result: SendResult, now: datetime, *, subject: str, max_attempts: int, retry_base_s: float
+) -> Finished | Retry | SendFailure:
+    """What one attempt's result means, pure: SENT (the server's 250), UNCONFIRMED (the
+    connection was lost after the data: the server may have it, never retried), a retry
+    after a temporary refusal (doubling delays, up to `max_attempts`), or a final failure
+    (a 5xx, or a 4xx out of attempts: `expired` unless the reply says more), judged by the
+    same reading of SMTP replies as a bounce."""
+    if result.outcome == "accepted":
+        return Finished(job, OutboundStatus.SENT, now, subject=subject, reply=AttemptReply(now, result.stage, result.smtp_code, result.smtp_text))
+    judgement = judge_smtp_reply(result.smtp_code, result.smtp_text, stage=result.stage)
+    reason = judgement.reason if judgement.reason is not None else BounceReason.UNDEFINED
+    reply = AttemptReply(now, result.stage, result.smtp_code, result.smtp_text, judgement.status, reason.value)
+    if result.outcome == "unconfirmed":
+        detail = f"{result.stage}: {result.smtp_text}"[:500]
+        return Finished(job, OutboundStatus.UNCONFIRMED, now, error=detail, reply=reply)
+    if result.outcome == "temporary" and job.attempts < max_attempts:
+        delay = retry_base_s * 2 ** (job.attempts - 1)
+        return Retry(now + timedelta(seconds=delay), delay, reply)
+    permanent = result.outcome == "permanent"
+    hard = permanent and judgement.category is ReplyCategory.BOUNCE_HARD
+    if not permanent:
+        reason = BounceReason.EXPIRED if reason in (BounceReason.UNDEFINED, BounceReason.NETWORK_ERROR) else reason
+    return SendFailure(job, now, reply, permanent, hard, judgement.sending_side, reason)
 
 
 def _reply_text(reply: AttemptReply) -> str:

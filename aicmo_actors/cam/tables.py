@@ -70,23 +70,6 @@ class CamCampaign(Base):
     __table_args__ = (CheckConstraint(_one_of("status", CAMPAIGN_STATUSES), name="status"),)
 
 
-class CamSequenceStep(Base):
-    """One step of a campaign's sequence: what to send and how long after the previous one."""
-
-    __tablename__ = "cam_sequence_steps"
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    campaign_id: Mapped[int] = mapped_column(Id, ForeignKey("cam_campaigns.id", ondelete="CASCADE"))
-    step: Mapped[int] = mapped_column(Integer)
-    delay_days: Mapped[float] = mapped_column(Float)
-    subject: Mapped[str] = mapped_column(Text)
-    body: Mapped[str] = mapped_column(Text)
-    html: Mapped[str | None] = mapped_column(Text)
-    variants: Mapped[Any | None] = mapped_column(JSON)
-
-    __table_args__ = (UniqueConstraint("campaign_id", "step"),)
-
-
 class CamLead(Base):
     """A person in a campaign, with where they are in the sequence and when to act next."""
 
@@ -302,7 +285,6 @@ class CamSendingMailbox(Base):
 
 # The Core tables, typed as such (``__table__`` is typed as a plain FromClause).
 cam_campaigns = cast(Table, CamCampaign.__table__)
-cam_sequence_steps = cast(Table, CamSequenceStep.__table__)
 cam_leads = cast(Table, CamLead.__table__)
 cam_outbound_emails = cast(Table, CamOutboundEmail.__table__)
 cam_inbound_emails = cast(Table, CamInboundEmail.__table__)

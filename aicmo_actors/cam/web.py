@@ -6,14 +6,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from aicmo_actors.cam.store import CamStore
+from aicmo_actors.cam.repos import CamStore
 from aicmo_actors.cam.unsubscribe import build_app, render_prometheus
 from aicmo_actors.gateways.http import HttpServer
 from aicmo_actors.runtime import Actor
-from contracts.runtime import SystemSnapshot, Tick
+from contracts.runtime import Tick
 
 
 class Web(Actor[Tick]):
@@ -26,8 +26,6 @@ class Web(Actor[Tick]):
         secret: Callable[[], bytes],
         host: str,
         port: int,
-        snapshot: Callable[[], SystemSnapshot],
-        extra_health: Callable[[], Awaitable[dict[str, Any]]] | None = None,
         header_timeout_s: float = 10.0,
         max_connections: int = 100,
     ) -> None:
@@ -37,8 +35,6 @@ class Web(Actor[Tick]):
         self.secret = secret
         self.host = host
         self.port = port
-        self.snapshot = snapshot
-        self.extra_health = extra_health
         self.server: HttpServer | None = None
 
     async def on_start(self) -> None:
@@ -68,12 +64,12 @@ class Web(Actor[Tick]):
         return None
 
     async def _unsubscribe(self, lead_id: int) -> bool:
-        changed = await self.store.unsubscribe_lead(lead_id, self.ctx.clock.now())
+        changed = await self.store.leads.unsubscribe(lead_id, self.ctx.clock.now())
         self.ctx.log.info("unsubscribed by link", lead_id=lead_id, known=changed)
         return changed
 
     async def _health(self) -> dict[str, Any]:
-        snap = self.snapshot()
+        snap = self.ctx.system.snapshot()
         failing = [a.name for a in snap.actors if a.status in ("failed", "restarting")]
         health: dict[str, Any] = {
             "ok": snap.failure is None and not snap.stopping and not failing,
@@ -81,14 +77,10 @@ class Web(Actor[Tick]):
             "restarting": failing,
             "dead_letters": snap.dead_letters,
         }
-        if self.extra_health is not None:
-            extra = await self.extra_health()
-            health.update(extra)
-            health["ok"] = health["ok"] and extra.get("ok", True)
         return health
 
     async def _metrics(self) -> str:
-        snap = self.snapshot()
+        snap = self.ctx.system.snapshot()
         actors = snap.actors
         metrics: dict[str, tuple[str, str, list[tuple[dict[str, str], float]]]] = {
             "aicmo_actor_processed_total": ("counter", "Messages processed", [({"actor": a.name}, a.processed) for a in actors]),
@@ -101,8 +93,8 @@ class Web(Actor[Tick]):
         emails: list[tuple[dict[str, str], float]] = []
         leads: list[tuple[dict[str, str], float]] = []
         figures: list[tuple[dict[str, str], float]] = []
-        for name in (await self.store.campaigns()):
-            funnel = await self.store.funnel(name)
+        for name in (await self.store.campaigns.all()):
+            funnel = await self.store.metrics.funnel(name)
             emails += [({"campaign": name, "status": k}, v) for k, v in funnel["emails"].items()]
             leads += [({"campaign": name, "state": k}, v) for k, v in funnel["leads"].items()]
             # The same figures as `campaign status` and the auto-pause (one definition each).

@@ -26,7 +26,7 @@ def _now() -> datetime:
 @asynccontextmanager
 async def open_store(upgrade_sqlite: bool = True) -> AsyncIterator[Any]:
     """A CamStore on the configured database, schema checked, engine disposed afterwards."""
-    from aicmo_actors.cam.store import CamStore
+    from aicmo_actors.cam.repos import CamStore
     from aicmo_actors.cli.main import load_settings
     from aicmo_actors.storage.engine import DatabaseUnavailable, make_engine
     from aicmo_actors.storage.schema import SchemaError, ensure_schema
@@ -67,11 +67,11 @@ def cmd_campaign_create(args: argparse.Namespace) -> int:
 
     async def work() -> int:
         async with open_store() as store:
-            existing = (await store.campaigns()).get(spec.name)
+            existing = (await store.campaigns.all()).get(spec.name)
             if existing is not None and existing.spec.spec_hash() == spec.spec_hash():
                 print(f"campaign {spec.name!r} is already there, unchanged")
                 return 0
-            _, created = await store.create_or_update_campaign(spec, _now())
+            _, created = await store.campaigns.create_or_update(spec, _now())
         steps = len(spec.steps)
         verb = "created" if created else "updated"
         print(
@@ -87,13 +87,13 @@ def cmd_campaign_create(args: argparse.Namespace) -> int:
 def cmd_campaign_list(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with open_store() as store:
-            campaigns = await store.campaigns()
+            campaigns = await store.campaigns.all()
             if not campaigns:
                 print("no campaigns yet: python run.py campaign create FILE.toml")
                 return 0
             rows = []
             for name, row in sorted(campaigns.items()):
-                funnel = await store.funnel(name)
+                funnel = await store.metrics.funnel(name)
                 rows.append((name, row.status, sum(funnel["leads"].values()), funnel["figures"]["sent"], sum(funnel["replies"].values())))
         if args.json:
             print(json.dumps([dict(zip(("name", "status", "leads", "sent", "inbound"), r, strict=True)) for r in rows]))
@@ -114,10 +114,10 @@ def cmd_campaign_status(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with open_store() as store:
             try:
-                funnel = await store.funnel(args.name)
+                funnel = await store.metrics.funnel(args.name)
             except KeyError:
                 raise UserError(f"no campaign named {args.name!r}: see `python run.py campaign list`") from None
-            paused_boxes = await store.mailbox_rows()
+            paused_boxes = await store.campaigns.mailboxes()
         if args.json:
             print(json.dumps({**funnel, "mailboxes": [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in m.items()} for m in paused_boxes]}))
             return 0
@@ -174,7 +174,7 @@ def _set_status(status: str) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
         async def work() -> int:
             async with open_store() as store:
-                changed = await store.set_campaign_status(args.name, status, "paused by command" if status == "paused" else None, _now())
+                changed = await store.campaigns.set_status(args.name, status, "paused by command" if status == "paused" else None, _now())
             if not changed:
                 raise UserError(f"no campaign named {args.name!r}: see `python run.py campaign list`")
             print(f"campaign {args.name!r} {'paused' if status == 'paused' else 'resumed'}")
@@ -208,7 +208,7 @@ def cmd_leads_import(args: argparse.Namespace) -> int:
 
     async def work() -> int:
         async with open_store() as store:
-            if args.campaign not in await store.campaigns():
+            if args.campaign not in await store.campaigns.all():
                 raise UserError(f"no campaign named {args.campaign!r}: create it first with `python run.py campaign create FILE.toml`")
             rows = [
                 {
@@ -221,7 +221,7 @@ def cmd_leads_import(args: argparse.Namespace) -> int:
                 }
                 for lead in result.leads
             ]
-            new, existing, suppressed = await store.import_leads(args.campaign, rows, _now())
+            new, existing, suppressed = await store.leads.import_rows(args.campaign, rows, _now())
         print(
             f"{path.name}: {result.total_rows} rows: {new} imported, {existing} already in the campaign, "
             f"{suppressed} suppressed (skipped), {result.duplicates} duplicates in the file, {len(result.rejected)} rejected"
@@ -250,7 +250,7 @@ def cmd_leads_import(args: argparse.Namespace) -> int:
 def cmd_leads_show(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with open_store() as store:
-            found = await store.lead_details(args.address)
+            found = await store.leads.details(args.address)
         if not found:
             raise UserError(f"no lead {args.address!r} in any campaign", exit_code=1)
         if args.json:
@@ -290,7 +290,7 @@ def cmd_leads_show(args: argparse.Namespace) -> int:
 def cmd_mailbox_list(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with open_store() as store:
-            rows = await store.mailbox_rows()
+            rows = await store.campaigns.mailboxes()
         for r in rows:
             extra = f"  ({r['paused_reason']})" if r["status"] == "paused" else ""
             print(f"{r['address']:<40} {r['status']}{extra}")
@@ -304,7 +304,7 @@ def cmd_mailbox_list(args: argparse.Namespace) -> int:
 def cmd_mailbox_resume(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with open_store() as store:
-            if not await store.resume_mailbox(args.address):
+            if not await store.campaigns.resume_mailbox(args.address):
                 raise UserError(f"no sending mailbox {args.address!r}: see `python run.py mailbox list`")
         print(f"mailbox {args.address} resumed")
         return 0
@@ -333,7 +333,7 @@ def _inbox_listing(rows: list[dict[str, Any]], empty: str, extra: Callable[[dict
 def cmd_inbox_unmatched(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with open_store() as store:
-            rows = await store.unmatched_inbound(args.limit)
+            rows = await store.inbound.unmatched(args.limit)
 
         def guess(r: dict[str, Any]) -> str:
             return f"[guess: lead {r['lead_id']} by {r['matched_by']}] " if r["lead_id"] is not None else ""
@@ -346,7 +346,7 @@ def cmd_inbox_unmatched(args: argparse.Namespace) -> int:
 def cmd_inbox_set_aside(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with open_store() as store:
-            rows = await store.set_aside_inbound(args.limit)
+            rows = await store.inbound.set_aside(args.limit)
         return _inbox_listing(rows, "no inbound message was set aside", lambda r: f"[{_printable(r['set_aside'])}] ", args.json)
 
     return _run(work)
@@ -365,7 +365,7 @@ def cmd_suppress(args: argparse.Namespace) -> int:
 
     async def work() -> int:
         async with open_store() as store:
-            new = await store.suppress(address, args.reason, "command line", _now())
+            new = await store.leads.suppress(address, args.reason, "command line", _now())
         print(f"{address} {'suppressed' if new else 'was already suppressed'}")
         return 0
 

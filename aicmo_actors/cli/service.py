@@ -10,32 +10,21 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aicmo_actors.cam.alerts import Alerts
-from aicmo_actors.cam.classifier import Classifier, Reader, make_reader
-from aicmo_actors.cam.decision import Decision, PausePolicy
-from aicmo_actors.cam.followup import Followup
-from aicmo_actors.cam.inbox import Inbox
-from aicmo_actors.cam.lead_rules import LeadRules
-from aicmo_actors.cam.scheduler import Scheduler
-from aicmo_actors.cam.sender import Sender
-from aicmo_actors.cam.store import CamStore
+from aicmo_actors.cam import cam_supervisor
+from aicmo_actors.cam.repos import CamStore
 from aicmo_actors.cam.unsubscribe import generate_secret
-from aicmo_actors.cam.web import Web
 from aicmo_actors.cli.errors import UserError
 from aicmo_actors.cli.status_file import write_status
-from aicmo_actors.gateways.inbox_source import InboxSource
-from aicmo_actors.gateways.transport import MailTransport
 from aicmo_actors.runtime import Actor, ActorSystem, ChildSpec, Clock, RealClock, SupervisorSpec
 from aicmo_actors.runtime.logging import configure_logging
-from aicmo_actors.settings import InboxProfile, Settings, TransportProfile, public_url_problem
+from aicmo_actors.settings import Settings, public_url_problem
 from aicmo_actors.storage.dead_letters import store_dead_letters
 from aicmo_actors.storage.engine import DatabaseUnavailable, make_engine
 from aicmo_actors.storage.lease import WorkerLease, default_holder_id
@@ -45,51 +34,6 @@ from contracts.runtime import DeadLetter, Tick
 
 SECRET_NAME = "unsubscribe_hmac_key"
 INSTALLATION_NAME = "installation_id"
-#: The alerts' From when nothing better is known (no AICMO_ALERT_FROM, no campaign yet).
-DEFAULT_ALERT_FROM = "aicmo-alerts@localhost"
-
-
-def make_transport(profile: TransportProfile, mailbox: str) -> MailTransport:
-    """The transport of one sending mailbox (one reused SMTP connection each)."""
-    if profile.kind == "smtp":
-        from aicmo_actors.gateways.smtp import SmtpTransport
-
-        return SmtpTransport(
-            profile.host or "",
-            profile.port,
-            username=profile.username,
-            password=profile.password.get_secret_value() if profile.password else None,
-            tls=profile.tls,
-            timeout=profile.timeout_s,
-            ca_file=profile.ca_file,
-            validate_certs=profile.validate_certs,
-            local_hostname=profile.helo_name,
-        )
-    from aicmo_actors.gateways.maildir_outbox import MaildirOutbox
-
-    return MaildirOutbox(profile.path)
-
-
-def make_inbox(name: str, profile: InboxProfile) -> Callable[[], InboxSource]:
-    if profile.kind == "imap":
-        from aicmo_actors.gateways.imap import ImapSource
-
-        def imap() -> InboxSource:
-            return ImapSource(
-                profile.host,
-                profile.port,
-                profile.username or "",
-                profile.password.get_secret_value() if profile.password else "",
-                folder=profile.folder,
-                tls=profile.tls,
-                timeout=profile.timeout_s,
-                name=name,
-            )
-
-        return imap
-    from aicmo_actors.gateways.maildir_inbox import MaildirInbox
-
-    return lambda: MaildirInbox(profile.path, name)
 
 
 async def load_or_create_secret(engine: AsyncEngine, settings: Settings, now: datetime) -> bytes:
@@ -121,7 +65,7 @@ async def _stored_once(engine: AsyncEngine, name: str, fresh: str, now: datetime
 async def default_alert_from(store: CamStore, settings: Settings) -> str:
     """aicmo-alerts@ + the domain of the first campaign's first mailbox (a real sending
     domain a relay accepts), else of the first alert recipient, else the machine's name."""
-    for row in (await store.campaigns()).values():
+    for row in (await store.campaigns.all()).values():
         for box in row.spec.mailboxes:
             return f"aicmo-alerts@{box.address.rpartition('@')[2]}"
     for address in settings.alert_emails:
@@ -165,99 +109,6 @@ class LeaseKeeper(Actor[Tick]):
             self.on_lost()
             return
         self._next()
-
-
-@dataclass
-class CamWiring:
-    """Everything the CAM actors need from outside."""
-
-    settings: Settings
-    store: CamStore
-    secret: bytes
-    http: bool = True
-    pause_policy: PausePolicy | None = None
-    transport_factory: Callable[[str, str], MailTransport] | None = None
-    inbox_factories: dict[str, Callable[[], InboxSource]] | None = None
-    #: Mixed into Message-IDs (unique per database; the simulation makes its own).
-    installation: str = ""
-    #: The From of alert emails when AICMO_ALERT_FROM is not set (decided at start).
-    alert_from: str | None = None
-    #: How replies are read: None means as `settings.classify_isolation` says.
-    reader: Reader | None = None
-
-
-def cam_children(w: CamWiring, snapshot: Callable[[], Any]) -> list[ChildSpec | SupervisorSpec]:
-    """The acquisition cycle as a supervision tree (one_for_one: each actor rebuilds its own
-    state from the database, so one restarting never needs the others to)."""
-    s = w.settings
-    transports = s.transports
-
-    def transport_for(name: str, mailbox: str) -> MailTransport:
-        profile = transports.get(name)
-        if profile is None:
-            raise UserError(f"campaign mailbox {mailbox} names transport {name!r}, which AICMO_TRANSPORTS does not define")
-        return make_transport(profile, mailbox)
-
-    make = w.transport_factory or transport_for
-    inboxes = (
-        w.inbox_factories
-        if w.inbox_factories is not None
-        else {name: make_inbox(name, profile) for name, profile in s.inboxes.items()}
-    )
-    secret = w.secret
-    policy = w.pause_policy or PausePolicy(
-        hard_bounce_rate=s.pause_hard_bounce_rate,
-        complaint_rate=s.pause_complaint_rate,
-        min_sends=s.pause_min_sends,
-        mailbox_rejections=s.pause_mailbox_rejections,
-        mailbox_window_s=s.pause_mailbox_window_s,
-    )
-    rules = LeadRules(
-        soft_bounce_retry=timedelta(seconds=s.soft_bounce_retry_s),
-        auto_reply_pause=timedelta(seconds=s.auto_reply_pause_s),
-        soft_bounces_as_hard=s.soft_bounces_as_hard,
-    )
-    alert_from = s.alert_from or w.alert_from or DEFAULT_ALERT_FROM
-    reader = w.reader or make_reader(s)
-    verp = frozenset(name for name, profile in transports.items() if profile.kind == "smtp" and profile.verp)
-
-    children: list[ChildSpec | SupervisorSpec] = [
-        ChildSpec("cam.alerts", lambda: Alerts(
-            w.store,
-            recipients=list(s.alert_emails),
-            webhook_url=s.alert_webhook_url,
-            from_address=alert_from,
-            transport=lambda: make(s.alert_transport, alert_from),
-        )),
-        ChildSpec("cam.followup", lambda: Followup(w.store, rules=rules)),
-        ChildSpec("cam.decision", lambda: Decision(w.store, policy)),
-        ChildSpec("cam.classifier", lambda: Classifier(w.store, read=reader, secret=lambda: secret)),
-        ChildSpec("cam.sender", lambda: Sender(
-            w.store, make, secret=lambda: secret, public_url=s.public_url,
-            max_attempts=s.send_max_attempts, retry_base_s=s.send_retry_base_s,
-            rules=rules, pause_after_errors=s.send_error_pause_after, return_paths=verp.__contains__,
-            transport_known=(lambda name: name in transports) if w.transport_factory is None else None,
-        )),
-        ChildSpec("cam.scheduler", lambda: Scheduler(w.store, batch=s.scheduler_batch, installation=w.installation), intake=True),
-        ChildSpec(
-            "cam.inbox",
-            lambda: Inbox(w.store, inboxes, batch=s.inbox_batch, offset_s=s.inbox_poll_offset_s, max_bytes=s.inbound_max_bytes),
-            intake=True,
-            shutdown=2.0,
-        ),
-    ]
-    if w.http:
-        children.append(
-            ChildSpec(
-                "cam.web",
-                lambda: Web(
-                    w.store, secret=lambda: secret, host=s.http_host, port=s.http_port, snapshot=snapshot,
-                    header_timeout_s=s.http_header_timeout_s, max_connections=s.http_max_connections,
-                ),
-                intake=True,
-            )
-        )
-    return [SupervisorSpec("cam", children=children, strategy="one_for_one", max_restarts=10, period=60)]
 
 
 def persist_dead_letters(system: ActorSystem, engine: AsyncEngine) -> None:
@@ -350,15 +201,9 @@ async def _active(settings: Settings, engine: AsyncEngine, lease: WorkerLease, c
     alert_from = await default_alert_from(store, settings)
     warn_about_settings(settings, log)
     lost = asyncio.Event()
-    system: ActorSystem | None = None
-
-    def snapshot() -> Any:
-        assert system is not None
-        return system.snapshot()
-
     children: Sequence[ChildSpec | SupervisorSpec] = [
         ChildSpec("runtime.lease", lambda: LeaseKeeper(lease, lost.set)),
-        *cam_children(CamWiring(settings, store, secret, installation=installation, alert_from=alert_from), snapshot),
+        cam_supervisor(settings, store, secret=secret, installation=installation, alert_from=alert_from),
     ]
     system = ActorSystem(settings, clock=clock, children=children)
     persist_dead_letters(system, engine)

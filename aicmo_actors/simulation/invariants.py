@@ -20,20 +20,17 @@ import sqlalchemy as sa
 
 from aicmo_actors.cam.campaign import CampaignSpec
 from aicmo_actors.cam.lead_rules import ALERT_CATEGORIES, LOW_CONFIDENCE, MACHINE_NOTICE_PREFIXES
+from aicmo_actors.cam.repos import STRONG_MATCHES, CamStore
+from aicmo_actors.cam.repos.inbound import WORTH_A_LOOK
+from aicmo_actors.cam.repos.sql import normalise_address
 from aicmo_actors.cam.send_rules import in_window
-from aicmo_actors.cam.store import (
-    STRONG_MATCHES,
-    WORTH_A_LOOK,
-    CamStore,
-    alerts_t,
-    campaigns_t,
-    inbound_t,
-    leads_t,
-    normalise_address,
-    outbound_t,
-    reports_t,
-    suppressions_t,
-)
+from aicmo_actors.cam.tables import cam_alerts as alerts_t
+from aicmo_actors.cam.tables import cam_campaigns as campaigns_t
+from aicmo_actors.cam.tables import cam_cycle_reports as reports_t
+from aicmo_actors.cam.tables import cam_inbound_emails as inbound_t
+from aicmo_actors.cam.tables import cam_leads as leads_t
+from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
+from aicmo_actors.cam.tables import cam_suppressions as suppressions_t
 from aicmo_actors.settings import Settings
 from aicmo_actors.simulation.faults import Kill
 from aicmo_actors.simulation.world import Delivery, World

@@ -27,10 +27,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aicmo_actors.cam import cam_supervisor
 from aicmo_actors.cam.campaign import CampaignSpec
 from aicmo_actors.cam.decision import PausePolicy
-from aicmo_actors.cam.store import CamStore
-from aicmo_actors.cli.service import CamWiring, cam_children
+from aicmo_actors.cam.repos import CamStore
 from aicmo_actors.gateways.inbox_source import InboxSource
 from aicmo_actors.gateways.maildir_inbox import MaildirInbox
 from aicmo_actors.runtime import ActorSystem, FakeClock, killpoints
@@ -102,7 +102,6 @@ async def simulate(
         database_url=f"sqlite+aiosqlite:///{db_path}",
         seed=seed,
         tick_interval_s=tick_s,
-        inbox_poll_offset_s=tick_s / 2,
         alert_emails=[ALERT_TO],
         alert_from="alerts@agency.example",
         public_url="https://agency.example",
@@ -115,8 +114,8 @@ async def simulate(
     engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
     await ensure_schema(engine)
     store = CamStore(engine)
-    await store.create_or_update_campaign(spec, clock.now())
-    await store.import_leads(spec.name, leads, clock.now())
+    await store.campaigns.create_or_update(spec, clock.now())
+    await store.leads.import_rows(spec.name, leads, clock.now())
     await engine.dispose()
     trace: list[str] = []
     ticks: list[float] = []
@@ -215,7 +214,7 @@ async def simulate(
 
     engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
     store = CamStore(engine)
-    funnel = await store.funnel(spec.name)
+    funnel = await store.metrics.funnel(spec.name)
     expected_ticks = _complete_ticks(ticks, lives, tick_s)
     kills = anywhere.kills if anywhere is not None else []
     violations = await check_invariants(store, world, spec, expected_ticks, settings, kills=kills, acted_events=acted)
@@ -276,20 +275,17 @@ def _new_life(
         inboxes.append(faulty)
         return faulty
 
-    wiring = CamWiring(
+    cam = cam_supervisor(
         settings,
         store,
         secret=b"simulation-secret-0123456789",
         http=False,
         pause_policy=pause_policy,
-        transport_factory=lambda name, mailbox: world.transport(mailbox),
-        inbox_factories={"sim": make_inbox},
+        transports=lambda name, mailbox: world.transport(mailbox),
+        inboxes={"sim": make_inbox},
         installation=f"sim-{seed}",
     )
-    holder: list[ActorSystem] = []
-    system = ActorSystem(settings, clock=world.clock, children=cam_children(wiring, lambda: holder[0].snapshot()))
-    holder.append(system)
-    return engine, system
+    return engine, ActorSystem(settings, clock=world.clock, children=[cam])
 
 
 def _stop_faults(commit_faults: list[CommitFaults]) -> None:
@@ -329,7 +325,7 @@ async def _finish(system: ActorSystem, world: World, settings: Settings, inboxes
     """The end of the last life: read what the world wrote before the end, then stop."""
     # From here on nobody dies: kill points are past their time (`until`), and the sink is told.
     world.kills_allowed = False
-    # The last tick's inbox poll comes half a tick later: let it happen, then read the inbox
+    # The last tick's inbox poll comes half a tick later (the service's default): let it happen, then read the inbox
     # once more (after restarts the ticks' phase has moved), so every reply the world wrote
     # before the end is in.
     await world.clock.sleep(settings.inbox_poll_offset_s)

@@ -18,15 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.cam.classify import classify_message
 from aicmo_actors.cam.followup import Followup
-from aicmo_actors.cam.store import (
-    CamStore,
-    Match,
-    alerts_t,
-    inbound_t,
-    leads_t,
-    outbound_t,
-    suppressions_t,
-)
+from aicmo_actors.cam.repos import CamStore, Match
+from aicmo_actors.cam.tables import cam_alerts as alerts_t
+from aicmo_actors.cam.tables import cam_inbound_emails as inbound_t
+from aicmo_actors.cam.tables import cam_leads as leads_t
+from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
+from aicmo_actors.cam.tables import cam_suppressions as suppressions_t
 from aicmo_actors.runtime import Actor, ActorSystem, ChildSpec, FakeClock, RuntimeSettings
 from contracts.cam import RetryAlert
 from contracts.runtime import Tick
@@ -57,11 +54,11 @@ async def classified_not_acted(engine: AsyncEngine, names: list[str]) -> tuple[C
         raws.append(raw.replace((c.in_reply_to or "<none>").encode(), OUR_ID.encode()))
     by_id = await sent_emails(engine, [("fay@prospect.example", OUR_ID)])
     store = CamStore(engine)
-    ids = await store.store_inbound("inbox", 1, fetched(raws), NOW)
+    ids = await store.inbound.store("inbox", 1, fetched(raws), NOW)
     async with engine.connect() as conn:
         lead_id = (await conn.execute(sa.select(leads_t.c.id))).scalar_one()
     match = Match(int(lead_id), "spring", by_id[OUR_ID])
-    await store.save_classifications([(i, classify_message(r), match, "message_id") for i, r in zip(ids, raws, strict=True)], NOW)
+    await store.inbound.save_classifications([(i, classify_message(r), match, "message_id") for i, r in zip(ids, raws, strict=True)], NOW)
     return store, ids
 
 
@@ -133,16 +130,16 @@ async def test_two_reports_of_one_failure_count_once(engine: AsyncEngine) -> Non
     raw = corpus()["gmail_over_quota.eml"].replace(b"Message-ID: <", b"Message-ID: <second.")
     c = classify_message(raw)
     raw = raw.replace((c.in_reply_to or "<none>").encode(), OUR_ID.encode())
-    (second,) = await store.store_inbound("inbox", 1, fetched([raw], first_uid=10), NOW)
+    (second,) = await store.inbound.store("inbox", 1, fetched([raw], first_uid=10), NOW)
     (lead,) = await rows(engine, sa.select(leads_t))
     (ours,) = await rows(engine, sa.select(outbound_t))
-    await store.save_classifications([(second, classify_message(raw), Match(int(lead["id"]), "spring", ours["id"]), "report")], NOW)
+    await store.inbound.save_classifications([(second, classify_message(raw), Match(int(lead["id"]), "spring", ours["id"]), "report")], NOW)
     await run_followup(store)
     (lead,) = await rows(engine, sa.select(leads_t))
     (ours,) = await rows(engine, sa.select(outbound_t))
     assert lead["soft_bounces"] == 1 and ours["bounce"] == "soft"
     assert ours["status"] == "SENT"  # what the server did at send time is not rewritten
-    figures = (await store.campaign_figures("spring"))["spring"]
+    figures = (await store.metrics.figures("spring"))["spring"]
     assert (figures.sent, figures.soft_bounces, figures.attempted) == (1, 1, 1)
 
 
@@ -150,9 +147,9 @@ async def test_a_reason_longer_than_its_column_is_cut_not_refused(engine: AsyncE
     """A feedback report's Feedback-Type (anyone can write one) becomes part of the reason:
     PostgreSQL refused a long one, and the classifier crashed on that message for good."""
     store = CamStore(engine)
-    (inbound_id,) = await store.store_inbound("inbox", 1, fetched([corpus()["arf_abuse.eml"]]), NOW)
+    (inbound_id,) = await store.inbound.store("inbox", 1, fetched([corpus()["arf_abuse.eml"]]), NOW)
     long = classify_message(corpus()["arf_abuse.eml"]).model_copy(update={"reason": "delivery_feedback_" + "x" * 500})
-    assert await store.save_classifications([(inbound_id, long, None, None)], NOW) == [inbound_id]
+    assert await store.inbound.save_classifications([(inbound_id, long, None, None)], NOW) == [inbound_id]
     (row,) = await rows(engine, sa.select(inbound_t))
     assert len(row["reason"]) == 64 and row["classification"]["reason"] == long.reason
 
@@ -165,5 +162,5 @@ async def test_the_stored_sender_is_never_an_address_from_the_display_name(engin
         f"From: {sender}\r\nTo: alex@outreach.example.com\r\nSubject: hi\r\nMessage-ID: <s{n}@evil.example>\r\n\r\nhello\r\n".encode()
         for n, sender in enumerate(['"bystander@gmail.example" <attacker@evil.example>', "bystander@gmail.example <attacker@evil.example>"])
     ]
-    await store.store_inbound("inbox", 1, fetched(raws), NOW)
+    await store.inbound.store("inbox", 1, fetched(raws), NOW)
     assert [r["from_address"] for r in await rows(engine, sa.select(inbound_t).order_by(inbound_t.c.id))] == ["attacker@evil.example"] * 2

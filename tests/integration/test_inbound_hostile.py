@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.cam.decision import PausePolicy
-from aicmo_actors.cam.store import inbound_t, outbound_t
+from aicmo_actors.cam.tables import cam_inbound_emails as inbound_t
+from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
 from contracts.cam import LeadState
 from tests.integration.test_inbound_pipeline import (
     ALERT_TO,
@@ -149,8 +150,8 @@ async def test_forged_reports_and_spoofed_senders_change_nothing_but_the_unmatch
             assert LeadState(row["state"]) is LeadState.ACTIVE, (email, row["state_reason"])
             assert row["soft_bounces"] == 0
         assert await p.suppressions() == {}
-        assert (await p.store.campaigns())["inbound-e2e"].status == "active"
-        assert [m["status"] for m in await p.store.mailbox_rows()] == ["active"]
+        assert (await p.store.campaigns.all())["inbound-e2e"].status == "active"
+        assert [m["status"] for m in await p.store.campaigns.mailboxes()] == ["active"]
         ours = await p.rows(sa.select(outbound_t))
         assert all(r["bounce"] is None and r["complained_at"] is None for r in ours), ours
 
@@ -161,7 +162,7 @@ async def test_forged_reports_and_spoofed_senders_change_nothing_but_the_unmatch
         assert display["classification"]["from_address"] == "attacker@evil.example"
         genuine = [r for r in rows if r["matched_by"] == "message_id"]
         assert len(genuine) == 1
-        unmatched = {r["id"] for r in await p.store.unmatched_inbound(100)}
+        unmatched = {r["id"] for r in await p.store.inbound.unmatched(100)}
         assert unmatched == {r["id"] for r in rows} - {genuine[0]["id"]}
         assert {r["matched_by"] for r in rows if r["id"] in unmatched} <= {None, "sender", "report_recipient"}
 
@@ -224,7 +225,7 @@ async def test_a_delay_notice_is_not_a_bounce_and_the_final_failure_counts_once(
         # Nothing is sent again while the receiving server still holds the original.
         await p.run_for(DAY_S + 3600)
         assert len(p.sent_to(email)) == 1
-        figures = (await p.store.campaign_figures("inbound-e2e"))["inbound-e2e"]
+        figures = (await p.store.metrics.figures("inbound-e2e"))["inbound-e2e"]
         assert (figures.delayed, figures.soft_bounces, figures.sent) == (1, 0, 1)
 
         # The server gives up: one final failure, counted once, even when reported twice.
@@ -236,7 +237,7 @@ async def test_a_delay_notice_is_not_a_bounce_and_the_final_failure_counts_once(
         assert row["soft_bounces"] == 1
         (ours,) = await p.rows(sa.select(outbound_t))
         assert ours["bounce"] == "soft" and ours["accepted_at"] is not None
-        figures = (await p.store.campaign_figures("inbound-e2e"))["inbound-e2e"]
+        figures = (await p.store.metrics.figures("inbound-e2e"))["inbound-e2e"]
         assert (figures.soft_bounces, figures.sent, figures.attempted, figures.delayed) == (1, 1, 1, 0)
 
 
@@ -268,7 +269,7 @@ hello
         assert odd_row["message_id"] is not None and len(odd_row["message_id"]) <= 998
         assert odd_row["from_address"] is None
         assert reply["category"] == "interested" and await p.state(email) is LeadState.REPLIED
-        shown = {r["id"] for r in await p.store.set_aside_inbound(10)}
+        shown = {r["id"] for r in await p.store.inbound.set_aside(10)}
         assert big_row["id"] in shown
 
 

@@ -1,6 +1,6 @@
 """The inbound half end to end: a real Dovecot, the real actor tree, alerts into a real SMTP sink.
 
-Each test builds the service the way `python run.py` does (`cam_children(CamWiring(...))`),
+Each test builds the service the way `python run.py` does (`cam_supervisor(...)`),
 with the sending mailbox and the alert transport pointed at an aiosmtpd sink and the inbox
 at a private Dovecot. Step 1 goes out for real; the test reads the Message-IDs the sink
 received, APPENDs replies and bounces (messages of the classifier corpus, their references
@@ -32,17 +32,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aicmo_actors.cam import cam_supervisor
 from aicmo_actors.cam.campaign import CampaignSpec, Limits, MailboxSpec, SendWindow, StepSpec
 from aicmo_actors.cam.decision import PausePolicy
-from aicmo_actors.cam.store import (
-    CamStore,
-    alerts_t,
-    inbound_t,
-    leads_t,
-    outbound_t,
-    suppressions_t,
-)
-from aicmo_actors.cli.service import CamWiring, cam_children
+from aicmo_actors.cam.repos import CamStore
+from aicmo_actors.cam.tables import cam_alerts as alerts_t
+from aicmo_actors.cam.tables import cam_inbound_emails as inbound_t
+from aicmo_actors.cam.tables import cam_leads as leads_t
+from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
+from aicmo_actors.cam.tables import cam_suppressions as suppressions_t
 from aicmo_actors.gateways.imap import ImapSource
 from aicmo_actors.gateways.smtp import SmtpTransport
 from aicmo_actors.runtime import ActorSystem, ChildSpec, FakeClock, SupervisorSpec
@@ -160,16 +158,17 @@ class Pipeline:
                 name=INBOX,
             )
 
-        wiring = CamWiring(
-            self.settings,
-            self.store,
-            secret=b"inbound-e2e-secret-0123456789",
-            http=False,
-            pause_policy=self.pause_policy,
-            transport_factory=transport,
-            inbox_factories={INBOX: imap},
-        )
-        return cam_children(wiring, lambda: self.system.snapshot() if self.system else None)
+        return [
+            cam_supervisor(
+                self.settings,
+                self.store,
+                secret=b"inbound-e2e-secret-0123456789",
+                http=False,
+                pause_policy=self.pause_policy,
+                transports=transport,
+                inboxes={INBOX: imap},
+            )
+        ]
 
     async def start(self) -> None:
         assert self.system is None or self.system.stopped
@@ -213,8 +212,8 @@ class Pipeline:
     async def send_first_step(self, emails: Sequence[str]) -> dict[str, str]:
         """Create the campaign with these leads, let step 1 go out; return their real Message-IDs."""
         spec = campaign()
-        await self.store.create_or_update_campaign(spec, self.clock.now())
-        new, _, _ = await self.store.import_leads(
+        await self.store.campaigns.create_or_update(spec, self.clock.now())
+        new, _, _ = await self.store.leads.import_rows(
             spec.name, [lead(e) for e in emails], self.clock.now()
         )
         assert new == len(emails)
@@ -438,8 +437,8 @@ async def test_bounces_are_read_from_real_mta_formats_and_only_hard_ones_suppres
         assert (await p.lead_row("full@example.com"))["soft_bounces"] == 1
         assert (await p.lead_row("kim@corp.example"))["soft_bounces"] == 0
         # One block is no reason to pause anything; bounces raise no alert.
-        assert [m["status"] for m in await p.store.mailbox_rows()] == ["active"]
-        assert (await p.store.campaigns())["inbound-e2e"].status == "active"
+        assert [m["status"] for m in await p.store.campaigns.mailboxes()] == ["active"]
+        assert (await p.store.campaigns.all())["inbound-e2e"].status == "active"
         assert p.alerts() == [] and await p.alert_rows() == []
 
         # Days later: the dead addresses never hear from us again; the others go on.
@@ -522,8 +521,8 @@ async def test_an_unsubscribe_reply_and_an_arf_complaint_suppress_the_address(
         await p.assert_stored_once()
         # Suppressed everywhere: another campaign cannot take the addresses on either.
         other = campaign("another-campaign")
-        await p.store.create_or_update_campaign(other, p.clock.now())
-        assert await p.store.import_leads(
+        await p.store.campaigns.create_or_update(other, p.clock.now())
+        assert await p.store.leads.import_rows(
             other.name, [lead(leaver), lead(complainer)], p.clock.now()
         ) == (0, 0, 2)
 
@@ -634,12 +633,12 @@ async def test_a_campaign_pauses_itself_when_its_hard_bounce_rate_passes_the_lim
             corpus_message(dead[first], ids[first]), corpus_message(dead[second], ids[second])
         )
         await p.poll()
-        assert (await p.store.campaigns())["inbound-e2e"].status == "active"
+        assert (await p.store.campaigns.all())["inbound-e2e"].status == "active"
         assert p.alerts() == []
 
         await p.append(corpus_message(dead[third], ids[third]))
         await p.poll()
-        row = (await p.store.campaigns())["inbound-e2e"]
+        row = (await p.store.campaigns.all())["inbound-e2e"]
         assert row.status == "paused"
         assert (
             row.paused_reason is not None
@@ -657,7 +656,7 @@ async def test_a_campaign_pauses_itself_when_its_hard_bounce_rate_passes_the_lim
             assert len(p.sent_to(email)) == 1, email
             assert await p.state(email) is LeadState.ACTIVE
         assert len(p.alerts()) == 1
-        assert (await p.store.campaigns())["inbound-e2e"].status == "paused"
+        assert (await p.store.campaigns.all())["inbound-e2e"].status == "paused"
         await p.assert_stored_once()
 
 
@@ -677,11 +676,11 @@ async def test_a_mailbox_pauses_itself_after_three_sending_side_rejections_in_a_
             corpus_message(blocked[first], ids[first]), corpus_message(blocked[second], ids[second])
         )
         await p.poll()
-        assert [m["status"] for m in await p.store.mailbox_rows()] == ["active"]
+        assert [m["status"] for m in await p.store.campaigns.mailboxes()] == ["active"]
 
         await p.append(corpus_message(blocked[third], ids[third]))
         await p.poll()
-        (box,) = await p.store.mailbox_rows()
+        (box,) = await p.store.campaigns.mailboxes()
         assert (box["address"], box["status"]) == (MAILBOX, "paused")
         assert "3 sending-side rejections" in box["paused_reason"]
         (mail,) = p.alerts()
@@ -694,7 +693,7 @@ async def test_a_mailbox_pauses_itself_after_three_sending_side_rejections_in_a_
             row = await p.lead_row(email)
             assert (LeadState(row["state"]), row["soft_bounces"]) == (LeadState.ACTIVE, 0), email
         assert await p.suppressions() == {}
-        assert (await p.store.campaigns())["inbound-e2e"].status == "active"
+        assert (await p.store.campaigns.all())["inbound-e2e"].status == "active"
 
         # Nothing leaves the paused mailbox, and the pause is alerted once.
         await p.run_for((STEP2_DELAY_DAYS + 2) * DAY_S)
@@ -776,7 +775,7 @@ async def test_a_changed_uidvalidity_stores_new_mail_and_nothing_twice(
         assert (newer["uidvalidity"], newer["uid"]) == (fresh, uids[-1])
         assert await p.state(new) is LeadState.REPLIED
         assert len(p.alerts(about=old)) == len(p.alerts(about=new)) == 1
-        assert await p.store.inbox_cursor(INBOX) == (fresh, uids[-1])
+        assert await p.store.inbound.cursor(INBOX) == (fresh, uids[-1])
         # The message shown again is one message, not two.
         await p.assert_stored_once(expected=2)
 

@@ -7,7 +7,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.cam.classify import classify_message
-from aicmo_actors.cam.store import CamStore, Match, inbound_t
+from aicmo_actors.cam.repos import CamStore, Match
+from aicmo_actors.cam.tables import cam_inbound_emails as inbound_t
 from tests.unit.inbound_fixtures import NOW, fetched, sent_emails
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
@@ -39,7 +40,7 @@ async def test_store_inbound_stores_each_message_once_in_uid_order(engine: Async
         mail(5),
         mail(6, "  <c@x> (comment)"),
     ]
-    ids = await store.store_inbound("inbox", 10, fetched(raws), NOW)
+    ids = await store.inbound.store("inbox", 10, fetched(raws), NOW)
     assert ids == sorted(ids) and len(ids) == 5
     assert await stored_rows(engine) == [
         (10, 1, "<a@x>"),
@@ -48,28 +49,28 @@ async def test_store_inbound_stores_each_message_once_in_uid_order(engine: Async
         (10, 5, None),
         (10, 6, "<c@x>"),
     ]
-    assert await store.inbox_cursor("inbox") == (10, 6)
+    assert await store.inbound.cursor("inbox") == (10, 6)
     # The same UIDs again (a retried batch): nothing new, the cursor stays.
-    assert await store.store_inbound("inbox", 10, fetched(raws), NOW) == []
+    assert await store.inbound.store("inbox", 10, fetched(raws), NOW) == []
     # A new UIDVALIDITY: known Message-IDs are not stored again, the rest is.
-    again = await store.store_inbound(
+    again = await store.inbound.store(
         "inbox", 11, fetched([mail(1, "<a@x>"), mail(7, "<d@x>"), mail(4)]), NOW
     )
     assert len(again) == 2
     assert (await stored_rows(engine))[-2:] == [(11, 2, "<d@x>"), (11, 3, None)]
-    assert await store.inbox_cursor("inbox") == (11, 3)
+    assert await store.inbound.cursor("inbox") == (11, 3)
     # Another inbox has its own Message-IDs and cursor.
-    assert len(await store.store_inbound("other", 1, fetched([mail(1, "<a@x>")]), NOW)) == 1
-    assert await store.inbox_cursor("other") == (1, 1)
-    assert await store.inbox_cursor("nowhere") is None
+    assert len(await store.inbound.store("other", 1, fetched([mail(1, "<a@x>")]), NOW)) == 1
+    assert await store.inbound.cursor("other") == (1, 1)
+    assert await store.inbound.cursor("nowhere") is None
 
 
 async def test_store_inbound_takes_a_batch_bigger_than_one_in_list(engine: AsyncEngine) -> None:
     store = CamStore(engine)
     raws = [mail(n, f"<m{n}@x>") for n in range(1200)]
-    ids = await store.store_inbound("inbox", 1, fetched(raws), NOW)
+    ids = await store.inbound.store("inbox", 1, fetched(raws), NOW)
     assert len(ids) == 1200
-    assert await store.store_inbound("inbox", 2, fetched(raws), NOW) == []
+    assert await store.inbound.store("inbox", 2, fetched(raws), NOW) == []
 
 
 async def test_unclassified_raw_reads_in_id_order_from_where_it_is_told(
@@ -77,31 +78,31 @@ async def test_unclassified_raw_reads_in_id_order_from_where_it_is_told(
 ) -> None:
     store = CamStore(engine)
     raws = [mail(n, f"<m{n}@x>") for n in range(6)]
-    ids = await store.store_inbound("inbox", 1, fetched(raws), NOW)
-    rows = await store.unclassified_raw(ids[1], 3)
+    ids = await store.inbound.store("inbox", 1, fetched(raws), NOW)
+    rows = await store.inbound.unclassified_raw(ids[1], 3)
     assert [(i, box) for i, box, _ in rows] == [(i, "inbox") for i in ids[1:4]]
     assert rows[0][2] == raws[1]
     c = classify_message(raws[2])
-    assert await store.save_classifications([(ids[2], c, None, None)], NOW) == [ids[2]]
-    assert [i for i, _, _ in await store.unclassified_raw(ids[1], 3)] == [ids[1], ids[3], ids[4]]
-    assert await store.unclassified_inbound() == [(i, "inbox") for i in ids if i != ids[2]]
+    assert await store.inbound.save_classifications([(ids[2], c, None, None)], NOW) == [ids[2]]
+    assert [i for i, _, _ in await store.inbound.unclassified_raw(ids[1], 3)] == [ids[1], ids[3], ids[4]]
+    assert await store.inbound.unclassified() == [(i, "inbox") for i in ids if i != ids[2]]
 
 
 async def test_a_classification_is_saved_once(engine: AsyncEngine) -> None:
     store = CamStore(engine)
     outbound = await sent_emails(engine, [("p@client.example", "<out-1@outreach.example.com>")])
-    ids = await store.store_inbound(
+    ids = await store.inbound.store(
         "inbox", 1, fetched([mail(1, "<m1@x>"), mail(2, "<m2@x>")]), NOW
     )
     first, second = (classify_message(mail(n)) for n in (1, 2))
-    match = await store.match_by_message_ids(["<out-1@outreach.example.com>"])
+    match = await store.inbound.match_by_message_ids(["<out-1@outreach.example.com>"])
     assert match is not None and match.outbound_id == outbound["<out-1@outreach.example.com>"]
-    assert await store.save_classification(ids[0], first, match, "message_id", NOW) is True
+    assert await store.inbound.save_classification(ids[0], first, match, "message_id", NOW) is True
     # Once classified, the row keeps its first result, in a batch as alone.
-    assert await store.save_classifications(
+    assert await store.inbound.save_classifications(
         [(ids[0], second, None, None), (ids[1], second, None, None)], NOW
     ) == [ids[1]]
-    assert await store.save_classification(ids[0], second, None, None, NOW) is False
+    assert await store.inbound.save_classification(ids[0], second, None, None, NOW) is False
     async with engine.connect() as conn:
         rows = (
             await conn.execute(
@@ -113,10 +114,10 @@ async def test_a_classification_is_saved_once(engine: AsyncEngine) -> None:
     assert rows[0][0] == "message_id" and rows[0][1] == match.lead_id
     assert rows[0][2]["category"] == first.category.value
     assert rows[1][0] is None and rows[1][1] is None
-    assert await store.save_classifications([], NOW) == []
-    third = await store.store_inbound("inbox", 1, fetched([mail(3, "<m3@x>")], first_uid=3), NOW)
+    assert await store.inbound.save_classifications([], NOW) == []
+    third = await store.inbound.store("inbox", 1, fetched([mail(3, "<m3@x>")], first_uid=3), NOW)
     twice = [(third[0], second, None, None), (third[0], first, None, None)]
-    assert await store.save_classifications(twice, NOW) == third
+    assert await store.inbound.save_classifications(twice, NOW) == third
 
 
 async def test_matching_many_at_once(engine: AsyncEngine) -> None:
@@ -129,7 +130,7 @@ async def test_matching_many_at_once(engine: AsyncEngine) -> None:
             ("bob@client.example", "<s3@out>"),
         ],
     )
-    found = await store.matches_by_message_ids(
+    found = await store.inbound.matches_by_message_ids(
         [["<nope@x>", "<s3@out>"], ["<s2@out>", "<s1@out>"], [], ["<nope@x>"]]
     )
     assert [m.outbound_id if m else None for m in found] == [
@@ -138,8 +139,8 @@ async def test_matching_many_at_once(engine: AsyncEngine) -> None:
         None,
         None,
     ]
-    assert found[0] == await store.match_by_message_ids(["<nope@x>", "<s3@out>"])
-    by_address = await store.matches_by_recipient(
+    assert found[0] == await store.inbound.match_by_message_ids(["<nope@x>", "<s3@out>"])
+    by_address = await store.inbound.matches_by_recipient(
         ["Ann@Client.example ", "bob@client.example", "eve@client.example", "ann@client.example"]
     )
     assert set(by_address) == {"Ann@Client.example ", "bob@client.example", "ann@client.example"}
@@ -149,7 +150,7 @@ async def test_matching_many_at_once(engine: AsyncEngine) -> None:
         == by_address["ann@client.example"].outbound_id
     )
     assert isinstance(by_address["bob@client.example"], Match)
-    assert await store.match_by_recipient("BOB@client.example") == by_address["bob@client.example"]
-    assert await store.match_by_recipient("eve@client.example") is None
-    assert await store.matches_by_recipient([]) == {}
-    assert await store.matches_by_message_ids([]) == []
+    assert await store.inbound.match_by_recipient("BOB@client.example") == by_address["bob@client.example"]
+    assert await store.inbound.match_by_recipient("eve@client.example") is None
+    assert await store.inbound.matches_by_recipient([]) == {}
+    assert await store.inbound.matches_by_message_ids([]) == []

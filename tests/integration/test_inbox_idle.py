@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.cam.inbox import Inbox
-from aicmo_actors.cam.store import CamStore, inbound_t
+from aicmo_actors.cam.repos import CamStore
+from aicmo_actors.cam.tables import cam_inbound_emails as inbound_t
 from aicmo_actors.gateways.imap import ImapSource
 from aicmo_actors.runtime import Actor, ActorSystem, ChildSpec, RuntimeSettings
 from aicmo_actors.storage.engine import make_engine

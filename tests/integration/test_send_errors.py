@@ -11,9 +11,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aicmo_actors.cam import cam_supervisor
 from aicmo_actors.cam.campaign import CampaignSpec, Limits, MailboxSpec, SendWindow, StepSpec
-from aicmo_actors.cam.store import NOT_BUILT, leads_t, outbound_t
-from aicmo_actors.cli.service import CamWiring, cam_children
+from aicmo_actors.cam.repos import NOT_BUILT
+from aicmo_actors.cam.tables import cam_leads as leads_t
+from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
 from aicmo_actors.gateways.imap import ImapSource
 from aicmo_actors.gateways.smtp import SmtpTransport
 from aicmo_actors.runtime import ActorSystem
@@ -65,11 +67,12 @@ class Sending(Pipeline):
         def imap() -> ImapSource:
             return ImapSource(dovecot.host, dovecot.port, "test", "pass", folder=self.folder, tls="none", timeout=10, name=INBOX)
 
-        wiring = CamWiring(
-            self.settings, self.store, secret=b"send-errors-secret-0123456789", http=False,
-            transport_factory=transport, inbox_factories={INBOX: imap},
-        )
-        return cam_children(wiring, lambda: self.system.snapshot() if self.system else None)
+        return [
+            cam_supervisor(
+                self.settings, self.store, secret=b"send-errors-secret-0123456789", http=False,
+                transports=transport, inboxes={INBOX: imap},
+            )
+        ]
 
 
 async def _start(engine: AsyncEngine, imap_server: DovecotServer, smtp_sink: SmtpSink, tmp_path: Path, body: str, leads: list[dict[str, object]]) -> Sending:
@@ -77,8 +80,8 @@ async def _start(engine: AsyncEngine, imap_server: DovecotServer, smtp_sink: Smt
         settings = base.settings
     p = Sending(engine=engine, store=base.store, clock=base.clock, sink=smtp_sink, dovecot=imap_server, settings=settings)
     campaign = spec(body)
-    await p.store.create_or_update_campaign(campaign, p.clock.now())
-    await p.store.import_leads(campaign.name, leads, p.clock.now())
+    await p.store.campaigns.create_or_update(campaign, p.clock.now())
+    await p.store.leads.import_rows(campaign.name, leads, p.clock.now())
     await p.start()
     return p
 
@@ -114,13 +117,13 @@ async def test_an_email_that_cannot_be_built_is_never_recorded_as_sent_and_repea
         alerts = [a for a in await p.alert_rows() if a["kind"] == "send_error"]
         assert len(alerts) == 1 and alerts[0]["state"] == "delivered"
         assert len(p.alerts()) >= 2  # the problem, and the pause
-        campaign = (await p.store.campaigns())["send-errors"]
+        campaign = (await p.store.campaigns.all())["send-errors"]
         assert campaign.status == "paused" and "could not be built" in (campaign.paused_reason or "")
 
         # Fixed (the leads get their title), resumed: the same emails go out, once each.
         async with engine.begin() as conn:
             await conn.execute(leads_t.update().values(variables={"title": "Dr."}))
-        await p.store.set_campaign_status("send-errors", "active", None, p.clock.now())
+        await p.store.campaigns.set_status("send-errors", "active", None, p.clock.now())
         await p.run_for(DAY_S + TICK_S)
         sent = campaign_mails(p)
         assert sorted(m.rcpt_tos[0] for m in sent) == sorted(x["email"] for x in leads)  # type: ignore[attr-defined]
@@ -154,7 +157,7 @@ async def test_each_email_is_signed_by_the_mailbox_that_sends_it(
 async def test_two_databases_started_with_the_same_seed_never_share_a_message_id(
     tmp_path: Path,
 ) -> None:
-    from aicmo_actors.cam.store import CamStore
+    from aicmo_actors.cam.repos import CamStore
     from aicmo_actors.cli.service import load_or_create_installation
     from aicmo_actors.gateways.maildir_outbox import MaildirOutbox
     from aicmo_actors.runtime import FakeClock
@@ -172,16 +175,16 @@ async def test_two_databases_started_with_the_same_seed_never_share_a_message_id
         settings = Settings(database_url=url, seed=SEED, tick_interval_s=TICK_S, log_level="warning", state_dir=tmp_path / name)
         store = CamStore(engine)
         campaign = spec("Hi {{ first_name }}", name="same-seed")
-        await store.create_or_update_campaign(campaign, clock.now())
-        await store.import_leads(campaign.name, [lead(f"p{n}@prospect.example") for n in range(5)], clock.now())
+        await store.campaigns.create_or_update(campaign, clock.now())
+        await store.leads.import_rows(campaign.name, [lead(f"p{n}@prospect.example") for n in range(5)], clock.now())
         installation = await load_or_create_installation(engine, clock.now())
         assert installation == await load_or_create_installation(engine, clock.now())  # kept
         outbox = tmp_path / name / "outbox"
-        wiring = CamWiring(
+        cam = cam_supervisor(
             settings, store, secret=b"same-seed-secret-0123456789", http=False, installation=installation,
-            transport_factory=lambda profile, mailbox, outbox=outbox: MaildirOutbox(outbox), inbox_factories={},
+            transports=lambda profile, mailbox, outbox=outbox: MaildirOutbox(outbox), inboxes={},
         )
-        system = ActorSystem(settings, clock=clock, children=cam_children(wiring, lambda: None))
+        system = ActorSystem(settings, clock=clock, children=[cam])
         await system.start()
         clock.advance(TICK_S)
         await system.settle()
@@ -234,10 +237,10 @@ async def test_a_rejection_at_rcpt_is_a_hard_bounce_in_every_count(
         assert (rows[fine]["status"], rows[fine]["bounce"]) == ("SENT", None)
         states = {r["email"]: r["state"] for r in await p.rows(sa.select(leads_t))}
         assert states == {dead: "bounced", fine: "active"}
-        funnel = await p.store.funnel("send-errors")
+        funnel = await p.store.metrics.funnel("send-errors")
         figures = funnel["figures"]
         assert (figures["attempted"], figures["sent"], figures["refused"], figures["hard_bounces"]) == (2, 1, 1, 1)
-        assert (await p.store.campaign_figures("send-errors"))["send-errors"].hard_bounces == 1
+        assert (await p.store.metrics.figures("send-errors"))["send-errors"].hard_bounces == 1
     finally:
         await p.stop()
 
@@ -270,7 +273,7 @@ async def test_a_bounce_that_quotes_nothing_finds_its_email_by_the_per_message_r
         await p.poll()
         states = {r["email"]: r["state"] for r in await p.rows(sa.select(leads_t))}
         assert states == {email: "bounced", other: "active"}
-        from aicmo_actors.cam.store import inbound_t
+        from aicmo_actors.cam.tables import cam_inbound_emails as inbound_t
 
         (row,) = await p.rows(sa.select(inbound_t))
         assert row["matched_by"] == "return_path"
@@ -286,15 +289,15 @@ async def test_a_resumed_campaign_sends_to_the_leads_that_came_due_while_it_was_
         settings = base.settings
     p = Sending(engine=engine, store=base.store, clock=base.clock, sink=smtp_sink, dovecot=imap_server, settings=settings)
     campaign = spec("Hi {{ first_name }}", name="paused-then-resumed")
-    await p.store.create_or_update_campaign(campaign, p.clock.now())
-    await p.store.set_campaign_status(campaign.name, "paused", "paused by command", p.clock.now())
-    await p.store.import_leads(campaign.name, leads, p.clock.now())
+    await p.store.campaigns.create_or_update(campaign, p.clock.now())
+    await p.store.campaigns.set_status(campaign.name, "paused", "paused by command", p.clock.now())
+    await p.store.leads.import_rows(campaign.name, leads, p.clock.now())
     await p.start()
     try:
         await p.run_for(2 * TICK_S)  # due, but the campaign is paused: taken off the schedule
         assert campaign_mails(p) == []
         assert {r["next_action_at"] for r in await p.rows(sa.select(leads_t))} == {None}
-        await p.store.set_campaign_status(campaign.name, "active", None, p.clock.now())
+        await p.store.campaigns.set_status(campaign.name, "active", None, p.clock.now())
         await p.run_for(TICK_S)
         assert len(campaign_mails(p)) == len(leads)
     finally:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from aicmo_actors.cam.decision import PausePolicy, campaign_verdict
-from aicmo_actors.cam.store import CamStore
+from aicmo_actors.cam.repos import CamStore
 from aicmo_actors.cam.web import Web
 from aicmo_actors.runtime import ActorSystem, ChildSpec, RuntimeSettings
 from aicmo_actors.simulation.run import simulate
@@ -34,11 +34,9 @@ PATIENT = PausePolicy(hard_bounce_rate=1.0, complaint_rate=1.0, min_sends=1)
 async def metrics_of(store: CamStore) -> dict[tuple[str, str], float]:
     found: dict[tuple[str, str], float] = {}
     settings = RuntimeSettings(tick_interval_s=0, seed=1)
-    holder: list[ActorSystem] = []
     port = _free_port()
-    web = ChildSpec("web", lambda: Web(store, secret=lambda: b"x" * 32, host="127.0.0.1", port=port, snapshot=lambda: holder[0].snapshot()))
+    web = ChildSpec("web", lambda: Web(store, secret=lambda: b"x" * 32, host="127.0.0.1", port=port))
     async with ActorSystem(settings, children=[web]) as system:
-        holder.append(system)
         await system.settle()
         async with httpx.AsyncClient() as client:
             text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
@@ -67,7 +65,7 @@ async def test_status_metrics_auto_pause_and_the_world_agree(tmp_path: Path) -> 
     engine = make_engine(f"sqlite+aiosqlite:///{result.db_path}")
     store = CamStore(engine)
     try:
-        figures = (await store.campaign_figures(spec.name, window=False))[spec.name]
+        figures = (await store.metrics.figures(spec.name, window=False))[spec.name]
         metrics = await metrics_of(store)
     finally:
         await engine.dispose()

@@ -19,7 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import aicmo_actors.cam.classifier as classifier_module
 from aicmo_actors.cam.classifier import FALLBACK_CONFIDENCE_FACTOR, REPORTS, Classifier
 from aicmo_actors.cam.classify import classify_message
-from aicmo_actors.cam.store import CamStore, inbound_t
+from aicmo_actors.cam.repos import CamStore
+from aicmo_actors.cam.repos.inbound import InboundRepo
+from aicmo_actors.cam.tables import cam_inbound_emails as inbound_t
 from aicmo_actors.runtime import ActorSystem, ChildSpec, RuntimeSettings
 from aicmo_actors.storage.engine import make_engine
 from aicmo_actors.storage.schema import upgrade
@@ -71,25 +73,25 @@ async def corpus_with_sends(engine: AsyncEngine, copies: int = 1) -> list[int]:
         for k in range(copies)
         for n, raw in enumerate(raws)
     ]
-    return await store.store_inbound("inbox", 1, fetched(unique), NOW)
+    return await store.inbound.store("inbox", 1, fetched(unique), NOW)
 
 
 async def one_at_a_time(store: CamStore, raw: bytes) -> tuple[Any, ...]:
     """What the classifier concluded before it worked in batches, for one message."""
     c = classify_message(raw)
     ids = [i for i in (c.in_reply_to, *c.referenced_ids) if i]
-    match = await store.match_by_message_ids(ids)
+    match = await store.inbound.match_by_message_ids(ids)
     matched_by = None
     confidence = c.confidence
     if match is not None:
         matched_by = "report" if c.category in REPORTS else "message_id"
     elif c.category in REPORTS and c.failed_recipients:
-        match = await store.match_by_recipient(c.failed_recipients[0])
+        match = await store.inbound.match_by_recipient(c.failed_recipients[0])
         matched_by = "report_recipient" if match else None
         if match is not None:  # a guess: anyone can name anyone in a report
             confidence = round(c.confidence * FALLBACK_CONFIDENCE_FACTOR, 3)
     elif c.from_address:
-        match = await store.match_by_recipient(c.from_address)
+        match = await store.inbound.match_by_recipient(c.from_address)
         if match is not None:
             matched_by = "sender"
             confidence = round(c.confidence * FALLBACK_CONFIDENCE_FACTOR, 3)
@@ -151,7 +153,7 @@ class Run:
 async def test_batches_reach_what_one_message_at_a_time_reaches(engine: AsyncEngine) -> None:
     ids = await corpus_with_sends(engine, copies=2)
     store = CamStore(engine)
-    raws = {i: await store.inbound_raw(i) for i in ids}
+    raws = {i: await store.inbound.raw(i) for i in ids}
     expected = {i: await one_at_a_time(store, raw) for i, raw in raws.items() if raw is not None}
     async with Run(store) as run:
         await run.hand_on(ids)
@@ -198,7 +200,7 @@ async def test_a_message_that_crashes_the_classifier_crashes_alone(
     ids = await corpus_with_sends(engine)
     store = CamStore(engine)
     poison = ids[20]
-    poison_raw = await store.inbound_raw(poison)
+    poison_raw = await store.inbound.raw(poison)
 
     def classify(raw: bytes, **limits: Any) -> Any:
         if raw == poison_raw:
@@ -227,17 +229,17 @@ async def test_a_failed_save_loses_nothing_and_repeats_nothing(
     # saved alone (call 3); when that fails too, the actor crashes and its replacement goes on.
     ids = await corpus_with_sends(engine)
     store = CamStore(engine)
-    real_save = CamStore.save_classifications
+    real_save = InboundRepo.save_classifications
     calls = 0
 
-    async def flaky_save(self: CamStore, results: Any, now: Any) -> list[int]:
+    async def flaky_save(self: InboundRepo, results: Any, now: Any) -> list[int]:
         nonlocal calls
         calls += 1
         if calls in failing_calls:
             raise ConnectionError("the database went away")
         return await real_save(self, results, now)
 
-    monkeypatch.setattr(CamStore, "save_classifications", flaky_save)
+    monkeypatch.setattr(InboundRepo, "save_classifications", flaky_save)
     async with Run(store) as run:
         await run.hand_on(ids)
     assert run.restarts() == restarts
@@ -251,14 +253,14 @@ async def test_a_row_the_database_refuses_is_given_up_alone(
     ids = await corpus_with_sends(engine)
     store = CamStore(engine)
     refused = ids[30]
-    real_save = CamStore.save_classifications
+    real_save = InboundRepo.save_classifications
 
-    async def save(self: CamStore, results: Any, now: Any) -> list[int]:
+    async def save(self: InboundRepo, results: Any, now: Any) -> list[int]:
         if any(r[0] == refused for r in results):
             raise ValueError("value too long for type character varying(64)")
         return await real_save(self, results, now)
 
-    monkeypatch.setattr(CamStore, "save_classifications", save)
+    monkeypatch.setattr(InboundRepo, "save_classifications", save)
     async with Run(store) as run:
         await run.hand_on(ids)
     assert run.restarts() == SETTINGS.poison_threshold
@@ -274,14 +276,14 @@ async def test_a_batch_never_reads_more_than_its_size(
     ids = await corpus_with_sends(engine)
     store = CamStore(engine)
     sizes: list[int] = []
-    real_read = CamStore.unclassified_raw
+    real_read = InboundRepo.unclassified_raw
 
-    async def read(self: CamStore, from_id: int, limit: int) -> list[tuple[int, str, bytes]]:
+    async def read(self: InboundRepo, from_id: int, limit: int) -> list[tuple[int, str, bytes]]:
         rows = await real_read(self, from_id, limit)
         sizes.append(len(rows))
         return rows
 
-    monkeypatch.setattr(CamStore, "unclassified_raw", read)
+    monkeypatch.setattr(InboundRepo, "unclassified_raw", read)
     system = ActorSystem(
         SETTINGS, children=[ChildSpec("cam.classifier", lambda: Classifier(store, batch=7))]
     )

@@ -18,7 +18,7 @@ import pytest
 from aicmo_actors.cam.inbox import Inbox
 from aicmo_actors.gateways.inbox_source import FetchedMessage, InboxUnavailable
 from aicmo_actors.runtime import Actor, ActorSystem, ChildSpec, FakeClock, RuntimeSettings
-from contracts.cam import CycleReport, PollInbox, ReplyReceived
+from contracts.cam import PollInbox, ReplyReceived
 
 pytestmark = pytest.mark.anyio
 
@@ -90,33 +90,67 @@ class FakeSource:
         self.closed = True
 
 
-class MemoryStore:
-    """The part of CamStore the inbox actor uses."""
+class MemoryInbound:
+    """The part of the inbound repository the inbox actor uses."""
 
     def __init__(self) -> None:
-        self.cursor: tuple[int, int] | None = None
+        self.at: tuple[int, int] | None = None
         self.rows: list[tuple[str, int]] = []
-        self.reports: list[CycleReport] = []
-        self.unclassified: list[tuple[int, str]] = []
+        self.waiting: list[tuple[int, str]] = []
 
-    async def inbox_cursor(self, inbox: str) -> tuple[int, int] | None:
-        return self.cursor
+    async def cursor(self, inbox: str) -> tuple[int, int] | None:
+        return self.at
 
-    async def store_inbound(
-        self, inbox: str, uidvalidity: int, batch: Sequence[FetchedMessage], now: datetime
-    ) -> list[int]:
+    async def store(self, inbox: str, uidvalidity: int, batch: Sequence[FetchedMessage], now: datetime) -> list[int]:
         new: list[int] = []
         for m in batch:
             self.rows.append((inbox, m.uid))
             new.append(len(self.rows))
-        self.cursor = (uidvalidity, max(m.uid for m in batch))
+        self.at = (uidvalidity, max(m.uid for m in batch))
         return new
 
-    async def unclassified_inbound(self) -> list[tuple[int, str]]:
-        return self.unclassified
+    async def unclassified(self) -> list[tuple[int, str]]:
+        return self.waiting
 
-    async def save_cycle_report(self, report: CycleReport, now: datetime) -> None:
+
+class MemoryMetrics:
+    def __init__(self) -> None:
+        self.reports: list[dict[str, Any]] = []
+
+    async def save_cycle_report(self, **report: Any) -> None:
         self.reports.append(report)
+
+
+class MemoryStore:
+    """The part of CamStore the inbox actor uses."""
+
+    def __init__(self) -> None:
+        self.inbound = MemoryInbound()
+        self.metrics = MemoryMetrics()
+
+    @property
+    def cursor(self) -> tuple[int, int] | None:
+        return self.inbound.at
+
+    @cursor.setter
+    def cursor(self, value: tuple[int, int] | None) -> None:
+        self.inbound.at = value
+
+    @property
+    def rows(self) -> list[tuple[str, int]]:
+        return self.inbound.rows
+
+    @property
+    def unclassified(self) -> list[tuple[int, str]]:
+        return self.inbound.waiting
+
+    @unclassified.setter
+    def unclassified(self, value: list[tuple[int, str]]) -> None:
+        self.inbound.waiting = value
+
+    @property
+    def reports(self) -> list[dict[str, Any]]:
+        return self.metrics.reports
 
 
 class Recorder(Actor[ReplyReceived]):
@@ -184,7 +218,7 @@ async def test_without_idle_the_inbox_polls_on_ticks_only() -> None:
         clock.advance(60)
         await system.settle()
         assert h.seen == [1, 2, 3]
-        assert [r.counts["stored"] for r in h.store.reports] == [2, 1]
+        assert [r["counts"]["stored"] for r in h.store.reports] == [2, 1]
     assert len(h.folder.sources) == 1  # one connection, no watcher
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
@@ -11,8 +12,7 @@ import pytest
 
 from aicmo_actors.cam.campaign import SendWindow, StepSpec, VariantSpec
 from aicmo_actors.cam.pacing import MailboxPacer
-from aicmo_actors.cam.scheduler import zone
-from aicmo_actors.cam.send_rules import choose_variant, in_window, next_window_start, step_due_at
+from aicmo_actors.cam.send_rules import choose_variant, in_window, next_window_start, zone
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -181,12 +181,6 @@ def test_next_window_start_is_the_first_open_minute(window: str, span: str) -> N
 # -- step timing and variants --------------------------------------------------------------------
 
 
-def test_step_due_at() -> None:
-    sent = utc(2026, 3, 10, 9, 0)
-    assert step_due_at(sent, 4) == utc(2026, 3, 14, 9, 0)
-    assert step_due_at(sent, 0.5) == utc(2026, 3, 10, 21, 0)
-
-
 def test_choose_variant_is_stable_and_weighted() -> None:
     plain = StepSpec(subject="s", body="b")
     assert choose_variant(plain, "42", seed=1) == "A"
@@ -318,7 +312,7 @@ def test_leads_that_must_wait_are_spread_one_gap_apart_not_piled_on_one_slot() -
     ready = now + timedelta(seconds=100)
     slots = [pacer.project("a@x.example", ready, BERLIN, daily_cap=-1, gap_s=120, jitter_s=60) for _ in range(4)]
     assert slots[0] == ready
-    assert [(b - a).total_seconds() for a, b in zip(slots, slots[1:], strict=False)] == [150.0, 150.0, 150.0]
+    assert [(b - a).total_seconds() for a, b in itertools.pairwise(slots)] == [150.0, 150.0, 150.0]
     # Another mailbox has a queue of its own.
     assert pacer.project("b@x.example", ready, BERLIN, daily_cap=-1, gap_s=120, jitter_s=60) == ready
 

@@ -1,0 +1,212 @@
+"""Campaigns and sending mailboxes (`cam_campaigns`, `cam_sending_mailboxes`): what is
+sent (the parsed campaign file, steps and all), from where, and whether it is paused."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aicmo_actors.cam import texts
+from aicmo_actors.cam.campaign import CampaignSpec
+from aicmo_actors.cam.repos.alerts import insert_alert
+from aicmo_actors.cam.repos.sql import aware
+from aicmo_actors.cam.tables import cam_campaigns as campaigns_t
+from aicmo_actors.cam.tables import cam_leads as leads_t
+from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
+from aicmo_actors.cam.tables import cam_sending_mailboxes as mailboxes_t
+from aicmo_actors.storage.insert import insert_ignore_in
+from aicmo_actors.storage.work import run_read, run_write
+from contracts.cam import LeadState, OutboundStatus
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    campaign_id: int
+    name: str
+    spec: CampaignSpec
+    status: str
+    paused_reason: str | None
+    paused_at: datetime | None
+
+
+class Specs:
+    """Parsed campaign specs by name, parsed again only when the stored hash changes.
+
+    Shared by the repositories of one store: the send path needs the spec of every email
+    and parsing it costs more than the query that finds it."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, tuple[str, CampaignSpec]] = {}
+
+    def parsed(self, name: str, spec_hash: str, raw: Any) -> CampaignSpec:
+        cached = self._specs.get(name)
+        if cached is not None and cached[0] == spec_hash:
+            return cached[1]
+        spec = CampaignSpec.from_json(raw if isinstance(raw, str) else json.dumps(raw))
+        self._specs[name] = (spec_hash, spec)
+        return spec
+
+    def by_name(self, conn: Connection, name: str, spec_hash: str) -> CampaignSpec:
+        """The campaign's parsed spec; read from the database only when it changed."""
+        cached = self._specs.get(name)
+        if cached is not None and cached[0] == spec_hash:
+            return cached[1]
+        raw = conn.execute(sa.select(campaigns_t.c.spec).where(campaigns_t.c.name == name)).scalar_one()
+        return self.parsed(name, spec_hash, raw)
+
+    def by_id(self, conn: Connection, campaign_id: int) -> CampaignSpec:
+        row = conn.execute(sa.select(campaigns_t.c.name, campaigns_t.c.spec_hash).where(campaigns_t.c.id == campaign_id)).one()
+        return self.by_name(conn, row.name, row.spec_hash)
+
+
+def pause_in(conn: Connection, name: str, reason: str, now: datetime) -> int | None:
+    """Pause an active campaign and store the alert that says so (inside the caller's
+    transaction). Returns the alert's id; None if it was paused already (or does not exist)."""
+    result = conn.execute(
+        campaigns_t.update()
+        .where(campaigns_t.c.name == name, campaigns_t.c.status == "active")
+        .values(status="paused", paused_reason=reason, paused_at=now, updated_at=now)
+    )
+    if not result.rowcount:
+        return None
+    summary = texts.campaign_paused(name, reason)
+    return insert_alert(
+        conn, key=f"pause:campaign:{name}:{now.isoformat()}", kind="campaign_paused", lead_id=None,
+        campaign=name, category=None, summary=summary, text=summary, inbound_id=None, now=now,
+    )
+
+
+class CampaignsRepo:
+    def __init__(self, engine: AsyncEngine, specs: Specs) -> None:
+        self.engine = engine
+        self.specs = specs
+
+    async def create_or_update(self, spec: CampaignSpec, now: datetime) -> tuple[int, bool]:
+        """Store a campaign (by name); returns (id, created). An update replaces its spec."""
+        spec_json = json.loads(spec.to_json())
+        spec_hash = spec.spec_hash()
+
+        def work(conn: Connection) -> tuple[int, bool]:
+            row = conn.execute(sa.select(campaigns_t.c.id, campaigns_t.c.spec_hash).where(campaigns_t.c.name == spec.name)).first()
+            if row is None:
+                result = conn.execute(
+                    campaigns_t.insert().values(
+                        name=spec.name,
+                        spec=spec_json,
+                        spec_hash=spec_hash,
+                        status="active",
+                        stop_company_on_reply=spec.stop_company_on_reply,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                campaign_id = int(result.inserted_primary_key[0])
+                created = True
+            else:
+                campaign_id = int(row.id)
+                created = False
+                conn.execute(
+                    campaigns_t.update()
+                    .where(campaigns_t.c.id == campaign_id)
+                    .values(spec=spec_json, spec_hash=spec_hash, stop_company_on_reply=spec.stop_company_on_reply, updated_at=now)
+                )
+            boxes = [{"address": m.address.lower(), "status": "active", "created_at": now} for m in spec.mailboxes]
+            insert_ignore_in(conn, mailboxes_t, boxes, conflict_columns=["address"])
+            return campaign_id, created
+
+        return await run_write(self.engine, work)
+
+    async def all(self) -> dict[str, CampaignRow]:
+        """Every campaign by name, in the order they were created."""
+        rows = await run_read(self.engine, lambda conn: conn.execute(sa.select(campaigns_t).order_by(campaigns_t.c.id)).mappings().all())
+        return {
+            r["name"]: CampaignRow(
+                int(r["id"]), r["name"], self.specs.parsed(r["name"], r["spec_hash"], r["spec"]), r["status"], r["paused_reason"],
+                aware(r["paused_at"]),
+            )
+            for r in rows
+        }
+
+    async def set_status(self, name: str, status: str, reason: str | None, now: datetime) -> bool:
+        """Pause or resume a campaign by command. A resume puts its waiting leads back on the
+        schedule: while it was paused, the scheduler took every due lead off (so a paused
+        campaign costs nothing per tick), and nothing else would ever bring them back."""
+        values: dict[str, Any] = {"status": status, "updated_at": now}
+        if status == "paused":
+            values |= {"paused_reason": reason, "paused_at": now}
+        else:
+            values |= {"paused_reason": None, "resumed_at": now}
+
+        def work(conn: Connection) -> bool:
+            campaign_id = conn.execute(sa.select(campaigns_t.c.id).where(campaigns_t.c.name == name)).scalar_one_or_none()
+            if campaign_id is None:
+                return False
+            conn.execute(campaigns_t.update().where(campaigns_t.c.id == campaign_id).values(**values))
+            if status == "active":
+                in_flight = sa.exists().where(
+                    outbound_t.c.lead_id == leads_t.c.id,
+                    outbound_t.c.status.in_([OutboundStatus.QUEUED.value, OutboundStatus.SENDING.value]),
+                )
+                conn.execute(
+                    leads_t.update()
+                    .where(
+                        leads_t.c.campaign_id == campaign_id,
+                        leads_t.c.state.in_([LeadState.ACTIVE.value, LeadState.PAUSED.value]),
+                        leads_t.c.next_action_at.is_(None),
+                        ~in_flight,
+                    )
+                    .values(next_action_at=now, state_reason="the campaign was resumed", updated_at=now)
+                )
+            return True
+
+        return await run_write(self.engine, work)
+
+    async def pause(self, name: str, reason: str, now: datetime) -> int | None:
+        """Auto-pause an active campaign and store the alert that says so, in one transaction.
+        Returns the alert's id; None if it was paused already (or does not exist)."""
+        return await run_write(self.engine, lambda conn: pause_in(conn, name, reason, now))
+
+    async def pause_mailbox(self, address: str, reason: str, now: datetime) -> int | None:
+        """Auto-pause an active sending mailbox and store the alert that says so, in one
+        transaction. Returns the alert's id; None if it was paused already."""
+        address = address.lower()
+
+        def work(conn: Connection) -> int | None:
+            insert_ignore_in(conn, mailboxes_t, [{"address": address, "status": "active", "created_at": now}], conflict_columns=["address"])
+            result = conn.execute(
+                mailboxes_t.update()
+                .where(mailboxes_t.c.address == address, mailboxes_t.c.status == "active")
+                .values(status="paused", paused_reason=reason, paused_at=now)
+            )
+            if not result.rowcount:
+                return None
+            summary = texts.mailbox_paused(address, reason)
+            return insert_alert(
+                conn, key=f"pause:mailbox:{address}:{now.isoformat()}", kind="mailbox_paused", lead_id=None,
+                campaign=None, category=None, summary=summary, text=summary, inbound_id=None, now=now,
+            )
+
+        return await run_write(self.engine, work)
+
+    async def resume_mailbox(self, address: str) -> bool:
+        statement = (
+            mailboxes_t.update()
+            .where(mailboxes_t.c.address == address.lower())
+            .values(status="active", paused_reason=None, paused_at=None)
+        )
+        return await run_write(self.engine, lambda conn: bool(conn.execute(statement).rowcount))
+
+    async def paused_mailboxes(self) -> set[str]:
+        query = sa.select(mailboxes_t.c.address).where(mailboxes_t.c.status == "paused")
+        return await run_read(self.engine, lambda conn: set(conn.execute(query).scalars()))
+
+    async def mailboxes(self) -> list[dict[str, Any]]:
+        """Every sending mailbox's row, by address."""
+        query = sa.select(mailboxes_t).order_by(mailboxes_t.c.address)
+        return await run_read(self.engine, lambda conn: [dict(r) for r in conn.execute(query).mappings()])

@@ -1,0 +1,203 @@
+"""Figures and reports over CAM's tables: each campaign's sending figures (one
+definition each, `Figures`), sending-side rejections per mailbox, the funnel that
+`campaign status` shows, and the cycle reports of each tick.
+
+Every figure has one definition, here; `campaign status`, the auto-pause, /metrics and the
+simulation's checks all read it. The README repeats the definitions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aicmo_actors.cam.lead_rules import HUMAN_REPLIES, is_machine_notice
+from aicmo_actors.cam.repos.campaigns import CampaignsRepo
+from aicmo_actors.cam.repos.inbound import STRONG_MATCHES, WEAK_MATCHES
+from aicmo_actors.cam.repos.sql import EPOCH, aware
+from aicmo_actors.cam.tables import cam_alerts as alerts_t
+from aicmo_actors.cam.tables import cam_campaigns as campaigns_t
+from aicmo_actors.cam.tables import cam_cycle_reports as reports_t
+from aicmo_actors.cam.tables import cam_inbound_emails as inbound_t
+from aicmo_actors.cam.tables import cam_leads as leads_t
+from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
+from aicmo_actors.storage.work import run_read, run_write
+from contracts.cam import SENDING_SIDE_REASONS, OutboundStatus
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A campaign's sending figures, one definition each (see the README's "Figures").
+
+    Over the emails *attempted*, which splits into: a receiving server accepted it (`sent`,
+    its 250, ever), may have it (`unconfirmed`: the connection was lost after the data), or
+    refused it at send time and never accepted it (`refused`: a 5xx, or 4xx retries given
+    up). Each email counts once, whatever happens to it later (a soft bounce and a second
+    send of the same email do not make two).
+    """
+
+    attempted: int = 0
+    sent: int = 0
+    unconfirmed: int = 0
+    refused: int = 0
+    hard_bounces: int = 0
+    soft_bounces: int = 0
+    complaints: int = 0
+    #: Emails with a delay notice and no final failure (yet): the server is still trying.
+    delayed: int = 0
+
+    def rate(self, part: int) -> float:
+        return part / self.attempted if self.attempted else 0.0
+
+
+
+def figures_in(conn: Connection, campaign_id: int, since: datetime) -> Figures:
+    o = outbound_t.c
+    attempted = sa.or_(o.accepted_at.is_not(None), o.status == OutboundStatus.UNCONFIRMED.value, o.bounce.is_not(None))
+
+    def count(*where: Any) -> Any:
+        return sa.func.coalesce(sa.func.sum(sa.case((sa.and_(attempted, *where), 1), else_=0)), 0)
+
+    row = conn.execute(
+        sa.select(
+            count(),
+            count(o.accepted_at.is_not(None)),
+            count(o.accepted_at.is_(None), o.status == OutboundStatus.UNCONFIRMED.value),
+            count(o.accepted_at.is_(None), o.status != OutboundStatus.UNCONFIRMED.value),
+            count(o.bounce == "hard"),
+            count(o.bounce == "soft"),
+            count(o.complained_at.is_not(None)),
+            count(o.delayed_at.is_not(None), o.bounce.is_(None)),
+        ).where(o.campaign_id == campaign_id, o.sent_at.is_not(None), o.sent_at >= since)
+    ).one()
+    return Figures(*(int(v) for v in row))
+
+
+class MetricsRepo:
+    def __init__(self, engine: AsyncEngine, campaigns: CampaignsRepo) -> None:
+        self.engine = engine
+        self.campaigns = campaigns
+
+    async def figures(self, campaign: str | None = None, *, window: bool = True) -> dict[str, Figures]:
+        """Per campaign (or the one named): its `Figures`, over the emails sent since it was
+        last paused or resumed (`window`, what the auto-pause judges) or since it began."""
+
+        def work(conn: Connection) -> dict[str, Figures]:
+            query = sa.select(campaigns_t.c.id, campaigns_t.c.name, campaigns_t.c.paused_at, campaigns_t.c.resumed_at)
+            if campaign is not None:
+                query = query.where(campaigns_t.c.name == campaign)
+            out: dict[str, Figures] = {}
+            for row in conn.execute(query).all():
+                marks = [d for d in (aware(row.paused_at), aware(row.resumed_at)) if d is not None] if window else []
+                out[row.name] = figures_in(conn, int(row.id), max(marks) if marks else EPOCH)
+            return out
+
+        return await run_read(self.engine, work)
+
+    async def sending_side_rejections(self, since: datetime) -> dict[str, list[datetime]]:
+        """Per sending mailbox, when its emails were refused for a problem of our sending
+        (blocked, spam, policy, auth) since `since`: at send time or by a report tied to them."""
+        query = (
+            sa.select(outbound_t.c.mailbox, outbound_t.c.bounce_at)
+            .where(outbound_t.c.bounce_at >= since, outbound_t.c.bounce_reason.in_([r.value for r in SENDING_SIDE_REASONS]))
+            .order_by(outbound_t.c.bounce_at)
+        )
+        rows = await run_read(self.engine, lambda conn: conn.execute(query).all())
+        out: dict[str, list[datetime]] = {}
+        for mailbox, at in rows:
+            out.setdefault(mailbox.lower(), []).append(aware(at) or at)
+        return out
+
+    async def funnel(self, campaign: str) -> dict[str, Any]:
+        """`campaign status`: leads by state, emails by status, replies by category."""
+        row = (await self.campaigns.all()).get(campaign)
+        if row is None:
+            raise KeyError(campaign)
+        cid = row.campaign_id
+
+        def counts(conn: Connection, query: sa.Select[Any]) -> dict[Any, int]:
+            return {k: int(v) for k, v in conn.execute(query).all()}
+
+        def work(conn: Connection) -> dict[str, dict[Any, int]]:
+            return {
+                "leads": counts(conn, sa.select(leads_t.c.state, sa.func.count()).where(leads_t.c.campaign_id == cid).group_by(leads_t.c.state)),
+                "emails": counts(conn, sa.select(outbound_t.c.status, sa.func.count()).where(outbound_t.c.campaign_id == cid).group_by(outbound_t.c.status)),
+                "sent_by_step": counts(
+                    conn,
+                    sa.select(outbound_t.c.step, sa.func.count())
+                    .where(outbound_t.c.campaign_id == cid, outbound_t.c.accepted_at.is_not(None))
+                    .group_by(outbound_t.c.step),
+                ),
+                "replies": counts(
+                    conn,
+                    sa.select(inbound_t.c.category, sa.func.count())
+                    .join(leads_t, leads_t.c.id == inbound_t.c.lead_id)
+                    .where(leads_t.c.campaign_id == cid, inbound_t.c.matched_by.in_(sorted(STRONG_MATCHES)))
+                    .group_by(inbound_t.c.category),
+                ),
+                "human": {
+                    f"{category}|{reason or ''}": int(n)
+                    for category, reason, n in conn.execute(
+                        sa.select(inbound_t.c.category, inbound_t.c.reason, sa.func.count())
+                        .join(leads_t, leads_t.c.id == inbound_t.c.lead_id)
+                        .where(
+                            leads_t.c.campaign_id == cid,
+                            inbound_t.c.matched_by.in_(sorted(STRONG_MATCHES)),
+                            inbound_t.c.category.in_(sorted(c.value for c in HUMAN_REPLIES)),
+                        )
+                        .group_by(inbound_t.c.category, inbound_t.c.reason)
+                    )
+                },
+                "unverified": counts(
+                    conn,
+                    sa.select(inbound_t.c.category, sa.func.count())
+                    .join(leads_t, leads_t.c.id == inbound_t.c.lead_id)
+                    .where(leads_t.c.campaign_id == cid, inbound_t.c.matched_by.in_(sorted(WEAK_MATCHES)))
+                    .group_by(inbound_t.c.category),
+                ),
+                "alerts": counts(conn, sa.select(alerts_t.c.state, sa.func.count()).where(alerts_t.c.campaign == campaign).group_by(alerts_t.c.state)),
+            }
+
+        found = await run_read(self.engine, work)
+        figures = await run_read(self.engine, lambda conn: figures_in(conn, cid, EPOCH))
+        window = (await self.figures(campaign))[campaign]
+        return {
+            "campaign": campaign,
+            "status": row.status,
+            "paused_reason": row.paused_reason,
+            "figures": dataclasses.asdict(figures),
+            "since_resumed": dataclasses.asdict(window),
+            "leads": {str(k): v for k, v in found["leads"].items()},
+            "emails": {str(k): v for k, v in found["emails"].items()},
+            "sent_by_step": {int(k): v for k, v in found["sent_by_step"].items()},
+            "replies": {str(k): v for k, v in found["replies"].items()},
+            "unverified": {str(k): v for k, v in found["unverified"].items()},
+            # Written by a person (machine notices such as read receipts left out): the
+            # numerator of the reply rate.
+            "human_replies": sum(
+                v for k, v in found["human"].items() if not is_machine_notice(*str(k).split("|", 1))
+            ),
+            "alerts": {str(k): v for k, v in found["alerts"].items()},
+        }
+
+    async def save_cycle_report(
+        self, *, step: str, tick_seq: int, counts: dict[str, int], errors: Sequence[str], duration_ms: float, now: datetime
+    ) -> None:
+        """Keep what one actor did on one tick (`python run.py status` and the cycle report event)."""
+        statement = reports_t.insert().values(
+            tick_seq=tick_seq,
+            worker=step,
+            started_at=now,
+            finished_at=now,
+            duration_ms=duration_ms,
+            counts=dict(counts),
+            errors=list(errors),
+        )
+        await run_write(self.engine, lambda conn: conn.execute(statement))

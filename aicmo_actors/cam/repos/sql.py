@@ -1,0 +1,39 @@
+"""Small helpers every CAM repository uses: time zones, IN-list chunks, bind parameters."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive: they were stored as UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
+    """`items` in slices small enough for one IN (...) list on every backend."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def param(name: str, column: sa.ColumnElement[Any]) -> sa.BindParameter[Any]:
+    """A bind parameter typed like `column` (statements built once take their values so)."""
+    return sa.bindparam(name, type_=column.type)
+
+
+def normalise_address(address: str) -> str:
+    """Suppression and de-duplication compare whole addresses, lower-cased and trimmed."""
+    return address.strip().strip("<>").lower()
+
+
+def stable_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
