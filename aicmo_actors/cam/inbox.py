@@ -15,15 +15,14 @@ two callers at once). When the server announces new mail, the watcher tells the 
 `PollInbox(inbox=name)`, so the mail is fetched at once instead of at the next tick; the
 mailbox stays free for ticks meanwhile. Ticks still poll every inbox (a safety net for a
 push lost between two IDLEs). Without IDLE (the Maildir, some servers) only ticks poll.
-The watchers belong to the actor's incarnation: cancelled in `on_stop`, and with the
-incarnation's task in any case.
+The watchers are spawned with `ctx.spawn`, so they belong to the actor's incarnation:
+cancelled when it stops or restarts, and a bug in one crashes the actor.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -83,7 +82,6 @@ class Inbox(Actor[Tick | PollInbox]):
         # A message over this size is stored as its headers only and set aside.
         self.max_bytes = max_bytes
         self._classifier: Any = None
-        self._watcher_failed: BaseException | None = None
 
     async def on_start(self) -> None:
         self._classifier = self.ctx.ref(CLASSIFIER, ReplyReceived)
@@ -92,19 +90,11 @@ class Inbox(Actor[Tick | PollInbox]):
             await self._classifier.tell(ReplyReceived(inbound_id=inbound_id, mailbox=inbox))
 
     async def on_stop(self) -> None:
-        watchers = [i.watcher for i in self.inboxes.values() if i.watcher is not None]
-        for task in watchers:
-            task.cancel()
-        if watchers:
-            await asyncio.wait(watchers)
+        # The IDLE watchers are spawned tasks: the runtime has ended them before on_stop.
         for inbox in self.inboxes.values():
-            inbox.watcher = None
             await self._close(inbox)
 
     async def receive(self, message: Tick | PollInbox) -> None:
-        if self._watcher_failed is not None:
-            # A bug in a watcher task: crash, so that the supervisor restarts us (and it).
-            raise RuntimeError("an IDLE watcher failed") from self._watcher_failed
         if isinstance(message, PollInbox) and message.inbox in self.inboxes:
             self.inboxes[message.inbox].poll_pending = False
         if isinstance(message, Tick) and self.offset_s > 0:
@@ -198,17 +188,9 @@ class Inbox(Actor[Tick | PollInbox]):
     def _start_watcher(self, inbox: _Inbox) -> None:
         if inbox.watcher is not None and not inbox.watcher.done():
             return
-        name = f"idle:{self.ctx.name}:{inbox.name}"
-        # A fresh context: the watcher is not the actor, so it must neither hold nor give back
-        # the actor's unit of activity when it waits, nor carry its current correlation id.
-        task: asyncio.Task[None] = contextvars.Context().run(
-            self.ctx.system.background, self._watch(inbox), name
+        inbox.watcher = self.ctx.spawn(
+            self._watch(inbox), name=f"idle:{self.ctx.name}:{inbox.name}"
         )
-        inbox.watcher = task
-        # Owned by this incarnation even if it ends without on_stop (cancelled mid-message).
-        owner = asyncio.current_task()
-        if owner is not None:
-            owner.add_done_callback(lambda _: task.cancel())
 
     async def _watch(self, inbox: _Inbox) -> None:
         """Hold a second connection in IDLE; on new mail, tell ourselves PollInbox."""
@@ -239,10 +221,6 @@ class Inbox(Actor[Tick | PollInbox]):
                         "IDLE connection lost: will reconnect", error=str(exc), retry_in_s=delay
                     )
                     await clock.sleep(delay)
-        except Exception as exc:
-            log.exception("IDLE watcher failed")
-            self._watcher_failed = exc
-            await self._wake(inbox)
         finally:
             await _close_quietly(source)
 

@@ -116,31 +116,41 @@ class Cell(Holder):
     async def run(self, actor: Actor[Any], started: asyncio.Future[None]) -> None:
         """Run one actor instance until it stops, is stopped, or crashes (raises).
 
-        The caller has already taken a unit of activity on our behalf.
+        The caller has already taken a unit of activity on our behalf. The tasks the
+        instance spawned end before its `on_stop`; one of them failing crashes it.
         """
         current_holder.set(self)
         message_context.set(self)
+        ctx = actor.ctx = ActorContext(self, asyncio.current_task())
         try:
-            actor.ctx = ActorContext(self)
             try:
                 await actor.on_start()
             except BaseException as exc:
                 if not started.done():
-                    started.set_exception(exc)
+                    started.set_exception(ctx._crash_cause(exc) or exc)
                 raise
             started.set_result(None)
             del started
             self.status = "running"
             await self._loop(actor)
             self.status = "stopped"
-        except asyncio.CancelledError:
-            self.status = "stopped"
-            raise
-        except BaseException:
+        except BaseException as exc:
+            crash = ctx._crash_cause(exc)
+            if crash is None and isinstance(exc, asyncio.CancelledError):
+                self.status = "stopped"
+                await ctx._stop_tasks()
+                raise
             self.status = "restarting"
+            if not self.holding:  # a spawned task's failure can find the actor idle
+                self.activity.acquire()
+                self.holding = True
+            await ctx._stop_tasks()
             await self._stop_actor(actor)
-            raise
+            if crash is None:
+                raise
+            raise crash from crash.__cause__
         else:
+            await ctx._stop_tasks()
             await self._stop_actor(actor)
         finally:
             self.current = None

@@ -17,7 +17,7 @@ class MailboxClosed(Exception):
 
 
 class Mailbox:
-    """Bounded FIFO: `put` waits while full, `offer` refuses at once.
+    """Bounded FIFO: `put` waits while full, `offer` refuses at once (and when closed).
 
     The head message stays in the mailbox until it was processed, so when an actor crashes
     on it, its replacement sees it again (up to the poison threshold).
@@ -50,12 +50,14 @@ class Mailbox:
     def __len__(self) -> int:
         return len(self.items)
 
-    def offer(self, envelope: Envelope) -> bool:
-        """Append if there is room and nobody is queued before us; never waits."""
-        if self.closed:
-            raise MailboxClosed
+    def offer(self, envelope: Envelope, *, waited: bool = False) -> bool:
+        """Append if the mailbox is open, has room and nobody waits before us; never waits.
+
+        The one way mail enters a mailbox: `put` comes here too once its turn has come
+        (`waited`: the producers still waiting are behind it).
+        """
         items = self.items
-        if len(items) >= self.capacity or self._putters:
+        if self.closed or len(items) >= self.capacity or (self._putters and not waited):
             return False
         if not isinstance(items, deque):
             items = self.items = deque()
@@ -72,9 +74,14 @@ class Mailbox:
         return True
 
     async def put(self, envelope: Envelope) -> None:
-        """Append, waiting (in FIFO order with other producers) while the mailbox is full."""
+        """Append, waiting (in FIFO order with other producers) while the mailbox is full.
+
+        Raises `MailboxClosed` if the mailbox is closed, or closes while we wait.
+        """
         if self.offer(envelope):
             return
+        if self.closed:
+            raise MailboxClosed
         if self._putters is None:
             self._putters = deque()
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -85,7 +92,7 @@ class Mailbox:
                     await waiter
                     if self.closed:
                         raise MailboxClosed
-                    if len(self.items) < self.capacity:
+                    if self.offer(envelope, waited=True):
                         break
                     waiter = asyncio.get_running_loop().create_future()
                     self._putters.appendleft(waiter)
@@ -96,18 +103,6 @@ class Mailbox:
             raise
         if waiter in self._putters:
             self._putters.remove(waiter)
-        if not isinstance(self.items, deque):
-            self.items = deque()
-        self.items.append(envelope)
-        if len(self.items) > self.high_water:
-            self.high_water = len(self.items)
-        getter = self._getter
-        if getter is not None:
-            self._getter = None
-            if not getter.done():
-                if self.on_wake is not None:
-                    self.on_wake()
-                getter.set_result(None)
         self._wake_putter()
 
     def pop_head(self) -> Envelope:

@@ -22,6 +22,7 @@ from aicmo_actors.runtime.cell import Cell, seeded_random
 from aicmo_actors.runtime.errors import SupervisorGaveUp
 
 if TYPE_CHECKING:
+    from aicmo_actors.runtime.registry import Registry
     from aicmo_actors.runtime.system import ActorSystem
 
 Restart = Literal["permanent", "transient", "temporary"]
@@ -85,11 +86,18 @@ def backoff_delay(restart_number: int, base: float, cap: float, jitter: float) -
 
 
 class Supervisor:
-    """Owns its children: starts them in order, watches them, restarts them, stops them."""
+    """Owns its children: starts them in order, watches them, restarts them, stops them.
 
-    def __init__(self, spec: SupervisorSpec, system: ActorSystem, path: str) -> None:
+    It reads the system's settings, clock and log; it registers children, runs their tasks
+    and dead-letters their mail through the `registry` the system hands it.
+    """
+
+    def __init__(
+        self, spec: SupervisorSpec, system: ActorSystem, registry: Registry, path: str
+    ) -> None:
         self.spec = spec
         self.system = system
+        self.registry = registry
         self.name = path
         self.children: list[_Child] = []
         self._ids: set[str] = set()
@@ -129,6 +137,7 @@ class Supervisor:
 
     async def _start(self, child: _Child, *, initial: bool = False) -> None:
         system = self.system
+        registry = self.registry
         spec = child.spec
         child.stopping = False
         child.generation += 1
@@ -136,14 +145,14 @@ class Supervisor:
         if isinstance(spec, ChildSpec):
             actor = spec.start()
             if child.cell is None:
-                child.cell = system._register(spec, actor)
+                child.cell = registry.register(spec, actor)
             cell = child.cell
             cell.stop_requested = False
             cell.status = "starting"
             started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             cell.activity.acquire()
             cell.holding = True
-            task = system._create_task(cell.run(actor, started), f"actor:{spec.id}")
+            task = registry.create_task(cell.run(actor, started), f"actor:{spec.id}")
             child.task = task
             task.add_done_callback(lambda t: self._on_exit(child, generation, t))
             try:
@@ -153,16 +162,16 @@ class Supervisor:
                     raise StartFailed(f"actor {spec.id!r} failed to start: {exc!r}") from exc
                 # On a restart the failure arrives as an exit and counts toward intensity.
         else:
-            sub = Supervisor(spec, system, f"{self.name}/{spec.id}")
+            sub = Supervisor(spec, system, registry, f"{self.name}/{spec.id}")
             child.supervisor = sub
             try:
                 await sub.start()
             except Exception as exc:
                 if initial:
                     raise StartFailed(f"supervisor {spec.id!r} failed to start: {exc!r}") from exc
-                sub_task = system._create_task(_raise(exc), f"supervisor:{spec.id}")
+                sub_task = registry.create_task(_raise(exc), f"supervisor:{spec.id}")
             else:
-                sub_task = system._create_task(sub.run(), f"supervisor:{spec.id}")
+                sub_task = registry.create_task(sub.run(), f"supervisor:{spec.id}")
             child.task = sub_task
             sub_task.add_done_callback(lambda t: self._on_exit(child, generation, t))
 
@@ -285,7 +294,7 @@ class Supervisor:
         if child.cell is not None:
             child.cell.status = "stopped"
             for message, reply in child.cell.mailbox.close():
-                self.system._undeliverable(child.cell.name, message, reply, "actor exited")
+                self.registry.undeliverable(child.cell.name, message, reply, "actor exited")
 
     # -- stopping ---------------------------------------------------------------------------
     async def _stop_child(self, child: _Child) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 from collections.abc import Coroutine, Sequence
 from datetime import datetime
@@ -13,14 +12,14 @@ from typing import Any, TypeVar
 import structlog
 
 from aicmo_actors.runtime.activity import Activity
-from aicmo_actors.runtime.actor import Actor
-from aicmo_actors.runtime.cell import Cell, seeded_random
+from aicmo_actors.runtime.cell import seeded_random
 from aicmo_actors.runtime.clock import Clock, FakeClock, RealClock, TimerHandle
 from aicmo_actors.runtime.clock_actor import CLOCK_ACTOR, ClockActor
 from aicmo_actors.runtime.dead_letters import DeadLetters
-from aicmo_actors.runtime.errors import ActorNotFound, MessageUndeliverable, SystemFailed
+from aicmo_actors.runtime.errors import ActorNotFound, SystemFailed
 from aicmo_actors.runtime.events import EventStream
 from aicmo_actors.runtime.ref import ActorRef
+from aicmo_actors.runtime.registry import Registry
 from aicmo_actors.runtime.settings import RuntimeSettings
 from aicmo_actors.runtime.supervisor import ChildSpec, Strategy, Supervisor, SupervisorSpec
 from contracts.base import Message
@@ -56,8 +55,7 @@ class ActorSystem:
         self.log = structlog.get_logger("aicmo").bind(system_seed=self.seed)
         self.events = EventStream()
         self.dead_letters = DeadLetters(self, self.settings.dead_letters_kept)
-        self._registry: dict[str, Cell] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.registry = Registry(self)
         self._timers: set[TimerHandle] = set()
         self._root_spec = SupervisorSpec(
             id="root",
@@ -98,8 +96,10 @@ class ActorSystem:
         self.started_at = self.clock.now()
         self.log.info("actor system starting", clock=self.clock.name, seed=self.seed)
         if isinstance(self.clock, FakeClock) and self.clock.autojump:
-            self._autojump = self._create_task(self.clock.run_autojump(), "fake-clock-autojump")
-        self.root = Supervisor(self._root_spec, self, "root")
+            self._autojump = self.registry.create_task(
+                self.clock.run_autojump(), "fake-clock-autojump"
+            )
+        self.root = Supervisor(self._root_spec, self, self.registry, "root")
         try:
             if self.settings.tick_interval_s > 0:
                 interval = self.settings.tick_interval_s
@@ -108,9 +108,9 @@ class ActorSystem:
                 )
             await self.root.start()
         except BaseException:
-            await self._cancel_tasks()
+            await self.registry.cancel_tasks()
             raise
-        self._root_task = self._create_task(self.root.run(), "supervisor:root")
+        self._root_task = self.registry.create_task(self.root.run(), "supervisor:root")
         self._root_task.add_done_callback(self._root_exited)
 
     def _root_exited(self, task: asyncio.Task[None]) -> None:
@@ -143,7 +143,8 @@ class ActorSystem:
         try:
             await asyncio.wait_for(self.activity.wait_idle(), self.settings.drain_timeout_s)
         except TimeoutError:
-            busy = {c.name: len(c.mailbox) for c in self._registry.values() if len(c.mailbox)}
+            cells = self.registry.cells.values()
+            busy = {c.name: len(c.mailbox) for c in cells if len(c.mailbox)}
             self.log.warning("drain deadline passed; stopping anyway", queued=busy)
         if self._root_task is not None and not self._root_task.done():
             self._root_task.cancel()
@@ -151,10 +152,12 @@ class ActorSystem:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
-        for cell in self._registry.values():
+        for cell in self.registry.cells.values():
             for message, reply in cell.mailbox.close():
-                self._undeliverable(cell.name, message, reply, "system stopped", kind="shutdown")
-        await self._cancel_tasks()
+                self.registry.undeliverable(
+                    cell.name, message, reply, "system stopped", kind="shutdown"
+                )
+        await self.registry.cancel_tasks()
         self.stopped = True
         self.log.info("actor system stopped", failure=self.failure)
 
@@ -171,66 +174,24 @@ class ActorSystem:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
-        for cell in self._registry.values():
+        for cell in self.registry.cells.values():
             cell.mailbox.close()
-        await self._cancel_tasks()
+        await self.registry.cancel_tasks()
         self.stopped = True
         self.log.info("actor system killed")
 
-    async def _cancel_tasks(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
-        self._tasks.clear()
-
     def background(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run `coro` as a task the system owns: cancelled and awaited when it stops."""
-        return self._create_task(coro, name)
-
-    def _create_task(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    def _undeliverable(
-        self,
-        actor: str,
-        message: Any,
-        reply: asyncio.Future[Any] | None,
-        why: str,
-        kind: Any = "undeliverable",
-    ) -> None:
-        self.dead_letters.record(kind, actor, message, why)
-        if reply is not None and not reply.done():
-            reply.set_exception(MessageUndeliverable(f"{actor}: {why}"))
+        return self.registry.create_task(coro, name)
 
     # -- actors ---------------------------------------------------------------------------------
-    def _register(self, spec: ChildSpec, actor: Actor[Any]) -> Cell:
-        existing = self._registry.get(spec.id)
-        if existing is not None:
-            if existing.status not in ("stopped", "restarting"):
-                raise ValueError(f"an actor named {spec.id!r} already exists")
-            # A restarted supervisor starts its children again: same name, same cell, same mail.
-            existing.mailbox.reopen()
-            return existing
-        accepts = type(actor).accepts
-        capacity = spec.mailbox_size or type(actor).mailbox_size or self.settings.mailbox_size
-        cell = Cell(self, spec.id, accepts, capacity)
-        self._registry[spec.id] = cell
-        for event_type in type(actor).subscribes:
-            self.events.subscribe(event_type, cell.ref)
-        return cell
-
     async def spawn(
         self, spec: ChildSpec | SupervisorSpec, *, under: str | None = None
     ) -> ActorRef[Any] | None:
         """Start a new child under the root (or the named supervisor path, e.g. "root/cam")."""
         supervisor = self._find_supervisor(under or "root")
         await supervisor.add_child(spec)
-        return self._registry[spec.id].ref if isinstance(spec, ChildSpec) else None
+        return self.registry.cells[spec.id].ref if isinstance(spec, ChildSpec) else None
 
     def _find_supervisor(self, path: str) -> Supervisor:
         if self.root is None:
@@ -247,9 +208,9 @@ class ActorSystem:
 
     def ref(self, name: str, message_type: type[T]) -> ActorRef[T]:
         """The reference of actor `name`, checked to accept `message_type`."""
-        cell = self._registry.get(name)
+        cell = self.registry.cells.get(name)
         if cell is None:
-            known = ", ".join(sorted(self._registry)) or "none"
+            known = ", ".join(sorted(self.registry.cells)) or "none"
             raise ActorNotFound(f"no actor named {name!r} (known: {known})")
         if not issubclass(message_type, cell.accepts):
             accepted = ", ".join(t.__name__ for t in cell.accepts)
@@ -259,10 +220,11 @@ class ActorSystem:
         return cell.ref
 
     def names(self) -> list[str]:
-        return list(self._registry)
+        return list(self.registry.cells)
 
     def schedule(self, delay: float, to: ActorRef[Any], message: Message) -> TimerHandle:
-        """Tell `message` to `to` after `delay` seconds of clock time."""
+        """Tell `message` to `to` after `delay` seconds of clock time (type-checked now)."""
+        to.check(message)
         handle: TimerHandle
 
         def deliver() -> None:
@@ -270,9 +232,7 @@ class ActorSystem:
             if self.stopping:
                 self.dead_letters.record("undeliverable", to.name, message, "system stopping")
                 return
-            if not to._cell.mailbox.closed and to._cell.mailbox.offer((message, None)):
-                return
-            self._create_task(to.tell(message), f"deliver:{to.name}")
+            to.tell_soon(message)
 
         handle = self.clock.call_later(delay, deliver)
         self._timers.add(handle)
@@ -316,7 +276,7 @@ class ActorSystem:
             now=self.clock.now(),
             clock=self.clock.name,
             seed=self.seed,
-            actors=tuple(cell.snapshot() for cell in self._registry.values()),
+            actors=tuple(cell.snapshot() for cell in self.registry.cells.values()),
             dead_letters=self.dead_letters.total,
             stopping=self.stopping,
             failure=self.failure,

@@ -32,7 +32,7 @@ async def test_wrong_message_type_is_refused_before_queueing() -> None:
         assert "Add, Crash, Get, Quit, Nap" in str(refused.value)
         with pytest.raises(TypeError):
             ref.try_tell(Noted(who="x", value=1))  # type: ignore[arg-type]
-        assert len(ref._cell.mailbox) == 0
+        assert system.snapshot().actors[0].mailbox_depth == 0
         assert system.dead_letters.counts["refused"] == 2
         assert await ref.ask(Get()) == 0
 
@@ -92,7 +92,7 @@ async def test_backpressure_holds_a_fast_producer_and_the_bound_holds() -> None:
         await task
         await system.settle()
         assert seen == list(range(50))
-        assert ref._cell.mailbox.high_water <= 4
+        assert system.snapshot().actors[0].mailbox_high_water <= 4
 
 
 async def test_messages_waiting_at_a_crash_are_processed_by_the_replacement() -> None:
@@ -141,12 +141,43 @@ async def test_shutdown_drains_queued_messages() -> None:
     assert system.dead_letters.total == 0
 
 
-async def test_tell_after_stop_is_a_dead_letter() -> None:
+async def test_tell_or_ask_after_stop_is_a_dead_letter() -> None:
     system = ActorSystem(QUIET, children=[ChildSpec("acc", Accumulator)])
     async with system:
         ref = system.ref("acc", Add)
     await ref.tell(Add(n=1))
     assert system.dead_letters.counts["undeliverable"] == 1
+    with pytest.raises(MessageUndeliverable, match="acc: actor stopped"):
+        await ref.ask(Add(n=2))
+    assert system.dead_letters.counts["undeliverable"] == 2
+
+
+async def test_a_scheduled_message_is_type_checked_when_it_is_scheduled() -> None:
+    async with ActorSystem(
+        QUIET, clock=FakeClock(), children=[ChildSpec("acc", Accumulator)]
+    ) as system:
+        with pytest.raises(TypeError, match="does not accept Noted"):
+            system.schedule(5, system.ref("acc", Add), Noted(who="x", value=1))
+        assert system.dead_letters.counts["refused"] == 1
+
+
+async def test_scheduled_messages_wait_for_room_in_a_full_mailbox_and_keep_their_order() -> None:
+    gate = asyncio.Event()
+    seen: list[int] = []
+    clock = FakeClock(autojump=False)
+    spec = ChildSpec("slow", lambda: Gate(gate, seen), mailbox_size=1)
+    async with ActorSystem(QUIET, clock=clock, children=[spec]) as system:
+        ref = system.ref("slow", Add)
+        for n in range(3):
+            system.schedule(5, ref, Add(n=n))
+        clock.advance(5)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert seen == [] and system.snapshot().actors[0].mailbox_depth == 1
+        gate.set()
+        await system.settle()
+        assert seen == [0, 1, 2]
+        assert system.dead_letters.total == 0
 
 
 async def test_snapshot_is_a_contract_model() -> None:
