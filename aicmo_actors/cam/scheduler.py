@@ -54,9 +54,8 @@ class Scheduler(Actor[Tick]):
         self._sender = self.ctx.ref(SENDER, SendEmail)
         self.pacer = MailboxPacer(random.Random(self.ctx.random.random()))
         now = self.ctx.clock.now()
-        unconfirmed = await self.store.outbox.mark_interrupted(now)
-        if unconfirmed:
-            self.ctx.log.warning("interrupted sends marked UNCONFIRMED", count=unconfirmed)
+        # SENDING rows are the sender's alone (it settles what a dead incarnation left when it
+        # starts): a scheduler restarted on its own must not relabel the email in flight.
         for campaign in (await self.store.campaigns.all()).values():
             tz = ZoneInfo(campaign.spec.timezone)
             for mailbox in campaign.spec.mailboxes:

@@ -155,3 +155,26 @@ async def test_lost_queued_rows_are_paged_through_once_each(engine: AsyncEngine)
         seen += [job.outbound_id for job in page]
         after = page[-1].outbound_id
     assert seen == sorted(queued)
+
+
+async def test_a_scheduler_restarted_alone_leaves_the_senders_email_in_flight(engine: AsyncEngine) -> None:
+    """Under one_for_one the scheduler can restart while the sender is mid-send: the row the
+    sender holds stays SENDING (only the sender settles it), and is not handed on again."""
+    from aicmo_actors.cam.scheduler import Scheduler
+    from aicmo_actors.runtime import Actor, ActorSystem, ChildSpec, FakeClock, RuntimeSettings
+    from contracts.cam import SendEmail
+
+    store = CamStore(engine)
+    first, second = await _queued(store)
+    assert await store.outbox.claim(first, NOW) is not None  # the sender is sending it
+    handed: list[int] = []
+
+    class Sender(Actor[SendEmail]):
+        async def receive(self, message: SendEmail) -> None:
+            handed.append(message.outbound_id)
+
+    children = [ChildSpec("cam.sender", Sender), ChildSpec("cam.scheduler", lambda: Scheduler(store))]
+    async with ActorSystem(RuntimeSettings(tick_interval_s=0, seed=1), clock=FakeClock(NOW), children=children) as system:
+        await system.settle()
+    assert (await _lead_of(engine, first)).status == OutboundStatus.SENDING.value
+    assert handed == [second]  # the QUEUED one is handed on; the one in flight is not
