@@ -29,18 +29,27 @@ class TransportProfile(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["maildir", "smtp"] = Field(default="maildir", description="maildir (default): write each email to a folder; smtp: send it")
+    kind: Literal["maildir", "smtp"] = Field(
+        default="maildir", description="maildir (default): write each email to a folder; smtp: send it"
+    )
     path: Path = Field(default=Path("mail/outbox"), description="kind maildir: the folder (default mail/outbox)")
     host: str | None = Field(default=None, description="kind smtp: the server's name (required for smtp)")
     port: int = Field(default=587, ge=1, le=65535, description="kind smtp: the server's port (default 587)")
     username: str | None = Field(default=None, description="kind smtp: AUTH user name (default: no AUTH)")
     password: SecretStr | None = Field(default=None, description="kind smtp: AUTH password")
     tls: Tls = Field(default="starttls", description="kind smtp: starttls (default), implicit (port 465) or none")
-    timeout_s: float = Field(default=30.0, gt=0, description="kind smtp: seconds before a silent server counts as a temporary failure (default 30)")
-    ca_file: Path | None = Field(
-        default=None, description="kind smtp: a PEM file of a private CA or self-signed server certificate to trust besides the system's"
+    timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="kind smtp: seconds before a silent server counts as a temporary failure (default 30)",
     )
-    validate_certs: bool = Field(default=True, description="kind smtp: false trusts any certificate: for a test server only (default true)")
+    ca_file: Path | None = Field(
+        default=None,
+        description="kind smtp: a PEM file of a private CA or self-signed server certificate to trust besides the system's",
+    )
+    validate_certs: bool = Field(
+        default=True, description="kind smtp: false trusts any certificate: for a test server only (default true)"
+    )
     helo_name: str | None = Field(
         default=None,
         description="kind smtp: the EHLO/HELO name this transport announces; unset: the machine's fully qualified name, as aiosmtplib does",
@@ -66,7 +75,9 @@ class InboxProfile(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["maildir", "imap"] = Field(default="maildir", description="maildir (default): read a folder; imap: read a mailbox")
+    kind: Literal["maildir", "imap"] = Field(
+        default="maildir", description="maildir (default): read a folder; imap: read a mailbox"
+    )
     path: Path = Field(default=Path("mail/inbox"), description="kind maildir: the folder (default mail/inbox)")
     host: str = Field(default="localhost", description="kind imap: the server's name (default localhost)")
     port: int = Field(default=993, ge=1, le=65535, description="kind imap: the server's port (default 993)")
@@ -74,7 +85,11 @@ class InboxProfile(BaseModel):
     password: SecretStr | None = Field(default=None, description="kind imap: login password")
     tls: Tls = Field(default="implicit", description="kind imap: implicit (default), starttls or none")
     folder: str = Field(default="INBOX", description="kind imap: the folder to read (default INBOX)")
-    timeout_s: float = Field(default=30.0, gt=0, description="kind imap: seconds before a silent server counts as a dropped connection (default 30)")
+    timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="kind imap: seconds before a silent server counts as a dropped connection (default 30)",
+    )
 
 
 def public_url_problem(url: str) -> str | None:
@@ -127,9 +142,15 @@ class Settings(RuntimeSettings):
         default_factory=lambda: {"default": InboxProfile()},
         description="reply inboxes by name (JSON); default: Maildir ./mail/inbox",
     )
-    send_max_attempts: int = Field(default=5, ge=1, description="temporary SMTP failures retried up to this many attempts")
+    send_max_attempts: int = Field(
+        default=5, ge=1, description="temporary SMTP failures retried up to this many attempts"
+    )
     send_retry_base_s: float = Field(default=300.0, ge=0, description="first retry delay; doubles each attempt")
-    scheduler_batch: int = Field(default=500, ge=1, description="due leads planned per batch (one transaction each); a tick takes batches until none is due")
+    scheduler_batch: int = Field(
+        default=500,
+        ge=1,
+        description="due leads planned per batch (one transaction each); a tick takes batches until none is due",
+    )
     inbox_batch: int = Field(default=100, ge=1, description="messages fetched per IMAP round trip")
     inbox_poll_offset_s: float = Field(
         default=0.0,
@@ -139,10 +160,20 @@ class Settings(RuntimeSettings):
         "is read as mail arrives anyway)",
     )
 
-    pause_hard_bounce_rate: float = Field(default=0.03, ge=0, le=1, description="auto-pause a campaign above this hard-bounce rate ...")
-    pause_min_sends: int = Field(default=50, ge=1, description="... once it has attempted at least this many emails since it was created, last paused or resumed")
-    pause_complaint_rate: float = Field(default=0.003, ge=0, le=1, description="auto-pause a campaign above this complaint rate")
-    pause_mailbox_rejections: int = Field(default=3, ge=1, description="auto-pause a sending mailbox after this many sending-side rejections ...")
+    pause_hard_bounce_rate: float = Field(
+        default=0.03, ge=0, le=1, description="auto-pause a campaign above this hard-bounce rate ..."
+    )
+    pause_min_sends: int = Field(
+        default=50,
+        ge=1,
+        description="... once it has attempted at least this many emails since it was created, last paused or resumed",
+    )
+    pause_complaint_rate: float = Field(
+        default=0.003, ge=0, le=1, description="auto-pause a campaign above this complaint rate"
+    )
+    pause_mailbox_rejections: int = Field(
+        default=3, ge=1, description="auto-pause a sending mailbox after this many sending-side rejections ..."
+    )
     pause_mailbox_window_s: float = Field(default=86400.0, gt=0, description="... within this many seconds")
 
     alert_emails: Annotated[list[str], NoDecode, BeforeValidator(_comma_list)] = Field(
@@ -158,16 +189,17 @@ class Settings(RuntimeSettings):
 
     http_host: str = Field(default="127.0.0.1", description="address of the unsubscribe/health/metrics server")
     http_port: int = Field(default=8080, ge=0, le=65535, description="its port (0: pick a free one)")
-    public_url: str = Field(
-        default="http://127.0.0.1:8080", description="base URL of unsubscribe links in emails"
-    )
+    public_url: str = Field(default="http://127.0.0.1:8080", description="base URL of unsubscribe links in emails")
     unsubscribe_secret: SecretStr | None = Field(
         default=None, description="HMAC key of unsubscribe links; unset: generated and stored on first run"
     )
 
     # -- what the lead rules wait for ------------------------------------------------------------------
     soft_bounce_retry_s: float = Field(
-        default=86400.0, ge=0, allow_inf_nan=False, description="how long before a soft-bounced step is sent again (default 86400: a day)"
+        default=86400.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="how long before a soft-bounced step is sent again (default 86400: a day)",
     )
     auto_reply_pause_s: float = Field(
         default=7 * 86400.0,
@@ -188,7 +220,10 @@ class Settings(RuntimeSettings):
 
     # -- reading replies ------------------------------------------------------------------------------------
     classify_timeout_s: float = Field(
-        default=10.0, gt=0, allow_inf_nan=False, description="a message that takes longer than this to read is set aside (default 10)"
+        default=10.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="a message that takes longer than this to read is set aside (default 10)",
     )
     classify_isolation: Literal["process", "inline"] = Field(
         default="process",
@@ -196,13 +231,19 @@ class Settings(RuntimeSettings):
         "inline: in the service process, as the simulation does",
     )
     inbound_max_bytes: int = Field(
-        default=10_000_000, ge=1, description="a larger inbound message is stored as headers only and set aside (default 10000000)"
+        default=10_000_000,
+        ge=1,
+        description="a larger inbound message is stored as headers only and set aside (default 10000000)",
     )
     inbound_max_parts: int = Field(
-        default=200, ge=1, description="a message with more MIME parts is read only up to there and set aside (default 200)"
+        default=200,
+        ge=1,
+        description="a message with more MIME parts is read only up to there and set aside (default 200)",
     )
     inbound_max_depth: int = Field(
-        default=20, ge=1, description="a message with MIME parts nested deeper is read only down to there and set aside (default 20)"
+        default=20,
+        ge=1,
+        description="a message with MIME parts nested deeper is read only down to there and set aside (default 20)",
     )
     inbound_max_decoded_bytes: int = Field(
         default=25_000_000,
@@ -220,7 +261,10 @@ class Settings(RuntimeSettings):
 
     # -- the HTTP server ----------------------------------------------------------------------------------------
     http_header_timeout_s: float = Field(
-        default=10.0, gt=0, allow_inf_nan=False, description="a client must send its request headers within this many seconds (default 10)"
+        default=10.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="a client must send its request headers within this many seconds (default 10)",
     )
     http_max_connections: int = Field(
         default=100, ge=1, description="open connections the HTTP server accepts at once (default 100)"

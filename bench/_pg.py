@@ -35,8 +35,12 @@ async def scratch_database(server: URL) -> AsyncIterator[str]:
 
     async def admin(statement: str) -> None:
         conn = await asyncpg.connect(
-            user=server.username, password=server.password, host=server.host or "127.0.0.1",
-            port=server.port or 5432, database=server.database, timeout=10,
+            user=server.username,
+            password=server.password,
+            host=server.host or "127.0.0.1",
+            port=server.port or 5432,
+            database=server.database,
+            timeout=10,
         )
         try:
             await conn.execute(statement)

@@ -63,7 +63,9 @@ def parse_per_s(seconds: float = 1.0) -> float:
 
 
 async def _isolated_per_s(messages: list[bytes], seconds: float) -> float:
-    async with IsolatedWorker("aicmo_actors.cam.classify:classify_to_json", timeout_s=30, name="bench-classify") as worker:
+    async with IsolatedWorker(
+        "aicmo_actors.cam.classify:classify_to_json", timeout_s=30, name="bench-classify"
+    ) as worker:
         for raw in messages:  # warm up
             Classification.model_validate_json(await worker.call(raw))
         done = 0

@@ -78,10 +78,7 @@ def with_message_id(raw: bytes, message_id: str) -> bytes:
 def make_messages(count: int) -> list[bytes]:
     """`count` messages: the classifier corpus, repeated, each with a unique Message-ID."""
     samples = corpus()
-    return [
-        with_message_id(samples[n % len(samples)], f"<bench-{n}@inbox-bench.example>")
-        for n in range(count)
-    ]
+    return [with_message_id(samples[n % len(samples)], f"<bench-{n}@inbox-bench.example>") for n in range(count)]
 
 
 # -- the database -------------------------------------------------------------------------
@@ -138,9 +135,7 @@ async def run_pipeline(server: Any, url: str, expected: int, deadline_s: float) 
     store = CamStore(engine)
 
     def source() -> ImapSource:
-        return ImapSource(
-            server.host, server.port, user.username, user.password, tls="none", name=INBOX
-        )
+        return ImapSource(server.host, server.port, user.username, user.password, tls="none", name=INBOX)
 
     children = [
         ChildSpec("cam.classifier", lambda: Classifier(store)),
@@ -164,9 +159,7 @@ async def run_pipeline(server: Any, url: str, expected: int, deadline_s: float) 
                 progress(f"  ... {classified:,} classified")
 
     try:
-        async with ActorSystem(
-            RuntimeSettings(tick_interval_s=0, seed=1), children=children
-        ) as system:
+        async with ActorSystem(RuntimeSettings(tick_interval_s=0, seed=1), children=children) as system:
             system.events.tap(on_event)
             inbox = system.ref("cam.inbox", PollInbox)
             started = time.perf_counter()
@@ -181,9 +174,7 @@ async def run_pipeline(server: Any, url: str, expected: int, deadline_s: float) 
         async with engine.connect() as conn:
             processed = (
                 await conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(inbound_t)
-                    .where(inbound_t.c.processed_at.is_not(None))
+                    sa.select(sa.func.count()).select_from(inbound_t).where(inbound_t.c.processed_at.is_not(None))
                 )
             ).scalar_one()
         if processed != expected:
@@ -236,9 +227,7 @@ async def run(count: int, db: str, profile: str | None) -> dict[str, Any]:
                 profiler = cProfile.Profile() if profile else None
                 if profiler is not None:
                     profiler.enable()
-                pipeline_s = await run_pipeline(
-                    server, url, count, deadline_s=max(120.0, count / 20)
-                )
+                pipeline_s = await run_pipeline(server, url, count, deadline_s=max(120.0, count / 20))
                 if profiler is not None and profile is not None:
                     profiler.disable()
                     profiler.dump_stats(profile)
@@ -266,18 +255,10 @@ async def run(count: int, db: str, profile: str | None) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench inbox", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument(
-        "--messages", type=int, default=DEFAULT_MESSAGES, help="messages to append (default 5000)"
-    )
-    parser.add_argument(
-        "--db", choices=("sqlite", "postgresql"), default="sqlite", help="database (default sqlite)"
-    )
-    parser.add_argument(
-        "--profile", metavar="FILE", help="write a cProfile of the pipeline phase to FILE"
-    )
+    parser = argparse.ArgumentParser(prog="python -m bench inbox", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=DEFAULT_MESSAGES, help="messages to append (default 5000)")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite", help="database (default sqlite)")
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the pipeline phase to FILE")
     args = parser.parse_args(argv)
     if args.messages < 1:
         parser.error("--messages must be at least 1")

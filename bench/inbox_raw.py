@@ -155,9 +155,7 @@ def make_messages(count: int, seed: int = 1) -> list[bytes]:
     words = b"thanks interested pricing call next week send details not now unsubscribe".split()
     messages = []
     for n in range(count):
-        body_lines = [
-            b" ".join(rng.choice(words) for _ in range(12)) for _ in range(rng.randint(3, 250))
-        ]
+        body_lines = [b" ".join(rng.choice(words) for _ in range(12)) for _ in range(rng.randint(3, 250))]
         messages.append(
             b"From: Prospect %d <p%d@client.example>\r\n"
             b"To: alex@outreach.example.com\r\n"

@@ -98,7 +98,12 @@ def free_port() -> int:
 
 def lead_rows(n: int) -> list[dict[str, Any]]:
     return [
-        {"email": f"lead{i}@prospect{i % 97}.example.com", "first_name": f"Pat{i}", "last_name": "Lee", "company": f"Company {i}"}
+        {
+            "email": f"lead{i}@prospect{i % 97}.example.com",
+            "first_name": f"Pat{i}",
+            "last_name": "Lee",
+            "company": f"Company {i}",
+        }
         for i in range(n)
     ]
 
@@ -222,8 +227,22 @@ def fill_leads(db_path: Path, total: int, due: int, start: datetime) -> None:
                     next_at = None
                 else:
                     next_at = later
-                yield (campaign_id, f"lead{i}@p{i % 997}.example.com", f"p{i % 997}.example.com", f"Pat{i}", "Lee",
-                       f"Company {i}", None, "{}", "active", 0, 0, next_at, stamp, stamp)
+                yield (
+                    campaign_id,
+                    f"lead{i}@p{i % 997}.example.com",
+                    f"p{i % 997}.example.com",
+                    f"Pat{i}",
+                    "Lee",
+                    f"Company {i}",
+                    None,
+                    "{}",
+                    "active",
+                    0,
+                    0,
+                    next_at,
+                    stamp,
+                    stamp,
+                )
 
         con.executemany(
             "INSERT INTO cam_leads (campaign_id, email, email_domain, first_name, last_name, company, timezone, "
@@ -257,7 +276,9 @@ async def tick_ms(total: int, workdir: Path) -> float:
     finally:
         await engine.dispose()
     await asyncio.to_thread(fill_leads, db_path, total, DUE, start)
-    settings = Settings(database_url=url, seed=7, tick_interval_s=3600, log_level="warning", state_dir=workdir / ".aicmo")
+    settings = Settings(
+        database_url=url, seed=7, tick_interval_s=3600, log_level="warning", state_dir=workdir / ".aicmo"
+    )
     engine = make_engine(url)
     reports: list[CycleReport] = []
     try:
@@ -316,11 +337,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench send", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench send", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--leads", type=int, default=10_000, help="leads (= emails) per pipeline run (default 10,000)")
     parser.add_argument("--backends", default="sqlite,pg", help="comma-separated: sqlite, pg (default both)")
-    parser.add_argument("--pg-url", default=None, help=f"PostgreSQL server for a scratch database (default ${PG_SERVER_ENV} or {DEFAULT_PG_SERVER})")
-    parser.add_argument("--scale-leads", type=int, default=1_000_000, help="leads in the big tick-scale run (default 1,000,000)")
+    parser.add_argument(
+        "--pg-url",
+        default=None,
+        help=f"PostgreSQL server for a scratch database (default ${PG_SERVER_ENV} or {DEFAULT_PG_SERVER})",
+    )
+    parser.add_argument(
+        "--scale-leads", type=int, default=1_000_000, help="leads in the big tick-scale run (default 1,000,000)"
+    )
     parser.add_argument("--skip-scale", action="store_true", help="skip the tick-scale runs")
     args = parser.parse_args(argv)
     try:

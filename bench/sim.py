@@ -71,8 +71,13 @@ async def soak(seeds: list[int], leads: int, days: float, workdir: Path, seed_ti
     started = time.perf_counter()
     for n, seed in enumerate(seeds, 1):
         one = simulate(
-            workdir=workdir / "soak", spec=spec, leads=rows, days=days, seed=seed,
-            behaviour=SOAK_BEHAVIOUR, faults=SOAK_FAULTS,
+            workdir=workdir / "soak",
+            spec=spec,
+            leads=rows,
+            days=days,
+            seed=seed,
+            behaviour=SOAK_BEHAVIOUR,
+            faults=SOAK_FAULTS,
         )
         try:
             result = await asyncio.wait_for(one, seed_timeout)
@@ -159,14 +164,21 @@ def quiet_logs() -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench sim", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench sim", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=500, help="seeded soak runs (default 500; 0 skips the soak)")
     parser.add_argument("--first", type=int, default=1, help="first seed (default 1)")
     parser.add_argument("--leads", type=int, default=12, help="leads per soak run (default 12)")
     parser.add_argument("--days", type=float, default=12, help="simulated days per soak run (default 12)")
     parser.add_argument("--speed-leads", type=int, default=10_000, help="leads in the speed run (default 10,000)")
     parser.add_argument("--skip-speed", action="store_true", help="skip the speed run")
-    parser.add_argument("--seed-timeout", type=float, default=300, help="wall seconds after which a soak run counts as hung (default 300)")
+    parser.add_argument(
+        "--seed-timeout",
+        type=float,
+        default=300,
+        help="wall seconds after which a soak run counts as hung (default 300)",
+    )
     args = parser.parse_args(argv)
     if args.seeds < 0 or args.leads < 1 or args.days <= 0 or args.speed_leads < 1 or args.seed_timeout <= 0:
         parser.error("--seeds must be >= 0, --leads and --speed-leads >= 1, --days and --seed-timeout > 0")

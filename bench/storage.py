@@ -136,9 +136,7 @@ async def _replay_run(engine: AsyncEngine, rows: list[dict[str, Any]], batch: in
     return len(rows) / (time.perf_counter() - started)
 
 
-async def _raw_run(
-    conn: asyncpg.Connection, engine: AsyncEngine, rows: list[dict[str, Any]], batch: int
-) -> float:
+async def _raw_run(conn: asyncpg.Connection, engine: AsyncEngine, rows: list[dict[str, Any]], batch: int) -> float:
     await _clear(engine)
     tuples = [tuple(row[c] for c in COLUMNS) for row in rows]
     started = time.perf_counter()

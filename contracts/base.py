@@ -29,9 +29,7 @@ class MessageContext(Protocol):
     def correlation_id(self) -> uuid.UUID | None: ...
 
 
-message_context: ContextVar[MessageContext | None] = ContextVar(
-    "aicmo_message_context", default=None
-)
+message_context: ContextVar[MessageContext | None] = ContextVar("aicmo_message_context", default=None)
 
 
 def _new_id() -> uuid.UUID:

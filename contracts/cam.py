@@ -60,9 +60,7 @@ class BounceReason(StrEnum):
 
 
 #: Reasons that mean the address itself is dead (hard when the code is permanent).
-ADDRESS_DEAD_REASONS = frozenset(
-    {BounceReason.USER_UNKNOWN, BounceReason.HOST_UNKNOWN, BounceReason.HAS_MOVED}
-)
+ADDRESS_DEAD_REASONS = frozenset({BounceReason.USER_UNKNOWN, BounceReason.HOST_UNKNOWN, BounceReason.HAS_MOVED})
 #: Reasons that are problems of our sending: they count against the mailbox, not the lead.
 SENDING_SIDE_REASONS = frozenset(
     {

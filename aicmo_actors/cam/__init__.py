@@ -16,27 +16,25 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from aicmo_actors.cam.alerts import Alerts
     from aicmo_actors.cam.classifier import Classifier
-    from aicmo_actors.cam.decision import Decision, PausePolicy
+    from aicmo_actors.cam.decision import Decision
     from aicmo_actors.cam.followup import Followup
     from aicmo_actors.cam.inbox import Inbox
     from aicmo_actors.cam.repos import CamStore
     from aicmo_actors.cam.scheduler import Scheduler
     from aicmo_actors.cam.sender import Sender
     from aicmo_actors.cam.web import Web
-    from aicmo_actors.cam.wiring import DEFAULT_ALERT_FROM, cam_supervisor
+    from aicmo_actors.cam.wiring import cam_supervisor
 
 _EXPORTS = {
     "Alerts": "aicmo_actors.cam.alerts",
     "Classifier": "aicmo_actors.cam.classifier",
     "Decision": "aicmo_actors.cam.decision",
-    "PausePolicy": "aicmo_actors.cam.decision",
     "Followup": "aicmo_actors.cam.followup",
     "Inbox": "aicmo_actors.cam.inbox",
     "CamStore": "aicmo_actors.cam.repos",
     "Scheduler": "aicmo_actors.cam.scheduler",
     "Sender": "aicmo_actors.cam.sender",
     "Web": "aicmo_actors.cam.web",
-    "DEFAULT_ALERT_FROM": "aicmo_actors.cam.wiring",
     "cam_supervisor": "aicmo_actors.cam.wiring",
 }
 
@@ -49,14 +47,12 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "DEFAULT_ALERT_FROM",
     "Alerts",
     "CamStore",
     "Classifier",
     "Decision",
     "Followup",
     "Inbox",
-    "PausePolicy",
     "Scheduler",
     "Sender",
     "Web",

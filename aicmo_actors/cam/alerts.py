@@ -31,7 +31,9 @@ _URL = re.compile(r"(?i)\b(?:https?|ftp)://\S+|\bwww\.\S+")
 
 def defang(text: str) -> str:
     """Links in a stranger's reply must not become clickable in our alert."""
-    return _URL.sub(lambda m: "[link removed: " + m.group(0).split("//")[-1].split("/")[0].replace(".", "[.]") + "]", text)
+    return _URL.sub(
+        lambda m: "[link removed: " + m.group(0).split("//")[-1].split("/")[0].replace(".", "[.]") + "]", text
+    )
 
 
 def alert_subject(row: AlertRow) -> str:
@@ -122,9 +124,15 @@ class Alerts(Actor[AlertRequested | RetryAlert]):
         now = self.ctx.clock.now()
         if isinstance(message, AlertRequested):
             row = await self.store.alerts.create(
-                key=message.idempotency_key, kind=message.kind, lead_id=message.lead_id, campaign=message.campaign,
-                category=message.category.value if message.category else None, summary=message.summary,
-                text=message.text, inbound_id=message.inbound_id, now=now,
+                key=message.idempotency_key,
+                kind=message.kind,
+                lead_id=message.lead_id,
+                campaign=message.campaign,
+                category=message.category.value if message.category else None,
+                summary=message.summary,
+                text=message.text,
+                inbound_id=message.inbound_id,
+                now=now,
             )
         else:
             row = await self.store.alerts.get(message.alert_id)
@@ -153,7 +161,9 @@ class Alerts(Actor[AlertRequested | RetryAlert]):
         if not self.recipients and not self.webhook_url:
             # Not failed: it waits (pending) until a destination is configured.
             self.ctx.log.warning(
-                "alert kept pending: no AICMO_ALERT_EMAILS or AICMO_ALERT_WEBHOOK_URL set", kind=row.kind, alert_id=row.alert_id
+                "alert kept pending: no AICMO_ALERT_EMAILS or AICMO_ALERT_WEBHOOK_URL set",
+                kind=row.kind,
+                alert_id=row.alert_id,
             )
             return
         key_hash = hashlib.sha256(row.idempotency_key.encode()).hexdigest()[:32]

@@ -229,7 +229,9 @@ class CampaignSpec(_Model):
     @classmethod
     def _name(cls, value: str) -> str:
         if not NAME.match(value):
-            raise ValueError(f"{value!r}: use lower-case letters, digits, '.', '_' and '-' (it is used on the command line)")
+            raise ValueError(
+                f"{value!r}: use lower-case letters, digits, '.', '_' and '-' (it is used on the command line)"
+            )
         return value
 
     @field_validator("timezone")
@@ -306,7 +308,9 @@ def parse_campaign(text: str, source: str = "<campaign>", *, allow_test_domains:
         errors = exc.errors()
         # A bad item also fails its container ("should have at least 1 item"): not a problem of its own.
         locs = [tuple(e["loc"]) for e in errors]
-        errors = [e for e, loc in zip(errors, locs, strict=True) if not any(o != loc and o[: len(loc)] == loc for o in locs)]
+        errors = [
+            e for e, loc in zip(errors, locs, strict=True) if not any(o != loc and o[: len(loc)] == loc for o in locs)
+        ]
         # An unknown key first: with a typo ("boddy") the real key is also "required", and the
         # typo is the one to show.
         errors.sort(key=lambda e: e["type"] != "extra_forbidden")

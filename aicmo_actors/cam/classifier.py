@@ -90,7 +90,9 @@ class IsolatedReader:
         try:
             answer = await self.worker.call(raw, limits=self.limits)
         except IsolatedTimeout:
-            return set_aside(f"took longer than {self.timeout_s:g} s to read (AICMO_CLASSIFY_TIMEOUT_S): not read further")
+            return set_aside(
+                f"took longer than {self.timeout_s:g} s to read (AICMO_CLASSIFY_TIMEOUT_S): not read further"
+            )
         except IsolatedCrash as exc:
             return set_aside(f"reading it stopped the reader ({str(exc)[:120]}): not read further")
         return Classification.model_validate_json(answer)
@@ -285,6 +287,9 @@ class Classifier(Actor[ReplyReceived]):
             r.classification = c.model_copy(
                 update={
                     "confidence": round(c.confidence * FALLBACK_CONFIDENCE_FACTOR, 3),
-                    "reasons": (*c.reasons, f"matched by {how.replace('_', ' ')} only (no Message-ID or token of ours): changes nothing"),
+                    "reasons": (
+                        *c.reasons,
+                        f"matched by {how.replace('_', ' ')} only (no Message-ID or token of ours): changes nothing",
+                    ),
                 }
             )

@@ -29,9 +29,25 @@ ALERTS = "cam.alerts"
 #: Free-mail domains: "stop every lead of the same company" never applies to them.
 SHARED_DOMAINS = frozenset(
     {
-        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "yahoo.com",
-        "icloud.com", "me.com", "aol.com", "gmx.de", "gmx.net", "web.de", "mail.ru", "yandex.ru",
-        "proton.me", "protonmail.com", "zoho.com", "qq.com", "163.com",
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "yahoo.com",
+        "icloud.com",
+        "me.com",
+        "aol.com",
+        "gmx.de",
+        "gmx.net",
+        "web.de",
+        "mail.ru",
+        "yandex.ru",
+        "proton.me",
+        "protonmail.com",
+        "zoho.com",
+        "qq.com",
+        "163.com",
     }
 )
 #: Messages looked for per sweep (start-up pages through all of them).

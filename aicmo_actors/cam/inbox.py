@@ -131,8 +131,12 @@ class Inbox(Actor[Tick | PollInbox]):
                 duration_ms=(self.ctx.clock.perf() - started) * 1000,
             )
             await self.store.metrics.save_cycle_report(
-                step=report.step, tick_seq=report.tick_seq, counts=counts, errors=errors,
-                duration_ms=report.duration_ms, now=self.ctx.clock.now(),
+                step=report.step,
+                tick_seq=report.tick_seq,
+                counts=counts,
+                errors=errors,
+                duration_ms=report.duration_ms,
+                now=self.ctx.clock.now(),
             )
             await self.ctx.publish(report)
 
@@ -171,9 +175,7 @@ class Inbox(Actor[Tick | PollInbox]):
             stored += len(new_ids)
             last_uid = max(m.uid for m in batch)
             for inbound_id in new_ids:
-                await self._classifier.tell(
-                    ReplyReceived(inbound_id=inbound_id, mailbox=inbox.name)
-                )
+                await self._classifier.tell(ReplyReceived(inbound_id=inbound_id, mailbox=inbox.name))
             if len(batch) < self.batch:
                 break
         else:
@@ -188,9 +190,7 @@ class Inbox(Actor[Tick | PollInbox]):
     def _start_watcher(self, inbox: _Inbox) -> None:
         if inbox.watcher is not None and not inbox.watcher.done():
             return
-        inbox.watcher = self.ctx.spawn(
-            self._watch(inbox), name=f"idle:{self.ctx.name}:{inbox.name}"
-        )
+        inbox.watcher = self.ctx.spawn(self._watch(inbox), name=f"idle:{self.ctx.name}:{inbox.name}")
 
     async def _watch(self, inbox: _Inbox) -> None:
         """Hold a second connection in IDLE; on new mail, tell ourselves PollInbox."""
@@ -217,9 +217,7 @@ class Inbox(Actor[Tick | PollInbox]):
                     source = None
                     failures += 1
                     delay = min(self.backoff_max_s, self.backoff_base_s * 2 ** (failures - 1))
-                    log.warning(
-                        "IDLE connection lost: will reconnect", error=str(exc), retry_in_s=delay
-                    )
+                    log.warning("IDLE connection lost: will reconnect", error=str(exc), retry_in_s=delay)
                     await clock.sleep(delay)
         finally:
             await _close_quietly(source)
@@ -236,9 +234,7 @@ class Inbox(Actor[Tick | PollInbox]):
         inbox.failures += 1
         delay = min(self.backoff_max_s, self.backoff_base_s * 2 ** (inbox.failures - 1))
         inbox.retry_at = self.ctx.clock.monotonic() + delay
-        self.ctx.log.warning(
-            "inbox unavailable: will reconnect", inbox=inbox.name, error=str(exc), retry_in_s=delay
-        )
+        self.ctx.log.warning("inbox unavailable: will reconnect", inbox=inbox.name, error=str(exc), retry_in_s=delay)
         if inbox.watcher is not None and not inbox.watcher.done() and not inbox.poll_pending:
             # Pushed mail is not pushed twice: come back by ourselves rather than wait for a tick.
             inbox.poll_pending = True

@@ -24,11 +24,27 @@ from aicmo_actors.cam.campaign import check_address, is_timezone
 
 STANDARD = ("email", "first_name", "last_name", "company", "timezone")
 ALIASES = {
-    "email": "email", "e_mail": "email", "email_address": "email", "mail": "email", "e_mail_address": "email",
-    "first_name": "first_name", "firstname": "first_name", "first": "first_name", "given_name": "first_name",
-    "last_name": "last_name", "lastname": "last_name", "last": "last_name", "surname": "last_name", "family_name": "last_name",
-    "company": "company", "company_name": "company", "organization": "company", "organisation": "company",
-    "timezone": "timezone", "time_zone": "timezone", "tz": "timezone",
+    "email": "email",
+    "e_mail": "email",
+    "email_address": "email",
+    "mail": "email",
+    "e_mail_address": "email",
+    "first_name": "first_name",
+    "firstname": "first_name",
+    "first": "first_name",
+    "given_name": "first_name",
+    "last_name": "last_name",
+    "lastname": "last_name",
+    "last": "last_name",
+    "surname": "last_name",
+    "family_name": "last_name",
+    "company": "company",
+    "company_name": "company",
+    "organization": "company",
+    "organisation": "company",
+    "timezone": "timezone",
+    "time_zone": "timezone",
+    "tz": "timezone",
 }
 #: Single-line fields (names end up in the To header): control characters become spaces.
 _SINGLE_LINE = ("first_name", "last_name", "company")
@@ -121,9 +137,13 @@ def _decode(data: bytes) -> tuple[str, str]:
             pass
     for magic, kind in _BINARY_KINDS:
         if data.startswith(magic):
-            raise LeadFileError(f"not a CSV file: it looks like {kind}; export the sheet as CSV (UTF-8) and import that")
+            raise LeadFileError(
+                f"not a CSV file: it looks like {kind}; export the sheet as CSV (UTF-8) and import that"
+            )
     if b"\x00" in data:
-        raise LeadFileError("not a CSV file: it holds binary data (NUL bytes); export the sheet as CSV (UTF-8) and import that")
+        raise LeadFileError(
+            "not a CSV file: it holds binary data (NUL bytes); export the sheet as CSV (UTF-8) and import that"
+        )
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:

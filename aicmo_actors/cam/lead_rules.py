@@ -24,9 +24,7 @@ ALLOWED: dict[LeadState, frozenset[LeadState]] = {
     S.ACTIVE: frozenset(
         {S.ACTIVE, S.PAUSED, S.REPLIED, S.NOT_INTERESTED, S.UNSUBSCRIBED, S.BOUNCED, S.COMPLETED, S.STOPPED}
     ),
-    S.PAUSED: frozenset(
-        {S.ACTIVE, S.PAUSED, S.REPLIED, S.NOT_INTERESTED, S.UNSUBSCRIBED, S.BOUNCED, S.STOPPED}
-    ),
+    S.PAUSED: frozenset({S.ACTIVE, S.PAUSED, S.REPLIED, S.NOT_INTERESTED, S.UNSUBSCRIBED, S.BOUNCED, S.STOPPED}),
     S.REPLIED: frozenset({S.REPLIED, S.NOT_INTERESTED, S.UNSUBSCRIBED, S.BOUNCED}),
     S.COMPLETED: frozenset({S.COMPLETED, S.REPLIED, S.NOT_INTERESTED, S.UNSUBSCRIBED, S.BOUNCED}),
     S.STOPPED: frozenset({S.STOPPED, S.REPLIED, S.NOT_INTERESTED, S.UNSUBSCRIBED, S.BOUNCED}),
@@ -146,9 +144,7 @@ def decide_reply(lead: LeadView, c: Classification, now: datetime, rules: LeadRu
         # The server is still trying: not a failure. The email's row records the notice.
         return LeadDecision(None, f"delay notice ({c.reason or 'still being retried'}): nothing to do")
     if cat is ReplyCategory.COMPLAINT:
-        return LeadDecision(
-            _terminal(lead, S.UNSUBSCRIBED), "spam complaint", stop_sequence=True, suppress="complaint"
-        )
+        return LeadDecision(_terminal(lead, S.UNSUBSCRIBED), "spam complaint", stop_sequence=True, suppress="complaint")
     if cat is ReplyCategory.AUTO_REPLY:
         if lead.state not in (S.ACTIVE, S.PAUSED):
             return LeadDecision(None, "auto-reply after the sequence ended: ignored")
@@ -183,7 +179,9 @@ def decide_soft_bounce(
 ) -> LeadDecision:
     """A soft bounce (or a temporary refusal at send time that was given up on)."""
     if sending_side or reason in SENDING_SIDE_REASONS:
-        return LeadDecision(None, f"rejected for our sending ({reason.value}): counts against the mailbox", sending_side=True)
+        return LeadDecision(
+            None, f"rejected for our sending ({reason.value}): counts against the mailbox", sending_side=True
+        )
     if lead.soft_bounces + 1 >= rules.soft_bounces_as_hard:
         decision = _bounce_hard(lead, f"soft bounce #{lead.soft_bounces + 1} ({reason.value}) counts as hard")
         return LeadDecision(
@@ -200,7 +198,12 @@ def decide_soft_bounce(
 
 
 def decide_send_failure(
-    lead: LeadView, reason: BounceReason, hard: bool, sending_side: bool, now: datetime, rules: LeadRules = DEFAULT_RULES
+    lead: LeadView,
+    reason: BounceReason,
+    hard: bool,
+    sending_side: bool,
+    now: datetime,
+    rules: LeadRules = DEFAULT_RULES,
 ) -> LeadDecision:
     """A refusal at send time (an SMTP 5xx, or 4xx retries given up), judged by the same reason logic."""
     if hard:

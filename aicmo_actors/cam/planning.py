@@ -109,7 +109,9 @@ def plan_lead(
     spec = campaign.spec if campaign is not None else None
     next_step = lead.current_step + 1
     has_step = spec is not None and next_step <= len(spec.steps)
-    mailbox = lead.mailbox or (mailbox_for(lead.lead_id, [m.address for m in spec.mailboxes]) if has_step and spec else "")
+    mailbox = lead.mailbox or (
+        mailbox_for(lead.lead_id, [m.address for m in spec.mailboxes]) if has_step and spec else ""
+    )
     tz = zone(lead.timezone, spec.timezone) if spec is not None else None
 
     def opens() -> datetime | None:
@@ -127,7 +129,9 @@ def plan_lead(
     if verdict is not None:
         if verdict.kind == "campaign":
             # Paused campaigns keep their leads; they are picked up again on resume.
-            return LeadPlan("skipped", lead.lead_id, LeadDeferral(lead.lead_id, None, "waiting: the campaign is paused"))
+            return LeadPlan(
+                "skipped", lead.lead_id, LeadDeferral(lead.lead_id, None, "waiting: the campaign is paused")
+            )
         if verdict.kind == "suppressed":
             return LeadPlan("skipped", lead.lead_id, change="suppressed")
         if verdict.kind == "lead":
@@ -141,7 +145,9 @@ def plan_lead(
             why = f"waiting: outside the send window, which opens {verdict.opens:%Y-%m-%d %H:%M} UTC"
             return LeadPlan("deferred", lead.lead_id, LeadDeferral(lead.lead_id, verdict.opens, why))
         return LeadPlan(
-            "deferred", lead.lead_id, LeadDeferral(lead.lead_id, now + MAILBOX_PAUSED_WAIT, f"waiting: mailbox {mailbox} is paused")
+            "deferred",
+            lead.lead_id,
+            LeadDeferral(lead.lead_id, now + MAILBOX_PAUSED_WAIT, f"waiting: mailbox {mailbox} is paused"),
         )
     if not has_step or spec is None or tz is None or campaign is None:
         return LeadPlan("completed", lead.lead_id, change="completed")
@@ -150,7 +156,12 @@ def plan_lead(
     ready = pacer.available_at(mailbox, now, campaign_tz, limits.daily_cap)
     if ready > now and (ready >= horizon or not in_window(spec.window, tz, ready)):
         later = pacer.project(
-            mailbox, ready, campaign_tz, limits.daily_cap, limits.min_gap_seconds, limits.jitter_seconds,
+            mailbox,
+            ready,
+            campaign_tz,
+            limits.daily_cap,
+            limits.min_gap_seconds,
+            limits.jitter_seconds,
             opens=lambda at: next_window_start(spec.window, campaign_tz, at),
         )
         if not in_window(spec.window, tz, later):

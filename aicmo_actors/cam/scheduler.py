@@ -27,7 +27,9 @@ SENDER = "cam.sender"
 
 def send_email(row: QueuedSend) -> SendEmail:
     """The sender's message for a QUEUED row."""
-    return SendEmail(outbound_id=row.outbound_id, lead_id=row.lead_id, campaign=row.campaign, step=row.step, mailbox=row.mailbox)
+    return SendEmail(
+        outbound_id=row.outbound_id, lead_id=row.lead_id, campaign=row.campaign, step=row.step, mailbox=row.mailbox
+    )
 
 
 class Scheduler(Actor[Tick]):
@@ -40,7 +42,9 @@ class Scheduler(Actor[Tick]):
 
     subscribes = (Tick,)
 
-    def __init__(self, store: CamStore, *, batch: int = 500, max_per_tick: int = 100_000, installation: str = "") -> None:
+    def __init__(
+        self, store: CamStore, *, batch: int = 500, max_per_tick: int = 100_000, installation: str = ""
+    ) -> None:
         self.store = store
         self.batch = batch
         self.max_per_tick = max_per_tick
@@ -106,14 +110,22 @@ class Scheduler(Actor[Tick]):
             for lead in due:
                 try:
                     decided = plan_lead(
-                        lead, campaigns.get(lead.campaign), self.pacer, now, horizon,
-                        suppressed=suppressed, paused_mailboxes=paused_mailboxes,
-                        seed=self.ctx.system.seed, message_id=self._message_id,
+                        lead,
+                        campaigns.get(lead.campaign),
+                        self.pacer,
+                        now,
+                        horizon,
+                        suppressed=suppressed,
+                        paused_mailboxes=paused_mailboxes,
+                        seed=self.ctx.system.seed,
+                        message_id=self._message_id,
                     )
                 except Exception as exc:  # one bad lead must not stop the cycle
                     self.ctx.log.exception("scheduling a lead failed", lead_id=lead.lead_id)
                     errors.append(f"lead {lead.lead_id}: {exc!r}")
-                    plan.deferrals.append(LeadDeferral(lead.lead_id, now + timedelta(hours=1), f"scheduling failed: {exc!r}"[:200]))
+                    plan.deferrals.append(
+                        LeadDeferral(lead.lead_id, now + timedelta(hours=1), f"scheduling failed: {exc!r}"[:200])
+                    )
                     continue
                 plan.add(decided)
                 counts[decided.outcome] += 1
@@ -136,4 +148,8 @@ class Scheduler(Actor[Tick]):
         await self.store.metrics.save_cycle_report(
             step="schedule", tick_seq=message.seq, counts=counts, errors=errors, duration_ms=duration, now=now
         )
-        await self.ctx.publish(CycleReport(tick_seq=message.seq, step="schedule", counts=counts, errors=tuple(errors), duration_ms=duration))
+        await self.ctx.publish(
+            CycleReport(
+                tick_seq=message.seq, step="schedule", counts=counts, errors=tuple(errors), duration_ms=duration
+            )
+        )

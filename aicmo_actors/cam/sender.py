@@ -149,7 +149,9 @@ class Sender(Actor[SendEmail | FlushSends]):
         """Render and build the email (inside the claim's transaction, before the claim):
         whatever goes wrong here is this email's own problem, found before anything is sent."""
         if not self.transport_known(job.transport):
-            raise ValueError(f"mailbox {job.mailbox} names transport {job.transport!r}, which AICMO_TRANSPORTS does not define")
+            raise ValueError(
+                f"mailbox {job.mailbox} names transport {job.transport!r}, which AICMO_TRANSPORTS does not define"
+            )
         token = sign_token(self.secret(), job.lead_id)
         link = unsubscribe_url(self.public_url, token)
         rendered = render_step(
@@ -219,8 +221,12 @@ class Sender(Actor[SendEmail | FlushSends]):
     async def _not_sent(self, outcome: NotSent) -> None:
         job = outcome.job
         self.ctx.log.error(
-            "email not sent: it could not be built", outbound_id=job.outbound_id, lead_id=job.lead_id,
-            campaign=job.campaign, step=job.step, error=outcome.error,
+            "email not sent: it could not be built",
+            outbound_id=job.outbound_id,
+            lead_id=job.lead_id,
+            campaign=job.campaign,
+            step=job.step,
+            error=outcome.error,
         )
         if outcome.paused:
             self.ctx.log.warning("campaign paused", campaign=job.campaign, reason=outcome.paused)
@@ -231,7 +237,9 @@ class Sender(Actor[SendEmail | FlushSends]):
     async def _settle(self, job: OutboundJob, result: SendResult, subject: str) -> None:
         now = self.ctx.clock.now()
         log = self.ctx.log.bind(outbound_id=job.outbound_id, lead_id=job.lead_id, step=job.step, campaign=job.campaign)
-        settled = settle(job, result, now, subject=subject, max_attempts=self.max_attempts, retry_base_s=self.retry_base_s)
+        settled = settle(
+            job, result, now, subject=subject, max_attempts=self.max_attempts, retry_base_s=self.retry_base_s
+        )
         if isinstance(settled, Finished) and settled.status is OutboundStatus.SENT:
             self._pending = settled
             log.info("email sent", mailbox=job.mailbox, attempt=job.attempts)
@@ -245,23 +253,39 @@ class Sender(Actor[SendEmail | FlushSends]):
             return
         if isinstance(settled, Retry):
             log.info(
-                "temporary failure: will retry", attempt=job.attempts, retry_at=settled.at.isoformat(),
-                smtp_code=result.smtp_code, reason=settled.reply.reason,
+                "temporary failure: will retry",
+                attempt=job.attempts,
+                retry_at=settled.at.isoformat(),
+                smtp_code=result.smtp_code,
+                reason=settled.reply.reason,
             )
             await self.store.outbox.retry_later(job, settled.at, settled.reply)
-            self.ctx.schedule(settled.delay_s, SendEmail(
-                outbound_id=job.outbound_id, lead_id=job.lead_id, campaign=job.campaign, step=job.step, mailbox=job.mailbox
-            ))
+            self.ctx.schedule(
+                settled.delay_s,
+                SendEmail(
+                    outbound_id=job.outbound_id,
+                    lead_id=job.lead_id,
+                    campaign=job.campaign,
+                    step=job.step,
+                    mailbox=job.mailbox,
+                ),
+            )
             return
         failure = settled
         outcome = await self.store.outbox.fail(failure, self.rules)
         log.info(
-            "send failed", permanent=failure.permanent, hard=failure.hard, reason=failure.reason.value,
-            smtp_code=result.smtp_code, lead=outcome.cause,
+            "send failed",
+            permanent=failure.permanent,
+            hard=failure.hard,
+            reason=failure.reason.value,
+            smtp_code=result.smtp_code,
+            lead=outcome.cause,
         )
         if outcome.change is not None:
             old, new = outcome.change
-            await self.ctx.publish(LeadStateChanged(lead_id=job.lead_id, campaign=job.campaign, old=old, new=new, cause=outcome.cause))
+            await self.ctx.publish(
+                LeadStateChanged(lead_id=job.lead_id, campaign=job.campaign, old=old, new=new, cause=outcome.cause)
+            )
         await self.ctx.publish(
             EmailFailed(
                 outbound_id=job.outbound_id,
@@ -299,7 +323,13 @@ def settle(
     (a 5xx, or a 4xx out of attempts: `expired` unless the reply says more), judged by the
     same reading of SMTP replies as a bounce."""
     if result.outcome == "accepted":
-        return Finished(job, OutboundStatus.SENT, now, subject=subject, reply=AttemptReply(now, result.stage, result.smtp_code, result.smtp_text))
+        return Finished(
+            job,
+            OutboundStatus.SENT,
+            now,
+            subject=subject,
+            reply=AttemptReply(now, result.stage, result.smtp_code, result.smtp_text),
+        )
     judgement = judge_smtp_reply(result.smtp_code, result.smtp_text, stage=result.stage)
     reason = judgement.reason if judgement.reason is not None else BounceReason.UNDEFINED
     reply = AttemptReply(now, result.stage, result.smtp_code, result.smtp_text, judgement.status, reason.value)

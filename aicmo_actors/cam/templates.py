@@ -199,7 +199,9 @@ def _check_printf(what: str, template: str, values: Any) -> None:
             if number:
                 widest = max(widest, _number(number))
     if fields:
-        candidates = values.values() if isinstance(values, Mapping) else values if isinstance(values, tuple) else (values,)
+        candidates = (
+            values.values() if isinstance(values, Mapping) else values if isinstance(values, tuple) else (values,)
+        )
         _refuse_length(what, len(template) + fields * max(widest, _longest(candidates)))
 
 
@@ -332,7 +334,10 @@ def _check_indent(s: Any, width: int | str = 4, first: bool = False, blank: bool
 
 
 def _check_wordwrap(
-    s: Any, width: int = 79, break_long_words: bool = True, wrapstring: str | None = None,
+    s: Any,
+    width: int = 79,
+    break_long_words: bool = True,
+    wrapstring: str | None = None,
     break_on_hyphens: bool = True,
 ) -> None:
     text = str(s)
@@ -342,8 +347,12 @@ def _check_wordwrap(
 
 
 def _check_urlize(
-    value: Any, trim_url_limit: int | None = None, nofollow: bool = False, target: str | None = None,
-    rel: str | None = None, extra_schemes: Iterable[str] | None = None,
+    value: Any,
+    trim_url_limit: int | None = None,
+    nofollow: bool = False,
+    target: str | None = None,
+    rel: str | None = None,
+    extra_schemes: Iterable[str] | None = None,
 ) -> None:
     text = str(value)
     per_link = len(str(target or "")) + len(str(rel or "")) + 64  # the <a href="..."> around each word
@@ -655,7 +664,9 @@ def _compiled_templates(spec: CampaignSpec) -> tuple[list[TemplateProblem], list
                 try:
                     _compile(source, part == "html")
                 except TemplateSyntaxError as exc:
-                    problems.append(TemplateProblem(index + 1, name, part, f"syntax error on line {exc.lineno}: {exc.message}"))
+                    problems.append(
+                        TemplateProblem(index + 1, name, part, f"syntax error on line {exc.lineno}: {exc.message}")
+                    )
                     continue
                 except (RecursionError, MemoryError) as exc:  # nested too deep for the parser
                     problems.append(TemplateProblem(index + 1, name, part, f"cannot be compiled: {type(exc).__name__}"))

@@ -25,7 +25,9 @@ def not_built_pause_reason(failures: int, error: str) -> str:
     return f"{failures} emails could not be built since it was last resumed (the last: {error[:150]})"
 
 
-def not_built_alert(campaign: str, step: int, recipient: str, error: str, retry: datetime, paused: str | None) -> tuple[str, str]:
+def not_built_alert(
+    campaign: str, step: int, recipient: str, error: str, retry: datetime, paused: str | None
+) -> tuple[str, str]:
     """The alert (summary, text) for a step that could not be rendered or built."""
     summary = f"campaign {campaign}: step {step} could not be built for {recipient}: {error[:200]}"
     text = (

@@ -353,8 +353,7 @@ _PAGE_HEADERS = {
     "X-Robots-Tag": "noindex, nofollow",
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
 }
 
@@ -429,9 +428,7 @@ def build_app(
         except Exception:
             _log.exception("metrics_failed")
             return PlainTextResponse("metrics unavailable\n", status_code=500)
-        return PlainTextResponse(
-            text, media_type=METRICS_CONTENT_TYPE, headers={"Cache-Control": "no-store"}
-        )
+        return PlainTextResponse(text, media_type=METRICS_CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
     return Starlette(
         routes=[

@@ -83,17 +83,37 @@ class Web(Actor[Tick]):
         snap = self.ctx.system.snapshot()
         actors = snap.actors
         metrics: dict[str, tuple[str, str, list[tuple[dict[str, str], float]]]] = {
-            "aicmo_actor_processed_total": ("counter", "Messages processed", [({"actor": a.name}, a.processed) for a in actors]),
-            "aicmo_actor_failed_total": ("counter", "Messages that crashed their actor", [({"actor": a.name}, a.failed) for a in actors]),
-            "aicmo_actor_restarts_total": ("counter", "Actor restarts", [({"actor": a.name}, a.restarts) for a in actors]),
-            "aicmo_actor_mailbox_depth": ("gauge", "Messages waiting", [({"actor": a.name}, a.mailbox_depth) for a in actors]),
-            "aicmo_actor_latency_p99_seconds": ("gauge", "Processing latency p99 (recent)", [({"actor": a.name}, a.latency_p99_ms / 1000) for a in actors]),
+            "aicmo_actor_processed_total": (
+                "counter",
+                "Messages processed",
+                [({"actor": a.name}, a.processed) for a in actors],
+            ),
+            "aicmo_actor_failed_total": (
+                "counter",
+                "Messages that crashed their actor",
+                [({"actor": a.name}, a.failed) for a in actors],
+            ),
+            "aicmo_actor_restarts_total": (
+                "counter",
+                "Actor restarts",
+                [({"actor": a.name}, a.restarts) for a in actors],
+            ),
+            "aicmo_actor_mailbox_depth": (
+                "gauge",
+                "Messages waiting",
+                [({"actor": a.name}, a.mailbox_depth) for a in actors],
+            ),
+            "aicmo_actor_latency_p99_seconds": (
+                "gauge",
+                "Processing latency p99 (recent)",
+                [({"actor": a.name}, a.latency_p99_ms / 1000) for a in actors],
+            ),
             "aicmo_dead_letters_total": ("counter", "Dead letters", [({}, snap.dead_letters)]),
         }
         emails: list[tuple[dict[str, str], float]] = []
         leads: list[tuple[dict[str, str], float]] = []
         figures: list[tuple[dict[str, str], float]] = []
-        for name in (await self.store.campaigns.all()):
+        for name in await self.store.campaigns.all():
             funnel = await self.store.metrics.funnel(name)
             emails += [({"campaign": name, "status": k}, v) for k, v in funnel["emails"].items()]
             leads += [({"campaign": name, "state": k}, v) for k, v in funnel["leads"].items()]

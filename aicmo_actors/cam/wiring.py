@@ -58,11 +58,15 @@ def cam_supervisor(
     def from_profiles(name: str, mailbox: str) -> MailTransport:
         profile = profiles.get(name)
         if profile is None:
-            raise ValueError(f"campaign mailbox {mailbox} names transport {name!r}, which AICMO_TRANSPORTS does not define")
+            raise ValueError(
+                f"campaign mailbox {mailbox} names transport {name!r}, which AICMO_TRANSPORTS does not define"
+            )
         return make_transport(profile, mailbox)
 
     make = transports or from_profiles
-    sources = inboxes if inboxes is not None else {name: make_inbox(name, profile) for name, profile in s.inboxes.items()}
+    sources = (
+        inboxes if inboxes is not None else {name: make_inbox(name, profile) for name, profile in s.inboxes.items()}
+    )
     policy = pause_policy or PausePolicy(
         hard_bounce_rate=s.pause_hard_bounce_rate,
         complaint_rate=s.pause_complaint_rate,
@@ -80,26 +84,42 @@ def cam_supervisor(
     verp = frozenset(name for name, profile in profiles.items() if profile.kind == "smtp" and profile.verp)
 
     children: list[ChildSpec | SupervisorSpec] = [
-        ChildSpec("cam.alerts", lambda: Alerts(
-            store,
-            recipients=list(s.alert_emails),
-            webhook_url=s.alert_webhook_url,
-            from_address=sender_address,
-            transport=lambda: make(s.alert_transport, sender_address),
-        )),
+        ChildSpec(
+            "cam.alerts",
+            lambda: Alerts(
+                store,
+                recipients=list(s.alert_emails),
+                webhook_url=s.alert_webhook_url,
+                from_address=sender_address,
+                transport=lambda: make(s.alert_transport, sender_address),
+            ),
+        ),
         ChildSpec("cam.followup", lambda: Followup(store, rules=rules)),
         ChildSpec("cam.decision", lambda: Decision(store, policy)),
         ChildSpec("cam.classifier", lambda: Classifier(store, read=read, secret=lambda: secret)),
-        ChildSpec("cam.sender", lambda: Sender(
-            store, make, secret=lambda: secret, public_url=s.public_url,
-            max_attempts=s.send_max_attempts, retry_base_s=s.send_retry_base_s,
-            rules=rules, pause_after_errors=s.send_error_pause_after, return_paths=verp.__contains__,
-            transport_known=(lambda name: name in profiles) if transports is None else None,
-        )),
-        ChildSpec("cam.scheduler", lambda: Scheduler(store, batch=s.scheduler_batch, installation=installation), intake=True),
+        ChildSpec(
+            "cam.sender",
+            lambda: Sender(
+                store,
+                make,
+                secret=lambda: secret,
+                public_url=s.public_url,
+                max_attempts=s.send_max_attempts,
+                retry_base_s=s.send_retry_base_s,
+                rules=rules,
+                pause_after_errors=s.send_error_pause_after,
+                return_paths=verp.__contains__,
+                transport_known=(lambda name: name in profiles) if transports is None else None,
+            ),
+        ),
+        ChildSpec(
+            "cam.scheduler", lambda: Scheduler(store, batch=s.scheduler_batch, installation=installation), intake=True
+        ),
         ChildSpec(
             "cam.inbox",
-            lambda: Inbox(store, sources, batch=s.inbox_batch, offset_s=s.inbox_poll_offset_s, max_bytes=s.inbound_max_bytes),
+            lambda: Inbox(
+                store, sources, batch=s.inbox_batch, offset_s=s.inbox_poll_offset_s, max_bytes=s.inbound_max_bytes
+            ),
             intake=True,
             shutdown=2.0,
         ),
@@ -109,8 +129,12 @@ def cam_supervisor(
             ChildSpec(
                 "cam.web",
                 lambda: Web(
-                    store, secret=lambda: secret, host=s.http_host, port=s.http_port,
-                    header_timeout_s=s.http_header_timeout_s, max_connections=s.http_max_connections,
+                    store,
+                    secret=lambda: secret,
+                    host=s.http_host,
+                    port=s.http_port,
+                    header_timeout_s=s.http_header_timeout_s,
+                    max_connections=s.http_max_connections,
                 ),
                 intake=True,
             )

@@ -94,7 +94,15 @@ def cmd_campaign_list(args: argparse.Namespace) -> int:
             rows = []
             for name, row in sorted(campaigns.items()):
                 funnel = await store.metrics.funnel(name)
-                rows.append((name, row.status, sum(funnel["leads"].values()), funnel["figures"]["sent"], sum(funnel["replies"].values())))
+                rows.append(
+                    (
+                        name,
+                        row.status,
+                        sum(funnel["leads"].values()),
+                        funnel["figures"]["sent"],
+                        sum(funnel["replies"].values()),
+                    )
+                )
         if args.json:
             print(json.dumps([dict(zip(("name", "status", "leads", "sent", "inbound"), r, strict=True)) for r in rows]))
             return 0
@@ -119,7 +127,17 @@ def cmd_campaign_status(args: argparse.Namespace) -> int:
                 raise UserError(f"no campaign named {args.name!r}: see `python run.py campaign list`") from None
             paused_boxes = await store.campaigns.mailboxes()
         if args.json:
-            print(json.dumps({**funnel, "mailboxes": [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in m.items()} for m in paused_boxes]}))
+            print(
+                json.dumps(
+                    {
+                        **funnel,
+                        "mailboxes": [
+                            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in m.items()}
+                            for m in paused_boxes
+                        ],
+                    }
+                )
+            )
             return 0
         from aicmo_actors.cli.main import load_settings
 
@@ -129,7 +147,9 @@ def cmd_campaign_status(args: argparse.Namespace) -> int:
         attempted = f["attempted"]
         print(f"campaign {funnel['campaign']}: {funnel['status']}")
         if funnel["paused_reason"]:
-            print(f"  paused because: {funnel['paused_reason']}  (resume: python run.py campaign resume {funnel['campaign']})")
+            print(
+                f"  paused because: {funnel['paused_reason']}  (resume: python run.py campaign resume {funnel['campaign']})"
+            )
         print(f"  leads: {sum(leads.values())} ({', '.join(f'{k} {v}' for k, v in sorted(leads.items())) or 'none'})")
         print(
             f"  emails attempted: {attempted} = sent {f['sent']} (accepted by the server) + unconfirmed {f['unconfirmed']} "
@@ -164,7 +184,9 @@ def cmd_campaign_status(args: argparse.Namespace) -> int:
             print(f"  alerts: {', '.join(f'{k} {v}' for k, v in sorted(funnel['alerts'].items()))}")
         for box in paused_boxes:
             if box["status"] == "paused":
-                print(f"  mailbox {box['address']} paused: {box['paused_reason']}  (resume: python run.py mailbox resume {box['address']})")
+                print(
+                    f"  mailbox {box['address']} paused: {box['paused_reason']}  (resume: python run.py mailbox resume {box['address']})"
+                )
         return 0
 
     return _run(work)
@@ -174,7 +196,9 @@ def _set_status(status: str) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
         async def work() -> int:
             async with open_store() as store:
-                changed = await store.campaigns.set_status(args.name, status, "paused by command" if status == "paused" else None, _now())
+                changed = await store.campaigns.set_status(
+                    args.name, status, "paused by command" if status == "paused" else None, _now()
+                )
             if not changed:
                 raise UserError(f"no campaign named {args.name!r}: see `python run.py campaign list`")
             print(f"campaign {args.name!r} {'paused' if status == 'paused' else 'resumed'}")
@@ -209,7 +233,9 @@ def cmd_leads_import(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with open_store() as store:
             if args.campaign not in await store.campaigns.all():
-                raise UserError(f"no campaign named {args.campaign!r}: create it first with `python run.py campaign create FILE.toml`")
+                raise UserError(
+                    f"no campaign named {args.campaign!r}: create it first with `python run.py campaign create FILE.toml`"
+                )
             rows = [
                 {
                     "email": lead.email,
@@ -263,24 +289,35 @@ def cmd_leads_show(args: argparse.Namespace) -> int:
         for lead in found:
             print(f"{lead['email']} in campaign {lead['campaign']} (lead {lead['lead_id']}): {lead['state']}")
             print(f"  why: {_printable(lead['state_reason']) or '-'}")
-            print(f"  last step sent: {lead['current_step']}, next action: {when(lead['next_action_at'])}, soft bounces: {lead['soft_bounces']}")
+            print(
+                f"  last step sent: {lead['current_step']}, next action: {when(lead['next_action_at'])}, soft bounces: {lead['soft_bounces']}"
+            )
             if lead["suppressed"]:
                 print(f"  suppressed: {lead['suppressed']['reason']} since {when(lead['suppressed']['created_at'])}")
             for e in lead["emails"]:
                 outcome = ", ".join(
-                    part for part in (
+                    part
+                    for part in (
                         f"{e['bounce']} bounce ({e['bounce_reason']})" if e["bounce"] else "",
                         "complaint" if e["complained_at"] else "",
                         f"delayed {when(e['delayed_at'])}" if e["delayed_at"] else "",
-                    ) if part
+                    )
+                    if part
                 )
-                print(f"  step {e['step']}: {e['status']} from {e['mailbox']} at {when(e['sent_at'])}" + (f"; {outcome}" if outcome else ""))
+                print(
+                    f"  step {e['step']}: {e['status']} from {e['mailbox']} at {when(e['sent_at'])}"
+                    + (f"; {outcome}" if outcome else "")
+                )
                 for reply in e["replies"] or []:
-                    print(f"      {reply.get('at', '?')[:16]} {reply.get('stage')}: {reply.get('code') or ''} {_printable(reply.get('text'), 160)}")
+                    print(
+                        f"      {reply.get('at', '?')[:16]} {reply.get('stage')}: {reply.get('code') or ''} {_printable(reply.get('text'), 160)}"
+                    )
                 if e["status"] in ("CANCELLED", "QUEUED") and e["last_error"]:
                     print(f"      {_printable(e['last_error'], 200)}")
             for i in lead["inbound"]:
-                print(f"  inbound #{i['id']} {when(i['received_at'])}: {i['category']} ({i['reason'] or '-'}, tied by {i['matched_by']}) {_printable(i['subject'], 80)}")
+                print(
+                    f"  inbound #{i['id']} {when(i['received_at'])}: {i['category']} ({i['reason'] or '-'}, tied by {i['matched_by']}) {_printable(i['subject'], 80)}"
+                )
         return 0
 
     return _run(work)
@@ -318,7 +355,9 @@ def _printable(text: object, width: int = 0) -> str:
     return shown[:width] if width else shown
 
 
-def _inbox_listing(rows: list[dict[str, Any]], empty: str, extra: Callable[[dict[str, Any]], str], as_json: bool) -> int:
+def _inbox_listing(
+    rows: list[dict[str, Any]], empty: str, extra: Callable[[dict[str, Any]], str], as_json: bool
+) -> int:
     if as_json:
         print(json.dumps([{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()} for r in rows]))
         return 0
@@ -326,7 +365,9 @@ def _inbox_listing(rows: list[dict[str, Any]], empty: str, extra: Callable[[dict
         print(empty)
     for r in rows:
         when = r["received_at"].isoformat(timespec="minutes") if r["received_at"] else "?"
-        print(f"#{r['id']:<6} {when}  {r['category'] or '?':<15} {_printable(r['from_address'] or '?', 40):<35} {extra(r)}{_printable(r['subject'], 120)}")
+        print(
+            f"#{r['id']:<6} {when}  {r['category'] or '?':<15} {_printable(r['from_address'] or '?', 40):<35} {extra(r)}{_printable(r['subject'], 120)}"
+        )
     return 0
 
 
@@ -347,7 +388,9 @@ def cmd_inbox_set_aside(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with open_store() as store:
             rows = await store.inbound.set_aside(args.limit)
-        return _inbox_listing(rows, "no inbound message was set aside", lambda r: f"[{_printable(r['set_aside'])}] ", args.json)
+        return _inbox_listing(
+            rows, "no inbound message was set aside", lambda r: f"[{_printable(r['set_aside'])}] ", args.json
+        )
 
     return _run(work)
 
@@ -383,8 +426,16 @@ def cmd_classify(args: argparse.Namespace) -> int:
         try:
             raw = path.read_bytes()
         except OSError as exc:
-            out |= {"category": "other", "reason": "unreadable", "confidence": 0.0, "reasons": [f"cannot read the file: {exc.strerror or exc}"],
-                    "failed_recipients": [], "status": None, "return_date": None, "in_reply_to": None}
+            out |= {
+                "category": "other",
+                "reason": "unreadable",
+                "confidence": 0.0,
+                "reasons": [f"cannot read the file: {exc.strerror or exc}"],
+                "failed_recipients": [],
+                "status": None,
+                "return_date": None,
+                "in_reply_to": None,
+            }
             status = 1
         else:
             c = classify_message(raw)
@@ -404,18 +455,30 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    campaign = sub.add_parser("campaign", help="create, list, check, pause and resume campaigns", description="Campaigns are TOML files (see examples/campaign.toml).")
+    campaign = sub.add_parser(
+        "campaign",
+        help="create, list, check, pause and resume campaigns",
+        description="Campaigns are TOML files (see examples/campaign.toml).",
+    )
     csub = campaign.add_subparsers(dest="campaign_command", metavar="ACTION", required=True)
-    p = csub.add_parser("create", help="store (or update) a campaign from its file", description="Validate FILE.toml, run the checks of `campaign check` (templates render for a sample lead, "
+    p = csub.add_parser(
+        "create",
+        help="store (or update) a campaign from its file",
+        description="Validate FILE.toml, run the checks of `campaign check` (templates render for a sample lead, "
         "every mailbox's transport is in AICMO_TRANSPORTS, a daily cap above 0, an https AICMO_PUBLIC_URL that recipients "
         "can reach when a transport is SMTP) and store it; running it again with a changed file updates the campaign. "
-        "Exits 1 with the problems listed (nothing stored) when a check fails, 2 when the file cannot be read.")
+        "Exits 1 with the problems listed (nothing stored) when a check fails, 2 when the file cannot be read.",
+    )
     p.add_argument("file", metavar="FILE.toml")
     p.set_defaults(func=cmd_campaign_create)
     p = csub.add_parser("list", help="every campaign with its counts")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_campaign_list)
-    p = csub.add_parser("status", help="the funnel of one campaign so far", description="Leads by state; emails attempted, sent, unconfirmed and refused; what came back (bounces, complaints, delays); replies by category; rates (each over emails attempted; definitions in the README's Figures); pauses and their reasons.")
+    p = csub.add_parser(
+        "status",
+        help="the funnel of one campaign so far",
+        description="Leads by state; emails attempted, sent, unconfirmed and refused; what came back (bounces, complaints, delays); replies by category; rates (each over emails attempted; definitions in the README's Figures); pauses and their reasons.",
+    )
     p.add_argument("name")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_campaign_status)

@@ -27,8 +27,12 @@ def problem_json(problem: str | TemplateProblem) -> dict[str, Any]:
     if isinstance(problem, str):
         return {"kind": "settings", "lead": None, "step": None, "variant": None, "part": None, "message": problem}
     return {
-        "kind": "template", "lead": problem.lead, "step": problem.step, "variant": problem.variant,
-        "part": problem.part, "message": problem.message,
+        "kind": "template",
+        "lead": problem.lead,
+        "step": problem.step,
+        "variant": problem.variant,
+        "part": problem.part,
+        "message": problem.message,
     }
 
 
@@ -47,10 +51,13 @@ def settings_problems(spec: CampaignSpec, settings: Settings) -> list[str]:
             )
     if spec.limits.daily_cap < 1:
         problems.append("limits.daily_cap is 0: the campaign would never send (set it to 1 or more)")
-    smtp = sorted({
-        m.transport for m in spec.mailboxes
-        if m.transport in settings.transports and settings.transports[m.transport].kind == "smtp"
-    })
+    smtp = sorted(
+        {
+            m.transport
+            for m in spec.mailboxes
+            if m.transport in settings.transports and settings.transports[m.transport].kind == "smtp"
+        }
+    )
     url_problem = public_url_problem(settings.public_url) if smtp else None
     if url_problem:
         names = ", ".join(repr(name) for name in smtp)
@@ -126,13 +133,17 @@ def cmd_campaign_check(args: argparse.Namespace) -> int:
     problems = campaign_problems(spec, settings, leads)
     checked = f"{len(leads)} lead{'s' if len(leads) != 1 else ''}" if leads is not None else "a sample lead"
     if args.json:
-        print(json.dumps({
-            "campaign": spec.name,
-            "steps": len(spec.steps),
-            "leads": len(leads) if leads is not None else None,
-            "rejected_rows": rejected,
-            "problems": [problem_json(p) for p in problems],
-        }))
+        print(
+            json.dumps(
+                {
+                    "campaign": spec.name,
+                    "steps": len(spec.steps),
+                    "leads": len(leads) if leads is not None else None,
+                    "rejected_rows": rejected,
+                    "problems": [problem_json(p) for p in problems],
+                }
+            )
+        )
         return 1 if problems else 0
     for problem in problems[:SHOWN]:
         print(problem)

@@ -147,14 +147,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     except OSError as exc:
         raise UserError(f"cannot use --dir {workdir}: {exc.strerror or exc}") from None
-    print(f"Simulating {args.days:g} days of campaign {spec.name!r} ({len(spec.steps)} steps) to {len(leads)} leads, seed {args.seed}.")
+    print(
+        f"Simulating {args.days:g} days of campaign {spec.name!r} ({len(spec.steps)} steps) to {len(leads)} leads, seed {args.seed}."
+    )
     print("Prospects reply, ignore, bounce or go on holiday at random (seeded); the real actors run on a fake clock.")
     progress = Progress("simulated days")
     started = time.perf_counter()
 
     async def run() -> Any:
         return await simulate(
-            workdir=workdir, spec=spec, leads=leads, days=args.days, seed=args.seed, behaviour=behaviour,
+            workdir=workdir,
+            spec=spec,
+            leads=leads,
+            days=args.days,
+            seed=args.seed,
+            behaviour=behaviour,
             progress=lambda d, t: progress.update(int(d), int(t)),
         )
 
@@ -169,7 +176,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nDone in {wall:.1f} s of wall time ({args.days * 86400 / wall:,.0f} simulated seconds per second).\n")
     print("Funnel")
     fig = f["figures"]
-    print(f"  emails sent:        {fig['sent']}  (by step: {', '.join(f'{k}: {v}' for k, v in sorted(f['sent_by_step'].items()))})")
+    print(
+        f"  emails sent:        {fig['sent']}  (by step: {', '.join(f'{k}: {v}' for k, v in sorted(f['sent_by_step'].items()))})"
+    )
     print(f"  also attempted:     unconfirmed {fig['unconfirmed']}, refused at send time {fig['refused']}")
     print(
         f"  after sending:      hard bounces {fig['hard_bounces']}, soft bounces {fig['soft_bounces']}, "
@@ -178,11 +187,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     other = {k: v for k, v in emails.items() if k != "SENT"}
     if other:
         print(f"  rows by status:     {', '.join(f'{k.lower()} {v}' for k, v in sorted(other.items()))} (besides sent)")
-    order = ["interested", "meeting_request", "question", "referral", "not_interested", "unsubscribe", "other", "auto_reply", "bounce_hard", "bounce_soft", "complaint"]
+    order = [
+        "interested",
+        "meeting_request",
+        "question",
+        "referral",
+        "not_interested",
+        "unsubscribe",
+        "other",
+        "auto_reply",
+        "bounce_hard",
+        "bounce_soft",
+        "complaint",
+    ]
     print("  inbound by category: " + (", ".join(f"{k} {replies[k]}" for k in order if replies.get(k)) or "none"))
     print(f"  leads by state:     {', '.join(f'{k} {v}' for k, v in sorted(leads_by_state.items()))}")
-    print(f"  unsubscribed:       {leads_by_state.get('unsubscribed', 0)}   bounced: {leads_by_state.get('bounced', 0)}")
-    print(f"  alerts delivered:   {f['alerts'].get('delivered', 0)} (emails to the owner: {len(result.world.alert_emails)})")
+    print(
+        f"  unsubscribed:       {leads_by_state.get('unsubscribed', 0)}   bounced: {leads_by_state.get('bounced', 0)}"
+    )
+    print(
+        f"  alerts delivered:   {f['alerts'].get('delivered', 0)} (emails to the owner: {len(result.world.alert_emails)})"
+    )
     print(f"  campaign status:    {f['status']}" + (f" ({f['paused_reason']})" if f["paused_reason"] else ""))
     print("\nInvariants checked")
     broken = {v.invariant: v for v in result.violations}
@@ -191,7 +216,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  [{mark}] {name}" + (f": {broken[name].first}" if name in broken else ""))
     print(f"\nTrace hash (same seed, same hash): {result.trace_hash[:16]}  ({result.events} events)")
     print("\nOn disk")
-    print(f"  database:  {result.db_path}   (sqlite3 {result.db_path} 'select state, count(*) from cam_leads group by 1')")
+    print(
+        f"  database:  {result.db_path}   (sqlite3 {result.db_path} 'select state, count(*) from cam_leads group by 1')"
+    )
     print(f"  replies:   {result.inbox}/new   (the inbox Maildir the service read)")
     print(f"  sent mail: {result.outbox}/new   (what the prospects received)")
     print(
@@ -209,7 +236,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "the real actors, an SQLite database and Maildir folders in --dir, simulated prospects who reply, bounce or go "
         "on holiday. Prints the funnel and the invariants it checked. Exits 1 if an invariant broke.",
     )
-    p.add_argument("--leads", type=int, default=200, help="how many leads (default 200; more than the file has are synthesised)")
+    p.add_argument(
+        "--leads", type=int, default=200, help="how many leads (default 200; more than the file has are synthesised)"
+    )
     p.add_argument("--days", type=float, default=30, help="simulated days (default 30)")
     p.add_argument("--seed", type=int, default=1, help="seed: the same seed gives the same run (default 1)")
     p.add_argument(
@@ -218,7 +247,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help=f"working folder for the database and mail (default ./demo): its {DEMO_DATABASE} and {DEMO_MAIL}/ are replaced; "
         "a folder with a database or mail/ the demo did not create is refused",
     )
-    p.add_argument("--force", action="store_true", help=f"replace {DEMO_DATABASE} and {DEMO_MAIL}/ in --dir even if the demo did not create them")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help=f"replace {DEMO_DATABASE} and {DEMO_MAIL}/ in --dir even if the demo did not create them",
+    )
     p.add_argument("--campaign", default=str(EXAMPLES / "campaign.toml"), help=argparse.SUPPRESS)
     p.add_argument("--leads-file", default=str(EXAMPLES / "leads.csv"), help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_demo)

@@ -6,8 +6,11 @@ from __future__ import annotations
 EXIT_CODES = (
     (0, "done"),
     (1, "a check found problems, nothing could be imported, an invariant broke, or the service failed"),
-    (2, "a mistake in the command, a file or a setting, or a database that cannot be reached or written: "
-     "one line on stderr says which"),
+    (
+        2,
+        "a mistake in the command, a file or a setting, or a database that cannot be reached or written: "
+        "one line on stderr says which",
+    ),
     (3, "leads import: a partial import (some rows were rejected; the others are in)"),
     (130, "interrupted (Ctrl-C)"),
     (141, "the reader of the output went away (a closed pipe)"),

@@ -53,7 +53,9 @@ def load_settings(**overrides: object) -> Settings:
     except SettingsError as exc:
         raise UserError(_undecodable_setting(exc)) from None
     except UnicodeDecodeError as exc:
-        raise UserError(f"cannot read {_env_file()}: it is not UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
+        raise UserError(
+            f"cannot read {_env_file()}: it is not UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+        ) from None
     except OSError as exc:
         raise UserError(f"cannot read {_env_file()}: {exc.strerror or exc}") from None
     except ValueError as exc:  # any other value a setting's own validation refuses
@@ -115,9 +117,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0 if running else 1
     age = (datetime.now(UTC) - snap.now).total_seconds() if snap.clock == "real" else 0.0
     state = "running" if running else "NOT running (last status shown)"
-    print(
-        f"service pid {pid}: {state}; clock {snap.clock}, seed {snap.seed}, updated {age:.0f}s ago"
-    )
+    print(f"service pid {pid}: {state}; clock {snap.clock}, seed {snap.seed}, updated {age:.0f}s ago")
     if snap.failure:
         print(f"failure: {snap.failure}")
     print(f"dead letters: {snap.dead_letters}")

@@ -57,8 +57,12 @@ async def _stored_once(engine: AsyncEngine, name: str, fresh: str, now: datetime
     from aicmo_actors.storage.insert import insert_ignore
 
     async with engine.begin() as conn:
-        await insert_ignore(conn, runtime_secrets, [{"name": name, "value": fresh, "created_at": now}], conflict_columns=["name"])
-        stored = (await conn.execute(sa.select(runtime_secrets.c.value).where(runtime_secrets.c.name == name))).scalar_one()
+        await insert_ignore(
+            conn, runtime_secrets, [{"name": name, "value": fresh, "created_at": now}], conflict_columns=["name"]
+        )
+        stored = (
+            await conn.execute(sa.select(runtime_secrets.c.value).where(runtime_secrets.c.name == name))
+        ).scalar_one()
     return str(stored)
 
 
@@ -76,7 +80,9 @@ async def default_alert_from(store: CamStore, settings: Settings) -> str:
 def warn_about_settings(settings: Settings, log: Any) -> None:
     """What a real deployment gets wrong most: said once, at start."""
     if not settings.alert_emails and not settings.alert_webhook_url:
-        log.warning("alerts have nowhere to go: set AICMO_ALERT_EMAILS or AICMO_ALERT_WEBHOOK_URL (they are kept until then)")
+        log.warning(
+            "alerts have nowhere to go: set AICMO_ALERT_EMAILS or AICMO_ALERT_WEBHOOK_URL (they are kept until then)"
+        )
     if any(p.kind == "smtp" for p in settings.transports.values()):
         problem = public_url_problem(settings.public_url)
         if problem:
@@ -162,7 +168,11 @@ async def serve(settings: Settings, *, clock: Clock | None = None) -> int:
     def on_signal(signum: int) -> None:
         name = signal.Signals(signum).name
         if stop.is_set():
-            log.warning("signal received while stopping: already stopping", signal=name, drain_timeout_s=settings.drain_timeout_s)
+            log.warning(
+                "signal received while stopping: already stopping",
+                signal=name,
+                drain_timeout_s=settings.drain_timeout_s,
+            )
             return
         log.info("signal received: stopping", signal=name)
         stop.set()
@@ -192,7 +202,9 @@ async def serve(settings: Settings, *, clock: Clock | None = None) -> int:
                 signal.signal(sig, signal.SIG_IGN)
 
 
-async def _active(settings: Settings, engine: AsyncEngine, lease: WorkerLease, clock: Clock, stop: asyncio.Event) -> int | None:
+async def _active(
+    settings: Settings, engine: AsyncEngine, lease: WorkerLease, clock: Clock, stop: asyncio.Event
+) -> int | None:
     """Run as the active worker. Returns an exit code, or None when the lease was lost."""
     log = structlog.get_logger("aicmo")
     secret = await load_or_create_secret(engine, settings, clock.now())
@@ -221,7 +233,11 @@ async def _active(settings: Settings, engine: AsyncEngine, lease: WorkerLease, c
             tick_interval_s=settings.tick_interval_s,
         )
     pid = os.getpid()
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait()), asyncio.ensure_future(system.wait())]
+    waiters = [
+        asyncio.ensure_future(stop.wait()),
+        asyncio.ensure_future(lost.wait()),
+        asyncio.ensure_future(system.wait()),
+    ]
     try:
         while not any(w.done() for w in waiters):
             write_status(settings.state_dir, system.snapshot(), pid)

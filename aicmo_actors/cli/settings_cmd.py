@@ -125,16 +125,21 @@ def cmd_settings(args: argparse.Namespace) -> int:
             raise UserError(f"no setting {', '.join(unknown)}: `python run.py settings` lists them all")
         rows = [row for row in rows if row.variable in wanted]
     if args.json:
-        print(json.dumps({
-            row.variable: {
-                "value": row.value,
-                "source": row.source,
-                "default": row.default,
-                "description": row.description,
-                **({"fields": row.fields} if row.fields is not None else {}),
-            }
-            for row in rows
-        }, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    row.variable: {
+                        "value": row.value,
+                        "source": row.source,
+                        "default": row.default,
+                        "description": row.description,
+                        **({"fields": row.fields} if row.fields is not None else {}),
+                    }
+                    for row in rows
+                },
+                ensure_ascii=False,
+            )
+        )
         return 0
     for row in rows:
         origin = row.source
@@ -163,5 +168,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         f"Secrets (passwords, the unsubscribe key, the password in a URL) are shown as {MASK}.",
     )
     p.add_argument("name", nargs="*", metavar="NAME", help="only these settings (e.g. AICMO_TRANSPORTS or transports)")
-    p.add_argument("--json", action="store_true", help="print one JSON object: variable -> value, source, default, description")
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON object: variable -> value, source, default, description"
+    )
     p.set_defaults(func=cmd_settings)

@@ -53,9 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
             "type, error and time."
         ),
     )
-    dead.add_argument(
-        "--limit", type=_positive_int, default=20, metavar="N", help="how many (default: 20)"
-    )
+    dead.add_argument("--limit", type=_positive_int, default=20, metavar="N", help="how many (default: 20)")
     dead.add_argument("--json", action="store_true", help="print one JSON array, with payloads")
     dead.add_argument("--database-url", metavar="URL", help=URL_HELP)
     dead.set_defaults(func=cmd_dead_letters)
@@ -130,16 +128,12 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from exc
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         if not Path(parsed.database).expanduser().exists():
-            raise UserError(
-                f"no database at {parsed.database}: start the service or run `{MIGRATE_COMMAND}`"
-            )
+            raise UserError(f"no database at {parsed.database}: start the service or run `{MIGRATE_COMMAND}`")
 
     async def run() -> list[StoredDeadLetter]:
         try:
             if await current_revision(url) != head_revision():
-                raise UserError(
-                    f"the database schema is not up to date: run `{MIGRATE_COMMAND}` first"
-                )
+                raise UserError(f"the database schema is not up to date: run `{MIGRATE_COMMAND}` first")
             engine = make_engine(url)
             try:
                 return await list_dead_letters(engine, args.limit)

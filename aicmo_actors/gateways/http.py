@@ -199,9 +199,7 @@ class _EmbeddedServer(uvicorn.Server):
         except SystemExit:
             # uvicorn calls sys.exit() when the app's lifespan startup fails; SystemExit
             # escaping a task would stop the whole event loop, so turn it into an error.
-            raise HttpServerError(
-                "the ASGI application failed to start (lifespan startup)"
-            ) from None
+            raise HttpServerError("the ASGI application failed to start (lifespan startup)") from None
         if not self._started_future.done():
             self._started_future.set_result(None)
 
@@ -333,9 +331,7 @@ class HttpServer:
                 f"HTTP server on {self.host}:{self._port} stopped during startup: {error!r}"
             ) from error
         await self._abort()
-        raise HttpServerError(
-            f"HTTP server on {self.host}:{self._port} did not start within {self.startup_timeout} s"
-        )
+        raise HttpServerError(f"HTTP server on {self.host}:{self._port} did not start within {self.startup_timeout} s")
 
     async def stop(self) -> None:
         """Stop accepting, finish in-flight requests within the deadline, then force."""
@@ -371,9 +367,7 @@ class HttpServer:
                 flags=socket.AI_PASSIVE,
             )
         except OSError as exc:
-            raise HttpServerError(
-                f"cannot listen on {where}: unknown host ({exc.strerror or exc})"
-            ) from None
+            raise HttpServerError(f"cannot listen on {where}: unknown host ({exc.strerror or exc})") from None
         if not infos:
             raise HttpServerError(f"cannot listen on {where}: host resolves to no address")
         family, kind, proto, _, address = infos[0]

@@ -80,9 +80,7 @@ _MONTHS = {
         start=1,
     )
 }
-_INTERNALDATE_PARTS = re.compile(
-    r"^\s*(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})$"
-)
+_INTERNALDATE_PARTS = re.compile(r"^\s*(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})$")
 
 
 # ---------------------------------------------------------------------------------------
@@ -201,9 +199,7 @@ def parse_fetch_response(lines: Sequence[bytes | bytearray]) -> list[FetchedItem
                 uid=int(uid_match.group(1)) if uid_match else None,
                 body=item_body,
                 internal_date=(
-                    parse_internaldate(date_match.group(1).decode("ascii", "replace"))
-                    if date_match
-                    else None
+                    parse_internaldate(date_match.group(1).decode("ascii", "replace")) if date_match else None
                 ),
                 size=int(size_match.group(1)) if size_match else None,
             )
@@ -303,10 +299,7 @@ class ImapSource:
         self._log = structlog.get_logger("aicmo").bind(gateway="imap", mailbox=self.name)
 
     def __repr__(self) -> str:
-        return (
-            f"ImapSource(name={self.name!r}, host={self._host!r}, port={self._port}, "
-            f"tls={self._tls!r})"
-        )
+        return f"ImapSource(name={self.name!r}, host={self._host!r}, port={self._port}, tls={self._tls!r})"
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -338,15 +331,12 @@ class ImapSource:
             response = await self._call("login", client.login(self._username, self._password))
             if response.result != "OK":
                 raise InboxAuthFailed(
-                    f"{self.name}: login refused by {self._host}:{self._port}: "
-                    f"{_status_text(response.lines)}"
+                    f"{self.name}: login refused by {self._host}:{self._port}: {_status_text(response.lines)}"
                 )
             self.supports_idle = client.has_capability("IDLE")
             response = await self._call("select", client.select(aioimaplib.quoted(self._folder)))
             if response.result != "OK":
-                raise InboxUnavailable(
-                    f"{self.name}: cannot select {self._folder!r}: {_status_text(response.lines)}"
-                )
+                raise InboxUnavailable(f"{self.name}: cannot select {self._folder!r}: {_status_text(response.lines)}")
             uidvalidity = parse_uidvalidity(response.lines)
             if uidvalidity is None:
                 raise InboxUnavailable(f"{self.name}: the server sent no UIDVALIDITY on SELECT")
@@ -428,9 +418,7 @@ class ImapSource:
                         pushed = await self._call("idle", client.wait_server_push())
                         if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH:
                             break
-                        got_new = any(
-                            isinstance(line, bytes) and _EXISTS.match(line) for line in pushed
-                        )
+                        got_new = any(isinstance(line, bytes) and _EXISTS.match(line) for line in pushed)
                         problems = untagged_problems(pushed)
             except TimeoutError:
                 pass
@@ -488,9 +476,7 @@ class ImapSource:
             raise InboxUnavailable(f"{self.name}: the server does not offer STARTTLS")
         loop = asyncio.get_running_loop()
         command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=loop)
-        response = await self._call(
-            "starttls", asyncio.wait_for(protocol.execute(command), self._timeout)
-        )
+        response = await self._call("starttls", asyncio.wait_for(protocol.execute(command), self._timeout))
         if response.result != "OK":
             raise InboxUnavailable(f"{self.name}: STARTTLS refused: {_status_text(response.lines)}")
         transport = await self._call(
@@ -522,13 +508,9 @@ class ImapSource:
         problems = untagged_problems(response.lines)
         if problems:
             await self._reselect(client, "noop", problems)
-        response = await self._call(
-            "search", client.uid_search("UID", f"{last_uid + 1}:*", charset=None)
-        )
+        response = await self._call("search", client.uid_search("UID", f"{last_uid + 1}:*", charset=None))
         if response.result != "OK":
-            raise InboxUnavailable(
-                f"{self.name}: UID SEARCH failed: {_status_text(response.lines)}"
-            )
+            raise InboxUnavailable(f"{self.name}: UID SEARCH failed: {_status_text(response.lines)}")
         # "n:*" always matches the highest UID, even below n (RFC 3501 6.4.8): filter.
         uids = [uid for uid in parse_search_response(response.lines) if uid > last_uid]
         self._known_uids, self._known_from = uids, last_uid
@@ -569,14 +551,26 @@ class ImapSource:
             response = await self._call("fetch", client.uid("fetch", compress_uid_set(chunk), SIZE_ITEMS))
             if response.result != "OK":
                 raise InboxUnavailable(f"{self.name}: UID FETCH failed: {_status_text(response.lines)}")
-            sizes.update((i.uid, i.size) for i in parse_fetch_response(response.lines) if i.uid is not None and i.size is not None)
+            sizes.update(
+                (i.uid, i.size)
+                for i in parse_fetch_response(response.lines)
+                if i.uid is not None and i.size is not None
+            )
         small = [u for u in uids if sizes.get(u, 0) <= max_bytes]
         large = [u for u in uids if sizes.get(u, 0) > max_bytes]
         found = await self._fetch(client, uidvalidity, small) if small else []
         if large:
             heads = await self._fetch(client, uidvalidity, large, HEADER_ITEMS)
             found += [
-                FetchedMessage(m.uid, m.uidvalidity, m.raw, m.internal_date, size=sizes.get(m.uid), truncated=True, size_limit=max_bytes)
+                FetchedMessage(
+                    m.uid,
+                    m.uidvalidity,
+                    m.raw,
+                    m.internal_date,
+                    size=sizes.get(m.uid),
+                    truncated=True,
+                    size_limit=max_bytes,
+                )
                 for m in heads
             ]
         return sorted(found, key=lambda m: m.uid)
@@ -587,13 +581,9 @@ class ImapSource:
         by_uid: dict[int, FetchedMessage] = {}
         for start in range(0, len(uids), MAX_FETCH_PER_COMMAND):
             chunk = uids[start : start + MAX_FETCH_PER_COMMAND]
-            response = await self._call(
-                "fetch", client.uid("fetch", compress_uid_set(chunk), items)
-            )
+            response = await self._call("fetch", client.uid("fetch", compress_uid_set(chunk), items))
             if response.result != "OK":
-                raise InboxUnavailable(
-                    f"{self.name}: UID FETCH failed: {_status_text(response.lines)}"
-                )
+                raise InboxUnavailable(f"{self.name}: UID FETCH failed: {_status_text(response.lines)}")
             wanted = set(chunk)
             for item in parse_fetch_response(response.lines):
                 # Unsolicited FETCH responses (flag changes by another client) carry no body.

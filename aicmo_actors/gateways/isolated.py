@@ -202,9 +202,7 @@ class IsolatedWorker:
                 if len(arg) <= DIRECT_SEND_BYTES:
                     conn.send((arg, kwargs))  # the idle child's empty pipe takes it whole, at once
                 else:
-                    await asyncio.wait_for(
-                        asyncio.to_thread(conn.send, (arg, kwargs)), self.timeout_s
-                    )
+                    await asyncio.wait_for(asyncio.to_thread(conn.send, (arg, kwargs)), self.timeout_s)
                 answer = await self._receive(conn, deadline - loop.time())
             except TimeoutError:
                 await self._discard()
@@ -212,9 +210,7 @@ class IsolatedWorker:
                     f"{self.name}: {self.target} took longer than {self.timeout_s:g} s; the child was stopped"
                 ) from None
             except (EOFError, OSError) as exc:
-                raise IsolatedCrash(
-                    await self._crashed(f"the child died ({type(exc).__name__})")
-                ) from None
+                raise IsolatedCrash(await self._crashed(f"the child died ({type(exc).__name__})")) from None
             except BaseException:
                 # Cancelled, or worse, mid-call: the child's answer would go to the next caller.
                 self._kill()
@@ -254,9 +250,7 @@ class IsolatedWorker:
         try:
             hello = await self._receive(parent_end, START_TIMEOUT_S)
         except (TimeoutError, EOFError, OSError) as exc:
-            raise IsolatedCrash(
-                await self._crashed(f"the child did not start ({type(exc).__name__})")
-            ) from None
+            raise IsolatedCrash(await self._crashed(f"the child did not start ({type(exc).__name__})")) from None
         except BaseException:
             self._kill()  # cancelled while it started: its hello must not answer a call
             raise

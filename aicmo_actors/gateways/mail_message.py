@@ -37,10 +37,22 @@ _ADDRESS_PART = re.compile(r'^[^\s<>()\[\],;:"\\@]+$')
 # Lenient on purpose (ids from other mailers are not always id@domain): one token in <>.
 _MESSAGE_ID = re.compile(r"^<[^<>\s]+>$")
 #: Headers build_message writes itself; `extra_headers` may not set them a second time.
-MANAGED_HEADERS = frozenset({
-    "from", "to", "subject", "date", "message-id", "in-reply-to", "references", "list-unsubscribe",
-    "list-unsubscribe-post", "mime-version", "content-type", "content-transfer-encoding",
-})
+MANAGED_HEADERS = frozenset(
+    {
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "in-reply-to",
+        "references",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+    }
+)
 #: Longer subjects and display names are cut to this many characters: nobody reads more,
 #: and it keeps each header far under the line limit below.
 MAX_SUBJECT_CHARS = 250

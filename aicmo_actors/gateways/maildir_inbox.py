@@ -104,9 +104,7 @@ def parse_uidlist(text: str) -> UidList | None:
 def format_uidlist(uidlist: UidList) -> str:
     """The uidlist file's text: a header, then "UID base-name" lines in UID order."""
     lines = [f"{_HEADER} V{uidlist.uidvalidity} N{uidlist.next_uid}"]
-    lines.extend(
-        f"{uid} {name}" for name, uid in sorted(uidlist.uids.items(), key=lambda kv: kv[1])
-    )
+    lines.extend(f"{uid} {name}" for name, uid in sorted(uidlist.uids.items(), key=lambda kv: kv[1]))
     return "\n".join(lines) + "\n"
 
 
@@ -150,9 +148,7 @@ class MaildirInbox:
 
     supports_idle = False
 
-    def __init__(
-        self, path: str | os.PathLike[str], name: str, *, initial_uidvalidity: int | None = None
-    ):
+    def __init__(self, path: str | os.PathLike[str], name: str, *, initial_uidvalidity: int | None = None):
         if initial_uidvalidity is not None and not 1 <= initial_uidvalidity <= _MAX_UIDVALIDITY:
             raise ValueError("initial_uidvalidity must be between 1 and 2**32 - 1")
         self.name = name
@@ -171,9 +167,7 @@ class MaildirInbox:
         try:
             uidvalidity, entries = await asyncio.to_thread(self._scan)
         except OSError as exc:
-            raise InboxUnavailable(
-                f"{self.name}: cannot read the Maildir {self._root}: {exc}"
-            ) from exc
+            raise InboxUnavailable(f"{self.name}: cannot read the Maildir {self._root}: {exc}") from exc
         self._uidvalidity, self._entries = uidvalidity, entries
         self._log.info("maildir.opened", path=str(self._root), uidvalidity=uidvalidity)
         return uidvalidity
@@ -193,13 +187,9 @@ class MaildirInbox:
                     self._uidvalidity = None
                     raise InboxUnavailable(f"{self.name}: UIDVALIDITY changed, open() again")
             start = bisect.bisect_right([entry.uid for entry in self._entries], last_uid)
-            return await asyncio.to_thread(
-                self._read, self._entries[start:], batch, self._uidvalidity, max_bytes
-            )
+            return await asyncio.to_thread(self._read, self._entries[start:], batch, self._uidvalidity, max_bytes)
         except OSError as exc:
-            raise InboxUnavailable(
-                f"{self.name}: cannot read the Maildir {self._root}: {exc}"
-            ) from exc
+            raise InboxUnavailable(f"{self.name}: cannot read the Maildir {self._root}: {exc}") from exc
 
     async def wait_for_new(self, timeout: float) -> bool:
         """A Maildir has no push: always False at once, the caller polls."""
@@ -268,7 +258,9 @@ class MaildirInbox:
         self._log.info("maildir.new_uidvalidity", uidvalidity=value)
         return value
 
-    def _read(self, entries: list[_Entry], batch: int, uidvalidity: int, max_bytes: int | None = None) -> list[FetchedMessage]:
+    def _read(
+        self, entries: list[_Entry], batch: int, uidvalidity: int, max_bytes: int | None = None
+    ) -> list[FetchedMessage]:
         """Up to `batch` messages from `entries`, skipping files deleted since the scan."""
         messages: list[FetchedMessage] = []
         for entry in entries:

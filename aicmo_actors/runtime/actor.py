@@ -141,15 +141,11 @@ class ActorContext:
             await killpoints.checkpoint(killpoints.PUBLISH)
         await self._cell.system.events.publish(event)
 
-    def schedule(
-        self, delay: float, message: Message, to: ActorRef[Any] | None = None
-    ) -> TimerHandle:
+    def schedule(self, delay: float, message: Message, to: ActorRef[Any] | None = None) -> TimerHandle:
         """Tell `message` to `to` (default: this actor) after `delay` seconds of clock time."""
         return self._cell.system.schedule(delay, to or self._cell.ref, message)
 
-    def spawn(
-        self, coro: Coroutine[Any, Any, Any], *, name: str | None = None
-    ) -> asyncio.Task[Any]:
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str | None = None) -> asyncio.Task[Any]:
         """Run `coro` beside this incarnation: cancelled (and awaited) when it stops or is
         restarted; if it raises, the actor crashes and its supervisor decides.
 

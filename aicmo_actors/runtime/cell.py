@@ -48,9 +48,7 @@ class Cell(Holder):
         "system",
     )
 
-    def __init__(
-        self, system: ActorSystem, name: str, accepts: tuple[type[Message], ...], capacity: int
-    ) -> None:
+    def __init__(self, system: ActorSystem, name: str, accepts: tuple[type[Message], ...], capacity: int) -> None:
         super().__init__(system.activity)
         if not accepts:
             raise TypeError(f"actor {name!r} declares no message types: use Actor[MsgType]")
@@ -93,9 +91,7 @@ class Cell(Holder):
     # -- typing ---------------------------------------------------------------------------
     def refuse_type(self, message: object) -> NoReturn:
         accepted = ", ".join(t.__name__ for t in self.accepts)
-        error = (
-            f"actor {self.name!r} does not accept {type(message).__name__}; it accepts: {accepted}"
-        )
+        error = f"actor {self.name!r} does not accept {type(message).__name__}; it accepts: {accepted}"
         self.system.dead_letters.record("refused", self.name, message, error)
         raise TypeError(error)
 
@@ -202,8 +198,7 @@ class Cell(Holder):
                     if reply is not None and not reply.done():
                         reply.set_exception(
                             MessageUndeliverable(
-                                f"{type(message).__name__} crashed actor {self.name!r} "
-                                f"{threshold} times: {exc!r}"
+                                f"{type(message).__name__} crashed actor {self.name!r} {threshold} times: {exc!r}"
                             )
                         )
                 raise

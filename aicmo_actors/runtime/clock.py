@@ -240,9 +240,7 @@ class FakeClock:
             settled = True
             for _ in range(rounds):
                 await asyncio.sleep(0)
-                if (activity is not None and activity.active > 0) or (
-                    ready is not None and len(ready) > 0
-                ):
+                if (activity is not None and activity.active > 0) or (ready is not None and len(ready) > 0):
                     settled = False
                     break
             if settled:

@@ -50,9 +50,7 @@ class DeadLetters:
         )
         self.recent.append(letter)
         self.counts[kind] += 1
-        self._system.log.warning(
-            "dead letter", kind=kind, target=actor, message_type=letter.message_type, error=error
-        )
+        self._system.log.warning("dead letter", kind=kind, target=actor, message_type=letter.message_type, error=error)
         for listener in self._listeners:
             listener(letter)
         return letter

@@ -20,9 +20,7 @@ class EventStream:
     def subscribe(self, event_type: type[Event], ref: ActorRef[Any]) -> None:
         if not any(issubclass(event_type, accepted) for accepted in ref.accepts):
             names = ", ".join(t.__name__ for t in ref.accepts)
-            raise TypeError(
-                f"actor {ref.name!r} cannot subscribe to {event_type.__name__}: it accepts {names}"
-            )
+            raise TypeError(f"actor {ref.name!r} cannot subscribe to {event_type.__name__}: it accepts {names}")
         refs = self._subscriptions.setdefault(event_type, [])
         if ref not in refs:
             refs.append(ref)

@@ -19,9 +19,7 @@ import structlog
 from aicmo_actors.runtime.activity import current_holder
 
 
-def _add_actor_context(
-    _: Any, __: str, event: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
+def _add_actor_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     cell = current_holder.get()
     if cell is not None:
         event.setdefault("actor", getattr(cell, "name", None))
@@ -43,9 +41,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
         fmt = "console" if getattr(stream, "isatty", lambda: False)() else "json"
     numeric = getattr(logging, level.upper(), logging.INFO)
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=False)
-        if fmt == "console"
-        else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer(colors=False) if fmt == "console" else structlog.processors.JSONRenderer()
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,

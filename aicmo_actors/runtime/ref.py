@@ -76,9 +76,7 @@ class ActorRef(Generic[M]):
             cell.refuse_type(message)
         envelope = (message, None)
         if not cell.mailbox.offer(envelope):
-            cell.system.registry.create_task(
-                self._queue_when_room(envelope), f"deliver:{cell.name}"
-            )
+            cell.system.registry.create_task(self._queue_when_room(envelope), f"deliver:{cell.name}")
 
     async def ask(self, message: M, *, timeout: float = 5.0, expect: type[R] | None = None) -> Any:
         """Send `message` and wait for `receive`'s return value.

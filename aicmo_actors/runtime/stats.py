@@ -43,9 +43,7 @@ class ActorCounters:
         window[self._next % _WINDOW] = seconds
         self._next += 1
 
-    def snapshot(
-        self, name: str, status: str, depth: int, high_water: int, capacity: int
-    ) -> ActorStats:
+    def snapshot(self, name: str, status: str, depth: int, high_water: int, capacity: int) -> ActorStats:
         recent = sorted(self._latencies[: min(self._next, _WINDOW)]) if self._latencies else []
 
         def pct(p: float) -> float:

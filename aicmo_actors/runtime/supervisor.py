@@ -92,9 +92,7 @@ class Supervisor:
     and dead-letters their mail through the `registry` the system hands it.
     """
 
-    def __init__(
-        self, spec: SupervisorSpec, system: ActorSystem, registry: Registry, path: str
-    ) -> None:
+    def __init__(self, spec: SupervisorSpec, system: ActorSystem, registry: Registry, path: str) -> None:
         self.spec = spec
         self.system = system
         self.registry = registry
@@ -239,18 +237,13 @@ class Supervisor:
         while self._restarts and self._restarts[0] < now - self.spec.period:
             self._restarts.popleft()
         if len(self._restarts) > self.spec.max_restarts:
-            reason = (
-                f"more than {self.spec.max_restarts} restarts in {self.spec.period:g}s; "
-                f"last: {spec.id} {error!r}"
-            )
+            reason = f"more than {self.spec.max_restarts} restarts in {self.spec.period:g}s; last: {spec.id} {error!r}"
             log.error("supervisor gave up", supervisor=self.name, reason=reason)
             self._closed = True
             await self.stop()
             raise SupervisorGaveUp(self.name, reason)
         settings = self.system.settings
-        delay = backoff_delay(
-            len(self._restarts), settings.backoff_base_s, settings.backoff_max_s, self._rng.random()
-        )
+        delay = backoff_delay(len(self._restarts), settings.backoff_base_s, settings.backoff_max_s, self._rng.random())
         if delay > 0:
             await self._back_off(delay)
             if self.system.stopping:

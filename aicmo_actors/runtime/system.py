@@ -96,16 +96,12 @@ class ActorSystem:
         self.started_at = self.clock.now()
         self.log.info("actor system starting", clock=self.clock.name, seed=self.seed)
         if isinstance(self.clock, FakeClock) and self.clock.autojump:
-            self._autojump = self.registry.create_task(
-                self.clock.run_autojump(), "fake-clock-autojump"
-            )
+            self._autojump = self.registry.create_task(self.clock.run_autojump(), "fake-clock-autojump")
         self.root = Supervisor(self._root_spec, self, self.registry, "root")
         try:
             if self.settings.tick_interval_s > 0:
                 interval = self.settings.tick_interval_s
-                await self.root.add_child(
-                    ChildSpec(CLOCK_ACTOR, lambda: ClockActor(interval), intake=True)
-                )
+                await self.root.add_child(ChildSpec(CLOCK_ACTOR, lambda: ClockActor(interval), intake=True))
             await self.root.start()
         except BaseException:
             await self.registry.cancel_tasks()
@@ -154,9 +150,7 @@ class ActorSystem:
         self._timers.clear()
         for cell in self.registry.cells.values():
             for message, reply in cell.mailbox.close():
-                self.registry.undeliverable(
-                    cell.name, message, reply, "system stopped", kind="shutdown"
-                )
+                self.registry.undeliverable(cell.name, message, reply, "system stopped", kind="shutdown")
         await self.registry.cancel_tasks()
         self.stopped = True
         self.log.info("actor system stopped", failure=self.failure)
@@ -185,9 +179,7 @@ class ActorSystem:
         return self.registry.create_task(coro, name)
 
     # -- actors ---------------------------------------------------------------------------------
-    async def spawn(
-        self, spec: ChildSpec | SupervisorSpec, *, under: str | None = None
-    ) -> ActorRef[Any] | None:
+    async def spawn(self, spec: ChildSpec | SupervisorSpec, *, under: str | None = None) -> ActorRef[Any] | None:
         """Start a new child under the root (or the named supervisor path, e.g. "root/cam")."""
         supervisor = self._find_supervisor(under or "root")
         await supervisor.add_child(spec)
@@ -214,9 +206,7 @@ class ActorSystem:
             raise ActorNotFound(f"no actor named {name!r} (known: {known})")
         if not issubclass(message_type, cell.accepts):
             accepted = ", ".join(t.__name__ for t in cell.accepts)
-            raise TypeError(
-                f"actor {name!r} does not accept {message_type.__name__}; it accepts: {accepted}"
-            )
+            raise TypeError(f"actor {name!r} does not accept {message_type.__name__}; it accepts: {accepted}")
         return cell.ref
 
     def names(self) -> list[str]:

@@ -81,7 +81,11 @@ async def check_invariants(
         if not d.bounced:
             kept[d.message_id] += 1
             if kept[d.message_id] == 2:
-                found.append(Violation(INVARIANTS[0], f"{d.message_id} delivered twice to {d.recipient} (second at {d.at.isoformat()})"))
+                found.append(
+                    Violation(
+                        INVARIANTS[0], f"{d.message_id} delivered twice to {d.recipient} (second at {d.at.isoformat()})"
+                    )
+                )
                 break
 
     async with store.engine.connect() as conn:
@@ -92,23 +96,38 @@ async def check_invariants(
         inbound = (
             await conn.execute(
                 sa.select(
-                    inbound_t.c.id, inbound_t.c.message_id, inbound_t.c.category, inbound_t.c.confidence,
-                    inbound_t.c.lead_id, inbound_t.c.reason, inbound_t.c.matched_by, inbound_t.c.stored_at,
-                    inbound_t.c.processed_at, inbound_t.c.acted_at, leads_t.c.email.label("lead_email"),
+                    inbound_t.c.id,
+                    inbound_t.c.message_id,
+                    inbound_t.c.category,
+                    inbound_t.c.confidence,
+                    inbound_t.c.lead_id,
+                    inbound_t.c.reason,
+                    inbound_t.c.matched_by,
+                    inbound_t.c.stored_at,
+                    inbound_t.c.processed_at,
+                    inbound_t.c.acted_at,
+                    leads_t.c.email.label("lead_email"),
                 )
                 .outerjoin(leads_t, leads_t.c.id == inbound_t.c.lead_id)
                 .order_by(inbound_t.c.id)
             )
         ).all()
         alerts = (await conn.execute(sa.select(alerts_t.c.idempotency_key, alerts_t.c.state))).all()
-        reports = (await conn.execute(sa.select(reports_t.c.worker, sa.func.count()).group_by(reports_t.c.worker))).all()
+        reports = (
+            await conn.execute(sa.select(reports_t.c.worker, sa.func.count()).group_by(reports_t.c.worker))
+        ).all()
         tz_of = {r.email: r.timezone for r in await conn.execute(sa.select(leads_t.c.email, leads_t.c.timezone))}
 
     # 2. Nothing sent after suppression was ingested.
     for d in world.deliveries:
         at = suppressed.get(d.recipient)
         if at is not None and d.at > at:
-            found.append(Violation(INVARIANTS[1], f"sent {d.message_id} to {d.recipient} at {d.at.isoformat()}, suppressed since {at.isoformat()}"))
+            found.append(
+                Violation(
+                    INVARIANTS[1],
+                    f"sent {d.message_id} to {d.recipient} at {d.at.isoformat()}, suppressed since {at.isoformat()}",
+                )
+            )
             break
 
     # 3. Alerts: exactly one delivered per reply that deserves one, and one email at the sink.
@@ -121,10 +140,19 @@ async def check_invariants(
         if key is None:
             continue
         if alert_state.get(key) != "delivered":
-            found.append(Violation(INVARIANTS[2], f"inbound #{row.id} ({row.category}, matched by {row.matched_by}) has alert {key!r} in state {alert_state.get(key)!r}"))
+            found.append(
+                Violation(
+                    INVARIANTS[2],
+                    f"inbound #{row.id} ({row.category}, matched by {row.matched_by}) has alert {key!r} in state {alert_state.get(key)!r}",
+                )
+            )
             break
         if not any(d.message_id == _alert_message_id(key, settings) for d in world.alert_emails):
-            found.append(Violation(INVARIANTS[2], f"inbound #{row.id}: alert {key!r} is delivered but no email of it reached the sink"))
+            found.append(
+                Violation(
+                    INVARIANTS[2], f"inbound #{row.id}: alert {key!r} is delivered but no email of it reached the sink"
+                )
+            )
             break
     duplicate = _alert_emailed_twice(world, kills)
     if duplicate is not None:
@@ -150,14 +178,20 @@ async def check_invariants(
             break
         lead_tz = ZoneInfo(tz_of.get(d.recipient) or spec.timezone)
         if not in_window(spec.window, lead_tz, d.at):
-            found.append(Violation(INVARIANTS[3], f"sent to {d.recipient} at {d.at.astimezone(lead_tz).isoformat()} outside the window"))
+            found.append(
+                Violation(
+                    INVARIANTS[3], f"sent to {d.recipient} at {d.at.astimezone(lead_tz).isoformat()} outside the window"
+                )
+            )
             break
 
     # 5. Every mail the world wrote is stored exactly once.
     stored = Counter(r.message_id for r in inbound)
     for mail in world.written:
         if stored.get(mail.message_id, 0) != 1:
-            found.append(Violation(INVARIANTS[4], f"{mail.kind} {mail.message_id} stored {stored.get(mail.message_id, 0)} times"))
+            found.append(
+                Violation(INVARIANTS[4], f"{mail.kind} {mail.message_id} stored {stored.get(mail.message_id, 0)} times")
+            )
             break
 
     # 7. A lead still in its sequence is waiting for something: a time of its next action,
@@ -196,11 +230,20 @@ async def check_invariants(
     for row in inbound:
         if row.processed_at is None or row.acted_at is None:
             what = "classified" if row.processed_at is None else "acted on"
-            found.append(Violation(INVARIANTS[7], f"inbound #{row.id} ({row.message_id}) stored at {_iso(row.stored_at)} was never {what}"))
+            found.append(
+                Violation(
+                    INVARIANTS[7],
+                    f"inbound #{row.id} ({row.message_id}) stored at {_iso(row.stored_at)} was never {what}",
+                )
+            )
             break
     twice = sorted(i for i, n in (acted_events or {}).items() if n > 1)
     if twice:
-        found.append(Violation(INVARIANTS[7], f"inbound #{twice[0]} was acted on {acted_events[twice[0]] if acted_events else 0} times"))
+        found.append(
+            Violation(
+                INVARIANTS[7], f"inbound #{twice[0]} was acted on {acted_events[twice[0]] if acted_events else 0} times"
+            )
+        )
 
     # 9. A reply that suppresses (strongly matched unsubscribe, complaint, hard bounce) is
     #    acted on before the next step could go out: nothing reaches its lead's address later
@@ -253,7 +296,11 @@ def _alert_key(row: Any) -> str | None:
         return f"reply:{row.id}:unverified" if category in WORTH_A_LOOK else None
     if category in ALERT_CATEGORIES:
         return f"reply:{row.id}:{category.value}"
-    if category is ReplyCategory.OTHER and (row.confidence or 0) < LOW_CONFIDENCE and not (row.reason or "").startswith(MACHINE_NOTICE_PREFIXES):
+    if (
+        category is ReplyCategory.OTHER
+        and (row.confidence or 0) < LOW_CONFIDENCE
+        and not (row.reason or "").startswith(MACHINE_NOTICE_PREFIXES)
+    ):
         return f"reply:{row.id}:unclear_reply"
     return None
 

@@ -48,8 +48,11 @@ REPLIES: dict[str, list[str]] = {
 }
 
 OOO = [
-    ("Automatic reply: {subject}", "I am out of the office until {date:%A, %B} {date.day}, {date.year} with limited access to email.\n"
-     "For urgent matters please contact office@{domain}."),
+    (
+        "Automatic reply: {subject}",
+        "I am out of the office until {date:%A, %B} {date.day}, {date.year} with limited access to email.\n"
+        "For urgent matters please contact office@{domain}.",
+    ),
     ("Out of Office: {subject}", "Thank you for your message. I'm on vacation and will be back on {date:%Y-%m-%d}."),
     ("Abwesenheitsnotiz: {subject}", "Vielen Dank für Ihre Nachricht. Ich bin bis zum {date:%d.%m.%Y} nicht im Büro."),
 ]
@@ -101,7 +104,10 @@ def out_of_office(original: EmailMessage, rng: random.Random, at: datetime, back
 
 HARD = [
     ("5.1.1", "550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in virtual mailbox table"),
-    ("5.1.1", "550-5.1.1 The email account that you tried to reach does not exist. Please try double-checking the recipient's email address"),
+    (
+        "5.1.1",
+        "550-5.1.1 The email account that you tried to reach does not exist. Please try double-checking the recipient's email address",
+    ),
     ("5.1.10", "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"),
 ]
 SOFT = [
@@ -110,7 +116,9 @@ SOFT = [
 ]
 
 
-def bounce(hard: bool, original: bytes, rcpt: str, rng: random.Random, at: datetime, message_id: str, reporting: str) -> bytes:
+def bounce(
+    hard: bool, original: bytes, rcpt: str, rng: random.Random, at: datetime, message_id: str, reporting: str
+) -> bytes:
     """A Postfix-style RFC 3464 delivery status notification for `original` to `rcpt`."""
     status, diagnostic = rng.choice(HARD if hard else SOFT)
     diagnostic = diagnostic.format(rcpt=rcpt)
@@ -119,14 +127,19 @@ def bounce(hard: bool, original: bytes, rcpt: str, rng: random.Random, at: datet
     outer = MIMEMultipart("report", report_type="delivery-status")
     outer["From"] = f"MAILER-DAEMON@{reporting} (Mail Delivery System)"
     outer["To"] = parseaddr(_header(original, "From"))[1] or "postmaster"
-    outer["Subject"] = "Undelivered Mail Returned to Sender" if action == "failed" else "Delayed Mail (still being retried)"
+    outer["Subject"] = (
+        "Undelivered Mail Returned to Sender" if action == "failed" else "Delayed Mail (still being retried)"
+    )
     outer["Date"] = format_datetime(at)
     outer["Message-ID"] = message_id
     outer["Auto-Submitted"] = "auto-replied"
     human = (
         f"This is the mail system at host {reporting}.\n\n"
-        + ("I'm sorry to have to inform you that your message could not\nbe delivered to one or more recipients.\n"
-           if action == "failed" else "Your message could not be delivered yet; the mail system will keep trying.\n")
+        + (
+            "I'm sorry to have to inform you that your message could not\nbe delivered to one or more recipients.\n"
+            if action == "failed"
+            else "Your message could not be delivered yet; the mail system will keep trying.\n"
+        )
         + f"\n<{rcpt}>: host mx.{domain}[192.0.2.25] said: {diagnostic} (in reply to RCPT TO command)\n"
     )
     outer.attach(MIMEText(human, "plain", "us-ascii"))

@@ -149,7 +149,11 @@ async def simulate(
 
     anywhere = (
         KillAnywhere(
-            seed, faults.kill_anywhere, clock, until=origin + total, on_kill=killed_at,
+            seed,
+            faults.kill_anywhere,
+            clock,
+            until=origin + total,
+            on_kill=killed_at,
             max_lives_killed=faults.max_lives_killed_anywhere,
         )
         if faults.kill_anywhere > 0
@@ -163,7 +167,9 @@ async def simulate(
                 world.life = life
                 if anywhere is not None:
                     anywhere.new_life(life)
-                engine, system = _new_life(settings, seed, life, faults, world, inbox_dir, pause_policy, commit_faults, inboxes)
+                engine, system = _new_life(
+                    settings, seed, life, faults, world, inbox_dir, pause_policy, commit_faults, inboxes
+                )
                 system.events.tap(record)
                 born = clock.monotonic()
                 try:
@@ -179,7 +185,9 @@ async def simulate(
                     continue
                 while not killed and elapsed < total:
                     next_kill = idle_kills[0] if idle_kills else None
-                    chunk = min(86400.0, total - elapsed, *((max(next_kill - elapsed, 0.0),) if next_kill is not None else ()))
+                    chunk = min(
+                        86400.0, total - elapsed, *((max(next_kill - elapsed, 0.0),) if next_kill is not None else ())
+                    )
                     if chunk > 0:
                         await _run_for(clock, world, chunk)
                     if world.kill_requested.is_set():
@@ -393,6 +401,4 @@ def _complete_ticks(ticks: list[float], lives: list[tuple[float, float]], tick_s
     end (ticks are timed from each life's start) has its poll after the run."""
     kills = [end for _, end in lives[:-1]]
     final = lives[-1][1] if lives else 0.0
-    return sum(
-        1 for at in ticks if not any(at <= end < at + tick_s for end in kills) and at + tick_s / 2 <= final
-    )
+    return sum(1 for at in ticks if not any(at <= end < at + tick_s for end in kills) and at + tick_s / 2 <= final)

@@ -111,7 +111,9 @@ ALL_FAULTS = Faults(
     kill_anywhere=0.0004,
 )
 #: A dirty list and quick answers, so that a small run meets every kind of reply.
-BUSY_PROSPECTS = Behaviour(interested=0.1, unsubscribe=0.08, ooo=0.1, hard_bounce=0.05, soft_bounce=0.06, reply_delay_h=(0.5, 30))
+BUSY_PROSPECTS = Behaviour(
+    interested=0.1, unsubscribe=0.08, ooo=0.1, hard_bounce=0.05, soft_bounce=0.06, reply_delay_h=(0.5, 30)
+)
 
 
 @dataclass
@@ -181,7 +183,9 @@ class World:
             raise SimulatedCrash("simulated crash in the middle of a send")
         roll = self.fault_rng.random()
         if roll < faults.smtp_4xx:
-            return SendResult(outcome="temporary", smtp_code=451, smtp_text="4.3.0 Temporary local problem, try again", stage="rcpt")
+            return SendResult(
+                outcome="temporary", smtp_code=451, smtp_text="4.3.0 Temporary local problem, try again", stage="rcpt"
+            )
         roll -= faults.smtp_4xx
         if roll < faults.smtp_5xx_blocked:
             return SendResult(
@@ -192,7 +196,12 @@ class World:
             )
         roll -= faults.smtp_5xx_blocked
         if roll < faults.drop_before_data:
-            return SendResult(outcome="temporary", smtp_code=None, smtp_text="Connection lost: [Errno 104] Connection reset by peer", stage="mail")
+            return SendResult(
+                outcome="temporary",
+                smtp_code=None,
+                smtp_text="Connection lost: [Errno 104] Connection reset by peer",
+                stage="mail",
+            )
         for rcpt in rcpt_to:
             address = rcpt.lower()
             if address in self.alert_addresses:
@@ -201,7 +210,11 @@ class World:
             if fate is None:
                 fate = self.fates[address] = self.behaviour.draw(self.rng)
             if fate == "dead_at_rcpt":
-                self.rejected.append(Delivery(self.clock.now(), mail_from, address, str(message["Message-ID"]), b"", "refused", life=self.life))
+                self.rejected.append(
+                    Delivery(
+                        self.clock.now(), mail_from, address, str(message["Message-ID"]), b"", "refused", life=self.life
+                    )
+                )
                 return SendResult(
                     outcome="permanent",
                     smtp_code=550,
@@ -221,7 +234,9 @@ class World:
             self.deliveries.append(record)
             self._prospect_reacts(record, message)
         if dropped:
-            return SendResult(outcome="unconfirmed", smtp_code=None, smtp_text="connection lost after DATA", stage="after_data")
+            return SendResult(
+                outcome="unconfirmed", smtp_code=None, smtp_text="connection lost after DATA", stage="after_data"
+            )
         if (
             self.kills_allowed
             and self.kills_in_send < faults.max_kills_in_send

@@ -131,9 +131,7 @@ def make_engine(
     return create_async_engine(parsed, echo=echo, connect_args=connect_args, **engine_kwargs)
 
 
-def _make_sqlite_engine(
-    url: URL, foreign_keys: bool, echo: bool, engine_kwargs: dict[str, Any]
-) -> AsyncEngine:
+def _make_sqlite_engine(url: URL, foreign_keys: bool, echo: bool, engine_kwargs: dict[str, Any]) -> AsyncEngine:
     in_memory = _sqlite_in_memory(url)
     if in_memory:
         # Every new connection to ":memory:" is a new empty database: share one.

@@ -21,7 +21,9 @@ def _dialect_name(target: AsyncConnection | AsyncSession | Connection) -> str:
     return target.get_bind().dialect.name
 
 
-def _statement(dialect: str, table: Table, returning: Sequence[ColumnElement[Any]] | None, conflict_columns: Sequence[str] | None) -> Any:
+def _statement(
+    dialect: str, table: Table, returning: Sequence[ColumnElement[Any]] | None, conflict_columns: Sequence[str] | None
+) -> Any:
     if dialect == "postgresql":
         stmt: Any = postgresql.insert(table)
     elif dialect == "sqlite":

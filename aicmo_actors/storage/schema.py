@@ -172,9 +172,7 @@ def _migrate_sync(connection: Connection, rev: str) -> Migration:
     target = _resolve(script, rev)
     if target == before:
         return Migration(before, before)
-    below_current = before is not None and {
-        r.revision for r in script.iterate_revisions(before, "base")
-    } | {None}
+    below_current = before is not None and {r.revision for r in script.iterate_revisions(before, "base")} | {None}
     if below_current and target in below_current:
         command.downgrade(config, target or "base")
     else:
@@ -230,9 +228,7 @@ async def ensure_schema(engine: AsyncEngine) -> str:
         await upgrade(engine, "head")
         return head
     where = "has no schema yet" if current is None else f"is at revision {current}"
-    raise SchemaBehindError(
-        f"the database {where} and this code needs revision {head}: run `{MIGRATE_COMMAND}`"
-    )
+    raise SchemaBehindError(f"the database {where} and this code needs revision {head}: run `{MIGRATE_COMMAND}`")
 
 
 def _drift_sync(connection: Connection) -> list[str]:

@@ -97,7 +97,11 @@ async def _run_sync(aconn: AsyncConnection, work: Callable[[Connection], T], wri
 async def _aiosqlite_of(aconn: AsyncConnection) -> aiosqlite.Connection | None:
     raw = await aconn.get_raw_connection()
     driver = raw.driver_connection
-    if isinstance(driver, aiosqlite.Connection) and getattr(driver, "_conn", None) is not None and hasattr(driver, "_execute"):
+    if (
+        isinstance(driver, aiosqlite.Connection)
+        and getattr(driver, "_conn", None) is not None
+        and hasattr(driver, "_execute")
+    ):
         return driver
     return None
 

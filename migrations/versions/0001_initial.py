@@ -74,9 +74,7 @@ def upgrade() -> None:
         sa.Column("paused_reason", sa.Text(), nullable=True),
         sa.Column("paused_at", UTC_TIMESTAMP, nullable=True),
         sa.Column("created_at", UTC_TIMESTAMP, nullable=False),
-        sa.CheckConstraint(
-            "status IN ('active', 'paused')", name=op.f("ck_cam_sending_mailboxes_status")
-        ),
+        sa.CheckConstraint("status IN ('active', 'paused')", name=op.f("ck_cam_sending_mailboxes_status")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cam_sending_mailboxes")),
         sa.UniqueConstraint("address", name=op.f("uq_cam_sending_mailboxes_address")),
     )
@@ -155,9 +153,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cam_leads")),
         sa.UniqueConstraint("campaign_id", "email", name=op.f("uq_cam_leads_campaign_id_email")),
     )
-    op.create_index(
-        op.f("ix_cam_leads_campaign_id_email_domain"), "cam_leads", ["campaign_id", "email_domain"]
-    )
+    op.create_index(op.f("ix_cam_leads_campaign_id_email_domain"), "cam_leads", ["campaign_id", "email_domain"])
     op.create_index(op.f("ix_cam_leads_email"), "cam_leads", ["email"])
     op.create_index(op.f("ix_cam_leads_next_action_at"), "cam_leads", ["next_action_at"])
 
@@ -178,9 +174,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cam_sequence_steps")),
-        sa.UniqueConstraint(
-            "campaign_id", "step", name=op.f("uq_cam_sequence_steps_campaign_id_step")
-        ),
+        sa.UniqueConstraint("campaign_id", "step", name=op.f("uq_cam_sequence_steps_campaign_id_step")),
     )
     op.create_table(
         "cam_outbound_emails",
@@ -214,17 +208,13 @@ def upgrade() -> None:
             ["cam_campaigns.id"],
             name=op.f("fk_cam_outbound_emails_campaign_id_cam_campaigns"),
         ),
-        sa.ForeignKeyConstraint(
-            ["lead_id"], ["cam_leads.id"], name=op.f("fk_cam_outbound_emails_lead_id_cam_leads")
-        ),
+        sa.ForeignKeyConstraint(["lead_id"], ["cam_leads.id"], name=op.f("fk_cam_outbound_emails_lead_id_cam_leads")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cam_outbound_emails")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_cam_outbound_emails_idempotency_key")),
         sa.UniqueConstraint("lead_id", "step", name=op.f("uq_cam_outbound_emails_lead_id_step")),
         sa.UniqueConstraint("message_id", name=op.f("uq_cam_outbound_emails_message_id")),
     )
-    op.create_index(
-        op.f("ix_cam_outbound_emails_campaign_id"), "cam_outbound_emails", ["campaign_id"]
-    )
+    op.create_index(op.f("ix_cam_outbound_emails_campaign_id"), "cam_outbound_emails", ["campaign_id"])
     op.create_index(
         op.f("ix_cam_outbound_emails_mailbox_sent_at"),
         "cam_outbound_emails",
@@ -258,9 +248,7 @@ def upgrade() -> None:
         sa.Column("outbound_id", ID, nullable=True),
         sa.Column("matched_by", sa.String(length=16), nullable=True),
         sa.Column("processed_at", UTC_TIMESTAMP, nullable=True),
-        sa.ForeignKeyConstraint(
-            ["lead_id"], ["cam_leads.id"], name=op.f("fk_cam_inbound_emails_lead_id_cam_leads")
-        ),
+        sa.ForeignKeyConstraint(["lead_id"], ["cam_leads.id"], name=op.f("fk_cam_inbound_emails_lead_id_cam_leads")),
         sa.ForeignKeyConstraint(
             ["outbound_id"],
             ["cam_outbound_emails.id"],
@@ -274,17 +262,11 @@ def upgrade() -> None:
             name=op.f("uq_cam_inbound_emails_mailbox_uidvalidity_uid"),
         ),
     )
-    op.create_index(
-        op.f("ix_cam_inbound_emails_from_address"), "cam_inbound_emails", ["from_address"]
-    )
-    op.create_index(
-        op.f("ix_cam_inbound_emails_in_reply_to"), "cam_inbound_emails", ["in_reply_to"]
-    )
+    op.create_index(op.f("ix_cam_inbound_emails_from_address"), "cam_inbound_emails", ["from_address"])
+    op.create_index(op.f("ix_cam_inbound_emails_in_reply_to"), "cam_inbound_emails", ["in_reply_to"])
     op.create_index(op.f("ix_cam_inbound_emails_lead_id"), "cam_inbound_emails", ["lead_id"])
     op.create_index(op.f("ix_cam_inbound_emails_message_id"), "cam_inbound_emails", ["message_id"])
-    op.create_index(
-        op.f("ix_cam_inbound_emails_processed_at"), "cam_inbound_emails", ["processed_at"]
-    )
+    op.create_index(op.f("ix_cam_inbound_emails_processed_at"), "cam_inbound_emails", ["processed_at"])
 
     op.create_table(
         "cam_alerts",
@@ -301,23 +283,17 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", UTC_TIMESTAMP, nullable=False),
         sa.Column("delivered_at", UTC_TIMESTAMP, nullable=True),
-        sa.CheckConstraint(
-            "state IN ('pending', 'delivered', 'failed')", name=op.f("ck_cam_alerts_state")
-        ),
+        sa.CheckConstraint("state IN ('pending', 'delivered', 'failed')", name=op.f("ck_cam_alerts_state")),
         sa.ForeignKeyConstraint(
             ["inbound_id"],
             ["cam_inbound_emails.id"],
             name=op.f("fk_cam_alerts_inbound_id_cam_inbound_emails"),
         ),
-        sa.ForeignKeyConstraint(
-            ["lead_id"], ["cam_leads.id"], name=op.f("fk_cam_alerts_lead_id_cam_leads")
-        ),
+        sa.ForeignKeyConstraint(["lead_id"], ["cam_leads.id"], name=op.f("fk_cam_alerts_lead_id_cam_leads")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cam_alerts")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_cam_alerts_idempotency_key")),
     )
-    op.create_index(
-        op.f("ix_cam_alerts_state_next_attempt_at"), "cam_alerts", ["state", "next_attempt_at"]
-    )
+    op.create_index(op.f("ix_cam_alerts_state_next_attempt_at"), "cam_alerts", ["state", "next_attempt_at"])
 
 
 def downgrade() -> None:
@@ -331,9 +307,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_cam_inbound_emails_from_address"), table_name="cam_inbound_emails")
 
     op.drop_table("cam_inbound_emails")
-    op.drop_index(
-        op.f("ix_cam_outbound_emails_status_next_attempt_at"), table_name="cam_outbound_emails"
-    )
+    op.drop_index(op.f("ix_cam_outbound_emails_status_next_attempt_at"), table_name="cam_outbound_emails")
     op.drop_index(op.f("ix_cam_outbound_emails_mailbox_sent_at"), table_name="cam_outbound_emails")
     op.drop_index(op.f("ix_cam_outbound_emails_campaign_id"), table_name="cam_outbound_emails")
 

@@ -56,14 +56,23 @@ def upgrade() -> None:
 
     outbound = sa.table(
         "cam_outbound_emails",
-        sa.column("id"), sa.column("status"), sa.column("last_error"), sa.column("sent_at"),
-        sa.column("accepted_at"), sa.column("bounce"), sa.column("bounce_reason"),
-        sa.column("bounce_at"), sa.column("complained_at"),
+        sa.column("id"),
+        sa.column("status"),
+        sa.column("last_error"),
+        sa.column("sent_at"),
+        sa.column("accepted_at"),
+        sa.column("bounce"),
+        sa.column("bounce_reason"),
+        sa.column("bounce_at"),
+        sa.column("complained_at"),
     )
     inbound = sa.table(
         "cam_inbound_emails",
-        sa.column("outbound_id"), sa.column("category"), sa.column("reason"),
-        sa.column("processed_at"), sa.column("acted_at"),
+        sa.column("outbound_id"),
+        sa.column("category"),
+        sa.column("reason"),
+        sa.column("processed_at"),
+        sa.column("acted_at"),
     )
     op.execute(
         outbound.update()

@@ -97,9 +97,7 @@ def kill_plan(seed: int, count: int, *, max_n: int, budget: int, spare: int = 0)
     kinds += [rng.choice(KINDS) for _ in range(spare)]
     while True:
         # A fresh connection says EHLO once, so "connect" is always its first event.
-        plan = [
-            KillPoint(kind, 1 if kind == "connect" else rng.randint(1, max_n)) for kind in kinds
-        ]
+        plan = [KillPoint(kind, 1 if kind == "connect" else rng.randint(1, max_n)) for kind in kinds]
         if sum(p.n for p in plan) <= budget:
             return plan
 
@@ -221,9 +219,7 @@ class _Lifetime:
             asyncio.get_running_loop().call_soon(self._kill, message_id)
         return "250 2.0.0 Message accepted for delivery"
 
-    def _received(
-        self, msg: Any, message_id: str, envelope: Envelope, *, answered: bool
-    ) -> Received:
+    def _received(self, msg: Any, message_id: str, envelope: Envelope, *, answered: bool) -> Received:
         found = MESSAGE_ID.match(message_id)
         return Received(
             process=self.index,
@@ -257,9 +253,7 @@ class KillSink:
     def listen(self, point: KillPoint | None = None) -> tuple[_Lifetime, int]:
         """A new port for the next service process, with its kill point (None: the next of
         the plan, or never killed when there is no plan)."""
-        lifetime = _Lifetime(
-            len(self.lifetimes), point, self, from_plan=point is None and bool(self._plan)
-        )
+        lifetime = _Lifetime(len(self.lifetimes), point, self, from_plan=point is None and bool(self._plan))
         port = _free_port()
         controller = Controller(lifetime, hostname="127.0.0.1", port=port, ready_timeout=10)
         controller.start()
@@ -304,9 +298,7 @@ class ServiceProcess:
 
     def __init__(self, workspace: Workspace, smtp_port: int, name: str) -> None:
         self.name = name
-        self.log = tempfile.NamedTemporaryFile(
-            prefix=f"{name}-", suffix=".log", dir=workspace.root, delete=False
-        )
+        self.log = tempfile.NamedTemporaryFile(prefix=f"{name}-", suffix=".log", dir=workspace.root, delete=False)
         self.proc = subprocess.Popen(
             [sys.executable, str(REPO / "run.py")],
             cwd=workspace.root,
@@ -361,10 +353,7 @@ class Workspace:
             (inbox / sub).mkdir(parents=True, exist_ok=True)
         (self.root / "campaign.toml").write_text(campaign_toml(self.daily_cap))
         rows = ["email,first_name,last_name,company,timezone"]
-        rows += [
-            f"lead{i:03d}@company{i:03d}.example.org,First{i},Last{i},Company {i},UTC"
-            for i in range(self.leads)
-        ]
+        rows += [f"lead{i:03d}@company{i:03d}.example.org,First{i},Last{i},Company {i},UTC" for i in range(self.leads)]
         (self.root / "leads.csv").write_text("\n".join(rows) + "\n")
 
     def env(self, smtp_port: int = 0) -> dict[str, str]:
@@ -379,9 +368,7 @@ class Workspace:
         env.update(
             AICMO_DATABASE_URL=self.database_url,
             AICMO_TRANSPORTS=json.dumps({"sink": transport}),
-            AICMO_INBOXES=json.dumps(
-                {"default": {"kind": "maildir", "path": str(self.root / "inbox")}}
-            ),
+            AICMO_INBOXES=json.dumps({"default": {"kind": "maildir", "path": str(self.root / "inbox")}}),
             AICMO_TICK_INTERVAL_S=str(self.tick_interval_s),
             # Real SMTP needs unsubscribe links recipients can reach (campaign create checks).
             AICMO_PUBLIC_URL="https://links.example.org",
@@ -404,9 +391,7 @@ class Workspace:
             text=True,
             timeout=120,
         )
-        assert done.returncode == 0, (
-            f"run.py {' '.join(args)} exited {done.returncode}: {done.stdout}{done.stderr}"
-        )
+        assert done.returncode == 0, f"run.py {' '.join(args)} exited {done.returncode}: {done.stdout}{done.stderr}"
         return done.stdout
 
     def create_campaign(self) -> None:
@@ -482,15 +467,11 @@ class Database:
         o, lt = cam_outbound_emails.c, cam_leads.c
         async with self._engine.connect() as conn:
             out = await conn.execute(
-                sa.select(
-                    o.id, o.lead_id, o.step, o.recipient, o.status, o.message_id, o.last_error
-                ).order_by(o.id)
+                sa.select(o.id, o.lead_id, o.step, o.recipient, o.status, o.message_id, o.last_error).order_by(o.id)
             )
             rows = [Row(int(r[0]), int(r[1]), int(r[2]), r[3], r[4], r[5], r[6]) for r in out]
             found = await conn.execute(
-                sa.select(lt.id, lt.email, lt.state, lt.current_step, lt.next_action_at).order_by(
-                    lt.id
-                )
+                sa.select(lt.id, lt.email, lt.state, lt.current_step, lt.next_action_at).order_by(lt.id)
             )
             leads = [LeadRow(int(r[0]), r[1], r[2], int(r[3]), r[4]) for r in found]
         return rows, leads
@@ -512,9 +493,7 @@ def settled(rows: Iterable[Row], leads: Iterable[LeadRow], now: datetime) -> boo
     return all(lead.next_action_at is None or lead.next_action_at > horizon for lead in leads)
 
 
-def wait_until(
-    condition: Callable[[], bool], timeout: float, what: Callable[[], str], poll: float = 0.05
-) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float, what: Callable[[], str], poll: float = 0.05) -> None:
     """Poll `condition` until true; AssertionError with `what()` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():

@@ -67,9 +67,7 @@ async def run(url: str, holder: str, ttl: float, tick: float, step: bool) -> int
                 await asyncio.sleep(tick)
             row = {"holder": holder, "token": token, "seq": seq}
             async with engine.begin() as conn:
-                written = (
-                    await conn.execute(lease.fenced_insert(lease_test_effects, row))
-                ).rowcount
+                written = (await conn.execute(lease.fenced_insert(lease_test_effects, row))).rowcount
             if written == 0:
                 emit("fenced_out", token=token, seq=seq)
                 return 3

@@ -36,10 +36,24 @@ body = "Two"
 async def _queued(store: CamStore, leads: int = 2) -> list[int]:
     spec = parse_campaign(CAMPAIGN)
     campaign_id, _ = await store.campaigns.create_or_update(spec, NOW)
-    await store.leads.import_rows("sends", [{"email": f"p{i}@prospect.example.com", "first_name": f"P{i}"} for i in range(leads)], NOW)
+    await store.leads.import_rows(
+        "sends", [{"email": f"p{i}@prospect.example.com", "first_name": f"P{i}"} for i in range(leads)], NOW
+    )
     due = await store.leads.due(NOW, 10)
     plan = SchedulePlan(
-        sends=[PlannedSend(d.lead_id, campaign_id, "sends", 1, "A", "alex@outreach.example.com", d.email, f"<s.{d.lead_id}.1@outreach.example.com>") for d in due]
+        sends=[
+            PlannedSend(
+                d.lead_id,
+                campaign_id,
+                "sends",
+                1,
+                "A",
+                "alex@outreach.example.com",
+                d.email,
+                f"<s.{d.lead_id}.1@outreach.example.com>",
+            )
+            for d in due
+        ]
     )
     return [job.outbound_id for _, job in await store.outbox.apply_plan(plan, NOW)]
 
@@ -100,13 +114,21 @@ async def test_a_queued_send_whose_lead_replied_meanwhile_is_not_sent(engine: As
     first, second = await _queued(store)
     async with engine.begin() as conn:
         await conn.execute(
-            leads_t.update().where(leads_t.c.id == sa.select(outbound_t.c.lead_id).where(outbound_t.c.id == first).scalar_subquery()).values(state="replied")
+            leads_t.update()
+            .where(leads_t.c.id == sa.select(outbound_t.c.lead_id).where(outbound_t.c.id == first).scalar_subquery())
+            .values(state="replied")
         )
     await store.leads.suppress("p1@prospect.example.com", "unsubscribe", "test", NOW)
     assert await store.outbox.claim(first, NOW) is None
     assert await store.outbox.claim(second, NOW) is None
     async with engine.connect() as conn:
-        rows = dict((await conn.execute(sa.select(outbound_t.c.id, outbound_t.c.last_error).where(outbound_t.c.id.in_([first, second])))).all())
+        rows = dict(
+            (
+                await conn.execute(
+                    sa.select(outbound_t.c.id, outbound_t.c.last_error).where(outbound_t.c.id.in_([first, second]))
+                )
+            ).all()
+        )
     assert rows[first] == "not sent: the lead is replied"
     assert rows[second] == "not sent: the address is suppressed"
     assert (await _lead_of(engine, first)).status == OutboundStatus.CANCELLED.value
@@ -135,10 +157,24 @@ async def _queued_again(store: CamStore) -> tuple[int, int]:
     """Two more leads queued in the same campaign."""
     spec = parse_campaign(CAMPAIGN)
     campaign_id, _ = await store.campaigns.create_or_update(spec, NOW)
-    await store.leads.import_rows("sends", [{"email": f"q{i}@prospect.example.com", "first_name": f"Q{i}"} for i in range(2)], NOW)
+    await store.leads.import_rows(
+        "sends", [{"email": f"q{i}@prospect.example.com", "first_name": f"Q{i}"} for i in range(2)], NOW
+    )
     due = [d for d in await store.leads.due(NOW, 10) if d.email.startswith("q")]
     plan = SchedulePlan(
-        sends=[PlannedSend(d.lead_id, campaign_id, "sends", 1, "A", "alex@outreach.example.com", d.email, f"<s.{d.lead_id}.1@outreach.example.com>") for d in due]
+        sends=[
+            PlannedSend(
+                d.lead_id,
+                campaign_id,
+                "sends",
+                1,
+                "A",
+                "alex@outreach.example.com",
+                d.email,
+                f"<s.{d.lead_id}.1@outreach.example.com>",
+            )
+            for d in due
+        ]
     )
     ids = [job.outbound_id for _, job in await store.outbox.apply_plan(plan, NOW)]
     return ids[0], ids[1]
@@ -174,7 +210,9 @@ async def test_a_scheduler_restarted_alone_leaves_the_senders_email_in_flight(en
             handed.append(message.outbound_id)
 
     children = [ChildSpec("cam.sender", Sender), ChildSpec("cam.scheduler", lambda: Scheduler(store))]
-    async with ActorSystem(RuntimeSettings(tick_interval_s=0, seed=1), clock=FakeClock(NOW), children=children) as system:
+    async with ActorSystem(
+        RuntimeSettings(tick_interval_s=0, seed=1), clock=FakeClock(NOW), children=children
+    ) as system:
         await system.settle()
     assert (await _lead_of(engine, first)).status == OutboundStatus.SENDING.value
     assert handed == [second]  # the QUEUED one is handed on; the one in flight is not

@@ -47,14 +47,20 @@ def test_the_daily_cap_holds_across_a_sigkill(backend: str, request: pytest.Fixt
         first = ServiceProcess(workspace, port, "first")
         lifetime.service = first
         processes.append(first)
-        wait_until(lambda: bool(sink.kills), DEADLINE_S, lambda: f"the kill ({len(sink.messages)} received)\n{first.output()}")
+        wait_until(
+            lambda: bool(sink.kills), DEADLINE_S, lambda: f"the kill ({len(sink.messages)} received)\n{first.output()}"
+        )
 
         lifetime, port = sink.listen()  # never killed
         second = ServiceProcess(workspace, port, "second")
         lifetime.service = second
         processes.append(second)
         # Everything the day allows arrives; then many ticks pass without anything more.
-        wait_until(lambda: len(sink.messages) >= CAP, DEADLINE_S, lambda: f"{CAP} messages, got {len(sink.messages)}\n{second.output()}")
+        wait_until(
+            lambda: len(sink.messages) >= CAP,
+            DEADLINE_S,
+            lambda: f"{CAP} messages, got {len(sink.messages)}\n{second.output()}",
+        )
         ticks = second.output(tail=10**7).count('"tick scheduled"')
         wait_until(
             lambda: second.output(tail=10**7).count('"tick scheduled"') >= ticks + 15,

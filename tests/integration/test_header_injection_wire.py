@@ -35,8 +35,18 @@ pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 SENDER = "alex@outreach.example.com"
 LEAD = "jane@client.example"
 TEXT = "Hi there,\n\na short question.\n"
-HEADERS = ["from", "to", "subject", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post",
-           "content-type", "content-transfer-encoding", "mime-version"]
+HEADERS = [
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "content-type",
+    "content-transfer-encoding",
+    "mime-version",
+]
 
 BREAKS = {"crlf": b"\r\n", "lf": b"\n", "nul": b"\x00", "u2028": "\u2028".encode()}
 PAYLOADS = {
@@ -73,9 +83,15 @@ HOSTILE = list(hostile_words())
 
 def message(n: int, **overrides: Any) -> EmailMessage:
     kwargs: dict[str, Any] = {
-        "from_address": SENDER, "from_name": "Alex Berger", "to_address": LEAD, "to_name": "Jane Doe",
-        "subject": "Quick question", "text": TEXT, "message_id": f"<wire.{n}@outreach.example.com>",
-        "date": datetime(2026, 3, 10, 9, 30, tzinfo=UTC), "list_unsubscribe_url": f"https://mail.example.com/u/{n}",
+        "from_address": SENDER,
+        "from_name": "Alex Berger",
+        "to_address": LEAD,
+        "to_name": "Jane Doe",
+        "subject": "Quick question",
+        "text": TEXT,
+        "message_id": f"<wire.{n}@outreach.example.com>",
+        "date": datetime(2026, 3, 10, 9, 30, tzinfo=UTC),
+        "list_unsubscribe_url": f"https://mail.example.com/u/{n}",
     }
     kwargs.update(overrides)
     return build_message(**kwargs)
@@ -113,12 +129,16 @@ def assert_clean_on_the_wire(got: Received) -> None:
     raw = got.raw
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
-    starts = [line.split(b":", 1)[0].decode("ascii", "replace").lower() for line in lines if line[:1] not in (b" ", b"\t")]
+    starts = [
+        line.split(b":", 1)[0].decode("ascii", "replace").lower() for line in lines if line[:1] not in (b" ", b"\t")
+    ]
     assert starts == HEADERS, head
     assert head.isascii() and b"\x00" not in raw
     assert all(line.strip() for line in lines[1:]), "a blank line inside the header block"
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
-    assert not any(line.lower().startswith((b"bcc:", b"reply-to:", b"content-type: text/html")) for line in body.split(b"\r\n"))
+    assert not any(
+        line.lower().startswith((b"bcc:", b"reply-to:", b"content-type: text/html")) for line in body.split(b"\r\n")
+    )
     assert got.rcpt_tos == [LEAD]
     assert got.message["Bcc"] is None and got.message["Reply-To"] is None
     assert not got.message.is_multipart() and got.message.get_content_type() == "text/plain"
@@ -136,8 +156,11 @@ async def test_encoded_words_in_the_subject_arrive_as_literal_text(smtp_sink: Sm
         assert rfc2047(got.raw, "Subject") == word[:MAX_SUBJECT_CHARS], name
 
 
-@pytest.mark.parametrize(("field", "header", "address"), [("to_name", "To", LEAD), ("from_name", "From", SENDER)],
-                         ids=["lead-name", "sender-display-name"])
+@pytest.mark.parametrize(
+    ("field", "header", "address"),
+    [("to_name", "To", LEAD), ("from_name", "From", SENDER)],
+    ids=["lead-name", "sender-display-name"],
+)
 async def test_encoded_words_in_a_display_name_arrive_as_literal_text(
     smtp_sink: SmtpSink, field: str, header: str, address: str
 ) -> None:
@@ -149,11 +172,14 @@ async def test_encoded_words_in_a_display_name_arrive_as_literal_text(
 
 
 async def test_a_lead_first_name_rendered_into_the_subject_arrives_as_literal_text(smtp_sink: SmtpSink) -> None:
-    spec = CampaignSpec.model_validate({
-        "name": "wire", "postal_address": "Example GmbH, Strasse 1, 10115 Berlin",
-        "mailboxes": [{"address": SENDER, "display_name": "Alex Berger"}],
-        "steps": [{"subject": "Quick question, {{ first_name }}", "body": "Hi {{ first_name }}"}],
-    })
+    spec = CampaignSpec.model_validate(
+        {
+            "name": "wire",
+            "postal_address": "Example GmbH, Strasse 1, 10115 Berlin",
+            "mailboxes": [{"address": SENDER, "display_name": "Alex Berger"}],
+            "steps": [{"subject": "Quick question, {{ first_name }}", "body": "Hi {{ first_name }}"}],
+        }
+    )
     subjects = []
     for _, word in HOSTILE:
         lead = {"email": LEAD, "first_name": word, "last_name": "Doe", "company": "Acme", "timezone": ""}
@@ -167,7 +193,9 @@ async def test_a_lead_first_name_rendered_into_the_subject_arrives_as_literal_te
 
 async def test_a_hostile_subject_keeps_an_html_message_at_two_parts(smtp_sink: SmtpSink) -> None:
     words = [word for _, word in HOSTILE]
-    received = await send_all(smtp_sink, [message(n, subject=w, to_name=w, html="<p>Hi</p>\n") for n, w in enumerate(words)])
+    received = await send_all(
+        smtp_sink, [message(n, subject=w, to_name=w, html="<p>Hi</p>\n") for n, w in enumerate(words)]
+    )
     for word, got in zip(words, received, strict=True):
         assert got.message.get_content_type() == "multipart/alternative"
         assert [p.get_content_type() for p in got.message.iter_parts()] == ["text/plain", "text/html"]
@@ -178,7 +206,9 @@ async def test_a_hostile_subject_keeps_an_html_message_at_two_parts(smtp_sink: S
 
 @pytest.mark.parametrize("line_break", ["\r\n", "\n", "\r", "\x00", "\u2028", "\x85"], ids=repr)
 @pytest.mark.parametrize("field", ["subject", "to_name", "from_name"])
-async def test_a_raw_line_break_is_refused_before_anything_is_sent(smtp_sink: SmtpSink, field: str, line_break: str) -> None:
+async def test_a_raw_line_break_is_refused_before_anything_is_sent(
+    smtp_sink: SmtpSink, field: str, line_break: str
+) -> None:
     with pytest.raises(HeaderInjectionError):
         message(0, **{field: f"Jane{line_break}Bcc: victim@evil.example"})
     await send_all(smtp_sink, [])
@@ -189,7 +219,9 @@ async def test_a_raw_line_break_is_refused_before_anything_is_sent(smtp_sink: Sm
 
 
 @pytest.mark.parametrize("filler", ["x", "é", "山", "=?"])
-async def test_huge_display_names_and_subjects_are_cut_and_no_line_passes_998_octets(smtp_sink: SmtpSink, filler: str) -> None:
+async def test_huge_display_names_and_subjects_are_cut_and_no_line_passes_998_octets(
+    smtp_sink: SmtpSink, filler: str
+) -> None:
     huge = filler * 20_000
     received = await send_all(smtp_sink, [message(0, subject=huge, to_name=huge, from_name=huge)])
     got = received[0]
@@ -217,7 +249,7 @@ async def test_a_header_line_that_would_pass_998_octets_is_refused_before_sendin
 LEGIT = [
     ("Jörg Müller-Lüdenscheidt", "Zoë Ångström", "Grüße aus München"),
     ("Алексей", "山田 太郎", "Вопрос про 山田 — 😀"),
-    ("O'Brien, \"The\" Boss", "Doe; Jane", "Is 2+2=4? A question about = and ?"),
+    ('O\'Brien, "The" Boss', "Doe; Jane", "Is 2+2=4? A question about = and ?"),
 ]
 
 

@@ -133,9 +133,7 @@ async def test_post_accepts_multipart_and_the_empty_confirm_form() -> None:
         )
         empty = await client.post(f"/u/{sign_token(SECRET, 8)}")
         # The browser form from the GET page posts its hidden field, urlencoded.
-        form = await client.post(
-            f"/u/{sign_token(SECRET, 9)}", data={"List-Unsubscribe": "One-Click"}
-        )
+        form = await client.post(f"/u/{sign_token(SECRET, 9)}", data={"List-Unsubscribe": "One-Click"})
     assert [multipart.status_code, empty.status_code, form.status_code] == [200, 200, 200]
     assert backend.unsubscribed == [7, 8, 9]
 
@@ -265,9 +263,7 @@ def test_json_logging_renders_every_server_line_as_json() -> None:
         "from tests.integration.test_http_gateway import serve_with_json_logs\n"
         "asyncio.run(serve_with_json_logs())\n"
     )
-    child = subprocess.run(
-        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60
-    )
+    child = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60)
     assert child.returncode == 0, child.stderr
     lines = [line for line in child.stderr.splitlines() if line.strip()]
     events = []

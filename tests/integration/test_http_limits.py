@@ -53,9 +53,7 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     async with asyncio.timeout(BOUND):
         head = await reader.readuntil(b"\r\n\r\n")
     status, *lines = head.decode("latin-1").split("\r\n")
-    length = next(
-        int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")
-    )
+    length = next(int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:"))
     async with asyncio.timeout(BOUND):
         body = await reader.readexactly(length)
     return status.encode("latin-1"), body

@@ -82,9 +82,7 @@ async def test_fetch_after_zero_returns_every_message_in_uid_order_with_exact_by
 ) -> None:
     # Unusual shapes: a body line that looks like a literal, parentheses, 8-bit bytes, and
     # a message big enough to arrive in many socket reads.
-    odd = reply(2, "Call me (maybe) {5}\r\n) FETCH (UID 999\r\n").replace(
-        b"maybe", "peut-être".encode()
-    )
+    odd = reply(2, "Call me (maybe) {5}\r\n) FETCH (UID 999\r\n").replace(b"maybe", "peut-être".encode())
     big = reply(3, "x" * 70) + (b"line of a long reply " * 4 + b"\r\n") * 4000
     raws = [reply(1), odd, big]
     uids = await imap_server.append(*raws)
@@ -401,9 +399,7 @@ async def test_implicit_tls_and_starttls(imap_server: DovecotServer) -> None:
         finally:
             await source.close()
     # The self-signed certificate is not trusted by the system's default context.
-    untrusted = ImapSource(
-        imap_server.host, imap_server.tls_port, "test", "pass", tls="implicit", timeout=5
-    )
+    untrusted = ImapSource(imap_server.host, imap_server.tls_port, "test", "pass", tls="implicit", timeout=5)
     with anyio.fail_after(PROMPT), pytest.raises(InboxUnavailable):
         await untrusted.open()
 
@@ -430,12 +426,8 @@ def test_parse_fetch_response_handles_any_attribute_order_and_unsolicited_items(
         (9, b""),
         (10, b'short "quoted" body'),
     ]
-    assert items[0].internal_date == datetime(
-        2026, 2, 2, 9, 5, 1, tzinfo=timezone(-timedelta(hours=1, minutes=30))
-    )
-    assert items[2].internal_date == datetime(
-        1996, 7, 17, 2, 44, 25, tzinfo=timezone(-timedelta(hours=7))
-    )
+    assert items[0].internal_date == datetime(2026, 2, 2, 9, 5, 1, tzinfo=timezone(-timedelta(hours=1, minutes=30)))
+    assert items[2].internal_date == datetime(1996, 7, 17, 2, 44, 25, tzinfo=timezone(-timedelta(hours=7)))
 
 
 def test_parse_internaldate_rejects_garbage() -> None:

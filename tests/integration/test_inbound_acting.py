@@ -58,7 +58,9 @@ async def classified_not_acted(engine: AsyncEngine, names: list[str]) -> tuple[C
     async with engine.connect() as conn:
         lead_id = (await conn.execute(sa.select(leads_t.c.id))).scalar_one()
     match = Match(int(lead_id), "spring", by_id[OUR_ID])
-    await store.inbound.save_classifications([(i, classify_message(r), match, "message_id") for i, r in zip(ids, raws, strict=True)], NOW)
+    await store.inbound.save_classifications(
+        [(i, classify_message(r), match, "message_id") for i, r in zip(ids, raws, strict=True)], NOW
+    )
     return store, ids
 
 
@@ -77,7 +79,9 @@ async def rows(engine: AsyncEngine, query: Any) -> list[dict[str, Any]]:
         return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
-async def test_a_reply_classified_before_a_crash_is_acted_on_at_the_next_start_exactly_once(engine: AsyncEngine) -> None:
+async def test_a_reply_classified_before_a_crash_is_acted_on_at_the_next_start_exactly_once(
+    engine: AsyncEngine,
+) -> None:
     AlertsStub.told = []
     store, (inbound_id,) = await classified_not_acted(engine, ["interested_with_quote.eml"])
     (row,) = await rows(engine, sa.select(inbound_t))
@@ -133,7 +137,9 @@ async def test_two_reports_of_one_failure_count_once(engine: AsyncEngine) -> Non
     (second,) = await store.inbound.store("inbox", 1, fetched([raw], first_uid=10), NOW)
     (lead,) = await rows(engine, sa.select(leads_t))
     (ours,) = await rows(engine, sa.select(outbound_t))
-    await store.inbound.save_classifications([(second, classify_message(raw), Match(int(lead["id"]), "spring", ours["id"]), "report")], NOW)
+    await store.inbound.save_classifications(
+        [(second, classify_message(raw), Match(int(lead["id"]), "spring", ours["id"]), "report")], NOW
+    )
     await run_followup(store)
     (lead,) = await rows(engine, sa.select(leads_t))
     (ours,) = await rows(engine, sa.select(outbound_t))
@@ -160,7 +166,11 @@ async def test_the_stored_sender_is_never_an_address_from_the_display_name(engin
     store = CamStore(engine)
     raws = [
         f"From: {sender}\r\nTo: alex@outreach.example.com\r\nSubject: hi\r\nMessage-ID: <s{n}@evil.example>\r\n\r\nhello\r\n".encode()
-        for n, sender in enumerate(['"bystander@gmail.example" <attacker@evil.example>', "bystander@gmail.example <attacker@evil.example>"])
+        for n, sender in enumerate(
+            ['"bystander@gmail.example" <attacker@evil.example>', "bystander@gmail.example <attacker@evil.example>"]
+        )
     ]
     await store.inbound.store("inbox", 1, fetched(raws), NOW)
-    assert [r["from_address"] for r in await rows(engine, sa.select(inbound_t).order_by(inbound_t.c.id))] == ["attacker@evil.example"] * 2
+    assert [r["from_address"] for r in await rows(engine, sa.select(inbound_t).order_by(inbound_t.c.id))] == [
+        "attacker@evil.example"
+    ] * 2

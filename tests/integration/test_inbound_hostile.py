@@ -131,12 +131,17 @@ async def test_forged_reports_and_spoofed_senders_change_nothing_but_the_unmatch
 ) -> None:
     victim, bystander, friend = "vic@prospect.example", "bystander@gmail.example", "fay@prospect.example"
     # Read as the service reads: in a child process with a time limit per message.
-    async with pipeline(engine, imap_server, smtp_sink, tmp_path, pause_policy=TRIGGER_HAPPY, classify_isolation="process") as p:
+    async with pipeline(
+        engine, imap_server, smtp_sink, tmp_path, pause_policy=TRIGGER_HAPPY, classify_isolation="process"
+    ) as p:
         ids = await p.send_first_step([victim, bystander, friend])
         await p.append(
             forged_dsn(victim, 1),  # "user unknown": would bounce and suppress the victim
             *(forged_arf(victim, n) for n in range(2, 7)),  # five complaints: would pause the campaign
-            *(forged_dsn(victim, n, status="5.7.1", diagnostic="554 5.7.1 blocked using zen.spamhaus.org") for n in range(7, 10)),
+            *(
+                forged_dsn(victim, n, status="5.7.1", diagnostic="554 5.7.1 blocked using zen.spamhaus.org")
+                for n in range(7, 10)
+            ),
             plain_reply(victim, "unsubscribe", "Please unsubscribe me.", 10),  # spoofed From, no thread
             plain_reply(f'"{bystander}" <attacker@evil.example>', "remove me", "Please remove me from your list.", 11),
             plain_reply("someone@prospect.example", "unsubscribe", "Stop emailing our company.", 12),
@@ -231,7 +236,9 @@ async def test_a_delay_notice_is_not_a_bounce_and_the_final_failure_counts_once(
         # The server gives up: one final failure, counted once, even when reported twice.
         await p.append(corpus_message("gmail_over_quota.eml", ids[email]))
         await p.poll()
-        await p.append(corpus_message("gmail_over_quota.eml", ids[email]).replace(b"Message-ID: <", b"Message-ID: <again."))
+        await p.append(
+            corpus_message("gmail_over_quota.eml", ids[email]).replace(b"Message-ID: <", b"Message-ID: <again.")
+        )
         await p.poll()
         row = await p.lead_row(email)
         assert row["soft_bounces"] == 1
@@ -253,7 +260,7 @@ async def test_an_oversize_message_and_overlong_headers_are_set_aside_and_the_ma
         odd = crlf(f"""
 From: {long_from}
 To: {MAILBOX}
-Subject: {'s' * 5000}
+Subject: {"s" * 5000}
 Message-ID: {long_id}
 In-Reply-To: {long_id}
 
@@ -290,4 +297,3 @@ async def test_an_alert_with_nowhere_to_go_waits_and_is_delivered_once_a_destina
         (alert,) = await p.alert_rows()
         assert alert["state"] == "delivered"
         assert len(p.alerts(about=email)) == 1
-

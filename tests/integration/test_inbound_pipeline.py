@@ -73,9 +73,7 @@ def campaign(name: str = "inbound-e2e") -> CampaignSpec:
         timezone="UTC",
         postal_address="AICMO Agency GmbH, Beispielstrasse 1, 10115 Berlin, Germany",
         stop_company_on_reply=False,
-        window=SendWindow(
-            days=("mon", "tue", "wed", "thu", "fri", "sat", "sun"), start="00:00", end="24:00"
-        ),
+        window=SendWindow(days=("mon", "tue", "wed", "thu", "fri", "sat", "sun"), start="00:00", end="24:00"),
         limits=Limits(daily_cap=1000, min_gap_seconds=0, jitter_seconds=0),
         mailboxes=(MailboxSpec(address=MAILBOX, display_name="Alex Berger"),),
         steps=(
@@ -213,9 +211,7 @@ class Pipeline:
         """Create the campaign with these leads, let step 1 go out; return their real Message-IDs."""
         spec = campaign()
         await self.store.campaigns.create_or_update(spec, self.clock.now())
-        new, _, _ = await self.store.leads.import_rows(
-            spec.name, [lead(e) for e in emails], self.clock.now()
-        )
+        new, _, _ = await self.store.leads.import_rows(spec.name, [lead(e) for e in emails], self.clock.now())
         assert new == len(emails)
         await self.run_for(TICK_S)
         for email in emails:
@@ -240,11 +236,7 @@ class Pipeline:
             assert m.rcpt_tos == [ALERT_TO], m.rcpt_tos
         if about is None:
             return found
-        return [
-            m
-            for m in found
-            if about in m.message.get_content() or about in str(m.message["Subject"])
-        ]
+        return [m for m in found if about in m.message.get_content() or about in str(m.message["Subject"])]
 
     # -- the database -----------------------------------------------------------------------------
     async def rows(self, query: Any) -> list[dict[str, Any]]:
@@ -260,9 +252,7 @@ class Pipeline:
 
     async def inbound(self, email: str) -> list[dict[str, Any]]:
         lead_id = (await self.lead_row(email))["id"]
-        return await self.rows(
-            sa.select(inbound_t).where(inbound_t.c.lead_id == lead_id).order_by(inbound_t.c.id)
-        )
+        return await self.rows(sa.select(inbound_t).where(inbound_t.c.lead_id == lead_id).order_by(inbound_t.c.id))
 
     async def suppressions(self) -> dict[str, str]:
         return {r["address"]: r["reason"] for r in await self.rows(sa.select(suppressions_t))}
@@ -278,9 +268,7 @@ class Pipeline:
         assert len(rows) == expected, f"{len(rows)} inbound rows for {expected} messages: {ids}"
         assert len(set(ids)) == len(ids) and None not in ids, ids
         assert len({(r["mailbox"], r["uidvalidity"], r["uid"]) for r in rows}) == len(rows)
-        assert all(r["processed_at"] is not None for r in rows), (
-            "a stored message was never classified"
-        )
+        assert all(r["processed_at"] is not None for r in rows), "a stored message was never classified"
         return rows
 
 
@@ -351,9 +339,7 @@ async def test_human_replies_stop_the_sequence_and_alert_once_each(
             (row,) = await p.inbound(email)
             assert (row["category"], row["matched_by"]) == (category, "message_id")
             assert row["in_reply_to"] == ids[email]
-            (ours,) = await p.rows(
-                sa.select(outbound_t).where(outbound_t.c.id == row["outbound_id"])
-            )
+            (ours,) = await p.rows(sa.select(outbound_t).where(outbound_t.c.id == row["outbound_id"]))
             assert (ours["message_id"], ours["step"]) == (ids[email], 1)
             mails = p.alerts(about=email)
             assert len(mails) == 1, (email, [m.message["Subject"] for m in mails])
@@ -448,13 +434,8 @@ async def test_bounces_are_read_from_real_mta_formats_and_only_hard_ones_suppres
                 assert len(p.sent_to(email)) == 1, email
         # The over-quota step is sent again after a day (the same message: it never arrived),
         # then the follow-up; the blocked lead just gets its follow-up.
-        assert [m.message["Message-ID"] for m in p.sent_to("full@example.com")][:2] == [
-            ids["full@example.com"]
-        ] * 2
-        assert any(
-            m.message["In-Reply-To"] == ids["kim@corp.example"]
-            for m in p.sent_to("kim@corp.example")
-        )
+        assert [m.message["Message-ID"] for m in p.sent_to("full@example.com")][:2] == [ids["full@example.com"]] * 2
+        assert any(m.message["In-Reply-To"] == ids["kim@corp.example"] for m in p.sent_to("kim@corp.example"))
         await p.assert_stored_once()
 
 
@@ -522,9 +503,7 @@ async def test_an_unsubscribe_reply_and_an_arf_complaint_suppress_the_address(
         # Suppressed everywhere: another campaign cannot take the addresses on either.
         other = campaign("another-campaign")
         await p.store.campaigns.create_or_update(other, p.clock.now())
-        assert await p.store.leads.import_rows(
-            other.name, [lead(leaver), lead(complainer)], p.clock.now()
-        ) == (0, 0, 2)
+        assert await p.store.leads.import_rows(other.name, [lead(leaver), lead(complainer)], p.clock.now()) == (0, 0, 2)
 
 
 # -- 5. an alert reaches a human once, whatever restarts ------------------------------------------------------
@@ -629,9 +608,7 @@ async def test_a_campaign_pauses_itself_when_its_hard_bounce_rate_passes_the_lim
         ids = await p.send_first_step([*dead, *alive])
         (first, second, third) = dead
         # 2 of 8 is 25%: not over the limit yet.
-        await p.append(
-            corpus_message(dead[first], ids[first]), corpus_message(dead[second], ids[second])
-        )
+        await p.append(corpus_message(dead[first], ids[first]), corpus_message(dead[second], ids[second]))
         await p.poll()
         assert (await p.store.campaigns.all())["inbound-e2e"].status == "active"
         assert p.alerts() == []
@@ -640,10 +617,7 @@ async def test_a_campaign_pauses_itself_when_its_hard_bounce_rate_passes_the_lim
         await p.poll()
         row = (await p.store.campaigns.all())["inbound-e2e"]
         assert row.status == "paused"
-        assert (
-            row.paused_reason is not None
-            and "hard-bounce rate 37.5% (3/8 attempted)" in row.paused_reason
-        )
+        assert row.paused_reason is not None and "hard-bounce rate 37.5% (3/8 attempted)" in row.paused_reason
         (mail,) = p.alerts()
         assert "campaign paused" in str(mail.message["Subject"])
         assert [a["kind"] for a in await p.alert_rows()] == ["campaign_paused"]
@@ -672,9 +646,7 @@ async def test_a_mailbox_pauses_itself_after_three_sending_side_rejections_in_a_
     async with pipeline(engine, imap_server, smtp_sink, tmp_path, pause_policy=SMALL_POLICY) as p:
         ids = await p.send_first_step([*blocked, control])
         (first, second, third) = blocked
-        await p.append(
-            corpus_message(blocked[first], ids[first]), corpus_message(blocked[second], ids[second])
-        )
+        await p.append(corpus_message(blocked[first], ids[first]), corpus_message(blocked[second], ids[second]))
         await p.poll()
         assert [m["status"] for m in await p.store.campaigns.mailboxes()] == ["active"]
 
@@ -684,9 +656,7 @@ async def test_a_mailbox_pauses_itself_after_three_sending_side_rejections_in_a_
         assert (box["address"], box["status"]) == (MAILBOX, "paused")
         assert "3 sending-side rejections" in box["paused_reason"]
         (mail,) = p.alerts()
-        assert "mailbox paused" in str(mail.message["Subject"]) and MAILBOX in str(
-            mail.message["Subject"]
-        )
+        assert "mailbox paused" in str(mail.message["Subject"]) and MAILBOX in str(mail.message["Subject"])
         assert [a["kind"] for a in await p.alert_rows()] == ["mailbox_paused"]
         # A block is our problem, not the leads': they stay, unsuppressed, and the campaign runs.
         for email in blocked:

@@ -23,9 +23,7 @@ def mail(n: int, message_id: str | None = None, sender: str = "p@client.example"
 
 
 async def stored_rows(engine: AsyncEngine) -> list[tuple[int, int, str | None]]:
-    query = sa.select(inbound_t.c.uidvalidity, inbound_t.c.uid, inbound_t.c.message_id).order_by(
-        inbound_t.c.id
-    )
+    query = sa.select(inbound_t.c.uidvalidity, inbound_t.c.uid, inbound_t.c.message_id).order_by(inbound_t.c.id)
     async with engine.connect() as conn:
         return [tuple(r) for r in await conn.execute(query)]  # type: ignore[misc]
 
@@ -53,9 +51,7 @@ async def test_store_inbound_stores_each_message_once_in_uid_order(engine: Async
     # The same UIDs again (a retried batch): nothing new, the cursor stays.
     assert await store.inbound.store("inbox", 10, fetched(raws), NOW) == []
     # A new UIDVALIDITY: known Message-IDs are not stored again, the rest is.
-    again = await store.inbound.store(
-        "inbox", 11, fetched([mail(1, "<a@x>"), mail(7, "<d@x>"), mail(4)]), NOW
-    )
+    again = await store.inbound.store("inbox", 11, fetched([mail(1, "<a@x>"), mail(7, "<d@x>"), mail(4)]), NOW)
     assert len(again) == 2
     assert (await stored_rows(engine))[-2:] == [(11, 2, "<d@x>"), (11, 3, None)]
     assert await store.inbound.cursor("inbox") == (11, 3)
@@ -91,9 +87,7 @@ async def test_unclassified_raw_reads_in_id_order_from_where_it_is_told(
 async def test_a_classification_is_saved_once(engine: AsyncEngine) -> None:
     store = CamStore(engine)
     outbound = await sent_emails(engine, [("p@client.example", "<out-1@outreach.example.com>")])
-    ids = await store.inbound.store(
-        "inbox", 1, fetched([mail(1, "<m1@x>"), mail(2, "<m2@x>")]), NOW
-    )
+    ids = await store.inbound.store("inbox", 1, fetched([mail(1, "<m1@x>"), mail(2, "<m2@x>")]), NOW)
     first, second = (classify_message(mail(n)) for n in (1, 2))
     match = await store.inbound.match_by_message_ids(["<out-1@outreach.example.com>"])
     assert match is not None and match.outbound_id == outbound["<out-1@outreach.example.com>"]
@@ -106,9 +100,9 @@ async def test_a_classification_is_saved_once(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         rows = (
             await conn.execute(
-                sa.select(
-                    inbound_t.c.matched_by, inbound_t.c.lead_id, inbound_t.c.classification
-                ).order_by(inbound_t.c.id)
+                sa.select(inbound_t.c.matched_by, inbound_t.c.lead_id, inbound_t.c.classification).order_by(
+                    inbound_t.c.id
+                )
             )
         ).all()
     assert rows[0][0] == "message_id" and rows[0][1] == match.lead_id

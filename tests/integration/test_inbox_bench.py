@@ -52,10 +52,7 @@ def test_without_dovecot_it_says_so_in_one_line(
 
 def test_the_messages_are_the_corpus_with_a_message_id_each() -> None:
     raws = bench.inbox.make_messages(250)
-    ids = [
-        next(line for line in raw.split(b"\r\n") if line.lower().startswith(b"message-id:"))
-        for raw in raws
-    ]
+    ids = [next(line for line in raw.split(b"\r\n") if line.lower().startswith(b"message-id:")) for raw in raws]
     assert len(set(ids)) == 250
     for raw in raws:
         head = raw.split(b"\r\n\r\n", 1)[0].lower().split(b"\r\n")

@@ -93,9 +93,7 @@ class Harness:
 
     def make_source(self) -> ImapSource:
         user = self.server.user("test")
-        source = ImapSource(
-            self.server.host, self.server.port, user.username, user.password, tls="none", timeout=10
-        )
+        source = ImapSource(self.server.host, self.server.port, user.username, user.password, tls="none", timeout=10)
         self.sources.append(source)
         return source
 
@@ -128,14 +126,10 @@ def idle_tasks() -> list[asyncio.Task[Any]]:
     return [t for t in asyncio.all_tasks() if t.get_name().startswith("idle:")]
 
 
-async def test_pushed_mail_is_stored_without_a_tick(
-    imap_server: DovecotServer, engine: AsyncEngine
-) -> None:
+async def test_pushed_mail_is_stored_without_a_tick(imap_server: DovecotServer, engine: AsyncEngine) -> None:
     h = Harness(imap_server, engine)
     await imap_server.append(reply(1))
-    async with ActorSystem(
-        RuntimeSettings(tick_interval_s=0, seed=1), children=h.children()
-    ) as system:
+    async with ActorSystem(RuntimeSettings(tick_interval_s=0, seed=1), children=h.children()) as system:
         await system.ref("cam.inbox", PollInbox).tell(system.message(PollInbox, inbox="test"))
         await eventually(lambda: len(h.seen) == 1, h.changed)
         await eventually(h.idling)
@@ -146,9 +140,7 @@ async def test_pushed_mail_is_stored_without_a_tick(
         await eventually(lambda: len(h.seen) == 4, h.changed)
         assert len(idle_tasks()) == 1
         # The mailbox was never blocked by the wait: a poll asked for meanwhile is answered.
-        await system.ref("cam.inbox", PollInbox).ask(
-            system.message(PollInbox, inbox="test"), timeout=DEADLINE
-        )
+        await system.ref("cam.inbox", PollInbox).ask(system.message(PollInbox, inbox="test"), timeout=DEADLINE)
     assert await h.stored() == [f"<idle-{n}@client.example>" for n in (1, 2, 3, 4)]
     assert len(set(h.seen)) == 4
     # Leaving the system cancelled the watcher and closed both connections.
@@ -160,12 +152,8 @@ async def test_the_watcher_reconnects_after_the_server_drops_it(
     imap_server: DovecotServer, engine: AsyncEngine
 ) -> None:
     h = Harness(imap_server, engine)
-    async with ActorSystem(
-        RuntimeSettings(tick_interval_s=0, seed=2), children=h.children()
-    ) as system:
-        await system.ref("cam.inbox", PollInbox).ask(
-            system.message(PollInbox, inbox="test"), timeout=DEADLINE
-        )
+    async with ActorSystem(RuntimeSettings(tick_interval_s=0, seed=2), children=h.children()) as system:
+        await system.ref("cam.inbox", PollInbox).ask(system.message(PollInbox, inbox="test"), timeout=DEADLINE)
         await eventually(h.idling)
         before = len(h.sources)
         await imap_server.akick("test")  # drops the fetch and the IDLE connection
@@ -176,13 +164,9 @@ async def test_the_watcher_reconnects_after_the_server_drops_it(
     assert idle_tasks() == []
 
 
-async def test_without_idle_only_polls_fetch(
-    imap_server: DovecotServer, engine: AsyncEngine
-) -> None:
+async def test_without_idle_only_polls_fetch(imap_server: DovecotServer, engine: AsyncEngine) -> None:
     h = Harness(imap_server, engine)
-    async with ActorSystem(
-        RuntimeSettings(tick_interval_s=0, seed=3), children=h.children(idle=False)
-    ) as system:
+    async with ActorSystem(RuntimeSettings(tick_interval_s=0, seed=3), children=h.children(idle=False)) as system:
         inbox = system.ref("cam.inbox", PollInbox)
         await inbox.ask(system.message(PollInbox, inbox="test"), timeout=DEADLINE)
         assert idle_tasks() == [] and len(h.sources) == 1

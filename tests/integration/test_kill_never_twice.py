@@ -87,10 +87,7 @@ class KillRun:
     final_output: str
 
     def replay(self) -> str:
-        kills = ", ".join(
-            f"p{k.process}:{k.point}{'@' + k.message_id if k.message_id else ''}"
-            for k in self.kills
-        )
+        kills = ", ".join(f"p{k.process}:{k.point}{'@' + k.message_id if k.message_id else ''}" for k in self.kills)
         return (
             f"[{self.backend}] seed={self.seed} (AICMO_TEST_KILL_SEED={SEED}); "
             f"kill points {[str(p) for p in self.plan]}; kills in order: {kills}"
@@ -118,11 +115,7 @@ def _run_with_kills(workspace: Workspace, plan: list[KillPoint], backend: str) -
 
     def progress() -> str:
         alive = [p.name for p in processes if p.proc.poll() is None]
-        events = {
-            f"p{life.index}:{life.point}": dict(life.events)
-            for life in sink.lifetimes
-            if not life.killed
-        }
+        events = {f"p{life.index}:{life.point}": dict(life.events) for life in sink.lifetimes if not life.killed}
         return (
             f"kills {len(sink.kills)}/{KILLS}, {len(sink.messages)} received, alive {alive}, "
             f"SMTP events of the living {events}; seed={workspace.seed} plan={[str(p) for p in plan]}"
@@ -132,9 +125,7 @@ def _run_with_kills(workspace: Workspace, plan: list[KillPoint], backend: str) -
         for life, service in zip(sink.lifetimes, processes, strict=True):
             code = service.proc.poll()
             if code is not None and not life.killed:
-                raise AssertionError(
-                    f"{service.name} exited {code} on its own; {progress()}\n{service.output()}"
-                )
+                raise AssertionError(f"{service.name} exited {code} on its own; {progress()}\n{service.output()}")
         if len(sink.kills) < KILLS:
             # One process active, the next already started as a standby: a kill costs the
             # lease time, not an interpreter start.
@@ -152,9 +143,7 @@ def _run_with_kills(workspace: Workspace, plan: list[KillPoint], backend: str) -
         exits = {service.name: service.proc.wait(timeout=STOP_DEADLINE_S) for service in alive}
         rows, leads = db.rows()
         output = "\n".join(f"--- {p.name}\n{p.output()}" for p in alive)
-        return KillRun(
-            backend, workspace.seed, plan, sink.kills, sink.messages, rows, leads, exits, output
-        )
+        return KillRun(backend, workspace.seed, plan, sink.kills, sink.messages, rows, leads, exits, output)
     finally:
         for service in processes:
             service.stop()
@@ -189,14 +178,10 @@ def test_no_step_reaches_a_lead_twice(kill_run: KillRun) -> None:
     by_message_id = Counter(m.message_id for m in kill_run.received)
     twice = {mid: n for mid, n in by_message_id.items() if n > 1}
     assert not twice, f"Message-IDs received more than once: {twice}; {kill_run.replay()}"
-    assert all(m.step is not None for m in kill_run.received), [
-        m for m in kill_run.received if m.step is None
-    ]
+    assert all(m.step is not None for m in kill_run.received), [m for m in kill_run.received if m.step is None]
     by_pair = Counter((m.recipient, m.step) for m in kill_run.received)
     twice_pairs = {pair: n for pair, n in by_pair.items() if n > 1}
-    assert not twice_pairs, (
-        f"(recipient, step) received more than once: {twice_pairs}; {kill_run.replay()}"
-    )
+    assert not twice_pairs, f"(recipient, step) received more than once: {twice_pairs}; {kill_run.replay()}"
 
 
 def test_what_the_sink_got_matches_the_database(kill_run: KillRun) -> None:
@@ -205,32 +190,18 @@ def test_what_the_sink_got_matches_the_database(kill_run: KillRun) -> None:
     assert not in_flight, f"rows left in flight: {in_flight}; {kill_run.replay()}"
     for m in kill_run.received:
         row = rows.get(m.message_id)
-        assert row is not None, (
-            f"the sink got {m} but no row has its Message-ID; {kill_run.replay()}"
-        )
-        assert (row.lead_id, row.step, row.recipient) == (m.lead_id, m.step, m.recipient), (
-            f"{m} vs {row}"
-        )
-        assert row.status in ("SENT", "UNCONFIRMED"), (
-            f"the sink got {m} but its row is {row}; {kill_run.replay()}"
-        )
+        assert row is not None, f"the sink got {m} but no row has its Message-ID; {kill_run.replay()}"
+        assert (row.lead_id, row.step, row.recipient) == (m.lead_id, m.step, m.recipient), f"{m} vs {row}"
+        assert row.status in ("SENT", "UNCONFIRMED"), f"the sink got {m} but its row is {row}; {kill_run.replay()}"
         if not m.answered:
             # Held by the server, never answered: the sender cannot know, so it must not retry.
-            assert row.status == "UNCONFIRMED", (
-                f"{m} was never answered, yet {row}; {kill_run.replay()}"
-            )
+            assert row.status == "UNCONFIRMED", f"{m} was never answered, yet {row}; {kill_run.replay()}"
         if m.step is not None and m.step > 1:
-            previous = next(
-                r for r in kill_run.rows if r.lead_id == row.lead_id and r.step == m.step - 1
-            )
+            previous = next(r for r in kill_run.rows if r.lead_id == row.lead_id and r.step == m.step - 1)
             assert m.in_reply_to == previous.message_id, f"{m} does not thread under {previous}"
     received = {m.message_id for m in kill_run.received}
-    sent_not_received = [
-        r for r in kill_run.rows if r.status == "SENT" and r.message_id not in received
-    ]
-    assert not sent_not_received, (
-        f"SENT but the server never got it: {sent_not_received}; {kill_run.replay()}"
-    )
+    sent_not_received = [r for r in kill_run.rows if r.status == "SENT" and r.message_id not in received]
+    assert not sent_not_received, f"SENT but the server never got it: {sent_not_received}; {kill_run.replay()}"
 
 
 def test_only_sends_cut_off_by_a_kill_are_unconfirmed(kill_run: KillRun) -> None:
@@ -278,9 +249,7 @@ REPEAT = "signal received while stopping: already stopping"
 def signal_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An SQLite database with the campaign and its leads, copied by each signal test."""
     root = tmp_path_factory.mktemp("signal-template")
-    workspace = Workspace(
-        root, f"sqlite+aiosqlite:///{root}/template.db", seed=SEED, leads=SIGNAL_LEADS
-    )
+    workspace = Workspace(root, f"sqlite+aiosqlite:///{root}/template.db", seed=SEED, leads=SIGNAL_LEADS)
     workspace.prepare()
     workspace.create_campaign()
     return root / "template.db"
@@ -299,9 +268,7 @@ def test_a_stop_signal_while_sending_exits_0_and_leaves_nothing_sending(
     signum: signal.Signals, times: int, signal_template: Path, tmp_path: Path, sink: KillSink
 ) -> None:
     shutil.copy(signal_template, tmp_path / "service.db")
-    workspace = Workspace(
-        tmp_path, f"sqlite+aiosqlite:///{tmp_path}/service.db", seed=SEED, leads=SIGNAL_LEADS
-    )
+    workspace = Workspace(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/service.db", seed=SEED, leads=SIGNAL_LEADS)
     workspace.prepare()
     # The signal goes out inside DATA of the 5th message, before the server answers: the
     # service is mid-send. A repeat waits until the service logged the first one.
@@ -316,9 +283,7 @@ def test_a_stop_signal_while_sending_exits_0_and_leaves_nothing_sending(
     assert lifetime.killed, f"the 5th message never came\n{output}"
     assert code == 0, f"exit code {code} after {signum.name} x{times}\n{output}"
     if times > 1:
-        assert service.logged(REPEAT), (
-            f"the repeat did not reach the service while stopping\n{output}"
-        )
+        assert service.logged(REPEAT), f"the repeat did not reach the service while stopping\n{output}"
     rows, _ = _rows(workspace.database_url)
     assert not [r for r in rows if r.status in ("SENDING", "UNCONFIRMED")], rows
     received = Counter(m.message_id for m in sink.messages)

@@ -65,20 +65,35 @@ class Sending(Pipeline):
         dovecot = self.dovecot
 
         def imap() -> ImapSource:
-            return ImapSource(dovecot.host, dovecot.port, "test", "pass", folder=self.folder, tls="none", timeout=10, name=INBOX)
+            return ImapSource(
+                dovecot.host, dovecot.port, "test", "pass", folder=self.folder, tls="none", timeout=10, name=INBOX
+            )
 
         return [
             cam_supervisor(
-                self.settings, self.store, secret=b"send-errors-secret-0123456789", http=False,
-                transports=transport, inboxes={INBOX: imap},
+                self.settings,
+                self.store,
+                secret=b"send-errors-secret-0123456789",
+                http=False,
+                transports=transport,
+                inboxes={INBOX: imap},
             )
         ]
 
 
-async def _start(engine: AsyncEngine, imap_server: DovecotServer, smtp_sink: SmtpSink, tmp_path: Path, body: str, leads: list[dict[str, object]]) -> Sending:
+async def _start(
+    engine: AsyncEngine,
+    imap_server: DovecotServer,
+    smtp_sink: SmtpSink,
+    tmp_path: Path,
+    body: str,
+    leads: list[dict[str, object]],
+) -> Sending:
     async with pipeline(engine, imap_server, smtp_sink, tmp_path) as base:
         settings = base.settings
-    p = Sending(engine=engine, store=base.store, clock=base.clock, sink=smtp_sink, dovecot=imap_server, settings=settings)
+    p = Sending(
+        engine=engine, store=base.store, clock=base.clock, sink=smtp_sink, dovecot=imap_server, settings=settings
+    )
     campaign = spec(body)
     await p.store.campaigns.create_or_update(campaign, p.clock.now())
     await p.store.leads.import_rows(campaign.name, leads, p.clock.now())
@@ -102,11 +117,15 @@ async def test_an_email_that_cannot_be_built_is_never_recorded_as_sent_and_repea
         rows = await p.rows(sa.select(outbound_t).order_by(outbound_t.c.id))
         cancelled = [r for r in rows if r["status"] == OutboundStatus.CANCELLED.value]
         # Three could not be built; then the campaign paused, which holds the fourth (QUEUED).
-        assert len(cancelled) == 3 and [r["status"] for r in rows if r not in cancelled] == [OutboundStatus.QUEUED.value]
+        assert len(cancelled) == 3 and [r["status"] for r in rows if r not in cancelled] == [
+            OutboundStatus.QUEUED.value
+        ]
         for r in rows:
             assert r["sending_at"] is None and r["accepted_at"] is None  # never claimed as in flight
         for r in cancelled:
-            assert r["last_error"].startswith(NOT_BUILT) and "missing variable 'title'" in r["last_error"], r["last_error"]
+            assert r["last_error"].startswith(NOT_BUILT) and "missing variable 'title'" in r["last_error"], r[
+                "last_error"
+            ]
         leads_rows = {row["id"]: row for row in await p.rows(sa.select(leads_t))}
         for r in cancelled:
             row = leads_rows[r["lead_id"]]
@@ -137,7 +156,9 @@ async def test_each_email_is_signed_by_the_mailbox_that_sends_it(
     engine: AsyncEngine, imap_server: DovecotServer, smtp_sink: SmtpSink, tmp_path: Path
 ) -> None:
     leads = [lead(f"p{n}@prospect.example") for n in range(12)]
-    p = await _start(engine, imap_server, smtp_sink, tmp_path, "Hi {{ first_name }},\n\nhello.\n\n{{ sender_name }}", leads)
+    p = await _start(
+        engine, imap_server, smtp_sink, tmp_path, "Hi {{ first_name }},\n\nhello.\n\n{{ sender_name }}", leads
+    )
     try:
         await p.run_for(TICK_S)
         mails = campaign_mails(p)
@@ -172,7 +193,9 @@ async def test_two_databases_started_with_the_same_seed_never_share_a_message_id
         engine = make_engine(url)
         await ensure_schema(engine)
         clock = FakeClock(START, autojump=False)
-        settings = Settings(database_url=url, seed=SEED, tick_interval_s=TICK_S, log_level="warning", state_dir=tmp_path / name)
+        settings = Settings(
+            database_url=url, seed=SEED, tick_interval_s=TICK_S, log_level="warning", state_dir=tmp_path / name
+        )
         store = CamStore(engine)
         campaign = spec("Hi {{ first_name }}", name="same-seed")
         await store.campaigns.create_or_update(campaign, clock.now())
@@ -181,8 +204,13 @@ async def test_two_databases_started_with_the_same_seed_never_share_a_message_id
         assert installation == await load_or_create_installation(engine, clock.now())  # kept
         outbox = tmp_path / name / "outbox"
         cam = cam_supervisor(
-            settings, store, secret=b"same-seed-secret-0123456789", http=False, installation=installation,
-            transports=lambda profile, mailbox, outbox=outbox: MaildirOutbox(outbox), inboxes={},
+            settings,
+            store,
+            secret=b"same-seed-secret-0123456789",
+            http=False,
+            installation=installation,
+            transports=lambda profile, mailbox, outbox=outbox: MaildirOutbox(outbox),
+            inboxes={},
         )
         system = ActorSystem(settings, clock=clock, children=[cam])
         await system.start()
@@ -228,12 +256,18 @@ async def test_a_rejection_at_rcpt_is_a_hard_bounce_in_every_count(
     engine: AsyncEngine, imap_server: DovecotServer, smtp_sink: SmtpSink, tmp_path: Path
 ) -> None:
     dead, fine = "gone@prospect.example", "here@prospect.example"
-    smtp_sink.reply_for[dead] = "550 5.1.1 <gone@prospect.example>: Recipient address rejected: User unknown in virtual mailbox table"
+    smtp_sink.reply_for[dead] = (
+        "550 5.1.1 <gone@prospect.example>: Recipient address rejected: User unknown in virtual mailbox table"
+    )
     p = await _start(engine, imap_server, smtp_sink, tmp_path, "Hi {{ first_name }}", [lead(dead), lead(fine)])
     try:
         await p.run_for(TICK_S)
         rows = {r["recipient"]: r for r in await p.rows(sa.select(outbound_t))}
-        assert (rows[dead]["status"], rows[dead]["bounce"], rows[dead]["bounce_reason"]) == ("FAILED", "hard", "user_unknown")
+        assert (rows[dead]["status"], rows[dead]["bounce"], rows[dead]["bounce_reason"]) == (
+            "FAILED",
+            "hard",
+            "user_unknown",
+        )
         assert (rows[fine]["status"], rows[fine]["bounce"]) == ("SENT", None)
         states = {r["email"]: r["state"] for r in await p.rows(sa.select(leads_t))}
         assert states == {dead: "bounced", fine: "active"}
@@ -287,7 +321,9 @@ async def test_a_resumed_campaign_sends_to_the_leads_that_came_due_while_it_was_
     leads = [lead(f"p{n}@prospect.example") for n in range(5)]
     async with pipeline(engine, imap_server, smtp_sink, tmp_path) as base:
         settings = base.settings
-    p = Sending(engine=engine, store=base.store, clock=base.clock, sink=smtp_sink, dovecot=imap_server, settings=settings)
+    p = Sending(
+        engine=engine, store=base.store, clock=base.clock, sink=smtp_sink, dovecot=imap_server, settings=settings
+    )
     campaign = spec("Hi {{ first_name }}", name="paused-then-resumed")
     await p.store.campaigns.create_or_update(campaign, p.clock.now())
     await p.store.campaigns.set_status(campaign.name, "paused", "paused by command", p.clock.now())

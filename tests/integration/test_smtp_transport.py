@@ -43,8 +43,12 @@ def _transport(sink: SmtpSink) -> SmtpTransport:
 async def test_accepted_message_arrives_whole_and_the_connection_is_reused(smtp_sink: SmtpSink) -> None:
     transport = _transport(smtp_sink)
     try:
-        first = await transport.send(_message(subject="one"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"])
-        second = await transport.send(_message(subject="two"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"])
+        first = await transport.send(
+            _message(subject="one"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"]
+        )
+        second = await transport.send(
+            _message(subject="two"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"]
+        )
     finally:
         await transport.close()
     assert (first.outcome, first.smtp_code) == ("accepted", 250)
@@ -61,8 +65,12 @@ async def test_permanent_rcpt_rejection_is_permanent_and_the_connection_stays_us
     smtp_sink.reply_for["gone@example.com"] = "550 5.1.1 <gone@example.com>: Recipient address rejected: User unknown"
     transport = _transport(smtp_sink)
     try:
-        failed = await transport.send(_message("gone@example.com"), mail_from="alex@outreach.example.com", rcpt_to=["gone@example.com"])
-        ok = await transport.send(_message(subject="after"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"])
+        failed = await transport.send(
+            _message("gone@example.com"), mail_from="alex@outreach.example.com", rcpt_to=["gone@example.com"]
+        )
+        ok = await transport.send(
+            _message(subject="after"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"]
+        )
     finally:
         await transport.close()
     assert (failed.outcome, failed.smtp_code, failed.stage) == ("permanent", 550, "rcpt")
@@ -77,7 +85,9 @@ async def test_temporary_rcpt_and_data_failures_are_temporary(smtp_sink: SmtpSin
     smtp_sink.reply_for["busy@example.com"] = "450 4.2.1 Mailbox busy, try again later"
     transport = _transport(smtp_sink)
     try:
-        rcpt = await transport.send(_message("busy@example.com"), mail_from="alex@outreach.example.com", rcpt_to=["busy@example.com"])
+        rcpt = await transport.send(
+            _message("busy@example.com"), mail_from="alex@outreach.example.com", rcpt_to=["busy@example.com"]
+        )
         smtp_sink.handler.data_reply = "451 4.3.0 Temporary local problem"
         data = await transport.send(_message(), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"])
     finally:
@@ -103,7 +113,9 @@ async def test_a_hangup_after_the_payload_is_unconfirmed_not_temporary(smtp_sink
     try:
         result = await transport.send(_message(), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"])
         # The next send reconnects by itself.
-        again = await transport.send(_message(subject="next"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"])
+        again = await transport.send(
+            _message(subject="next"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"]
+        )
     finally:
         await transport.close()
     assert result.outcome == "unconfirmed"
@@ -125,10 +137,18 @@ async def test_a_refused_connection_is_temporary() -> None:
 async def test_a_dropped_idle_connection_is_reopened(smtp_sink: SmtpSink) -> None:
     transport = _transport(smtp_sink)
     try:
-        assert (await transport.send(_message(subject="a"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"])).outcome == "accepted"
+        assert (
+            await transport.send(
+                _message(subject="a"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"]
+            )
+        ).outcome == "accepted"
         assert transport._client is not None
         transport._client.close()  # as if the server had timed the idle connection out
-        assert (await transport.send(_message(subject="b"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"])).outcome == "accepted"
+        assert (
+            await transport.send(
+                _message(subject="b"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"]
+            )
+        ).outcome == "accepted"
     finally:
         await transport.close()
     assert transport.connections == 2
@@ -150,11 +170,17 @@ async def test_a_connection_in_steady_use_sends_no_noop_but_an_idle_one_is_check
     transport = _transport(smtp_sink)
     try:
         for n in range(3):
-            result = await transport.send(_message(subject=f"s{n}"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"])
+            result = await transport.send(
+                _message(subject=f"s{n}"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"]
+            )
             assert result.outcome == "accepted"
         assert noops == 0  # a round trip per message saved
         monkeypatch.setattr(smtp_gateway, "IDLE_CHECK_S", 0.0)  # every connection now counts as idle
-        assert (await transport.send(_message(subject="late"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"])).outcome == "accepted"
+        assert (
+            await transport.send(
+                _message(subject="late"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"]
+            )
+        ).outcome == "accepted"
     finally:
         await transport.close()
     assert noops == 1
@@ -165,7 +191,11 @@ async def test_a_kept_connection_the_server_closed_is_replaced_before_the_messag
     """No NOOP first: the dead connection is found at MAIL, and the message goes on a new one."""
     transport = _transport(smtp_sink)
     try:
-        assert (await transport.send(_message(subject="a"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"])).outcome == "accepted"
+        assert (
+            await transport.send(
+                _message(subject="a"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"]
+            )
+        ).outcome == "accepted"
         # The server gave up on us while we were idle and says so at the next command.
         smtp_sink.handler.mail_reply = "421 4.4.2 sink.example closing connection: idle timeout"
         stale = 0
@@ -179,7 +209,9 @@ async def test_a_kept_connection_the_server_closed_is_replaced_before_the_messag
 
         smtp_gateway._stale = counting  # type: ignore[assignment]
         try:
-            result = await transport.send(_message(subject="b"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"])
+            result = await transport.send(
+                _message(subject="b"), mail_from="alex@outreach.example.com", rcpt_to=["lead@example.com"]
+            )
         finally:
             smtp_gateway._stale = original  # type: ignore[assignment]
     finally:
@@ -252,7 +284,9 @@ async def test_auth_with_the_right_credentials_sends(smtp_tls_server: StartServe
     assert PASSWORD not in repr(events)
 
 
-async def test_without_credentials_a_server_that_requires_auth_refuses_permanently(smtp_tls_server: StartServer) -> None:
+async def test_without_credentials_a_server_that_requires_auth_refuses_permanently(
+    smtp_tls_server: StartServer,
+) -> None:
     server = smtp_tls_server("starttls", users={USER: PASSWORD}, auth_required=True)
     transport = _secure(server, "starttls")
     try:
@@ -430,9 +464,7 @@ async def test_a_send_cancelled_mid_conversation_does_not_poison_the_reused_conn
     transport = _secure(server, "starttls")
     hold = server.hold_next_rcpt()
     try:
-        interrupted = asyncio.create_task(
-            transport.send(_message(subject="cancelled"), mail_from=FROM, rcpt_to=[TO])
-        )
+        interrupted = asyncio.create_task(transport.send(_message(subject="cancelled"), mail_from=FROM, rcpt_to=[TO]))
         await hold.arrived()  # the transport is waiting for the server's reply to RCPT
         interrupted.cancel()
         with pytest.raises(asyncio.CancelledError):

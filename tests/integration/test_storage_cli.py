@@ -131,6 +131,4 @@ def test_run_py_migrate_end_to_end(tmp_path: Path) -> None:
         timeout=120,
     )
     assert bad.returncode == 2
-    assert (
-        bad.stderr.strip().startswith("error: unknown revision") and "Traceback" not in bad.stderr
-    )
+    assert bad.stderr.strip().startswith("error: unknown revision") and "Traceback" not in bad.stderr

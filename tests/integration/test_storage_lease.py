@@ -35,9 +35,7 @@ async def test_takeover_after_expiry_and_fencing(engine: AsyncEngine) -> None:
     a = WorkerLease(engine, holder="a", ttl=TTL)
     b = WorkerLease(engine, holder="b", ttl=TTL)
     async with engine.begin() as conn:
-        await conn.execute(
-            insert(cursors).values(mailbox="INBOX", uidvalidity=1, last_uid=0, updated_at=T0)
-        )
+        await conn.execute(insert(cursors).values(mailbox="INBOX", uidvalidity=1, last_uid=0, updated_at=T0))
 
     assert await a.acquire(_at(0)) and a.token == 1 and a.held
     assert await a.acquire(_at(1)) and a.token == 1  # re-acquiring our own lease keeps the token
@@ -51,9 +49,7 @@ async def test_takeover_after_expiry_and_fencing(engine: AsyncEngine) -> None:
     # A stale holder that still believes its old token is refused by the fence.
     stale = a.fence(token=1)
     async with engine.begin() as conn:
-        result = await conn.execute(
-            update(cursors).where(cursors.c.mailbox == "INBOX", stale).values(last_uid=99)
-        )
+        result = await conn.execute(update(cursors).where(cursors.c.mailbox == "INBOX", stale).values(last_uid=99))
     with pytest.raises(FencedOut):
         require_fenced(result)
     with pytest.raises(FencedOut):

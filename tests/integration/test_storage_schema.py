@@ -69,13 +69,10 @@ async def test_drift_is_reported(database_url: str) -> None:
             await conn.execute(text("CREATE TABLE stray (x INTEGER)"))
             if backend_of(database_url) == "postgresql":
                 # SQLite cannot alter a CHECK constraint in place; PostgreSQL shows the check.
-                await conn.execute(
-                    text("ALTER TABLE cam_campaigns DROP CONSTRAINT ck_cam_campaigns_status")
-                )
+                await conn.execute(text("ALTER TABLE cam_campaigns DROP CONSTRAINT ck_cam_campaigns_status"))
                 await conn.execute(
                     text(
-                        "ALTER TABLE cam_campaigns ADD CONSTRAINT ck_cam_campaigns_status "
-                        "CHECK (status IN ('active'))"
+                        "ALTER TABLE cam_campaigns ADD CONSTRAINT ck_cam_campaigns_status CHECK (status IN ('active'))"
                     )
                 )
     finally:

@@ -69,9 +69,7 @@ async def test_one_outbound_row_per_lead_and_step(engine: AsyncEngine) -> None:
         # A replayed tick queues the same rows again: nothing new.
         assert await insert_ignore(conn, outbound, rows) == 0
         more = [*rows, _outbound_row(campaign_id, lead_ids[0], 2)]
-        new = await insert_ignore_returning(
-            conn, outbound, more, [outbound.c.lead_id, outbound.c.step]
-        )
+        new = await insert_ignore_returning(conn, outbound, more, [outbound.c.lead_id, outbound.c.step])
         assert [tuple(row) for row in new] == [(lead_ids[0], 2)]
         stored = (await conn.execute(select(outbound.c.status, outbound.c.attempts))).all()
     assert set(stored) == {("QUEUED", 0)}
@@ -120,9 +118,7 @@ async def test_inbound_alert_and_suppression_are_idempotent(engine: AsyncEngine)
         assert await insert_ignore(conn, suppressions, [suppression]) == 1
         assert await insert_ignore(conn, suppressions, [suppression]) == 0
         raw, classification = (
-            await conn.execute(
-                select(inbound.c.raw, inbound.c.classification).where(inbound.c.uid == 7).limit(1)
-            )
+            await conn.execute(select(inbound.c.raw, inbound.c.classification).where(inbound.c.uid == 7).limit(1))
         ).one()
     assert raw == message["raw"] and classification == message["classification"]
 
@@ -132,9 +128,7 @@ async def test_status_values_are_checked(engine: AsyncEngine) -> None:
         campaign_id, (lead_id,) = await _campaign_with_leads(conn, 1)
     with pytest.raises(IntegrityError):
         async with engine.begin() as conn:
-            await conn.execute(
-                insert(outbound).values(**_outbound_row(campaign_id, lead_id, 1), status="LOST")
-            )
+            await conn.execute(insert(outbound).values(**_outbound_row(campaign_id, lead_id, 1), status="LOST"))
     with pytest.raises(IntegrityError):
         async with engine.begin() as conn:
             await conn.execute(leads.update().values(state="happy"))
@@ -165,8 +159,6 @@ async def test_due_leads_are_found_through_the_index(engine: AsyncEngine) -> Non
             await conn.execute(text("SET enable_seqscan = off"))  # 20 rows: force the choice
             plan = "\n".join((await conn.execute(text(f"EXPLAIN {sql}"))).scalars())
         else:
-            plan = "\n".join(
-                str(row[-1]) for row in await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}"))
-            )
+            plan = "\n".join(str(row[-1]) for row in await conn.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
     assert len(found) == 5
     assert "ix_cam_leads_next_action_at" in plan

@@ -17,6 +17,7 @@ from aicmo_actors.storage.work import run_read, run_write
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
+
 def _insert(conn: Connection, seq: int) -> None:
     conn.execute(
         sa.text(
@@ -49,7 +50,9 @@ async def test_a_write_commits_as_a_whole_and_a_failing_one_leaves_nothing(engin
     assert await run_read(engine, _count) == 2  # the first insert of the broken unit is gone
     # Ordinary async use of the same engine sees the same rows.
     async with engine.connect() as conn:
-        seen = (await conn.execute(sa.text("SELECT count(*) FROM cam_cycle_reports WHERE worker = 'test'"))).scalar_one()
+        seen = (
+            await conn.execute(sa.text("SELECT count(*) FROM cam_cycle_reports WHERE worker = 'test'"))
+        ).scalar_one()
     assert seen == 2
 
 

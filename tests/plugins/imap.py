@@ -113,9 +113,7 @@ class DovecotServer:
             check=False,
         )
         if done.returncode != 0:
-            raise RuntimeError(
-                f"doveadm {' '.join(args)} failed ({done.returncode}): {done.stderr}"
-            )
+            raise RuntimeError(f"doveadm {' '.join(args)} failed ({done.returncode}): {done.stderr}")
         return done.stdout
 
     def empty(self, username: str = "test", folder: str = "INBOX") -> None:
@@ -142,17 +140,13 @@ class DovecotServer:
         """`kick` without blocking the event loop (the client sees the drop meanwhile)."""
         await asyncio.to_thread(self.kick, username)
 
-    async def aset_uidvalidity(
-        self, value: int, username: str = "test", folder: str = "INBOX"
-    ) -> None:
+    async def aset_uidvalidity(self, value: int, username: str = "test", folder: str = "INBOX") -> None:
         """`set_uidvalidity` without blocking the event loop."""
         await asyncio.to_thread(self.set_uidvalidity, value, username, folder)
 
     # -- putting mail in -----------------------------------------------------------------
 
-    async def append(
-        self, *raws: bytes, username: str = "test", folder: str = "INBOX"
-    ) -> list[int]:
+    async def append(self, *raws: bytes, username: str = "test", folder: str = "INBOX") -> list[int]:
         """APPEND the raw messages over one IMAP connection; return their UIDs (APPENDUID)."""
         user = self.user(username)
         client = aioimaplib.IMAP4(host=self.host, port=self.port, timeout=10)
@@ -196,9 +190,7 @@ def start_dovecot(attempts: int = 3) -> DovecotServer:
                 check=False,
             )
             if done.returncode == 0:
-                return DovecotServer(
-                    host="127.0.0.1", port=port, tls_port=tls_port, base_dir=base_dir
-                )
+                return DovecotServer(host="127.0.0.1", port=port, tls_port=tls_port, base_dir=base_dir)
             last_error = done.stderr.strip()
         except subprocess.TimeoutExpired:
             last_error = ".ci/dovecot.sh start did not return within 60 s"

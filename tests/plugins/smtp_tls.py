@@ -124,9 +124,7 @@ class TlsSinkHandler(SinkHandler):
         before = len(self.messages)
         reply = await super().handle_DATA(server, session, envelope)
         for received in self.messages[before:]:
-            self.deliveries.append(
-                Delivery(str(received.message["Subject"]), tls_version, starttls_info, login)
-            )
+            self.deliveries.append(Delivery(str(received.message["Subject"]), tls_version, starttls_info, login))
         return reply
 
     def authenticate(
@@ -211,9 +209,7 @@ def misnamed_certificate(tmp_path_factory: pytest.TempPathFactory) -> SelfSigned
     """A self-signed certificate for another host (mail.elsewhere.example), not 127.0.0.1."""
     if openssl_binary() is None:
         server_missing("openssl", "the `openssl` tool makes the test certificate")
-    return make_self_signed(
-        tmp_path_factory.mktemp("smtp-tls-misnamed"), hosts=("mail.elsewhere.example",)
-    )
+    return make_self_signed(tmp_path_factory.mktemp("smtp-tls-misnamed"), hosts=("mail.elsewhere.example",))
 
 
 StartServer = Callable[..., TlsSmtpServer]

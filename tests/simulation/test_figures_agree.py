@@ -40,7 +40,9 @@ async def metrics_of(store: CamStore) -> dict[tuple[str, str], float]:
         await system.settle()
         async with httpx.AsyncClient() as client:
             text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
-    for campaign, figure, value in re.findall(r'^aicmo_campaign_emails\{campaign="([^"]+)",figure="([^"]+)"\} (\S+)$', text, re.M):
+    for campaign, figure, value in re.findall(
+        r'^aicmo_campaign_emails\{campaign="([^"]+)",figure="([^"]+)"\} (\S+)$', text, re.M
+    ):
         found[(campaign, figure)] = float(value)
     return found
 
@@ -76,7 +78,8 @@ async def test_status_metrics_auto_pause_and_the_world_agree(tmp_path: Path) -> 
     status = await anyio.run_process(
         [sys.executable, str(REPO / "run.py"), "campaign", "status", spec.name, "--json"],
         env={"AICMO_DATABASE_URL": f"sqlite+aiosqlite:///{result.db_path}", "PATH": "/usr/bin:/bin"},
-        cwd=tmp_path, check=False,
+        cwd=tmp_path,
+        check=False,
     )
     assert status.returncode == 0, status.stderr
     shown = json.loads(status.stdout.decode())["figures"]

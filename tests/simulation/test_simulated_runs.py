@@ -118,7 +118,23 @@ async def test_a_month_of_prospecting_ends_where_it_should(tmp_path: Path) -> No
 
 
 async def test_follow_ups_thread_under_the_first_email(tmp_path: Path) -> None:
-    result = await _run(tmp_path, seed=11, leads=20, days=14, behaviour=Behaviour(interested=0, not_interested=0, question=0, meeting=0, referral=0, unsubscribe=0, ooo=0, hard_bounce=0, soft_bounce=0))
+    result = await _run(
+        tmp_path,
+        seed=11,
+        leads=20,
+        days=14,
+        behaviour=Behaviour(
+            interested=0,
+            not_interested=0,
+            question=0,
+            meeting=0,
+            referral=0,
+            unsubscribe=0,
+            ooo=0,
+            hard_bounce=0,
+            soft_bounce=0,
+        ),
+    )
     by_lead: dict[str, list[Any]] = {}
     for d in result.world.deliveries:
         by_lead.setdefault(d.recipient, []).append(d)
@@ -139,7 +155,9 @@ async def test_follow_ups_thread_under_the_first_email(tmp_path: Path) -> None:
 
 
 async def test_a_crash_in_the_middle_of_sends_never_sends_a_step_twice(tmp_path: Path) -> None:
-    result = await _run(tmp_path, seed=5, leads=40, days=12, faults=Faults(crash_in_sender=0.1, drop_after_data=0.05, smtp_4xx=0.1))
+    result = await _run(
+        tmp_path, seed=5, leads=40, days=12, faults=Faults(crash_in_sender=0.1, drop_after_data=0.05, smtp_4xx=0.1)
+    )
     assert result.world.crashes > 0
     assert result.violations == []
     per_step = Counter((d.recipient, d.message_id) for d in result.world.deliveries if not d.bounced)

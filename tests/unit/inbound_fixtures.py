@@ -20,9 +20,7 @@ def corpus() -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(CORPUS.glob("*.eml"))}
 
 
-def fetched(
-    raws: Iterable[bytes], *, first_uid: int = 1, uidvalidity: int = 1
-) -> list[FetchedMessage]:
+def fetched(raws: Iterable[bytes], *, first_uid: int = 1, uidvalidity: int = 1) -> list[FetchedMessage]:
     return [
         FetchedMessage(uid=first_uid + n, uidvalidity=uidvalidity, raw=raw, internal_date=None)
         for n, raw in enumerate(raws)

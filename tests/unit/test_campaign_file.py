@@ -11,22 +11,24 @@ from aicmo_actors.cam.campaign import CampaignFileError, CampaignSpec, load_camp
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "campaign.toml"
 
-TOP = '''name = "spring-intro"
+TOP = """name = "spring-intro"
 timezone = "Europe/Berlin"
 postal_address = "Example GmbH, Strasse 1, 10115 Berlin"
-'''
-MAILBOX = '''[[mailboxes]]
+"""
+MAILBOX = """[[mailboxes]]
 address = "alex@outreach.example.com"
 display_name = "Alex Berger"
-'''
-STEP = '''[[steps]]
+"""
+STEP = """[[steps]]
 subject = "Hello {{ first_name }}"
 body = "Hi {{ first_name }}"
-'''
+"""
 
 
 def toml(top: str = TOP, window: str = "", limits: str = "", mailboxes: str = MAILBOX, steps: str = STEP) -> str:
-    return "\n".join([top, f"[window]\n{window}" if window else "", f"[limits]\n{limits}" if limits else "", mailboxes, steps])
+    return "\n".join(
+        [top, f"[window]\n{window}" if window else "", f"[limits]\n{limits}" if limits else "", mailboxes, steps]
+    )
 
 
 def error_of(text: str, source: str = "c.toml") -> str:
@@ -118,50 +120,204 @@ NO_STEPS = toml(steps="")
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        pytest.param(toml(top=TOP.replace('name = "spring-intro"\n', "")), "c.toml: name: is required", id="missing-name"),
-        pytest.param(toml(top=TOP.replace('"spring-intro"', '"Spring Intro"')), "c.toml: name: 'Spring Intro': use lower-case", id="bad-name"),
-        pytest.param(toml(window='days = ["mon", "funday"]'), "c.toml: window.days: unknown weekday 'funday'", id="bad-weekday"),
-        pytest.param(toml(window='days = ["monkey"]'), "c.toml: window.days: unknown weekday 'monkey'", id="weekday-prefix-is-not-enough"),
+        pytest.param(
+            toml(top=TOP.replace('name = "spring-intro"\n', "")), "c.toml: name: is required", id="missing-name"
+        ),
+        pytest.param(
+            toml(top=TOP.replace('"spring-intro"', '"Spring Intro"')),
+            "c.toml: name: 'Spring Intro': use lower-case",
+            id="bad-name",
+        ),
+        pytest.param(
+            toml(window='days = ["mon", "funday"]'), "c.toml: window.days: unknown weekday 'funday'", id="bad-weekday"
+        ),
+        pytest.param(
+            toml(window='days = ["monkey"]'),
+            "c.toml: window.days: unknown weekday 'monkey'",
+            id="weekday-prefix-is-not-enough",
+        ),
         pytest.param(toml(window="days = []"), "c.toml: window.days: needs at least one day", id="no-weekday"),
-        pytest.param(toml(window='start = "17:00"\nend = "09:00"'), "c.toml: window: end 09:00 must be after start 17:00", id="end-before-start"),
-        pytest.param(toml(window='start = "09:00"\nend = "09:00"'), "c.toml: window: end 09:00 must be after start 09:00", id="end-equals-start"),
-        pytest.param(toml(window='start = "9am"'), "c.toml: window.start: '9am' is not a time like 09:00", id="bad-time"),
-        pytest.param(toml(window='start = "25:00"'), "c.toml: window.start: '25:00' is not a time like 09:00", id="hour-25"),
-        pytest.param(toml(window='start = "09:00+02:00"'), "c.toml: window.start: '09:00+02:00': no UTC offset here", id="time-with-offset"),
-        pytest.param(toml(top=TOP.replace("Europe/Berlin", "Mars/Olympus_Mons")), "c.toml: timezone: unknown timezone 'Mars/Olympus_Mons'", id="unknown-timezone"),
-        pytest.param(toml(top=TOP.replace("Europe/Berlin", "Europe")), "c.toml: timezone: unknown timezone 'Europe'", id="timezone-directory"),
-        pytest.param(toml(top=TOP.replace("Europe/Berlin", "../../etc/passwd")), "c.toml: timezone: unknown timezone", id="timezone-path"),
+        pytest.param(
+            toml(window='start = "17:00"\nend = "09:00"'),
+            "c.toml: window: end 09:00 must be after start 17:00",
+            id="end-before-start",
+        ),
+        pytest.param(
+            toml(window='start = "09:00"\nend = "09:00"'),
+            "c.toml: window: end 09:00 must be after start 09:00",
+            id="end-equals-start",
+        ),
+        pytest.param(
+            toml(window='start = "9am"'), "c.toml: window.start: '9am' is not a time like 09:00", id="bad-time"
+        ),
+        pytest.param(
+            toml(window='start = "25:00"'), "c.toml: window.start: '25:00' is not a time like 09:00", id="hour-25"
+        ),
+        pytest.param(
+            toml(window='start = "09:00+02:00"'),
+            "c.toml: window.start: '09:00+02:00': no UTC offset here",
+            id="time-with-offset",
+        ),
+        pytest.param(
+            toml(top=TOP.replace("Europe/Berlin", "Mars/Olympus_Mons")),
+            "c.toml: timezone: unknown timezone 'Mars/Olympus_Mons'",
+            id="unknown-timezone",
+        ),
+        pytest.param(
+            toml(top=TOP.replace("Europe/Berlin", "Europe")),
+            "c.toml: timezone: unknown timezone 'Europe'",
+            id="timezone-directory",
+        ),
+        pytest.param(
+            toml(top=TOP.replace("Europe/Berlin", "../../etc/passwd")),
+            "c.toml: timezone: unknown timezone",
+            id="timezone-path",
+        ),
         pytest.param(NO_STEPS, "c.toml: steps: is required", id="no-steps"),
-        pytest.param(NO_STEPS.replace("[[mailboxes]]", "steps = []\n[[mailboxes]]"), "c.toml: steps: Tuple should have at least 1 item", id="empty-steps"),
+        pytest.param(
+            NO_STEPS.replace("[[mailboxes]]", "steps = []\n[[mailboxes]]"),
+            "c.toml: steps: Tuple should have at least 1 item",
+            id="empty-steps",
+        ),
         pytest.param(toml(mailboxes=""), "c.toml: mailboxes: is required", id="no-mailboxes"),
-        pytest.param(toml(steps=STEP.replace('subject = "Hello {{ first_name }}"', 'subject = "  "')), "c.toml: steps[0].subject: the first step needs a subject", id="first-subject-empty"),
-        pytest.param(toml(steps=STEP.replace("body", "boddy")), "c.toml: steps[0].boddy: unknown key (a typo?) (and 1 more problem)", id="typo-key"),
-        pytest.param(toml(steps=STEP + "delay_days = -1\n"), "c.toml: steps[0].delay_days: Input should be greater than or equal to 0", id="negative-delay"),
-        pytest.param(toml(steps=STEP + "delay_days = inf\n"), "c.toml: steps[0].delay_days: Input should be a finite number", id="infinite-delay"),
-        pytest.param(toml(steps=STEP + "delay_days = 100000\n"), "c.toml: steps[0].delay_days: Input should be less than or equal to 3650", id="huge-delay"),
-        pytest.param(toml(steps=STEP + '[[steps.variants]]\nname = "B"\nweight = 0\n'), "c.toml: steps[0].variants[0].weight: Input should be greater than 0", id="variant-weight-zero"),
-        pytest.param(toml(steps=STEP + '[[steps.variants]]\nname = "B"\nweight = -2\n'), "c.toml: steps[0].variants[0].weight: Input should be greater than 0", id="variant-weight-negative"),
-        pytest.param(toml(steps=STEP + '[[steps.variants]]\nname = "B"\nweight = nan\n'), "c.toml: steps[0].variants[0].weight: Input should be a finite number", id="variant-weight-nan"),
-        pytest.param(toml(steps=STEP + '[[steps.variants]]\nname = "B"\nweight = inf\n'), "c.toml: steps[0].variants[0].weight: Input should be a finite number", id="variant-weight-inf"),
-        pytest.param(toml(steps=STEP + 'weight = "heavy"\n'), "c.toml: steps[0].weight: Input should be a valid number", id="step-weight-text"),
-        pytest.param(toml(steps=STEP + '[[steps.variants]]\nname = "A"\n'), "c.toml: steps[0]: variant names must be unique and not 'A'", id="variant-named-A"),
-        pytest.param(toml(steps=STEP + '[[steps.variants]]\nname = "B"\n[[steps.variants]]\nname = "B"\n'), "c.toml: steps[0]: variant names must be unique", id="variant-twice"),
-        pytest.param(toml(steps=STEP + '[[steps.variants]]\nname = " "\n'), "c.toml: steps[0].variants[0].name: a variant needs a name", id="variant-no-name"),
-        pytest.param(toml(mailboxes=MAILBOX.replace("alex@outreach.example.com", "not-an-address")), "c.toml: mailboxes[0].address: 'not-an-address' is not a valid address", id="bad-mailbox-address"),
-        pytest.param(toml(mailboxes=MAILBOX.replace("alex@outreach.example.com", "alex@@outreach.example.com")), "c.toml: mailboxes[0].address: 'alex@@outreach.example.com' is not a valid address", id="two-at-signs"),
-        pytest.param(toml(mailboxes=MAILBOX.replace("alex@outreach.example.com", "jörg@outreach.example.com")), "c.toml: mailboxes[0].address: 'jörg@outreach.example.com' is not a valid address", id="non-ascii-local-part"),
-        pytest.param(toml(mailboxes=MAILBOX + MAILBOX.replace("alex@", "ALEX@")), "c.toml: mailboxes: 'ALEX@outreach.example.com' is listed twice", id="mailbox-twice"),
-        pytest.param(toml(mailboxes=MAILBOX.replace('"Alex Berger"', '"Alex\\r\\nBcc: all@example.com"')), "c.toml: mailboxes[0].display_name: must not contain line breaks", id="crlf-display-name"),
-        pytest.param(toml(mailboxes=MAILBOX.replace('"Alex Berger"', '"Alex\\nBerger"')), "c.toml: mailboxes[0].display_name: must not contain line breaks", id="lf-display-name"),
-        pytest.param(toml(mailboxes=MAILBOX.replace('"Alex Berger"', '"Alex\\u2028Berger"')), "c.toml: mailboxes[0].display_name: must not contain line breaks", id="unicode-line-separator"),
-        pytest.param(toml(limits="daily_cap = -1"), "c.toml: limits.daily_cap: Input should be greater than or equal to 0", id="negative-cap"),
-        pytest.param(toml(limits="daily_cap = 2.5"), "c.toml: limits.daily_cap: Input should be a valid integer", id="fractional-cap"),
-        pytest.param(toml(limits="jitter_seconds = inf"), "c.toml: limits.jitter_seconds: Input should be a finite number", id="infinite-jitter"),
-        pytest.param(toml(limits="min_gap_seconds = nan"), "c.toml: limits.min_gap_seconds: Input should be a finite number", id="nan-gap"),
-        pytest.param(toml(top=TOP.replace('postal_address = "Example GmbH, Strasse 1, 10115 Berlin"\n', "")), "c.toml: postal_address: is required", id="postal-address-missing"),
-        pytest.param(toml(top=TOP.replace('"Example GmbH, Strasse 1, 10115 Berlin"', '"   "')), "c.toml: postal_address: the sender's postal address is required in every email (CAN-SPAM)", id="postal-address-blank"),
-        pytest.param(toml(top=TOP + "stop_company_on_reply = 3\n"), "c.toml: stop_company_on_reply: Input should be a valid boolean", id="not-a-boolean"),
-        pytest.param(toml(top=TOP + "typo_key = 1\n"), "c.toml: typo_key: unknown key (a typo?)", id="unknown-top-level-key"),
+        pytest.param(
+            toml(steps=STEP.replace('subject = "Hello {{ first_name }}"', 'subject = "  "')),
+            "c.toml: steps[0].subject: the first step needs a subject",
+            id="first-subject-empty",
+        ),
+        pytest.param(
+            toml(steps=STEP.replace("body", "boddy")),
+            "c.toml: steps[0].boddy: unknown key (a typo?) (and 1 more problem)",
+            id="typo-key",
+        ),
+        pytest.param(
+            toml(steps=STEP + "delay_days = -1\n"),
+            "c.toml: steps[0].delay_days: Input should be greater than or equal to 0",
+            id="negative-delay",
+        ),
+        pytest.param(
+            toml(steps=STEP + "delay_days = inf\n"),
+            "c.toml: steps[0].delay_days: Input should be a finite number",
+            id="infinite-delay",
+        ),
+        pytest.param(
+            toml(steps=STEP + "delay_days = 100000\n"),
+            "c.toml: steps[0].delay_days: Input should be less than or equal to 3650",
+            id="huge-delay",
+        ),
+        pytest.param(
+            toml(steps=STEP + '[[steps.variants]]\nname = "B"\nweight = 0\n'),
+            "c.toml: steps[0].variants[0].weight: Input should be greater than 0",
+            id="variant-weight-zero",
+        ),
+        pytest.param(
+            toml(steps=STEP + '[[steps.variants]]\nname = "B"\nweight = -2\n'),
+            "c.toml: steps[0].variants[0].weight: Input should be greater than 0",
+            id="variant-weight-negative",
+        ),
+        pytest.param(
+            toml(steps=STEP + '[[steps.variants]]\nname = "B"\nweight = nan\n'),
+            "c.toml: steps[0].variants[0].weight: Input should be a finite number",
+            id="variant-weight-nan",
+        ),
+        pytest.param(
+            toml(steps=STEP + '[[steps.variants]]\nname = "B"\nweight = inf\n'),
+            "c.toml: steps[0].variants[0].weight: Input should be a finite number",
+            id="variant-weight-inf",
+        ),
+        pytest.param(
+            toml(steps=STEP + 'weight = "heavy"\n'),
+            "c.toml: steps[0].weight: Input should be a valid number",
+            id="step-weight-text",
+        ),
+        pytest.param(
+            toml(steps=STEP + '[[steps.variants]]\nname = "A"\n'),
+            "c.toml: steps[0]: variant names must be unique and not 'A'",
+            id="variant-named-A",
+        ),
+        pytest.param(
+            toml(steps=STEP + '[[steps.variants]]\nname = "B"\n[[steps.variants]]\nname = "B"\n'),
+            "c.toml: steps[0]: variant names must be unique",
+            id="variant-twice",
+        ),
+        pytest.param(
+            toml(steps=STEP + '[[steps.variants]]\nname = " "\n'),
+            "c.toml: steps[0].variants[0].name: a variant needs a name",
+            id="variant-no-name",
+        ),
+        pytest.param(
+            toml(mailboxes=MAILBOX.replace("alex@outreach.example.com", "not-an-address")),
+            "c.toml: mailboxes[0].address: 'not-an-address' is not a valid address",
+            id="bad-mailbox-address",
+        ),
+        pytest.param(
+            toml(mailboxes=MAILBOX.replace("alex@outreach.example.com", "alex@@outreach.example.com")),
+            "c.toml: mailboxes[0].address: 'alex@@outreach.example.com' is not a valid address",
+            id="two-at-signs",
+        ),
+        pytest.param(
+            toml(mailboxes=MAILBOX.replace("alex@outreach.example.com", "jörg@outreach.example.com")),
+            "c.toml: mailboxes[0].address: 'jörg@outreach.example.com' is not a valid address",
+            id="non-ascii-local-part",
+        ),
+        pytest.param(
+            toml(mailboxes=MAILBOX + MAILBOX.replace("alex@", "ALEX@")),
+            "c.toml: mailboxes: 'ALEX@outreach.example.com' is listed twice",
+            id="mailbox-twice",
+        ),
+        pytest.param(
+            toml(mailboxes=MAILBOX.replace('"Alex Berger"', '"Alex\\r\\nBcc: all@example.com"')),
+            "c.toml: mailboxes[0].display_name: must not contain line breaks",
+            id="crlf-display-name",
+        ),
+        pytest.param(
+            toml(mailboxes=MAILBOX.replace('"Alex Berger"', '"Alex\\nBerger"')),
+            "c.toml: mailboxes[0].display_name: must not contain line breaks",
+            id="lf-display-name",
+        ),
+        pytest.param(
+            toml(mailboxes=MAILBOX.replace('"Alex Berger"', '"Alex\\u2028Berger"')),
+            "c.toml: mailboxes[0].display_name: must not contain line breaks",
+            id="unicode-line-separator",
+        ),
+        pytest.param(
+            toml(limits="daily_cap = -1"),
+            "c.toml: limits.daily_cap: Input should be greater than or equal to 0",
+            id="negative-cap",
+        ),
+        pytest.param(
+            toml(limits="daily_cap = 2.5"),
+            "c.toml: limits.daily_cap: Input should be a valid integer",
+            id="fractional-cap",
+        ),
+        pytest.param(
+            toml(limits="jitter_seconds = inf"),
+            "c.toml: limits.jitter_seconds: Input should be a finite number",
+            id="infinite-jitter",
+        ),
+        pytest.param(
+            toml(limits="min_gap_seconds = nan"),
+            "c.toml: limits.min_gap_seconds: Input should be a finite number",
+            id="nan-gap",
+        ),
+        pytest.param(
+            toml(top=TOP.replace('postal_address = "Example GmbH, Strasse 1, 10115 Berlin"\n', "")),
+            "c.toml: postal_address: is required",
+            id="postal-address-missing",
+        ),
+        pytest.param(
+            toml(top=TOP.replace('"Example GmbH, Strasse 1, 10115 Berlin"', '"   "')),
+            "c.toml: postal_address: the sender's postal address is required in every email (CAN-SPAM)",
+            id="postal-address-blank",
+        ),
+        pytest.param(
+            toml(top=TOP + "stop_company_on_reply = 3\n"),
+            "c.toml: stop_company_on_reply: Input should be a valid boolean",
+            id="not-a-boolean",
+        ),
+        pytest.param(
+            toml(top=TOP + "typo_key = 1\n"), "c.toml: typo_key: unknown key (a typo?)", id="unknown-top-level-key"
+        ),
     ],
 )
 def test_user_mistakes_are_one_line_naming_the_file_and_the_key(text: str, expected: str) -> None:
@@ -228,9 +384,13 @@ def test_spec_hash_is_stable() -> None:
     # The stored JSON round trip keeps the hash (it is what the database compares).
     assert CampaignSpec.from_json(a.to_json()).spec_hash() == a.spec_hash()
     # Key order in the file and spelling of equal values do not matter ...
-    reordered = toml(top='postal_address = "Example GmbH, Strasse 1, 10115 Berlin"\ntimezone = "Europe/Berlin"\nname = "spring-intro"\n')
+    reordered = toml(
+        top='postal_address = "Example GmbH, Strasse 1, 10115 Berlin"\ntimezone = "Europe/Berlin"\nname = "spring-intro"\n'
+    )
     assert parse_campaign(reordered).spec_hash() == a.spec_hash()
-    defaults_spelt_out = toml(window='days = ["Monday", "tue", "wed", "thu", "fri"]\nstart = "9:00"\nend = "17:00"', limits="daily_cap = 40")
+    defaults_spelt_out = toml(
+        window='days = ["Monday", "tue", "wed", "thu", "fri"]\nstart = "9:00"\nend = "17:00"', limits="daily_cap = 40"
+    )
     assert parse_campaign(defaults_spelt_out).spec_hash() == a.spec_hash()
     # ... but any change of content does.
     assert parse_campaign(toml(limits="daily_cap = 41")).spec_hash() != a.spec_hash()

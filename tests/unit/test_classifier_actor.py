@@ -68,11 +68,7 @@ async def corpus_with_sends(engine: AsyncEngine, copies: int = 1) -> list[int]:
             sends[f"<other-{n}@outreach.example.com>"] = recipient
     await sent_emails(engine, [(recipient, message_id) for message_id, recipient in sends.items()])
     store = CamStore(engine)
-    unique = [
-        with_message_id(raw, f"<copy{k}-{n}@test.example>")
-        for k in range(copies)
-        for n, raw in enumerate(raws)
-    ]
+    unique = [with_message_id(raw, f"<copy{k}-{n}@test.example>") for k in range(copies) for n, raw in enumerate(raws)]
     return await store.inbound.store("inbox", 1, fetched(unique), NOW)
 
 
@@ -123,13 +119,9 @@ class Run:
         self.system: ActorSystem | None = None
 
     async def __aenter__(self) -> Run:
-        self.system = ActorSystem(
-            SETTINGS, children=[ChildSpec("cam.classifier", lambda: Classifier(self.store))]
-        )
+        self.system = ActorSystem(SETTINGS, children=[ChildSpec("cam.classifier", lambda: Classifier(self.store))])
         await self.system.start()
-        self.system.events.tap(
-            lambda e: self.events.append(e) if isinstance(e, ReplyClassified) else None
-        )
+        self.system.events.tap(lambda e: self.events.append(e) if isinstance(e, ReplyClassified) else None)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -140,9 +132,7 @@ class Run:
         assert self.system is not None
         ref = self.system.ref("cam.classifier", ReplyReceived)
         for inbound_id in ids:
-            await ref.tell(
-                self.system.message(ReplyReceived, inbound_id=inbound_id, mailbox="inbox")
-            )
+            await ref.tell(self.system.message(ReplyReceived, inbound_id=inbound_id, mailbox="inbox"))
         await self.system.settle()
 
     def restarts(self) -> int:
@@ -270,9 +260,7 @@ async def test_a_row_the_database_refuses_is_given_up_alone(
     assert all(rows[i][5] is not None for i in ids if i != refused)
 
 
-async def test_a_batch_never_reads_more_than_its_size(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_batch_never_reads_more_than_its_size(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     ids = await corpus_with_sends(engine)
     store = CamStore(engine)
     sizes: list[int] = []
@@ -284,9 +272,7 @@ async def test_a_batch_never_reads_more_than_its_size(
         return rows
 
     monkeypatch.setattr(InboundRepo, "unclassified_raw", read)
-    system = ActorSystem(
-        SETTINGS, children=[ChildSpec("cam.classifier", lambda: Classifier(store, batch=7))]
-    )
+    system = ActorSystem(SETTINGS, children=[ChildSpec("cam.classifier", lambda: Classifier(store, batch=7))])
     async with system:
         ref = system.ref("cam.classifier", ReplyReceived)
         for inbound_id in ids:

@@ -15,7 +15,9 @@ from contracts.cam import ReplyCategory
 pytestmark = pytest.mark.anyio
 
 HERE = "tests.unit.test_classifier_reader"
-REPLY = b"From: fay@prospect.example\r\nSubject: Re: hello\r\n\r\nYes, this sounds interesting, please tell me more.\r\n"
+REPLY = (
+    b"From: fay@prospect.example\r\nSubject: Re: hello\r\n\r\nYes, this sounds interesting, please tell me more.\r\n"
+)
 
 
 def slow_or_real(raw: bytes, *, limits: ParseLimits | None = None) -> str:

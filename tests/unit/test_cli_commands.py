@@ -27,13 +27,20 @@ SMTP_TRANSPORTS = json.dumps({"default": {"kind": "smtp", "host": "smtp.example.
 
 def env_for(cwd: Path, **extra: str) -> dict[str, str]:
     environ = {k: v for k, v in os.environ.items() if not k.upper().startswith("AICMO_")}
-    environ.update({"AICMO_DATABASE_URL": f"sqlite+aiosqlite:///{cwd}/aicmo.db", "PYTHONDONTWRITEBYTECODE": "1", **extra})
+    environ.update(
+        {"AICMO_DATABASE_URL": f"sqlite+aiosqlite:///{cwd}/aicmo.db", "PYTHONDONTWRITEBYTECODE": "1", **extra}
+    )
     return environ
 
 
 def run_py(cwd: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(RUN_PY), *args], cwd=cwd, env=env_for(cwd, **extra), capture_output=True, text=True, timeout=120
+        [sys.executable, str(RUN_PY), *args],
+        cwd=cwd,
+        env=env_for(cwd, **extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -86,7 +93,10 @@ def test_a_transport_the_settings_do_not_define_is_refused(tmp_path: Path) -> No
     assert check.returncode == 1
     problems = json.loads(check.stdout)["problems"]
     assert [p["kind"] for p in problems] == ["settings", "settings"]
-    assert "alex@outreach.example.com uses transport 'default', which AICMO_TRANSPORTS does not define (defined: bulk)" in problems[0]["message"]
+    assert (
+        "alex@outreach.example.com uses transport 'default', which AICMO_TRANSPORTS does not define (defined: bulk)"
+        in problems[0]["message"]
+    )
     create = run_py(tmp_path, "campaign", "create", str(CAMPAIGN), AICMO_TRANSPORTS=transports)
     assert create.returncode == 1 and "does not define" in create.stderr
 
@@ -105,8 +115,12 @@ def test_smtp_with_an_unreachable_public_url_is_refused(tmp_path: Path, public_u
 
 def test_smtp_with_a_public_https_url_is_stored(tmp_path: Path) -> None:
     done = run_py(
-        tmp_path, "campaign", "create", str(CAMPAIGN),
-        AICMO_TRANSPORTS=SMTP_TRANSPORTS, AICMO_PUBLIC_URL="https://links.agency.com",
+        tmp_path,
+        "campaign",
+        "create",
+        str(CAMPAIGN),
+        AICMO_TRANSPORTS=SMTP_TRANSPORTS,
+        AICMO_PUBLIC_URL="https://links.agency.com",
     )
     assert done.returncode == 0, done.stderr
     assert "created" in done.stdout
@@ -143,7 +157,9 @@ def test_test_domains_need_the_setting(tmp_path: Path) -> None:
     leads = tmp_path / "leads.csv"
     leads.write_text("email\nann@corp.test\nbob@mail.invalid\ncid@localhost\n")
     assert run_py(tmp_path, "leads", "import", str(leads), "--campaign", "agency-intro").returncode == 1
-    imported = run_py(tmp_path, "leads", "import", str(leads), "--campaign", "agency-intro", AICMO_ALLOW_TEST_DOMAINS="1")
+    imported = run_py(
+        tmp_path, "leads", "import", str(leads), "--campaign", "agency-intro", AICMO_ALLOW_TEST_DOMAINS="1"
+    )
     assert imported.returncode == 0, imported.stdout + imported.stderr
     assert "3 imported" in imported.stdout
 
@@ -192,7 +208,10 @@ def test_leads_import_help_documents_the_exit_codes(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 4, "it looks like a zip archive or an Excel/OpenDocument workbook"),
+        (
+            b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 4,
+            "it looks like a zip archive or an Excel/OpenDocument workbook",
+        ),
         (b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4, "it holds binary data (NUL bytes)"),
         (b"\x1f\x8b\x08\x00" + bytes(range(256)) * 4, "it looks like a gzip archive"),
     ],
@@ -202,7 +221,10 @@ def test_a_binary_file_is_one_readable_line(work: Path, content: bytes, expected
     path.write_bytes(content)
     done = subprocess.run(
         [sys.executable, str(RUN_PY), "leads", "import", str(path), "--campaign", "agency-intro"],
-        cwd=work, env=env_for(work), capture_output=True, timeout=60,
+        cwd=work,
+        env=env_for(work),
+        capture_output=True,
+        timeout=60,
     )
     assert done.returncode == 2
     stderr = done.stderr.decode("utf-8")  # text, not the file's bytes
@@ -220,7 +242,10 @@ def test_rows_never_print_control_characters(work: Path) -> None:
     )
     done = subprocess.run(
         [sys.executable, str(RUN_PY), "leads", "import", str(path), "--campaign", "agency-intro"],
-        cwd=work, env=env_for(work), capture_output=True, timeout=60,
+        cwd=work,
+        env=env_for(work),
+        capture_output=True,
+        timeout=60,
     )
     assert done.returncode == 3
     out = done.stdout.decode("utf-8")
@@ -281,8 +306,11 @@ def test_the_demo_runs_again_in_its_own_folder_and_every_path_it_prints_exists(t
         done = demo(tmp_path, "d")
         assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "d" / ".aicmo-demo").exists()
-    printed = [line.split(":", 1)[1].split()[0] for line in done.stdout.splitlines()
-               if line.strip().startswith(("database:", "replies:", "sent mail:"))]
+    printed = [
+        line.split(":", 1)[1].split()[0]
+        for line in done.stdout.splitlines()
+        if line.strip().startswith(("database:", "replies:", "sent mail:"))
+    ]
     assert len(printed) == 3
     for path in printed:
         assert (tmp_path / path).exists(), path
@@ -307,8 +335,12 @@ def run_into_a_closed_pipe(cwd: Path, *args: str) -> subprocess.CompletedProcess
     os.close(read_end)
     try:
         return subprocess.run(
-            [sys.executable, str(RUN_PY), *args], cwd=cwd, env=env_for(cwd),
-            stdout=write_end, stderr=subprocess.PIPE, timeout=60,
+            [sys.executable, str(RUN_PY), *args],
+            cwd=cwd,
+            env=env_for(cwd),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=60,
         )
     finally:
         os.close(write_end)
@@ -336,8 +368,11 @@ def test_a_pipe_closed_after_the_first_line(tmp_path: Path) -> None:
     corpus = sorted(str(p) for p in (REPO / "tests" / "unit" / "classify" / "corpus").glob("*.eml"))
     files = (corpus * (400 // len(corpus) + 1))[:400]
     proc = subprocess.Popen(
-        [sys.executable, str(RUN_PY), "classify", *files], cwd=tmp_path, env=env_for(tmp_path),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, str(RUN_PY), "classify", *files],
+        cwd=tmp_path,
+        env=env_for(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     assert proc.stdout is not None and proc.stderr is not None
     first = proc.stdout.readline()
@@ -381,7 +416,9 @@ def test_a_read_only_database_is_one_line(shared_tmp: Path) -> None:
 def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
     done = run_py(tmp_path, "campaign", "list", AICMO_DATABASE_URL="postgresql+asyncpg://aicmo@127.0.0.1:1/aicmo")
     assert done.returncode == 2
-    assert one_error_line(done).startswith("error: cannot reach the database at postgresql+asyncpg://aicmo@127.0.0.1:1/aicmo")
+    assert one_error_line(done).startswith(
+        "error: cannot reach the database at postgresql+asyncpg://aicmo@127.0.0.1:1/aicmo"
+    )
     done = run_py(tmp_path, "campaign", "list", AICMO_DATABASE_URL="mysql://u@h/x")
     assert done.returncode == 2 and "unsupported database URL" in one_error_line(done)
 

@@ -48,7 +48,10 @@ def test_the_new_settings_and_their_defaults(clean_env: Path) -> None:
     assert s.allow_test_domains is False
     assert (s.classify_timeout_s, s.classify_isolation) == (10, "process")
     assert (s.inbound_max_bytes, s.inbound_max_parts, s.inbound_max_depth, s.inbound_max_decoded_bytes) == (
-        10_000_000, 200, 20, 25_000_000,
+        10_000_000,
+        200,
+        20,
+        25_000_000,
     )
     assert s.send_error_pause_after == 3
     assert (s.http_header_timeout_s, s.http_max_connections) == (10.0, 100)
@@ -95,10 +98,22 @@ def test_public_url_problem(url: str, ok: bool) -> None:
     ("name", "value", "expected"),
     [
         ("AICMO_TRANSPORTS", "{bad", "invalid setting AICMO_TRANSPORTS: not valid JSON: "),
-        ("AICMO_TRANSPORTS", '{"default": {"kind": "smtp"}}', "invalid setting AICMO_TRANSPORTS.default: kind smtp needs a host"),
-        ("AICMO_TRANSPORTS", '{"default": {"kind": "smtp", "host": "h", "port": "x"}}', "invalid setting AICMO_TRANSPORTS.default.port: "),
+        (
+            "AICMO_TRANSPORTS",
+            '{"default": {"kind": "smtp"}}',
+            "invalid setting AICMO_TRANSPORTS.default: kind smtp needs a host",
+        ),
+        (
+            "AICMO_TRANSPORTS",
+            '{"default": {"kind": "smtp", "host": "h", "port": "x"}}',
+            "invalid setting AICMO_TRANSPORTS.default.port: ",
+        ),
         ("AICMO_INBOXES", "[1, 2]", "invalid setting AICMO_INBOXES: "),
-        ("AICMO_INBOXES", '{"default": {"kind": "imap", "passwd": "x"}}', "invalid setting AICMO_INBOXES.default.passwd: "),
+        (
+            "AICMO_INBOXES",
+            '{"default": {"kind": "imap", "passwd": "x"}}',
+            "invalid setting AICMO_INBOXES.default.passwd: ",
+        ),
         ("AICMO_SEED", "seven", "invalid setting AICMO_SEED: "),
         ("AICMO_CLASSIFY_ISOLATION", "thread", "invalid setting AICMO_CLASSIFY_ISOLATION: "),
     ],
@@ -147,7 +162,10 @@ def test_masked_hides_every_secret() -> None:
     profile = TransportProfile.model_validate(SMTP)
     assert masked(profile)["password"] == "***"
     assert masked(profile)["username"] == "alex"
-    assert masked("postgresql+asyncpg://aicmo:pw-123@db.internal/aicmo") == "postgresql+asyncpg://aicmo:***@db.internal/aicmo"
+    assert (
+        masked("postgresql+asyncpg://aicmo:pw-123@db.internal/aicmo")
+        == "postgresql+asyncpg://aicmo:***@db.internal/aicmo"
+    )
     assert masked("some-token-value", "api_token") == "***"
     assert masked(None, "password") is None
 
@@ -168,7 +186,9 @@ def test_the_settings_command_masks_secrets_and_names_sources(tmp_path: Path) ->
     (tmp_path / ".env").write_text("AICMO_UNSUBSCRIBE_SECRET=dotenv-secret-xyz\nAICMO_SEED=7\n")
     env = {
         "AICMO_TRANSPORTS": json.dumps({"default": SMTP}),
-        "AICMO_INBOXES": json.dumps({"default": {"kind": "imap", "host": "imap.example.com", "password": "imap-pass-123"}}),
+        "AICMO_INBOXES": json.dumps(
+            {"default": {"kind": "imap", "host": "imap.example.com", "password": "imap-pass-123"}}
+        ),
         "AICMO_PUBLIC_URL": "https://links.example.com",
     }
     text = run_py(tmp_path, "settings", **env)
@@ -188,7 +208,10 @@ def test_the_settings_command_masks_secrets_and_names_sources(tmp_path: Path) ->
     assert data["AICMO_TRANSPORTS"]["value"]["default"]["password"] == "***"
     assert data["AICMO_TRANSPORTS"]["source"] == "environment"
     assert data["AICMO_SEED"] == {
-        "value": 7, "source": ".env", "default": None, "description": Settings.model_fields["seed"].description,
+        "value": 7,
+        "source": ".env",
+        "default": None,
+        "description": Settings.model_fields["seed"].description,
     }
     assert data["AICMO_ALLOW_TEST_DOMAINS"]["source"] == "default"
     assert "AICMO_TRANSPORTS" in data and "helo_name" in data["AICMO_TRANSPORTS"]["fields"]
@@ -198,4 +221,7 @@ def test_the_settings_command_shows_chosen_ones(clean_env: Path, capsys: pytest.
     assert main(["settings", "seed", "AICMO_ALLOW_TEST_DOMAINS", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)) == {"AICMO_SEED", "AICMO_ALLOW_TEST_DOMAINS"}
     assert main(["settings", "no_such_thing"]) == 2
-    assert capsys.readouterr().err.strip() == "error: no setting AICMO_NO_SUCH_THING: `python run.py settings` lists them all"
+    assert (
+        capsys.readouterr().err.strip()
+        == "error: no setting AICMO_NO_SUCH_THING: `python run.py settings` lists them all"
+    )

@@ -71,9 +71,7 @@ async def test_inside_a_system_ids_time_and_correlation_come_from_the_runtime() 
         made.clear()
         clock = FakeClock()
         settings = RuntimeSettings(tick_interval_s=0, seed=seed)
-        async with ActorSystem(
-            settings, clock=clock, children=[ChildSpec("maker", Maker)]
-        ) as system:
+        async with ActorSystem(settings, clock=clock, children=[ChildSpec("maker", Maker)]) as system:
             parent = system.message(CampaignPaused, campaign="parent", reason="test")
             await system.ref("maker", CampaignPaused).ask(parent)
         return parent, made[0]

@@ -42,9 +42,7 @@ class Folder:
         for _ in range(count):
             uid = len(self.messages) + 1
             raw = f"Message-ID: <m{uid}@example.com>\r\nSubject: {uid}\r\n\r\nhi\r\n".encode()
-            self.messages.append(
-                FetchedMessage(uid=uid, uidvalidity=7, raw=raw, internal_date=None)
-            )
+            self.messages.append(FetchedMessage(uid=uid, uidvalidity=7, raw=raw, internal_date=None))
 
     def make(self) -> FakeSource:
         source = FakeSource(self)

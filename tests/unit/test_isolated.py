@@ -112,9 +112,7 @@ async def test_a_regex_that_holds_the_gil_neither_blocks_the_loop_nor_outlives_i
     ("function", "said"),
     [("exit_at_once", "exit code 3"), ("segfault", "SIGSEGV")],
 )
-async def test_a_child_that_dies_is_a_crash_and_the_next_call_works(
-    function: str, said: str
-) -> None:
+async def test_a_child_that_dies_is_a_crash_and_the_next_call_works(function: str, said: str) -> None:
     async with worker(function) as w:
         with pytest.raises(IsolatedCrash, match=said):
             await w.call(b"x")
@@ -208,9 +206,7 @@ async def test_close_after_a_timeout_leaves_no_process_behind() -> None:
 
 async def test_a_target_that_cannot_be_imported_is_a_crash_at_start() -> None:
     w = IsolatedWorker("no_such_module_here:f", timeout_s=1)
-    with pytest.raises(
-        IsolatedCrash, match="could not start no_such_module_here:f: ModuleNotFoundError"
-    ):
+    with pytest.raises(IsolatedCrash, match="could not start no_such_module_here:f: ModuleNotFoundError"):
         await w.start()
     await w.close()
     assert multiprocessing.active_children() == []

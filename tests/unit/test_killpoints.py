@@ -108,7 +108,9 @@ async def test_units_of_work_are_kill_points_before_and_after(tmp_path: Path) ->
                 seen.append(kind)
                 if kind == killpoints.COMMITTED:
                     with killpoints.installed(None):
-                        await asyncio.wait_for(run_read(engine, lambda conn: conn.execute(sa.text("select 1")).scalar()), 5)
+                        await asyncio.wait_for(
+                            run_read(engine, lambda conn: conn.execute(sa.text("select 1")).scalar()), 5
+                        )
 
             with killpoints.installed(nested):
                 await run_write(engine, lambda conn: conn.execute(sa.text("insert into t values (1)")))
@@ -193,7 +195,9 @@ async def test_no_kill_below_the_probability_and_none_after_the_end() -> None:
     clock = FakeClock()
     hook = KillAnywhere(3, 1.0, clock, until=0.0, on_kill=lambda k, h: None, max_lives_killed=1)
     hook.new_life(1)
-    async with ActorSystem(QUIET, clock=clock, children=[ChildSpec("acc", Accumulator), ChildSpec("t1", Teller)]) as system:
+    async with ActorSystem(
+        QUIET, clock=clock, children=[ChildSpec("acc", Accumulator), ChildSpec("t1", Teller)]
+    ) as system:
         with killpoints.installed(hook):
             await system.ref("t1", Burst).tell(Burst(n=3))
             await system.settle()

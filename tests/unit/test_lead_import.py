@@ -42,7 +42,12 @@ def test_the_example_leads_file() -> None:
     first = result.leads[0]
     assert first.line == 2
     assert first.email == "liam.schmidt@ironenergy.example.org"
-    assert (first.first_name, first.last_name, first.company, first.timezone) == ("Liam", "Schmidt", "Iron Energy", "Europe/Paris")
+    assert (first.first_name, first.last_name, first.company, first.timezone) == (
+        "Liam",
+        "Schmidt",
+        "Iron Energy",
+        "Europe/Paris",
+    )
     assert first.variables == {"industry": "energy", "city": "Paris"}
     assert result.leads[-1].line == 201
     no_tz = next(lead for lead in result.leads if lead.email == "fatima.smith@swiftfoods.example.net")
@@ -112,7 +117,11 @@ def test_header_aliases_and_odd_casing(header: str) -> None:
     result = parse_leads_text(f"{header}\njane@example.com,Jane,Doe,Acme,Asia/Tokyo\n")
     lead = result.leads[0]
     assert (lead.email, lead.first_name, lead.last_name, lead.company, lead.timezone) == (
-        "jane@example.com", "Jane", "Doe", "Acme", "Asia/Tokyo",
+        "jane@example.com",
+        "Jane",
+        "Doe",
+        "Acme",
+        "Asia/Tokyo",
     )
     assert lead.variables == {}
 
@@ -135,7 +144,9 @@ def test_normalise_header() -> None:
 )
 def test_delimiters(text: str, company: str) -> None:
     result = parse_leads_text(text)
-    assert [(lead.email, lead.first_name, lead.company) for lead in result.leads] == [("jane@example.com", "Jane", company)]
+    assert [(lead.email, lead.first_name, lead.company) for lead in result.leads] == [
+        ("jane@example.com", "Jane", company)
+    ]
 
 
 def test_a_value_starting_with_an_apostrophe_does_not_merge_rows() -> None:
@@ -152,8 +163,14 @@ def test_extra_columns_become_variables() -> None:
     lead = parse_leads_text(text).leads[0]
     assert lead.variables == {"job_title": "CTO", "city": "Paris", "industry": ""}
     assert lead.fields() == {
-        "job_title": "CTO", "city": "Paris", "industry": "",
-        "email": "jane@example.com", "first_name": "Jane", "last_name": "", "company": "", "timezone": "",
+        "job_title": "CTO",
+        "city": "Paris",
+        "industry": "",
+        "email": "jane@example.com",
+        "first_name": "Jane",
+        "last_name": "",
+        "company": "",
+        "timezone": "",
     }
 
 
@@ -244,7 +261,10 @@ def test_utf16_from_excel(tmp_path: Path) -> None:
 def test_an_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     path.write_bytes(b"")
-    assert one_line_error(parse_leads_csv, path) == f"{path}: the file is empty: expected a header row with an 'email' column"
+    assert (
+        one_line_error(parse_leads_csv, path)
+        == f"{path}: the file is empty: expected a header row with an 'email' column"
+    )
     assert one_line_error(parse_leads_text, "") == "the file is empty: expected a header row with an 'email' column"
     assert one_line_error(parse_leads_text, "\n\n") == "no 'email' column in the header (found: nothing)"
 
@@ -252,7 +272,10 @@ def test_an_empty_file(tmp_path: Path) -> None:
 def test_a_header_without_an_email_column(tmp_path: Path) -> None:
     path = tmp_path / "names.csv"
     path.write_text("Name,Company,Phone\nJane,Acme,123\n")
-    assert one_line_error(parse_leads_csv, path) == f"{path}: no 'email' column in the header (found: Name, Company, Phone)"
+    assert (
+        one_line_error(parse_leads_csv, path)
+        == f"{path}: no 'email' column in the header (found: Name, Company, Phone)"
+    )
 
 
 def test_a_binary_file_is_refused_on_one_short_line() -> None:
@@ -303,8 +326,14 @@ def test_progress_is_called_at_the_end_of_a_small_file() -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (b"PK\x03\x04\x14\x00\x06\x00" + b"x" * 100, "not a CSV file: it looks like a zip archive or an Excel/OpenDocument workbook"),
-        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"x" * 100, "not a CSV file: it looks like an old Excel workbook (.xls)"),
+        (
+            b"PK\x03\x04\x14\x00\x06\x00" + b"x" * 100,
+            "not a CSV file: it looks like a zip archive or an Excel/OpenDocument workbook",
+        ),
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"x" * 100,
+            "not a CSV file: it looks like an old Excel workbook (.xls)",
+        ),
         (b"\x1f\x8b\x08\x00" + b"x" * 100, "not a CSV file: it looks like a gzip archive"),
         (b"%PDF-1.7\n" + b"x" * 100, "not a CSV file: it looks like a PDF document"),
         (b"\x7fELF\x02\x01\x01\x00\x00\x00", "not a CSV file: it holds binary data (NUL bytes)"),
@@ -366,7 +395,12 @@ def test_test_domains_need_allow_test_domains(tmp_path: Path) -> None:
     assert [lead.email for lead in strict.leads] == ["dan@corp.example.com"]
     assert [line for line, _ in reasons(strict)] == [2, 3, 4]
     allowed = parse_leads_text(text, allow_test_domains=True)
-    assert [lead.email for lead in allowed.leads] == ["ann@corp.test", "bob@mail.invalid", "cid@localhost", "dan@corp.example.com"]
+    assert [lead.email for lead in allowed.leads] == [
+        "ann@corp.test",
+        "bob@mail.invalid",
+        "cid@localhost",
+        "dan@corp.example.com",
+    ]
     path = tmp_path / "leads.csv"
     path.write_text(text)
     assert len(parse_leads_csv(path, allow_test_domains=True).leads) == 4

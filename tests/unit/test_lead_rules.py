@@ -33,17 +33,13 @@ def c(category: ReplyCategory, **kw: object) -> Classification:
         (ReplyCategory.NOT_INTERESTED, LeadState.NOT_INTERESTED, None),
     ],
 )
-def test_human_replies_stop_the_sequence(
-    category: ReplyCategory, state: LeadState, alert: str | None
-) -> None:
+def test_human_replies_stop_the_sequence(category: ReplyCategory, state: LeadState, alert: str | None) -> None:
     d = decide_reply(ACTIVE, c(category), NOW)
     assert d.new_state is state and d.stop_sequence and d.alert == alert and d.human_reply
 
 
 def test_low_confidence_other_alerts_and_high_confidence_other_does_not() -> None:
-    assert (
-        decide_reply(ACTIVE, c(ReplyCategory.OTHER, confidence=0.3), NOW).alert == "unclear_reply"
-    )
+    assert decide_reply(ACTIVE, c(ReplyCategory.OTHER, confidence=0.3), NOW).alert == "unclear_reply"
     high = decide_reply(ACTIVE, c(ReplyCategory.OTHER, confidence=0.9), NOW)
     assert high.alert is None and high.new_state is LeadState.REPLIED
 
@@ -67,11 +63,7 @@ def test_hard_bounce_ends_and_suppresses() -> None:
 def test_soft_bounces_retry_then_the_third_counts_as_hard() -> None:
     soft = c(ReplyCategory.BOUNCE_SOFT, reason="mailbox_full")
     first = decide_reply(LeadView(LeadState.ACTIVE, soft_bounces=0), soft, NOW)
-    assert (
-        first.new_state is None
-        and first.retry_step_at == NOW + timedelta(days=1)
-        and first.count_soft_bounce
-    )
+    assert first.new_state is None and first.retry_step_at == NOW + timedelta(days=1) and first.count_soft_bounce
     third = decide_reply(LeadView(LeadState.ACTIVE, soft_bounces=2), soft, NOW)
     assert third.new_state is LeadState.BOUNCED and third.suppress
 
@@ -83,19 +75,12 @@ def test_sending_side_rejections_never_touch_the_lead() -> None:
             c(ReplyCategory.BOUNCE_SOFT, reason=reason, sending_side=True),
             NOW,
         )
-        assert (
-            d.new_state is None
-            and d.sending_side
-            and not d.count_soft_bounce
-            and d.suppress is None
-        )
+        assert d.new_state is None and d.sending_side and not d.count_soft_bounce and d.suppress is None
 
 
 def test_auto_reply_pauses_until_the_return_date_or_a_week() -> None:
     d = decide_reply(ACTIVE, c(ReplyCategory.AUTO_REPLY, return_date=date(2026, 3, 20)), NOW)
-    assert d.new_state is LeadState.PAUSED and d.resume_at == datetime(
-        2026, 3, 20, 9, 30, tzinfo=UTC
-    )
+    assert d.new_state is LeadState.PAUSED and d.resume_at == datetime(2026, 3, 20, 9, 30, tzinfo=UTC)
     d = decide_reply(ACTIVE, c(ReplyCategory.AUTO_REPLY), NOW)
     assert d.resume_at == NOW + timedelta(days=7)
     past = decide_reply(ACTIVE, c(ReplyCategory.AUTO_REPLY, return_date=date(2026, 3, 1)), NOW)
@@ -111,10 +96,7 @@ def test_illegal_transitions_are_refused() -> None:
     with pytest.raises(IllegalTransition):
         check_transition(LeadState.BOUNCED, LeadState.REPLIED)
     # an unsubscribed lead that writes back stays unsubscribed
-    assert (
-        decide_reply(LeadView(LeadState.UNSUBSCRIBED), c(ReplyCategory.INTERESTED), NOW).new_state
-        is None
-    )
+    assert decide_reply(LeadView(LeadState.UNSUBSCRIBED), c(ReplyCategory.INTERESTED), NOW).new_state is None
 
 
 def test_send_time_refusals_use_the_same_logic() -> None:

@@ -92,8 +92,16 @@ def test_message_id_under_the_sending_domain() -> None:
 
 @pytest.mark.parametrize(
     ("domain", "unique"),
-    [("", "x"), ("a b.example", "x"), ("<example.com>", "x"), ("x@example.com", "x"), ("example.com", ""),
-     ("example.com", "a b"), ("example.com", "a>b"), ("example.com", "a@b")],
+    [
+        ("", "x"),
+        ("a b.example", "x"),
+        ("<example.com>", "x"),
+        ("x@example.com", "x"),
+        ("example.com", ""),
+        ("example.com", "a b"),
+        ("example.com", "a>b"),
+        ("example.com", "a@b"),
+    ],
 )
 def test_make_message_id_refuses_malformed_parts(domain: str, unique: str) -> None:
     with pytest.raises(ValueError, match="not a"):
@@ -110,8 +118,14 @@ def test_follow_ups_chain_in_reply_to_and_references() -> None:
     first = make_message_id("outreach.example.com", "s1")
     second = make_message_id("outreach.example.com", "s2")
     in_reply_to, references = references_for([first, second])
-    back = parsed(build(subject="Re: Quick question about Acme", in_reply_to=in_reply_to, references=references,
-                        message_id=make_message_id("outreach.example.com", "s3")))
+    back = parsed(
+        build(
+            subject="Re: Quick question about Acme",
+            in_reply_to=in_reply_to,
+            references=references,
+            message_id=make_message_id("outreach.example.com", "s3"),
+        )
+    )
     assert back["In-Reply-To"] == "<s2@outreach.example.com>"
     assert back["References"] == "<s1@outreach.example.com> <s2@outreach.example.com>"
     assert back["Subject"] == "Re: Quick question about Acme"
@@ -150,7 +164,9 @@ def test_extra_headers_are_added() -> None:
     assert back["Cc"] == "boss@client.example"
 
 
-@pytest.mark.parametrize("name", ["From", "to", "SUBJECT", "Message-ID", "References", "List-Unsubscribe", "Content-Type"])
+@pytest.mark.parametrize(
+    "name", ["From", "to", "SUBJECT", "Message-ID", "References", "List-Unsubscribe", "Content-Type"]
+)
 def test_extra_headers_cannot_replace_the_managed_ones(name: str) -> None:
     with pytest.raises(ValueError, match="set by build_message itself"):
         build(extra_headers={name: "x@example.com"})
@@ -201,8 +217,17 @@ def test_a_line_break_in_references_or_extra_headers_is_refused(line_break: str)
 
 @pytest.mark.parametrize(
     "address",
-    ["jane@client.example, victim@example.com", "<victim@example.com>jane@client.example", "jane client@example.com",
-     "jane@@client.example", "jane", "@client.example", "jane@", "jane@client.example (x)", '"j@ne"@client.example'],
+    [
+        "jane@client.example, victim@example.com",
+        "<victim@example.com>jane@client.example",
+        "jane client@example.com",
+        "jane@@client.example",
+        "jane",
+        "@client.example",
+        "jane@",
+        "jane@client.example (x)",
+        '"j@ne"@client.example',
+    ],
 )
 def test_malformed_addresses_are_refused(address: str) -> None:
     with pytest.raises(ValueError, match=r"^To: .* is not an address$"):
@@ -225,8 +250,12 @@ def test_a_display_name_with_an_address_in_it_stays_a_display_name() -> None:
     [
         ("Jörg Müller-Lüdenscheidt", "Zoë Ångström", "Grüße aus München"),
         ("Алексей", "山田 太郎", "Вопрос про 山田 — 😀"),
-        ("O'Brien, \"The\" Boss", "Doe; Jane", "A subject that is long enough to need folding across more than one line "
-         "of the header block, with ümlauts near the end: äöü ÄÖÜ ß"),
+        (
+            'O\'Brien, "The" Boss',
+            "Doe; Jane",
+            "A subject that is long enough to need folding across more than one line "
+            "of the header block, with ümlauts near the end: äöü ÄÖÜ ß",
+        ),
     ],
 )
 def test_non_ascii_names_and_subjects_round_trip(from_name: str, to_name: str, subject: str) -> None:
@@ -293,9 +322,16 @@ def test_a_long_unsubscribe_url_stays_a_literal_link_on_the_wire() -> None:
     mailto = "mailto:alex@outreach.example.com?subject=unsubscribe"
     refs = tuple(f"<{n:016x}.{n}.1@outreach.example.com>" for n in range(4))
     msg = build_message(
-        from_address="alex@outreach.example.com", to_address="lead@example.com", subject="Hi", text="x",
-        message_id="<m.1@outreach.example.com>", date=datetime(2026, 3, 2, tzinfo=UTC),
-        in_reply_to=refs[-1], references=refs, list_unsubscribe_url=url, list_unsubscribe_mailto=mailto,
+        from_address="alex@outreach.example.com",
+        to_address="lead@example.com",
+        subject="Hi",
+        text="x",
+        message_id="<m.1@outreach.example.com>",
+        date=datetime(2026, 3, 2, tzinfo=UTC),
+        in_reply_to=refs[-1],
+        references=refs,
+        list_unsubscribe_url=url,
+        list_unsubscribe_mailto=mailto,
     )
     raw = wire_bytes(msg)
     assert b"=?" not in raw.split(b"\r\n\r\n", 1)[0]  # no encoded words anywhere in the header
@@ -351,16 +387,28 @@ def rfc2047_decoded(message: EmailMessage, name: str) -> str:
 @pytest.mark.parametrize("value", ENCODED)
 def test_an_encoded_word_in_the_subject_arrives_as_the_literal_text(value: str) -> None:
     message = build(subject=value)
-    assert header_names(message) == ["from", "to", "subject", "date", "message-id", "content-type",
-                                     "content-transfer-encoding", "mime-version"]
+    assert header_names(message) == [
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "content-type",
+        "content-transfer-encoding",
+        "mime-version",
+    ]
     assert parsed(message)["Subject"] == value
     assert rfc2047_decoded(message, "Subject") == value
 
 
 @pytest.mark.parametrize("value", ENCODED)
-@pytest.mark.parametrize(("field", "header", "address"), [("from_name", "From", "alex@outreach.example.com"),
-                                                          ("to_name", "To", "jane@client.example")])
-def test_an_encoded_word_in_a_display_name_arrives_as_the_literal_text(value: str, field: str, header: str, address: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "header", "address"),
+    [("from_name", "From", "alex@outreach.example.com"), ("to_name", "To", "jane@client.example")],
+)
+def test_an_encoded_word_in_a_display_name_arrives_as_the_literal_text(
+    value: str, field: str, header: str, address: str
+) -> None:
     message = build(**{field: value})
     assert "bcc" not in header_names(message) and "reply-to" not in header_names(message)
     back = parsed(message)
@@ -379,8 +427,10 @@ def test_an_encoded_word_in_an_extra_text_header_arrives_as_the_literal_text(val
 def test_an_encoded_word_in_a_structured_extra_header_or_an_address_is_refused() -> None:
     with pytest.raises(ValueError, match=r"^Cc: an encoded word \('=\?'\) is not allowed in this header$"):
         build(extra_headers={"Cc": "=?utf-8?q?Boss=0D=0ABcc:_v@evil.example?= <boss@client.example>"})
-    for address in ["=?utf-8?q?a=0D=0ABcc=3A_v=40evil.example?=@client.example",
-                    "jane@=?utf-8?q?a=0D=0ABcc=3A_v=40evil.example?="]:
+    for address in [
+        "=?utf-8?q?a=0D=0ABcc=3A_v=40evil.example?=@client.example",
+        "jane@=?utf-8?q?a=0D=0ABcc=3A_v=40evil.example?=",
+    ]:
         with pytest.raises(ValueError, match=r"^To: .*: an encoded word \('=\?'\) cannot be part of an address$"):
             build(to_address=address)
 

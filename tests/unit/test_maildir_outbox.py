@@ -60,7 +60,9 @@ async def test_a_message_lands_complete_in_new(tmp_path: Path) -> None:
 async def test_every_send_is_its_own_file(tmp_path: Path) -> None:
     outbox = MaildirOutbox(tmp_path)
     for n in range(5):
-        assert (await outbox.send(message(n), mail_from=FROM, rcpt_to=[f"lead{n}@client.example"])).outcome == "accepted"
+        assert (
+            await outbox.send(message(n), mail_from=FROM, rcpt_to=[f"lead{n}@client.example"])
+        ).outcome == "accepted"
     # One instance per sending mailbox shares the folder; the same message twice is two files.
     other = MaildirOutbox(tmp_path)
     await other.send(message(0), mail_from=FROM, rcpt_to=["lead0@client.example"])

@@ -76,12 +76,22 @@ def test_naive_datetimes_are_refused() -> None:
 
 def test_the_window_follows_the_wall_clock_across_dst() -> None:
     # Europe/Berlin goes to summer time on Sunday 2026-03-29: 09:00 is 08:00 UTC before, 07:00 after.
-    assert in_window(WEEKDAYS, BERLIN, utc(2026, 3, 27, 8, 0)) and not in_window(WEEKDAYS, BERLIN, utc(2026, 3, 27, 7, 59))
-    assert in_window(WEEKDAYS, BERLIN, utc(2026, 3, 30, 7, 0)) and not in_window(WEEKDAYS, BERLIN, utc(2026, 3, 30, 6, 59))
+    assert in_window(WEEKDAYS, BERLIN, utc(2026, 3, 27, 8, 0)) and not in_window(
+        WEEKDAYS, BERLIN, utc(2026, 3, 27, 7, 59)
+    )
+    assert in_window(WEEKDAYS, BERLIN, utc(2026, 3, 30, 7, 0)) and not in_window(
+        WEEKDAYS, BERLIN, utc(2026, 3, 30, 6, 59)
+    )
     # America/New_York: summer time from 2026-03-08, winter time from 2026-11-01.
-    assert in_window(WEEKDAYS, NEW_YORK, utc(2026, 3, 6, 14, 0)) and not in_window(WEEKDAYS, NEW_YORK, utc(2026, 3, 6, 13, 59))
-    assert in_window(WEEKDAYS, NEW_YORK, utc(2026, 3, 9, 13, 0)) and not in_window(WEEKDAYS, NEW_YORK, utc(2026, 3, 9, 12, 59))
-    assert in_window(WEEKDAYS, NEW_YORK, utc(2026, 11, 2, 14, 0)) and not in_window(WEEKDAYS, NEW_YORK, utc(2026, 11, 2, 13, 59))
+    assert in_window(WEEKDAYS, NEW_YORK, utc(2026, 3, 6, 14, 0)) and not in_window(
+        WEEKDAYS, NEW_YORK, utc(2026, 3, 6, 13, 59)
+    )
+    assert in_window(WEEKDAYS, NEW_YORK, utc(2026, 3, 9, 13, 0)) and not in_window(
+        WEEKDAYS, NEW_YORK, utc(2026, 3, 9, 12, 59)
+    )
+    assert in_window(WEEKDAYS, NEW_YORK, utc(2026, 11, 2, 14, 0)) and not in_window(
+        WEEKDAYS, NEW_YORK, utc(2026, 11, 2, 13, 59)
+    )
 
 
 # -- next_window_start ---------------------------------------------------------------------------
@@ -90,10 +100,14 @@ def test_the_window_follows_the_wall_clock_across_dst() -> None:
 @pytest.mark.parametrize(
     ("tz", "at", "expected"),
     [
-        pytest.param(BERLIN, local(BERLIN, 2026, 3, 10, 7, 15), local(BERLIN, 2026, 3, 10, 9, 0), id="before-start-same-day"),
+        pytest.param(
+            BERLIN, local(BERLIN, 2026, 3, 10, 7, 15), local(BERLIN, 2026, 3, 10, 9, 0), id="before-start-same-day"
+        ),
         pytest.param(BERLIN, local(BERLIN, 2026, 3, 10, 11, 0), local(BERLIN, 2026, 3, 10, 11, 0), id="inside-is-now"),
         pytest.param(BERLIN, local(BERLIN, 2026, 3, 10, 17, 0), local(BERLIN, 2026, 3, 11, 9, 0), id="at-the-end"),
-        pytest.param(BERLIN, local(BERLIN, 2026, 3, 10, 23, 59), local(BERLIN, 2026, 3, 11, 9, 0), id="before-midnight"),
+        pytest.param(
+            BERLIN, local(BERLIN, 2026, 3, 10, 23, 59), local(BERLIN, 2026, 3, 11, 9, 0), id="before-midnight"
+        ),
         pytest.param(BERLIN, local(BERLIN, 2026, 3, 11, 0, 0), local(BERLIN, 2026, 3, 11, 9, 0), id="after-midnight"),
         pytest.param(BERLIN, local(BERLIN, 2026, 3, 13, 17, 30), local(BERLIN, 2026, 3, 16, 9, 0), id="friday-evening"),
         pytest.param(BERLIN, local(BERLIN, 2026, 3, 14, 10, 0), local(BERLIN, 2026, 3, 16, 9, 0), id="saturday"),
@@ -134,14 +148,18 @@ def test_the_repeated_autumn_hour_opens_a_window_twice() -> None:
     assert next_window_start(window, NEW_YORK, utc(2026, 11, 1, 6, 15)) == utc(2026, 11, 1, 6, 30)  # 01:30 EST
     # The clock jumping back can land inside a window that had already closed.
     early = SendWindow(days=("sun",), start=time(0, 30), end=time(1, 30))
-    assert next_window_start(early, NEW_YORK, utc(2026, 11, 1, 5, 45)) == utc(2026, 11, 1, 6, 0)  # 01:45 EDT -> 01:00 EST
+    assert next_window_start(early, NEW_YORK, utc(2026, 11, 1, 5, 45)) == utc(
+        2026, 11, 1, 6, 0
+    )  # 01:45 EDT -> 01:00 EST
 
 
 WINDOWS = {
     "weekdays": WEEKDAYS,
     "weekend-night": SendWindow(days=("sat", "sun"), start=time(1, 30), end=time(3, 30)),
     "sunday-gap": SendWindow(days=("sun",), start=time(2, 0), end=time(2, 30)),
-    "every-day-all-day": SendWindow(days=("mon", "tue", "wed", "thu", "fri", "sat", "sun"), start=time(0, 0), end=time(23, 59, 59, 999999)),
+    "every-day-all-day": SendWindow(
+        days=("mon", "tue", "wed", "thu", "fri", "sat", "sun"), start=time(0, 0), end=time(23, 59, 59, 999999)
+    ),
     "late": SendWindow(days=("sun", "mon"), start=time(0, 45), end=time(1, 15)),
 }
 SPANS = {

@@ -57,8 +57,14 @@ def plan(
     pacer: MailboxPacer | None = None,
 ) -> LeadPlan:
     return plan_lead(
-        due, row if row is not None else campaign(), pacer or MailboxPacer(random.Random(1)), now, now + timedelta(hours=1),
-        suppressed=suppressed, paused_mailboxes=paused, seed=1,
+        due,
+        row if row is not None else campaign(),
+        pacer or MailboxPacer(random.Random(1)),
+        now,
+        now + timedelta(hours=1),
+        suppressed=suppressed,
+        paused_mailboxes=paused,
+        seed=1,
         message_id=lambda lead_id, step, mailbox: f"<{lead_id}.{step}@{mailbox.rpartition('@')[2]}>",
     )
 
@@ -81,7 +87,12 @@ def _never() -> datetime | None:
     ],
 )
 def test_may_send_decides_in_one_order(
-    campaign_active: bool, suppressed: bool, state: LeadState, opens: datetime | None, mailbox_paused: bool, expected: str | None
+    campaign_active: bool,
+    suppressed: bool,
+    state: LeadState,
+    opens: datetime | None,
+    mailbox_paused: bool,
+    expected: str | None,
 ) -> None:
     asks_window = campaign_active and not suppressed and state is LeadState.ACTIVE
     verdict = may_send(
@@ -115,20 +126,48 @@ def test_an_active_lead_in_its_window_is_queued_from_its_mailbox() -> None:
         (lead(LeadState.REPLIED), campaign(), MONDAY_10, frozenset(), frozenset(), "skipped", None, None),
         (lead(step=2), campaign(), MONDAY_20, frozenset(), frozenset({BOX}), "completed", "completed", "-"),
         (lead(), campaign(), MONDAY_20, frozenset(), frozenset({BOX}), "deferred", None, TUESDAY_09),
-        (lead(), campaign(), MONDAY_10, frozenset(), frozenset({BOX}), "deferred", None, MONDAY_10 + timedelta(hours=1)),
+        (
+            lead(),
+            campaign(),
+            MONDAY_10,
+            frozenset(),
+            frozenset({BOX}),
+            "deferred",
+            None,
+            MONDAY_10 + timedelta(hours=1),
+        ),
     ],
     ids=[
-        "campaign-paused", "campaign-gone", "suppressed", "auto-reply-over", "lead-done",
-        "no-step-left", "window-closed", "mailbox-paused",
+        "campaign-paused",
+        "campaign-gone",
+        "suppressed",
+        "auto-reply-over",
+        "lead-done",
+        "no-step-left",
+        "window-closed",
+        "mailbox-paused",
     ],
 )
 def test_what_a_due_lead_gets(
-    due: DueLead, row: CampaignRow | None, now: datetime, suppressed: frozenset[str], paused: frozenset[str],
-    outcome: str, change: str | None, until: datetime | str | None,
+    due: DueLead,
+    row: CampaignRow | None,
+    now: datetime,
+    suppressed: frozenset[str],
+    paused: frozenset[str],
+    outcome: str,
+    change: str | None,
+    until: datetime | str | None,
 ) -> None:
     pacer = MailboxPacer(random.Random(1))
     decided = plan_lead(
-        due, row, pacer, now, now + timedelta(hours=1), suppressed=suppressed, paused_mailboxes=paused, seed=1,
+        due,
+        row,
+        pacer,
+        now,
+        now + timedelta(hours=1),
+        suppressed=suppressed,
+        paused_mailboxes=paused,
+        seed=1,
         message_id=lambda *_: "<never@x>",
     )
     assert decided.outcome == outcome
@@ -148,8 +187,15 @@ def test_the_daily_cap_defers_to_the_next_day_and_the_gap_paces_within_the_tick(
 
     def one(lead_id: int) -> LeadPlan:
         return plan_lead(
-            lead(lead_id=lead_id), campaign(), pacer, now, now + timedelta(seconds=horizon_s),
-            suppressed=frozenset(), paused_mailboxes=frozenset(), seed=1, message_id=lambda *_: f"<{lead_id}@x>",
+            lead(lead_id=lead_id),
+            campaign(),
+            pacer,
+            now,
+            now + timedelta(seconds=horizon_s),
+            suppressed=frozenset(),
+            paused_mailboxes=frozenset(),
+            seed=1,
+            message_id=lambda *_: f"<{lead_id}@x>",
         )
 
     first, second, third = one(1), one(2), one(3)
@@ -162,8 +208,13 @@ def test_the_daily_cap_defers_to_the_next_day_and_the_gap_paces_within_the_tick(
 
 def test_a_schedule_plan_collects_each_decision_where_it_is_written() -> None:
     collected = SchedulePlan()
-    for decided in (plan(lead(lead_id=1)), plan(lead(LeadState.PAUSED, lead_id=2)), plan(lead(step=2, lead_id=3)),
-                    plan(lead(lead_id=4), suppressed=frozenset({"p4@prospect.example"})), plan(lead(lead_id=5), now=MONDAY_20)):
+    for decided in (
+        plan(lead(lead_id=1)),
+        plan(lead(LeadState.PAUSED, lead_id=2)),
+        plan(lead(step=2, lead_id=3)),
+        plan(lead(lead_id=4), suppressed=frozenset({"p4@prospect.example"})),
+        plan(lead(lead_id=5), now=MONDAY_20),
+    ):
         collected.add(decided)
     assert [s.lead_id for s in collected.sends] == [1]
     assert collected.resumed == [2] and collected.completed == [3] and collected.suppressed == [4]

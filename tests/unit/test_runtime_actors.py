@@ -153,9 +153,7 @@ async def test_tell_or_ask_after_stop_is_a_dead_letter() -> None:
 
 
 async def test_a_scheduled_message_is_type_checked_when_it_is_scheduled() -> None:
-    async with ActorSystem(
-        QUIET, clock=FakeClock(), children=[ChildSpec("acc", Accumulator)]
-    ) as system:
+    async with ActorSystem(QUIET, clock=FakeClock(), children=[ChildSpec("acc", Accumulator)]) as system:
         with pytest.raises(TypeError, match="does not accept Noted"):
             system.schedule(5, system.ref("acc", Add), Noted(who="x", value=1))
         assert system.dead_letters.counts["refused"] == 1

@@ -67,9 +67,7 @@ async def test_a_month_of_hourly_ticks_runs_in_fake_time() -> None:
     settings = RuntimeSettings(tick_interval_s=3600, seed=1)
     # fail_after is a hang guard, not a performance assertion (the bench measures speed).
     with anyio.fail_after(10):
-        async with ActorSystem(
-            settings, clock=clock, children=[ChildSpec("t", lambda: TickCounter(seen))]
-        ):
+        async with ActorSystem(settings, clock=clock, children=[ChildSpec("t", lambda: TickCounter(seen))]):
             await clock.sleep(30 * 86400 + 1)
     assert seen == list(range(1, 721))
     assert clock.now().isoformat().startswith("2026-02-04T00:00:01")
@@ -150,9 +148,7 @@ def test_embedded_in_a_plain_asyncio_program_leaves_no_task_behind() -> None:
         asyncio.run(main())
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
-    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert "reply 45 left 0" in done.stdout
 
@@ -161,9 +157,7 @@ async def test_ticks_are_skipped_not_bunched_when_the_loop_was_blocked() -> None
     clock = FakeClock(autojump=False)
     seen: list[int] = []
     settings = RuntimeSettings(tick_interval_s=10, seed=1)
-    async with ActorSystem(
-        settings, clock=clock, children=[ChildSpec("t", lambda: TickCounter(seen))]
-    ) as system:
+    async with ActorSystem(settings, clock=clock, children=[ChildSpec("t", lambda: TickCounter(seen))]) as system:
         clock.advance(10)
         await system.settle()
         clock.advance(35)  # ticks 2, 3, 4 were due; the timer fires once, then re-arms ahead

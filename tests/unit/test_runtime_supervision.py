@@ -65,9 +65,7 @@ async def test_transient_child_is_restarted_after_a_crash() -> None:
 
 
 async def test_temporary_child_is_never_restarted() -> None:
-    async with ActorSystem(
-        QUIET, children=[ChildSpec("tmp", Accumulator, restart="temporary")]
-    ) as system:
+    async with ActorSystem(QUIET, children=[ChildSpec("tmp", Accumulator, restart="temporary")]) as system:
         await system.ref("tmp", Crash).tell(Crash())
         await system.settle()
         assert {a.name: a.status for a in system.snapshot().actors}["tmp"] == "stopped"
@@ -95,12 +93,8 @@ async def test_strategies_restart_the_right_children(strategy: str, expected: li
 
 
 async def test_exceeded_intensity_escalates_to_the_parent() -> None:
-    inner = SupervisorSpec(
-        "inner", children=[ChildSpec("w", Accumulator)], max_restarts=2, period=60
-    )
-    root_settings = RuntimeSettings(
-        tick_interval_s=0, seed=3, backoff_base_s=0, poison_threshold=1, max_restarts=5
-    )
+    inner = SupervisorSpec("inner", children=[ChildSpec("w", Accumulator)], max_restarts=2, period=60)
+    root_settings = RuntimeSettings(tick_interval_s=0, seed=3, backoff_base_s=0, poison_threshold=1, max_restarts=5)
     clock = FakeClock()
     async with ActorSystem(root_settings, clock=clock, children=[inner]) as system:
         worker = system.ref("w", Crash)
@@ -114,9 +108,7 @@ async def test_exceeded_intensity_escalates_to_the_parent() -> None:
 
 
 async def test_root_giving_up_stops_the_system_with_a_reason() -> None:
-    settings = RuntimeSettings(
-        tick_interval_s=0, seed=3, backoff_base_s=0, poison_threshold=1, max_restarts=1
-    )
+    settings = RuntimeSettings(tick_interval_s=0, seed=3, backoff_base_s=0, poison_threshold=1, max_restarts=1)
     system = ActorSystem(settings, clock=FakeClock(), children=[ChildSpec("w", Accumulator)])
     with pytest.raises(SystemFailed, match="more than 1 restarts"):
         async with system:

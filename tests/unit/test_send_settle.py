@@ -32,9 +32,22 @@ body = "One"
 
 def job(attempts: int = 1) -> OutboundJob:
     return OutboundJob(
-        outbound_id=3, lead_id=7, campaign="c", step=1, variant="A", mailbox="alex@outreach.example.com",
-        display_name=None, transport="default", recipient="p@prospect.example", recipient_name=None,
-        message_id="<m@outreach.example.com>", thread_ids=(), first_subject="", attempts=attempts, spec=SPEC, lead_fields={},
+        outbound_id=3,
+        lead_id=7,
+        campaign="c",
+        step=1,
+        variant="A",
+        mailbox="alex@outreach.example.com",
+        display_name=None,
+        transport="default",
+        recipient="p@prospect.example",
+        recipient_name=None,
+        message_id="<m@outreach.example.com>",
+        thread_ids=(),
+        first_subject="",
+        attempts=attempts,
+        spec=SPEC,
+        lead_fields={},
     )
 
 
@@ -67,10 +80,15 @@ def test_a_temporary_refusal_with_attempts_left_is_retried_with_doubling_delays(
     ("result", "reason"),
     [
         (SendResult("temporary", None, "Connection refused", stage="connect"), BounceReason.EXPIRED),
-        (SendResult("temporary", 421, "4.7.0 Too many connections, slow down", stage="connect"), BounceReason.RATE_LIMITED),
+        (
+            SendResult("temporary", 421, "4.7.0 Too many connections, slow down", stage="connect"),
+            BounceReason.RATE_LIMITED,
+        ),
     ],
 )
-def test_a_temporary_refusal_out_of_attempts_fails_as_expired_unless_the_reply_says_more(result: SendResult, reason: BounceReason) -> None:
+def test_a_temporary_refusal_out_of_attempts_fails_as_expired_unless_the_reply_says_more(
+    result: SendResult, reason: BounceReason
+) -> None:
     settled = run(result, attempts=3)
     assert isinstance(settled, SendFailure)
     assert (settled.permanent, settled.hard, settled.reason) == (False, False, reason)
@@ -79,11 +97,25 @@ def test_a_temporary_refusal_out_of_attempts_fails_as_expired_unless_the_reply_s
 @pytest.mark.parametrize(
     ("code", "text", "hard", "reason", "sending_side"),
     [
-        (550, "5.1.1 <p@prospect.example>: Recipient address rejected: User unknown", True, BounceReason.USER_UNKNOWN, False),
-        (554, "5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org", False, BounceReason.BLOCKED, True),
+        (
+            550,
+            "5.1.1 <p@prospect.example>: Recipient address rejected: User unknown",
+            True,
+            BounceReason.USER_UNKNOWN,
+            False,
+        ),
+        (
+            554,
+            "5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org",
+            False,
+            BounceReason.BLOCKED,
+            True,
+        ),
     ],
 )
-def test_a_permanent_refusal_is_judged_like_a_bounce(code: int, text: str, hard: bool, reason: BounceReason, sending_side: bool) -> None:
+def test_a_permanent_refusal_is_judged_like_a_bounce(
+    code: int, text: str, hard: bool, reason: BounceReason, sending_side: bool
+) -> None:
     settled = run(SendResult("permanent", code, text, stage="rcpt"))
     assert isinstance(settled, SendFailure)
     assert settled.permanent and (settled.hard, settled.reason, settled.sending_side) == (hard, reason, sending_side)
@@ -91,7 +123,9 @@ def test_a_permanent_refusal_is_judged_like_a_bounce(code: int, text: str, hard:
 
 
 # -- the auto-pause verdicts -----------------------------------------------------------------------
-POLICY = PausePolicy(hard_bounce_rate=0.03, complaint_rate=0.003, min_sends=50, mailbox_rejections=3, mailbox_window_s=3600)
+POLICY = PausePolicy(
+    hard_bounce_rate=0.03, complaint_rate=0.003, min_sends=50, mailbox_rejections=3, mailbox_window_s=3600
+)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +147,10 @@ def test_mailbox_verdict_counts_only_the_window() -> None:
     old = NOW - timedelta(hours=2)
     recent = [NOW - timedelta(minutes=m) for m in (30, 20)]
     assert mailbox_verdict(deque([old, *recent]), NOW, POLICY) is None  # the old one is outside the hour
-    assert mailbox_verdict(deque([old, *recent, NOW]), NOW, POLICY) == "3 sending-side rejections (blocked/spam/policy/auth) within 1 h"
+    assert (
+        mailbox_verdict(deque([old, *recent, NOW]), NOW, POLICY)
+        == "3 sending-side rejections (blocked/spam/policy/auth) within 1 h"
+    )
 
 
 # -- the words -------------------------------------------------------------------------------------
@@ -124,7 +161,9 @@ def test_a_follow_up_without_a_subject_answers_the_first() -> None:
 
 
 def test_the_not_built_alert_says_what_happened_and_what_to_do() -> None:
-    summary, text = texts.not_built_alert("c", 2, "p@x.example", "'company' is undefined", NOW, "3 emails could not be built")
+    summary, text = texts.not_built_alert(
+        "c", 2, "p@x.example", "'company' is undefined", NOW, "3 emails could not be built"
+    )
     assert summary == "campaign c: step 2 could not be built for p@x.example: 'company' is undefined"
     assert "Nothing was sent" in text and "2026-03-02 10:00 UTC" in text and "campaign check" in text
     assert text.endswith("The campaign is paused: 3 emails could not be built")

@@ -155,9 +155,7 @@ async def test_unreachable_postgresql_is_one_line_without_password() -> None:
     finally:
         await engine.dispose()
     message = str(info.value)
-    assert message.startswith(
-        "cannot reach the database at postgresql+asyncpg://alice:***@127.0.0.1:1"
-    )
+    assert message.startswith("cannot reach the database at postgresql+asyncpg://alice:***@127.0.0.1:1")
     assert "s3cret" not in message and "\n" not in message
 
 
@@ -187,9 +185,7 @@ async def test_utc_datetime_round_trips_aware_and_refuses_naive(tmp_path: Path) 
             got = (await conn.execute(select(table.c.at))).scalar_one()
             stored = (await conn.execute(select(plain.c.at))).scalar_one()
             earlier = (
-                await conn.execute(
-                    select(table.c.id).where(table.c.at < datetime(2026, 3, 1, 12, tzinfo=UTC))
-                )
+                await conn.execute(select(table.c.id).where(table.c.at < datetime(2026, 3, 1, 12, tzinfo=UTC)))
             ).all()
     finally:
         await engine.dispose()

@@ -46,9 +46,7 @@ async def test_a_module_writes_its_own_tables(sqlite_engine: AsyncEngine) -> Non
     async with sessions() as session, session.begin():
         session.add(CamSuppression(address="a@x.com", reason="bounce", source="t", created_at=NOW))
         await session.execute(
-            insert(cam_suppressions).values(
-                address="b@x.com", reason="bounce", source="t", created_at=NOW
-            )
+            insert(cam_suppressions).values(address="b@x.com", reason="bounce", source="t", created_at=NOW)
         )
         await session.execute(update(CamSuppression).values(source="u"))
         await session.execute(text("UPDATE cam_suppressions SET reason = 'manual'"))
@@ -70,9 +68,7 @@ async def test_a_module_writes_its_own_tables(sqlite_engine: AsyncEngine) -> Non
     ],
     ids=["core-insert", "orm-update", "core-delete", "text-insert", "text-update", "text-delete"],
 )
-async def test_writing_another_modules_table_is_refused(
-    sqlite_engine: AsyncEngine, statement: object
-) -> None:
+async def test_writing_another_modules_table_is_refused(sqlite_engine: AsyncEngine, statement: object) -> None:
     sessions = module_sessions(sqlite_engine, "cam")
     async with sessions() as session:
         with pytest.raises(ForeignTableWrite, match="'runtime_secrets'"):

@@ -29,16 +29,20 @@ LEAD = {"email": "jane@client.example", "first_name": "Jane", "last_name": "Doe"
 BIG = "x" * 900_000
 
 
-def spec(body: str = "Hello {{ first_name }}", *, subject: str = "Hi {{ first_name }}", html: str | None = None) -> CampaignSpec:
+def spec(
+    body: str = "Hello {{ first_name }}", *, subject: str = "Hi {{ first_name }}", html: str | None = None
+) -> CampaignSpec:
     step: dict[str, Any] = {"subject": subject, "body": body}
     if html is not None:
         step["html"] = html
-    return CampaignSpec.model_validate({
-        "name": "t",
-        "postal_address": "Example GmbH, Strasse 1, 10115 Berlin",
-        "mailboxes": [{"address": "alex@outreach.example.com", "display_name": "Alex Berger"}],
-        "steps": [step],
-    })
+    return CampaignSpec.model_validate(
+        {
+            "name": "t",
+            "postal_address": "Example GmbH, Strasse 1, 10115 Berlin",
+            "mailboxes": [{"address": "alex@outreach.example.com", "display_name": "Alex Berger"}],
+            "steps": [step],
+        }
+    )
 
 
 def render(source: str, html: bool = False, **context: Any) -> str:
@@ -111,7 +115,9 @@ def test_an_operation_that_would_make_a_huge_value_is_refused_small(source: str,
     ],
 )
 def test_doubling_a_value_in_a_loop_stops_at_the_value_limit(grow: str, what: str) -> None:
-    source = "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = " + grow + " %}{% endfor %}{{ ns.s }}"
+    source = (
+        "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = " + grow + " %}{% endfor %}{{ ns.s }}"
+    )
     problem, peak = refused(source)
     assert problem.startswith(f"{what} would make a value of 1,0")  # 2**20 (or a little more)
     assert peak < 30_000_000
@@ -126,9 +132,13 @@ def test_doubling_a_list_in_place_stops_at_the_value_limit(extension: str) -> No
 
 def test_what_one_render_makes_in_all_is_bounded() -> None:
     # Each copy is small enough; keeping them all is not. (A slice is a copy too.)
-    problem, peak = refused("{% set keep = [] %}{% for i in range(1000) %}{{ keep.append(big[:] ~ '') }}{% endfor %}", big=BIG)
+    problem, peak = refused(
+        "{% set keep = [] %}{% for i in range(1000) %}{{ keep.append(big[:] ~ '') }}{% endfor %}", big=BIG
+    )
     assert problem == "template makes more than 20,000,000 characters or items in all"
-    problem, _ = refused("{% set keep = [] %}{% for i in range(1000) %}{{ keep.append(items[:]) }}{% endfor %}", items=[0] * 900_000)
+    problem, _ = refused(
+        "{% set keep = [] %}{% for i in range(1000) %}{{ keep.append(items[:]) }}{% endfor %}", items=[0] * 900_000
+    )
     assert problem == "template makes more than 20,000,000 characters or items in all"
     assert peak < 100_000_000
 
@@ -153,7 +163,10 @@ def test_nested_loops_stop_at_the_iteration_budget(source: str) -> None:
 def test_loops_within_the_budget_render_as_before() -> None:
     source = "{% for i in range(3) %}{{ loop.index }}/{{ loop.length }}{{ loop.cycle('a', 'b') }} {% endfor %}"
     assert render(source) == "1/3a 2/3b 3/3a "
-    assert render("{% for x in [] %}x{% else %}none{% endfor %}|{% for x in [1, 2, 3] if x > 1 %}{{ x }}{% endfor %}") == "none|23"
+    assert (
+        render("{% for x in [] %}x{% else %}none{% endfor %}|{% for x in [1, 2, 3] if x > 1 %}{{ x }}{% endfor %}")
+        == "none|23"
+    )
     assert render("{% for i in range(300) %}{% for j in range(300) %}{% endfor %}{% endfor %}done") == "done"
 
 
@@ -210,7 +223,13 @@ NORMAL = [
 @pytest.mark.parametrize("source", NORMAL)
 def test_templates_within_the_limits_render_as_the_stock_sandbox_does(source: str, html: bool) -> None:
     stock = SandboxedEnvironment(undefined=StrictUndefined, autoescape=html, keep_trailing_newline=True)
-    context = {**LEAD, "company": 'Acme <&> "Co"', "items": [{"n": "a"}, {"n": "b"}], "n": 3, "url": "https://x.example/?a=1&b=2"}
+    context = {
+        **LEAD,
+        "company": 'Acme <&> "Co"',
+        "items": [{"n": "a"}, {"n": "b"}],
+        "n": 3,
+        "url": "https://x.example/?a=1&b=2",
+    }
     assert templates._render(source, context, html) == stock.from_string(source).render(context)
 
 
@@ -283,15 +302,17 @@ def test_render_step_neutralises_the_html_body_only() -> None:
 
 
 def test_isolated_check_finds_the_same_problems() -> None:
-    s = CampaignSpec.model_validate({
-        "name": "t",
-        "postal_address": "Example GmbH, Strasse 1, 10115 Berlin",
-        "mailboxes": [{"address": "alex@outreach.example.com"}],
-        "steps": [
-            {"subject": "About {{ company }}", "body": "Hi {{ first_name }} {{ city }}"},
-            {"subject": "", "body": "Hi {% if %}"},
-        ],
-    })
+    s = CampaignSpec.model_validate(
+        {
+            "name": "t",
+            "postal_address": "Example GmbH, Strasse 1, 10115 Berlin",
+            "mailboxes": [{"address": "alex@outreach.example.com"}],
+            "steps": [
+                {"subject": "About {{ company }}", "body": "Hi {{ first_name }} {{ city }}"},
+                {"subject": "", "body": "Hi {% if %}"},
+            ],
+        }
+    )
     leads = [("l1", LEAD), ("l2", {**LEAD, "city": "Oslo", "company": "A\nB"}), ("l3", {"email": "k@client.example"})]
     expected = check_campaign(s, leads)
     assert len(expected) == 5

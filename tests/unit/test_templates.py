@@ -167,7 +167,9 @@ def test_the_sandbox_blocks_attribute_access(template: str) -> None:
     with pytest.raises(TemplateProblemError, match=r"^not allowed in a template: access to attribute '__\w+__'"):
         render(template)
     problems = check_campaign(spec(step("s", template)))
-    assert [(p.step, p.part, p.message.startswith("not allowed in a template")) for p in problems] == [(1, "body", True)]
+    assert [(p.step, p.part, p.message.startswith("not allowed in a template")) for p in problems] == [
+        (1, "body", True)
+    ]
 
 
 def test_check_campaign_reports_each_missing_variable_with_lead_and_step() -> None:
@@ -195,7 +197,9 @@ def test_check_campaign_without_leads_uses_the_sample_lead() -> None:
 
 
 def test_a_syntax_error_is_reported_once_whatever_the_leads_and_variants() -> None:
-    broken = step(body="Hi {% if first_name %}", variants=[{"name": "B", "subject": "Other"}, {"name": "C", "weight": 2}])
+    broken = step(
+        body="Hi {% if first_name %}", variants=[{"name": "B", "subject": "Other"}, {"name": "C", "weight": 2}]
+    )
     leads = [(f"line {n}", LEAD) for n in range(2, 7)]
     problems = check_campaign(spec(broken), leads)
     assert len(problems) == 1
@@ -221,7 +225,11 @@ def test_a_variant_with_its_own_broken_text_is_reported_under_its_name() -> None
 
 def test_a_subject_that_renders_with_a_line_break_is_flagged() -> None:
     s = spec(step(subject="About {{ company }}"))
-    leads = [("l1", LEAD), ("l2", {**LEAD, "company": "Acme\nBcc: all@example.com"}), ("l3", {**LEAD, "company": "A\u2028B"})]
+    leads = [
+        ("l1", LEAD),
+        ("l2", {**LEAD, "company": "Acme\nBcc: all@example.com"}),
+        ("l3", {**LEAD, "company": "A\u2028B"}),
+    ]
     problems = check_campaign(s, leads)
     assert [str(p) for p in problems] == [
         "l2: step 1 variant A subject: renders to more than one line",

@@ -163,12 +163,8 @@ def test_generate_secret_uses_the_given_randomness() -> None:
 
 def test_unsubscribe_url() -> None:
     token = sign_token(SECRET, 42)
-    assert unsubscribe_url("https://mail.example.com", token) == (
-        f"https://mail.example.com/u/{token}"
-    )
-    assert unsubscribe_url("https://example.com/agency/", token) == (
-        f"https://example.com/agency/u/{token}"
-    )
+    assert unsubscribe_url("https://mail.example.com", token) == (f"https://mail.example.com/u/{token}")
+    assert unsubscribe_url("https://example.com/agency/", token) == (f"https://example.com/agency/u/{token}")
     for bad_base in ["ftp://example.com", "example.com", "https://example.com/?a=1", "/u"]:
         with pytest.raises(ValueError):
             unsubscribe_url(bad_base, token)
@@ -189,16 +185,12 @@ def test_unsubscribe_mailto_and_subject_round_trip() -> None:
 
 
 def test_list_unsubscribe_headers() -> None:
-    headers = list_unsubscribe_headers(
-        "https://e.com/u/T", "mailto:u@e.com?subject=unsubscribe%20T"
-    )
+    headers = list_unsubscribe_headers("https://e.com/u/T", "mailto:u@e.com?subject=unsubscribe%20T")
     assert headers == {
         "List-Unsubscribe": "<https://e.com/u/T>, <mailto:u@e.com?subject=unsubscribe%20T>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
-    assert list_unsubscribe_headers("https://e.com/u/T")["List-Unsubscribe"] == (
-        "<https://e.com/u/T>"
-    )
+    assert list_unsubscribe_headers("https://e.com/u/T")["List-Unsubscribe"] == ("<https://e.com/u/T>")
 
 
 def test_render_prometheus_exposition_format() -> None:

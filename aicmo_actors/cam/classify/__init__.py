@@ -225,9 +225,12 @@ def _judge_recipient(rcpt: Recipient, report: BounceReport, from_text: _TextReas
             from_text[key] = reason_from(status, report.human_text, code, exclude=exclude)
         reason, why = from_text[key]
         why = f"{why} (in the report's text)"
-    if action == "failed" and status and status.startswith("4") and reason in {
-        BounceReason.NETWORK_ERROR, BounceReason.UNDEFINED, BounceReason.SYSTEM_ERROR
-    }:
+    if (
+        action == "failed"
+        and status
+        and status.startswith("4")
+        and reason in {BounceReason.NETWORK_ERROR, BounceReason.UNDEFINED, BounceReason.SYSTEM_ERROR}
+    ):
         why = f"the server gave up retrying a temporary failure ({reason.value}, status {status})"
         reason = BounceReason.EXPIRED
     permanent = is_permanent(status, code, action)
@@ -364,7 +367,9 @@ def _replies(msg: Message, referenced: list[str], common: _Identity) -> Classifi
             category=ReplyCategory.UNSUBSCRIBE,
             reason="unsubscribe",
             confidence=0.97,
-            reasons=(f"our unsubscribe token is in {where} ('unsubscribe {token[:6]}...', our List-Unsubscribe mailto)",),
+            reasons=(
+                f"our unsubscribe token is in {where} ('unsubscribe {token[:6]}...', our List-Unsubscribe mailto)",
+            ),
             **thread,
             **{**common, "unsubscribe_token": token},
         )

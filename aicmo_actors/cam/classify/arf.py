@@ -111,7 +111,9 @@ def read_complaint(msg: Message, own_addresses: set[str]) -> Complaint | None:
         feedback_type = (fields.get("feedback-type") or "abuse").split()[0].lower()
         complaint = Complaint("arf", feedback_type=feedback_type, user_agent=fields.get("user-agent"))
         complaint.evidence.append("multipart/report; report-type=feedback-report (RFC 5965 ARF)")
-        complaint.evidence.append(f"Feedback-Type: {feedback_type}" + (f" from {fields['user-agent']}" if fields.get("user-agent") else ""))
+        complaint.evidence.append(
+            f"Feedback-Type: {feedback_type}" + (f" from {fields['user-agent']}" if fields.get("user-agent") else "")
+        )
         rcpts = addresses(fields.get("original-rcpt-to", "")) + addresses(fields.get("removal-recipient", ""))
     else:
         sender = header(msg, "From")
@@ -119,7 +121,9 @@ def read_complaint(msg: Message, own_addresses: set[str]) -> Complaint | None:
         text_match = ABUSE_TEXT.search(text[:5000]) or ABUSE_TEXT.search(subject)
         subject_match = ABUSE_SUBJECT.search(subject) and FBL_SENDER.search(sender)
         hotmail = _hotmail_recipient(msg)
-        if not (text_match and (FBL_SENDER.search(sender) or hotmail or subject_match)) and not (subject_match and hotmail):
+        if not (text_match and (FBL_SENDER.search(sender) or hotmail or subject_match)) and not (
+            subject_match and hotmail
+        ):
             return None
         complaint = Complaint("notice", feedback_type="abuse")
         said = text_match.group(0) if text_match else subject

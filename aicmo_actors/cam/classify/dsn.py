@@ -70,7 +70,10 @@ BODY_MARKERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("Sendmail", r"-{3} ?the following addresses had (?:permanent fatal|transient non-fatal) errors"),
         ("Sendmail", r"-{3} ?transcript of session follows"),
         ("OpenSMTPD", r"this is the mailer-daemon, please do not reply"),
-        ("OpenSMTPD", r"an error has occurred while attempting to deliver a message for\s+the following list of recipients"),
+        (
+            "OpenSMTPD",
+            r"an error has occurred while attempting to deliver a message for\s+the following list of recipients",
+        ),
         ("Exchange", r"delivery has failed to these recipients or groups"),
         ("Exchange", r"delivery is delayed to these recipients or groups"),
         ("Exchange", r"your message to .{1,200}? couldn't be delivered"),
@@ -122,7 +125,9 @@ DELAYED_SUBJECT = re.compile(
     r"warning: message \S{1,60} delayed|warning: could not send message for past|message delayed\b)",
     re.I,
 )
-PERMANENT_TEXT = re.compile(r"permanent (?:fatal )?error|failed permanently|permanent failure|this is a permanent", re.I)
+PERMANENT_TEXT = re.compile(
+    r"permanent (?:fatal )?error|failed permanently|permanent failure|this is a permanent", re.I
+)
 ACTIONS_NOT_FAILED = frozenset({"delivered", "relayed", "expanded"})
 #: Recipients read from one report: ours name one; more is a list or a hostile message.
 MAX_RECIPIENTS = 100
@@ -212,7 +217,6 @@ def says_delayed(subject: str, human: str) -> bool:
     return bool(delayed) and not PERMANENT_TEXT.search(human)
 
 
-
 def bounce_evidence(msg: Message, human: str, fields: str) -> list[str]:
     """The evidence that `msg` is an automatic bounce (empty: it is not)."""
     evidence: list[str] = []
@@ -246,7 +250,9 @@ def bounce_evidence(msg: Message, human: str, fields: str) -> list[str]:
         null_sender = header(msg, "Return-Path").replace(" ", "") == "<>"
         if weak or (bounce_subject and null_sender):
             what = f"from {sender[:80]!r}" if daemon else f"subject {subject[:80]!r}"
-            evidence.append(f"{what} and the text says {weak.group(0)!r}" if weak else f"{what} with an empty Return-Path")
+            evidence.append(
+                f"{what} and the text says {weak.group(0)!r}" if weak else f"{what} with an empty Return-Path"
+            )
     return evidence
 
 

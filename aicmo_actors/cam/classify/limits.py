@@ -37,9 +37,7 @@ class ParseLimits:
     def __post_init__(self) -> None:
         for name in ("max_parts", "max_depth", "max_decoded_bytes"):
             if getattr(self, name) < 1:
-                raise ValueError(
-                    f"ParseLimits.{name} must be at least 1, not {getattr(self, name)}"
-                )
+                raise ValueError(f"ParseLimits.{name} must be at least 1, not {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -107,10 +105,7 @@ def _plainly_within(raw: bytes, limits: ParseLimits) -> bool:
         return False  # parts of a digest are messages without saying so
     delimiters = raw.count(b"\n--") + raw.startswith(b"--")
     messages = lower.count(b"message/")
-    return (
-        delimiters + messages <= limits.max_parts
-        and lower.count(b"boundary") + messages <= limits.max_depth
-    )
+    return delimiters + messages <= limits.max_parts and lower.count(b"boundary") + messages <= limits.max_depth
 
 
 class _Scan:
@@ -213,9 +208,7 @@ class _Scan:
                 entity = _entity(content_type, encoding, default_message)
                 if entity.kind != "leaf":
                     if len(self.frames) >= limits.max_depth:
-                        return Bounded(
-                            raw[:entity_cut], f"MIME nesting deeper than {limits.max_depth}"
-                        )
+                        return Bounded(raw[:entity_cut], f"MIME nesting deeper than {limits.max_depth}")
                     self.frames.append(_Frame(entity.boundary, entity.digest))
                 if entity.kind == "message":  # the embedded message's header block follows
                     self.parts += 1
@@ -235,9 +228,7 @@ class _Scan:
                 if self.decoded + (body_end - pos) * factor > limits.max_decoded_bytes:
                     allowed = pos + int((limits.max_decoded_bytes - self.decoded) / factor)
                     cut = max(raw.rfind(b"\n", pos, allowed + 1), pos)
-                    return Bounded(
-                        raw[:cut], f"decoded text larger than {_size(limits.max_decoded_bytes)}"
-                    )
+                    return Bounded(raw[:cut], f"decoded text larger than {_size(limits.max_decoded_bytes)}")
                 self.decoded += (body_end - pos) * factor
             if found is None:
                 return Bounded(raw)

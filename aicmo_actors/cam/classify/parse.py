@@ -263,8 +263,31 @@ class _TextFromHtml:
     """
 
     BLOCK = frozenset(
-        {"p", "div", "br", "tr", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "table",
-         "blockquote", "hr", "pre", "section", "article", "header", "footer", "dt", "dd"}
+        {
+            "p",
+            "div",
+            "br",
+            "tr",
+            "li",
+            "ul",
+            "ol",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "table",
+            "blockquote",
+            "hr",
+            "pre",
+            "section",
+            "article",
+            "header",
+            "footer",
+            "dt",
+            "dd",
+        }
     )
     SKIP = frozenset({"head", "title"})
 

@@ -40,142 +40,195 @@ def _rules(*pairs: tuple[BounceReason, str]) -> tuple[tuple[BounceReason, re.Pat
 #: Tier 1: phrases that name the reason, most specific first (matched case-insensitively).
 SPECIFIC_TEXT = _rules(
     # Our authentication (SPF, DKIM, DMARC): a problem of our sending.
-    (R.AUTH_FAILURE,
-     r"\b(?:spf|dkim|dmarc)\b|unauthenticated|not authenticated|authentication (?:check )?fail|"
-     r"fails? to pass authentication|does not have authentication information|"
-     r"doesn't meet the (?:required )?authentication|sender policy framework|\b[45]\.7\.2[3-7]\b|"
-     r"sender (?:address )?verification failed|sending domain .{0,40}(?:not|isn't) (?:authenticated|verified)"),
+    (
+        R.AUTH_FAILURE,
+        r"\b(?:spf|dkim|dmarc)\b|unauthenticated|not authenticated|authentication (?:check )?fail|"
+        r"fails? to pass authentication|does not have authentication information|"
+        r"doesn't meet the (?:required )?authentication|sender policy framework|\b[45]\.7\.2[3-7]\b|"
+        r"sender (?:address )?verification failed|sending domain .{0,40}(?:not|isn't) (?:authenticated|verified)",
+    ),
     # RFC 7505 null MX and hosts that say they take no mail at all.
-    (R.NOT_ACCEPT,
-     r"null ?mx|does not accept (?:any )?mail|doesn't accept (?:any )?mail|accepts? no mail|"
-     r"mail receiving disabled|no mx record found for domain=|couldn't find a mail exchanger or ip address|"
-     r"domain .{0,40}does not receive (?:e-?)?mail"),
+    (
+        R.NOT_ACCEPT,
+        r"null ?mx|does not accept (?:any )?mail|doesn't accept (?:any )?mail|accepts? no mail|"
+        r"mail receiving disabled|no mx record found for domain=|couldn't find a mail exchanger or ip address|"
+        r"domain .{0,40}does not receive (?:e-?)?mail",
+    ),
     # The person moved on.
-    (R.HAS_MOVED,
-     r"has moved|\bmoved to\b|no longer (?:with|at|employed|works?)|\b5\.1\.6\b|"
-     r"address (?:has )?changed|left the (?:company|organi[sz]ation)"),
+    (
+        R.HAS_MOVED,
+        r"has moved|\bmoved to\b|no longer (?:with|at|employed|works?)|\b5\.1\.6\b|"
+        r"address (?:has )?changed|left the (?:company|organi[sz]ation)",
+    ),
     # Greylisting (RFC 6647): a first refusal that asks every unknown sender to come back later.
     (R.GREYLISTED, r"gr[ae]y-?list(?:ed|ing)?|postgrey"),
     # Our own sending quota is a rate problem, not a full mailbox.
-    (R.RATE_LIMITED,
-     r"sending (?:quota|limit)|daily (?:user )?sending|(?:daily|hourly) .{0,20}(?:quota|limit) (?:exceeded|reached)|"
-     r"receiving mail at a rate|\[tss?0[1-4]\]|unexpected volume|deferred due to (?:unexpected )?volume|"
-     r"too many (?:messages|connections|concurrent|recipients|emails|mails|errors|sessions)|rate ?limit|"
-     r"\bthrottl|please (?:try again )?slow(?:er| down)|exceeded the max emails per hour|\b4\.7\.28\b|"
-     r"\b5\.4\.5\b"),
-    (R.MAILBOX_FULL,
-     r"over ?quota|quota (?:exceeded|exceed|violation|full)|exceed(?:ed|s)? (?:its |the |his |her )?(?:storage|quota|mailbox)|"
-     r"mailbox (?:is )?full|mail ?box (?:size limit|would exceed)|full mailbox|mailfolder is full|"
-     r"insufficient (?:disk )?(?:space|storage) for (?:the )?(?:mailbox|user)|not enough (?:free )?space|"
-     r"disk quota|storage allocation|user's space has been used up|\b[45]\.2\.2\b|"
-     r"postfach (?:ist )?voll|speicherplatz|boite (?:du destinataire )?pleine|boîte .{0,30}pleine|"
-     r"buz[oó]n .{0,30}lleno|casella .{0,30}piena|ящик переполнен"),
-    (R.SUSPENDED,
-     r"account (?:is |has been )?(?:disabled|suspended|deactivated|inactive|locked|frozen|closed|terminated)|"
-     r"(?:mailbox|user|address|recipient) (?:is |has been )?(?:disabled|suspended|deactivated|inactive|frozen|locked)|"
-     r"is (?:currently |temporarily )?(?:suspended|disabled|deactivated|inactive)|inactive (?:account|user|mailbox)|"
-     r"temporarily inactive|tried to reach is (?:disabled|inactive)|\b5\.2\.1\b|mailbox disabled|"
-     r"this mailbox is disabled|user is terminated|archived recipient"),
-    (R.HOST_UNKNOWN,
-     r"host or domain name not found|name service error|domain (?:name )?not found|no such domain|"
-     r"unroute?able (?:mail )?(?:domain|address)|domain does(?: not|n't) exist|domain must exist|"
-     r"unknown (?:mail )?domain|nxdomain|\b[45]\.1\.2\b|host unknown|unknown host|host not found|"
-     r"couldn't find any host|name or service not known|nodename nor servname|no address associated with hostname|"
-     r"non-?existent domain|nonexistentdomain|dns\.nonexistentdomain|no mx (?:record|host)s? (?:found )?for|"
-     r"could not resolve|mx lookup (?:failed|error)|domain is not reachable"),
-    (R.USER_UNKNOWN,
-     r"user(?:name)? (?:is )?unknown|unknown (?:user|recipient|local[- ]?part|mailbox|address|e-?mail address)|"
-     r"no such (?:user|recipient|mailbox|address|account|person)|"
-     r"(?:user|recipient|mailbox|account|address|e-?mail address|addressee) (?:does not|doesn't|did not) exist|"
-     r"(?:user|recipient|mailbox) (?:not found|not known|not exist)|recipient ?not ?found|recip ?not ?found|"
-     r"mailbox (?:is )?(?:unavailable|not available|not present|invalid|unknown|inexistent)|"
-     r"invalid (?:recipient|mailbox|user|address|e-?mail address)|not a valid (?:recipient|mailbox|user)|"
-     r"is not a valid mailbox|bad (?:destination )?(?:mailbox )?address|address (?:is )?(?:unknown|invalid|not found)|"
-     r"recipient address rejected: (?:access denied|user unknown|unknown user|invalid user|invalid-recipient|userunknown)|"
-     r"doesn't have an? \S+ account|does not have an? \S+ account|no mailbox (?:here )?by that name|no mailbox found|"
-     r"not listed in (?:the )?(?:domino directory|public name & address book)|address couldn't be found|"
-     r"account (?:that you tried to reach )?does not exist|there is no one at this address|not our customer|"
-     r"resolver\.adr\.recip|recipientnotfound|no account by that name|is not a known user|address not present|"
-     r"does not exist|doesn't exist|utilisateur inconnu|adresse (?:e-?mail )?inconnue|n'existe pas|"
-     r"usuario (?:desconocido|inexistente)|no existe|unbekannter? (?:empf[äa]nger|benutzer)|existiert nicht|"
-     r"nicht gefunden|не существует|нет такого|not found in (?:the )?directory|\b[45]\.1\.1\b|\b[45]\.1\.10\b"),
-    (R.MESSAGE_TOO_BIG,
-     r"too (?:big|large)|size (?:limit|exceed)|exceeds? (?:the )?(?:maximum|max|size|fixed)|message size|"
-     r"message length exceeds|\b[45]\.3\.4\b|\b5\.2\.3\b|databytes limit"),
-    (R.EXPIRED,
-     r"retry time(?:out)? (?:exceeded|not reached for any host after a long failure)|retry timeout|"
-     r"gave up|giving up after|not going to try again|delivery (?:time )?expired|message expired|in the queue too long|"
-     r"too long in (?:the )?queue|could not be delivered (?:within|for) .{0,20}(?:days?|hours?)|"
-     r"unable to deliver message after multiple retries|queue period|\b[45]\.4\.7\b|"
-     r"have been failing for a long time|message timed out"),
+    (
+        R.RATE_LIMITED,
+        r"sending (?:quota|limit)|daily (?:user )?sending|(?:daily|hourly) .{0,20}(?:quota|limit) (?:exceeded|reached)|"
+        r"receiving mail at a rate|\[tss?0[1-4]\]|unexpected volume|deferred due to (?:unexpected )?volume|"
+        r"too many (?:messages|connections|concurrent|recipients|emails|mails|errors|sessions)|rate ?limit|"
+        r"\bthrottl|please (?:try again )?slow(?:er| down)|exceeded the max emails per hour|\b4\.7\.28\b|"
+        r"\b5\.4\.5\b",
+    ),
+    (
+        R.MAILBOX_FULL,
+        r"over ?quota|quota (?:exceeded|exceed|violation|full)|exceed(?:ed|s)? (?:its |the |his |her )?(?:storage|quota|mailbox)|"
+        r"mailbox (?:is )?full|mail ?box (?:size limit|would exceed)|full mailbox|mailfolder is full|"
+        r"insufficient (?:disk )?(?:space|storage) for (?:the )?(?:mailbox|user)|not enough (?:free )?space|"
+        r"disk quota|storage allocation|user's space has been used up|\b[45]\.2\.2\b|"
+        r"postfach (?:ist )?voll|speicherplatz|boite (?:du destinataire )?pleine|boîte .{0,30}pleine|"
+        r"buz[oó]n .{0,30}lleno|casella .{0,30}piena|ящик переполнен",
+    ),
+    (
+        R.SUSPENDED,
+        r"account (?:is |has been )?(?:disabled|suspended|deactivated|inactive|locked|frozen|closed|terminated)|"
+        r"(?:mailbox|user|address|recipient) (?:is |has been )?(?:disabled|suspended|deactivated|inactive|frozen|locked)|"
+        r"is (?:currently |temporarily )?(?:suspended|disabled|deactivated|inactive)|inactive (?:account|user|mailbox)|"
+        r"temporarily inactive|tried to reach is (?:disabled|inactive)|\b5\.2\.1\b|mailbox disabled|"
+        r"this mailbox is disabled|user is terminated|archived recipient",
+    ),
+    (
+        R.HOST_UNKNOWN,
+        r"host or domain name not found|name service error|domain (?:name )?not found|no such domain|"
+        r"unroute?able (?:mail )?(?:domain|address)|domain does(?: not|n't) exist|domain must exist|"
+        r"unknown (?:mail )?domain|nxdomain|\b[45]\.1\.2\b|host unknown|unknown host|host not found|"
+        r"couldn't find any host|name or service not known|nodename nor servname|no address associated with hostname|"
+        r"non-?existent domain|nonexistentdomain|dns\.nonexistentdomain|no mx (?:record|host)s? (?:found )?for|"
+        r"could not resolve|mx lookup (?:failed|error)|domain is not reachable",
+    ),
+    (
+        R.USER_UNKNOWN,
+        r"user(?:name)? (?:is )?unknown|unknown (?:user|recipient|local[- ]?part|mailbox|address|e-?mail address)|"
+        r"no such (?:user|recipient|mailbox|address|account|person)|"
+        r"(?:user|recipient|mailbox|account|address|e-?mail address|addressee) (?:does not|doesn't|did not) exist|"
+        r"(?:user|recipient|mailbox) (?:not found|not known|not exist)|recipient ?not ?found|recip ?not ?found|"
+        r"mailbox (?:is )?(?:unavailable|not available|not present|invalid|unknown|inexistent)|"
+        r"invalid (?:recipient|mailbox|user|address|e-?mail address)|not a valid (?:recipient|mailbox|user)|"
+        r"is not a valid mailbox|bad (?:destination )?(?:mailbox )?address|address (?:is )?(?:unknown|invalid|not found)|"
+        r"recipient address rejected: (?:access denied|user unknown|unknown user|invalid user|invalid-recipient|userunknown)|"
+        r"doesn't have an? \S+ account|does not have an? \S+ account|no mailbox (?:here )?by that name|no mailbox found|"
+        r"not listed in (?:the )?(?:domino directory|public name & address book)|address couldn't be found|"
+        r"account (?:that you tried to reach )?does not exist|there is no one at this address|not our customer|"
+        r"resolver\.adr\.recip|recipientnotfound|no account by that name|is not a known user|address not present|"
+        r"does not exist|doesn't exist|utilisateur inconnu|adresse (?:e-?mail )?inconnue|n'existe pas|"
+        r"usuario (?:desconocido|inexistente)|no existe|unbekannter? (?:empf[äa]nger|benutzer)|existiert nicht|"
+        r"nicht gefunden|не существует|нет такого|not found in (?:the )?directory|\b[45]\.1\.1\b|\b[45]\.1\.10\b",
+    ),
+    (
+        R.MESSAGE_TOO_BIG,
+        r"too (?:big|large)|size (?:limit|exceed)|exceeds? (?:the )?(?:maximum|max|size|fixed)|message size|"
+        r"message length exceeds|\b[45]\.3\.4\b|\b5\.2\.3\b|databytes limit",
+    ),
+    (
+        R.EXPIRED,
+        r"retry time(?:out)? (?:exceeded|not reached for any host after a long failure)|retry timeout|"
+        r"gave up|giving up after|not going to try again|delivery (?:time )?expired|message expired|in the queue too long|"
+        r"too long in (?:the )?queue|could not be delivered (?:within|for) .{0,20}(?:days?|hours?)|"
+        r"unable to deliver message after multiple retries|queue period|\b[45]\.4\.7\b|"
+        r"have been failing for a long time|message timed out",
+    ),
     # IP / domain reputation and block lists: our sending.
-    (R.BLOCKED,
-     r"block ?list|black ?list|blacklisted|blocklisted|deny ?list|\brbl\b|\bdnsbl\b|spamhaus|spamcop|sorbs|"
-     r"barracuda ?(?:central|reputation|networks)|abuseat|uceprotect|blocked using|listed (?:at|on|in|by)|"
-     r"reputation|banned sending ip|\bbanned\b|\bs3150\b|\bs3140\b|\bs3114\b|\b5\.7\.606\b|\b5\.7\.511\b|"
-     r"\[tss?(?:09|11)\]|permanently deferred|host network not allowed|not (?:currently )?accepting mail from your ip|"
-     r"client host .{0,60}(?:rejected|blocked|refused)|(?:your|sender|sending|client) ip .{0,40}(?:blocked|rejected|refused|listed)|"
-     r"ip address .{0,40}(?:blocked|rejected|refused|listed)|blocked - see|refused - see|"
-     r"envelope blocked|dynamic ip|reverse (?:dns|hostname|lookup)|\bptr\b|helo command rejected|"
-     r"rejecting open proxy|part of their network is on our block list|blocked by rbl|ipcheck\.proofpoint"),
-    (R.SPAM_DETECTED,
-     r"\bspam\b|spam-like|unsolicited|\buce\b|bulk (?:e-?mail|mail)|junk ?mail|content (?:was )?rejected|"
-     r"rejected (?:due to|because of) (?:its )?content|unacceptable content|message content|content filter|"
-     r"\bvirus|malware|phish|infected|suspicious|spamassassin|spam ?score|5\.7\.350|"
-     r"rejected by .{0,30}filter|message filtered|mail content denied"),
+    (
+        R.BLOCKED,
+        r"block ?list|black ?list|blacklisted|blocklisted|deny ?list|\brbl\b|\bdnsbl\b|spamhaus|spamcop|sorbs|"
+        r"barracuda ?(?:central|reputation|networks)|abuseat|uceprotect|blocked using|listed (?:at|on|in|by)|"
+        r"reputation|banned sending ip|\bbanned\b|\bs3150\b|\bs3140\b|\bs3114\b|\b5\.7\.606\b|\b5\.7\.511\b|"
+        r"\[tss?(?:09|11)\]|permanently deferred|host network not allowed|not (?:currently )?accepting mail from your ip|"
+        r"client host .{0,60}(?:rejected|blocked|refused)|(?:your|sender|sending|client) ip .{0,40}(?:blocked|rejected|refused|listed)|"
+        r"ip address .{0,40}(?:blocked|rejected|refused|listed)|blocked - see|refused - see|"
+        r"envelope blocked|dynamic ip|reverse (?:dns|hostname|lookup)|\bptr\b|helo command rejected|"
+        r"rejecting open proxy|part of their network is on our block list|blocked by rbl|ipcheck\.proofpoint",
+    ),
+    (
+        R.SPAM_DETECTED,
+        r"\bspam\b|spam-like|unsolicited|\buce\b|bulk (?:e-?mail|mail)|junk ?mail|content (?:was )?rejected|"
+        r"rejected (?:due to|because of) (?:its )?content|unacceptable content|message content|content filter|"
+        r"\bvirus|malware|phish|infected|suspicious|spamassassin|spam ?score|5\.7\.350|"
+        r"rejected by .{0,30}filter|message filtered|mail content denied",
+    ),
     # The server wants TLS or a login first: our sending is misconfigured, not a network fault.
-    (R.POLICY,
-     r"must issue a starttls|starttls (?:is )?required|must (?:use|issue) (?:a )?starttls|"
-     r"(?:encryption|tls) (?:is )?required|requires? (?:an )?encrypted connection|"
-     r"authentication (?:is )?required|must authenticate|smtp auth(?:entication)? required"),
-    (R.NETWORK_ERROR,
-     r"connection (?:timed out|refused|reset|lost|closed|dropped)|timed out|\btimeout\b|"
-     r"network (?:is )?unreachable|no route to host|host unreachable|could not connect|unable to connect|"
-     r"couldn't connect|failed to connect|lost connection|broken pipe|tls (?:handshake|negotiation)|"
-     r"starttls|ssl (?:handshake|error)|wasn't able to establish an smtp connection|errno 1(?:04|10|11|13)\b|"
-     r"\b4\.4\.[12]\b|connect to .{0,80}: connection"),
-    (R.SYSTEM_ERROR,
-     r"system (?:error|failure)|internal (?:server )?error|local (?:error|problem)|temporary (?:local )?(?:failure|problem)|"
-     r"server (?:error|failure)|resources? (?:are )?(?:temporarily )?unavailable|insufficient system storage|"
-     r"mail (?:system|server) (?:is )?full|loop(?:s)? (?:back|detected)|mail loop|routing loop|too many hops|"
-     r"hop count|configuration error|misconfigur|\b[45]\.3\.[0-5]\b|\b[45]\.4\.6\b"),
+    (
+        R.POLICY,
+        r"must issue a starttls|starttls (?:is )?required|must (?:use|issue) (?:a )?starttls|"
+        r"(?:encryption|tls) (?:is )?required|requires? (?:an )?encrypted connection|"
+        r"authentication (?:is )?required|must authenticate|smtp auth(?:entication)? required",
+    ),
+    (
+        R.NETWORK_ERROR,
+        r"connection (?:timed out|refused|reset|lost|closed|dropped)|timed out|\btimeout\b|"
+        r"network (?:is )?unreachable|no route to host|host unreachable|could not connect|unable to connect|"
+        r"couldn't connect|failed to connect|lost connection|broken pipe|tls (?:handshake|negotiation)|"
+        r"starttls|ssl (?:handshake|error)|wasn't able to establish an smtp connection|errno 1(?:04|10|11|13)\b|"
+        r"\b4\.4\.[12]\b|connect to .{0,80}: connection",
+    ),
+    (
+        R.SYSTEM_ERROR,
+        r"system (?:error|failure)|internal (?:server )?error|local (?:error|problem)|temporary (?:local )?(?:failure|problem)|"
+        r"server (?:error|failure)|resources? (?:are )?(?:temporarily )?unavailable|insufficient system storage|"
+        r"mail (?:system|server) (?:is )?full|loop(?:s)? (?:back|detected)|mail loop|routing loop|too many hops|"
+        r"hop count|configuration error|misconfigur|\b[45]\.3\.[0-5]\b|\b[45]\.4\.6\b",
+    ),
 )
 
 #: Tier 3: generic words that still say something when nothing specific did.
 GENERIC_TEXT = _rules(
     (R.BLOCKED, r"\bblocked\b|\bblock(?:ing)?\b|refused to talk"),
-    (R.POLICY,
-     r"polic(?:y|ies)|not (?:allowed|permitted|authori[sz]ed)|relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited)|"
-     r"unable to relay|prohibited|administrativ|restricted|unauthori[sz]ed|anti-?spoof|access denied|"
-     r"resolver\.rst"),
+    (
+        R.POLICY,
+        r"polic(?:y|ies)|not (?:allowed|permitted|authori[sz]ed)|relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited)|"
+        r"unable to relay|prohibited|administrativ|restricted|unauthori[sz]ed|anti-?spoof|access denied|"
+        r"resolver\.rst",
+    ),
 )
 
 #: Tier 2: enhanced status codes (class.subject.detail, class stripped) that name the reason.
 SPECIFIC_CODES: dict[str, BounceReason] = {
-    "1.1": R.USER_UNKNOWN, "1.3": R.USER_UNKNOWN, "1.10": R.USER_UNKNOWN,
-    "1.2": R.HOST_UNKNOWN, "4.4": R.HOST_UNKNOWN,
+    "1.1": R.USER_UNKNOWN,
+    "1.3": R.USER_UNKNOWN,
+    "1.10": R.USER_UNKNOWN,
+    "1.2": R.HOST_UNKNOWN,
+    "4.4": R.HOST_UNKNOWN,
     "1.6": R.HAS_MOVED,
     "2.1": R.SUSPENDED,
     "2.2": R.MAILBOX_FULL,
-    "2.3": R.MESSAGE_TOO_BIG, "3.4": R.MESSAGE_TOO_BIG,
+    "2.3": R.MESSAGE_TOO_BIG,
+    "3.4": R.MESSAGE_TOO_BIG,
     "4.7": R.EXPIRED,
-    "4.1": R.NETWORK_ERROR, "4.2": R.NETWORK_ERROR,
-    "3.0": R.SYSTEM_ERROR, "3.1": R.SYSTEM_ERROR, "3.2": R.SYSTEM_ERROR, "3.5": R.SYSTEM_ERROR,
-    "4.3": R.SYSTEM_ERROR, "4.6": R.SYSTEM_ERROR,
-    "7.23": R.AUTH_FAILURE, "7.24": R.AUTH_FAILURE, "7.25": R.AUTH_FAILURE, "7.26": R.AUTH_FAILURE,
-    "7.7": R.AUTH_FAILURE, "7.8": R.AUTH_FAILURE,
+    "4.1": R.NETWORK_ERROR,
+    "4.2": R.NETWORK_ERROR,
+    "3.0": R.SYSTEM_ERROR,
+    "3.1": R.SYSTEM_ERROR,
+    "3.2": R.SYSTEM_ERROR,
+    "3.5": R.SYSTEM_ERROR,
+    "4.3": R.SYSTEM_ERROR,
+    "4.6": R.SYSTEM_ERROR,
+    "7.23": R.AUTH_FAILURE,
+    "7.24": R.AUTH_FAILURE,
+    "7.25": R.AUTH_FAILURE,
+    "7.26": R.AUTH_FAILURE,
+    "7.7": R.AUTH_FAILURE,
+    "7.8": R.AUTH_FAILURE,
     "7.27": R.POLICY,
     "7.28": R.RATE_LIMITED,
 }
 #: Tier 4: codes too generic to trust over any text.
 GENERIC_CODES: dict[str, BounceReason] = {
-    "1.0": R.USER_UNKNOWN, "2.0": R.MAILBOX_FULL, "4.0": R.NETWORK_ERROR,
-    "7.0": R.POLICY, "7.1": R.POLICY,
+    "1.0": R.USER_UNKNOWN,
+    "2.0": R.MAILBOX_FULL,
+    "4.0": R.NETWORK_ERROR,
+    "7.0": R.POLICY,
+    "7.1": R.POLICY,
 }
 #: Basic reply codes that mean something on their own (RFC 7504: 521/556 take no mail).
 REPLY_CODES: dict[int, BounceReason] = {
-    521: R.NOT_ACCEPT, 556: R.NOT_ACCEPT, 552: R.MAILBOX_FULL, 452: R.SYSTEM_ERROR,
-    421: R.RATE_LIMITED, 554: R.POLICY, 553: R.USER_UNKNOWN,
+    521: R.NOT_ACCEPT,
+    556: R.NOT_ACCEPT,
+    552: R.MAILBOX_FULL,
+    452: R.SYSTEM_ERROR,
+    421: R.RATE_LIMITED,
+    554: R.POLICY,
+    553: R.USER_UNKNOWN,
 }
 
 #: Greylisting that does not name itself: "450 4.7.1 Please try again later" (milter-greylist,

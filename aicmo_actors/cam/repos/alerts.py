@@ -81,7 +81,9 @@ def _alert(conn: Connection, alert_id: int) -> AlertRow | None:
     lead = None
     if r["lead_id"] is not None:
         l_row = conn.execute(
-            sa.select(leads_t.c.email, leads_t.c.first_name, leads_t.c.last_name, leads_t.c.company).where(leads_t.c.id == r["lead_id"])
+            sa.select(leads_t.c.email, leads_t.c.first_name, leads_t.c.last_name, leads_t.c.company).where(
+                leads_t.c.id == r["lead_id"]
+            )
         ).first()
         if l_row is not None:
             name = " ".join(p for p in (l_row.first_name, l_row.last_name) if p)
@@ -135,8 +137,16 @@ class AlertsRepo:
 
         def work(conn: Connection) -> AlertRow | None:
             insert_alert(
-                conn, key=key, kind=kind, lead_id=lead_id, campaign=campaign, category=category,
-                summary=summary, text=text, inbound_id=inbound_id, now=now,
+                conn,
+                key=key,
+                kind=kind,
+                lead_id=lead_id,
+                campaign=campaign,
+                category=category,
+                summary=summary,
+                text=text,
+                inbound_id=inbound_id,
+                now=now,
             )
             alert_id = conn.execute(sa.select(alerts_t.c.id).where(alerts_t.c.idempotency_key == key)).scalar_one()
             return _alert(conn, int(alert_id))
@@ -150,7 +160,9 @@ class AlertsRepo:
         query = sa.select(alerts_t.c.id).where(alerts_t.c.state == "pending").order_by(alerts_t.c.id)
         return await run_read(self.engine, lambda conn: [int(i) for i in conn.execute(query).scalars()])
 
-    async def finish(self, alert_id: int, state: str, now: datetime, error: str | None, channels: Sequence[str] | None = None) -> None:
+    async def finish(
+        self, alert_id: int, state: str, now: datetime, error: str | None, channels: Sequence[str] | None = None
+    ) -> None:
         """Delivered (or failed for good), with the channels that took it."""
 
         def work(conn: Connection) -> None:
@@ -158,7 +170,9 @@ class AlertsRepo:
             conn.execute(
                 alerts_t.update()
                 .where(alerts_t.c.id == alert_id)
-                .values(state=state, last_error=error, payload=payload, delivered_at=now if state == "delivered" else None)
+                .values(
+                    state=state, last_error=error, payload=payload, delivered_at=now if state == "delivered" else None
+                )
             )
 
         await run_write(self.engine, work)
@@ -168,6 +182,10 @@ class AlertsRepo:
 
         def work(conn: Connection) -> None:
             payload = _payload_with(conn, alert_id, channels)
-            conn.execute(alerts_t.update().where(alerts_t.c.id == alert_id).values(attempts=attempts, last_error=error, payload=payload))
+            conn.execute(
+                alerts_t.update()
+                .where(alerts_t.c.id == alert_id)
+                .values(attempts=attempts, last_error=error, payload=payload)
+            )
 
         await run_write(self.engine, work)

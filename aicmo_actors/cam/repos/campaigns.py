@@ -61,7 +61,9 @@ class Specs:
         return self.parsed(name, spec_hash, raw)
 
     def by_id(self, conn: Connection, campaign_id: int) -> CampaignSpec:
-        row = conn.execute(sa.select(campaigns_t.c.name, campaigns_t.c.spec_hash).where(campaigns_t.c.id == campaign_id)).one()
+        row = conn.execute(
+            sa.select(campaigns_t.c.name, campaigns_t.c.spec_hash).where(campaigns_t.c.id == campaign_id)
+        ).one()
         return self.by_name(conn, row.name, row.spec_hash)
 
 
@@ -77,8 +79,16 @@ def pause_in(conn: Connection, name: str, reason: str, now: datetime) -> int | N
         return None
     summary = texts.campaign_paused(name, reason)
     return insert_alert(
-        conn, key=f"pause:campaign:{name}:{now.isoformat()}", kind="campaign_paused", lead_id=None,
-        campaign=name, category=None, summary=summary, text=summary, inbound_id=None, now=now,
+        conn,
+        key=f"pause:campaign:{name}:{now.isoformat()}",
+        kind="campaign_paused",
+        lead_id=None,
+        campaign=name,
+        category=None,
+        summary=summary,
+        text=summary,
+        inbound_id=None,
+        now=now,
     )
 
 
@@ -93,7 +103,9 @@ class CampaignsRepo:
         spec_hash = spec.spec_hash()
 
         def work(conn: Connection) -> tuple[int, bool]:
-            row = conn.execute(sa.select(campaigns_t.c.id, campaigns_t.c.spec_hash).where(campaigns_t.c.name == spec.name)).first()
+            row = conn.execute(
+                sa.select(campaigns_t.c.id, campaigns_t.c.spec_hash).where(campaigns_t.c.name == spec.name)
+            ).first()
             if row is None:
                 result = conn.execute(
                     campaigns_t.insert().values(
@@ -114,7 +126,12 @@ class CampaignsRepo:
                 conn.execute(
                     campaigns_t.update()
                     .where(campaigns_t.c.id == campaign_id)
-                    .values(spec=spec_json, spec_hash=spec_hash, stop_company_on_reply=spec.stop_company_on_reply, updated_at=now)
+                    .values(
+                        spec=spec_json,
+                        spec_hash=spec_hash,
+                        stop_company_on_reply=spec.stop_company_on_reply,
+                        updated_at=now,
+                    )
                 )
             boxes = [{"address": m.address.lower(), "status": "active", "created_at": now} for m in spec.mailboxes]
             insert_ignore_in(conn, mailboxes_t, boxes, conflict_columns=["address"])
@@ -124,10 +141,16 @@ class CampaignsRepo:
 
     async def all(self) -> dict[str, CampaignRow]:
         """Every campaign by name, in the order they were created."""
-        rows = await run_read(self.engine, lambda conn: conn.execute(sa.select(campaigns_t).order_by(campaigns_t.c.id)).mappings().all())
+        rows = await run_read(
+            self.engine, lambda conn: conn.execute(sa.select(campaigns_t).order_by(campaigns_t.c.id)).mappings().all()
+        )
         return {
             r["name"]: CampaignRow(
-                int(r["id"]), r["name"], self.specs.parsed(r["name"], r["spec_hash"], r["spec"]), r["status"], r["paused_reason"],
+                int(r["id"]),
+                r["name"],
+                self.specs.parsed(r["name"], r["spec_hash"], r["spec"]),
+                r["status"],
+                r["paused_reason"],
                 aware(r["paused_at"]),
             )
             for r in rows
@@ -144,7 +167,9 @@ class CampaignsRepo:
             values |= {"paused_reason": None, "resumed_at": now}
 
         def work(conn: Connection) -> bool:
-            campaign_id = conn.execute(sa.select(campaigns_t.c.id).where(campaigns_t.c.name == name)).scalar_one_or_none()
+            campaign_id = conn.execute(
+                sa.select(campaigns_t.c.id).where(campaigns_t.c.name == name)
+            ).scalar_one_or_none()
             if campaign_id is None:
                 return False
             conn.execute(campaigns_t.update().where(campaigns_t.c.id == campaign_id).values(**values))
@@ -178,7 +203,12 @@ class CampaignsRepo:
         address = address.lower()
 
         def work(conn: Connection) -> int | None:
-            insert_ignore_in(conn, mailboxes_t, [{"address": address, "status": "active", "created_at": now}], conflict_columns=["address"])
+            insert_ignore_in(
+                conn,
+                mailboxes_t,
+                [{"address": address, "status": "active", "created_at": now}],
+                conflict_columns=["address"],
+            )
             result = conn.execute(
                 mailboxes_t.update()
                 .where(mailboxes_t.c.address == address, mailboxes_t.c.status == "active")
@@ -188,8 +218,16 @@ class CampaignsRepo:
                 return None
             summary = texts.mailbox_paused(address, reason)
             return insert_alert(
-                conn, key=f"pause:mailbox:{address}:{now.isoformat()}", kind="mailbox_paused", lead_id=None,
-                campaign=None, category=None, summary=summary, text=summary, inbound_id=None, now=now,
+                conn,
+                key=f"pause:mailbox:{address}:{now.isoformat()}",
+                kind="mailbox_paused",
+                lead_id=None,
+                campaign=None,
+                category=None,
+                summary=summary,
+                text=summary,
+                inbound_id=None,
+                now=now,
             )
 
         return await run_write(self.engine, work)

@@ -76,8 +76,12 @@ WEAK_MATCHES = frozenset({"sender", "report_recipient"})
 #: Categories a human wants to see even when the match is only a guess.
 WORTH_A_LOOK = frozenset(
     {
-        ReplyCategory.INTERESTED, ReplyCategory.MEETING_REQUEST, ReplyCategory.QUESTION,
-        ReplyCategory.REFERRAL, ReplyCategory.UNSUBSCRIBE, ReplyCategory.COMPLAINT,
+        ReplyCategory.INTERESTED,
+        ReplyCategory.MEETING_REQUEST,
+        ReplyCategory.QUESTION,
+        ReplyCategory.REFERRAL,
+        ReplyCategory.UNSUBSCRIBE,
+        ReplyCategory.COMPLAINT,
     }
 )
 #: Makes an alert's (summary, text) from the stored raw message, its sender and category.
@@ -124,7 +128,11 @@ class InboundRepo:
         return sorted(ids)
 
     async def unclassified(self) -> list[tuple[int, str]]:
-        query = sa.select(inbound_t.c.id, inbound_t.c.mailbox).where(inbound_t.c.processed_at.is_(None)).order_by(inbound_t.c.id)
+        query = (
+            sa.select(inbound_t.c.id, inbound_t.c.mailbox)
+            .where(inbound_t.c.processed_at.is_(None))
+            .order_by(inbound_t.c.id)
+        )
         rows = await run_read(self.engine, lambda conn: conn.execute(query).all())
         return [(int(r[0]), r[1]) for r in rows]
 
@@ -240,7 +248,9 @@ class InboundRepo:
         latest = await run_read(self.engine, work) if normals else {}
         return {address: latest[normal] for normal, given in by_normal.items() if normal in latest for address in given}
 
-    async def save_classification(self, inbound_id: int, c: Classification, match: Match | None, matched_by: str | None, now: datetime) -> bool:
+    async def save_classification(
+        self, inbound_id: int, c: Classification, match: Match | None, matched_by: str | None, now: datetime
+    ) -> bool:
         """Record how a message was read; False (and nothing changed) if it already was."""
         return bool(await self.save_classifications([(inbound_id, c, match, matched_by)], now))
 
@@ -296,7 +306,9 @@ class InboundRepo:
                         lead_id=sa.bindparam("b_lead_id", type_=columns.lead_id.type),
                         outbound_id=sa.bindparam("b_outbound_id", type_=columns.outbound_id.type),
                         matched_by=sa.bindparam("b_matched_by", type_=columns.matched_by.type),
-                        set_aside=sa.func.coalesce(columns.set_aside, sa.bindparam("b_set_aside", type_=columns.set_aside.type)),
+                        set_aside=sa.func.coalesce(
+                            columns.set_aside, sa.bindparam("b_set_aside", type_=columns.set_aside.type)
+                        ),
                         processed_at=now,
                     ),
                     params,
@@ -310,9 +322,16 @@ class InboundRepo:
         recipient named in a report): kept, never dropped, for a person to look at."""
         query = (
             sa.select(
-                inbound_t.c.id, inbound_t.c.mailbox, inbound_t.c.from_address, inbound_t.c.subject,
-                inbound_t.c.category, inbound_t.c.received_at, inbound_t.c.message_id,
-                inbound_t.c.matched_by, inbound_t.c.lead_id, inbound_t.c.set_aside,
+                inbound_t.c.id,
+                inbound_t.c.mailbox,
+                inbound_t.c.from_address,
+                inbound_t.c.subject,
+                inbound_t.c.category,
+                inbound_t.c.received_at,
+                inbound_t.c.message_id,
+                inbound_t.c.matched_by,
+                inbound_t.c.lead_id,
+                inbound_t.c.set_aside,
             )
             .where(
                 inbound_t.c.processed_at.is_not(None),
@@ -328,8 +347,14 @@ class InboundRepo:
         a header that could not be stored), newest first."""
         query = (
             sa.select(
-                inbound_t.c.id, inbound_t.c.mailbox, inbound_t.c.from_address, inbound_t.c.subject,
-                inbound_t.c.received_at, inbound_t.c.size, inbound_t.c.set_aside, inbound_t.c.category,
+                inbound_t.c.id,
+                inbound_t.c.mailbox,
+                inbound_t.c.from_address,
+                inbound_t.c.subject,
+                inbound_t.c.received_at,
+                inbound_t.c.size,
+                inbound_t.c.set_aside,
+                inbound_t.c.category,
             )
             .where(inbound_t.c.set_aside.is_not(None))
             .order_by(inbound_t.c.id.desc())
@@ -369,10 +394,18 @@ class InboundRepo:
         def work(conn: Connection) -> Acted | None:
             row = conn.execute(
                 sa.select(
-                    inbound_t.c.id, inbound_t.c.classification, inbound_t.c.lead_id, inbound_t.c.outbound_id,
-                    inbound_t.c.matched_by, inbound_t.c.raw, inbound_t.c.from_address, inbound_t.c.category,
+                    inbound_t.c.id,
+                    inbound_t.c.classification,
+                    inbound_t.c.lead_id,
+                    inbound_t.c.outbound_id,
+                    inbound_t.c.matched_by,
+                    inbound_t.c.raw,
+                    inbound_t.c.from_address,
+                    inbound_t.c.category,
                 )
-                .where(inbound_t.c.id == inbound_id, inbound_t.c.processed_at.is_not(None), inbound_t.c.acted_at.is_(None))
+                .where(
+                    inbound_t.c.id == inbound_id, inbound_t.c.processed_at.is_not(None), inbound_t.c.acted_at.is_(None)
+                )
                 .with_for_update()
             ).first()
             if row is None:
@@ -416,7 +449,9 @@ def _move_cursor(conn: Connection, inbox: str, uidvalidity: int, last_uid: int, 
         .values(uidvalidity=uidvalidity, last_uid=last_uid, updated_at=now)
     )
     if moved.rowcount == 0:
-        conn.execute(cursors_t.insert().values(mailbox=inbox, uidvalidity=uidvalidity, last_uid=last_uid, updated_at=now))
+        conn.execute(
+            cursors_t.insert().values(mailbox=inbox, uidvalidity=uidvalidity, last_uid=last_uid, updated_at=now)
+        )
 
 
 def _act(
@@ -441,14 +476,22 @@ def _act(
     if row.outbound_id is not None:
         out = conn.execute(
             sa.select(
-                outbound_t.c.id, outbound_t.c.step, outbound_t.c.mailbox, outbound_t.c.sent_at,
-                outbound_t.c.bounce, outbound_t.c.bounce_at, outbound_t.c.complained_at,
+                outbound_t.c.id,
+                outbound_t.c.step,
+                outbound_t.c.mailbox,
+                outbound_t.c.sent_at,
+                outbound_t.c.bounce,
+                outbound_t.c.bounce_at,
+                outbound_t.c.complained_at,
             ).where(outbound_t.c.id == row.outbound_id)
         ).first()
 
     def acted(
-        cause: str, outcome: str | None = None, change: tuple[LeadState, LeadState] | None = None,
-        alert_ids: tuple[int, ...] = (), stopped: int = 0,
+        cause: str,
+        outcome: str | None = None,
+        change: tuple[LeadState, LeadState] | None = None,
+        alert_ids: tuple[int, ...] = (),
+        stopped: int = 0,
     ) -> Acted:
         return Acted(
             inbound_id=inbound_id,
@@ -513,7 +556,9 @@ def _act(
             conn.execute(
                 outbound_t.update()
                 .where(outbound_t.c.id == out.id)
-                .values(bounce=stronger_bounce(kind), bounce_reason=stronger_bounce_reason(kind, reason[:32]), bounce_at=now)
+                .values(
+                    bounce=stronger_bounce(kind), bounce_reason=stronger_bounce_reason(kind, reason[:32]), bounce_at=now
+                )
             )
             outcome = c.category.value
     elif c.category is ReplyCategory.COMPLAINT and out is not None and out.complained_at is None:

@@ -86,12 +86,16 @@ def set_state_in(
     old = LeadState(current)
     check_transition(old, state)
     conn.execute(
-        leads_t.update().where(leads_t.c.id == lead_id).values(state=state.value, state_reason=why, updated_at=now, **values)
+        leads_t.update()
+        .where(leads_t.c.id == lead_id)
+        .values(state=state.value, state_reason=why, updated_at=now, **values)
     )
     return (old, state) if old is not state else None
 
 
-def apply_decision_in(conn: Connection, lead_id: int, d: LeadDecision, now: datetime, step: int | None) -> tuple[LeadState, LeadState] | None:
+def apply_decision_in(
+    conn: Connection, lead_id: int, d: LeadDecision, now: datetime, step: int | None
+) -> tuple[LeadState, LeadState] | None:
     """Write what the lead rules decided (inside the caller's transaction)."""
     lead = conn.execute(sa.select(leads_t).where(leads_t.c.id == lead_id)).mappings().first()
     if lead is None:
@@ -116,7 +120,9 @@ def apply_decision_in(conn: Connection, lead_id: int, d: LeadDecision, now: date
     if d.new_state is not None:
         change = set_state_in(conn, lead_id, d.new_state, d.cause, now, **values)
     elif values:
-        conn.execute(leads_t.update().where(leads_t.c.id == lead_id).values(state_reason=d.cause, updated_at=now, **values))
+        conn.execute(
+            leads_t.update().where(leads_t.c.id == lead_id).values(state_reason=d.cause, updated_at=now, **values)
+        )
     if d.suppress:
         suppress_in(conn, lead["email"], d.suppress, f"lead {lead_id}", now)
     return change
@@ -139,7 +145,12 @@ def stop_colleagues_in(conn: Connection, lead_id: int, shared: frozenset[str], n
             leads_t.c.id != lead_id,
             leads_t.c.state.in_([LeadState.ACTIVE.value, LeadState.PAUSED.value]),
         )
-        .values(state=LeadState.STOPPED.value, state_reason=f"a colleague replied (lead {lead_id})", next_action_at=None, updated_at=now)
+        .values(
+            state=LeadState.STOPPED.value,
+            state_reason=f"a colleague replied (lead {lead_id})",
+            next_action_at=None,
+            updated_at=now,
+        )
     )
     return int(result.rowcount or 0)
 
@@ -147,12 +158,19 @@ def stop_colleagues_in(conn: Connection, lead_id: int, shared: frozenset[str], n
 def suppress_in(conn: Connection, address: str, reason: str, source: str, now: datetime) -> bool:
     """Suppress an address and stop every lead written to it, in every campaign. True: new."""
     address = normalise_address(address)
-    new = insert_ignore_in(conn, suppressions_t, [{"address": address, "reason": reason, "source": source, "created_at": now}], conflict_columns=["address"])
+    new = insert_ignore_in(
+        conn,
+        suppressions_t,
+        [{"address": address, "reason": reason, "source": source, "created_at": now}],
+        conflict_columns=["address"],
+    )
     # Every campaign stops writing to the address at once.
     conn.execute(
         leads_t.update()
         .where(leads_t.c.email == address, leads_t.c.state.in_([LeadState.ACTIVE.value, LeadState.PAUSED.value]))
-        .values(state=LeadState.STOPPED.value, state_reason=f"suppressed: {reason}", next_action_at=None, updated_at=now)
+        .values(
+            state=LeadState.STOPPED.value, state_reason=f"suppressed: {reason}", next_action_at=None, updated_at=now
+        )
     )
     return bool(new)
 
@@ -193,7 +211,10 @@ class LeadsRepo:
             )
 
         def work(conn: Connection) -> int:
-            return sum(len(insert_ignore_in(conn, leads_t, chunk, conflict_columns=["campaign_id", "email"])) for chunk in chunks(fresh))
+            return sum(
+                len(insert_ignore_in(conn, leads_t, chunk, conflict_columns=["campaign_id", "email"]))
+                for chunk in chunks(fresh)
+            )
 
         new = await run_write(self.engine, work)
         return new, len(fresh) - new, len(rows) - len(fresh)
@@ -205,29 +226,61 @@ class LeadsRepo:
 
         def work(conn: Connection) -> list[dict[str, Any]]:
             found: list[dict[str, Any]] = []
-            leads = conn.execute(
-                sa.select(leads_t, campaigns_t.c.name.label("campaign"))
-                .join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
-                .where(leads_t.c.email == wanted)
-                .order_by(leads_t.c.id)
-            ).mappings().all()
+            leads = (
+                conn.execute(
+                    sa.select(leads_t, campaigns_t.c.name.label("campaign"))
+                    .join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
+                    .where(leads_t.c.email == wanted)
+                    .order_by(leads_t.c.id)
+                )
+                .mappings()
+                .all()
+            )
             for lead in leads:
-                emails = conn.execute(
-                    sa.select(
-                        outbound_t.c.step, outbound_t.c.status, outbound_t.c.mailbox, outbound_t.c.message_id,
-                        outbound_t.c.sent_at, outbound_t.c.accepted_at, outbound_t.c.bounce, outbound_t.c.bounce_reason,
-                        outbound_t.c.complained_at, outbound_t.c.delayed_at, outbound_t.c.last_error, outbound_t.c.replies,
-                        outbound_t.c.next_attempt_at,
-                    ).where(outbound_t.c.lead_id == lead["id"]).order_by(outbound_t.c.step)
-                ).mappings().all()
-                inbound = conn.execute(
-                    sa.select(
-                        inbound_t.c.id, inbound_t.c.received_at, inbound_t.c.category, inbound_t.c.reason,
-                        inbound_t.c.matched_by, inbound_t.c.subject, inbound_t.c.acted_at,
-                    ).where(inbound_t.c.lead_id == lead["id"]).order_by(inbound_t.c.id)
-                ).mappings().all()
+                emails = (
+                    conn.execute(
+                        sa.select(
+                            outbound_t.c.step,
+                            outbound_t.c.status,
+                            outbound_t.c.mailbox,
+                            outbound_t.c.message_id,
+                            outbound_t.c.sent_at,
+                            outbound_t.c.accepted_at,
+                            outbound_t.c.bounce,
+                            outbound_t.c.bounce_reason,
+                            outbound_t.c.complained_at,
+                            outbound_t.c.delayed_at,
+                            outbound_t.c.last_error,
+                            outbound_t.c.replies,
+                            outbound_t.c.next_attempt_at,
+                        )
+                        .where(outbound_t.c.lead_id == lead["id"])
+                        .order_by(outbound_t.c.step)
+                    )
+                    .mappings()
+                    .all()
+                )
+                inbound = (
+                    conn.execute(
+                        sa.select(
+                            inbound_t.c.id,
+                            inbound_t.c.received_at,
+                            inbound_t.c.category,
+                            inbound_t.c.reason,
+                            inbound_t.c.matched_by,
+                            inbound_t.c.subject,
+                            inbound_t.c.acted_at,
+                        )
+                        .where(inbound_t.c.lead_id == lead["id"])
+                        .order_by(inbound_t.c.id)
+                    )
+                    .mappings()
+                    .all()
+                )
                 suppressed = conn.execute(
-                    sa.select(suppressions_t.c.reason, suppressions_t.c.created_at).where(suppressions_t.c.address == wanted)
+                    sa.select(suppressions_t.c.reason, suppressions_t.c.created_at).where(
+                        suppressions_t.c.address == wanted
+                    )
                 ).first()
                 found.append(
                     {
@@ -278,7 +331,11 @@ class LeadsRepo:
         def work(conn: Connection) -> set[str]:
             found: set[str] = set()
             for chunk in chunks(wanted):
-                found.update(conn.execute(sa.select(suppressions_t.c.address).where(suppressions_t.c.address.in_(chunk))).scalars())
+                found.update(
+                    conn.execute(
+                        sa.select(suppressions_t.c.address).where(suppressions_t.c.address.in_(chunk))
+                    ).scalars()
+                )
             return found
 
         return await run_read(self.engine, work) if wanted else set()

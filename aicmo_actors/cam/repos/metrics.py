@@ -57,7 +57,6 @@ class Figures:
         return part / self.attempted if self.attempted else 0.0
 
 
-
 def figures_in(conn: Connection, campaign_id: int, since: datetime) -> Figures:
     o = outbound_t.c
     attempted = sa.or_(o.accepted_at.is_not(None), o.status == OutboundStatus.UNCONFIRMED.value, o.bounce.is_not(None))
@@ -106,7 +105,9 @@ class MetricsRepo:
         (blocked, spam, policy, auth) since `since`: at send time or by a report tied to them."""
         query = (
             sa.select(outbound_t.c.mailbox, outbound_t.c.bounce_at)
-            .where(outbound_t.c.bounce_at >= since, outbound_t.c.bounce_reason.in_([r.value for r in SENDING_SIDE_REASONS]))
+            .where(
+                outbound_t.c.bounce_at >= since, outbound_t.c.bounce_reason.in_([r.value for r in SENDING_SIDE_REASONS])
+            )
             .order_by(outbound_t.c.bounce_at)
         )
         rows = await run_read(self.engine, lambda conn: conn.execute(query).all())
@@ -127,8 +128,18 @@ class MetricsRepo:
 
         def work(conn: Connection) -> dict[str, dict[Any, int]]:
             return {
-                "leads": counts(conn, sa.select(leads_t.c.state, sa.func.count()).where(leads_t.c.campaign_id == cid).group_by(leads_t.c.state)),
-                "emails": counts(conn, sa.select(outbound_t.c.status, sa.func.count()).where(outbound_t.c.campaign_id == cid).group_by(outbound_t.c.status)),
+                "leads": counts(
+                    conn,
+                    sa.select(leads_t.c.state, sa.func.count())
+                    .where(leads_t.c.campaign_id == cid)
+                    .group_by(leads_t.c.state),
+                ),
+                "emails": counts(
+                    conn,
+                    sa.select(outbound_t.c.status, sa.func.count())
+                    .where(outbound_t.c.campaign_id == cid)
+                    .group_by(outbound_t.c.status),
+                ),
                 "sent_by_step": counts(
                     conn,
                     sa.select(outbound_t.c.step, sa.func.count())
@@ -162,7 +173,12 @@ class MetricsRepo:
                     .where(leads_t.c.campaign_id == cid, inbound_t.c.matched_by.in_(sorted(WEAK_MATCHES)))
                     .group_by(inbound_t.c.category),
                 ),
-                "alerts": counts(conn, sa.select(alerts_t.c.state, sa.func.count()).where(alerts_t.c.campaign == campaign).group_by(alerts_t.c.state)),
+                "alerts": counts(
+                    conn,
+                    sa.select(alerts_t.c.state, sa.func.count())
+                    .where(alerts_t.c.campaign == campaign)
+                    .group_by(alerts_t.c.state),
+                ),
             }
 
         found = await run_read(self.engine, work)
@@ -181,14 +197,19 @@ class MetricsRepo:
             "unverified": {str(k): v for k, v in found["unverified"].items()},
             # Written by a person (machine notices such as read receipts left out): the
             # numerator of the reply rate.
-            "human_replies": sum(
-                v for k, v in found["human"].items() if not is_machine_notice(*str(k).split("|", 1))
-            ),
+            "human_replies": sum(v for k, v in found["human"].items() if not is_machine_notice(*str(k).split("|", 1))),
             "alerts": {str(k): v for k, v in found["alerts"].items()},
         }
 
     async def save_cycle_report(
-        self, *, step: str, tick_seq: int, counts: dict[str, int], errors: Sequence[str], duration_ms: float, now: datetime
+        self,
+        *,
+        step: str,
+        tick_seq: int,
+        counts: dict[str, int],
+        errors: Sequence[str],
+        duration_ms: float,
+        now: datetime,
     ) -> None:
         """Keep what one actor did on one tick (`python run.py status` and the cycle report event)."""
         statement = reports_t.insert().values(

@@ -173,9 +173,16 @@ _CLAIM_RETURNS = (outbound_t.c.id,)
 _CLAIM_WHERE = (
     outbound_t.c.id == sa.bindparam("_id"),
     outbound_t.c.status == OutboundStatus.QUEUED.value,
-    sa.or_(outbound_t.c.next_attempt_at.is_(None), outbound_t.c.next_attempt_at <= param("_due", outbound_t.c.next_attempt_at)),
+    sa.or_(
+        outbound_t.c.next_attempt_at.is_(None),
+        outbound_t.c.next_attempt_at <= param("_due", outbound_t.c.next_attempt_at),
+    ),
 )
-_CLAIM_VALUES = {"status": _SENDING, "sending_at": param("_at", outbound_t.c.sending_at), "attempts": outbound_t.c.attempts + 1}
+_CLAIM_VALUES = {
+    "status": _SENDING,
+    "sending_at": param("_at", outbound_t.c.sending_at),
+    "attempts": outbound_t.c.attempts + 1,
+}
 _INTERRUPTED_WHERE = (outbound_t.c.id == sa.bindparam("_id"), outbound_t.c.status == _SENDING)
 _INTERRUPTED_VALUES = {
     "status": OutboundStatus.UNCONFIRMED.value,
@@ -188,11 +195,21 @@ _INTERRUPTED_RETURNS = (outbound_t.c.lead_id, outbound_t.c.step, outbound_t.c.ca
 _GATE = (
     sa.select(
         outbound_t.c.status,
-        outbound_t.c.lead_id, outbound_t.c.step, outbound_t.c.variant, outbound_t.c.mailbox,
-        outbound_t.c.recipient, outbound_t.c.message_id, outbound_t.c.attempts, outbound_t.c.next_attempt_at,
+        outbound_t.c.lead_id,
+        outbound_t.c.step,
+        outbound_t.c.variant,
+        outbound_t.c.mailbox,
+        outbound_t.c.recipient,
+        outbound_t.c.message_id,
+        outbound_t.c.attempts,
+        outbound_t.c.next_attempt_at,
         leads_t.c.state.label("lead_state"),
-        leads_t.c.email, leads_t.c.first_name, leads_t.c.last_name, leads_t.c.company,
-        leads_t.c.timezone, leads_t.c.variables,
+        leads_t.c.email,
+        leads_t.c.first_name,
+        leads_t.c.last_name,
+        leads_t.c.company,
+        leads_t.c.timezone,
+        leads_t.c.variables,
         campaigns_t.c.name,
         campaigns_t.c.status.label("campaign_status"),
         campaigns_t.c.spec_hash,
@@ -240,7 +257,9 @@ _FINISH_OUTBOUND = (
 
 
 class OutboxRepo:
-    def __init__(self, engine: AsyncEngine, specs: Specs, fence: Callable[[], sa.ColumnElement[bool]] | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, specs: Specs, fence: Callable[[], sa.ColumnElement[bool]] | None = None
+    ) -> None:
         self.engine = engine
         self.specs = specs
         self.fence = fence
@@ -304,7 +323,9 @@ class OutboxRepo:
         due = outbound_t.c.next_attempt_at <= now
         when = sa.or_(outbound_t.c.next_attempt_at.is_(None), due) if lost else due
         query = (
-            sa.select(outbound_t.c.id, outbound_t.c.lead_id, campaigns_t.c.name, outbound_t.c.step, outbound_t.c.mailbox)
+            sa.select(
+                outbound_t.c.id, outbound_t.c.lead_id, campaigns_t.c.name, outbound_t.c.step, outbound_t.c.mailbox
+            )
             .join(campaigns_t, campaigns_t.c.id == outbound_t.c.campaign_id)
             .where(outbound_t.c.status == OutboundStatus.QUEUED.value, outbound_t.c.id > after, when)
             .order_by(outbound_t.c.id)
@@ -343,7 +364,9 @@ class OutboxRepo:
                 days[day] = days.get(day, 0) + 1
                 last = at if last is None or at > last else last
             previous = conn.execute(
-                sa.select(sa.func.max(outbound_t.c.sent_at)).where(outbound_t.c.mailbox == mailbox, outbound_t.c.status.in_(gone))
+                sa.select(sa.func.max(outbound_t.c.sent_at)).where(
+                    outbound_t.c.mailbox == mailbox, outbound_t.c.status.in_(gone)
+                )
             ).scalar_one()
             previous = aware(previous)
             if previous is not None and (last is None or previous > last):
@@ -386,7 +409,10 @@ class OutboxRepo:
             extra = (fence,) if fence is not None else ()
             claim = outbound_t.update().where(*_CLAIM_WHERE, *extra).values(**_CLAIM_VALUES).returning(*_CLAIM_RETURNS)
             interrupted = (
-                outbound_t.update().where(*_INTERRUPTED_WHERE, *extra).values(**_INTERRUPTED_VALUES).returning(*_INTERRUPTED_RETURNS)
+                outbound_t.update()
+                .where(*_INTERRUPTED_WHERE, *extra)
+                .values(**_INTERRUPTED_VALUES)
+                .returning(*_INTERRUPTED_RETURNS)
             )
             self._claim_cache = cached = (fence, claim, interrupted)
         return cached[1], cached[2]
@@ -425,7 +451,9 @@ class OutboxRepo:
                 campaign_active=g.campaign_status == "active",
                 suppressed=g.suppressed is not None,
                 lead_state=LeadState(g.lead_state),
-                window_opens=lambda: window_closed_until(self.specs.by_name(conn, g.name, g.spec_hash), g.timezone, now),
+                window_opens=lambda: window_closed_until(
+                    self.specs.by_name(conn, g.name, g.spec_hash), g.timezone, now
+                ),
                 mailbox_paused=g.mailbox_status == "paused",
             )
             if verdict is None:
@@ -527,11 +555,18 @@ class OutboxRepo:
             ).rowcount
             if not moved:
                 return FailureOutcome(None, "not ours any more (fenced or moved)")
-            lead = conn.execute(sa.select(leads_t.c.state, leads_t.c.soft_bounces).where(leads_t.c.id == job.lead_id)).first()
+            lead = conn.execute(
+                sa.select(leads_t.c.state, leads_t.c.soft_bounces).where(leads_t.c.id == job.lead_id)
+            ).first()
             if lead is None:
                 return FailureOutcome(None, "no such lead")
             decision = decide_send_failure(
-                LeadView(LeadState(lead.state), int(lead.soft_bounces)), failure.reason, failure.hard, failure.sending_side, now, rules
+                LeadView(LeadState(lead.state), int(lead.soft_bounces)),
+                failure.reason,
+                failure.hard,
+                failure.sending_side,
+                now,
+                rules,
             )
             change = apply_decision_in(conn, job.lead_id, decision, now, job.step)
             return FailureOutcome(change, decision.cause)
@@ -545,10 +580,15 @@ def _queue_sends(conn: Connection, sends: Sequence[PlannedSend], now: datetime) 
     for chunk in chunks(lead_ids):
         rows = conn.execute(
             sa.select(
-                outbound_t.c.id, outbound_t.c.lead_id, outbound_t.c.step, outbound_t.c.status, outbound_t.c.mailbox,
-                outbound_t.c.bounce, outbound_t.c.bounce_at, outbound_t.c.sent_at,
-            )
-            .where(outbound_t.c.lead_id.in_(chunk))
+                outbound_t.c.id,
+                outbound_t.c.lead_id,
+                outbound_t.c.step,
+                outbound_t.c.status,
+                outbound_t.c.mailbox,
+                outbound_t.c.bounce,
+                outbound_t.c.bounce_at,
+                outbound_t.c.sent_at,
+            ).where(outbound_t.c.lead_id.in_(chunk))
         )
         existing.update({(int(r.lead_id), int(r.step)): r for r in rows})
     fresh: list[PlannedSend] = []
@@ -656,10 +696,19 @@ def _not_built(conn: Connection, job: OutboundJob, error: str, now: datetime, pa
         )
     )
     campaign = conn.execute(
-        sa.select(campaigns_t.c.id, campaigns_t.c.status, campaigns_t.c.paused_at, campaigns_t.c.resumed_at, campaigns_t.c.created_at)
-        .where(campaigns_t.c.name == job.campaign)
+        sa.select(
+            campaigns_t.c.id,
+            campaigns_t.c.status,
+            campaigns_t.c.paused_at,
+            campaigns_t.c.resumed_at,
+            campaigns_t.c.created_at,
+        ).where(campaigns_t.c.name == job.campaign)
     ).one()
-    since = max(d for d in (aware(campaign.paused_at), aware(campaign.resumed_at), aware(campaign.created_at), EPOCH) if d is not None)
+    since = max(
+        d
+        for d in (aware(campaign.paused_at), aware(campaign.resumed_at), aware(campaign.created_at), EPOCH)
+        if d is not None
+    )
     failures = conn.execute(
         sa.select(sa.func.count()).where(
             outbound_t.c.campaign_id == campaign.id,
@@ -722,7 +771,9 @@ def _replies_with(conn: Connection, job: OutboundJob, reply: AttemptReply | None
     """The row's attempt log with `reply` added (read only when earlier attempts exist)."""
     earlier: list[dict[str, Any]] = []
     if job.attempts > 1:
-        stored = conn.execute(sa.select(outbound_t.c.replies).where(outbound_t.c.id == job.outbound_id)).scalar_one_or_none()
+        stored = conn.execute(
+            sa.select(outbound_t.c.replies).where(outbound_t.c.id == job.outbound_id)
+        ).scalar_one_or_none()
         earlier = list(stored or [])
     if reply is None:
         return earlier or None

@@ -9,7 +9,17 @@ from pathlib import Path
 
 CORPUS = Path(__file__).parent / "corpus"
 ROOT = Path(__file__).resolve().parents[3]
-FIELDS = {"file", "category", "reason", "confidence", "reasons", "failed_recipients", "status", "return_date", "in_reply_to"}
+FIELDS = {
+    "file",
+    "category",
+    "reason",
+    "confidence",
+    "reasons",
+    "failed_recipients",
+    "status",
+    "return_date",
+    "in_reply_to",
+}
 
 
 def test_the_command_prints_one_json_line_per_file_and_survives_bad_ones(tmp_path: Path) -> None:
@@ -19,7 +29,10 @@ def test_the_command_prints_one_json_line_per_file_and_survives_bad_ones(tmp_pat
     files = [CORPUS / "remove_me.eml", CORPUS / "garbage.eml", missing, folder, CORPUS / "postfix_user_unknown.eml"]
     out = subprocess.run(
         [sys.executable, "run.py", "classify", *map(str, files)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert [line["file"] for line in lines] == [str(f) for f in files]
@@ -34,7 +47,10 @@ def test_the_command_prints_one_json_line_per_file_and_survives_bad_ones(tmp_pat
 def test_every_file_read_is_exit_zero() -> None:
     out = subprocess.run(
         [sys.executable, "run.py", "classify", str(CORPUS / "referral.eml")],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["category"] == "referral"

@@ -16,9 +16,7 @@ from contracts.cam import Classification, ReplyCategory
 MB = 1_000_000
 
 
-def _reply(
-    body: bytes, *, headers: bytes = b"", content_type: bytes = b"text/plain; charset=utf-8"
-) -> bytes:
+def _reply(body: bytes, *, headers: bytes = b"", content_type: bytes = b"text/plain; charset=utf-8") -> bytes:
     return (
         b"From: Pat <pat@prospect.example>\nTo: alex@outreach.example.com\nSubject: Re: Quick question\n"
         b"Message-ID: <h1@prospect.example>\nIn-Reply-To: <q.1.1@outreach.example.com>\n"
@@ -33,9 +31,7 @@ def _reply(
 def _bounce(text: bytes, *, headers: bytes = b"") -> bytes:
     return (
         b"From: Mail Delivery System <MAILER-DAEMON@mx.example>\nTo: alex@outreach.example.com\n"
-        b"Subject: Undelivered Mail Returned to Sender\n"
-        + headers
-        + b"Content-Type: text/plain\n\n"
+        b"Subject: Undelivered Mail Returned to Sender\n" + headers + b"Content-Type: text/plain\n\n"
         b"This is the mail system at host mx.example.\n\n" + text
     )
 
@@ -74,36 +70,23 @@ HOSTILE: dict[str, bytes] = {
     "HTML: tags each on their own line": _reply(_many(b"<x\n"), content_type=b"text/html"),
     "HTML: unclosed attribute quotes": _reply(_many(b"<a b='"), content_type=b"text/html"),
     "HTML: tags of unclosed double quotes": _reply(_many(b'<a "'), content_type=b"text/html"),
-    "HTML: a quote left open over many tags": _reply(
-        b'<a "' + _many(b"<b '"), content_type=b"text/html"
-    ),
+    "HTML: a quote left open over many tags": _reply(b'<a "' + _many(b"<b '"), content_type=b"text/html"),
     "HTML: an unclosed comment": _reply(b"<!--" + _many(b"a"), content_type=b"text/html"),
     "HTML: comment openings": _reply(_many(b"<!--"), content_type=b"text/html"),
     "HTML: a script that never ends": _reply(b"<script>" + _many(b"</"), content_type=b"text/html"),
     "HTML: a tag name without end": _reply(b"<" + _many(b"a"), content_type=b"text/html"),
     # -- long header values ------------------------------------------------------------------------------
     "a long subject": b"From: a@b.example\nSubject: " + _many(b"a") + b"\n\nhi",
-    "a subject of encoded-word starts": b"From: a@b.example\nSubject: "
-    + _many(b"=?a?q?a")
-    + b"\n\nhi",
-    "a subject of 'unsubscribe' and dots": b"From: a@b.example\nSubject: unsubscribe"
-    + _many(b".")
-    + b"x y\n\nhi",
+    "a subject of encoded-word starts": b"From: a@b.example\nSubject: " + _many(b"=?a?q?a") + b"\n\nhi",
+    "a subject of 'unsubscribe' and dots": b"From: a@b.example\nSubject: unsubscribe" + _many(b".") + b"x y\n\nhi",
     "a From of word characters": b"From: " + _many(b"a") + b"\nSubject: x\n\nhi",
     "a From of commas": b"From: " + _many(b",") + b"\nSubject: x\n\nhi",
     "a From of quotes": b"From: " + _many(b'"') + b"\nSubject: x\n\nhi",
     "a From of opening parentheses": b"From: " + _many(b"(") + b"\nSubject: x\n\nhi",
     "a From of angle brackets": b"From: " + _many(b"<") + b"\nSubject: x\n\nhi",
-    "a To of a hundred thousand addresses": b"From: a@b.example\nTo: "
-    + _many(b"x@y.example, ")
-    + b"\n\nhi",
-    "a folded header of many lines": b"From: a@b.example\nSubject: x\n"
-    + b"X-Long: a\n"
-    + _many(b" a\n")
-    + b"\nhi",
-    "a Content-Type of many parameters": _reply(
-        b"hi", content_type=b"text/plain; " + _many(b"a=b; ")
-    ),
+    "a To of a hundred thousand addresses": b"From: a@b.example\nTo: " + _many(b"x@y.example, ") + b"\n\nhi",
+    "a folded header of many lines": b"From: a@b.example\nSubject: x\n" + b"X-Long: a\n" + _many(b" a\n") + b"\nhi",
+    "a Content-Type of many parameters": _reply(b"hi", content_type=b"text/plain; " + _many(b"a=b; ")),
     "a Content-Type of RFC 2231 pieces": _reply(
         b"hi",
         content_type=b"multipart/mixed; " + b"".join(b"b*%d=x; " % i for i in range(MB // 10)),
@@ -113,38 +96,28 @@ HOSTILE: dict[str, bytes] = {
     # -- bounces: the plain-text recipient and report readers ---------------------------------------------
     "bounce: a recipient line and a line of spaces": _bounce(b"<a@b.example>" + _many(b" ") + b"z"),
     "bounce: 'message to' and a line of spaces": _bounce(b"message to" + _many(b" ") + b"("),
-    "bounce: Domino 'not delivered to' and '@'s": _bounce(
-        b"was not delivered to: " + _many(b"@") + b"x"
-    ),
+    "bounce: Domino 'not delivered to' and '@'s": _bounce(b"was not delivered to: " + _many(b"@") + b"x"),
     "bounce: an inline Message-ID of '@'s": _bounce(b"Message-ID: <" + _many(b"@") + b"x"),
     "bounce: a line of dashes": _bounce(_many(b"-")),
     "bounce: a line of '<'": _bounce(_many(b"<")),
     "bounce: many recipient lines": _bounce(_many(b"a@b.example\n")),
     "bounce: many recipients with their own diagnostics": _bounce(
-        b"".join(
-            b"<r%d@b.example>: 550 5.9.%d no such thing %d\n" % (i, i % 100, i)
-            for i in range(MB // 40)
-        )
+        b"".join(b"<r%d@b.example>: 550 5.9.%d no such thing %d\n" % (i, i % 100, i) for i in range(MB // 40))
     ),
     "bounce: one recipient named again and again": _bounce(
         b"".join(b"<r@b.example>: 450 4.9.9 attempt %d\n" % i for i in range(MB // 30))
     ),
     "bounce: many X-Failed-Recipients": _bounce(
         b"delivery failed\n",
-        headers=b"X-Failed-Recipients: "
-        + b", ".join(b"r%d@b.example" % i for i in range(MB // 16))
-        + b"\n",
+        headers=b"X-Failed-Recipients: " + b", ".join(b"r%d@b.example" % i for i in range(MB // 16)) + b"\n",
     ),
     "bounce: RFC 3464 with many recipient blocks": (
         b"From: MAILER-DAEMON@mx.example\nTo: alex@outreach.example.com\nSubject: Undelivered Mail\n"
         b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
-        b"--b\nContent-Type: text/plain\n\n"
-        + _many(b"the report says nothing useful ", MB // 4)
-        + b"\n"
+        b"--b\nContent-Type: text/plain\n\n" + _many(b"the report says nothing useful ", MB // 4) + b"\n"
         b"--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example\n\n"
         + b"".join(
-            b"Final-Recipient: rfc822; r%d@b.example\nAction: failed\nStatus: 5.9.%d\n\n"
-            % (i, i % 100)
+            b"Final-Recipient: rfc822; r%d@b.example\nAction: failed\nStatus: 5.9.%d\n\n" % (i, i % 100)
             for i in range(MB // 60)
         )
         + b"--b--\n"
@@ -155,21 +128,14 @@ HOSTILE: dict[str, bytes] = {
     ),
     # -- MIME structure ----------------------------------------------------------------------------------
     "MIME: tens of thousands of tiny parts": (
-        b'Content-Type: multipart/mixed; boundary="b"\nFrom: a@b.example\n\n'
-        + _many(b"--b\n\nx\n")
-        + b"--b--\n"
+        b'Content-Type: multipart/mixed; boundary="b"\nFrom: a@b.example\n\n' + _many(b"--b\n\nx\n") + b"--b--\n"
     ),
     "MIME: multiparts nested thousands deep": (
         b"From: a@b.example\n"
-        + b"".join(
-            b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (i, i)
-            for i in range(20_000)
-        )
+        + b"".join(b"Content-Type: multipart/mixed; boundary=b%d\n\n--b%d\n" % (i, i) for i in range(20_000))
         + b"\nhi"
     ),
-    "MIME: messages nested thousands deep": b"From: a@b.example\n"
-    + _many(b"Content-Type: message/rfc822\n\n")
-    + b"hi",
+    "MIME: messages nested thousands deep": b"From: a@b.example\n" + _many(b"Content-Type: message/rfc822\n\n") + b"hi",
     "MIME: many parts without a Content-Type in a digest": (
         b'Content-Type: multipart/digest; boundary="d"\nFrom: a@b.example\n\n'
         + _many(b"--d\n\nSubject: s\n\nx\n")
@@ -179,9 +145,7 @@ HOSTILE: dict[str, bytes] = {
         b"From: a@b.example\nContent-Type: multipart/digest;\n" + _many(b" a\n") + b"\nhi\n"
     ),
     "MIME: many boundary-like lines that are not boundaries": (
-        b'Content-Type: multipart/mixed; boundary="b"\nFrom: a@b.example\n\n--b\n\n'
-        + _many(b"--c\n")
-        + b"--b--\n"
+        b'Content-Type: multipart/mixed; boundary="b"\nFrom: a@b.example\n\n--b\n\n' + _many(b"--c\n") + b"--b--\n"
     ),
 }
 
@@ -198,9 +162,7 @@ def test_hostile_input_is_classified_in_linear_time(name: str) -> None:
 
 
 @pytest.mark.timeout(20)
-@pytest.mark.parametrize(
-    "unit", ['"', "(", "<", ",", "a", "\\", "a@", '"a\\"', "(a\\)", "<a", "a@b.co <"]
-)
+@pytest.mark.parametrize("unit", ['"', "(", "<", ",", "a", "\\", "a@", '"a\\"', "(a\\)", "<a", "a@b.co <"])
 def test_address_headers_are_read_in_linear_time(unit: str) -> None:
     assert isinstance(mailbox_addresses(unit * (MB // len(unit)), limit=20), list)
 
@@ -215,7 +177,5 @@ def test_a_bounce_naming_many_recipients_reads_a_hundred_of_them() -> None:
 
 @pytest.mark.timeout(20)
 def test_a_long_reply_is_read_from_its_beginning() -> None:
-    c = classify_message(
-        _reply(b"Sounds great, tell me more!\n\n" + _many(b"filler words and more filler\n"))
-    )
+    c = classify_message(_reply(b"Sounds great, tell me more!\n\n" + _many(b"filler words and more filler\n")))
     assert c.category is ReplyCategory.INTERESTED

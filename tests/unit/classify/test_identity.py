@@ -13,9 +13,7 @@ TOKEN = "AQAAAAAAABCSUBHMYf9Tqlr0_fDUSxF5AA"  # 34 URL-safe base64 characters, a
 
 
 def message(headers: str, body: str = "Thanks for reaching out.") -> bytes:
-    return (headers.strip("\n") + "\nContent-Type: text/plain; charset=utf-8\n\n" + body).encode(
-        "utf-8"
-    )
+    return (headers.strip("\n") + "\nContent-Type: text/plain; charset=utf-8\n\n" + body).encode("utf-8")
 
 
 # -- from_address -----------------------------------------------------------------------------------
@@ -44,9 +42,7 @@ def message(headers: str, body: str = "Thanks for reaching out.") -> bytes:
     ],
 )
 def test_from_address_is_the_real_address(from_header: str, expected: str | None) -> None:
-    c = classify_message(
-        message(f"From: {from_header}\nTo: alex@outreach.example.com\nSubject: Hello")
-    )
+    c = classify_message(message(f"From: {from_header}\nTo: alex@outreach.example.com\nSubject: Hello"))
     assert c.from_address == expected
 
 
@@ -65,9 +61,7 @@ def test_mailbox_addresses_reads_each_mailbox_and_stops_at_the_limit() -> None:
 def test_a_huge_address_header_counts_only_mailboxes_that_end_in_what_is_read() -> None:
     value = '"' + "bystander@gmail.com " * 5000 + '" <attacker@evil.example>'
     assert mailbox_addresses(value) == []
-    assert mailbox_addresses("first@a.example, " + "x" * 70_000 + " <late@b.example>") == [
-        "first@a.example"
-    ]
+    assert mailbox_addresses("first@a.example, " + "x" * 70_000 + " <late@b.example>") == ["first@a.example"]
 
 
 # -- delivered_to -----------------------------------------------------------------------------------
@@ -96,9 +90,7 @@ def test_delivered_to_in_order_lower_case_without_repeats() -> None:
 def test_delivered_to_keeps_twenty() -> None:
     to = ", ".join(f"r{i}@outreach.example.com" for i in range(50))
     c = classify_message(
-        message(
-            f"From: pat@prospect.example\nDelivered-To: first@outreach.example.com\nTo: {to}\nSubject: x"
-        )
+        message(f"From: pat@prospect.example\nDelivered-To: first@outreach.example.com\nTo: {to}\nSubject: x")
     )
     assert len(c.delivered_to) == 20
     assert c.delivered_to[:2] == ("first@outreach.example.com", "r0@outreach.example.com")
@@ -121,11 +113,7 @@ def test_delivered_to_is_empty_without_those_headers() -> None:
     ],
 )
 def test_the_token_in_the_subject(subject: str) -> None:
-    c = classify_message(
-        message(
-            f"From: pat@prospect.example\nTo: alex@outreach.example.com\nSubject: {subject}", ""
-        )
-    )
+    c = classify_message(message(f"From: pat@prospect.example\nTo: alex@outreach.example.com\nSubject: {subject}", ""))
     assert (c.category, c.unsubscribe_token) == (ReplyCategory.UNSUBSCRIBE, TOKEN)
     assert c.confidence >= 0.95
 
@@ -142,9 +130,7 @@ def test_the_token_in_the_subject(subject: str) -> None:
 )
 def test_no_token_unless_it_has_the_shape(subject: str) -> None:
     c = classify_message(
-        message(
-            f"From: pat@prospect.example\nSubject: {subject}", "Tell me more, sounds interesting."
-        )
+        message(f"From: pat@prospect.example\nSubject: {subject}", "Tell me more, sounds interesting.")
     )
     assert c.unsubscribe_token is None
 
@@ -154,10 +140,7 @@ def test_the_token_in_the_first_five_lines_of_the_text() -> None:
     c = classify_message(message("From: pat@prospect.example\nSubject: (no subject)", fifth))
     assert (c.category, c.unsubscribe_token) == (ReplyCategory.UNSUBSCRIBE, TOKEN)
     sixth = "one\ntwo\nthree\nfour\nfive\nunsubscribe " + TOKEN + "\n"
-    assert (
-        classify_message(message("From: pat@prospect.example\nSubject: x", sixth)).unsubscribe_token
-        is None
-    )
+    assert classify_message(message("From: pat@prospect.example\nSubject: x", sixth)).unsubscribe_token is None
 
 
 def test_a_quoted_token_is_not_the_senders() -> None:
@@ -193,11 +176,7 @@ def test_the_token_shape_is_the_one_we_sign(lead_id: int) -> None:
     from aicmo_actors.cam.unsubscribe import sign_token, token_in_subject, unsubscribe_mailto
 
     token = sign_token(b"k" * 32, lead_id)
-    subject = (
-        unsubscribe_mailto("alex@outreach.example.com", token)
-        .split("subject=")[1]
-        .replace("%20", " ")
-    )
+    subject = unsubscribe_mailto("alex@outreach.example.com", token).split("subject=")[1].replace("%20", " ")
     for text in (
         subject,
         f"Re: {subject}",

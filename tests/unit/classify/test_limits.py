@@ -37,12 +37,7 @@ def _nested_multiparts(levels: int) -> bytes:
 
 
 def _nested_messages(levels: int) -> bytes:
-    return (
-        HEAD
-        + b"Content-Type: message/rfc822\n\n" * levels
-        + b"Content-Type: text/plain\n\n"
-        + INTERESTED
-    )
+    return HEAD + b"Content-Type: message/rfc822\n\n" * levels + b"Content-Type: text/plain\n\n" + INTERESTED
 
 
 def _stdlib_parts(msg: Message) -> int:
@@ -150,20 +145,14 @@ def test_base64_counts_what_it_decodes_to() -> None:
     body = b"".join(b"QUJD" * 19 + b"\n" for _ in range(100))  # 7700 bytes that decode to 5700
     raw = HEAD + b"Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\n" + body
     assert bound(raw, ParseLimits(max_decoded_bytes=6000)).limited is None
-    assert (
-        bound(raw, ParseLimits(max_decoded_bytes=5000)).limited
-        == "decoded text larger than 5000 bytes"
-    )
+    assert bound(raw, ParseLimits(max_decoded_bytes=5000)).limited == "decoded text larger than 5000 bytes"
 
 
 def test_the_default_limit_is_said_in_megabytes() -> None:
     raw = HEAD + b"Content-Type: text/plain\n\n" + INTERESTED + b"x" * 99 + b"\n"
     assert bound(raw, ParseLimits(max_decoded_bytes=2_000_000)).limited is None
     big = HEAD + b"Content-Type: text/plain\n\n" + (b"x" * 999 + b"\n") * 2100
-    assert (
-        bound(big, ParseLimits(max_decoded_bytes=2_000_000)).limited
-        == "decoded text larger than 2 MB"
-    )
+    assert bound(big, ParseLimits(max_decoded_bytes=2_000_000)).limited == "decoded text larger than 2 MB"
 
 
 def test_a_limited_bounce_is_still_a_bounce() -> None:
@@ -212,10 +201,7 @@ def test_the_scan_counts_parts_and_depth_as_the_stdlib_parser_builds_them(name: 
     parts, depth = _stdlib_parts(msg), _stdlib_depth(msg)
     assert bound(raw, ParseLimits(max_parts=max(parts, 1), max_depth=max(depth, 1))).limited is None
     if parts > 1:
-        assert (
-            _Scan(raw, ParseLimits(max_parts=parts - 1)).run().limited
-            == f"more than {parts - 1} MIME parts"
-        )
+        assert _Scan(raw, ParseLimits(max_parts=parts - 1)).run().limited == f"more than {parts - 1} MIME parts"
     if depth > 1:
         assert (
             _Scan(raw, ParseLimits(max_parts=200, max_depth=depth - 1)).run().limited

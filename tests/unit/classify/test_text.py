@@ -47,8 +47,14 @@ def test_8bit_headers_and_encoded_words_are_decoded() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"", b"\x00\xff\xfe", b"Content-Type: multipart/mixed\n\nno boundary", b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\nunterminated',
-     b"From: \"broken <a@b\nTo: ,,,@@@\nContent-Type: text/plain; charset=\"no-such-charset\"\n\n\xff\xfe", b"Content-Type: message/rfc822\n\n" * 50],
+    [
+        b"",
+        b"\x00\xff\xfe",
+        b"Content-Type: multipart/mixed\n\nno boundary",
+        b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\nunterminated',
+        b'From: "broken <a@b\nTo: ,,,@@@\nContent-Type: text/plain; charset="no-such-charset"\n\n\xff\xfe',
+        b"Content-Type: message/rfc822\n\n" * 50,
+    ],
 )
 def test_parse_message_and_body_text_never_raise(raw: bytes) -> None:
     assert isinstance(parse_message(raw), EmailMessage)
@@ -57,15 +63,19 @@ def test_parse_message_and_body_text_never_raise(raw: bytes) -> None:
 
 # -- body_text -------------------------------------------------------------------------------------
 def test_plain_text_is_preferred_to_html() -> None:
-    raw = (b'Content-Type: multipart/alternative; boundary="a"\n\n--a\nContent-Type: text/plain; charset=utf-8\n\nplain words\n'
-           b"--a\nContent-Type: text/html; charset=utf-8\n\n<p>html words</p>\n--a--\n")
+    raw = (
+        b'Content-Type: multipart/alternative; boundary="a"\n\n--a\nContent-Type: text/plain; charset=utf-8\n\nplain words\n'
+        b"--a\nContent-Type: text/html; charset=utf-8\n\n<p>html words</p>\n--a--\n"
+    )
     assert body_text(raw).strip() == "plain words"
 
 
 def test_html_is_made_text_without_scripts_and_with_quotes_marked() -> None:
-    raw = (b"Content-Type: text/html; charset=utf-8\n\n<html><head><style>p{}</style><title>t</title></head><body>"
-           b"<p>Hello <b>there</b> &amp; welcome</p><script>x()</script><div>second<br>line</div>"
-           b"<blockquote>quoted pitch</blockquote></body></html>")
+    raw = (
+        b"Content-Type: text/html; charset=utf-8\n\n<html><head><style>p{}</style><title>t</title></head><body>"
+        b"<p>Hello <b>there</b> &amp; welcome</p><script>x()</script><div>second<br>line</div>"
+        b"<blockquote>quoted pitch</blockquote></body></html>"
+    )
     assert body_text(raw) == "Hello there & welcome\n\nsecond\nline\n\n> quoted pitch"
 
 
@@ -79,20 +89,32 @@ def test_html_is_made_text_without_scripts_and_with_quotes_marked() -> None:
         ("text/plain; charset=koi8-r", "привет".encode("koi8-r"), "привет"),
     ],
 )
-def test_body_text_decodes_with_the_declared_charset_then_falls_back(content_type: str, payload: bytes, expected: str) -> None:
+def test_body_text_decodes_with_the_declared_charset_then_falls_back(
+    content_type: str, payload: bytes, expected: str
+) -> None:
     raw = f"Content-Type: {content_type}\nContent-Transfer-Encoding: 8bit\n\n".encode() + payload
     assert body_text(raw) == expected
 
 
 def test_body_text_decodes_transfer_encodings() -> None:
-    assert body_text(b"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\nR3LDvMOfZQ==\n") == "Grüße"
-    assert body_text(b"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\nGr=C3=BC=C3=9Fe=\n!") == "Grüße!"
+    assert (
+        body_text(b"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\nR3LDvMOfZQ==\n")
+        == "Grüße"
+    )
+    assert (
+        body_text(
+            b"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\nGr=C3=BC=C3=9Fe=\n!"
+        )
+        == "Grüße!"
+    )
 
 
 def test_attachments_and_forwarded_messages_are_not_the_body() -> None:
-    raw = (b'Content-Type: multipart/mixed; boundary="m"\n\n--m\nContent-Type: text/plain\n\nmy words\n'
-           b'--m\nContent-Type: text/plain; name="notes.txt"\nContent-Disposition: attachment; filename="notes.txt"\n\nattached words\n'
-           b"--m\nContent-Type: message/rfc822\n\nFrom: x@y.example\nSubject: fwd\n\nforwarded words\n--m--\n")
+    raw = (
+        b'Content-Type: multipart/mixed; boundary="m"\n\n--m\nContent-Type: text/plain\n\nmy words\n'
+        b'--m\nContent-Type: text/plain; name="notes.txt"\nContent-Disposition: attachment; filename="notes.txt"\n\nattached words\n'
+        b"--m\nContent-Type: message/rfc822\n\nFrom: x@y.example\nSubject: fwd\n\nforwarded words\n--m--\n"
+    )
     assert body_text(raw).strip() == "my words"
 
 
@@ -104,7 +126,10 @@ def test_broken_mime_gives_the_raw_body() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("Sounds good.\n\nOn Mon, Mar 9, 2026 at 10:00 AM Alex Berger <\nalex@x.example> wrote:\n\n> Hi Pat\n> unsubscribe", "Sounds good."),
+        (
+            "Sounds good.\n\nOn Mon, Mar 9, 2026 at 10:00 AM Alex Berger <\nalex@x.example> wrote:\n\n> Hi Pat\n> unsubscribe",
+            "Sounds good.",
+        ),
         ("Yes please.\n\nAm 09.03.2026 um 10:00 schrieb Alex <alex@x.example>:\n> Hallo\n", "Yes please."),
         ("Gerne.\n\nAlex Berger <alex@x.example> schrieb am Mo., 9. März 2026, 10:00:\n> Hallo", "Gerne."),
         ("Oui.\n\nLe lun. 9 mars 2026 à 10:00, Alex <alex@x.example> a écrit :\n> Bonjour", "Oui."),
@@ -113,10 +138,19 @@ def test_broken_mime_gives_the_raw_body() -> None:
         ("ok\n-----Original Message-----\nFrom: a\nSent: b\n", "ok"),
         ("Danke\n\n-----Ursprüngliche Nachricht-----\nVon: Alex\n", "Danke"),
         ("Merci\n\n-------- Message d'origine --------\nDe : Alex\n", "Merci"),
-        ("Thanks\n\nFrom: Alex Berger <alex@x.example>\nSent: Monday, March 9, 2026 10:00 AM\nTo: Pat\nSubject: Quick question\n\nNot interested? Unsubscribe", "Thanks"),
-        ("Danke\n\nVon: Alex Berger <alex@x.example>\nGesendet: Montag, 9. März 2026 10:00\nAn: Pat\nBetreff: Frage\n\nHallo", "Danke"),
+        (
+            "Thanks\n\nFrom: Alex Berger <alex@x.example>\nSent: Monday, March 9, 2026 10:00 AM\nTo: Pat\nSubject: Quick question\n\nNot interested? Unsubscribe",
+            "Thanks",
+        ),
+        (
+            "Danke\n\nVon: Alex Berger <alex@x.example>\nGesendet: Montag, 9. März 2026 10:00\nAn: Pat\nBetreff: Frage\n\nHallo",
+            "Danke",
+        ),
         ("Merci\n\nDe : Alex Berger <alex@x.example>\nEnvoyé : lundi 9 mars 2026 10:00\nÀ : Pat\n\nBonjour", "Merci"),
-        ("Gracias\n\nDe: Alex Berger <alex@x.example>\nEnviado el: lunes, 9 de marzo de 2026 10:00\nPara: Pat\n\nHola", "Gracias"),
+        (
+            "Gracias\n\nDe: Alex Berger <alex@x.example>\nEnviado el: lunes, 9 de marzo de 2026 10:00\nPara: Pat\n\nHola",
+            "Gracias",
+        ),
         ("Thanks\n\n________________________________\nFrom: Alex\nbody", "Thanks"),
         ("Sure\n-- \nFay\nCEO", "Sure"),
         ("Sure\n--\nFay", "Sure"),
@@ -126,10 +160,16 @@ def test_broken_mime_gives_the_raw_body() -> None:
         ("Sí.\n\nEnviado desde mi iPhone", "Sí."),
         ("Ok!\n\nGet Outlook for iOS", "Ok!"),
         # Bottom and inline posting: the reply's own lines between the quotes are kept.
-        ("On Mon, 9 Mar 2026, Alex <a@x.example> wrote:\n> Would a call help?\nYes.\n> Tuesday?\nTuesday works.", "Yes.\nTuesday works."),
+        (
+            "On Mon, 9 Mar 2026, Alex <a@x.example> wrote:\n> Would a call help?\nYes.\n> Tuesday?\nTuesday works.",
+            "Yes.\nTuesday works.",
+        ),
         ("> quoted only\n> more", ""),
         # "wrote" inside a sentence is not a quote header.
-        ("I wrote to your colleague yesterday.\nNo answer yet.", "I wrote to your colleague yesterday.\nNo answer yet."),
+        (
+            "I wrote to your colleague yesterday.\nNo answer yet.",
+            "I wrote to your colleague yesterday.\nNo answer yet.",
+        ),
         ("", ""),
         ("line one\r\nline two\r\n> quoted", "line one\nline two"),
     ],
@@ -149,7 +189,11 @@ def test_strip_quoted(text: str, expected: str) -> None:
         ("Ab dem 24.03. bin ich wieder da.", date(2026, 3, 10), date(2026, 3, 24)),
         ("Ich bin vom 3. bis 14. März im Urlaub.", date(2026, 3, 2), date(2026, 3, 14)),
         ("Je suis absent jusqu'au 14/03/2025.", date(2025, 3, 10), date(2025, 3, 14)),
-        ("Je suis absente jusqu'au 16 mars inclus. Je serai de retour le 17 mars.", date(2026, 3, 9), date(2026, 3, 17)),
+        (
+            "Je suis absente jusqu'au 16 mars inclus. Je serai de retour le 17 mars.",
+            date(2026, 3, 9),
+            date(2026, 3, 17),
+        ),
         ("Estoy fuera hasta el 14 de marzo.", date(2025, 3, 1), date(2025, 3, 14)),
         ("De vacaciones del 3 al 14 de marzo.", date(2026, 3, 2), date(2026, 3, 14)),
         ("Out from 3 to 14 March.", date(2026, 3, 2), date(2026, 3, 14)),
@@ -218,7 +262,9 @@ def test_weak_headers_alone_do_not_make_an_auto_reply() -> None:
 
 
 def test_auto_submitted_no_is_a_person() -> None:
-    assert classify_message(reply("No thanks.", headers="Auto-Submitted: no\n")).category is ReplyCategory.NOT_INTERESTED
+    assert (
+        classify_message(reply("No thanks.", headers="Auto-Submitted: no\n")).category is ReplyCategory.NOT_INTERESTED
+    )
 
 
 def test_a_person_on_vacation_who_is_interested_is_interested() -> None:
@@ -278,7 +324,9 @@ def test_intents(body: str, category: str) -> None:
 
 
 def test_not_unsubscribing_is_not_an_unsubscribe() -> None:
-    assert classify_message(reply("Please don't unsubscribe me, I like these.")).category is not ReplyCategory.UNSUBSCRIBE
+    assert (
+        classify_message(reply("Please don't unsubscribe me, I like these.")).category is not ReplyCategory.UNSUBSCRIBE
+    )
 
 
 def test_a_human_who_mentions_a_failed_delivery_is_not_a_bounce() -> None:
