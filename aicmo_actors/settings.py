@@ -45,14 +45,16 @@ class TransportProfile(BaseModel):
     )
     ca_file: Path | None = Field(
         default=None,
-        description="kind smtp: a PEM file of a private CA or self-signed server certificate to trust besides the system's",
+        description="kind smtp: a PEM file of a private CA or "
+        "self-signed server certificate to trust besides the system's",
     )
     validate_certs: bool = Field(
         default=True, description="kind smtp: false trusts any certificate: for a test server only (default true)"
     )
     helo_name: str | None = Field(
         default=None,
-        description="kind smtp: the EHLO/HELO name this transport announces; unset: the machine's fully qualified name, as aiosmtplib does",
+        description="kind smtp: the EHLO/HELO name this transport announces; "
+        "unset: the machine's fully qualified name, as aiosmtplib does",
     )
 
     verp: bool = Field(
@@ -214,8 +216,9 @@ class Settings(RuntimeSettings):
     # -- addresses ----------------------------------------------------------------------------------------
     allow_test_domains: bool = Field(
         default=False,
-        description="accept the special-use test domains (.test, .invalid, .localhost; .example and example.com/net/org "
-        "are always accepted) in lead files, campaign mailboxes and `suppress`: for test environments (default false)",
+        description="accept the special-use test domains (.test, .invalid, .localhost; "
+        ".example and example.com/net/org are always accepted) in lead files, "
+        "campaign mailboxes and `suppress`: for test environments (default false)",
     )
 
     # -- reading replies ------------------------------------------------------------------------------------
@@ -248,7 +251,8 @@ class Settings(RuntimeSettings):
     inbound_max_decoded_bytes: int = Field(
         default=25_000_000,
         ge=1,
-        description="a message whose decoded parts add up to more is read only up to there and set aside (default 25000000)",
+        description="a message whose decoded parts add up to more "
+        "is read only up to there and set aside (default 25000000)",
     )
 
     # -- sending ------------------------------------------------------------------------------------------------

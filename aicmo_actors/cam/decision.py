@@ -8,8 +8,9 @@ campaign was last paused or resumed:
 both are judged only once the campaign has attempted at least `min_sends`.
 A sending mailbox is paused when it collects `mailbox_rejections` sending-side rejections
 (blocked, spam_detected, policy, auth_failure; at send time or by a report tied to one of
-its emails) within `mailbox_window_s`. A pause and its alert are stored in one transaction, the pause shows in `campaign status`
-with its reason, and lasts until `campaign resume` / `mailbox resume`.
+its emails) within `mailbox_window_s`. A pause and its alert are stored in one transaction,
+the pause shows in `campaign status` with its reason, and lasts until `campaign resume` /
+`mailbox resume`.
 
 The figures live in the database, written with the outcome that changed them (by the
 sender or the follow-up): this actor keeps only a count of attempts per campaign to know

@@ -212,7 +212,8 @@ def decide_send_failure(
         # The lead is fine: the step goes out again later (the mailbox may be paused by then).
         return LeadDecision(
             None,
-            f"refused for our sending ({reason.value}): step tried again on {(now + rules.soft_bounce_retry).date().isoformat()}",
+            f"refused for our sending ({reason.value}): "
+            f"step tried again on {(now + rules.soft_bounce_retry).date().isoformat()}",
             sending_side=True,
             retry_step_at=now + rules.soft_bounce_retry,
         )

@@ -170,7 +170,8 @@ def plan_lead(
         why = (
             f"waiting: {mailbox} sent its daily cap of {limits.daily_cap}; its turn {later:%Y-%m-%d %H:%M} UTC"
             if day != MailboxPacer.day_of(now, campaign_tz)
-            else f"waiting: {mailbox}'s queue (a gap of {limits.min_gap_seconds:g} s between sends); its turn {later:%Y-%m-%d %H:%M} UTC"
+            else f"waiting: {mailbox}'s queue "
+            f"(a gap of {limits.min_gap_seconds:g} s between sends); its turn {later:%Y-%m-%d %H:%M} UTC"
         )
         return LeadPlan("deferred", lead.lead_id, LeadDeferral(lead.lead_id, later, why))
     step = spec.steps[next_step - 1]

@@ -148,11 +148,13 @@ def cmd_campaign_status(args: argparse.Namespace) -> int:
         print(f"campaign {funnel['campaign']}: {funnel['status']}")
         if funnel["paused_reason"]:
             print(
-                f"  paused because: {funnel['paused_reason']}  (resume: python run.py campaign resume {funnel['campaign']})"
+                f"  paused because: {funnel['paused_reason']}  "
+                f"(resume: python run.py campaign resume {funnel['campaign']})"
             )
         print(f"  leads: {sum(leads.values())} ({', '.join(f'{k} {v}' for k, v in sorted(leads.items())) or 'none'})")
         print(
-            f"  emails attempted: {attempted} = sent {f['sent']} (accepted by the server) + unconfirmed {f['unconfirmed']} "
+            f"  emails attempted: {attempted} = sent {f['sent']} "
+            f"(accepted by the server) + unconfirmed {f['unconfirmed']} "
             f"(the server may have it) + refused {f['refused']} (at send time)"
         )
         print(f"  rows by status: {', '.join(f'{k} {v}' for k, v in sorted(emails.items())) or 'none'}")
@@ -167,7 +169,8 @@ def cmd_campaign_status(args: argparse.Namespace) -> int:
         if funnel["unverified"]:
             print(
                 f"  inbound matched by sender address only (changed nothing): "
-                f"{', '.join(f'{k} {v}' for k, v in sorted(funnel['unverified'].items()))}  (see: python run.py inbox unmatched)"
+                f"{', '.join(f'{k} {v}' for k, v in sorted(funnel['unverified'].items()))}"
+                "  (see: python run.py inbox unmatched)"
             )
         print(
             f"  rates (of {attempted} attempted): human replies {_rate(human, attempted)}, "
@@ -176,16 +179,20 @@ def cmd_campaign_status(args: argparse.Namespace) -> int:
             f"unsubscribes {_rate(leads.get('unsubscribed', 0), attempted)}"
         )
         print(
-            f"  auto-pause (since created, last paused or resumed: {window['attempted']} attempted, judged from {settings.pause_min_sends}): "
-            f"hard bounces {_rate(window['hard_bounces'], window['attempted'])} (pauses above {settings.pause_hard_bounce_rate:.1%}), "
-            f"complaints {_rate(window['complaints'], window['attempted'])} (pauses above {settings.pause_complaint_rate:.2%})"
+            "  auto-pause (since created, last paused or resumed: "
+            f"{window['attempted']} attempted, judged from {settings.pause_min_sends}): "
+            f"hard bounces {_rate(window['hard_bounces'], window['attempted'])} "
+            f"(pauses above {settings.pause_hard_bounce_rate:.1%}), "
+            f"complaints {_rate(window['complaints'], window['attempted'])} "
+            f"(pauses above {settings.pause_complaint_rate:.2%})"
         )
         if funnel["alerts"]:
             print(f"  alerts: {', '.join(f'{k} {v}' for k, v in sorted(funnel['alerts'].items()))}")
         for box in paused_boxes:
             if box["status"] == "paused":
                 print(
-                    f"  mailbox {box['address']} paused: {box['paused_reason']}  (resume: python run.py mailbox resume {box['address']})"
+                    f"  mailbox {box['address']} paused: {box['paused_reason']}"
+                    f"  (resume: python run.py mailbox resume {box['address']})"
                 )
         return 0
 
@@ -234,7 +241,8 @@ def cmd_leads_import(args: argparse.Namespace) -> int:
         async with open_store() as store:
             if args.campaign not in await store.campaigns.all():
                 raise UserError(
-                    f"no campaign named {args.campaign!r}: create it first with `python run.py campaign create FILE.toml`"
+                    f"no campaign named {args.campaign!r}: "
+                    "create it first with `python run.py campaign create FILE.toml`"
                 )
             rows = [
                 {
@@ -250,7 +258,8 @@ def cmd_leads_import(args: argparse.Namespace) -> int:
             new, existing, suppressed = await store.leads.import_rows(args.campaign, rows, _now())
         print(
             f"{path.name}: {result.total_rows} rows: {new} imported, {existing} already in the campaign, "
-            f"{suppressed} suppressed (skipped), {result.duplicates} duplicates in the file, {len(result.rejected)} rejected"
+            f"{suppressed} suppressed (skipped), "
+            f"{result.duplicates} duplicates in the file, {len(result.rejected)} rejected"
         )
         if result.encoding == "cp1252":
             print(f"note: {path.name} is not UTF-8; it was read as Windows-1252 (check names with accents)")
@@ -290,7 +299,8 @@ def cmd_leads_show(args: argparse.Namespace) -> int:
             print(f"{lead['email']} in campaign {lead['campaign']} (lead {lead['lead_id']}): {lead['state']}")
             print(f"  why: {_printable(lead['state_reason']) or '-'}")
             print(
-                f"  last step sent: {lead['current_step']}, next action: {when(lead['next_action_at'])}, soft bounces: {lead['soft_bounces']}"
+                f"  last step sent: {lead['current_step']}, next action: "
+                f"{when(lead['next_action_at'])}, soft bounces: {lead['soft_bounces']}"
             )
             if lead["suppressed"]:
                 print(f"  suppressed: {lead['suppressed']['reason']} since {when(lead['suppressed']['created_at'])}")
@@ -310,13 +320,15 @@ def cmd_leads_show(args: argparse.Namespace) -> int:
                 )
                 for reply in e["replies"] or []:
                     print(
-                        f"      {reply.get('at', '?')[:16]} {reply.get('stage')}: {reply.get('code') or ''} {_printable(reply.get('text'), 160)}"
+                        f"      {reply.get('at', '?')[:16]} {reply.get('stage')}: "
+                        f"{reply.get('code') or ''} {_printable(reply.get('text'), 160)}"
                     )
                 if e["status"] in ("CANCELLED", "QUEUED") and e["last_error"]:
                     print(f"      {_printable(e['last_error'], 200)}")
             for i in lead["inbound"]:
                 print(
-                    f"  inbound #{i['id']} {when(i['received_at'])}: {i['category']} ({i['reason'] or '-'}, tied by {i['matched_by']}) {_printable(i['subject'], 80)}"
+                    f"  inbound #{i['id']} {when(i['received_at'])}: {i['category']} "
+                    f"({i['reason'] or '-'}, tied by {i['matched_by']}) {_printable(i['subject'], 80)}"
                 )
         return 0
 
@@ -366,7 +378,8 @@ def _inbox_listing(
     for r in rows:
         when = r["received_at"].isoformat(timespec="minutes") if r["received_at"] else "?"
         print(
-            f"#{r['id']:<6} {when}  {r['category'] or '?':<15} {_printable(r['from_address'] or '?', 40):<35} {extra(r)}{_printable(r['subject'], 120)}"
+            f"#{r['id']:<6} {when}  {r['category'] or '?':<15} "
+            f"{_printable(r['from_address'] or '?', 40):<35} {extra(r)}{_printable(r['subject'], 120)}"
         )
     return 0
 
@@ -464,8 +477,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = csub.add_parser(
         "create",
         help="store (or update) a campaign from its file",
-        description="Validate FILE.toml, run the checks of `campaign check` (templates render for a sample lead, "
-        "every mailbox's transport is in AICMO_TRANSPORTS, a daily cap above 0, an https AICMO_PUBLIC_URL that recipients "
+        description="Validate FILE.toml, run the checks of `campaign check` (templates render for a sample lead, every "
+        "mailbox's transport is in AICMO_TRANSPORTS, a daily cap above 0, an https AICMO_PUBLIC_URL that recipients "
         "can reach when a transport is SMTP) and store it; running it again with a changed file updates the campaign. "
         "Exits 1 with the problems listed (nothing stored) when a check fails, 2 when the file cannot be read.",
     )
@@ -477,7 +490,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = csub.add_parser(
         "status",
         help="the funnel of one campaign so far",
-        description="Leads by state; emails attempted, sent, unconfirmed and refused; what came back (bounces, complaints, delays); replies by category; rates (each over emails attempted; definitions in the README's Figures); pauses and their reasons.",
+        description="Leads by state; emails attempted, sent, unconfirmed and refused; what "
+        "came back (bounces, complaints, delays); replies by category; rates (each over "
+        "emails attempted; definitions in the README's Figures); pauses and their reasons.",
     )
     p.add_argument("name")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -495,9 +510,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = lsub.add_parser(
         "import",
         help="import a CSV of leads into a campaign",
-        description="Columns: email (required), first_name, last_name, company, timezone, and any others as template variables. "
-        "Addresses are checked (syntax only), normalised and de-duplicated; suppressed addresses are skipped; a bad row never "
-        "aborts the import. Importing the same file twice changes nothing. "
+        description="Columns: email (required), first_name, last_name, company, timezone, and any others as "
+        "template variables. Addresses are checked (syntax only), normalised and de-duplicated; suppressed "
+        "addresses are skipped; a bad row never aborts the import. Importing the same file twice changes nothing. "
         "Exit codes: 0 every row is in the campaign (imported now, already there, suppressed or a duplicate); "
         f"{PARTIAL_IMPORT} partial import: some rows were rejected (listed), the others are in; "
         "1 nothing imported (every row rejected, or an empty file); 2 the file or the campaign cannot be used "
@@ -509,8 +524,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = lsub.add_parser(
         "show",
         help="one address: its state and why, its emails with every server answer, what came back",
-        description="Everything about one lead, in every campaign it is in: its state and the reason, the next action, "
-        "each email (status, bounces, complaints, delays, every answer of the receiving server) and the inbound mail tied to it.",
+        description="Everything about one lead, in every campaign it is in: its state "
+        "and the reason, the next action, each email (status, bounces, complaints, "
+        "delays, every answer of the receiving server) and the inbound mail tied to it.",
     )
     p.add_argument("address")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -529,8 +545,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = isub.add_parser(
         "unmatched",
         help="messages tied to nothing we sent (kept, never dropped)",
-        description="Inbound mail with no Message-ID, return path or token of ours: matched to nothing, or only guessed "
-        "(by the sender's address, or a recipient a report names). A guess changes nothing; act on it yourself if it is genuine.",
+        description="Inbound mail with no Message-ID, return path or token of ours: "
+        "matched to nothing, or only guessed (by the sender's address, or a recipient "
+        "a report names). A guess changes nothing; act on it yourself if it is genuine.",
     )
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
@@ -559,8 +576,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "classify",
         help="classify .eml files and print one JSON line each",
-        description="Print one JSON line per file: file, category, reason, confidence, reasons, failed_recipients, status, "
-        "return_date, in_reply_to. Reads any file a mail server may produce; a file it cannot parse gets category other.",
+        description="Print one JSON line per file: file, category, reason, confidence, "
+        "reasons, failed_recipients, status, return_date, in_reply_to. Reads any "
+        "file a mail server may produce; a file it cannot parse gets category other.",
     )
     p.add_argument("files", nargs="+", metavar="FILE.eml")
     p.set_defaults(func=cmd_classify)

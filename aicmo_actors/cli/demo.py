@@ -148,7 +148,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot use --dir {workdir}: {exc.strerror or exc}") from None
     print(
-        f"Simulating {args.days:g} days of campaign {spec.name!r} ({len(spec.steps)} steps) to {len(leads)} leads, seed {args.seed}."
+        f"Simulating {args.days:g} days of campaign {spec.name!r} "
+        f"({len(spec.steps)} steps) to {len(leads)} leads, seed {args.seed}."
     )
     print("Prospects reply, ignore, bounce or go on holiday at random (seeded); the real actors run on a fake clock.")
     progress = Progress("simulated days")
@@ -177,7 +178,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("Funnel")
     fig = f["figures"]
     print(
-        f"  emails sent:        {fig['sent']}  (by step: {', '.join(f'{k}: {v}' for k, v in sorted(f['sent_by_step'].items()))})"
+        f"  emails sent:        {fig['sent']}  (by step: "
+        f"{', '.join(f'{k}: {v}' for k, v in sorted(f['sent_by_step'].items()))})"
     )
     print(f"  also attempted:     unconfirmed {fig['unconfirmed']}, refused at send time {fig['refused']}")
     print(
@@ -206,7 +208,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"  unsubscribed:       {leads_by_state.get('unsubscribed', 0)}   bounced: {leads_by_state.get('bounced', 0)}"
     )
     print(
-        f"  alerts delivered:   {f['alerts'].get('delivered', 0)} (emails to the owner: {len(result.world.alert_emails)})"
+        f"  alerts delivered:   {f['alerts'].get('delivered', 0)} "
+        f"(emails to the owner: {len(result.world.alert_emails)})"
     )
     print(f"  campaign status:    {f['status']}" + (f" ({f['paused_reason']})" if f["paused_reason"] else ""))
     print("\nInvariants checked")
@@ -222,8 +225,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  replies:   {result.inbox}/new   (the inbox Maildir the service read)")
     print(f"  sent mail: {result.outbox}/new   (what the prospects received)")
     print(
-        "\nNext: write your own campaign (examples/campaign.toml), then `.venv/bin/python run.py campaign check FILE`, "
-        "`... campaign create FILE`, `... leads import FILE.csv --campaign NAME` and `.venv/bin/python run.py` (see the README)."
+        "\nNext: write your own campaign (examples/campaign.toml), then "
+        "`.venv/bin/python run.py campaign check FILE`, `... campaign create FILE`, "
+        "`... leads import FILE.csv --campaign NAME` and `.venv/bin/python run.py` (see the README)."
     )
     return 1 if result.violations else 0
 
@@ -244,7 +248,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--dir",
         default="demo",
-        help=f"working folder for the database and mail (default ./demo): its {DEMO_DATABASE} and {DEMO_MAIL}/ are replaced; "
+        help="working folder for the database and mail (default ./demo): "
+        f"its {DEMO_DATABASE} and {DEMO_MAIL}/ are replaced; "
         "a folder with a database or mail/ the demo did not create is refused",
     )
     p.add_argument(

@@ -121,7 +121,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     if snap.failure:
         print(f"failure: {snap.failure}")
     print(f"dead letters: {snap.dead_letters}")
-    header = f"{'actor':<28} {'status':<10} {'processed':>9} {'failed':>6} {'restarts':>8} {'mailbox':>11} {'p50 ms':>8} {'p99 ms':>8}"
+    header = (
+        f"{'actor':<28} {'status':<10} {'processed':>9} {'failed':>6} "
+        f"{'restarts':>8} {'mailbox':>11} {'p50 ms':>8} {'p99 ms':>8}"
+    )
     print(header)
     for a in snap.actors:
         box = f"{a.mailbox_depth}/{a.mailbox_capacity}"
@@ -160,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser(
         "status",
         help="show per-actor stats of the running service",
-        description="Print the running service's per-actor counters (from AICMO_STATE_DIR/status.json). Exits 1 when the service is not running.",
+        description="Print the running service's per-actor counters (from "
+        "AICMO_STATE_DIR/status.json). Exits 1 when the service is not running.",
     )
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.set_defaults(func=cmd_status)

@@ -229,7 +229,8 @@ async def _active(
     log.info("active: this worker holds the lease", token=lease.token)
     if settings.tick_interval_s > 0:
         log.info(
-            f"the first acquisition cycle runs in {settings.tick_interval_s:g} s, then every {settings.tick_interval_s:g} s",
+            f"the first acquisition cycle runs in {settings.tick_interval_s:g} s, "
+            f"then every {settings.tick_interval_s:g} s",
             tick_interval_s=settings.tick_interval_s,
         )
     pid = os.getpid()

@@ -143,7 +143,8 @@ async def check_invariants(
             found.append(
                 Violation(
                     INVARIANTS[2],
-                    f"inbound #{row.id} ({row.category}, matched by {row.matched_by}) has alert {key!r} in state {alert_state.get(key)!r}",
+                    f"inbound #{row.id} ({row.category}, matched by {row.matched_by}) "
+                    f"has alert {key!r} in state {alert_state.get(key)!r}",
                 )
             )
             break
@@ -219,7 +220,8 @@ async def check_invariants(
         found.append(
             Violation(
                 INVARIANTS[6],
-                f"lead {stranded.id} ({stranded.email}) is active after step {stranded.current_step} with nothing scheduled"
+                f"lead {stranded.id} ({stranded.email}) is active after "
+                f"step {stranded.current_step} with nothing scheduled"
                 f" ({stranded.state_reason or 'no reason recorded'})",
             )
         )

@@ -106,7 +106,8 @@ HARD = [
     ("5.1.1", "550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in virtual mailbox table"),
     (
         "5.1.1",
-        "550-5.1.1 The email account that you tried to reach does not exist. Please try double-checking the recipient's email address",
+        "550-5.1.1 The email account that you tried to reach does not "
+        "exist. Please try double-checking the recipient's email address",
     ),
     ("5.1.10", "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"),
 ]

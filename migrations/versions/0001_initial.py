@@ -142,7 +142,8 @@ def upgrade() -> None:
         sa.Column("created_at", UTC_TIMESTAMP, nullable=False),
         sa.Column("updated_at", UTC_TIMESTAMP, nullable=False),
         sa.CheckConstraint(
-            "state IN ('active', 'paused', 'replied', 'not_interested', 'unsubscribed', 'bounced', 'completed', 'stopped')",
+            "state IN ('active', 'paused', 'replied', 'not_interested', "
+            "'unsubscribed', 'bounced', 'completed', 'stopped')",
             name=op.f("ck_cam_leads_state"),
         ),
         sa.ForeignKeyConstraint(

@@ -165,7 +165,8 @@ async def test_the_stored_sender_is_never_an_address_from_the_display_name(engin
     address is not the sender."""
     store = CamStore(engine)
     raws = [
-        f"From: {sender}\r\nTo: alex@outreach.example.com\r\nSubject: hi\r\nMessage-ID: <s{n}@evil.example>\r\n\r\nhello\r\n".encode()
+        f"From: {sender}\r\nTo: alex@outreach.example.com\r\n"
+        f"Subject: hi\r\nMessage-ID: <s{n}@evil.example>\r\n\r\nhello\r\n".encode()
         for n, sender in enumerate(
             ['"bystander@gmail.example" <attacker@evil.example>', "bystander@gmail.example <attacker@evil.example>"]
         )

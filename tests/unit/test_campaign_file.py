@@ -385,7 +385,8 @@ def test_spec_hash_is_stable() -> None:
     assert CampaignSpec.from_json(a.to_json()).spec_hash() == a.spec_hash()
     # Key order in the file and spelling of equal values do not matter ...
     reordered = toml(
-        top='postal_address = "Example GmbH, Strasse 1, 10115 Berlin"\ntimezone = "Europe/Berlin"\nname = "spring-intro"\n'
+        top='postal_address = "Example GmbH, Strasse 1, 10115 Berlin"\n'
+        'timezone = "Europe/Berlin"\nname = "spring-intro"\n'
     )
     assert parse_campaign(reordered).spec_hash() == a.spec_hash()
     defaults_spelt_out = toml(

@@ -208,13 +208,18 @@ NORMAL = [
     "{{ company ~ ' & ' ~ last_name }} {{ '%s and %d' % (company, 3) }} {{ '{} {x}'.format(company, x=2) }}",
     "{{ items|join(', ', attribute='n') }}|{{ [company, '<b>'|safe]|join('|') }}|{{ [company]|join('<br>'|safe) }}",
     "{{ company ~ '<i>'|safe }}{{ '<i>'|safe ~ company }}{{ company|e ~ company }}",
-    "{{ company|center(20) }}|{{ 'a\nb'|indent(2, true) }}|{{ 'hello world'|wordwrap(5) }}|{{ 'hello world'|truncate(8, leeway=0) }}",
+    "{{ company|center(20) }}|{{ 'a\nb'|indent(2, true) }}"
+    "|{{ 'hello world'|wordwrap(5) }}|{{ 'hello world'|truncate(8, leeway=0) }}",
     "{{ company|replace('c', 'k') }}{{ '%s-%s'|format(1, company) }}{{ items|tojson }}{{ items|tojson(2) }}",
-    "{{ url|urlize(10, true, '_blank') }}{{ [1, 2, 3]|batch(2, 'x')|list }}{{ [1, 2, 3]|slice(2)|list }}{{ [3, 1, 2]|sort|sum }}",
-    "{{ n * 2 }} {{ n ** 2 }} {{ n + 1 }} {{ n % 2 }} {{ company * 2 }} {{ [n] * 2 }} {{ (1, 2) + (3,) }} {{ items|pprint }}",
-    "{% set ns = namespace(t='') %}{% for i in range(5) %}{% set ns.t = ns.t ~ i %}{% endfor %}{{ ns.t }}{{ company[1:3] }}",
+    "{{ url|urlize(10, true, '_blank') }}{{ [1, 2, 3]|batch(2, 'x')|list }}"
+    "{{ [1, 2, 3]|slice(2)|list }}{{ [3, 1, 2]|sort|sum }}",
+    "{{ n * 2 }} {{ n ** 2 }} {{ n + 1 }} {{ n % 2 }} {{ company * 2 }}"
+    " {{ [n] * 2 }} {{ (1, 2) + (3,) }} {{ items|pprint }}",
+    "{% set ns = namespace(t='') %}{% for i in range(5) %}"
+    "{% set ns.t = ns.t ~ i %}{% endfor %}{{ ns.t }}{{ company[1:3] }}",
     "{{ company.upper() }}{{ company.center(10, '*') }}{{ '-'.join('abc') }}{{ city | default('your city') }}",
-    "{% autoescape false %}{{ '<b>' ~ company }}{% endautoescape %}{{ '<b>' ~ company }}{% filter upper %}x{{ company }}{% endfilter %}",
+    "{% autoescape false %}{{ '<b>' ~ company }}{% endautoescape %}"
+    "{{ '<b>' ~ company }}{% filter upper %}x{{ company }}{% endfilter %}",
     '<a href="{{ url }}">{{ company }}</a>',
 ]
 
@@ -333,7 +338,10 @@ def test_isolated_check_stops_a_render_that_outlasts_the_child_time_limit(monkey
 def test_isolated_check_reports_a_render_past_the_child_memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     # Within every limit in process (15 lists of a million items), not within 64 MB.
     monkeypatch.setattr(templates, "CHECK_MEMORY_HEADROOM_BYTES", 64 << 20)
-    hungry = "{% set ns = namespace(keep=[]) %}{% for i in range(15) %}{{ ns.keep.append((range(90000)|list) * 11) }}{% endfor %}"
+    hungry = (
+        "{% set ns = namespace(keep=[]) %}{% for i in range(15) %}"
+        "{{ ns.keep.append((range(90000)|list) * 11) }}{% endfor %}"
+    )
     problems = check_campaign(spec(hungry), [("l1", LEAD), ("l2", LEAD)], isolated=True)
     assert [str(p) for p in problems] == [
         "l1: step 1 variant A body: template needs too much memory to render",

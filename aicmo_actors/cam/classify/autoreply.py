@@ -19,7 +19,8 @@ __all__ = ["AutoReplyEvidence", "auto_reply_evidence", "left_company", "return_d
 
 #: Subjects that begin like an automatic reply (Exchange, Gmail, Apple, Thunderbird ...).
 SUBJECT_PREFIX = re.compile(
-    r"^\s*(?:(?:re|aw|sv|tr|fw|wg)\s*:\s*)*(?:automatic reply|auto(?:matic|mated)?[- ]?(?:reply|response|responder|answer)|"
+    r"^\s*(?:(?:re|aw|sv|tr|fw|wg)\s*:\s*)*"
+    r"(?:automatic reply|auto(?:matic|mated)?[- ]?(?:reply|response|responder|answer)|"
     r"autoreply|autosvar|automatische antwort|abwesenheitsnotiz|r[ée]ponse automatique|respuesta autom[aá]tica|"
     r"risposta automatica|automatisch antwoord|resposta autom[aá]tica|odpowied[źz] automatyczna|"
     r"out of (?:the )?office|ooo)\b",
@@ -36,21 +37,28 @@ SUBJECT_ANY = re.compile(
 #: Body phrases of an absence notice.
 BODY = re.compile(
     r"\bout of (?:the )?office\b|"
-    r"\b(?:i am|i'm|i will be|i'll be|i shall be)\s+(?:currently\s+|now\s+)?(?:away|out|off|travell?ing|attending|at a conference|"
-    r"on (?:annual |parental |maternity |paternity |sick |medical |study |a |business )?(?:leave|vacation|holiday|holidays|a trip|business travel))"
+    r"\b(?:i am|i'm|i will be|i'll be|i shall be)\s+(?:currently\s+|now\s+)?"
+    r"(?:away|out|off|travell?ing|attending|at a conference|"
+    r"on (?:annual |parental |maternity |paternity |sick |medical |study |a |business )?"
+    r"(?:leave|vacation|holiday|holidays|a trip|business travel))"
     r"(?=[\s,.;]|$)(?! (?:of (?:ideas|time|budget|luck)|there|now\b))|"
     r"\b(?:on|annual|parental|maternity|paternity|sick) leave\b|\bon (?:vacation|holiday)\b|"
     r"limited (?:access to (?:my )?e-?mails?|access to my inbox|availability|connectivity|e-?mail access)|"
-    r"(?:respond|reply|get back to you|answer|attend to your (?:e-?mail|message)).{0,60}(?:when i(?:'m| am)? (?:back|return)|upon my return|on my return|after my return|when i get back)|"
+    r"(?:respond|reply|get back to you|answer|attend to your (?:e-?mail|message))"
+    r".{0,60}(?:when i(?:'m| am)? (?:back|return)|upon my return|on my return|after my return|when i get back)|"
     r"this is an? automat(?:ic|ed) (?:reply|response|message|notification)|\bauto-?reply\b|"
     r"away from (?:my desk|the office|e-?mail|my e-?mail)|"
-    r"(?:for urgent (?:matters|requests|issues|inquiries)|if (?:this is|it is|it's) urgent|in case of (?:urgency|emergency|urgent matters))|"
+    r"(?:for urgent (?:matters|requests|issues|inquiries)|"
+    r"if (?:this is|it is|it's) urgent|in case of (?:urgency|emergency|urgent matters))|"
     # German
     r"nicht im b[üu]ro|\babwesend\b|abwesenheit|\bim urlaub\b|urlaubsbedingt|keinen zugriff auf (?:meine )?e-?mails|"
-    r"eingeschr[äa]nkt erreichbar|nicht erreichbar|in dringenden f[äa]llen|ich bin (?:bis|vom|ab|derzeit|zurzeit|momentan|aktuell)\b|"
+    r"eingeschr[äa]nkt erreichbar|nicht erreichbar|in dringenden f[äa]llen|"
+    r"ich bin (?:bis|vom|ab|derzeit|zurzeit|momentan|aktuell)\b|"
     # French
-    r"je suis (?:actuellement |pr[ée]sentement )?(?:absente?|en cong[ée]s?|en vacances|hors du bureau|en d[ée]placement)|"
-    r"absente? du bureau|je serai de retour|en cas d'urgence|acc[èe]s limit[ée] (?:à|a) (?:mes )?(?:e-?mails|courriels)|"
+    r"je suis (?:actuellement |pr[ée]sentement )?"
+    r"(?:absente?|en cong[ée]s?|en vacances|hors du bureau|en d[ée]placement)|"
+    r"absente? du bureau|je serai de retour|en cas d'urgence|"
+    r"acc[èe]s limit[ée] (?:à|a) (?:mes )?(?:e-?mails|courriels)|"
     # Spanish
     r"estoy (?:fuera|de vacaciones|ausente|de viaje)|fuera de la oficina|estar[ée] (?:fuera|de vuelta|ausente)|"
     r"volver[ée] (?:el|a la oficina)|regresar[ée] el|en caso de urgencia|acceso limitado al correo|"
@@ -62,11 +70,14 @@ BODY = re.compile(
 )
 #: The person is gone for good: still an auto-reply, but a human should see it.
 LEFT = re.compile(
-    r"(?:is|am|are) no longer (?:with|at|employed|working|part of|in the company)|no longer (?:works?|employed) (?:at|for|with|by)|"
+    r"(?:is|am|are) no longer (?:with|at|employed|working|part of|in the company)|"
+    r"no longer (?:works?|employed) (?:at|for|with|by)|"
     r"(?:has|have) left (?:the company|the organi[sz]ation|the firm|the business|[A-Z][\w&.-]+)|"
-    r"this (?:e-?mail )?(?:mailbox|address|inbox|account) is no longer (?:monitored|in use|active|being monitored|valid|checked)|"
+    r"this (?:e-?mail )?(?:mailbox|address|inbox|account) is no "
+    r"longer (?:monitored|in use|active|being monitored|valid|checked)|"
     r"mailbox is not monitored|"
-    r"nicht mehr (?:f[üu]r|bei|im unternehmen|in unserem unternehmen|t[äa]tig)|hat (?:das unternehmen|die firma|uns) verlassen|"
+    r"nicht mehr (?:f[üu]r|bei|im unternehmen|in unserem unternehmen|t[äa]tig)|"
+    r"hat (?:das unternehmen|die firma|uns) verlassen|"
     r"ne fait plus partie|n'est plus (?:en poste|chez|dans|employ[ée])|a quitt[ée] (?:la soci[ée]t[ée]|l'entreprise)|"
     r"ya no (?:trabaja|forma parte|est[áa] en|pertenece)|dej[óo] la empresa",
     re.I,
@@ -312,15 +323,22 @@ DATE_TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = (
 #: Words before a date that say the person is back on it.
 BACK = re.compile(
     r"(?:\bback|\breturn(?:ing|s)?|\bi(?:'ll| will) return|\bin the office|\bat work|\bin office|"
-    r"\bzur[üu]ck|\bwieder(?: im b[üu]ro| erreichbar| da| verf[üu]gbar)?|\bab|\bde retour|\bretour(?: pr[ée]vu)?|\bà partir du|\ba partir du|"
-    r"\bde vuelta|\bregreso|\bregresar[ée]|\bvolver[ée]|\breincorporar[ée]|\ba partir del|\bterug|\brientro|\bde volta|\bretorno)"
-    r"[\s,:]*(?:(?:on|the|am|dem|den|ab|le|el|il|op|em|a|en la oficina|to the office|in the office|at work|in office|im b[üu]ro)\s+)*$",
+    r"\bzur[üu]ck|\bwieder(?: im b[üu]ro| erreichbar| da| verf[üu]gbar)?|"
+    r"\bab|\bde retour|\bretour(?: pr[ée]vu)?|\bà partir du|\ba partir du|"
+    r"\bde vuelta|\bregreso|\bregresar[ée]|\bvolver[ée]|\breincorporar[ée]|"
+    r"\ba partir del|\bterug|\brientro|\bde volta|\bretorno)"
+    r"[\s,:]*(?:(?:on|the|am|dem|den|ab|le|el|il|op|em|a|en la oficina|"
+    r"to the office|in the office|at work|in office|im b[üu]ro)\s+)*$",
     re.I,
 )
-_UNTIL_TAIL = r"[\s,:]*(?:(?:and including|einschlie(?:\u00df|ss)lich|einschl\.|inkl\.|inclusive|incl\.|zum|dem|den|am|the|le|el|au|\u00e0|a|il|en met)\s*)*$"
+_UNTIL_TAIL = (
+    r"[\s,:]*(?:(?:and including|einschlie(?:\u00df|ss)lich|einschl\.|inkl\.|"
+    r"inclusive|incl\.|zum|dem|den|am|the|le|el|au|\u00e0|a|il|en met)\s*)*$"
+)
 #: Words before a date that say the absence lasts until it.
 UNTIL = re.compile(
-    r"(?:\buntil|\btill|\btil|\bthrough|\bthru|\bup to and including|\bbis|\bjusqu'|\bjusqu\u2019|\bhasta|\bfino al|\bfino a|"
+    r"(?:\buntil|\btill|\btil|\bthrough|\bthru|\bup to and including|"
+    r"\bbis|\bjusqu'|\bjusqu\u2019|\bhasta|\bfino al|\bfino a|"
     r"\btot en met|\btot|\bat\u00e9)" + _UNTIL_TAIL,
     re.I,
 )

@@ -49,8 +49,10 @@ DAEMON = re.compile(
 )
 #: Subjects of bounces, in the languages servers speak.
 BOUNCE_SUBJECT = re.compile(
-    r"undeliver|undelivered|delivery (?:status notification \((?:failure|delay)\)|failure|has failed|failed|problem|incomplete|delayed)|"
-    r"returned mail|mail delivery (?:failed|failure|problem|system)|failure notice|could not be delivered|not delivered|"
+    r"undeliver|undelivered|"
+    r"delivery (?:status notification \((?:failure|delay)\)|failure|has failed|failed|problem|incomplete|delayed)|"
+    r"returned mail|mail delivery (?:failed|failure|problem|system)|"
+    r"failure notice|could not be delivered|not delivered|"
     r"nicht zustellbar|unzustellbar|non remis|non distribu|no se puede entregar|no entregado|non recapitabile|"
     r"onbestelbaar|niet bezorgd|n[aã]o entregue|returned to sender|message not delivered|delivery notification|"
     r"delayed mail|warning: message .{0,40} delayed|delivery_failure|"
@@ -105,8 +107,10 @@ WEAK_BODY = re.compile(
 )
 #: Where a returned copy of the original message starts inside a plain-text bounce.
 RETURNED_MARKER = re.compile(
-    r"^[ \t]*(?:-+ *(?:this is a copy of the message|below (?:this|the next) line is a copy of the (?:message|mail header)|"
-    r"original message(?: follows)?|unsent message follows|message header follows|returned message|undelivered message)|"
+    r"^[ \t]*(?:-+ *(?:this is a copy of the message|"
+    r"below (?:this|the next) line is a copy of the (?:message|mail header)|"
+    r"original message(?: follows)?|unsent message follows|"
+    r"message header follows|returned message|undelivered message)|"
     r"original message headers:|below is a copy of the original message|--- mensaje original adjunto|"
     r"content-type:\s*(?:message/rfc822|text/rfc822-headers)|content-description:\s*undelivered message)",
     re.I | re.M,

@@ -53,7 +53,8 @@ UNSUBSCRIBE = _any(
 )
 #: A subject or a whole reply that is only the word.
 UNSUBSCRIBE_ONLY = re.compile(
-    r"^\s*(?:(?:re|aw|sv|tr)\s*:\s*)*(?:unsubscribe|remove(?: me)?|stop|abmelden|austragen|d[ée]sinscription|d[ée]sinscrire|baja)"
+    r"^\s*(?:(?:re|aw|sv|tr)\s*:\s*)*"
+    r"(?:unsubscribe|remove(?: me)?|stop|abmelden|austragen|d[ée]sinscription|d[ée]sinscrire|baja)"
     # The word, perhaps with a token (our List-Unsubscribe mailto: "unsubscribe TOKEN"). The
     # run of punctuation is possessive: "unsubscribe" and a long run of dots used to be split
     # between it and the token in every possible way.
@@ -102,7 +103,8 @@ NOT_INTERESTED = _any(
     r"\bno,? gracias\b",
 )
 LATER = _any(
-    r"\b(?:ask|try|contact|reach out to|ping|follow up with|come back to|check (?:back )?in with|circle back with|write to) (?:me|us) (?:again )?(?:in|next|later|after|around|towards)\b",
+    r"\b(?:ask|try|contact|reach out to|ping|follow up with|come back to|check (?:back )?in with|"
+    r"circle back with|write to) (?:me|us) (?:again )?(?:in|next|later|after|around|towards)\b",
     r"\blater (?:this|in the) year\b",
     r"\bnext (?:year|quarter|month)\b",
     r"\bin q[1-4]\b",
@@ -116,13 +118,17 @@ LATER = _any(
     r"\bm[áa]s adelante\b",
 )
 REFERRAL = _any(
-    r"\b(?:talk|speak|reach out|write|get in touch|connect) (?:to|with) (?:my|our) (?:colleague|partner|boss|manager|team|cmo|ceo|cto|head|director|marketing)",
+    r"\b(?:talk|speak|reach out|write|get in touch|connect) (?:to|with) (?:my|our) "
+    r"(?:colleague|partner|boss|manager|team|cmo|ceo|cto|head|director|marketing)",
     r"\bnot the (?:right|best|correct) (?:person|contact|one)\b",
     r"\bwrong person\b",
     r"\b(?:better|best|right) person\b",
-    r"\b(?:you should|better to|best to|please|kindly|you can|you could|you may want to) (?:contact|reach out to|reach|e-?mail|speak (?:to|with)|talk to|get in touch with|write to)\b",
-    r"\b(?:cc'?(?:ing|ed|'d)|copying|looping in|i've looped in|i have looped in|adding|forwarded (?:this|your (?:e-?mail|message|note)) to|forwarding (?:this|your (?:e-?mail|message|note)) to)\b",
-    r"\b(?:she|he|they) (?:handles?|is responsible|are responsible|owns?|looks? after|takes? care|runs?|leads?|manages?|is in charge|deals? with)\b",
+    r"\b(?:you should|better to|best to|please|kindly|you can|you could|you may want to) "
+    r"(?:contact|reach out to|reach|e-?mail|speak (?:to|with)|talk to|get in touch with|write to)\b",
+    r"\b(?:cc'?(?:ing|ed|'d)|copying|looping in|i've looped in|i have looped in|adding|"
+    r"forwarded (?:this|your (?:e-?mail|message|note)) to|forwarding (?:this|your (?:e-?mail|message|note)) to)\b",
+    r"\b(?:she|he|they) (?:handles?|is responsible|are responsible|owns?|"
+    r"looks? after|takes? care|runs?|leads?|manages?|is in charge|deals? with)\b",
     r"\b(?:in charge of|responsible for|handles) (?:our )?(?:marketing|sales|this|growth|that|partnerships)\b",
     r"\bwenden sie sich (?:bitte )?an\b",
     r"\bansprechpartner",
@@ -137,7 +143,9 @@ REFERRAL = _any(
     r"\bmi (?:compa[ñn]er[oa]|colega)\b",
 )
 MEETING = _any(
-    r"\b(?:schedule|book|set up|setup|arrange|organi[sz]e|have|hop on|jump on|grab|find|put) (?:a |an |some )?(?:quick |short |brief |15[- ]?min(?:ute)?s? |30[- ]?min(?:ute)?s? |intro )?(?:call|meeting|chat|demo|zoom|teams call|time|slot|conversation|meet)\b",
+    r"\b(?:schedule|book|set up|setup|arrange|organi[sz]e|have|hop on|jump on|grab|find|put) "
+    r"(?:a |an |some )?(?:quick |short |brief |15[- ]?min(?:ute)?s? |30[- ]?min(?:ute)?s? |intro )?"
+    r"(?:call|meeting|chat|demo|zoom|teams call|time|slot|conversation|meet)\b",
     r"calendly\.com|\bcalendly\b|cal\.com/|meetings\.hubspot|savvycal|\bbooking link\b",
     r"\b(?:are|would|will) you (?:be )?(?:free|available)\b",
     r"\bwhat(?:'s| is) your availability\b",
@@ -146,7 +154,8 @@ MEETING = _any(
     r"\bdoes (?:monday|tuesday|wednesday|thursday|friday|next week|tomorrow) work\b",
     r"\b(?:send|share) (?:me |us )?(?:a |an |your )?(?:calendar|invite|invitation|link to book|meeting link)\b",
     r"\blet'?s (?:talk|meet|chat|connect|speak|jump on|hop on|set up|find a time)\b",
-    r"\b(?:monday|tuesday|wednesday|thursday|friday)(?: or (?:monday|tuesday|wednesday|thursday|friday))? (?:at|morning|afternoon|works)\b",
+    r"\b(?:monday|tuesday|wednesday|thursday|friday)"
+    r"(?: or (?:monday|tuesday|wednesday|thursday|friday))? (?:at|morning|afternoon|works)\b",
     r"\b\d{1,2}(?::\d{2})?\s?(?:am|pm)\b",
     r"\btermin\b",
     r"\btelefonat\b",
@@ -163,7 +172,8 @@ PRICING = _any(
     r"\bwhat (?:does|would|will) (?:it|this|that) cost\b",
     r"\bwhat(?:'s| is| are) (?:the |your )?(?:price|pricing|cost|costs|rates?|fees?)\b",
     r"\b(?:price|pricing|cost|costs|rates|fees|quote|budget)\b.{0,40}\?",
-    r"\b(?:send|share|need|want|get) (?:me |us )?(?:your |the |a )?(?:price list|prices|pricing|rates|quote|cost estimate)\b",
+    r"\b(?:send|share|need|want|get) (?:me |us )?(?:your |the |a )?"
+    r"(?:price list|prices|pricing|rates|quote|cost estimate)\b",
     r"\b(?:about|on|regarding) (?:your |the )?(?:pricing|prices|costs?|rates|fees)\b",
     r"\bwie viel\b",
     r"\bwas kostet\b",
@@ -174,7 +184,8 @@ PRICING = _any(
     r"\bqu[ée] precio\b",
 )
 QUESTION_WORDS = _any(
-    r"\b(?:how|what|which|who|why|when|where|can you|could you|do you|does it|does this|is there|are there|is it|will you|would you)\b",
+    r"\b(?:how|what|which|who|why|when|where|can you|could you|do you|"
+    r"does it|does this|is there|are there|is it|will you|would you)\b",
     r"\b(?:wie|was|welche|wer|warum|wann|wo|k[öo]nnen sie)\b",
     r"\b(?:comment|quoi|quel|quelle|pourquoi|quand|o[ùu])\b",
     r"\b(?:c[óo]mo|qu[ée]|cu[áa]l|qui[ée]n|por qu[ée]|cu[áa]ndo|d[óo]nde)\b",
@@ -183,8 +194,10 @@ INTERESTED = _any(
     r"\binterested\b",
     r"\bsounds (?:good|great|interesting|promising|intriguing)\b",
     r"\btell me more\b",
-    r"\b(?:send|share) (?:me |us )?(?:some )?(?:more )?(?:info|information|details|a proposal|the deck|a deck|case studies|examples)\b",
-    r"\b(?:yes|yeah|sure|absolutely|definitely|of course),? (?:let's|please|i'd|we'd|happy|go ahead|interested|i am|we are)\b",
+    r"\b(?:send|share) (?:me |us )?(?:some )?(?:more )?"
+    r"(?:info|information|details|a proposal|the deck|a deck|case studies|examples)\b",
+    r"\b(?:yes|yeah|sure|absolutely|definitely|of course),? "
+    r"(?:let's|please|i'd|we'd|happy|go ahead|interested|i am|we are)\b",
     r"\bi'?d (?:love|like) to (?:learn|hear|know|see)\b",
     r"\b(?:happy|keen|open|glad) to (?:chat|talk|learn|hear|explore|discuss)\b",
     r"\blet'?s do it\b",

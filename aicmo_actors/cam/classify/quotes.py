@@ -25,7 +25,8 @@ ATTRIBUTION = re.compile(
 _ATTRIBUTION_START = re.compile(r"^(?:>\s*)*(?:on|am|le|el|op|il|em|den|w\s+dniu)\b", re.I)
 #: Everything after one of these is the quoted original (Outlook and friends quote without '>').
 SEPARATOR = re.compile(
-    r"^\s*(?:-{2,}\s*(?:original message|urspr[üu]ngliche nachricht|message d'origine|mensaje original|messaggio originale|"
+    r"^\s*(?:-{2,}\s*(?:original message|urspr[üu]ngliche nachricht|"
+    r"message d'origine|mensaje original|messaggio originale|"
     r"oorspronkelijk bericht|mensagem original|forwarded message|weitergeleitete nachricht|message transf[ée]r[ée]|"
     r"mensaje reenviado|messaggio inoltrato|doorgestuurd bericht)\s*-{2,}|_{10,}|begin forwarded message\s*:)\s*$",
     re.I,
@@ -34,16 +35,19 @@ SEPARATOR = re.compile(
 # of spaces between them in every possible way.
 _FROM = re.compile(r"^\s*+\*?(?:from|von|de|da|van|fra|od)\s*+\*?\s*+:\s*+\*?\s*+\S", re.I)
 _SENT = re.compile(
-    r"^\s*+\*?(?:sent|date|gesendet|datum|envoy[ée]|date d'envoi|enviado(?: el)?|fecha|inviato|data|verzonden|verstuurd|sendt|wys[łl]ano)\s*+\*?\s*+:",
+    r"^\s*+\*?(?:sent|date|gesendet|datum|envoy[ée]|date d'envoi|enviado(?: el)?|"
+    r"fecha|inviato|data|verzonden|verstuurd|sendt|wys[łl]ano)\s*+\*?\s*+:",
     re.I,
 )
 #: Where a signature starts: the "-- " delimiter and the mobile mail apps' lines.
 SIGNATURE = re.compile(
     r"^\s*(?:--\s*|__\s*|"
-    r"sent from my .{0,40}|sent from (?:outlook|yahoo mail|mail for windows|my mobile|proton ?mail|gmail mobile).{0,40}|"
+    r"sent from my .{0,40}|"
+    r"sent from (?:outlook|yahoo mail|mail for windows|my mobile|proton ?mail|gmail mobile).{0,40}|"
     r"sent (?:with|via) (?:proton ?mail|superhuman|blackberry|spark).{0,40}|get outlook for (?:ios|android).{0,20}|"
     r"von meinem .{0,30}gesendet.{0,10}|gesendet von meinem .{0,30}|"
-    r"envoy[ée] (?:de|depuis) mon .{0,30}|enviado (?:desde|de|do) (?:mi|meu) .{0,30}|inviato da .{0,30}|verstuurd vanaf mijn .{0,30})$",
+    r"envoy[ée] (?:de|depuis) mon .{0,30}|enviado (?:desde|de|do) (?:mi|meu) .{0,30}|"
+    r"inviato da .{0,30}|verstuurd vanaf mijn .{0,30})$",
     re.I,
 )
 

@@ -73,7 +73,8 @@ SPECIFIC_TEXT = _rules(
     ),
     (
         R.MAILBOX_FULL,
-        r"over ?quota|quota (?:exceeded|exceed|violation|full)|exceed(?:ed|s)? (?:its |the |his |her )?(?:storage|quota|mailbox)|"
+        r"over ?quota|quota (?:exceeded|exceed|violation|full)|"
+        r"exceed(?:ed|s)? (?:its |the |his |her )?(?:storage|quota|mailbox)|"
         r"mailbox (?:is )?full|mail ?box (?:size limit|would exceed)|full mailbox|mailfolder is full|"
         r"insufficient (?:disk )?(?:space|storage) for (?:the )?(?:mailbox|user)|not enough (?:free )?space|"
         r"disk quota|storage allocation|user's space has been used up|\b[45]\.2\.2\b|"
@@ -83,7 +84,8 @@ SPECIFIC_TEXT = _rules(
     (
         R.SUSPENDED,
         r"account (?:is |has been )?(?:disabled|suspended|deactivated|inactive|locked|frozen|closed|terminated)|"
-        r"(?:mailbox|user|address|recipient) (?:is |has been )?(?:disabled|suspended|deactivated|inactive|frozen|locked)|"
+        r"(?:mailbox|user|address|recipient) (?:is |has been )?"
+        r"(?:disabled|suspended|deactivated|inactive|frozen|locked)|"
         r"is (?:currently |temporarily )?(?:suspended|disabled|deactivated|inactive)|inactive (?:account|user|mailbox)|"
         r"temporarily inactive|tried to reach is (?:disabled|inactive)|\b5\.2\.1\b|mailbox disabled|"
         r"this mailbox is disabled|user is terminated|archived recipient",
@@ -105,9 +107,12 @@ SPECIFIC_TEXT = _rules(
         r"(?:user|recipient|mailbox) (?:not found|not known|not exist)|recipient ?not ?found|recip ?not ?found|"
         r"mailbox (?:is )?(?:unavailable|not available|not present|invalid|unknown|inexistent)|"
         r"invalid (?:recipient|mailbox|user|address|e-?mail address)|not a valid (?:recipient|mailbox|user)|"
-        r"is not a valid mailbox|bad (?:destination )?(?:mailbox )?address|address (?:is )?(?:unknown|invalid|not found)|"
-        r"recipient address rejected: (?:access denied|user unknown|unknown user|invalid user|invalid-recipient|userunknown)|"
-        r"doesn't have an? \S+ account|does not have an? \S+ account|no mailbox (?:here )?by that name|no mailbox found|"
+        r"is not a valid mailbox|bad (?:destination )?(?:mailbox )?address|"
+        r"address (?:is )?(?:unknown|invalid|not found)|"
+        r"recipient address rejected: "
+        r"(?:access denied|user unknown|unknown user|invalid user|invalid-recipient|userunknown)|"
+        r"doesn't have an? \S+ account|does not have an? \S+ account|"
+        r"no mailbox (?:here )?by that name|no mailbox found|"
         r"not listed in (?:the )?(?:domino directory|public name & address book)|address couldn't be found|"
         r"account (?:that you tried to reach )?does not exist|there is no one at this address|not our customer|"
         r"resolver\.adr\.recip|recipientnotfound|no account by that name|is not a known user|address not present|"
@@ -123,7 +128,8 @@ SPECIFIC_TEXT = _rules(
     (
         R.EXPIRED,
         r"retry time(?:out)? (?:exceeded|not reached for any host after a long failure)|retry timeout|"
-        r"gave up|giving up after|not going to try again|delivery (?:time )?expired|message expired|in the queue too long|"
+        r"gave up|giving up after|not going to try again|"
+        r"delivery (?:time )?expired|message expired|in the queue too long|"
         r"too long in (?:the )?queue|could not be delivered (?:within|for) .{0,20}(?:days?|hours?)|"
         r"unable to deliver message after multiple retries|queue period|\b[45]\.4\.7\b|"
         r"have been failing for a long time|message timed out",
@@ -134,8 +140,10 @@ SPECIFIC_TEXT = _rules(
         r"block ?list|black ?list|blacklisted|blocklisted|deny ?list|\brbl\b|\bdnsbl\b|spamhaus|spamcop|sorbs|"
         r"barracuda ?(?:central|reputation|networks)|abuseat|uceprotect|blocked using|listed (?:at|on|in|by)|"
         r"reputation|banned sending ip|\bbanned\b|\bs3150\b|\bs3140\b|\bs3114\b|\b5\.7\.606\b|\b5\.7\.511\b|"
-        r"\[tss?(?:09|11)\]|permanently deferred|host network not allowed|not (?:currently )?accepting mail from your ip|"
-        r"client host .{0,60}(?:rejected|blocked|refused)|(?:your|sender|sending|client) ip .{0,40}(?:blocked|rejected|refused|listed)|"
+        r"\[tss?(?:09|11)\]|permanently deferred|host network not allowed|"
+        r"not (?:currently )?accepting mail from your ip|"
+        r"client host .{0,60}(?:rejected|blocked|refused)|"
+        r"(?:your|sender|sending|client) ip .{0,40}(?:blocked|rejected|refused|listed)|"
         r"ip address .{0,40}(?:blocked|rejected|refused|listed)|blocked - see|refused - see|"
         r"envelope blocked|dynamic ip|reverse (?:dns|hostname|lookup)|\bptr\b|helo command rejected|"
         r"rejecting open proxy|part of their network is on our block list|blocked by rbl|ipcheck\.proofpoint",
@@ -164,7 +172,8 @@ SPECIFIC_TEXT = _rules(
     ),
     (
         R.SYSTEM_ERROR,
-        r"system (?:error|failure)|internal (?:server )?error|local (?:error|problem)|temporary (?:local )?(?:failure|problem)|"
+        r"system (?:error|failure)|internal (?:server )?error|"
+        r"local (?:error|problem)|temporary (?:local )?(?:failure|problem)|"
         r"server (?:error|failure)|resources? (?:are )?(?:temporarily )?unavailable|insufficient system storage|"
         r"mail (?:system|server) (?:is )?full|loop(?:s)? (?:back|detected)|mail loop|routing loop|too many hops|"
         r"hop count|configuration error|misconfigur|\b[45]\.3\.[0-5]\b|\b[45]\.4\.6\b",
@@ -176,7 +185,8 @@ GENERIC_TEXT = _rules(
     (R.BLOCKED, r"\bblocked\b|\bblock(?:ing)?\b|refused to talk"),
     (
         R.POLICY,
-        r"polic(?:y|ies)|not (?:allowed|permitted|authori[sz]ed)|relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited)|"
+        r"polic(?:y|ies)|not (?:allowed|permitted|authori[sz]ed)|"
+        r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited)|"
         r"unable to relay|prohibited|administrativ|restricted|unauthori[sz]ed|anti-?spoof|access denied|"
         r"resolver\.rst",
     ),

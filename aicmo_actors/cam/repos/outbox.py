@@ -526,7 +526,9 @@ class OutboxRepo:
                 leads_t.update()
                 .where(leads_t.c.id == job.lead_id, leads_t.c.state == LeadState.ACTIVE.value)
                 .values(
-                    state_reason=f"waiting: step {job.step} refused for now ({why}), tried again {retry_at:%Y-%m-%d %H:%M} UTC",
+                    state_reason=(
+                        f"waiting: step {job.step} refused for now ({why}), tried again {retry_at:%Y-%m-%d %H:%M} UTC"
+                    ),
                     updated_at=reply.at,
                 )
             )
@@ -691,7 +693,9 @@ def _not_built(conn: Connection, job: OutboundJob, error: str, now: datetime, pa
         .where(leads_t.c.id == job.lead_id, leads_t.c.state == LeadState.ACTIVE.value)
         .values(
             next_action_at=retry,
-            state_reason=f"waiting: step {job.step} could not be built ({error[:150]}); tried again {retry:%Y-%m-%d %H:%M} UTC",
+            state_reason=(
+                f"waiting: step {job.step} could not be built ({error[:150]}); tried again {retry:%Y-%m-%d %H:%M} UTC"
+            ),
             updated_at=now,
         )
     )

@@ -23,7 +23,8 @@ BOUNCES = {ReplyCategory.BOUNCE_HARD, ReplyCategory.BOUNCE_SOFT}
 TOKEN_A = "AQAAAAAAABCSUBHMYf9Tqlr0_fDUSxF5AA"
 TOKEN_B = "AQAAAAAAAABNoLr0RqbLiVaMvgEiSqogMg"
 
-#: file -> (category, reason, failed recipients, enhanced status, in_reply_to (ours, found in the report for bounces and complaints), return date)
+#: file -> (category, reason, failed recipients, enhanced status, in_reply_to (ours, found in the
+#: report for bounces and complaints), return date)
 EXPECTED: dict[str, tuple[str, str | None, tuple[str, ...], str | None, str | None, date | None]] = {
     # -- bounces: RFC 3464 reports and MTA plain text ---------------------------------------------
     "postfix_user_unknown.eml": (

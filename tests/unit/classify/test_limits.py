@@ -14,7 +14,10 @@ from aicmo_actors.cam.classify.limits import _Scan, bound
 from contracts.cam import ReplyCategory
 
 CORPUS = Path(__file__).parent / "corpus"
-HEAD = b"From: Pat <pat@prospect.example>\nTo: alex@outreach.example.com\nSubject: Re: Quick question\nIn-Reply-To: <q.1.1@outreach.example.com>\n"
+HEAD = (
+    b"From: Pat <pat@prospect.example>\nTo: alex@outreach.example.com\n"
+    b"Subject: Re: Quick question\nIn-Reply-To: <q.1.1@outreach.example.com>\n"
+)
 INTERESTED = b"Sounds great, tell me more!\n"
 
 
@@ -171,7 +174,8 @@ def test_every_corpus_message_is_within_the_limits_by_a_full_scan(name: str) -> 
 
 STRUCTURES = {
     "mixed with preamble and epilogue": (
-        b'Content-Type: multipart/mixed; boundary="x"\n\npreamble\n--x\n\none\n--x\nContent-Type: text/html\n\n<p>two</p>\n--x--\nepilogue\n'
+        b'Content-Type: multipart/mixed; boundary="x"\n\npreamble\n--x\n\n'
+        b"one\n--x\nContent-Type: text/html\n\n<p>two</p>\n--x--\nepilogue\n"
     ),
     "alternative inside mixed, with an attachment": (
         b'Content-Type: multipart/mixed; boundary="o"\n\n--o\nContent-Type: multipart/alternative; boundary="i"\n\n'
@@ -182,9 +186,13 @@ STRUCTURES = {
         b'Content-Type: multipart/mixed; boundary="o"\n\n--o\n\nsee below\n--o\nContent-Type: message/rfc822\n\n'
         b'From: a@b.example\nContent-Type: multipart/alternative; boundary="i"\n\n--i\n\ninner\n--i--\n--o--\n'
     ),
-    "a digest": b'Content-Type: multipart/digest; boundary="d"\n\n--d\n\nSubject: one\n\n1\n--d\nContent-Type: text/plain\n\n2\n--d--\n',
+    "a digest": (
+        b'Content-Type: multipart/digest; boundary="d"\n\n--d\n\n'
+        b"Subject: one\n\n1\n--d\nContent-Type: text/plain\n\n2\n--d--\n"
+    ),
     "an outer boundary ends the inner parts": (
-        b'Content-Type: multipart/mixed; boundary="o"\n\n--o\nContent-Type: multipart/mixed; boundary="i"\n\n--i\n\nnever closed\n--o\n\nafter\n--o--\n'
+        b'Content-Type: multipart/mixed; boundary="o"\n\n--o\n'
+        b'Content-Type: multipart/mixed; boundary="i"\n\n--i\n\nnever closed\n--o\n\nafter\n--o--\n'
     ),
     "a boundary with spaces after it and quoted in odd case": (
         b'Content-Type: Multipart/Mixed; BOUNDARY="with space"\n\n--with space  \n\na\n--with space--\n'

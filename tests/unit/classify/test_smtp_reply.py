@@ -26,7 +26,9 @@ REPLIES = [
     ),
     (
         550,
-        "5.1.1 The email account that you tried to reach does not exist. Please try double-checking the recipient's email address for typos or unnecessary spaces. https://support.google.com/mail/?p=NoSuchUser a1-20020a.1 - gsmtp",
+        "5.1.1 The email account that you tried to reach does not exist. Please "
+        "try double-checking the recipient's email address for typos or unnecessary "
+        "spaces. https://support.google.com/mail/?p=NoSuchUser a1-20020a.1 - gsmtp",
         "rcpt",
         HARD,
         "user_unknown",
@@ -44,7 +46,8 @@ REPLIES = [
     ),
     (
         550,
-        "5.4.1 Recipient address rejected: Access denied. AS(201806281) [BN8NAM12FT034.eop-nam12.prod.protection.outlook.com]",
+        "5.4.1 Recipient address rejected: Access denied. AS(201806281) "
+        "[BN8NAM12FT034.eop-nam12.prod.protection.outlook.com]",
         "rcpt",
         HARD,
         "user_unknown",
@@ -82,7 +85,8 @@ REPLIES = [
     ),
     (
         550,
-        "5.7.1 Unfortunately, messages from [192.0.2.10] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150).",
+        "5.7.1 Unfortunately, messages from [192.0.2.10] weren't sent. Please contact your "
+        "Internet service provider since part of their network is on our block list (S3150).",
         "rcpt",
         SOFT,
         "blocked",
@@ -91,7 +95,8 @@ REPLIES = [
     ),
     (
         550,
-        "5.7.26 This mail is unauthenticated, which poses a security risk to the sender and Gmail users, and has been blocked. The sender must authenticate with at least one of SPF or DKIM.",
+        "5.7.26 This mail is unauthenticated, which poses a security risk to the sender and Gmail "
+        "users, and has been blocked. The sender must authenticate with at least one of SPF or DKIM.",
         "data",
         SOFT,
         "auth_failure",
@@ -151,7 +156,8 @@ REPLIES = [
     (552, "5.3.4 Message size exceeds fixed limit", "data", SOFT, "message_too_big", "5.3.4", False),
     (
         421,
-        "4.7.0 [TSS04] Messages from 192.0.2.10 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes",
+        "4.7.0 [TSS04] Messages from 192.0.2.10 temporarily deferred due to unexpected volume "
+        "or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes",
         "mail",
         SOFT,
         "rate_limited",

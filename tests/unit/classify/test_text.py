@@ -64,7 +64,8 @@ def test_parse_message_and_body_text_never_raise(raw: bytes) -> None:
 # -- body_text -------------------------------------------------------------------------------------
 def test_plain_text_is_preferred_to_html() -> None:
     raw = (
-        b'Content-Type: multipart/alternative; boundary="a"\n\n--a\nContent-Type: text/plain; charset=utf-8\n\nplain words\n'
+        b'Content-Type: multipart/alternative; boundary="a"\n\n--a\n'
+        b"Content-Type: text/plain; charset=utf-8\n\nplain words\n"
         b"--a\nContent-Type: text/html; charset=utf-8\n\n<p>html words</p>\n--a--\n"
     )
     assert body_text(raw).strip() == "plain words"
@@ -103,7 +104,8 @@ def test_body_text_decodes_transfer_encodings() -> None:
     )
     assert (
         body_text(
-            b"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\nGr=C3=BC=C3=9Fe=\n!"
+            b"Content-Type: text/plain; charset=utf-8\n"
+            b"Content-Transfer-Encoding: quoted-printable\n\nGr=C3=BC=C3=9Fe=\n!"
         )
         == "Grüße!"
     )
@@ -112,7 +114,8 @@ def test_body_text_decodes_transfer_encodings() -> None:
 def test_attachments_and_forwarded_messages_are_not_the_body() -> None:
     raw = (
         b'Content-Type: multipart/mixed; boundary="m"\n\n--m\nContent-Type: text/plain\n\nmy words\n'
-        b'--m\nContent-Type: text/plain; name="notes.txt"\nContent-Disposition: attachment; filename="notes.txt"\n\nattached words\n'
+        b'--m\nContent-Type: text/plain; name="notes.txt"\n'
+        b'Content-Disposition: attachment; filename="notes.txt"\n\nattached words\n'
         b"--m\nContent-Type: message/rfc822\n\nFrom: x@y.example\nSubject: fwd\n\nforwarded words\n--m--\n"
     )
     assert body_text(raw).strip() == "my words"
@@ -127,7 +130,8 @@ def test_broken_mime_gives_the_raw_body() -> None:
     ("text", "expected"),
     [
         (
-            "Sounds good.\n\nOn Mon, Mar 9, 2026 at 10:00 AM Alex Berger <\nalex@x.example> wrote:\n\n> Hi Pat\n> unsubscribe",
+            "Sounds good.\n\nOn Mon, Mar 9, 2026 at 10:00 AM Alex Berger <\n"
+            "alex@x.example> wrote:\n\n> Hi Pat\n> unsubscribe",
             "Sounds good.",
         ),
         ("Yes please.\n\nAm 09.03.2026 um 10:00 schrieb Alex <alex@x.example>:\n> Hallo\n", "Yes please."),
@@ -139,16 +143,19 @@ def test_broken_mime_gives_the_raw_body() -> None:
         ("Danke\n\n-----Ursprüngliche Nachricht-----\nVon: Alex\n", "Danke"),
         ("Merci\n\n-------- Message d'origine --------\nDe : Alex\n", "Merci"),
         (
-            "Thanks\n\nFrom: Alex Berger <alex@x.example>\nSent: Monday, March 9, 2026 10:00 AM\nTo: Pat\nSubject: Quick question\n\nNot interested? Unsubscribe",
+            "Thanks\n\nFrom: Alex Berger <alex@x.example>\nSent: Monday, March 9, 2026 10:00 AM\n"
+            "To: Pat\nSubject: Quick question\n\nNot interested? Unsubscribe",
             "Thanks",
         ),
         (
-            "Danke\n\nVon: Alex Berger <alex@x.example>\nGesendet: Montag, 9. März 2026 10:00\nAn: Pat\nBetreff: Frage\n\nHallo",
+            "Danke\n\nVon: Alex Berger <alex@x.example>\n"
+            "Gesendet: Montag, 9. März 2026 10:00\nAn: Pat\nBetreff: Frage\n\nHallo",
             "Danke",
         ),
         ("Merci\n\nDe : Alex Berger <alex@x.example>\nEnvoyé : lundi 9 mars 2026 10:00\nÀ : Pat\n\nBonjour", "Merci"),
         (
-            "Gracias\n\nDe: Alex Berger <alex@x.example>\nEnviado el: lunes, 9 de marzo de 2026 10:00\nPara: Pat\n\nHola",
+            "Gracias\n\nDe: Alex Berger <alex@x.example>\n"
+            "Enviado el: lunes, 9 de marzo de 2026 10:00\nPara: Pat\n\nHola",
             "Gracias",
         ),
         ("Thanks\n\n________________________________\nFrom: Alex\nbody", "Thanks"),
