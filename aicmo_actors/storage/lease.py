@@ -3,9 +3,13 @@
 A row in ``runtime_lease`` names the holder, a fencing token and an expiry. `acquire` takes
 the lease atomically when it is free, expired or already ours (one conditional upsert; on
 SQLite inside ``BEGIN IMMEDIATE``); a takeover by another holder increments the token, so it
-only grows. The holder renews on every tick. Every effect write adds `fence()` to its WHERE
-clause: once another worker has taken over, the stale holder's write matches 0 rows, and the
-writer raises `FencedOut` (see `require_fenced`) and stops.
+only grows. The holder renews three times per lease period (`LeaseKeeper`), and stops its
+effects when a renewal fails. The write that lets an email leave, cam's claim of an outbound
+row, adds `fence()` to its WHERE clause: once another worker has taken over, the stale
+holder's claim matches 0 rows and nothing is sent. (A writer that must stop outright instead
+can check its result with `require_fenced`, which raises `FencedOut`.) Other writes are not
+fenced: until its next renewal a stale worker may still write, and every such row is keyed (stored
+once whoever writes it), but an alert it is delivering then may also go out from the new holder.
 
 `now` is always passed in (the runtime's clock). Holders on different machines compare
 expiries written by each other's clocks, so those clocks must agree to well under the lease
