@@ -125,17 +125,12 @@ class CamOutboundEmail(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     message_id: Mapped[str | None] = mapped_column(String(MESSAGE_ID), unique=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
-    in_reply_to: Mapped[str | None] = mapped_column(String(MESSAGE_ID))
-    #: The References header value (space-separated Message-IDs).
-    references_header: Mapped[str | None] = mapped_column(Text)
     queued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     sending_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     smtp_code: Mapped[int | None] = mapped_column(Integer)
-    #: The worker lease token under which the row was last moved (see storage.lease).
-    fencing_token: Mapped[int | None] = mapped_column(BigInteger)
     # What the server did at send time and what came back later are separate facts: the
     # status says the first, these columns the second, and neither rewrites the other.
     #: When a receiving server first accepted it (its 250); never cleared (a soft bounce
