@@ -51,6 +51,10 @@ class BounceReason(StrEnum):
     GREYLISTED = "greylisted"
     BLOCKED = "blocked"
     SPAM_DETECTED = "spam_detected"
+    #: Refused after the message was sent (end of DATA), the recipient having been accepted at
+    #: RCPT TO: a content or policy filter of the recipient's side, even when it says "user
+    #: unknown". Not proof that the mailbox is gone, nor a fault of our sending: soft.
+    FILTERED = "filtered"
     POLICY = "policy"
     AUTH_FAILURE = "auth_failure"
     MESSAGE_TOO_BIG = "message_too_big"

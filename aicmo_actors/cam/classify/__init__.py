@@ -216,7 +216,7 @@ def _judge_recipient(rcpt: Recipient, report: BounceReport, from_text: _TextReas
     exclude = frozenset({BounceReason.EXPIRED}) if action == "delayed" else frozenset()
     status = rcpt.status or find_status(rcpt.diagnostic)
     code = rcpt.code or find_reply_code(rcpt.diagnostic)
-    reason, why = reason_from(status, rcpt.diagnostic, code, exclude=exclude)
+    reason, why = reason_from(status, rcpt.diagnostic, code, exclude=exclude, phase=rcpt.phase)
     if reason is BounceReason.UNDEFINED and report.human_text:
         status = status or find_status(report.human_text)
         code = code or find_reply_code(report.human_text)

@@ -7,6 +7,11 @@ OpenSMTPD, Exchange, Yahoo, Zoho, Lotus Notes/Domino, mail.ru ...) and some brea
 so the human text is read too: each address that starts a line, with the lines that
 follow it. The returned original message is never read for reasons (it is our own pitch,
 which may say anything), only for its Message-ID.
+
+Each recipient also carries the SMTP step its reply answered (`Recipient.phase`), where the
+report says it: Postfix's "(in reply to RCPT TO command)", Exim's "after MAIL FROM:<...>",
+Sendmail's session transcript (added to the diagnostic of the recipients it is about), or a
+reply that names our own sender address rather than the recipient's.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from aicmo_actors.cam.classify.parse import (
     parse_message,
     part_text,
 )
-from aicmo_actors.cam.classify.reasons import find_reply_code, find_status
+from aicmo_actors.cam.classify.reasons import find_reply_code, find_status, smtp_phase
 
 __all__ = [
     "BounceReport",
@@ -149,6 +154,9 @@ class Recipient:
     diagnostic: str = ""
     code: int | None = None
     from_fields: bool = False  # read from RFC 3464 fields, not from prose
+    #: The SMTP step the reply answered: "connect", "mail" (MAIL FROM, or a reply about our
+    #: sender address), "rcpt", "data" (DATA or the end of the message), None when unsaid.
+    phase: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -379,6 +387,43 @@ def _text_recipients(text: str, skip: set[str]) -> dict[str, Recipient]:
     return found
 
 
+# -- the SMTP phase ------------------------------------------------------------------------------
+#: Sendmail's "----- Transcript of session follows -----", up to the next "-----" line.
+_TRANSCRIPT_START = re.compile(r"-{3} ?transcript of session follows ?-*", re.I)
+_SECTION_END = re.compile(r"^[ \t]*-{3}", re.M)
+MAX_TRANSCRIPT = 1500
+#: The address a reply is about: the first one in angle brackets ("550 5.1.1 <a@b>: ...").
+_REPLY_ADDRESS = re.compile(r"<(" + _ADDR + r")>")
+
+
+def _transcript(human: str) -> str:
+    """Sendmail's session transcript in a report's text, on one line ("" when there is none)."""
+    start = _TRANSCRIPT_START.search(human)
+    if not start:
+        return ""
+    section = human[start.end() : start.end() + MAX_TRANSCRIPT]
+    end = _SECTION_END.search(section)
+    return " ".join((section[: end.start()] if end else section).split())
+
+
+def _read_phases(recipients: list[Recipient], human: str, our: set[str]) -> None:
+    """Give each failed recipient its transcript (when the report has one) and its phase."""
+    transcript = _transcript(human)
+    lowered = transcript.lower()
+    named = {r.address for r in recipients if r.address and r.address in lowered}
+    for rcpt in recipients:
+        if not rcpt.failed:
+            continue
+        # The transcript is about a recipient it names, or about the whole session (MAIL FROM,
+        # the greeting, the end of DATA) when it names none of them.
+        if transcript and (rcpt.address in named or not named) and transcript not in rcpt.diagnostic:
+            rcpt.diagnostic = f"{rcpt.diagnostic} | {transcript}" if rcpt.diagnostic else transcript
+        rcpt.phase = smtp_phase(rcpt.diagnostic)
+        about = _REPLY_ADDRESS.search(rcpt.diagnostic)
+        if rcpt.phase is None and about and about.group(1).lower() in our and about.group(1).lower() != rcpt.address:
+            rcpt.phase = "mail"  # the reply names our sender address, not the recipient's
+
+
 # -- the returned message ------------------------------------------------------------------------
 _INLINE_MSGID = re.compile(r"^[ \t>]*message-id:[ \t]*(<[^<>\s@]+@[^<>\s]+>)", re.I | re.M)
 
@@ -483,4 +528,5 @@ def read_bounce(msg: Message, human: str, fields: str) -> BounceReport:
                 rcpt.action = "delayed"
         report.recipients = ordered[:MAX_RECIPIENTS]
         report.unread_recipients = max(0, len(ordered) - MAX_RECIPIENTS)
+    _read_phases(report.recipients, human, our)
     return report

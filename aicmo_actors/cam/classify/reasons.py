@@ -1,14 +1,24 @@
 """Why a delivery failed, from the enhanced status code AND the diagnostic text.
 
 The code alone is often wrong or missing (some servers say 5.7.1 for "user unknown",
-5.0.0 for anything), so the decision is made in tiers:
+5.0.0 for anything), so the decision is made in tiers, and an explicit phrase always wins
+over a bare status code found in the same text ("5.2.1 ... User Unknown" is a dead user):
 
-1. a specific text pattern ("user unknown", "blocked using zen.spamhaus.org", "over quota"),
-2. a specific enhanced status code (5.1.1, 5.2.2, 5.7.26 ...), or 4.7.1 / 4.2.0 with "try
-   again later" (greylisting that does not say so),
-3. a generic text pattern ("blocked", "policy", "access denied"),
-4. a generic status or reply code (5.7.1, 4.7.0, 421, 556 ...),
-5. `undefined`.
+1. a specific text phrase ("user unknown", "blocked using zen.spamhaus.org", "over quota"),
+   in the order of SPECIFIC_TEXT (a temporary DNS failure before an unknown host),
+2. 4.7.1 / 4.2.0 with "try again later" (greylisting that does not say so),
+3. reply code 521 or 556 (RFC 7504: the host accepts no mail),
+4. a bare status code written in the text (SPECIFIC_TEXT's codes), then the enhanced
+   status code (5.1.1, 5.2.2, 5.7.26 ...),
+5. a generic text phrase ("blocked", "policy", "access denied"),
+6. a generic status or reply code (5.7.1, 4.7.0, 421, 554 ...),
+7. `undefined`.
+
+Then whose address failed, from the SMTP phase (`smtp_phase`) and the words: a reply about
+our own sender address (MAIL FROM refused, "Sender address rejected", 5.1.7 / 5.1.8) is a
+problem of our sending (`policy` when the reason would otherwise describe the recipient),
+and "user unknown" answered after the message was sent (end of DATA, the recipient was
+accepted at RCPT TO) is a content or policy filter (`filtered`), not a dead mailbox.
 
 Greylisting is temporary and nobody's fault: never hard, never a problem of our sending.
 Hard means the address itself is dead: user_unknown, host_unknown, has_moved or not_accept
@@ -30,6 +40,7 @@ __all__ = [
     "is_permanent",
     "reason_from",
     "sending_side",
+    "smtp_phase",
 ]
 
 
@@ -45,12 +56,15 @@ SPECIFIC_TEXT = _rules(
         r"\b(?:spf|dkim|dmarc)\b|unauthenticated|not authenticated|authentication (?:check )?fail|"
         r"fails? to pass authentication|does not have authentication information|"
         r"doesn't meet the (?:required )?authentication|sender policy framework|\b[45]\.7\.2[3-7]\b|"
-        r"sender (?:address )?verification failed|sending domain .{0,40}(?:not|isn't) (?:authenticated|verified)",
+        r"sender (?:address )?verification failed|"
+        r"sending domain .{0,40}(?:not|isn't) (?:authenticated|verified)",
     ),
-    # RFC 7505 null MX and hosts that say they take no mail at all.
+    # RFC 7505 null MX and hosts that say they take no mail at all (RFC 7504's 521 and 556
+    # replies say it in words); "not accepting mail from your IP" is a block (below).
     (
         R.NOT_ACCEPT,
-        r"null ?mx|does not accept (?:any )?mail|doesn't accept (?:any )?mail|accepts? no mail|"
+        r"null ?mx|does not accept (?:any )?mail(?! from)|doesn't accept (?:any )?mail(?! from)|accepts? no mail|"
+        r"not (?:currently )?accepting (?:any )?(?:e-?)?mail(?! from)|"
         r"mail receiving disabled|no mx record found for domain=|couldn't find a mail exchanger or ip address|"
         r"domain .{0,40}does not receive (?:e-?)?mail",
     ),
@@ -66,7 +80,8 @@ SPECIFIC_TEXT = _rules(
     (
         R.RATE_LIMITED,
         r"sending (?:quota|limit)|daily (?:user )?sending|(?:daily|hourly) .{0,20}(?:quota|limit) (?:exceeded|reached)|"
-        r"receiving mail at a rate|\[tss?0[1-4]\]|unexpected volume|deferred due to (?:unexpected )?volume|"
+        r"receiving mail at a rate|unusual rate of|\[tss?0[1-4]\]|unexpected volume|"
+        r"deferred due to (?:unexpected )?volume|"
         r"too many (?:messages|connections|concurrent|recipients|emails|mails|errors|sessions)|rate ?limit|"
         r"\bthrottl|please (?:try again )?slow(?:er| down)|exceeded the max emails per hour|\b4\.7\.28\b|"
         r"\b5\.4\.5\b",
@@ -89,6 +104,20 @@ SPECIFIC_TEXT = _rules(
         r"is (?:currently |temporarily )?(?:suspended|disabled|deactivated|inactive)|inactive (?:account|user|mailbox)|"
         r"temporarily inactive|tried to reach is (?:disabled|inactive)|\b5\.2\.1\b|mailbox disabled|"
         r"this mailbox is disabled|user is terminated|archived recipient",
+    ),
+    # A DNS lookup that failed for now (SERVFAIL, a timeout, no answer) says nothing about the
+    # domain: the words of Postfix ("Host not found, try again", "Malformed or unexpected name
+    # server reply"), glibc (EAI_AGAIN), Exim, Sendmail, Exchange and Gmail, before any
+    # "name service error" or "host not found" below reads them as an unknown host.
+    (
+        R.NETWORK_ERROR,
+        r"host not found, try again|malformed or unexpected name server reply|\bservfail\b|\bserverfailure\b|"
+        r"\berrorretry\b|temporary failure in name resolution|name resolution (?:temporarily )?failed|"
+        r"host lookup did not complete|host name lookup failure|name server timeout|"
+        r"(?:dns|name ?server|resolver) (?:query |lookup )?(?:timed out|timeout|time-out)|"
+        r"(?:dns|name ?server|resolver) (?:lookup |query )?(?:temporary|temporarily) (?:failure|failed|error)|"
+        r"temporary (?:dns|name ?server|resolver) (?:failure|error)|could not contact dns servers?|"
+        r"dns server returned general failure|(?:dns|name service) error: (?:timeout|try again)",
     ),
     (
         R.HOST_UNKNOWN,
@@ -200,6 +229,8 @@ SPECIFIC_CODES: dict[str, BounceReason] = {
     "1.2": R.HOST_UNKNOWN,
     "4.4": R.HOST_UNKNOWN,
     "1.6": R.HAS_MOVED,
+    "1.7": R.POLICY,  # bad sender's mailbox address syntax: about our address
+    "1.8": R.POLICY,  # bad sender's system address: our domain
     "2.1": R.SUSPENDED,
     "2.2": R.MAILBOX_FULL,
     "2.3": R.MESSAGE_TOO_BIG,
@@ -211,7 +242,7 @@ SPECIFIC_CODES: dict[str, BounceReason] = {
     "3.1": R.SYSTEM_ERROR,
     "3.2": R.SYSTEM_ERROR,
     "3.5": R.SYSTEM_ERROR,
-    "4.3": R.SYSTEM_ERROR,
+    "4.3": R.NETWORK_ERROR,  # directory server failure: DNS could not be reached (RFC 3463)
     "4.6": R.SYSTEM_ERROR,
     "7.23": R.AUTH_FAILURE,
     "7.24": R.AUTH_FAILURE,
@@ -268,43 +299,46 @@ def _detail(status: str) -> str:
 
 def _first_match(
     rules: tuple[tuple[BounceReason, re.Pattern[str]], ...], text: str, exclude: frozenset[BounceReason]
-) -> tuple[BounceReason, str] | None:
-    """The first rule that matches, with the matched words (a phrase rather than a bare code)."""
+) -> tuple[tuple[BounceReason, str] | None, tuple[BounceReason, str] | None]:
+    """(the first rule whose words match, the first rule whose bare status code matches).
+
+    A rule's pattern may hold status codes (5.2.1 in `suspended`); a code alone is weaker than any
+    rule's words, so the two are found apart and the caller ranks them.
+    """
+    bare: tuple[BounceReason, str] | None = None
     for reason, pattern in rules:
         if reason in exclude:
             continue
-        first = None
         for match in pattern.finditer(text):
             words = match.group(0).strip()
             if not STATUS.fullmatch(words):
-                return reason, words
-            first = first or words
-        if first:
-            return reason, first
-    return None
+                return (reason, words), bare
+            if bare is None:
+                bare = (reason, words)
+    return None, bare
 
 
-def reason_from(
-    status: str | None, text: str, code: int | None = None, *, exclude: frozenset[BounceReason] = frozenset()
+def _reason_of_words_and_codes(
+    status: str | None, text: str, code: int | None, exclude: frozenset[BounceReason]
 ) -> tuple[BounceReason, str]:
-    """The bounce reason for an enhanced status code, diagnostic text and reply code, with
-    the evidence for it (a human-readable phrase). Reasons in `exclude` are never chosen."""
-    text = " ".join((text or "").split())
+    """The reason the words and codes give, in the tiers of the module's docstring."""
     detail = _detail(status) if status else ""
     if (code == 556 or detail == "1.10") and re.search(r"null ?mx|does not accept", text, re.I):
         return R.NOT_ACCEPT, f"status {status or code} with a null MX"
-    found = _first_match(SPECIFIC_TEXT, text, exclude)
-    if found:
-        return found[0], f"diagnostic says {found[1]!r}"
+    words, bare = _first_match(SPECIFIC_TEXT, text, exclude)
+    if words:
+        return words[0], f"diagnostic says {words[1]!r}"
     if status in GREYLIST_STATUSES and R.GREYLISTED not in exclude and (later := TRY_LATER.search(text)):
         return R.GREYLISTED, f"temporary status {status} that says {later.group(0)!r}: greylisting"
+    if code in (521, 556) and R.NOT_ACCEPT not in exclude:
+        return R.NOT_ACCEPT, f"reply code {code}: the host accepts no mail (RFC 7504)"
+    if bare:
+        return bare[0], f"diagnostic gives the code {bare[1]!r}"
     if SPECIFIC_CODES.get(detail, R.UNDEFINED) not in exclude | {R.UNDEFINED}:
         return SPECIFIC_CODES[detail], f"status code {status}"
-    if code in (521, 556):
-        return R.NOT_ACCEPT, f"reply code {code}: the host accepts no mail"
-    found = _first_match(GENERIC_TEXT, text, exclude)
-    if found:
-        return found[0], f"diagnostic says {found[1]!r}"
+    words, _ = _first_match(GENERIC_TEXT, text, exclude)
+    if words:
+        return words[0], f"diagnostic says {words[1]!r}"
     if status and status.startswith("4") and detail == "7.0" and R.RATE_LIMITED not in exclude:
         return R.RATE_LIMITED, f"temporary status {status}: deferred, usually for volume"
     if GENERIC_CODES.get(detail, R.UNDEFINED) not in exclude | {R.UNDEFINED}:
@@ -312,6 +346,132 @@ def reason_from(
     if code is not None and REPLY_CODES.get(code, R.UNDEFINED) not in exclude | {R.UNDEFINED}:
         return REPLY_CODES[code], f"reply code {code}"
     return R.UNDEFINED, (f"status {status} names no known reason" if status else "no known status code or diagnostic")
+
+
+# -- whose address: the SMTP phase and our sender ------------------------------------------------
+#: How reports name the command a reply answered: Postfix "(in reply to RCPT TO command)",
+#: Exim "SMTP error from remote mail server after MAIL FROM:<...>" / "after end of data",
+#: qmail-remote "... does not like recipient." / "... but sender was rejected.".
+PHASE_WORDS = re.compile(
+    r"\bin reply to (rcpt to|mail from|end of data|data|bdat|ehlo|helo|lhlo|starttls|auth|xforward|xclient) command|"
+    r"\bafter (?:pipelined )?(rcpt to|mail from|end of data|data|bdat|initial connection|ehlo|helo|lhlo|starttls)\b|"
+    r"\b(does not like recipient|sender was rejected|my name was rejected|failed on data command|"
+    r"failed after i sent the message|refused to talk to me)\b",
+    re.I,
+)
+#: Sendmail's session transcript: ">>> RCPT To:<...>" then "<<< 550 ..."; ">>> ." ends DATA.
+TRANSCRIPT = re.compile(r">>> ?(mail from|rcpt to|data|bdat|\.|ehlo|helo|lhlo|starttls|auth)(?!\w)|<<< ?[45]\d\d", re.I)
+#: With PIPELINING a refused RCPT TO is read after DATA was sent: the reply names the recipient
+#: ("<<< 550 5.1.1 <a@b>... User unknown"), and DATA itself gets "503 Need RCPT".
+PIPELINED_RCPT_REPLY = re.compile(r"[ \d.-]{0,16}<[^<>\s@]{1,64}@")
+NO_RECIPIENT_LEFT = re.compile(r"need rcpt|no valid recipients", re.I)
+COMMAND_PHASE = {
+    "mail from": "mail",
+    "sender was rejected": "mail",
+    "rcpt to": "rcpt",
+    "does not like recipient": "rcpt",
+    "data": "data",
+    "end of data": "data",
+    "bdat": "data",
+    ".": "data",
+    "failed on data command": "data",
+    "failed after i sent the message": "data",
+}
+#: Words that say the reply is about our own sender address or domain, not the recipient's.
+SENDER_TEXT = re.compile(
+    r"sender address rejected|domain of sender address|sender verify failed|"
+    r"sender (?:address )?verification failed|"
+    r"sender(?:'s)? domain (?:must exist|does(?: not|n't) (?:exist|resolve)|not found|(?:is )?unknown|has no)|"
+    r"(?:invalid|unknown|unroutable|unresolvable|non-?existent|bad) sender(?:'s)? (?:mailbox |system )?"
+    r"(?:address|domain)|sender (?:address|domain) (?:is )?"
+    r"(?:invalid|unknown|unroutable|unresolvable|not found|does(?: not|n't) exist)",
+    re.I,
+)
+#: X.1.7 bad sender's mailbox address syntax, X.1.8 bad sender's system address (RFC 3463).
+SENDER_DETAILS = frozenset({"1.7", "1.8"})
+#: Reasons that describe the recipient's mailbox or domain: wrong when the reply is about ours.
+ABOUT_THE_RECIPIENT = frozenset(
+    {R.USER_UNKNOWN, R.HOST_UNKNOWN, R.HAS_MOVED, R.NOT_ACCEPT, R.MAILBOX_FULL, R.SUSPENDED, R.UNDEFINED}
+)
+#: Reasons that would say the address is dead: after the message was sent they say a filter.
+DEAD_AFTER_DATA = frozenset({R.USER_UNKNOWN, R.HOST_UNKNOWN, R.HAS_MOVED, R.NOT_ACCEPT})
+#: Servers known to look up the mailbox only once the message is in, in their own words:
+#: mail.ru's "550 Message was not accepted -- invalid mailbox. Local mailbox a@b is
+#: unavailable: user not found". There the dead address is a dead address.
+CHECKS_MAILBOX_AFTER_DATA = re.compile(r"message was not accepted -- invalid mailbox", re.I)
+
+
+def _transcript_phase(text: str) -> str | None:
+    command: str | None = None
+    for match in TRANSCRIPT.finditer(text):
+        if match.group(1):
+            command = match.group(1).lower()
+            continue
+        if command is None:
+            return "connect"  # refused at the greeting
+        if command == "data" and (PIPELINED_RCPT_REPLY.match(text, match.end()) or NO_RECIPIENT_LEFT.search(text)):
+            return "rcpt"
+        return COMMAND_PHASE.get(command, "connect")
+    return None
+
+
+def smtp_phase(text: str) -> str | None:
+    """The step of the SMTP session a report's reply answered, where the report says it:
+    "connect" (greeting, EHLO, STARTTLS), "mail" (MAIL FROM), "rcpt" (RCPT TO), "data" (DATA
+    or the end of the message), or None."""
+    text = " ".join((text or "").split())
+    found = PHASE_WORDS.search(text)
+    if found:
+        said = " ".join(next(g for g in found.groups() if g).lower().split())
+        return COMMAND_PHASE.get(said, "connect")
+    return _transcript_phase(text) if "<<<" in text else None
+
+
+def _about_our_sender(status: str | None, text: str) -> str | None:
+    """What says the reply is about our sender address (its words or its status), or None."""
+    if status and _detail(status) in SENDER_DETAILS:
+        return f"status {status}"
+    found = SENDER_TEXT.search(text)
+    return repr(found.group(0)) if found else None
+
+
+def reason_from(
+    status: str | None,
+    text: str,
+    code: int | None = None,
+    *,
+    exclude: frozenset[BounceReason] = frozenset(),
+    phase: str | None = None,
+) -> tuple[BounceReason, str]:
+    """The bounce reason for an enhanced status code, diagnostic text and reply code, with
+    the evidence for it (a human-readable phrase). Reasons in `exclude` are never chosen.
+
+    `phase` is the SMTP step the reply answered ("connect", "mail", "rcpt", "data"); when
+    None it is read from the text (`smtp_phase`). A reply about our sender, or to MAIL FROM,
+    never gives a reason about the recipient; a dead-address reason given after the message
+    was sent (end of DATA) is `filtered`.
+    """
+    text = " ".join((text or "").split())
+    reason, why = _reason_of_words_and_codes(status, text, code, exclude)
+    phase = phase or smtp_phase(text)
+    sender = _about_our_sender(status, text)
+    if (sender or phase == "mail") and reason in ABOUT_THE_RECIPIENT and R.POLICY not in exclude:
+        whose = f"the reply is about our sender address ({sender})" if sender else "the server refused MAIL FROM"
+        return R.POLICY, f"{why}, but {whose}: a problem of our sending, not of the recipient's address"
+    if (
+        phase == "data"
+        and reason in DEAD_AFTER_DATA
+        and not sender
+        and R.FILTERED not in exclude
+        and not CHECKS_MAILBOX_AFTER_DATA.search(text)
+    ):
+        return R.FILTERED, (
+            f"{why}, but answered after the message was sent (end of DATA), the recipient having been "
+            "accepted: a filter's refusal, not proof that the mailbox is gone"
+        )
+    if phase == "connect" and reason in {R.USER_UNKNOWN, R.HAS_MOVED} and R.POLICY not in exclude:
+        return R.POLICY, f"{why}, but refused before any recipient was named: a problem of our sending"
+    return reason, why
 
 
 def is_permanent(status: str | None, code: int | None, action: str | None = None) -> bool:
