@@ -2,15 +2,24 @@
 
 Order follows what a message can be, and the first that fits wins:
 
-1. a delivery report (bounce): RFC 3464 or the plain text real servers send; an automatic
-   bounce is never an auto-reply, whatever headers it carries. A report whose every
-   recipient is still being retried (Action: delayed) is a delay notice, not a bounce;
-2. a complaint (RFC 5965 ARF, or a provider's feedback-loop notice);
-   read receipts and delivery notices ("delivered", "relayed") are machine notices: `other`;
-3. a message carrying our unsubscribe token (our List-Unsubscribe mailto), whatever it says;
-4. an auto-reply (RFC 3834 headers, the de-facto headers, subject and body phrases);
-5. a request to unsubscribe;
-6. the intent of a person's reply, read without its quotes and signature.
+1. a provider's JSON notification delivered as mail (Amazon SES through SNS: bounce,
+   complaint, delivery, delay), read from its JSON, never from its footer;
+2. a delivery report (bounce): RFC 3464 or the plain text real servers send; an automatic
+   bounce is never an auto-reply, whatever headers it carries, and an automatic message
+   (Auto-Submitted, X-Autoreply ...) whose text reports a failed delivery is a bounce.
+   A report whose every recipient is still being retried (Action: delayed) is a delay
+   notice, not a bounce;
+3. a feedback report (RFC 5965 ARF, or a provider's feedback-loop notice), by its type:
+   abuse, fraud, virus, other are complaints; opt-out is an unsubscribe; auth-failure
+   (RFC 6591, DMARC failure reports) is a soft bounce for `auth_failure`, a problem of our
+   sending; read receipts and delivery notices ("delivered", "relayed") are machine
+   notices: `other`;
+4. a message carrying our unsubscribe token (our List-Unsubscribe mailto), whatever it says;
+   a confirmation that the address was unsubscribed, and a mail client's "unsubscribe"
+   (the subject or the whole text is the word), even when marked Auto-Submitted;
+5. an auto-reply (RFC 3834 headers, the de-facto headers, subject and body phrases);
+6. a request to unsubscribe;
+7. the intent of a person's reply, read without its quotes and signature.
 
 `judge_smtp_reply` applies the same bounce-reason logic to the replies our sender gets at
 send time. Nothing here does I/O; `classify_message` never raises, and its cost grows
@@ -29,12 +38,18 @@ from email.utils import parsedate_to_datetime
 from typing import TypedDict
 
 from aicmo_actors.cam.classify.arf import (
-    COMPLAINT_TYPES,
     Complaint,
+    feedback_kind,
     read_complaint,
     read_receipt_ids,
 )
-from aicmo_actors.cam.classify.autoreply import auto_reply_evidence, left_company, return_date
+from aicmo_actors.cam.classify.autoreply import (
+    auto_reply_evidence,
+    automatic_marker,
+    delivery_failure_evidence,
+    left_company,
+    return_date,
+)
 from aicmo_actors.cam.classify.dsn import (
     BounceReport,
     Recipient,
@@ -43,7 +58,13 @@ from aicmo_actors.cam.classify.dsn import (
     read_bounce,
     says_delayed,
 )
-from aicmo_actors.cam.classify.intent import classify_intent, unsubscribe_request, unsubscribe_token
+from aicmo_actors.cam.classify.intent import (
+    classify_intent,
+    unsubscribe_command,
+    unsubscribe_confirmation,
+    unsubscribe_request,
+    unsubscribe_token,
+)
 from aicmo_actors.cam.classify.limits import ParseLimits, bound
 from aicmo_actors.cam.classify.parse import (
     addresses,
@@ -56,6 +77,7 @@ from aicmo_actors.cam.classify.parse import (
     parse_message,
     raw_headers,
 )
+from aicmo_actors.cam.classify.provider_json import JsonNotice, read_provider_json
 from aicmo_actors.cam.classify.quotes import strip_quoted
 from aicmo_actors.cam.classify.reasons import (
     category_for,
@@ -190,7 +212,25 @@ def _snippet(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-# -- 1. bounces ----------------------------------------------------------------------------------
+# -- 1. provider JSON notifications --------------------------------------------------------------
+def _provider_notice(notice: JsonNotice, referenced: list[str], common: _Identity) -> Classification:
+    ids = list(dict.fromkeys([*notice.original_ids, *referenced]))
+    return Classification(
+        category=notice.category,
+        reason=notice.reason,
+        confidence=notice.confidence,
+        reasons=tuple(notice.reasons),
+        failed_recipients=tuple(notice.failed_recipients),
+        status=notice.status,
+        smtp_code=notice.smtp_code,
+        in_reply_to=ids[0] if ids else None,
+        referenced_ids=tuple(ids),
+        sending_side=notice.sending_side,
+        **common,
+    )
+
+
+# -- 2. bounces ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Verdict:
     rcpt: Recipient
@@ -322,18 +362,33 @@ def _bounce(
     )
 
 
-# -- 2. complaints -------------------------------------------------------------------------------
+# -- 3. feedback reports -------------------------------------------------------------------------
 def _complaint(complaint: Complaint, referenced: list[str], common: _Identity) -> Classification:
     ids = list(dict.fromkeys([*complaint.original_ids, *referenced]))
     reasons = list(complaint.evidence)
     if complaint.original_ids:
         reasons.append(f"original Message-ID {complaint.original_ids[0]} found inside the report")
     feedback = complaint.feedback_type or "abuse"
-    if complaint.kind == "arf" and feedback not in COMPLAINT_TYPES:
-        category, reason, confidence = ReplyCategory.OTHER, f"delivery_feedback_{feedback.replace('-', '_')}", 0.9
+    name = feedback.replace("-", "_")
+    kind = feedback_kind(feedback) if complaint.kind == "arf" else "complaint"
+    on_our_side = False
+    if kind == "opt_out":
+        category, reason, confidence = ReplyCategory.UNSUBSCRIBE, f"arf_{name}", 0.95
+        reasons.append(f"Feedback-Type {feedback} asks for the address to be removed: an unsubscribe, not a complaint")
+    elif kind == "auth_failure":
+        # Our mail failed SPF/DKIM/DMARC: a soft bounce for auth_failure, so it counts against
+        # the sending mailbox (cam.decision) and never against the lead (lead_rules).
+        category, reason, confidence = ReplyCategory.BOUNCE_SOFT, BounceReason.AUTH_FAILURE.value, 0.95
+        on_our_side = True
+        reasons.append(
+            "an authentication failure report (RFC 6591): our mail failed SPF/DKIM/DMARC, "
+            "a problem of our sending, not a person's complaint"
+        )
+    elif kind == "notice":
+        category, reason, confidence = ReplyCategory.OTHER, f"delivery_feedback_{name}", 0.9
         reasons.append(f"Feedback-Type {feedback} is a machine report, not a person's complaint")
     elif complaint.kind == "arf":
-        category, reason, confidence = ReplyCategory.COMPLAINT, f"arf_{feedback.replace('-', '_')}", 0.97
+        category, reason, confidence = ReplyCategory.COMPLAINT, f"arf_{name}", 0.97
     else:
         category, reason, confidence = ReplyCategory.COMPLAINT, "fbl_complaint", 0.85
     return Classification(
@@ -344,14 +399,15 @@ def _complaint(complaint: Complaint, referenced: list[str], common: _Identity) -
         failed_recipients=tuple(complaint.recipients),
         in_reply_to=ids[0] if ids else None,
         referenced_ids=tuple(ids),
+        sending_side=on_our_side,
         **common,
     )
 
 
-# -- 3.-6. replies -------------------------------------------------------------------------------
-def _replies(msg: Message, referenced: list[str], common: _Identity) -> Classification:
+# -- 4.-7. replies -------------------------------------------------------------------------------
+def _replies(msg: Message, text: str, referenced: list[str], common: _Identity) -> Classification:
     subject = common["subject"] or ""
-    text = message_text(msg)[:MAX_REPLY_TEXT]
+    text = text[:MAX_REPLY_TEXT]
     own = strip_quoted(text)
     readable = own or text
     sent_at = _date_header(msg)
@@ -372,6 +428,30 @@ def _replies(msg: Message, referenced: list[str], common: _Identity) -> Classifi
             ),
             **thread,
             **{**common, "unsubscribe_token": token},
+        )
+
+    def as_unsubscribe(reason: str, confidence: float, why: str) -> Classification:
+        return Classification(
+            category=ReplyCategory.UNSUBSCRIBE,
+            reason=reason,
+            confidence=confidence,
+            reasons=(why,),
+            **thread,
+            **common,
+        )
+
+    # What the message says outranks the headers that say a machine sent it.
+    machine = automatic_marker(msg)
+    confirmed = None if left_company(readable) else unsubscribe_confirmation(own, subject)
+    if confirmed:
+        note = f" ({machine} does not make it an auto-reply)" if machine else ""
+        return as_unsubscribe(
+            "unsubscribe_confirmation", 0.9, f"confirms the address was unsubscribed: {confirmed!r}{note}"
+        )
+    command = unsubscribe_command(own, subject) if machine else None
+    if command:
+        return as_unsubscribe(
+            "unsubscribe", 0.9, f"a mail client's unsubscribe message: {command!r} ({machine}: sent by a program)"
         )
 
     auto = auto_reply_evidence(msg, subject, readable, sent)
@@ -399,14 +479,7 @@ def _replies(msg: Message, referenced: list[str], common: _Identity) -> Classifi
 
     asked = unsubscribe_request(own, subject)
     if asked:
-        return Classification(
-            category=ReplyCategory.UNSUBSCRIBE,
-            reason="unsubscribe",
-            confidence=0.92,
-            reasons=(f"asks to be removed: {asked!r}",),
-            **thread,
-            **common,
-        )
+        return as_unsubscribe("unsubscribe", 0.92, f"asks to be removed: {asked!r}")
 
     intent = classify_intent(own, common["from_address"])
     if intent.category == "other" and auto.score:
@@ -476,8 +549,15 @@ def _classify_parsed(msg: Message) -> Classification:
     }
     referenced = _referenced(msg)
 
+    text = message_text(msg)
+    notice = read_provider_json(msg, text)
+    if notice is not None:
+        return _provider_notice(notice, referenced, common)
+
     human, fields = notification_text(msg)
     evidence = bounce_evidence(msg, human, fields)
+    if not evidence and automatic_marker(msg):
+        evidence = delivery_failure_evidence(msg, strip_quoted(human) or human)
     if evidence:
         return _bounce(msg, human, fields, evidence, referenced, common)
 
@@ -497,4 +577,4 @@ def _classify_parsed(msg: Message) -> Classification:
             referenced_ids=tuple(ids),
             **common,
         )
-    return _replies(msg, referenced, common)
+    return _replies(msg, text, referenced, common)

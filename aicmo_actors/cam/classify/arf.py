@@ -3,6 +3,9 @@
 A feedback loop (Yahoo, AOL, Microsoft JMRP/SNDS, Amazon SES, Comcast ...) tells us a
 recipient pressed "this is spam". The ARF report has a `message/feedback-report` part with
 Feedback-Type, Original-Rcpt-To and friends, plus the original message or its headers.
+Not every Feedback-Type is a complaint (`feedback_kind`): "opt-out" (and the "unsubscribe"
+some feedback loops send) is a request to be removed, "auth-failure" (RFC 6591, DMARC
+failure reports) says our own mail failed SPF/DKIM/DMARC, "not-spam" is a machine notice.
 Older notices (Microsoft's pre-ARF JMRP) only say "This is an email abuse report" and carry
 the original with an `X-HmXmrOriginalRecipient` header. Read receipts (RFC 8098 MDNs) are
 recognised here too, so they are never mistaken for anything else.
@@ -27,10 +30,24 @@ from aicmo_actors.cam.classify.parse import (
     part_text,
 )
 
-__all__ = ["COMPLAINT_TYPES", "Complaint", "read_complaint", "read_receipt_ids"]
+__all__ = [
+    "AUTH_FAILURE_TYPES",
+    "COMPLAINT_TYPES",
+    "OPT_OUT_TYPES",
+    "Complaint",
+    "feedback_kind",
+    "read_complaint",
+    "read_receipt_ids",
+]
 
 #: Feedback types that mean a person complained (RFC 5965 section 7.3).
 COMPLAINT_TYPES = frozenset({"abuse", "fraud", "virus", "other", "complaint"})
+#: Feedback types that ask for the address to be removed, not complaints: "opt-out" and
+#: "opt-out-list" of the ARF drafts, and the "unsubscribe" some feedback loops send.
+OPT_OUT_TYPES = frozenset({"opt-out", "opt-out-list", "optout", "unsubscribe"})
+#: Feedback types that say our mail failed authentication (RFC 6591; DMARC failure reports,
+#: RFC 7489 section 7.3): a problem of our sending, never of the recipient.
+AUTH_FAILURE_TYPES = frozenset({"auth-failure"})
 ABUSE_TEXT = re.compile(
     r"this is an (?:e-?mail )?abuse report|email feedback report|complaint about (?:a )?message|"
     r"feedback[- ]loop|marked (?:this|the) (?:message|email) as spam|reported (?:this|the) (?:message|email) as spam|"
@@ -51,6 +68,20 @@ class Complaint:
     original_ids: list[str] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
     user_agent: str | None = None
+    #: RFC 6591 Auth-Failure (dmarc, spf, dkim's "signature", "bodyhash" ...) and Delivery-Result.
+    auth_failure: str | None = None
+    delivery_result: str | None = None
+
+
+def feedback_kind(feedback_type: str) -> str:
+    """What a Feedback-Type means for us: "complaint", "opt_out", "auth_failure" or "notice"."""
+    if feedback_type in COMPLAINT_TYPES:
+        return "complaint"
+    if feedback_type in OPT_OUT_TYPES:
+        return "opt_out"
+    if feedback_type in AUTH_FAILURE_TYPES:
+        return "auth_failure"
+    return "notice"
 
 
 def _report_fields(msg: Message, ctype: str) -> dict[str, str] | None:
@@ -108,12 +139,23 @@ def read_complaint(msg: Message, own_addresses: set[str]) -> Complaint | None:
     text = _text(msg)
     if report_type == "feedback-report" or fields is not None:
         fields = fields or {}
-        feedback_type = (fields.get("feedback-type") or "abuse").split()[0].lower()
-        complaint = Complaint("arf", feedback_type=feedback_type, user_agent=fields.get("user-agent"))
+        feedback_type = (fields.get("feedback-type") or "abuse").split()[0].lower()[:40]
+        complaint = Complaint(
+            "arf",
+            feedback_type=feedback_type,
+            user_agent=fields.get("user-agent"),
+            auth_failure=(fields.get("auth-failure") or "")[:80].lower() or None,
+            delivery_result=(fields.get("delivery-result") or "")[:80].lower() or None,
+        )
         complaint.evidence.append("multipart/report; report-type=feedback-report (RFC 5965 ARF)")
         complaint.evidence.append(
-            f"Feedback-Type: {feedback_type}" + (f" from {fields['user-agent']}" if fields.get("user-agent") else "")
+            f"Feedback-Type: {feedback_type}"
+            + (f" from {fields['user-agent'][:80]}" if fields.get("user-agent") else "")
         )
+        if complaint.auth_failure:
+            complaint.evidence.append(f"Auth-Failure: {complaint.auth_failure} (RFC 6591)")
+        if complaint.delivery_result:
+            complaint.evidence.append(f"Delivery-Result: {complaint.delivery_result}")
         rcpts = addresses(fields.get("original-rcpt-to", "")) + addresses(fields.get("removal-recipient", ""))
     else:
         sender = header(msg, "From")

@@ -4,6 +4,8 @@ the person left, and the return date they announce.
 English first, German, French and Spanish too, some Dutch, Italian and Portuguese.
 Headers weigh most (Auto-Submitted, X-Autoreply ...); weak headers (Precedence: bulk,
 X-Auto-Response-Suppress, an empty Return-Path) only add to a subject or body phrase.
+Those headers say a machine wrote the message, not what it is: an automatic message whose
+text reports a failed delivery with a code or a reason is a bounce (`delivery_failure_evidence`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,17 @@ from datetime import date, timedelta
 from email.message import Message
 
 from aicmo_actors.cam.classify.parse import header
+from aicmo_actors.cam.classify.reasons import find_reply_code, find_status, reason_from
+from contracts.cam import BounceReason
 
-__all__ = ["AutoReplyEvidence", "auto_reply_evidence", "left_company", "return_date"]
+__all__ = [
+    "AutoReplyEvidence",
+    "auto_reply_evidence",
+    "automatic_marker",
+    "delivery_failure_evidence",
+    "left_company",
+    "return_date",
+]
 
 #: Subjects that begin like an automatic reply (Exchange, Gmail, Apple, Thunderbird ...).
 SUBJECT_PREFIX = re.compile(
@@ -94,6 +105,15 @@ STRONG_HEADERS: tuple[tuple[str, float, str], ...] = (
     ("X-POST-MessageClass", 0.9, "auto_submitted_header"),
 )
 FALSE_VALUES = frozenset({"", "no", "false", "0", "off"})
+#: What an automatic message says when it is in fact a delivery failure (relays, helpdesks
+#: and some MTAs send their bounces as `Auto-Submitted: auto-replied`, from any address).
+DELIVERY_FAILED = re.compile(
+    r"could(?: not|n't) be delivered|was(?: not|n't) delivered|\bundeliverable\b|delivery (?:has )?failed|"
+    r"(?:unable|failed) to deliver|"
+    r"(?:message|mail|e-?mail) (?:was |has been )?(?:rejected|refused|bounced)|"
+    r"rejected (?:your|the) (?:message|mail|e-?mail)",
+    re.I,
+)
 
 
 @dataclass
@@ -159,6 +179,39 @@ def auto_reply_evidence(msg: Message, subject: str, text: str, sent: date | None
     if ev.score:
         ev.reasons.extend(weak)
     return ev
+
+
+def automatic_marker(msg: Message) -> str | None:
+    """The header that marks `msg` as machine-written (Auto-Submitted other than "no", or a
+    strong auto-reply header), as evidence; None when there is none."""
+    auto = header(msg, "Auto-Submitted")
+    if auto and auto.split(";")[0].strip().lower() != "no":
+        return f"Auto-Submitted: {auto[:40]}"
+    for name, _weight, _code in STRONG_HEADERS:
+        value = header(msg, name)
+        if value.lower() not in FALSE_VALUES and (name != "X-POST-MessageClass" or "autoreply" in value.lower()):
+            return f"{name}: {value[:40]}"
+    return None
+
+
+def delivery_failure_evidence(msg: Message, text: str) -> list[str]:
+    """Evidence that an automatic message is a delivery failure, judged by its own text
+    (quotes and the returned message removed): a failure phrase, and a 4xx/5xx code or a
+    known bounce reason. Empty when `msg` is not automatic or its text says no such thing."""
+    marker = automatic_marker(msg)
+    if marker is None:
+        return []
+    head = text[:20000]
+    said = DELIVERY_FAILED.search(head)
+    if said is None:
+        return []
+    status, code = find_status(head), find_reply_code(head)
+    reason, _why = reason_from(status, head, code)
+    coded = bool(status and status[0] in "45") or bool(code and code >= 400)
+    if not coded and reason is BounceReason.UNDEFINED:
+        return []
+    what = f"status {status}" if status else f"code {code}" if code else f"reason {reason.value}"
+    return [f"{marker}, but its text says {' '.join(said.group(0).split())!r} with {what}: a delivery failure"]
 
 
 def left_company(text: str) -> str | None:

@@ -19,7 +19,14 @@ from dataclasses import dataclass, field
 
 from aicmo_actors.cam.classify.parse import addresses
 
-__all__ = ["Intent", "classify_intent", "unsubscribe_request", "unsubscribe_token"]
+__all__ = [
+    "Intent",
+    "classify_intent",
+    "unsubscribe_command",
+    "unsubscribe_confirmation",
+    "unsubscribe_request",
+    "unsubscribe_token",
+]
 
 
 def _any(*patterns: str) -> re.Pattern[str]:
@@ -64,7 +71,25 @@ UNSUBSCRIBE_ONLY = re.compile(
 #: Our List-Unsubscribe mailto's subject, "unsubscribe TOKEN": the shape of
 #: `aicmo_actors.cam.unsubscribe._SUBJECT_TOKEN_RE` (34 URL-safe base64 characters), copied
 #: because that module brings in the web server. The token is unverified here.
-UNSUBSCRIBE_TOKEN = re.compile(r"\bunsubscribe[\s:]+([A-Za-z0-9_-]{34})(?![A-Za-z0-9_-])", re.ASCII | re.IGNORECASE)
+#: A client that does not decode the mailto's subject leaves "%20" (or a form's "+") for the space.
+UNSUBSCRIBE_TOKEN = re.compile(
+    r"\bunsubscribe(?:[\s:+]|%20)++([A-Za-z0-9_-]{34})(?![A-Za-z0-9_-])", re.ASCII | re.IGNORECASE
+)
+#: A list manager's or a mailer's confirmation that the address was taken off (often sent with
+#: `Auto-Submitted: auto-replied`): the address is to be suppressed like an unsubscribe.
+UNSUBSCRIBE_CONFIRMED = _any(
+    r"\b(?:you|address|subscription)(?:'ve| have| has)? (?:now )?been (?:successfully )?"
+    r"(?:unsubscribed|removed from (?:the |our |this |all )?(?:mailing |e-?mail |distribution )?lists?)\b",
+    r"\b(?:has|have) been (?:successfully )?unsubscribed\b",
+    r"\bsuccessfully unsubscribed\b",
+    r"\bunsubscri(?:be|ption) (?:request )?(?:confirmed|confirmation|successful|complete[d]?)\b",
+    r"\b(?:you|address) will no longer receive (?:any )?(?:further |more )?"
+    r"(?:e-?mails?|messages?|mail) (?:from|on|to)\b",
+    r"\berfolgreich (?:abgemeldet|ausgetragen)\b",
+    r"\babmeldung (?:best[äa]tigt|erfolgreich)\b",
+    r"\bd[ée]sinscription (?:confirm[ée]e|r[ée]ussie|effectu[ée]e)\b",
+    r"\bbaja (?:confirmada|realizada)\b",
+)
 #: Non-empty lines of a reply's own text searched for the token (clients that put the mailto's
 #: subject in the body put it first).
 TOKEN_BODY_LINES = 5
@@ -254,14 +279,34 @@ def _matches(pattern: re.Pattern[str], text: str, *, negatable: bool) -> list[re
 
 def unsubscribe_request(text: str, subject: str) -> str | None:
     """The phrase asking to be removed, from the reply's own text or its subject."""
-    own = _normalise(text)
-    if UNSUBSCRIBE_ONLY.match((subject or "")[:200]):
-        return f"subject {subject.strip()[:60]!r}"
-    found = _matches(UNSUBSCRIBE, own, negatable=True)
+    command = unsubscribe_command(text, subject)
+    if command and command.startswith("subject"):
+        return command
+    found = _matches(UNSUBSCRIBE, _normalise(text), negatable=True)
     if found:
         return found[0].group(0)
+    return command
+
+
+def unsubscribe_command(text: str, subject: str) -> str | None:
+    """A subject, or a whole short text, that is only the word ("unsubscribe", perhaps with a
+    token): what a mail client sends to a List-Unsubscribe mailto, even one that marks its
+    message `Auto-Submitted`."""
+    if UNSUBSCRIBE_ONLY.match((subject or "")[:200]):
+        return f"subject {subject.strip()[:60]!r}"
+    own = _normalise(text)
     if own and len(own) < 40 and UNSUBSCRIBE_ONLY.match(own):
         return own
+    return None
+
+
+def unsubscribe_confirmation(text: str, subject: str) -> str | None:
+    """A confirmation that the address was unsubscribed (a list manager's, a mailer's), from
+    the subject or the first lines of the message's own text."""
+    for where in (_normalise(subject)[:300], _normalise(text[:4000])):
+        found = _matches(UNSUBSCRIBE_CONFIRMED, where, negatable=True)
+        if found:
+            return found[0].group(0)
     return None
 
 
