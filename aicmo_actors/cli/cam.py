@@ -11,8 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from aicmo_actors.cli import campaign_check
 from aicmo_actors.cli.errors import UserError
 from aicmo_actors.cli.progress import Progress
@@ -49,6 +47,8 @@ async def open_store(upgrade_sqlite: bool = True) -> AsyncIterator[Any]:
 
 
 def _run(work: Callable[[], Awaitable[int]]) -> int:
+    import anyio  # here, not at the top: `classify` (registered from this module) never needs it
+
     from aicmo_actors.storage.engine import DatabaseUnavailable
 
     try:
@@ -573,6 +573,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--reason", default="manual")
     p.set_defaults(func=cmd_suppress)
 
+    register_classify(sub)
+
+
+def register_classify(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """The `classify` command alone (`main.LIGHT_COMMANDS`: it is parsed without the others)."""
     p = sub.add_parser(
         "classify",
         help="classify .eml files and print one JSON line each",

@@ -10,14 +10,18 @@ import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-
-import anyio
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
+from typing import TYPE_CHECKING
 
 from aicmo_actors.cli.errors import EXIT_CODES, UserError
-from aicmo_actors.cli.status_file import pid_alive, read_status
-from aicmo_actors.settings import Settings
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from aicmo_actors.settings import Settings
+
+# Imports are lazy (inside the functions that need them): `python run.py classify FILE` must not
+# pay for pydantic-settings, the database layer and the actors before it reads one file.
 
 DESCRIPTION = """\
 AICMO Actors: autonomous client acquisition by email, in one process: it prospects,
@@ -43,9 +47,18 @@ COMMAND_MODULES = (
     "aicmo_actors.cli.settings_cmd",
 )
 
+#: Commands parsed with only their own subparser, `module:function` registering it, so that they
+#: import nothing of the other commands (their `--help` and errors are the same either way).
+LIGHT_COMMANDS = {"classify": "aicmo_actors.cli.cam:register_classify"}
+
 
 def load_settings(**overrides: object) -> Settings:
     """The settings from the environment and .env; a bad one is a `UserError` naming its variable."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from aicmo_actors.settings import Settings
+
     try:
         base = Settings()
     except ValidationError as exc:
@@ -64,6 +77,8 @@ def load_settings(**overrides: object) -> Settings:
 
 
 def _env_file() -> str:
+    from aicmo_actors.settings import Settings
+
     return str(Settings.model_config.get("env_file") or ".env")
 
 
@@ -92,6 +107,8 @@ def _undecodable_setting(exc: SettingsError) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import anyio
+
     from aicmo_actors.cli.service import serve
 
     settings = load_settings(seed=args.seed, tick_interval_s=args.tick)
@@ -103,6 +120,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from aicmo_actors.cli.status_file import pid_alive, read_status
+
     settings = load_settings()
     found = read_status(settings.state_dir)
     if found is None:
@@ -135,7 +154,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if running else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `command` one of LIGHT_COMMANDS, only `run`, `status` and that command."""
     parser = argparse.ArgumentParser(
         prog="python run.py",
         description=DESCRIPTION,
@@ -168,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.set_defaults(func=cmd_status)
+    if command in LIGHT_COMMANDS:
+        module_name, register_name = LIGHT_COMMANDS[command].split(":")
+        getattr(importlib.import_module(module_name), register_name)(sub)
+        return parser
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
@@ -193,10 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(argv: Sequence[str] | None) -> int:
-    from sqlalchemy.exc import OperationalError
-
-    parser = build_parser()
     given = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(given[0] if given else None)
     if given and given[0].startswith("-") and given[0] not in ("-h", "--help"):
         given = ["run", *given]  # `python run.py --tick 5` is `python run.py run --tick 5`
     args = parser.parse_args(given)
@@ -207,9 +229,13 @@ def _dispatch(argv: Sequence[str] | None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except OperationalError as exc:
+    except Exception as exc:
         # The database refused (read-only, disk full, locked too long): the place, not a bug.
         # Anything else (a syntax error, a missing table) is a bug and keeps its traceback.
+        # Only a command that imported SQLAlchemy can have raised its OperationalError.
+        sa_exc = sys.modules.get("sqlalchemy.exc")
+        if sa_exc is None or not isinstance(exc, sa_exc.OperationalError):
+            raise
         message = database_failure(exc)
         if message is None:
             raise
