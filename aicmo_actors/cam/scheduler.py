@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -62,11 +62,15 @@ class Scheduler(Actor[Tick]):
         # starts): a scheduler restarted on its own must not relabel the email in flight.
         for campaign in (await self.store.campaigns.all()).values():
             tz = ZoneInfo(campaign.spec.timezone)
+
+            def day_of(at: datetime, tz: ZoneInfo = tz) -> str:
+                return MailboxPacer.day_of(at, tz)
+
             for mailbox in campaign.spec.mailboxes:
                 # Sent today and still planned (QUEUED rows a dead process left): both count,
                 # or a crash lets a fresh plan go out on top of the old one, over the cap.
                 days, last = await self.store.outbox.mailbox_usage(
-                    mailbox.address, MailboxPacer.day_start(now, tz), now, lambda at, tz=tz: MailboxPacer.day_of(at, tz)
+                    mailbox.address, MailboxPacer.day_start(now, tz), now, day_of
                 )
                 self.pacer.seed_days(mailbox.address, days, last, campaign.spec.limits.min_gap_seconds)
         # QUEUED rows whose SendEmail died with an earlier process (or incarnation) go out

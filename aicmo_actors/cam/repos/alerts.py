@@ -51,7 +51,7 @@ def insert_alert(
 ) -> int | None:
     """Store an alert to deliver (inside the caller's transaction). Returns its id, or
     None when an alert with this key exists already (it is delivered once per key)."""
-    payload = {
+    payload: dict[str, Any] = {
         "campaign": campaign,
         "lead_id": lead_id,
         "category": category,

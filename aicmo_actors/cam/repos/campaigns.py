@@ -118,7 +118,9 @@ class CampaignsRepo:
                         updated_at=now,
                     )
                 )
-                campaign_id = int(result.inserted_primary_key[0])
+                key = result.inserted_primary_key
+                assert key is not None
+                campaign_id = int(key[0])
                 created = True
             else:
                 campaign_id = int(row.id)
