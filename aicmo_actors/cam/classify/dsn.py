@@ -41,6 +41,7 @@ __all__ = [
     "bounce_evidence",
     "notification_text",
     "read_bounce",
+    "report_message",
     "returned_message",
     "says_delayed",
 ]
@@ -93,7 +94,11 @@ BODY_MARKERS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("Yahoo", r"sorry, we were unable to deliver your message to the following address"),
         ("Amazon SES", r"an error occurred while trying to deliver the mail to the following recipients"),
         ("Zoho", r"error_code ?:"),
-        ("mail.ru", r"message was not delivered to|сообщение не (?:было )?доставлено|не может быть доставлено"),
+        # mail.ru's fixed Russian wording (an auto-reply may also say its letter was "created
+        # automatically"). Its English "Message was not delivered to ..." is ordinary
+        # prose too ("your message was not delivered to my colleague"): it counts only from a
+        # daemon's address or under a bounce subject (WEAK_BODY).
+        ("mail.ru", r"не может быть доставлено одному или нескольким получателям"),
         ("Lotus Notes", r"delivery failure report|your document:.{0,300}?was not delivered to"),
         ("Domino", r"was not delivered to:\s++[^\s@]++@\S++\s++because:"),
         ("Lotus Notes", r"-{3} failure reasons"),
@@ -198,8 +203,57 @@ def _fields_text(part: Message) -> str:
     return part_text(part)
 
 
+#: Levels of message/rfc822 parts searched for a forwarded or wrapped delivery report.
+MAX_REPORT_NESTING = 3
+
+
+def _is_report(part: Message) -> bool:
+    """`part` is a delivery report: its own type says so, or it has a delivery-status part."""
+    if content_type(part) == "multipart/report":
+        return content_param(part, "report-type") in {"delivery-status", "global-delivery-status"}
+    return any(
+        content_type(leaf) in {"message/delivery-status", "message/global-delivery-status"} for leaf in leaf_parts(part)
+    )
+
+
+def _embedded(part: Message) -> Message | None:
+    if content_type(part) not in {"message/rfc822", "message/global"}:
+        return None
+    try:
+        payload = part.get_payload()
+    except Exception:
+        return None
+    return payload[0] if isinstance(payload, list) and payload and isinstance(payload[0], Message) else None
+
+
+def report_message(msg: Message) -> Message:
+    """The delivery report `msg` is, or carries: someone forwarded a bounce to us, or a gateway
+    wrapped it, as a message/rfc822 part (`msg` itself when it carries none, or is a report of
+    any kind itself). Looked for once per message, at most MAX_REPORT_NESTING levels down."""
+    found = msg.__dict__.get("_classify_report")
+    if found is None:
+        found = msg.__dict__["_classify_report"] = _find_report(msg)
+    return found
+
+
+def _find_report(msg: Message) -> Message:
+    if content_type(msg) == "multipart/report" or _is_report(msg):
+        return msg
+    outer = msg
+    for _level in range(MAX_REPORT_NESTING):
+        inner = next((m for m in map(_embedded, leaf_parts(outer)) if m is not None), None)
+        if inner is None:
+            return msg
+        if _is_report(inner):
+            return inner
+        outer = inner
+    return msg
+
+
 def notification_text(msg: Message) -> tuple[str, str]:
-    """(human text, delivery-status fields text) of a report; returned messages left out."""
+    """(human text, delivery-status fields text) of a report, or of the report it carries
+    (`report_message`); returned messages left out."""
+    msg = report_message(msg)
     plain: list[str] = []
     html: list[Message] = []
     fields: list[str] = []
@@ -240,6 +294,9 @@ def bounce_evidence(msg: Message, human: str, fields: str) -> list[str]:
         evidence.append(f"multipart/report; report-type={report_type} (RFC 3464)")
     elif fields:
         evidence.append("a message/delivery-status part (RFC 3464)")
+    if (report := report_message(msg)) is not msg:
+        wrapped = f"{header(report, 'From')[:80]!r}, {header(report, 'Subject')[:80]!r}"
+        evidence.append(f"a delivery report forwarded or wrapped in a message/rfc822 part ({wrapped})")
     if failed := header(msg, "X-Failed-Recipients"):
         evidence.append(f"X-Failed-Recipients: {failed[:120]}")
     sender = header(msg, "From")
@@ -288,8 +345,30 @@ def _strip_type(value: str) -> str:
     return rest.strip() if sep and " " not in kind.strip() else value.strip()
 
 
+#: Fields that name the recipient of a per-recipient block (RFC 3464 2.3.1, 2.3.2; Exchange and
+#: Sendmail add X-Actual-Recipient when an alias or a local name was expanded).
+_ADDRESS_FIELDS = frozenset({"original-recipient", "final-recipient", "x-actual-recipient"})
+#: Fields only a per-recipient block has (RFC 3464 2.3): one of them starts the block when the
+#: report leaves out its per-message block or the blank line before a recipient.
+_RECIPIENT_FIELDS = _ADDRESS_FIELDS | {
+    "action",
+    "status",
+    "remote-mta",
+    "diagnostic-code",
+    "last-attempt-date",
+    "final-log-id",
+    "will-retry-until",
+}
+
+
 def _field_blocks(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
-    """Per-message fields and per-recipient field blocks, even when blank lines are missing."""
+    """Per-message fields and per-recipient field blocks, the fields of a block in any order,
+    even when the per-message block or the blank lines between blocks are missing.
+
+    A block is what lies between blank lines; a per-recipient field opens one when none is open
+    (fields before it are per-message), and `_next_recipient` tells where a server left out the
+    blank line between two recipients.
+    """
     per_message: dict[str, str] = {}
     blocks: list[dict[str, str]] = []
     current: dict[str, str] | None = None
@@ -301,18 +380,46 @@ def _field_blocks(text: str) -> tuple[dict[str, str], list[dict[str, str]]]:
         if not match:
             continue
         key, value = match.group(1).lower(), match.group(2).strip()
-        if key in {"original-recipient", "final-recipient"}:
-            # A new block starts at a repeated field or after a block that already said what happened
-            # (some servers leave out the blank line between recipients).
-            if current is None or key in current or "action" in current or "status" in current:
-                current = {}
-                blocks.append(current)
-            current[key] = value
-        elif current is not None:
+        if key in _RECIPIENT_FIELDS and (current is None or _next_recipient(current, key, value)):
+            current = {}
+            blocks.append(current)
+        if current is not None:
             current.setdefault(key, value)
         elif key not in per_message:
             per_message[key] = value
     return per_message, blocks
+
+
+def _next_recipient(block: dict[str, str], key: str, value: str) -> bool:
+    """`key` starts the next recipient's block in a report that left out the blank line: a field
+    the block already has, once the block names a recipient (or an address field it has); a new
+    address once the block names another one and says what happened to it."""
+    has_address = any(k in block for k in _ADDRESS_FIELDS)
+    if key in block:
+        return has_address or key in _ADDRESS_FIELDS
+    if key not in _ADDRESS_FIELDS or not ("action" in block or "status" in block):
+        return False
+    named = {first_address(_strip_type(block[k])) for k in _ADDRESS_FIELDS if k in block} - {None}
+    return bool(named) and first_address(_strip_type(value)) not in named
+
+
+#: Action values as servers write them (any case, words after the value, RFC 1891's forms).
+_ACTIONS = (
+    ("fail", "failed"),
+    ("delay", "delayed"),
+    ("deliver", "delivered"),
+    ("relay", "relayed"),
+    ("expand", "expanded"),
+)
+
+
+def _action(value: str) -> str | None:
+    """'FAILED', 'Failure', 'delayed (will retry)' -> 'failed', 'failed', 'delayed'."""
+    word = (value.split() or [""])[0].lower().strip(";,.()")
+    for prefix, action in _ACTIONS:
+        if word.startswith(prefix):
+            return action
+    return word or None
 
 
 def _recipient_from_fields(block: dict[str, str]) -> Recipient:
@@ -324,7 +431,7 @@ def _recipient_from_fields(block: dict[str, str]) -> Recipient:
             break
     diagnostic = _strip_type(block.get("diagnostic-code", ""))
     status = find_status(block.get("status", "")) or find_status(diagnostic)
-    action = (block.get("action", "").split() or [""])[0].lower().strip(";") or None
+    action = _action(block.get("action", ""))
     return Recipient(address, action, status, diagnostic, find_reply_code(diagnostic), from_fields=True)
 
 
@@ -497,6 +604,9 @@ def read_bounce(msg: Message, human: str, fields: str) -> BounceReport:
     report.per_message = per_message
     our = set(addresses(header(msg, "To"))) | set(addresses(per_message.get("x-postfix-sender", "")))
     our |= set(addresses(header(msg, "From")))
+    if (carried := report_message(msg)) is not msg:
+        our |= set(addresses(header(carried, "To")))
+        msg = carried
     structured = [_recipient_from_fields(b) for b in blocks]
     structured = [r for r in structured if r.address or r.status or r.action]
     returned = returned_message(msg, _all_text(msg))

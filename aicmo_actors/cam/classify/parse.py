@@ -2,8 +2,11 @@
 
 Line ends are normalised first (LF, CRLF or a lone CR), so a message saved on any system
 parses the same. Headers are read from their raw form and decoded here (RFC 2047 words,
-then UTF-8, then Windows-1252/Latin-1 for raw 8-bit bytes), so a malformed address header
-cannot make the header registry raise. Nothing in this module raises on bad input.
+each in its charset), so a malformed address header cannot make the header registry raise.
+Text in any charset is read by `decode_bytes`: the declared charset (or the superset mail
+clients write under its name), else ISO-2022-JP by its escapes, UTF-8, the Japanese,
+Korean, Chinese and Cyrillic charsets whose script the text then reads as, and at last
+Windows-1252/Latin-1. Nothing in this module raises on bad input.
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ MAX_DECODED_HEADER = 2048
 MAX_ADDRESS_HEADER = 65536
 #: Header fields read per message or part: every lookup walks them, and real ones have < 100.
 MAX_HEADER_FIELDS = 1000
-#: Charsets tried, in order, after the declared one.
-FALLBACK_CHARSETS = ("utf-8", "windows-1252", "latin-1")
+#: Charsets tried, in order, when neither the declared charset nor a likely one fits.
+FALLBACK_CHARSETS = ("windows-1252", "latin-1")
 
 
 def normalise_line_ends(raw: bytes) -> bytes:
@@ -87,13 +90,111 @@ def parse_message(raw: bytes) -> EmailMessage:
         return EmailMessage(policy=POLICY)
 
 
+#: Declared charsets read with the superset mail clients really write under that name
+#: (Outlook's "gb2312" holds GBK, "shift_jis" holds Windows' cp932, "euc-kr" holds cp949).
+SUPERSETS = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "euc-cn": "gb18030",
+    "cp936": "gb18030",
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "sjis": "cp932",
+    "x-sjis": "cp932",
+    "windows-31j": "cp932",
+    "euc-kr": "cp949",
+    "ks_c_5601-1987": "cp949",
+    "big5": "big5hkscs",
+    "iso-2022-jp": "iso2022_jp_ext",
+    "iso-2022-kr": "iso2022_kr",
+}
+#: ISO-2022 escape sequences: JIS X 0208 / 0201 / 0212 (Japanese), KS C 5601 (Korean).
+_ISO_2022_ESCAPES = (b"\x1b$B", b"\x1b$@", b"\x1b(J", b"\x1b(I", b"\x1b$(D")
+#: Undeclared 8-bit text that is not UTF-8: the charsets tried, in order, each with the test its
+#: text must pass (`_script_fits`). Japanese first (it needs kana, which no other of these
+#: gives), then Korean (mostly Hangul), Chinese, Cyrillic; Windows-1252 and Latin-1 take the rest.
+#: Korean and Chinese are read strictly (both bytes 0xA1-0xFE), so that Latin-1 text (an
+#: accented letter, then an ASCII one) never decodes as them.
+UNDECLARED_CHARSETS = ("cp932", "euc_jp", "euc_kr", "gb2312", "cp1251", "koi8_r")
+#: Characters of decoded text looked at to tell which charset fits.
+SCRIPT_SAMPLE = 4000
+
+
+def _script_fits(charset: str, text: str) -> bool:
+    """Does `text`, decoded as `charset`, read as the script that charset is for?"""
+    sample = [c for c in text[:SCRIPT_SAMPLE] if c >= "\x80"]
+    if not sample:
+        return False
+    kana = sum(1 for c in sample if "\u3040" <= c <= "\u30ff")
+    hangul = sum(1 for c in sample if "\uac00" <= c <= "\ud7a3")
+    han = sum(1 for c in sample if "\u4e00" <= c <= "\u9fff" or "\u3000" <= c <= "\u303f" or "\uff01" <= c <= "\uff5e")
+    cyrillic_lower = sum(1 for c in sample if "\u0430" <= c <= "\u044f" or c == "\u0451")
+    cyrillic = cyrillic_lower + sum(1 for c in sample if "\u0410" <= c <= "\u042f" or c == "\u0401")
+    size = len(sample)
+    if charset in {"cp932", "euc_jp"}:
+        return kana * 10 >= size and (kana + han) * 10 >= size * 8
+    if charset == "euc_kr":
+        return hangul * 10 >= size * 6
+    if charset == "gb2312":
+        return han * 10 >= size * 8
+    # Cyrillic: letters come in words (Latin-1 read as cp1251 gives lone letters inside Latin
+    # words), and most letters of running text are lower case, which koi8-r and cp1251 put in
+    # each other's upper-case rows.
+    head = text[:SCRIPT_SAMPLE]
+    in_words = sum(1 for a, b in itertools.pairwise(head) if _cyrillic(a) and _cyrillic(b))
+    return cyrillic * 10 >= size * 8 and cyrillic_lower * 2 >= cyrillic and in_words * 2 >= cyrillic
+
+
+def _cyrillic(char: str) -> bool:
+    return "\u0410" <= char <= "\u044f" or char in "\u0401\u0451"
+
+
+def _undeclared(data: bytes) -> str | None:
+    """Text of undeclared bytes in the first charset of a bounded list that decodes them
+    cleanly and gives its own script; None when none does. At most one decode per charset."""
+    if b"\x1b" in data and any(escape in data for escape in _ISO_2022_ESCAPES):
+        for charset in ("iso2022_jp_ext", "iso2022_jp_2", "iso2022_kr"):
+            try:
+                return data.decode(charset)
+            except ValueError:
+                continue
+    if data.isascii():
+        return data.decode("ascii")
+    try:
+        return data.decode("utf-8")
+    except ValueError:
+        pass
+    for charset in UNDECLARED_CHARSETS:
+        try:
+            text = data.decode(charset)
+        except ValueError:
+            continue
+        if _script_fits(charset, text):
+            return text
+    return None
+
+
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
-    """Bytes as text: the declared charset, then UTF-8, then Windows-1252, then Latin-1."""
-    candidates = (charset, *FALLBACK_CHARSETS) if charset else FALLBACK_CHARSETS
-    for candidate in candidates:
+    """Bytes as text: the declared charset (or the superset written under its name); for
+    undeclared or undecodable bytes ISO-2022 by its escapes, UTF-8, then the first of
+    UNDECLARED_CHARSETS that fits; then Windows-1252, then Latin-1. Linear in `data`."""
+    name = (charset or "").strip().lower()
+    declared = (name, SUPERSETS[name]) if name in SUPERSETS else (name,) if name else ()
+    for candidate in declared:
+        if candidate in {"us-ascii", "ascii"} and b"\x1b" in data:
+            break  # ISO-2022 text mislabelled as ASCII: read below
         try:
             return data.decode(candidate)
         except (LookupError, ValueError):  # unknown charset, undecodable bytes, a NUL in the name
+            continue
+    text = _undeclared(data)
+    if text is not None:
+        return text
+    for candidate in FALLBACK_CHARSETS:
+        try:
+            return data.decode(candidate)
+        except (LookupError, ValueError):
             continue
     return data.decode("utf-8", errors="replace")  # pragma: no cover - latin-1 always decodes
 
@@ -102,18 +203,28 @@ def _unescape(value: str) -> str:
     """A string holding surrogate-escaped raw bytes (8-bit headers) as proper text."""
     try:
         value.encode("utf-8")
-        return value
     except UnicodeEncodeError:
         return decode_bytes(value.encode("utf-8", "surrogateescape"))
+    if "\x1b" in value:  # raw ISO-2022-JP, as old Japanese mailers write headers
+        return decode_bytes(value.encode("utf-8"))
+    return value
 
 
 def _decode_words(value: str) -> str:
-    """RFC 2047 encoded words (`=?utf-8?q?...?=`) decoded; the value unchanged if they are
-    broken or the value is too long to be a real header."""
+    """RFC 2047 encoded words (`=?utf-8?q?...?=`) decoded, each in its charset by
+    `decode_bytes` (so "gb2312" words holding GBK, or ISO-2022-JP with Windows' extra
+    characters, still read); the value unchanged if they are broken or the value is too long
+    to be a real header."""
     if "=?" not in value or len(value) > MAX_DECODED_HEADER:
         return value
     try:
-        return str(make_header(decode_header(value)))
+        chunks = [
+            (decode_bytes(chunk, charset), "utf-8")
+            if isinstance(chunk, bytes) and charset and charset.lower() not in {"us-ascii", "ascii"}
+            else (chunk, charset)
+            for chunk, charset in decode_header(value)
+        ]
+        return str(make_header(chunks))
     except Exception:
         return value
 
@@ -214,7 +325,7 @@ def leaf_parts(msg: Message, *, into_messages: bool = False) -> Iterator[Message
 
 
 def part_text(part: Message) -> str:
-    """The decoded text of one part: declared charset, then UTF-8, then Latin-1 (never raises)."""
+    """The decoded text of one part, by `decode_bytes` (never raises)."""
     try:
         payload = part.get_payload(decode=True)
     except Exception:

@@ -20,6 +20,9 @@ problem of our sending (`policy` when the reason would otherwise describe the re
 and "user unknown" answered after the message was sent (end of DATA, the recipient was
 accepted at RCPT TO) is a content or policy filter (`filtered`), not a dead mailbox.
 
+Every tier's phrases are matched in English and in the languages of `languages.PHRASES`
+(Japanese, Russian, Chinese, Korean, Portuguese, Italian, Dutch, German, French, Spanish).
+
 Greylisting is temporary and nobody's fault: never hard, never a problem of our sending.
 Hard means the address itself is dead: user_unknown, host_unknown, has_moved or not_accept
 with a permanent (5xx) code. Everything else that failed is soft. Pure functions.
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import re
 
+from aicmo_actors.cam.classify.languages import phrases_for
 from contracts.cam import ADDRESS_DEAD_REASONS, SENDING_SIDE_REASONS, BounceReason, ReplyCategory
 
 R = BounceReason
@@ -45,7 +49,11 @@ __all__ = [
 
 
 def _rules(*pairs: tuple[BounceReason, str]) -> tuple[tuple[BounceReason, re.Pattern[str]], ...]:
-    return tuple((reason, re.compile(pattern, re.I)) for reason, pattern in pairs)
+    """Each reason's pattern, with its phrases in other languages (`languages.PHRASES`) after its own."""
+    return tuple(
+        (reason, re.compile("|".join(p for p in (pattern, phrases_for(reason)) if p), re.I))
+        for reason, pattern in pairs
+    )
 
 
 #: Tier 1: phrases that name the reason, most specific first (matched case-insensitively).

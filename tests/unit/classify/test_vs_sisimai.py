@@ -83,6 +83,7 @@ KNOWN_DISAGREEMENTS: dict[str, str] = {
     "sendmail_warning_delayed.eml": _DELAY.format("expired") + " (Sendmail's 'could not send message for past...')",
     "yahoo_deferred_tss04.eml": _DELAY.format("blocked") + " (RFC 3464 Action: delayed, Yahoo's TSS04 deferral)",
     "phase/words_dns_postfix_malformed_delayed.eml": _DELAY.format("networkerror") + " (Action: delayed, 4.4.3)",
+    "dsn/dsn_action_delayed_will_retry.eml": _DELAY.format("mailboxfull") + " ('Action: Delayed (will retry)', 4.2.2)",
     # User unknown that Sisimai 4.25 does not recognise, so it falls back to a soft reason or to nothing.
     "lotus_notes_failure.eml": "Sisimai 4.25's Notes parser wants Subject 'Undeliverable message'; this "
     "'Delivery Failure Report' gives no record; we read 'not listed in Domino Directory' as user_unknown",
@@ -115,6 +116,16 @@ KNOWN_DISAGREEMENTS: dict[str, str] = {
     "phase/phase_sendmail_user_unknown_after_dot.eml": "Sisimai 4.25 calls 550 5.1.1 User unknown hard wherever "
     "it comes; Sendmail's transcript has it after the dot, RCPT TO accepted: filtered (soft)",
     # Notices Sisimai 4.25 files under another kind of message, or does not read at all.
+    "dsn/dsn_crlf_blank_lines_folded.eml": "Sisimai 4.25 does not unfold a folded 'Final-Recipient: rfc822;' line, "
+    "so it finds no recipient; we unfold it (RFC 5322 folding): 552 5.2.2 mailbox_full (soft)",
+    "dsn/dsn_original_recipient_only.eml": "Sisimai 4.25 needs a Final-Recipient field; this block names the "
+    "recipient only in Original-Recipient: 552 5.2.2 mailbox_full (soft)",
+    "dsn/dsn_x_actual_recipient.eml": "Sisimai 4.25 finds no address in 'Final-Recipient: LOCAL; sales'; we take "
+    "the X-Actual-Recipient: 550 5.1.1 user unknown (hard)",
+    "dsn/dsn_forwarded_bounce.eml": "Sisimai 4.25 does not look for a delivery report inside a forwarded "
+    "message/rfc822 part; we read the forwarded Postfix report: 550 5.1.1 user_unknown (hard)",
+    "dsn/dsn_gateway_wrapped.eml": "Sisimai 4.25 does not look for a delivery report a gateway wrapped in a "
+    "message/rfc822 part; we read the wrapped report: 554 5.7.1 blocked (soft)",
     "feedback/arf_auth_failure_dmarc.eml": "Sisimai 4.25 reads an ARF auth-failure report as feedback (no "
     "failure); its 'Delivery-Result: reject' says the message was refused: auth_failure (soft)",
     "feedback/arf_auth_failure_spf.eml": "Sisimai 4.25 reads an ARF auth-failure report as feedback (no "
@@ -127,6 +138,21 @@ KNOWN_DISAGREEMENTS: dict[str, str] = {
     "feedback/json_sns_ses_bounce_blocked.eml": _JSON + " (Transient, General: blocked)",
     "feedback/json_sns_ses_bounce_mailbox_full.eml": _JSON + " (Transient, MailboxFull)",
     "feedback/json_sns_ses_bounce_permanent.eml": _JSON + " (Permanent, General)",
+    # Non-English diagnostics: Sisimai 4.25 reads English (and a few fixed formats) only.
+    "lang/it_utf8_host_unknown.eml": "Sisimai 4.25 puts it 'onhold' (soft): it reads no reason in Italian; "
+    "'Dominio ... inesistente' is host_unknown (hard)",
+    "lang/ja_iso2022jp_user_unknown.eml": "Sisimai 4.25 puts it 'onhold' (soft): it reads no reason in Japanese; "
+    "'ユーザーは存在しません' (user does not exist): user_unknown (hard)",
+    "lang/ko_euckr_user_unknown.eml": "Sisimai 4.25 puts it 'onhold' (soft): it reads no reason in Korean; "
+    "'존재하지 않는 사용자' (user does not exist): user_unknown (hard)",
+    "lang/nl_utf8_user_unknown.eml": "Sisimai 4.25 puts it 'onhold' (soft): it reads no reason in Dutch; "
+    "'Gebruiker onbekend' (user unknown): user_unknown (hard)",
+    "lang/ru_cp1251_undeclared_host_unknown.eml": "Sisimai 4.25 puts it 'onhold' (soft): it reads no reason in "
+    "Russian; 'Домен ... не найден' (domain not found): host_unknown (hard)",
+    "lang/ru_koi8r_user_unknown.eml": "Sisimai 4.25 puts it 'onhold' (soft): it reads no reason in Russian; "
+    "'Пользователь не найден' (user not found): user_unknown (hard)",
+    "lang/zh_big5_noreply_user_unknown.eml": "Sisimai 4.25 puts it 'onhold' (soft): it reads no reason in Chinese; "
+    "'收件者不存在' (recipient does not exist): user_unknown (hard)",
 }
 #: Files where both call it the same kind of bounce but the reasons differ (after REASONS), and why.
 KNOWN_REASON_DISAGREEMENTS: dict[str, str] = {
