@@ -47,10 +47,6 @@ COMMAND_MODULES = (
     "aicmo_actors.cli.settings_cmd",
 )
 
-#: Commands parsed with only their own subparser, `module:function` registering it, so that they
-#: import nothing of the other commands (their `--help` and errors are the same either way).
-LIGHT_COMMANDS = {"classify": "aicmo_actors.cli.cam:register_classify"}
-
 
 def load_settings(**overrides: object) -> Settings:
     """The settings from the environment and .env; a bad one is a `UserError` naming its variable."""
@@ -154,8 +150,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if running else 1
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line; with `command` one of LIGHT_COMMANDS, only `run`, `status` and that command."""
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line. Building it imports no heavy module: each command imports what it
+    needs when it runs, so `python run.py classify FILE` pays only for the classifier."""
     parser = argparse.ArgumentParser(
         prog="python run.py",
         description=DESCRIPTION,
@@ -188,10 +185,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="print one JSON object")
     status.set_defaults(func=cmd_status)
-    if command in LIGHT_COMMANDS:
-        module_name, register_name = LIGHT_COMMANDS[command].split(":")
-        getattr(importlib.import_module(module_name), register_name)(sub)
-        return parser
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
@@ -218,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(argv: Sequence[str] | None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(given[0] if given else None)
+    parser = build_parser()
     if given and given[0].startswith("-") and given[0] not in ("-h", "--help"):
         given = ["run", *given]  # `python run.py --tick 5` is `python run.py run --tick 5`
     args = parser.parse_args(given)

@@ -10,13 +10,15 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
 from aicmo_actors.cli.errors import UserError
-from aicmo_actors.settings import Settings
+
+if TYPE_CHECKING:
+    from aicmo_actors.settings import Settings
 
 MASK = "***"
 #: Plain-text fields whose name says they hold a secret are masked too.
@@ -85,6 +87,8 @@ def describe_settings(
 ) -> list[Setting]:
     """Every setting of `settings` with the source of its value: environment, .env or default."""
     environ = os.environ if environ is None else environ
+    from aicmo_actors.settings import Settings  # pydantic-settings: only for the command that needs it
+
     env_file = env_file or Path(str(Settings.model_config.get("env_file") or ".env"))
     prefix = str(Settings.model_config.get("env_prefix") or "")
     in_environment = {key.upper() for key in environ}

@@ -5,25 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
-
-import anyio
+from typing import TYPE_CHECKING, Any
 
 from aicmo_actors.cli.errors import UserError
-from aicmo_actors.storage.dead_letters import StoredDeadLetter, list_dead_letters
-from aicmo_actors.storage.engine import (
-    DatabaseUnavailable,
-    describe_url,
-    make_engine,
-    parse_url,
-)
-from aicmo_actors.storage.schema import (
-    MIGRATE_COMMAND,
-    SchemaError,
-    current_revision,
-    head_revision,
-    migrate,
-)
+
+if TYPE_CHECKING:
+    from aicmo_actors.storage.dead_letters import StoredDeadLetter
+
+# The database layer (SQLAlchemy, Alembic) is imported by the commands that use it, not when
+# the command line is built: every other command would pay for it before doing anything.
 
 URL_HELP = "database URL (default: AICMO_DATABASE_URL, else sqlite+aiosqlite:///./aicmo.db)"
 
@@ -84,6 +74,11 @@ def _revision(rev: str | None) -> str:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Move the schema to --to (default head) and print from -> to."""
+    import anyio
+
+    from aicmo_actors.storage.engine import DatabaseUnavailable, describe_url
+    from aicmo_actors.storage.schema import SchemaError, migrate
+
     url = _database_url(args)
 
     async def run() -> int:
@@ -121,6 +116,12 @@ def _first_line(text: str, width: int) -> str:
 
 def cmd_dead_letters(args: argparse.Namespace) -> int:
     """Print the newest dead letters as a table (or JSON)."""
+    import anyio
+
+    from aicmo_actors.storage.dead_letters import list_dead_letters
+    from aicmo_actors.storage.engine import DatabaseUnavailable, make_engine, parse_url
+    from aicmo_actors.storage.schema import MIGRATE_COMMAND, SchemaError, current_revision, head_revision
+
     url = _database_url(args)
     try:
         parsed = parse_url(url)
