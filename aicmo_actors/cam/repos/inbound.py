@@ -512,7 +512,22 @@ def _act(
         return acted("matched nothing we sent: kept with the unmatched mail")
     if lead is None:
         return acted("its lead is gone")
-    campaign = lead.name
+
+    def alert(kind: str, key: str, summary: str, text: str) -> tuple[int, ...]:
+        """Store the alert this message raises (once per key): its id, or none if it exists."""
+        new = insert_alert(
+            conn,
+            key=f"reply:{inbound_id}:{key}",
+            kind=kind,
+            lead_id=lead_id,
+            campaign=lead.name,
+            category=c.category.value,
+            summary=summary,
+            text=text,
+            inbound_id=inbound_id,
+            now=now,
+        )
+        return (new,) if new is not None else ()
 
     if row.matched_by not in STRONG_MATCHES:
         # A guess: a stranger can write from any address and name anyone in a report.
@@ -521,19 +536,7 @@ def _act(
             summary, text = texts.unverified_alert(
                 *alert_text(bytes(row.raw or b""), row.from_address, c.category.value), lead.email, row.matched_by
             )
-            new = insert_alert(
-                conn,
-                key=f"reply:{inbound_id}:unverified",
-                kind="unverified_reply",
-                lead_id=lead_id,
-                campaign=campaign,
-                category=c.category.value,
-                summary=summary,
-                text=text,
-                inbound_id=inbound_id,
-                now=now,
-            )
-            alert_ids = (new,) if new is not None else ()
+            alert_ids = alert("unverified_reply", "unverified", summary, text)
         return acted(f"matched by {row.matched_by} only: nothing changed", alert_ids=alert_ids)
 
     outcome: str | None = None
@@ -574,19 +577,7 @@ def _act(
     alert_ids = ()
     if decision.alert:
         summary, text = alert_text(bytes(row.raw or b""), row.from_address, c.category.value)
-        new = insert_alert(
-            conn,
-            key=f"reply:{inbound_id}:{decision.alert}",
-            kind=decision.alert,
-            lead_id=lead_id,
-            campaign=campaign,
-            category=c.category.value,
-            summary=summary,
-            text=text,
-            inbound_id=inbound_id,
-            now=now,
-        )
-        alert_ids = (new,) if new is not None else ()
+        alert_ids = alert(decision.alert, decision.alert, summary, text)
     return acted(decision.cause, outcome, change, alert_ids, stopped)
 
 
