@@ -45,6 +45,9 @@ COMMAND_MODULES = (
     "aicmo_actors.cli.cam",
     "aicmo_actors.cli.storage",
     "aicmo_actors.cli.settings_cmd",
+    "aicmo_actors.cli.control",
+    "aicmo_actors.cli.identity_cmd",
+    "aicmo_actors.cli.records",
 )
 
 

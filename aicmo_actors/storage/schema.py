@@ -40,6 +40,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 TABLE_MODULES: tuple[str, ...] = (
     "aicmo_actors.storage.runtime_tables",
     "aicmo_actors.cam.tables",
+    "aicmo_actors.identity.tables",
+    "aicmo_actors.orchestration.tables",
+    "aicmo_actors.observability.tables",
 )
 
 MIGRATE_COMMAND = "python run.py migrate"
