@@ -46,7 +46,7 @@ class ActorStats(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
-    status: Literal["starting", "running", "restarting", "stopped", "failed"]
+    status: Literal["starting", "running", "restarting", "stopped", "failed", "suspended"]
     processed: int
     failed: int
     restarts: int
@@ -57,6 +57,30 @@ class ActorStats(BaseModel):
     latency_p50_ms: float
     latency_p99_ms: float
     latency_max_ms: float
+    #: When it last processed a message without raising, and last raised (and what).
+    last_ok_at: datetime | None = None
+    last_error_at: datetime | None = None
+    last_error: str | None = None
+    #: When its latest restarts happened (the last few), for "restarts within the window".
+    recent_restarts: tuple[datetime, ...] = ()
+    #: Dead letters addressed to it since the system started, and when the last one was.
+    dead_letters: int = 0
+    last_dead_letter_at: datetime | None = None
+
+
+class DependencyStatus(BaseModel):
+    """What an actor last found of something outside the process it needs (an SMTP server,
+    an IMAP server, the database): reported by the actor, kept by the system."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    ok: bool
+    detail: str
+    actor: str
+    at: datetime
+    #: When it was last found working (None: never since the start).
+    last_ok_at: datetime | None = None
 
 
 class SystemSnapshot(RuntimeMessage):
@@ -70,3 +94,4 @@ class SystemSnapshot(RuntimeMessage):
     dead_letters: int
     stopping: bool
     failure: str | None = None
+    dependencies: tuple[DependencyStatus, ...] = ()

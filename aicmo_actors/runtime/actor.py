@@ -124,6 +124,10 @@ class ActorContext:
             self._log = structlog.get_logger("aicmo").bind(actor=self._cell.name)
         return self._log
 
+    def report_dependency(self, name: str, *, ok: bool, detail: str = "") -> None:
+        """Say what this actor just found of an outside dependency (health reads it)."""
+        self._cell.system.report_dependency(name, ok=ok, detail=detail, actor=self._cell.name)
+
     @property
     def self_ref(self) -> ActorRef[Any]:
         return self._cell.ref

@@ -45,6 +45,7 @@ class Cell(Holder):
         "ref",
         "status",
         "stop_requested",
+        "suspended",
         "system",
     )
 
@@ -64,6 +65,8 @@ class Cell(Holder):
         self._ids: random.Random | None = None
         self.status = "starting"
         self.stop_requested = False
+        #: Suspended (its module switched off): mail is kept, nothing is processed.
+        self.suspended = False
         self.head_crashes = 0
         self.current: Message | None = None
         self.ref: ActorRef[Any] = ActorRef(self)
@@ -100,13 +103,28 @@ class Cell(Holder):
         self.holding = True
 
     def snapshot(self) -> ActorStats:
+        clock = self.system.clock
         return self.counters.snapshot(
             self.name,
-            self.status,
+            "suspended" if self.suspended and self.status == "running" else self.status,
             len(self.mailbox),
             self.mailbox.high_water,
             self.mailbox.capacity,
+            now=clock.now(),
+            monotonic=clock.monotonic(),
         )
+
+    def suspend(self) -> None:
+        """Stop taking messages (the one being processed finishes); keep what arrives."""
+        self.suspended = True
+
+    def resume(self) -> None:
+        self.suspended = False
+        self.mailbox.wake_consumer()
+
+    def holds_tick(self, tick_type: type) -> bool:
+        """Whether a message of `tick_type` already waits here (ticks coalesce while suspended)."""
+        return any(type(message) is tick_type for message, _ in self.mailbox.items)
 
     # -- one incarnation --------------------------------------------------------------
     async def run(self, actor: Actor[Any], started: asyncio.Future[None]) -> None:
@@ -163,14 +181,17 @@ class Cell(Holder):
     async def _loop(self, actor: Actor[Any]) -> None:
         mailbox = self.mailbox
         counters = self.counters
-        perf = self.system.clock.perf
+        clock = self.system.clock
+        perf = clock.perf
+        monotonic = clock.monotonic
         threshold = self.system.settings.poison_threshold
         receive = actor.receive
         while True:
             if actor._stop_requested or self.stop_requested:
                 return  # whatever is still queued waits for the next incarnation
             items = mailbox.items
-            if not items:
+            if not items or self.suspended:
+                # Idle, or suspended with mail kept for later: either way, not working.
                 self.holding = False
                 self.activity.release()
                 await mailbox.waiter()
@@ -184,7 +205,7 @@ class Cell(Holder):
             try:
                 result = await receive(message)
             except Exception as exc:
-                counters.failed += 1
+                counters.record_error(clock.now(), exc)
                 self.head_crashes += 1
                 if self.head_crashes >= threshold:
                     mailbox.pop_head()
@@ -205,6 +226,7 @@ class Cell(Holder):
             mailbox.pop_head()
             self.head_crashes = 0
             counters.record(perf() - started)
+            counters.last_ok = monotonic()
             self.current = None
             if reply is not None and not reply.done():
                 reply.set_result(result)

@@ -50,6 +50,9 @@ class DeadLetters:
         )
         self.recent.append(letter)
         self.counts[kind] += 1
+        cell = self._system.registry.cells.get(actor)
+        if cell is not None:
+            cell.counters.record_dead_letter(letter.at)
         self._system.log.warning("dead letter", kind=kind, target=actor, message_type=letter.message_type, error=error)
         for listener in self._listeners:
             listener(letter)

@@ -9,6 +9,7 @@ from aicmo_actors.runtime import killpoints
 from aicmo_actors.runtime.activity import released
 from aicmo_actors.runtime.errors import AskTimeout
 from aicmo_actors.runtime.mailbox import Envelope, MailboxClosed
+from contracts.runtime import Tick
 
 if TYPE_CHECKING:
     from aicmo_actors.runtime.cell import Cell
@@ -52,6 +53,8 @@ class ActorRef(Generic[M]):
         cell = self._cell
         if not isinstance(message, cell.accepts):
             cell.refuse_type(message)
+        if cell.suspended and type(message) is Tick and cell.holds_tick(Tick):
+            return  # a suspended actor keeps one tick, not a pile of them
         envelope = (message, None)
         if not cell.mailbox.offer(envelope):
             await self._queue_when_room(envelope)
@@ -74,6 +77,8 @@ class ActorRef(Generic[M]):
         cell = self._cell
         if not isinstance(message, cell.accepts):
             cell.refuse_type(message)
+        if cell.suspended and type(message) is Tick and cell.holds_tick(Tick):
+            return
         envelope = (message, None)
         if not cell.mailbox.offer(envelope):
             cell.system.registry.create_task(self._queue_when_room(envelope), f"deliver:{cell.name}")

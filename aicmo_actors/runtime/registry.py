@@ -28,6 +28,8 @@ class Registry:
     def __init__(self, system: ActorSystem) -> None:
         self._system = system
         self.cells: dict[str, Cell] = {}
+        #: Actors suspended by name, including ones not started yet (they start suspended).
+        self.suspended: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def register(self, spec: ChildSpec, actor: Actor[Any]) -> Cell:
@@ -43,6 +45,7 @@ class Registry:
         accepts = type(actor).accepts
         capacity = spec.mailbox_size or type(actor).mailbox_size or system.settings.mailbox_size
         cell = Cell(system, spec.id, accepts, capacity)
+        cell.suspended = spec.id in self.suspended
         self.cells[spec.id] = cell
         for event_type in type(actor).subscribes:
             system.events.subscribe(event_type, cell.ref)

@@ -260,7 +260,7 @@ class Supervisor:
                 await self._stop_child(other)
         for member in group:
             if member.cell is not None:
-                member.cell.counters.restarts += 1
+                member.cell.counters.record_restart(self.system.clock.now())
             await self._start(member)
 
     async def _back_off(self, delay: float) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -23,7 +23,7 @@ from aicmo_actors.runtime.registry import Registry
 from aicmo_actors.runtime.settings import RuntimeSettings
 from aicmo_actors.runtime.supervisor import ChildSpec, Strategy, Supervisor, SupervisorSpec
 from contracts.base import Message
-from contracts.runtime import SystemSnapshot
+from contracts.runtime import DependencyStatus, SystemSnapshot
 
 T = TypeVar("T", bound=Message)
 
@@ -73,6 +73,7 @@ class ActorSystem:
         self.failure: str | None = None
         self.started_at: datetime | None = None
         self._ids = seeded_random(self.seed, "system", "ids")
+        self._dependencies: dict[str, DependencyStatus] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def __aenter__(self) -> ActorSystem:
@@ -228,6 +229,53 @@ class ActorSystem:
         self._timers.add(handle)
         return handle
 
+    # -- switching actors off and on --------------------------------------------------------------
+    def suspend(self, names: Iterable[str]) -> None:
+        """Suspend actors by name: each finishes the message in hand, then takes no more until
+        resumed. Mail sent to them meanwhile is kept (ticks coalesce to one), never dropped or
+        dead-lettered; senders wait when a mailbox is full. A name not started yet starts
+        suspended. Suspended actors count as idle, so a drain does not wait for them."""
+        registry = self.registry
+        for name in names:
+            registry.suspended.add(name)
+            cell = registry.cells.get(name)
+            if cell is not None:
+                cell.suspend()
+
+    def resume(self, names: Iterable[str]) -> None:
+        """Resume suspended actors: they process what waited for them, in order."""
+        registry = self.registry
+        for name in names:
+            registry.suspended.discard(name)
+            cell = registry.cells.get(name)
+            if cell is not None:
+                cell.resume()
+
+    @property
+    def suspended(self) -> frozenset[str]:
+        return frozenset(self.registry.suspended)
+
+    # -- what actors found outside ------------------------------------------------------------------
+    def report_dependency(self, name: str, *, ok: bool, detail: str = "", actor: str = "") -> None:
+        """Keep what an actor last found of an outside dependency (``smtp:<profile>``,
+        ``imap:<inbox>``, ``database``): health reads it. Cheap enough to call on every use."""
+        now = self.clock.now()
+        before = self._dependencies.get(name)
+        if ok and before is not None and before.ok and before.detail == detail:
+            # Unchanged and healthy: refresh only the time it was last seen working.
+            self._dependencies[name] = before.model_copy(update={"at": now, "last_ok_at": now})
+            return
+        last_ok = now if ok else (before.last_ok_at if before is not None else None)
+        self._dependencies[name] = DependencyStatus(
+            name=name, ok=ok, detail=detail[:300], actor=actor, at=now, last_ok_at=last_ok
+        )
+        if before is None or before.ok != ok:
+            log = self.log.info if ok else self.log.warning
+            log("dependency " + ("ok" if ok else "failing"), dependency=name, detail=detail[:300], actor=actor)
+
+    def dependencies(self) -> tuple[DependencyStatus, ...]:
+        return tuple(self._dependencies[k] for k in sorted(self._dependencies))
+
     # -- messages built outside actors ----------------------------------------------------------
     def new_id(self) -> Any:
         import uuid
@@ -270,4 +318,5 @@ class ActorSystem:
             dead_letters=self.dead_letters.total,
             stopping=self.stopping,
             failure=self.failure,
+            dependencies=self.dependencies(),
         )
