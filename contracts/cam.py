@@ -256,6 +256,15 @@ class RetryAlert(CamMessage):
     alert_id: int
 
 
+class AlertDelivered(CamEvent):
+    """An alert reached every channel it was meant for."""
+
+    alert_id: int
+    kind: str
+    campaign: str | None = None
+    channels: tuple[str, ...] = ()
+
+
 class CycleReport(CamEvent):
     """One acquisition cycle's counts, per step, as `python run.py status` shows them."""
 

@@ -1,28 +1,35 @@
-"""Observability: health and metrics collected from every actor.
-
-A first, deliberately small vocabulary: enough to wire the module's actor; it grows,
-versioned, as the module does.
-"""
+"""Observability: usage records (one countable act of a module, as modules hand them to the
+meter) and the meter's own event."""
 
 from __future__ import annotations
 
-from contracts.base import Event, Message
+from dataclasses import dataclass
+from datetime import datetime
+
+from contracts.base import Event
 
 CONTRACT_VERSION = 1
 
 
-class ObservabilityMessage(Message):
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """One countable act (not a message: a plain value, cheap to make on a hot path).
+
+    `key` names the act itself, unique across the installation (``cam.email_sent:42``), so
+    that recording it twice counts it once.
+    """
+
+    key: str
+    module: str
+    kind: str
+    subject: str | None
+    quantity: int
+    at: datetime
+
+
+class UsageFlushed(Event):
+    """The meter wrote a batch of usage records (`new` of them were not there yet)."""
+
     contract_version: int = CONTRACT_VERSION
-
-
-class ObservabilityEvent(Event):
-    contract_version: int = CONTRACT_VERSION
-
-
-class CollectHealth(ObservabilityMessage):
-    pass
-
-
-class HealthReport(ObservabilityEvent):
-    ok: bool
-    details: dict[str, str] = {}
+    records: int
+    new: int

@@ -24,7 +24,7 @@ from aicmo_actors.gateways.mail_message import build_message
 from aicmo_actors.gateways.transport import MailTransport
 from aicmo_actors.gateways.webhook import WebhookClient, WebhookError
 from aicmo_actors.runtime import Actor
-from contracts.cam import AlertRequested, ReplyCategory, RetryAlert
+from contracts.cam import AlertDelivered, AlertRequested, ReplyCategory, RetryAlert
 
 _URL = re.compile(r"(?i)\b(?:https?|ftp)://\S+|\bwww\.\S+")
 
@@ -82,21 +82,28 @@ class Alerts(Actor[AlertRequested | RetryAlert]):
         # Outcomes a channel already has but the database does not (its commit failed):
         # written again before anything else, and in on_stop, so a delivered alert is not
         # delivered again by the next incarnation (only a kill in that window can repeat
-        # it, and then with the same Message-ID and Idempotency-Key).
-        self._unrecorded: list[tuple[Callable[..., Awaitable[None]], tuple[Any, ...]]] = []
+        # it, and then with the same Message-ID and Idempotency-Key). The event that says so
+        # is published once the write is in, whichever incarnation makes it.
+        self._unrecorded: list[tuple[Callable[..., Awaitable[None]], tuple[Any, ...], AlertDelivered | None]] = []
 
-    async def _record(self, write: Callable[..., Awaitable[None]], *args: Any) -> None:
+    async def _record(
+        self, write: Callable[..., Awaitable[None]], *args: Any, then: AlertDelivered | None = None
+    ) -> None:
         try:
             await write(*args)
         except Exception:
-            self._unrecorded.append((write, args))
+            self._unrecorded.append((write, args, then))
             raise
+        if then is not None:
+            await self.ctx.publish(then)
 
     async def _write_unrecorded(self) -> None:
         while self._unrecorded:
-            write, args = self._unrecorded[0]
+            write, args, then = self._unrecorded[0]
             await write(*args)
             self._unrecorded.pop(0)
+            if then is not None:
+                await self.ctx.publish(then)
 
     async def on_start(self) -> None:
         pending = await self.store.alerts.pending_ids()
@@ -215,7 +222,12 @@ class Alerts(Actor[AlertRequested | RetryAlert]):
         if self.webhook_url:
             wanted.add("webhook")
         if wanted <= done:
-            await self._record(self.store.alerts.finish, row.alert_id, "delivered", now, None, sorted(done))
+            delivered = AlertDelivered(
+                alert_id=row.alert_id, kind=row.kind, campaign=row.campaign, channels=tuple(sorted(done))
+            )
+            await self._record(
+                self.store.alerts.finish, row.alert_id, "delivered", now, None, sorted(done), then=delivered
+            )
             self.ctx.log.info("alert delivered", kind=row.kind, alert_id=row.alert_id)
             return
         attempts = row.attempts + 1

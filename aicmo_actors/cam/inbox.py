@@ -115,12 +115,15 @@ class Inbox(Actor[Tick | PollInbox]):
                 continue
             try:
                 fetched, stored = await self._poll(inbox)
+                if inbox.source is not None:  # None: still waiting to reconnect after a failure
+                    self.ctx.report_dependency(f"inbox:{name}", ok=True)
                 counts["fetched"] += fetched
                 counts["stored"] += stored
                 counts["duplicates"] += fetched - stored
             except InboxUnavailable as exc:
                 counts["unavailable"] += 1
                 errors.append(f"{name}: {exc}")
+                self.ctx.report_dependency(f"inbox:{name}", ok=False, detail=str(exc))
                 await self._failed(inbox, exc)
         if isinstance(message, Tick):
             report = CycleReport(

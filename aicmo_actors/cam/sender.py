@@ -216,6 +216,14 @@ class Sender(Actor[SendEmail | FlushSends]):
         if job is None:
             return  # already sent, failed, unconfirmed, or not due yet: nothing to do
         result = await self._transport(job).send(job.email, mail_from=self._mail_from(job), rcpt_to=[job.recipient])
+        # Refused at connect (which includes STARTTLS and AUTH) says the server or our login is
+        # the problem; any later answer means the server took us, whatever it said of the email.
+        reached = result.stage != "connect"
+        self.ctx.report_dependency(
+            f"smtp:{job.transport}",
+            ok=reached,
+            detail="" if reached else f"{result.smtp_code or ''} {result.smtp_text}".strip(),
+        )
         await self._settle(job, result, job.subject or "")
 
     async def _not_sent(self, outcome: NotSent) -> None:

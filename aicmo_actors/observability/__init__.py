@@ -1,1 +1,1 @@
-"""observability."""
+"""observability: usage metering (what each module did, counted once)."""

@@ -1,1 +1,1 @@
-"""orchestration."""
+"""orchestration: the module registry, the modules' switches and their health."""

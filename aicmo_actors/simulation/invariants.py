@@ -46,6 +46,7 @@ INVARIANTS = (
     "no lead is stranded: an active lead has its next step scheduled or in flight",
     "every inbound message is classified and acted on exactly once",
     "a strongly matched unsubscribe, complaint or hard bounce stops sends within a tick of being stored",
+    "usage counts every email sent, message read and classified and alert delivered exactly once",
 )
 #: Replies that suppress their lead's address (when tied to our email by a strong match).
 SUPPRESSING = frozenset({ReplyCategory.UNSUBSCRIBE, ReplyCategory.COMPLAINT, ReplyCategory.BOUNCE_HARD})
@@ -69,6 +70,7 @@ async def check_invariants(
     *,
     kills: Sequence[Kill] = (),
     acted_events: Mapping[int, int] | None = None,
+    metering: bool = True,
 ) -> list[Violation]:
     """Every invariant, checked; `kills` are the kill points the process died at and
     `acted_events` the count of `ReplyActedOn` events per inbound message, from the trace."""
@@ -279,7 +281,44 @@ async def check_invariants(
         if counts.get(step, 0) < ticks:
             found.append(Violation(INVARIANTS[5], f"{counts.get(step, 0)} {step} reports for {ticks} ticks"))
             break
+
+    # 10. Usage: what the meter counted is what the sink received and the tables say, once each.
+    if metering:
+        problem = await _usage_problem(store, world)
+        if problem is not None:
+            found.append(Violation(INVARIANTS[9], problem))
     return found
+
+
+async def _usage_problem(store: CamStore, world: World) -> str | None:
+    from aicmo_actors.observability.tables import observability_usage as usage_t
+
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(sa.select(usage_t.c.kind, sa.func.sum(usage_t.c.quantity)).group_by(usage_t.c.kind))
+        usage = {str(kind): int(total or 0) for kind, total in rows}
+        accepted = set(
+            (
+                await conn.execute(sa.select(outbound_t.c.message_id).where(outbound_t.c.accepted_at.is_not(None)))
+            ).scalars()
+        )
+        read = (
+            await conn.execute(sa.select(sa.func.count()).where(inbound_t.c.processed_at.is_not(None)))
+        ).scalar_one()
+        delivered = (await conn.execute(sa.select(sa.func.count()).where(alerts_t.c.state == "delivered"))).scalar_one()
+    received = {d.message_id for d in world.deliveries}
+    expected = {
+        "email_sent": len(accepted),
+        "message_read": read,
+        "message_classified": read,
+        "alert_delivered": delivered,
+    }
+    for kind, count in expected.items():
+        if int(usage.get(kind) or 0) != count:
+            return f"usage counted {usage.get(kind) or 0} {kind}, the tables say {count}"
+    missing = accepted - received
+    if missing:
+        return f"{len(missing)} email(s) the database says were accepted never reached the sink, e.g. {min(missing)}"
+    return None
 
 
 def sending_mailbox(d: Delivery) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aicmo_actors.api.plane import ControlPlane
 from aicmo_actors.cam import cam_supervisor
 from aicmo_actors.cam.campaign import CampaignSpec
 from aicmo_actors.cam.decision import PausePolicy
@@ -84,6 +85,7 @@ async def simulate(
     tick_s: float = 3600,
     progress: Callable[[float, float], None] | None = None,
     pause_policy: PausePolicy | None = None,
+    metering: bool = True,
 ) -> SimResult:
     """Run the acquisition cycle for `days` simulated days; returns the outcome and the checks.
 
@@ -168,7 +170,7 @@ async def simulate(
                 if anywhere is not None:
                     anywhere.new_life(life)
                 engine, system = _new_life(
-                    settings, seed, life, faults, world, inbox_dir, pause_policy, commit_faults, inboxes
+                    settings, seed, life, faults, world, inbox_dir, pause_policy, commit_faults, inboxes, metering
                 )
                 system.events.tap(record)
                 born = clock.monotonic()
@@ -225,7 +227,9 @@ async def simulate(
     funnel = await store.metrics.funnel(spec.name)
     expected_ticks = _complete_ticks(ticks, lives, tick_s)
     kills = anywhere.kills if anywhere is not None else []
-    violations = await check_invariants(store, world, spec, expected_ticks, settings, kills=kills, acted_events=acted)
+    violations = await check_invariants(
+        store, world, spec, expected_ticks, settings, kills=kills, acted_events=acted, metering=metering
+    )
     await engine.dispose()
     # Actors that run at one simulated instant run concurrently, so events of one instant
     # are compared as a set: sorted by time, then by text.
@@ -267,11 +271,13 @@ def _new_life(
     pause_policy: PausePolicy | None,
     commit_faults: list[CommitFaults],
     inboxes: list[FaultyInbox],
+    metering: bool = True,
 ) -> tuple[AsyncEngine, ActorSystem]:
     """The service as `python run.py` builds it (same store, actors and Maildir inbox path),
     on the world's sink instead of SMTP; its engine and its (not yet started) system."""
     engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
     store = CamStore(engine)
+    plane = ControlPlane(engine, metering=metering)
     if faults.db_commit_error > 0:
         commit_faults.append(CommitFaults(engine, seed * 1000 + life, faults.db_commit_error))
 
@@ -293,7 +299,7 @@ def _new_life(
         inboxes={"sim": make_inbox},
         installation=f"sim-{seed}",
     )
-    return engine, ActorSystem(settings, clock=world.clock, children=[cam])
+    return engine, ActorSystem(settings, clock=world.clock, children=[*plane.supervisors(), cam])
 
 
 def _stop_faults(commit_faults: list[CommitFaults]) -> None:

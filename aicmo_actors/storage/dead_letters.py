@@ -67,12 +67,16 @@ async def store_dead_letters(engine: AsyncEngine, letters: Sequence[DeadLetter])
         )
 
 
-async def list_dead_letters(engine: AsyncEngine, limit: int = 20) -> list[StoredDeadLetter]:
-    """The newest `limit` dead letters, newest first."""
+async def list_dead_letters(
+    engine: AsyncEngine, limit: int = 20, *, before: int | None = None
+) -> list[StoredDeadLetter]:
+    """The newest `limit` dead letters, newest first (with `before`: those older than that id)."""
     if limit < 1:
         return []
     table = runtime_dead_letters.c
-    stmt = select(runtime_dead_letters).order_by(table.at.desc(), table.id.desc()).limit(limit)
+    stmt = select(runtime_dead_letters).order_by(table.id.desc()).limit(limit)
+    if before is not None:
+        stmt = stmt.where(table.id < before)
     async with engine.connect() as conn:
         # A reader need not queue behind the service's writes on SQLite.
         await conn.execution_options(**{SQLITE_BEGIN: "DEFERRED"})

@@ -1,0 +1,19 @@
+"""`orchestration_supervisor`: the switchboard under its own supervisor."""
+
+from __future__ import annotations
+
+from aicmo_actors.orchestration.registry import ModuleRegistry
+from aicmo_actors.orchestration.switchboard import SWITCHBOARD, Switchboard
+from aicmo_actors.orchestration.switches import SwitchesRepo
+from aicmo_actors.runtime import ChildSpec, SupervisorSpec
+
+
+def orchestration_supervisor(registry: ModuleRegistry, repo: SwitchesRepo) -> SupervisorSpec:
+    """Start it before the modules it switches: their actors then start already suspended."""
+    return SupervisorSpec(
+        "orchestration",
+        children=[ChildSpec(SWITCHBOARD, lambda: Switchboard(registry, repo))],
+        strategy="one_for_one",
+        max_restarts=10,
+        period=60,
+    )
