@@ -199,10 +199,20 @@ def cmd_campaign_status(args: argparse.Namespace) -> int:
     return _run(work)
 
 
+def _refuse_archived(campaign: Any, action: str) -> None:
+    """An archived campaign is stopped for good: it is not resumed, and nothing is imported into it."""
+    from aicmo_actors.cam.repos.campaigns import is_archived
+
+    if campaign is not None and is_archived(campaign.status, campaign.paused_reason):
+        raise UserError(f"campaign {campaign.name!r} is archived: it cannot be {action}")
+
+
 def _set_status(status: str) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
         async def work() -> int:
             async with open_store() as store:
+                if status == "active":
+                    _refuse_archived((await store.campaigns.all()).get(args.name), "resumed")
                 changed = await store.campaigns.set_status(
                     args.name, status, "paused by command" if status == "paused" else None, _now()
                 )
@@ -239,11 +249,13 @@ def cmd_leads_import(args: argparse.Namespace) -> int:
 
     async def work() -> int:
         async with open_store() as store:
-            if args.campaign not in await store.campaigns.all():
+            campaigns = await store.campaigns.all()
+            if args.campaign not in campaigns:
                 raise UserError(
                     f"no campaign named {args.campaign!r}: "
                     "create it first with `python run.py campaign create FILE.toml`"
                 )
+            _refuse_archived(campaigns[args.campaign], "imported into")
             rows = [
                 {
                     "email": lead.email,
@@ -277,59 +289,6 @@ def cmd_leads_import(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return PARTIAL_IMPORT
-        return 0
-
-    return _run(work)
-
-
-def cmd_leads_show(args: argparse.Namespace) -> int:
-    async def work() -> int:
-        async with open_store() as store:
-            found = await store.leads.details(args.address)
-        if not found:
-            raise UserError(f"no lead {args.address!r} in any campaign", exit_code=1)
-        if args.json:
-            print(json.dumps(found, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)))
-            return 0
-
-        def when(value: datetime | None) -> str:
-            return value.isoformat(timespec="minutes") if value else "-"
-
-        for lead in found:
-            print(f"{lead['email']} in campaign {lead['campaign']} (lead {lead['lead_id']}): {lead['state']}")
-            print(f"  why: {_printable(lead['state_reason']) or '-'}")
-            print(
-                f"  last step sent: {lead['current_step']}, next action: "
-                f"{when(lead['next_action_at'])}, soft bounces: {lead['soft_bounces']}"
-            )
-            if lead["suppressed"]:
-                print(f"  suppressed: {lead['suppressed']['reason']} since {when(lead['suppressed']['created_at'])}")
-            for e in lead["emails"]:
-                outcome = ", ".join(
-                    part
-                    for part in (
-                        f"{e['bounce']} bounce ({e['bounce_reason']})" if e["bounce"] else "",
-                        "complaint" if e["complained_at"] else "",
-                        f"delayed {when(e['delayed_at'])}" if e["delayed_at"] else "",
-                    )
-                    if part
-                )
-                print(
-                    f"  step {e['step']}: {e['status']} from {e['mailbox']} at {when(e['sent_at'])}"
-                    + (f"; {outcome}" if outcome else "")
-                )
-                for reply in e["replies"] or []:
-                    print(
-                        f"      {reply.get('at', '?')[:16]} {reply.get('stage')}: "
-                        f"{reply.get('code') or ''} {_printable(reply.get('text'), 160)}"
-                    )
-                if e["status"] in ("CANCELLED", "QUEUED") and e["last_error"]:
-                    print(f"      {_printable(e['last_error'], 200)}")
-            for i in lead["inbound"]:
-                print(
-                    f"  inbound #{i['id']} {when(i['received_at'])}: {i['category']} "
-                    f"({i['reason'] or '-'}, tied by {i['matched_by']}) {_printable(i['subject'], 80)}"
-                )
         return 0
 
     return _run(work)
@@ -468,9 +427,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from aicmo_actors.cli import records  # here: it uses this module's helpers
+
     campaign = sub.add_parser(
         "campaign",
-        help="create, list, check, pause and resume campaigns",
+        help="create, list, check, preview, pause, resume and archive campaigns",
         description="Campaigns are TOML files (see examples/campaign.toml).",
     )
     csub = campaign.add_subparsers(dest="campaign_command", metavar="ACTION", required=True)
@@ -504,8 +465,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("name")
     p.set_defaults(func=_set_status("active"))
     campaign_check.register(csub)
+    records.register_campaign(csub)
 
-    leads = sub.add_parser("leads", help="import leads from a CSV file")
+    leads = sub.add_parser("leads", help="import, list, show and export leads")
     lsub = leads.add_subparsers(dest="leads_command", metavar="ACTION", required=True)
     p = lsub.add_parser(
         "import",
@@ -523,14 +485,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=cmd_leads_import)
     p = lsub.add_parser(
         "show",
-        help="one address: its state and why, its emails with every server answer, what came back",
-        description="Everything about one lead, in every campaign it is in: its state "
-        "and the reason, the next action, each email (status, bounces, complaints, "
-        "delays, every answer of the receiving server) and the inbound mail tied to it.",
+        help="one lead (by id) or address: its whole history",
+        description="Everything about one lead (ID_OR_EMAIL: its id, or an address: each campaign it is in): "
+        "its state and the reason, the next action, each email (status, bounces, complaints, delays, every "
+        "answer of the receiving server), the inbound mail tied to it with the classifier's evidence (and any "
+        "relabelling), the alerts it raised, and a timeline of all of it. State changes are not stored one by "
+        "one: the timeline is made from the times on those records. An unknown lead is exit code 2.",
     )
-    p.add_argument("address")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_leads_show)
+    p.add_argument("address", metavar="ID_OR_EMAIL")
+    p.add_argument("--json", action="store_true", help="print one JSON array, one history per lead")
+    p.set_defaults(func=records.cmd_leads_show)
+    records.register_leads(lsub)
 
     mailbox = sub.add_parser("mailbox", help="list sending mailboxes, resume a paused one")
     msub = mailbox.add_subparsers(dest="mailbox_command", metavar="ACTION", required=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextvars
 import importlib
 import json
 import os
@@ -51,8 +52,16 @@ COMMAND_MODULES = (
 )
 
 
+#: `--database-url URL`, accepted by every command: it overrides AICMO_DATABASE_URL for the command.
+DATABASE_URL_OPTION = "--database-url"
+DATABASE_URL_HELP = "the database to use for this command (default: AICMO_DATABASE_URL, else ./aicmo.db)"
+_DATABASE_URL: contextvars.ContextVar[str | None] = contextvars.ContextVar("aicmo_cli_database_url", default=None)
+
+
 def load_settings(**overrides: object) -> Settings:
-    """The settings from the environment and .env; a bad one is a `UserError` naming its variable."""
+    """The settings from the environment and .env; a bad one is a `UserError` naming its variable.
+
+    The command's `--database-url`, when given, is the database URL (over AICMO_DATABASE_URL)."""
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
@@ -72,6 +81,9 @@ def load_settings(**overrides: object) -> Settings:
         raise UserError(f"cannot read {_env_file()}: {exc.strerror or exc}") from None
     except ValueError as exc:  # any other value a setting's own validation refuses
         raise UserError(f"invalid setting: {' '.join(str(exc).split())}") from None
+    given_url = _DATABASE_URL.get()
+    if given_url is not None:
+        overrides = {"database_url": given_url, **overrides}
     return base.model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
 
@@ -196,7 +208,41 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(sub)
+    _offer_database_url(parser)
     return parser
+
+
+def _offer_database_url(parser: argparse.ArgumentParser) -> None:
+    """Every command's `--help` lists `--database-url` (`_dispatch` takes it out of the
+    arguments before they are parsed, wherever it stands, so it works the same everywhere)."""
+    if DATABASE_URL_OPTION not in parser._option_string_actions:
+        parser.add_argument(DATABASE_URL_OPTION, metavar="URL", default=argparse.SUPPRESS, help=DATABASE_URL_HELP)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                _offer_database_url(child)
+
+
+def _take_database_url(parser: argparse.ArgumentParser, given: list[str]) -> tuple[list[str], str | None]:
+    """`given` without `--database-url URL` (or `--database-url=URL`), and the URL (the last one given)."""
+    rest: list[str] = []
+    url = None
+    items = iter(given)
+    for item in items:
+        if item == "--":
+            rest += [item, *items]
+            break
+        if item == DATABASE_URL_OPTION:
+            url = next(items, None)
+            if url is None or url.startswith("-"):
+                parser.error(f"argument {DATABASE_URL_OPTION}: expected a database URL")
+        elif item.startswith(DATABASE_URL_OPTION + "="):
+            url = item.partition("=")[2]
+        else:
+            rest.append(item)
+    if url is not None and not url.strip():
+        parser.error(f"argument {DATABASE_URL_OPTION}: expected a database URL")
+    return rest, url
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -215,6 +261,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(argv: Sequence[str] | None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    given, database_url = _take_database_url(parser, given)
+    token = _DATABASE_URL.set(database_url)
+    try:
+        return _dispatch_parsed(parser, given)
+    finally:
+        _DATABASE_URL.reset(token)
+
+
+def _dispatch_parsed(parser: argparse.ArgumentParser, given: list[str]) -> int:
     if given and given[0].startswith("-") and given[0] not in ("-h", "--help"):
         given = ["run", *given]  # `python run.py --tick 5` is `python run.py run --tick 5`
     args = parser.parse_args(given)

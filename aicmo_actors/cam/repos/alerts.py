@@ -12,7 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aicmo_actors.cam.repos.records import jsonable, one_of, page_size
 from aicmo_actors.cam.repos.sql import aware
+from aicmo_actors.cam.tables import ALERT_STATES
 from aicmo_actors.cam.tables import cam_alerts as alerts_t
 from aicmo_actors.cam.tables import cam_leads as leads_t
 from aicmo_actors.storage.insert import insert_ignore_in
@@ -156,6 +158,17 @@ class AlertsRepo:
     async def get(self, alert_id: int) -> AlertRow | None:
         return await run_read(self.engine, lambda conn: _alert(conn, alert_id))
 
+    async def due_ids(self, now: datetime) -> list[int]:
+        """Pending alerts given a due time that has come (`retry_now` sets one; the delivery
+        clears it), oldest first."""
+        query = (
+            sa.select(alerts_t.c.id)
+            .where(alerts_t.c.state == "pending", alerts_t.c.next_attempt_at.is_not(None))
+            .where(alerts_t.c.next_attempt_at <= now)
+            .order_by(alerts_t.c.id)
+        )
+        return await run_read(self.engine, lambda conn: [int(i) for i in conn.execute(query).scalars()])
+
     async def pending_ids(self) -> list[int]:
         query = sa.select(alerts_t.c.id).where(alerts_t.c.state == "pending").order_by(alerts_t.c.id)
         return await run_read(self.engine, lambda conn: [int(i) for i in conn.execute(query).scalars()])
@@ -171,7 +184,11 @@ class AlertsRepo:
                 alerts_t.update()
                 .where(alerts_t.c.id == alert_id)
                 .values(
-                    state=state, last_error=error, payload=payload, delivered_at=now if state == "delivered" else None
+                    state=state,
+                    last_error=error,
+                    payload=payload,
+                    delivered_at=now if state == "delivered" else None,
+                    next_attempt_at=None,
                 )
             )
 
@@ -185,7 +202,92 @@ class AlertsRepo:
             conn.execute(
                 alerts_t.update()
                 .where(alerts_t.c.id == alert_id)
-                .values(attempts=attempts, last_error=error, payload=payload)
+                .values(attempts=attempts, last_error=error, payload=payload, next_attempt_at=None)
             )
 
         await run_write(self.engine, work)
+
+    # -- reading and operator actions (the command line and the HTTP API) ------------------------
+
+    async def page(
+        self, *, state: str | None = None, after_id: int | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """One page of alerts by id ascending (keyset on `after_id`), each `ALERT_FIELDS`; `state`
+        one of `tables.ALERT_STATES` (pending, delivered, failed), else a `RecordError`."""
+        size = page_size(limit)
+        if state is not None:
+            one_of("alert state", state, ALERT_STATES)
+        query = sa.select(
+            alerts_t.c.id,
+            alerts_t.c.kind,
+            alerts_t.c.state,
+            alerts_t.c.attempts,
+            alerts_t.c.campaign,
+            alerts_t.c.lead_id,
+            alerts_t.c.inbound_id,
+            alerts_t.c.payload,
+            alerts_t.c.last_error,
+            alerts_t.c.next_attempt_at,
+            alerts_t.c.created_at,
+            alerts_t.c.delivered_at,
+        )
+        if state is not None:
+            query = query.where(alerts_t.c.state == state)
+        if after_id is not None:
+            query = query.where(alerts_t.c.id > after_id)
+        query = query.order_by(alerts_t.c.id).limit(size)
+
+        def work(conn: Connection) -> list[dict[str, Any]]:
+            found = []
+            for r in conn.execute(query).mappings():
+                row = dict(r)
+                payload = row.pop("payload") or {}
+                row |= {
+                    "category": payload.get("category"),
+                    "summary": payload.get("summary", ""),
+                    "channels_done": list(payload.get("channels_done", [])),
+                }
+                found.append(jsonable({name: row[name] for name in ALERT_FIELDS}))
+            return found
+
+        return await run_read(self.engine, work)
+
+    async def retry_now(self, alert_id: int, now: datetime) -> bool:
+        """Make an alert due again: a failed one (given up, or refused for good) becomes pending
+        with its attempts counted from zero and due `now`; a pending one is due `now`. False:
+        there is no such alert, or it was delivered already (nothing changes).
+
+        (Not `retry`: that name is the delivery's own record of a failed attempt.) `cam.alerts`
+        delivers the pending alerts it finds when it starts, and those it is told about
+        (`RetryAlert`): a caller beside a running service tells it."""
+
+        def work(conn: Connection) -> bool:
+            state = conn.execute(sa.select(alerts_t.c.state).where(alerts_t.c.id == alert_id)).scalar_one_or_none()
+            if state is None or state == "delivered":
+                return False
+            values: dict[str, Any] = {"state": "pending", "next_attempt_at": now}
+            if state == "failed":
+                values["attempts"] = 0
+            conn.execute(alerts_t.update().where(alerts_t.c.id == alert_id).values(**values))
+            return True
+
+        return await run_write(self.engine, work)
+
+
+#: What `AlertsRepo.page` returns for each alert.
+ALERT_FIELDS = (
+    "id",
+    "kind",
+    "state",
+    "attempts",
+    "campaign",
+    "lead_id",
+    "inbound_id",
+    "category",
+    "summary",
+    "channels_done",
+    "last_error",
+    "next_attempt_at",
+    "created_at",
+    "delivered_at",
+)

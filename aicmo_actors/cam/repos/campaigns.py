@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from aicmo_actors.cam import texts
 from aicmo_actors.cam.campaign import CampaignSpec
 from aicmo_actors.cam.repos.alerts import insert_alert
+from aicmo_actors.cam.repos.records import RecordError
 from aicmo_actors.cam.repos.sql import aware
 from aicmo_actors.cam.tables import cam_campaigns as campaigns_t
 from aicmo_actors.cam.tables import cam_leads as leads_t
@@ -23,6 +24,9 @@ from aicmo_actors.cam.tables import cam_sending_mailboxes as mailboxes_t
 from aicmo_actors.storage.insert import insert_ignore_in
 from aicmo_actors.storage.work import run_read, run_write
 from contracts.cam import LeadState, OutboundStatus
+
+#: An archived campaign is paused with this reason: the table has no status of its own for it.
+ARCHIVED = "archived"
 
 
 @dataclass(frozen=True)
@@ -250,3 +254,64 @@ class CampaignsRepo:
         """Every sending mailbox's row, by address."""
         query = sa.select(mailboxes_t).order_by(mailboxes_t.c.address)
         return await run_read(self.engine, lambda conn: [dict(r) for r in conn.execute(query).mappings()])
+
+    async def archive(self, name: str, now: datetime) -> dict[str, Any]:
+        """Stop a campaign for good, kept for its history, in one transaction: it is paused with
+        the reason `ARCHIVED` (the table has no status of its own for it), its active and paused
+        leads are stopped ("the campaign was archived"), and its emails still queued are
+        cancelled. Returns {"campaign", "archived": False when it was archived already,
+        "leads_stopped", "emails_cancelled"}. An unknown campaign is a `RecordError`.
+
+        A command that would resume it or import into it should refuse (`is_archived`)."""
+
+        def work(conn: Connection) -> dict[str, Any]:
+            row = conn.execute(
+                sa.select(campaigns_t.c.id, campaigns_t.c.status, campaigns_t.c.paused_reason).where(
+                    campaigns_t.c.name == name
+                )
+            ).first()
+            if row is None:
+                raise RecordError(f"no campaign named {name!r}")
+            done = {"campaign": name, "archived": False, "leads_stopped": 0, "emails_cancelled": 0}
+            if is_archived(row.status, row.paused_reason):
+                return done
+            conn.execute(
+                campaigns_t.update()
+                .where(campaigns_t.c.id == row.id)
+                .values(status="paused", paused_reason=ARCHIVED, paused_at=now, updated_at=now)
+            )
+            stopped = conn.execute(
+                leads_t.update()
+                .where(
+                    leads_t.c.campaign_id == row.id,
+                    leads_t.c.state.in_([LeadState.ACTIVE.value, LeadState.PAUSED.value]),
+                )
+                .values(
+                    state=LeadState.STOPPED.value,
+                    state_reason="the campaign was archived",
+                    next_action_at=None,
+                    updated_at=now,
+                )
+            )
+            # Only QUEUED rows: a SENDING one belongs to the sender, which settles it.
+            cancelled = conn.execute(
+                outbound_t.update()
+                .where(outbound_t.c.campaign_id == row.id, outbound_t.c.status == OutboundStatus.QUEUED.value)
+                .values(
+                    status=OutboundStatus.CANCELLED.value,
+                    last_error="not sent: the campaign was archived",
+                    next_attempt_at=None,
+                )
+            )
+            return done | {
+                "archived": True,
+                "leads_stopped": int(stopped.rowcount or 0),
+                "emails_cancelled": int(cancelled.rowcount or 0),
+            }
+
+        return await run_write(self.engine, work)
+
+
+def is_archived(status: str, paused_reason: str | None) -> bool:
+    """Is a campaign with this status and pause reason archived (`CampaignsRepo.archive`)?"""
+    return status == "paused" and paused_reason == ARCHIVED

@@ -28,14 +28,16 @@ from aicmo_actors.cam.lead_rules import (
     decide_reply,
 )
 from aicmo_actors.cam.repos.alerts import insert_alert
-from aicmo_actors.cam.repos.leads import apply_decision_in, stop_colleagues_in
+from aicmo_actors.cam.repos.leads import apply_decision_in, campaign_id_in, evidence, stop_colleagues_in
 from aicmo_actors.cam.repos.outbox import stronger_bounce, stronger_bounce_reason
+from aicmo_actors.cam.repos.records import RecordError, jsonable, one_of, page_size, relabel_note
 from aicmo_actors.cam.repos.sql import aware, chunks, normalise_address, stable_hash
 from aicmo_actors.cam.tables import cam_campaigns as campaigns_t
 from aicmo_actors.cam.tables import cam_inbound_emails as inbound_t
 from aicmo_actors.cam.tables import cam_leads as leads_t
 from aicmo_actors.cam.tables import cam_mailbox_cursors as cursors_t
 from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
+from aicmo_actors.cam.tables import cam_suppressions as suppressions_t
 from aicmo_actors.gateways.inbox_source import FetchedMessage
 from aicmo_actors.storage.insert import insert_ignore_in
 from aicmo_actors.storage.work import run_read, run_write
@@ -86,6 +88,12 @@ WORTH_A_LOOK = frozenset(
 )
 #: Makes an alert's (summary, text) from the stored raw message, its sender and category.
 AlertText = Callable[[bytes, str | None, str], tuple[str, str]]
+
+
+def _acting_columns() -> tuple[sa.ColumnElement[Any], ...]:
+    """What acting on a message reads of it (`_act`): by the follow-up and by a relabel."""
+    c = inbound_t.c
+    return (c.id, c.classification, c.lead_id, c.outbound_id, c.matched_by, c.raw, c.from_address, c.category)
 
 
 class InboundRepo:
@@ -393,16 +401,7 @@ class InboundRepo:
 
         def work(conn: Connection) -> Acted | None:
             row = conn.execute(
-                sa.select(
-                    inbound_t.c.id,
-                    inbound_t.c.classification,
-                    inbound_t.c.lead_id,
-                    inbound_t.c.outbound_id,
-                    inbound_t.c.matched_by,
-                    inbound_t.c.raw,
-                    inbound_t.c.from_address,
-                    inbound_t.c.category,
-                )
+                sa.select(*_acting_columns())
                 .where(
                     inbound_t.c.id == inbound_id, inbound_t.c.processed_at.is_not(None), inbound_t.c.acted_at.is_(None)
                 )
@@ -416,6 +415,294 @@ class InboundRepo:
             return acted
 
         return await run_write(self.engine, work)
+
+    # -- reading and operator actions (the command line and the HTTP API) ------------------------
+
+    async def replies(
+        self,
+        *,
+        category: str | None = None,
+        campaign: str | None = None,
+        handled: bool | None = None,
+        matched: bool | None = None,
+        after_id: int | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """One page of inbound mail by id ascending (keyset on `after_id`), each `REPLY_FIELDS`.
+
+        Filters: the category; the campaign of the lead it is tied to; `handled` True for the
+        messages acted on (`acted_at` set: the lead's decision, suppression and alert are
+        written), False for those not (yet); `matched` True for the ones tied to an email we
+        sent (`STRONG_MATCHES`), False for the rest (what `inbox unmatched` lists: tied to
+        nothing, or only by a guess; not classified yet is neither). An unknown category or
+        campaign is a `RecordError`."""
+        size = page_size(limit)
+        if category is not None:
+            one_of("category", category, [c.value for c in ReplyCategory])
+
+        def work(conn: Connection) -> list[dict[str, Any]]:
+            query = sa.select(*_REPLY_COLUMNS).select_from(
+                inbound_t.outerjoin(leads_t, leads_t.c.id == inbound_t.c.lead_id).outerjoin(
+                    campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id
+                )
+            )
+            if category is not None:
+                query = query.where(inbound_t.c.category == category)
+            if campaign is not None:
+                query = query.where(leads_t.c.campaign_id == campaign_id_in(conn, campaign))
+            if handled is not None:
+                query = query.where(inbound_t.c.acted_at.is_not(None) if handled else inbound_t.c.acted_at.is_(None))
+            if matched is True:
+                query = query.where(
+                    inbound_t.c.lead_id.is_not(None), inbound_t.c.matched_by.in_(sorted(STRONG_MATCHES))
+                )
+            elif matched is False:
+                query = query.where(
+                    inbound_t.c.processed_at.is_not(None),
+                    sa.or_(inbound_t.c.lead_id.is_(None), inbound_t.c.matched_by.in_(sorted(WEAK_MATCHES))),
+                )
+            if after_id is not None:
+                query = query.where(inbound_t.c.id > after_id)
+            rows = conn.execute(query.order_by(inbound_t.c.id).limit(size)).mappings()
+            return [_reply(dict(r)) for r in rows]
+
+        return await run_read(self.engine, work)
+
+    async def unmatched_page(self, *, after_id: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """What `inbox unmatched` lists (mail tied to nothing we sent, or only by a guess), as
+        pages by id ascending: `replies(matched=False, ...)`."""
+        return await self.replies(matched=False, after_id=after_id, limit=limit)
+
+    async def reply(self, inbound_id: int) -> dict[str, Any] | None:
+        """One inbound message as `REPLY_FIELDS`; None: there is none with this id."""
+
+        def work(conn: Connection) -> dict[str, Any] | None:
+            query = (
+                sa.select(*_REPLY_COLUMNS)
+                .select_from(
+                    inbound_t.outerjoin(leads_t, leads_t.c.id == inbound_t.c.lead_id).outerjoin(
+                        campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id
+                    )
+                )
+                .where(inbound_t.c.id == inbound_id)
+            )
+            row = conn.execute(query).mappings().first()
+            return _reply(dict(row)) if row is not None else None
+
+        return await run_read(self.engine, work)
+
+    async def relabel(
+        self,
+        inbound_id: int,
+        category: str,
+        *,
+        by: str,
+        now: datetime,
+        alert_text: AlertText | None = None,
+        rules: LeadRules = DEFAULT_RULES,
+        shared_domains: Iterable[str] | None = None,
+    ) -> dict[str, Any]:
+        """A person labels a message by hand, in one transaction: its classification becomes
+        `category` (confidence 1; the classifier's evidence kept, with a line saying who changed
+        it from what, `records.relabel_note`) and its lead moves exactly as acting on that
+        label moves it (`act`: the outcome on the email, the lead rules' decision, suppression,
+        colleagues stopped, the alert).
+
+        Acted on already under another label, the new label's decision goes on top of what
+        the first one did: what the lead state machine allows (auto-reply -> interested moves
+        a paused lead to replied and raises the interested alert; -> unsubscribe suppresses
+        the address). Nothing is undone: a suppression, a bounce on the email, a state with no
+        way back stay. As with the classifier's label, a message tied to its lead only by a
+        guess changes no lead (at most an alert). Not acted on yet, it is acted on under the
+        new label only.
+
+        `alert_text`, `shared_domains`: as for `act` (default: the follow-up's). Returns
+        `RELABEL_FIELDS`. An unknown id or category, or a message not classified yet, is a
+        `RecordError`.
+        """
+        new = ReplyCategory(one_of("category", category, [c.value for c in ReplyCategory]))
+        if alert_text is None or shared_domains is None:
+            # The follow-up's own wording and free-mail domains, so a person's label acts as the
+            # classifier's would (imported here: the follow-up imports this module).
+            from aicmo_actors.cam import followup
+
+            alert_text = alert_text or followup.alert_text
+            shared_domains = followup.SHARED_DOMAINS if shared_domains is None else shared_domains
+        text, shared = alert_text, frozenset(shared_domains)
+
+        def work(conn: Connection) -> dict[str, Any]:
+            row = conn.execute(
+                sa.select(*_acting_columns(), inbound_t.c.processed_at, inbound_t.c.acted_at)
+                .where(inbound_t.c.id == inbound_id)
+                .with_for_update()
+            ).first()
+            if row is None:
+                raise RecordError(f"no inbound message #{inbound_id}")
+            if row.processed_at is None or row.classification is None:
+                raise RecordError(f"inbound message #{inbound_id} is not classified yet: label it once it is read")
+            old = Classification.model_validate(row.classification)
+            lead_id = int(row.lead_id) if row.lead_id is not None else None
+            before = _lead_now(conn, lead_id)
+            result: dict[str, Any] = {
+                "inbound_id": inbound_id,
+                "category": new.value,
+                "previous_category": old.category.value,
+                "by": by,
+                "relabelled": old.category is not new,
+                "lead_id": lead_id,
+                "campaign": None,
+                "matched_by": row.matched_by,
+                "cause": f"already labelled {new.value}: nothing changed",
+                "outcome": None,
+                "lead_before": before,
+                "lead_after": before,
+                "alert_ids": [],
+                "stopped_colleagues": 0,
+            }
+            if old.category is new:
+                return result
+            c = relabelled(old, new, by, now)
+            conn.execute(
+                inbound_t.update()
+                .where(inbound_t.c.id == inbound_id)
+                .values(
+                    category=c.category.value,
+                    reason=c.reason[:64] if c.reason else None,
+                    confidence=c.confidence,
+                    classification=json.loads(c.model_dump_json()),
+                    acted_at=sa.func.coalesce(inbound_t.c.acted_at, now),
+                )
+            )
+            acted = _act(conn, row, c, now, text, rules, shared)
+            return result | {
+                "campaign": acted.campaign,
+                "cause": acted.cause,
+                "outcome": acted.outcome,
+                "lead_after": _lead_now(conn, lead_id),
+                "alert_ids": list(acted.alert_ids),
+                "stopped_colleagues": acted.stopped_colleagues,
+            }
+
+        return await run_write(self.engine, work)
+
+
+#: What `InboundRepo.replies` returns for each message.
+REPLY_FIELDS = (
+    "id",
+    "mailbox",
+    "from_address",
+    "subject",
+    "message_id",
+    "category",
+    "reason",
+    "reasons",
+    "confidence",
+    "lead_id",
+    "lead_email",
+    "campaign",
+    "outbound_id",
+    "matched_by",
+    "received_at",
+    "processed_at",
+    "acted_at",
+    "set_aside",
+)
+#: What `InboundRepo.relabel` returns; "lead_before" and "lead_after" are `LEAD_NOW_FIELDS` (or None).
+RELABEL_FIELDS = (
+    "inbound_id",
+    "category",
+    "previous_category",
+    "by",
+    "relabelled",
+    "lead_id",
+    "campaign",
+    "matched_by",
+    "cause",
+    "outcome",
+    "lead_before",
+    "lead_after",
+    "alert_ids",
+    "stopped_colleagues",
+)
+LEAD_NOW_FIELDS = ("email", "state", "state_reason", "next_action_at", "suppressed")
+
+_REPLY_COLUMNS = (
+    inbound_t.c.id,
+    inbound_t.c.mailbox,
+    inbound_t.c.from_address,
+    inbound_t.c.subject,
+    inbound_t.c.message_id,
+    inbound_t.c.category,
+    inbound_t.c.reason,
+    inbound_t.c.classification,
+    inbound_t.c.confidence,
+    inbound_t.c.lead_id,
+    leads_t.c.email.label("lead_email"),
+    campaigns_t.c.name.label("campaign"),
+    inbound_t.c.outbound_id,
+    inbound_t.c.matched_by,
+    inbound_t.c.received_at,
+    inbound_t.c.processed_at,
+    inbound_t.c.acted_at,
+    inbound_t.c.set_aside,
+)
+
+
+def _reply(row: dict[str, Any]) -> dict[str, Any]:
+    row["reasons"] = evidence(row.pop("classification"))
+    return jsonable({name: row[name] for name in REPLY_FIELDS})
+
+
+def _lead_now(conn: Connection, lead_id: int | None) -> dict[str, Any] | None:
+    """A lead's state as `relabel` reports it before and after: `LEAD_NOW_FIELDS`."""
+    if lead_id is None:
+        return None
+    lead = conn.execute(
+        sa.select(leads_t.c.email, leads_t.c.state, leads_t.c.state_reason, leads_t.c.next_action_at).where(
+            leads_t.c.id == lead_id
+        )
+    ).first()
+    if lead is None:
+        return None
+    suppressed = conn.execute(sa.select(suppressions_t.c.id).where(suppressions_t.c.address == lead.email)).first()
+    return jsonable(
+        {
+            "email": lead.email,
+            "state": lead.state,
+            "state_reason": lead.state_reason,
+            "next_action_at": lead.next_action_at,
+            "suppressed": suppressed is not None,
+        }
+    )
+
+
+_BOUNCES = frozenset({ReplyCategory.BOUNCE_HARD, ReplyCategory.BOUNCE_SOFT})
+
+
+def relabelled(old: Classification, new: ReplyCategory, by: str, now: datetime) -> Classification:
+    """The classification a person's label gives a message: `new`, certain (confidence 1),
+    the classifier's evidence kept with a line that says who changed it from what.
+
+    A bounce keeps its reason (and whether it was about our sending) only from another bounce;
+    otherwise its reason is "undefined", as for a report that does not say. An auto-reply keeps
+    no return date it did not have (the lead waits the default pause). Any other label's
+    reason is "relabelled", never one the rules read as a machine notice."""
+    if new in _BOUNCES:
+        from_bounce = old.category in _BOUNCES
+        reason = old.reason if from_bounce and old.reason else BounceReason.UNDEFINED.value
+        sending_side = old.sending_side and from_bounce
+    else:
+        reason, sending_side = "relabelled", False
+    return old.model_copy(
+        update={
+            "category": new,
+            "reason": reason,
+            "confidence": 1.0,
+            "reasons": (*old.reasons, relabel_note(by, old.category.value, new.value, now)),
+            "sending_side": sending_side,
+            "return_date": old.return_date if new is ReplyCategory.AUTO_REPLY else None,
+        }
+    )
 
 
 def _store_rows(

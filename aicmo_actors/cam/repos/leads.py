@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from aicmo_actors.cam.campaign import CampaignSpec
 from aicmo_actors.cam.lead_rules import LeadDecision, check_transition
 from aicmo_actors.cam.repos.campaigns import CampaignsRepo
+from aicmo_actors.cam.repos.records import RecordError, iso, jsonable, one_of, page_size, read_relabel_note
 from aicmo_actors.cam.repos.sql import aware, chunks, normalise_address, param
+from aicmo_actors.cam.tables import cam_alerts as alerts_t
 from aicmo_actors.cam.tables import cam_campaigns as campaigns_t
 from aicmo_actors.cam.tables import cam_inbound_emails as inbound_t
 from aicmo_actors.cam.tables import cam_leads as leads_t
@@ -26,7 +28,7 @@ from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
 from aicmo_actors.cam.tables import cam_suppressions as suppressions_t
 from aicmo_actors.storage.insert import insert_ignore_in
 from aicmo_actors.storage.work import run_read, run_write
-from contracts.cam import LeadState
+from contracts.cam import LeadState, OutboundStatus
 
 #: After the last step, how long a lead waits for a reply before it is "completed".
 COMPLETION_WAIT = timedelta(days=7)
@@ -353,3 +355,296 @@ class LeadsRepo:
             return True
 
         return await run_write(self.engine, work)
+
+    # -- reading and operator actions (the command line and the HTTP API) ------------------------
+
+    async def page(
+        self,
+        *,
+        campaign: str | None = None,
+        state: str | None = None,
+        email_contains: str | None = None,
+        after_id: int | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """One page of leads, by id ascending (keyset: the next page starts `after_id` the last
+        one's id). Filters: the campaign's name, the state, a part of the address. Each lead is
+        `LEAD_FIELDS`. An unknown campaign or state is a `RecordError`."""
+        size = page_size(limit)
+        if state is not None:
+            one_of("state", state, [s.value for s in LeadState])
+
+        def work(conn: Connection) -> list[dict[str, Any]]:
+            query = _lead_query()
+            if campaign is not None:
+                query = query.where(leads_t.c.campaign_id == campaign_id_in(conn, campaign))
+            if state is not None:
+                query = query.where(leads_t.c.state == state)
+            if email_contains:
+                query = query.where(leads_t.c.email.contains(email_contains.strip().lower(), autoescape=True))
+            if after_id is not None:
+                query = query.where(leads_t.c.id > after_id)
+            return [jsonable(r) for r in conn.execute(query.order_by(leads_t.c.id).limit(size)).mappings()]
+
+        return await run_read(self.engine, work)
+
+    async def lead_ids(self, address: str) -> list[int]:
+        """The ids of the leads written to this address (one per campaign it is in), ascending."""
+        query = sa.select(leads_t.c.id).where(leads_t.c.email == normalise_address(address)).order_by(leads_t.c.id)
+        return await run_read(self.engine, lambda conn: [int(i) for i in conn.execute(query).scalars()])
+
+    async def history(self, lead_id: int) -> dict[str, Any] | None:
+        """Everything about one lead, in one read: the lead (`LEAD_FIELDS` plus its soft bounces,
+        template variables and suppression), every email to it, every inbound message tied to it,
+        the alerts it raised, and a `timeline` of all of them ordered by time. None: no such lead.
+
+        State changes are not stored one by one (only the lead's current state, its reason and
+        when the row last changed): the timeline is made from the times on the rows (queued,
+        each server answer, sent, bounced, complained, delayed; received, acted on, relabelled;
+        alerts raised and delivered; suppressed), ending with the current state.
+        """
+
+        def work(conn: Connection) -> dict[str, Any] | None:
+            lead = (
+                conn.execute(_lead_query(leads_t.c.soft_bounces, leads_t.c.variables).where(leads_t.c.id == lead_id))
+                .mappings()
+                .first()
+            )
+            if lead is None:
+                return None
+            emails = conn.execute(
+                sa.select(*_EMAIL_COLUMNS)
+                .where(outbound_t.c.lead_id == lead_id)
+                .order_by(outbound_t.c.queued_at, outbound_t.c.id)
+            ).mappings()
+            inbound = conn.execute(
+                sa.select(*_INBOUND_COLUMNS)
+                .where(inbound_t.c.lead_id == lead_id)
+                .order_by(sa.func.coalesce(inbound_t.c.received_at, inbound_t.c.stored_at), inbound_t.c.id)
+            ).mappings()
+            alerts = conn.execute(
+                sa.select(*_ALERT_COLUMNS).where(alerts_t.c.lead_id == lead_id).order_by(alerts_t.c.id)
+            ).mappings()
+            suppression = (
+                conn.execute(
+                    sa.select(suppressions_t.c.reason, suppressions_t.c.source, suppressions_t.c.created_at).where(
+                        suppressions_t.c.address == lead["email"]
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            return _history(
+                dict(lead),
+                [dict(e) for e in emails],
+                [dict(i) for i in inbound],
+                [dict(a) for a in alerts],
+                dict(suppression) if suppression is not None else None,
+            )
+
+        return await run_read(self.engine, work)
+
+    async def suppressions(self, *, after_id: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """One page of the suppression list by id ascending: {"id", "address", "reason", "source",
+        "created_at"}."""
+        size = page_size(limit)
+        query = sa.select(
+            suppressions_t.c.id,
+            suppressions_t.c.address,
+            suppressions_t.c.reason,
+            suppressions_t.c.source,
+            suppressions_t.c.created_at,
+        )
+        if after_id is not None:
+            query = query.where(suppressions_t.c.id > after_id)
+        query = query.order_by(suppressions_t.c.id).limit(size)
+        return await run_read(self.engine, lambda conn: [jsonable(r) for r in conn.execute(query).mappings()])
+
+    async def unsuppress(self, address: str) -> bool:
+        """Take an address off the suppression list. False: it was not on it.
+
+        Only the list changes: leads the suppression stopped stay stopped (no state leads back
+        to active), but the address may be imported and written to again."""
+        statement = suppressions_t.delete().where(suppressions_t.c.address == normalise_address(address))
+        return await run_write(self.engine, lambda conn: bool(conn.execute(statement).rowcount))
+
+
+#: What `LeadsRepo.page` returns for each lead (`history` too, with a few more).
+LEAD_FIELDS = (
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "timezone",
+    "campaign",
+    "state",
+    "state_reason",
+    "step",
+    "next_action_at",
+    "paused_until",
+    "last_sent_at",
+    "created_at",
+    "updated_at",
+)
+
+
+def _lead_query(*more: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    return sa.select(
+        leads_t.c.id,
+        leads_t.c.email,
+        leads_t.c.first_name,
+        leads_t.c.last_name,
+        leads_t.c.company,
+        leads_t.c.timezone,
+        campaigns_t.c.name.label("campaign"),
+        leads_t.c.state,
+        leads_t.c.state_reason,
+        leads_t.c.current_step.label("step"),
+        leads_t.c.next_action_at,
+        leads_t.c.paused_until,
+        leads_t.c.last_sent_at,
+        leads_t.c.created_at,
+        leads_t.c.updated_at,
+        *more,
+    ).join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
+
+
+def campaign_id_in(conn: Connection, name: str) -> int:
+    """The id of the campaign named `name`; a `RecordError` when there is none."""
+    found = conn.execute(sa.select(campaigns_t.c.id).where(campaigns_t.c.name == name)).scalar_one_or_none()
+    if found is None:
+        raise RecordError(f"no campaign named {name!r}")
+    return int(found)
+
+
+_EMAIL_COLUMNS = (
+    outbound_t.c.id,
+    outbound_t.c.step,
+    outbound_t.c.variant,
+    outbound_t.c.status,
+    outbound_t.c.mailbox,
+    outbound_t.c.recipient,
+    outbound_t.c.subject,
+    outbound_t.c.message_id,
+    outbound_t.c.attempts,
+    outbound_t.c.queued_at,
+    outbound_t.c.sending_at,
+    outbound_t.c.sent_at,
+    outbound_t.c.accepted_at,
+    outbound_t.c.next_attempt_at,
+    outbound_t.c.last_error,
+    outbound_t.c.smtp_code,
+    outbound_t.c.bounce,
+    outbound_t.c.bounce_reason,
+    outbound_t.c.bounce_at,
+    outbound_t.c.complained_at,
+    outbound_t.c.delayed_at,
+    outbound_t.c.delay_note,
+    outbound_t.c.replies,
+)
+_INBOUND_COLUMNS = (
+    inbound_t.c.id,
+    inbound_t.c.mailbox,
+    inbound_t.c.from_address,
+    inbound_t.c.subject,
+    inbound_t.c.message_id,
+    inbound_t.c.in_reply_to,
+    inbound_t.c.category,
+    inbound_t.c.reason,
+    inbound_t.c.confidence,
+    inbound_t.c.classification,
+    inbound_t.c.matched_by,
+    inbound_t.c.outbound_id,
+    inbound_t.c.received_at,
+    inbound_t.c.stored_at,
+    inbound_t.c.processed_at,
+    inbound_t.c.acted_at,
+    inbound_t.c.set_aside,
+)
+_ALERT_COLUMNS = (
+    alerts_t.c.id,
+    alerts_t.c.kind,
+    alerts_t.c.state,
+    alerts_t.c.attempts,
+    alerts_t.c.inbound_id,
+    alerts_t.c.last_error,
+    alerts_t.c.created_at,
+    alerts_t.c.delivered_at,
+)
+
+
+def evidence(classification: Any) -> list[str]:
+    """The reasons a stored classification gives (the classifier's evidence, and relabellings)."""
+    if not isinstance(classification, dict):
+        return []
+    return [str(r) for r in classification.get("reasons") or []]
+
+
+def _history(
+    lead: dict[str, Any],
+    emails: list[dict[str, Any]],
+    inbound: list[dict[str, Any]],
+    alerts: list[dict[str, Any]],
+    suppression: dict[str, Any] | None,
+) -> dict[str, Any]:
+    events: list[tuple[datetime, int, dict[str, Any]]] = []
+
+    def event(at: datetime | str | None, kind: str, detail: str, ref: str | None = None) -> None:
+        try:
+            when = aware(datetime.fromisoformat(at) if isinstance(at, str) else at)
+        except ValueError:
+            return  # a time in the attempt log that does not parse: the email's own times remain
+        if when is not None:
+            events.append((when, len(events), {"event": kind, "detail": detail, "ref": ref}))
+
+    event(lead["created_at"], "imported", f"into campaign {lead['campaign']}")
+    for e in emails:
+        ref, step = f"email {e['id']}", f"step {e['step']}"
+        event(e["queued_at"], "queued", f"{step} from {e['mailbox']}: {e['subject']}", ref)
+        for reply in e["replies"] or []:
+            answer = " ".join(str(p) for p in (reply.get("code"), reply.get("text")) if p)
+            event(reply.get("at"), "server answer", f"{step} at {reply.get('stage')}: {answer}", ref)
+        if e["accepted_at"] is not None:
+            event(e["accepted_at"], "sent", f"{step} accepted by the receiving server", ref)
+        elif e["status"] == OutboundStatus.UNCONFIRMED.value:
+            event(e["sent_at"], "unconfirmed", f"{step}: the connection was lost after the message went out", ref)
+        if e["bounce_at"] is not None:
+            event(e["bounce_at"], "bounce", f"{step}: {e['bounce']} bounce ({e['bounce_reason']})", ref)
+        if e["complained_at"] is not None:
+            event(e["complained_at"], "complaint", f"{step}: spam complaint", ref)
+        if e["delayed_at"] is not None:
+            event(e["delayed_at"], "delayed", f"{step}: {e['delay_note'] or 'delay notice'}", ref)
+    for i in inbound:
+        ref = f"inbound {i['id']}"
+        reasons = evidence(i.pop("classification"))
+        i["reasons"] = reasons
+        i["relabelled"] = [note for note in map(read_relabel_note, reasons) if note is not None]
+        label = i["relabelled"][0]["from"] if i["relabelled"] else i["category"]
+        event(
+            i["received_at"] or i["stored_at"],
+            "received",
+            f"{label or 'not classified yet'} ({i['reason'] or '-'}) from {i['from_address'] or '?'}: {i['subject']}",
+            ref,
+        )
+        if i["acted_at"] is not None:
+            event(i["acted_at"], "acted on", f"as {label} (tied by {i['matched_by'] or 'nothing'})", ref)
+        for note in i["relabelled"]:
+            event(note["at"], "relabelled", f"from {note['from']} to {note['to']} by {note['by']}", ref)
+    for a in alerts:
+        ref = f"alert {a['id']}"
+        event(a["created_at"], "alert", f"{a['kind']} ({a['state']})", ref)
+        if a["delivered_at"] is not None:
+            event(a["delivered_at"], "alert delivered", a["kind"], ref)
+    if suppression is not None:
+        event(suppression["created_at"], "suppressed", f"{suppression['reason']} ({suppression['source']})")
+    event(lead["updated_at"], "state", f"{lead['state']}: {lead['state_reason'] or '-'}")
+    events.sort(key=lambda item: (item[0], item[1]))
+    return {
+        "lead": {**jsonable(lead), "suppressed": jsonable(suppression) if suppression is not None else None},
+        "emails": [jsonable(e) for e in emails],
+        "inbound": [jsonable(i) for i in inbound],
+        "alerts": [jsonable(a) for a in alerts],
+        "timeline": [{"at": iso(at), **what} for at, _, what in events],
+        "state_changes_recorded": False,
+    }

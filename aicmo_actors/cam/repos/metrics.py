@@ -21,7 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from aicmo_actors.cam.lead_rules import HUMAN_REPLIES, is_machine_notice
 from aicmo_actors.cam.repos.campaigns import CampaignsRepo
 from aicmo_actors.cam.repos.inbound import STRONG_MATCHES, WEAK_MATCHES
+from aicmo_actors.cam.repos.leads import campaign_id_in
+from aicmo_actors.cam.repos.records import jsonable, page_size
 from aicmo_actors.cam.repos.sql import EPOCH, aware
+from aicmo_actors.cam.send_rules import zone
 from aicmo_actors.cam.tables import cam_alerts as alerts_t
 from aicmo_actors.cam.tables import cam_campaigns as campaigns_t
 from aicmo_actors.cam.tables import cam_cycle_reports as reports_t
@@ -77,6 +80,10 @@ def figures_in(conn: Connection, campaign_id: int, since: datetime) -> Figures:
         ).where(o.campaign_id == campaign_id, o.sent_at.is_not(None), o.sent_at >= since)
     ).one()
     return Figures(*(int(v) for v in row))
+
+
+#: What `MetricsRepo.daily` returns for each day ("replies": {category: count}).
+DAY_FIELDS = ("day", "timezone", "sent", "hard_bounces", "soft_bounces", "complaints", "replies", "human_replies")
 
 
 class MetricsRepo:
@@ -200,6 +207,103 @@ class MetricsRepo:
             "human_replies": sum(v for k, v in found["human"].items() if not is_machine_notice(*str(k).split("|", 1))),
             "alerts": {str(k): v for k, v in found["alerts"].items()},
         }
+
+    async def daily(self, campaign: str) -> list[dict[str, Any]]:
+        """A campaign's figures per day, in its own timezone (the one its daily caps count in),
+        oldest first; a day with nothing is left out. Each day is `DAY_FIELDS`: emails sent (a
+        server's 250, by when it came), hard and soft bounces and complaints (by when they were
+        known), and the inbound mail tied to its emails (`STRONG_MATCHES`) by category, with the
+        human replies among them (machine notices left out), by when it was received. An unknown
+        campaign is a `RecordError`."""
+
+        def work(conn: Connection) -> list[dict[str, Any]]:
+            cid = campaign_id_in(conn, campaign)
+            spec_hash = conn.execute(sa.select(campaigns_t.c.spec_hash).where(campaigns_t.c.id == cid)).scalar_one()
+            tz_name = self.campaigns.specs.by_name(conn, campaign, spec_hash).timezone
+            tz = zone(tz_name, "UTC")
+            days: dict[str, dict[str, Any]] = {}
+
+            def count(at: datetime | None, figure: str, category: str | None = None) -> None:
+                found = aware(at)
+                if found is None:
+                    return
+                day = found.astimezone(tz).date().isoformat()
+                row = days.setdefault(
+                    day,
+                    {
+                        "day": day,
+                        "timezone": tz_name,
+                        "sent": 0,
+                        "hard_bounces": 0,
+                        "soft_bounces": 0,
+                        "complaints": 0,
+                        "replies": {},
+                        "human_replies": 0,
+                    },
+                )
+                if category is None:
+                    row[figure] += 1
+                else:
+                    row["replies"][category] = row["replies"].get(category, 0) + 1
+                    if figure == "human_replies":
+                        row["human_replies"] += 1
+
+            o = outbound_t.c
+            emails = conn.execute(
+                sa.select(o.accepted_at, o.bounce, o.bounce_at, o.complained_at).where(
+                    o.campaign_id == cid,
+                    sa.or_(o.accepted_at.is_not(None), o.bounce_at.is_not(None), o.complained_at.is_not(None)),
+                )
+            )
+            for accepted_at, bounce, bounce_at, complained_at in emails:
+                count(accepted_at, "sent")
+                if bounce in ("hard", "soft"):
+                    count(bounce_at, f"{bounce}_bounces")
+                count(complained_at, "complaints")
+            human = {c.value for c in HUMAN_REPLIES}
+            inbound = conn.execute(
+                sa.select(
+                    sa.func.coalesce(inbound_t.c.received_at, inbound_t.c.stored_at),
+                    inbound_t.c.category,
+                    inbound_t.c.reason,
+                )
+                .join(leads_t, leads_t.c.id == inbound_t.c.lead_id)
+                .where(
+                    leads_t.c.campaign_id == cid,
+                    inbound_t.c.matched_by.in_(sorted(STRONG_MATCHES)),
+                    inbound_t.c.category.is_not(None),
+                )
+            )
+            for at, category, reason in inbound:
+                is_human = category in human and not is_machine_notice(category, reason)
+                count(at, "human_replies" if is_human else "replies", category)
+            return [days[day] for day in sorted(days)]
+
+        return await run_read(self.engine, work)
+
+    async def cycle_reports(
+        self, *, step: str | None = None, before_id: int | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """One page of cycle reports, newest first (keyset: the next page is `before_id` the
+        last one's id), of one step (the actor that wrote it, e.g. "cam.scheduler") or all:
+        {"id", "tick_seq", "step", "started_at", "finished_at", "duration_ms", "counts", "errors"}."""
+        size = page_size(limit)
+        query = sa.select(
+            reports_t.c.id,
+            reports_t.c.tick_seq,
+            reports_t.c.worker.label("step"),
+            reports_t.c.started_at,
+            reports_t.c.finished_at,
+            reports_t.c.duration_ms,
+            reports_t.c.counts,
+            reports_t.c.errors,
+        )
+        if step is not None:
+            query = query.where(reports_t.c.worker == step)
+        if before_id is not None:
+            query = query.where(reports_t.c.id < before_id)
+        query = query.order_by(reports_t.c.id.desc()).limit(size)
+        return await run_read(self.engine, lambda conn: [jsonable(r) for r in conn.execute(query).mappings()])
 
     async def save_cycle_report(
         self,
