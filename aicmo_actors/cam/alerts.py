@@ -25,6 +25,7 @@ from aicmo_actors.gateways.transport import MailTransport
 from aicmo_actors.gateways.webhook import WebhookClient, WebhookError
 from aicmo_actors.runtime import Actor
 from contracts.cam import AlertDelivered, AlertRequested, ReplyCategory, RetryAlert
+from contracts.runtime import Tick
 
 _URL = re.compile(r"(?i)\b(?:https?|ftp)://\S+|\bwww\.\S+")
 
@@ -55,8 +56,10 @@ def alert_body(row: AlertRow) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Alerts(Actor[AlertRequested | RetryAlert]):
+class Alerts(Actor[AlertRequested | RetryAlert | Tick]):
     """Delivers alerts; a pending alert survives any crash and is retried."""
+
+    subscribes = (Tick,)
 
     def __init__(
         self,
@@ -126,9 +129,17 @@ class Alerts(Actor[AlertRequested | RetryAlert]):
         await self._close_transport()
         await self.webhook.close()
 
-    async def receive(self, message: AlertRequested | RetryAlert) -> Any:
+    async def receive(self, message: AlertRequested | RetryAlert | Tick) -> Any:
         await self._write_unrecorded()
         now = self.ctx.clock.now()
+        if isinstance(message, Tick):
+            if not self.recipients and not self.webhook_url:
+                return None  # kept pending until a destination is set (see on_start)
+            # Alerts made due from outside this process (`alerts retry` on the command line)
+            # carry a due time; the actor's own retries are timers and carry none.
+            for alert_id in await self.store.alerts.due_ids(now):
+                self.ctx.self_ref.try_tell(RetryAlert(alert_id=alert_id))
+            return None
         if isinstance(message, AlertRequested):
             row = await self.store.alerts.create(
                 key=message.idempotency_key,

@@ -103,6 +103,8 @@ class CamLead(Base):
         Index(None, "email"),
         # "stop the whole company on a reply" looks leads up by domain within a campaign.
         Index(None, "campaign_id", "email_domain"),
+        # The operator's lists: a campaign's leads in a state, page after page by id.
+        Index(None, "campaign_id", "state", "id"),
         CheckConstraint(_one_of("state", [s.value for s in LeadState]), name="state"),
     )
 
@@ -233,6 +235,8 @@ class CamAlert(Base):
 
     __table_args__ = (
         Index(None, "state", "next_attempt_at"),
+        # A lead's history lists its alerts.
+        Index(None, "lead_id"),
         CheckConstraint(_one_of("state", ALERT_STATES), name="state"),
     )
 

@@ -18,7 +18,7 @@ import hmac
 import math
 import re
 import struct
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -27,7 +27,7 @@ from email_validator import validate_email
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 __all__ = [
     "MAX_LEAD_ID",
@@ -378,6 +378,7 @@ def build_app(
     on_unsubscribe: Callable[[int], Awaitable[bool]],
     health: Callable[[], Awaitable[dict[str, Any]]],
     metrics: Callable[[], Awaitable[str]],
+    routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """The public HTTP app: ``GET|POST /u/{token}``, ``GET /healthz``, ``GET /metrics``.
 
@@ -385,7 +386,7 @@ def build_app(
     returning; it answers whether this call changed anything (False: already
     unsubscribed), which is only logged: the response is 200 either way. `health()`
     returns a JSON-able dict; ``{"ok": False}`` turns into a 503. `metrics()` returns
-    Prometheus text (see `render_prometheus`).
+    Prometheus text (see `render_prometheus`). `routes` are served too (the control API).
     """
     _check_secret(secret)
 
@@ -436,5 +437,6 @@ def build_app(
             Route("/u/{token}", unsubscribe, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
+            *routes,
         ]
     )

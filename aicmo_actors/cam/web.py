@@ -1,18 +1,21 @@
 """`cam.web`: the public HTTP endpoints, served from inside the actor system.
 
 `GET|POST /u/{token}` (RFC 8058 one-click unsubscribe, signed token), `/healthz` and
-`/metrics` (Prometheus text). An intake actor: it is stopped first on shutdown.
+`/metrics` (Prometheus text), and whatever routes the service adds (the control API, its
+readiness probe). An intake actor: it is stopped first on shutdown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from starlette.routing import BaseRoute
 
 from aicmo_actors.cam.repos import CamStore
 from aicmo_actors.cam.unsubscribe import build_app, render_prometheus
 from aicmo_actors.gateways.http import HttpServer
-from aicmo_actors.runtime import Actor
+from aicmo_actors.runtime import Actor, ActorSystem
 from contracts.runtime import Tick
 
 
@@ -28,7 +31,9 @@ class Web(Actor[Tick]):
         port: int,
         header_timeout_s: float = 10.0,
         max_connections: int = 100,
+        routes: Callable[[ActorSystem], Sequence[BaseRoute]] | None = None,
     ) -> None:
+        self.routes = routes
         self.store = store
         self.header_timeout_s = header_timeout_s
         self.max_connections = max_connections
@@ -43,6 +48,7 @@ class Web(Actor[Tick]):
             on_unsubscribe=self._unsubscribe,
             health=self._health,
             metrics=self._metrics,
+            routes=self.routes(self.ctx.system) if self.routes is not None else (),
         )
         self.server = HttpServer(
             app,

@@ -5,9 +5,11 @@ The one way to start cam: the service, the simulation, the benchmarks and the te
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
+
+from starlette.routing import BaseRoute
 
 from aicmo_actors.cam.alerts import Alerts
 from aicmo_actors.cam.classifier import Classifier, Reader, make_reader
@@ -22,7 +24,7 @@ from aicmo_actors.cam.web import Web
 from aicmo_actors.gateways.inbox_source import InboxSource
 from aicmo_actors.gateways.profiles import make_inbox, make_transport
 from aicmo_actors.gateways.transport import MailTransport
-from aicmo_actors.runtime import ChildSpec, SupervisorSpec
+from aicmo_actors.runtime import ActorSystem, ChildSpec, SupervisorSpec
 
 #: The alerts' From when nothing better is known (no AICMO_ALERT_FROM, no campaign yet).
 DEFAULT_ALERT_FROM = "aicmo-alerts@localhost"
@@ -40,6 +42,7 @@ def cam_supervisor(
     http: bool = True,
     pause_policy: PausePolicy | None = None,
     reader: Reader | None = None,
+    routes: Callable[[ActorSystem], Sequence[BaseRoute]] | None = None,
 ) -> SupervisorSpec:
     """The acquisition cycle as a supervision tree, from the service's settings and gateways.
 
@@ -50,7 +53,7 @@ def cam_supervisor(
     `secret` signs unsubscribe links and return paths; `installation` is mixed into every
     Message-ID (unique per database); `alert_from` is the alerts' From when
     AICMO_ALERT_FROM is not set; `reader` replaces the reading of replies the settings ask
-    for (`classify_isolation`).
+    for (`classify_isolation`); `routes` are served by its HTTP server too (the control API).
     """
     s = settings
     profiles = s.transports
@@ -135,6 +138,7 @@ def cam_supervisor(
                     port=s.http_port,
                     header_timeout_s=s.http_header_timeout_s,
                     max_connections=s.http_max_connections,
+                    routes=routes,
                 ),
                 intake=True,
             )

@@ -16,7 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.routing import BaseRoute, Mount, Route
 
+from aicmo_actors.api.plane import ControlPlane
 from aicmo_actors.cam import cam_supervisor
 from aicmo_actors.cam.repos import CamStore
 from aicmo_actors.cam.unsubscribe import generate_secret
@@ -202,6 +204,22 @@ async def serve(settings: Settings, *, clock: Clock | None = None) -> int:
                 signal.signal(sig, signal.SIG_IGN)
 
 
+def control_routes(
+    plane: ControlPlane, store: CamStore, settings: Settings, clock: Clock
+) -> Callable[[ActorSystem], list[BaseRoute]]:
+    """The control API under /api/v1 and /readyz, for the HTTP server to serve."""
+
+    def routes(system: ActorSystem) -> list[BaseRoute]:
+        from aicmo_actors.api.app import API_PREFIX, Api, build_api
+        from aicmo_actors.api.probes import readiness_route
+        from aicmo_actors.identity.repos import IdentityStore
+
+        api = Api(plane, store, IdentityStore(plane.engine), system, settings, clock.now)
+        return [Mount(API_PREFIX, app=build_api(api)), Route("/readyz", readiness_route(api), methods=["GET"])]
+
+    return routes
+
+
 async def _active(
     settings: Settings, engine: AsyncEngine, lease: WorkerLease, clock: Clock, stop: asyncio.Event
 ) -> int | None:
@@ -213,9 +231,20 @@ async def _active(
     alert_from = await default_alert_from(store, settings)
     warn_about_settings(settings, log)
     lost = asyncio.Event()
+    plane = ControlPlane(engine, lease_held=lambda: not lost.is_set())
     children: Sequence[ChildSpec | SupervisorSpec] = [
         ChildSpec("runtime.lease", lambda: LeaseKeeper(lease, lost.set)),
-        cam_supervisor(settings, store, secret=secret, installation=installation, alert_from=alert_from),
+        # Before the modules: their actors start already switched off when they are, and
+        # the meter hears their first events.
+        *plane.supervisors(),
+        cam_supervisor(
+            settings,
+            store,
+            secret=secret,
+            installation=installation,
+            alert_from=alert_from,
+            routes=control_routes(plane, store, settings, clock),
+        ),
     ]
     system = ActorSystem(settings, clock=clock, children=children)
     persist_dead_letters(system, engine)

@@ -32,7 +32,13 @@ class ObservabilityUsage(Base):
     #: The UTC day of `at` (YYYY-MM-DD): grouping by day the same way on both databases.
     day: Mapped[str] = mapped_column(String(10))
 
-    __table_args__ = (Index(None, "day", "module", "kind"), Index(None, "subject", "day"))
+    __table_args__ = (
+        Index(None, "day", "module", "kind"),
+        Index(None, "subject", "day"),
+        # Covers the aggregates (a period by `at`, grouped by any of the rest): read from the
+        # index alone, not the wider table rows with their keys.
+        Index(None, "at", "module", "kind", "day", "subject", "quantity"),
+    )
 
 
 observability_usage = cast(Table, ObservabilityUsage.__table__)

@@ -145,7 +145,9 @@ def readiness(
         reasons.append("standby: another worker holds the lease")
     for module in modules:
         if module["status"] == "failing":
-            reasons.append(f"module {module['name']} is failing: {'; '.join(map(str, module['reasons']))}")
+            said = module["reasons"]
+            words = "; ".join(str(r) for r in said) if isinstance(said, list) else str(said)
+            reasons.append(f"module {module['name']} is failing: {words}")
     for dep in snapshot.dependencies:
         if dep.name == "database" and not dep.ok:
             reasons.append(f"database: {dep.detail}")

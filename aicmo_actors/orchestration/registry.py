@@ -32,9 +32,6 @@ class ModuleRegistry:
             if missing:
                 raise ValueError(f"module {spec.name!r} needs {missing[0]!r}, which is not declared")
 
-    def __iter__(self) -> Iterable[ModuleSpec]:  # type: ignore[override]
-        return iter(self._specs.values())
-
     def specs(self) -> list[ModuleSpec]:
         return list(self._specs.values())
 
