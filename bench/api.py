@@ -383,7 +383,7 @@ async def served_api(engine: AsyncEngine, url: str, state_dir: Path) -> AsyncIte
     system = ActorSystem(settings, clock=clock, children=())
     await system.start()
     try:
-        routes: list[BaseRoute] = control_routes(plane, store, settings, clock)(system)
+        routes: list[BaseRoute] = control_routes(plane, store, settings, clock, b"bench-secret-0123456789")(system)
 
         async def nothing() -> dict[str, Any]:
             return {"ok": True}

@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.plugins.mail",
     "tests.plugins.smtp_tls",
     "tests.plugins.imap",
+    "tests.plugins.browser",
 ]
 
 

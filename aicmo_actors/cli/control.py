@@ -219,8 +219,9 @@ def register(sub: Any) -> None:
         "switched off). A module switched off keeps its waiting work and does it when switched on again; the "
         "choice is kept across restarts. Health needs the running service (its status file).",
     )
+    modules.add_argument("--json", action="store_true", help="print one JSON object (as `modules list --json`)")
     msub = modules.add_subparsers(dest="modules_command", metavar="ACTION")
-    modules.set_defaults(func=cmd_modules_list, json=False)
+    modules.set_defaults(func=cmd_modules_list)
     p = msub.add_parser("list", help="every module, its switch and its health (the default)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_modules_list)

@@ -205,17 +205,29 @@ async def serve(settings: Settings, *, clock: Clock | None = None) -> int:
 
 
 def control_routes(
-    plane: ControlPlane, store: CamStore, settings: Settings, clock: Clock
+    plane: ControlPlane, store: CamStore, settings: Settings, clock: Clock, secret: bytes
 ) -> Callable[[ActorSystem], list[BaseRoute]]:
-    """The control API under /api/v1 and /readyz, for the HTTP server to serve."""
+    """The control API under /api/v1, /readyz and the web app under /app, for the HTTP
+    server to serve. `secret` (the installation's key) is the root of the web app's CSRF key."""
 
     def routes(system: ActorSystem) -> list[BaseRoute]:
+        import hashlib
+        import hmac
+
         from aicmo_actors.api.app import API_PREFIX, Api, build_api
         from aicmo_actors.api.probes import readiness_route
         from aicmo_actors.identity.repos import IdentityStore
+        from aicmo_actors.webapp.app import build_webapp, root_redirect
+        from aicmo_actors.webapp.web import PREFIX
 
         api = Api(plane, store, IdentityStore(plane.engine), system, settings, clock.now)
-        return [Mount(API_PREFIX, app=build_api(api)), Route("/readyz", readiness_route(api), methods=["GET"])]
+        web_key = hmac.new(secret, b"aicmo webapp", hashlib.sha256).digest()
+        return [
+            Mount(API_PREFIX, app=build_api(api)),
+            Route("/readyz", readiness_route(api), methods=["GET"]),
+            Mount(PREFIX, app=build_webapp(api, web_key)),
+            root_redirect(),
+        ]
 
     return routes
 
@@ -243,7 +255,7 @@ async def _active(
             secret=secret,
             installation=installation,
             alert_from=alert_from,
-            routes=control_routes(plane, store, settings, clock),
+            routes=control_routes(plane, store, settings, clock, secret),
         ),
     ]
     system = ActorSystem(settings, clock=clock, children=children)

@@ -1,0 +1,79 @@
+"""Modules: each module's health with its reasons, its switch (with what stops), the worker."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from aicmo_actors.api.control_routes import modules_health
+from aicmo_actors.identity.repos import record_in
+from aicmo_actors.identity.roles import Principal
+from aicmo_actors.orchestration.registry import WORKER, UnknownModule
+from aicmo_actors.orchestration.switchboard import SWITCHBOARD
+from aicmo_actors.webapp.web import Web, page
+from contracts.orchestration import ApplySwitches
+
+
+@page("read")
+async def modules(request: Request, web: Web, who: Principal) -> Response:
+    api = web.api
+    health = {m["name"]: m for m in await modules_health(api)}
+    state = await api.plane.switches.state()
+    items = [
+        {
+            "spec": spec,
+            "health": health[spec.name],
+            "enabled": state.enabled(spec.name),
+            "dependents": api.plane.registry.dependents(spec.name),
+        }
+        for spec in api.plane.registry.specs()
+    ]
+    return web.render(
+        request, "modules.html", title="Modules", items=items, worker_paused=state.worker_paused, switches=state
+    )
+
+
+async def _switch(web: Web, who: Principal, name: str, enabled: bool, reason: str | None) -> None:
+    api = web.api
+    now = api.now()
+    if name == WORKER:
+        action = "worker.resume" if enabled else "worker.pause"
+    else:
+        action = "module.enable" if enabled else "module.disable"
+    await api.plane.switches.set(
+        name,
+        enabled,
+        by=who.name,
+        reason=reason,
+        now=now,
+        also=lambda conn: record_in(conn, who.name, "web", action, name, {"reason": reason}, now),
+    )
+    await api.system.ref(SWITCHBOARD, ApplySwitches).tell(api.system.message(ApplySwitches))
+
+
+@page("operate")
+async def switch(request: Request, web: Web, who: Principal) -> Response:
+    name = request.path_params["name"]
+    form = await request.form()
+    enabled = form.get("enabled") == "on"
+    reason = str(form.get("reason", "")).strip()[:500] or None
+    if name != WORKER:
+        try:
+            spec = web.api.plane.registry.get(name)
+        except UnknownModule as exc:
+            return web.done("/modules", problem=str(exc))
+        if not enabled and not spec.can_disable:
+            return web.done("/modules", problem=f"module {name} cannot be switched off")
+    await _switch(web, who, name, enabled, reason)
+    if name == WORKER:
+        said = "Sending resumed." if enabled else "Sending paused: replies are still read."
+    else:
+        said = f"Module {name} switched {'on' if enabled else 'off'}."
+    return web.done("/modules", said)
+
+
+ROUTES = [
+    Route("/modules", modules, methods=["GET"]),
+    Route("/modules/{name}/switch", switch, methods=["POST"]),
+]
