@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -229,7 +230,60 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "`.venv/bin/python run.py campaign check FILE`, `... campaign create FILE`, "
         "`... leads import FILE.csv --campaign NAME` and `.venv/bin/python run.py` (see the README)."
     )
+    if args.serve:
+        return serve_demo(settings, workdir, result.db_path, args.port)
     return 1 if result.violations else 0
+
+
+def serve_demo(settings: Any, workdir: Path, db_path: Path, port: int | None) -> int:
+    """The service on the demo's database, for its results in the web app: sending paused
+    (the world it wrote to is gone), a user `demo` made with a password shown once."""
+    import secrets
+
+    from aicmo_actors.cli.service import open_database, serve
+    from aicmo_actors.identity.repos import AuditActor, IdentityStore
+    from aicmo_actors.orchestration.switches import SwitchesRepo
+    from aicmo_actors.settings import InboxProfile, TransportProfile
+
+    mail = workdir / DEMO_MAIL
+    served = settings.model_copy(
+        update={
+            "database_url": f"sqlite+aiosqlite:///{db_path.resolve()}",
+            "state_dir": workdir / ".aicmo",
+            "transports": {"default": TransportProfile(path=mail / "outbox")},
+            "inboxes": {"default": InboxProfile(path=mail / "inbox")},
+            "http_port": port if port is not None else settings.http_port,
+            # The page is the output: the service's info lines would bury the password.
+            "log_level": settings.log_level if "AICMO_LOG_LEVEL" in os.environ else "warning",
+        }
+    )
+    password = secrets.token_urlsafe(12)
+
+    async def prepare() -> None:
+        engine = await open_database(served)
+        try:
+            now = datetime.now(UTC)
+            identity = IdentityStore(engine)
+            if await identity.users.get("demo") is None:
+                await identity.users.add("demo", "owner", password, now, by=AuditActor("cli:demo", "cli"))
+            else:
+                await identity.users.set_password("demo", password, now, by=AuditActor("cli:demo", "cli"))
+            await SwitchesRepo(engine).set(
+                "worker", False, by="cli:demo", reason="the demo's results: nothing is sent", now=now
+            )
+        finally:
+            await engine.dispose()
+
+    anyio.run(prepare)
+    url = f"http://{served.http_host}:{served.http_port}/app/"
+    print(f"\nServing the demo's results at {url} until Ctrl-C.")
+    print(f"  sign in as demo, password {password}   (shown once; `users` commands change it)")
+    print("  sending is paused: the Modules page resumes it (emails then go to the demo's Maildir)")
+
+    async def main() -> int:
+        return await serve(served)
+
+    return int(anyio.run(main))
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -257,6 +311,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         action="store_true",
         help=f"replace {DEMO_DATABASE} and {DEMO_MAIL}/ in --dir even if the demo did not create them",
     )
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="afterwards, serve the results in the web app (http://127.0.0.1:PORT/app/) until Ctrl-C, with "
+        "sending paused; prints the password of a user 'demo'",
+    )
+    p.add_argument("--port", type=int, help="with --serve: the port (default: AICMO_HTTP_PORT or 8080)")
     p.add_argument("--campaign", default=str(EXAMPLES / "campaign.toml"), help=argparse.SUPPRESS)
     p.add_argument("--leads-file", default=str(EXAMPLES / "leads.csv"), help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_demo)
