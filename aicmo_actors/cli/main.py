@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 DESCRIPTION = """\
 AICMO Actors: autonomous client acquisition by email, in one process: it prospects,
 reads and understands every reply, follows up, knows when to stop and alerts a human for
-the hot ones. (The agency's modules after the deal are still to come.)
+the hot ones. The service also serves a web app (/app/) and a JSON API (/api/v1) for the
+agency's people: `users add` makes their accounts. (The modules after the deal are to come.)
 
 With no command (or only options), runs the service (same as `run`). Settings come from AICMO_* environment
 variables (or a .env file); with none set, everything stays local: an SQLite database

@@ -25,13 +25,13 @@ def upgrade() -> None:
     op.create_index(op.f("ix_cam_leads_campaign_id_state_id"), "cam_leads", ["campaign_id", "state", "id"])
     op.create_index(op.f("ix_cam_alerts_lead_id"), "cam_alerts", ["lead_id"])
     op.create_index(
-        op.f("ix_observability_usage_at_module_kind_day_subject_quantity"),
+        op.f("ix_observability_usage_module_kind_at_day_subject_quantity"),
         "observability_usage",
-        ["at", "module", "kind", "day", "subject", "quantity"],
+        ["module", "kind", "at", "day", "subject", "quantity"],
     )
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_observability_usage_at_module_kind_day_subject_quantity"), "observability_usage")
+    op.drop_index(op.f("ix_observability_usage_module_kind_at_day_subject_quantity"), "observability_usage")
     op.drop_index(op.f("ix_cam_alerts_lead_id"), "cam_alerts")
     op.drop_index(op.f("ix_cam_leads_campaign_id_state_id"), "cam_leads")
