@@ -92,7 +92,12 @@ class ReasonBody(BaseModel):
 
 
 async def _set_status(api: Api, who: Principal, name: str, status: str, reason: str | None) -> dict[str, Any]:
-    await _campaign(api, name)
+    from aicmo_actors.cam.repos.campaigns import is_archived
+
+    row = await _campaign(api, name)
+    if is_archived(row.status, row.paused_reason):
+        # Pausing would overwrite the "archived" reason, and then a resume would work.
+        raise ApiError(409, f"campaign {name!r} is archived: it cannot be paused or resumed")
     why = reason or ("paused through the API" if status == "paused" else None)
     await api.cam.campaigns.set_status(name, status, why, api.now())
     await audit(api, who, "campaign.pause" if status == "paused" else "campaign.resume", name, {"reason": reason})

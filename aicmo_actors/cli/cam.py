@@ -211,8 +211,9 @@ def _set_status(status: str) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
         async def work() -> int:
             async with open_store() as store:
-                if status == "active":
-                    _refuse_archived((await store.campaigns.all()).get(args.name), "resumed")
+                # Pausing would overwrite the "archived" reason, and then a resume would work.
+                action = "resumed" if status == "active" else "paused"
+                _refuse_archived((await store.campaigns.all()).get(args.name), action)
                 changed = await store.campaigns.set_status(
                     args.name, status, "paused by command" if status == "paused" else None, _now()
                 )

@@ -10,6 +10,7 @@ reaches the service through the same inbox path it uses in production.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -298,6 +299,9 @@ class World:
         name = f"{int(at.timestamp())}.sim{self._seq:06d}.simworld"
         tmp = self.inbox_dir / "tmp" / name
         tmp.write_bytes(data)
+        # A Maildir's arrival time is the file's modification time (IMAP's INTERNALDATE, as
+        # Dovecot keeps it): the simulated moment, not the wall clock of the run.
+        os.utime(tmp, (at.timestamp(), at.timestamp()))
         tmp.rename(self.inbox_dir / "new" / name)
         self.written.append(WrittenMail(at, kind, rcpt, str(original["Message-ID"]), message_id))
 

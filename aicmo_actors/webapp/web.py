@@ -84,8 +84,17 @@ class Web:
 Handler = Callable[[Request, Web, Principal], Awaitable[Response]]
 
 
-def page(level: str) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Guard a handler: signed in, allowed `level` (read, operate, own), CSRF on POST."""
+#: A form's body at most (`page(max_body=...)` for uploads): refused before it is read.
+MAX_FORM_BYTES = 2_000_000
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def page(level: str, *, max_body: int = MAX_FORM_BYTES) -> Callable[[Handler], Endpoint]:
+    """Guard a handler: signed in, allowed `level` (read, operate, own), CSRF on POST, and
+    a POST body of at most `max_body` bytes (a declared Content-Length over it, or none, is
+    refused before anything is read or written to disk)."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -97,6 +106,11 @@ def page(level: str) -> Callable[[Handler], Callable[[Request], Awaitable[Respon
                 return RedirectResponse(web.url(f"/login?next={quote(target)}"), status_code=303)
             request.state.principal = who
             if request.method == "POST":
+                declared = request.headers.get("content-length", "")
+                if not declared.isdigit() or int(declared) > max_body:
+                    limit = f"{max_body / 1_000_000:g} MB"
+                    text = f"This upload is larger than {limit} (or does not say its size): nothing was stored."
+                    return web.render(request, "error.html", 413, title="Too large", text=text)
                 form = await request.form()
                 given = form.get("csrf")
                 if not csrf_ok(web.secret, session, given if isinstance(given, str) else None):

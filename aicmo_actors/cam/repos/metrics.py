@@ -208,6 +208,23 @@ class MetricsRepo:
             "alerts": {str(k): v for k, v in found["alerts"].items()},
         }
 
+    async def bounces_by_reason(self, campaign: str) -> list[dict[str, Any]]:
+        """A campaign's bounces by kind and reason, over the emails attempted (as `Figures`
+        counts its hard and soft bounces: the hard ones sum to its `hard_bounces`):
+        [{"kind", "reason", "count"}], the commonest first within each kind."""
+        o = outbound_t.c
+
+        def work(conn: Connection) -> list[dict[str, Any]]:
+            query = (
+                sa.select(o.bounce, o.bounce_reason, sa.func.count())
+                .where(o.campaign_id == campaign_id_in(conn, campaign), o.sent_at.is_not(None), o.bounce.is_not(None))
+                .group_by(o.bounce, o.bounce_reason)
+                .order_by(o.bounce, sa.func.count().desc(), o.bounce_reason)
+            )
+            return [{"kind": kind, "reason": reason or "-", "count": int(n)} for kind, reason, n in conn.execute(query)]
+
+        return await run_read(self.engine, work)
+
     async def daily(self, campaign: str) -> list[dict[str, Any]]:
         """A campaign's figures per day, in its own timezone (the one its daily caps count in),
         oldest first; a day with nothing is left out. Each day is `DAY_FIELDS`: emails sent (a
