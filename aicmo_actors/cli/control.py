@@ -7,7 +7,6 @@ process) applies it at its next cycle. Through the API it applies at once.
 from __future__ import annotations
 
 import argparse
-import csv
 import getpass
 import json
 import sys
@@ -163,7 +162,7 @@ def cmd_worker(enabled: bool) -> Any:
 
 def cmd_usage(args: argparse.Namespace) -> int:
     from aicmo_actors.cli.timespec import parse_since
-    from aicmo_actors.observability.usage import GROUPS, UsageRepo
+    from aicmo_actors.observability.usage import GROUPS, UsageRepo, totals_csv
 
     groups = [g.strip() for g in args.by.split(",") if g.strip()]
     bad = [g for g in groups if g not in GROUPS]
@@ -189,10 +188,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
                 campaign=args.campaign,
             )
         if args.csv:
-            writer = csv.writer(sys.stdout, lineterminator="\n")
-            writer.writerow([*groups, "quantity"])
-            for t in totals:
-                writer.writerow([*(t.group[g] or "" for g in groups), t.quantity])
+            sys.stdout.write(totals_csv(totals, groups))
             return 0
         if args.json:
             for t in totals:

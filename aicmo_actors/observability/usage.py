@@ -6,6 +6,8 @@ start-up count of what the tables say) adds only the records not there yet.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,6 +37,16 @@ class UsageTotal:
 
     group: dict[str, str | None]
     quantity: int
+
+
+def totals_csv(totals: Sequence[UsageTotal], groups: Sequence[str]) -> str:
+    """Totals as CSV with a header row (`usage --csv` and the web app's download). Pure."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*groups, "quantity"])
+    for t in totals:
+        writer.writerow([*(t.group[g] or "" for g in groups), t.quantity])
+    return out.getvalue()
 
 
 def _row(record: UsageRecord) -> dict[str, object]:

@@ -3,8 +3,6 @@ and a chart, over the last 7, 30 or 90 days or everything; the same numbers as C
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -16,7 +14,7 @@ from starlette.routing import Route
 from aicmo_actors.api.control_routes import modules_health
 from aicmo_actors.cli.timespec import parse_since
 from aicmo_actors.identity.roles import Principal
-from aicmo_actors.observability.usage import GroupBy, UsageTotal
+from aicmo_actors.observability.usage import GroupBy, UsageTotal, totals_csv
 from aicmo_actors.webapp.charts import counts_chart, timeline
 from aicmo_actors.webapp.web import Web, page
 
@@ -44,16 +42,6 @@ def per_day_table(totals: Sequence[UsageTotal]) -> tuple[list[str], list[dict[st
         day = days.setdefault(str(t.group["day"]), {})
         day[series_name(t)] = day.get(series_name(t), 0) + t.quantity
     return columns, [{"day": day, "values": days[day]} for day in sorted(days, reverse=True)]
-
-
-def csv_text(totals: Sequence[UsageTotal], groups: Sequence[str]) -> str:
-    """Totals as CSV with a header row, as the `usage --csv` command prints them. Pure."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*groups, "quantity"])
-    for t in totals:
-        writer.writerow([*(t.group[g] or "" for g in groups), t.quantity])
-    return out.getvalue()
 
 
 def _period(request: Request) -> str | None:
@@ -99,7 +87,7 @@ async def usage_csv(request: Request, web: Web, who: Principal) -> Response:
         return _unknown_period(web)
     totals = await web.api.plane.usage.totals(by=list(PER_DAY), since=since_of(period, web.api.now()))
     return Response(
-        csv_text(totals, PER_DAY),
+        totals_csv(totals, PER_DAY),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="aicmo-usage-{period}.csv"',

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from aicmo_actors.observability.usage import UsageTotal
-from aicmo_actors.webapp.pages_usage import csv_text, per_day_table
+from aicmo_actors.observability.usage import UsageTotal, totals_csv
+from aicmo_actors.webapp.pages_usage import per_day_table
 from tests.plugins.browser import WebService, screenshot, sign_in, wait_for_text
 
 integration = pytest.mark.integration
@@ -28,7 +28,8 @@ def test_the_per_day_table_has_a_column_per_module_and_kind_newest_day_first() -
         {"day": "2026-03-04", "values": {"cam message_read": 1, "api api_call": 7}},
         {"day": "2026-03-02", "values": {"cam email_sent": 40}},
     ]
-    assert csv_text(totals[:1], ["module", "kind", "day"]) == "module,kind,day,quantity\ncam,email_sent,2026-03-02,40\n"
+    expected = "module,kind,day,quantity\ncam,email_sent,2026-03-02,40\n"
+    assert totals_csv(totals[:1], ["module", "kind", "day"]) == expected
 
 
 def _cli_totals(service: WebService, *args: str) -> dict[str, int]:
