@@ -181,9 +181,13 @@ class RelabelBody(BaseModel):
 @router.post("/replies/{inbound_id}/relabel", summary="Re-label a reply by hand: the lead moves as for that label")
 async def relabel(inbound_id: int, request: Request, body: RelabelBody, who: Principal = OPERATE) -> dict[str, Any]:
     api = _api(request)
-    result = await api.cam.inbound.relabel(inbound_id, body.category.value, by=who.name, now=api.now())
+    from aicmo_actors.cam.wiring import lead_rules
+
+    result = await api.cam.inbound.relabel(
+        inbound_id, body.category.value, by=who.name, now=api.now(), rules=lead_rules(api.settings)
+    )
     for alert_id in result.get("alert_ids", ()):
-        await _retry_alert(api, alert_id)
+        await retry_alert_now(api, alert_id)
     await audit(api, who, "reply.relabel", str(inbound_id), {"category": body.category.value})
     return result
 
@@ -243,7 +247,9 @@ async def alerts(
     return page(items, limit)
 
 
-async def _retry_alert(api: Api, alert_id: int) -> None:
+async def retry_alert_now(api: Api, alert_id: int) -> None:
+    """Tell the alerts actor to deliver an alert now (the API and the web app, after a relabel
+    or a retry); without cam running here, the alert waits in the database for its start."""
     try:
         ref = api.system.ref(ALERTS, RetryAlert)
     except Exception:
@@ -256,6 +262,6 @@ async def retry_alert(alert_id: int, request: Request, who: Principal = OPERATE)
     api = _api(request)
     if not await api.cam.alerts.retry_now(alert_id, api.now()):
         raise ApiError(404, f"no alert {alert_id} that could be retried: see GET /api/v1/alerts")
-    await _retry_alert(api, alert_id)
+    await retry_alert_now(api, alert_id)
     await audit(api, who, "alert.retry", str(alert_id), {})
     return {"alert_id": alert_id, "retrying": True}

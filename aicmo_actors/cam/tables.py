@@ -197,6 +197,10 @@ class CamInboundEmail(Base):
     set_aside: Mapped[str | None] = mapped_column(String(200))
     #: Its size in bytes as the server reported it (the stored raw may be only its headers).
     size: Mapped[int | None] = mapped_column(BigInteger)
+    #: When a person marked it handled (answered, forwarded, nothing to do), and who: the
+    #: web inbox's "unhandled" list. Not `acted_at`, which is the service's own acting on it.
+    handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    handled_by: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (UniqueConstraint("mailbox", "uidvalidity", "uid"),)
 

@@ -30,6 +30,16 @@ from aicmo_actors.runtime import ActorSystem, ChildSpec, SupervisorSpec
 DEFAULT_ALERT_FROM = "aicmo-alerts@localhost"
 
 
+def lead_rules(settings: Any) -> LeadRules:
+    """The lead rules' timings from the service's settings: the actors, and the people who
+    re-label a reply by hand (command line, API, web app), decide with the same ones."""
+    return LeadRules(
+        soft_bounce_retry=timedelta(seconds=settings.soft_bounce_retry_s),
+        auto_reply_pause=timedelta(seconds=settings.auto_reply_pause_s),
+        soft_bounces_as_hard=settings.soft_bounces_as_hard,
+    )
+
+
 def cam_supervisor(
     settings: Any,
     store: CamStore,
@@ -77,11 +87,7 @@ def cam_supervisor(
         mailbox_rejections=s.pause_mailbox_rejections,
         mailbox_window_s=s.pause_mailbox_window_s,
     )
-    rules = LeadRules(
-        soft_bounce_retry=timedelta(seconds=s.soft_bounce_retry_s),
-        auto_reply_pause=timedelta(seconds=s.auto_reply_pause_s),
-        soft_bounces_as_hard=s.soft_bounces_as_hard,
-    )
+    rules = lead_rules(s)
     sender_address = s.alert_from or alert_from or DEFAULT_ALERT_FROM
     read = reader or make_reader(s)
     verp = frozenset(name for name, profile in profiles.items() if profile.kind == "smtp" and profile.verp)

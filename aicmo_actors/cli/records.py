@@ -166,16 +166,10 @@ def _confirm(question: str, args: argparse.Namespace) -> None:
 
 
 def _lead_rules(settings: Settings) -> LeadRules:
-    """The lead rules' timings from the settings, as the service uses them (`cam.wiring`)."""
-    from datetime import timedelta
+    """The lead rules' timings from the settings, as the service uses them."""
+    from aicmo_actors.cam.wiring import lead_rules
 
-    from aicmo_actors.cam.lead_rules import LeadRules
-
-    return LeadRules(
-        soft_bounce_retry=timedelta(seconds=settings.soft_bounce_retry_s),
-        auto_reply_pause=timedelta(seconds=settings.auto_reply_pause_s),
-        soft_bounces_as_hard=settings.soft_bounces_as_hard,
-    )
+    return lead_rules(settings)
 
 
 # -- leads -------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from aicmo_actors.cam import tables as cam_tables
 from aicmo_actors.cam import texts
 from aicmo_actors.cam.lead_rules import (
+    ALERT_CATEGORIES,
     DEFAULT_RULES,
     LeadDecision,
     LeadRules,
@@ -585,6 +586,78 @@ class InboundRepo:
 
         return await run_write(self.engine, work)
 
+    # -- the web inbox ---------------------------------------------------------------------------
+
+    async def inbox(
+        self,
+        *,
+        category: str | None = None,
+        campaign: str | None = None,
+        mailbox: str | None = None,
+        unhandled: bool = False,
+        after: InboxKey | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """One page of the unified inbox, each `INBOX_FIELDS`: the replies a person should
+        answer first (`HOT`: interested, meeting request, question, referral), then the rest,
+        each group newest first (received, else stored), by id last.
+
+        Keyset: the next page starts `after` the last row's `inbox_key`. Filters: the category;
+        the campaign of the lead it is tied to; the mailbox it was read from; `unhandled`, only
+        those nobody marked handled (`mark_handled`). An unknown category or campaign is a
+        `RecordError`."""
+        size = page_size(limit)
+        if category is not None:
+            one_of("category", category, [c.value for c in ReplyCategory])
+
+        def work(conn: Connection) -> list[dict[str, Any]]:
+            query = _inbox_query()
+            if category is not None:
+                query = query.where(inbound_t.c.category == category)
+            if campaign is not None:
+                query = query.where(leads_t.c.campaign_id == campaign_id_in(conn, campaign))
+            if mailbox is not None:
+                query = query.where(inbound_t.c.mailbox == mailbox)
+            if unhandled:
+                query = query.where(inbound_t.c.handled_at.is_(None))
+            if after is not None:
+                hot, at, last_id = after
+                at_value = sa.literal(at, type_=inbound_t.c.stored_at.type)
+                query = query.where(
+                    sa.or_(
+                        _HOT_RANK < int(hot),
+                        sa.and_(
+                            _HOT_RANK == int(hot),
+                            sa.or_(_ARRIVED < at_value, sa.and_(_ARRIVED == at_value, inbound_t.c.id < last_id)),
+                        ),
+                    )
+                )
+            query = query.order_by(_HOT_RANK.desc(), _ARRIVED.desc(), inbound_t.c.id.desc()).limit(size)
+            return [_inbox_row(dict(r)) for r in conn.execute(query).mappings()]
+
+        return await run_read(self.engine, work)
+
+    async def inbox_item(self, inbound_id: int) -> dict[str, Any] | None:
+        """One message of the inbox as `INBOX_FIELDS`; None: there is none with this id."""
+        query = _inbox_query().where(inbound_t.c.id == inbound_id)
+        row = await run_read(self.engine, lambda conn: conn.execute(query).mappings().first())
+        return _inbox_row(dict(row)) if row is not None else None
+
+    async def mailboxes(self) -> list[str]:
+        """The names of the mailboxes mail was read from, sorted (the inbox's mailbox filter)."""
+        query = sa.select(inbound_t.c.mailbox).distinct().order_by(inbound_t.c.mailbox)
+        return await run_read(self.engine, lambda conn: [str(m) for m in conn.execute(query).scalars()])
+
+    async def mark_handled(self, inbound_id: int, by: str, now: datetime) -> bool:
+        """A person marks a message handled (`handled_at`, `handled_by`). True: marked now;
+        False: no such message, or marked already (the first mark stands)."""
+        statement = (
+            inbound_t.update()
+            .where(inbound_t.c.id == inbound_id, inbound_t.c.handled_at.is_(None))
+            .values(handled_at=now, handled_by=by[:200])
+        )
+        return await run_write(self.engine, lambda conn: conn.execute(statement).rowcount == 1)
+
 
 #: What `InboundRepo.replies` returns for each message.
 REPLY_FIELDS = (
@@ -651,6 +724,43 @@ _REPLY_COLUMNS = (
 def _reply(row: dict[str, Any]) -> dict[str, Any]:
     row["reasons"] = evidence(row.pop("classification"))
     return jsonable({name: row[name] for name in REPLY_FIELDS})
+
+
+#: The replies a person should answer first: someone wants something (the categories that
+#: raise an alert to a person).
+HOT = ALERT_CATEGORIES
+#: The inbox's key (`InboundRepo.inbox`): hot or not, when it arrived, its id.
+InboxKey = tuple[bool, datetime, int]
+#: What `InboundRepo.inbox` returns for each message: `REPLY_FIELDS`, whether it is `HOT`,
+#: when it arrived (received, else stored), who marked it handled and when.
+INBOX_FIELDS = (*REPLY_FIELDS, "hot", "arrived_at", "handled_at", "handled_by")
+_HOT_RANK = sa.case((inbound_t.c.category.in_(sorted(c.value for c in HOT)), 1), else_=0)
+_ARRIVED = sa.func.coalesce(inbound_t.c.received_at, inbound_t.c.stored_at, type_=inbound_t.c.stored_at.type)
+
+
+def _inbox_query() -> sa.Select[Any]:
+    return sa.select(
+        *_REPLY_COLUMNS,
+        _HOT_RANK.label("hot"),
+        _ARRIVED.label("arrived_at"),
+        inbound_t.c.handled_at,
+        inbound_t.c.handled_by,
+    ).select_from(
+        inbound_t.outerjoin(leads_t, leads_t.c.id == inbound_t.c.lead_id).outerjoin(
+            campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id
+        )
+    )
+
+
+def _inbox_row(row: dict[str, Any]) -> dict[str, Any]:
+    row["reasons"] = evidence(row.pop("classification"))
+    row["hot"] = bool(row["hot"])
+    return jsonable({name: row[name] for name in INBOX_FIELDS})
+
+
+def inbox_key(row: dict[str, Any]) -> InboxKey:
+    """Where the inbox's next page starts after `row` (one of `InboundRepo.inbox`'s)."""
+    return (bool(row["hot"]), datetime.fromisoformat(row["arrived_at"]), int(row["id"]))
 
 
 def _lead_now(conn: Connection, lead_id: int | None) -> dict[str, Any] | None:

@@ -364,11 +364,13 @@ class LeadsRepo:
         campaign: str | None = None,
         state: str | None = None,
         email_contains: str | None = None,
+        company_contains: str | None = None,
         after_id: int | None = None,
         limit: int = 50,
     ) -> list[dict[str, Any]]:
         """One page of leads, by id ascending (keyset: the next page starts `after_id` the last
-        one's id). Filters: the campaign's name, the state, a part of the address. Each lead is
+        one's id). Filters: the campaign's name, the state, a part of the address, a part of
+        the company's name (either case). Each lead is
         `LEAD_FIELDS`. An unknown campaign or state is a `RecordError`."""
         size = page_size(limit)
         if state is not None:
@@ -382,6 +384,9 @@ class LeadsRepo:
                 query = query.where(leads_t.c.state == state)
             if email_contains:
                 query = query.where(leads_t.c.email.contains(email_contains.strip().lower(), autoescape=True))
+            if company_contains and company_contains.strip():
+                wanted = company_contains.strip().lower()
+                query = query.where(sa.func.lower(leads_t.c.company).contains(wanted, autoescape=True))
             if after_id is not None:
                 query = query.where(leads_t.c.id > after_id)
             return [jsonable(r) for r in conn.execute(query.order_by(leads_t.c.id).limit(size)).mappings()]
