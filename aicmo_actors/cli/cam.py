@@ -22,9 +22,9 @@ def _now() -> datetime:
 
 
 @asynccontextmanager
-async def open_store(upgrade_sqlite: bool = True) -> AsyncIterator[Any]:
-    """A CamStore on the configured database, schema checked, engine disposed afterwards."""
-    from aicmo_actors.cam.repos import CamStore
+async def open_engine() -> AsyncIterator[Any]:
+    """An engine on the configured database (`--database-url` or AICMO_DATABASE_URL), its
+    schema checked; disposed afterwards. What the database says is a one-line UserError."""
     from aicmo_actors.cli.main import load_settings
     from aicmo_actors.storage.engine import DatabaseUnavailable, make_engine
     from aicmo_actors.storage.schema import SchemaError, ensure_schema
@@ -37,13 +37,20 @@ async def open_store(upgrade_sqlite: bool = True) -> AsyncIterator[Any]:
     try:
         try:
             await ensure_schema(engine)
-        except SchemaError as exc:
+        except (SchemaError, DatabaseUnavailable) as exc:
             raise UserError(str(exc)) from exc
-        except DatabaseUnavailable as exc:
-            raise UserError(str(exc)) from exc
-        yield CamStore(engine)
+        yield engine
     finally:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def open_store(upgrade_sqlite: bool = True) -> AsyncIterator[Any]:
+    """A CamStore on the configured database (see `open_engine`)."""
+    from aicmo_actors.cam.repos import CamStore
+
+    async with open_engine() as engine:
+        yield CamStore(engine)
 
 
 def _run(work: Callable[[], Awaitable[int]]) -> int:

@@ -45,25 +45,12 @@ def _actor() -> AuditActor:
 
 @asynccontextmanager
 async def open_identity() -> AsyncIterator[IdentityStore]:
-    """An IdentityStore on the configured database, schema checked, engine disposed afterwards."""
-    from aicmo_actors.cli.main import load_settings
+    """An IdentityStore on the configured database (`cli.cam.open_engine`)."""
+    from aicmo_actors.cli.cam import open_engine
     from aicmo_actors.identity.repos import IdentityStore
-    from aicmo_actors.storage.engine import DatabaseUnavailable, make_engine
-    from aicmo_actors.storage.schema import SchemaError, ensure_schema
 
-    settings = load_settings()
-    try:
-        engine = make_engine(settings.database_url)
-    except (DatabaseUnavailable, ValueError) as exc:
-        raise UserError(str(exc)) from exc
-    try:
-        try:
-            await ensure_schema(engine)
-        except (SchemaError, DatabaseUnavailable) as exc:
-            raise UserError(str(exc)) from exc
+    async with open_engine() as engine:
         yield IdentityStore(engine)
-    finally:
-        await engine.dispose()
 
 
 def _run(work: Callable[[], Awaitable[int]]) -> int:
