@@ -1,11 +1,12 @@
 """A real headless Chromium (Debian's `chromium` + `chromium-driver`, through Selenium) and a
 real service serving the web app over a simulated month, for the web app's tests.
 
-- `web_service` (per test module): `python run.py demo` in a fresh folder, then the service
+- `web_service` (one per test session, shared by the web tests: each leaves what it switched
+  or paused as it found it): `python run.py demo` in a fresh folder, then the service
   (`python run.py`) on the demo's database with the worker paused (nothing is sent), on a
   free port; users `owner1`, `operator1` and `viewer1` (password `PASSWORD`) made with
   `python run.py users add`. Stopped with SIGTERM at the end.
-- `browser`: a Chromium session; `sign_in(browser, service, name)`; `screenshot(browser,
+- `browser`: the session's Chromium with no cookies; `sign_in(browser, service, name)`; `screenshot(browser,
   name)` keeps a PNG under `tests/artifacts/screenshots/` (the README names the folder).
 
 Without Chromium the tests are skipped on a developer machine and fail under `CI=true`
@@ -35,6 +36,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 PASSWORD = "a-long-test-password"
 USERS = {"owner1": "owner", "operator1": "operator", "viewer1": "viewer"}
+#: How long a lookup waits for its element to appear (a page still loading after a click).
+IMPLICIT_WAIT_S = 5
 
 
 def _missing(what: str) -> None:
@@ -75,7 +78,7 @@ class WebService:
         return self.log.read_text(errors="replace")[-4000:]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def web_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebService]:
     root = tmp_path_factory.mktemp("web")
     port = _free_port()
@@ -126,8 +129,8 @@ def web_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebService
             proc.kill()
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="session")
+def _chromium() -> Iterator[Any]:
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -140,11 +143,22 @@ def browser() -> Iterator[Any]:
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.implicitly_wait(5)
+    driver.implicitly_wait(IMPLICIT_WAIT_S)
     try:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def browser(_chromium: Any) -> Iterator[Any]:
+    """The session's Chromium, signed out and at its usual size for each test (starting a
+    browser per test cost more than the tests themselves)."""
+    _chromium.set_window_size(1280, 900)
+    _chromium.get("about:blank")
+    _chromium.delete_all_cookies()
+    yield _chromium
+    _chromium.delete_all_cookies()
 
 
 def sign_in(driver: Any, service: WebService, name: str, password: str = PASSWORD, *, here: bool = False) -> None:
@@ -176,3 +190,13 @@ def wait_for_text(driver: Any, text: str, timeout: float = 10.0) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(driver, timeout).until(lambda d: text in d.page_source, f"page never showed {text!r}")
+
+
+def absent(driver: Any, by: str, value: str) -> bool:
+    """Whether the page has no such element, asked at once: `find_elements` would first wait
+    the whole implicit wait for one to appear (5 s per absence checked)."""
+    driver.implicitly_wait(0)
+    try:
+        return not driver.find_elements(by, value)
+    finally:
+        driver.implicitly_wait(IMPLICIT_WAIT_S)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.plugins.browser import REPO, WebService, screenshot, sign_in, wait_for_text
+from tests.plugins.browser import REPO, WebService, absent, screenshot, sign_in, wait_for_text
 
 pytestmark = [pytest.mark.integration]
 
@@ -154,8 +154,8 @@ def test_an_archived_campaign_cannot_be_resumed(browser: Any, web_service: WebSe
     sign_in(browser, web_service, "operator1")
     browser.get(f"{web_service.url}/app/campaigns/archived-one")
     assert browser.find_element(By.CSS_SELECTOR, "#campaign-status [data-status]").text == "archived"
-    assert browser.find_elements(By.ID, "resume-campaign") == []
-    assert browser.find_elements(By.ID, "import-leads") == []
+    assert absent(browser, By.ID, "resume-campaign")
+    assert absent(browser, By.ID, "import-leads")
     fields = {"csrf": _csrf(browser)}
     for action in ("resume", "pause"):
         status, _, location = _post(f"{web_service.url}/app/campaigns/archived-one/{action}", fields, _session(browser))
@@ -304,11 +304,11 @@ def test_a_viewer_sees_no_buttons_and_cannot_post_by_hand(browser: Any, web_serv
 
     sign_in(browser, web_service, "viewer1")
     browser.get(f"{web_service.url}/app/campaigns")
-    assert browser.find_elements(By.ID, "upload-campaign") == []
+    assert absent(browser, By.ID, "upload-campaign")
     browser.get(f"{web_service.url}/app/campaigns/{CAMPAIGN}")
     for button in ("pause-campaign", "resume-campaign", "import-leads"):
-        assert browser.find_elements(By.ID, button) == []
-    assert browser.find_elements(By.CSS_SELECTOR, "main form[method=post]") == []
+        assert absent(browser, By.ID, button)
+    assert absent(browser, By.CSS_SELECTOR, "main form[method=post]")
     before = _status(web_service)["status"]
     token, cookie = _csrf(browser), _session(browser)
     # A valid CSRF token of this session does not make a viewer's hand-made form an operator's.

@@ -19,7 +19,7 @@ import pytest
 from aicmo_actors.settings import Settings
 from aicmo_actors.webapp.charts import counts_chart, integer_ticks, timeline
 from aicmo_actors.webapp.pages_dashboard import ticks
-from tests.plugins.browser import WebService, screenshot, sign_in, wait_for_text
+from tests.plugins.browser import WebService, absent, screenshot, sign_in, wait_for_text
 
 CAMPAIGN = "agency-intro"
 MAILBOX = "sam@outreach.example.com"
@@ -156,7 +156,7 @@ def test_the_dashboard_shows_the_demo_campaigns_funnel_and_its_chart(browser: An
     # The chart: SVG made on the server, in the page; no script anywhere.
     chart = section.find_element(By.CSS_SELECTOR, "svg.chart")
     assert chart.tag_name == "svg" and CAMPAIGN in (chart.get_attribute("aria-label") or "")
-    assert browser.find_elements(By.TAG_NAME, "script") == []
+    assert absent(browser, By.TAG_NAME, "script")
     screenshot(browser, "dashboard")
 
 
@@ -199,7 +199,7 @@ def test_an_operator_resumes_a_campaign_paused_by_command(browser: Any, web_serv
         screenshot(browser, "dashboard-paused")
         browser.find_element(By.ID, f"resume-campaign-{CAMPAIGN}").click()
         wait_for_text(browser, f"Campaign {CAMPAIGN} resumed.")
-        assert browser.find_elements(By.ID, f"paused-campaign-{CAMPAIGN}") == []
+        assert absent(browser, By.ID, f"paused-campaign-{CAMPAIGN}")
         assert browser.find_element(By.ID, f"campaign-{CAMPAIGN}").get_attribute("data-status") == "active"
         assert _status(web_service)["status"] == "active"
         audit = json.loads(web_service.cli("audit", "--action", "campaign.resume", "--json"))
@@ -221,7 +221,7 @@ def test_an_operator_resumes_a_paused_mailbox(browser: Any, web_service: WebServ
         assert "3 sending-side rejections (browser test)" in row.text
         row.find_element(By.ID, f"resume-mailbox-{MAILBOX}").click()
         wait_for_text(browser, f"Mailbox {MAILBOX} resumed.")
-        assert browser.find_elements(By.ID, f"paused-mailbox-{MAILBOX}") == []
+        assert absent(browser, By.ID, f"paused-mailbox-{MAILBOX}")
         boxes = {b["address"]: b for b in _status(web_service)["mailboxes"]}
         assert boxes[MAILBOX]["status"] == "active"
         audit = json.loads(web_service.cli("audit", "--action", "mailbox.resume", "--json"))
@@ -239,8 +239,8 @@ def test_a_viewer_sees_what_is_paused_but_no_resume_button(browser: Any, web_ser
         sign_in(browser, web_service, "viewer1")
         browser.get(f"{web_service.url}/app/")
         assert "paused by command" in browser.find_element(By.ID, f"paused-campaign-{CAMPAIGN}").text
-        assert browser.find_elements(By.ID, f"resume-campaign-{CAMPAIGN}") == []
-        assert browser.find_elements(By.CSS_SELECTOR, "#paused form") == []
+        assert absent(browser, By.ID, f"resume-campaign-{CAMPAIGN}")
+        assert absent(browser, By.CSS_SELECTOR, "#paused form")
         # A form made by hand, with this session's valid CSRF token, is still refused.
         token = browser.find_element(By.CSS_SELECTOR, ".signout input[name=csrf]").get_attribute("value")
         cookie = f"aicmo_session={browser.get_cookie('aicmo_session')['value']}"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.plugins.browser import WebService, screenshot, sign_in, wait_for_text
+from tests.plugins.browser import WebService, absent, screenshot, sign_in, wait_for_text
 
 pytestmark = [pytest.mark.integration]
 
@@ -71,8 +71,8 @@ def test_a_viewer_sees_no_switch_and_cannot_post_one_by_hand(browser: Any, web_s
 
     sign_in(browser, web_service, "viewer1")
     browser.get(f"{web_service.url}/app/modules")
-    assert browser.find_elements(By.ID, "switch-cam") == []
-    assert browser.find_elements(By.ID, "worker-switch") == []
+    assert absent(browser, By.ID, "switch-cam")
+    assert absent(browser, By.ID, "worker-switch")
     cookie = _session(browser)
     # A valid CSRF token of this session (the sign-out form carries one) does not make a
     # viewer's hand-made form an operator's: the role is checked on the server.

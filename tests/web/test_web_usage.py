@@ -11,7 +11,7 @@ import pytest
 
 from aicmo_actors.observability.usage import UsageTotal, totals_csv
 from aicmo_actors.webapp.pages_usage import per_day_table
-from tests.plugins.browser import WebService, screenshot, sign_in, wait_for_text
+from tests.plugins.browser import WebService, absent, screenshot, sign_in, wait_for_text
 
 integration = pytest.mark.integration
 
@@ -72,7 +72,7 @@ def test_the_usage_page_shows_health_totals_a_chart_and_the_csv(browser: Any, we
     header = [th.text for th in table.find_elements(By.TAG_NAME, "th")]
     assert header[0] == "day" and set(header[1:]) == set(expected)
     assert browser.find_element(By.CSS_SELECTOR, "#usage-days svg.chart").tag_name == "svg"
-    assert browser.find_elements(By.TAG_NAME, "script") == []
+    assert absent(browser, By.TAG_NAME, "script")
     screenshot(browser, "usage")
 
     cookie = browser.get_cookie("aicmo_session")
