@@ -1,16 +1,20 @@
 """Control API benchmark (issue 16): reads through the HTTP API against the same reads made
-straight on the storage layer, and what metering costs the simulation.
+straight on the storage layer, the web app's pages (issue 17), and what metering costs the
+simulation.
 
-    python -m bench api [--leads N] [--db sqlite|postgresql|both] [--pg-url URL] [--seconds S]
-                        [--usage-per-day U] [--seed SEED]
+    python -m bench api [--leads N] [--inbound I] [--db sqlite|postgresql|both] [--pg-url URL]
+                        [--seconds S] [--usage-per-day U] [--seed SEED] [--skip-pages]
                         [--skip-metering] [--sim-leads M] [--sim-days D] [--sim-rounds R]
 
 A scratch database gets N leads (default 100,000) in four campaigns, bulk-inserted (not
 through the actors), with the emails, replies, alerts and suppressions their states imply,
-and a month of usage (30 days x --usage-per-day records, default 10,000: emails sent,
-messages read and classified, alerts delivered, API calls). Then three read cases, each
-timed for S seconds (default 3) as sequential calls, the API and the direct calls taking
-turns in two rounds of S/2 seconds each:
+more inbound mail up to I messages in all (default 50,000; `EXTRA_INBOUND`: follow-ups in
+the threads of leads that answered, a third of them hot - interested, meeting request,
+question, referral - and mail that matched nothing we sent), and a month of usage (30 days
+x --usage-per-day records, default 10,000: emails sent, messages read and classified,
+alerts delivered, API calls). Then three read cases, each timed for S seconds (default 3)
+as sequential calls, the API and the direct calls taking turns in two rounds of S/2
+seconds each:
 
 - lead_list: GET /api/v1/leads?campaign=C&state=X&limit=50&after=..., paging through each
   (campaign, state) pair in turn, against `CamStore.leads.page(...)` with the same
@@ -27,6 +31,15 @@ authentication, validation, the query, serialisation) and not the network. `rati
 api_rps / direct_rps (target >= 0.5 each). `harness_rps` is the same client against an
 ASGI app that answers `{}` at once: what the client side alone allows.
 
+`pages` (issue 17; --skip-pages: null): the web app's pages, opened with a viewer's session
+cookie through the same client, each for S seconds as sequential calls: the dashboard, the
+inbox's first page, its first page of `interested`, random messages, the leads in state
+replied, leads found by part of a company name, random leads, usage. Each has `rps`,
+`p50_ms` and `p95_ms` (figures, not targets: about 300 ms at p95 is where a page feels slow)
+and `html_kb`; the inbox lists, the lead lists and the lead page also their direct
+equivalent on the storage layer, in turns as above (`direct_rps`, `ratio` = rps /
+direct_rps; the page also renders, and reads what its filters and menus show).
+
 `metering_overhead`: the simulation (M leads, default 1,000; D days, default 30; the `sim`
 bench's speed campaign) run with metering on and off, alternating, R times each (default
 2); speed is simulated lead-days per wall second, best of each; the figure is on / off
@@ -34,8 +47,8 @@ bench's speed campaign) run with metering on and off, alternating, R times each 
 
 PostgreSQL (--db postgresql or both): a scratch database on --pg-url, else
 AICMO_TEST_DATABASE_URL, else postgresql+asyncpg://postgres@127.0.0.1:5432/test.
-With the defaults a run takes about two minutes on a 2-core machine: ~30 s to populate,
-~20 s of calls, ~80 s of simulations (--skip-metering leaves them out).
+With the defaults a run takes about three minutes on a 2-core machine: ~25 s to populate,
+~20 s of API calls, ~50 s of pages, ~80 s of simulations (--skip-metering leaves them out).
 
 Progress goes to stderr; the last line of stdout is one JSON object.
 """
@@ -45,6 +58,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import sys
@@ -56,6 +70,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from sqlalchemy import insert, select
@@ -88,6 +103,29 @@ INBOUND_CATEGORY = {
     "paused": "auto_reply",
     "bounced": "bounce_hard",
 }
+#: The categories a person should answer first (the inbox puts them on top; they raise alerts).
+HOT = ("interested", "meeting_request", "question", "referral")
+#: The inbound mail beyond the replies that stopped a lead (`extra_inbound`), as shares:
+#: (the state of the lead it comes from, None: matched nothing we sent; its categories).
+EXTRA_INBOUND: tuple[tuple[str | None, tuple[tuple[str, float], ...], float], ...] = (
+    ("replied", (("interested", 0.4), ("meeting_request", 0.25), ("question", 0.25), ("referral", 0.1)), 0.35),
+    ("replied", (("other", 0.6), ("auto_reply", 0.4)), 0.10),
+    ("paused", (("auto_reply", 1.0),), 0.15),
+    ("not_interested", (("not_interested", 0.8), ("other", 0.2)), 0.10),
+    ("bounced", (("bounce_hard", 0.7), ("bounce_soft", 0.3)), 0.05),
+    (None, (("other", 0.7), ("auto_reply", 0.2), ("question", 0.1)), 0.25),
+)
+BODIES = {
+    "interested": "Sounds good, let's talk next week.",
+    "meeting_request": "Can we meet on Tuesday at 10?",
+    "question": "How does the pricing work?",
+    "referral": "Please write to my colleague Kim instead.",
+    "other": "Thanks for the note.",
+    "auto_reply": "I am out of the office until Monday.",
+    "not_interested": "Not for us, sorry.",
+    "bounce_hard": "550 5.1.1 user unknown",
+    "bounce_soft": "452 4.2.2 mailbox full",
+}
 #: Usage kinds per day, as shares of --usage-per-day.
 USAGE_KINDS: tuple[tuple[str, str, float], ...] = (
     ("cam", "email_sent", 0.62),
@@ -97,6 +135,8 @@ USAGE_KINDS: tuple[tuple[str, str, float], ...] = (
     ("api", "api_call", 0.05),
 )
 CHUNK = 5000
+#: Each page is opened at least this many times, however slow (its p95 is their slowest).
+MIN_PAGE_CALLS = 5
 SENDERS = ("alex@outreach.example.com", "sam@outreach.example.com")
 RAW_REPLY = (
     "From: {who}\r\nTo: alex@outreach.example.com\r\nSubject: Re: Quick question\r\n"
@@ -119,12 +159,14 @@ class BenchError(Exception):
 
 @dataclass
 class Data:
-    """What was written, for the workloads: campaign names, lead ids, when the month ends."""
+    """What was written, for the workloads: campaign names, lead ids, when the month ends,
+    the inbound messages' ids."""
 
     campaigns: list[str]
     lead_ids: list[int]
     end: datetime
     counts: dict[str, int] = field(default_factory=dict)
+    inbound_ids: list[int] = field(default_factory=list)
 
 
 def _campaign_specs(n: int) -> list[Any]:
@@ -156,8 +198,97 @@ def _states(rng: random.Random, n: int) -> list[str]:
     return rng.choices(names, weights, k=n)
 
 
-async def populate(engine: AsyncEngine, leads: int, usage_per_day: int, seed: int) -> Data:
-    """Campaigns, leads, their emails, replies, alerts and suppressions, and a month of usage."""
+def _inbound_row(
+    n: int,
+    who: str,
+    category: str,
+    received: datetime,
+    body: str,
+    name: str,
+    lead_id: int | None,
+    replied_to: tuple[int, dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """The n-th inbound message (uid n), classified and acted on; `replied_to` is the
+    (id, row) of the email it answers (None: it matched nothing we sent)."""
+    irt = replied_to[1]["message_id"] if replied_to else None
+    raw = RAW_REPLY.format(
+        who=who,
+        n=n,
+        irt=irt or "<none@example.net>",
+        date=received.strftime("%a, %d %b %Y %H:%M:%S +0000"),
+        body=body,
+        name=name,
+    )
+    return {
+        "mailbox": "replies@outreach.example.com",
+        "uidvalidity": 1,
+        "uid": n,
+        "message_id": f"<reply-{n}@example.net>",
+        "in_reply_to": irt,
+        "from_address": who.lower(),
+        "subject": "Re: Quick question" if replied_to else "Partnership opportunity",
+        "raw": raw.encode(),
+        "received_at": received,
+        "stored_at": received + timedelta(seconds=30),
+        "category": category,
+        "reason": "bench",
+        "confidence": 0.9,
+        "classification": {"category": category, "reasons": [f"bench: {category}"]},
+        "lead_id": lead_id,
+        "outbound_id": replied_to[0] if replied_to else None,
+        "matched_by": "message_id" if replied_to else None,
+        "processed_at": received + timedelta(seconds=31),
+        "acted_at": received + timedelta(seconds=32),
+        "size": len(raw),
+    }
+
+
+def extra_inbound(
+    count: int,
+    first: int,
+    lead_ids: list[int],
+    lead_rows: list[dict[str, Any]],
+    last_email: dict[int, tuple[int, dict[str, Any]]],
+    end: datetime,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """`count` more inbound messages (uids after `first`), as `EXTRA_INBOUND` says: more
+    messages in the threads of leads that answered already (hot ones from replied leads) and
+    mail that matched nothing we sent. Its own random stream: `--inbound 0` leaves the rest
+    of the data as it was without it."""
+    if count <= 0:
+        return []
+    rng = random.Random(f"inbound:{seed}")
+    by_state: dict[str, list[int]] = {}
+    for lead_id, row in zip(lead_ids, lead_rows, strict=True):
+        if lead_id in last_email:
+            by_state.setdefault(row["state"], []).append(lead_id)
+    row_of = dict(zip(lead_ids, lead_rows, strict=True))
+    kinds = [(state, categories) for state, categories, _ in EXTRA_INBOUND]
+    weights = [w for _, _, w in EXTRA_INBOUND]
+    rows: list[dict[str, Any]] = []
+    for n in range(first + 1, first + count + 1):
+        state, categories = rng.choices(kinds, weights)[0]
+        category = rng.choices([c for c, _ in categories], [w for _, w in categories])[0]
+        candidates = by_state.get(state or "", [])
+        received = end - timedelta(hours=rng.uniform(0.1, 29 * 24))
+        if not candidates:
+            who = f"someone{n}@elsewhere{n % 500}.example.org"
+            rows.append(_inbound_row(n, who, category, received, BODIES[category], "Someone", None, None))
+            continue
+        lead_id = candidates[rng.randrange(len(candidates))]
+        out_id, out = last_email[lead_id]
+        received = max(received, out["sent_at"] + timedelta(hours=rng.uniform(0.1, 30)))
+        row = row_of[lead_id]
+        who = "MAILER-DAEMON@mx.example.net" if category.startswith("bounce") else row["email"]
+        body = BODIES[category]
+        rows.append(_inbound_row(n, who, category, received, body, row["first_name"], lead_id, (out_id, out)))
+    return rows
+
+
+async def populate(engine: AsyncEngine, leads: int, usage_per_day: int, seed: int, inbound: int = 0) -> Data:
+    """Campaigns, leads, their emails, replies, alerts and suppressions, at least `inbound`
+    inbound messages (`extra_inbound`), and a month of usage."""
     from aicmo_actors.cam.repos import CamStore
     from aicmo_actors.cam.tables import cam_alerts, cam_inbound_emails, cam_leads, cam_outbound_emails, cam_suppressions
     from aicmo_actors.observability.usage import UsageRepo
@@ -260,38 +391,17 @@ async def populate(engine: AsyncEngine, leads: int, usage_per_day: int, seed: in
         out_id, out = last_email[lead_id]
         received = out["sent_at"] + timedelta(hours=rng.uniform(0.1, 30))
         who = "MAILER-DAEMON@mx.example.net" if category == "bounce_hard" else row["email"]
-        n = len(in_rows) + 1
-        raw = RAW_REPLY.format(
-            who=who,
-            n=n,
-            irt=out["message_id"],
-            date=received.strftime("%a, %d %b %Y %H:%M:%S +0000"),
-            body="Let's talk next week." if category == "interested" else "Not for us, sorry.",
-            name=row["first_name"],
-        )
         in_rows.append(
-            {
-                "mailbox": "replies@outreach.example.com",
-                "uidvalidity": 1,
-                "uid": n,
-                "message_id": f"<reply-{n}@example.net>",
-                "in_reply_to": out["message_id"],
-                "from_address": who.lower(),
-                "subject": "Re: Quick question",
-                "raw": raw.encode(),
-                "received_at": received,
-                "stored_at": received + timedelta(seconds=30),
-                "category": category,
-                "reason": "bench",
-                "confidence": 0.9,
-                "classification": {"category": category, "reasons": [f"bench: {category}"]},
-                "lead_id": lead_id,
-                "outbound_id": out_id,
-                "matched_by": "message_id",
-                "processed_at": received + timedelta(seconds=31),
-                "acted_at": received + timedelta(seconds=32),
-                "size": len(raw),
-            }
+            _inbound_row(
+                len(in_rows) + 1,
+                who,
+                category,
+                received,
+                "Let's talk next week." if category == "interested" else "Not for us, sorry.",
+                row["first_name"],
+                lead_id,
+                (out_id, out),
+            )
         )
         if category in ("unsubscribe", "bounce_hard"):
             suppressions.append(
@@ -302,6 +412,8 @@ async def populate(engine: AsyncEngine, leads: int, usage_per_day: int, seed: in
                     "created_at": received + timedelta(seconds=32),
                 }
             )
+    # More mail up to --inbound: a whole inbox, not only the replies that stopped a lead.
+    in_rows += extra_inbound(inbound - len(in_rows), len(in_rows), lead_ids, lead_rows, last_email, end, seed)
     progress(f"  {len(in_rows):,} inbound messages, {len(suppressions):,} suppressions ...")
     await _insert(engine, cam_inbound_emails, in_rows)
     in_ids = await _ids(engine, cam_inbound_emails.c.id, len(in_rows))
@@ -311,7 +423,7 @@ async def populate(engine: AsyncEngine, leads: int, usage_per_day: int, seed: in
     alerts = [
         {
             "idempotency_key": f"bench:reply:{in_id}",
-            "kind": "reply",
+            "kind": "reply" if row["category"] == "interested" else row["category"],
             "lead_id": row["lead_id"],
             "campaign": campaign_by_lead[row["lead_id"]],
             "inbound_id": in_id,
@@ -322,7 +434,7 @@ async def populate(engine: AsyncEngine, leads: int, usage_per_day: int, seed: in
             "delivered_at": row["acted_at"] + timedelta(seconds=5),
         }
         for in_id, row in zip(in_ids, in_rows, strict=True)
-        if row["category"] == "interested"
+        if row["category"] in HOT and row["lead_id"] is not None
     ]
     await _insert(engine, cam_alerts, alerts)
 
@@ -348,10 +460,12 @@ async def populate(engine: AsyncEngine, leads: int, usage_per_day: int, seed: in
             "leads": leads,
             "outbound": len(out_rows),
             "inbound": len(in_rows),
+            "inbound_hot": sum(1 for r in in_rows if r["category"] in HOT),
             "alerts": len(alerts),
             "suppressions": len(suppressions),
             "usage_records": n,
         },
+        in_ids,
     )
 
 
@@ -359,9 +473,10 @@ async def populate(engine: AsyncEngine, leads: int, usage_per_day: int, seed: in
 
 
 @asynccontextmanager
-async def served_api(engine: AsyncEngine, url: str, state_dir: Path) -> AsyncIterator[tuple[ASGIApp, str, Any]]:
-    """The app the service's HTTP server runs (public routes + /api/v1), a viewer's token,
-    and the stores behind it: (app, token, (store, plane))."""
+async def served_api(engine: AsyncEngine, url: str, state_dir: Path) -> AsyncIterator[tuple[ASGIApp, str, str, Any]]:
+    """The app the service's HTTP server runs (public routes, /api/v1 and the web app under
+    /app), a viewer's token, a viewer's web session (the cookie's value, as signing in makes
+    it) and the stores behind it: (app, token, session, (store, plane))."""
     from aicmo_actors.api.plane import ControlPlane
     from aicmo_actors.cam.repos import CamStore
     from aicmo_actors.cam.unsubscribe import build_app
@@ -370,6 +485,7 @@ async def served_api(engine: AsyncEngine, url: str, state_dir: Path) -> AsyncIte
     from aicmo_actors.identity.repos import IdentityStore
     from aicmo_actors.runtime import ActorSystem, RealClock
     from aicmo_actors.settings import Settings
+    from aicmo_actors.webapp.session import LIFETIME
 
     clock = RealClock()
     settings = Settings(database_url=url, tick_interval_s=0, state_dir=state_dir, allow_test_domains=True)
@@ -379,6 +495,7 @@ async def served_api(engine: AsyncEngine, url: str, state_dir: Path) -> AsyncIte
     identity = IdentityStore(engine)
     await identity.users.add("viewer", "viewer", None, now)
     token, _ = await identity.tokens.create("viewer", "bench", now)
+    session, _ = await identity.tokens.create("viewer", "web", now, expires_at=now + LIFETIME)
     # A started system with no children: the read routes only need it to exist.
     system = ActorSystem(settings, clock=clock, children=())
     await system.start()
@@ -397,7 +514,7 @@ async def served_api(engine: AsyncEngine, url: str, state_dir: Path) -> AsyncIte
         app = build_app(
             secret=os.urandom(32), on_unsubscribe=no_unsubscribe, health=nothing, metrics=no_metrics, routes=routes
         )
-        yield _AccessLog(app, mask_path), token, (store, plane)
+        yield _AccessLog(app, mask_path), token, session, (store, plane)
     finally:
         await system.stop()
 
@@ -509,8 +626,8 @@ def cases(client: httpx.AsyncClient, store: Any, plane: Any, data: Data, seed: i
     ]
 
 
-async def timed(call: Callable[[], Awaitable[None]], seconds: float) -> tuple[int, float]:
-    """Sequential calls for about `seconds`: (calls, elapsed)."""
+async def timed(call: Callable[[], Awaitable[None]], seconds: float, min_calls: int = 1) -> tuple[int, float]:
+    """Sequential calls for about `seconds`, and at least `min_calls`: (calls, elapsed)."""
     calls = 0
     started = time.perf_counter()
     deadline = started + seconds
@@ -518,7 +635,7 @@ async def timed(call: Callable[[], Awaitable[None]], seconds: float) -> tuple[in
         await call()
         calls += 1
         now = time.perf_counter()
-        if now >= deadline:
+        if now >= deadline and calls >= min_calls:
             return calls, now - started
 
 
@@ -540,6 +657,159 @@ async def compare(case: Case, seconds: float, rounds: int = 2) -> dict[str, Any]
         "ratio": round(api_rps / direct_rps, 3),
         "api_calls": int(totals["api"][0]),
     }
+
+
+# -- the web app's pages --------------------------------------------------------------------------
+
+
+@dataclass
+class PageCase:
+    """One page of the web app: its path as the figures show it (`label`), the next path to
+    open, a text the page must show, and its direct equivalent on the storage layer when
+    there is one."""
+
+    name: str
+    label: str
+    path: Callable[[], str]
+    shows: str = ""
+    direct: Callable[[], Awaitable[None]] | None = None
+
+
+def company_terms(data: Data, seed: int) -> Iterator[str]:
+    """Parts of company names ("Company 123" -> "pany 123"), seeded: most match a handful of
+    companies, so the search reads most of the table for its first page."""
+    rng = random.Random(f"company:{seed}")
+    companies = min(20000, len(data.lead_ids))
+    while True:
+        yield f"pany {rng.randrange(companies)}"
+
+
+def inbound_ids(data: Data, seed: int) -> Iterator[int]:
+    rng = random.Random(f"inbound:{seed}")
+    while True:
+        yield data.inbound_ids[rng.randrange(len(data.inbound_ids))]
+
+
+def page_cases(store: Any, data: Data, seed: int) -> list[PageCase]:
+    """The pages `python -m bench api` opens, with a viewer's session (no message page when
+    there are no inbound messages)."""
+    page_terms, direct_terms = company_terms(data, seed), company_terms(data, seed)
+    page_leads, direct_leads = history_ids(data, seed + 1), history_ids(data, seed + 1)
+    messages = inbound_ids(data, seed)
+
+    def fixed(path: str) -> tuple[str, Callable[[], str]]:
+        return path, lambda: path
+
+    async def inbox_direct() -> None:
+        await store.inbound.inbox(limit=PAGE)
+
+    async def interested_direct() -> None:
+        await store.inbound.inbox(category="interested", limit=PAGE)
+
+    async def replied_direct() -> None:
+        await store.leads.page(state="replied", limit=PAGE)
+
+    async def company_direct() -> None:
+        await store.leads.page(company_contains=next(direct_terms), limit=PAGE)
+
+    async def lead_direct() -> None:
+        if await store.leads.history(next(direct_leads)) is None:
+            raise BenchError("a lead written by the bench has no history")
+
+    listed = '<table id="inbox">' if data.inbound_ids else "No inbound messages match"
+    return [
+        PageCase("dashboard", *fixed("/app/"), "Dashboard"),
+        PageCase("inbox", *fixed("/app/inbox"), listed, inbox_direct),
+        PageCase("inbox_interested", *fixed("/app/inbox?category=interested"), "Inbox", interested_direct),
+        *(
+            [PageCase("inbox_message", "/app/inbox/{id}", lambda: f"/app/inbox/{next(messages)}", "Message #")]
+            if data.inbound_ids
+            else []
+        ),
+        PageCase("leads_replied", *fixed("/app/leads?state=replied"), "/app/leads/", replied_direct),
+        PageCase(
+            "leads_company",
+            "/app/leads?company={part}",
+            lambda: "/app/leads?" + urlencode({"company": next(page_terms)}),
+            "Leads",
+            company_direct,
+        ),
+        PageCase("lead", "/app/leads/{id}", lambda: f"/app/leads/{next(page_leads)}", "Lead ", lead_direct),
+        PageCase("usage", *fixed("/app/usage"), "Usage"),
+    ]
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest rank: the smallest value with at least `share` of them at or below it."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+async def measure_page(client: httpx.AsyncClient, case: PageCase, seconds: float, rounds: int = 2) -> dict[str, Any]:
+    """The page (and its direct equivalent, in turns, as `compare`) for S seconds each, the
+    page at least `MIN_PAGE_CALLS` times: requests per second, latency p50 and p95, the mean
+    size of the HTML."""
+    latencies: list[float] = []
+    sizes: list[int] = []
+
+    async def visit() -> None:
+        path = case.path()
+        started = time.perf_counter()
+        response = await client.get(path)
+        latencies.append(time.perf_counter() - started)
+        if response.status_code != 200:
+            raise BenchError(f"GET {path} answered {response.status_code}: {response.text[:300]}")
+        if case.shows not in response.text:
+            raise BenchError(f"GET {path} does not show {case.shows!r}: {response.text[:300]}")
+        sizes.append(len(response.content))
+
+    if case.direct is not None:
+        await case.direct()
+    await visit()
+    latencies.clear()
+    sizes.clear()
+    sides: list[tuple[str, Callable[[], Awaitable[None]]]] = [("page", visit)]
+    if case.direct is not None:
+        sides.insert(0, ("direct", case.direct))
+    totals = {side: [0, 0.0] for side, _ in sides}
+    for _ in range(rounds):
+        for side, call in sides:
+            calls, elapsed = await timed(call, seconds / rounds, -(-MIN_PAGE_CALLS // rounds) if side == "page" else 1)
+            totals[side][0] += calls
+            totals[side][1] += elapsed
+    rps = totals["page"][0] / totals["page"][1]
+    figures: dict[str, Any] = {
+        "path": case.label,
+        "rps": round(rps, 1),
+        "p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
+        "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
+        "calls": len(latencies),
+        "html_kb": round(sum(sizes) / len(sizes) / 1024, 1),
+    }
+    if "direct" in totals:
+        direct_rps = totals["direct"][0] / totals["direct"][1]
+        figures["direct_rps"] = round(direct_rps, 1)
+        figures["ratio"] = round(rps / direct_rps, 3)
+    return figures
+
+
+async def measure_pages(app: ASGIApp, session: str, store: Any, data: Data, args: argparse.Namespace) -> dict[str, Any]:
+    """Every page of `page_cases` with a viewer's session cookie, through the same
+    in-process client as the API."""
+    from aicmo_actors.webapp.session import COOKIE
+
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Cookie": f"{COOKIE}={session}"}
+    out: dict[str, Any] = {}
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench", headers=headers) as client:
+        for case in page_cases(store, data, args.seed):
+            progress(f"  page {case.name}: {args.seconds:g} s" + (" and as much direct" if case.direct else ""))
+            out[case.name] = figures = await measure_page(client, case, args.seconds)
+            direct = f", direct {figures['direct_rps']:,.1f}/s, ratio {figures['ratio']:.2f}" if case.direct else ""
+            progress(
+                f"    {figures['rps']:,.1f}/s, p50 {figures['p50_ms']:,.1f} ms, p95 {figures['p95_ms']:,.1f} ms{direct}"
+            )
+    return out
 
 
 async def harness_rps(seconds: float) -> float:
@@ -581,10 +851,10 @@ async def bench_db(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             await ensure_schema(engine)
             progress(f"{kind}: populating ...")
             started = time.perf_counter()
-            data = await populate(engine, args.leads, args.usage_per_day, args.seed)
+            data = await populate(engine, args.leads, args.usage_per_day, args.seed, args.inbound)
             progress(f"  populated in {time.perf_counter() - started:.0f} s: {data.counts}")
             with tempfile.TemporaryDirectory(prefix="aicmo-bench-api-state-") as state_dir:
-                async with served_api(engine, url, Path(state_dir)) as (app, token, (store, plane)):
+                async with served_api(engine, url, Path(state_dir)) as (app, token, session, (store, plane)):
                     transport = httpx.ASGITransport(app=app)
                     headers = {"Authorization": f"Bearer {token}"}
                     async with httpx.AsyncClient(transport=transport, base_url="http://bench", headers=headers) as c:
@@ -596,6 +866,7 @@ async def bench_db(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                                 f"    api {figures['api_rps']:,.1f}/s, direct {figures['direct_rps']:,.1f}/s, "
                                 f"ratio {figures['ratio']:.2f}"
                             )
+                    out["pages"] = None if args.skip_pages else await measure_pages(app, session, store, data, args)
         finally:
             await engine.dispose()
     return out
@@ -710,13 +981,17 @@ def main(argv: list[str]) -> int:
         "--usage-per-day", type=int, default=10_000, help="usage records per day, 30 days (default 10,000)"
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of the data and the requests (default 1)")
+    parser.add_argument(
+        "--inbound", type=int, default=50_000, help="inbound messages at least (default 50,000; 0: only the replies)"
+    )
+    parser.add_argument("--skip-pages", action="store_true", help="skip the web app's pages")
     parser.add_argument("--skip-metering", action="store_true", help="skip the metering overhead (the simulations)")
     parser.add_argument("--sim-leads", type=int, default=1_000, help="leads in each simulation (default 1,000)")
     parser.add_argument("--sim-days", type=float, default=30, help="simulated days in each (default 30)")
     parser.add_argument("--sim-rounds", type=int, default=2, help="runs with metering on, and off (default 2)")
     args = parser.parse_args(argv)
-    if args.leads < CAMPAIGNS or args.seconds <= 0 or args.usage_per_day < 1:
-        parser.error(f"--leads must be >= {CAMPAIGNS}, --seconds > 0, --usage-per-day >= 1")
+    if args.leads < CAMPAIGNS or args.seconds <= 0 or args.usage_per_day < 1 or args.inbound < 0:
+        parser.error(f"--leads must be >= {CAMPAIGNS}, --seconds > 0, --usage-per-day >= 1, --inbound >= 0")
     if args.sim_leads < 1 or args.sim_days <= 0 or args.sim_rounds < 1:
         parser.error("--sim-leads and --sim-rounds must be >= 1, --sim-days > 0")
     quiet_logs()
