@@ -11,14 +11,13 @@ from pydantic import BaseModel, Field
 
 from aicmo_actors.api.app import Api, page
 from aicmo_actors.api.auth import OPERATE, OWN, READ, ApiError
+from aicmo_actors.api.plane import apply_switches_now, set_switch
 from aicmo_actors.identity.repos import AuditActor, IdentityError, LoginRefused
 from aicmo_actors.identity.roles import Principal
 from aicmo_actors.orchestration.health import module_health, readiness
 from aicmo_actors.orchestration.registry import WORKER, UnknownModule
-from aicmo_actors.orchestration.switchboard import SWITCHBOARD
 from aicmo_actors.runtime.clock_actor import CLOCK_ACTOR
 from aicmo_actors.storage.dead_letters import list_dead_letters
-from contracts.orchestration import ApplySwitches
 from contracts.runtime import Tick
 
 router = APIRouter()
@@ -100,23 +99,10 @@ class SwitchBody(BaseModel):
 
 
 async def _switch(api: Api, who: Principal, name: str, enabled: bool, reason: str | None) -> dict[str, Any]:
-    action = (
-        ("module.enable" if enabled else "module.disable")
-        if name != WORKER
-        else ("worker.resume" if enabled else "worker.pause")
+    changed = await set_switch(
+        api.plane.switches, name, enabled, actor=who.name, source="api", reason=reason, now=api.now()
     )
-    now = api.now()
-    from aicmo_actors.identity.repos import record_in
-
-    changed = await api.plane.switches.set(
-        name,
-        enabled,
-        by=who.name,
-        reason=reason,
-        now=now,
-        also=lambda conn: record_in(conn, who.name, "api", action, name, {"reason": reason}, now),
-    )
-    await api.system.ref(SWITCHBOARD, ApplySwitches).tell(api.system.message(ApplySwitches))
+    await apply_switches_now(api.system)
     stops = api.plane.registry.dependents(name) if name != WORKER else []
     return {"name": name, "enabled": enabled, "changed": changed, "also_stops": stops}
 

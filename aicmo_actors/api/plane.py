@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,10 +16,12 @@ from aicmo_actors.cam import usage as cam_usage
 from aicmo_actors.observability.meter import UsageBuffer, UsageSource
 from aicmo_actors.observability.usage import UsageRepo
 from aicmo_actors.observability.wiring import observability_supervisor
-from aicmo_actors.orchestration.registry import ModuleRegistry
+from aicmo_actors.orchestration.registry import WORKER, ModuleRegistry
+from aicmo_actors.orchestration.switchboard import SWITCHBOARD
 from aicmo_actors.orchestration.switches import SwitchesRepo
 from aicmo_actors.orchestration.wiring import orchestration_supervisor
-from aicmo_actors.runtime import SupervisorSpec
+from aicmo_actors.runtime import ActorSystem, SupervisorSpec
+from contracts.orchestration import ApplySwitches
 
 
 def module_registry() -> ModuleRegistry:
@@ -60,3 +63,34 @@ class ControlPlane:
         if self.metering:
             specs.append(observability_supervisor(self.usage, usage_sources(), self.buffer))
         return specs
+
+
+def switch_action(name: str, enabled: bool) -> str:
+    """The audit trail's word for a switch: module.enable|disable, worker.resume|pause."""
+    if name == WORKER:
+        return "worker.resume" if enabled else "worker.pause"
+    return "module.enable" if enabled else "module.disable"
+
+
+async def set_switch(
+    repo: SwitchesRepo, name: str, enabled: bool, *, actor: str, source: str, reason: str | None, now: datetime
+) -> bool:
+    """Keep a switch and its audit row, in one transaction (the command line, the API and the
+    web app all switch this way); True when that changed something. A running service
+    applies it at its next tick, or at once when told `ApplySwitches` (`apply_switches_now`)."""
+    from aicmo_actors.identity.repos import record_in
+
+    action = switch_action(name, enabled)
+    return await repo.set(
+        name,
+        enabled,
+        by=actor,
+        reason=reason,
+        now=now,
+        also=lambda conn: record_in(conn, actor, source, action, name, {"reason": reason}, now),
+    )
+
+
+async def apply_switches_now(system: ActorSystem) -> None:
+    """Have the switchboard read the switches again and apply them now."""
+    await system.ref(SWITCHBOARD, ApplySwitches).tell(system.message(ApplySwitches))

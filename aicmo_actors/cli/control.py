@@ -7,20 +7,12 @@ process) applies it at its next cycle. Through the API it applies at once.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from typing import Any
 
 from aicmo_actors.cli.cam import _now, _run, open_store
 from aicmo_actors.cli.errors import UserError
-
-
-def _cli_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # no user name in this environment (a container without passwd)
-        return "cli:unknown"
 
 
 def _running_snapshot() -> Any:
@@ -99,25 +91,16 @@ def cmd_modules_show(args: argparse.Namespace) -> int:
 
 
 def _switch(name: str, enabled: bool, reason: str | None) -> int:
-    from aicmo_actors.identity.repos import record_in
+    from aicmo_actors.api.plane import set_switch
+    from aicmo_actors.cli.identity_cmd import cli_actor
     from aicmo_actors.orchestration.switches import SwitchesRepo
 
-    actor = _cli_actor()
-    if name == "worker":
-        action = "worker.resume" if enabled else "worker.pause"
-    else:
-        action = "module.enable" if enabled else "module.disable"
+    actor = cli_actor().name
 
     async def work() -> int:
-        now = _now()
         async with open_store() as store:
-            changed = await SwitchesRepo(store.engine).set(
-                name,
-                enabled,
-                by=actor,
-                reason=reason,
-                now=now,
-                also=lambda conn: record_in(conn, actor, "cli", action, name, {"reason": reason}, now),
+            changed = await set_switch(
+                SwitchesRepo(store.engine), name, enabled, actor=actor, source="cli", reason=reason, now=_now()
             )
         what = "the worker's sending" if name == "worker" else f"module {name!r}"
         state = ("on" if enabled else "off") if name != "worker" else ("resumed" if enabled else "paused")

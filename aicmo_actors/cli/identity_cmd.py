@@ -32,7 +32,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _actor() -> AuditActor:
+def cli_actor() -> AuditActor:
     """``cli:<os user>``, as the audit trail names a change made from the command line."""
     from aicmo_actors.identity.repos import AuditActor
 
@@ -144,7 +144,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     role = _checked(check_role, args.role)
     label = _checked(check_label, args.token) if args.token is not None else None
     password = _read_password(args)
-    by = _actor()
+    by = cli_actor()
 
     async def work() -> int:
         async with open_identity() as store:
@@ -190,7 +190,7 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 def cmd_users_remove(args: argparse.Namespace) -> int:
     name = args.name.lower()
     unknown = f"no user named {name!r}: see `python run.py users list`"
-    by = _actor()
+    by = cli_actor()
 
     async def look() -> int:
         async with open_identity() as store:
@@ -223,7 +223,7 @@ def cmd_users_token(args: argparse.Namespace) -> int:
 
     label = _checked(check_label, args.label)
     days = _whole(args.expires_days, "--expires-days") if args.expires_days is not None else None
-    by = _actor()
+    by = cli_actor()
 
     async def work() -> int:
         async with open_identity() as store:
@@ -261,7 +261,7 @@ def cmd_users_tokens(args: argparse.Namespace) -> int:
 
 
 def cmd_users_revoke(args: argparse.Namespace) -> int:
-    by = _actor()
+    by = cli_actor()
 
     async def work() -> int:
         async with open_identity() as store:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import getpass
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -49,10 +48,9 @@ def _when(value: str | None) -> str:
 
 def _cli_user() -> str:
     """Who acts, as the records and the audit name someone at the command line."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # no user name in this environment (a container without one)
-        return "cli:unknown"
+    from aicmo_actors.cli.identity_cmd import cli_actor
+
+    return cli_actor().name
 
 
 def _page_size(text: str) -> int:

@@ -7,12 +7,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from aicmo_actors.api.control_routes import modules_health
-from aicmo_actors.identity.repos import record_in
+from aicmo_actors.api.plane import apply_switches_now, set_switch
 from aicmo_actors.identity.roles import Principal
 from aicmo_actors.orchestration.registry import WORKER, UnknownModule
-from aicmo_actors.orchestration.switchboard import SWITCHBOARD
 from aicmo_actors.webapp.web import Web, page
-from contracts.orchestration import ApplySwitches
 
 
 @page("read")
@@ -36,20 +34,8 @@ async def modules(request: Request, web: Web, who: Principal) -> Response:
 
 async def _switch(web: Web, who: Principal, name: str, enabled: bool, reason: str | None) -> None:
     api = web.api
-    now = api.now()
-    if name == WORKER:
-        action = "worker.resume" if enabled else "worker.pause"
-    else:
-        action = "module.enable" if enabled else "module.disable"
-    await api.plane.switches.set(
-        name,
-        enabled,
-        by=who.name,
-        reason=reason,
-        now=now,
-        also=lambda conn: record_in(conn, who.name, "web", action, name, {"reason": reason}, now),
-    )
-    await api.system.ref(SWITCHBOARD, ApplySwitches).tell(api.system.message(ApplySwitches))
+    await set_switch(api.plane.switches, name, enabled, actor=who.name, source="web", reason=reason, now=api.now())
+    await apply_switches_now(api.system)
 
 
 @page("operate")

@@ -79,14 +79,9 @@ class Service:
     inbox_dir: Path
     system: ActorSystem | None = None
 
-    @property
-    def plane(self) -> ControlPlane:
-        return ControlPlane(self.engine)
-
     async def start(self) -> ActorSystem:
         store = CamStore(self.engine)
         plane = ControlPlane(self.engine)
-        self._plane = plane
         cam = cam_supervisor(
             self.settings,
             store,

@@ -69,7 +69,7 @@ def with_store(url: str, work: object) -> object:
 
 
 def me() -> str:
-    return identity_cmd._actor().name
+    return identity_cmd.cli_actor().name
 
 
 def test_the_first_owner_and_a_token_printed_once(db: str, capsys: pytest.CaptureFixture[str]) -> None:
