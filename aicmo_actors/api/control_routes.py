@@ -16,9 +16,10 @@ from aicmo_actors.identity.repos import AuditActor, IdentityError, LoginRefused
 from aicmo_actors.identity.roles import Principal
 from aicmo_actors.orchestration.health import module_health, readiness
 from aicmo_actors.orchestration.registry import WORKER, UnknownModule
+from aicmo_actors.orchestration.switches import SwitchState
 from aicmo_actors.runtime.clock_actor import CLOCK_ACTOR
 from aicmo_actors.storage.dead_letters import list_dead_letters
-from contracts.runtime import Tick
+from contracts.runtime import SystemSnapshot, Tick
 
 router = APIRouter()
 
@@ -35,9 +36,12 @@ async def audit(api: Api, who: Principal, action: str, target: str | None, detai
     await api.identity.audit.record(who.name, "api", action, target, detail, api.now())
 
 
-async def modules_health(api: Api) -> list[dict[str, Any]]:
-    state = await api.plane.switches.state()
-    snapshot = api.system.snapshot()
+async def modules_health(
+    api: Api, state: SwitchState | None = None, snapshot: SystemSnapshot | None = None
+) -> list[dict[str, Any]]:
+    """Each module's health (the switches and the snapshot taken here unless the caller has them)."""
+    state = state if state is not None else await api.plane.switches.state()
+    snapshot = snapshot if snapshot is not None else api.system.snapshot()
     return [module_health(spec, snapshot, state, api.plane.registry) for spec in api.plane.registry.specs()]
 
 
@@ -46,9 +50,9 @@ async def modules_health(api: Api) -> list[dict[str, Any]]:
 async def status(request: Request, who: Principal = READ) -> dict[str, Any]:
     api = _api(request)
     snapshot = api.system.snapshot()
-    modules = await modules_health(api)
-    ready, reasons = readiness(snapshot, modules, lease_held=api.plane.lease_held())
     state = await api.plane.switches.state()
+    modules = await modules_health(api, state, snapshot)
+    ready, reasons = readiness(snapshot, modules, lease_held=api.plane.lease_held())
     return {
         "ready": ready,
         "reasons": reasons,

@@ -16,8 +16,8 @@ from aicmo_actors.webapp.web import Web, page
 @page("read")
 async def modules(request: Request, web: Web, who: Principal) -> Response:
     api = web.api
-    health = {m["name"]: m for m in await modules_health(api)}
     state = await api.plane.switches.state()
+    health = {m["name"]: m for m in await modules_health(api, state)}
     items = [
         {
             "spec": spec,
