@@ -9,7 +9,7 @@ changes nothing. Handlers render templates with `web.render(...)` and answer a P
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -53,6 +53,8 @@ class Web:
     api: Api
     secret: bytes
     env: Environment
+    #: What pages keep between requests (the dashboard's figures), by name.
+    kept: dict[str, Any] = field(default_factory=dict)
 
     def url(self, path: str = "/") -> str:
         return PREFIX + path

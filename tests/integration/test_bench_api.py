@@ -15,6 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CASES = ("lead_list", "lead_history", "usage")
 PAGES = (
     "dashboard",
+    "dashboard_fresh",
     "inbox",
     "inbox_interested",
     "inbox_message",

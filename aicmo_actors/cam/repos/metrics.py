@@ -9,9 +9,9 @@ simulation's checks all read it. The README repeats the definitions.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,7 +23,7 @@ from aicmo_actors.cam.repos.campaigns import CampaignsRepo
 from aicmo_actors.cam.repos.inbound import STRONG_MATCHES, WEAK_MATCHES
 from aicmo_actors.cam.repos.leads import campaign_id_in
 from aicmo_actors.cam.repos.records import jsonable, page_size
-from aicmo_actors.cam.repos.sql import EPOCH, aware
+from aicmo_actors.cam.repos.sql import EPOCH, aware, quarter_hour
 from aicmo_actors.cam.send_rules import zone
 from aicmo_actors.cam.tables import cam_alerts as alerts_t
 from aicmo_actors.cam.tables import cam_campaigns as campaigns_t
@@ -60,26 +60,52 @@ class Figures:
         return part / self.attempted if self.attempted else 0.0
 
 
-def figures_in(conn: Connection, campaign_id: int, since: datetime) -> Figures:
+def _figure_dimensions() -> list[Any]:
+    """What an email's contribution to the `Figures` depends on; `figures_of` counts them."""
     o = outbound_t.c
-    attempted = sa.or_(o.accepted_at.is_not(None), o.status == OutboundStatus.UNCONFIRMED.value, o.bounce.is_not(None))
+    return [
+        o.accepted_at.is_not(None),
+        o.status == OutboundStatus.UNCONFIRMED.value,
+        o.bounce,
+        o.complained_at.is_not(None),
+        o.delayed_at.is_not(None),
+    ]
 
-    def count(*where: Any) -> Any:
-        return sa.func.coalesce(sa.func.sum(sa.case((sa.and_(attempted, *where), 1), else_=0)), 0)
 
-    row = conn.execute(
-        sa.select(
-            count(),
-            count(o.accepted_at.is_not(None)),
-            count(o.accepted_at.is_(None), o.status == OutboundStatus.UNCONFIRMED.value),
-            count(o.accepted_at.is_(None), o.status != OutboundStatus.UNCONFIRMED.value),
-            count(o.bounce == "hard"),
-            count(o.bounce == "soft"),
-            count(o.complained_at.is_not(None)),
-            count(o.delayed_at.is_not(None), o.bounce.is_(None)),
-        ).where(o.campaign_id == campaign_id, o.sent_at.is_not(None), o.sent_at >= since)
-    ).one()
-    return Figures(*(int(v) for v in row))
+def figures_of(groups: Iterable[Sequence[Any]]) -> Figures:
+    """The one definition of each figure, over emails grouped by `_figure_dimensions` (then a
+    count): (accepted, unconfirmed, bounce, complained, delayed, n). Pure."""
+    counts = dict.fromkeys((f.name for f in dataclasses.fields(Figures)), 0)
+    for accepted, unconfirmed, bounce, complained, delayed, n in groups:
+        if not (accepted or unconfirmed or bounce is not None):
+            continue  # never attempted: still queued, or failed before any server saw it
+        counts["attempted"] += n
+        counts["sent" if accepted else "unconfirmed" if unconfirmed else "refused"] += n
+        if bounce in ("hard", "soft"):
+            counts[f"{bounce}_bounces"] += n
+        if complained:
+            counts["complaints"] += n
+        if delayed and bounce is None:
+            counts["delayed"] += n
+    return Figures(**counts)
+
+
+def figures_in(conn: Connection, campaign_id: int, since: datetime) -> Figures:
+    """A campaign's `Figures` over the emails sent since `since`."""
+    o = outbound_t.c
+    dims = _figure_dimensions()
+    query = (
+        sa.select(*dims, sa.func.count())
+        .where(o.campaign_id == campaign_id, o.sent_at.is_not(None), o.sent_at >= since)
+        .group_by(*dims)
+    )
+    return figures_of((*row[:-1], int(row[-1])) for row in conn.execute(query))
+
+
+def window_start(paused_at: datetime | None, resumed_at: datetime | None) -> datetime:
+    """Where the auto-pause's window begins: when the campaign was last paused or resumed."""
+    marks = [d for d in (aware(paused_at), aware(resumed_at)) if d is not None]
+    return max(marks) if marks else EPOCH
 
 
 #: What `MetricsRepo.daily` returns for each day ("replies": {category: count}).
@@ -101,8 +127,8 @@ class MetricsRepo:
                 query = query.where(campaigns_t.c.name == campaign)
             out: dict[str, Figures] = {}
             for row in conn.execute(query).all():
-                marks = [d for d in (aware(row.paused_at), aware(row.resumed_at)) if d is not None] if window else []
-                out[row.name] = figures_in(conn, int(row.id), max(marks) if marks else EPOCH)
+                since = window_start(row.paused_at, row.resumed_at) if window else EPOCH
+                out[row.name] = figures_in(conn, int(row.id), since)
             return out
 
         return await run_read(self.engine, work)
@@ -124,89 +150,76 @@ class MetricsRepo:
         return out
 
     async def funnel(self, campaign: str) -> dict[str, Any]:
-        """`campaign status`: leads by state, emails by status, replies by category."""
+        """`campaign status`: leads by state, emails by status, replies by category. Three
+        scans: the leads, the emails (once for the counts by status and step, once for the
+        figures since the start and since the last pause or resume), the inbound mail."""
         row = (await self.campaigns.all()).get(campaign)
         if row is None:
             raise KeyError(campaign)
         cid = row.campaign_id
+        o, i = outbound_t.c, inbound_t.c
+        human = {c.value for c in HUMAN_REPLIES}
 
-        def counts(conn: Connection, query: sa.Select[Any]) -> dict[Any, int]:
-            return {k: int(v) for k, v in conn.execute(query).all()}
-
-        def work(conn: Connection) -> dict[str, dict[Any, int]]:
+        def work(conn: Connection) -> dict[str, Any]:
+            state = leads_t.c.state
+            leads = conn.execute(
+                sa.select(state, sa.func.count()).where(leads_t.c.campaign_id == cid).group_by(state)
+            ).all()
+            marks = conn.execute(
+                sa.select(campaigns_t.c.paused_at, campaigns_t.c.resumed_at).where(campaigns_t.c.id == cid)
+            ).one()
+            since = window_start(marks.paused_at, marks.resumed_at)
+            # One scan of the emails, grouped by what each figure depends on.
+            dims = [o.status, o.step, *_figure_dimensions(), o.sent_at.is_not(None), o.sent_at >= since]
+            emails: dict[str, int] = {}
+            sent_by_step: dict[int, int] = {}
+            ever: list[tuple[Any, ...]] = []
+            lately: list[tuple[Any, ...]] = []
+            for status, step, accepted, *figure_dims, was_sent, in_window, n in conn.execute(
+                sa.select(*dims, sa.func.count()).where(o.campaign_id == cid).group_by(*dims)
+            ):
+                emails[str(status)] = emails.get(str(status), 0) + int(n)
+                if accepted:
+                    sent_by_step[int(step)] = sent_by_step.get(int(step), 0) + int(n)
+                if was_sent:
+                    ever.append((accepted, *figure_dims, int(n)))
+                    if in_window:
+                        lately.append((accepted, *figure_dims, int(n)))
+            figures, window = figures_of(ever), figures_of(lately)
+            replies: dict[str, int] = {}
+            unverified: dict[str, int] = {}
+            human_replies = 0
+            for matched_by, category, reason, n in conn.execute(
+                sa.select(i.matched_by, i.category, i.reason, sa.func.count())
+                .join(leads_t, leads_t.c.id == i.lead_id)
+                .where(leads_t.c.campaign_id == cid, i.matched_by.in_(sorted(STRONG_MATCHES | WEAK_MATCHES)))
+                .group_by(i.matched_by, i.category, i.reason)
+            ):
+                into = replies if matched_by in STRONG_MATCHES else unverified
+                into[str(category)] = into.get(str(category), 0) + int(n)
+                # Written by a person (machine notices such as read receipts left out): the
+                # numerator of the reply rate.
+                if matched_by in STRONG_MATCHES and category in human and not is_machine_notice(category, reason):
+                    human_replies += int(n)
+            alerts = conn.execute(
+                sa.select(alerts_t.c.state, sa.func.count())
+                .where(alerts_t.c.campaign == campaign)
+                .group_by(alerts_t.c.state)
+            ).all()
             return {
-                "leads": counts(
-                    conn,
-                    sa.select(leads_t.c.state, sa.func.count())
-                    .where(leads_t.c.campaign_id == cid)
-                    .group_by(leads_t.c.state),
-                ),
-                "emails": counts(
-                    conn,
-                    sa.select(outbound_t.c.status, sa.func.count())
-                    .where(outbound_t.c.campaign_id == cid)
-                    .group_by(outbound_t.c.status),
-                ),
-                "sent_by_step": counts(
-                    conn,
-                    sa.select(outbound_t.c.step, sa.func.count())
-                    .where(outbound_t.c.campaign_id == cid, outbound_t.c.accepted_at.is_not(None))
-                    .group_by(outbound_t.c.step),
-                ),
-                "replies": counts(
-                    conn,
-                    sa.select(inbound_t.c.category, sa.func.count())
-                    .join(leads_t, leads_t.c.id == inbound_t.c.lead_id)
-                    .where(leads_t.c.campaign_id == cid, inbound_t.c.matched_by.in_(sorted(STRONG_MATCHES)))
-                    .group_by(inbound_t.c.category),
-                ),
-                "human": {
-                    f"{category}|{reason or ''}": int(n)
-                    for category, reason, n in conn.execute(
-                        sa.select(inbound_t.c.category, inbound_t.c.reason, sa.func.count())
-                        .join(leads_t, leads_t.c.id == inbound_t.c.lead_id)
-                        .where(
-                            leads_t.c.campaign_id == cid,
-                            inbound_t.c.matched_by.in_(sorted(STRONG_MATCHES)),
-                            inbound_t.c.category.in_(sorted(c.value for c in HUMAN_REPLIES)),
-                        )
-                        .group_by(inbound_t.c.category, inbound_t.c.reason)
-                    )
-                },
-                "unverified": counts(
-                    conn,
-                    sa.select(inbound_t.c.category, sa.func.count())
-                    .join(leads_t, leads_t.c.id == inbound_t.c.lead_id)
-                    .where(leads_t.c.campaign_id == cid, inbound_t.c.matched_by.in_(sorted(WEAK_MATCHES)))
-                    .group_by(inbound_t.c.category),
-                ),
-                "alerts": counts(
-                    conn,
-                    sa.select(alerts_t.c.state, sa.func.count())
-                    .where(alerts_t.c.campaign == campaign)
-                    .group_by(alerts_t.c.state),
-                ),
+                "figures": dataclasses.asdict(figures),
+                "since_resumed": dataclasses.asdict(window),
+                "leads": {str(k): int(v) for k, v in leads},
+                "emails": emails,
+                "sent_by_step": sent_by_step,
+                "replies": replies,
+                "unverified": unverified,
+                "human_replies": human_replies,
+                "alerts": {str(k): int(v) for k, v in alerts},
             }
 
         found = await run_read(self.engine, work)
-        figures = await run_read(self.engine, lambda conn: figures_in(conn, cid, EPOCH))
-        window = (await self.figures(campaign))[campaign]
-        return {
-            "campaign": campaign,
-            "status": row.status,
-            "paused_reason": row.paused_reason,
-            "figures": dataclasses.asdict(figures),
-            "since_resumed": dataclasses.asdict(window),
-            "leads": {str(k): v for k, v in found["leads"].items()},
-            "emails": {str(k): v for k, v in found["emails"].items()},
-            "sent_by_step": {int(k): v for k, v in found["sent_by_step"].items()},
-            "replies": {str(k): v for k, v in found["replies"].items()},
-            "unverified": {str(k): v for k, v in found["unverified"].items()},
-            # Written by a person (machine notices such as read receipts left out): the
-            # numerator of the reply rate.
-            "human_replies": sum(v for k, v in found["human"].items() if not is_machine_notice(*str(k).split("|", 1))),
-            "alerts": {str(k): v for k, v in found["alerts"].items()},
-        }
+        return {"campaign": campaign, "status": row.status, "paused_reason": row.paused_reason, **found}
 
     async def bounces_by_reason(self, campaign: str) -> list[dict[str, Any]]:
         """A campaign's bounces by kind and reason, over the emails attempted (as `Figures`
@@ -239,19 +252,17 @@ class MetricsRepo:
             tz_name = self.campaigns.specs.by_name(conn, campaign, spec_hash).timezone
             tz = zone(tz_name, "UTC")
             days: dict[str, dict[str, Any]] = {}
-            # Every zone's offset is a whole number of quarter hours: the local day of a moment
-            # is the local day of its quarter hour, worked out once per quarter hour (a
-            # campaign's tens of thousands of rows fall in a few thousand of them).
+            # The database counts per quarter hour (a campaign's tens of thousands of rows fall
+            # in a few thousand of them); each quarter hour lies in one local day.
+            dialect = conn.dialect.name
             day_of: dict[int, str] = {}
 
-            def count(at: datetime | None, figure: str, category: str | None = None) -> None:
-                found = aware(at)
-                if found is None:
+            def add(quarter: int | None, figure: str, n: int, category: str | None = None) -> None:
+                if quarter is None:
                     return
-                quarter = int(found.timestamp() // 900)
                 day = day_of.get(quarter)
                 if day is None:
-                    day = day_of[quarter] = found.astimezone(tz).date().isoformat()
+                    day = day_of[quarter] = datetime.fromtimestamp(quarter * 900, UTC).astimezone(tz).date().isoformat()
                 row = days.setdefault(
                     day,
                     {
@@ -266,41 +277,48 @@ class MetricsRepo:
                     },
                 )
                 if category is None:
-                    row[figure] += 1
+                    row[figure] += n
                 else:
-                    row["replies"][category] = row["replies"].get(category, 0) + 1
+                    row["replies"][category] = row["replies"].get(category, 0) + n
                     if figure == "human_replies":
-                        row["human_replies"] += 1
+                        row["human_replies"] += n
 
             o = outbound_t.c
+
+            # One scan of the emails: each row counts when it was accepted, when it bounced
+            # and when it drew a complaint (grouped, the rows are a few thousand).
+            sent_q, bounce_q, complaint_q = (
+                quarter_hour(at, dialect) for at in (o.accepted_at, o.bounce_at, o.complained_at)
+            )
+            bounced = sa.case((o.bounce.in_(("hard", "soft")), o.bounce), else_=None)
             emails = conn.execute(
-                sa.select(o.accepted_at, o.bounce, o.bounce_at, o.complained_at).where(
+                sa.select(sent_q, bounce_q, bounced, complaint_q, sa.func.count())
+                .where(
                     o.campaign_id == cid,
                     sa.or_(o.accepted_at.is_not(None), o.bounce_at.is_not(None), o.complained_at.is_not(None)),
                 )
+                .group_by(sent_q, bounce_q, bounced, complaint_q)
             )
-            for accepted_at, bounce, bounce_at, complained_at in emails:
-                count(accepted_at, "sent")
-                if bounce in ("hard", "soft"):
-                    count(bounce_at, f"{bounce}_bounces")
-                count(complained_at, "complaints")
+            for sent_at, bounce_at, bounce, complained_at, n in emails:
+                add(sent_at, "sent", int(n))
+                if bounce is not None:
+                    add(bounce_at, f"{bounce}_bounces", int(n))
+                add(complained_at, "complaints", int(n))
             human = {c.value for c in HUMAN_REPLIES}
+            received = quarter_hour(sa.func.coalesce(inbound_t.c.received_at, inbound_t.c.stored_at), dialect)
             inbound = conn.execute(
-                sa.select(
-                    sa.func.coalesce(inbound_t.c.received_at, inbound_t.c.stored_at),
-                    inbound_t.c.category,
-                    inbound_t.c.reason,
-                )
+                sa.select(received, inbound_t.c.category, inbound_t.c.reason, sa.func.count())
                 .join(leads_t, leads_t.c.id == inbound_t.c.lead_id)
                 .where(
                     leads_t.c.campaign_id == cid,
                     inbound_t.c.matched_by.in_(sorted(STRONG_MATCHES)),
                     inbound_t.c.category.is_not(None),
                 )
+                .group_by(received, inbound_t.c.category, inbound_t.c.reason)
             )
-            for at, category, reason in inbound:
+            for quarter, category, reason, n in inbound:
                 is_human = category in human and not is_machine_notice(category, reason)
-                count(at, "human_replies" if is_human else "replies", category)
+                add(quarter, "human_replies" if is_human else "replies", int(n), category)
             return [days[day] for day in sorted(days)]
 
         return await run_read(self.engine, work)

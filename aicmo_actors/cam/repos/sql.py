@@ -37,3 +37,14 @@ def normalise_address(address: str) -> str:
 
 def stable_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def quarter_hour(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[int]:
+    """The quarter hour of a `UtcDateTime`, as whole quarter hours since the epoch, worked out
+    by the database (so a figure per day can be grouped there: every zone's offset is a whole
+    number of quarter hours, so a quarter hour lies in one local day)."""
+    if dialect == "sqlite":
+        # Stored as UTC text without an offset: strftime('%s') reads it as UTC.
+        seconds: sa.ColumnElement[Any] = sa.cast(sa.func.strftime("%s", column), sa.Integer)
+        return sa.cast(seconds / 900, sa.Integer)
+    return sa.cast(sa.func.floor(sa.extract("epoch", column) / 900), sa.BigInteger)
