@@ -121,6 +121,12 @@ def _comma_list(value: object) -> object:
     return value
 
 
+def _not_blank(value: object) -> object:
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("must name a directory (it is empty)")
+    return value
+
+
 class Settings(RuntimeSettings):
     """Everything the service reads from its environment."""
 
@@ -272,6 +278,29 @@ class Settings(RuntimeSettings):
     )
     http_max_connections: int = Field(
         default=100, ge=1, description="open connections the HTTP server accepts at once (default 100)"
+    )
+
+    # -- after the deal ------------------------------------------------------------------------------------------
+    packages_dir: Annotated[Path, BeforeValidator(_not_blank)] = Field(
+        default=Path("packages"), description="where the service packages are (one TOML file each; default ./packages)"
+    )
+    agency_name: str = Field(default="Our agency", description="the agency's name, as clients read it in emails")
+    client_mail_from: str | None = Field(
+        default=None,
+        description="From address of emails to clients (welcome, reminders, plans); unset: the alert From address",
+    )
+    client_transport: str = Field(default="default", description="transport profile emails to clients use")
+    client_link_days: int = Field(
+        default=30, ge=1, le=365, description="days a client's link (intake form, plan) stays valid (default 30)"
+    )
+    onboarding_reminder_days: int = Field(
+        default=3, ge=1, le=30, description="business days between intake reminders (default 3)"
+    )
+    onboarding_reminders: int = Field(
+        default=2, ge=0, le=10, description="intake reminders before a person is alerted (default 2)"
+    )
+    plan_approval_days: int = Field(
+        default=5, ge=1, le=60, description="business days a client has to answer a plan before a person is alerted"
     )
 
     @model_validator(mode="after")

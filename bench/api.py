@@ -35,8 +35,9 @@ ASGI app that answers `{}` at once: what the client side alone allows.
 cookie through the same client, each for S seconds as sequential calls: the dashboard (with
 its figures kept, as an operator opening it again sees it) and the same with every figure
 read again (`dashboard_fresh`: `/app/?fresh=1`, what the first visit costs), the inbox's
-first page, its first page of `interested`, random messages, the leads in state replied, leads found by part of a company name, random leads, usage. Each has `rps`,
-`p50_ms` and `p95_ms` (figures, not targets: about 300 ms at p95 is where a page feels slow)
+first page, its first page of `interested`, random messages, the leads in state replied,
+leads found by part of a company name, random leads, usage. Each has `rps`, `p50_ms` and
+`p95_ms` (figures, not targets: about 300 ms at p95 is where a page feels slow)
 and `html_kb`; the inbox lists, the lead lists and the lead page also their direct
 equivalent on the storage layer, in turns as above (`direct_rps`, `ratio` = rps /
 direct_rps; the page also renders, and reads what its filters and menus show).

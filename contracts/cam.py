@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.base import Event, Message
+from contracts.clients import ClientInfo
+from contracts.packages import PackageSpec
 
 CONTRACT_VERSION = 2
 
@@ -132,6 +133,7 @@ class LeadState(StrEnum):
     BOUNCED = "bounced"
     COMPLETED = "completed"  # sequence ran out with no reply
     STOPPED = "stopped"  # stopped for another reason (same-domain reply, campaign ended)
+    CLIENT = "client"  # signed a deal (`python run.py deal won`): never prospected again
 
 
 class SendEmail(CamMessage):
@@ -234,14 +236,41 @@ class AlertRequested(CamMessage):
 
 
 class ClientSigned(CamEvent):
-    """A lead became a client: the hand-over to orchestration."""
+    """A lead became a client (`python run.py deal won`): the hand-over to orchestration.
 
+    Published again on every tick until orchestration answers `ProjectOpened` for the deal
+    (at least once; orchestration opens one project per deal whatever it receives)."""
+
+    deal_id: int
     lead_id: int
     campaign: str
-    company: str | None = None
-    contact_email: str
-    client_ref: uuid.UUID | None = None
+    client: ClientInfo
+    #: The package as it was when the deal was signed (a package file edited later does
+    #: not change a signed client's terms).
+    package: PackageSpec
+    #: The first day of the engagement (the client's calendar).
+    start: date
     signed_at: datetime
+
+
+class UnmatchedReply(CamEvent):
+    """An inbound message that is not a reply to any prospecting email: offered to the modules
+    after the deal, which act on it only if it answers one of their own emails (`in_reply_to`
+    or `references` holding a Message-ID they sent), never on what it claims otherwise."""
+
+    inbound_id: int
+    #: The email's own Message-ID header (not this event's `message_id`).
+    email_message_id: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    from_address: str | None = None
+    subject: str = ""
+    #: The plain-text body, at most `UNMATCHED_TEXT_CHARS` characters.
+    text: str = ""
+    received_at: datetime
+
+
+UNMATCHED_TEXT_CHARS = 20_000
 
 
 class PollInbox(CamMessage):

@@ -1,5 +1,5 @@
 """Orchestration: what a module says of itself (its declaration in the module registry),
-the switches, and (to come, issue 18) the project saga from onboarding to delivery."""
+the switches, and the project saga from a signed deal through onboarding and strategy."""
 
 from __future__ import annotations
 
@@ -57,22 +57,28 @@ class SwitchesApplied(OrchestrationEvent):
     suspended: tuple[str, ...]
 
 
-# -- the project saga (a first vocabulary; it grows, versioned, with issue 18) ---------------------
-class StartProject(OrchestrationMessage):
-    client_ref: uuid.UUID
-    contact_email: str
+# -- the project saga ------------------------------------------------------------------------------
+class ProjectOpened(OrchestrationEvent):
+    """Orchestration has (or already had) the project of this deal: CAM stops publishing
+    `ClientSigned` for it."""
+
+    project_id: uuid.UUID
+    deal_id: int
 
 
-class SagaStepCompleted(OrchestrationEvent):
+class ProjectStepChanged(OrchestrationEvent):
+    """A project's saga moved: `step` is now `state` (see `orchestration.saga.STEPS`)."""
+
     project_id: uuid.UUID
     step: str
+    state: str
 
 
-class SagaCompensating(OrchestrationEvent):
+class ProjectFinished(OrchestrationEvent):
+    """The saga ended: `outcome` is "delivering" (onboarding and strategy done: the delivery
+    cycle of the modules after strategy takes over), "compensated" (cancelled or failed, every
+    completed step undone) or "failed"."""
+
     project_id: uuid.UUID
-    failed_step: str
-    reason: str
-
-
-class ProjectCompleted(OrchestrationEvent):
-    project_id: uuid.UUID
+    outcome: str
+    reason: str = ""

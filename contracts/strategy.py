@@ -1,16 +1,20 @@
-"""Strategy: a plan (goals, channels, calendar) for a project.
+"""Strategy: the plan for a client's first period (deliverables calendar, topics, KPIs),
+sent to the client for approval; a changed plan is a new version.
 
-A first, deliberately small vocabulary: enough to wire the module's actor; it grows,
-versioned, as the module does.
+Orchestration tells `strategy.planner` to draft (or cancel) a project's plan; the module
+answers with events. Commands carry the idempotency key of the project's step.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import date, datetime
 
 from contracts.base import Event, Message
+from contracts.clients import ClientInfo
+from contracts.packages import PackageSpec
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 
 
 class StrategyMessage(Message):
@@ -22,13 +26,56 @@ class StrategyEvent(Event):
 
 
 class DraftStrategy(StrategyMessage):
+    """Orchestration -> strategy: plan the first period and send it for approval."""
+
     project_id: uuid.UUID
-    brief: dict[str, str] = {}
+    idempotency_key: str
+    client: ClientInfo
+    package: PackageSpec
+    brief: dict[str, str]
+    start: date
 
 
-class StrategyReady(StrategyEvent):
+class PlanSent(StrategyEvent):
+    """Version `version` of the plan is with the client; approval is awaited until `deadline`."""
+
     project_id: uuid.UUID
-    plan: dict[str, str] = {}
+    version: int
+    deadline: datetime
+
+
+class PlanChangesRequested(StrategyEvent):
+    """The client asked for changes: a new version follows."""
+
+    project_id: uuid.UUID
+    version: int
+    comments: str
+
+
+class PlanApproved(StrategyEvent):
+    project_id: uuid.UUID
+    version: int
+    approved_at: datetime
+    #: How many deliverables the approved calendar holds for the period.
+    deliverables: int
+
+
+class PlanOverdue(StrategyEvent):
+    project_id: uuid.UUID
+    version: int
+
+
+class CancelStrategy(StrategyMessage):
+    """Orchestration -> strategy (compensation): withdraw the plan (revoke its link), tell
+    the client."""
+
+    project_id: uuid.UUID
+    idempotency_key: str
+    reason: str
+
+
+class StrategyCancelled(StrategyEvent):
+    project_id: uuid.UUID
 
 
 class StrategyFailed(StrategyEvent):

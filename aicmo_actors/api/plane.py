@@ -26,7 +26,10 @@ from contracts.orchestration import ApplySwitches
 
 def module_registry() -> ModuleRegistry:
     """Every module built so far, as each declares itself."""
-    return ModuleRegistry([cam_module.describe()])
+    from aicmo_actors.onboarding import module as onboarding_module
+    from aicmo_actors.strategy import module as strategy_module
+
+    return ModuleRegistry([cam_module.describe(), onboarding_module.describe(), strategy_module.describe()])
 
 
 def usage_sources() -> list[UsageSource]:

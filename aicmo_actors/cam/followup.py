@@ -19,10 +19,18 @@ from __future__ import annotations
 from typing import Any
 
 from aicmo_actors.cam.classify import body_text, strip_quoted
-from aicmo_actors.cam.lead_rules import DEFAULT_RULES, LeadRules
+from aicmo_actors.cam.lead_rules import DEFAULT_RULES, HUMAN_REPLIES, LeadRules
 from aicmo_actors.cam.repos import Acted, CamStore
 from aicmo_actors.runtime import Actor
-from contracts.cam import LeadStateChanged, ReplyActedOn, ReplyClassified, RetryAlert
+from contracts.cam import (
+    UNMATCHED_TEXT_CHARS,
+    Classification,
+    LeadStateChanged,
+    ReplyActedOn,
+    ReplyClassified,
+    RetryAlert,
+    UnmatchedReply,
+)
 from contracts.runtime import Tick
 
 ALERTS = "cam.alerts"
@@ -115,6 +123,31 @@ class Followup(Actor[ReplyClassified | Tick]):
         )
         for alert_id in acted.alert_ids:
             await self._alerts.tell(RetryAlert(alert_id=alert_id))
+        if acted.lead_id is None and acted.category in HUMAN_REPLIES:
+            await self._offer(acted.inbound_id)
+
+    async def _offer(self, inbound_id: int) -> None:
+        """A person's message tied to nothing we prospected with: it may answer a module after
+        the deal (a client replying to its welcome email); each acts on it only through its
+        own Message-ID in In-Reply-To or References."""
+        row = await self.store.inbound.offered(inbound_id)
+        if row is None:
+            return
+        c = Classification.model_validate(row.classification)
+        text = strip_quoted(body_text(row.raw)).strip()[:UNMATCHED_TEXT_CHARS]
+        referenced = tuple(dict.fromkeys(r for r in (c.in_reply_to, *c.referenced_ids) if r))
+        await self.ctx.publish(
+            UnmatchedReply(
+                inbound_id=inbound_id,
+                email_message_id=c.message_id,
+                in_reply_to=c.in_reply_to,
+                references=referenced,
+                from_address=c.from_address,
+                subject=(c.subject or "")[:500],
+                text=text,
+                received_at=row.received_at or row.stored_at,
+            )
+        )
 
     def _log(self, acted: Acted) -> None:
         self.ctx.log.info(

@@ -13,6 +13,7 @@ from contracts.orchestration import ModuleSpec
 ACTORS = (
     "cam.alerts",
     "cam.followup",
+    "cam.deals",
     "cam.decision",
     "cam.classifier",
     "cam.sender",
@@ -40,6 +41,7 @@ def describe() -> ModuleSpec:
             "ReplyActedOn",
             "AlertRequested",
             "RetryAlert",
+            "ProjectOpened",
         ),
         emits=(
             "EmailSent",
@@ -50,6 +52,7 @@ def describe() -> ModuleSpec:
             "CampaignPaused",
             "MailboxPaused",
             "ClientSigned",
+            "UnmatchedReply",
             "AlertDelivered",
             "CycleReport",
         ),

@@ -11,7 +11,7 @@ value is a schema change and gets a migration (copy the literal list there, neve
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -286,6 +287,30 @@ class CamSendingMailbox(Base):
     __table_args__ = (CheckConstraint(_one_of("status", MAILBOX_STATUSES), name="status"),)
 
 
+class CamDeal(Base):
+    """A lead that signed (`python run.py deal won`): the client it became and the package it
+    bought, handed to orchestration by `ClientSigned` until it answers `ProjectOpened`."""
+
+    __tablename__ = "cam_deals"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(Id, ForeignKey("cam_leads.id"), unique=True)
+    campaign_id: Mapped[int] = mapped_column(Id, ForeignKey("cam_campaigns.id"))
+    #: The client's email domain: no lead of it is prospected again.
+    company_domain: Mapped[str] = mapped_column(String(255), index=True)
+    client_ref: Mapped[str] = mapped_column(String(36), unique=True)
+    #: `contracts.clients.ClientInfo` and `contracts.packages.PackageSpec`, as JSON.
+    client: Mapped[Any] = mapped_column(JSON)
+    package_name: Mapped[str] = mapped_column(String(100))
+    package: Mapped[Any] = mapped_column(JSON)
+    start_date: Mapped[date] = mapped_column(Date)
+    signed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    signed_by: Mapped[str] = mapped_column(String(200))
+    #: Set when orchestration answered `ProjectOpened`: `ClientSigned` is not published again.
+    project_id: Mapped[str | None] = mapped_column(String(36))
+    opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 # The Core tables, typed as such (``__table__`` is typed as a plain FromClause).
 cam_campaigns = cast(Table, CamCampaign.__table__)
 cam_leads = cast(Table, CamLead.__table__)
@@ -296,3 +321,4 @@ cam_alerts = cast(Table, CamAlert.__table__)
 cam_cycle_reports = cast(Table, CamCycleReport.__table__)
 cam_mailbox_cursors = cast(Table, CamMailboxCursor.__table__)
 cam_sending_mailboxes = cast(Table, CamSendingMailbox.__table__)
+cam_deals = cast(Table, CamDeal.__table__)

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute
 
 from aicmo_actors.cam.alerts import Alerts
 from aicmo_actors.cam.classifier import Classifier, Reader, make_reader
+from aicmo_actors.cam.deals import Deals
 from aicmo_actors.cam.decision import Decision, PausePolicy
 from aicmo_actors.cam.followup import Followup
 from aicmo_actors.cam.inbox import Inbox
@@ -104,6 +105,7 @@ def cam_supervisor(
             ),
         ),
         ChildSpec("cam.followup", lambda: Followup(store, rules=rules)),
+        ChildSpec("cam.deals", lambda: Deals(store)),
         ChildSpec("cam.decision", lambda: Decision(store, policy)),
         ChildSpec("cam.classifier", lambda: Classifier(store, read=read, secret=lambda: secret)),
         ChildSpec(

@@ -50,6 +50,8 @@ COMMAND_MODULES = (
     "aicmo_actors.cli.control",
     "aicmo_actors.cli.identity_cmd",
     "aicmo_actors.cli.records",
+    "aicmo_actors.cli.package_cmd",
+    "aicmo_actors.cli.projects_cmd",
 )
 
 

@@ -18,6 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute, Mount, Route
 
+from aicmo_actors.after_deal import AfterDeal, client_mail_from
 from aicmo_actors.api.plane import ControlPlane
 from aicmo_actors.cam import cam_supervisor
 from aicmo_actors.cam.repos import CamStore
@@ -244,6 +245,12 @@ async def _active(
     warn_about_settings(settings, log)
     lost = asyncio.Event()
     plane = ControlPlane(engine, lease_held=lambda: not lost.is_set())
+    after = AfterDeal(engine)
+    control = control_routes(plane, store, settings, clock, secret)
+
+    def routes(system: ActorSystem) -> list[BaseRoute]:
+        return [*after.routes(clock.now, settings.agency_name), *control(system)]
+
     children: Sequence[ChildSpec | SupervisorSpec] = [
         ChildSpec("runtime.lease", lambda: LeaseKeeper(lease, lost.set)),
         # Before the modules: their actors start already switched off when they are, and
@@ -255,8 +262,11 @@ async def _active(
             secret=secret,
             installation=installation,
             alert_from=alert_from,
-            routes=control_routes(plane, store, settings, clock, secret),
+            routes=routes,
         ),
+        # After the deal: onboarding, strategy, then the project sagas (they ask the modules
+        # again what was in flight when they start).
+        *after.supervisors(settings, secret=secret, mail_from=client_mail_from(settings, alert_from)),
     ]
     system = ActorSystem(settings, clock=clock, children=children)
     persist_dead_letters(system, engine)

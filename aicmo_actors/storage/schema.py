@@ -43,6 +43,8 @@ TABLE_MODULES: tuple[str, ...] = (
     "aicmo_actors.identity.tables",
     "aicmo_actors.orchestration.tables",
     "aicmo_actors.observability.tables",
+    "aicmo_actors.onboarding.tables",
+    "aicmo_actors.strategy.tables",
 )
 
 MIGRATE_COMMAND = "python run.py migrate"

@@ -109,7 +109,8 @@ class FiguresCache:
     """Each campaign's figures (funnel, days, bounces), kept `FIGURES_TTL` seconds: they
     aggregate every email and reply of the campaign (about a quarter of a second per campaign
     of 25,000 leads on SQLite), so a dashboard opened again and again reads them once. A
-    campaign paused, resumed or changed is read again at once (its row is part of the key);
+    campaign paused or resumed, a lead that changed state, mail that came or went
+    (`MetricsRepo.data_version`) are read again at once (they are part of the key);
     `?fresh=1` (the page's "refresh" link) reads everything again."""
 
     ttl: float = 30.0
@@ -133,7 +134,7 @@ class FiguresCache:
 
 
 async def _campaign(
-    store: CamStore, cache: FiguresCache, row: CampaignRow, policy: PausePolicy, *, fresh: bool
+    store: CamStore, cache: FiguresCache, row: CampaignRow, policy: PausePolicy, *, fresh: bool, version: Any
 ) -> dict[str, Any]:
     name = row.name
 
@@ -144,7 +145,7 @@ async def _campaign(
             await store.metrics.bounces_by_reason(name),
         )
 
-    key = (name, row.status, row.paused_reason, row.paused_at)
+    key = (name, row.status, row.paused_reason, row.paused_at, version)
     read_at, (funnel, days, bounces) = await cache.get(key, read, fresh=fresh)
     # What the campaign is now, whatever the figures' age.
     funnel = {**funnel, "status": row.status, "paused_reason": row.paused_reason}
@@ -177,7 +178,8 @@ async def dashboard(request: Request, web: Web, who: Principal) -> Response:
     live = [row for row in rows.values() if not is_archived(row.status, row.paused_reason)]
     fresh = request.query_params.get("fresh") == "1"
     cache = web.kept.setdefault("dashboard_figures", FiguresCache())
-    campaigns = [await _campaign(store, cache, row, policy, fresh=fresh) for row in live]
+    version = await store.metrics.data_version()
+    campaigns = [await _campaign(store, cache, row, policy, fresh=fresh, version=version) for row in live]
     reports = await store.metrics.cycle_reports(limit=_REPORT_ROWS)
     switches = await api.plane.switches.state()
     return web.render(

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.cam.repos.alerts import AlertRow, AlertsRepo
 from aicmo_actors.cam.repos.campaigns import CampaignRow, CampaignsRepo, Specs
+from aicmo_actors.cam.repos.deals import Deal, DealsRepo
 from aicmo_actors.cam.repos.inbound import STRONG_MATCHES, WEAK_MATCHES, Acted, InboundRepo, Match
 from aicmo_actors.cam.repos.leads import DueLead, LeadsRepo
 from aicmo_actors.cam.repos.metrics import Figures, MetricsRepo
@@ -49,6 +50,7 @@ class CamStore:
         self.inbound = InboundRepo(engine)
         self.alerts = AlertsRepo(engine)
         self.metrics = MetricsRepo(engine, self.campaigns)
+        self.deals = DealsRepo(engine)
 
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "AttemptReply",
     "CamStore",
     "CampaignRow",
+    "Deal",
     "DueLead",
     "FailureOutcome",
     "Figures",

@@ -326,6 +326,13 @@ class InboundRepo:
 
         return await run_write(self.engine, work)
 
+    async def offered(self, inbound_id: int) -> Any | None:
+        """What an unmatched message offers the modules after the deal (`UnmatchedReply`): its
+        headers as the classifier read them, the raw bytes and when it came."""
+        t = inbound_t.c
+        query = sa.select(t.id, t.raw, t.classification, t.received_at, t.stored_at).where(t.id == inbound_id)
+        return await run_read(self.engine, lambda conn: conn.execute(query).first())
+
     async def unmatched(self, limit: int) -> list[dict[str, Any]]:
         """Inbound mail tied to nothing we sent, or only by a guess (the sender's address, a
         recipient named in a report): kept, never dropped, for a person to look at."""

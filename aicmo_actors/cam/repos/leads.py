@@ -327,7 +327,10 @@ class LeadsRepo:
         return await run_write(self.engine, lambda conn: suppress_in(conn, address, reason, source, now))
 
     async def suppressed(self, addresses: Iterable[str]) -> set[str]:
-        """Which of these addresses are suppressed (as normalised addresses)."""
+        """Which of these addresses are suppressed (as normalised addresses), counting every
+        address at a client's company (a deal was signed with its domain): never prospected."""
+        from aicmo_actors.cam.repos.deals import client_domains_in
+
         wanted = sorted({normalise_address(a) for a in addresses})
 
         def work(conn: Connection) -> set[str]:
@@ -338,6 +341,8 @@ class LeadsRepo:
                         sa.select(suppressions_t.c.address).where(suppressions_t.c.address.in_(chunk))
                     ).scalars()
                 )
+            clients = client_domains_in(conn, {a.rpartition("@")[2] for a in wanted})
+            found.update(a for a in wanted if a.rpartition("@")[2] in clients)
             return found
 
         return await run_read(self.engine, work) if wanted else set()

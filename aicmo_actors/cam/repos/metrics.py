@@ -133,6 +133,18 @@ class MetricsRepo:
 
         return await run_read(self.engine, work)
 
+    async def data_version(self) -> tuple[Any, ...]:
+        """A cheap mark that changes when a lead changes state or mail comes or goes (the newest
+        lead update, inbound and outbound ids): what the dashboard keeps its figures under.
+        Not every change (an email's later outcome, a reply's new label without a lead
+        change): those show when the kept figures expire."""
+        query = sa.select(
+            sa.select(sa.func.max(leads_t.c.updated_at)).scalar_subquery(),
+            sa.select(sa.func.max(inbound_t.c.id)).scalar_subquery(),
+            sa.select(sa.func.max(outbound_t.c.id)).scalar_subquery(),
+        )
+        return await run_read(self.engine, lambda conn: tuple(conn.execute(query).one()))
+
     async def sending_side_rejections(self, since: datetime) -> dict[str, list[datetime]]:
         """Per sending mailbox, when its emails were refused for a problem of our sending
         (blocked, spam, policy, auth) since `since`: at send time or by a report tied to them."""

@@ -1,0 +1,218 @@
+"""Deals (`cam_deals`): a lead that signed, the client it became and the package it bought.
+
+Signing is one transaction: the deal, the lead's new state (`client`), every other lead of
+the same company (its email domain, unless a free-mail one) stopped in every campaign, and
+their queued emails cancelled: no prospecting email reaches a client's company after the
+deal. Orchestration is told by `ClientSigned`, published by `cam.deals` on every tick until
+orchestration answers `ProjectOpened` (`opened`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aicmo_actors.cam.repos.records import RecordError
+from aicmo_actors.cam.repos.sql import chunks, normalise_address
+from aicmo_actors.cam.tables import cam_campaigns as campaigns_t
+from aicmo_actors.cam.tables import cam_deals as deals_t
+from aicmo_actors.cam.tables import cam_leads as leads_t
+from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
+from aicmo_actors.storage.work import run_read, run_write
+from contracts.cam import LeadState, OutboundStatus
+
+#: Lead states a signed company's other leads are stopped from (they were still being written to).
+_LIVE = (LeadState.ACTIVE.value, LeadState.PAUSED.value)
+
+
+@dataclass(frozen=True)
+class Deal:
+    deal_id: int
+    lead_id: int
+    campaign: str
+    client: dict[str, Any]
+    package: dict[str, Any]
+    start: date
+    signed_at: datetime
+    signed_by: str
+    project_id: str | None
+    #: Other leads of the company stopped when it signed.
+    stopped: int = 0
+
+
+def shared_domains() -> frozenset[str]:
+    from aicmo_actors.cam import followup
+
+    return followup.SHARED_DOMAINS
+
+
+def _deal(row: Any, campaign: str, stopped: int = 0) -> Deal:
+    return Deal(
+        deal_id=int(row.id),
+        lead_id=int(row.lead_id),
+        campaign=campaign,
+        client=dict(row.client),
+        package=dict(row.package),
+        start=row.start_date,
+        signed_at=row.signed_at,
+        signed_by=row.signed_by,
+        project_id=row.project_id,
+        stopped=stopped,
+    )
+
+
+def client_domains_in(conn: Connection, domains: Iterable[str]) -> set[str]:
+    """Which of these email domains belong to a client (a deal was signed there)."""
+    wanted = sorted(set(domains) - shared_domains())
+    if not wanted or conn.execute(sa.select(deals_t.c.id).limit(1)).first() is None:
+        return set()
+    found: set[str] = set()
+    for chunk in chunks(wanted):
+        query = sa.select(deals_t.c.company_domain).where(deals_t.c.company_domain.in_(chunk))
+        found.update(str(d) for d in conn.execute(query).scalars())
+    return found
+
+
+class DealsRepo:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def win(
+        self,
+        address: str,
+        *,
+        campaign: str | None,
+        client: dict[str, Any],
+        package: dict[str, Any],
+        start: date,
+        by: str,
+        now: datetime,
+    ) -> Deal:
+        """Sign the lead at `address` (in `campaign`, needed when the address is in several):
+        the deal, the lead a client, its company's other leads stopped. `client` is a
+        `ClientInfo` as JSON without `client_ref`, made here. A `RecordError` (one line) when
+        there is no such lead or it signed already."""
+        wanted = normalise_address(address)
+
+        def work(conn: Connection) -> Deal:
+            query = (
+                sa.select(
+                    leads_t.c.id, leads_t.c.state, leads_t.c.email_domain, leads_t.c.campaign_id, campaigns_t.c.name
+                )
+                .join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
+                .where(leads_t.c.email == wanted)
+                .order_by(leads_t.c.id)
+            )
+            if campaign is not None:
+                query = query.where(campaigns_t.c.name == campaign)
+            leads = conn.execute(query).all()
+            if not leads:
+                where = f" in campaign {campaign!r}" if campaign is not None else ""
+                raise RecordError(f"no lead {wanted}{where} (python run.py leads lists them)")
+            if len(leads) > 1:
+                names = ", ".join(lead.name for lead in leads)
+                raise RecordError(f"{wanted} is a lead of several campaigns ({names}): say which with --campaign")
+            lead = leads[0]
+            existing = conn.execute(sa.select(deals_t).where(deals_t.c.lead_id == lead.id)).first()
+            if existing is not None:
+                raise RecordError(f"{wanted} signed already (deal {existing.id}, {existing.signed_at:%Y-%m-%d})")
+            ref = str(uuid.uuid5(uuid.NAMESPACE_URL, f"aicmo:client:lead:{lead.id}"))
+            info = {**client, "client_ref": ref, "contact_email": client.get("contact_email") or wanted}
+            deal_id = conn.execute(
+                deals_t.insert()
+                .values(
+                    lead_id=lead.id,
+                    campaign_id=lead.campaign_id,
+                    company_domain=lead.email_domain,
+                    client_ref=ref,
+                    client=info,
+                    package_name=str(package.get("name", "")),
+                    package=package,
+                    start_date=start,
+                    signed_at=now,
+                    signed_by=by,
+                )
+                .returning(deals_t.c.id)
+            ).scalar_one()
+            conn.execute(
+                leads_t.update()
+                .where(leads_t.c.id == lead.id)
+                .values(
+                    state=LeadState.CLIENT.value,
+                    state_reason=f"signed: deal {deal_id}",
+                    next_action_at=None,
+                    updated_at=now,
+                )
+            )
+            stopped = 0
+            if lead.email_domain not in shared_domains():
+                colleagues = sa.select(leads_t.c.id).where(
+                    leads_t.c.email_domain == lead.email_domain, leads_t.c.id != lead.id, leads_t.c.state.in_(_LIVE)
+                )
+                ids = [int(i) for i in conn.execute(colleagues).scalars()]
+                if ids:
+                    stopped = int(
+                        conn.execute(
+                            leads_t.update()
+                            .where(leads_t.c.id.in_(ids))
+                            .values(
+                                state=LeadState.STOPPED.value,
+                                state_reason=f"company signed: deal {deal_id}",
+                                next_action_at=None,
+                                updated_at=now,
+                            )
+                        ).rowcount
+                    )
+            # Nothing queued for the company goes out any more (the client's own lead included).
+            company = (
+                leads_t.c.email_domain == lead.email_domain
+                if lead.email_domain not in shared_domains()
+                else leads_t.c.id == lead.id
+            )
+            conn.execute(
+                outbound_t.update()
+                .where(
+                    outbound_t.c.status == OutboundStatus.QUEUED.value,
+                    outbound_t.c.lead_id.in_(sa.select(leads_t.c.id).where(company)),
+                )
+                .values(status=OutboundStatus.CANCELLED.value, last_error=f"company signed: deal {deal_id}")
+            )
+            row = conn.execute(sa.select(deals_t).where(deals_t.c.id == deal_id)).one()
+            return _deal(row, lead.name, stopped)
+
+        return await run_write(self.engine, work)
+
+    async def unannounced(self, limit: int = 100) -> list[Deal]:
+        """Deals orchestration has not answered for yet, oldest first."""
+        query = (
+            sa.select(deals_t, campaigns_t.c.name.label("campaign"))
+            .join(campaigns_t, campaigns_t.c.id == deals_t.c.campaign_id)
+            .where(deals_t.c.project_id.is_(None))
+            .order_by(deals_t.c.id)
+            .limit(limit)
+        )
+        return await run_read(self.engine, lambda conn: [_deal(r, r.campaign) for r in conn.execute(query).all()])
+
+    async def opened(self, deal_id: int, project_id: str, now: datetime) -> bool:
+        """Orchestration has the deal's project: True the first time it says so."""
+        statement = (
+            deals_t.update()
+            .where(deals_t.c.id == deal_id, deals_t.c.project_id.is_(None))
+            .values(project_id=project_id, opened_at=now)
+        )
+        return await run_write(self.engine, lambda conn: bool(conn.execute(statement).rowcount))
+
+    async def all(self) -> list[Deal]:
+        query = (
+            sa.select(deals_t, campaigns_t.c.name.label("campaign"))
+            .join(campaigns_t, campaigns_t.c.id == deals_t.c.campaign_id)
+            .order_by(deals_t.c.id)
+        )
+        return await run_read(self.engine, lambda conn: [_deal(r, r.campaign) for r in conn.execute(query).all()])

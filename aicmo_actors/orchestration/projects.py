@@ -1,0 +1,385 @@
+"""The project sagas' storage: one project per signed deal, its steps and its history.
+
+Each public method is one transaction that applies `saga_rules` and says what the saga must
+tell and publish next (`Outcome`); the step's `command_sent_at` is written in the same
+transaction as the decision to tell it, so a saga killed before telling asks again when it
+comes back (`in_progress`), and the module, keyed by the step's idempotency key, does its
+effects once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aicmo_actors.orchestration import saga_rules as rules
+from aicmo_actors.orchestration.tables import orchestration_project_events as events_t
+from aicmo_actors.orchestration.tables import orchestration_projects as projects_t
+from aicmo_actors.orchestration.tables import orchestration_steps as steps_t
+from aicmo_actors.storage.work import run_read, run_write
+
+
+@dataclass(frozen=True)
+class Command:
+    """Tell the owner of `step` to do it (or, `cancel`, to undo it) for this project."""
+
+    project_id: str
+    step: str
+    cancel: bool
+    key: str
+    client: dict[str, Any]
+    package: dict[str, Any]
+    start: date
+    brief: dict[str, str]
+    reason: str = ""
+
+
+@dataclass
+class Outcome:
+    """What a transaction decided: commands to tell, step changes and an end to publish, an
+    alert for a person."""
+
+    project_id: str
+    commands: list[Command] = field(default_factory=list)
+    changes: list[tuple[str, str]] = field(default_factory=list)
+    finished: tuple[str, str] | None = None
+    alert: tuple[str, str, str] | None = None  # (idempotency key, summary, text)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.commands or self.changes or self.finished or self.alert)
+
+
+class ProjectError(LookupError):
+    """No such project, or a request that does not fit its state (one line, for people)."""
+
+
+def _log(conn: Connection, project_id: str, now: datetime, step: str, state: str, detail: str = "") -> None:
+    conn.execute(events_t.insert().values(project_id=project_id, at=now, step=step, state=state, detail=detail[:2000]))
+
+
+def _steps(conn: Connection, project_id: str) -> dict[str, Any]:
+    rows = conn.execute(sa.select(steps_t).where(steps_t.c.project_id == project_id)).all()
+    return {row.step: row for row in rows}
+
+
+def _command(project: Any, steps: dict[str, Any], step: str, *, cancel: bool) -> Command:
+    onboarding = steps.get("onboarding")
+    brief = dict(onboarding.result or {}) if onboarding is not None and onboarding.result else {}
+    return Command(
+        project_id=project.id,
+        step=step,
+        cancel=cancel,
+        key=rules.cancel_key(project.id, step) if cancel else rules.step_key(project.id, step),
+        client=dict(project.client),
+        package=dict(project.package),
+        start=project.start_date,
+        brief=brief,
+        reason=(project.cancel_reason or "") if cancel else "",
+    )
+
+
+def _set_step(conn: Connection, project_id: str, step: str, now: datetime, **values: Any) -> None:
+    conn.execute(steps_t.update().where(steps_t.c.project_id == project_id, steps_t.c.step == step).values(**values))
+
+
+def _set_project(conn: Connection, project_id: str, now: datetime, **values: Any) -> None:
+    conn.execute(projects_t.update().where(projects_t.c.id == project_id).values(updated_at=now, **values))
+
+
+def _ask(conn: Connection, project: Any, step: str, now: datetime, outcome: Outcome, *, cancel: bool) -> None:
+    """Decide to tell `step`'s command (or its cancel): recorded, then told by the saga."""
+    values: dict[str, Any] = {"command_sent_at": now, "commands_sent": steps_t.c.commands_sent + 1}
+    if cancel:
+        values["state"] = rules.COMPENSATING
+    else:
+        values.update(state=rules.STARTED, started_at=now)
+    _set_step(conn, project.id, step, now, **values)
+    state = rules.COMPENSATING if cancel else rules.STARTED
+    _log(conn, project.id, now, step, state)
+    outcome.changes.append((step, state))
+    outcome.commands.append(_command(project, _steps(conn, project.id), step, cancel=cancel))
+
+
+def _undo_next(conn: Connection, project: Any, now: datetime, outcome: Outcome) -> None:
+    """Ask for the next undoing, last step first; when none is left, the project is compensated."""
+    steps = _steps(conn, project.id)
+    states = {name: row.state for name, row in steps.items()}
+    if any(state == rules.COMPENSATING for state in states.values()):
+        return
+    remaining = rules.to_undo(states)
+    if remaining:
+        _ask(conn, project, remaining[0], now, outcome, cancel=True)
+        _set_project(conn, project.id, now, step=remaining[0])
+        return
+    for name, state in states.items():
+        if state == rules.PENDING:
+            _set_step(conn, project.id, name, now, state=rules.SKIPPED)
+    _set_project(conn, project.id, now, state=rules.COMPENSATED, finished_at=now)
+    _log(conn, project.id, now, "project", rules.COMPENSATED, project.cancel_reason or "")
+    outcome.finished = (rules.COMPENSATED, project.cancel_reason or "")
+
+
+def _begin_cancel(conn: Connection, project: Any, now: datetime, outcome: Outcome) -> None:
+    _set_project(conn, project.id, now, state=rules.CANCELLING)
+    _log(conn, project.id, now, "project", rules.CANCELLING, project.cancel_reason or "")
+    project = conn.execute(sa.select(projects_t).where(projects_t.c.id == project.id)).one()
+    _undo_next(conn, project, now, outcome)
+
+
+class ProjectsRepo:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def open(
+        self,
+        *,
+        project_id: str,
+        deal_id: int,
+        client: dict[str, Any],
+        package: dict[str, Any],
+        start: date,
+        now: datetime,
+    ) -> tuple[str, Outcome]:
+        """The project of this deal: opened now (its first step asked) unless it exists."""
+
+        def work(conn: Connection) -> tuple[str, Outcome]:
+            found = conn.execute(sa.select(projects_t.c.id).where(projects_t.c.deal_id == deal_id)).scalar()
+            if found is not None:
+                return str(found), Outcome(str(found))
+            conn.execute(
+                projects_t.insert().values(
+                    id=project_id,
+                    deal_id=deal_id,
+                    client_ref=str(client.get("client_ref", "")),
+                    company=str(client.get("company", ""))[:300],
+                    client=client,
+                    package_name=str(package.get("name", "")),
+                    package=package,
+                    start_date=start,
+                    state=rules.RUNNING,
+                    step=rules.STEPS[0],
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            for position, step in enumerate(rules.STEPS):
+                conn.execute(
+                    steps_t.insert().values(
+                        project_id=project_id,
+                        step=step,
+                        position=position,
+                        state=rules.PENDING,
+                        idempotency_key=rules.step_key(project_id, step),
+                        commands_sent=0,
+                    )
+                )
+            _log(conn, project_id, now, "project", rules.RUNNING, f"opened for deal {deal_id}")
+            outcome = Outcome(project_id)
+            project = conn.execute(sa.select(projects_t).where(projects_t.c.id == project_id)).one()
+            _ask(conn, project, rules.STEPS[0], now, outcome, cancel=False)
+            return project_id, outcome
+
+        return await run_write(self.engine, work)
+
+    async def record(self, fact: rules.Fact, now: datetime) -> Outcome:
+        """What a module said of a step, applied (a repeat changes nothing)."""
+
+        def work(conn: Connection) -> Outcome:
+            outcome = Outcome(fact.project_id)
+            project = conn.execute(sa.select(projects_t).where(projects_t.c.id == fact.project_id)).first()
+            if project is None:
+                return outcome
+            step = _steps(conn, project.id).get(fact.step)
+            if step is None:
+                return outcome
+            if fact.kind == "overdue":
+                if step.overdue_at is None and step.state in rules.IN_PROGRESS and project.state == rules.RUNNING:
+                    _set_step(conn, project.id, fact.step, now, overdue_at=now)
+                    _log(conn, project.id, now, fact.step, "overdue", fact.detail)
+                    outcome.alert = (
+                        f"{project.id}:{fact.step}:overdue",
+                        f"{project.company}: {fact.step} is overdue",
+                        fact.detail or f"The {fact.step} step of {project.company}'s project waits past its deadline.",
+                    )
+                return outcome
+            if fact.kind == "note":
+                _log(conn, project.id, now, fact.step, step.state, fact.detail)
+                return outcome
+            if fact.kind == "failed":
+                if project.state == rules.RUNNING:
+                    _set_project(conn, project.id, now, cancel_requested_at=now, cancel_reason=f"failed: {fact.detail}")
+                    _log(conn, project.id, now, fact.step, "failed", fact.detail)
+                    project = conn.execute(sa.select(projects_t).where(projects_t.c.id == project.id)).one()
+                    _begin_cancel(conn, project, now, outcome)
+                return outcome
+            new = rules.apply_fact(project.state, step.state, fact)
+            if new is None:
+                return outcome
+            if new == rules.WAITING:
+                if step.state == rules.WAITING and step.deadline_at == fact.deadline:
+                    return outcome  # the module said again where it stands
+                _set_step(
+                    conn, project.id, fact.step, now, state=new, waiting_for=fact.detail, deadline_at=fact.deadline
+                )
+                _log(conn, project.id, now, fact.step, new, fact.detail)
+                outcome.changes.append((fact.step, new))
+            elif new == rules.DONE:
+                _set_step(conn, project.id, fact.step, now, state=new, done_at=now, result=fact.result)
+                _log(conn, project.id, now, fact.step, new, fact.detail)
+                outcome.changes.append((fact.step, new))
+                following = rules.next_step(fact.step)
+                if following is None:
+                    _set_project(conn, project.id, now, state=rules.DELIVERING, step=rules.AFTER_LAST)
+                    _log(conn, project.id, now, "project", rules.DELIVERING)
+                    outcome.finished = (rules.DELIVERING, "")
+                else:
+                    _set_project(conn, project.id, now, step=following)
+                    _ask(conn, project, following, now, outcome, cancel=False)
+            elif new == rules.UNDONE:
+                _set_step(conn, project.id, fact.step, now, state=new, compensated_at=now)
+                _log(conn, project.id, now, fact.step, new, fact.detail)
+                outcome.changes.append((fact.step, new))
+                _undo_next(conn, project, now, outcome)
+            return outcome
+
+        return await run_write(self.engine, work)
+
+    async def request_cancel(self, project_id: str, *, reason: str, by: str, now: datetime) -> None:
+        """Ask for a project to be cancelled (the saga begins undoing it on its next tick)."""
+
+        def work(conn: Connection) -> None:
+            project = conn.execute(sa.select(projects_t).where(projects_t.c.id == project_id)).first()
+            if project is None:
+                raise ProjectError(f"no project {project_id} (python run.py projects lists them)")
+            if project.state != rules.RUNNING:
+                raise ProjectError(f"project {project_id} is {project.state}: only a running project can be cancelled")
+            if project.cancel_requested_at is not None:
+                return
+            _set_project(conn, project_id, now, cancel_requested_at=now, cancel_reason=reason, cancelled_by=by)
+            _log(conn, project_id, now, "project", "cancel requested", f"by {by}: {reason}")
+
+        await run_write(self.engine, work)
+
+    async def begin_cancels(self, now: datetime) -> list[Outcome]:
+        """Running projects someone asked to cancel: undoing begins (last step first)."""
+
+        def work(conn: Connection) -> list[Outcome]:
+            rows = conn.execute(
+                sa.select(projects_t).where(
+                    projects_t.c.state == rules.RUNNING, projects_t.c.cancel_requested_at.is_not(None)
+                )
+            ).all()
+            out = []
+            for project in rows:
+                outcome = Outcome(project.id)
+                _begin_cancel(conn, project, now, outcome)
+                out.append(outcome)
+            return out
+
+        return await run_write(self.engine, work)
+
+    async def asks_due(self, now: datetime, *, everything: bool = False) -> list[Command]:
+        """Commands to tell again: every step in progress or being undone whose module has not
+        answered for a while (`everything`: all of them, as when the saga starts)."""
+
+        def work(conn: Connection) -> list[Command]:
+            rows = conn.execute(
+                sa.select(steps_t, projects_t.c.state.label("project_state"))
+                .join(projects_t, projects_t.c.id == steps_t.c.project_id)
+                .where(steps_t.c.state.in_((*rules.IN_PROGRESS, rules.COMPENSATING)))
+                .order_by(steps_t.c.id)
+            ).all()
+            out = []
+            for row in rows:
+                if row.project_state not in (rules.RUNNING, rules.CANCELLING):
+                    continue
+                if not everything and not rules.resend_due(row.state, row.command_sent_at, now):
+                    continue
+                project = conn.execute(sa.select(projects_t).where(projects_t.c.id == row.project_id)).one()
+                _set_step(
+                    conn, project.id, row.step, now, command_sent_at=now, commands_sent=steps_t.c.commands_sent + 1
+                )
+                out.append(
+                    _command(project, _steps(conn, project.id), row.step, cancel=row.state == rules.COMPENSATING)
+                )
+            return out
+
+        return await run_write(self.engine, work)
+
+    # -- reading -------------------------------------------------------------------------------------
+    async def page(self, *, state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """Projects, newest first: id, company, package, state, step, its wait and deadline."""
+
+        def work(conn: Connection) -> list[dict[str, Any]]:
+            query = sa.select(projects_t).order_by(projects_t.c.created_at.desc(), projects_t.c.id).limit(limit)
+            if state is not None:
+                query = query.where(projects_t.c.state == state)
+            out = []
+            for project in conn.execute(query).all():
+                step = _steps(conn, project.id).get(project.step)
+                out.append(
+                    {
+                        "id": project.id,
+                        "company": project.company,
+                        "package": project.package_name,
+                        "state": project.state,
+                        "step": project.step,
+                        "step_state": step.state if step is not None else None,
+                        "waiting_for": step.waiting_for if step is not None else None,
+                        "deadline_at": step.deadline_at if step is not None else None,
+                        "overdue": step is not None and step.overdue_at is not None,
+                        "start": project.start_date,
+                        "created_at": project.created_at,
+                    }
+                )
+            return out
+
+        return await run_read(self.engine, work)
+
+    async def get(self, project_id: str) -> dict[str, Any]:
+        """One project whole: the project, its steps and its history (a unique prefix of the id
+        is enough)."""
+
+        def work(conn: Connection) -> dict[str, Any]:
+            matches = conn.execute(
+                sa.select(projects_t).where(projects_t.c.id.like(_prefix(project_id) + "%")).limit(2)
+            ).all()
+            if not matches:
+                raise ProjectError(f"no project {project_id!r} (python run.py projects lists them)")
+            if len(matches) > 1:
+                raise ProjectError(f"{project_id!r} is the start of several projects' ids: give more of it")
+            project = matches[0]
+            steps = sorted(_steps(conn, project.id).values(), key=lambda row: row.position)
+            history = conn.execute(
+                sa.select(events_t).where(events_t.c.project_id == project.id).order_by(events_t.c.id)
+            ).all()
+            return {
+                "project": dict(project._mapping),
+                "steps": [dict(row._mapping) for row in steps],
+                "history": [dict(row._mapping) for row in history],
+            }
+
+        return await run_read(self.engine, work)
+
+    async def counts(self) -> dict[str, int]:
+        query = sa.select(projects_t.c.state, sa.func.count()).group_by(projects_t.c.state)
+        return await run_read(self.engine, lambda conn: {str(k): int(v) for k, v in conn.execute(query).all()})
+
+    async def deal_ids(self) -> Sequence[int]:
+        query = sa.select(projects_t.c.deal_id).order_by(projects_t.c.deal_id)
+        return await run_read(self.engine, lambda conn: [int(v) for v in conn.execute(query).scalars()])
+
+
+def _prefix(text: str) -> str:
+    """A project id's prefix as given, with LIKE's wildcards taken literally (ids have none)."""
+    cleaned = "".join(c for c in text.strip().lower() if c in "0123456789abcdef-")
+    if not cleaned:
+        raise ProjectError(f"{text!r} is not a project id (python run.py projects lists them)")
+    return cleaned

@@ -1,0 +1,66 @@
+"""A service package: what a client buys (price, billing rhythm, what is delivered per
+period, review rounds, turnaround, reporting, the KPIs promised). Written as a TOML file in
+`packages/` and checked by `python run.py package check`; a signed deal carries a copy of
+it (`PackageSpec`), so a package edited later does not change a signed client's terms.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CONTRACT_VERSION = 1
+
+BillingRhythm = Literal["monthly", "one_off", "milestones"]
+ReportingCadence = Literal["weekly", "fortnightly", "monthly"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Deliverable(_Frozen):
+    """One kind of work delivered every period: `count` pieces of `type` on `channel`."""
+
+    type: str  # e.g. "blog_post", "social_post", "newsletter", "landing_page"
+    count: int = Field(ge=1)
+    channel: str  # e.g. "blog", "linkedin", "email"
+    min_words: int | None = Field(default=None, ge=1)
+    max_words: int | None = Field(default=None, ge=1)
+    max_chars: int | None = Field(default=None, ge=1)
+
+
+class Milestone(_Frozen):
+    """A share of the price invoiced when a named point is reached (billing = milestones)."""
+
+    name: str
+    share: Decimal = Field(gt=0, le=1)
+
+
+class Kpi(_Frozen):
+    """A figure the package promises to move, with its default target per period."""
+
+    name: str  # e.g. "organic_sessions"
+    target: float
+    unit: str = ""  # e.g. "sessions", "%", "leads"
+    direction: Literal["up", "down"] = "up"
+
+
+class PackageSpec(_Frozen):
+    contract_version: int = CONTRACT_VERSION
+    name: str
+    title: str
+    price: Decimal = Field(ge=0)
+    currency: str  # ISO 4217, upper case
+    billing: BillingRhythm
+    milestones: tuple[Milestone, ...] = ()
+    #: The length of one delivery period, in months (1: a monthly plan).
+    period_months: int = Field(default=1, ge=1, le=12)
+    deliverables: tuple[Deliverable, ...]
+    review_rounds: int = Field(ge=0)
+    #: Business days (the client's) from a request to its delivery.
+    turnaround_days: int = Field(ge=1)
+    reporting: ReportingCadence
+    kpis: tuple[Kpi, ...] = ()

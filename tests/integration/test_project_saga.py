@@ -1,0 +1,352 @@
+"""The project saga (`orchestration.saga`) on both databases, against stand-in modules.
+
+The stand-ins answer as the real onboarding and strategy modules do (the protocol in
+`orchestration/saga_rules.py`): the first command with a key does the effect, every later
+one re-announces where the step stands. Their "database" is a dict that outlives a killed
+system, as a module's tables would. With them: a deal opens one project whose steps run in
+order; a cancelled project undoes its steps last first; and a system killed at every kill
+point of a whole saga (each unit of work, publish and tell) resumes where it was, with no
+effect done twice and the project where it should end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aicmo_actors.orchestration import saga_rules as rules
+from aicmo_actors.orchestration.projects import ProjectsRepo
+from aicmo_actors.orchestration.wiring import projects_supervisor
+from aicmo_actors.runtime import Actor, ActorSystem, ChildSpec, FakeClock, SupervisorSpec, killpoints
+from aicmo_actors.runtime.activity import current_holder
+from aicmo_actors.settings import Settings
+from aicmo_actors.simulation.run import _quiet_but_frozen
+from aicmo_actors.storage.schema import ensure_schema
+from contracts.base import Event
+from contracts.cam import ClientSigned
+from contracts.clients import ClientInfo
+from contracts.onboarding import (
+    CancelOnboarding,
+    OnboardingCancelled,
+    OnboardingCompleted,
+    OnboardingStarted,
+    StartOnboarding,
+)
+from contracts.orchestration import ProjectFinished, ProjectOpened
+from contracts.packages import Deliverable, PackageSpec
+from contracts.runtime import Tick
+from contracts.strategy import CancelStrategy, DraftStrategy, PlanApproved, PlanSent, StrategyCancelled
+
+pytestmark = pytest.mark.anyio
+
+START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+PACKAGE = PackageSpec(
+    name="growth",
+    title="Growth",
+    price="2500.00",
+    currency="EUR",
+    billing="monthly",
+    deliverables=(Deliverable(type="blog_post", count=4, channel="blog"),),
+    review_rounds=2,
+    turnaround_days=5,
+    reporting="monthly",
+)
+CLIENT = ClientInfo(
+    client_ref=uuid.UUID(int=7),
+    company="Acme GmbH",
+    contact_email="ceo@acme.example",
+    timezone="Europe/Berlin",
+    country="DE",
+)
+
+
+@dataclass
+class World:
+    """The stand-in modules' durable state, and what the test tells them to do next."""
+
+    effects: Counter[str] = field(default_factory=Counter)
+    #: project -> step -> "waiting" | "done" | "cancelled"
+    state: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: Answers the person gives: steps to complete on the next tick.
+    complete: set[str] = field(default_factory=set)
+    heard: list[Event] = field(default_factory=list)
+
+
+DEADLINE = START + timedelta(days=5)
+
+
+class Onboarding(Actor[StartOnboarding | CancelOnboarding | Tick]):
+    subscribes = (Tick,)
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    async def receive(self, message: StartOnboarding | CancelOnboarding | Tick) -> None:
+        w = self.world
+        if isinstance(message, Tick):
+            for (pid, step), state in list(w.state.items()):
+                if step == "onboarding" and state == "waiting" and "onboarding" in w.complete:
+                    w.state[(pid, step)] = "done"
+                    await self.ctx.publish(self._done(pid))
+            return
+        pid = str(message.project_id)
+        if isinstance(message, CancelOnboarding):
+            if w.state.get((pid, "onboarding")) != "cancelled":
+                w.state[(pid, "onboarding")] = "cancelled"
+                w.effects[message.idempotency_key] += 1
+            await self.ctx.publish(OnboardingCancelled(project_id=message.project_id))
+            return
+        assert message.idempotency_key == rules.step_key(pid, "onboarding")
+        state = w.state.get((pid, "onboarding"))
+        if state is None:
+            w.state[(pid, "onboarding")] = state = "waiting"
+            w.effects[message.idempotency_key] += 1  # the welcome email
+        if state == "waiting":
+            await self.ctx.publish(
+                OnboardingStarted(project_id=message.project_id, waiting_for="intake answers", deadline=DEADLINE)
+            )
+        elif state == "done":
+            await self.ctx.publish(self._done(pid))
+        else:
+            await self.ctx.publish(OnboardingCancelled(project_id=message.project_id))
+
+    def _done(self, pid: str) -> OnboardingCompleted:
+        brief = {"business": "Industrial pumps", "audience": "plant managers"}
+        return OnboardingCompleted(project_id=uuid.UUID(pid), brief=brief, completed_at=self.ctx.clock.now())
+
+
+class Strategy(Actor[DraftStrategy | CancelStrategy | Tick]):
+    subscribes = (Tick,)
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    async def receive(self, message: DraftStrategy | CancelStrategy | Tick) -> None:
+        w = self.world
+        if isinstance(message, Tick):
+            for (pid, step), state in list(w.state.items()):
+                if step == "strategy" and state == "waiting" and "strategy" in w.complete:
+                    w.state[(pid, step)] = "done"
+                    await self.ctx.publish(self._approved(pid))
+            return
+        pid = str(message.project_id)
+        if isinstance(message, CancelStrategy):
+            if w.state.get((pid, "strategy")) != "cancelled":
+                w.state[(pid, "strategy")] = "cancelled"
+                w.effects[message.idempotency_key] += 1
+            await self.ctx.publish(StrategyCancelled(project_id=message.project_id))
+            return
+        assert message.brief["business"] == "Industrial pumps", "the brief of onboarding reaches strategy"
+        state = w.state.get((pid, "strategy"))
+        if state is None:
+            w.state[(pid, "strategy")] = state = "waiting"
+            w.effects[message.idempotency_key] += 1  # the plan email
+        if state == "waiting":
+            await self.ctx.publish(PlanSent(project_id=message.project_id, version=1, deadline=DEADLINE))
+        elif state == "done":
+            await self.ctx.publish(self._approved(pid))
+        else:
+            await self.ctx.publish(StrategyCancelled(project_id=message.project_id))
+
+    def _approved(self, pid: str) -> PlanApproved:
+        return PlanApproved(project_id=uuid.UUID(pid), version=1, approved_at=self.ctx.clock.now(), deliverables=4)
+
+
+class Signer(Actor[Tick | ProjectOpened]):
+    """Announces the deal on every tick, as `cam.deals` does until it hears `ProjectOpened`."""
+
+    subscribes = (Tick, ProjectOpened)
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    async def receive(self, message: Tick | ProjectOpened) -> None:
+        if isinstance(message, ProjectOpened):
+            self.world.state[("deal", "opened")] = str(message.project_id)
+            return
+        if ("deal", "opened") not in self.world.state:
+            await self.ctx.publish(
+                ClientSigned(
+                    deal_id=1,
+                    lead_id=1,
+                    campaign="intro",
+                    client=CLIENT,
+                    package=PACKAGE,
+                    start=date(2026, 3, 2),
+                    signed_at=START,
+                )
+            )
+
+
+def _system(engine: AsyncEngine, clock: FakeClock, world: World) -> ActorSystem:
+    settings = Settings(database_url=str(engine.url), seed=3, tick_interval_s=3600, log_level="warning")
+    modules = SupervisorSpec(
+        "modules",
+        children=[
+            ChildSpec("onboarding.intake", lambda: Onboarding(world)),
+            ChildSpec("strategy.planner", lambda: Strategy(world)),
+            ChildSpec("cam.deals", lambda: Signer(world)),
+        ],
+        max_restarts=100,
+    )
+    system = ActorSystem(settings, clock=clock, children=[modules, projects_supervisor(ProjectsRepo(engine))])
+    system.events.tap(world.heard.append)
+    return system
+
+
+async def _run_for(system: ActorSystem, clock: FakeClock, seconds: float) -> None:
+    target = clock.monotonic() + seconds
+    while True:
+        await system.settle()
+        deadline = clock.next_deadline()
+        if deadline is None or deadline > target:
+            break
+        clock.advance(max(0.0, deadline - clock.monotonic()))
+    clock.advance(target - clock.monotonic())
+    await system.settle()
+
+
+async def test_a_deal_opens_one_project_whose_steps_run_in_order(engine: AsyncEngine) -> None:
+    await ensure_schema(engine)
+    world, clock = World(), FakeClock(START, autojump=False)
+    system = _system(engine, clock, world)
+    await system.start()
+    try:
+        await _run_for(system, clock, 3 * 3600)
+        repo = ProjectsRepo(engine)
+        [project] = await repo.page()
+        assert project["state"] == rules.RUNNING and project["step"] == "onboarding"
+        assert project["step_state"] == rules.WAITING and project["deadline_at"] == DEADLINE
+        assert project["waiting_for"] == "intake answers"
+        world.complete.add("onboarding")
+        await _run_for(system, clock, 2 * 3600)
+        [project] = await repo.page()
+        assert (project["step"], project["step_state"]) == ("strategy", rules.WAITING)
+        world.complete.add("strategy")
+        await _run_for(system, clock, 2 * 3600)
+        [project] = await repo.page()
+        assert (project["state"], project["step"]) == (rules.DELIVERING, rules.AFTER_LAST)
+    finally:
+        await system.stop()
+    # Announced every tick until opened, yet one project; each effect once.
+    assert sum(isinstance(e, ClientSigned) for e in world.heard) >= 1
+    assert await ProjectsRepo(engine).deal_ids() == [1]
+    assert set(world.effects.values()) == {1} and len(world.effects) == 2
+    finished = [e for e in world.heard if isinstance(e, ProjectFinished)]
+    assert [(e.outcome, str(e.project_id)) for e in finished] == [(rules.DELIVERING, project["id"])]
+    found = await ProjectsRepo(engine).get(project["id"][:8])
+    assert [s["state"] for s in found["steps"]] == [rules.DONE, rules.DONE]
+    assert found["steps"][0]["result"]["business"] == "Industrial pumps"
+    assert [h["state"] for h in found["history"] if h["step"] == "project"] == [rules.RUNNING, rules.DELIVERING]
+
+
+async def test_a_cancelled_project_undoes_its_steps_last_first(engine: AsyncEngine) -> None:
+    await ensure_schema(engine)
+    world, clock = World(), FakeClock(START, autojump=False)
+    system = _system(engine, clock, world)
+    await system.start()
+    try:
+        world.complete.add("onboarding")
+        await _run_for(system, clock, 4 * 3600)
+        repo = ProjectsRepo(engine)
+        [project] = await repo.page()
+        assert (project["step"], project["step_state"]) == ("strategy", rules.WAITING)
+        await repo.request_cancel(project["id"], reason="the client changed its mind", by="test", now=clock.now())
+        await _run_for(system, clock, 2 * 3600)
+    finally:
+        await system.stop()
+    found = await ProjectsRepo(engine).get(project["id"])
+    assert found["project"]["state"] == rules.COMPENSATED
+    assert [s["state"] for s in found["steps"]] == [rules.UNDONE, rules.UNDONE]
+    undone = [h["step"] for h in found["history"] if h["state"] == rules.COMPENSATING]
+    assert undone == ["strategy", "onboarding"]
+    pid = project["id"]
+    assert (
+        world.effects[rules.cancel_key(pid, "strategy")] == 1
+        and world.effects[rules.cancel_key(pid, "onboarding")] == 1
+    )
+    with pytest.raises(LookupError, match="only a running project"):
+        await ProjectsRepo(engine).request_cancel(pid, reason="again", by="test", now=clock.now())
+
+
+class Kill(Exception):
+    pass
+
+
+async def _life_killed_at(engine: AsyncEngine, clock: FakeClock, world: World, n: int) -> bool:
+    """One life of the system on an auto-jumping clock, killed at its n-th kill point (True:
+    the actor that reached it is held there, the others come to rest, then everything dies)
+    or run to the end (False)."""
+    seen = 0
+    reached = asyncio.Event()
+    frozen: list[object] = []
+
+    async def hook(kind: str) -> None:
+        nonlocal seen
+        holder = current_holder.get()
+        who = getattr(holder, "name", None)
+        task = asyncio.current_task()
+        if holder is None or not holder.holding or task is None or task.get_name() != f"actor:{who}":
+            return  # set-up, supervisors, runtime tasks: not an actor at work
+        seen += 1
+        if seen == n:
+            reached.set()
+            frozen.append(holder)
+            await asyncio.Event().wait()  # never set: the system is killed around us
+
+    system = _system(engine, clock, world)
+    with killpoints.installed(hook):
+        starting = asyncio.ensure_future(system.start())
+        waiting = asyncio.ensure_future(reached.wait())
+        await asyncio.wait({starting, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        for _ in range(12):
+            if reached.is_set():
+                break
+            sleeping = asyncio.ensure_future(clock.sleep(1800))
+            await asyncio.wait({sleeping, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            sleeping.cancel()
+            world.complete.update({"onboarding", "strategy"})
+        if reached.is_set():
+            await _quiet_but_frozen(system, frozen)
+            await system.kill()
+            starting.cancel()
+            waiting.cancel()
+            return True
+    waiting.cancel()
+    await system.stop()
+    return False
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_killed_at_every_kill_point_the_saga_resumes_and_does_nothing_twice(
+    engine: AsyncEngine, backend: str
+) -> None:
+    if engine.url.get_backend_name() != backend:
+        pytest.skip("every kill point once is enough on one backend; the other runs the cancel path")
+    await ensure_schema(engine)
+    n = 1
+    runs = 0
+    while True:
+        world, clock = World(), FakeClock(START)
+        # A fresh database per run: the saga's tables emptied.
+        async with engine.begin() as conn:
+            for table in ("orchestration_project_events", "orchestration_steps", "orchestration_projects"):
+                await conn.exec_driver_sql(f"DELETE FROM {table}")
+        killed = await _life_killed_at(engine, clock, world, n)
+        if killed:
+            # The next life, on the same database and the same world, runs to the end.
+            assert not await _life_killed_at(engine, clock, world, 10**9)
+        runs += 1
+        [project] = await ProjectsRepo(engine).page()
+        assert (project["state"], project["step"]) == (rules.DELIVERING, rules.AFTER_LAST), f"killed at point {n}"
+        assert set(world.effects.values()) == {1} and len(world.effects) == 2, f"killed at point {n}: {world.effects}"
+        if not killed:
+            break
+        n += 1
+    assert runs > 20, "the saga went through fewer kill points than expected"
