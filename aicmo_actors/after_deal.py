@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -102,3 +102,76 @@ def _client_transport(settings: Any, mail_from: str) -> MailTransport:
 def client_mail_from(settings: Any, alert_from: str) -> str:
     """Where emails to clients come from: AICMO_CLIENT_MAIL_FROM, else the alerts' From."""
     return str(settings.client_mail_from or settings.alert_from or alert_from)
+
+
+class DealError(ValueError):
+    """A deal that cannot be signed, in one line for a person (an unknown lead, package,
+    country or zone)."""
+
+
+async def sign_deal(
+    store: Any,
+    settings: Any,
+    *,
+    address: str,
+    package_name: str,
+    country: str,
+    by: str,
+    now: datetime,
+    start: date | None = None,
+    timezone: str | None = None,
+    campaign: str | None = None,
+    company: str | None = None,
+    contact_name: str | None = None,
+    contact_email: str | None = None,
+    billing_address: str | None = None,
+) -> Any:
+    """`deal won`, for the command line and the API alike: the package from the packages
+    folder, the client from the lead and what is given, then `DealsRepo.win`. Raises
+    `DealError`, or the store's `RecordError` (no such lead, signed already)."""
+    from aicmo_actors.cam.repos.records import RecordError
+    from aicmo_actors.gateways.calendar import known_country, local_date, zone
+    from aicmo_actors.orchestration.packages import find_package
+
+    try:
+        package = find_package(settings.packages_dir, package_name)
+    except (LookupError, ValueError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else f"package {package_name!r} cannot be used"
+        raise DealError(first) from None
+    code = country.strip().upper()
+    if not known_country(code):
+        raise DealError(f"country {country!r}: no public holidays known (an ISO 3166-1 code such as US, GB, DE)")
+    wanted = address.strip().lower()
+    found = [row for row in await store.leads.page(email_contains=wanted, limit=500) if row["email"] == wanted]
+    if campaign is not None:
+        found = [row for row in found if row.get("campaign") == campaign]
+    if not found:
+        where = f" in campaign {campaign!r}" if campaign else ""
+        raise RecordError(f"no lead {address!r}{where}")
+    if len(found) > 1:
+        names = ", ".join(sorted({str(row.get("campaign")) for row in found}))
+        raise DealError(f"{address} is a lead of several campaigns ({names}): say which campaign")
+    lead = found[0]
+    zone_name = timezone or lead.get("timezone") or "UTC"
+    try:
+        zone(zone_name)
+    except ValueError as exc:
+        raise DealError(f"timezone: {exc}") from None
+    name = " ".join(p for p in (lead.get("first_name"), lead.get("last_name")) if p) or None
+    client = {
+        "company": (company or lead.get("company") or wanted.rpartition("@")[2])[:300],
+        "contact_name": contact_name or name,
+        "contact_email": (contact_email or wanted).strip().lower(),
+        "timezone": zone_name,
+        "country": code,
+        "billing_address": billing_address or "",
+    }
+    return await store.deals.win(
+        wanted,
+        campaign=lead["campaign"],
+        client=client,
+        package=package.model_dump(mode="json"),
+        start=start or local_date(now, zone_name),
+        by=by,
+        now=now,
+    )

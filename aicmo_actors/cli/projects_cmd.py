@@ -33,46 +33,32 @@ def _iso(value: Any) -> str | None:
 
 # -- deal ------------------------------------------------------------------------------------------
 def cmd_deal_won(args: argparse.Namespace) -> int:
+    from aicmo_actors.after_deal import DealError, sign_deal
     from aicmo_actors.cli.main import load_settings
-    from aicmo_actors.gateways.calendar import known_country, local_date, zone
-    from aicmo_actors.orchestration.packages import find_package
 
     settings = load_settings()
-    try:
-        package = find_package(settings.packages_dir, args.package)
-    except (LookupError, ValueError, OSError) as exc:
-        raise UserError(str(exc).splitlines()[0] if str(exc) else f"package {args.package!r}: unusable") from None
-    country = args.country.strip().upper()
-    if not known_country(country):
-        raise UserError(f"--country {args.country!r}: no public holidays known (an ISO 3166-1 code such as US, GB, DE)")
 
     async def work(store: Any) -> Any:
-        lead = await _lead(store, args.lead, args.campaign)
-        timezone = args.timezone or lead.get("timezone") or "UTC"
         try:
-            zone(timezone)
-        except ValueError as exc:
-            raise UserError(f"--timezone: {exc}") from None
-        start = args.start or local_date(_now(), timezone)
-        name = " ".join(p for p in (lead.get("first_name"), lead.get("last_name")) if p) or None
-        client = {
-            "company": (args.company or lead.get("company") or lead["email"].rpartition("@")[2])[:300],
-            "contact_name": args.contact_name or name,
-            "contact_email": (args.contact_email or lead["email"]).strip().lower(),
-            "timezone": timezone,
-            "country": country,
-            "billing_address": args.billing_address or "",
-        }
-        deal = await store.deals.win(
-            lead["email"],
-            campaign=lead["campaign"],
-            client=client,
-            package=package.model_dump(mode="json"),
-            start=start,
-            by=_cli_user(),
-            now=_now(),
-        )
-        await _audit(store, "deal.won", lead["email"], {"deal": deal.deal_id, "package": package.name})
+            deal = await sign_deal(
+                store,
+                settings,
+                address=args.lead,
+                package_name=args.package,
+                country=args.country,
+                by=_cli_user(),
+                now=_now(),
+                start=args.start,
+                timezone=args.timezone,
+                campaign=args.campaign,
+                company=args.company,
+                contact_name=args.contact_name,
+                contact_email=args.contact_email,
+                billing_address=args.billing_address,
+            )
+        except DealError as exc:
+            raise UserError(str(exc)) from None
+        await _audit(store, "deal.won", deal.client["contact_email"], {"deal": deal.deal_id, "package": args.package})
         return deal
 
     deal = _run_with_store(work)
@@ -84,23 +70,6 @@ def cmd_deal_won(args: argparse.Namespace) -> int:
         print(f"{deal.stopped} other lead(s) of the company stopped: it is a client now")
     print("The running service opens the project within a tick; then: python run.py projects")
     return 0
-
-
-async def _lead(store: Any, address: str, campaign: str | None) -> dict[str, Any]:
-    """The lead to sign, with its campaign's name (asked when the address is in several)."""
-    from aicmo_actors.cam.repos.records import RecordError
-
-    wanted = address.strip().lower()
-    found = [row for row in await store.leads.page(email_contains=wanted, limit=500) if row["email"] == wanted]
-    if campaign is not None:
-        found = [row for row in found if row.get("campaign") == campaign]
-    if not found:
-        where = f" in campaign {campaign!r}" if campaign else ""
-        raise RecordError(f"no lead {address!r}{where} (python run.py leads --email ADDRESS finds one)")
-    if len(found) > 1:
-        names = ", ".join(sorted({str(row.get("campaign")) for row in found}))
-        raise RecordError(f"{address} is a lead of several campaigns ({names}): say which with --campaign")
-    return dict(found[0])
 
 
 def _deal_json(deal: Any) -> dict[str, Any]:

@@ -39,7 +39,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 NOW = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)
 EXAMPLE_CAMPAIGN = Path(__file__).resolve().parents[2] / "examples" / "campaign.toml"
 #: A value for each path parameter, so that every route can be called.
-SAMPLES = {"name": "cam", "lead_id": "1", "inbound_id": "1", "alert_id": "1", "token": "999", "address": "x@y.org"}
+SAMPLES = {
+    "name": "cam",
+    "lead_id": "1",
+    "inbound_id": "1",
+    "alert_id": "1",
+    "token": "999",
+    "address": "x@y.org",
+    "project_id": "ffffffff",
+}
 
 
 @dataclass
@@ -92,11 +100,11 @@ async def client(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Client]:
 
 def _routes(client: Client) -> list[tuple[str, str, str | None]]:
     """(method, path with samples, rule) for every API route of the app."""
-    from aicmo_actors.api import cam_routes, control_routes
+    from aicmo_actors.api import cam_routes, control_routes, project_routes
 
     found = []
     # The routers the app includes (FastAPI keeps them as included routers, not flat routes).
-    for route in [*control_routes.router.routes, *cam_routes.router.routes]:
+    for route in [*control_routes.router.routes, *cam_routes.router.routes, *project_routes.router.routes]:
         if not isinstance(route, APIRoute):
             continue
         rules = [getattr(d.call, RULE_ATTRIBUTE, None) for d in route.dependant.dependencies]
@@ -271,3 +279,51 @@ async def test_unknown_campaigns_and_states_are_404_and_422_not_500(client: Clie
     assert response.status_code == 422, response.text
     response = await client.call("POST", "/replies/999/relabel", "operator", json={"category": "interested"})
     assert response.status_code == 404, response.text
+
+
+async def test_a_deal_is_signed_and_its_project_seen_and_cancelled_through_the_api(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import date
+
+    from aicmo_actors.orchestration.projects import ProjectsRepo
+
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    text = (EXAMPLE_CAMPAIGN.parent / "package.toml").read_text().replace('name = "package"', 'name = "growth"', 1)
+    (packages / "growth.toml").write_text(text)
+    client.api.settings = client.api.settings.model_copy(update={"packages_dir": packages})
+    lead = leads()[0]["email"]
+    body = {"lead": lead, "package": "growth", "country": "GB", "start": "2026-03-02"}
+    assert (await client.call("POST", "/deals", "viewer", json=body)).status_code == 403
+    signed = await client.call("POST", "/deals", "operator", json=body)
+    assert signed.status_code == 201, signed.text
+    assert signed.json()["client"]["country"] == "GB" and signed.json()["package"] == "growth"
+    again = await client.call("POST", "/deals", "operator", json=body)
+    assert again.status_code == 422 and "signed already" in again.json()["error"]
+    for bad, said in (({**body, "package": "gold"}, "gold"), ({**body, "country": "XX"}, "country")):
+        answer = await client.call("POST", "/deals", "operator", json=bad)
+        assert answer.status_code == 422 and said in answer.json()["error"], answer.text
+    nobody = await client.call("POST", "/deals", "operator", json={**body, "lead": "no@body.example.org"})
+    assert nobody.status_code == 404, nobody.text
+    # The saga opens the project (here by hand, as it does on `ClientSigned`).
+    project_id, _ = await ProjectsRepo(client.engine).open(
+        project_id="0b7c1c1e-0000-4000-8000-000000000001",
+        deal_id=signed.json()["deal"],
+        client=signed.json()["client"],
+        package={"name": "growth"},
+        start=date(2026, 3, 2),
+        now=NOW,
+    )
+    listed = (await client.call("GET", "/projects", "viewer")).json()["items"]
+    assert [(p["id"], p["step"], p["step_state"]) for p in listed] == [(project_id, "onboarding", "started")]
+    one = await client.call("GET", f"/projects/{project_id[:8]}", "viewer")
+    assert [s["step"] for s in one.json()["steps"]] == ["onboarding", "strategy"]
+    assert (await client.call("GET", "/projects/abcdef12", "viewer")).status_code == 404
+    assert (
+        await client.call("POST", f"/projects/{project_id}/cancel", "viewer", json={"reason": "x"})
+    ).status_code == 403
+    cancelled = await client.call("POST", f"/projects/{project_id}/cancel", "operator", json={"reason": "budget"})
+    assert cancelled.status_code == 200, cancelled.text
+    audit = (await client.call("GET", "/audit?action=project.cancel", "owner")).json()["items"]
+    assert [a["target"] for a in audit] == [project_id]

@@ -74,8 +74,8 @@ def test_bad_deals_are_one_line_errors(folder: Folder, packages: Path, run: Run)
     cases = [
         (["nobody@nowhere.example", "--package", "growth", "--country", "DE"], "no lead"),
         (["ann@one.example.com", "--package", "gold", "--country", "DE"], "gold"),
-        (["ann@one.example.com", "--package", "growth", "--country", "XX"], "--country"),
-        (["ann@one.example.com", "--package", "growth", "--country", "DE", "--timezone", "Mars/Base"], "--timezone"),
+        (["ann@one.example.com", "--package", "growth", "--country", "XX"], "country"),
+        (["ann@one.example.com", "--package", "growth", "--country", "DE", "--timezone", "Mars/Base"], "timezone"),
     ]
     for args, said in cases:
         code, _, err = run("deal", "won", *args)

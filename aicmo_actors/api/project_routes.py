@@ -1,0 +1,119 @@
+"""Routes after the deal: sign a deal, see the client projects, cancel one (as `deal won`,
+`projects`, `project ID` and `project cancel` do on the command line)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from aicmo_actors.api.app import Api
+from aicmo_actors.api.auth import OPERATE, READ, ApiError
+from aicmo_actors.api.control_routes import audit
+from aicmo_actors.identity.roles import Principal
+
+router = APIRouter()
+
+
+def _api(request: Request) -> Api:
+    api: Api = request.app.state.api
+    return api
+
+
+def _jsonable(value: Any) -> Any:
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(value)
+
+
+class DealBody(BaseModel):
+    lead: str = Field(max_length=320, description="the lead's email address")
+    package: str = Field(max_length=100, description="the service package's name (packages/NAME.toml)")
+    country: str = Field(min_length=2, max_length=2, description="the client's country, ISO 3166-1 (its holidays)")
+    start: date | None = Field(None, description="the first day of the work (default: today, the client's)")
+    timezone: str | None = Field(None, max_length=64, description="IANA zone (default: the lead's, else UTC)")
+    campaign: str | None = Field(None, max_length=200, description="the lead's campaign, if it is in several")
+    company: str | None = Field(None, max_length=300)
+    contact_name: str | None = Field(None, max_length=200)
+    contact_email: str | None = Field(None, max_length=320)
+    billing_address: str | None = Field(None, max_length=1000)
+
+
+@router.post("/deals", summary="A lead signed: make it a client and start its project", status_code=201)
+async def deal_won(request: Request, body: DealBody, who: Principal = OPERATE) -> dict[str, Any]:
+    from aicmo_actors.after_deal import DealError, sign_deal
+
+    api = _api(request)
+    try:
+        deal = await sign_deal(
+            api.cam,
+            api.settings,
+            address=body.lead,
+            package_name=body.package,
+            country=body.country,
+            by=who.name,
+            now=api.now(),
+            start=body.start,
+            timezone=body.timezone,
+            campaign=body.campaign,
+            company=body.company,
+            contact_name=body.contact_name,
+            contact_email=body.contact_email,
+            billing_address=body.billing_address,
+        )
+    except DealError as exc:
+        raise ApiError(422, str(exc)) from None
+    await audit(api, who, "deal.won", deal.client["contact_email"], {"deal": deal.deal_id, "package": body.package})
+    return {
+        "deal": deal.deal_id,
+        "lead_id": deal.lead_id,
+        "campaign": deal.campaign,
+        "client": deal.client,
+        "package": body.package,
+        "start": deal.start.isoformat(),
+        "stopped_leads": deal.stopped,
+    }
+
+
+def _projects(api: Api) -> Any:
+    from aicmo_actors.orchestration.projects import ProjectsRepo
+
+    return ProjectsRepo(api.cam.engine)
+
+
+@router.get("/projects", summary="Client projects: state, step, what it waits for and until when")
+async def projects(request: Request, state: str | None = None, who: Principal = READ) -> dict[str, Any]:
+    return {"items": _jsonable(await _projects(_api(request)).page(state=state)), "next": None}
+
+
+@router.get("/projects/{project_id}", summary="One project: its steps, waits, deadlines and history")
+async def project(project_id: str, request: Request, who: Principal = READ) -> Any:
+    from aicmo_actors.orchestration.projects import ProjectError
+
+    try:
+        return _jsonable(await _projects(_api(request)).get(project_id))
+    except ProjectError as exc:
+        raise ApiError(404, str(exc)) from None
+
+
+class CancelBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, description="why (audited; the client is told it stopped)")
+
+
+@router.post("/projects/{project_id}/cancel", summary="Undo a running project (the saga does it within a tick)")
+async def cancel(project_id: str, request: Request, body: CancelBody, who: Principal = OPERATE) -> dict[str, Any]:
+    from aicmo_actors.orchestration.projects import ProjectError
+
+    api = _api(request)
+    repo = _projects(api)
+    try:
+        found = await repo.get(project_id)
+        full_id = str(found["project"]["id"])
+        await repo.request_cancel(full_id, reason=body.reason, by=who.name, now=api.now())
+    except ProjectError as exc:
+        status = 404 if "no project" in str(exc) else 409
+        raise ApiError(status, str(exc)) from None
+    await audit(api, who, "project.cancel", full_id, {"reason": body.reason})
+    return {"project": full_id, "cancel": "asked"}
