@@ -413,3 +413,17 @@ class HttpServer:
         elif self._server is not None and not self._server.should_exit:
             self._failure = HttpServerError("uvicorn returned without being asked to stop")
             _log.error("http_server_exited", port=self._port)
+
+
+#: What a page reached by a client's capability link answers with: never cached, never framed,
+#: no referrer (the token is in the URL), not indexed, no script, forms only to itself.
+CLIENT_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}

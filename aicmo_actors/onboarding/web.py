@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from aicmo_actors.gateways.http import CLIENT_PAGE_HEADERS
 from aicmo_actors.onboarding import rules, texts
 from aicmo_actors.onboarding.repos import FormView, OnboardingStore
 from aicmo_actors.onboarding.tables import WAITING
@@ -44,16 +45,7 @@ MAX_BODY_BYTES = 100_000
 MAX_FIELDS = 50
 FORM_TYPE = "application/x-www-form-urlencoded"
 
-HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "X-Robots-Tag": "noindex, nofollow",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
+HEADERS = CLIENT_PAGE_HEADERS
 
 _ADVICE = (
     "If you need to answer our questions, reply to the email you received from us or contact your "

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from aicmo_actors.gateways.http import CLIENT_PAGE_HEADERS
 from aicmo_actors.storage.links import EXPIRED, REVOKED
 from aicmo_actors.strategy import texts
 from aicmo_actors.strategy.emails import PAGE_PATH, pdf_filename
@@ -44,16 +45,7 @@ MAX_COMMENTS = 5_000
 MAX_FIELDS = 10
 FORM_TYPE = "application/x-www-form-urlencoded"
 
-HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "X-Robots-Tag": "noindex, nofollow",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
+HEADERS = CLIENT_PAGE_HEADERS
 
 _log = structlog.get_logger("aicmo", component="strategy.web")
 

@@ -9,7 +9,6 @@ goes to the client twice for one step.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
 from collections import Counter
@@ -32,12 +31,11 @@ from aicmo_actors.gateways.transport import SendResult
 from aicmo_actors.orchestration import saga_rules as rules
 from aicmo_actors.orchestration.packages import load_package
 from aicmo_actors.runtime import ActorSystem, ChildSpec, FakeClock, SupervisorSpec, killpoints
-from aicmo_actors.runtime.activity import current_holder
 from aicmo_actors.settings import Settings
-from aicmo_actors.simulation.run import _quiet_but_frozen
 from aicmo_actors.storage.engine import make_engine
 from aicmo_actors.storage.schema import ensure_schema
 from contracts.onboarding import BRIEF_FIELDS
+from tests.integration.actor_kills import KillAt, run_for
 from tests.integration.test_cam_records import CAMPAIGN_FILE, add_leads
 
 pytestmark = pytest.mark.anyio
@@ -132,18 +130,6 @@ async def _project(engine: AsyncEngine) -> dict[str, object]:
     return dict(rows[0]) if rows else {}
 
 
-async def _run_for(system: ActorSystem, clock: FakeClock, seconds: float) -> None:
-    target = clock.monotonic() + seconds
-    while True:
-        await system.settle()
-        deadline = clock.next_deadline()
-        if deadline is None or deadline > target:
-            break
-        clock.advance(max(0.0, deadline - clock.monotonic()))
-    clock.advance(target - clock.monotonic())
-    await system.settle()
-
-
 async def test_a_deal_becomes_a_project_that_onboards_plans_and_delivers(engine: AsyncEngine) -> None:
     await ensure_schema(engine)
     await _deal(engine)
@@ -152,7 +138,7 @@ async def test_a_deal_becomes_a_project_that_onboards_plans_and_delivers(engine:
     await system.start()
     try:
         for _ in range(8):
-            await _run_for(system, clock, 3600)
+            await run_for(system, clock, 3600)
             await _client_acts(engine, clock, outside)
         assert system.failure is None
     finally:
@@ -168,48 +154,25 @@ async def test_a_deal_becomes_a_project_that_onboards_plans_and_delivers(engine:
     assert opened == project["id"]
 
 
-async def _life(engine: AsyncEngine, clock: FakeClock, outside: Outside, n: int, counter: list[int]) -> bool:
-    """One life on an auto-jumping clock, killed at its n-th actor kill point (True) or run
-    until the project delivers (False). `counter[0]` counts the kill points seen."""
-    reached = asyncio.Event()
-    frozen: list[object] = []
-
-    async def hook(kind: str) -> None:
-        holder = current_holder.get()
-        who = getattr(holder, "name", None)
-        task = asyncio.current_task()
-        if holder is None or not holder.holding or task is None or task.get_name() != f"actor:{who}":
-            return
-        if kind not in (killpoints.COMMITTED, killpoints.PUBLISH, killpoints.TELL, killpoints.SEND):
-            return
-        counter[0] += 1
-        if counter[0] == n:
-            reached.set()
-            frozen.append(holder)
-            await asyncio.Event().wait()
-
+async def _life(engine: AsyncEngine, clock: FakeClock, outside: Outside, n: int) -> bool:
+    """One life on an auto-jumping clock, killed at its n-th commit, publish, tell or send of
+    an actor (True), or run until the project delivers (False)."""
+    kill = KillAt(n, kinds=(killpoints.COMMITTED, killpoints.PUBLISH, killpoints.TELL, killpoints.SEND))
     system = _system(engine, clock, outside)
-    with killpoints.installed(hook):
-        starting = asyncio.ensure_future(system.start())
-        waiting = asyncio.ensure_future(reached.wait())
-        await asyncio.wait({starting, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    with killpoints.installed(kill.hook):
+        await kill.until(system.start())
         # Half-hour steps for a day, then six-hour ones for ten days: an email interrupted in
         # its send is never sent again (UNCONFIRMED), so the client may only get the link with
         # the first reminder, three business days later.
         for step in [1800.0] * 16 + [6 * 3600.0] * 40:
-            if reached.is_set() or (await _project(engine)).get("state") == rules.DELIVERING:
+            if kill.reached.is_set() or (await _project(engine)).get("state") == rules.DELIVERING:
                 break
-            sleeping = asyncio.ensure_future(clock.sleep(step))
-            await asyncio.wait({sleeping, waiting}, return_when=asyncio.FIRST_COMPLETED)
-            sleeping.cancel()
-            if not reached.is_set():
+            await kill.until(clock.sleep(step))
+            if not kill.reached.is_set():
                 await _client_acts(engine, clock, outside)
-        if reached.is_set():
-            await _quiet_but_frozen(system, frozen)
-            await system.kill()
-            starting.cancel()
+        if kill.reached.is_set():
+            await kill.kill(system)
             return True
-    waiting.cancel()
     await system.stop()
     return False
 
@@ -233,9 +196,9 @@ async def test_killed_at_every_boundary_the_project_still_delivers_and_nothing_i
         run_engine = make_engine(f"sqlite+aiosqlite:///{target}")
         try:
             outside, clock = Outside(), FakeClock(START)
-            killed = await _life(run_engine, clock, outside, n, [0])
+            killed = await _life(run_engine, clock, outside, n)
             if killed:
-                assert not await _life(run_engine, clock, outside, 10**9, [0]), f"killed at point {n}: killed again?"
+                assert not await _life(run_engine, clock, outside, 10**9), f"killed at point {n}: killed again?"
             project = await _project(run_engine)
             async with run_engine.connect() as conn:
                 unconfirmed = (

@@ -11,7 +11,6 @@ effect done twice and the project where it should end.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,9 +23,7 @@ from aicmo_actors.orchestration import saga_rules as rules
 from aicmo_actors.orchestration.projects import ProjectsRepo
 from aicmo_actors.orchestration.wiring import projects_supervisor
 from aicmo_actors.runtime import Actor, ActorSystem, ChildSpec, FakeClock, SupervisorSpec, killpoints
-from aicmo_actors.runtime.activity import current_holder
 from aicmo_actors.settings import Settings
-from aicmo_actors.simulation.run import _quiet_but_frozen
 from aicmo_actors.storage.schema import ensure_schema
 from contracts.base import Event
 from contracts.cam import ClientSigned
@@ -42,6 +39,7 @@ from contracts.orchestration import ProjectFinished, ProjectOpened
 from contracts.packages import Deliverable, PackageSpec
 from contracts.runtime import Tick
 from contracts.strategy import CancelStrategy, DraftStrategy, PlanApproved, PlanSent, StrategyCancelled
+from tests.integration.actor_kills import KillAt, run_for
 
 pytestmark = pytest.mark.anyio
 
@@ -200,36 +198,24 @@ def _system(engine: AsyncEngine, clock: FakeClock, world: World) -> ActorSystem:
     return system
 
 
-async def _run_for(system: ActorSystem, clock: FakeClock, seconds: float) -> None:
-    target = clock.monotonic() + seconds
-    while True:
-        await system.settle()
-        deadline = clock.next_deadline()
-        if deadline is None or deadline > target:
-            break
-        clock.advance(max(0.0, deadline - clock.monotonic()))
-    clock.advance(target - clock.monotonic())
-    await system.settle()
-
-
 async def test_a_deal_opens_one_project_whose_steps_run_in_order(engine: AsyncEngine) -> None:
     await ensure_schema(engine)
     world, clock = World(), FakeClock(START, autojump=False)
     system = _system(engine, clock, world)
     await system.start()
     try:
-        await _run_for(system, clock, 3 * 3600)
+        await run_for(system, clock, 3 * 3600)
         repo = ProjectsRepo(engine)
         [project] = await repo.page()
         assert project["state"] == rules.RUNNING and project["step"] == "onboarding"
         assert project["step_state"] == rules.WAITING and project["deadline_at"] == DEADLINE
         assert project["waiting_for"] == "intake answers"
         world.complete.add("onboarding")
-        await _run_for(system, clock, 2 * 3600)
+        await run_for(system, clock, 2 * 3600)
         [project] = await repo.page()
         assert (project["step"], project["step_state"]) == ("strategy", rules.WAITING)
         world.complete.add("strategy")
-        await _run_for(system, clock, 2 * 3600)
+        await run_for(system, clock, 2 * 3600)
         [project] = await repo.page()
         assert (project["state"], project["step"]) == (rules.DELIVERING, rules.AFTER_LAST)
     finally:
@@ -253,12 +239,12 @@ async def test_a_cancelled_project_undoes_its_steps_last_first(engine: AsyncEngi
     await system.start()
     try:
         world.complete.add("onboarding")
-        await _run_for(system, clock, 4 * 3600)
+        await run_for(system, clock, 4 * 3600)
         repo = ProjectsRepo(engine)
         [project] = await repo.page()
         assert (project["step"], project["step_state"]) == ("strategy", rules.WAITING)
         await repo.request_cancel(project["id"], reason="the client changed its mind", by="test", now=clock.now())
-        await _run_for(system, clock, 2 * 3600)
+        await run_for(system, clock, 2 * 3600)
     finally:
         await system.stop()
     found = await ProjectsRepo(engine).get(project["id"])
@@ -275,50 +261,21 @@ async def test_a_cancelled_project_undoes_its_steps_last_first(engine: AsyncEngi
         await ProjectsRepo(engine).request_cancel(pid, reason="again", by="test", now=clock.now())
 
 
-class Kill(Exception):
-    pass
-
-
 async def _life_killed_at(engine: AsyncEngine, clock: FakeClock, world: World, n: int) -> bool:
-    """One life of the system on an auto-jumping clock, killed at its n-th kill point (True:
-    the actor that reached it is held there, the others come to rest, then everything dies)
+    """One life of the system on an auto-jumping clock, killed at its n-th kill point (True)
     or run to the end (False)."""
-    seen = 0
-    reached = asyncio.Event()
-    frozen: list[object] = []
-
-    async def hook(kind: str) -> None:
-        nonlocal seen
-        holder = current_holder.get()
-        who = getattr(holder, "name", None)
-        task = asyncio.current_task()
-        if holder is None or not holder.holding or task is None or task.get_name() != f"actor:{who}":
-            return  # set-up, supervisors, runtime tasks: not an actor at work
-        seen += 1
-        if seen == n:
-            reached.set()
-            frozen.append(holder)
-            await asyncio.Event().wait()  # never set: the system is killed around us
-
+    kill = KillAt(n)
     system = _system(engine, clock, world)
-    with killpoints.installed(hook):
-        starting = asyncio.ensure_future(system.start())
-        waiting = asyncio.ensure_future(reached.wait())
-        await asyncio.wait({starting, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    with killpoints.installed(kill.hook):
+        await kill.until(system.start())
         for _ in range(12):
-            if reached.is_set():
+            if kill.reached.is_set():
                 break
-            sleeping = asyncio.ensure_future(clock.sleep(1800))
-            await asyncio.wait({sleeping, waiting}, return_when=asyncio.FIRST_COMPLETED)
-            sleeping.cancel()
+            await kill.until(clock.sleep(1800))
             world.complete.update({"onboarding", "strategy"})
-        if reached.is_set():
-            await _quiet_but_frozen(system, frozen)
-            await system.kill()
-            starting.cancel()
-            waiting.cancel()
+        if kill.reached.is_set():
+            await kill.kill(system)
             return True
-    waiting.cancel()
     await system.stop()
     return False
 
