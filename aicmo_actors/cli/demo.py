@@ -153,6 +153,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"({len(spec.steps)} steps) to {len(leads)} leads, seed {args.seed}."
     )
     print("Prospects reply, ignore, bounce or go on holiday at random (seeded); the real actors run on a fake clock.")
+    print("Some interested prospects sign: they answer the intake and approve their plan, or not (seeded too).")
     progress = Progress("simulated days")
     started = time.perf_counter()
 
@@ -173,6 +174,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         progress.close()
     wall = time.perf_counter() - started
     write_sent_mail(result.outbox, result.world.deliveries)
+    client_mail = result.outbox.parent / "clients"
+    write_sent_mail(client_mail, result.world.client_emails)
     f = result.funnel
     emails, replies, leads_by_state = f["emails"], f["replies"], f["leads"]
     print(f"\nDone in {wall:.1f} s of wall time ({args.days * 86400 / wall:,.0f} simulated seconds per second).\n")
@@ -213,6 +216,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"(emails to the owner: {len(result.world.alert_emails)})"
     )
     print(f"  campaign status:    {f['status']}" + (f" ({f['paused_reason']})" if f["paused_reason"] else ""))
+    print_after_deal(result.extra)
     print("\nInvariants checked")
     broken = {v.invariant: v for v in result.violations}
     for name in INVARIANTS:
@@ -225,6 +229,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     print(f"  replies:   {result.inbox}/new   (the inbox Maildir the service read)")
     print(f"  sent mail: {result.outbox}/new   (what the prospects received)")
+    print(f"  clients:   {client_mail}/new   (what the clients received: welcome, reminders, plans)")
+    print(f"  projects:  .venv/bin/python run.py projects --database-url sqlite+aiosqlite:///{result.db_path}")
     print(
         "\nNext: write your own campaign (examples/campaign.toml), then "
         "`.venv/bin/python run.py campaign check FILE`, `... campaign create FILE`, "
@@ -233,6 +239,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.serve:
         return serve_demo(settings, workdir, result.db_path, args.port)
     return 1 if result.violations else 0
+
+
+def print_after_deal(extra: dict[str, Any]) -> None:
+    """What followed the deals: prospects who signed, their projects, intakes and plans."""
+    if "deals" not in extra:
+        return
+    projects = extra["projects"]
+    shown = ", ".join(f"{state} {n}" for state, n in sorted(projects.items())) or "none"
+    print("\nAfter the deal")
+    print(f"  prospects signed:   {extra['deals']}   (deals: each lead a client, its company no longer prospected)")
+    print(f"  projects:           {sum(projects.values())}   ({shown}; delivering: onboarded and plan approved)")
+    print(f"  intakes answered:   {extra['intakes_completed']}")
+    print(
+        f"  plans approved:     {extra['plans_approved']}   (changes asked first: {extra['plans_changes_requested']})"
+    )
+    print(f"  emails to clients:  {extra['client_emails']}   (welcome, reminders, plans)")
 
 
 def serve_demo(settings: Any, workdir: Path, db_path: Path, port: int | None) -> int:
@@ -292,7 +314,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="simulate a month of prospecting in seconds (nothing leaves the machine)",
         description="Create the example campaign, import the example leads and run a simulated month on a fake clock: "
         "the real actors, an SQLite database and Maildir folders in --dir, simulated prospects who reply, bounce or go "
-        "on holiday. Prints the funnel and the invariants it checked. Exits 1 if an invariant broke.",
+        "on holiday, and some who sign: the clients they become answer the intake and approve their plan (or not). "
+        "Prints the funnel, what followed the deals and the invariants it checked. Exits 1 if an invariant broke.",
     )
     p.add_argument(
         "--leads", type=int, default=200, help="how many leads (default 200; more than the file has are synthesised)"

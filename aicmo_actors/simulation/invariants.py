@@ -1,6 +1,8 @@
 """What must hold after every simulated run, checked from the sink, the inbox and the database.
 
 Each broken invariant is reported with its first offending event, so `--seed N` replays it.
+Invariants 11 to 14 are about what follows a deal (the projects, their sagas and the emails
+to clients), checked when the modules after the deal ran.
 """
 
 from __future__ import annotations
@@ -21,19 +23,27 @@ import sqlalchemy as sa
 from aicmo_actors.cam.campaign import CampaignSpec
 from aicmo_actors.cam.lead_rules import ALERT_CATEGORIES, LOW_CONFIDENCE, MACHINE_NOTICE_PREFIXES
 from aicmo_actors.cam.repos import STRONG_MATCHES, CamStore
+from aicmo_actors.cam.repos.deals import shared_domains
 from aicmo_actors.cam.repos.inbound import WORTH_A_LOOK
 from aicmo_actors.cam.repos.sql import normalise_address
 from aicmo_actors.cam.send_rules import in_window
 from aicmo_actors.cam.tables import cam_alerts as alerts_t
 from aicmo_actors.cam.tables import cam_campaigns as campaigns_t
 from aicmo_actors.cam.tables import cam_cycle_reports as reports_t
+from aicmo_actors.cam.tables import cam_deals as deals_t
 from aicmo_actors.cam.tables import cam_inbound_emails as inbound_t
 from aicmo_actors.cam.tables import cam_leads as leads_t
 from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
 from aicmo_actors.cam.tables import cam_suppressions as suppressions_t
+from aicmo_actors.onboarding.tables import onboarding_emails
+from aicmo_actors.orchestration import saga_rules
+from aicmo_actors.orchestration.tables import orchestration_projects as projects_t
+from aicmo_actors.orchestration.tables import orchestration_steps as steps_t
 from aicmo_actors.settings import Settings
 from aicmo_actors.simulation.faults import Kill
 from aicmo_actors.simulation.world import Delivery, World
+from aicmo_actors.storage.client_mail import SENT, UNCONFIRMED
+from aicmo_actors.strategy.tables import strategy_emails
 from contracts.cam import LeadState, OutboundStatus, ReplyCategory
 
 INVARIANTS = (
@@ -47,9 +57,18 @@ INVARIANTS = (
     "every inbound message is classified and acted on exactly once",
     "a strongly matched unsubscribe, complaint or hard bounce stops sends within a tick of being stored",
     "usage counts every email sent, message read and classified and alert delivered exactly once",
+    "every signed client gets exactly one project",
+    "every project is progressing, waiting with a deadline, delivering, or fully compensated",
+    "no email reaches a client twice for the same step",
+    "a lead that signed is a client, and no prospecting email reaches its company after the deal",
 )
 #: Replies that suppress their lead's address (when tied to our email by a strong match).
 SUPPRESSING = frozenset({ReplyCategory.UNSUBSCRIBE, ReplyCategory.COMPLAINT, ReplyCategory.BOUNCE_HARD})
+#: Complete ticks after a deal by which its project must be open: cam.deals announces it on
+#: the first, the saga opens it at once; a commit failure or a crash costs a tick or two.
+TICKS_TO_OPEN = 3
+#: The modules' tables of emails to clients (`storage.client_mail`).
+CLIENT_EMAIL_TABLES = (onboarding_emails, strategy_emails)
 
 
 @dataclass(frozen=True)
@@ -71,9 +90,13 @@ async def check_invariants(
     kills: Sequence[Kill] = (),
     acted_events: Mapping[int, int] | None = None,
     metering: bool = True,
+    after_deal: bool = False,
+    complete_ticks: Sequence[datetime] = (),
 ) -> list[Violation]:
     """Every invariant, checked; `kills` are the kill points the process died at and
-    `acted_events` the count of `ReplyActedOn` events per inbound message, from the trace."""
+    `acted_events` the count of `ReplyActedOn` events per inbound message, from the trace.
+    With `after_deal`, the deals' invariants too; `complete_ticks` are the moments of the
+    ticks that had the time to finish."""
     found: list[Violation] = []
 
     # 1. One delivery per (lead, step) that was not bounced: a soft-bounce retry re-sends
@@ -287,7 +310,190 @@ async def check_invariants(
         problem = await _usage_problem(store, world)
         if problem is not None:
             found.append(Violation(INVARIANTS[9], problem))
+
+    # 11-14. After the deal.
+    if after_deal:
+        found.extend(await _after_deal_violations(store, world, complete_ticks))
     return found
+
+
+async def _after_deal_violations(store: CamStore, world: World, complete_ticks: Sequence[datetime]) -> list[Violation]:
+    found: list[Violation] = []
+    async with store.engine.connect() as conn:
+        deals = (
+            await conn.execute(
+                sa.select(
+                    deals_t.c.id,
+                    deals_t.c.company_domain,
+                    deals_t.c.signed_at,
+                    deals_t.c.project_id,
+                    leads_t.c.email,
+                    leads_t.c.state,
+                )
+                .join(leads_t, leads_t.c.id == deals_t.c.lead_id)
+                .order_by(deals_t.c.id)
+            )
+        ).all()
+        projects = (
+            await conn.execute(
+                sa.select(projects_t.c.id, projects_t.c.deal_id, projects_t.c.state, projects_t.c.step).order_by(
+                    projects_t.c.created_at, projects_t.c.id
+                )
+            )
+        ).all()
+        steps = (await conn.execute(sa.select(steps_t).order_by(steps_t.c.project_id, steps_t.c.position))).all()
+        emails = [
+            row
+            for table in CLIENT_EMAIL_TABLES
+            for row in await conn.execute(
+                sa.select(table.c.idempotency_key, table.c.to_address, table.c.message_id, table.c.status).order_by(
+                    table.c.id
+                )
+            )
+        ]
+
+    # 11. One project per deal: never two, none without a deal, and one for every deal the
+    #     run has had the ticks to hand over.
+    by_deal: dict[int, list[str]] = defaultdict(list)
+    for project in projects:
+        by_deal[int(project.deal_id)].append(str(project.id))
+    deal_ids = {int(d.id) for d in deals}
+    for deal_id, ids in sorted(by_deal.items()):
+        if len(ids) > 1:
+            found.append(Violation(INVARIANTS[10], f"deal {deal_id} has {len(ids)} projects: {', '.join(ids)}"))
+            break
+        if deal_id not in deal_ids:
+            found.append(Violation(INVARIANTS[10], f"project {ids[0]} was opened for deal {deal_id}, which is not one"))
+            break
+    for deal in deals:
+        ids = by_deal.get(int(deal.id), [])
+        if deal.project_id is not None and ids != [deal.project_id]:
+            found.append(
+                Violation(INVARIANTS[10], f"deal {deal.id} says project {deal.project_id}, orchestration has {ids}")
+            )
+            break
+        ticks_after = sum(1 for at in complete_ticks if at > _aware(deal.signed_at))
+        if not ids and ticks_after >= TICKS_TO_OPEN:
+            found.append(
+                Violation(
+                    INVARIANTS[10],
+                    f"deal {deal.id} ({deal.email}, signed {_aware(deal.signed_at).isoformat()}) has no project "
+                    f"after {ticks_after} ticks",
+                )
+            )
+            break
+
+    # 12. Every project is somewhere a saga may rest.
+    steps_of: dict[str, list[Any]] = defaultdict(list)
+    for step in steps:
+        steps_of[str(step.project_id)].append(step)
+    for project in projects:
+        problem = _project_problem(project, steps_of.get(str(project.id), []))
+        if problem is not None:
+            found.append(Violation(INVARIANTS[11], f"project {project.id} (deal {project.deal_id}): {problem}"))
+            break
+
+    # 13. An email to a client reaches them at most once, and only as its module recorded it.
+    problem = _client_email_problem(world, emails)
+    if problem is not None:
+        found.append(Violation(INVARIANTS[12], problem))
+
+    # 14. A signed lead is a client, and its company hears no more prospecting.
+    for deal in deals:
+        if deal.state != LeadState.CLIENT.value:
+            found.append(Violation(INVARIANTS[13], f"deal {deal.id}: lead {deal.email} is {deal.state}, not a client"))
+            break
+        signed_at = _aware(deal.signed_at)
+        domain = str(deal.company_domain)
+        late = next(
+            (
+                d
+                for d in world.deliveries
+                if d.at > signed_at
+                and (
+                    d.recipient == deal.email
+                    or (domain not in shared_domains() and d.recipient.rpartition("@")[2] == domain)
+                )
+            ),
+            None,
+        )
+        if late is not None:
+            found.append(
+                Violation(
+                    INVARIANTS[13],
+                    f"sent {late.message_id} to {late.recipient} at {late.at.isoformat()}, after deal {deal.id} "
+                    f"signed at {signed_at.isoformat()}",
+                )
+            )
+            break
+    return found
+
+
+def _project_problem(project: Any, steps: Sequence[Any]) -> str | None:
+    """Why a project is not where a saga may rest, or None: running with its current step
+    asked (started) or waiting with a deadline, the steps before it done and those after it
+    pending; cancelling with a step being undone; delivering with every step done; or
+    compensated with every step it started undone."""
+    names = [str(step.step) for step in steps]
+    if names != list(saga_rules.STEPS):
+        return f"has steps {names}, not {list(saga_rules.STEPS)}"
+    states = {str(step.step): str(step.state) for step in steps}
+    shown = ", ".join(f"{name} {state}" for name, state in states.items())
+    if project.state == saga_rules.RUNNING:
+        if project.step not in states:
+            return f"is running at step {project.step!r}, which it does not have"
+        position = saga_rules.STEPS.index(project.step)
+        current = steps[position]
+        if current.state not in saga_rules.IN_PROGRESS:
+            return f"is running at {project.step}, which is {current.state} ({shown})"
+        if current.state == saga_rules.WAITING and current.deadline_at is None:
+            return f"waits at {project.step} with no deadline"
+        if any(step.state != saga_rules.DONE for step in steps[:position]):
+            return f"is running at {project.step} with an earlier step not done ({shown})"
+        if any(step.state != saga_rules.PENDING for step in steps[position + 1 :]):
+            return f"is running at {project.step} with a later step begun ({shown})"
+        return None
+    if project.state == saga_rules.CANCELLING:
+        if not any(step.state == saga_rules.COMPENSATING for step in steps):
+            return f"is cancelling with no step being undone ({shown})"
+        return None
+    if project.state == saga_rules.DELIVERING:
+        if any(step.state != saga_rules.DONE for step in steps):
+            return f"is delivering with a step not done ({shown})"
+        return None
+    if project.state == saga_rules.COMPENSATED:
+        if any(step.state not in (saga_rules.UNDONE, saga_rules.SKIPPED) for step in steps):
+            return f"is compensated with a step not undone ({shown})"
+        if any(step.started_at is not None and step.state != saga_rules.UNDONE for step in steps):
+            return f"is compensated but a step it started was skipped ({shown})"
+        return None
+    return f"is in state {project.state!r}"
+
+
+def _client_email_problem(world: World, emails: Sequence[Any]) -> str | None:
+    """An email that reached a client twice, that no module recorded (or recorded for someone
+    else, or as not sent), or that a module says it sent but never arrived."""
+    rows = {str(row.message_id): row for row in emails}
+    delivered: Counter[str] = Counter()
+    per_step: Counter[tuple[str, str]] = Counter()
+    for d in world.client_emails:
+        delivered[d.message_id] += 1
+        row = rows.get(d.message_id)
+        if row is None:
+            return f"{d.message_id} reached {d.recipient} at {d.at.isoformat()}, and no module recorded it"
+        key = str(row.idempotency_key)
+        per_step[(d.recipient, key)] += 1
+        if delivered[d.message_id] > 1 or per_step[(d.recipient, key)] > 1:
+            lives = ", ".join(str(e.life) for e in world.client_emails if e.message_id == d.message_id)
+            return f"{key} ({d.message_id}) reached {d.recipient} {delivered[d.message_id]} times (in lives {lives})"
+        if normalise_address(str(row.to_address)) != d.recipient:
+            return f"{key} reached {d.recipient}, but it was for {row.to_address}"
+        if row.status not in (SENT, UNCONFIRMED):
+            return f"{key} reached {d.recipient}, yet it is {row.status}"
+    for message_id, row in rows.items():
+        if row.status == SENT and not delivered[message_id]:
+            return f"{row.idempotency_key} is {SENT}, but it never reached {row.to_address}"
+    return None
 
 
 async def _usage_problem(store: CamStore, world: World) -> str | None:

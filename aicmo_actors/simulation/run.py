@@ -1,8 +1,9 @@
 """One simulated run: the real actors on a fake clock against the simulated world.
 
 `simulate(...)` builds the service the way `python run.py` does (same store, same actors,
-same Maildir inbox path), swaps the SMTP transport for the world's sink and the real clock
-for a `FakeClock`, runs the given number of days, then checks the invariants.
+same Maildir inbox path, and the modules after the deal: onboarding, strategy and the project
+sagas), swaps the SMTP transport for the world's sink and the real clock for a `FakeClock`,
+runs the given number of days, then checks the invariants.
 
 A kill (at a quiet moment, in the sink, or at a kill point) holds the actor that dies where
 it is, lets every other actor run until it is at rest (or held at its own kill point), then
@@ -21,33 +22,45 @@ import shutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aicmo_actors.after_deal import AfterDeal
 from aicmo_actors.api.plane import ControlPlane
 from aicmo_actors.cam import cam_supervisor
 from aicmo_actors.cam.campaign import CampaignSpec
 from aicmo_actors.cam.decision import PausePolicy
 from aicmo_actors.cam.repos import CamStore
+from aicmo_actors.cam.tables import cam_deals as deals_t
 from aicmo_actors.gateways.inbox_source import InboxSource
 from aicmo_actors.gateways.maildir_inbox import MaildirInbox
+from aicmo_actors.onboarding.tables import COMPLETED as INTAKE_COMPLETED
+from aicmo_actors.onboarding.tables import onboarding_intakes
+from aicmo_actors.orchestration.tables import orchestration_projects
 from aicmo_actors.runtime import ActorSystem, FakeClock, killpoints
 from aicmo_actors.settings import Settings
 from aicmo_actors.simulation import DATABASE_FILE, MAIL_FOLDER
+from aicmo_actors.simulation.clients import Clients
 from aicmo_actors.simulation.faults import CommitFaults, FaultyInbox, Kill, KillAnywhere
 from aicmo_actors.simulation.invariants import Violation, check_invariants
 from aicmo_actors.simulation.world import Behaviour, Faults, World
 from aicmo_actors.storage.engine import make_engine
 from aicmo_actors.storage.schema import ensure_schema
+from aicmo_actors.strategy.tables import APPROVED, CHANGES_REQUESTED, strategy_plans
 from contracts.base import Event
 from contracts.cam import PollInbox, ReplyActedOn
 from contracts.runtime import Tick
 
 SIM_START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday
 ALERT_TO = "owner@agency.example"
+#: Where the emails to clients come from (welcome, reminders, plans).
+CLIENT_FROM = "hello@agency.example"
+#: The installation's secret (the client links' key is derived from it).
+SECRET = b"simulation-secret-0123456789"
 #: cam.inbox's longest reconnect delay (Inbox(backoff_max_s=...), its default).
 INBOX_BACKOFF_MAX_S = 600.0
 
@@ -71,6 +84,10 @@ class SimResult:
     extra: dict[str, Any] = field(default_factory=dict)
     #: Where the process was killed at a kill point (`Faults.kill_anywhere`), in order.
     kills: list[Kill] = field(default_factory=list)
+    #: What the invariants were checked with: the service's settings and the moments of the
+    #: ticks that had the time to finish (to check again, after changing something).
+    settings: Settings | None = None
+    complete_ticks: list[datetime] = field(default_factory=list)
 
 
 async def simulate(
@@ -86,6 +103,7 @@ async def simulate(
     progress: Callable[[float, float], None] | None = None,
     pause_policy: PausePolicy | None = None,
     metering: bool = True,
+    after_deal: bool = True,
 ) -> SimResult:
     """Run the acquisition cycle for `days` simulated days; returns the outcome and the checks.
 
@@ -93,19 +111,25 @@ async def simulate(
     several lives of the service on one database: each kill drops everything in memory (no
     drain, no on_stop) and a new system starts on the same database and the same world at
     the same instant.
+
+    With `after_deal` (the default) interested prospects may sign (`behaviour.clients`) and
+    the modules after the deal run beside CAM, as in the service; without it nobody signs
+    and only CAM runs.
     """
     faults = faults or Faults()
     await asyncio.to_thread(_fresh_workdir, workdir)
     db_path = workdir / DATABASE_FILE
     inbox_dir = workdir / MAIL_FOLDER / "inbox"
     clock = FakeClock(SIM_START)
-    world = World(seed, clock, inbox_dir, behaviour or Behaviour(), faults, frozenset({ALERT_TO}))
+    behaviour = behaviour or Behaviour()
+    world = World(seed, clock, inbox_dir, behaviour, faults, frozenset({ALERT_TO}))
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{db_path}",
         seed=seed,
         tick_interval_s=tick_s,
         alert_emails=[ALERT_TO],
         alert_from="alerts@agency.example",
+        client_mail_from=CLIENT_FROM,
         public_url="https://agency.example",
         send_retry_base_s=600,
         # Replies are read in this process: deterministic, and no child process per run.
@@ -113,6 +137,8 @@ async def simulate(
         state_dir=workdir / ".aicmo",
         log_level="warning",
     )
+    if after_deal:
+        world.clients = Clients(seed, clock, settings.database_url, behaviour.clients)
     engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
     await ensure_schema(engine)
     store = CamStore(engine)
@@ -170,7 +196,17 @@ async def simulate(
                 if anywhere is not None:
                     anywhere.new_life(life)
                 engine, system = _new_life(
-                    settings, seed, life, faults, world, inbox_dir, pause_policy, commit_faults, inboxes, metering
+                    settings,
+                    seed,
+                    life,
+                    faults,
+                    world,
+                    inbox_dir,
+                    pause_policy,
+                    commit_faults,
+                    inboxes,
+                    metering,
+                    after_deal,
                 )
                 system.events.tap(record)
                 born = clock.monotonic()
@@ -210,7 +246,7 @@ async def simulate(
                     lives.append((born, clock.monotonic()))
                     elapsed = clock.monotonic() - origin
                     continue
-                await _finish(system, world, settings, inboxes)
+                await _finish(system, world, settings, inboxes, commit_faults)
                 _stop_faults(commit_faults)
                 lives.append((born, clock.monotonic()))
                 break
@@ -221,16 +257,33 @@ async def simulate(
         if system is not None and not system.stopped:
             await system.kill()
             await engine.dispose()
+        if world.clients is not None:
+            await world.clients.close()
+    if world.clients is not None and world.clients.failures:
+        raise world.clients.failures[0]
 
     engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
     store = CamStore(engine)
     funnel = await store.metrics.funnel(spec.name)
-    expected_ticks = _complete_ticks(ticks, lives, tick_s)
+    complete = _complete_tick_times(ticks, lives, tick_s)
+    complete_at = [SIM_START + timedelta(seconds=at) for at in complete]
     kills = anywhere.kills if anywhere is not None else []
     violations = await check_invariants(
-        store, world, spec, expected_ticks, settings, kills=kills, acted_events=acted, metering=metering
+        store,
+        world,
+        spec,
+        len(complete),
+        settings,
+        kills=kills,
+        acted_events=acted,
+        metering=metering,
+        after_deal=after_deal,
+        complete_ticks=complete_at,
     )
+    figures = await after_deal_figures(engine, world) if after_deal else {}
     await engine.dispose()
+    if world.clients is not None:
+        trace.extend(f"{at:.3f} ClientActed {json.dumps({'what': what})}" for at, what in world.clients.acts)
     # Actors that run at one simulated instant run concurrently, so events of one instant
     # are compared as a set: sorted by time, then by text.
     trace.sort(key=lambda line: (float(line.split(" ", 1)[0]), line))
@@ -246,9 +299,11 @@ async def simulate(
         db_path=db_path,
         outbox=workdir / MAIL_FOLDER / "outbox",
         inbox=inbox_dir,
-        ticks=expected_ticks,
+        ticks=len(complete),
         trace=trace,
         kills=list(kills),
+        settings=settings,
+        complete_ticks=complete_at,
         extra={
             "lives": len(lives),
             "commit_failures": sum(f.failed for f in commit_faults),
@@ -257,6 +312,7 @@ async def simulate(
             "start_failures": start_failures,
             "kills_anywhere": anywhere.by_kind() if anywhere is not None else {},
             "kill_points": [str(k) for k in kills],
+            **figures,
         },
     )
 
@@ -272,9 +328,11 @@ def _new_life(
     commit_faults: list[CommitFaults],
     inboxes: list[FaultyInbox],
     metering: bool = True,
+    after_deal: bool = True,
 ) -> tuple[AsyncEngine, ActorSystem]:
-    """The service as `python run.py` builds it (same store, actors and Maildir inbox path),
-    on the world's sink instead of SMTP; its engine and its (not yet started) system."""
+    """The service as `python run.py` builds it (same store, actors and Maildir inbox path;
+    the modules after the deal, after CAM, unless `after_deal` is off), on the world's sinks
+    instead of SMTP; its engine and its (not yet started) system."""
     engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
     store = CamStore(engine)
     plane = ControlPlane(engine, metering=metering)
@@ -285,21 +343,61 @@ def _new_life(
         source = MaildirInbox(inbox_dir, "sim", initial_uidvalidity=1)
         if faults.inbox_disconnect <= 0 and faults.kill_anywhere <= 0:
             return source  # (the faulty inbox's fetches are kill points too)
-        faulty = FaultyInbox(source, seed * 1000 + life * 100 + len(inboxes), faults.inbox_disconnect)
+        # (At the end of the run the inbox stays up: a connection made then does not drop.)
+        probability = faults.inbox_disconnect if world.faults_allowed else 0.0
+        faulty = FaultyInbox(source, seed * 1000 + life * 100 + len(inboxes), probability)
         inboxes.append(faulty)
         return faulty
 
     cam = cam_supervisor(
         settings,
         store,
-        secret=b"simulation-secret-0123456789",
+        secret=SECRET,
         http=False,
         pause_policy=pause_policy,
         transports=lambda name, mailbox: world.transport(mailbox),
         inboxes={"sim": make_inbox},
         installation=f"sim-{seed}",
     )
-    return engine, ActorSystem(settings, clock=world.clock, children=[*plane.supervisors(), cam])
+    # After the deal, as the service runs them: onboarding, strategy, then the sagas; their
+    # emails to clients go through the world's client sink.
+    after = (
+        AfterDeal(engine).supervisors(settings, secret=SECRET, mail_from=CLIENT_FROM, transport=world.client_transport)
+        if after_deal
+        else []
+    )
+    system = ActorSystem(settings, clock=world.clock, children=[*plane.supervisors(), cam, *after])
+    if world.clients is not None:
+        world.clients.attach(system.activity, world.kill_requested)
+    return engine, system
+
+
+async def after_deal_figures(engine: AsyncEngine, world: World) -> dict[str, Any]:
+    """What followed the deals: deals signed, projects by state, intakes completed, plans
+    approved and changed, and the emails that reached clients (for `SimResult.extra`)."""
+    projects, plans = orchestration_projects, strategy_plans
+    async with engine.connect() as conn:
+        deals = (await conn.execute(sa.select(sa.func.count()).select_from(deals_t))).scalar_one()
+        states = await conn.execute(sa.select(projects.c.state, sa.func.count()).group_by(projects.c.state))
+        by_state = {str(state): int(n) for state, n in states}
+        intakes = (
+            await conn.execute(sa.select(sa.func.count()).where(onboarding_intakes.c.state == INTAKE_COMPLETED))
+        ).scalar_one()
+        answered = await conn.execute(
+            sa.select(plans.c.status, sa.func.count(sa.distinct(plans.c.project_id)))
+            .where(plans.c.status.in_([APPROVED, CHANGES_REQUESTED]))
+            .group_by(plans.c.status)
+        )
+        plan_answers = {str(status): int(n) for status, n in answered}
+    return {
+        "deals": int(deals),
+        "projects": dict(sorted(by_state.items())),
+        "intakes_completed": int(intakes),
+        "plans_approved": plan_answers.get(APPROVED, 0),
+        "plans_changes_requested": plan_answers.get(CHANGES_REQUESTED, 0),
+        "client_emails": len(world.client_emails),
+        "client_kills_in_send": world.client_kills_in_send,
+    }
 
 
 def _stop_faults(commit_faults: list[CommitFaults]) -> None:
@@ -335,7 +433,13 @@ async def _start(system: ActorSystem, world: World) -> bool:
     return True
 
 
-async def _finish(system: ActorSystem, world: World, settings: Settings, inboxes: list[FaultyInbox]) -> None:
+async def _finish(
+    system: ActorSystem,
+    world: World,
+    settings: Settings,
+    inboxes: list[FaultyInbox],
+    commit_faults: list[CommitFaults],
+) -> None:
     """The end of the last life: read what the world wrote before the end, then stop."""
     # From here on nobody dies: kill points are past their time (`until`), and the sink is told.
     world.kills_allowed = False
@@ -345,15 +449,21 @@ async def _finish(system: ActorSystem, world: World, settings: Settings, inboxes
     await world.clock.sleep(settings.inbox_poll_offset_s)
     await system.settle()
     # The world's last mails must be read although the inbox may be in its reconnect backoff
-    # after a simulated disconnect: from here on it stays up, and the clock moves past the
-    # longest backoff before the last poll.
+    # after a simulated disconnect: from here on it stays up (the connections it has, and the
+    # one it makes when it reconnects), and the clock moves past the longest backoff before
+    # the last poll. What that poll reads is acted on and alerted at once, with no time left
+    # for a retry: sends and commits do not fail any more either.
+    world.faults_allowed = False
     for faulty in inboxes:
         faulty.probability = 0.0
+    _stop_faults(commit_faults)
     await world.clock.sleep(INBOX_BACKOFF_MAX_S + 1)
     await system.settle()
     await system.ref("cam.inbox", PollInbox).tell(PollInbox(inbox="sim"))
     await system.settle()
     await system.stop()
+    if world.clients is not None:
+        await world.clients.close()
 
 
 async def _run_for(clock: FakeClock, world: World, seconds: float) -> None:
@@ -380,6 +490,10 @@ async def _kill(system: ActorSystem, world: World) -> None:
     whatever the order tasks ran in, and the same seed replays."""
     if world.frozen:
         await _quiet_but_frozen(system, world.frozen)
+    if world.clients is not None:
+        # A client acting right now finishes; one about to act does so in the next life.
+        world.clients.detach()
+        await world.clients.settle()
     await system.kill()
 
 
@@ -401,10 +515,10 @@ async def _quiet_but_frozen(system: ActorSystem, frozen: list[object]) -> None:
             return
 
 
-def _complete_ticks(ticks: list[float], lives: list[tuple[float, float]], tick_s: float) -> int:
+def _complete_tick_times(ticks: list[float], lives: list[tuple[float, float]], tick_s: float) -> list[float]:
     """Ticks that had the time to finish: each tick's inbox poll comes half a tick after it,
     so a kill within a tick of it may cut its reports, and a tick within half a tick of the
     end (ticks are timed from each life's start) has its poll after the run."""
     kills = [end for _, end in lives[:-1]]
     final = lives[-1][1] if lives else 0.0
-    return sum(1 for at in ticks if not any(at <= end < at + tick_s for end in kills) and at + tick_s / 2 <= final)
+    return [at for at in ticks if not any(at <= end < at + tick_s for end in kills) and at + tick_s / 2 <= final]

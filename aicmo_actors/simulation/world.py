@@ -5,6 +5,10 @@ first email reaches them (interested, not interested, a question, a meeting requ
 referral, out of office with a return date, unsubscribe, hard or soft bounce, or silence);
 their mail is written into the inbox Maildir at the simulated moment it would arrive, so it
 reaches the service through the same inbox path it uses in production.
+
+Some interested prospects sign and become clients (`clients.Clients`): the emails the
+modules after the deal send them come through a sink of their own (`client_transport`) and
+are kept apart from the prospecting ones (`client_emails`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from aicmo_actors.gateways.transport import SendResult
 from aicmo_actors.runtime import FakeClock, killpoints
 from aicmo_actors.runtime.activity import current_holder
 from aicmo_actors.simulation import mails
+from aicmo_actors.simulation.clients import ClientBehaviour, Clients
+from aicmo_actors.simulation.faults import roll
 
 FATES = (
     "interested",
@@ -59,6 +65,8 @@ class Behaviour:
     #: The address is refused at RCPT TO (550 5.1.1) instead of bouncing by report later.
     dead_at_rcpt: float = 0.0
     reply_delay_h: tuple[float, float] = (0.5, 60.0)
+    #: Who of the interested signs, and how clients answer the intake and the plan.
+    clients: ClientBehaviour = field(default_factory=ClientBehaviour)
 
     def draw(self, rng: random.Random) -> str:
         roll = rng.random()
@@ -93,6 +101,7 @@ class Faults:
     max_lives_killed_anywhere: int = 8  # a bound on restarts, whatever the probability
 
 
+NO_FAULTS = Faults()
 #: Every fault at once, often enough to matter in a small run: what the CI seeds and
 #: `python -m bench sim` soak with. SMTP 4xx and 5xx (a block list), the connection
 #: dropped before and after DATA, a crash in the middle of a send, inbox disconnects,
@@ -111,9 +120,16 @@ ALL_FAULTS = Faults(
     kill_in_send=0.02,
     kill_anywhere=0.0004,
 )
-#: A dirty list and quick answers, so that a small run meets every kind of reply.
+#: A dirty list and quick answers, so that a small run meets every kind of reply; and quick
+#: deals, so that a 12-day run sees clients signing, onboarded and approving plans.
 BUSY_PROSPECTS = Behaviour(
-    interested=0.1, unsubscribe=0.08, ooo=0.1, hard_bounce=0.05, soft_bounce=0.06, reply_delay_h=(0.5, 30)
+    interested=0.1,
+    unsubscribe=0.08,
+    ooo=0.1,
+    hard_bounce=0.05,
+    soft_bounce=0.06,
+    reply_delay_h=(0.5, 30),
+    clients=ClientBehaviour(signs=0.8, sign_delay_days=(0.5, 3.0)),
 )
 
 
@@ -159,15 +175,24 @@ class World:
         #: Emails refused at RCPT (the address is dead): never delivered.
         self.rejected: list[Delivery] = []
         self.alert_emails: list[Delivery] = []
+        #: What reached signed clients (the modules after the deal), apart from prospecting.
+        self.client_emails: list[Delivery] = []
+        #: The clients (`run.py` sets them when the modules after the deal run): None, nobody signs.
+        self.clients: Clients | None = None
+        self._client_attempts: dict[str, int] = {}
         self.written: list[WrittenMail] = []
         self.crashes = 0
         self.kills_in_send = 0
+        #: Of them, while sending to a client (not capped by `max_kills_in_send`: each one is
+        #: drawn from its email alone, whatever else is sent at that instant).
+        self.client_kills_in_send = 0
         #: Set when the process is to die; `frozen` holds the actors held at their point of
         #: death (in the sink, or at a kill point) until it does. Both reset per life.
         self.kill_requested = asyncio.Event()
         self.frozen: list[object] = []
         self.life = 1
         self.kills_allowed = True  # False once the run is over: the last polls must finish
+        self.faults_allowed = True  # False for the last poll: nothing it starts can be retried
         self._seq = 0
         for sub in ("tmp", "new", "cur"):
             (self.inbox_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -176,8 +201,12 @@ class World:
     def transport(self, mailbox: str = "") -> SimSink:
         return SimSink(self)
 
+    def client_transport(self) -> SimSink:
+        """The sink emails to clients go through (onboarding's, strategy's)."""
+        return SimSink(self, to_clients=True)
+
     def accept(self, message: EmailMessage, mail_from: str, rcpt_to: Sequence[str]) -> SendResult:
-        faults = self.faults
+        faults = self.faults if self.faults_allowed else NO_FAULTS
         roll = self.fault_rng.random()
         if roll < faults.crash_in_sender:
             self.crashes += 1
@@ -250,6 +279,60 @@ class World:
             raise ProcessKilled("simulated kill after the server accepted the message")
         return SendResult(outcome="accepted", smtp_code=250, smtp_text="2.0.0 Ok: queued", stage="data")
 
+    def accept_client(self, message: EmailMessage, mail_from: str, rcpt_to: Sequence[str]) -> SendResult:
+        """An email to a client: the same SMTP faults as prospecting, each drawn from the seed,
+        the email and its attempt (not from a shared stream: the order in which the modules'
+        actors send at one instant must not matter); then the client reads it."""
+        faults = self.faults if self.faults_allowed else NO_FAULTS
+        message_id = str(message["Message-ID"])
+        attempt = self._client_attempts[message_id] = self._client_attempts.get(message_id, 0) + 1
+
+        def chance(fault: str) -> float:
+            return roll(self.seed, "client-smtp", fault, message_id, attempt)
+
+        if chance("crash") < faults.crash_in_sender:
+            self.crashes += 1
+            raise SimulatedCrash("simulated crash in the middle of a send")
+        if chance("4xx") < faults.smtp_4xx:
+            return SendResult(
+                outcome="temporary", smtp_code=451, smtp_text="4.3.0 Temporary local problem, try again", stage="rcpt"
+            )
+        if chance("5xx") < faults.smtp_5xx_blocked:
+            return SendResult(
+                outcome="permanent",
+                smtp_code=554,
+                smtp_text="5.7.1 Service unavailable; client host [192.0.2.10] blocked using zen.spamhaus.org",
+                stage="rcpt",
+            )
+        if chance("drop_before_data") < faults.drop_before_data:
+            return SendResult(
+                outcome="temporary",
+                smtp_code=None,
+                smtp_text="Connection lost: [Errno 104] Connection reset by peer",
+                stage="mail",
+            )
+        now = self.clock.now()
+        raw = wire_bytes(message)
+        dropped = chance("drop_after_data") < faults.drop_after_data
+        for rcpt in rcpt_to:
+            record = Delivery(
+                now, mail_from, rcpt.lower(), message_id, raw, "unconfirmed" if dropped else "accepted", life=self.life
+            )
+            self.client_emails.append(record)
+            if self.clients is not None:
+                self.clients.received(message, record.recipient)
+        if dropped:
+            return SendResult(
+                outcome="unconfirmed", smtp_code=None, smtp_text="connection lost after DATA", stage="after_data"
+            )
+        if self.kills_allowed and chance("kill") < faults.kill_in_send:
+            # The server has the message; the process dies before the 250 reaches it.
+            self.kills_in_send += 1
+            self.client_kills_in_send += 1
+            self.kill_requested.set()
+            raise ProcessKilled("simulated kill after the server accepted the message")
+        return SendResult(outcome="accepted", smtp_code=250, smtp_text="2.0.0 Ok: queued", stage="data")
+
     # -- prospects ------------------------------------------------------------------------------
     def _prospect_reacts(self, delivery: Delivery, message: EmailMessage) -> None:
         rcpt = delivery.recipient
@@ -296,6 +379,8 @@ class World:
             data = mails.out_of_office(original, self.rng, at, back, message_id)
         else:
             data = mails.reply(kind, original, self.rng, at, message_id)
+            if kind == "interested" and self.clients is not None:
+                self.clients.replied_interested(rcpt, domain)
         name = f"{int(at.timestamp())}.sim{self._seq:06d}.simworld"
         tmp = self.inbox_dir / "tmp" / name
         tmp.write_bytes(data)
@@ -320,16 +405,18 @@ class ProcessKilled(BaseException):
 
 class SimSink:
     """The `MailTransport` port over the simulated world (an in-process SMTP sink); each
-    send is a kill point."""
+    send is a kill point. `to_clients`: the sink of the emails to signed clients."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, *, to_clients: bool = False) -> None:
         self.world = world
+        self.to_clients = to_clients
 
     async def send(self, message: EmailMessage, *, mail_from: str, rcpt_to: Sequence[str]) -> SendResult:
         if killpoints.hook is not None:
             await killpoints.checkpoint(killpoints.SEND)
+        accept = self.world.accept_client if self.to_clients else self.world.accept
         try:
-            return self.world.accept(message, mail_from, rcpt_to)
+            return accept(message, mail_from, rcpt_to)
         except ProcessKilled:
             # Hold the sender here, busy, until the simulation kills the whole system.
             self.world.frozen.append(current_holder.get())

@@ -1,0 +1,390 @@
+"""The simulated world after the deal: prospects who sign, then answer the intake and the plan.
+
+A prospect who replied "interested" signs, with a seeded probability, a few days later: the
+world does what `python run.py deal won` does (`CamStore.deals.win`). A signed client then
+reads the emails the agency sends them (the welcome and its reminders, each version of the
+plan) and answers through the pages their links open, as the web forms' POSTs do: the intake
+on time, late (after the first or the second reminder) or never; the plan approved, changed
+once then approved, or never answered.
+
+Every decision is a pure function of the seed and the client's address (`faults.roll`), never
+of the order tasks ran in, and draws nothing from the world's other random streams: with no
+deal the prospects behave exactly as before.
+
+Acting needs the database, at a simulated instant. A clock timer fires the action (a timer
+fires only when every actor is at rest); the action takes a unit of the running system's
+activity, so the clock cannot move on while it works; waits, should anything else have woken
+at that very instant, until every actor is at rest again; then runs alone, on an engine of its
+own (a client's browser and the CLI are not the service: no kill point and no commit fault of
+the service's reaches them). A process about to die at that instant puts the action back on
+the clock for the next life, at the same instant. So what each client did, and when, is the
+same on every replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aicmo_actors.cam.repos import CamStore
+from aicmo_actors.gateways.calendar import known_country, local_date
+from aicmo_actors.onboarding import OnboardingStore
+from aicmo_actors.onboarding import rules as intake_rules
+from aicmo_actors.orchestration.packages import load_package
+from aicmo_actors.runtime import FakeClock
+from aicmo_actors.runtime.activity import Activity
+from aicmo_actors.simulation.faults import roll
+from aicmo_actors.storage.engine import make_engine
+from aicmo_actors.strategy import StrategyStore
+
+#: The package simulated clients buy.
+PACKAGE_FILE = Path(__file__).resolve().parents[2] / "examples" / "package.toml"
+#: Who signs the deals the world makes (`signed_by`).
+SIGNED_BY = "simulation"
+
+INTAKE_FATES = ("on_time", "after_reminder_1", "after_reminder_2", "never")
+PLAN_FATES = ("approves", "changes_once", "never")
+
+_INTAKE_LINK = re.compile(r"/client/intake/([0-9a-f]{64})")
+_PLAN_LINK = re.compile(r"/client/plan/([0-9a-f]{64})")
+_PLAN_PDF = re.compile(r"^plan-v(\d+)\.pdf$")
+_REMINDER_ID = re.compile(r"^<onboarding\.reminder\.(\d+)\.")
+#: Where a time zone's clients are, for their public holidays.
+_COUNTRIES = (
+    ("America/", "US"),
+    ("Europe/Berlin", "DE"),
+    ("Europe/London", "GB"),
+    ("Europe/Paris", "FR"),
+    ("Asia/Tokyo", "JP"),
+    ("Australia/", "AU"),
+)
+
+
+@dataclass(frozen=True)
+class ClientBehaviour:
+    """How prospects sign and how clients answer (probabilities drawn once per client)."""
+
+    #: Of the prospects who replied "interested", how many sign, and how many days later.
+    signs: float = 0.4
+    sign_delay_days: tuple[float, float] = (1.0, 5.0)
+    #: The intake: answered within `on_time_h` of the welcome, within `late_h` of the first or
+    #: the second reminder, or (the rest) never.
+    intake_on_time: float = 0.6
+    intake_after_reminder_1: float = 0.15
+    intake_after_reminder_2: float = 0.1
+    on_time_h: tuple[float, float] = (2.0, 44.0)
+    late_h: tuple[float, float] = (1.0, 20.0)
+    #: The plan: approved, changes asked once then the next version approved, or (the rest)
+    #: never answered; within `plan_h` of its email.
+    plan_approves: float = 0.7
+    plan_changes_once: float = 0.2
+    plan_h: tuple[float, float] = (2.0, 60.0)
+
+    def intake_fate(self, chance: float) -> str:
+        bounds = (self.intake_on_time, self.intake_after_reminder_1, self.intake_after_reminder_2)
+        return _pick(chance, INTAKE_FATES, bounds)
+
+    def plan_fate(self, chance: float) -> str:
+        return _pick(chance, PLAN_FATES, (self.plan_approves, self.plan_changes_once))
+
+
+def _pick(chance: float, fates: tuple[str, ...], probabilities: tuple[float, ...]) -> str:
+    for fate, probability in zip(fates, probabilities, strict=False):
+        chance -= probability
+        if chance < 0:
+            return fate
+    return fates[-1]
+
+
+def country_of(timezone: str) -> str:
+    """The country whose public holidays a client in `timezone` keeps (US when unknown)."""
+    for prefix, country in _COUNTRIES:
+        if timezone.startswith(prefix) and known_country(country):
+            return country
+    return "US"
+
+
+def intake_answers(company: str) -> dict[str, str]:
+    """What a client types into the intake form, with the submit button."""
+    return {
+        "business": f"{company} makes software and services for mid-sized companies.",
+        "audience": "Operations and marketing leads at companies of 50 to 500 people, in Europe and North America.",
+        "goals": "More demo requests, and a newsletter people read.",
+        "brand_voice": "Clear, warm, practical.",
+        "competitors": "rival-one.example\nrival-two.example",
+        "words_to_use": f"{company}, reliable, hands-on",
+        "words_to_avoid": "cheap, synergy",
+        "assets": "",
+        "action": "submit",
+    }
+
+
+#: What a client who asks for changes writes.
+CHANGES = 'Please do not use the word "disrupt", and write more about our customers\' own stories.'
+
+
+@dataclass
+class Client:
+    """One signed client, as the world sees them."""
+
+    address: str
+    intake: str
+    plan: str
+    signed_at: datetime | None = None
+    intake_answered_at: datetime | None = None
+    #: Plan version -> "approved" / "changes".
+    plan_answers: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A client's link opened nothing (an expired or revoked link, say)."""
+
+    at: datetime
+    address: str
+    what: str
+    reason: str
+
+
+class Clients:
+    """The world's clients: who signs, and how each one answers (see the module)."""
+
+    def __init__(
+        self,
+        seed: int,
+        clock: FakeClock,
+        database_url: str,
+        behaviour: ClientBehaviour | None = None,
+        package: dict[str, Any] | None = None,
+    ) -> None:
+        self.seed = seed
+        self.clock = clock
+        self.database_url = database_url
+        self.behaviour = behaviour or ClientBehaviour()
+        self.package = package if package is not None else load_package(PACKAGE_FILE).model_dump(mode="json")
+        self.clients: dict[str, Client] = {}
+        self.refused: list[Refused] = []
+        #: Actions that raised: a bug, re-raised at the end of the run.
+        self.failures: list[BaseException] = []
+        #: What the clients did, when (clock.monotonic()): part of the run's trace.
+        self.acts: list[tuple[float, str]] = []
+        self._domains: set[str] = set()
+        self._seen: set[str] = set()
+        self._activity: Activity | None = None
+        self._kill_requested: asyncio.Event | None = None
+        self._lock = asyncio.Lock()
+        self._held = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- decisions ---------------------------------------------------------------------------------
+    def _roll(self, address: str, *what: object) -> float:
+        return roll(self.seed, "client", address, *what)
+
+    def _hours(self, address: str, span: tuple[float, float], *what: object) -> float:
+        lo, hi = span
+        return (lo + (hi - lo) * self._roll(address, "delay", *what)) * 3600
+
+    def replied_interested(self, address: str, domain: str) -> None:
+        """A prospect's "interested" reply was written: perhaps they sign, some days later
+        (once per company: its other leads are stopped when it signs)."""
+        if address in self.clients or domain in self._domains or self._roll(address, "signs") >= self.behaviour.signs:
+            return
+        self._domains.add(domain)
+        b = self.behaviour
+        self.clients[address] = Client(
+            address, b.intake_fate(self._roll(address, "intake")), b.plan_fate(self._roll(address, "plan"))
+        )
+        lo, hi = b.sign_delay_days
+        delay = (lo + (hi - lo) * self._roll(address, "delay", "sign")) * 86400
+        self._act(delay, f"{address} signs", lambda engine, now: self._sign(engine, address, now))
+
+    def received(self, message: EmailMessage, recipient: str) -> None:
+        """An email reached a client (once per Message-ID: the sink records any repeat)."""
+        client = self.clients.get(recipient)
+        message_id = str(message["Message-ID"])
+        if client is None or message_id in self._seen:
+            return
+        self._seen.add(message_id)
+        text = _text(message)
+        intake = _INTAKE_LINK.search(text)
+        plan = _PLAN_LINK.search(text)
+        if intake is not None:
+            token = intake.group(1)
+            reminder = _REMINDER_ID.match(message_id)
+            when = "on_time" if message_id.startswith("<onboarding.welcome.") else None
+            if reminder is not None:
+                when = f"after_reminder_{reminder.group(1)}"
+            if when is not None and client.intake == when and client.intake_answered_at is None:
+                span = self.behaviour.on_time_h if when == "on_time" else self.behaviour.late_h
+                self._act(
+                    self._hours(recipient, span, "intake", when),
+                    f"{recipient} answers the intake",
+                    lambda engine, now: self._answer_intake(engine, client, token, now),
+                )
+        elif plan is not None:
+            version = _plan_version(message)
+            if version is None or client.plan == "never":
+                return
+            page = plan.group(1)
+            approve = client.plan == "approves" or version > 1
+            self._act(
+                self._hours(recipient, self.behaviour.plan_h, "plan", version),
+                f"{recipient} answers plan version {version}",
+                lambda engine, now: self._answer_plan(engine, client, page, version, approve, now),
+            )
+
+    # -- what the client does (as the CLI and the web forms do it) ---------------------------------
+    async def _sign(self, engine: AsyncEngine, address: str, now: datetime) -> None:
+        """What `python run.py deal won ADDRESS --package package --country CC` does."""
+        store = CamStore(engine)
+        found = [row for row in await store.leads.page(email_contains=address, limit=500) if row["email"] == address]
+        if len(found) != 1:
+            raise LookupError(f"the world cannot sign {address}: {len(found)} leads have that address")
+        lead = found[0]
+        timezone = lead.get("timezone") or "UTC"
+        name = " ".join(p for p in (lead.get("first_name"), lead.get("last_name")) if p) or None
+        client = {
+            "company": (lead.get("company") or address.rpartition("@")[2])[:300],
+            "contact_name": name,
+            "contact_email": address,
+            "timezone": timezone,
+            "country": country_of(timezone),
+            "billing_address": "",
+        }
+        await store.deals.win(
+            address,
+            campaign=lead["campaign"],
+            client=client,
+            package=self.package,
+            start=local_date(now, timezone) + timedelta(days=1),
+            by=SIGNED_BY,
+            now=now,
+        )
+        self.clients[address].signed_at = now
+
+    async def _answer_intake(self, engine: AsyncEngine, client: Client, token: str, now: datetime) -> None:
+        """What the intake form's "Submit" does (`onboarding.web`)."""
+        store = OnboardingStore(engine)
+        view = await store.forms.open(token, now)
+        if isinstance(view, str):
+            self.refused.append(Refused(now, client.address, "intake", view))
+            return
+        checked = intake_rules.check_answers(intake_answers(view.company))
+        saved = await store.forms.save(token, checked.answers, submit=True, now=now)
+        if isinstance(saved, str):
+            self.refused.append(Refused(now, client.address, "intake", saved))
+        elif saved.completed_now:
+            client.intake_answered_at = now
+
+    async def _answer_plan(
+        self, engine: AsyncEngine, client: Client, token: str, version: int, approve: bool, now: datetime
+    ) -> None:
+        """What the plan page's "Approve" or "Request changes" does (`strategy.web`)."""
+        store = StrategyStore(engine)
+        comments = None if approve else CHANGES
+        answered = await store.plans.answer(token, version, approve=approve, comments=comments, now=now)
+        if isinstance(answered, str):
+            self.refused.append(Refused(now, client.address, f"plan version {version}", answered))
+        elif answered.done:
+            client.plan_answers[version] = "approved" if approve else "changes"
+
+    # -- acting at a simulated instant -------------------------------------------------------------
+    def attach(self, activity: Activity, kill_requested: asyncio.Event) -> None:
+        """A new life of the service: actions hold its activity, and give way to its death."""
+        self._activity = activity
+        self._kill_requested = kill_requested
+
+    def detach(self) -> None:
+        """The life is over: an action waiting for its turn acts in the next one."""
+        self._activity = None
+
+    def _act(self, delay: float, what: str, action: Callable[[AsyncEngine, datetime], Awaitable[None]]) -> None:
+        self.clock.call_later(delay, lambda: self._fire(what, action))
+
+    def _fire(self, what: str, action: Callable[[AsyncEngine, datetime], Awaitable[None]]) -> None:
+        activity = self._activity
+        if activity is None:  # pragma: no cover - timers fire from a running system's clock
+            raise RuntimeError("a client acts before the service started")
+        activity.acquire()
+        self._held += 1
+        # A context of its own: not the actor whose send scheduled it (no kill point, no commit fault).
+        task = asyncio.get_running_loop().create_task(self._run(what, action, activity), context=contextvars.Context())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(
+        self, what: str, action: Callable[[AsyncEngine, datetime], Awaitable[None]], activity: Activity
+    ) -> None:
+        try:
+            async with self._lock:
+                if not await self._alone(activity):
+                    # The process dies at this instant: act once the next one has started.
+                    self.clock.call_later(0, lambda: self._fire(what, action))
+                    return
+                engine = make_engine(self.database_url, pool_size=1, max_overflow=0)
+                try:
+                    await action(engine, self.clock.now())
+                finally:
+                    await engine.dispose()
+                self.acts.append((self.clock.monotonic(), what))
+        except Exception as exc:
+            exc.add_note(f"the simulated world, at {self.clock.now().isoformat()}: {what}")
+            self.failures.append(exc)
+        finally:
+            self._held -= 1
+            activity.release()
+
+    async def _alone(self, activity: Activity) -> bool:
+        """Wait until nothing but the world's own actions holds the system's activity and
+        nothing is runnable; False if the process is to die first."""
+        loop = asyncio.get_running_loop()
+        ready = getattr(loop, "_ready", None)
+        while True:
+            if activity is not self._activity or (self._kill_requested is not None and self._kill_requested.is_set()):
+                return False
+            for _ in range(3):
+                await asyncio.sleep(0)
+            if ready is not None and len(ready) > 0:
+                continue
+            if activity.active <= self._held:
+                return True
+
+    async def settle(self) -> None:
+        """Wait for the actions under way (a kill waits for them)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """The run is over: nothing acts any more, and no task is left behind."""
+        self.detach()
+        await self.settle()
+
+    # -- what happened ---------------------------------------------------------------------------------
+    @property
+    def signed(self) -> list[Client]:
+        return [c for c in self.clients.values() if c.signed_at is not None]
+
+
+def _text(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    return str(body.get_content()) if body is not None else ""
+
+
+def _plan_version(message: EmailMessage) -> int | None:
+    for part in message.iter_attachments():
+        found = _PLAN_PDF.match(part.get_filename() or "")
+        if found is not None:
+            return int(found.group(1))
+    return None
+
+
+__all__ = ["INTAKE_FATES", "PLAN_FATES", "Client", "ClientBehaviour", "Clients", "Refused", "intake_answers"]
