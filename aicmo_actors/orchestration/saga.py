@@ -168,7 +168,9 @@ class Saga(Actor[SagaMessage]):
             await self._carry_out(outcome)
 
     async def _signed(self, message: ClientSigned) -> None:
-        fresh = str(uuid.UUID(int=self.ctx.random.getrandbits(128), version=4))
+        # Named by its deal (and client): the same on every announcement and in every
+        # incarnation (a random id from the actor's seeded source would repeat after a restart).
+        fresh = str(uuid.uuid5(uuid.NAMESPACE_URL, f"aicmo:project:{message.client.client_ref}:{message.deal_id}"))
         project_id, outcome = await self.repo.open(
             project_id=fresh,
             deal_id=message.deal_id,
