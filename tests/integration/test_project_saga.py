@@ -11,6 +11,7 @@ effect done twice and the project where it should end.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -261,9 +262,10 @@ async def test_a_cancelled_project_undoes_its_steps_last_first(engine: AsyncEngi
         await ProjectsRepo(engine).request_cancel(pid, reason="again", by="test", now=clock.now())
 
 
-async def _life_killed_at(engine: AsyncEngine, clock: FakeClock, world: World, n: int) -> bool:
+async def _life_killed_at(engine: AsyncEngine, clock: FakeClock, world: World, n: int, *, cancel: bool = False) -> bool:
     """One life of the system on an auto-jumping clock, killed at its n-th kill point (True)
-    or run to the end (False)."""
+    or run to the end (False). `cancel`: the plan is never approved; once it waits, a person
+    cancels the project (and its undoing is what the kills hit)."""
     kill = KillAt(n)
     system = _system(engine, clock, world)
     with killpoints.installed(kill.hook):
@@ -272,7 +274,9 @@ async def _life_killed_at(engine: AsyncEngine, clock: FakeClock, world: World, n
             if kill.reached.is_set():
                 break
             await kill.until(clock.sleep(1800))
-            world.complete.update({"onboarding", "strategy"})
+            world.complete.update({"onboarding"} if cancel else {"onboarding", "strategy"})
+            if cancel and not kill.reached.is_set():
+                await _cancel_once_waiting(engine, clock)
         if kill.reached.is_set():
             await kill.kill(system)
             return True
@@ -280,12 +284,24 @@ async def _life_killed_at(engine: AsyncEngine, clock: FakeClock, world: World, n
     return False
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
+async def _cancel_once_waiting(engine: AsyncEngine, clock: FakeClock) -> None:
+    from aicmo_actors.orchestration.projects import ProjectError
+
+    for project in await ProjectsRepo(engine).page():
+        if (project["state"], project["step"], project["step_state"]) == (rules.RUNNING, "strategy", rules.WAITING):
+            with contextlib.suppress(ProjectError):
+                await ProjectsRepo(engine).request_cancel(
+                    project["id"], reason="budget cut", by="test", now=clock.now()
+                )
+
+
+@pytest.mark.parametrize("path", ["delivers", "cancelled"])
 async def test_killed_at_every_kill_point_the_saga_resumes_and_does_nothing_twice(
-    engine: AsyncEngine, backend: str
+    engine: AsyncEngine, path: str
 ) -> None:
-    if engine.url.get_backend_name() != backend:
+    if engine.url.get_backend_name() != "sqlite":
         pytest.skip("every kill point once is enough on one backend; the other runs the cancel path")
+    cancel = path == "cancelled"
     await ensure_schema(engine)
     n = 1
     runs = 0
@@ -295,14 +311,22 @@ async def test_killed_at_every_kill_point_the_saga_resumes_and_does_nothing_twic
         async with engine.begin() as conn:
             for table in ("orchestration_project_events", "orchestration_steps", "orchestration_projects"):
                 await conn.exec_driver_sql(f"DELETE FROM {table}")
-        killed = await _life_killed_at(engine, clock, world, n)
+        killed = await _life_killed_at(engine, clock, world, n, cancel=cancel)
         if killed:
             # The next life, on the same database and the same world, runs to the end.
-            assert not await _life_killed_at(engine, clock, world, 10**9)
+            assert not await _life_killed_at(engine, clock, world, 10**9, cancel=cancel)
         runs += 1
         [project] = await ProjectsRepo(engine).page()
-        assert (project["state"], project["step"]) == (rules.DELIVERING, rules.AFTER_LAST), f"killed at point {n}"
-        assert set(world.effects.values()) == {1} and len(world.effects) == 2, f"killed at point {n}: {world.effects}"
+        if cancel:
+            # Undone last step first, each undoing once, whatever instant the process died.
+            assert project["state"] == rules.COMPENSATED, f"killed at point {n}: {project}"
+            found = await ProjectsRepo(engine).get(project["id"])
+            undone = [h["step"] for h in found["history"] if h["state"] == rules.COMPENSATING]
+            assert undone[:2] == ["strategy", "onboarding"] and set(undone) == {"strategy", "onboarding"}, n
+            assert set(world.effects.values()) == {1} and len(world.effects) == 4, f"at point {n}: {world.effects}"
+        else:
+            assert (project["state"], project["step"]) == (rules.DELIVERING, rules.AFTER_LAST), f"killed at {n}"
+            assert set(world.effects.values()) == {1} and len(world.effects) == 2, f"at point {n}: {world.effects}"
         if not killed:
             break
         n += 1
