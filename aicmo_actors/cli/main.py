@@ -28,7 +28,8 @@ DESCRIPTION = """\
 AICMO Actors: autonomous client acquisition by email, in one process: it prospects,
 reads and understands every reply, follows up, knows when to stop and alerts a human for
 the hot ones. The service also serves a web app (/app/) and a JSON API (/api/v1) for the
-agency's people: `users add` makes their accounts. (The modules after the deal are to come.)
+agency's people: `users add` makes their accounts. When a prospect signs (`deal won`), a
+project starts: onboarding, then strategy (`projects`, `project ID`).
 
 With no command (or only options), runs the service (same as `run`). Settings come from AICMO_* environment
 variables (or a .env file); with none set, everything stays local: an SQLite database
