@@ -368,10 +368,6 @@ class ProjectsRepo:
 
         return await run_read(self.engine, work)
 
-    async def counts(self) -> dict[str, int]:
-        query = sa.select(projects_t.c.state, sa.func.count()).group_by(projects_t.c.state)
-        return await run_read(self.engine, lambda conn: {str(k): int(v) for k, v in conn.execute(query).all()})
-
     async def deal_ids(self) -> Sequence[int]:
         query = sa.select(projects_t.c.deal_id).order_by(projects_t.c.deal_id)
         return await run_read(self.engine, lambda conn: [int(v) for v in conn.execute(query).scalars()])

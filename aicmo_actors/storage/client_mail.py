@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -201,11 +200,3 @@ class MailBook:
             await self.finish(email_id, status=status, error=error, now=now)
             counts[status] += 1
         return Sent(counts[SENT], counts[QUEUED], counts[FAILED] + counts[UNCONFIRMED])
-
-    async def of_project(self, project_id: str) -> Sequence[Any]:
-        t = self.table
-        query = sa.select(
-            t.c.id, t.c.kind, t.c.to_address, t.c.subject, t.c.status, t.c.created_at, t.c.sent_at, t.c.error
-        )
-        query = query.where(t.c.project_id == project_id).order_by(t.c.id)
-        return await run_read(self.engine, lambda conn: list(conn.execute(query).all()))

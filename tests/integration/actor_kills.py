@@ -9,7 +9,7 @@ rest, then the whole system is killed, as `python run.py` dies on SIGKILL.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Collection
 from dataclasses import dataclass, field
 
 from aicmo_actors.runtime import ActorSystem, FakeClock
@@ -71,6 +71,3 @@ class KillAt:
         """Everything else at rest, then the system dies."""
         await _quiet_but_frozen(system, self.frozen)
         await system.kill()
-
-
-Step = Callable[[], Awaitable[None]]
