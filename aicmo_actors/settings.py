@@ -302,6 +302,33 @@ class Settings(RuntimeSettings):
     plan_approval_days: int = Field(
         default=5, ge=1, le=60, description="business days a client has to answer a plan before a person is alerted"
     )
+    review_days: int = Field(
+        default=3, ge=1, le=60, description="business days a client has to review a batch of work before a reminder"
+    )
+    review_reminders: int = Field(
+        default=2, ge=0, le=10, description="review reminders before a person is alerted (default 2)"
+    )
+    generator_url: str | None = Field(
+        default=None,
+        description=(
+            "base URL of an OpenAI-compatible API that writes first drafts (e.g. http://127.0.0.1:11434/v1); "
+            "unset: the built-in offline templates"
+        ),
+    )
+    generator_model: str = Field(default="", description="the model the generator asks for")
+    generator_key: SecretStr | None = Field(default=None, description="the generator's API key (Bearer), if any")
+    generator_timeout_s: float = Field(
+        default=60.0, gt=0, le=600, allow_inf_nan=False, description="seconds one draft request may take"
+    )
+    generator_budget_tokens: int = Field(
+        default=200_000, ge=0, description="tokens the generator may use per client and period (then: templates)"
+    )
+    delivery_dir: Annotated[Path, BeforeValidator(_not_blank)] = Field(
+        default=Path("deliveries"), description="where the folder export writes approved work (one folder per client)"
+    )
+    delivery_alert_after: int = Field(
+        default=5, ge=1, le=50, description="failed attempts of one delivery before a person is alerted (default 5)"
+    )
 
     @model_validator(mode="after")
     def _poll_half_a_tick_later(self) -> Settings:

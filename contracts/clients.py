@@ -7,7 +7,7 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 
 
 class ClientInfo(BaseModel):
@@ -23,3 +23,7 @@ class ClientInfo(BaseModel):
     #: ISO 3166-1 alpha-2: whose public holidays are not business days.
     country: str = "US"
     billing_address: str = ""
+    #: The client's language (ISO 639-1): drafts are written and checked (spelling) in it.
+    language: str = "en"
+    #: Where approved work is posted when the package delivers by webhook (signed, HMAC).
+    webhook_url: str | None = None

@@ -1,7 +1,11 @@
-"""Delivery: handing approved work to the client.
+"""Delivery: approved work handed over the way the package says, once per item and method.
 
-A first, deliberately small vocabulary: enough to wire the module's actor; it grows,
-versioned, as the module does.
+Production tells `delivery.courier` to deliver one approved version of one item by one
+method (an email with the files attached, a signed webhook, a folder export); the courier
+records the delivery under the command's idempotency key before it acts, does it at most
+once per key (an attempt whose outcome a crash made unknown is never repeated blindly: see
+the module), retries temporary failures with backoff and answers `ItemDelivered` (said
+again on every ask) or `DeliveryFailing` (a person is alerted).
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ import uuid
 from datetime import datetime
 
 from contracts.base import Event, Message
+from contracts.clients import ClientInfo
+from contracts.packages import DeliveryMethod
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 
 
 class DeliveryMessage(Message):
@@ -22,12 +28,52 @@ class DeliveryEvent(Event):
     contract_version: int = CONTRACT_VERSION
 
 
-class Deliver(DeliveryMessage):
+class DeliverItem(DeliveryMessage):
+    """Production -> delivery: hand over this approved version by `method`."""
+
     project_id: uuid.UUID
-    deliverable_id: uuid.UUID
+    item_id: uuid.UUID
+    version: int
+    #: "<item>:<version>:<method>": one delivery per item, version and method.
+    idempotency_key: str
+    method: DeliveryMethod
+    client: ClientInfo
+    title: str
+    type: str
+    channel: str
+    text: str
+    html: str = ""
 
 
-class Delivered(DeliveryEvent):
+class ItemDelivered(DeliveryEvent):
     project_id: uuid.UUID
-    deliverable_id: uuid.UUID
+    item_id: uuid.UUID
+    version: int
+    method: DeliveryMethod
     delivered_at: datetime
+    #: What the other side said (an SMTP reply, the webhook's status and body's start, a path).
+    receipt: str = ""
+
+
+class DeliveryFailing(DeliveryEvent):
+    """Attempts keep failing (or failed for good): a person is alerted by the courier."""
+
+    project_id: uuid.UUID
+    item_id: uuid.UUID
+    version: int
+    method: DeliveryMethod
+    attempts: int
+    error: str
+    permanent: bool = False
+
+
+class CancelDeliveries(DeliveryMessage):
+    """Production -> delivery (a cancelled project): cancel every delivery not yet made."""
+
+    project_id: uuid.UUID
+    idempotency_key: str
+    reason: str
+
+
+class DeliveriesCancelled(DeliveryEvent):
+    project_id: uuid.UUID

@@ -11,10 +11,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 
 BillingRhythm = Literal["monthly", "one_off", "milestones"]
 ReportingCadence = Literal["weekly", "fortnightly", "monthly"]
+#: How approved work is handed over: an email with the files attached, a signed webhook to
+#: the client's publishing system, or a folder export.
+DeliveryMethod = Literal["email", "webhook", "folder"]
 
 
 class _Frozen(BaseModel):
@@ -64,3 +67,12 @@ class PackageSpec(_Frozen):
     turnaround_days: int = Field(ge=1)
     reporting: ReportingCadence
     kpis: tuple[Kpi, ...] = ()
+    #: How approved work is handed over (each piece once per method).
+    delivery: tuple[DeliveryMethod, ...] = ("email",)
+    #: A person signs each piece off after quality control, before the client sees it.
+    qc_signoff: bool = False
+    #: The hardest a text may read (Flesch-Kincaid grade); None: not checked.
+    reading_grade: float | None = Field(default=None, gt=0, le=30)
+    #: Business days after a review request when silence counts as approval (announced in
+    #: the reminder); None: never, a person is alerted instead.
+    auto_approve_days: int | None = Field(default=None, ge=1)

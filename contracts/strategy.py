@@ -10,11 +10,31 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
+from pydantic import BaseModel, ConfigDict
+
 from contracts.base import Event, Message
 from contracts.clients import ClientInfo
 from contracts.packages import PackageSpec
 
-CONTRACT_VERSION = 2
+CONTRACT_VERSION = 3
+
+
+class PlannedItem(BaseModel):
+    """One piece of work of an approved plan: piece `piece` of its `type` on `channel`, due on
+    `due` (the client's date), about `topic`, within the package's limits for its type."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Unique within the plan: "<type>:<channel>:<piece>".
+    key: str
+    type: str
+    channel: str
+    piece: int
+    due: date
+    topic: str
+    min_words: int | None = None
+    max_words: int | None = None
+    max_chars: int | None = None
 
 
 class StrategyMessage(Message):
@@ -58,6 +78,8 @@ class PlanApproved(StrategyEvent):
     approved_at: datetime
     #: How many deliverables the approved calendar holds for the period.
     deliverables: int
+    #: The approved calendar itself (what production makes).
+    items: tuple[PlannedItem, ...] = ()
 
 
 class PlanOverdue(StrategyEvent):

@@ -57,7 +57,7 @@ def _route(request: Request) -> str:
 
 
 def build_api(api: Api) -> FastAPI:
-    from aicmo_actors.api import cam_routes, control_routes, project_routes
+    from aicmo_actors.api import cam_routes, control_routes, project_routes, work_routes
 
     app = FastAPI(
         title="AICMO Actors control API",
@@ -107,4 +107,5 @@ def build_api(api: Api) -> FastAPI:
     app.include_router(control_routes.router)
     app.include_router(cam_routes.router)
     app.include_router(project_routes.router)
+    app.include_router(work_routes.router)
     return app

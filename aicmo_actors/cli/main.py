@@ -53,6 +53,10 @@ COMMAND_MODULES = (
     "aicmo_actors.cli.records",
     "aicmo_actors.cli.package_cmd",
     "aicmo_actors.cli.projects_cmd",
+    "aicmo_actors.cli.work_cmd",
+    "aicmo_actors.cli.qc_cmd",
+    "aicmo_actors.cli.review_cmd",
+    "aicmo_actors.cli.delivery_cmd",
 )
 
 

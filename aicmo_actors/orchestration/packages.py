@@ -19,7 +19,15 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from contracts.packages import BillingRhythm, Deliverable, Kpi, Milestone, PackageSpec, ReportingCadence
+from contracts.packages import (
+    BillingRhythm,
+    Deliverable,
+    DeliveryMethod,
+    Kpi,
+    Milestone,
+    PackageSpec,
+    ReportingCadence,
+)
 
 SUFFIX = ".toml"
 NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,58}[a-z0-9])?")  # use fullmatch
@@ -34,6 +42,7 @@ NUMBER_MAX = 10**12
 
 BILLING: tuple[str, ...] = get_args(BillingRhythm)
 REPORTING: tuple[str, ...] = get_args(ReportingCadence)
+DELIVERY: tuple[str, ...] = get_args(DeliveryMethod)
 DIRECTIONS = ("up", "down")
 
 #: Active ISO 4217 currency codes a client can be invoiced in (funds, precious metals, the test
@@ -70,6 +79,10 @@ TOP_KEYS = {
     "turnaround_days": "5 (business days)",
     "reporting": f'"monthly" (one of {", ".join(REPORTING)})',
     "kpis": "",
+    "delivery": '["email"] (any of ' + ", ".join(f'"{m}"' for m in DELIVERY) + ")",
+    "qc_signoff": "false",
+    "reading_grade": "10",
+    "auto_approve_days": "5 (business days)",
 }
 DELIVERABLE_KEYS = {
     "type": '"blog_post"',
@@ -518,7 +531,59 @@ def _read_package(check: _Check, data: Mapping[str, Any], file_stem: str | None)
         "turnaround_days": check.whole(data, (), "turnaround_days", TOP_KEYS["turnaround_days"], minimum=1),
         "reporting": check.choice(data, (), "reporting", TOP_KEYS["reporting"], REPORTING),
         "kpis": kpis,
+        "delivery": _delivery(check, data),
+        "qc_signoff": _flag(check, data, "qc_signoff"),
+        "reading_grade": _grade(check, data),
+        "auto_approve_days": check.whole(
+            data, (), "auto_approve_days", TOP_KEYS["auto_approve_days"], minimum=1, maximum=60, required=False
+        ),
     }
+
+
+def _delivery(check: _Check, data: Mapping[str, Any]) -> Any:
+    """`delivery = ["email", "webhook"]`: how approved work is handed over (default: email)."""
+    if "delivery" not in data:
+        return ("email",)
+    value = data["delivery"]
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        check.problem(("delivery",), f"{_show(value)} is not a list of methods (write {TOP_KEYS['delivery']})")
+        return None
+    methods: list[str] = []
+    for item in value:
+        if item not in DELIVERY:
+            hint = _suggest(item, DELIVERY) if isinstance(item, str) else ""
+            check.problem(("delivery",), f"{_show(item)} is not one of {', '.join(DELIVERY)}{hint}")
+            return None
+        if item in methods:
+            check.problem(("delivery",), f"{_show(item)} is written twice")
+            return None
+        methods.append(item)
+    return tuple(methods)
+
+
+def _flag(check: _Check, data: Mapping[str, Any], key: str) -> Any:
+    if key not in data:
+        return False
+    value = data[key]
+    if not isinstance(value, bool):
+        check.problem((key,), f"{_show(value)} is not true or false (write {key} = true, without quotes)")
+        return None
+    return value
+
+
+def _grade(check: _Check, data: Mapping[str, Any]) -> Any:
+    """`reading_grade = 10`: the hardest a text may read (Flesch-Kincaid grade, 1 to 30)."""
+    if "reading_grade" not in data:
+        return None
+    number = check.number(data, (), "reading_grade", TOP_KEYS["reading_grade"], text_too=False)
+    if number is None:
+        return None
+    if not 1 <= number <= 30:
+        check.problem(("reading_grade",), f"{number} is not a school grade between 1 and 30 (e.g. 10)")
+        return None
+    return float(number)
 
 
 def _currency(check: _Check, data: Mapping[str, Any]) -> Any:

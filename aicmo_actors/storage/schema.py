@@ -45,6 +45,10 @@ TABLE_MODULES: tuple[str, ...] = (
     "aicmo_actors.observability.tables",
     "aicmo_actors.onboarding.tables",
     "aicmo_actors.strategy.tables",
+    "aicmo_actors.production.tables",
+    "aicmo_actors.qc.tables",
+    "aicmo_actors.client_review.tables",
+    "aicmo_actors.delivery.tables",
 )
 
 MIGRATE_COMMAND = "python run.py migrate"

@@ -1,0 +1,1 @@
+"""The tables of client_review (prefix ``client_review_``). PLACEHOLDER: none yet."""

@@ -1,0 +1,1 @@
+"""The tables of delivery (prefix ``delivery_``). PLACEHOLDER: none yet."""

@@ -1,0 +1,1 @@
+"""The tables of production (prefix ``production_``). PLACEHOLDER: none yet."""

@@ -1,0 +1,1 @@
+"""The tables of qc (prefix ``qc_``). PLACEHOLDER: none yet."""

@@ -1,0 +1,25 @@
+"""The saga's third step (production) for projects opened before it.
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-05
+
+PLACEHOLDER: written by the session building issue 19 (nothing yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0012"
+down_revision: str | Sequence[str] | None = "0011"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
