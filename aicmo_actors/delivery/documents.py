@@ -1,0 +1,208 @@
+"""One approved piece as the files a client receives: Markdown, HTML, PDF and Word. Pure: the
+same piece gives the same bytes (the documents' dates are the piece's, handed in; the Word
+file's ZIP entries carry that date too).
+
+- HTML: a page of its own, through a sandboxed, autoescaping Jinja2 environment. The piece's
+  HTML (made by production) is cleaned again with nh3 (no script, no event handler, no style
+  can come through); a piece without HTML shows its text as escaped paragraphs.
+- PDF: fpdf2 in DejaVu Sans when installed (any text the font has glyphs for; a character it
+  lacks is printed as "?"), else the built-in Helvetica (Latin-1).
+- Word: python-docx, the title as a heading and the text paragraph by paragraph.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+import nh3
+from docx import Document
+from fpdf import FPDF
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
+
+from aicmo_actors.delivery import texts
+
+FONT_CANDIDATES: tuple[tuple[str, str], ...] = (
+    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+    ("/usr/share/fonts/dejavu/DejaVuSans.ttf", "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf"),
+    ("/usr/local/share/fonts/DejaVuSans.ttf", "/usr/local/share/fonts/DejaVuSans-Bold.ttf"),
+)
+_FAMILY = "piecefont"
+
+_PAGE = """<!DOCTYPE html>
+<html lang="{{ language }}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>body{font-family:sans-serif;max-width:46em;margin:2em auto;padding:0 1em;line-height:1.5}
+.meta{color:#555;font-size:.9em}</style>
+</head>
+<body>
+<article>
+<h1>{{ title }}</h1>
+<p class="meta">{{ meta }}{% if agency %} - {{ agency }}{% endif %}</p>
+{% if body %}{{ body }}{% else %}{% for paragraph in paragraphs %}<p>{{ paragraph }}</p>
+{% endfor %}{% endif %}
+</article>
+</body>
+</html>
+"""
+
+
+@dataclass(frozen=True)
+class Piece:
+    """What is delivered: one approved version of one item."""
+
+    title: str
+    type: str
+    channel: str
+    version: int
+    text: str
+    html: str
+    company: str
+    agency: str
+    language: str
+    created: datetime
+
+
+def paragraphs(text: str) -> list[str]:
+    """The text's paragraphs (blank lines between them), each on one line."""
+    blocks = [" ".join(block.split()) for block in text.replace("\r\n", "\n").split("\n\n")]
+    return [b for b in blocks if b]
+
+
+def markdown(piece: Piece) -> bytes:
+    meta = texts.meta_line(piece.type, piece.channel, piece.version)
+    return f"# {texts.one_line(piece.title)}\n\n_{meta}_\n\n{piece.text.strip()}\n".encode()
+
+
+@lru_cache(maxsize=1)
+def _environment() -> SandboxedEnvironment:
+    return SandboxedEnvironment(autoescape=True)
+
+
+def html(piece: Piece) -> bytes:
+    """The piece as a page of its own (see the module)."""
+    body = Markup(nh3.clean(piece.html)) if piece.html.strip() else None
+    page = (
+        _environment()
+        .from_string(_PAGE)
+        .render(
+            language=piece.language or "en",
+            title=texts.one_line(piece.title),
+            meta=texts.meta_line(piece.type, piece.channel, piece.version),
+            agency=piece.agency,
+            body=body,
+            paragraphs=paragraphs(piece.text),
+        )
+    )
+    return page.encode()
+
+
+@lru_cache(maxsize=1)
+def font_files() -> tuple[str, str] | None:
+    """The Unicode font (regular, bold) of the PDF, or None: Helvetica, Latin-1 only."""
+    for regular, bold in FONT_CANDIDATES:
+        if Path(regular).is_file() and Path(bold).is_file():
+            return regular, bold
+    return None
+
+
+class _PiecePdf(FPDF):
+    def __init__(self, fonts: tuple[str, str] | None) -> None:
+        super().__init__(orientation="portrait", unit="mm", format="A4")
+        if fonts is not None:
+            self.add_font(_FAMILY, "", fonts[0])
+            self.add_font(_FAMILY, "B", fonts[1])
+            self.family_name = _FAMILY
+        else:
+            self.family_name = "helvetica"
+        self.unicode = fonts is not None
+
+    def clean(self, text: str) -> str:
+        """`text` as the font can print it: a character without a glyph becomes "?"."""
+        if not self.unicode:
+            return text.encode("latin-1", "replace").decode("latin-1")
+        cmap: dict[int, str] = getattr(self.fonts[_FAMILY], "cmap", {})
+        return "".join(c if c in "\n\t" or ord(c) in cmap else "?" for c in text)
+
+
+def pdf(piece: Piece, *, compress: bool = True) -> bytes:
+    """The piece as an A4 PDF: title, what it is, the text."""
+    document = _PiecePdf(font_files())
+    document.set_compression(compress)
+    document.set_creation_date(piece.created)
+    document.set_title(document.clean(texts.one_line(piece.title)))
+    document.set_author(document.clean(piece.agency or "AICMO"))
+    document.set_creator("AICMO delivery")
+    document.set_auto_page_break(True, margin=16)
+    document.set_margins(16, 16, 16)
+    document.add_page()
+    document.set_font(document.family_name, "B", 16)
+    document.multi_cell(0, 8, document.clean(texts.one_line(piece.title)), new_x="LMARGIN", new_y="NEXT")
+    document.set_font(document.family_name, "", 9)
+    document.set_text_color(90)
+    meta = texts.meta_line(piece.type, piece.channel, piece.version)
+    document.multi_cell(0, 5, document.clean(meta), new_x="LMARGIN", new_y="NEXT")
+    document.set_text_color(0)
+    document.ln(3)
+    document.set_font(document.family_name, "", 11)
+    for paragraph in paragraphs(piece.text) or [""]:
+        document.multi_cell(0, 6, document.clean(paragraph), new_x="LMARGIN", new_y="NEXT")
+        document.ln(2)
+    return bytes(document.output())
+
+
+def docx(piece: Piece) -> bytes:
+    """The piece as a Word document (.docx)."""
+    document = Document()
+    properties = document.core_properties
+    properties.title = _xml_safe(texts.one_line(piece.title))[:250]
+    properties.author = _xml_safe(piece.agency) or "AICMO"
+    properties.created = properties.modified = piece.created.replace(tzinfo=None)
+    properties.last_modified_by = _xml_safe(piece.agency) or "AICMO"
+    properties.revision = 1
+    document.add_heading(_xml_safe(texts.one_line(piece.title)), level=1)
+    document.add_paragraph(texts.meta_line(piece.type, piece.channel, piece.version))
+    for paragraph in paragraphs(piece.text):
+        document.add_paragraph(_xml_safe(paragraph))
+    out = io.BytesIO()
+    document.save(out)
+    return _fixed_zip_dates(out.getvalue(), piece.created)
+
+
+def _xml_safe(text: str) -> str:
+    """XML 1.0 refuses most control characters: they are dropped."""
+    return "".join(c for c in text if c in "\t\n\r" or ord(c) >= 0x20)
+
+
+def _fixed_zip_dates(data: bytes, when: datetime) -> bytes:
+    """The same ZIP with every entry dated `when` (zipfile dates entries with the wall clock)."""
+    stamp = (max(when.year, 1980), when.month, when.day, when.hour, when.minute, when.second)
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=stamp)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = info.external_attr
+            target.writestr(entry, source.read(info.filename))
+    return out.getvalue()
+
+
+def all_files(piece: Piece) -> dict[str, bytes]:
+    """Every kind, by extension (`names.EXTENSIONS`)."""
+    return dict(_all_files(piece))
+
+
+@lru_cache(maxsize=8)
+def _all_files(piece: Piece) -> tuple[tuple[str, bytes], ...]:
+    # Pure, and a retried export or a re-sent piece asks again for the same bytes: the last
+    # few are kept (a PDF takes tens of milliseconds to draw).
+    return (("md", markdown(piece)), ("html", html(piece)), ("pdf", pdf(piece)), ("docx", docx(piece)))

@@ -1,0 +1,440 @@
+"""Delivery's repositories: every read and write of the `delivery_*` tables.
+
+Each public method is one transaction (one unit of work of `storage.work`) and returns rows
+(`DeliveryRow`) or plain numbers, never contract messages: the courier builds those. A
+delivery is recorded with its email (the "email" method) in one transaction, so the email
+exists if and only if the delivery does; an attempt is claimed (-> sending) in one transaction
+before it is made and settled in another after it; a failure and the decision to alert a
+person are written together.
+
+`DeliveryStore` is the module's store: `store.deliveries` and `store.mail` (the outbox of the
+delivery emails, `storage.client_mail.MailBook`) over one engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aicmo_actors.delivery.rules import Settled, email_key, from_email
+from aicmo_actors.delivery.tables import (
+    CANCELLED,
+    DELIVERED,
+    FAILED,
+    FINAL,
+    QUEUED,
+    RETRYING,
+    SENDING,
+    STATES,
+    UNCONFIRMED,
+    delivery_cancels,
+    delivery_deliveries,
+    delivery_emails,
+)
+from aicmo_actors.storage import client_mail
+from aicmo_actors.storage.client_mail import MailBook, cancel_in, queue_in
+from aicmo_actors.storage.work import run_read, run_write
+
+#: The kind of the delivery emails in their outbox.
+EMAIL_KIND = "delivery"
+#: The most rows one listing holds.
+MAX_PAGE = 500
+
+_D = delivery_deliveries
+_C = delivery_cancels
+_E = delivery_emails
+
+
+class DeliveryError(LookupError):
+    """No such delivery, or a request that does not fit its state (one line, for people)."""
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    """One delivery as stored."""
+
+    id: int
+    key: str
+    project_id: str
+    item_id: str
+    version: int
+    method: str
+    client: dict[str, Any]
+    title: str
+    type: str
+    channel: str
+    text: str
+    html: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime | None
+    receipt: str | None
+    error: str | None
+    permanent: bool
+    rounds: int
+    alert_due_at: datetime | None
+    alerted_at: datetime | None
+    created_at: datetime
+    delivered_at: datetime | None
+    cancelled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """A delivery asked for, ready to record (its email made already, for the email method)."""
+
+    key: str
+    project_id: str
+    item_id: str
+    version: int
+    method: str
+    client: dict[str, Any]
+    title: str
+    type: str
+    channel: str
+    text: str
+    html: str
+    email: EmailMessage | None = None
+    #: Why it cannot be made at all (an email that cannot be written): recorded failed.
+    refused: str | None = None
+
+
+@dataclass(frozen=True)
+class Changed:
+    """A delivery an email's outcome moved: its state before, and the row after."""
+
+    before: str
+    row: DeliveryRow
+    #: Its alert was decided before this change.
+    alert_was_due: bool
+
+
+@dataclass(frozen=True)
+class CancelDone:
+    first: bool
+    deliveries: int
+    emails: int
+
+
+def _row(row: Any) -> DeliveryRow:
+    values = dict(row._mapping)
+    values["id"] = int(values["id"])
+    values["permanent"] = bool(values["permanent"])
+    return DeliveryRow(**values)
+
+
+def _get_in(conn: Connection, key: str) -> DeliveryRow | None:
+    row = conn.execute(sa.select(_D).where(_D.c.key == key)).first()
+    return _row(row) if row is not None else None
+
+
+def _by_id_in(conn: Connection, delivery_id: int) -> DeliveryRow:
+    return _row(conn.execute(sa.select(_D).where(_D.c.id == delivery_id)).one())
+
+
+def _set(conn: Connection, delivery_id: int, *conditions: sa.ColumnElement[bool], **values: Any) -> bool:
+    statement = _D.update().where(_D.c.id == delivery_id, *conditions).values(**values)
+    return bool(conn.execute(statement).rowcount)
+
+
+class DeliveriesRepo:
+    """Every delivery, its attempts and its alert."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def get(self, key: str) -> DeliveryRow | None:
+        return await run_read(self.engine, lambda conn: _get_in(conn, key))
+
+    async def record(self, new: NewDelivery, now: datetime) -> tuple[bool, DeliveryRow]:
+        """Record `new` under its key unless a delivery has that key: (whether it did, the row).
+        A delivery of a cancelled project is recorded cancelled; one that cannot be made at
+        all (`refused`) failed, its alert decided."""
+
+        def work(conn: Connection) -> tuple[bool, DeliveryRow]:
+            found = _get_in(conn, new.key)
+            if found is not None:
+                return False, found
+            cancelled = conn.execute(sa.select(_C.c.project_id).where(_C.c.project_id == new.project_id)).first()
+            values: dict[str, Any] = {
+                "key": new.key,
+                "project_id": new.project_id,
+                "item_id": new.item_id,
+                "version": new.version,
+                "method": new.method,
+                "client": new.client,
+                "title": new.title,
+                "type": new.type,
+                "channel": new.channel,
+                "text": new.text,
+                "html": new.html,
+                "state": QUEUED,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "permanent": False,
+                "rounds": 0,
+                "created_at": now,
+            }
+            if cancelled is not None:
+                values.update(state=CANCELLED, next_attempt_at=None, cancelled_at=now, error="project cancelled")
+            elif new.refused is not None:
+                values.update(state=FAILED, next_attempt_at=None, error=new.refused, permanent=True, alert_due_at=now)
+            elif new.email is not None:
+                queue_in(
+                    conn,
+                    _E,
+                    key=email_key(new.key, 0),
+                    project_id=new.project_id,
+                    kind=EMAIL_KIND,
+                    message=new.email,
+                    now=now,
+                )
+            conn.execute(_D.insert().values(**values))
+            created = _get_in(conn, new.key)
+            assert created is not None
+            return True, created
+
+        return await run_write(self.engine, work)
+
+    async def due(self, now: datetime, limit: int = 50) -> list[DeliveryRow]:
+        """Webhook and folder deliveries whose next attempt is due, oldest first."""
+        query = (
+            sa.select(_D)
+            .where(
+                _D.c.method != "email",
+                _D.c.state.in_((QUEUED, RETRYING)),
+                _D.c.next_attempt_at <= now,
+            )
+            .order_by(_D.c.next_attempt_at, _D.c.id)
+            .limit(limit)
+        )
+        return await run_read(self.engine, lambda conn: [_row(r) for r in conn.execute(query)])
+
+    async def claim(self, delivery_id: int) -> DeliveryRow | None:
+        """queued or retrying -> sending, before the attempt: the row, or None if not due."""
+
+        def work(conn: Connection) -> DeliveryRow | None:
+            if not _set(conn, delivery_id, _D.c.state.in_((QUEUED, RETRYING)), state=SENDING):
+                return None
+            return _by_id_in(conn, delivery_id)
+
+        return await run_write(self.engine, work)
+
+    async def settle(
+        self,
+        delivery_id: int,
+        settled: Settled,
+        *,
+        receipt: str | None,
+        error: str | None,
+        permanent: bool,
+        now: datetime,
+    ) -> DeliveryRow | None:
+        """After the attempt: its outcome, and the alert decided with it (once per round)."""
+
+        def work(conn: Connection) -> DeliveryRow | None:
+            values: dict[str, Any] = {
+                "state": settled.state,
+                "attempts": settled.attempts,
+                "next_attempt_at": settled.next_attempt_at,
+                "permanent": permanent,
+            }
+            if settled.state == DELIVERED:
+                values.update(receipt=receipt, delivered_at=now)
+            else:
+                values["error"] = error
+            if not _set(conn, delivery_id, _D.c.state == SENDING, **values):
+                return None
+            if settled.alert:
+                _set(conn, delivery_id, _D.c.alert_due_at.is_(None), alert_due_at=now)
+            return _by_id_in(conn, delivery_id)
+
+        return await run_write(self.engine, work)
+
+    async def recover(self, now: datetime) -> int:
+        """At start: webhook and folder attempts a dead incarnation left in flight are made again
+        (the receiver de-duplicates by the idempotency key; a folder export rewrites the same
+        files). The email method's are the outbox's business (never sent again)."""
+
+        def work(conn: Connection) -> int:
+            base = _D.update().where(_D.c.method != "email", _D.c.state == SENDING)
+            first = conn.execute(base.where(_D.c.attempts == 0).values(state=QUEUED, next_attempt_at=now)).rowcount
+            later = conn.execute(base.where(_D.c.attempts > 0).values(state=RETRYING, next_attempt_at=now)).rowcount
+            return int(first) + int(later)
+
+        return await run_write(self.engine, work)
+
+    async def sync_emails(self, *, alert_after: int, now: datetime) -> list[Changed]:
+        """The email method's deliveries follow their emails: each one not final takes the
+        state its email's outbox row says (`rules.from_email`), and the alert with it."""
+
+        def work(conn: Connection) -> list[Changed]:
+            changed: list[Changed] = []
+            pending = conn.execute(sa.select(_D).where(_D.c.method == "email", _D.c.state.not_in(FINAL))).all()
+            for found in pending:
+                row = _row(found)
+                mail = conn.execute(sa.select(_E).where(_E.c.idempotency_key == email_key(row.key, row.rounds))).first()
+                if mail is None:  # a delivery recorded without its email: never happens (one transaction)
+                    continue
+                state, alert = from_email(mail.status, int(mail.attempts), alert_after=alert_after)
+                values: dict[str, Any] = {"attempts": int(mail.attempts)}
+                if state == RETRYING:
+                    values["next_attempt_at"] = mail.next_attempt_at
+                if state in (RETRYING, FAILED, UNCONFIRMED):
+                    values["error"] = mail.error
+                if state in (FAILED, UNCONFIRMED):
+                    values.update(next_attempt_at=None, permanent=True)
+                if state == DELIVERED:
+                    values.update(
+                        next_attempt_at=None,
+                        delivered_at=mail.sent_at or now,
+                        receipt=f"email to {mail.to_address} accepted by the mail server, Message-ID {mail.message_id}",
+                    )
+                if state == CANCELLED:
+                    values.update(next_attempt_at=None, cancelled_at=now)
+                if state == row.state and values["attempts"] == row.attempts:
+                    if not (alert and row.alert_due_at is None):
+                        continue
+                _set(conn, row.id, **values, state=state)
+                if alert:
+                    _set(conn, row.id, _D.c.alert_due_at.is_(None), alert_due_at=now)
+                changed.append(Changed(row.state, _by_id_in(conn, row.id), row.alert_due_at is not None))
+            return changed
+
+        return await run_write(self.engine, work)
+
+    async def alerts_pending(self) -> list[DeliveryRow]:
+        """Deliveries whose alert was decided and not yet told."""
+        query = sa.select(_D).where(_D.c.alert_due_at.is_not(None), _D.c.alerted_at.is_(None)).order_by(_D.c.id)
+        return await run_read(self.engine, lambda conn: [_row(r) for r in conn.execute(query)])
+
+    async def mark_alerted(self, delivery_id: int, now: datetime) -> bool:
+        return await run_write(
+            self.engine, lambda conn: _set(conn, delivery_id, _D.c.alerted_at.is_(None), alerted_at=now)
+        )
+
+    async def cancel(self, project_id: str, *, key: str, reason: str, now: datetime) -> CancelDone:
+        """Cancel every delivery of the project not made yet (queued, retrying) and their queued
+        emails; remember the project so a later `DeliverItem` makes nothing. May repeat."""
+
+        def work(conn: Connection) -> CancelDone:
+            first = conn.execute(sa.select(_C.c.project_id).where(_C.c.project_id == project_id)).first() is None
+            if first:
+                conn.execute(
+                    _C.insert().values(project_id=project_id, idempotency_key=key, reason=reason, cancelled_at=now)
+                )
+            emails = cancel_in(conn, _E, project_id, now)
+            # An email already handed to the mail server (SENDING) cannot be called back: its
+            # delivery stays as it is and follows the email's outcome.
+            sending = sa.select(_E.c.idempotency_key).where(
+                _E.c.project_id == project_id, _E.c.status == client_mail.SENDING
+            )
+            in_flight = set(conn.execute(sending).scalars())
+            rows = [
+                _row(r)
+                for r in conn.execute(
+                    sa.select(_D).where(_D.c.project_id == project_id, _D.c.state.in_((QUEUED, RETRYING)))
+                )
+            ]
+            cancelled = 0
+            for row in rows:
+                if row.method == "email" and email_key(row.key, row.rounds) in in_flight:
+                    continue
+                cancelled += _set(
+                    conn,
+                    row.id,
+                    _D.c.state.in_((QUEUED, RETRYING)),
+                    state=CANCELLED,
+                    next_attempt_at=None,
+                    cancelled_at=now,
+                )
+            return CancelDone(first, cancelled, emails)
+
+        return await run_write(self.engine, work)
+
+    # -- for people (the CLI) ------------------------------------------------------------------------------
+
+    async def page(
+        self, *, project_prefix: str | None = None, state: str | None = None, limit: int = MAX_PAGE
+    ) -> list[DeliveryRow]:
+        """Deliveries, newest first, of a project (a prefix of its id is enough) and in a state."""
+        if state is not None and state not in STATES:
+            raise DeliveryError(f"no state {state!r} (one of: {', '.join(STATES)})")
+        query = sa.select(_D).order_by(_D.c.id.desc()).limit(min(limit, MAX_PAGE))
+        if project_prefix:
+            escaped = project_prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(_D.c.project_id.like(escaped + "%", escape="\\"))
+        if state is not None:
+            query = query.where(_D.c.state == state)
+        return await run_read(self.engine, lambda conn: [_row(r) for r in conn.execute(query)])
+
+    async def client_refs(self, project_prefix: str) -> Sequence[str]:
+        """The clients of a project's deliveries (when orchestration does not know the project)."""
+
+        def work(conn: Connection) -> list[str]:
+            rows = conn.execute(sa.select(_D.c.client).where(_D.c.project_id.like(project_prefix.lower() + "%")))
+            return sorted({str(r.client.get("client_ref")) for r in rows if isinstance(r.client, dict)})
+
+        return await run_read(self.engine, work)
+
+    async def retry(self, key: str, now: datetime) -> DeliveryRow:
+        """A person asks a failed (or unconfirmed) delivery again: a new round of attempts from
+        now (an email is queued again, the same bytes under a new outbox key; its alert, if it
+        fails again, has a key of its own)."""
+
+        def work(conn: Connection) -> DeliveryRow:
+            row = _get_in(conn, key)
+            if row is None:
+                raise DeliveryError(f"no delivery {key!r} (python run.py delivery list shows them)")
+            if row.state not in (FAILED, UNCONFIRMED):
+                raise DeliveryError(f"delivery {key!r} is {row.state}: only a failed or unconfirmed one is retried")
+            rounds = row.rounds + 1
+            if row.method == "email":
+                previous = conn.execute(sa.select(_E).where(_E.c.idempotency_key == email_key(key, row.rounds))).first()
+                if previous is None:
+                    raise DeliveryError(f"delivery {key!r} could not be written as an email: {row.error}")
+                conn.execute(
+                    _E.insert().values(
+                        idempotency_key=email_key(key, rounds),
+                        project_id=previous.project_id,
+                        kind=previous.kind,
+                        to_address=previous.to_address,
+                        subject=previous.subject,
+                        message_id=previous.message_id,
+                        raw=previous.raw,
+                        status=client_mail.QUEUED,
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
+            _set(
+                conn,
+                row.id,
+                state=QUEUED,
+                attempts=0,
+                next_attempt_at=now,
+                permanent=False,
+                rounds=rounds,
+                alert_due_at=None,
+                alerted_at=None,
+            )
+            return _by_id_in(conn, row.id)
+
+        return await run_write(self.engine, work)
+
+
+class DeliveryStore:
+    """Delivery's repositories over one engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.deliveries = DeliveriesRepo(engine)
+        self.mail = MailBook(engine, delivery_emails)
