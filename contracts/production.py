@@ -101,3 +101,16 @@ class ProductionCancelled(ProductionEvent):
 class ProductionFailed(ProductionEvent):
     project_id: uuid.UUID
     reason: str
+
+
+class DraftWritten(ProductionEvent):
+    """A new version of an item was written (by the template or LLM generator, or uploaded by
+    a person). Added for issue 19: usage (the generator's tokens) and the trace count it."""
+
+    project_id: uuid.UUID
+    item_id: uuid.UUID
+    version: int
+    #: "template", "llm" or "person".
+    source: str
+    tokens: int = 0
+    client_ref: uuid.UUID | None = None
