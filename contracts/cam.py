@@ -268,6 +268,11 @@ class UnmatchedReply(CamEvent):
     #: The plain-text body, at most `UNMATCHED_TEXT_CHARS` characters.
     text: str = ""
     received_at: datetime
+    #: The text read as an answer to a review request (`cam.classify.review.review_intent`):
+    #: "approve", "changes" or "unclear" (None: not read, an older publisher), and the
+    #: sender's own words without greeting and signature (a change request's comment).
+    review_intent: str | None = None
+    review_comment: str = ""
 
 
 UNMATCHED_TEXT_CHARS = 20_000

@@ -16,9 +16,11 @@ deliver the stored alert (which `cam.alerts` also finds by itself on start).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aicmo_actors.cam.classify import body_text, strip_quoted
+from aicmo_actors.cam.classify.review import review_intent
 from aicmo_actors.cam.lead_rules import DEFAULT_RULES, HUMAN_REPLIES, LeadRules
 from aicmo_actors.cam.repos import Acted, CamStore
 from aicmo_actors.runtime import Actor
@@ -67,6 +69,27 @@ def alert_text(raw: bytes, sender: str | None, category: str) -> tuple[str, str]
     text = strip_quoted(body_text(raw)).strip()
     snippet = " ".join(text.split())[:200]
     return f'{category} reply from {sender or "someone"}: "{snippet}"', text[:4000]
+
+
+def unmatched_reply(inbound_id: int, raw: bytes, c: Classification, received_at: datetime) -> UnmatchedReply:
+    """What a message tied to nothing we prospected with offers the modules after the deal:
+    its threading headers, its own text (quotes removed) and that text read as an answer to a
+    review request."""
+    text = strip_quoted(body_text(raw)).strip()[:UNMATCHED_TEXT_CHARS]
+    referenced = tuple(dict.fromkeys(r for r in (c.in_reply_to, *c.referenced_ids) if r))
+    intent, comment = review_intent(text)
+    return UnmatchedReply(
+        inbound_id=inbound_id,
+        email_message_id=c.message_id,
+        in_reply_to=c.in_reply_to,
+        references=referenced,
+        from_address=c.from_address,
+        subject=(c.subject or "")[:500],
+        text=text,
+        received_at=received_at,
+        review_intent=intent,
+        review_comment=comment[:UNMATCHED_TEXT_CHARS],
+    )
 
 
 class Followup(Actor[ReplyClassified | Tick]):
@@ -123,7 +146,9 @@ class Followup(Actor[ReplyClassified | Tick]):
         )
         for alert_id in acted.alert_ids:
             await self._alerts.tell(RetryAlert(alert_id=alert_id))
-        if acted.lead_id is None and acted.category in HUMAN_REPLIES:
+        # Tied to nothing, or to a lead only by a guess (which acts on nothing): offered to the
+        # modules after the deal (a signed client was a lead, and writes from that address).
+        if acted.category in HUMAN_REPLIES and (acted.lead_id is None or acted.weak):
             await self._offer(acted.inbound_id)
 
     async def _offer(self, inbound_id: int) -> None:
@@ -134,20 +159,7 @@ class Followup(Actor[ReplyClassified | Tick]):
         if row is None:
             return
         c = Classification.model_validate(row.classification)
-        text = strip_quoted(body_text(row.raw)).strip()[:UNMATCHED_TEXT_CHARS]
-        referenced = tuple(dict.fromkeys(r for r in (c.in_reply_to, *c.referenced_ids) if r))
-        await self.ctx.publish(
-            UnmatchedReply(
-                inbound_id=inbound_id,
-                email_message_id=c.message_id,
-                in_reply_to=c.in_reply_to,
-                references=referenced,
-                from_address=c.from_address,
-                subject=(c.subject or "")[:500],
-                text=text,
-                received_at=row.received_at or row.stored_at,
-            )
-        )
+        await self.ctx.publish(unmatched_reply(inbound_id, bytes(row.raw or b""), c, row.received_at or row.stored_at))
 
     def _log(self, acted: Acted) -> None:
         self.ctx.log.info(

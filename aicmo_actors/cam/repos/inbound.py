@@ -68,6 +68,8 @@ class Acted:
     cause: str
     alert_ids: tuple[int, ...] = ()
     stopped_colleagues: int = 0
+    #: Tied to its lead only by a guess (`WEAK_MATCHES`): nothing was changed for it.
+    weak: bool = False
 
 
 #: Ties to an email we sent that a stranger cannot make up: our Message-ID (threading, or
@@ -896,6 +898,7 @@ def _act(
         change: tuple[LeadState, LeadState] | None = None,
         alert_ids: tuple[int, ...] = (),
         stopped: int = 0,
+        weak: bool = False,
     ) -> Acted:
         return Acted(
             inbound_id=inbound_id,
@@ -910,6 +913,7 @@ def _act(
             cause=cause,
             alert_ids=alert_ids,
             stopped_colleagues=stopped,
+            weak=weak,
         )
 
     if lead_id is None:
@@ -941,7 +945,7 @@ def _act(
                 *alert_text(bytes(row.raw or b""), row.from_address, c.category.value), lead.email, row.matched_by
             )
             alert_ids = alert("unverified_reply", "unverified", summary, text)
-        return acted(f"matched by {row.matched_by} only: nothing changed", alert_ids=alert_ids)
+        return acted(f"matched by {row.matched_by} only: nothing changed", alert_ids=alert_ids, weak=True)
 
     outcome: str | None = None
     view = LeadView(LeadState(lead.state), int(lead.soft_bounces))
