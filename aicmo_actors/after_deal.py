@@ -1,7 +1,8 @@
-"""The modules after the deal, composed: onboarding, strategy and the project sagas, their
-client pages, and their declarations. A composition root like `cli/` (it may import every
-module): the service and the simulation both start them through `after_deal_supervisors`,
-so the simulation proves its invariants on the tree the service runs.
+"""The modules after the deal, composed: onboarding, strategy, production, quality control,
+client review, delivery and the project sagas, their client pages, and their declarations.
+A composition root like `cli/` (it may import every module): the service and the simulation
+both start them through `AfterDeal.supervisors`, so the simulation proves its invariants on
+the tree the service runs.
 
 Order matters: the modules first, the sagas last (a saga starting asks the modules again
 what was in flight, so they must be there to hear it).
@@ -11,19 +12,26 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute
 
+from aicmo_actors.client_review import ReviewStore, client_review_routes, client_review_supervisor
+from aicmo_actors.delivery import DeliveryStore, delivery_supervisor
 from aicmo_actors.gateways.profiles import make_transport
 from aicmo_actors.gateways.transport import MailTransport
 from aicmo_actors.onboarding import OnboardingStore, onboarding_routes, onboarding_supervisor
 from aicmo_actors.orchestration.projects import ProjectsRepo
 from aicmo_actors.orchestration.wiring import projects_supervisor
+from aicmo_actors.production import ProductionStore, production_supervisor
+from aicmo_actors.production.generator import Generator, make_generator
+from aicmo_actors.qc import QcStore, qc_supervisor
 from aicmo_actors.runtime import SupervisorSpec
 from aicmo_actors.strategy import StrategyStore, strategy_routes, strategy_supervisor
 from contracts.orchestration import ModuleSpec
@@ -31,10 +39,21 @@ from contracts.orchestration import ModuleSpec
 
 def modules() -> list[ModuleSpec]:
     """What the modules after the deal declare (for the module registry)."""
+    from aicmo_actors.client_review import module as client_review_module
+    from aicmo_actors.delivery import module as delivery_module
     from aicmo_actors.onboarding import module as onboarding_module
+    from aicmo_actors.production import module as production_module
+    from aicmo_actors.qc import module as qc_module
     from aicmo_actors.strategy import module as strategy_module
 
-    return [onboarding_module.describe(), strategy_module.describe()]
+    return [
+        onboarding_module.describe(),
+        strategy_module.describe(),
+        production_module.describe(),
+        qc_module.describe(),
+        client_review_module.describe(),
+        delivery_module.describe(),
+    ]
 
 
 @dataclass
@@ -46,7 +65,12 @@ class AfterDeal:
     def __post_init__(self) -> None:
         self.onboarding = OnboardingStore(self.engine)
         self.strategy = StrategyStore(self.engine)
+        self.production = ProductionStore(self.engine)
+        self.qc = QcStore(self.engine)
+        self.reviews = ReviewStore(self.engine)
+        self.delivery = DeliveryStore(self.engine)
         self.projects = ProjectsRepo(self.engine)
+        self._made: Generator | None = None
 
     def supervisors(
         self,
@@ -55,9 +79,17 @@ class AfterDeal:
         secret: bytes,
         mail_from: str,
         transport: Callable[[], MailTransport] | None = None,
+        http: Callable[[], httpx.AsyncClient] | None = None,
+        generator: Generator | None = None,
+        threads: bool = True,
     ) -> list[SupervisorSpec]:
-        """Onboarding, strategy, then the sagas. `transport` makes the connection emails to
-        clients go through (default: the settings' `client_transport` profile)."""
+        """The modules, then the sagas. `secret` is the installation's secret (the client
+        links' key and each client's webhook key are derived from it); `transport` makes the
+        connection emails to clients go through (default: the settings' `client_transport`
+        profile); `http` makes delivery's webhook client (default: a real one); `generator`
+        writes the drafts (default: the settings' `generator_url` model, else the offline
+        templates; `close()` closes it); `threads` off runs QC's checks in the event loop (the
+        simulation: a replay must not depend on a thread's timing)."""
         s = settings
         make = transport or (lambda: _client_transport(s, mail_from))
         # The client links' own key, derived from the installation's secret (as the web app's).
@@ -78,14 +110,46 @@ class AfterDeal:
                 reminders=s.onboarding_reminders,
             ),
             strategy_supervisor(self.strategy, **common, approval_business_days=s.plan_approval_days),
+            production_supervisor(self.production, generator=generator or self._generator(s)),
+            qc_supervisor(self.qc, in_thread=threads),
+            client_review_supervisor(self.reviews, **common, review_days=s.review_days, reminders=s.review_reminders),
+            delivery_supervisor(
+                self.delivery,
+                transport=make,
+                mail_from=mail_from,
+                agency_name=s.agency_name,
+                secret=secret,
+                folder=s.delivery_dir,
+                alert_after=s.delivery_alert_after,
+                http=http,
+            ),
             projects_supervisor(self.projects),
         ]
 
+    def _generator(self, settings: Any) -> Generator:
+        key = settings.generator_key.get_secret_value() if settings.generator_key is not None else None
+        self._made = make_generator(
+            settings.generator_url,
+            model=settings.generator_model,
+            key=key,
+            timeout_s=settings.generator_timeout_s,
+            budget_tokens=settings.generator_budget_tokens,
+        )
+        return self._made
+
+    async def close(self) -> None:
+        """Close what `supervisors` made (the generator's HTTP client), after the system stopped."""
+        made, self._made = self._made, None
+        close = getattr(made, "aclose", None)
+        if close is not None:
+            await close()
+
     def routes(self, now: Callable[[], datetime], agency_name: str = "") -> list[BaseRoute]:
-        """The client pages (capability links): the intake form and the plan to approve."""
+        """The client pages (capability links): the intake form, the plan and the work to approve."""
         return [
             *onboarding_routes(self.onboarding, now=now, agency_name=agency_name),
             *strategy_routes(self.strategy, now=now),
+            *client_review_routes(self.reviews, now=now),
         ]
 
 
@@ -102,6 +166,26 @@ def _client_transport(settings: Any, mail_from: str) -> MailTransport:
 def client_mail_from(settings: Any, alert_from: str) -> str:
     """Where emails to clients come from: AICMO_CLIENT_MAIL_FROM, else the alerts' From."""
     return str(settings.client_mail_from or settings.alert_from or alert_from)
+
+
+def _webhook_problem(url: str) -> str | None:
+    """Why `url` cannot receive deliveries, or None."""
+    from urllib.parse import urlsplit
+
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        return "has spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("https", "http"):
+        return "is not an http(s) URL"
+    if not parts.hostname:
+        return "has no host"
+    if parts.username or parts.password:
+        return "must not carry a user name or password (the requests are signed instead)"
+    return None
 
 
 class DealError(ValueError):
@@ -125,6 +209,8 @@ async def sign_deal(
     contact_name: str | None = None,
     contact_email: str | None = None,
     billing_address: str | None = None,
+    language: str | None = None,
+    webhook_url: str | None = None,
 ) -> Any:
     """`deal won`, for the command line and the API alike: the package from the packages
     folder, the client from the lead and what is given, then `DealsRepo.win`. Raises
@@ -158,6 +244,16 @@ async def sign_deal(
     except ValueError as exc:
         raise DealError(f"timezone: {exc}") from None
     name = " ".join(p for p in (lead.get("first_name"), lead.get("last_name")) if p) or None
+    lang = (language or "en").strip().lower()
+    if not re.fullmatch(r"[a-z]{2}", lang):
+        raise DealError(f"language {language!r}: write a two-letter ISO 639-1 code such as en, de, fr, es")
+    hook = (webhook_url or "").strip() or None
+    if hook is not None:
+        problem = _webhook_problem(hook)
+        if problem:
+            raise DealError(f"webhook {hook!r}: {problem}")
+    if "webhook" in package.delivery and hook is None:
+        raise DealError(f"package {package.name!r} delivers by webhook: give the client's webhook URL (--webhook)")
     client = {
         "company": (company or lead.get("company") or wanted.rpartition("@")[2])[:300],
         "contact_name": contact_name or name,
@@ -165,6 +261,8 @@ async def sign_deal(
         "timezone": zone_name,
         "country": code,
         "billing_address": billing_address or "",
+        "language": lang,
+        "webhook_url": hook,
     }
     return await store.deals.win(
         wanted,

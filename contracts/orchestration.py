@@ -75,9 +75,8 @@ class ProjectStepChanged(OrchestrationEvent):
 
 
 class ProjectFinished(OrchestrationEvent):
-    """The saga ended: `outcome` is "delivering" (onboarding and strategy done: the delivery
-    cycle of the modules after strategy takes over), "compensated" (cancelled or failed, every
-    completed step undone) or "failed"."""
+    """The saga ended: `outcome` is "delivered" (onboarded, plan approved, the period's work
+    delivered), "compensated" (cancelled or failed, every completed step undone) or "failed"."""
 
     project_id: uuid.UUID
     outcome: str

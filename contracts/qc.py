@@ -55,6 +55,9 @@ class CheckDraft(QcMessage):
     title: str
     #: The draft as plain text (Markdown allowed).
     text: str
+    #: The language the draft is written in (ISO 639-1; spelling and readability are checked
+    #: in it); None: the client's. The offline templates write English whatever the client's.
+    language: str | None = None
 
 
 class DraftChecked(QcEvent):

@@ -26,20 +26,27 @@ from contracts.orchestration import ApplySwitches
 
 def module_registry() -> ModuleRegistry:
     """Every module built so far, as each declares itself."""
-    from aicmo_actors.onboarding import module as onboarding_module
-    from aicmo_actors.strategy import module as strategy_module
+    from aicmo_actors.after_deal import modules
 
-    return ModuleRegistry([cam_module.describe(), onboarding_module.describe(), strategy_module.describe()])
+    return ModuleRegistry([cam_module.describe(), *modules()])
 
 
 def usage_sources() -> list[UsageSource]:
+    from aicmo_actors.production import usage as production_usage
+
     return [
         UsageSource(
             cam_usage.MODULE,
             cam_usage.COUNTED_EVENTS,
             cam_usage.usage_of,
             cam_usage.usage_since_in,
-        )
+        ),
+        UsageSource(
+            production_usage.MODULE,
+            production_usage.COUNTED_EVENTS,
+            production_usage.usage_of,
+            production_usage.usage_since_in,
+        ),
     ]
 
 

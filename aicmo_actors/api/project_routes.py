@@ -39,6 +39,8 @@ class DealBody(BaseModel):
     contact_name: str | None = Field(None, max_length=200)
     contact_email: str | None = Field(None, max_length=320)
     billing_address: str | None = Field(None, max_length=1000)
+    language: str | None = Field(None, max_length=8, description="the client's language, ISO 639-1 (default: en)")
+    webhook_url: str | None = Field(None, max_length=2000, description="where approved work is POSTed (webhook)")
 
 
 @router.post("/deals", summary="A lead signed: make it a client and start its project", status_code=201)
@@ -62,6 +64,8 @@ async def deal_won(request: Request, body: DealBody, who: Principal = OPERATE) -
             contact_name=body.contact_name,
             contact_email=body.contact_email,
             billing_address=body.billing_address,
+            language=body.language,
+            webhook_url=body.webhook_url,
         )
     except DealError as exc:
         raise ApiError(422, str(exc)) from None

@@ -153,7 +153,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"({len(spec.steps)} steps) to {len(leads)} leads, seed {args.seed}."
     )
     print("Prospects reply, ignore, bounce or go on holiday at random (seeded); the real actors run on a fake clock.")
-    print("Some interested prospects sign: they answer the intake and approve their plan, or not (seeded too).")
+    print(
+        "Some interested prospects sign: they answer the intake, approve their plan, then review the drafts "
+        "on their page or by reply, or not (seeded too)."
+    )
     progress = Progress("simulated days")
     started = time.perf_counter()
 
@@ -229,7 +232,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     print(f"  replies:   {result.inbox}/new   (the inbox Maildir the service read)")
     print(f"  sent mail: {result.outbox}/new   (what the prospects received)")
-    print(f"  clients:   {client_mail}/new   (what the clients received: welcome, reminders, plans)")
+    print(f"  clients:   {client_mail}/new   (what the clients received: welcome, plans, reviews, work)")
     print(f"  projects:  .venv/bin/python run.py projects --database-url sqlite+aiosqlite:///{result.db_path}")
     print(
         "\nNext: write your own campaign (examples/campaign.toml), then "
@@ -242,19 +245,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def print_after_deal(extra: dict[str, Any]) -> None:
-    """What followed the deals: prospects who signed, their projects, intakes and plans."""
+    """What followed the deals: prospects who signed, their projects, intakes, plans and work."""
     if "deals" not in extra:
         return
     projects = extra["projects"]
     shown = ", ".join(f"{state} {n}" for state, n in sorted(projects.items())) or "none"
     print("\nAfter the deal")
     print(f"  prospects signed:   {extra['deals']}   (deals: each lead a client, its company no longer prospected)")
-    print(f"  projects:           {sum(projects.values())}   ({shown}; delivering: onboarded and plan approved)")
+    print(f"  projects:           {sum(projects.values())}   ({shown}; delivered: the period's work all delivered)")
     print(f"  intakes answered:   {extra['intakes_completed']}")
     print(
         f"  plans approved:     {extra['plans_approved']}   (changes asked first: {extra['plans_changes_requested']})"
     )
-    print(f"  emails to clients:  {extra['client_emails']}   (welcome, reminders, plans)")
+    items = extra.get("work_items") or {}
+    if items:
+        by_state = ", ".join(f"{state} {n}" for state, n in items.items())
+        print(f"  pieces of work:     {sum(items.values())}   ({by_state})")
+        print(
+            f"  drafts written:     {extra['drafts_written']}   (QC sent {extra['qc_failed']} back; "
+            f"problems planted by the simulated writer: {extra['planted']}, see the last invariant)"
+        )
+        verdicts = ", ".join(f"{k.replace(' ', ' by ')} {n}" for k, n in (extra.get("verdicts") or {}).items())
+        print(f"  client verdicts:    {verdicts or 'none yet'}")
+        delivered = ", ".join(f"{method} {n}" for method, n in (extra.get("delivered") or {}).items())
+        print(
+            f"  delivered:          {delivered or 'nothing yet'}   "
+            f"(webhook attempts {extra['webhook_attempts']}: the receivers fail some, seeded)"
+        )
+    print(f"  emails to clients:  {extra['client_emails']}   (welcome, reminders, plans, reviews, delivered work)")
 
 
 def serve_demo(settings: Any, workdir: Path, db_path: Path, port: int | None) -> int:

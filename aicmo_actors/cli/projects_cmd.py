@@ -55,6 +55,8 @@ def cmd_deal_won(args: argparse.Namespace) -> int:
                 contact_name=args.contact_name,
                 contact_email=args.contact_email,
                 billing_address=args.billing_address,
+                language=args.language,
+                webhook_url=args.webhook,
             )
         except DealError as exc:
             raise UserError(str(exc)) from None
@@ -310,6 +312,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     won.add_argument("--contact-name", metavar="TEXT", help="who to write to (default: the lead's name)")
     won.add_argument("--contact-email", metavar="ADDRESS", help="where to write (default: the lead's address)")
     won.add_argument("--billing-address", metavar="TEXT", help="for invoices (one line; default: none yet)")
+    won.add_argument(
+        "--language", metavar="LL", help="the client's language, ISO 639-1 (drafts' spelling; default: en)"
+    )
+    won.add_argument(
+        "--webhook",
+        metavar="URL",
+        help="where approved work is POSTed, signed, when the package delivers by webhook (https://...)",
+    )
     won.add_argument("--json", action="store_true", help="print the deal as JSON")
     won.set_defaults(func=cmd_deal_won)
     listing = dsub.add_parser("list", help="every deal, with its project")
@@ -322,7 +332,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Client projects, newest first: the saga's state, the step it is on, what that step waits "
         "for and until when.",
     )
-    projects.add_argument("--state", choices=("running", "cancelling", "delivering", "compensated"))
+    projects.add_argument("--state", choices=("running", "cancelling", "delivered", "compensated"))
     projects.add_argument("--json", action="store_true", help="one JSON object per line")
     projects.set_defaults(func=cmd_projects)
 

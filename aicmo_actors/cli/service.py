@@ -264,8 +264,8 @@ async def _active(
             alert_from=alert_from,
             routes=routes,
         ),
-        # After the deal: onboarding, strategy, then the project sagas (they ask the modules
-        # again what was in flight when they start).
+        # After the deal: onboarding, strategy, production, QC, client review, delivery, then
+        # the project sagas (they ask the modules again what was in flight when they start).
         *after.supervisors(settings, secret=secret, mail_from=client_mail_from(settings, alert_from)),
     ]
     system = ActorSystem(settings, clock=clock, children=children)
@@ -298,6 +298,7 @@ async def _active(
         for w in waiters:
             w.cancel()
         await system.stop()
+        await after.close()
         write_status(settings.state_dir, system.snapshot(), pid)
     if system.failure is not None:
         print(f"error: {system.failure}", file=sys.stderr)

@@ -236,6 +236,8 @@ class Courier(Actor[DeliverItem | CancelDeliveries | Tick]):
     # -- Tick --------------------------------------------------------------------------------------------------
 
     async def _tick(self) -> None:
+        if await self.store.deliveries.idle():
+            return
         now = self.ctx.clock.now()
         await self._send_emails(now)
         for row in await self.store.deliveries.due(now):

@@ -39,6 +39,7 @@ from aicmo_actors.delivery.tables import (
     delivery_emails,
 )
 from aicmo_actors.storage import client_mail
+from aicmo_actors.storage.client_mail import QUEUED as QUEUED_EMAIL
 from aicmo_actors.storage.client_mail import MailBook, cancel_in, queue_in
 from aicmo_actors.storage.work import run_read, run_write
 
@@ -308,7 +309,28 @@ class DeliveriesRepo:
                 changed.append(Changed(row.state, _by_id_in(conn, row.id), row.alert_due_at is not None))
             return changed
 
+        def pending(conn: Connection) -> bool:
+            # A tick with no email delivery in flight writes nothing (one writer's lock on SQLite).
+            query = sa.select(_D.c.id).where(_D.c.method == "email", _D.c.state.not_in(FINAL)).limit(1)
+            return conn.execute(query).first() is not None
+
+        if not await run_read(self.engine, pending):
+            return []
         return await run_write(self.engine, work)
+
+    async def idle(self) -> bool:
+        """Nothing a tick could act on: every delivery final with its alert told, no email
+        queued (one read; an idle tick then reads nothing else)."""
+
+        def work(conn: Connection) -> bool:
+            checks = (
+                sa.select(_D.c.id).where(_D.c.state.not_in(FINAL)),
+                sa.select(_D.c.id).where(_D.c.alert_due_at.is_not(None), _D.c.alerted_at.is_(None)),
+                sa.select(_E.c.id).where(_E.c.status == QUEUED_EMAIL),
+            )
+            return not any(conn.execute(query.limit(1)).first() for query in checks)
+
+        return await run_read(self.engine, work)
 
     async def alerts_pending(self) -> list[DeliveryRow]:
         """Deliveries whose alert was decided and not yet told."""

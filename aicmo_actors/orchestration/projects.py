@@ -37,6 +37,8 @@ class Command:
     package: dict[str, Any]
     start: date
     brief: dict[str, str]
+    #: The strategy step's result: the approved plan's version and items (production's input).
+    plan: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
 
 
@@ -72,6 +74,8 @@ def _steps(conn: Connection, project_id: str) -> dict[str, Any]:
 def _command(project: Any, steps: dict[str, Any], step: str, *, cancel: bool) -> Command:
     onboarding = steps.get("onboarding")
     brief = dict(onboarding.result or {}) if onboarding is not None and onboarding.result else {}
+    strategy = steps.get("strategy")
+    plan = dict(strategy.result or {}) if strategy is not None and strategy.result else {}
     return Command(
         project_id=project.id,
         step=step,
@@ -81,6 +85,7 @@ def _command(project: Any, steps: dict[str, Any], step: str, *, cancel: bool) ->
         package=dict(project.package),
         start=project.start_date,
         brief=brief,
+        plan=plan,
         reason=(project.cancel_reason or "") if cancel else "",
     )
 
@@ -224,6 +229,8 @@ class ProjectsRepo:
                 return outcome
             if new == rules.WAITING:
                 if step.state == rules.WAITING and step.deadline_at == fact.deadline:
+                    if step.waiting_for != fact.detail:  # progress (production's "3 of 8 delivered")
+                        _set_step(conn, project.id, fact.step, now, waiting_for=fact.detail)
                     return outcome  # the module said again where it stands
                 _set_step(
                     conn, project.id, fact.step, now, state=new, waiting_for=fact.detail, deadline_at=fact.deadline
@@ -236,9 +243,9 @@ class ProjectsRepo:
                 outcome.changes.append((fact.step, new))
                 following = rules.next_step(fact.step)
                 if following is None:
-                    _set_project(conn, project.id, now, state=rules.DELIVERING, step=rules.AFTER_LAST)
-                    _log(conn, project.id, now, "project", rules.DELIVERING)
-                    outcome.finished = (rules.DELIVERING, "")
+                    _set_project(conn, project.id, now, state=rules.DELIVERED, step=rules.AFTER_LAST, finished_at=now)
+                    _log(conn, project.id, now, "project", rules.DELIVERED)
+                    outcome.finished = (rules.DELIVERED, "")
                 else:
                     _set_project(conn, project.id, now, step=following)
                     _ask(conn, project, following, now, outcome, cancel=False)

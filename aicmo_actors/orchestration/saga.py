@@ -34,12 +34,22 @@ from contracts.onboarding import (
 )
 from contracts.orchestration import ProjectFinished, ProjectOpened, ProjectStepChanged
 from contracts.packages import PackageSpec
+from contracts.production import (
+    CancelProduction,
+    ItemLate,
+    PeriodDelivered,
+    ProducePeriod,
+    ProductionCancelled,
+    ProductionFailed,
+    ProductionStarted,
+)
 from contracts.runtime import Tick
 from contracts.strategy import (
     CancelStrategy,
     DraftStrategy,
     PlanApproved,
     PlanChangesRequested,
+    PlannedItem,
     PlanOverdue,
     PlanSent,
     StrategyCancelled,
@@ -62,6 +72,11 @@ ModuleEvent = (
     | PlanOverdue
     | StrategyCancelled
     | StrategyFailed
+    | ProductionStarted
+    | PeriodDelivered
+    | ItemLate
+    | ProductionCancelled
+    | ProductionFailed
 )
 SagaMessage = Tick | ClientSigned | ModuleEvent
 
@@ -86,7 +101,11 @@ def fact_of(event: ModuleEvent) -> rules.Fact:
         case PlanSent():
             return rules.Fact(pid, "strategy", "started", f"approval of plan version {event.version}", event.deadline)
         case PlanApproved():
-            result = {"version": str(event.version), "deliverables": str(event.deliverables)}
+            result = {
+                "version": str(event.version),
+                "deliverables": str(event.deliverables),
+                "items": [item.model_dump(mode="json") for item in event.items],
+            }
             return rules.Fact(pid, "strategy", "done", f"plan version {event.version} approved", result=result)
         case PlanChangesRequested():
             return rules.Fact(pid, "strategy", "note", f"changes asked to version {event.version}: {event.comments}")
@@ -96,6 +115,21 @@ def fact_of(event: ModuleEvent) -> rules.Fact:
             return rules.Fact(pid, "strategy", "cancelled", "plan withdrawn")
         case StrategyFailed():
             return rules.Fact(pid, "strategy", "failed", event.reason)
+        case ProductionStarted():
+            return rules.Fact(pid, "production", "started", event.waiting_for, event.deadline)
+        case PeriodDelivered():
+            result = {"period": event.period, "items": event.items}
+            return rules.Fact(
+                pid, "production", "done", f"period {event.period}: {event.items} items delivered", result=result
+            )
+        case ItemLate():
+            return rules.Fact(
+                pid, "production", "note", f"item {event.item_id} is late (due {event.due}, {event.state})"
+            )
+        case ProductionCancelled():
+            return rules.Fact(pid, "production", "cancelled", "work stopped, reviews withdrawn, deliveries cancelled")
+        case ProductionFailed():
+            return rules.Fact(pid, "production", "failed", event.reason)
     raise TypeError(f"not a module event: {type(event).__name__}")  # pragma: no cover
 
 
@@ -104,7 +138,9 @@ def command_message(command: Command) -> tuple[str, Message]:
     pid = uuid.UUID(command.project_id)
     owner = rules.OWNERS[command.step]
     if command.cancel:
-        cancel = {"onboarding": CancelOnboarding, "strategy": CancelStrategy}[command.step]
+        cancel = {"onboarding": CancelOnboarding, "strategy": CancelStrategy, "production": CancelProduction}[
+            command.step
+        ]
         return owner, cancel(project_id=pid, idempotency_key=command.key, reason=command.reason or "cancelled")
     client = ClientInfo.model_validate(command.client)
     package = PackageSpec.model_validate(command.package)
@@ -112,13 +148,23 @@ def command_message(command: Command) -> tuple[str, Message]:
         return owner, StartOnboarding(
             project_id=pid, idempotency_key=command.key, client=client, package=package, start=command.start
         )
-    return owner, DraftStrategy(
+    if command.step == "strategy":
+        return owner, DraftStrategy(
+            project_id=pid,
+            idempotency_key=command.key,
+            client=client,
+            package=package,
+            brief=command.brief,
+            start=command.start,
+        )
+    return owner, ProducePeriod(
         project_id=pid,
         idempotency_key=command.key,
         client=client,
         package=package,
         brief=command.brief,
-        start=command.start,
+        plan_version=int(command.plan.get("version") or 0),
+        items=tuple(PlannedItem.model_validate(item) for item in command.plan.get("items") or ()),
     )
 
 
@@ -138,6 +184,11 @@ class Saga(Actor[SagaMessage]):
         PlanOverdue,
         StrategyCancelled,
         StrategyFailed,
+        ProductionStarted,
+        PeriodDelivered,
+        ItemLate,
+        ProductionCancelled,
+        ProductionFailed,
     )
 
     def __init__(self, repo: ProjectsRepo) -> None:

@@ -8,9 +8,15 @@ again is always safe (the module re-announces where it stands), which is how a s
 resumes after a kill: whatever was in flight is asked again.
 
 Project states: ``running`` (a step is in progress), ``cancelling`` (its completed and
-started steps are being undone, last first), ``delivering`` (every step of this part is
-done: the delivery cycle of the modules after strategy takes over), ``compensated`` (every
-step undone after a cancel or a failure).
+started steps are being undone, last first), ``delivered`` (every step is done: the client
+is onboarded, the plan approved and the period's work delivered), ``compensated`` (every
+step undone after a cancel or a failure). ``delivering`` is what a project whose plan was
+approved before production existed said (migration 0012 moves such projects on to the
+production step).
+
+The ``production`` step is the period's whole delivery cycle: its owner, production, drives
+each piece through quality control, the client's review and delivery (contracts/production.py)
+and says the step is done when every piece is delivered.
 
 Step states: ``pending`` -> ``started`` (command told) -> ``waiting`` (the module waits for
 a person, until a deadline) -> ``done``; undoing: ``compensating`` (its cancel told) ->
@@ -21,18 +27,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 #: The saga's steps, in order, and the actor that owns each.
-STEPS: tuple[str, ...] = ("onboarding", "strategy")
-OWNERS: dict[str, str] = {"onboarding": "onboarding.intake", "strategy": "strategy.planner"}
+STEPS: tuple[str, ...] = ("onboarding", "strategy", "production")
+OWNERS: dict[str, str] = {
+    "onboarding": "onboarding.intake",
+    "strategy": "strategy.planner",
+    "production": "production.studio",
+}
 #: What the project's `step` says once every step above is done.
-AFTER_LAST = "delivery"
+AFTER_LAST = "delivered"
 
-RUNNING, CANCELLING, DELIVERING, COMPENSATED = "running", "cancelling", "delivering", "compensated"
+RUNNING, CANCELLING, DELIVERED, COMPENSATED = "running", "cancelling", "delivered", "compensated"
+#: The end state of projects finished before the production step existed (none is left after
+#: migration 0012; kept so old rows read).
+DELIVERING = "delivering"
 PENDING, STARTED, WAITING, DONE = "pending", "started", "waiting", "done"
 COMPENSATING, UNDONE, SKIPPED = "compensating", "compensated", "skipped"
 
-PROJECT_STATES = (RUNNING, CANCELLING, DELIVERING, COMPENSATED)
+PROJECT_STATES = (RUNNING, CANCELLING, DELIVERED, COMPENSATED)
 STEP_STATES = (PENDING, STARTED, WAITING, DONE, COMPENSATING, UNDONE, SKIPPED)
 #: Steps whose module is working on them (asked again when no answer came).
 IN_PROGRESS = (STARTED, WAITING)
@@ -86,7 +100,7 @@ class Fact:
     kind: str
     detail: str = ""
     deadline: datetime | None = None
-    result: dict[str, str] | None = None
+    result: dict[str, Any] | None = None
 
 
 def apply_fact(project_state: str, step_state: str, fact: Fact) -> str | None:

@@ -19,7 +19,7 @@ from markdown_it import MarkdownIt
 _WORD = re.compile(r"[^\W_](?:[\w'\u2019-]*[^\W_])?")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"\u201c(])")
 _SPLIT_LIST = re.compile(r"[\n,;]+")
-_INFLECTIONS = r"(?:s|es|ed|d|ing|er|ers)?"
+_INFLECTIONS = r"(?:s|es|ed|d|ing|er|ers|est|ly|e|en|em|n|x|mente)?"  # as QC reads them
 _QUOTES = "\"\u201c\u201d'\u2018\u2019"
 _QUOTED = re.compile(f"[{_QUOTES}]([^{_QUOTES}]{{2,60}})[{_QUOTES}]")
 _NEGATIVE = re.compile(r"\b(?:not|don'?t|never|avoid|remove|drop|without|no|stop|delete|cut)\b", re.IGNORECASE)

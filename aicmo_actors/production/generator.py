@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
@@ -40,6 +41,9 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 TYPES = ("blog_post", "social_post", "newsletter", "landing_page", "case_study")
 
 Kind = Literal["first", "retake", "revision"]
+T = TypeVar("T")
+#: The longest newsletter subject line written (QC warns above 60 characters).
+SUBJECT_MAX = 60
 
 
 @dataclass(frozen=True)
@@ -104,13 +108,19 @@ class Generator(Protocol):
 
 
 # -- the phrasebook ---------------------------------------------------------------------------------------------------
+#
+# Every piece is put together from this phrasebook, seeded by the client, the item's key and its
+# topic: the sections, their order, their headings, the openings, the closings and the
+# sentences that weave in the brief are chosen per item, so that two pieces of one client and
+# type share little text (QC fails a piece whose words are 80% the same as an earlier one's).
+# Values filled in: {company}, {audience}, {goal}, {term}, {business}, {subject}, {topic}.
 
-#: (heading, sentences) per angle; {company}, {audience}, {goal}, {term}, {business} filled in.
-_ANGLES: tuple[tuple[str, tuple[str, ...]], ...] = (
+#: (heading variants, sentences) per section.
+_SECTIONS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (
-        "Start with the goal",
+        ("Start with the goal", "One goal, written down"),
         (
-            "Every good plan starts with one clear goal: {goal}.",
+            "Every good plan starts with one clear goal.",
             "Write it down in a single sentence that the whole team can repeat.",
             "A goal that fits on one line is easier to check each week than a long list of wishes.",
             "When the goal is clear, it becomes much easier to say no to work that does not serve it.",
@@ -119,20 +129,19 @@ _ANGLES: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     (
-        "Know who you are talking to",
+        ("Know who you are talking to", "Write for real readers"),
         (
-            "The people we write for are {audience}.",
-            "They are busy, and they want answers they can use the same day.",
+            "Every reader is busy, and most want answers they can use the same day.",
             "Short, concrete advice works better for them than general promises.",
             "Listen to the questions they ask most often, and answer those first.",
             "Use the words they use, not the words of a brochure.",
-            "When in doubt, ask a few of them what they would like to read next.",
+            "When in doubt, ask a few readers what they would like to read next.",
         ),
     ),
     (
-        "Make {term} part of the routine",
+        ("Make it part of the routine", "Habits beat big projects"),
         (
-            "The best results with {term} come from steady habits rather than big projects.",
+            "The best results come from steady habits rather than big projects.",
             "Pick one small step you can take this week, and take it.",
             "Then look at what changed, and decide on the next step.",
             "Small steps are easy to explain, easy to measure and easy to undo.",
@@ -141,7 +150,7 @@ _ANGLES: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     (
-        "Measure what matters",
+        ("Measure what matters", "Pick the right numbers"),
         (
             "Choose one or two numbers that show whether the work is paying off.",
             "Measure them the same way every week, so that the trend is easy to read.",
@@ -152,51 +161,38 @@ _ANGLES: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     (
-        "Learn from the people closest to the work",
+        ("Learn from the people closest to the work", "Ask the people who do the work"),
         (
             "The people who do the work every day often see problems first.",
             "Ask them what slows them down, and what they would change tomorrow.",
             "Their answers are usually practical, and many of them cost little to try.",
             "Thank them for every idea, including the ones you do not use.",
             "A team that is heard is a team that keeps looking for better ways.",
-            "This is how good ideas turn into daily practice.",
         ),
     ),
     (
-        "Keep it simple",
+        ("Keep it lean", "Less, but better"),
         (
-            "Simple plans are easier to follow than clever ones.",
+            "Plain plans are easier to follow than clever ones.",
             "Cut every step that does not help the goal.",
             "Write instructions that a new colleague could follow on the first day.",
-            "When a process needs a long manual, it is usually a sign that it can be simpler.",
-            "Simplicity also makes mistakes easier to spot and to fix.",
-            "Start simple, and add detail only when the results show you need it.",
+            "When a process needs a long manual, it can usually be made shorter.",
+            "A short process also makes mistakes easier to spot and to fix.",
+            "Start small, and add detail only when the results show you need it.",
         ),
     ),
     (
-        "How {company} can help",
-        (
-            "At {company}, this is the kind of work we do every day.",
-            "Our focus is clear: {business}.",
-            "We work closely with {audience}, and we know the questions they face.",
-            "Our approach is practical, and we explain each step as we go.",
-            "We would rather show results than make promises.",
-            "If this sounds useful, we are happy to talk it through with you.",
-        ),
-    ),
-    (
-        "Common mistakes to avoid",
+        ("Common mistakes", "Traps worth knowing"),
         (
             "The most common mistake is to start too many things at once.",
             "Another is to measure everything and act on nothing.",
             "A third is to plan for months before trying anything in practice.",
             "Each of these mistakes wastes time that could go into real progress.",
             "The fix is the same in every case: one goal, one step, one number to watch.",
-            "Keep that rule in mind, and most problems become easier to handle.",
         ),
     ),
     (
-        "Plan the next month",
+        ("Plan the next month", "A monthly rhythm"),
         (
             "Set aside an hour at the start of each month to plan the weeks ahead.",
             "List the three things that will move the goal the most.",
@@ -207,97 +203,362 @@ _ANGLES: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     (
-        "Stay close to your customers",
+        ("Stay close to your customers", "Listen before you write"),
         (
             "Customers tell you what they value, if you give them the chance.",
             "A short call or a two-line email is often enough to learn something new.",
             "Write down what they say, in their own words.",
             "Look for patterns over a few weeks, not in a single answer.",
-            "Then use what you learn to shape the next piece of work.",
             "Customers notice when you listen, and they remember it.",
         ),
     ),
     (
-        "Use the tools you already have",
+        ("Use the tools you already have", "Before you buy anything"),
         (
-            "Most teams already own the tools they need for {term}.",
+            "Most teams already own the tools they need.",
             "Before buying anything new, look at what is already in place.",
             "Often a shared list, a calendar and a weekly meeting are enough to begin.",
             "New tools help most when the habits around them are already working.",
-            "Choose tools that the whole team finds easy to use.",
             "A tool that nobody opens is not a tool, it is a cost.",
         ),
     ),
     (
-        "Tell the story clearly",
+        ("Tell the story clearly", "Stories stick"),
         (
             "People remember stories far better than lists of features.",
             "Describe the situation, the choice that was made and what happened next.",
             "Use plain words, short sentences and real examples.",
             "Leave out anything the reader does not need to follow the story.",
-            "End with one thing the reader can do after reading.",
             "A clear story is also easier to share, which helps it reach more people.",
         ),
     ),
     (
-        "Work as one team",
+        ("Work as one team", "Nobody wins alone"),
         (
             "Good results rarely come from one person working alone.",
             "Agree on who does what, and write it down where everyone can see it.",
             "Meet briefly and often, rather than rarely and for a long time.",
             "Celebrate the small wins, because they keep the team going.",
             "When something goes wrong, look at the process before you look for blame.",
-            "Teams that trust each other move faster and make fewer mistakes.",
         ),
     ),
     (
-        "Check in regularly",
+        ("Check in every week", "The weekly check"),
         (
             "A short weekly check keeps the work on track.",
             "Look at the numbers, the open tasks and the questions that came up.",
             "Decide what to keep, what to change and what to stop.",
             "Keep the meeting short, and end it with clear next steps.",
             "Over time, these checks become the heartbeat of the work.",
-            "They also make it easy to spot problems before they grow.",
+        ),
+    ),
+    (
+        ("Test before you commit", "Try it small first"),
+        (
+            "Big changes are safer when you try them on a small scale first.",
+            "Run the new idea with one group, one region or one product for a few weeks.",
+            "Compare the result with what happened before, and be honest about the gap.",
+            "If the test works, roll it out in stages rather than all at once.",
+            "If it fails, you have lost little and learned a lot.",
+        ),
+    ),
+    (
+        ("Write it down", "Notes that save hours"),
+        (
+            "Teams forget more than they think, especially in busy weeks.",
+            "A page of notes on how a task is done saves hours of questions later.",
+            "Keep those notes where everyone can find them, and date each change.",
+            "New colleagues learn faster, and old hands stop guessing.",
+            "Good notes also show where a process has grown too long.",
+        ),
+    ),
+    (
+        ("Protect your time", "Say no more often"),
+        (
+            "Time is the budget that runs out first.",
+            "Block a few hours each week for the work that moves the goal.",
+            "Guard those hours as you would guard a meeting with a key client.",
+            "Turn down requests that do not fit, and explain why in one friendly line.",
+            "Most people accept a clear no far better than a late yes.",
+        ),
+    ),
+    (
+        ("Answer the real question", "Find the question behind the question"),
+        (
+            "When a client asks for something, there is often a deeper need behind it.",
+            "Ask why before you ask how.",
+            "Two or three follow-up questions usually reveal what matters most.",
+            "Solving the real problem saves both sides a second round of work.",
+            "It also shows that you were listening, which builds trust quickly.",
+        ),
+    ),
+    (
+        ("Make progress visible", "Show the work"),
+        (
+            "Progress that nobody sees is easy to forget.",
+            "Put the main figures on one page, and update it on the same day each week.",
+            "A chart with a clear trend says more than a paragraph of comments.",
+            "When people see things moving, they stay engaged and bring new ideas.",
+            "Visible progress also makes it easier to ask for the next budget.",
+        ),
+    ),
+    (
+        ("Learn from what went wrong", "Mistakes as lessons"),
+        (
+            "Every team makes mistakes, and the good ones learn from them.",
+            "After a problem, spend half an hour on what happened and why.",
+            "Focus on the steps that failed, never on the person who took them.",
+            "Write down one change that would stop it happening again, and make it.",
+            "Teams that review their mistakes calmly make fewer of them over time.",
+        ),
+    ),
+    (
+        ("Keep the message consistent", "One voice everywhere"),
+        (
+            "Readers trust a company that sounds the same in every place they meet it.",
+            "Use the same key words on the website, in emails and in posts.",
+            "Agree on a few phrases that describe what you do, and stick to them.",
+            "Consistency does not mean repetition: the tone stays, the examples change.",
+            "Over months, a steady message is what people start to remember.",
+        ),
+    ),
+    (
+        ("Prepare for busy seasons", "Plan for the peaks"),
+        (
+            "Most businesses have weeks when everything happens at once.",
+            "Look back at last year and mark the busiest periods in the calendar.",
+            "Prepare the routine work early, so that the peak leaves room for surprises.",
+            "Tell customers ahead of time what they can expect, and when.",
+            "A quiet plan made in advance beats a hurried one made under pressure.",
+        ),
+    ),
+    (
+        ("Ask for feedback early", "Early feedback, fewer surprises"),
+        (
+            "Feedback costs the least before the work is finished.",
+            "Share a rough draft or a first version, and ask what is missing.",
+            "People give better advice on something concrete than on an idea.",
+            "Thank every reviewer, and tell them what you changed because of them.",
+            "They will be glad to help again next time.",
+        ),
+    ),
+    (
+        ("Focus on fewer things", "Fewer priorities, more results"),
+        (
+            "A long list of priorities is really no priority at all.",
+            "Choose the three tasks that matter most this quarter.",
+            "Put everything else on a waiting list, and look at it again next month.",
+            "Focused teams finish more, even when they start less.",
+            "Finishing work also gives the team energy for the next round.",
+        ),
+    ),
+    (
+        ("Build on what already works", "Start from your strengths"),
+        (
+            "Most teams already do a few things very well.",
+            "Find those strengths, and ask how they could serve the goal even better.",
+            "Improving a good habit is easier than building a new one from scratch.",
+            "Customers often value these strengths more than the team itself does.",
+            "Name them clearly, so that everyone knows what to protect.",
+        ),
+    ),
+    (
+        ("Make the next step easy", "Remove the friction"),
+        (
+            "People act when the next step is clear and quick.",
+            "Look at every form, link and email from the reader's side.",
+            "Remove each field, click or question that is not strictly needed.",
+            "A shorter path usually brings more replies than a louder message.",
+            "Test the path yourself once a month, as if you were a new visitor.",
         ),
     ),
 )
 
-_INTROS = {
+#: Sentences that weave the brief and the topic into a section (one per section, rotated).
+_BRIDGES: tuple[str, ...] = (
+    "For {audience}, this matters more than it first seems.",
+    "This is where {term} earns its place.",
+    "It is one of the quickest ways to move towards the goal: {goal}.",
+    "We see this every week in our work at {company}.",
+    "It applies directly to {subject}.",
+    "Keep {audience} in mind at each step.",
+    "Done well, it also makes {term} easier to explain.",
+    "It is a small habit with a large effect on {subject}.",
+    "At {company}, we build it into every project from the first week.",
+    "The reward is real progress towards one aim: {goal}.",
+    "Readers among {audience} tell us this is what they value most.",
+    "It fits naturally with {term}.",
+)
+
+_INTROS: dict[str, tuple[str, ...]] = {
     "blog_post": (
-        "This article looks at {topic_lc}. It is written for {audience}, and it keeps to what you can put into "
-        "practice this week."
+        "This article looks at {subject}. It is written for {audience}, and it keeps to what you can put into "
+        "practice this week.",
+        "If you work with {audience} in mind, {subject} is worth an hour of your time. Here is what we have learned "
+        "about it, in plain words.",
+        "Most advice on {subject} is either too vague or too long. This piece tries to be neither, with a few ideas "
+        "you can use right away.",
+        "At {company}, we are asked about {subject} more than almost anything else. These are the answers we give, "
+        "step by step.",
+        "Where should you begin with {subject}? The short answer: with one clear aim, {goal}. The longer answer "
+        "follows below.",
     ),
-    "newsletter": "Here is what we have for you this month: a short, practical look at {topic_lc}.",
+    "newsletter": (
+        "Here is what we have for you this month: a short, practical look at {subject}.",
+        "This month we turn to {subject}, with a few ideas you can try before the next issue.",
+        "A quick note from all of us at {company}: this issue is about {subject}.",
+        "Welcome to this month's issue. Our subject is {subject}, and we have kept it short.",
+    ),
     "case_study": (
-        "This case study looks at {topic_lc}. It shows how a clear goal, a simple plan and steady habits work "
-        "together for {audience}."
+        "This case study looks at {subject}. It shows how a clear goal, a calm plan and steady habits work "
+        "together for {audience}.",
+        "What happens when a team takes {subject} seriously? This case study follows the work from the first "
+        "question to the results.",
+        "The starting point was familiar to many {audience}: plenty of ideas, little time. Here is how the work on "
+        "{subject} took shape.",
     ),
-    "landing_page": "{company} helps {audience} with {term}. Our aim is simple: {goal}.",
-    "generic": "This piece looks at {topic_lc}, for {audience}.",
+    "landing_page": (
+        "{company} helps {audience} with {term}. Our aim is clear: {goal}.",
+        "Working with {audience} every day has taught us what helps. With {company}, you get {term} that fits your "
+        "team.",
+        "You want results, not more meetings. {company} brings {term} to {audience}, one clear step at a time.",
+    ),
+    "generic": (
+        "This piece looks at {subject}, for {audience}.",
+        "A few thoughts on {subject}, written with {audience} in mind.",
+        "Here is a practical look at {subject} from the team at {company}.",
+    ),
 }
-_CLOSINGS = {
-    "blog_post": "Pick one idea from this article and try it this week. Small steps add up, and {company} is glad "
-    "to help you take the next one.",
-    "newsletter": "Thank you for reading. Reply to this email if you would like to talk about any of it.",
-    "case_study": "The lesson is simple: clear goals and steady habits beat big plans. {company} is glad to help "
-    "you take the first step.",
-    "generic": "Thank you for reading. {company} is glad to help you take the next step.",
+_CLOSINGS: dict[str, tuple[str, ...]] = {
+    "blog_post": (
+        "Pick one idea from this article and try it this week. Small steps add up, and {company} is glad to help "
+        "you take the next one.",
+        "You do not need to do all of this at once. Choose the steps that fit your week, and let us know how it "
+        "goes: {company} is always happy to talk.",
+        "That is the whole approach. Start with one change, watch what it does, and plan the next steps from there. "
+        "If you would like a second opinion, {company} is one message away.",
+        "Try one of these ideas before the month is out. When you are ready for the next steps, the team at "
+        "{company} would be glad to hear from you.",
+    ),
+    "newsletter": (
+        "Thank you for reading. Reply to this email if you would like to talk about any of it.",
+        "That is all for this issue. If one of these ideas helps, we would love to hear about it.",
+        "Questions or ideas for the next issue? Just hit reply: we read every message.",
+    ),
+    "case_study": (
+        "The lesson is clear: a steady plan beats a big one. {company} is glad to help you take the first step.",
+        "What worked here can work for other teams too. If you would like to try it, {company} is happy to talk.",
+        "Good results came from small, regular steps. Ask {company} how the same approach could work for you.",
+    ),
+    "generic": (
+        "Thank you for reading. {company} is glad to help you take the next step.",
+        "We hope this helps. Talk to {company} whenever you are ready for the next step.",
+    ),
 }
+_LAST_HEADINGS = {
+    "blog_post": ("Where to start", "Your next step", "In short", "What to do this week"),
+    "case_study": ("What comes next", "The lessons", "Looking ahead"),
+}
+_TERMS_SENTENCES = (
+    "Ask our clients to describe {company}, and the same words come up again and again: {terms}.",
+    "A few ideas guide everything we write about here: {terms}.",
+    "In our work, a few words sum up what we aim for: {terms}.",
+)
+_HOOKS = (
+    "{topic}: what works for {audience}.",
+    "New on our side: {topic}.",
+    "{topic}. Here is the short version.",
+    "On our minds this week: {topic}.",
+    "{topic}. A few lines for busy readers.",
+    "Worth a minute of your day: {topic}.",
+    "Today's note: {topic}.",
+    "{topic}. What we have learned so far.",
+    "A practical thought on a familiar subject: {topic}.",
+    "{topic}. Three things worth knowing.",
+)
+_SOCIAL_ASKS = (
+    "What has worked for you?",
+    "How does your team handle this?",
+    "Which step would you try first?",
+    "",
+    "Would you add anything?",
+    "Tell us in the comments what you would change.",
+    "Does this match what you see in your own work?",
+    "",
+    "Agree, or not quite?",
+)
+_CALLS = (
+    "Want to know more? Talk to {company}.",
+    "{company} is happy to help: send us a message.",
+    "More ideas like this from {company} every week.",
+    "Questions? The team at {company} is glad to answer them.",
+    "Follow {company} for more practical ideas.",
+    "Curious how this could work for you? Ask {company}.",
+    "Share this with a colleague who might find it useful.",
+    "We write about this often at {company}. Stay tuned.",
+)
+#: First words of a sentence that leans on the one before it (not a tip on its own).
+_LEANS_BACK = frozenset(
+    "Then It It's Its They Their Them This These That Those Each Another A Keep Guard Name Thank Over Often Most "
+    "Customers Done Ask".split()
+)
+#: A post's sentence on a word the brief asks for.
+_SOCIAL_TERMS = (
+    "One word we keep coming back to: \u201c{term}\u201d.",
+    "For us, \u201c{term}\u201d is a promise, not a slogan.",
+    "It all comes back to \u201c{term}\u201d.",
+    "Our rule of thumb: keep it \u201c{term}\u201d in every step.",
+    "That is what \u201c{term}\u201d means to us in practice.",
+    "A good reminder of why \u201c{term}\u201d matters.",
+    "Small steps, and \u201c{term}\u201d at every one of them.",
+)
+_GREETINGS = ("Hello,", "Hi there,", "Dear reader,", "Hello again,")
+_SIGNOFFS = ("The {company} team", "With best wishes, the team at {company}", "Until next time, the {company} team")
 _BENEFITS = (
     "A clear plan built around your goal",
     "Practical steps your team can take this week",
-    "Simple numbers that show what is working",
+    "Plain numbers that show what is working",
     "A partner who explains each step as we go",
+    "Regular check-ins, short and to the point",
+    "Work that fits the way your team already works",
+    "Honest advice, including when to wait",
+    "Results you can show to your own customers",
 )
 
+#: Ordinary words a phrase of the brief may start with: such a first word is written in lower
+#: case inside a sentence. Any other first word is kept as written (a name, a product, an
+#: acronym: "Northwind Labs makes ...", "Europe's ...", "SaaS founders").
+_ORDINARY = frozenset(
+    """a an the this that these those our your their my his her its we you they i it one two three four five six
+    seven eight nine ten some many most more less fewer few all any every each both several other another such
+    what how why when where which who whose whether if to for with without from by in on at of about into over
+    under between through after before during since until and or but not no more better faster new small
+    smaller large larger big bigger mid-sized medium-sized growing busy local independent online modern young
+    senior junior first next last best top key main real everyday daily weekly monthly ordinary busy
+    operations marketing sales finance product engineering support service services customer customers
+    client clients people teams team owners founders managers leads leaders heads directors buyers users
+    businesses companies firms organisations organizations agencies shops retailers brands families parents
+    students developers engineers designers doctors teachers makers professionals experts decision decision-makers
+    help helping make making build building get getting grow growing reach reaching win winning keep keeping
+    steady visible clear practical reliable affordable higher lower stronger simpler easier quicker""".split()
+)
+_WORDLIKE = re.compile(r"[A-Z][a-z]+(?:-[a-z]+)*")
 
-def _lead_lower(text: str) -> str:
-    """A phrase as the middle of a sentence: its first letter lower case (unless an acronym)."""
+
+def _lead_lower(text: str, keep: tuple[str, ...] = ()) -> str:
+    """A phrase as the middle of a sentence. Its first word goes to lower case only when it is
+    an ordinary word (`_ORDINARY`) written with one capital ("More demo requests" -> "more demo
+    requests") and not how a name in `keep` begins (the company, the words to use as the brief
+    writes them): "Northwind Labs makes ..." and "Europe and ..." stay as written."""
     text = text.strip().rstrip(".!?").strip()
-    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
-        return text[0].lower() + text[1:]
-    return text
+    first = re.split(r"[\s,:;]+", text, maxsplit=1)[0]
+    if not _WORDLIKE.fullmatch(first) or first.lower() not in _ORDINARY:
+        return text
+    for name in keep:
+        head = re.split(r"[\s,:;]+", name.strip(), maxsplit=1)[0]
+        if head == first:  # the brief writes it capitalised: a name (a lower-case word to use is ordinary)
+            return text
+    return first.lower() + text[len(first) :]
 
 
 def _first(brief: dict[str, str], key: str, fallback: str) -> str:
@@ -307,6 +568,37 @@ def _first(brief: dict[str, str], key: str, fallback: str) -> str:
 
 def _seed(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+
+
+def _shuffled(seed: str, items: Sequence[T]) -> list[T]:
+    """`items` in an order that depends only on `seed` (no random module: a hash per position)."""
+    return [items[i] for i in sorted(range(len(items)), key=lambda i: _seed(f"{seed}:{i}"))]
+
+
+def _slot(item: PlannedItem) -> int:
+    """Where an item stands among its client's pieces of its type: its piece, then its month."""
+    return item.piece + 53 * (item.due.year * 12 + item.due.month)
+
+
+def _turn(slot: int, step: int, n: int) -> int:
+    """The `slot`-th of `n` options, taken `step` at a time, shifted by one each time round."""
+    return (step * slot + slot // n) % n
+
+
+def _pick(seed: str, options: Sequence[T]) -> T:
+    return options[_seed(seed) % len(options)]
+
+
+def _and(parts: Sequence[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1] if parts else ""
+
+
+def _cut(text: str, limit: int) -> str:
+    """`text` cut at a word boundary to at most `limit` characters."""
+    if len(text) <= limit:
+        return text
+    return text[: limit + 1].rsplit(" ", 1)[0].rstrip(" ,;:-") or text[:limit]
 
 
 @lru_cache(maxsize=1)
@@ -327,6 +619,8 @@ def template_name(item_type: str) -> str:
 @dataclass
 class _Context:
     values: dict[str, str]
+    seed: str = ""
+    bridges: list[str] = field(default_factory=list)
     sections: list[tuple[str, str]] = field(default_factory=list)
     pool: list[str] = field(default_factory=list)
 
@@ -366,55 +660,93 @@ class TemplateGenerator:
     def _context(self, request: DraftRequest) -> _Context:
         brief, item, company = request.brief, request.item, request.client.company
         avoid = request.avoid
+        pattern = drafting.avoid_pattern(avoid)
         terms = [t for t in drafting.phrases(brief.get("words_to_use")) if not drafting.contains_any(t, avoid)]
+        keep = (company, *terms)
         terms = [t for t in terms if t.lower() != company.lower()]
         in_topic = [t for t in terms if t.lower() in item.topic.lower()]
-        term = (in_topic or terms or ["this work"])[0]
+        seed = f"{company}:{item.key}:{item.topic}:{item.due.isoformat()}"
+        rotated = _shuffled(f"{seed}:terms", terms)
+        term = (in_topic or rotated or ["this work"])[0]
+        topic_safe = item.topic if not drafting.contains_any(item.topic, avoid) else f"News from {company}"
         values = {
             "company": company,
-            "topic": item.topic,
-            "topic_lc": _lead_lower(item.topic),
-            "topic_safe": item.topic if not drafting.contains_any(item.topic, avoid) else f"News from {company}",
-            "audience": _lead_lower(_first(brief, "audience", "the people we work with")),
-            "goal": _lead_lower(_first(brief, "goals", "steady, visible progress")),
-            "business": _lead_lower(_first(brief, "business", "practical help for growing teams")),
-            "term": _lead_lower(term),
+            "topic": topic_safe.strip().rstrip(".!?"),
+            "subject": _lead_lower(topic_safe, keep),
+            "topic_safe": topic_safe,
+            "audience": _lead_lower(_first(brief, "audience", "the people we work with"), keep),
+            "goal": _lead_lower(_first(brief, "goals", "steady, visible progress"), keep),
+            "business": _lead_lower(_first(brief, "business", "practical help for growing teams"), keep),
+            "term": _lead_lower(term, keep),
+            "terms": _and([f"\u201c{t}\u201d" for t in terms]),
         }
-        values = {k: (v if not drafting.contains_any(v, avoid) or k == "topic" else "") for k, v in values.items()}
+        values = {
+            k: (v if not drafting.contains_any(v, avoid) or k in ("topic", "topic_safe") else "")
+            for k, v in values.items()
+        }
         values["audience"] = values["audience"] or "the people we work with"
         values["goal"] = values["goal"] or "steady, visible progress"
         values["business"] = values["business"] or "practical help for growing teams"
         values["term"] = values["term"] or "this work"
-        start = _seed(f"{company}:{item.key}:{item.topic}") % len(_ANGLES)
-        angles = [_ANGLES[(start + i) % len(_ANGLES)] for i in range(len(_ANGLES))]
-        ctx = _Context(values)
-        pattern = drafting.avoid_pattern(avoid)
-        for heading, said in angles:
+        values["subject"] = values["subject"] or "this subject"
+        ctx = _Context(values, seed=seed)
+        bridges = [b.format(**values) for b in _shuffled(f"{seed}:bridges", _BRIDGES)]
+        bridges = [b for b in bridges if pattern is None or not pattern.search(b)]
+        ctx.bridges = bridges
+        for n, (headings, said) in enumerate(_shuffled(f"{seed}:sections", _SECTIONS)):
             kept = [s.format(**values) for s in said]
+            if len(kept) >= 5:  # one sentence left out (not the opening one), a different one per item
+                del kept[1 + _seed(f"{seed}:drop:{n}") % (len(kept) - 1)]  # never the first
+            if bridges:
+                at = 1 + _seed(f"{seed}:bridge:{n}") % len(kept)
+                kept.insert(at, bridges[n % len(bridges)])
             kept = [s for s in kept if pattern is None or not pattern.search(s)]
             if kept:
-                ctx.sections.append((heading.format(**values), " ".join(kept)))
+                ctx.sections.append((_pick(f"{seed}:heading:{n}", headings).format(**values), " ".join(kept)))
                 ctx.pool.extend(kept)
         return ctx
 
     def _first(self, request: DraftRequest, ctx: _Context) -> tuple[str, str]:
-        item, v = request.item, ctx.values
+        item, v, seed = request.item, ctx.values, ctx.seed
         kind = item.type if item.type in TYPES else "generic"
         limits = request.limits
         social = kind == "social_post" or (item.max_chars is not None and item.max_words is None)
         template = environment().get_template(template_name("social_post" if social else item.type))
+        pattern = drafting.avoid_pattern(request.avoid)
+
+        def one(key: str, options: Sequence[str]) -> str:
+            """A seeded choice among `options`, filled, avoiding the words to avoid (or "")."""
+            filled = [o.format(**v) for o in _shuffled(f"{seed}:{key}", options)]
+            return next((f for f in filled if pattern is None or not pattern.search(f)), "")
+
+        intro = one("intro", _INTROS.get(kind, _INTROS["generic"]))
+        if v["terms"] and (limits.min_words or 0) >= 300:
+            intro = f"{intro} {one('terms', _TERMS_SENTENCES)}".strip()
+        benefits = _shuffled(f"{seed}:benefits", _BENEFITS)[:4]
         fill: dict[str, Any] = {
             "company": v["company"],
-            "intro": _INTROS.get(kind, _INTROS["generic"]).format(**v),
-            "closing": _CLOSINGS.get(kind, _CLOSINGS["generic"]).format(**v),
-            "hook": f"{v['topic_safe']}: what works for {v['audience']}.",
-            "call": f"Want to know more? Talk to {v['company']}.",
-            "benefits": _BENEFITS,
+            "intro": intro,
+            "closing": one("closing", _CLOSINGS.get(kind, _CLOSINGS["generic"])),
+            "last_heading": one("last", _LAST_HEADINGS.get(kind, ("What comes next",))),
+            "first_heading": one("first", ("The challenge", "Where it started", "The starting point")),
+            "why_heading": one("why", ("Why it matters", "Why this matters now", "The problem we solve")),
+            "benefits_heading": one("benefits", ("What you get", "What is included", "How we help")),
+            "contact_heading": one("contact", ("Get in touch", "Talk to us", "Next steps")),
+            "greeting": one("greeting", _GREETINGS),
+            "signoff": one("signoff", _SIGNOFFS),
+            "hook": one("hook", _HOOKS),
+            "ask": one("ask", _SOCIAL_ASKS),
+            "call": one("call", _CALLS),
+            "benefits": [b for b in benefits if pattern is None or not pattern.search(b)],
         }
         if social:
-            # One or two short tips, each a sentence.
-            tips = [(h, s) for h, s in ((h, drafting.sentences(p)[0]) for h, p in ctx.sections[:2])]
-            sections = tips
+            sections = self._tips(request, ctx)
+            # The pieces of one period take turns through the openings and calls.
+            slot = _slot(item)
+            hooks = [h for h in (o.format(**v) for o in _HOOKS) if pattern is None or not pattern.search(h)]
+            calls = [c for c in (o.format(**v) for o in _CALLS) if pattern is None or not pattern.search(c)]
+            fill["hook"] = hooks[_turn(slot, 1, len(hooks))] if hooks else v["topic_safe"]
+            fill["call"] = calls[_turn(slot, 3, len(calls))] if calls else ""
         else:
             sections = []
             for section in ctx.sections:
@@ -427,12 +759,43 @@ class TemplateGenerator:
         text = template.render(sections=sections, **fill)
         used = set(drafting.sentences(" ".join(p for _, p in sections)))
         ctx.pool = [s for s in ctx.pool if s not in used]
+        return self._title(kind, v), re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+    @staticmethod
+    def _tips(request: DraftRequest, ctx: _Context) -> list[tuple[str, str]]:
+        """A post's two tips, sentences of the phrasebook that read on their own, and a sentence
+        on a word to use. The client's posts walk through the tips in turn (by piece and month),
+        so that the posts of a period never share one."""
+        v, company = ctx.values, request.client.company
+        pattern = drafting.avoid_pattern(request.avoid)
+        alone = [
+            s.format(**v) for _, said in _SECTIONS for s in said if s.split()[0] not in _LEANS_BACK and "{" not in s
+        ]
+        alone = [s for s in _shuffled(f"{company}:tips", alone) if pattern is None or not pattern.search(s)]
+        slot = _slot(request.item)
+        n = len(alone)
+        picks = (slot, 3 * slot + slot // n + n // 2, 7 * slot + 2 * (slot // n) + n // 3)
+        chosen = list(dict.fromkeys(alone[i % n] for i in picks)) if n >= 3 else []
+        tips = [("", tip) for tip in chosen]
+        if v["term"] != "this work":
+            said = [s.format(**v) for s in _SOCIAL_TERMS]
+            said = [s for s in said if pattern is None or not pattern.search(s)]
+            if said:
+                tips.append(("", said[_turn(slot, 2, len(said))]))
+        return tips
+
+    @staticmethod
+    def _title(kind: str, v: dict[str, str]) -> str:
         title = v["topic_safe"]
         if kind == "newsletter":
-            title = f"{v['company']} newsletter: {title}"
-        elif kind == "case_study" and not title.lower().startswith("case study"):
-            title = f"Case study: {title}"
-        return title, re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+            # A subject line: inboxes cut it off after about 60 characters.
+            short = title.split(":")[0].strip()
+            options = (f"{v['company']} newsletter: {title}", f"{v['company']}: {title}", title, short)
+            fitting = [o for o in options if len(o) <= SUBJECT_MAX]
+            return fitting[0] if fitting else _cut(short, SUBJECT_MAX)
+        if kind == "case_study" and not title.lower().startswith("case study"):
+            return f"Case study: {title}"
+        return title
 
     def _revise(self, request: DraftRequest, ctx: _Context) -> tuple[str, str]:
         assert request.previous is not None

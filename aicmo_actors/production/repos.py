@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -43,6 +43,7 @@ from aicmo_actors.production.tables import (
 from aicmo_actors.storage.insert import insert_ignore_in
 from aicmo_actors.storage.work import run_read, run_write
 
+_T = TypeVar("_T")
 _I, _V, _R = production_items, production_versions, production_runs
 _B, _BI, _D = production_batches, production_batch_items, production_deliveries
 _A, _H = production_alerts, production_item_events
@@ -335,6 +336,10 @@ class ItemsRepo:
     async def start_due(self, now: datetime, should_start: Callable[[Item], bool]) -> list[Item]:
         """Planned items whose start day has come go to drafting."""
 
+        def due(conn: Connection) -> bool:
+            rows = conn.execute(sa.select(_I).where(_I.c.state == PLANNED)).all()
+            return any(should_start(_item(row)) for row in rows)
+
         def work(conn: Connection) -> list[Item]:
             started = []
             for row in conn.execute(sa.select(_I).where(_I.c.state == PLANNED)).all():
@@ -344,7 +349,7 @@ class ItemsRepo:
                     started.append(item)
             return started
 
-        return await run_write(self.engine, work)
+        return await self._write_if(due, work, [])
 
     async def writing(self) -> list[Item]:
         """Items the generator writes the next version of (not those awaiting a person)."""
@@ -444,6 +449,10 @@ class ItemsRepo:
     async def make_batches(self, now: datetime) -> list[Batch]:
         """One batch per project of the items in review that are in none yet."""
 
+        def due(conn: Connection) -> bool:
+            query = sa.select(_I.c.id).where(_I.c.state == IN_REVIEW, _I.c.batch_key.is_(None)).limit(1)
+            return conn.execute(query).first() is not None
+
         def work(conn: Connection) -> list[Batch]:
             waiting = conn.execute(
                 sa.select(_I.c.project_id, _I.c.id)
@@ -472,6 +481,31 @@ class ItemsRepo:
                 made.append(Batch(key, project_id, tuple(pairs)))
             return made
 
+        return await self._write_if(due, work, [])
+
+    async def idle(self) -> bool:
+        """Nothing a tick could act on: no open piece, no alert untold, no cancel unconfirmed
+        (one read; an idle tick then reads nothing else)."""
+
+        def work(conn: Connection) -> bool:
+            checks = (
+                sa.select(_I.c.id).where(_I.c.state.not_in((DELIVERED, CANCELLED))),
+                sa.select(_A.c.key).where(_A.c.told_at.is_(None)),
+                sa.select(_R.c.project_id).where(
+                    _R.c.cancelled_at.is_not(None),
+                    sa.or_(_R.c.reviews_withdrawn_at.is_(None), _R.c.deliveries_cancelled_at.is_(None)),
+                ),
+            )
+            return not any(conn.execute(query.limit(1)).first() for query in checks)
+
+        return await run_read(self.engine, work)
+
+    async def _write_if(self, due: Callable[[Connection], bool], work: Callable[[Connection], _T], nothing: _T) -> _T:
+        """`work` in a write transaction, only when a read finds it has something to do: a tick
+        with nothing due writes nothing (on SQLite every write transaction takes the one
+        writer's lock, and each is a commit the service pays for)."""
+        if not await run_read(self.engine, due):
+            return nothing
         return await run_write(self.engine, work)
 
     def _batch_in(self, conn: Connection, key: str, project_id: str) -> Batch:
@@ -496,14 +530,15 @@ class ItemsRepo:
         def due(told_at: datetime | None, wait: timedelta) -> bool:
             return every or rules.resend_due(told_at, now, wait)
 
-        def work(conn: Connection) -> InFlight:
+        def work(conn: Connection, mark: bool = True) -> InFlight:
             qc = []
             for row in conn.execute(sa.select(_I).where(_I.c.state == IN_QC)).all():
                 item = _item(row)
                 found = version_in(conn, item.id, item.version)
                 if found is not None and due(item.told_at, silence.qc):
                     qc.append((item, found))
-                    conn.execute(sa.update(_I).where(_I.c.id == item.id).values(told_at=now))
+                    if mark:
+                        conn.execute(sa.update(_I).where(_I.c.id == item.id).values(told_at=now))
             batches = []
             open_batches = conn.execute(
                 sa.select(_B.c.key, _B.c.project_id, _B.c.told_at)
@@ -515,7 +550,8 @@ class ItemsRepo:
                     batch = self._batch_in(conn, key, project_id)
                     if batch.items:
                         batches.append(batch)
-                        conn.execute(sa.update(_B).where(_B.c.key == key).values(told_at=now))
+                        if mark:
+                            conn.execute(sa.update(_B).where(_B.c.key == key).values(told_at=now))
             deliveries = []
             waiting = conn.execute(
                 sa.select(_D)
@@ -526,7 +562,8 @@ class ItemsRepo:
             for row in waiting:
                 if due(row.told_at, silence.delivery):
                     deliveries.append(_delivery(row))
-                    conn.execute(sa.update(_D).where(_D.c.key == row.key).values(told_at=now))
+                    if mark:
+                        conn.execute(sa.update(_D).where(_D.c.key == row.key).values(told_at=now))
             cancels = []
             unconfirmed = conn.execute(
                 sa.select(_R.c.project_id, _R.c.cancel_told_at).where(
@@ -537,13 +574,22 @@ class ItemsRepo:
             for project_id, told_at in unconfirmed:
                 if due(told_at, silence.cancel):
                     cancels.append(project_id)
-                    conn.execute(sa.update(_R).where(_R.c.project_id == project_id).values(cancel_told_at=now))
+                    if mark:
+                        conn.execute(sa.update(_R).where(_R.c.project_id == project_id).values(cancel_told_at=now))
             return InFlight(tuple(qc), tuple(batches), tuple(deliveries), tuple(cancels))
 
-        return await run_write(self.engine, work)
+        def anything(conn: Connection) -> bool:
+            found = work(conn, mark=False)
+            return bool(found.qc or found.batches or found.deliveries or found.cancels)
+
+        return await self._write_if(anything, work, InFlight((), (), (), ()))
 
     async def find_late(self, now: datetime, late: Callable[[Item], str | None]) -> int:
         """Mark the open items late now and queue their alert, once each; returns how many."""
+
+        def due(conn: Connection) -> bool:
+            query = sa.select(_I).where(_I.c.state.in_(rules.OPEN_STATES), _I.c.late_at.is_(None))
+            return any(late(_item(row)) is not None for row in conn.execute(query).all())
 
         def work(conn: Connection) -> int:
             found = 0
@@ -560,7 +606,7 @@ class ItemsRepo:
                 alert_in(conn, f"{item.id}:late", item, "late", words, now)
             return found
 
-        return await run_write(self.engine, work)
+        return await self._write_if(due, work, 0)
 
     async def pending_alerts(self) -> list[Alert]:
         def work(conn: Connection) -> list[Alert]:

@@ -222,6 +222,8 @@ class Studio(Actor[Incoming]):
     # -- Tick -------------------------------------------------------------------------------------------------
 
     async def _tick(self) -> None:
+        if await self.repo.idle():
+            return
         now = self.ctx.clock.now()
         started = await self.repo.start_due(
             now, lambda item: rules.should_start(item.start_on, now, str(item.client.get("timezone", "UTC")))
@@ -383,6 +385,8 @@ class Studio(Actor[Incoming]):
                 item=PlannedItem.model_validate(item.item),
                 title=version.title,
                 text=version.text,
+                # The offline templates write English, whatever the client's language.
+                language="en" if version.source == "template" else None,
             ),
         )
 

@@ -26,12 +26,15 @@ CHECKER = "qc.checker"
 
 def run_checks(message: CheckDraft, earlier: list[EarlierDraft]) -> Verdict:
     """The checks of one `CheckDraft` against the client's earlier drafts (pure, CPU only)."""
+    client = message.client
+    if message.language and message.language != client.language:
+        client = client.model_copy(update={"language": message.language})
     return check_draft(
         message.title,
         message.text,
         item=message.item,
         brief=message.brief,
-        client=message.client,
+        client=client,
         reading_grade=message.package.reading_grade,
         earlier=[Earlier(item=f"item {e.item_id}, version {e.version}", title=e.title, text=e.text) for e in earlier],
     )
@@ -40,8 +43,9 @@ def run_checks(message: CheckDraft, earlier: list[EarlierDraft]) -> Verdict:
 class Checker(Actor[CheckDraft]):
     """Checks drafts, once per key (see the module)."""
 
-    def __init__(self, store: QcStore) -> None:
+    def __init__(self, store: QcStore, *, in_thread: bool = True) -> None:
         self.store = store
+        self.in_thread = in_thread
 
     async def receive(self, message: CheckDraft) -> None:
         found = await self.store.checks.find(message.idempotency_key)
@@ -69,7 +73,8 @@ class Checker(Actor[CheckDraft]):
 
     async def _check(self, message: CheckDraft) -> Check:
         earlier = await self.store.checks.earlier(str(message.client.client_ref), str(message.item_id))
-        verdict = await anyio.to_thread.run_sync(partial(run_checks, message, earlier))
+        check = partial(run_checks, message, earlier)
+        verdict = await anyio.to_thread.run_sync(check) if self.in_thread else check()
         new = NewCheck(
             idempotency_key=message.idempotency_key,
             project_id=str(message.project_id),

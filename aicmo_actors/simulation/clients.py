@@ -1,11 +1,16 @@
-"""The simulated world after the deal: prospects who sign, then answer the intake and the plan.
+"""The simulated world after the deal: prospects who sign, then answer the intake, the plan
+and the reviews of their work.
 
 A prospect who replied "interested" signs, with a seeded probability, a few days later: the
 world does what `python run.py deal won` does (`CamStore.deals.win`). A signed client then
 reads the emails the agency sends them (the welcome and its reminders, each version of the
-plan) and answers through the pages their links open, as the web forms' POSTs do: the intake
+plan, each batch of work up for review, the delivered work) and answers through the pages
+their links open, as the web forms' POSTs do, or by replying in their own words: the intake
 on time, late (after the first or the second reminder) or never; the plan approved, changed
-once then approved, or never answered.
+once then approved, or never answered; each batch of work approved or changed on its page,
+approved or changed by a reply, answered unclearly (a person is asked), or met with silence
+(the package's auto-approval, or a person). Some come back to an old review link after it
+expired: it must open nothing.
 
 Every decision is a pure function of the seed and the client's address (`faults.roll`), never
 of the order tasks ran in, and draws nothing from the world's other random streams: with no
@@ -36,6 +41,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.cam.repos import CamStore
+from aicmo_actors.client_review import ReviewStore
 from aicmo_actors.gateways.calendar import known_country, local_date
 from aicmo_actors.onboarding import OnboardingStore
 from aicmo_actors.onboarding import rules as intake_rules
@@ -53,9 +59,30 @@ SIGNED_BY = "simulation"
 
 INTAKE_FATES = ("on_time", "after_reminder_1", "after_reminder_2", "never")
 PLAN_FATES = ("approves", "changes_once", "never")
+REVIEW_FATES = ("page_approves", "page_changes", "email_approves", "email_changes", "email_unclear", "silent")
+#: What clients write back to a review request, in their own words and languages.
+APPROVALS = (
+    "Looks good, go ahead.",
+    "Approved, thanks!",
+    "All fine by us, please publish.",
+    "Passt so, bitte veröffentlichen.",
+    "C'est validé pour nous, merci.",
+    "Aprobado, adelante.",
+)
+CHANGE_REPLIES = (
+    'Please make the first one shorter, and do not use the word "disrupt".',
+    "Could you change the title of the blog post? It sounds too salesy.",
+    "Bitte den ersten Absatz kürzen und weniger Fachbegriffe verwenden.",
+)
+UNCLEAR_REPLIES = ("Thanks, I'll have a look next week.", "Can we talk about this on Friday?")
+#: What a client who asks for changes on the review page writes.
+CHANGE_WORK = 'Please drop the word "practical", and say more about our customers.'
+#: Days after which a client comes back to their first review link (it expired by then).
+STALE_LOOK_DAYS = 40
 
 _INTAKE_LINK = re.compile(r"/client/intake/([0-9a-f]{64})")
 _PLAN_LINK = re.compile(r"/client/plan/([0-9a-f]{64})")
+_REVIEW_LINK = re.compile(r"/client/review/([0-9a-f]{64})")
 _PLAN_PDF = re.compile(r"^plan-v(\d+)\.pdf$")
 _REMINDER_ID = re.compile(r"^<onboarding\.reminder\.(\d+)\.")
 #: Where a time zone's clients are, for their public holidays.
@@ -88,6 +115,26 @@ class ClientBehaviour:
     plan_approves: float = 0.7
     plan_changes_once: float = 0.2
     plan_h: tuple[float, float] = (2.0, 60.0)
+    #: A batch of work up for review (changes only on the client's first batch; later ones are
+    #: approved the same way), within `review_h` of its email.
+    review_page_approves: float = 0.4
+    review_page_changes: float = 0.25
+    review_email_approves: float = 0.12
+    review_email_changes: float = 0.1
+    review_email_unclear: float = 0.05
+    review_h: tuple[float, float] = (1.0, 40.0)
+    #: Of the clients, those who open their first review link again after it expired.
+    stale_look: float = 0.3
+
+    def review_fate(self, chance: float) -> str:
+        bounds = (
+            self.review_page_approves,
+            self.review_page_changes,
+            self.review_email_approves,
+            self.review_email_changes,
+            self.review_email_unclear,
+        )
+        return _pick(chance, REVIEW_FATES, bounds)
 
     def intake_fate(self, chance: float) -> str:
         bounds = (self.intake_on_time, self.intake_after_reminder_1, self.intake_after_reminder_2)
@@ -95,6 +142,13 @@ class ClientBehaviour:
 
     def plan_fate(self, chance: float) -> str:
         return _pick(chance, PLAN_FATES, (self.plan_approves, self.plan_changes_once))
+
+
+def simulated_package() -> dict[str, Any]:
+    """What simulated clients buy: the example package, its work delivered by email and by a
+    signed webhook, and a client's silence on a review taken as approval after 4 business days."""
+    spec = load_package(PACKAGE_FILE)
+    return spec.model_copy(update={"delivery": ("email", "webhook"), "auto_approve_days": 4}).model_dump(mode="json")
 
 
 def _pick(chance: float, fates: tuple[str, ...], probabilities: tuple[float, ...]) -> str:
@@ -143,6 +197,9 @@ class Client:
     intake_answered_at: datetime | None = None
     #: Plan version -> "approved" / "changes".
     plan_answers: dict[int, str] = field(default_factory=dict)
+    #: Review links seen (one per batch), and what the client did with each batch.
+    review_tokens: list[str] = field(default_factory=list)
+    reviews: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -170,9 +227,15 @@ class Clients:
         self.clock = clock
         self.database_url = database_url
         self.behaviour = behaviour or ClientBehaviour()
-        self.package = package if package is not None else load_package(PACKAGE_FILE).model_dump(mode="json")
+        self.package = package if package is not None else simulated_package()
         self.clients: dict[str, Client] = {}
         self.refused: list[Refused] = []
+        #: Expired review links that still opened something (invariant 17: must stay empty).
+        self.stale_opened: list[str] = []
+        #: How a client's reply reaches the service's inbox (`World.client_replies`), and the
+        #: receiver of delivery's webhooks (told each client's host): set by the world.
+        self.reply: Callable[[str, EmailMessage, str], str] | None = None
+        self.receiver: Any = None
         #: Actions that raised: a bug, re-raised at the end of the run.
         self.failures: list[BaseException] = []
         #: What the clients did, when (clock.monotonic()): part of the run's trace.
@@ -217,7 +280,10 @@ class Clients:
         text = _text(message)
         intake = _INTAKE_LINK.search(text)
         plan = _PLAN_LINK.search(text)
-        if intake is not None:
+        review = _REVIEW_LINK.search(text)
+        if review is not None:
+            self._review_received(client, recipient, review.group(1), message)
+        elif intake is not None:
             token = intake.group(1)
             reminder = _REMINDER_ID.match(message_id)
             when = "on_time" if message_id.startswith("<onboarding.welcome.") else None
@@ -242,6 +308,41 @@ class Clients:
                 lambda engine, now: self._answer_plan(engine, client, page, version, approve, now),
             )
 
+    def _review_received(self, client: Client, recipient: str, token: str, message: EmailMessage) -> None:
+        """A batch of work up for review (its first email the client sees: the request, or a
+        reminder if the request was lost)."""
+        if token in client.review_tokens:
+            return
+        client.review_tokens.append(token)
+        first = len(client.review_tokens) == 1
+        fate = self.behaviour.review_fate(self._roll(recipient, "review", token))
+        if not first:
+            fate = {"page_changes": "page_approves", "email_changes": "email_approves"}.get(fate, fate)
+        client.reviews[token] = fate
+        delay = self._hours(recipient, self.behaviour.review_h, "review", token)
+        if fate.startswith("page_"):
+            changes = fate == "page_changes"
+            self._act(
+                delay,
+                f"{recipient} reviews a batch on its page ({fate})",
+                lambda engine, now: self._review_page(engine, client, token, changes, now),
+            )
+        elif fate.startswith("email_"):
+            options = {"email_approves": APPROVALS, "email_changes": CHANGE_REPLIES, "email_unclear": UNCLEAR_REPLIES}
+            choices = options[fate]
+            text = choices[int(self._roll(recipient, "review-words", token) * len(choices))]
+            self._act(
+                delay,
+                f"{recipient} answers a review by email ({fate})",
+                lambda engine, now: self._review_reply(recipient, message, text),
+            )
+        if first and self._roll(recipient, "stale-look") < self.behaviour.stale_look:
+            self._act(
+                STALE_LOOK_DAYS * 86400.0,
+                f"{recipient} opens an old review link",
+                lambda engine, now: self._stale_look(engine, client, token, now),
+            )
+
     # -- what the client does (as the CLI and the web forms do it) ---------------------------------
     async def _sign(self, engine: AsyncEngine, address: str, now: datetime) -> None:
         """What `python run.py deal won ADDRESS --package package --country CC` does."""
@@ -252,15 +353,17 @@ class Clients:
         lead = found[0]
         timezone = lead.get("timezone") or "UTC"
         name = " ".join(p for p in (lead.get("first_name"), lead.get("last_name")) if p) or None
+        domain = address.rpartition("@")[2]
         client = {
-            "company": (lead.get("company") or address.rpartition("@")[2])[:300],
+            "company": (lead.get("company") or domain)[:300],
             "contact_name": name,
             "contact_email": address,
             "timezone": timezone,
             "country": country_of(timezone),
             "billing_address": "",
+            "webhook_url": f"https://publish.{domain}/hooks/aicmo",
         }
-        await store.deals.win(
+        deal = await store.deals.win(
             address,
             campaign=lead["campaign"],
             client=client,
@@ -269,6 +372,8 @@ class Clients:
             by=SIGNED_BY,
             now=now,
         )
+        if self.receiver is not None:
+            self.receiver.clients[f"publish.{domain}"] = str(deal.client["client_ref"])
         self.clients[address].signed_at = now
 
     async def _answer_intake(self, engine: AsyncEngine, client: Client, token: str, now: datetime) -> None:
@@ -296,6 +401,40 @@ class Clients:
             self.refused.append(Refused(now, client.address, f"plan version {version}", answered))
         elif answered.done:
             client.plan_answers[version] = "approved" if approve else "changes"
+
+    async def _review_page(self, engine: AsyncEngine, client: Client, token: str, changes: bool, now: datetime) -> None:
+        """What the review page's buttons do (`client_review.web`): approve each piece, or ask
+        for changes to one (the first awaiting an answer)."""
+        store = ReviewStore(engine)
+        view = await store.batches.page(token, now)
+        if isinstance(view, str):
+            self.refused.append(Refused(now, client.address, "review", view))
+            return
+        asked = False
+        for item in view.items:
+            if item.status != "awaiting":
+                continue
+            ask = changes and not asked
+            answered = await store.batches.answer(
+                token, item.item_id, item.version, approve=not ask, comment=CHANGE_WORK if ask else None, now=now
+            )
+            if isinstance(answered, str):
+                self.refused.append(Refused(now, client.address, "review", answered))
+                return
+            asked = asked or ask
+
+    async def _review_reply(self, recipient: str, message: EmailMessage, text: str) -> None:
+        """The client replies to the review email, in their own words."""
+        if self.reply is not None:
+            self.reply(recipient, message, text)
+
+    async def _stale_look(self, engine: AsyncEngine, client: Client, token: str, now: datetime) -> None:
+        """Weeks later, the old link again: it expired, so it must open nothing."""
+        view = await ReviewStore(engine).batches.page(token, now)
+        if isinstance(view, str):
+            self.refused.append(Refused(now, client.address, "old review link", view))
+        else:
+            self.stale_opened.append(f"{client.address}'s review link opened at {now.isoformat()}")
 
     # -- acting at a simulated instant -------------------------------------------------------------
     def attach(self, activity: Activity, kill_requested: asyncio.Event) -> None:
@@ -387,4 +526,14 @@ def _plan_version(message: EmailMessage) -> int | None:
     return None
 
 
-__all__ = ["INTAKE_FATES", "PLAN_FATES", "Client", "ClientBehaviour", "Clients", "Refused", "intake_answers"]
+__all__ = [
+    "INTAKE_FATES",
+    "PLAN_FATES",
+    "REVIEW_FATES",
+    "Client",
+    "ClientBehaviour",
+    "Clients",
+    "Refused",
+    "intake_answers",
+    "simulated_package",
+]

@@ -1,8 +1,9 @@
 """What must hold after every simulated run, checked from the sink, the inbox and the database.
 
 Each broken invariant is reported with its first offending event, so `--seed N` replays it.
-Invariants 11 to 14 are about what follows a deal (the projects, their sagas and the emails
-to clients), checked when the modules after the deal ran.
+Invariants 11 to 18 are about what follows a deal (the projects, their sagas, the emails to
+clients, and the work: its versions, reviews and deliveries), checked when the modules after
+the deal ran.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from aicmo_actors.cam.tables import cam_inbound_emails as inbound_t
 from aicmo_actors.cam.tables import cam_leads as leads_t
 from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
 from aicmo_actors.cam.tables import cam_suppressions as suppressions_t
+from aicmo_actors.client_review.tables import client_review_emails
+from aicmo_actors.delivery.tables import delivery_emails
 from aicmo_actors.onboarding.tables import onboarding_emails
 from aicmo_actors.orchestration import saga_rules
 from aicmo_actors.orchestration.tables import orchestration_projects as projects_t
@@ -58,9 +61,13 @@ INVARIANTS = (
     "a strongly matched unsubscribe, complaint or hard bounce stops sends within a tick of being stored",
     "usage counts every email sent, message read and classified and alert delivered exactly once",
     "every signed client gets exactly one project",
-    "every project is progressing, waiting with a deadline, delivering, or fully compensated",
+    "every project is progressing, waiting with a deadline, delivered, or fully compensated",
     "no email reaches a client twice for the same step",
     "a lead that signed is a client, and no prospecting email reaches its company after the deal",
+    "every approved piece of work is delivered exactly once per method, and nothing without an approval",
+    "every change the client asks for produces a new version of the piece",
+    "no review link works after its revocation or expiry",
+    "quality control catches every problem planted in a draft before the client sees it",
 )
 #: Replies that suppress their lead's address (when tied to our email by a strong match).
 SUPPRESSING = frozenset({ReplyCategory.UNSUBSCRIBE, ReplyCategory.COMPLAINT, ReplyCategory.BOUNCE_HARD})
@@ -68,7 +75,7 @@ SUPPRESSING = frozenset({ReplyCategory.UNSUBSCRIBE, ReplyCategory.COMPLAINT, Rep
 #: the first, the saga opens it at once; a commit failure or a crash costs a tick or two.
 TICKS_TO_OPEN = 3
 #: The modules' tables of emails to clients (`storage.client_mail`).
-CLIENT_EMAIL_TABLES = (onboarding_emails, strategy_emails)
+CLIENT_EMAIL_TABLES = (onboarding_emails, strategy_emails, client_review_emails, delivery_emails)
 
 
 @dataclass(frozen=True)
@@ -426,13 +433,111 @@ async def _after_deal_violations(store: CamStore, world: World, complete_ticks: 
                 )
             )
             break
+    found.extend(await _work_violations(store, world))
+    return found
+
+
+async def _work_violations(store: CamStore, world: World) -> list[Violation]:
+    """Invariants 15 to 18: the work after the plan (production, QC, review, delivery)."""
+    from aicmo_actors.client_review.tables import client_review_batches as batches_t
+    from aicmo_actors.client_review.tables import client_review_items as reviewed_t
+    from aicmo_actors.client_review.tables import client_review_links as links_t
+    from aicmo_actors.delivery.tables import delivery_deliveries as deliveries_t
+    from aicmo_actors.production.tables import production_items as items_t
+    from aicmo_actors.production.tables import production_versions as versions_t
+    from aicmo_actors.qc.tables import qc_checks as checks_t
+
+    found: list[Violation] = []
+    async with store.engine.connect() as conn:
+        items = {str(r.id): r for r in await conn.execute(sa.select(items_t))}
+        versions = {(str(r.item_id), int(r.version)) for r in await conn.execute(sa.select(versions_t))}
+        deliveries = (await conn.execute(sa.select(deliveries_t).order_by(deliveries_t.c.id))).all()
+        reviewed = (
+            await conn.execute(
+                sa.select(reviewed_t, batches_t.c.link_hash, batches_t.c.package).join(
+                    batches_t, batches_t.c.id == reviewed_t.c.batch_id
+                )
+            )
+        ).all()
+        links = {str(r.token_hash): r for r in await conn.execute(sa.select(links_t))}
+        checks = {(str(r.item_id), int(r.version)): bool(r.passed) for r in await conn.execute(sa.select(checks_t))}
+
+    # 15. Each approved piece once per method, and nothing delivered that the client (or the
+    #     package's auto-approval) did not approve.
+    approved = {(str(r.item_id), int(r.version)): r for r in reviewed if r.status == "approved"}
+    done: Counter[tuple[str, str]] = Counter()
+    for d in deliveries:
+        if d.state == "delivered":
+            done[(str(d.item_id), str(d.method))] += 1
+        verdict = approved.get((str(d.item_id), int(d.version)))
+        if verdict is None:
+            found.append(Violation(INVARIANTS[14], f"{d.key} ({d.state}) has no approval of that version"))
+            break
+        if verdict.reviewed_by == "auto" and not (verdict.package or {}).get("auto_approve_days"):
+            found.append(Violation(INVARIANTS[14], f"{d.key} auto-approved, which its package does not allow"))
+            break
+    for item in items.values():
+        if item.state != "delivered":
+            continue
+        for method in (item.package or {}).get("delivery", ["email"]):
+            if done[(str(item.id), method)] != 1:
+                count = done[(str(item.id), method)]
+                found.append(Violation(INVARIANTS[14], f"item {item.id} is delivered, {count} time(s) by {method}"))
+                break
+    receiver = getattr(world, "receiver", None)
+    if receiver is not None:
+        if receiver.forged:
+            found.append(Violation(INVARIANTS[14], f"a webhook the receiver could not verify: {receiver.forged[0]}"))
+        for d in deliveries:
+            if d.method == "webhook" and d.state == "delivered" and d.key not in receiver.published:
+                found.append(Violation(INVARIANTS[14], f"{d.key} is delivered, but the receiver never published it"))
+                break
+
+    # 16. A change asked for is a new version (unless the piece was cancelled, waits for a
+    #     person, or the run ended before the next version was written).
+    for r in reviewed:
+        if r.status != "changes":
+            continue
+        item = items.get(str(r.item_id))
+        key = (str(r.item_id), int(r.version) + 1)
+        pending = item is not None and (
+            item.state in ("cancelled", "changes_requested", "drafting") or item.needs_person_at is not None
+        )
+        if key not in versions and not pending:
+            found.append(Violation(INVARIANTS[15], f"changes asked to {r.item_id} v{r.version}, no version after it"))
+            break
+
+    # 17. An answer on the page only while its link was valid; a stale link opened nothing.
+    for r in reviewed:
+        if r.reviewed_by != "page" or r.reviewed_at is None:
+            continue
+        link = links.get(str(r.link_hash))
+        at = _aware(r.reviewed_at)
+        if link is None or at >= _aware(link.expires_at) or (link.revoked_at and at > _aware(link.revoked_at)):
+            found.append(Violation(INVARIANTS[16], f"{r.item_id} v{r.version} answered on a dead link at {_iso(at)}"))
+            break
+    clients = world.clients
+    if clients is not None and clients.stale_opened:
+        found.append(Violation(INVARIANTS[16], f"an expired review link still opened: {clients.stale_opened[0]}"))
+
+    # 18. Every planted problem failed QC, and that version never reached the client.
+    writer = getattr(world, "writer", None)
+    reached = {(str(r.item_id), int(r.version)) for r in reviewed}
+    for where, problem in sorted((writer.planted if writer is not None else {}).items()):
+        item_key, _, client_ref = where.partition("@")
+        matches = [i for i in items.values() if i.key == item_key and str(i.client_ref) == client_ref]
+        for item in matches:
+            passed = checks.get((str(item.id), 1))
+            if passed or (str(item.id), 1) in reached:
+                found.append(Violation(INVARIANTS[17], f"{problem} planted in {item.id} v1 was not caught by QC"))
+                return found
     return found
 
 
 def _project_problem(project: Any, steps: Sequence[Any]) -> str | None:
     """Why a project is not where a saga may rest, or None: running with its current step
     asked (started) or waiting with a deadline, the steps before it done and those after it
-    pending; cancelling with a step being undone; delivering with every step done; or
+    pending; cancelling with a step being undone; delivered with every step done; or
     compensated with every step it started undone."""
     names = [str(step.step) for step in steps]
     if names != list(saga_rules.STEPS):
@@ -457,9 +562,9 @@ def _project_problem(project: Any, steps: Sequence[Any]) -> str | None:
         if not any(step.state == saga_rules.COMPENSATING for step in steps):
             return f"is cancelling with no step being undone ({shown})"
         return None
-    if project.state == saga_rules.DELIVERING:
+    if project.state == saga_rules.DELIVERED:
         if any(step.state != saga_rules.DONE for step in steps):
-            return f"is delivering with a step not done ({shown})"
+            return f"is delivered with a step not done ({shown})"
         return None
     if project.state == saga_rules.COMPENSATED:
         if any(step.state not in (saga_rules.UNDONE, saga_rules.SKIPPED) for step in steps):

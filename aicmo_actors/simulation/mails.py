@@ -65,10 +65,17 @@ def _quote(original_text: str, sender: str, date: datetime) -> str:
 
 def reply(kind: str, original: EmailMessage, rng: random.Random, at: datetime, message_id: str) -> bytes:
     """A human reply of `kind` to `original` (one of REPLIES' keys)."""
-    to_name, to_addr = parseaddr(str(original["To"]))
-    from_header = str(original["From"])
+    to_addr = parseaddr(str(original["To"]))[1]
     domain = to_addr.rpartition("@")[2]
     text = rng.choice(REPLIES[kind]).format(colleague=f"jane.doe@{domain}")
+    return reply_saying(text, original, at, message_id)
+
+
+def reply_saying(text: str, original: EmailMessage, at: datetime, message_id: str) -> bytes:
+    """A person's reply to `original` saying `text`, threaded and quoting it, signed with
+    their first name."""
+    to_name = parseaddr(str(original["To"]))[0]
+    from_header = str(original["From"])
     first = to_name.split()[0] if to_name else "me"
     body_part = original.get_body(preferencelist=("plain",))
     original_text = body_part.get_content() if body_part is not None else ""

@@ -45,8 +45,10 @@ from aicmo_actors.runtime import ActorSystem, FakeClock, killpoints
 from aicmo_actors.settings import Settings
 from aicmo_actors.simulation import DATABASE_FILE, MAIL_FOLDER
 from aicmo_actors.simulation.clients import Clients
+from aicmo_actors.simulation.drafts import PlantingGenerator
 from aicmo_actors.simulation.faults import CommitFaults, FaultyInbox, Kill, KillAnywhere
 from aicmo_actors.simulation.invariants import Violation, check_invariants
+from aicmo_actors.simulation.receiver import Receiver
 from aicmo_actors.simulation.world import Behaviour, Faults, World
 from aicmo_actors.storage.engine import make_engine
 from aicmo_actors.storage.schema import ensure_schema
@@ -131,6 +133,7 @@ async def simulate(
         alert_from="alerts@agency.example",
         client_mail_from=CLIENT_FROM,
         public_url="https://agency.example",
+        delivery_dir=workdir / "deliveries",
         send_retry_base_s=600,
         # Replies are read in this process: deterministic, and no child process per run.
         classify_isolation="inline",
@@ -139,6 +142,10 @@ async def simulate(
     )
     if after_deal:
         world.clients = Clients(seed, clock, settings.database_url, behaviour.clients)
+        world.receiver = Receiver(seed=seed, secret=SECRET, now=clock.now)
+        world.writer = PlantingGenerator(seed)
+        world.clients.reply = world.client_replies
+        world.clients.receiver = world.receiver
     engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
     await ensure_schema(engine)
     store = CamStore(engine)
@@ -359,10 +366,19 @@ def _new_life(
         inboxes={"sim": make_inbox},
         installation=f"sim-{seed}",
     )
-    # After the deal, as the service runs them: onboarding, strategy, then the sagas; their
-    # emails to clients go through the world's client sink.
+    # After the deal, as the service runs them: onboarding, strategy, production, QC, client
+    # review, delivery, then the sagas; their emails to clients go through the world's client
+    # sink, their webhooks to the world's receiver, their drafts from the world's writer.
     after = (
-        AfterDeal(engine).supervisors(settings, secret=SECRET, mail_from=CLIENT_FROM, transport=world.client_transport)
+        AfterDeal(engine).supervisors(
+            settings,
+            secret=SECRET,
+            mail_from=CLIENT_FROM,
+            transport=world.client_transport,
+            http=world.receiver.client,
+            generator=world.writer,
+            threads=False,
+        )
         if after_deal
         else []
     )
@@ -389,6 +405,7 @@ async def after_deal_figures(engine: AsyncEngine, world: World) -> dict[str, Any
             .group_by(plans.c.status)
         )
         plan_answers = {str(status): int(n) for status, n in answered}
+        work = await _work_figures(conn, world)
     return {
         "deals": int(deals),
         "projects": dict(sorted(by_state.items())),
@@ -397,6 +414,48 @@ async def after_deal_figures(engine: AsyncEngine, world: World) -> dict[str, Any
         "plans_changes_requested": plan_answers.get(CHANGES_REQUESTED, 0),
         "client_emails": len(world.client_emails),
         "client_kills_in_send": world.client_kills_in_send,
+        **work,
+    }
+
+
+async def _work_figures(conn: Any, world: World) -> dict[str, Any]:
+    """The work after the plan: pieces by state, drafts written, what QC sent back (and the
+    planted problems it caught), the client's verdicts by who gave them, deliveries by method."""
+    from aicmo_actors.client_review.tables import client_review_items as reviewed_t
+    from aicmo_actors.delivery.tables import delivery_deliveries as deliveries_t
+    from aicmo_actors.production.tables import production_items as items_t
+    from aicmo_actors.production.tables import production_versions as versions_t
+    from aicmo_actors.qc.tables import qc_checks as checks_t
+
+    async def grouped(*columns: Any, where: Any = None) -> dict[str, int]:
+        query = sa.select(*columns, sa.func.count()).group_by(*columns)
+        if where is not None:
+            query = query.where(where)
+        return {" ".join(str(v) for v in row[:-1]): int(row[-1]) for row in await conn.execute(query)}
+
+    async def count(table: Any, where: Any = None) -> int:
+        query = sa.select(sa.func.count()).select_from(table)
+        return int((await conn.execute(query if where is None else query.where(where))).scalar_one())
+
+    planted = dict(world.writer.planted) if world.writer is not None else {}
+    return {
+        "work_items": dict(sorted((await grouped(items_t.c.state)).items())),
+        "drafts_written": await count(versions_t),
+        "qc_failed": await count(checks_t, checks_t.c.passed.is_(False)),
+        "planted": len(planted),
+        "verdicts": dict(
+            sorted(
+                (
+                    await grouped(
+                        reviewed_t.c.status, reviewed_t.c.reviewed_by, where=reviewed_t.c.status != "awaiting"
+                    )
+                ).items()
+            )
+        ),
+        "delivered": dict(
+            sorted((await grouped(deliveries_t.c.method, where=deliveries_t.c.state == "delivered")).items())
+        ),
+        "webhook_attempts": sum(world.receiver.attempts.values()) if world.receiver is not None else 0,
     }
 
 
@@ -411,6 +470,7 @@ def _fresh_workdir(workdir: Path) -> None:
         (workdir / stale).unlink(missing_ok=True)
     # A fresh world: replies left in the Maildir by an earlier run would be read as this run's.
     shutil.rmtree(workdir / MAIL_FOLDER, ignore_errors=True)
+    shutil.rmtree(workdir / "deliveries", ignore_errors=True)
 
 
 async def _start(system: ActorSystem, world: World) -> bool:

@@ -179,6 +179,10 @@ class World:
         self.client_emails: list[Delivery] = []
         #: The clients (`run.py` sets them when the modules after the deal run): None, nobody signs.
         self.clients: Clients | None = None
+        #: The clients' publishing systems (delivery's webhooks) and the writer of the drafts,
+        #: with the problems it planted (`receiver.Receiver`, `drafts.PlantingGenerator`).
+        self.receiver: Any = None
+        self.writer: Any = None
         self._client_attempts: dict[str, int] = {}
         self.written: list[WrittenMail] = []
         self.crashes = 0
@@ -367,6 +371,32 @@ class World:
         # The sent message itself, read only: parsing its bytes again gave the same headers.
         self.clock.call_later(delay.total_seconds(), lambda: self._write(kind, rcpt, message, raw))
 
+    def client_replies(self, rcpt: str, original: EmailMessage, text: str) -> str:
+        """A client answers `original` (an email to them) by email, now: written to the inbox
+        the service polls. Its Message-ID is drawn from the seed and the answered email alone
+        (not the world's stream: which client acts first at one instant must not matter)."""
+        at = self.clock.now()
+        domain = rcpt.rpartition("@")[2]
+        tag = int(roll(self.seed, "client-reply", str(original["Message-ID"])) * 2**40)
+        message_id = f"<client.{tag:010x}@{domain}>"
+        self._seq += 1
+        self._deliver_inbound(
+            at, "client_reply", rcpt, original, message_id, mails.reply_saying(text, original, at, message_id)
+        )
+        return message_id
+
+    def _deliver_inbound(
+        self, at: datetime, kind: str, rcpt: str, original: EmailMessage, message_id: str, data: bytes
+    ) -> None:
+        name = f"{int(at.timestamp())}.sim{self._seq:06d}.simworld"
+        tmp = self.inbox_dir / "tmp" / name
+        tmp.write_bytes(data)
+        # A Maildir's arrival time is the file's modification time (IMAP's INTERNALDATE, as
+        # Dovecot keeps it): the simulated moment, not the wall clock of the run.
+        os.utime(tmp, (at.timestamp(), at.timestamp()))
+        tmp.rename(self.inbox_dir / "new" / name)
+        self.written.append(WrittenMail(at, kind, rcpt, str(original["Message-ID"]), message_id))
+
     def _write(self, kind: str, rcpt: str, original: EmailMessage, raw: bytes) -> None:
         at = self.clock.now()
         self._seq += 1
@@ -381,14 +411,7 @@ class World:
             data = mails.reply(kind, original, self.rng, at, message_id)
             if kind == "interested" and self.clients is not None:
                 self.clients.replied_interested(rcpt, domain)
-        name = f"{int(at.timestamp())}.sim{self._seq:06d}.simworld"
-        tmp = self.inbox_dir / "tmp" / name
-        tmp.write_bytes(data)
-        # A Maildir's arrival time is the file's modification time (IMAP's INTERNALDATE, as
-        # Dovecot keeps it): the simulated moment, not the wall clock of the run.
-        os.utime(tmp, (at.timestamp(), at.timestamp()))
-        tmp.rename(self.inbox_dir / "new" / name)
-        self.written.append(WrittenMail(at, kind, rcpt, str(original["Message-ID"]), message_id))
+        self._deliver_inbound(at, kind, rcpt, original, message_id, data)
 
 
 def minutes(value: float) -> timedelta:

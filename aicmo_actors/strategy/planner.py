@@ -58,6 +58,7 @@ from contracts.strategy import (
     DraftStrategy,
     PlanApproved,
     PlanChangesRequested,
+    PlannedItem,
     PlanOverdue,
     PlanSent,
     StrategyCancelled,
@@ -169,11 +170,26 @@ class Planner(Actor[DraftStrategy | CancelStrategy | Tick]):
     @staticmethod
     def _approved(version: Version) -> PlanApproved:
         assert version.answered_at is not None
+        plan = plan_from_json(version.plan)
         return PlanApproved(
             project_id=uuid.UUID(version.project_id),
             version=version.version,
             approved_at=version.answered_at,
             deliverables=version.deliverables,
+            items=tuple(
+                PlannedItem(
+                    key=f"{item.type}:{item.channel}:{item.piece}",
+                    type=item.type,
+                    channel=item.channel,
+                    piece=item.piece,
+                    due=item.due,
+                    topic=item.topic,
+                    min_words=item.min_words,
+                    max_words=item.max_words,
+                    max_chars=item.max_chars,
+                )
+                for item in plan.items
+            ),
         )
 
     def _version(

@@ -34,10 +34,12 @@ async def run_for(system: ActorSystem, clock: FakeClock, seconds: float) -> None
 @dataclass
 class KillAt:
     """The hook to install (`killpoints.installed(kill.hook)`): dies at the `n`-th kill point
-    of an actor at work (of `kinds`, when given)."""
+    of an actor at work (of `kinds` and of `actors`, when given)."""
 
     n: int
     kinds: Collection[str] | None = None
+    #: Only kill points of these actors count (None: every actor's).
+    actors: Collection[str] | None = None
     seen: int = 0
     reached: asyncio.Event = field(default_factory=asyncio.Event)
     frozen: list[object] = field(default_factory=list)
@@ -49,6 +51,8 @@ class KillAt:
         if holder is None or not holder.holding or task is None or task.get_name() != f"actor:{who}":
             return
         if self.kinds is not None and kind not in self.kinds:
+            return
+        if self.actors is not None and who not in self.actors:
             return
         self.seen += 1
         if self.seen == self.n:

@@ -1,10 +1,12 @@
-"""After the deal, end to end with the real modules: a deal, `ClientSigned` from `cam.deals`,
-the saga, onboarding's welcome (the client answers through the form's repository call, with
-the token of the link in the email), strategy's plan (approved the same way), the project
-delivering. Then the same, killed at every kill point of the saga's own steps' boundaries
-(each unit of work committed, each publish and each tell of every actor), a new system
-started on the same database each time: the project always ends delivering and no email
-goes to the client twice for one step.
+"""After the deal, end to end with the real modules, up to the work: a deal, `ClientSigned`
+from `cam.deals`, the saga, onboarding's welcome (the client answers through the form's
+repository call, with the token of the link in the email), strategy's plan (approved the same
+way), the project's production step started with the approved plan. Then the same, killed at
+every kill point of the saga's own steps' boundaries (each unit of work committed, each
+publish and each tell of every actor), a new system started on the same database each time:
+the project always reaches production and no email goes to the client twice for one step.
+The work itself (production, QC, the client's review, delivery), whole and killed, is
+`test_delivery_cycle.py`.
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ async def _project(engine: AsyncEngine) -> dict[str, object]:
     return dict(rows[0]) if rows else {}
 
 
-async def test_a_deal_becomes_a_project_that_onboards_plans_and_delivers(engine: AsyncEngine) -> None:
+async def test_a_deal_becomes_a_project_that_onboards_plans_and_starts_the_work(engine: AsyncEngine) -> None:
     await ensure_schema(engine)
     await _deal(engine)
     outside, clock = Outside(), FakeClock(START, autojump=False)
@@ -144,11 +146,12 @@ async def test_a_deal_becomes_a_project_that_onboards_plans_and_delivers(engine:
     finally:
         await system.stop()
     project = await _project(engine)
-    assert (project["state"], project["step"]) == (rules.DELIVERING, rules.AFTER_LAST)
-    kinds = [str(m["Subject"]) for m in outside.sent]
-    assert len(outside.sent) == 2, kinds  # the welcome, then the plan
+    assert (project["state"], project["step"]) == (rules.RUNNING, "production")
+    kinds = [_kind(m) for m in outside.sent]
+    # The welcome, then the plan; then the first pieces of work may already be up for review.
+    assert kinds[:2] == ["welcome", "plan"] and set(kinds[2:]) <= {"review"}, kinds
     assert outside.sent[0].get_content_type() == "multipart/mixed"  # the kickoff invitation attached
-    assert [m["To"].addresses[0].addr_spec for m in outside.sent] == [CLIENT_ADDRESS] * 2
+    assert {m["To"].addresses[0].addr_spec for m in outside.sent} == {CLIENT_ADDRESS}
     async with engine.connect() as conn:
         opened = (await conn.execute(sa.text("SELECT project_id FROM cam_deals"))).scalar_one()
     assert opened == project["id"]
@@ -156,7 +159,7 @@ async def test_a_deal_becomes_a_project_that_onboards_plans_and_delivers(engine:
 
 async def _life(engine: AsyncEngine, clock: FakeClock, outside: Outside, n: int) -> bool:
     """One life on an auto-jumping clock, killed at its n-th commit, publish, tell or send of
-    an actor (True), or run until the project delivers (False)."""
+    an actor (True), or run until the project's production starts (False)."""
     kill = KillAt(n, kinds=(killpoints.COMMITTED, killpoints.PUBLISH, killpoints.TELL, killpoints.SEND))
     system = _system(engine, clock, outside)
     with killpoints.installed(kill.hook):
@@ -165,7 +168,7 @@ async def _life(engine: AsyncEngine, clock: FakeClock, outside: Outside, n: int)
         # its send is never sent again (UNCONFIRMED), so the client may only get the link with
         # the first reminder, three business days later.
         for step in [1800.0] * 16 + [6 * 3600.0] * 40:
-            if kill.reached.is_set() or (await _project(engine)).get("state") == rules.DELIVERING:
+            if kill.reached.is_set() or await _in_production(engine):
                 break
             await kill.until(clock.sleep(step))
             if not kill.reached.is_set():
@@ -177,7 +180,7 @@ async def _life(engine: AsyncEngine, clock: FakeClock, outside: Outside, n: int)
     return False
 
 
-async def test_killed_at_every_boundary_the_project_still_delivers_and_nothing_is_sent_twice(
+async def test_killed_at_every_boundary_the_project_still_reaches_production_and_nothing_is_sent_twice(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
     if engine.url.get_backend_name() != "sqlite":
@@ -221,7 +224,9 @@ async def test_killed_at_every_boundary_the_project_still_delivers_and_nothing_i
             interrupted.append(n)
             n += 1
             continue
-        assert project.get("state") == rules.DELIVERING, f"killed at point {n}: the project is {project}"
+        assert (project.get("state"), project.get("step")) == (rules.RUNNING, "production"), (
+            f"killed at point {n}: the project is {project}"
+        )
         twice = [mid for mid, count in outside.subjects().items() if count > 1]
         assert not twice, f"killed at point {n}: sent twice: {twice}"
         kinds = Counter(_kind(m) for m in outside.sent)
@@ -238,12 +243,21 @@ async def test_killed_at_every_boundary_the_project_still_delivers_and_nothing_i
     assert len(interrupted) <= 3, interrupted
 
 
+async def _in_production(engine: AsyncEngine) -> bool:
+    """The production step has its work items (what the saga hands over to the delivery cycle)."""
+    async with engine.connect() as conn:
+        items = (await conn.execute(sa.text("SELECT count(*) FROM production_items"))).scalar_one()
+    return bool(items)
+
+
 def _kind(message: EmailMessage) -> str:
     """Which email it is: the plan (its link), else onboarding's kind (named in its Message-ID)."""
     mid = str(message["Message-ID"])
     body = message.get_body(("plain",))
     if body is not None and "/client/plan/" in body.get_content():
         return "plan"
+    if body is not None and "/client/review/" in body.get_content():
+        return "review"
     for kind in ("welcome", "reminder"):
         if kind in mid:
             return kind

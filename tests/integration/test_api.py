@@ -318,7 +318,7 @@ async def test_a_deal_is_signed_and_its_project_seen_and_cancelled_through_the_a
     listed = (await client.call("GET", "/projects", "viewer")).json()["items"]
     assert [(p["id"], p["step"], p["step_state"]) for p in listed] == [(project_id, "onboarding", "started")]
     one = await client.call("GET", f"/projects/{project_id[:8]}", "viewer")
-    assert [s["step"] for s in one.json()["steps"]] == ["onboarding", "strategy"]
+    assert [s["step"] for s in one.json()["steps"]] == ["onboarding", "strategy", "production"]
     assert (await client.call("GET", "/projects/abcdef12", "viewer")).status_code == 404
     assert (
         await client.call("POST", f"/projects/{project_id}/cancel", "viewer", json={"reason": "x"})

@@ -1,6 +1,6 @@
 """The project saga (`orchestration.saga`) on both databases, against stand-in modules.
 
-The stand-ins answer as the real onboarding and strategy modules do (the protocol in
+The stand-ins answer as the real onboarding, strategy and production modules do (the protocol in
 `orchestration/saga_rules.py`): the first command with a key does the effect, every later
 one re-announces where the step stands. Their "database" is a dict that outlives a killed
 system, as a module's tables would. With them: a deal opens one project whose steps run in
@@ -38,8 +38,22 @@ from contracts.onboarding import (
 )
 from contracts.orchestration import ProjectFinished, ProjectOpened
 from contracts.packages import Deliverable, PackageSpec
+from contracts.production import (
+    CancelProduction,
+    PeriodDelivered,
+    ProducePeriod,
+    ProductionCancelled,
+    ProductionStarted,
+)
 from contracts.runtime import Tick
-from contracts.strategy import CancelStrategy, DraftStrategy, PlanApproved, PlanSent, StrategyCancelled
+from contracts.strategy import (
+    CancelStrategy,
+    DraftStrategy,
+    PlanApproved,
+    PlannedItem,
+    PlanSent,
+    StrategyCancelled,
+)
 from tests.integration.actor_kills import KillAt, run_for
 
 pytestmark = pytest.mark.anyio
@@ -154,7 +168,61 @@ class Strategy(Actor[DraftStrategy | CancelStrategy | Tick]):
             await self.ctx.publish(StrategyCancelled(project_id=message.project_id))
 
     def _approved(self, pid: str) -> PlanApproved:
-        return PlanApproved(project_id=uuid.UUID(pid), version=1, approved_at=self.ctx.clock.now(), deliverables=4)
+        return PlanApproved(
+            project_id=uuid.UUID(pid), version=1, approved_at=self.ctx.clock.now(), deliverables=2, items=ITEMS
+        )
+
+
+ITEMS = tuple(
+    PlannedItem(key=f"blog_post:blog:{n}", type="blog_post", channel="blog", piece=n, due=date(2026, 3, 9 + n), topic=t)
+    for n, t in ((1, "Pumps for plant managers"), (2, "Five questions about seals"))
+)
+
+
+class Production(Actor[ProducePeriod | CancelProduction | Tick]):
+    subscribes = (Tick,)
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    async def receive(self, message: ProducePeriod | CancelProduction | Tick) -> None:
+        w = self.world
+        if isinstance(message, Tick):
+            for (pid, step), state in list(w.state.items()):
+                if step == "production" and state == "waiting" and "production" in w.complete:
+                    w.state[(pid, step)] = "done"
+                    await self.ctx.publish(self._delivered(pid))
+            return
+        pid = str(message.project_id)
+        if isinstance(message, CancelProduction):
+            if w.state.get((pid, "production")) != "cancelled":
+                w.state[(pid, "production")] = "cancelled"
+                w.effects[message.idempotency_key] += 1
+            await self.ctx.publish(ProductionCancelled(project_id=message.project_id))
+            return
+        assert message.items == ITEMS and message.plan_version == 1, "the approved plan reaches production"
+        state = w.state.get((pid, "production"))
+        if state is None:
+            w.state[(pid, "production")] = state = "waiting"
+            w.effects[message.idempotency_key] += 1  # the work items
+        if state == "waiting":
+            await self.ctx.publish(
+                ProductionStarted(
+                    project_id=message.project_id,
+                    period=1,
+                    items=2,
+                    delivered=0,
+                    waiting_for="0 of 2 items delivered",
+                    deadline=DEADLINE,
+                )
+            )
+        elif state == "done":
+            await self.ctx.publish(self._delivered(pid))
+        else:
+            await self.ctx.publish(ProductionCancelled(project_id=message.project_id))
+
+    def _delivered(self, pid: str) -> PeriodDelivered:
+        return PeriodDelivered(project_id=uuid.UUID(pid), period=1, items=2, delivered_at=self.ctx.clock.now())
 
 
 class Signer(Actor[Tick | ProjectOpened]):
@@ -190,6 +258,7 @@ def _system(engine: AsyncEngine, clock: FakeClock, world: World) -> ActorSystem:
         children=[
             ChildSpec("onboarding.intake", lambda: Onboarding(world)),
             ChildSpec("strategy.planner", lambda: Strategy(world)),
+            ChildSpec("production.studio", lambda: Production(world)),
             ChildSpec("cam.deals", lambda: Signer(world)),
         ],
         max_restarts=100,
@@ -218,19 +287,26 @@ async def test_a_deal_opens_one_project_whose_steps_run_in_order(engine: AsyncEn
         world.complete.add("strategy")
         await run_for(system, clock, 2 * 3600)
         [project] = await repo.page()
-        assert (project["state"], project["step"]) == (rules.DELIVERING, rules.AFTER_LAST)
+        assert (project["step"], project["step_state"]) == ("production", rules.WAITING)
+        assert project["waiting_for"] == "0 of 2 items delivered"
+        world.complete.add("production")
+        await run_for(system, clock, 2 * 3600)
+        [project] = await repo.page()
+        assert (project["state"], project["step"]) == (rules.DELIVERED, rules.AFTER_LAST)
     finally:
         await system.stop()
     # Announced every tick until opened, yet one project; each effect once.
     assert sum(isinstance(e, ClientSigned) for e in world.heard) >= 1
     assert await ProjectsRepo(engine).deal_ids() == [1]
-    assert set(world.effects.values()) == {1} and len(world.effects) == 2
+    assert set(world.effects.values()) == {1} and len(world.effects) == 3
     finished = [e for e in world.heard if isinstance(e, ProjectFinished)]
-    assert [(e.outcome, str(e.project_id)) for e in finished] == [(rules.DELIVERING, project["id"])]
+    assert [(e.outcome, str(e.project_id)) for e in finished] == [(rules.DELIVERED, project["id"])]
     found = await ProjectsRepo(engine).get(project["id"][:8])
-    assert [s["state"] for s in found["steps"]] == [rules.DONE, rules.DONE]
+    assert [s["state"] for s in found["steps"]] == [rules.DONE, rules.DONE, rules.DONE]
     assert found["steps"][0]["result"]["business"] == "Industrial pumps"
-    assert [h["state"] for h in found["history"] if h["step"] == "project"] == [rules.RUNNING, rules.DELIVERING]
+    assert len(found["steps"][1]["result"]["items"]) == 2
+    assert found["steps"][2]["result"] == {"period": 1, "items": 2}
+    assert [h["state"] for h in found["history"] if h["step"] == "project"] == [rules.RUNNING, rules.DELIVERED]
 
 
 async def test_a_cancelled_project_undoes_its_steps_last_first(engine: AsyncEngine) -> None:
@@ -250,7 +326,7 @@ async def test_a_cancelled_project_undoes_its_steps_last_first(engine: AsyncEngi
         await system.stop()
     found = await ProjectsRepo(engine).get(project["id"])
     assert found["project"]["state"] == rules.COMPENSATED
-    assert [s["state"] for s in found["steps"]] == [rules.UNDONE, rules.UNDONE]
+    assert [s["state"] for s in found["steps"]] == [rules.UNDONE, rules.UNDONE, rules.SKIPPED]
     undone = [h["step"] for h in found["history"] if h["state"] == rules.COMPENSATING]
     assert undone == ["strategy", "onboarding"]
     pid = project["id"]
@@ -262,6 +338,28 @@ async def test_a_cancelled_project_undoes_its_steps_last_first(engine: AsyncEngi
         await ProjectsRepo(engine).request_cancel(pid, reason="again", by="test", now=clock.now())
 
 
+async def test_a_project_cancelled_in_production_undoes_production_first(engine: AsyncEngine) -> None:
+    await ensure_schema(engine)
+    world, clock = World(), FakeClock(START, autojump=False)
+    system = _system(engine, clock, world)
+    await system.start()
+    try:
+        world.complete.update({"onboarding", "strategy"})
+        await run_for(system, clock, 6 * 3600)
+        repo = ProjectsRepo(engine)
+        [project] = await repo.page()
+        assert (project["step"], project["step_state"]) == ("production", rules.WAITING)
+        await repo.request_cancel(project["id"], reason="contract ended", by="test", now=clock.now())
+        await run_for(system, clock, 3 * 3600)
+    finally:
+        await system.stop()
+    found = await ProjectsRepo(engine).get(project["id"])
+    assert found["project"]["state"] == rules.COMPENSATED
+    undone = [h["step"] for h in found["history"] if h["state"] == rules.COMPENSATING]
+    assert undone == ["production", "strategy", "onboarding"]
+    assert world.effects[rules.cancel_key(project["id"], "production")] == 1
+
+
 async def _life_killed_at(engine: AsyncEngine, clock: FakeClock, world: World, n: int, *, cancel: bool = False) -> bool:
     """One life of the system on an auto-jumping clock, killed at its n-th kill point (True)
     or run to the end (False). `cancel`: the plan is never approved; once it waits, a person
@@ -270,11 +368,11 @@ async def _life_killed_at(engine: AsyncEngine, clock: FakeClock, world: World, n
     system = _system(engine, clock, world)
     with killpoints.installed(kill.hook):
         await kill.until(system.start())
-        for _ in range(12):
+        for _ in range(16):
             if kill.reached.is_set():
                 break
             await kill.until(clock.sleep(1800))
-            world.complete.update({"onboarding"} if cancel else {"onboarding", "strategy"})
+            world.complete.update({"onboarding"} if cancel else {"onboarding", "strategy", "production"})
             if cancel and not kill.reached.is_set():
                 await _cancel_once_waiting(engine, clock)
         if kill.reached.is_set():
@@ -325,8 +423,8 @@ async def test_killed_at_every_kill_point_the_saga_resumes_and_does_nothing_twic
             assert undone[:2] == ["strategy", "onboarding"] and set(undone) == {"strategy", "onboarding"}, n
             assert set(world.effects.values()) == {1} and len(world.effects) == 4, f"at point {n}: {world.effects}"
         else:
-            assert (project["state"], project["step"]) == (rules.DELIVERING, rules.AFTER_LAST), f"killed at {n}"
-            assert set(world.effects.values()) == {1} and len(world.effects) == 2, f"at point {n}: {world.effects}"
+            assert (project["state"], project["step"]) == (rules.DELIVERED, rules.AFTER_LAST), f"killed at {n}"
+            assert set(world.effects.values()) == {1} and len(world.effects) == 3, f"at point {n}: {world.effects}"
         if not killed:
             break
         n += 1

@@ -1,7 +1,8 @@
 """After the deal, simulated: interested prospects sign, the clients they become answer the
-intake (on time, late or never) and the plan (approved, changed once, or never), and the
-project sagas carry them through onboarding and strategy; with the process killed anywhere,
-every invariant still holds and the same seed replays."""
+intake (on time, late or never), the plan (approved, changed once, or never) and the reviews
+of their work (on the page, by reply, or not at all), and the project sagas carry them through
+onboarding, strategy and production to delivery; with the process killed anywhere, every
+invariant still holds and the same seed replays."""
 
 from __future__ import annotations
 
@@ -74,15 +75,18 @@ async def test_clients_sign_are_onboarded_and_approve_their_plans(tmp_path: Path
     signed = clients.signed
     assert len(signed) == result.extra["deals"] >= 3
     assert _sql(result, "select count(*) from cam_leads where state = 'client'") == [(len(signed),)]
-    assert result.extra["projects"]["delivering"] >= 2
+    in_production = _sql(
+        result, "select count(*) from orchestration_projects where step in ('production', 'delivered')"
+    )
+    assert in_production[0][0] >= 2
     # Some wait for their client, with a deadline: the intake of one who never answers, the
-    # plan of another.
+    # plan of another; the others' work is under way.
     waiting = _sql(
         result,
         "select s.step, s.deadline_at from orchestration_projects p join orchestration_steps s "
         "on s.project_id = p.id and s.step = p.step where p.state = 'running'",
     )
-    assert {step for step, _ in waiting} == {"onboarding", "strategy"}
+    assert {"onboarding", "strategy"} <= {step for step, _ in waiting} <= {"onboarding", "strategy", "production"}
     assert all(deadline is not None for _, deadline in waiting)
     # Late, after a reminder: the intake is answered then, and its project goes on.
     late = [c for c in signed if c.intake == "after_reminder_1"]
@@ -118,7 +122,7 @@ async def test_clients_sign_are_onboarded_and_approve_their_plans(tmp_path: Path
     )
     with sqlite3.connect(result.db_path) as db:
         db.execute("update orchestration_steps set deadline_at = null where state = 'waiting'")
-        db.execute("delete from orchestration_projects where state = 'delivering'")
+        db.execute("delete from orchestration_projects where step in ('production', 'delivered')")
     assert await _check_again(result) >= set(INVARIANTS[10:14])
 
 
@@ -137,9 +141,9 @@ async def test_kills_keep_the_invariants_after_the_deal(tmp_path: Path) -> None:
     result = await _run(tmp_path, 2, leads=30, days=8, faults=KILLS)
     assert result.violations == [], _broken(result)
     assert result.extra["client_kills_in_send"] >= 1
-    after_deal = {"onboarding", "strategy", "orchestration"}
+    after_deal = {"onboarding", "strategy", "orchestration", "production", "qc", "client_review", "delivery"}
     assert any(k.actor.split(".")[0] in after_deal for k in result.kills), "no kill in a module after the deal"
-    assert result.extra["projects"].get("delivering", 0) >= 1
+    assert _sql(result, "select count(*) from production_items")[0][0] >= 1
     # A client email interrupted by the kill is never sent again: at most once, whatever died.
     statuses = dict(_sql(result, "select status, count(*) from onboarding_emails group by status"))
     assert "SENDING" not in statuses
@@ -181,3 +185,46 @@ def test_a_client_behaviour_draws_every_fate() -> None:
         "never",
     ]
     assert [b.plan_fate(x) for x in (0.0, 0.75, 0.95)] == ["approves", "changes_once", "never"]
+
+
+async def test_the_work_is_drafted_checked_reviewed_and_delivered_once(tmp_path: Path) -> None:
+    """The work after the plan, simulated: drafts (some with a problem planted), QC, reviews on
+    the page and by reply in the clients' words, changes, auto-approval, deliveries by email and
+    by webhook to receivers that fail some attempts; then invariants 15 to 18 shown to bite."""
+    result = await _run(tmp_path, 6, leads=40, days=24, faults=Faults())
+    assert result.violations == [], _broken(result)
+    extra = result.extra
+    assert extra["planted"] >= 3 and extra["qc_failed"] >= extra["planted"]
+    verdicts = extra["verdicts"]
+    assert verdicts.get("approved page", 0) >= 1 and verdicts.get("approved email", 0) >= 1, verdicts
+    assert any(k.startswith("changes") for k in verdicts), verdicts
+    assert extra["delivered"].get("email", 0) >= 3 and extra["delivered"]["email"] == extra["delivered"]["webhook"]
+    assert result.world.receiver.repeats or extra["webhook_attempts"] > extra["delivered"]["webhook"]
+    # A change asked for came back as a new version.
+    changed = _sql(result, "select item_id, version from client_review_items where status = 'changes'")
+    versions = set(_sql(result, "select item_id, version from production_versions"))
+    assert all((item, version + 1) in versions for item, version in changed)
+
+    # The checks see what they are there for.
+    world = result.world
+    with sqlite3.connect(result.db_path) as db:
+        # A delivery of a version nobody approved, a change with no new version, an answer on
+        # an expired link.
+        db.execute(
+            "update delivery_deliveries set version = version + 10 where id = (select min(id) from delivery_deliveries)"
+        )
+        db.execute(
+            "delete from production_versions where (item_id, version) in "
+            "(select item_id, version + 1 from client_review_items where status = 'changes')"
+        )
+        db.execute("update production_items set state = 'delivered' where state <> 'delivered'")
+        db.execute("update client_review_links set expires_at = '2000-01-01 00:00:00.000000'")
+    planted = next(iter(world.writer.planted))
+    item_key, _, client_ref = planted.partition("@")
+    with sqlite3.connect(result.db_path) as db:
+        db.execute(
+            "update qc_checks set passed = 1 where version = 1 and item_id in "
+            "(select id from production_items where key = ? and client_ref = ?)",
+            (item_key, client_ref),
+        )
+    assert await _check_again(result) >= set(INVARIANTS[14:18])

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.plugins.browser import REPO, WebService, absent, screenshot, sign_in, wait_for_text
 
@@ -274,9 +276,12 @@ def test_leads_are_imported_with_a_report_of_the_bad_row(browser: Any, web_servi
     ]
     imports = [r for r in _audit(web_service, "leads.import") if r["target"] == CAMPAIGN]
     assert imports and imports[0]["source"] == "web" and imports[0]["detail"]["imported"] == 2
-    # The same file again changes nothing.
+    # The same file again changes nothing (the first report is on the page until the second
+    # replaces it: wait for the old page to go, not for words both pages have).
+    first_report = browser.find_element(By.CSS_SELECTOR, "td[data-count='existing']")
     browser.find_element(By.CSS_SELECTOR, "input[type=file][name=file]").send_keys(str(csv_file))
     browser.find_element(By.ID, "import-leads").click()
+    WebDriverWait(browser, 20).until(expected_conditions.staleness_of(first_report))
     wait_for_text(browser, "Rejected rows")
     assert browser.find_element(By.CSS_SELECTOR, "td[data-count='existing']").text == "2"
     assert browser.find_element(By.CSS_SELECTOR, "td[data-count='imported']").text == "0"

@@ -99,7 +99,7 @@ def test_projects_and_one_project_tell_where_a_client_stands(folder: Folder, pac
     assert f"Project {project_id}" in out and "1. onboarding" in out and "2. strategy" in out and "pending" in out
     code, out, _ = run("project", project_id, "--json")
     shown = json.loads(out)
-    assert [s["step"] for s in shown["steps"]] == ["onboarding", "strategy"]
+    assert [s["step"] for s in shown["steps"]] == ["onboarding", "strategy", "production"]
     code, _, err = run("project", "ffff")
     assert code == 2 and "no project" in one_error_line(err)
     # Cancelling asks first, then is kept for the saga.

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from datetime import date
+from pathlib import Path
 
 import pytest
+from rapidfuzz import fuzz
 
+from aicmo_actors.orchestration.packages import load_package
 from aicmo_actors.production import drafting
-from aicmo_actors.production.generator import DraftRequest, Previous, TemplateGenerator
+from aicmo_actors.production.generator import DraftRequest, Previous, TemplateGenerator, _lead_lower
+from aicmo_actors.qc.checks import Earlier, check_draft, normalised
+from aicmo_actors.simulation.clients import intake_answers
 from contracts.clients import ClientInfo
 from contracts.qc import Finding
 from contracts.strategy import PlannedItem
@@ -68,9 +74,9 @@ def test_every_type_within_its_limits_clean_and_deterministic(kind: str, limits:
 def test_types_differ_and_the_title_follows_the_type() -> None:
     texts = {k: GEN.write(DraftRequest(item=item(k), client=CLIENT, brief=BRIEF, version=1)) for k, _ in CASES}
     assert len({d.text for d in texts.values()}) == len(texts)
-    assert texts["newsletter"].title.startswith("Acme Logistics newsletter: ")
+    assert texts["newsletter"].title == "How route optimisation brings more demo requests"  # within 60 characters
     assert texts["case_study"].title.startswith("Case study: ")
-    assert texts["newsletter"].text.startswith("Hello,")
+    assert texts["newsletter"].text.startswith(("Hello", "Hi there,", "Dear reader,"))
 
 
 def test_a_revision_drops_what_the_client_objected_to_and_keeps_the_rest() -> None:
@@ -116,3 +122,91 @@ def test_html_is_made_from_markdown_without_raw_html() -> None:
 def test_fit_cuts_a_text_without_sentences() -> None:
     out = drafting.fit("word " * 500, drafting.Limits(max_chars=100))
     assert len(out.strip()) <= 100 and out.strip().endswith(".")
+
+
+@pytest.mark.parametrize(
+    ("phrase", "keep", "expected"),
+    [
+        ("More demo requests, and a newsletter", (), "more demo requests, and a newsletter"),
+        ("Operations and marketing leads", (), "operations and marketing leads"),
+        ("Northwind Labs makes software.", ("Northwind Labs",), "Northwind Labs makes software"),
+        ("Bright Ltd helps shops", ("Bright Ltd",), "Bright Ltd helps shops"),  # "bright" is a word, but the name
+        ("Reliable onboarding: a guide", ("Reliable",), "Reliable onboarding: a guide"),  # written so in the brief
+        ("Reliable onboarding: a guide", ("reliable",), "reliable onboarding: a guide"),
+        ("Europe's SaaS founders", (), "Europe's SaaS founders"),  # not an ordinary word: kept
+        ("SaaS founders", (), "SaaS founders"),
+        ("HR teams", (), "HR teams"),
+    ],
+)
+def test_a_phrase_of_the_brief_is_lowered_only_when_it_starts_with_an_ordinary_word(
+    phrase: str, keep: tuple[str, ...], expected: str
+) -> None:
+    assert _lead_lower(phrase, keep) == expected
+
+
+PACKAGE = load_package(Path(__file__).resolve().parents[3] / "examples" / "package.toml")
+OTHER_BRIEFS = {
+    "Acme": None,  # a one-word name that is also an English word
+    "M\u00fcller Logistik GmbH": {
+        "business": "Route planning software for regional hauliers.",
+        "audience": "Fleet managers and dispatchers at logistics firms",
+        "goals": "More demo requests; a stronger position in Austria",
+        "words_to_use": "route optimisation, fleet utilisation, on-time delivery",
+        "words_to_avoid": "simple, cheap, synergy, revolutionary",
+    },
+    "Bright Ltd": {
+        "business": "We help small shops sell online.",
+        "audience": "independent retailers",
+        "goals": "Grow the mailing list",
+        "words_to_use": "Bright, easy, friendly support",
+        "words_to_avoid": "best, easy-to-use, leverage",
+    },
+}
+TOPICS = (
+    "Reliable onboarding: a practical guide for operations leads",
+    "What operations leads should know about hands-on support",
+    "How to win more demo requests: where reliable tooling fits",
+    "Five questions marketing leads ask about newsletters",
+    "A checklist for your first month",
+    "Myth or fact: small teams cannot plan ahead",
+)
+
+
+@pytest.mark.parametrize("company", ["Northwind Labs", *OTHER_BRIEFS])
+def test_a_whole_period_passes_qc_against_the_earlier_drafts(company: str) -> None:
+    """Every piece of a period of the example package passes QC as the checker runs it (each
+    against the client's earlier passed drafts): no error, no warning; two pieces of one type
+    stay far from the near-duplicate threshold (80)."""
+    brief = OTHER_BRIEFS.get(company) or {k: v for k, v in intake_answers(company).items() if k != "action"}
+    client = ClientInfo(client_ref=uuid.UUID(int=7), company=company, contact_email="ann@client.example")
+    earlier: list[Earlier] = []
+    by_type: dict[str, list[str]] = {}
+    for deliverable in PACKAGE.deliverables:
+        for n in range(1, deliverable.count + 1):
+            planned = PlannedItem(
+                key=f"{deliverable.type}:{deliverable.channel}:{n}",
+                type=deliverable.type,
+                channel=deliverable.channel,
+                piece=n,
+                due=date(2026, 3, 2 + n),
+                topic=TOPICS[(n - 1) % len(TOPICS)] + ("" if n <= len(TOPICS) else f", part {n}"),
+                min_words=deliverable.min_words,
+                max_words=deliverable.max_words,
+                max_chars=deliverable.max_chars,
+            )
+            draft = GEN.write(DraftRequest(item=planned, client=client, brief=brief, version=1))
+            verdict = check_draft(
+                draft.title,
+                draft.text,
+                item=planned,
+                brief=brief,
+                client=client,
+                reading_grade=PACKAGE.reading_grade,
+                earlier=earlier,
+            )
+            assert verdict.passed and not verdict.findings, (planned.key, verdict.findings)
+            earlier.append(Earlier(item=planned.key, title=draft.title, text=draft.text))
+            by_type.setdefault(planned.type, []).append(normalised(draft.title, draft.text))
+    for kind, texts in by_type.items():
+        worst = max((fuzz.ratio(a, b) for a, b in itertools.combinations(texts, 2)), default=0.0)
+        assert worst < 70, (kind, worst)
