@@ -2,7 +2,7 @@
 approved, then every piece of the plan drafted by production, checked by QC, sent to the
 client for review, changed once at the client's request, approved on the review page and
 delivered by email (three files attached), by a signed webhook and to a folder; the project
-ends `delivered`. Then the cycle killed at its kill points (every `AICMO_KILL_STRIDE`-th, 6 in
+ends `delivered`. Then the cycle killed at its kill points (every `AICMO_KILL_STRIDE`-th, 8 in
 CI) of the four modules' actors (production, QC, client review, delivery: each commit,
 publish, tell and send), a new system started on the same database each time: every piece is
 still delivered exactly once per method, nothing is delivered without the client's approval,
@@ -315,7 +315,7 @@ PROJECT = uuid.UUID("00000000-0000-4000-8000-00000000c1c1")
 CLIENT_REF = uuid.UUID(int=77)
 #: Kill points tried in CI: spread evenly over the cycle (every one: `AICMO_KILL_STRIDE=1`,
 #: about 150 lives; production's and delivery's own kill tests try each of theirs).
-STRIDE = int(os.environ.get("AICMO_KILL_STRIDE", "6"))
+STRIDE = int(os.environ.get("AICMO_KILL_STRIDE", "8"))
 
 
 @dataclass
