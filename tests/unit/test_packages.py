@@ -537,3 +537,31 @@ def test_with_name_changes_only_the_packages_name() -> None:
     assert parse_package(renamed, file_stem="acme-special").kpis[0].name == "organic_sessions"
     with pytest.raises(ValueError, match="no line"):
         with_name("[[kpis]]\nname = 'x'\n", "growth")
+
+
+# -- the keys of the work after the plan (delivery, sign-off, readability, auto-approval) --------------------------
+
+
+def test_the_work_keys_parse_and_default() -> None:
+    assert (parse_package(GOOD).delivery, parse_package(GOOD).qc_signoff) == (("email",), False)
+    assert parse_package(GOOD).reading_grade is None and parse_package(GOOD).auto_approve_days is None
+    keys = 'delivery = ["webhook", "email"]\nqc_signoff = true\nreading_grade = 11.5\nauto_approve_days = 5\n'
+    spec = parse_package(changed('reporting = "monthly"\n', f'reporting = "monthly"\n{keys}'))
+    assert spec.delivery == ("webhook", "email") and spec.qc_signoff is True
+    assert spec.reading_grade == 11.5 and spec.auto_approve_days == 5
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "says"),
+    [
+        ('delivery = ["email", "fax"]', "delivery", '"fax" is not one of email, webhook, folder'),
+        ('delivery = ["email", "email"]', "delivery", "written twice"),
+        ("delivery = []", "delivery", "not a list of methods"),
+        ('qc_signoff = "yes"', "qc_signoff", "is not true or false"),
+        ("reading_grade = 45", "reading_grade", "not a school grade between 1 and 30"),
+        ("auto_approve_days = 0", "auto_approve_days", "too small"),
+    ],
+)
+def test_the_work_keys_say_what_is_wrong(line: str, field: str, says: str) -> None:
+    [problem] = problems(changed('reporting = "monthly"\n', f'reporting = "monthly"\n{line}\n'))
+    assert problem.field == field and says in problem.message, problem

@@ -76,7 +76,13 @@ def test_bad_deals_are_one_line_errors(folder: Folder, packages: Path, run: Run)
         (["ann@one.example.com", "--package", "gold", "--country", "DE"], "gold"),
         (["ann@one.example.com", "--package", "growth", "--country", "XX"], "country"),
         (["ann@one.example.com", "--package", "growth", "--country", "DE", "--timezone", "Mars/Base"], "timezone"),
+        (["ann@one.example.com", "--package", "growth", "--country", "DE", "--language", "english"], "ISO 639-1"),
+        (["ann@one.example.com", "--package", "growth", "--country", "DE", "--webhook", "ftp://x.example"], "http(s)"),
+        (["ann@one.example.com", "--package", "hooked", "--country", "DE"], "delivers by webhook"),
     ]
+    hooked = (packages / "growth.toml").read_text(encoding="utf-8").replace('name = "growth"', 'name = "hooked"')
+    hooked = hooked.replace('delivery = ["email"]', 'delivery = ["email", "webhook"]')
+    (packages / "hooked.toml").write_text(hooked, encoding="utf-8")
     for args, said in cases:
         code, _, err = run("deal", "won", *args)
         assert code != 0, args
