@@ -327,3 +327,48 @@ async def test_a_deal_is_signed_and_its_project_seen_and_cancelled_through_the_a
     assert cancelled.status_code == 200, cancelled.text
     audit = (await client.call("GET", "/audit?action=project.cancel", "owner")).json()["items"]
     assert [a["target"] for a in audit] == [project_id]
+
+
+async def test_work_items_are_listed_shown_assigned_and_replaced_through_the_api(client: Client) -> None:
+    from datetime import date
+
+    from aicmo_actors.production.repos import NewItem, ProductionStore, new_item_id
+
+    project = "0b7c1c1e-0000-4000-8000-0000000000aa"
+    piece = {"key": "blog_post:blog:1", "type": "blog_post", "channel": "blog", "piece": 1}
+    item_id = new_item_id(project, 1, piece["key"])
+    item = {**piece, "due": "2026-03-10", "topic": "Pumps for plant managers"}
+    await ProductionStore(client.engine).items.create(
+        project,
+        key=f"{project}:production",
+        period=1,
+        plan_version=1,
+        client={
+            "client_ref": "00000000-0000-0000-0000-000000000007",
+            "company": "Acme",
+            "contact_email": "a@acme.example",
+        },
+        package={"name": "growth", "delivery": ["email"]},
+        brief={"business": "Pumps"},
+        items=[
+            NewItem(
+                item_id, piece["key"], item, "blog_post", "blog", item["topic"], date(2026, 3, 10), date(2026, 3, 3)
+            )
+        ],
+        now=NOW,
+    )
+    listed = (await client.call("GET", "/work", "viewer")).json()["items"]
+    assert [(i["id"], i["state"]) for i in listed] == [(item_id, "planned")]
+    shown = await client.call("GET", f"/work/{item_id[:8]}", "viewer")
+    assert shown.status_code == 200 and shown.json()["item"]["topic"] == "Pumps for plant managers", shown.text
+    assert (await client.call("GET", "/work/ffffffff", "viewer")).status_code == 404
+    draft = {"text": "# Pumps\n\nA person's own draft.", "title": "Pumps, by hand"}
+    assert (await client.call("POST", f"/work/{item_id}/draft", "viewer", json=draft)).status_code == 403
+    uploaded = await client.call("POST", f"/work/{item_id}/draft", "operator", json=draft)
+    assert uploaded.status_code == 201 and uploaded.json()["version"] == 1, uploaded.text
+    assigned = await client.call("POST", f"/work/{item_id}/assign", "operator", json={"user": "nobody-here"})
+    assert assigned.status_code == 422 and "no user" in assigned.json()["error"]
+    assigned = await client.call("POST", f"/work/{item_id}/assign", "operator", json={"user": "unassigned"})
+    assert assigned.status_code == 200
+    audit = (await client.call("GET", "/audit?action=work.", "owner")).json()["items"]
+    assert {a["action"] for a in audit} >= {"work.upload", "work.assign"}
