@@ -277,6 +277,13 @@ class ProjectsRepo:
     async def begin_cancels(self, now: datetime) -> list[Outcome]:
         """Running projects someone asked to cancel: undoing begins (last step first)."""
 
+        asked = sa.select(projects_t.c.id).where(
+            projects_t.c.state == rules.RUNNING, projects_t.c.cancel_requested_at.is_not(None)
+        )
+        # Nobody asked: no write transaction (every tick asks; on SQLite each takes the writer's lock).
+        if await run_read(self.engine, lambda conn: conn.execute(asked.limit(1)).first()) is None:
+            return []
+
         def work(conn: Connection) -> list[Outcome]:
             rows = conn.execute(
                 sa.select(projects_t).where(
@@ -296,13 +303,26 @@ class ProjectsRepo:
         """Commands to tell again: every step in progress or being undone whose module has not
         answered for a while (`everything`: all of them, as when the saga starts)."""
 
+        in_flight = (
+            sa.select(steps_t, projects_t.c.state.label("project_state"))
+            .join(projects_t, projects_t.c.id == steps_t.c.project_id)
+            .where(steps_t.c.state.in_((*rules.IN_PROGRESS, rules.COMPENSATING)))
+            .order_by(steps_t.c.id)
+        )
+
+        def due(conn: Connection) -> bool:
+            return any(
+                row.project_state in (rules.RUNNING, rules.CANCELLING)
+                and (everything or rules.resend_due(row.state, row.command_sent_at, now))
+                for row in conn.execute(in_flight).all()
+            )
+
+        # Nothing to ask again: no write transaction (every tick asks).
+        if not await run_read(self.engine, due):
+            return []
+
         def work(conn: Connection) -> list[Command]:
-            rows = conn.execute(
-                sa.select(steps_t, projects_t.c.state.label("project_state"))
-                .join(projects_t, projects_t.c.id == steps_t.c.project_id)
-                .where(steps_t.c.state.in_((*rules.IN_PROGRESS, rules.COMPENSATING)))
-                .order_by(steps_t.c.id)
-            ).all()
+            rows = conn.execute(in_flight).all()
             out = []
             for row in rows:
                 if row.project_state not in (rules.RUNNING, rules.CANCELLING):
