@@ -107,17 +107,20 @@ def make_engine(
     max_overflow: int = 10,
     connect_timeout_s: float = 10.0,
     sqlite_foreign_keys: bool = True,
+    sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
     echo: bool = False,
     **engine_kwargs: Any,
 ) -> AsyncEngine:
     """Create the async engine for `url` (does not connect; see `ping`).
 
     `sqlite_foreign_keys=False` is for migrations only: SQLite batch mode recreates tables,
-    which foreign-key enforcement would refuse while child rows exist.
+    which foreign-key enforcement would refuse while child rows exist; migrations also wait
+    longer for SQLite's write lock (`sqlite_busy_timeout_ms`: another migration holds it for
+    as long as it runs).
     """
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _make_sqlite_engine(parsed, sqlite_foreign_keys, echo, engine_kwargs)
+        return _make_sqlite_engine(parsed, sqlite_foreign_keys, echo, engine_kwargs, sqlite_busy_timeout_ms)
     connect_args = {"timeout": connect_timeout_s, **engine_kwargs.pop("connect_args", {})}
     if "poolclass" not in engine_kwargs:
         engine_kwargs = {
@@ -131,7 +134,9 @@ def make_engine(
     return create_async_engine(parsed, echo=echo, connect_args=connect_args, **engine_kwargs)
 
 
-def _make_sqlite_engine(url: URL, foreign_keys: bool, echo: bool, engine_kwargs: dict[str, Any]) -> AsyncEngine:
+def _make_sqlite_engine(
+    url: URL, foreign_keys: bool, echo: bool, engine_kwargs: dict[str, Any], busy_timeout_ms: int
+) -> AsyncEngine:
     in_memory = _sqlite_in_memory(url)
     if in_memory:
         # Every new connection to ":memory:" is a new empty database: share one.
@@ -168,7 +173,7 @@ def _make_sqlite_engine(url: URL, foreign_keys: bool, echo: bool, engine_kwargs:
             if not in_memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cursor.execute("PRAGMA synchronous=NORMAL")
         finally:
             cursor.close()

@@ -52,6 +52,8 @@ TABLE_MODULES: tuple[str, ...] = (
 )
 
 MIGRATE_COMMAND = "python run.py migrate"
+#: How long a migration waits for SQLite's write lock (another migration may be running).
+MIGRATION_BUSY_TIMEOUT_MS = 120_000
 
 
 class SchemaError(Exception):
@@ -121,7 +123,11 @@ async def _migration_engine(target: str | URL | AsyncEngine) -> AsyncIterator[As
         url = parse_url(target)
     # SQLite batch mode copies and drops tables; foreign-key enforcement would block that.
     # (Checked after the migration with PRAGMA foreign_key_check.)
-    engine = make_engine(url, sqlite_foreign_keys=False, poolclass=NullPool)
+    # A second `migrate` at once waits for the first to finish (SQLite: for its write lock; the
+    # whole upgrade takes a second or more on a busy machine, past the usual busy timeout).
+    engine = make_engine(
+        url, sqlite_foreign_keys=False, sqlite_busy_timeout_ms=MIGRATION_BUSY_TIMEOUT_MS, poolclass=NullPool
+    )
     try:
         yield engine
     finally:
