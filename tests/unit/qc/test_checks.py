@@ -3,8 +3,6 @@ problem planted in one is found, with its check, severity and a short excerpt.""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from aicmo_actors.qc.checks import Earlier, brand_of, check_draft, phrases, url_problem
@@ -43,13 +41,12 @@ def test_clean_drafts_pass_with_no_finding(case: Case) -> None:
     assert verdict.findings == () and verdict.passed
 
 
-def test_a_long_post_is_checked_fast() -> None:
+def test_a_long_post_against_many_earlier_drafts_passes_clean() -> None:
+    # Its cost is measured by `python -m bench qc` (as a ratio), never asserted here.
     text = "\n\n".join([EN_BLOG.text] * 3 + [EN_NEWSLETTER.text])  # ~1,500 words
     earlier = tuple(Earlier(c.name, c.title, c.text) for c in CASES) * 3
-    EN_BLOG.check(text, earlier=earlier)  # dictionaries loaded
-    started = time.perf_counter()
-    EN_BLOG.check(text, earlier=earlier, item=item("blog_post", "blog"))
-    assert time.perf_counter() - started < 0.5  # ~25 ms on the development machines; generous for CI
+    verdict = EN_BLOG.check(text, earlier=earlier, item=item("blog_post", "blog"))
+    assert verdict.passed and verdict.findings == ()
 
 
 # -- brand name --------------------------------------------------------------------------------------------------------
