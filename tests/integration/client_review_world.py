@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,7 +27,7 @@ from contracts.cam import AlertRequested, UnmatchedReply
 from contracts.client_review import RequestReview, ReviewItem, WithdrawReviews
 from contracts.clients import ClientInfo
 from contracts.packages import Deliverable, PackageSpec
-from contracts.runtime import Tick
+from tests.integration.module_run import ModuleRun
 
 SETTINGS = RuntimeSettings(tick_interval_s=0, seed=11)
 SECRET = b"client-review-test-secret-32-by!"
@@ -125,29 +125,10 @@ class AlertsSink(Actor[AlertRequested]):
 
 
 @dataclass
-class Run:
-    system: ActorSystem
-    clock: FakeClock
-    events: list[Event]
+class Run(ModuleRun):
     alerts: list[AlertRequested]
     http: httpx.AsyncClient
-    ticks: int = 0
-
-    def of(self, kind: type[Event]) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    async def tell(self, message: RequestReview | WithdrawReviews) -> None:
-        await self.system.ref(REVIEWS, type(message)).tell(message)
-        await self.system.settle()
-
-    async def tick(self, at: datetime | None = None) -> None:
-        if at is not None:
-            self.clock.advance((at - self.clock.now()).total_seconds())
-        self.ticks += 1
-        await self.system.events.publish(
-            self.system.message(Tick, seq=self.ticks, at=self.clock.now(), interval_s=60.0)
-        )
-        await self.system.settle()
+    actor: ClassVar[str] = REVIEWS
 
     async def publish(self, event: Event) -> None:
         await self.system.events.publish(event)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -27,7 +27,7 @@ from contracts.base import Event
 from contracts.cam import AlertRequested
 from contracts.clients import ClientInfo
 from contracts.delivery import CancelDeliveries, DeliverItem
-from contracts.runtime import Tick
+from tests.integration.module_run import ModuleRun
 
 SETTINGS = RuntimeSettings(tick_interval_s=0, seed=11)
 SECRET = b"delivery-test-secret-32-bytes!!!"
@@ -181,26 +181,13 @@ class AlertsSink(Actor[AlertRequested]):
 
 
 @dataclass
-class Run:
-    system: ActorSystem
-    clock: FakeClock
-    events: list[Event]
+class Run(ModuleRun):
     alerts: list[AlertRequested]
-    ticks: int = 0
+    actor: ClassVar[str] = COURIER
 
-    def of(self, kind: type[Any]) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    async def tell(self, message: DeliverItem | CancelDeliveries) -> None:
-        await self.system.ref(COURIER, type(message)).tell(message)
-        await self.system.settle()
-
-    async def tick(self, after: timedelta = timedelta(hours=1)) -> None:
-        self.clock.advance(after.total_seconds())
-        self.ticks += 1
-        tick = self.system.message(Tick, seq=self.ticks, at=self.clock.now(), interval_s=60.0)
-        await self.system.events.publish(tick)
-        await self.system.settle()
+    async def tick(self, after: timedelta = timedelta(hours=1)) -> None:  # type: ignore[override]
+        """A tick `after` the last one (an hour)."""
+        await super().tick(self.clock.now() + after)
 
 
 def deliver(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import sqlalchemy as sa
@@ -45,7 +45,7 @@ from contracts.onboarding import (
     StartOnboarding,
 )
 from contracts.packages import Deliverable, PackageSpec
-from contracts.runtime import Tick
+from tests.integration.module_run import ModuleRun
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -113,26 +113,8 @@ class FakeTransport:
 
 
 @dataclass
-class Run:
-    system: ActorSystem
-    clock: FakeClock
-    events: list[Event]
-    ticks: int = 0
-
-    def of(self, kind: type[Event]) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    async def tell(self, message: StartOnboarding | CancelOnboarding) -> None:
-        await self.system.ref(INTAKE, type(message)).tell(message)
-        await self.system.settle()
-
-    async def tick(self, at: datetime | None = None) -> None:
-        if at is not None:
-            self.clock.advance((at - self.clock.now()).total_seconds())
-        self.ticks += 1
-        tick = self.system.message(Tick, seq=self.ticks, at=self.clock.now(), interval_s=60.0)
-        await self.system.events.publish(tick)
-        await self.system.settle()
+class Run(ModuleRun):
+    actor: ClassVar[str] = INTAKE
 
     def start(self, project: uuid.UUID = PROJECT, client: ClientInfo = CLIENT) -> StartOnboarding:
         return self.system.message(

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import sqlalchemy as sa
@@ -48,6 +48,7 @@ from contracts.production import (
 from contracts.qc import CheckDraft, DraftChecked, Finding
 from contracts.runtime import Tick
 from contracts.strategy import PlannedItem
+from tests.integration.module_run import ModuleRun
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -283,25 +284,12 @@ def produce(
 
 
 @dataclass
-class Run:
-    system: ActorSystem
-    clock: FakeClock
-    events: list[Event]
-    ticks: int = 0
+class Run(ModuleRun):
+    actor: ClassVar[str] = STUDIO
 
-    def of(self, kind: type[Any]) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    async def tell(self, message: Any) -> None:
-        await self.system.ref(STUDIO, type(message)).tell(message)
-        await self.system.settle()
-
-    async def tick(self, hours: float = 1) -> None:
-        self.clock.advance(hours * 3600)
-        self.ticks += 1
-        tick = self.system.message(Tick, seq=self.ticks, at=self.clock.now(), interval_s=3600.0)
-        await self.system.events.publish(tick)
-        await self.system.settle()
+    async def tick(self, hours: float = 1) -> None:  # type: ignore[override]
+        """An hourly tick, `hours` after the last one."""
+        await super().tick(self.clock.now() + timedelta(hours=hours), interval_s=3600.0)
 
 
 @asynccontextmanager

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -40,7 +40,6 @@ from aicmo_actors.strategy.tables import strategy_requests as requests_t
 from contracts.base import Event
 from contracts.clients import ClientInfo
 from contracts.packages import Deliverable, Kpi, PackageSpec
-from contracts.runtime import Tick
 from contracts.strategy import (
     CancelStrategy,
     DraftStrategy,
@@ -51,6 +50,7 @@ from contracts.strategy import (
     StrategyCancelled,
     StrategyFailed,
 )
+from tests.integration.module_run import ModuleRun
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -117,27 +117,9 @@ class FakeTransport:
 
 
 @dataclass
-class Run:
-    system: ActorSystem
-    clock: FakeClock
-    events: list[Event]
+class Run(ModuleRun):
     http: httpx.AsyncClient
-    ticks: int = 0
-
-    def of(self, kind: type[Event]) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    async def tell(self, message: DraftStrategy | CancelStrategy) -> None:
-        await self.system.ref(PLANNER, type(message)).tell(message)
-        await self.system.settle()
-
-    async def tick(self, at: datetime | None = None) -> None:
-        if at is not None:
-            self.clock.advance((at - self.clock.now()).total_seconds())
-        self.ticks += 1
-        tick = self.system.message(Tick, seq=self.ticks, at=self.clock.now(), interval_s=60.0)
-        await self.system.events.publish(tick)
-        await self.system.settle()
+    actor: ClassVar[str] = PLANNER
 
     def draft(self, project: uuid.UUID = PROJECT, client: ClientInfo = CLIENT) -> DraftStrategy:
         return self.system.message(
