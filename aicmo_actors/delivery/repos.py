@@ -41,7 +41,7 @@ from aicmo_actors.delivery.tables import (
 from aicmo_actors.storage import client_mail
 from aicmo_actors.storage.client_mail import QUEUED as QUEUED_EMAIL
 from aicmo_actors.storage.client_mail import MailBook, cancel_in, queue_in
-from aicmo_actors.storage.work import run_read, run_write
+from aicmo_actors.storage.work import run_read, run_write, run_write_if
 
 #: The kind of the delivery emails in their outbox.
 EMAIL_KIND = "delivery"
@@ -310,13 +310,10 @@ class DeliveriesRepo:
             return changed
 
         def pending(conn: Connection) -> bool:
-            # A tick with no email delivery in flight writes nothing (one writer's lock on SQLite).
             query = sa.select(_D.c.id).where(_D.c.method == "email", _D.c.state.not_in(FINAL)).limit(1)
             return conn.execute(query).first() is not None
 
-        if not await run_read(self.engine, pending):
-            return []
-        return await run_write(self.engine, work)
+        return await run_write_if(self.engine, pending, work, [])
 
     async def idle(self) -> bool:
         """Nothing a tick could act on: every delivery final with its alert told, no email

@@ -22,7 +22,7 @@ from aicmo_actors.orchestration import saga_rules as rules
 from aicmo_actors.orchestration.tables import orchestration_project_events as events_t
 from aicmo_actors.orchestration.tables import orchestration_projects as projects_t
 from aicmo_actors.orchestration.tables import orchestration_steps as steps_t
-from aicmo_actors.storage.work import run_read, run_write
+from aicmo_actors.storage.work import run_read, run_write, run_write_if
 
 
 @dataclass(frozen=True)
@@ -280,9 +280,9 @@ class ProjectsRepo:
         asked = sa.select(projects_t.c.id).where(
             projects_t.c.state == rules.RUNNING, projects_t.c.cancel_requested_at.is_not(None)
         )
-        # Nobody asked: no write transaction (every tick asks; on SQLite each takes the writer's lock).
-        if await run_read(self.engine, lambda conn: conn.execute(asked.limit(1)).first()) is None:
-            return []
+
+        def due(conn: Connection) -> bool:
+            return conn.execute(asked.limit(1)).first() is not None
 
         def work(conn: Connection) -> list[Outcome]:
             rows = conn.execute(
@@ -297,7 +297,7 @@ class ProjectsRepo:
                 out.append(outcome)
             return out
 
-        return await run_write(self.engine, work)
+        return await run_write_if(self.engine, due, work, [])
 
     async def asks_due(self, now: datetime, *, everything: bool = False) -> list[Command]:
         """Commands to tell again: every step in progress or being undone whose module has not
@@ -317,10 +317,6 @@ class ProjectsRepo:
                 for row in conn.execute(in_flight).all()
             )
 
-        # Nothing to ask again: no write transaction (every tick asks).
-        if not await run_read(self.engine, due):
-            return []
-
         def work(conn: Connection) -> list[Command]:
             rows = conn.execute(in_flight).all()
             out = []
@@ -338,7 +334,7 @@ class ProjectsRepo:
                 )
             return out
 
-        return await run_write(self.engine, work)
+        return await run_write_if(self.engine, due, work, [])
 
     # -- reading -------------------------------------------------------------------------------------
     async def page(self, *, state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:

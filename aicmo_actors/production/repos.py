@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -41,9 +41,8 @@ from aicmo_actors.production.tables import (
     production_versions,
 )
 from aicmo_actors.storage.insert import insert_ignore_in
-from aicmo_actors.storage.work import run_read, run_write
+from aicmo_actors.storage.work import run_read, run_write, run_write_if
 
-_T = TypeVar("_T")
 _I, _V, _R = production_items, production_versions, production_runs
 _B, _BI, _D = production_batches, production_batch_items, production_deliveries
 _A, _H = production_alerts, production_item_events
@@ -349,7 +348,7 @@ class ItemsRepo:
                     started.append(item)
             return started
 
-        return await self._write_if(due, work, [])
+        return await run_write_if(self.engine, due, work, [])
 
     async def writing(self) -> list[Item]:
         """Items the generator writes the next version of (not those awaiting a person)."""
@@ -481,7 +480,7 @@ class ItemsRepo:
                 made.append(Batch(key, project_id, tuple(pairs)))
             return made
 
-        return await self._write_if(due, work, [])
+        return await run_write_if(self.engine, due, work, [])
 
     async def idle(self) -> bool:
         """Nothing a tick could act on: no open piece, no alert untold, no cancel unconfirmed
@@ -499,14 +498,6 @@ class ItemsRepo:
             return not any(conn.execute(query.limit(1)).first() for query in checks)
 
         return await run_read(self.engine, work)
-
-    async def _write_if(self, due: Callable[[Connection], bool], work: Callable[[Connection], _T], nothing: _T) -> _T:
-        """`work` in a write transaction, only when a read finds it has something to do: a tick
-        with nothing due writes nothing (on SQLite every write transaction takes the one
-        writer's lock, and each is a commit the service pays for)."""
-        if not await run_read(self.engine, due):
-            return nothing
-        return await run_write(self.engine, work)
 
     def _batch_in(self, conn: Connection, key: str, project_id: str) -> Batch:
         """The batch's items still in review at the version sent."""
@@ -582,7 +573,7 @@ class ItemsRepo:
             found = work(conn, mark=False)
             return bool(found.qc or found.batches or found.deliveries or found.cancels)
 
-        return await self._write_if(anything, work, InFlight((), (), (), ()))
+        return await run_write_if(self.engine, anything, work, InFlight((), (), (), ()))
 
     async def find_late(self, now: datetime, late: Callable[[Item], str | None]) -> int:
         """Mark the open items late now and queue their alert, once each; returns how many."""
@@ -606,7 +597,7 @@ class ItemsRepo:
                 alert_in(conn, f"{item.id}:late", item, "late", words, now)
             return found
 
-        return await self._write_if(due, work, 0)
+        return await run_write_if(self.engine, due, work, 0)
 
     async def pending_alerts(self) -> list[Alert]:
         def work(conn: Connection) -> list[Alert]:

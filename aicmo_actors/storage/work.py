@@ -39,7 +39,7 @@ from sqlalchemy.pool import StaticPool
 
 from aicmo_actors.runtime import killpoints
 
-__all__ = ["run_read", "run_write"]
+__all__ = ["run_read", "run_write", "run_write_if"]
 
 T = TypeVar("T")
 
@@ -59,6 +59,18 @@ async def run_read(engine: AsyncEngine, work: Callable[[Connection], T]) -> T:
     if killpoints.hook is not None:
         return await _killable(engine, work, write=False)
     return await _run(engine, work, write=False)
+
+
+async def run_write_if(
+    engine: AsyncEngine, due: Callable[[Connection], bool], work: Callable[[Connection], T], nothing: T
+) -> T:
+    """`work` in a write transaction only when `due` (one read) finds it has something to do,
+    else `nothing`. For what a tick asks every time and mostly finds idle: a write transaction
+    takes the writer's lock on SQLite, and is a commit the service pays for. `work` must check
+    again what `due` found (it runs in another transaction)."""
+    if not await run_read(engine, due):
+        return nothing
+    return await run_write(engine, work)
 
 
 async def _killable(engine: AsyncEngine, work: Callable[[Connection], T], *, write: bool) -> T:
