@@ -7,7 +7,7 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict
 
-CONTRACT_VERSION = 2
+CONTRACT_VERSION = 3
 
 
 class ClientInfo(BaseModel):
@@ -27,3 +27,7 @@ class ClientInfo(BaseModel):
     language: str = "en"
     #: Where approved work is posted when the package delivers by webhook (signed, HMAC).
     webhook_url: str | None = None
+    #: The client's VAT or tax number (an EU business's makes a cross-border invoice reverse-charge).
+    tax_id: str | None = None
+    #: Where invoices go (None: the contact's address).
+    billing_email: str | None = None

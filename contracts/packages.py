@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-CONTRACT_VERSION = 2
+CONTRACT_VERSION = 3
 
 BillingRhythm = Literal["monthly", "one_off", "milestones"]
 ReportingCadence = Literal["weekly", "fortnightly", "monthly"]
@@ -40,6 +40,9 @@ class Milestone(_Frozen):
 
     name: str
     share: Decimal = Field(gt=0, le=1)
+    #: The saga step whose completion reaches it ("signed": at signing); None: invoiced by a
+    #: person (`python run.py invoice milestone PROJECT NAME`).
+    at: Literal["signed", "onboarding", "strategy", "production"] | None = None
 
 
 class Kpi(_Frozen):
@@ -76,3 +79,10 @@ class PackageSpec(_Frozen):
     #: Business days after a review request when silence counts as approval (announced in
     #: the reminder); None: never, a person is alerted instead.
     auto_approve_days: int | None = Field(default=None, ge=1)
+    #: The contract's length in months from the start (renewal reminders count down to its
+    #: end; a monthly retainer is invoiced every period until then).
+    term_months: int = Field(default=12, ge=1, le=120)
+    #: Days from an invoice's date to its due date.
+    payment_days: int = Field(default=14, ge=0, le=365)
+    #: The price of one review round past `review_rounds` on a piece (None: not billed).
+    extra_round_price: Decimal | None = Field(default=None, ge=0)

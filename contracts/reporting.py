@@ -1,17 +1,12 @@
-"""Reporting: periodic results reports for clients.
-
-A first, deliberately small vocabulary: enough to wire the module's actor; it grows,
-versioned, as the module does.
-"""
+"""Reporting: scheduled results reports for clients, and the KPI values behind them."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from contracts.base import Event, Message
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 
 
 class ReportingMessage(Message):
@@ -22,12 +17,23 @@ class ReportingEvent(Event):
     contract_version: int = CONTRACT_VERSION
 
 
-class BuildReport(ReportingMessage):
-    project_id: uuid.UUID
-    period_start: datetime
-    period_end: datetime
+class ReportSent(ReportingEvent):
+    """A client's report for one period went out (once per client and period)."""
+
+    client_ref: uuid.UUID
+    project_id: uuid.UUID | None = None
+    #: The period's label: "2027-01" (month), "2027-W03" (week), "2027-01-15" (day).
+    period: str
+    formats: tuple[str, ...] = ()
 
 
-class ReportReady(ReportingEvent):
-    project_id: uuid.UUID
-    report_id: uuid.UUID
+class KpiMeasured(ReportingEvent):
+    """A KPI's value for a period, against the package's target (retention reads attainment)."""
+
+    client_ref: uuid.UUID
+    kpi: str
+    period: str
+    value: float
+    target: float
+    #: The value meets the target in the KPI's direction.
+    attained: bool

@@ -1,16 +1,16 @@
-"""Retention: keeping clients (health checks, renewals).
-
-A first, deliberately small vocabulary: enough to wire the module's actor; it grows,
-versioned, as the module does.
-"""
+"""Retention: each client's health (score, band and the reasons behind it) and renewals."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import date
+from typing import Literal
 
 from contracts.base import Event, Message
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
+
+Band = Literal["green", "amber", "red"]
 
 
 class RetentionMessage(Message):
@@ -21,10 +21,21 @@ class RetentionEvent(Event):
     contract_version: int = CONTRACT_VERSION
 
 
-class CheckClientHealth(RetentionMessage):
+class ClientHealthChanged(RetentionEvent):
+    """A client's health band changed (published when the band moves, not on every score)."""
+
     client_ref: uuid.UUID
+    score: float
+    band: Band
+    previous: Band | None = None
+    #: The largest contributions, worded for a person ("invoice 2027-0004 overdue 21 days").
+    reasons: tuple[str, ...] = ()
 
 
-class ChurnRiskDetected(RetentionEvent):
+class RenewalDue(RetentionEvent):
+    """A client's contract ends soon: the owner is reminded (once per contract and reminder)."""
+
     client_ref: uuid.UUID
-    reason: str
+    project_id: uuid.UUID | None = None
+    contract_end: date
+    days_left: int

@@ -65,6 +65,9 @@ MINOR_UNITS = {
     **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
 }
 
+#: The points a milestone may be reached at: the signature, or the end of a saga step.
+MILESTONE_AT = ("signed", "onboarding", "strategy", "production")
+
 #: The keys of each table of a package file, and how to write each one when it is missing.
 TOP_KEYS = {
     "name": '"growth" (the file\'s name without .toml)',
@@ -83,6 +86,9 @@ TOP_KEYS = {
     "qc_signoff": "false",
     "reading_grade": "10",
     "auto_approve_days": "5 (business days)",
+    "term_months": "12 (the contract's length in months)",
+    "payment_days": "14 (days from an invoice to its due date)",
+    "extra_round_price": '150 or "150.00" (a review round past review_rounds)',
 }
 DELIVERABLE_KEYS = {
     "type": '"blog_post"',
@@ -92,7 +98,11 @@ DELIVERABLE_KEYS = {
     "max_words": "",
     "max_chars": "",
 }
-MILESTONE_KEYS = {"name": '"kick-off"', "share": "0.3 (a part of the price)"}
+MILESTONE_KEYS = {
+    "name": '"kick-off"',
+    "share": "0.3 (a part of the price)",
+    "at": '"strategy" (one of ' + ", ".join(f'"{s}"' for s in MILESTONE_AT) + "; none: invoiced by a person)",
+}
 KPI_KEYS = {"name": '"organic_sessions"', "target": "15", "unit": "", "direction": ""}
 _TABLES = {"deliverables": DELIVERABLE_KEYS, "milestones": MILESTONE_KEYS, "kpis": KPI_KEYS}
 
@@ -506,14 +516,7 @@ def _read_package(check: _Check, data: Mapping[str, Any], file_stem: str | None)
     if title is not None and len(title) > TITLE_MAX:
         check.problem(("title",), f"is {len(title)} characters long (at most {TITLE_MAX})")
     currency = _currency(check, data)
-    price = check.number(data, (), "price", TOP_KEYS["price"], text_too=True)
-    if price is not None and price < 0:
-        check.problem(("price",), f"{price} is negative (write 0 or more)")
-    elif price is not None and currency is not None:
-        decimals = MINOR_UNITS.get(currency, 2)
-        if _places(price) > decimals:
-            rounded = price.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
-            check.problem(("price",), f"{price} has more decimals than {currency} has ({decimals}): write {rounded}")
+    price = _amount(check, data, "price", currency)
     billing = check.choice(data, (), "billing", TOP_KEYS["billing"], BILLING)
     milestones = _milestones(check, data, billing)
     deliverables = _deliverables(check, data)
@@ -537,7 +540,30 @@ def _read_package(check: _Check, data: Mapping[str, Any], file_stem: str | None)
         "auto_approve_days": check.whole(
             data, (), "auto_approve_days", TOP_KEYS["auto_approve_days"], minimum=1, maximum=60, required=False
         ),
+        "term_months": check.whole(
+            data, (), "term_months", TOP_KEYS["term_months"], minimum=1, maximum=120, required=False, default=12
+        ),
+        "payment_days": check.whole(
+            data, (), "payment_days", TOP_KEYS["payment_days"], minimum=0, maximum=365, required=False, default=14
+        ),
+        "extra_round_price": _amount(check, data, "extra_round_price", currency)
+        if "extra_round_price" in data
+        else None,
     }
+
+
+def _amount(check: _Check, data: Mapping[str, Any], key: str, currency: str | None) -> Any:
+    """An amount of money (`price`, `extra_round_price`): 0 or more, at most the currency's decimals."""
+    amount = check.number(data, (), key, TOP_KEYS[key], text_too=True)
+    if amount is not None and amount < 0:
+        check.problem((key,), f"{amount} is negative (write 0 or more)")
+        return None
+    if amount is not None and currency is not None:
+        decimals = MINOR_UNITS.get(currency, 2)
+        if _places(amount) > decimals:
+            rounded = amount.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+            check.problem((key,), f"{amount} has more decimals than {currency} has ({decimals}): write {rounded}")
+    return amount
 
 
 def _delivery(check: _Check, data: Mapping[str, Any]) -> Any:
@@ -624,6 +650,7 @@ def _milestones(check: _Check, data: Mapping[str, Any], billing: str | None) -> 
         check.keys(item, path, MILESTONE_KEYS)
         name = check.text(item, path, "name", MILESTONE_KEYS["name"])
         share = check.number(item, path, "share", MILESTONE_KEYS["share"], text_too=False)
+        at = check.choice(item, path, "at", MILESTONE_KEYS["at"], MILESTONE_AT, default="") or None
         if name is not None and name in seen:
             check.problem((*path, "name"), f"{_show(name)} is listed twice ({check.also(seen[name], 'name')})")
         elif name is not None:
@@ -631,7 +658,7 @@ def _milestones(check: _Check, data: Mapping[str, Any], billing: str | None) -> 
         if share is not None and not 0 < share <= 1:
             check.problem((*path, "share"), f"{share} is not a share of the price (more than 0, at most 1)")
         elif name is not None and share is not None:
-            out.append(Milestone(name=name, share=share))
+            out.append(Milestone(name=name, share=share, at=at))
     if billing == "milestones" and given and not data["milestones"]:
         check.problem(("milestones",), "none given (add [[milestones]] tables, each with a name and a share)")
     elif billing == "milestones" and given and len(out) == len(data["milestones"]):
@@ -826,5 +853,14 @@ def describe(spec: PackageSpec) -> str:
     rounds = _plural(spec.review_rounds, "review round") if spec.review_rounds else "no review round"
     return (
         f"{spec.name}: {money(spec.price, spec.currency)} {billed}; {deliveries(spec)}; {rounds}; "
-        f"{_plural(spec.turnaround_days, 'business day')}"
+        f"{_plural(spec.turnaround_days, 'business day')}; {terms(spec)}"
     )
+
+
+def terms(spec: PackageSpec) -> str:
+    """The money terms: `12-month term, invoices due in 14 days, extra review round 150.00 EUR`."""
+    due = "due on receipt" if spec.payment_days == 0 else f"due in {_plural(spec.payment_days, 'day')}"
+    said = [f"{spec.term_months}-month term", f"invoices {due}"]
+    if spec.extra_round_price is not None:
+        said.append(f"extra review round {money(spec.extra_round_price, spec.currency)}")
+    return ", ".join(said)

@@ -122,15 +122,17 @@ def test_every_example_is_a_valid_package(example: Path) -> None:
 def test_the_examples_show_each_billing_rhythm() -> None:
     assert describe(load_package(EXAMPLES / "package.toml")) == (
         "package: 2,500.00 EUR monthly; 4 blog posts, 12 social posts on LinkedIn, 1 newsletter by email per month; "
-        "2 review rounds; 5 business days"
+        "2 review rounds; 5 business days; 12-month term, invoices due in 14 days, extra review round 150.00 EUR"
     )
     assert describe(load_package(EXAMPLES / "package-one-off.toml")) == (
         "package-one-off: 1,800.00 EUR one-off; 1 landing page on the website, 6 social posts on LinkedIn "
-        "within 1 month; 1 review round; 10 business days"
+        "within 1 month; 1 review round; 10 business days; 12-month term, invoices due in 14 days"
     )
     milestones = load_package(EXAMPLES / "package-milestones.toml")
     assert [m.share for m in milestones.milestones] == [Decimal("0.3"), Decimal("0.4"), Decimal("0.3")]
     assert describe(milestones).startswith("package-milestones: 12,000.00 EUR in 3 milestones; 12 web pages")
+    assert describe(milestones).endswith("; 3-month term, invoices due in 30 days")
+    assert [m.at for m in milestones.milestones] == ["strategy", "production", None]
 
 
 def test_billing_in_milestones() -> None:
@@ -154,12 +156,15 @@ def test_billing_in_milestones() -> None:
 def test_describe_names_each_deliverable(deliverable: str, summary: str) -> None:
     head = GOOD.split("[[deliverables]]")[0]
     spec = parse_package(f"{head}[[deliverables]]\n{deliverable}\n")
-    assert describe(spec) == f"growth: 2,500.00 EUR monthly; {summary}; 2 review rounds; 5 business days"
+    assert describe(spec) == (
+        f"growth: 2,500.00 EUR monthly; {summary}; 2 review rounds; 5 business days; "
+        "12-month term, invoices due in 14 days"
+    )
 
 
 def test_describe_a_longer_period_and_no_review_round() -> None:
     text = changed("period_months = 1", "period_months = 3", changed("review_rounds = 2", "review_rounds = 0"))
-    assert "per 3 months; no review round; 5 business days" in describe(parse_package(text))
+    assert "per 3 months; no review round; 5 business days;" in describe(parse_package(text))
     text = changed('currency = "EUR"', 'currency = "JPY"', changed('price = "2500.00"', "price = 250000"))
     assert describe(parse_package(text)).startswith("growth: 250,000 JPY monthly;")
 
@@ -565,3 +570,46 @@ def test_the_work_keys_parse_and_default() -> None:
 def test_the_work_keys_say_what_is_wrong(line: str, field: str, says: str) -> None:
     [problem] = problems(changed('reporting = "monthly"\n', f'reporting = "monthly"\n{line}\n'))
     assert problem.field == field and says in problem.message, problem
+
+
+# -- the money terms (billing) -----------------------------------------------------------------------------------
+
+
+def test_the_money_terms_default_and_parse() -> None:
+    spec = parse_package(GOOD)
+    assert (spec.term_months, spec.payment_days, spec.extra_round_price) == (12, 14, None)
+    keys = 'term_months = 6\npayment_days = 0\nextra_round_price = "99.50"\n'
+    spec = parse_package(changed('reporting = "monthly"\n', f'reporting = "monthly"\n{keys}'))
+    assert (spec.term_months, spec.payment_days, spec.extra_round_price) == (6, 0, Decimal("99.50"))
+    assert describe(spec).endswith("; 6-month term, invoices due on receipt, extra review round 99.50 EUR")
+    spec = parse_package(changed('reporting = "monthly"\n', 'reporting = "monthly"\nextra_round_price = 0\n'))
+    assert spec.extra_round_price == 0
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "says"),
+    [
+        ("term_months = 0", "term_months", "too small"),
+        ("term_months = 121", "term_months", "too large (at most 120)"),
+        ('term_months = "12"', "term_months", "is text, not a whole number"),
+        ("payment_days = -1", "payment_days", "too small"),
+        ("payment_days = 366", "payment_days", "too large (at most 365)"),
+        ("payment_days = 14.0", "payment_days", "not a whole number (write 14)"),
+        ("extra_round_price = -5", "extra_round_price", "negative"),
+        ("extra_round_price = 150.005", "extra_round_price", "more decimals than EUR has (2): write 150.01"),
+        ('extra_round_price = "1,500.00"', "extra_round_price", "without thousands separators"),
+    ],
+)
+def test_the_money_terms_say_what_is_wrong(line: str, field: str, says: str) -> None:
+    [problem] = problems(changed('reporting = "monthly"\n', f'reporting = "monthly"\n{line}\n'))
+    assert problem.field == field and says in problem.message, problem
+
+
+def test_a_milestone_says_when_it_is_reached() -> None:
+    text = changed('billing = "monthly"', 'billing = "milestones"') + MILESTONES.replace(
+        'name = "kick-off"', 'name = "kick-off"\nat = "signed"'
+    )
+    spec = parse_package(text)
+    assert [m.at for m in spec.milestones] == ["signed", None]
+    [problem] = problems(text.replace('at = "signed"', 'at = "launch"'))
+    assert problem.field == "milestones[0].at" and '"launch" is not one of signed, onboarding' in problem.message
