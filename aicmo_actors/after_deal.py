@@ -1,5 +1,6 @@
 """The modules after the deal, composed: onboarding, strategy, production, quality control,
-client review, delivery and the project sagas, their client pages, and their declarations.
+client review, delivery, billing, reporting, retention and learning, the project sagas and
+the cross-module policies, their client pages, and their declarations.
 A composition root like `cli/` (it may import every module): the service and the simulation
 both start them through `AfterDeal.supervisors`, so the simulation proves its invariants on
 the tree the service runs.
@@ -16,22 +17,27 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute
 
+from aicmo_actors.billing import BillingStore, ReminderRule, billing_supervisor
 from aicmo_actors.client_review import ReviewStore, client_review_routes, client_review_supervisor
 from aicmo_actors.delivery import DeliveryStore, delivery_supervisor
 from aicmo_actors.gateways.profiles import make_transport
 from aicmo_actors.gateways.transport import MailTransport
+from aicmo_actors.learning import LearningStore, learning_supervisor
 from aicmo_actors.onboarding import OnboardingStore, onboarding_routes, onboarding_supervisor
 from aicmo_actors.orchestration.projects import ProjectsRepo
 from aicmo_actors.orchestration.wiring import projects_supervisor
 from aicmo_actors.production import ProductionStore, production_supervisor
 from aicmo_actors.production.generator import Generator, make_generator
 from aicmo_actors.qc import QcStore, qc_supervisor
+from aicmo_actors.reporting import ReportingStore, reporting_supervisor
+from aicmo_actors.retention import RetentionStore, retention_supervisor
 from aicmo_actors.runtime import SupervisorSpec
 from aicmo_actors.strategy import StrategyStore, strategy_routes, strategy_supervisor
 from contracts.orchestration import ModuleSpec
@@ -39,11 +45,15 @@ from contracts.orchestration import ModuleSpec
 
 def modules() -> list[ModuleSpec]:
     """What the modules after the deal declare (for the module registry)."""
+    from aicmo_actors.billing import module as billing_module
     from aicmo_actors.client_review import module as client_review_module
     from aicmo_actors.delivery import module as delivery_module
+    from aicmo_actors.learning import module as learning_module
     from aicmo_actors.onboarding import module as onboarding_module
     from aicmo_actors.production import module as production_module
     from aicmo_actors.qc import module as qc_module
+    from aicmo_actors.reporting import module as reporting_module
+    from aicmo_actors.retention import module as retention_module
     from aicmo_actors.strategy import module as strategy_module
 
     return [
@@ -53,6 +63,10 @@ def modules() -> list[ModuleSpec]:
         qc_module.describe(),
         client_review_module.describe(),
         delivery_module.describe(),
+        billing_module.describe(),
+        reporting_module.describe(),
+        retention_module.describe(),
+        learning_module.describe(),
     ]
 
 
@@ -69,6 +83,10 @@ class AfterDeal:
         self.qc = QcStore(self.engine)
         self.reviews = ReviewStore(self.engine)
         self.delivery = DeliveryStore(self.engine)
+        self.billing = BillingStore(self.engine)
+        self.reporting = ReportingStore(self.engine)
+        self.retention = RetentionStore(self.engine)
+        self.learning = LearningStore(self.engine)
         self.projects = ProjectsRepo(self.engine)
         self._made: Generator | None = None
 
@@ -123,6 +141,38 @@ class AfterDeal:
                 alert_after=s.delivery_alert_after,
                 http=http,
             ),
+            billing_supervisor(
+                self.billing,
+                transport=make,
+                mail_from=mail_from,
+                agency_name=s.agency_name,
+                agency_country=s.agency_country,
+                agency_tax_id=s.agency_tax_id,
+                agency_address=s.agency_address,
+                agency_timezone=s.agency_timezone,
+                tax_rates={code: Decimal(str(rate)) for code, rate in s.tax_rates.items()},
+                reminders=tuple(ReminderRule(days, Decimal(str(fee))) for days, fee in s.dunning),
+                repeat_every_days=s.dunning_repeat_days,
+                hold_after_days=s.hold_after_days,
+            ),
+            reporting_supervisor(
+                self.reporting,
+                transport=make,
+                mail_from=mail_from,
+                agency_name=s.agency_name,
+                hour=s.report_hour,
+                formats=tuple(f.strip() for f in s.report_formats.split(",")),
+                catch_up=s.report_catch_up,
+            ),
+            retention_supervisor(
+                self.retention,
+                half_life_days=s.retention_half_life_days,
+                weights=s.retention_weights or None,
+                bands=(s.retention_bands[0], s.retention_bands[1]),
+                renewal_days=tuple(s.retention_renewal_days),
+                slow_review_days=s.retention_slow_review_days,
+            ),
+            learning_supervisor(self.learning, interval_s=s.learning_interval_s, draws=s.learning_draws),
             projects_supervisor(self.projects),
         ]
 
@@ -188,6 +238,18 @@ def _webhook_problem(url: str) -> str | None:
     return None
 
 
+def _billing_email(address: str | None) -> str | None:
+    """The billing contact's address, normalised; a `DealError` when it is not one."""
+    if address is None or not address.strip():
+        return None
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(address.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise DealError(f"billing email {address!r}: {exc}") from None
+
+
 class DealError(ValueError):
     """A deal that cannot be signed, in one line for a person (an unknown lead, package,
     country or zone)."""
@@ -211,6 +273,8 @@ async def sign_deal(
     billing_address: str | None = None,
     language: str | None = None,
     webhook_url: str | None = None,
+    tax_id: str | None = None,
+    billing_email: str | None = None,
 ) -> Any:
     """`deal won`, for the command line and the API alike: the package from the packages
     folder, the client from the lead and what is given, then `DealsRepo.win`. Raises
@@ -252,6 +316,10 @@ async def sign_deal(
         problem = _webhook_problem(hook)
         if problem:
             raise DealError(f"webhook {hook!r}: {problem}")
+    tax = re.sub(r"[\s.\-]", "", tax_id or "").upper() or None
+    if tax is not None and not re.fullmatch(r"[A-Z0-9]{4,20}", tax):
+        raise DealError(f"tax id {tax_id!r}: write the VAT or tax number as letters and digits (e.g. DE123456789)")
+    bill_to = _billing_email(billing_email)
     if "webhook" in package.delivery and hook is None:
         raise DealError(f"package {package.name!r} delivers by webhook: give the client's webhook URL (--webhook)")
     client = {
@@ -263,6 +331,8 @@ async def sign_deal(
         "billing_address": billing_address or "",
         "language": lang,
         "webhook_url": hook,
+        "tax_id": tax,
+        "billing_email": bill_to,
     }
     return await store.deals.win(
         wanted,

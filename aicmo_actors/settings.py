@@ -127,6 +127,30 @@ def _not_blank(value: object) -> object:
     return value
 
 
+def _dunning(value: object) -> object:
+    """`7,14:2,28:3`: days after the due date of each reminder level, each with an optional late
+    fee in percent of what is owed (1 to 3 levels, each later than the one before)."""
+    if not isinstance(value, str):
+        return value
+    levels: list[tuple[int, float]] = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        days, _, fee = part.partition(":")
+        try:
+            levels.append((int(days), float(fee.rstrip("%") or 0)))
+        except ValueError:
+            raise ValueError(f"{part!r} is not DAYS or DAYS:FEE_PERCENT (write e.g. 7,14:2,28:3)") from None
+    previous = -1
+    for days, fee in levels:
+        if days <= previous or days < 0 or not 0 <= fee <= 100:
+            raise ValueError("each level comes later than the one before, fees 0 to 100 % (e.g. 7,14:2,28:3)")
+        previous = days
+    if not 1 <= len(levels) <= 3:
+        raise ValueError("write 1 to 3 reminder levels (e.g. 7,14:2,28:3)")
+    return levels
+
+
 class Settings(RuntimeSettings):
     """Everything the service reads from its environment."""
 
@@ -328,6 +352,74 @@ class Settings(RuntimeSettings):
     )
     delivery_alert_after: int = Field(
         default=5, ge=1, le=50, description="failed attempts of one delivery before a person is alerted (default 5)"
+    )
+    agency_country: str = Field(
+        default="US",
+        pattern=r"^[A-Za-z]{2}$",
+        description="the agency's country, ISO 3166-1 (decides the VAT on invoices: DE, FR, GB, ...)",
+    )
+    agency_tax_id: str | None = Field(default=None, description="the agency's VAT number, printed on every invoice")
+    agency_address: str = Field(default="", description="the agency's postal address, printed on invoices")
+    agency_timezone: str = Field(
+        default="UTC", description="the calendar of invoice dates, due dates and reminders (IANA zone)"
+    )
+    tax_rates: dict[str, float] = Field(
+        default_factory=dict,
+        description='VAT rates replacing or adding to the built-in standard ones, as JSON: {"DE": 19, "CH": 8.1}',
+    )
+    dunning: Annotated[list[tuple[int, float]], NoDecode, BeforeValidator(_dunning)] = Field(
+        default=[(7, 0.0), (14, 2.0), (28, 3.0)],
+        description="payment reminders: days after the due date, each with an optional late fee in percent "
+        "of what is owed (default 7,14:2,28:3)",
+    )
+    dunning_repeat_days: int = Field(
+        default=14, ge=1, le=365, description="after the last level, a reminder every so many days (default 14)"
+    )
+    report_hour: int = Field(
+        default=8, ge=0, le=23, description="the hour (the client's time) new clients' reports are sent (default 8)"
+    )
+    report_formats: str = Field(
+        default="html,pdf",
+        pattern=r"^\s*(html|pdf)\s*(,\s*(html|pdf)\s*)?$",
+        description="what a new client's report is: html (the email's body), pdf (attached), or both (default)",
+    )
+    report_catch_up: int = Field(
+        default=12, ge=1, le=100, description="the most overdue reports one client gets per tick after a long stop"
+    )
+    retention_half_life_days: float = Field(
+        default=30.0, gt=0, le=3650, description="days for a health signal's weight to halve (default 30)"
+    )
+    retention_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description='health signal weights replacing the defaults, as JSON: {"invoice_overdue": -8} '
+        "(python run.py health --help lists the kinds)",
+    )
+    retention_bands: Annotated[list[float], NoDecode, BeforeValidator(_comma_list)] = Field(
+        default=[70.0, 40.0],
+        min_length=2,
+        max_length=2,
+        description="health score from which a client is green, and from which amber (below: red); default 70,40",
+    )
+    retention_renewal_days: Annotated[list[int], NoDecode, BeforeValidator(_comma_list)] = Field(
+        default=[60, 30, 7], description="days before a contract's end when its owner is reminded (default 60,30,7)"
+    )
+    retention_slow_review_days: float = Field(
+        default=3.0, gt=0, le=365, description="a review answered this many days late or later counts as slow"
+    )
+    learning_interval_s: float = Field(
+        default=86400.0,
+        gt=0,
+        le=30 * 86400,
+        description="how often (seconds) the bandit reweights the variants of campaigns with [bandit] (default a day)",
+    )
+    learning_draws: int = Field(
+        default=2000, ge=100, le=1_000_000, description="Monte Carlo draws per step per bandit decision (default 2000)"
+    )
+    hold_after_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="days an invoice may be overdue before the client's deliveries are held until it is paid",
     )
 
     @model_validator(mode="after")

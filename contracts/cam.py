@@ -162,6 +162,8 @@ class EmailSent(CamEvent):
     #: The RFC 5322 Message-ID header we set (not this event's own `message_id`).
     email_message_id: str
     recipient: str
+    #: The A/B variant of the step that was sent ("A": the step's own text).
+    variant: str = "A"
 
 
 class EmailFailed(CamEvent):

@@ -77,3 +77,36 @@ class CancelDeliveries(DeliveryMessage):
 
 class DeliveriesCancelled(DeliveryEvent):
     project_id: uuid.UUID
+
+
+class HoldDeliveries(DeliveryMessage):
+    """Orchestration's hold policy -> delivery: a client owes an invoice overdue past the
+    threshold: nothing more is delivered to it until `ReleaseDeliveries` (deliveries asked for
+    meanwhile are recorded and wait). May repeat."""
+
+    client_ref: uuid.UUID
+    idempotency_key: str
+    reason: str
+
+
+class ReleaseDeliveries(DeliveryMessage):
+    """Orchestration's hold policy -> delivery: the client paid: what waits goes out. May repeat."""
+
+    client_ref: uuid.UUID
+    idempotency_key: str
+    reason: str = ""
+
+
+class DeliveriesHeld(DeliveryEvent):
+    """A client's deliveries are on hold (said after every `HoldDeliveries`)."""
+
+    client_ref: uuid.UUID
+    #: Its deliveries recorded and not made yet.
+    waiting: int
+
+
+class DeliveriesReleased(DeliveryEvent):
+    """A client's hold was released (said after every `ReleaseDeliveries`)."""
+
+    client_ref: uuid.UUID
+    waiting: int

@@ -57,7 +57,14 @@ def _route(request: Request) -> str:
 
 
 def build_api(api: Api) -> FastAPI:
-    from aicmo_actors.api import cam_routes, control_routes, project_routes, work_routes
+    from aicmo_actors.api import (
+        billing_routes,
+        cam_routes,
+        control_routes,
+        project_routes,
+        reporting_routes,
+        work_routes,
+    )
 
     app = FastAPI(
         title="AICMO Actors control API",
@@ -108,4 +115,6 @@ def build_api(api: Api) -> FastAPI:
     app.include_router(cam_routes.router)
     app.include_router(project_routes.router)
     app.include_router(work_routes.router)
+    app.include_router(billing_routes.router)
+    app.include_router(reporting_routes.router)
     return app

@@ -41,6 +41,8 @@ class DealBody(BaseModel):
     billing_address: str | None = Field(None, max_length=1000)
     language: str | None = Field(None, max_length=8, description="the client's language, ISO 639-1 (default: en)")
     webhook_url: str | None = Field(None, max_length=2000, description="where approved work is POSTed (webhook)")
+    tax_id: str | None = Field(None, max_length=40, description="the client's VAT or tax number")
+    billing_email: str | None = Field(None, max_length=320, description="where invoices go (default: the contact)")
 
 
 @router.post("/deals", summary="A lead signed: make it a client and start its project", status_code=201)
@@ -66,6 +68,8 @@ async def deal_won(request: Request, body: DealBody, who: Principal = OPERATE) -
             billing_address=body.billing_address,
             language=body.language,
             webhook_url=body.webhook_url,
+            tax_id=body.tax_id,
+            billing_email=body.billing_email,
         )
     except DealError as exc:
         raise ApiError(422, str(exc)) from None

@@ -215,6 +215,20 @@ class StepSpec(_Model):
         raise KeyError(name)
 
 
+class BanditSpec(_Model):
+    """`[bandit]`: the step's variants are chosen by a bandit (learning.bandit) instead of fixed weights.
+
+    A send is a success when a positive reply (interested, meeting request, question, referral)
+    arrives within `window_days`; no arm is reweighted before every arm of the step has `burn_in`
+    decided sends; no arm gets less than `floor` of the new assignments. A lead keeps the variant
+    it first got for every later step that has a variant of that name.
+    """
+
+    window_days: float = Field(default=14, gt=0, le=365, allow_inf_nan=False)
+    burn_in: int = Field(default=100, ge=1, le=1_000_000)
+    floor: float = Field(default=0.01, ge=0, lt=0.5, allow_inf_nan=False)
+
+
 class CampaignSpec(_Model):
     name: str
     timezone: str = "UTC"
@@ -224,6 +238,8 @@ class CampaignSpec(_Model):
     limits: Limits = Limits()
     mailboxes: tuple[MailboxSpec, ...] = Field(min_length=1)
     steps: tuple[StepSpec, ...] = Field(min_length=1)
+    #: None: variants by the file's fixed weights (as before `[bandit]` existed).
+    bandit: BanditSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -266,8 +282,22 @@ class CampaignSpec(_Model):
             raise ValueError("steps[0].subject: the first step needs a subject")
         return self
 
+    @model_validator(mode="after")
+    def _bandit(self) -> CampaignSpec:
+        if self.bandit is None:
+            return self
+        arms = [len(step.variants) + 1 for step in self.steps if step.variants]
+        if not arms:
+            raise ValueError("bandit: no step has variants to choose between (add [[steps.variants]])")
+        if self.bandit.floor * max(arms) > 1:
+            raise ValueError(
+                f"bandit.floor: {self.bandit.floor:g} for each of {max(arms)} variants is more than all the traffic"
+            )
+        return self
+
     def to_json(self) -> str:
-        return self.model_dump_json()
+        # Without a bandit the stored JSON (and its hash) is what it was before `[bandit]` existed.
+        return self.model_dump_json(exclude={"bandit"} if self.bandit is None else None)
 
     @classmethod
     def from_json(cls, text: str) -> CampaignSpec:

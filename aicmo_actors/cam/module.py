@@ -42,6 +42,7 @@ def describe() -> ModuleSpec:
             "AlertRequested",
             "RetryAlert",
             "ProjectOpened",
+            "SetVariantWeights",
         ),
         emits=(
             "EmailSent",
@@ -55,6 +56,7 @@ def describe() -> ModuleSpec:
             "UnmatchedReply",
             "AlertDelivered",
             "CycleReport",
+            "BanditCampaign",
         ),
         can_disable=True,
         # The unsubscribe endpoint keeps answering: a recipient's opt-out never waits.

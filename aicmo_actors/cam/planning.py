@@ -9,14 +9,14 @@ writes in one transaction. No database, no clock, no actor: tested table by tabl
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from aicmo_actors.cam.pacing import MailboxPacer
-from aicmo_actors.cam.send_rules import choose_variant, in_window, may_send, next_window_start, zone
+from aicmo_actors.cam.send_rules import bandit_variant, choose_variant, in_window, may_send, next_window_start, zone
 from contracts.cam import LeadState
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ class PlannedSend:
     recipient: str
     message_id: str
     send_at: datetime | None = None
+    #: A bandit campaign's lead getting its first variant: recorded, it keeps it (sticky).
+    assign: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,10 +103,16 @@ def plan_lead(
     paused_mailboxes: Collection[str],
     seed: int,
     message_id: Callable[[int, int, str], str],
+    bandit_weights: Mapping[tuple[str, int], Mapping[str, float]] | None = None,
+    sticky: Mapping[int, str] | None = None,
 ) -> LeadPlan:
     """Decide one due lead. A send is planned only if `may_send` allows it now and the
     mailbox's pacing (daily cap, gap and jitter) has room before `horizon` (the next tick);
     the pacer then counts it. `message_id(lead_id, step, mailbox)` makes a new Message-ID.
+
+    A campaign with `[bandit]` chooses the variant by `send_rules.bandit_variant`: the lead's
+    first variant (`sticky`, by lead id) where the step has it, else the latest
+    `bandit_weights` of (campaign, step), else the file's weights, with the bandit's floor.
     """
     spec = campaign.spec if campaign is not None else None
     next_step = lead.current_step + 1
@@ -175,16 +183,31 @@ def plan_lead(
         )
         return LeadPlan("deferred", lead.lead_id, LeadDeferral(lead.lead_id, later, why))
     step = spec.steps[next_step - 1]
+    assign = False
+    if spec.bandit is not None:
+        first = (sticky or {}).get(lead.lead_id)
+        variant = bandit_variant(
+            step,
+            str(lead.lead_id),
+            seed,
+            floor=spec.bandit.floor,
+            weights=(bandit_weights or {}).get((lead.campaign, next_step)),
+            sticky=first,
+        )
+        assign = first is None and bool(step.variants)
+    else:
+        variant = choose_variant(step, str(lead.lead_id), seed)
     send = PlannedSend(
         lead_id=lead.lead_id,
         campaign_id=campaign.campaign_id,
         campaign=lead.campaign,
         step=next_step,
-        variant=choose_variant(step, str(lead.lead_id), seed),
+        variant=variant,
         mailbox=mailbox,
         recipient=lead.email,
         message_id=message_id(lead.lead_id, next_step, mailbox),
         send_at=ready if ready > now else None,
+        assign=assign,
     )
     pacer.record_send(mailbox, ready, campaign_tz, limits.min_gap_seconds, limits.jitter_seconds)
     return LeadPlan("queued", lead.lead_id, send=send)

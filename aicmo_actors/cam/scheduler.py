@@ -15,11 +15,15 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from aicmo_actors.cam.campaign import CampaignSpec
 from aicmo_actors.cam.pacing import MailboxPacer
 from aicmo_actors.cam.planning import LeadDeferral, SchedulePlan, plan_lead
 from aicmo_actors.cam.repos import CamStore, QueuedSend
+from aicmo_actors.cam.repos.campaigns import CampaignRow
+from aicmo_actors.cam.send_rules import variant_weights
 from aicmo_actors.runtime import Actor
 from contracts.cam import CycleReport, SendEmail
+from contracts.learning import BanditCampaign, BanditStep, SetVariantWeights
 from contracts.runtime import Tick
 
 SENDER = "cam.sender"
@@ -32,12 +36,33 @@ def send_email(row: QueuedSend) -> SendEmail:
     )
 
 
-class Scheduler(Actor[Tick]):
+def bandit_campaign(spec: CampaignSpec) -> BanditCampaign:
+    """What a learner needs to know of a campaign with `[bandit]`."""
+    assert spec.bandit is not None
+    return BanditCampaign(
+        campaign=spec.name,
+        window_days=spec.bandit.window_days,
+        burn_in=spec.bandit.burn_in,
+        floor=spec.bandit.floor,
+        steps=tuple(
+            BanditStep(step=number, weights=variant_weights(step))
+            for number, step in enumerate(spec.steps, start=1)
+            if step.variants
+        ),
+    )
+
+
+class Scheduler(Actor[Tick | SetVariantWeights]):
     """Due leads -> QUEUED outbound rows -> `SendEmail` to the sender.
 
     A tick takes due leads in batches until none is left (at most `max_per_tick`): each
     batch is planned in memory (`planning.plan_lead`) and written in one transaction, then
     handed to the sender, whose bounded mailbox holds the scheduler back.
+
+    Campaigns with `[bandit]`: each is announced (`BanditCampaign`) on the first tick an
+    incarnation sees it and whenever its file changes; a learner's `SetVariantWeights` is
+    recorded once per key, and the latest weights of each step are used for new assignments.
+    Without a learner they keep the file's weights (with the floor).
     """
 
     subscribes = (Tick,)
@@ -53,6 +78,9 @@ class Scheduler(Actor[Tick]):
         self._installation = hashlib.sha256(installation.encode()).hexdigest()[:10] if installation else ""
         self.pacer: MailboxPacer | None = None
         self._sender: Any = None
+        #: The spec of each bandit campaign this incarnation announced (parsed specs are cached
+        #: per hash: the same object until the file changes).
+        self._announced: dict[str, CampaignSpec] = {}
 
     async def on_start(self) -> None:
         self._sender = self.ctx.ref(SENDER, SendEmail)
@@ -85,7 +113,32 @@ class Scheduler(Actor[Tick]):
         unique = f"{self.ctx.random.getrandbits(64):016x}{self._installation}.{lead_id}.{step}"
         return f"<{unique}@{mailbox.rpartition('@')[2]}>"
 
-    async def receive(self, message: Tick) -> None:
+    async def receive(self, message: Tick | SetVariantWeights) -> None:
+        if isinstance(message, SetVariantWeights):
+            await self.store.campaigns.record_weights(
+                message.campaign,
+                message.step,
+                message.weights,
+                message.as_of,
+                message.idempotency_key,
+                self.ctx.clock.now(),
+            )
+            return
+        await self._tick(message)
+
+    async def _bandits(self, campaigns: dict[str, CampaignRow]) -> dict[tuple[str, int], dict[str, float]]:
+        """Announce the bandit campaigns not announced yet; their steps' latest weights."""
+        bandits = {name: row.spec for name, row in campaigns.items() if row.spec.bandit is not None}
+        for name, spec in bandits.items():
+            if self._announced.get(name) is not spec:
+                await self.ctx.publish(bandit_campaign(spec))
+                self._announced[name] = spec
+        if not bandits:
+            return {}
+        latest = await self.store.campaigns.variant_weights(bandits)
+        return {key: found.weights for key, found in latest.items()}
+
+    async def _tick(self, message: Tick) -> None:
         assert self.pacer is not None
         clock = self.ctx.clock
         started = clock.perf()
@@ -94,6 +147,8 @@ class Scheduler(Actor[Tick]):
         errors: list[str] = []
         campaigns = await self.store.campaigns.all()
         paused_mailboxes = await self.store.campaigns.paused_mailboxes()
+        bandit_weights = await self._bandits(campaigns)
+        bandit_names = {name for name, row in campaigns.items() if row.spec.bandit is not None}
 
         # Sends whose time has come but whose timer a restart lost (retries, paced sends).
         for row in await self.store.outbox.queued_ready(now, self.batch):
@@ -111,6 +166,10 @@ class Scheduler(Actor[Tick]):
             taken += len(due)
             plan = SchedulePlan()
             suppressed = await self.store.leads.suppressed({lead.email for lead in due})
+            # Only leads of bandit campaigns have a sticky variant: no query for the others.
+            sticky = await self.store.outbox.assigned_variants(
+                {lead.lead_id for lead in due if lead.campaign in bandit_names}
+            )
             for lead in due:
                 try:
                     decided = plan_lead(
@@ -123,6 +182,8 @@ class Scheduler(Actor[Tick]):
                         paused_mailboxes=paused_mailboxes,
                         seed=self.ctx.system.seed,
                         message_id=self._message_id,
+                        bandit_weights=bandit_weights,
+                        sticky=sticky,
                     )
                 except Exception as exc:  # one bad lead must not stop the cycle
                     self.ctx.log.exception("scheduling a lead failed", lead_id=lead.lead_id)

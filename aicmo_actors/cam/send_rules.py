@@ -7,7 +7,7 @@ saving transitions are handled (a window is wall-clock time in the lead's zone).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
@@ -88,11 +88,40 @@ def next_window_start(window: SendWindow, tz: ZoneInfo, at_utc: datetime) -> dat
     raise ValueError("the send window never opens")  # unreachable with at least one weekday
 
 
-def choose_variant(step: StepSpec, lead_key: str, seed: int) -> str:
-    """Weighted A/B choice, stable per (lead, step, seed): a retry or restart picks the same."""
+def variant_weights(step: StepSpec) -> dict[str, float]:
+    """The campaign file's own weights of a step's variants ("A": the step's own text)."""
+    return {"A": step.weight, **{v.name: v.weight for v in step.variants}}
+
+
+def floored(weights: Mapping[str, float], floor: float) -> dict[str, float]:
+    """Shares summing to 1 in which no arm has less than `floor` (arms under it are raised to
+    it, the others scaled down in proportion). `floor` times the arms must not exceed 1."""
+    total = sum(weights.values())
+    shares = {name: w / total for name, w in weights.items()}
+    fixed: set[str] = set()
+    while True:
+        low = {n for n, w in shares.items() if n not in fixed and w < floor}
+        if not low:
+            return shares
+        fixed |= low
+        free = [n for n in shares if n not in fixed]
+        left = 1.0 - floor * len(fixed)
+        free_total = sum(shares[n] for n in free)
+        shares = {
+            n: floor if n in fixed else (shares[n] / free_total * left if free_total > 0 else left / len(free))
+            for n in shares
+        }
+
+
+def choose_variant(step: StepSpec, lead_key: str, seed: int, weights: Mapping[str, float] | None = None) -> str:
+    """Weighted A/B choice, stable per (lead, step, seed): a retry or restart picks the same.
+
+    `weights` replaces the file's weights (a bandit's allocation, one per variant name)."""
     if not step.variants:
         return "A"
     options = [("A", step.weight), *((v.name, v.weight) for v in step.variants)]
+    if weights is not None:
+        options = [(name, weights[name]) for name, _ in options]
     total = sum(w for _, w in options)
     digest = hashlib.sha256(f"{seed}:{lead_key}:{step.subject}:{step.body[:64]}".encode()).digest()
     point = int.from_bytes(digest[:8], "big") / 2**64 * total
@@ -101,6 +130,28 @@ def choose_variant(step: StepSpec, lead_key: str, seed: int) -> str:
         if point < 0:
             return name
     return options[-1][0]
+
+
+def bandit_variant(
+    step: StepSpec,
+    lead_key: str,
+    seed: int,
+    *,
+    floor: float,
+    weights: Mapping[str, float] | None = None,
+    sticky: str | None = None,
+) -> str:
+    """A bandit campaign's variant for a lead: the one it first got in the campaign when this
+    step has a variant of that name (sticky), else a weighted choice by the learner's latest
+    `weights` (when they name exactly this step's variants), else by the file's weights; either
+    way with no arm under `floor`. Deterministic given the weights and the lead."""
+    names = variant_weights(step)
+    if sticky is not None and sticky in names:
+        return sticky
+    if not step.variants:
+        return "A"
+    use = weights if weights is not None and set(weights) == set(names) and sum(weights.values()) > 0 else names
+    return choose_variant(step, lead_key, seed, floored(use, floor))
 
 
 def window_closed_until(spec: CampaignSpec, timezone: str | None, now: datetime) -> datetime | None:

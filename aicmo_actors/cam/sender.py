@@ -142,6 +142,7 @@ class Sender(Actor[SendEmail | FlushSends]):
                 mailbox=job.mailbox,
                 email_message_id=job.message_id,
                 recipient=job.recipient,
+                variant=job.variant,
             )
         )
 

@@ -311,6 +311,37 @@ class CamDeal(Base):
     opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class CamVariantWeights(Base):
+    """A bandit's allocation of one step's variants (`SetVariantWeights` from learning), once per
+    key: the planner uses the latest (by `as_of`) of a campaign's step for new assignments."""
+
+    __tablename__ = "cam_variant_weights"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    campaign: Mapped[str] = mapped_column(String(200))
+    step: Mapped[int] = mapped_column(Integer)
+    #: Variant name -> weight.
+    weights: Mapped[Any] = mapped_column(JSON)
+    as_of: Mapped[datetime] = mapped_column(UtcDateTime)
+    idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index(None, "campaign", "step", "as_of"),)
+
+
+class CamVariantAssignment(Base):
+    """The variant a lead of a bandit campaign first got: it keeps it for every later step that
+    has a variant of that name (sticky; a restart or new weights never move it)."""
+
+    __tablename__ = "cam_variant_assignments"
+
+    lead_id: Mapped[int] = mapped_column(Id, ForeignKey("cam_leads.id"), primary_key=True)
+    variant: Mapped[str] = mapped_column(String(64))
+    #: The step it was first assigned at.
+    step: Mapped[int] = mapped_column(Integer)
+    assigned_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 # The Core tables, typed as such (``__table__`` is typed as a plain FromClause).
 cam_campaigns = cast(Table, CamCampaign.__table__)
 cam_leads = cast(Table, CamLead.__table__)
@@ -322,3 +353,5 @@ cam_cycle_reports = cast(Table, CamCycleReport.__table__)
 cam_mailbox_cursors = cast(Table, CamMailboxCursor.__table__)
 cam_sending_mailboxes = cast(Table, CamSendingMailbox.__table__)
 cam_deals = cast(Table, CamDeal.__table__)
+cam_variant_weights = cast(Table, CamVariantWeights.__table__)
+cam_variant_assignments = cast(Table, CamVariantAssignment.__table__)

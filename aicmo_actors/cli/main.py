@@ -57,6 +57,10 @@ COMMAND_MODULES = (
     "aicmo_actors.cli.qc_cmd",
     "aicmo_actors.cli.review_cmd",
     "aicmo_actors.cli.delivery_cmd",
+    "aicmo_actors.cli.billing_cmd",
+    "aicmo_actors.cli.reporting_cmd",
+    "aicmo_actors.cli.retention_cmd",
+    "aicmo_actors.cli.learning_cmd",
 )
 
 

@@ -57,6 +57,8 @@ def cmd_deal_won(args: argparse.Namespace) -> int:
                 billing_address=args.billing_address,
                 language=args.language,
                 webhook_url=args.webhook,
+                tax_id=args.tax_id,
+                billing_email=args.billing_email,
             )
         except DealError as exc:
             raise UserError(str(exc)) from None
@@ -320,6 +322,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="URL",
         help="where approved work is POSTed, signed, when the package delivers by webhook (https://...)",
     )
+    won.add_argument(
+        "--tax-id", metavar="ID", help="the client's VAT or tax number (an EU business abroad: reverse charge)"
+    )
+    won.add_argument("--billing-email", metavar="ADDRESS", help="where invoices go (default: the contact's address)")
     won.add_argument("--json", action="store_true", help="print the deal as JSON")
     won.set_defaults(func=cmd_deal_won)
     listing = dsub.add_parser("list", help="every deal, with its project")

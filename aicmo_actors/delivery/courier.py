@@ -12,6 +12,10 @@
   becomes delivered publishes `ItemDelivered`; one whose alert is decided (`alert_after`
   failed attempts, or failed for good) publishes `DeliveryFailing`, and the alert is told to
   "cam.alerts" (key ``<delivery key>:failing``), then marked told.
+- `HoldDeliveries` / `ReleaseDeliveries` (orchestration's hold policy, may repeat): a client
+  on hold gets nothing delivered: its deliveries are recorded and wait (neither claimed nor
+  their emails sent) until the hold is released, then go out at once. `DeliveriesHeld` /
+  `DeliveriesReleased` every time.
 - `CancelDeliveries` (may repeat): every delivery not made yet is cancelled, and its queued
   email; `DeliveriesCancelled` every time.
 
@@ -50,9 +54,13 @@ from contracts.clients import ClientInfo
 from contracts.delivery import (
     CancelDeliveries,
     DeliveriesCancelled,
+    DeliveriesHeld,
+    DeliveriesReleased,
     DeliverItem,
     DeliveryFailing,
+    HoldDeliveries,
     ItemDelivered,
+    ReleaseDeliveries,
 )
 from contracts.runtime import Tick
 
@@ -86,7 +94,10 @@ def payload(row: DeliveryRow) -> bytes:
     return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
-class Courier(Actor[DeliverItem | CancelDeliveries | Tick]):
+CourierMessage = DeliverItem | CancelDeliveries | HoldDeliveries | ReleaseDeliveries | Tick
+
+
+class Courier(Actor[CourierMessage]):
     """Delivers each approved piece by each method, once (see the module)."""
 
     subscribes = (Tick,)
@@ -118,11 +129,15 @@ class Courier(Actor[DeliverItem | CancelDeliveries | Tick]):
     async def on_stop(self) -> None:
         await self._close()
 
-    async def receive(self, message: DeliverItem | CancelDeliveries | Tick) -> None:
+    async def receive(self, message: CourierMessage) -> None:
         if isinstance(message, Tick):
             await self._tick()
         elif isinstance(message, DeliverItem):
             await self._deliver(message)
+        elif isinstance(message, HoldDeliveries):
+            await self._hold(message)
+        elif isinstance(message, ReleaseDeliveries):
+            await self._release(message)
         else:
             await self._cancel(message)
 
@@ -381,6 +396,25 @@ class Courier(Actor[DeliverItem | CancelDeliveries | Tick]):
                 return
             await ref.tell(alert)
             await self.store.deliveries.mark_alerted(row.id, now)
+
+    # -- HoldDeliveries / ReleaseDeliveries -------------------------------------------------------------------
+
+    async def _hold(self, message: HoldDeliveries) -> None:
+        ref = str(message.client_ref)
+        done = await self.store.holds.hold(
+            ref, key=message.idempotency_key, reason=message.reason, now=self.ctx.clock.now()
+        )
+        if done.changed:
+            self.ctx.log.warning("deliveries on hold", client_ref=ref, waiting=done.waiting)
+        await self.ctx.publish(DeliveriesHeld(client_ref=message.client_ref, waiting=done.waiting))
+
+    async def _release(self, message: ReleaseDeliveries) -> None:
+        ref = str(message.client_ref)
+        done = await self.store.holds.release(ref, self.ctx.clock.now())
+        if done.changed:
+            self.ctx.log.info("deliveries released", client_ref=ref, waiting=done.waiting)
+            await self._tick()  # what waited goes out now, not at the next tick
+        await self.ctx.publish(DeliveriesReleased(client_ref=message.client_ref, waiting=done.waiting))
 
     # -- CancelDeliveries --------------------------------------------------------------------------------------
 

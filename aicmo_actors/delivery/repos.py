@@ -37,6 +37,7 @@ from aicmo_actors.delivery.tables import (
     delivery_cancels,
     delivery_deliveries,
     delivery_emails,
+    delivery_holds,
 )
 from aicmo_actors.storage import client_mail
 from aicmo_actors.storage.client_mail import QUEUED as QUEUED_EMAIL
@@ -51,6 +52,22 @@ MAX_PAGE = 500
 _D = delivery_deliveries
 _C = delivery_cancels
 _E = delivery_emails
+_H = delivery_holds
+
+
+def _held_clients() -> sa.Select[Any]:
+    """The clients on hold now (a hold not released)."""
+    return sa.select(_H.c.client_ref).where(_H.c.released_at.is_(None))
+
+
+def _not_held() -> sa.ColumnElement[bool]:
+    """A delivery whose client is not on hold."""
+    return sa.or_(_D.c.client_ref.is_(None), _D.c.client_ref.not_in(_held_clients()))
+
+
+def _held_projects() -> sa.Select[Any]:
+    """The projects whose client is on hold (their delivery emails wait)."""
+    return sa.select(_D.c.project_id).where(_D.c.client_ref.in_(_held_clients())).distinct()
 
 
 class DeliveryError(LookupError):
@@ -85,6 +102,16 @@ class DeliveryRow:
     created_at: datetime
     delivered_at: datetime | None
     cancelled_at: datetime | None
+    client_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class HoldDone:
+    """What a hold or a release did: whether it changed anything, and the client's deliveries
+    waiting (not made yet)."""
+
+    changed: bool
+    waiting: int
 
 
 @dataclass(frozen=True)
@@ -182,6 +209,7 @@ class DeliveriesRepo:
                 "permanent": False,
                 "rounds": 0,
                 "created_at": now,
+                "client_ref": str(new.client.get("client_ref") or "") or None,
             }
             if cancelled is not None:
                 values.update(state=CANCELLED, next_attempt_at=None, cancelled_at=now, error="project cancelled")
@@ -212,6 +240,7 @@ class DeliveriesRepo:
                 _D.c.method != "email",
                 _D.c.state.in_((QUEUED, RETRYING)),
                 _D.c.next_attempt_at <= now,
+                _not_held(),
             )
             .order_by(_D.c.next_attempt_at, _D.c.id)
             .limit(limit)
@@ -219,10 +248,11 @@ class DeliveriesRepo:
         return await run_read(self.engine, lambda conn: [_row(r) for r in conn.execute(query)])
 
     async def claim(self, delivery_id: int) -> DeliveryRow | None:
-        """queued or retrying -> sending, before the attempt: the row, or None if not due."""
+        """queued or retrying -> sending, before the attempt: the row, or None if not due (or
+        its client is on hold)."""
 
         def work(conn: Connection) -> DeliveryRow | None:
-            if not _set(conn, delivery_id, _D.c.state.in_((QUEUED, RETRYING)), state=SENDING):
+            if not _set(conn, delivery_id, _D.c.state.in_((QUEUED, RETRYING)), _not_held(), state=SENDING):
                 return None
             return _by_id_in(conn, delivery_id)
 
@@ -450,10 +480,60 @@ class DeliveriesRepo:
         return await run_write(self.engine, work)
 
 
+class HoldsRepo:
+    """Holds on clients' deliveries (see `tables.Hold`)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @staticmethod
+    def _waiting_in(conn: Connection, client_ref: str) -> int:
+        query = sa.select(sa.func.count()).where(_D.c.client_ref == client_ref, _D.c.state.not_in(FINAL))
+        return int(conn.execute(query).scalar_one())
+
+    async def hold(self, client_ref: str, *, key: str, reason: str, now: datetime) -> HoldDone:
+        """Put the client on hold unless it is (a repeated command changes nothing)."""
+
+        def work(conn: Connection) -> HoldDone:
+            active = conn.execute(
+                sa.select(_H.c.id).where(_H.c.client_ref == client_ref, _H.c.released_at.is_(None))
+            ).first()
+            if active is None:
+                conn.execute(
+                    _H.insert().values(client_ref=client_ref, idempotency_key=key, reason=reason[:2000], held_at=now)
+                )
+            return HoldDone(active is None, self._waiting_in(conn, client_ref))
+
+        return await run_write(self.engine, work)
+
+    async def release(self, client_ref: str, now: datetime) -> HoldDone:
+        """Release the client's hold, if any (a repeated command changes nothing)."""
+
+        def work(conn: Connection) -> HoldDone:
+            released = conn.execute(
+                _H.update().where(_H.c.client_ref == client_ref, _H.c.released_at.is_(None)).values(released_at=now)
+            ).rowcount
+            return HoldDone(bool(released), self._waiting_in(conn, client_ref))
+
+        return await run_write(self.engine, work)
+
+    async def held(self, client_ref: str) -> bool:
+        query = sa.select(_H.c.id).where(_H.c.client_ref == client_ref, _H.c.released_at.is_(None)).limit(1)
+        return await run_read(self.engine, lambda conn: conn.execute(query).first() is not None)
+
+    async def page(self, *, active_only: bool = False) -> list[dict[str, Any]]:
+        query = sa.select(_H).order_by(_H.c.id)
+        if active_only:
+            query = query.where(_H.c.released_at.is_(None))
+        return await run_read(self.engine, lambda conn: [dict(r._mapping) for r in conn.execute(query)])
+
+
 class DeliveryStore:
     """Delivery's repositories over one engine (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.deliveries = DeliveriesRepo(engine)
-        self.mail = MailBook(engine, delivery_emails)
+        self.holds = HoldsRepo(engine)
+        # The emails of a client on hold wait in the outbox until the hold is released.
+        self.mail = MailBook(engine, delivery_emails, held=_held_projects)

@@ -85,6 +85,8 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: The client's ref (from `client`): what a hold names (NULL on rows older than holds).
+    client_ref: Mapped[str | None] = mapped_column(String(36), index=True)
 
     __table_args__ = (
         Index(None, "state", "next_attempt_at"),
@@ -104,6 +106,24 @@ class Cancel(Base):
     cancelled_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class Hold(Base):
+    """A hold on a client's deliveries (billing's hold policy: an invoice overdue past the
+    threshold): while `released_at` is NULL nothing is delivered to the client; deliveries are
+    recorded and wait. One row per hold, kept after its release (the history says when a
+    client was on hold: no delivery may fall inside)."""
+
+    __tablename__ = "delivery_holds"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    client_ref: Mapped[str] = mapped_column(String(36), index=True)
+    #: The `HoldDeliveries` command's key (the first one of this hold).
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    held_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 delivery_deliveries = cast(Table, Delivery.__table__)
+delivery_holds = cast(Table, Hold.__table__)
 delivery_cancels = cast(Table, Cancel.__table__)
 delivery_emails = mail_table("delivery")

@@ -3,6 +3,7 @@ the project sagas."""
 
 from __future__ import annotations
 
+from aicmo_actors.orchestration.policies import HOLDS, HoldPolicy
 from aicmo_actors.orchestration.projects import ProjectsRepo
 from aicmo_actors.orchestration.registry import ModuleRegistry
 from aicmo_actors.orchestration.saga import SAGA, Saga
@@ -23,11 +24,11 @@ def orchestration_supervisor(registry: ModuleRegistry, repo: SwitchesRepo) -> Su
 
 
 def projects_supervisor(repo: ProjectsRepo) -> SupervisorSpec:
-    """The project sagas. Start it after the modules it tells (onboarding, strategy): at start
-    it asks them again what was in flight."""
+    """The project sagas and the cross-module policies (`policies`). Start it after the modules
+    it tells (onboarding, strategy, ...): at start it asks them again what was in flight."""
     return SupervisorSpec(
         "projects",
-        children=[ChildSpec(SAGA, lambda: Saga(repo))],
+        children=[ChildSpec(SAGA, lambda: Saga(repo)), ChildSpec(HOLDS, HoldPolicy)],
         strategy="one_for_one",
         max_restarts=10,
         period=60,

@@ -60,6 +60,10 @@ SIGNED_BY = "simulation"
 INTAKE_FATES = ("on_time", "after_reminder_1", "after_reminder_2", "never")
 PLAN_FATES = ("approves", "changes_once", "never")
 REVIEW_FATES = ("page_approves", "page_changes", "email_approves", "email_changes", "email_unclear", "silent")
+#: How a client pays an invoice: in full before it is due; in full after the first reminder;
+#: half before it is due and the rest after the second reminder; only after the third (by
+#: then the client is on hold: its deliveries wait); or not within the run.
+PAY_FATES = ("on_time", "after_reminder_1", "partly", "after_reminder_3", "never")
 #: What clients write back to a review request, in their own words and languages.
 APPROVALS = (
     "Looks good, go ahead.",
@@ -85,6 +89,11 @@ _PLAN_LINK = re.compile(r"/client/plan/([0-9a-f]{64})")
 _REVIEW_LINK = re.compile(r"/client/review/([0-9a-f]{64})")
 _PLAN_PDF = re.compile(r"^plan-v(\d+)\.pdf$")
 _REMINDER_ID = re.compile(r"^<onboarding\.reminder\.(\d+)\.")
+_INVOICE_PDF = re.compile(r"^invoice-(.+)\.pdf$")
+_DUNNING = re.compile(
+    r"^(Payment reminder|Second reminder|Final reminder|Payment still outstanding): invoice (\S+) from "
+)
+_DUNNING_LEVEL = {"Payment reminder": 1, "Second reminder": 2, "Final reminder": 3, "Payment still outstanding": 4}
 #: Where a time zone's clients are, for their public holidays.
 _COUNTRIES = (
     ("America/", "US"),
@@ -125,6 +134,17 @@ class ClientBehaviour:
     review_h: tuple[float, float] = (1.0, 40.0)
     #: Of the clients, those who open their first review link again after it expired.
     stale_look: float = 0.3
+    #: How each invoice is paid (`PAY_FATES`, the rest: never), within `pay_h` of the email
+    #: that prompts it.
+    pay_on_time: float = 0.55
+    pay_after_reminder_1: float = 0.2
+    pay_partly: float = 0.1
+    pay_after_reminder_3: float = 0.1
+    pay_h: tuple[float, float] = (2.0, 96.0)
+
+    def pay_fate(self, chance: float) -> str:
+        bounds = (self.pay_on_time, self.pay_after_reminder_1, self.pay_partly, self.pay_after_reminder_3)
+        return _pick(chance, PAY_FATES, bounds)
 
     def review_fate(self, chance: float) -> str:
         bounds = (
@@ -146,9 +166,12 @@ class ClientBehaviour:
 
 def simulated_package() -> dict[str, Any]:
     """What simulated clients buy: the example package, its work delivered by email and by a
-    signed webhook, and a client's silence on a review taken as approval after 4 business days."""
+    signed webhook, a client's silence on a review taken as approval after 4 business days, a
+    contract of three months (a quarter: its renewal reminders fall inside one), invoices due
+    in 7 days."""
     spec = load_package(PACKAGE_FILE)
-    return spec.model_copy(update={"delivery": ("email", "webhook"), "auto_approve_days": 4}).model_dump(mode="json")
+    update = {"delivery": ("email", "webhook"), "auto_approve_days": 4, "term_months": 3, "payment_days": 7}
+    return spec.model_copy(update=update).model_dump(mode="json")
 
 
 def _pick(chance: float, fates: tuple[str, ...], probabilities: tuple[float, ...]) -> str:
@@ -200,6 +223,9 @@ class Client:
     #: Review links seen (one per batch), and what the client did with each batch.
     review_tokens: list[str] = field(default_factory=list)
     reviews: dict[str, str] = field(default_factory=dict)
+    #: Invoice number -> how the client pays it (`PAY_FATES`), and the payments made.
+    invoices: dict[str, str] = field(default_factory=dict)
+    payments: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -277,6 +303,14 @@ class Clients:
         if client is None or message_id in self._seen:
             return
         self._seen.add(message_id)
+        invoice = _invoice_number(message)
+        dunning = _DUNNING.match(str(message["Subject"] or ""))
+        if invoice is not None:
+            self._invoice_received(client, recipient, invoice)
+            return
+        if dunning is not None:
+            self._reminder_received(client, recipient, dunning.group(2), _DUNNING_LEVEL[dunning.group(1)])
+            return
         text = _text(message)
         intake = _INTAKE_LINK.search(text)
         plan = _PLAN_LINK.search(text)
@@ -343,6 +377,28 @@ class Clients:
                 lambda engine, now: self._stale_look(engine, client, token, now),
             )
 
+    def _invoice_received(self, client: Client, recipient: str, number: str) -> None:
+        """An invoice: its fate drawn; paid now (in full or half) when the fate says so."""
+        if number in client.invoices:
+            return
+        fate = self.behaviour.pay_fate(self._roll(recipient, "pay", number))
+        client.invoices[number] = fate
+        if fate in ("on_time", "partly"):
+            self._pay_later(client, recipient, number, "invoice", half=fate == "partly")
+
+    def _reminder_received(self, client: Client, recipient: str, number: str, level: int) -> None:
+        """A payment reminder: the client pays (the rest) if this is the one it waited for."""
+        fate = client.invoices.get(number)
+        if (fate, level) in (("after_reminder_1", 1), ("partly", 2), ("after_reminder_3", 3)):
+            self._pay_later(client, recipient, number, f"reminder {level}", half=False)
+
+    def _pay_later(self, client: Client, recipient: str, number: str, after: str, *, half: bool) -> None:
+        self._act(
+            self._hours(recipient, self.behaviour.pay_h, "pay", number, after),
+            f"{recipient} pays invoice {number}" + (" in part" if half else "") + f" (after the {after})",
+            lambda engine, now: self._pay(engine, client, number, half, now),
+        )
+
     # -- what the client does (as the CLI and the web forms do it) ---------------------------------
     async def _sign(self, engine: AsyncEngine, address: str, now: datetime) -> None:
         """What `python run.py deal won ADDRESS --package package --country CC` does."""
@@ -354,14 +410,18 @@ class Clients:
         timezone = lead.get("timezone") or "UTC"
         name = " ".join(p for p in (lead.get("first_name"), lead.get("last_name")) if p) or None
         domain = address.rpartition("@")[2]
+        country = country_of(timezone)
+        # Half the European businesses give their VAT number (their invoices: reverse charge).
+        vat = f"{country}{int(self._roll(address, 'vat') * 1e9):09d}" if country in ("DE", "FR") else None
         client = {
             "company": (lead.get("company") or domain)[:300],
             "contact_name": name,
             "contact_email": address,
             "timezone": timezone,
-            "country": country_of(timezone),
+            "country": country,
             "billing_address": "",
             "webhook_url": f"https://publish.{domain}/hooks/aicmo",
+            "tax_id": vat if vat is not None and self._roll(address, "gives-vat") < 0.5 else None,
         }
         deal = await store.deals.win(
             address,
@@ -375,6 +435,22 @@ class Clients:
         if self.receiver is not None:
             self.receiver.clients[f"publish.{domain}"] = str(deal.client["client_ref"])
         self.clients[address].signed_at = now
+
+    async def _pay(self, engine: AsyncEngine, client: Client, number: str, half: bool, now: datetime) -> None:
+        """The bank transfer arrives and a person records it (`python run.py pay NUMBER AMOUNT`)."""
+        from aicmo_actors.billing.repos import BillingStore
+        from aicmo_actors.billing.rules import OPEN
+
+        store = BillingStore(engine)
+        invoice = await store.billing.find(number)
+        if invoice.state != OPEN:
+            return
+        owed = invoice.balance
+        amount = (owed / 2).quantize(owed) if half else owed
+        if amount <= 0:
+            return
+        await store.billing.pay(number, amount, received_on=now.date(), by=SIGNED_BY, now=now)
+        client.payments.append((number, str(amount)))
 
     async def _answer_intake(self, engine: AsyncEngine, client: Client, token: str, now: datetime) -> None:
         """What the intake form's "Submit" does (`onboarding.web`)."""
@@ -518,6 +594,15 @@ def _text(message: EmailMessage) -> str:
     return str(body.get_content()) if body is not None else ""
 
 
+def _invoice_number(message: EmailMessage) -> str | None:
+    """The number of the invoice attached (an invoice's own email), or None."""
+    for part in message.iter_attachments():
+        found = _INVOICE_PDF.match(part.get_filename() or "")
+        if found is not None:
+            return found.group(1)
+    return None
+
+
 def _plan_version(message: EmailMessage) -> int | None:
     for part in message.iter_attachments():
         found = _PLAN_PDF.match(part.get_filename() or "")
@@ -528,6 +613,7 @@ def _plan_version(message: EmailMessage) -> int | None:
 
 __all__ = [
     "INTAKE_FATES",
+    "PAY_FATES",
     "PLAN_FATES",
     "REVIEW_FATES",
     "Client",

@@ -2,8 +2,9 @@
 
 Each broken invariant is reported with its first offending event, so `--seed N` replays it.
 Invariants 11 to 18 are about what follows a deal (the projects, their sagas, the emails to
-clients, and the work: its versions, reviews and deliveries), checked when the modules after
-the deal ran.
+clients, and the work: its versions, reviews and deliveries), 19 to 23 about the business
+around it (invoices, holds, reports, the bandit: `simulation.business`), checked when the
+modules after the deal ran.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from aicmo_actors.billing.tables import billing_emails
 from aicmo_actors.cam.campaign import CampaignSpec
 from aicmo_actors.cam.lead_rules import ALERT_CATEGORIES, LOW_CONFIDENCE, MACHINE_NOTICE_PREFIXES
 from aicmo_actors.cam.repos import STRONG_MATCHES, CamStore
@@ -42,7 +44,9 @@ from aicmo_actors.onboarding.tables import onboarding_emails
 from aicmo_actors.orchestration import saga_rules
 from aicmo_actors.orchestration.tables import orchestration_projects as projects_t
 from aicmo_actors.orchestration.tables import orchestration_steps as steps_t
+from aicmo_actors.reporting.tables import reporting_emails
 from aicmo_actors.settings import Settings
+from aicmo_actors.simulation.business import BUSINESS_INVARIANTS
 from aicmo_actors.simulation.faults import Kill
 from aicmo_actors.simulation.world import Delivery, World
 from aicmo_actors.storage.client_mail import SENT, UNCONFIRMED
@@ -68,6 +72,7 @@ INVARIANTS = (
     "every change the client asks for produces a new version of the piece",
     "no review link works after its revocation or expiry",
     "quality control catches every problem planted in a draft before the client sees it",
+    *BUSINESS_INVARIANTS,
 )
 #: Replies that suppress their lead's address (when tied to our email by a strong match).
 SUPPRESSING = frozenset({ReplyCategory.UNSUBSCRIBE, ReplyCategory.COMPLAINT, ReplyCategory.BOUNCE_HARD})
@@ -75,7 +80,14 @@ SUPPRESSING = frozenset({ReplyCategory.UNSUBSCRIBE, ReplyCategory.COMPLAINT, Rep
 #: the first, the saga opens it at once; a commit failure or a crash costs a tick or two.
 TICKS_TO_OPEN = 3
 #: The modules' tables of emails to clients (`storage.client_mail`).
-CLIENT_EMAIL_TABLES = (onboarding_emails, strategy_emails, client_review_emails, delivery_emails)
+CLIENT_EMAIL_TABLES = (
+    onboarding_emails,
+    strategy_emails,
+    client_review_emails,
+    delivery_emails,
+    billing_emails,
+    reporting_emails,
+)
 
 
 @dataclass(frozen=True)
@@ -99,11 +111,12 @@ async def check_invariants(
     metering: bool = True,
     after_deal: bool = False,
     complete_ticks: Sequence[datetime] = (),
+    end: datetime | None = None,
 ) -> list[Violation]:
     """Every invariant, checked; `kills` are the kill points the process died at and
     `acted_events` the count of `ReplyActedOn` events per inbound message, from the trace.
     With `after_deal`, the deals' invariants too; `complete_ticks` are the moments of the
-    ticks that had the time to finish."""
+    ticks that had the time to finish, `end` when the run ended (default: the last of them)."""
     found: list[Violation] = []
 
     # 1. One delivery per (lead, step) that was not bounced: a soft-bounce retry re-sends
@@ -321,6 +334,12 @@ async def check_invariants(
     # 11-14. After the deal.
     if after_deal:
         found.extend(await _after_deal_violations(store, world, complete_ticks))
+        last = end or (max(complete_ticks) if complete_ticks else None)
+        if last is not None:
+            from aicmo_actors.simulation.business import business_violations
+
+            for index, first in await business_violations(store.engine, settings, last):
+                found.append(Violation(BUSINESS_INVARIANTS[index], first))
     return found
 
 

@@ -44,6 +44,7 @@ from aicmo_actors.orchestration.tables import orchestration_projects
 from aicmo_actors.runtime import ActorSystem, FakeClock, killpoints
 from aicmo_actors.settings import Settings
 from aicmo_actors.simulation import DATABASE_FILE, MAIL_FOLDER
+from aicmo_actors.simulation.business import business_figures
 from aicmo_actors.simulation.clients import Clients
 from aicmo_actors.simulation.drafts import PlantingGenerator
 from aicmo_actors.simulation.faults import CommitFaults, FaultyInbox, Kill, KillAnywhere
@@ -134,6 +135,13 @@ async def simulate(
         client_mail_from=CLIENT_FROM,
         public_url="https://agency.example",
         delivery_dir=workdir / "deliveries",
+        # A German agency (VAT on domestic invoices, reverse charge to EU businesses abroad, none
+        # outside the EU); a client owing an invoice 10 days past its due date is put on hold,
+        # so a hold meets the first period's deliveries within a simulated month.
+        agency_country="DE",
+        agency_tax_id="DE123456789",
+        agency_address="Beispielstrasse 1, 10115 Berlin, Germany",
+        hold_after_days=10,
         send_retry_base_s=600,
         # Replies are read in this process: deterministic, and no child process per run.
         classify_isolation="inline",
@@ -286,6 +294,7 @@ async def simulate(
         metering=metering,
         after_deal=after_deal,
         complete_ticks=complete_at,
+        end=clock.now(),
     )
     figures = await after_deal_figures(engine, world) if after_deal else {}
     await engine.dispose()
@@ -406,6 +415,7 @@ async def after_deal_figures(engine: AsyncEngine, world: World) -> dict[str, Any
         )
         plan_answers = {str(status): int(n) for status, n in answered}
         work = await _work_figures(conn, world)
+    business = await business_figures(engine)
     return {
         "deals": int(deals),
         "projects": dict(sorted(by_state.items())),
@@ -415,6 +425,7 @@ async def after_deal_figures(engine: AsyncEngine, world: World) -> dict[str, Any
         "client_emails": len(world.client_emails),
         "client_kills_in_send": world.client_kills_in_send,
         **work,
+        **business,
     }
 
 

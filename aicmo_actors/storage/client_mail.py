@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -135,9 +136,13 @@ class Sent:
 class MailBook:
     """The outbox of one module's client emails (see the module's docstring)."""
 
-    def __init__(self, engine: AsyncEngine, table: sa.Table) -> None:
+    def __init__(
+        self, engine: AsyncEngine, table: sa.Table, *, held: Callable[[], sa.Select[Any]] | None = None
+    ) -> None:
         self.engine = engine
         self.table = table
+        #: The projects whose emails wait (a query of their ids; delivery's hold), or None.
+        self.held = held
 
     async def recover(self, now: datetime) -> int:
         """At start: rows a dead incarnation left SENDING may have gone out: UNCONFIRMED."""
@@ -155,15 +160,18 @@ class MailBook:
             .order_by(t.c.next_attempt_at, t.c.id)
             .limit(limit)
         )
+        if self.held is not None:
+            query = query.where(t.c.project_id.not_in(self.held()))
         return await run_read(self.engine, lambda conn: [int(r) for r in conn.execute(query).scalars()])
 
     async def claim(self, email_id: int) -> Any | None:
         t = self.table
 
         def work(conn: Connection) -> Any | None:
-            claimed = conn.execute(
-                t.update().where(t.c.id == email_id, t.c.status == QUEUED).values(status=SENDING)
-            ).rowcount
+            claim = t.update().where(t.c.id == email_id, t.c.status == QUEUED)
+            if self.held is not None:
+                claim = claim.where(t.c.project_id.not_in(self.held()))
+            claimed = conn.execute(claim.values(status=SENDING)).rowcount
             if not claimed:
                 return None
             return conn.execute(sa.select(t).where(t.c.id == email_id)).one()

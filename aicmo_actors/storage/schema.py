@@ -49,6 +49,10 @@ TABLE_MODULES: tuple[str, ...] = (
     "aicmo_actors.qc.tables",
     "aicmo_actors.client_review.tables",
     "aicmo_actors.delivery.tables",
+    "aicmo_actors.billing.tables",
+    "aicmo_actors.reporting.tables",
+    "aicmo_actors.retention.tables",
+    "aicmo_actors.learning.tables",
 )
 
 MIGRATE_COMMAND = "python run.py migrate"

@@ -148,7 +148,10 @@ async def test_a_deal_becomes_a_project_that_onboards_plans_and_starts_the_work(
     project = await _project(engine)
     assert (project["state"], project["step"]) == (rules.RUNNING, "production")
     kinds = [_kind(m) for m in outside.sent]
-    # The welcome, then the plan; then the first pieces of work may already be up for review.
+    # The first retainer's invoice (billing, at the start); the welcome, then the plan; then the
+    # first pieces of work may already be up for review.
+    assert kinds.count("invoice") == 1, kinds
+    kinds.remove("invoice")
     assert kinds[:2] == ["welcome", "plan"] and set(kinds[2:]) <= {"review"}, kinds
     assert outside.sent[0].get_content_type() == "multipart/mixed"  # the kickoff invitation attached
     assert {m["To"].addresses[0].addr_spec for m in outside.sent} == {CLIENT_ADDRESS}
@@ -253,8 +256,11 @@ async def _in_production(engine: AsyncEngine) -> bool:
 
 
 def _kind(message: EmailMessage) -> str:
-    """Which email it is: the plan (its link), else onboarding's kind (named in its Message-ID)."""
+    """Which email it is: the plan (its link), else onboarding's kind or billing's (named in its
+    Message-ID)."""
     mid = str(message["Message-ID"])
+    if "billing-" in mid:
+        return mid.partition("billing-")[2].partition(".")[0]
     body = message.get_body(("plain",))
     if body is not None and "/client/plan/" in body.get_content():
         return "plan"

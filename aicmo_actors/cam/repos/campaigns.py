@@ -4,6 +4,7 @@ sent (the parsed campaign file, steps and all), from where, and whether it is pa
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from aicmo_actors.cam.tables import cam_campaigns as campaigns_t
 from aicmo_actors.cam.tables import cam_leads as leads_t
 from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
 from aicmo_actors.cam.tables import cam_sending_mailboxes as mailboxes_t
+from aicmo_actors.cam.tables import cam_variant_weights as weights_t
 from aicmo_actors.storage.insert import insert_ignore_in
 from aicmo_actors.storage.work import run_read, run_write
 from contracts.cam import LeadState, OutboundStatus
@@ -37,6 +39,14 @@ class CampaignRow:
     status: str
     paused_reason: str | None
     paused_at: datetime | None
+
+
+@dataclass(frozen=True)
+class VariantWeights:
+    """A bandit's latest allocation of one step's variants, and when it was computed."""
+
+    weights: dict[str, float]
+    as_of: datetime
 
 
 class Specs:
@@ -161,6 +171,45 @@ class CampaignsRepo:
             )
             for r in rows
         }
+
+    async def record_weights(
+        self, campaign: str, step: int, weights: dict[str, float], as_of: datetime, key: str, now: datetime
+    ) -> bool:
+        """Record a bandit's allocation for one step (`SetVariantWeights`), once per key. True if new."""
+        row = {
+            "campaign": campaign,
+            "step": step,
+            "weights": dict(weights),
+            "as_of": as_of,
+            "idempotency_key": key,
+            "recorded_at": now,
+        }
+        return bool(
+            await run_write(
+                self.engine, lambda conn: insert_ignore_in(conn, weights_t, [row], conflict_columns=["idempotency_key"])
+            )
+        )
+
+    async def variant_weights(self, campaigns: Collection[str]) -> dict[tuple[str, int], VariantWeights]:
+        """The latest recorded allocation (by as_of, then arrival) of each step of `campaigns`."""
+        if not campaigns:
+            return {}
+        query = (
+            sa.select(weights_t)
+            .where(weights_t.c.campaign.in_(sorted(campaigns)))
+            .order_by(weights_t.c.as_of, weights_t.c.id)
+        )
+        rows = await run_read(self.engine, lambda conn: conn.execute(query).mappings().all())
+        latest: dict[tuple[str, int], VariantWeights] = {}
+        for r in rows:
+            raw = r["weights"]
+            weights = json.loads(raw) if isinstance(raw, str) else raw
+            as_of = aware(r["as_of"])
+            assert as_of is not None
+            latest[(r["campaign"], int(r["step"]))] = VariantWeights(
+                {str(k): float(v) for k, v in weights.items()}, as_of
+            )
+        return latest
 
     async def set_status(self, name: str, status: str, reason: str | None, now: datetime) -> bool:
         """Pause or resume a campaign by command. A resume puts its waiting leads back on the

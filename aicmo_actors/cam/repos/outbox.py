@@ -8,7 +8,7 @@ holds the worker lease with its current fencing token, so a stale holder cannot 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +37,8 @@ from aicmo_actors.cam.tables import cam_leads as leads_t
 from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
 from aicmo_actors.cam.tables import cam_sending_mailboxes as mailboxes_t
 from aicmo_actors.cam.tables import cam_suppressions as suppressions_t
+from aicmo_actors.cam.tables import cam_variant_assignments as assignments_t
+from aicmo_actors.storage.insert import insert_ignore_in
 from aicmo_actors.storage.work import run_read, run_write
 from contracts.cam import BounceReason, LeadState, OutboundStatus
 
@@ -311,6 +313,24 @@ class OutboxRepo:
             return _queue_sends(conn, plan.sends, now) if plan.sends else []
 
         return await run_write(self.engine, work)
+
+    async def assigned_variants(self, lead_ids: Collection[int]) -> dict[int, str]:
+        """The variant each of these leads (of bandit campaigns) first got, for those that have one."""
+        if not lead_ids:
+            return {}
+
+        def work(conn: Connection) -> dict[int, str]:
+            out: dict[int, str] = {}
+            for chunk in chunks(sorted(lead_ids)):
+                rows = conn.execute(
+                    sa.select(assignments_t.c.lead_id, assignments_t.c.variant).where(
+                        assignments_t.c.lead_id.in_(chunk)
+                    )
+                )
+                out.update({int(r.lead_id): r.variant for r in rows})
+            return out
+
+        return await run_read(self.engine, work)
 
     async def queued_ready(self, now: datetime, limit: int, *, lost: bool = False, after: int = 0) -> list[QueuedSend]:
         """QUEUED rows to hand to the sender again, by id above `after` (to page through them:
@@ -632,6 +652,12 @@ def _queue_sends(conn: Connection, sends: Sequence[PlannedSend], now: datetime) 
         )
         for p, (outbound_id,) in zip(fresh, result.all(), strict=True):
             queued.append((p, QueuedSend(int(outbound_id), p.lead_id, p.campaign, p.step, p.mailbox)))
+        # A bandit campaign's lead keeps the variant it first got (the first row wins).
+        sticky = [
+            {"lead_id": p.lead_id, "variant": p.variant, "step": p.step, "assigned_at": now} for p in fresh if p.assign
+        ]
+        if sticky:
+            insert_ignore_in(conn, assignments_t, sticky, conflict_columns=["lead_id"])
     for chunk in chunks(lead_ids):
         conn.execute(leads_t.update().where(leads_t.c.id.in_(chunk)).values(next_action_at=None, updated_at=now))
     return queued

@@ -1,0 +1,262 @@
+"""The whole business after the work: what must hold of billing, the hold on clients who owe,
+reporting and the bandit after every simulated run (invariants 19 to 23), and the figures the
+demo prints about them.
+
+Checked from the database the run left and the settings it ran with; `end` is the simulated
+instant the run ended (schedules are checked up to a day before it: a tick, a kill or a
+restart may delay what falls due in its last hours).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aicmo_actors.settings import Settings
+
+#: Invariants 19 to 23 (appended to `invariants.INVARIANTS`).
+BUSINESS_INVARIANTS = (
+    "no invoice or credit note number is used twice or skipped",
+    "every invoice is paid, credited, or open with its reminders on schedule",
+    "nothing is delivered to a client while it is on hold, and every hold billing decides is applied",
+    "one report per client and period, and every period due has its report",
+    "the bandit never starves an arm below its floor",
+)
+_CREDIT_NOTE = re.compile(r"^CN-(\d{4})-(\d+)$")
+#: How long before the end of a run something due may still be on its way.
+MARGIN = timedelta(days=1)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _gap(numbers: Sequence[tuple[int, int]]) -> str | None:
+    """A year whose numbers are not 1..n each once, described; None when every year is."""
+    by_year: dict[int, list[int]] = defaultdict(list)
+    for year, seq in numbers:
+        by_year[year].append(seq)
+    for year, seqs in sorted(by_year.items()):
+        counts = Counter(seqs)
+        twice = sorted(seq for seq, n in counts.items() if n > 1)
+        if twice:
+            return f"{year}: number {twice[0]} used {counts[twice[0]]} times"
+        missing = sorted(set(range(1, max(seqs) + 1)) - set(seqs))
+        if missing:
+            return f"{year}: number {missing[0]} skipped (the highest is {max(seqs)})"
+    return None
+
+
+async def business_violations(engine: AsyncEngine, settings: Settings, end: datetime) -> list[tuple[int, str]]:
+    """(index into `BUSINESS_INVARIANTS`, the first offence) for each invariant broken."""
+    from aicmo_actors.billing import rules as billing_rules
+    from aicmo_actors.billing.tables import (
+        billing_counters,
+        billing_emails,
+        billing_holds,
+        billing_invoices,
+        billing_payments,
+    )
+    from aicmo_actors.billing.tables import billing_reminders as reminders_t
+    from aicmo_actors.delivery.tables import delivery_deliveries, delivery_holds
+    from aicmo_actors.learning.tables import learning_weights
+    from aicmo_actors.reporting import periods
+    from aicmo_actors.reporting.tables import reporting_clients, reporting_reports
+
+    found: list[tuple[int, str]] = []
+    async with engine.connect() as conn:
+        invoices = (await conn.execute(sa.select(billing_invoices).order_by(billing_invoices.c.number))).all()
+        counters = (await conn.execute(sa.select(billing_counters))).all()
+        payments = (await conn.execute(sa.select(billing_payments))).all()
+        reminders = (await conn.execute(sa.select(reminders_t))).all()
+        emailed = set((await conn.execute(sa.select(billing_emails.c.idempotency_key))).scalars())
+        billing_hold_rows = (await conn.execute(sa.select(billing_holds))).all()
+        holds = (await conn.execute(sa.select(delivery_holds))).all()
+        delivered = (
+            await conn.execute(
+                sa.select(
+                    delivery_deliveries.c.key, delivery_deliveries.c.client_ref, delivery_deliveries.c.delivered_at
+                ).where(delivery_deliveries.c.delivered_at.is_not(None))
+            )
+        ).all()
+        clients = (await conn.execute(sa.select(reporting_clients))).all()
+        reports = (await conn.execute(sa.select(reporting_reports))).all()
+        weights = (await conn.execute(sa.select(learning_weights).order_by(learning_weights.c.id))).all()
+
+    # 19. Invoice numbers 1..n per year, credit notes 1..n per year, and no number taken by
+    #     the counter without its invoice (a number taken then lost would be a gap).
+    problem = _gap([(int(i.year), int(i.seq)) for i in invoices])
+    notes = [_CREDIT_NOTE.match(str(i.credit_note)) for i in invoices if i.credit_note]
+    problem = problem or _gap([(int(m.group(1)), int(m.group(2))) for m in notes if m is not None])
+    if problem is None:
+        highest: dict[tuple[str, int], int] = defaultdict(int)
+        for i in invoices:
+            highest[(billing_rules.INVOICE, int(i.year))] = max(highest[(billing_rules.INVOICE, int(i.year))], i.seq)
+        for m in notes:
+            if m is not None:
+                key = (billing_rules.CREDIT_NOTE, int(m.group(1)))
+                highest[key] = max(highest[key], int(m.group(2)))
+        for c in counters:
+            if int(c.last) != highest.get((str(c.series), int(c.year)), 0):
+                problem = f"the {c.series} counter of {c.year} is at {c.last}, the highest number used is "
+                problem += str(highest.get((str(c.series), int(c.year)), 0))
+                break
+    if problem is not None:
+        found.append((0, problem))
+
+    # 20. Paid means paid in full; credited has its credit note; an open invoice has had the
+    #     reminder the schedule says by now (not one more), and none after its payment.
+    rules = [billing_rules.ReminderRule(days, Decimal(str(fee))) for days, fee in settings.dunning]
+    today = end.astimezone(ZoneInfo(settings.agency_timezone)).date()
+    paid_on: dict[str, date] = {}
+    for p in payments:
+        paid_on[str(p.invoice_id)] = max(paid_on.get(str(p.invoice_id), p.received_on), p.received_on)
+    sent: dict[str, list[Any]] = defaultdict(list)
+    for r in reminders:
+        sent[str(r.invoice_id)].append(r)
+
+    def expected(on: date, due: date) -> int:
+        seq = 0
+        while billing_rules.reminder_day(due, seq + 1, rules, settings.dunning_repeat_days) <= on:
+            seq += 1
+        return seq
+
+    for i in invoices:
+        total, paid = Decimal(str(i.total)), Decimal(str(i.paid))
+        last = max((int(r.seq) for r in sent[str(i.id)]), default=0)
+        if i.state == "paid" and paid < total:
+            problem = f"invoice {i.number} is paid with {paid} of {total}"
+        elif i.state == "open" and paid >= total > 0:
+            problem = f"invoice {i.number} is open although {paid} of {total} was paid"
+        elif i.state == "credited" and not i.credit_note:
+            problem = f"invoice {i.number} is credited without a credit note"
+        elif i.state == "open" and not expected(today - MARGIN, i.due_on) <= last <= expected(today, i.due_on):
+            problem = (
+                f"invoice {i.number} (due {i.due_on}) is open with reminder {last} sent by {today}; "
+                f"the schedule says {expected(today, i.due_on)}"
+            )
+        elif i.state == "paid" and any(r.sent_on > paid_on.get(str(i.id), today) for r in sent[str(i.id)]):
+            problem = f"invoice {i.number} was reminded after it was paid on {paid_on.get(str(i.id))}"
+        elif f"invoice:{i.id}" not in emailed:
+            # (Its email is queued with it; whether it went out, may have, or the client's
+            # server refused it is the outbox's to say, and `invoice ID` shows it.)
+            problem = f"invoice {i.number}, issued {i.issued_on}, has no email"
+        else:
+            continue
+        found.append((1, problem))
+        break
+
+    # 21. No delivery inside a hold of its client; and billing's active holds (decided a day
+    #     before the end) are holds delivery applies.
+    spans: dict[str, list[tuple[datetime, datetime | None]]] = defaultdict(list)
+    for h in holds:
+        spans[str(h.client_ref)].append((_aware(h.held_at), _aware(h.released_at) if h.released_at else None))
+    problem = None
+    for d in delivered:
+        at = _aware(d.delivered_at)
+        for held, released in spans.get(str(d.client_ref), []):
+            if held <= at and (released is None or at < released):
+                problem = f"{d.key} delivered at {at.isoformat()}, its client on hold since {held.isoformat()}"
+                break
+        if problem:
+            break
+    active = {str(h.client_ref) for h in holds if h.released_at is None}
+    for b in billing_hold_rows:
+        if problem:
+            break
+        if b.active and _aware(b.since) < end - MARGIN and str(b.client_ref) not in active:
+            problem = f"billing holds {b.company} since {_aware(b.since).isoformat()}, delivery does not"
+        elif not b.active and str(b.client_ref) in active and b.released_at and _aware(b.released_at) < end - MARGIN:
+            problem = f"billing released {b.company} at {_aware(b.released_at).isoformat()}, delivery still holds it"
+    if problem:
+        found.append((2, problem))
+
+    # 22. One report per client and period (the table's key says so; counted anyway), and every
+    #     period of an enabled schedule due a day before the end has one.
+    seen = Counter((str(r.client_ref), str(r.period)) for r in reports)
+    twice = [key for key, n in seen.items() if n > 1]
+    problem = f"client {twice[0][0]} has {seen[twice[0]]} reports for {twice[0][1]}" if twice else None
+    for c in clients if problem is None else []:
+        if not c.enabled:
+            continue
+        tz = ZoneInfo(str(c.timezone))
+        first = max(c.start, periods.local_day(_aware(c.signed_at), tz))
+        done = frozenset(str(r.period) for r in reports if str(r.client_ref) == str(c.client_ref))
+        missing = periods.due_periods(
+            str(c.period), anchor=c.start, first_day=first, tz=tz, hour=int(c.hour), now=end - MARGIN, done=done
+        )
+        if missing:
+            problem = f"{c.company}: no report for {missing[0].label}, due {periods.due_at(missing[0], tz, c.hour)}"
+            break
+    if problem:
+        found.append((3, problem))
+
+    # 23. Every allocation the bandit decided gives each arm at least its floor, and sums to 1.
+    for w in weights:
+        shares = {str(k): float(v) for k, v in dict(w.weights).items()}
+        low = [k for k, v in shares.items() if v < float(w.floor) - 1e-9]
+        if low or abs(sum(shares.values()) - 1) > 1e-6:
+            found.append((4, f"{w.campaign} step {w.step} at {w.as_of}: weights {shares} (floor {w.floor})"))
+            break
+    return found
+
+
+async def business_figures(engine: AsyncEngine) -> dict[str, Any]:
+    """What the demo prints of billing, holds, reports, health and the bandit."""
+    from aicmo_actors.billing.tables import billing_holds, billing_invoices, billing_payments, billing_reminders
+    from aicmo_actors.delivery.tables import delivery_holds
+    from aicmo_actors.learning.tables import learning_weights
+    from aicmo_actors.reporting.tables import reporting_reports
+    from aicmo_actors.retention.tables import retention_clients, retention_renewals
+
+    async with engine.connect() as conn:
+        invoices = (await conn.execute(sa.select(billing_invoices))).all()
+        payments = (await conn.execute(sa.select(billing_payments))).all()
+        reminders = (await conn.execute(sa.select(sa.func.count()).select_from(billing_reminders))).scalar_one()
+        billing_held = (await conn.execute(sa.select(billing_holds))).all()
+        held = (await conn.execute(sa.select(delivery_holds))).all()
+        reports = (await conn.execute(sa.select(sa.func.count()).select_from(reporting_reports))).scalar_one()
+        health = (await conn.execute(sa.select(retention_clients))).all()
+        renewals = (await conn.execute(sa.select(sa.func.count()).select_from(retention_renewals))).scalar_one()
+        weights = (await conn.execute(sa.select(sa.func.count()).select_from(learning_weights))).scalar_one()
+    by_kind = Counter(str(i.kind) for i in invoices)
+    by_state = Counter(str(i.state) for i in invoices)
+    partly = sum(1 for i in invoices if i.state == "open" and Decimal(str(i.paid)) > 0)
+    late = sum(1 for i in invoices if i.state == "paid" and int(i.reminders) > 0)
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    received: dict[str, Decimal] = defaultdict(Decimal)
+    currency = {str(i.id): str(i.currency) for i in invoices}
+    for i in invoices:
+        if i.state != "credited":
+            totals[str(i.currency)] += Decimal(str(i.total))
+    for p in payments:
+        received[currency.get(str(p.invoice_id), "?")] += Decimal(str(p.amount))
+    bands = Counter(str(getattr(c, "band", "") or "") for c in health)
+    return {
+        "invoices": len(invoices),
+        "invoices_by_kind": dict(sorted(by_kind.items())),
+        "invoices_by_state": dict(sorted(by_state.items())),
+        "invoices_partly_paid": partly,
+        "invoices_paid_late": late,
+        "invoiced": {k: str(v) for k, v in sorted(totals.items())},
+        "received": {k: str(v) for k, v in sorted(received.items())},
+        "payments": len(payments),
+        "reminders": int(reminders),
+        "holds": len(billing_held),
+        "holds_released": sum(1 for h in held if h.released_at is not None),
+        "reports": int(reports),
+        "health": dict(sorted(bands.items())),
+        "renewal_reminders": int(renewals),
+        "bandit_allocations": int(weights),
+    }
+
+
+__all__ = ["BUSINESS_INVARIANTS", "business_figures", "business_violations"]
