@@ -1,6 +1,8 @@
-"""Simulation benchmark: a soak of seeded runs with faults, and the month-of-campaigns speed.
+"""Simulation benchmark: a soak of seeded runs with faults, the month-of-campaigns speed, and the
+whole business for a quarter.
 
     python -m bench sim [--seeds N] [--leads L] [--days D] [--speed-leads M] [--skip-speed]
+                        [--business-leads B] [--business-days Q] [--skip-business]
 
 - Soak: N seeds (default 500), each a small simulated run (L leads, D days) of the real
   actors on a fake clock with every seeded fault on: actor crashes mid-message, SMTP 4xx,
@@ -14,6 +16,11 @@
   `kills_anywhere` (kills at kill points, by kind, over all seeds).
 - Speed: M leads (default 10,000), 30 simulated days, a 3-step sequence, SQLite, no
   faults: `speed_wall_s` (target <= 60 on a 2-core machine) and its emails per second.
+- Business: B leads (default 10,000) and the clients they turn into, Q simulated days (default
+  91, a quarter), every module after the deal (the work, invoices and payments, reports, health,
+  the bandit), SQLite, no faults: `business_wall_s` (target <= 120 on a 2-core machine),
+  `business_events_per_wall_s` and `business_peak_rss_mb` (the process's peak resident memory,
+  which includes the runs before it: run it alone with `--seeds 0 --skip-speed` for its own).
 
 Progress goes to stderr; the last line of stdout is one JSON object. Simulated time per
 wall second is the figure (the baseline is the simulated clock itself).
@@ -150,6 +157,52 @@ async def speed(leads: int, workdir: Path) -> dict[str, Any]:
     }
 
 
+async def business(leads: int, days: float, workdir: Path) -> dict[str, Any]:
+    """The whole business: prospecting with a bandit on the first step, then the clients' work,
+    money, reports, health and renewals, for `days`."""
+    import resource
+
+    from aicmo_actors.cam.campaign import BanditSpec
+
+    spec = speed_campaign(mailboxes=max(1, -(-leads // 400)))
+    spec = spec.model_copy(update={"bandit": BanditSpec()})
+    _, rows = load_demo_inputs(EXAMPLES / "campaign.toml", EXAMPLES / "leads.csv", leads)
+    last = [0.0]
+
+    def tick(day: float, total: float) -> None:
+        if day - last[0] >= 10 or day >= total:
+            last[0] = day
+            progress(f"  day {day:.0f}/{total:.0f}, {time.perf_counter() - started:.0f} s")
+
+    started = time.perf_counter()
+    result = await simulate(
+        workdir=workdir / "business",
+        spec=spec,
+        leads=rows,
+        days=days,
+        seed=1,
+        progress=tick,
+        behaviour=SPEED_BEHAVIOUR,
+    )
+    wall = time.perf_counter() - started
+    if result.violations:
+        progress(f"  business run broke an invariant: {result.violations[0]}")
+    extra = result.extra
+    return {
+        "business_leads": leads,
+        "business_days": days,
+        "business_deals": extra.get("deals", 0),
+        "business_invoices": extra.get("invoices", 0),
+        "business_reports": extra.get("reports", 0),
+        "business_events": result.events,
+        "business_wall_s": round(wall, 1),
+        "business_events_per_wall_s": round(result.events / wall, 1),
+        "business_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "business_target_wall_s": 120,
+        "business_violations": len(result.violations),
+    }
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="aicmo-bench-sim-") as tmp:
@@ -160,6 +213,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if not args.skip_speed:
             progress(f"speed: {args.speed_leads:,} leads, 30 days, 3 steps, SQLite ...")
             out.update(await speed(args.speed_leads, Path(tmp)))
+        if not args.skip_business:
+            progress(f"business: {args.business_leads:,} leads, {args.business_days:g} days, every module ...")
+            out.update(await business(args.business_leads, args.business_days, Path(tmp)))
     return out
 
 
@@ -183,18 +239,27 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--speed-leads", type=int, default=10_000, help="leads in the speed run (default 10,000)")
     parser.add_argument("--skip-speed", action="store_true", help="skip the speed run")
     parser.add_argument(
+        "--business-leads", type=int, default=10_000, help="leads in the whole-business run (default 10,000)"
+    )
+    parser.add_argument(
+        "--business-days", type=float, default=91, help="simulated days of the whole-business run (default 91)"
+    )
+    parser.add_argument("--skip-business", action="store_true", help="skip the whole-business run")
+    parser.add_argument(
         "--seed-timeout",
         type=float,
         default=300,
         help="wall seconds after which a soak run counts as hung (default 300)",
     )
     args = parser.parse_args(argv)
+    if args.business_leads < 1 or args.business_days <= 0:
+        parser.error("--business-leads must be >= 1 and --business-days > 0")
     if args.seeds < 0 or args.leads < 1 or args.days <= 0 or args.speed_leads < 1 or args.seed_timeout <= 0:
         parser.error("--seeds must be >= 0, --leads and --speed-leads >= 1, --days and --seed-timeout > 0")
     quiet_logs()
     result = asyncio.run(run(args))
     print(json.dumps(result))
-    return 1 if result.get("failures") else 0
+    return 1 if result.get("failures") or result.get("business_violations") else 0
 
 
 if __name__ == "__main__":

@@ -193,6 +193,8 @@ class Ledger(Actor[Heard]):
     async def _tick(self) -> None:
         now = self.ctx.clock.now()
         today = self._today(now)
+        if self._holds_said_on == today and await self.repo.idle(now, today, self.head.hold_after_days):
+            return
         for deal_id in await self.repo.accounts_due(now):
             await self._bill(deal_id)
         for invoice in await self.repo.reminders_due(today):
@@ -230,7 +232,7 @@ class Ledger(Actor[Heard]):
         wanted = rules.on_hold(owed, today, days)
         held, released = await self.repo.apply_holds(wanted, days=days, now=now)
         for hold in held:
-            self.ctx.log.warning("client on hold", client_ref=hold.client_ref, invoices=list(hold.invoices))
+            self.ctx.log.info("client on hold", client_ref=hold.client_ref, invoices=list(hold.invoices))
         for hold in released:
             self.ctx.log.info("client released", client_ref=hold.client_ref)
 

@@ -841,6 +841,39 @@ class BillingRepo:
 
         return await run_write_if(self.engine, due, work, ([], []))
 
+    async def idle(self, now: datetime, today: date, hold_after_days: int) -> bool:
+        """Nothing a tick could act on (one read: an idle tick then reads nothing else): no
+        account due, no reminder due, no event to publish, no email due or to follow, no hold to
+        start, release or alert."""
+        owed_by = date.fromordinal(today.toordinal() - hold_after_days)
+
+        def work(conn: Connection) -> bool:
+            checks = (
+                sa.select(_A.c.deal_id).where(_A.c.next_due_at.is_not(None), _A.c.next_due_at <= now),
+                sa.select(_I.c.id).where(_I.c.state == OPEN, _I.c.next_reminder_on <= today),
+                sa.select(_EV.c.id).where(_EV.c.published_at.is_(None)),
+                sa.select(_E.c.id).where(_E.c.status == "QUEUED", _E.c.next_attempt_at <= now),
+                sa.select(_I.c.id)
+                .join(_E, _E.c.idempotency_key == sa.literal("invoice:", sa.String) + _I.c.id)
+                .where(_I.c.sent_at.is_(None), _E.c.status == SENT),
+                sa.select(_H.c.client_ref).where(_H.c.active, _H.c.alerted_at.is_(None)),
+            )
+            if any(conn.execute(query.limit(1)).first() for query in checks):
+                return False
+            owed = {
+                (r.client_ref, r.number)
+                for r in conn.execute(
+                    sa.select(_I.c.client_ref, _I.c.number).where(_I.c.state == OPEN, _I.c.due_on <= owed_by)
+                )
+            }
+            active = {r.client_ref: set(r.invoices) for r in conn.execute(sa.select(_H).where(_H.c.active))}
+            wanted: dict[str, set[str]] = {}
+            for client_ref, number in owed:
+                wanted.setdefault(client_ref, set()).add(number)
+            return wanted == active
+
+        return await run_read(self.engine, work)
+
     async def holds(self, *, active_only: bool = True) -> list[HoldRow]:
         query = sa.select(_H).order_by(_H.c.since)
         if active_only:

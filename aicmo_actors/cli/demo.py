@@ -1,4 +1,6 @@
-"""`python run.py demo`: a simulated month of prospecting, on the embedded defaults, in seconds."""
+"""`python run.py demo`: a simulated month of prospecting, on the embedded defaults, in seconds;
+`python run.py demo --quarter`: the whole business for a quarter (prospecting, the work, the
+invoices and payments, the reports, the clients' health, the renewals, the bandit)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,10 @@ MARKER = ".aicmo-demo"
 #: service's aicmo.db and mail/, which a demo started in the service's folder leaves alone.
 DEMO_DATABASE = DATABASE_FILE
 DEMO_MAIL = MAIL_FOLDER
+#: `--quarter`: thirteen weeks.
+QUARTER_DAYS = 91
+#: `--quarter`'s bandit: decided sends per arm before it reweights.
+QUARTER_BURN_IN = 40
 
 
 def load_demo_inputs(
@@ -134,13 +140,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings.log_level if "AICMO_LOG_LEVEL" in os.environ else "warning", settings.log_format)
 
-    if args.leads < 1 or args.days <= 0:
+    if args.quarter and args.days_given:
+        raise UserError("--quarter plays 91 days: leave out --days (or drop --quarter)")
+    days = QUARTER_DAYS if args.quarter else args.days
+    if args.leads < 1 or days <= 0:
         raise UserError("--leads must be at least 1 and --days more than 0")
     workdir = Path(args.dir)
     check_workdir(workdir, settings.database_url, args.force)
     spec, leads = load_demo_inputs(
         Path(args.campaign), Path(args.leads_file), args.leads, allow_test_domains=settings.allow_test_domains
     )
+    if args.quarter and spec.bandit is None:
+        from aicmo_actors.cam.campaign import BanditSpec
+
+        # The quarter lets the bandit choose the first email's variant; a burn-in a demo's few
+        # hundred leads can reach (the file's default, GrowthBook's, is 100 decided sends per arm).
+        spec = spec.model_copy(update={"bandit": BanditSpec(burn_in=QUARTER_BURN_IN)})
     try:
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / MARKER).write_text(
@@ -149,13 +164,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot use --dir {workdir}: {exc.strerror or exc}") from None
     print(
-        f"Simulating {args.days:g} days of campaign {spec.name!r} "
+        f"Simulating {days:g} days of campaign {spec.name!r} "
         f"({len(spec.steps)} steps) to {len(leads)} leads, seed {args.seed}."
     )
     print("Prospects reply, ignore, bounce or go on holiday at random (seeded); the real actors run on a fake clock.")
     print(
         "Some interested prospects sign: they answer the intake, approve their plan, then review the drafts "
-        "on their page or by reply, or not (seeded too)."
+        "on their page or by reply, or not (seeded too); they pay their invoices on time, late, in part or not."
     )
     progress = Progress("simulated days")
     started = time.perf_counter()
@@ -165,7 +180,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             workdir=workdir,
             spec=spec,
             leads=leads,
-            days=args.days,
+            days=days,
             seed=args.seed,
             behaviour=behaviour,
             progress=lambda d, t: progress.update(int(d), int(t)),
@@ -181,7 +196,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     write_sent_mail(client_mail, result.world.client_emails)
     f = result.funnel
     emails, replies, leads_by_state = f["emails"], f["replies"], f["leads"]
-    print(f"\nDone in {wall:.1f} s of wall time ({args.days * 86400 / wall:,.0f} simulated seconds per second).\n")
+    print(f"\nDone in {wall:.1f} s of wall time ({days * 86400 / wall:,.0f} simulated seconds per second).\n")
     print("Funnel")
     fig = f["figures"]
     print(
@@ -233,7 +248,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  replies:   {result.inbox}/new   (the inbox Maildir the service read)")
     print(f"  sent mail: {result.outbox}/new   (what the prospects received)")
     print(f"  clients:   {client_mail}/new   (what the clients received: welcome, plans, reviews, work)")
-    print(f"  projects:  .venv/bin/python run.py projects --database-url sqlite+aiosqlite:///{result.db_path}")
+    url = f"--database-url sqlite+aiosqlite:///{result.db_path}"
+    print(f"  projects:  .venv/bin/python run.py projects {url}")
+    print(f"  money:     .venv/bin/python run.py invoices {url}   (and: invoice NUMBER, health, reports, learn NAME)")
     print(
         "\nNext: write your own campaign (examples/campaign.toml), then "
         "`.venv/bin/python run.py campaign check FILE`, `... campaign create FILE`, "
@@ -272,7 +289,47 @@ def print_after_deal(extra: dict[str, Any]) -> None:
             f"  delivered:          {delivered or 'nothing yet'}   "
             f"(webhook attempts {extra['webhook_attempts']}: the receivers fail some, seeded)"
         )
-    print(f"  emails to clients:  {extra['client_emails']}   (welcome, reminders, plans, reviews, delivered work)")
+    print(
+        f"  emails to clients:  {extra['client_emails']}   "
+        "(welcome, reminders, plans, reviews, delivered work, invoices, reports)"
+    )
+    print_business(extra)
+
+
+def print_business(extra: dict[str, Any]) -> None:
+    """The business around the work: invoices and payments, holds, reports, health, the bandit."""
+    if "invoices" not in extra:
+        return
+    print("\nThe business")
+    kinds = ", ".join(f"{kind} {n}" for kind, n in extra["invoices_by_kind"].items()) or "none"
+    states = ", ".join(f"{state} {n}" for state, n in extra["invoices_by_state"].items()) or "none"
+    print(f"  invoices:           {extra['invoices']}   ({kinds}; {states})")
+    money = "; ".join(
+        f"{cur} {total} invoiced, {extra['received'].get(cur, '0')} received"
+        for cur, total in extra["invoiced"].items()
+    )
+    print(f"  money:              {money or 'nothing invoiced yet'}")
+    print(
+        f"  payments:           {extra['payments']}   (invoices paid after a reminder: {extra['invoices_paid_late']}, "
+        f"paid in part: {extra['invoices_partly_paid']})"
+    )
+    print(
+        f"  payment reminders:  {extra['reminders']}   clients put on hold: {extra['holds']} "
+        f"(released on payment: {extra['holds_released']}; deliveries that waited for it: "
+        f"{extra['deliveries_waited']})"
+    )
+    print(f"  reports sent:       {extra['reports']}   (one per client and period, HTML with the PDF attached)")
+    bands = ", ".join(f"{band} {n}" for band, n in extra["health"].items() if band) or "none scored yet"
+    print(f"  client health:      {bands}   renewal reminders: {extra['renewal_reminders']}")
+    latest = extra.get("bandit_latest")
+    shares = ""
+    if latest:
+        split = ", ".join(f"{name} {share:.0%}" for name, share in latest["weights"].items())
+        state = "still in its burn-in" if latest["burn_in"] else "reweighted by the replies"
+        shares = f"; step {latest['step']} now {split} ({state})"
+    print(
+        f"  bandit decisions:   {extra['bandit_allocations']}{shares}   (python run.py learn CAMPAIGN shows the arms)"
+    )
 
 
 def serve_demo(settings: Any, workdir: Path, db_path: Path, port: int | None) -> int:
@@ -338,7 +395,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--leads", type=int, default=200, help="how many leads (default 200; more than the file has are synthesised)"
     )
-    p.add_argument("--days", type=float, default=30, help="simulated days (default 30)")
+    p.add_argument("--days", type=float, help="simulated days (default 30)")
+    p.add_argument(
+        "--quarter",
+        action="store_true",
+        help=f"the whole business for a quarter ({QUARTER_DAYS} days): prospecting, deals, the work, invoices "
+        "(some paid late or in part, reminders, a client on hold), reports, client health, renewal reminders, "
+        "and a bandit choosing the first email's variant",
+    )
     p.add_argument("--seed", type=int, default=1, help="seed: the same seed gives the same run (default 1)")
     p.add_argument(
         "--dir",
@@ -361,4 +425,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--port", type=int, help="with --serve: the port (default: AICMO_HTTP_PORT or 8080)")
     p.add_argument("--campaign", default=str(EXAMPLES / "campaign.toml"), help=argparse.SUPPRESS)
     p.add_argument("--leads-file", default=str(EXAMPLES / "leads.csv"), help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    args.days_given = args.days is not None
+    if args.days is None:
+        args.days = 30.0
+    return cmd_demo(args)

@@ -405,7 +405,7 @@ class Courier(Actor[CourierMessage]):
             ref, key=message.idempotency_key, reason=message.reason, now=self.ctx.clock.now()
         )
         if done.changed:
-            self.ctx.log.warning("deliveries on hold", client_ref=ref, waiting=done.waiting)
+            self.ctx.log.info("deliveries on hold", client_ref=ref, waiting=done.waiting)
         await self.ctx.publish(DeliveriesHeld(client_ref=message.client_ref, waiting=done.waiting))
 
     async def _release(self, message: ReleaseDeliveries) -> None:

@@ -6,7 +6,9 @@
   counted in the CAM funnel (signed), once per deal.
 - `PlanApproved`, `ItemLate`, `ItemDelivered`, `ItemReviewed`: what each work item was planned
   for, whether it was late, when it was delivered, the client's verdicts.
-- `EmailSent`, `ReplyClassified`: the CAM funnel per campaign and UTC day, each event once.
+- `EmailSent`, `ReplyClassified`: the CAM funnel per campaign and UTC day, each event once, for
+  the campaigns a client's schedule names (`reporting schedule CLIENT --campaigns`), from when
+  it names them (read again at every tick): the others' thousands of emails cost nothing.
 - `Tick`: (1) every KPI value recorded and not announced yet is published (`KpiMeasured`) and
   marked; (2) for each client, every period ended and due (`periods.due_periods`) and not
   reported is rendered and recorded with its queued email in one transaction (unique per client
@@ -92,8 +94,13 @@ class Reporter(Actor[Heard]):
         self.store = store
         self.transport = transport
         self.setup = setup
+        #: The campaigns some client's schedule names (whose funnel a report shows): what the
+        #: schedules said at the last tick. Only their emails and replies are counted: the other
+        #: campaigns' (most of them) cost nothing.
+        self.watched: frozenset[str] = frozenset()
 
     async def on_start(self) -> None:
+        self.watched = frozenset(c for s in await self.store.schedules() for c in s.campaigns)
         interrupted = await self.store.mail.recover(self.ctx.clock.now())
         if interrupted:
             self.ctx.log.warning("report emails interrupted during their send: not sent again", emails=interrupted)
@@ -126,6 +133,8 @@ class Reporter(Actor[Heard]):
                 str(message.project_id), str(message.item_id), message.version, message.verdict, message.at
             )
         elif isinstance(message, EmailSent):
+            if message.campaign not in self.watched:
+                return
             day = message.timestamp.date()
             await self.store.count("sent", str(message.outbound_id), message.campaign, day, sent=1)
         else:
@@ -159,7 +168,7 @@ class Reporter(Actor[Heard]):
         await self.store.count("signed", str(message.deal_id), message.campaign, message.signed_at.date(), signed=1)
 
     async def _reply(self, message: ReplyClassified) -> None:
-        if message.campaign is None or message.lead_id is None:
+        if message.campaign is None or message.lead_id is None or message.campaign not in self.watched:
             return
         replies, positive = reply_counts(str(message.classification.category))
         if replies:
@@ -171,9 +180,12 @@ class Reporter(Actor[Heard]):
     # -- Tick ------------------------------------------------------------------------------------------------------
 
     async def _tick(self, now: datetime) -> None:
-        if await self.store.has_unpublished():
+        pending = await self.store.has_unpublished()
+        if pending:
             await self._publish_kpis(now)
-        for schedule in await self.store.schedules():
+        schedules = await self.store.schedules()
+        self.watched = frozenset(c for schedule in schedules for c in schedule.campaigns)
+        for schedule in schedules:
             try:
                 tz = zone(schedule.timezone)
                 periods = due_periods(
@@ -210,19 +222,23 @@ class Reporter(Actor[Heard]):
                     break
                 if await self.store.record_report(schedule.client_ref, period, schedule.formats, key, message, now):
                     self.ctx.log.info("report queued", client_ref=schedule.client_ref, period=period.label)
-        await self._send(now)
-        if await self.store.has_unpublished():
+        sent = await self._send(now)
+        # (An idle tick reads no more: reports wait to be announced only after a send, or
+        # when the first read found one a crash left unannounced.)
+        if (pending or sent) and await self.store.has_unpublished():
             await self._publish_reports(now)
 
-    async def _send(self, now: datetime) -> None:
+    async def _send(self, now: datetime) -> bool:
+        """Send the report emails due; whether any was due."""
         if not await self.store.mail.due(now, limit=1):
-            return
+            return False
         try:
             sent = await self.store.mail.send_due(self.transport, mail_from=self.setup.mail_from, now=now)
         finally:
             await self._close()
         if sent.sent or sent.retried or sent.failed:
             self.ctx.log.info("report emails", sent=sent.sent, retried=sent.retried, failed=sent.failed)
+        return True
 
     async def _publish_kpis(self, now: datetime) -> None:
         for value in await self.store.kpis(unpublished=True):

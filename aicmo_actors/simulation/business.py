@@ -212,7 +212,7 @@ async def business_violations(engine: AsyncEngine, settings: Settings, end: date
 async def business_figures(engine: AsyncEngine) -> dict[str, Any]:
     """What the demo prints of billing, holds, reports, health and the bandit."""
     from aicmo_actors.billing.tables import billing_holds, billing_invoices, billing_payments, billing_reminders
-    from aicmo_actors.delivery.tables import delivery_holds
+    from aicmo_actors.delivery.tables import delivery_deliveries, delivery_holds
     from aicmo_actors.learning.tables import learning_weights
     from aicmo_actors.reporting.tables import reporting_reports
     from aicmo_actors.retention.tables import retention_clients, retention_renewals
@@ -227,9 +227,29 @@ async def business_figures(engine: AsyncEngine) -> dict[str, Any]:
         health = (await conn.execute(sa.select(retention_clients))).all()
         renewals = (await conn.execute(sa.select(sa.func.count()).select_from(retention_renewals))).scalar_one()
         weights = (await conn.execute(sa.select(sa.func.count()).select_from(learning_weights))).scalar_one()
+        latest = (
+            await conn.execute(sa.select(learning_weights).order_by(learning_weights.c.id.desc()).limit(1))
+        ).first()
+        made = (
+            await conn.execute(
+                sa.select(delivery_deliveries.c.client_ref, delivery_deliveries.c.created_at).where(
+                    delivery_deliveries.c.client_ref.is_not(None)
+                )
+            )
+        ).all()
+    spans = [(str(h.client_ref), _aware(h.held_at), _aware(h.released_at) if h.released_at else None) for h in held]
+    waited = sum(
+        1
+        for d in made
+        if any(
+            ref == str(d.client_ref) and start <= _aware(d.created_at) and (end is None or _aware(d.created_at) < end)
+            for ref, start, end in spans
+        )
+    )
+    paid_times = Counter(str(p.invoice_id) for p in payments)
     by_kind = Counter(str(i.kind) for i in invoices)
     by_state = Counter(str(i.state) for i in invoices)
-    partly = sum(1 for i in invoices if i.state == "open" and Decimal(str(i.paid)) > 0)
+    partly = sum(1 for i in invoices if paid_times[str(i.id)] > 1 or (i.state == "open" and Decimal(str(i.paid)) > 0))
     late = sum(1 for i in invoices if i.state == "paid" and int(i.reminders) > 0)
     totals: dict[str, Decimal] = defaultdict(Decimal)
     received: dict[str, Decimal] = defaultdict(Decimal)
@@ -252,10 +272,21 @@ async def business_figures(engine: AsyncEngine) -> dict[str, Any]:
         "reminders": int(reminders),
         "holds": len(billing_held),
         "holds_released": sum(1 for h in held if h.released_at is not None),
+        "deliveries_waited": waited,
         "reports": int(reports),
         "health": dict(sorted(bands.items())),
         "renewal_reminders": int(renewals),
         "bandit_allocations": int(weights),
+        "bandit_latest": (
+            {
+                "campaign": str(latest.campaign),
+                "step": int(latest.step),
+                "weights": {str(k): round(float(v), 3) for k, v in sorted(dict(latest.weights).items())},
+                "burn_in": bool(latest.burn_in),
+            }
+            if latest is not None
+            else None
+        ),
     }
 
 

@@ -139,6 +139,10 @@ async def story(run: Run, store: ReportingStore) -> None:
     await run.publish(signed(run))
     await run.publish(signed(run))  # published again until the project opens: one client
     await run.publish(run.make(ProjectOpened, project_id=PROJECT, deal_id=7))
+    # The client's report shows campaign "spring"'s funnel: counted from when a schedule names
+    # it (the reporter reads the schedules again at every tick).
+    await store.set_schedule("Acme Logistics", campaigns=["spring"], now=run.clock.now())
+    await run.tick()
     await run.publish(
         run.make(PlanApproved, project_id=PROJECT, version=1, approved_at=START, deliverables=2, items=ITEMS)
     )
@@ -183,7 +187,6 @@ async def story(run: Run, store: ReportingStore) -> None:
     parsed = parse_kpi_csv(CSV)
     assert parsed.errors == []
     assert await store.import_kpis(parsed.rows, source="csv:test", now=run.clock.now()) == []
-    await store.set_schedule("Acme Logistics", campaigns=["spring"], now=run.clock.now())
 
 
 def pdf_text(message: Any) -> str:
