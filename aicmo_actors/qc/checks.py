@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import idna
@@ -21,7 +21,6 @@ import phonenumbers
 import pyphen  # type: ignore[import-untyped]
 from email_validator import EmailNotValidError, validate_email
 from rapidfuzz import fuzz
-from textstat.textstat import textstatistics  # type: ignore[import-untyped]
 
 from aicmo_actors.qc import spelling, texts
 from aicmo_actors.qc.prose import URL_OR_EMAIL, Draft, excerpt, parse, words
@@ -91,7 +90,6 @@ _MD_LINK_SPACED = re.compile(r"\[[^\[\]\n]+\][ \t]+\((?:https?:|www\.|mailto:)[^
 _SCHEME_LIKE = re.compile(r"\b(?:[a-z][a-z0-9+.-]{1,9}:/{1,3}|https?//|www\.)[^\s<>\"]*", re.IGNORECASE)
 _TLD = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_STATS = textstatistics()
 #: #hashtags and @mentions: written as the platform wants them, not as prose.
 _TAGS = re.compile(r"(?<![\w&])[#@][^\W_][\w-]*")
 _TRAILING = ".,;:!?'\"\u2019\u201d»"
@@ -543,6 +541,15 @@ def _hyphenator(language: str) -> pyphen.Pyphen | None:
     return pyphen.Pyphen(lang=lang) if lang in pyphen.LANGUAGES else None
 
 
+@cache
+def _stats() -> Any:
+    """textstat's counter, loaded on first use (its import pulls in NLTK: a tenth of a second
+    every `python run.py` would pay at start, QC or not)."""
+    from textstat.textstat import textstatistics  # type: ignore[import-untyped]
+
+    return textstatistics()
+
+
 def reading_grade_of(draft: Draft, language: str) -> float | None:
     """The Flesch-Kincaid grade of the draft's paragraphs; None when the language has no
     syllable rules.
@@ -559,7 +566,7 @@ def reading_grade_of(draft: Draft, language: str) -> float | None:
     found = [w.lower() for w in words(text)]
     if not found:
         return 0.0
-    per_sentence = float(_STATS.words_per_sentence(text))
+    per_sentence = float(_stats().words_per_sentence(text))
     syllables = sum(len(hyphenator.positions(w)) + 1 for w in found) / len(found)
     return round(0.39 * per_sentence + 11.8 * syllables - 15.59, 1)
 

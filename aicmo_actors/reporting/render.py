@@ -1,7 +1,9 @@
-"""A report as people read it: the HTML email (tables and CSS-width bars: mail clients such as
-Gmail and Outlook do not show SVG), the PDF (fpdf2, with its charts drawn by fpdf2's own
-primitives), the plain text alternative, and the email that carries them. Pure: the same
-report makes the same bytes (Message-ID and MIME boundary come from the report's key).
+"""A report as people read it: the chart of the period (matplotlib, a PNG drawn in memory), the
+HTML email (the chart as an inline `cid:` image, and tables with CSS-width bars for clients that
+block images and for screen readers: Gmail and Outlook show neither SVG nor data: images), the
+PDF (fpdf2, with the same PNG), the plain text alternative, and the email that carries them.
+Pure: the same report makes the same bytes (Message-ID, Content-ID and MIME boundaries come from
+the report's key; the PNG has no timestamp and a fixed size and resolution).
 
 Client-provided text (company, names, KPI names, campaign names) only reaches the HTML through
 Jinja2's sandbox with autoescape on.
@@ -10,11 +12,14 @@ Jinja2's sandbox with autoescape on.
 from __future__ import annotations
 
 import hashlib
+import io
+import struct
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.message import EmailMessage
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from fpdf import FPDF
 from jinja2.sandbox import SandboxedEnvironment
@@ -121,6 +126,8 @@ _TEMPLATE = """{% macro meter(width, colour) -%}
 from {{ d.agency }}</p>
 {% if d.contact_name %}<p>Dear {{ d.contact_name }},</p>{% endif %}
 <p>here is what we planned and delivered for you in this period, and how your figures moved.</p>
+{% if chart %}<p><img src="{{ chart.src }}" width="{{ chart.width }}" height="{{ chart.height }}" alt="{{ alt }}"
+style="display: block; width: 100%; max-width: {{ chart.width }}px; height: auto; border: 0;"></p>{% endif %}
 <h2 style="font-size: 16px;">Deliverables</h2>
 {% if d.deliverables %}
 <table cellpadding="4" cellspacing="0" border="1" style="border-collapse: collapse; width: 100%;">
@@ -170,13 +177,16 @@ def _template() -> object:
     return environment.from_string(_TEMPLATE)
 
 
-def html(data: ReportData, *, pdf_attached: bool = True) -> str:
-    """The report as an HTML page (the email's body, and `report`'s .html file)."""
+def html(data: ReportData, *, pdf_attached: bool = True, chart: ChartImage | None = None) -> str:
+    """The report as an HTML page (the email's body, and `report`'s .html file); with `chart`, the
+    chart of the period as an image (in the email, a `cid:` URL to its related part)."""
     template = _template()
     return template.render(  # type: ignore[attr-defined,no-any-return]
         d=data,
         title=subject(data),
         pdf=pdf_attached,
+        chart=chart,
+        alt=chart_alt(data),
         num=number,
         pct=percent,
         done=lambda line: round(100 * line.delivered / line.planned) if line.planned else 100,
@@ -213,6 +223,238 @@ def text(data: ReportData, *, pdf_attached: bool = True) -> str:
         lines += ["", "The charts are in the attached PDF."]
     lines += ["", "Kind regards,", data.agency]
     return "\n".join(lines) + "\n"
+
+
+# -- Chart -----------------------------------------------------------------------------------------------------------
+
+#: The chart's width in inches and its resolution: fixed, so the same data draws the same pixels. Its height is
+#: a function of the data alone (bar rows and KPI panels, see `_chart_rows`).
+CHART_WIDTH_IN = 6.8
+CHART_DPI = 150
+#: The width the HTML email shows the chart at, in CSS pixels (the page is at most 680 px wide).
+CHART_HTML_WIDTH = 680
+_GREY, _BLUE, _GREEN, _ORANGE, _INK = "#a0a0a0", "#3c7dd9", "#2e9e5b", "#d98b3c", "#555555"
+_DELIVERABLE_SERIES = (("planned", _GREY), ("delivered", _BLUE), ("on time", _GREEN))
+_FUNNEL_SERIES = (("sent", _GREY), ("replies", _BLUE), ("positive", _GREEN), ("signed", _ORANGE))
+_LABEL_CHARS = 34
+
+
+@dataclass(frozen=True)
+class ChartImage:
+    """Where the HTML finds the chart (`cid:...` in the email) and the size it shows it at (CSS px)."""
+
+    src: str
+    width: int
+    height: int
+
+    @classmethod
+    def of(cls, src: str, png: bytes) -> ChartImage:
+        px_width, px_height = png_size(png)
+        return cls(src, CHART_HTML_WIDTH, round(CHART_HTML_WIDTH * px_height / px_width))
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) in pixels, from the PNG's IHDR chunk."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        raise ValueError("not a PNG")
+    width, height = struct.unpack(">II", png[16:24])
+    return width, height
+
+
+def _kpi_history(data: ReportData, kpi: KpiLine) -> list[tuple[str, float]]:
+    return list(kpi.history) or ([(data.period, kpi.value)] if kpi.value is not None else [])
+
+
+def _charted_kpis(data: ReportData) -> list[tuple[KpiLine, list[tuple[str, float]]]]:
+    """The KPIs with a value to chart (this period's or recent ones), with those values, oldest first."""
+    return [(k, history) for k in data.kpis if (history := _kpi_history(data, k))]
+
+
+def chart_alt(data: ReportData) -> str:
+    """The chart said in words (the img's alt text, the PDF image's alternative text)."""
+    parts = []
+    if data.deliverables:
+        parts.append(
+            "deliverables planned, delivered and on time by type and channel "
+            f"(all: {data.planned} planned, {data.delivered} delivered, {data.on_time} on time)"
+        )
+    kpis = _charted_kpis(data)
+    if kpis:
+        names = ", ".join(k.name for k, _ in kpis)
+        parts.append(f"recent values of {names} against their targets")
+    if data.funnel:
+        parts.append("emails sent, replies, positive replies and clients signed by campaign")
+    if not parts:
+        return f"Chart for {data.period}: nothing to chart."
+    return f"Chart for {data.period}: " + "; ".join(parts) + ". This period's figures are also given as text."
+
+
+def _chart_rows(data: ReportData) -> list[tuple[str, float]]:
+    """The chart's rows, top to bottom: (what, height in inches). KPIs go two to a row."""
+    rows: list[tuple[str, float]] = []
+    if data.deliverables:
+        rows.append(("deliverables", 0.8 + 0.42 * len(data.deliverables)))
+    kpis = len(_charted_kpis(data))
+    rows += [("kpis", 2.0)] * ((kpis + 1) // 2)
+    if data.funnel:
+        rows.append(("funnel", 0.8 + 0.5 * len(data.funnel)))
+    return rows
+
+
+@lru_cache(maxsize=1)
+def _chart_fonts() -> tuple[str, str, frozenset[int]]:
+    """matplotlib's own DejaVu Sans (regular, bold) and the characters it has."""
+    import matplotlib
+    from matplotlib.font_manager import get_font
+
+    folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    regular, bold = str(folder / "DejaVuSans.ttf"), str(folder / "DejaVuSans-Bold.ttf")
+    return regular, bold, frozenset(get_font(regular).get_charmap())
+
+
+def _label(value: str, glyphs: frozenset[int], limit: int = _LABEL_CHARS) -> str:
+    """Client text as a chart label: one line, cut to `limit`, "?" for what the font cannot draw,
+    "$" escaped (matplotlib would read "$...$" as mathematics, and fail on a bad formula)."""
+    value = " ".join(value.split())
+    if len(value) > limit:
+        value = value[: limit - 1] + "\u2026"
+    value = "".join(c if ord(c) in glyphs else "?" for c in value)
+    return value.replace("$", r"\$")
+
+
+def chart_png(data: ReportData) -> bytes | None:
+    """The chart of the period as PNG bytes, or None when there is nothing to chart: deliverables
+    planned, delivered and on time by type and channel; each measured KPI's recent values against
+    its target (this period's bar green when attained, orange when not); the funnel by campaign.
+
+    matplotlib is imported here, not with this module (it takes about half a second), and used
+    without pyplot: a `Figure` of its own drawn by the Agg canvas, no global state, nothing to
+    close. The same data gives the same bytes: fixed width and resolution, the bundled DejaVu
+    Sans, no metadata (no "Software", no time) in the PNG.
+    """
+    rows = _chart_rows(data)
+    if not rows:
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+
+    regular, bold, glyphs = _chart_fonts()
+    fonts = _Fonts(
+        FontProperties(fname=regular, size=8), FontProperties(fname=regular, size=7), FontProperties(fname=bold, size=9)
+    )
+    figure = Figure(
+        figsize=(CHART_WIDTH_IN, sum(h for _, h in rows)), dpi=CHART_DPI, facecolor="white", layout="constrained"
+    )
+    FigureCanvasAgg(figure)
+    grid = figure.add_gridspec(len(rows), 2, height_ratios=[h for _, h in rows])
+    kpis = iter(_charted_kpis(data))
+    for row, (what, _) in enumerate(rows):
+        if what == "deliverables":
+            _hbars(
+                figure.add_subplot(grid[row, :]),
+                "Deliverables: planned, delivered and on time",
+                [
+                    (_label(f"{d.type} / {d.channel}", glyphs), [d.planned, d.delivered, d.on_time])
+                    for d in data.deliverables
+                ],
+                _DELIVERABLE_SERIES,
+                fonts,
+            )
+        elif what == "funnel":
+            _hbars(
+                figure.add_subplot(grid[row, :]),
+                "Lead generation by campaign",
+                [(_label(f.campaign, glyphs), [f.sent, f.replies, f.positive, f.signed]) for f in data.funnel],
+                _FUNNEL_SERIES,
+                fonts,
+            )
+        else:
+            for column in range(2):
+                found = next(kpis, None)
+                if found is not None:
+                    _kpi_bars(figure.add_subplot(grid[row, column]), data.period, *found, glyphs, fonts)
+    out = io.BytesIO()
+    figure.savefig(out, format="png", dpi=CHART_DPI, facecolor="white", metadata={"Software": None})
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class _Fonts:
+    text: object
+    small: object
+    title: object
+
+
+def _hbars(
+    axes: Any, title: str, rows: list[tuple[str, list[float]]], series: tuple[tuple[str, str], ...], fonts: _Fonts
+) -> None:
+    """Horizontal bars: a group per row (label, a value per series), each bar labelled with its value."""
+    step = 0.8 / len(series)
+    for i, (name, colour) in enumerate(series):
+        values = [row_values[i] for _, row_values in rows]
+        offset = (i - (len(series) - 1) / 2) * step
+        bars = axes.barh([r + offset for r in range(len(rows))], values, height=step * 0.9, color=colour, label=name)
+        axes.bar_label(bars, labels=[number(v) for v in values], padding=2, fontproperties=fonts.small)
+    top = max([v for _, row_values in rows for v in row_values] + [1.0])
+    axes.set_xlim(0, top * 1.15)
+    axes.set_yticks(range(len(rows)), labels=[label for label, _ in rows], fontproperties=fonts.text)
+    axes.invert_yaxis()
+    axes.xaxis.set_visible(False)
+    axes.tick_params(axis="y", length=0)
+    for side in ("top", "right", "bottom"):
+        axes.spines[side].set_visible(False)
+    axes.set_title(title, loc="left", fontproperties=fonts.title)
+    axes.legend(
+        loc="upper left",
+        bbox_to_anchor=(0, 0),
+        ncols=len(series),
+        frameon=False,
+        prop=fonts.small,
+        handlelength=1,
+        borderaxespad=0.2,
+    )
+
+
+def _kpi_bars(
+    axes: Any,
+    period: str,
+    kpi: KpiLine,
+    history: list[tuple[str, float]],
+    glyphs: frozenset[int],
+    fonts: _Fonts,
+) -> None:
+    """One KPI's recent values as columns, its target as a dashed line."""
+    values = [value for _, value in history]
+    colours = [
+        (_GREEN if kpi.attained else _ORANGE) if label == period and kpi.attained is not None else _BLUE
+        for label, _ in history
+    ]
+    bars = axes.bar(range(len(values)), values, width=0.6, color=colours)
+    axes.bar_label(bars, labels=[number(v) for v in values], padding=2, fontproperties=fonts.small)
+    axes.axhline(kpi.target, color=_INK, linestyle="--", linewidth=1)
+    labels = [_label(label, glyphs, 24) for label, _ in history]
+    turned = len(labels) * max(len(label) for label in labels) > 32  # (about what fits across half the width)
+    axes.set_xticks(
+        range(len(values)),
+        labels=labels,
+        fontproperties=fonts.small,
+        rotation=30 if turned else 0,
+        ha="right" if turned else "center",
+    )
+    low, high = min([*values, kpi.target, 0.0]), max([*values, kpi.target, 0.0])
+    axes.set_ylim(low * 1.18, high * 1.18 if high > 0 else 1.0)
+    axes.yaxis.set_visible(False)
+    axes.tick_params(axis="x", length=0)
+    for side in ("top", "right", "left"):
+        axes.spines[side].set_visible(False)
+    unit = f" ({_label(kpi.unit, glyphs, 16)})" if kpi.unit else ""
+    sign = "\u2264" if kpi.direction == "down" else "\u2265"
+    axes.set_title(
+        f"{_label(kpi.name, glyphs, 28)}{unit}\ntarget {sign} {number(kpi.target)} (dashed)",
+        loc="left",
+        fontproperties=fonts.title,
+    )
 
 
 # -- PDF -------------------------------------------------------------------------------------------------------------
@@ -270,49 +512,15 @@ class _ReportPdf(FPDF):
         self.set_font(self.family_name, "B" if bold else "", 10)
         self.multi_cell(0, 5.5, self.clean(value), new_x="LMARGIN", new_y="NEXT")
 
-    def bars(
-        self, title: str, rows: list[tuple[str, list[float]]], series: list[tuple[str, tuple[int, int, int]]]
-    ) -> None:
-        """A horizontal bar chart: one group per row (label, a value per series), scaled to the largest."""
-        if not rows:
-            return
-        self.set_font(self.family_name, "B", 10)
-        self.cell(0, 6, self.clean(title), new_x="LMARGIN", new_y="NEXT")
-        top = max([v for _, values in rows for v in values] + [1.0])
-        label_w, chart_w, bar_h = 50.0, 110.0, 4.0
-        self.set_font(self.family_name, "", 8)
-        for label, values in rows:
-            if self.get_y() + bar_h * len(values) + 4 > self.h - 16:
-                self.add_page()
-            y = self.get_y()
-            self.set_xy(self.l_margin, y)
-            self.cell(label_w, bar_h, self.clean(label[:34]))
-            for i, value in enumerate(values):
-                colour = series[i][1]
-                self.set_fill_color(*colour)
-                width = max(0.3, chart_w * value / top) if value > 0 else 0.0
-                if width:
-                    self.rect(self.l_margin + label_w, y + i * bar_h, width, bar_h - 0.6, style="F")
-                self.set_xy(self.l_margin + label_w + width + 1.5, y + i * bar_h)
-                self.cell(20, bar_h - 0.6, number(value))
-            self.set_xy(self.l_margin, y + bar_h * len(values) + 1.5)
-        x = self.l_margin + label_w
-        for name, colour in series:
-            self.set_fill_color(*colour)
-            self.rect(x, self.get_y() + 1, 3, 3, style="F")
-            self.set_xy(x + 4, self.get_y())
-            self.cell(35, 5, self.clean(name))
-            x += 40
-        self.ln(8)
-
-
-PLANNED, DELIVERED, ON_TIME = (160, 160, 160), (60, 125, 217), (46, 158, 91)
-VALUE, TARGET = (60, 125, 217), (200, 200, 200)
-
 
 def pdf(data: ReportData, *, compress: bool = True, created: datetime | None = None) -> bytes:
-    """The report as an A4 PDF: the same figures as the email, with charts (deliverables planned,
-    delivered and on time; each KPI's recent values against its target; the funnel)."""
+    """The report as an A4 PDF: the same figures as the email, and the chart of the period
+    (`chart_png`: deliverables planned, delivered and on time; each KPI's recent values against
+    its target; the funnel) at the end."""
+    return _pdf(data, compress=compress, created=created, chart=chart_png(data))
+
+
+def _pdf(data: ReportData, *, compress: bool, created: datetime | None, chart: bytes | None) -> bytes:
     document = _ReportPdf(None if _latin1(data) else font_files())
     document.set_compression(compress)
     if created is not None:
@@ -343,11 +551,6 @@ def pdf(data: ReportData, *, compress: bool = True, created: datetime | None = N
         f"Planned {data.planned}, delivered {data.delivered}, on time {data.on_time} "
         f"({percent(data.on_time, data.planned)}); delivered during the period: {data.delivered_in_period}."
     )
-    document.bars(
-        "Planned, delivered and on time, by type and channel",
-        [(f"{d.type} / {d.channel}", [d.planned, d.delivered, d.on_time]) for d in data.deliverables],
-        [("planned", PLANNED), ("delivered", DELIVERED), ("on time", ON_TIME)],
-    )
     r = data.reviews
     document.heading("Reviews")
     document.line_of_text(
@@ -360,12 +563,6 @@ def pdf(data: ReportData, *, compress: bool = True, created: datetime | None = N
             sign = "<=" if k.direction == "down" else ">="
             unit = f" {k.unit}" if k.unit else ""
             document.line_of_text(f"{k.name}: {number(k.value)}{unit} (target {sign} {number(k.target)}): {state}")
-            history = list(k.history) or ([(data.period, k.value)] if k.value is not None else [])
-            document.bars(
-                f"{k.name}: recent periods against the target",
-                [(label, [value, k.target]) for label, value in history],
-                [("value", VALUE), ("target", TARGET)],
-            )
     if data.funnel:
         document.heading("Lead generation")
         for f in data.funnel:
@@ -373,11 +570,16 @@ def pdf(data: ReportData, *, compress: bool = True, created: datetime | None = N
                 f"{f.campaign}: {f.sent} emails sent, {f.replies} replies ({percent(f.replies, f.sent)}), "
                 f"{f.positive} positive, {f.signed} clients signed."
             )
-        document.bars(
-            "Funnel by campaign",
-            [(f.campaign, [f.sent, f.replies, f.positive, f.signed]) for f in data.funnel],
-            [("sent", PLANNED), ("replies", DELIVERED), ("positive", ON_TIME), ("signed", (217, 139, 60))],
-        )
+    if chart is not None:
+        px_width, px_height = png_size(chart)
+        width = document.epw
+        height = width * px_height / px_width
+        if height > document.eph:  # a very long chart: as tall as a page, narrower
+            width, height = width * document.eph / height, document.eph
+        if document.get_y() + 11 + height > document.h - document.b_margin:
+            document.add_page()
+        document.heading("Charts")
+        document.image(io.BytesIO(chart), w=width, h=height, alt_text=document.clean(chart_alt(data)))
     return bytes(document.output())
 
 
@@ -399,10 +601,17 @@ def report_email(
     now: datetime,
 ) -> EmailMessage:
     """The report's email to the client's contact: HTML (with a text alternative) when "html" is
-    among `formats`, else the text alone; the PDF attached when "pdf" is."""
+    among `formats`, else the text alone; the PDF attached when "pdf" is. The chart of the period
+    is drawn once, for both: in the HTML it is an inline image, a `multipart/related` part next to
+    the HTML that the img's `cid:` URL names (Content-ID from the key)."""
     domain = mail_from.rpartition("@")[2] or "localhost"
-    message_id = make_message_id(domain, "report." + hashlib.sha256(key.encode()).hexdigest()[:32])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    message_id = make_message_id(domain, "report." + digest)
     attach = "pdf" in formats
+    with_html = "html" in formats
+    chart = chart_png(data) if attach or with_html else None
+    content_id = make_message_id(domain, "chart." + digest)
+    inline = ChartImage.of("cid:" + content_id[1:-1], chart) if chart is not None and with_html else None
     message = build_message(
         from_address=mail_from,
         from_name=data.agency,
@@ -410,16 +619,25 @@ def report_email(
         to_name=" ".join(data.contact_name.split()) if data.contact_name else None,
         subject=" ".join(subject(data).split()),
         text=text(data, pdf_attached=attach),
-        html=html(data, pdf_attached=attach) if "html" in formats else None,
+        html=html(data, pdf_attached=attach, chart=inline) if with_html else None,
         message_id=message_id,
         date=now,
     )
+    boundary = "".join(c for c in message_id if c.isalnum())[:40]
+    body = message.get_body(("html",))
+    if chart is not None and inline is not None and body is not None:
+        # The HTML part becomes multipart/related: the HTML first (the root), then the PNG.
+        body.add_related(
+            chart, maintype="image", subtype="png", cid=content_id, disposition="inline", filename="chart.png"
+        )
+        body.set_param("type", "text/html")  # RFC 2387: the root's type
+        body.set_boundary("rel." + boundary)
     if attach:
         message.add_attachment(
-            pdf(data, created=now),
+            _pdf(data, compress=True, created=now, chart=chart),
             maintype="application",
             subtype="pdf",
             filename=f"{file_name(data.company, data.period)}.pdf",
         )
-        message.set_boundary("mixed." + "".join(c for c in message_id if c.isalnum())[:40])
+        message.set_boundary("mixed." + boundary)
     return message

@@ -49,8 +49,16 @@ async def metrics_of(store: CamStore) -> dict[tuple[str, str], float]:
 
 async def test_status_metrics_auto_pause_and_the_world_agree(tmp_path: Path) -> None:
     spec, leads = _inputs(60)
+    # CAM's figures: prospecting alone (nobody signs; the work after the deal is not what is counted).
     result = await simulate(
-        workdir=tmp_path / "month", spec=spec, leads=leads, days=30, seed=11, behaviour=DIRTY, pause_policy=PATIENT
+        workdir=tmp_path / "month",
+        spec=spec,
+        leads=leads,
+        days=30,
+        seed=11,
+        behaviour=DIRTY,
+        pause_policy=PATIENT,
+        after_deal=False,
     )
     assert result.violations == []
     world = result.world

@@ -20,14 +20,14 @@ from aicmo_actors.simulation.world import ALL_FAULTS, BUSY_PROSPECTS, Behaviour,
 pytestmark = pytest.mark.anyio
 
 #: Enough seeds for CI to shake out ordering bugs, small enough to keep the suite under ten
-#: minutes now that every seed runs the whole business after the deal too (15 seeds: the
+#: minutes now that every seed runs the whole business after the deal too (12 seeds: the
 #: invoices, the reports, health and the bandit cost each seed about a third more; `python -m
 #: bench sim` soaks hundreds, longer ones); and the seeds the 500-seed soak once failed on, kept
 #: as regressions:
 #: 362: a commit failure right after an alert's delivery made the next incarnation send it again;
 #: 405: a reply written while the inbox was in its reconnect backoff at the very end was never read;
 #: 452: a step retried after a 4xx went out a minute after the lead's send window closed.
-SEEDS = [*range(1, 16), 362, 405, 452]
+SEEDS = [*range(1, 13), 362, 405, 452]
 
 
 def _inputs(leads: int) -> tuple[Any, list[dict[str, Any]]]:
@@ -101,7 +101,8 @@ async def test_the_same_seed_replays_the_same_trace_and_another_seed_does_not(tm
 
 
 async def test_a_month_of_prospecting_ends_where_it_should(tmp_path: Path) -> None:
-    result = await _run(tmp_path, seed=3, leads=120, days=30)
+    # Prospecting alone (the seeds above run the whole business; a month of it costs CI time).
+    result = await _run(tmp_path, seed=3, leads=120, days=30, after_deal=False)
     assert result.violations == []
     # Rows that reached SENT (a later bounce may move them on, but sent_at stays).
     sent = _sql(result, "select count(*) from cam_outbound_emails where sent_at is not null")[0][0]
