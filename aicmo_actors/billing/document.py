@@ -12,19 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import lru_cache
-from pathlib import Path
-
-from fpdf import FPDF
 
 from aicmo_actors.billing.money import shown
 from aicmo_actors.billing.rules import Line
-
-FONT_CANDIDATES: tuple[tuple[str, str], ...] = (
-    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
-    ("/usr/share/fonts/dejavu/DejaVuSans.ttf", "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf"),
-)
-_FAMILY = "invoicefont"
+from aicmo_actors.gateways.pdf import FontPdf, fonts_for
 
 
 @dataclass(frozen=True)
@@ -62,14 +53,6 @@ class Paper:
     extra: tuple[tuple[str, str], ...] = field(default=())
 
 
-@lru_cache(maxsize=1)
-def font_files() -> tuple[str, str] | None:
-    for regular, bold in FONT_CANDIDATES:
-        if Path(regular).is_file() and Path(bold).is_file():
-            return regular, bold
-    return None
-
-
 def _texts(paper: Paper) -> list[str]:
     parties = [paper.seller, paper.buyer]
     return [
@@ -81,32 +64,7 @@ def _texts(paper: Paper) -> list[str]:
     ]
 
 
-def _latin1(paper: Paper) -> bool:
-    try:
-        for text in _texts(paper):
-            text.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-class _Pdf(FPDF):
-    def __init__(self, fonts: tuple[str, str] | None) -> None:
-        super().__init__(orientation="portrait", unit="mm", format="A4")
-        if fonts is not None:
-            self.add_font(_FAMILY, "", fonts[0])
-            self.add_font(_FAMILY, "B", fonts[1])
-            self.family_name = _FAMILY
-        else:
-            self.family_name = "helvetica"
-        self.unicode = fonts is not None
-
-    def clean(self, text: str) -> str:
-        if not self.unicode:
-            return text.encode("latin-1", "replace").decode("latin-1")
-        cmap: dict[int, str] = getattr(self.fonts[_FAMILY], "cmap", {})
-        return "".join(c if c in "\n\t" or ord(c) in cmap else "?" for c in text)
-
+class _Pdf(FontPdf):
     def text_block(self, text: str, size: float = 10, *, bold: bool = False, height: float = 5) -> None:
         self.set_font(self.family_name, "B" if bold else "", size)
         self.multi_cell(0, height, self.clean(text), new_x="LMARGIN", new_y="NEXT")
@@ -124,7 +82,7 @@ def _party(party: Party, label: str) -> str:
 
 def pdf(paper: Paper, *, compress: bool = True) -> bytes:
     """`paper` as an A4 PDF."""
-    document = _Pdf(None if _latin1(paper) else font_files())
+    document = _Pdf(fonts_for(_texts(paper)))
     document.set_compression(compress)
     when = datetime(paper.issued_on.year, paper.issued_on.month, paper.issued_on.day, tzinfo=UTC)
     document.set_creation_date(when)

@@ -17,22 +17,14 @@ import zipfile
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
-from pathlib import Path
 
 import nh3
 from docx import Document
-from fpdf import FPDF
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from aicmo_actors.delivery import texts
-
-FONT_CANDIDATES: tuple[tuple[str, str], ...] = (
-    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
-    ("/usr/share/fonts/dejavu/DejaVuSans.ttf", "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf"),
-    ("/usr/local/share/fonts/DejaVuSans.ttf", "/usr/local/share/fonts/DejaVuSans-Bold.ttf"),
-)
-_FAMILY = "piecefont"
+from aicmo_actors.gateways.pdf import FontPdf, font_files
 
 _PAGE = """<!DOCTYPE html>
 <html lang="{{ language }}">
@@ -105,34 +97,6 @@ def html(piece: Piece) -> bytes:
     return page.encode()
 
 
-@lru_cache(maxsize=1)
-def font_files() -> tuple[str, str] | None:
-    """The Unicode font (regular, bold) of the PDF, or None: Helvetica, Latin-1 only."""
-    for regular, bold in FONT_CANDIDATES:
-        if Path(regular).is_file() and Path(bold).is_file():
-            return regular, bold
-    return None
-
-
-class _PiecePdf(FPDF):
-    def __init__(self, fonts: tuple[str, str] | None) -> None:
-        super().__init__(orientation="portrait", unit="mm", format="A4")
-        if fonts is not None:
-            self.add_font(_FAMILY, "", fonts[0])
-            self.add_font(_FAMILY, "B", fonts[1])
-            self.family_name = _FAMILY
-        else:
-            self.family_name = "helvetica"
-        self.unicode = fonts is not None
-
-    def clean(self, text: str) -> str:
-        """`text` as the font can print it: a character without a glyph becomes "?"."""
-        if not self.unicode:
-            return text.encode("latin-1", "replace").decode("latin-1")
-        cmap: dict[int, str] = getattr(self.fonts[_FAMILY], "cmap", {})
-        return "".join(c if c in "\n\t" or ord(c) in cmap else "?" for c in text)
-
-
 #: Typographic characters outside Latin-1, as the built-in font prints them.
 _PLAIN = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"})
 
@@ -155,7 +119,7 @@ def pdf(piece: Piece, *, compress: bool = True) -> bytes:
     the PDF's built-in Helvetica (nothing embedded: a small file, made in a few milliseconds);
     any other in DejaVu Sans, embedded (loading a TrueType font costs ~0.1 s per document)."""
     plain = _latin1(piece)
-    document = _PiecePdf(font_files() if plain is None else None)
+    document = FontPdf(font_files() if plain is None else None)
     piece = plain or piece
     document.set_compression(compress)
     document.set_creation_date(piece.created)

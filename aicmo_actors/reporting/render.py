@@ -21,17 +21,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fpdf import FPDF
 from jinja2.sandbox import SandboxedEnvironment
 
 from aicmo_actors.gateways.mail_message import build_message, make_message_id
+from aicmo_actors.gateways.pdf import FontPdf, fonts_for
 from aicmo_actors.reporting.rules import DeliverableLine, progress
-
-FONT_CANDIDATES: tuple[tuple[str, str], ...] = (
-    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
-    ("/usr/share/fonts/dejavu/DejaVuSans.ttf", "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf"),
-)
-_FAMILY = "dejavu"
 
 
 @dataclass(frozen=True)
@@ -460,14 +454,6 @@ def _kpi_bars(
 # -- PDF -------------------------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def font_files() -> tuple[str, str] | None:
-    for regular, bold in FONT_CANDIDATES:
-        if Path(regular).is_file() and Path(bold).is_file():
-            return regular, bold
-    return None
-
-
 def _strings(data: ReportData) -> list[str]:
     found = [data.agency, data.company, data.contact_name or "", data.timezone]
     found += [s for d in data.deliverables for s in (d.type, d.channel)]
@@ -476,31 +462,8 @@ def _strings(data: ReportData) -> list[str]:
     return found
 
 
-def _latin1(data: ReportData) -> bool:
-    try:
-        for s in _strings(data):
-            s.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-class _ReportPdf(FPDF):
-    def __init__(self, fonts: tuple[str, str] | None) -> None:
-        super().__init__(orientation="portrait", unit="mm", format="A4")
-        if fonts is not None:
-            self.add_font(_FAMILY, "", fonts[0])
-            self.add_font(_FAMILY, "B", fonts[1])
-            self.family_name = _FAMILY
-        else:
-            self.family_name = "helvetica"
-        self.unicode = fonts is not None
-
-    def clean(self, value: str) -> str:
-        if not self.unicode:
-            return value.encode("latin-1", "replace").decode("latin-1")
-        cmap: dict[int, str] = getattr(self.fonts[_FAMILY], "cmap", {})
-        return "".join(c if ord(c) in cmap else "?" for c in value)
+class _ReportPdf(FontPdf):
+    KEEP = ""  # one-line cells: a line break is printed as "?"
 
     def heading(self, value: str) -> None:
         self.ln(3)
@@ -521,7 +484,7 @@ def pdf(data: ReportData, *, compress: bool = True, created: datetime | None = N
 
 
 def _pdf(data: ReportData, *, compress: bool, created: datetime | None, chart: bytes | None) -> bytes:
-    document = _ReportPdf(None if _latin1(data) else font_files())
+    document = _ReportPdf(fonts_for(_strings(data)))
     document.set_compression(compress)
     if created is not None:
         document.set_creation_date(created)

@@ -24,23 +24,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from fpdf import FPDF
 from fpdf.fonts import FontFace
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
+from aicmo_actors.gateways.pdf import FontPdf, font_files
 from aicmo_actors.strategy import texts
 from aicmo_actors.strategy.plan import Plan, PlanItem, PlanKpi
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-#: Where a Unicode font is looked for (regular, bold), first found wins.
-FONT_CANDIDATES: tuple[tuple[str, str], ...] = (
-    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
-    ("/usr/share/fonts/dejavu/DejaVuSans.ttf", "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf"),
-    ("/usr/local/share/fonts/DejaVuSans.ttf", "/usr/local/share/fonts/DejaVuSans-Bold.ttf"),
-)
-_FAMILY = "planfont"
 
 
 def _length_text(item: PlanItem) -> str:
@@ -86,34 +79,10 @@ def html_document(fragment: str, *, title: str) -> str:
 # -- PDF -----------------------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def font_files() -> tuple[str, str] | None:
-    """The Unicode font (regular, bold) the PDF uses, or None: Helvetica, Latin-1 only."""
-    for regular, bold in FONT_CANDIDATES:
-        if Path(regular).is_file() and Path(bold).is_file():
-            return regular, bold
-    return None
-
-
-class _PlanPdf(FPDF):
+class _PlanPdf(FontPdf):
     def __init__(self, fonts: tuple[str, str] | None, footer_text: str) -> None:
-        super().__init__(orientation="portrait", unit="mm", format="A4")
+        super().__init__(fonts)
         self.footer_text = footer_text
-        if fonts is not None:
-            self.add_font(_FAMILY, "", fonts[0])
-            self.add_font(_FAMILY, "B", fonts[1])
-            self.family_name = _FAMILY
-        else:
-            self.family_name = "helvetica"
-        self.unicode = fonts is not None
-
-    def clean(self, text: str) -> str:
-        """`text` as the font can print it: a character without a glyph becomes "?"."""
-        if not self.unicode:
-            return text.encode("latin-1", "replace").decode("latin-1")
-        font = self.fonts[_FAMILY]  # the regular face: the bold one has the same coverage
-        cmap: dict[int, str] = getattr(font, "cmap", {})
-        return "".join(c if c in "\n\t" or ord(c) in cmap else "?" for c in text)
 
     def footer(self) -> None:
         self.set_y(-12)

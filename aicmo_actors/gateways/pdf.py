@@ -1,0 +1,78 @@
+"""PDF documents (fpdf2): the plans, the delivered pieces, the invoices and the reports share
+one way of choosing their font.
+
+fpdf2's built-in Helvetica is small and fast but prints Latin-1 only; a document with other
+characters (a client's name in Polish, Greek, Japanese) embeds DejaVu Sans (Debian's
+`fonts-dejavu-core`) instead, and whatever that font has no glyph for is printed as "?" rather
+than failing the document. `FontPdf` is the base every module's PDF class derives from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+from fpdf import FPDF
+
+#: Where a Unicode font is looked for (regular, bold), first found wins.
+FONT_CANDIDATES: tuple[tuple[str, str], ...] = (
+    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+    ("/usr/share/fonts/dejavu/DejaVuSans.ttf", "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf"),
+    ("/usr/local/share/fonts/DejaVuSans.ttf", "/usr/local/share/fonts/DejaVuSans-Bold.ttf"),
+)
+#: The family name the Unicode font is registered under in a document.
+FAMILY = "docfont"
+
+
+@lru_cache(maxsize=1)
+def font_files() -> tuple[str, str] | None:
+    """The Unicode font (regular, bold), or None: only Helvetica (Latin-1) is available."""
+    for regular, bold in FONT_CANDIDATES:
+        if Path(regular).is_file() and Path(bold).is_file():
+            return regular, bold
+    return None
+
+
+def latin1(texts: Iterable[str]) -> bool:
+    """Whether Helvetica can print every one of `texts`."""
+    try:
+        for text in texts:
+            text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def fonts_for(texts: Iterable[str]) -> tuple[str, str] | None:
+    """The fonts a document of `texts` needs: None (Helvetica) when Latin-1 holds them all,
+    else the Unicode font (None too when none is installed: "?" for what Latin-1 lacks)."""
+    return None if latin1(texts) else font_files()
+
+
+class FontPdf(FPDF):
+    """An A4 document in Helvetica, or in the Unicode font when `fonts` names one."""
+
+    #: Characters `clean` keeps although no font has a glyph for them.
+    KEEP = "\n\t"
+
+    def __init__(self, fonts: tuple[str, str] | None) -> None:
+        super().__init__(orientation="portrait", unit="mm", format="A4")
+        if fonts is not None:
+            self.add_font(FAMILY, "", fonts[0])
+            self.add_font(FAMILY, "B", fonts[1])
+            self.family_name = FAMILY
+        else:
+            self.family_name = "helvetica"
+        self.unicode = fonts is not None
+
+    def clean(self, text: str) -> str:
+        """`text` as the font can print it: a character without a glyph becomes "?"."""
+        if not self.unicode:
+            return text.encode("latin-1", "replace").decode("latin-1")
+        # The regular face: the bold one has the same coverage.
+        cmap: dict[int, str] = getattr(self.fonts[FAMILY], "cmap", {})
+        return "".join(c if c in self.KEEP or ord(c) in cmap else "?" for c in text)
+
+
+__all__ = ["FAMILY", "FONT_CANDIDATES", "FontPdf", "font_files", "fonts_for", "latin1"]
