@@ -386,11 +386,13 @@ def serve_demo(settings: Any, workdir: Path, db_path: Path, port: int | None) ->
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "demo",
-        help="simulate a month of prospecting in seconds (nothing leaves the machine)",
+        help="simulate a month of prospecting, or with --quarter the whole business (nothing leaves the machine)",
         description="Create the example campaign, import the example leads and run a simulated month on a fake clock: "
         "the real actors, an SQLite database and Maildir folders in --dir, simulated prospects who reply, bounce or go "
-        "on holiday, and some who sign: the clients they become answer the intake and approve their plan (or not). "
-        "Prints the funnel, what followed the deals and the invariants it checked. Exits 1 if an invariant broke.",
+        "on holiday, and some who sign: the clients they become answer the intake, approve their plan, review the "
+        "work and pay their invoices (or not). --quarter plays 91 days of the whole business. Prints the funnel, what "
+        "followed the deals, the money, reports, health and bandit, and the invariants it checked. Exits 1 if an "
+        "invariant broke.",
     )
     p.add_argument(
         "--leads", type=int, default=200, help="how many leads (default 200; more than the file has are synthesised)"
