@@ -314,8 +314,8 @@ def print_business(extra: dict[str, Any]) -> None:
         f"paid in part: {extra['invoices_partly_paid']})"
     )
     print(
-        f"  payment reminders:  {extra['reminders']}   clients put on hold: {extra['holds']} "
-        f"(released on payment: {extra['holds_released']}; deliveries that waited for it: "
+        f"  payment reminders:  {extra['reminders']}   holds: {extra['holds']} on {extra['clients_held']} client(s) "
+        f"(released on payment: {extra['holds_released']}; deliveries that waited for one: "
         f"{extra['deliveries_waited']})"
     )
     print(f"  reports sent:       {extra['reports']}   (one per client and period, HTML with the PDF attached)")

@@ -270,7 +270,9 @@ async def business_figures(engine: AsyncEngine) -> dict[str, Any]:
         "received": {k: str(v) for k, v in sorted(received.items())},
         "payments": len(payments),
         "reminders": int(reminders),
-        "holds": len(billing_held),
+        # Holds as delivery applied them (one row per hold; billing keeps one row per client).
+        "holds": len(held),
+        "clients_held": len(billing_held),
         "holds_released": sum(1 for h in held if h.released_at is not None),
         "deliveries_waited": waited,
         "reports": int(reports),

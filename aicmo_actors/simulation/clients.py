@@ -136,9 +136,9 @@ class ClientBehaviour:
     stale_look: float = 0.3
     #: How each invoice is paid (`PAY_FATES`, the rest: never), within `pay_h` of the email
     #: that prompts it.
-    pay_on_time: float = 0.55
+    pay_on_time: float = 0.45
     pay_after_reminder_1: float = 0.2
-    pay_partly: float = 0.1
+    pay_partly: float = 0.2
     pay_after_reminder_3: float = 0.1
     pay_h: tuple[float, float] = (2.0, 96.0)
 

@@ -136,12 +136,12 @@ async def simulate(
         public_url="https://agency.example",
         delivery_dir=workdir / "deliveries",
         # A German agency (VAT on domestic invoices, reverse charge to EU businesses abroad, none
-        # outside the EU); a client owing an invoice 10 days past its due date is put on hold,
-        # so a hold meets the first period's deliveries within a simulated month.
+        # outside the EU); a client owing an invoice 3 days past its due date is put on hold, so
+        # a hold meets the first period's deliveries (invoiced at signing, due in 7 days).
         agency_country="DE",
         agency_tax_id="DE123456789",
         agency_address="Beispielstrasse 1, 10115 Berlin, Germany",
-        hold_after_days=10,
+        hold_after_days=3,
         send_retry_base_s=600,
         # Replies are read in this process: deterministic, and no child process per run.
         classify_isolation="inline",
