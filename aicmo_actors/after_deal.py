@@ -106,8 +106,8 @@ class AfterDeal:
         connection emails to clients go through (default: the settings' `client_transport`
         profile); `http` makes delivery's webhook client (default: a real one); `generator`
         writes the drafts (default: the settings' `generator_url` model, else the offline
-        templates; `close()` closes it); `threads` off runs QC's checks in the event loop (the
-        simulation: a replay must not depend on a thread's timing)."""
+        templates; `close()` closes it); `threads` off runs QC's checks and the drawing of reports in
+        the event loop (the simulation: a replay must not depend on a thread's timing)."""
         s = settings
         make = transport or (lambda: _client_transport(s, mail_from))
         # The client links' own key, derived from the installation's secret (as the web app's).
@@ -163,6 +163,7 @@ class AfterDeal:
                 hour=s.report_hour,
                 formats=tuple(f.strip() for f in s.report_formats.split(",")),
                 catch_up=s.report_catch_up,
+                in_thread=threads,
             ),
             retention_supervisor(
                 self.retention,

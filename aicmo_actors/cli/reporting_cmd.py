@@ -11,6 +11,7 @@ A client is named by its company, its client ref or its contact's email address.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 from datetime import date, datetime
 from pathlib import Path
@@ -69,8 +70,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     base = out / render.file_name(data.company, data.period)
     html_path, pdf_path = base.with_suffix(".html"), base.with_suffix(".pdf")
+    png = render.chart_png(data)
+    # The file stands alone: its chart is in the page itself (a data: URL), as the email's is in
+    # a part of its own.
+    chart = render.ChartImage.of(f"data:image/png;base64,{base64.b64encode(png).decode()}", png) if png else None
     try:
-        html_path.write_text(render.html(data, pdf_attached=False), encoding="utf-8")
+        html_path.write_text(render.html(data, pdf_attached=False, chart=chart), encoding="utf-8")
         pdf_path.write_bytes(render.pdf(data, created=_now()))
     except OSError as exc:
         raise UserError(f"cannot write the report to {out}: {exc.strerror or exc}") from None

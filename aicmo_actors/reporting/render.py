@@ -139,7 +139,8 @@ style="display: block; width: 100%; max-width: {{ chart.width }}px; height: auto
 {% else %}<p>Nothing was planned for this period.</p>{% endif %}
 <p>Delivered during the period: {{ d.delivered_in_period }}.</p>
 <h2 style="font-size: 16px;">Reviews</h2>
-<p>{{ d.reviews.verdicts }} verdicts on {{ d.reviews.items }} pieces: {{ d.reviews.approved }} approved,
+<p>{{ d.reviews.verdicts }} verdict{{ "" if d.reviews.verdicts == 1 else "s" }}
+on {{ d.reviews.items }} piece{{ "" if d.reviews.items == 1 else "s" }}: {{ d.reviews.approved }} approved,
 {{ d.reviews.changes }} asked for changes.</p>
 {% if d.kpis %}<h2 style="font-size: 16px;">Results against targets</h2>
 <table cellpadding="4" cellspacing="0" border="1" style="border-collapse: collapse; width: 100%;">
@@ -201,7 +202,11 @@ def text(data: ReportData, *, pdf_attached: bool = True) -> str:
     lines.append(f"  all: {data.planned} / {data.delivered} / {data.on_time}")
     lines.append(f"Delivered during the period: {data.delivered_in_period}")
     r = data.reviews
-    lines += ["", f"Reviews: {r.verdicts} verdicts on {r.items} pieces, {r.approved} approved, {r.changes} changes"]
+    lines += [
+        "",
+        f"Reviews: {_count(r.verdicts, 'verdict')} on {_count(r.items, 'piece')}, "
+        f"{r.approved} approved, {r.changes} changes",
+    ]
     if data.kpis:
         lines += ["", "Results against targets:"]
         for k in data.kpis:
@@ -517,7 +522,8 @@ def _pdf(data: ReportData, *, compress: bool, created: datetime | None, chart: b
     r = data.reviews
     document.heading("Reviews")
     document.line_of_text(
-        f"{r.verdicts} verdicts on {r.items} pieces: {r.approved} approved, {r.changes} asked for changes."
+        f"{_count(r.verdicts, 'verdict')} on {_count(r.items, 'piece')}: "
+        f"{r.approved} approved, {r.changes} asked for changes."
     )
     if data.kpis:
         document.heading("Results against targets")
@@ -604,3 +610,8 @@ def report_email(
         )
         message.set_boundary("mixed." + boundary)
     return message
+
+
+def _count(n: int, word: str) -> str:
+    """ "1 verdict", "3 verdicts"."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

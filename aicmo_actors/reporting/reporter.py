@@ -23,9 +23,12 @@ content the same).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+
+import anyio.to_thread
 
 from aicmo_actors.gateways.transport import LazyTransport
 from aicmo_actors.reporting.periods import CADENCE_KIND, PeriodError, due_periods, zone
@@ -67,6 +70,8 @@ class Setup:
     formats: tuple[str, ...] = ("html", "pdf")
     #: The most reports one client gets in one tick (the rest in the next ones).
     catch_up: int = 12
+    #: Draw each report in a worker thread (the service), else in the event loop (the simulation).
+    in_thread: bool = True
 
 
 def planned_item_id(project_id: uuid.UUID, key: str, period: int = 1) -> uuid.UUID:
@@ -206,15 +211,17 @@ class Reporter(Actor[Heard]):
             for period in periods:
                 data = await self.store.report_data(schedule.client_ref, period, agency=self.setup.agency_name)
                 key = report_key(schedule.client_ref, period.label)
+                draw = functools.partial(
+                    report_email,
+                    data,
+                    mail_from=self.setup.mail_from,
+                    to_address=schedule.contact_email,
+                    key=key,
+                    formats=schedule.formats,
+                    now=now,
+                )
                 try:
-                    message = report_email(
-                        data,
-                        mail_from=self.setup.mail_from,
-                        to_address=schedule.contact_email,
-                        key=key,
-                        formats=schedule.formats,
-                        now=now,
-                    )
+                    message = await anyio.to_thread.run_sync(draw) if self.setup.in_thread else draw()
                 except ValueError as exc:  # an address no header can carry
                     self.ctx.log.warning(
                         "a report email cannot be written", client_ref=schedule.client_ref, error=str(exc)

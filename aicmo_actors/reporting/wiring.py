@@ -23,6 +23,7 @@ def reporting_supervisor(
     hour: int = 8,
     formats: Sequence[str] = ("html", "pdf"),
     catch_up: int = 12,
+    in_thread: bool = True,
 ) -> SupervisorSpec:
     """Reporting as a supervision tree: its one actor, `reporting.reporter`.
 
@@ -32,6 +33,9 @@ def reporting_supervisor(
     `formats` ("html": the email's body is the HTML report, else plain text; "pdf": the PDF with
     the charts attached); `python run.py reporting schedule` changes one client's. `catch_up`:
     the most reports one client gets in one tick after a long stop (the rest follow tick by tick).
+    `in_thread`: a report is drawn (matplotlib, fpdf2: about 0.2 s) in a worker thread, so the
+    event loop goes on meanwhile (the service); off, in the event loop (the simulation: a replay
+    must not depend on a thread's timing).
     """
     if not 0 <= hour <= 23:
         raise ValueError("hour must be 0 to 23")
@@ -43,6 +47,7 @@ def reporting_supervisor(
         hour=hour,
         formats=parse_formats(",".join(formats)),
         catch_up=catch_up,
+        in_thread=in_thread,
     )
 
     def make() -> Reporter:
