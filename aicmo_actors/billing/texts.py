@@ -61,8 +61,13 @@ def invoice_body(*, contact: str | None, agency: str, number: str, total: str, d
     )
 
 
+#: The words a reminder's subject starts with, by level (the repeating reminders' after the last).
+REMINDER_WORDS = {1: "Payment reminder", 2: "Second reminder", 3: "Final reminder"}
+REPEAT_REMINDER_WORD = "Payment still outstanding"
+
+
 def reminder_subject(agency: str, number: str, level: int) -> str:
-    word = {1: "Payment reminder", 2: "Second reminder", 3: "Final reminder"}.get(level, "Payment still outstanding")
+    word = REMINDER_WORDS.get(level, REPEAT_REMINDER_WORD)
     return one_line(f"{word}: invoice {number} from {agency}")
 
 

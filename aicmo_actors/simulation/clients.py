@@ -40,6 +40,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from aicmo_actors.billing.texts import REMINDER_WORDS, REPEAT_REMINDER_WORD
 from aicmo_actors.cam.repos import CamStore
 from aicmo_actors.client_review import ReviewStore
 from aicmo_actors.gateways.calendar import known_country, local_date
@@ -90,10 +91,12 @@ _REVIEW_LINK = re.compile(r"/client/review/([0-9a-f]{64})")
 _PLAN_PDF = re.compile(r"^plan-v(\d+)\.pdf$")
 _REMINDER_ID = re.compile(r"^<onboarding\.reminder\.(\d+)\.")
 _INVOICE_PDF = re.compile(r"^invoice-(.+)\.pdf$")
-_DUNNING = re.compile(
-    r"^(Payment reminder|Second reminder|Final reminder|Payment still outstanding): invoice (\S+) from "
-)
-_DUNNING_LEVEL = {"Payment reminder": 1, "Second reminder": 2, "Final reminder": 3, "Payment still outstanding": 4}
+#: A reminder's level by its subject's first words (as billing writes them: `billing.texts`).
+_DUNNING_LEVEL = {
+    **{word: level for level, word in REMINDER_WORDS.items()},
+    REPEAT_REMINDER_WORD: len(REMINDER_WORDS) + 1,
+}
+_DUNNING = re.compile(rf"^({'|'.join(map(re.escape, _DUNNING_LEVEL))}): invoice (\S+) from ")
 #: Where a time zone's clients are, for their public holidays.
 _COUNTRIES = (
     ("America/", "US"),
