@@ -503,3 +503,88 @@ def test_the_header_block_check_catches_what_the_email_package_decoded() -> None
 def test_hostile_headers_keep_the_same_bytes_for_the_same_input() -> None:
     kwargs = {"subject": ENCODED[0], "to_name": ENCODED[4], "from_name": "x" * 5_000, "html": "<p>x</p>"}
     assert build(**kwargs).as_bytes() == build(**kwargs).as_bytes()
+
+
+# -- the written-as-composed paths --------------------------------------------------------------------
+
+
+def _policy_written(name: str, value: str) -> str:
+    """What the email package itself writes for a header (the path the fast one must match)."""
+    folded = WIRE_POLICY.header_factory(name, value).fold(policy=WIRE_POLICY)
+    return folded.removeprefix(f"{name}:").removeprefix(" ").removesuffix("\r\n")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_headers_written_as_composed_are_what_the_policy_writes(seed: int) -> None:
+    """Plain ASCII names and subjects are written without the policy's parse (`set_raw`): what
+    is stored must be what the policy writes for the same input, whichever path wrote it."""
+    import random
+
+    rng = random.Random(seed)
+    names = [
+        "Alex Berger",
+        "Dr. Who",
+        "O'Brien, Pat",
+        "A.B.",
+        "x@y",
+        "Mary-Jane  Watson",
+        "trail ",
+        "",
+        "Zoë",
+        "Tab\tName",
+        "semi;colon",
+        'Quote "me"',
+        "a" * 90,
+        "Anne-Marie d'Arc",
+        "Jo+Bo",
+        "#1 {fan}",
+    ]
+    subjects = [
+        "Quick question about Acme",
+        "Re: Quick question",
+        "50% off; (really)",
+        "semi;colon: yes",
+        "  spaced  out ",
+        "Grüße",
+        "word " * 20,
+        "Tab\there",
+        "",
+        "a" * 69,
+        "a" * 70,
+        "Hello <b>",
+        "x,y",
+    ]
+    for _ in range(80):
+        name, subject = rng.choice(names), rng.choice(subjects)
+        local = rng.choice(["jane", "j.o.h.n+tag", "a_b-c", "o'neil"])
+        message = build(to_name=name, to_address=f"{local}@client.example", subject=subject)
+        stored = dict(message.raw_items())
+        address = str(Address(display_name=name, username=local, domain="client.example"))
+        assert stored["To"] == _policy_written("To", address), (name, local)
+        assert stored["Subject"] == _policy_written("Subject", subject), subject
+        back = parsed(message)
+        assert back["To"].addresses[0].addr_spec == f"{local}@client.example"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "short\n",
+        "no newline at the end",
+        "A long line that goes on " * 10 + "\n\nBest,\nAlex\n",
+        "Grüße, Jörg\n",
+        "Grüße, Jörg, " * 20 + "\n",  # long and non-ASCII: base64 beats quoted-printable
+        "x" * 1200,
+        "dots\n.\n..\nFrom me\n",
+        "cr\rand crlf\r\nlines\n",
+    ],
+)
+def test_bodies_written_as_composed_decode_to_the_text(text: str) -> None:
+    for html in (None, "<p>" + text + "</p>"):
+        back = parsed(build(text=text, html=html))
+        plain = back.get_body(("plain",))
+        assert plain is not None
+        expected = "\n".join(text.splitlines()) + "\n"
+        assert content(plain) == expected
+        assert all(len(line) <= 78 for line in back.as_bytes().split(b"\r\n")[1:] if not line.startswith(b"References"))
