@@ -13,9 +13,18 @@ value is `initial_uidvalidity` if given, else derived from the Maildir's absolut
 deleting both files may therefore reuse the first value: delete only the uidlist.
 
 We only read: messages are never moved, renamed or modified; the only writes are the
-two files above, replaced atomically under an advisory lock (`aicmo-uidlist.lock`) so
-two processes reading the same Maildir agree on the numbering. File I/O runs in a
-worker thread so a large Maildir does not stall the event loop.
+two files above, under an advisory lock (`aicmo-uidlist.lock`) so two processes reading
+the same Maildir agree on the numbering. File I/O runs in a worker thread so a large
+Maildir does not stall the event loop.
+
+Incremental (issue 22): the numbering is kept in memory. A poll lists the directories'
+names (new/ always; cur/ only when its modification time moved) and only names not yet
+numbered cost anything more: under the lock, lines another reader appended since are read,
+then the new names' lines are appended to the uidlist and synced, one short write per poll
+that found mail, instead of rewriting the whole list. The list is rewritten whole (atomically)
+only when it is created, when a torn last line (a crash mid-append) is found, and at `open()`
+when names of deleted messages make up most of it. A uidlist whose identity changed under us
+(deleted, replaced) is read again from the start.
 
 `raw` is the file's bytes as stored (Maildir files usually end lines with LF, where
 IMAP gives CRLF); `internal_date` is the file's modification time, as Dovecot uses it.
@@ -28,8 +37,9 @@ import bisect
 import fcntl
 import os
 import tempfile
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,8 +85,13 @@ def base_name(file_name: str) -> str:
 
 
 def parse_uidlist(text: str) -> UidList | None:
-    """Read the uidlist file's text; None when it is not a uidlist we wrote."""
-    lines = text.splitlines()
+    """Read the uidlist file's text; None when it is not a uidlist we wrote.
+
+    The header's N is the next UID when the file was last written whole; lines appended
+    since carry UIDs from there on, ascending. A last line without its newline (a crash in
+    the middle of an append) is not part of the list."""
+    lines = text.split("\n")
+    lines.pop()  # "" after the final newline, or a torn line
     if not lines:
         return None
     header = lines[0].split()
@@ -86,19 +101,28 @@ def parse_uidlist(text: str) -> UidList | None:
         if not (header[2].startswith("V") and header[3].startswith("N")):
             return None
         uidvalidity, next_uid = int(header[2][1:]), int(header[3][1:])
-        uids: dict[str, int] = {}
-        for line in lines[1:]:
-            if not line.strip():
-                continue
-            uid_text, name = line.split(" ", 1)
-            uids[name] = int(uid_text)
+        uids = _parse_lines(lines[1:])
     except ValueError:
         return None
-    if not 1 <= uidvalidity <= _MAX_UIDVALIDITY or next_uid < 1:
+    if uids is None or not 1 <= uidvalidity <= _MAX_UIDVALIDITY or next_uid < 1:
         return None
-    if uids and max(uids.values()) >= next_uid:
-        return None
-    return UidList(uidvalidity=uidvalidity, next_uid=next_uid, uids=uids)
+    return UidList(uidvalidity=uidvalidity, next_uid=max([next_uid, *(uid + 1 for uid in uids.values())]), uids=uids)
+
+
+def _parse_lines(lines: list[str], after: int = 0) -> dict[str, int] | None:
+    """ "UID name" lines, each UID above the one before (and above `after` once past the
+    header's block, which `format_uidlist` writes in UID order); None when they are not."""
+    uids: dict[str, int] = {}
+    last = after
+    for line in lines:
+        if not line.strip():
+            continue
+        uid_text, name = line.split(" ", 1)
+        uid = int(uid_text)
+        if uid <= last or name in uids:
+            return None
+        uids[name] = last = uid
+    return uids
 
 
 def format_uidlist(uidlist: UidList) -> str:
@@ -140,7 +164,16 @@ def _write_atomically(path: Path, text: str) -> None:
 @dataclass(frozen=True)
 class _Entry:
     uid: int
-    path: Path
+    name: str  # the base name
+
+
+class _UidlistReplaced(Exception):
+    """The uidlist on disk is not the one we numbered from (deleted, replaced, unreadable)."""
+
+
+#: At `open()`, the uidlist is rewritten without the names of deleted messages when they
+#: are at least this many and at least as many as the messages present.
+_COMPACT_AFTER = 1000
 
 
 class MaildirInbox:
@@ -155,20 +188,33 @@ class MaildirInbox:
         self._root = Path(path).absolute()
         self._initial_uidvalidity = initial_uidvalidity
         self._uidvalidity: int | None = None
-        # The last scan, by ascending UID; rescanned when nothing above last_uid is known.
-        self._entries: list[_Entry] = []
+        self._reset()
         self._log = structlog.get_logger("aicmo").bind(gateway="maildir", mailbox=name)
+
+    def _reset(self) -> None:
+        # The numbering as read from (and appended to) the uidlist file.
+        self._numbering: UidList | None = None
+        self._file_id: tuple[int, int] | None = None  # (st_dev, st_ino) of that file
+        self._file_read = 0  # bytes of it read so far (always ends at a newline)
+        # Where each present message is (base name -> path), and cur/'s state when listed.
+        self._where: dict[str, str] = {}
+        self._cur_seen: tuple[int, int] | None = None
+        self._cur_names: dict[str, str] = {}
+        # Present, numbered messages by ascending UID; rescanned when nothing above last_uid is known.
+        self._entries: list[_Entry] = []
+        self._listed: set[str] = set()  # their names
 
     def __repr__(self) -> str:
         return f"MaildirInbox(name={self.name!r}, path={str(self._root)!r})"
 
     async def open(self) -> int:
         """Create the Maildir if missing, number its messages; return the UIDVALIDITY."""
+        self._reset()
         try:
-            uidvalidity, entries = await asyncio.to_thread(self._scan)
+            uidvalidity = await asyncio.to_thread(self._scan, True)
         except OSError as exc:
             raise InboxUnavailable(f"{self.name}: cannot read the Maildir {self._root}: {exc}") from exc
-        self._uidvalidity, self._entries = uidvalidity, entries
+        self._uidvalidity = uidvalidity
         self._log.info("maildir.opened", path=str(self._root), uidvalidity=uidvalidity)
         return uidvalidity
 
@@ -181,12 +227,12 @@ class MaildirInbox:
             raise InboxUnavailable(f"{self.name}: not open (call open() first)")
         try:
             if not self._entries or self._entries[-1].uid <= last_uid:
-                uidvalidity, self._entries = await asyncio.to_thread(self._scan)
+                uidvalidity = await asyncio.to_thread(self._scan, False)
                 if uidvalidity != self._uidvalidity:
                     # The uidlist was deleted while we were reading: our UIDs are void.
                     self._uidvalidity = None
                     raise InboxUnavailable(f"{self.name}: UIDVALIDITY changed, open() again")
-            start = bisect.bisect_right([entry.uid for entry in self._entries], last_uid)
+            start = bisect.bisect_right(self._entries, last_uid, key=lambda entry: entry.uid)
             return await asyncio.to_thread(self._read, self._entries[start:], batch, self._uidvalidity, max_bytes)
         except OSError as exc:
             raise InboxUnavailable(f"{self.name}: cannot read the Maildir {self._root}: {exc}") from exc
@@ -198,7 +244,7 @@ class MaildirInbox:
     async def close(self) -> None:
         """Nothing to release; the numbering is already on disk."""
         self._uidvalidity = None
-        self._entries = []
+        self._reset()
 
     # -- blocking helpers, run in a worker thread -------------------------------------
 
@@ -211,38 +257,147 @@ class MaildirInbox:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _scan(self) -> tuple[int, list[_Entry]]:
-        for sub in ("new", "cur", "tmp"):
-            (self._root / sub).mkdir(parents=True, exist_ok=True)
-        # List under the lock: a listing older than the uidlist it updates would drop
-        # (and later renumber) a message another reader has just numbered.
-        with self._locked():
-            files: dict[str, Path] = {}
-            # new/ before cur/: a message moved from new/ to cur/ meanwhile is then seen
-            # at least once, never missed.
-            for sub in ("new", "cur"):
-                with os.scandir(self._root / sub) as listing:
-                    for entry in listing:
-                        if entry.name.startswith(".") or not entry.is_file():
-                            continue
-                        files[base_name(entry.name)] = Path(entry.path)
-            uidlist_path = self._root / UIDLIST_FILE
-            try:
-                current = parse_uidlist(uidlist_path.read_text(encoding="utf-8"))
-                if current is None:
-                    self._log.warning("maildir.uidlist_unreadable", path=str(uidlist_path))
-            except FileNotFoundError:
-                current = None
+    def _list(self, *, full: bool) -> dict[str, str]:
+        """Base name -> path of every message in new/ and cur/. cur/ is listed again only when
+        its modification time or inode moved (mail arrives in new/; cur/ changes when a mail
+        client moves or flags a message), or when `full`."""
+        names: dict[str, str] = {}
+        # new/ before cur/: a message moved from new/ to cur/ meanwhile is then seen at
+        # least once, never missed.
+        new_dir = os.path.join(self._root, "new")
+        with os.scandir(new_dir) as listing:
+            for entry in listing:
+                if not entry.name.startswith(".") and entry.is_file():
+                    names[entry.name.split(":", 1)[0]] = entry.path
+        cur_dir = os.path.join(self._root, "cur")
+        stat = os.stat(cur_dir)
+        seen = (stat.st_ino, stat.st_mtime_ns)
+        # A listing made less than 2 s after cur/ last changed may have missed a change made
+        # within the file system's timestamp granularity: such a listing is not trusted later.
+        if full or seen != self._cur_seen:
+            cur_names: dict[str, str] = {}
+            with os.scandir(cur_dir) as listing:
+                for entry in listing:
+                    if not entry.name.startswith(".") and entry.is_file():
+                        cur_names[entry.name.split(":", 1)[0]] = entry.path
+            settled = time.time_ns() - stat.st_mtime_ns > 2_000_000_000
+            self._cur_seen = seen if settled else None
+            self._cur_names = cur_names
+        for name, path in self._cur_names.items():
+            names.setdefault(name, path)
+        return names
+
+    def _scan(self, opening: bool) -> int:
+        """List the Maildir and number what is new; the UIDVALIDITY."""
+        if opening:
+            for sub in ("new", "cur", "tmp"):
+                (self._root / sub).mkdir(parents=True, exist_ok=True)
+            # Under the lock: the listing may drop deleted names from the uidlist (compaction),
+            # and one older than the uidlist would drop a message another reader just numbered.
+            with self._locked():
+                present = self._list(full=True)
+                self._number(present.keys(), compact=True)
+        else:
+            # Appending never drops a name: a listing made before taking the lock is safe.
+            present = self._list(full=False)
+            assert self._numbering is not None
+            known = self._numbering.uids
+            if any(name not in known for name in present):
+                with self._locked():
+                    self._number(present.keys(), compact=False)
+        numbering = self._numbering
+        assert numbering is not None
+        listed = self._listed
+        fresh = [_Entry(uid=numbering.uids[n], name=n) for n in present if n not in listed and n in numbering.uids]
+        if fresh:
+            fresh.sort(key=lambda entry: entry.uid)
+            if self._entries and fresh[0].uid < self._entries[-1].uid:
+                self._entries = sorted(self._entries + fresh, key=lambda entry: entry.uid)
+            else:
+                self._entries.extend(fresh)
+            listed.update(entry.name for entry in fresh)
+        self._where = present
+        return numbering.uidvalidity
+
+    def _number(self, present: Collection[str], *, compact: bool) -> None:
+        """Under the lock: catch up with the uidlist file, append UIDs for `present` names it
+        lacks (in name order). A file that is not the one we read from is read whole again;
+        if our UIDVALIDITY is no longer its, the caller sees the new one and gives up."""
+        path = self._root / UIDLIST_FILE
+        try:
+            self._catch_up(path)
+        except _UidlistReplaced:
+            self._numbering, self._file_id, self._file_read = None, None, 0
+            self._entries, self._listed = [], set()
+            self._catch_up(path)
+        numbering = self._numbering
+        assert numbering is not None
+        missing = sorted(name for name in present if name not in numbering.uids)
+        lines = []
+        for name in missing:
+            numbering.uids[name] = numbering.next_uid
+            lines.append(f"{numbering.next_uid} {name}\n")
+            numbering.next_uid += 1
+        if compact and self._should_compact(set(present)):
+            self._rewrite(path, assign_uids(numbering, set(present)))
+        elif lines:
+            data = "".join(lines).encode("utf-8")
+            with open(path, "ab") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            self._file_read += len(data)
+
+    def _should_compact(self, present: set[str]) -> bool:
+        assert self._numbering is not None
+        gone = len(self._numbering.uids) - len(present & self._numbering.uids.keys())
+        return gone >= _COMPACT_AFTER and gone >= len(present)
+
+    def _catch_up(self, path: Path) -> None:
+        """Read what was appended to the uidlist since we last read it (the whole file the
+        first time, a new one when it is missing or unreadable)."""
+        try:
+            handle = open(path, "rb")
+        except FileNotFoundError:
+            if self._numbering is not None:
+                raise _UidlistReplaced() from None
+            self._rewrite(path, UidList(uidvalidity=self._new_uidvalidity()))
+            return
+        with handle:
+            stat = os.fstat(handle.fileno())
+            file_id = (stat.st_dev, stat.st_ino)
+            if self._numbering is not None and (file_id != self._file_id or stat.st_size < self._file_read):
+                raise _UidlistReplaced()
+            if self._numbering is not None and stat.st_size == self._file_read:
+                return
+            handle.seek(self._file_read)
+            data = handle.read()
+        text = data.decode("utf-8", "replace")
+        torn = not text.endswith("\n")
+        if self._numbering is None:
+            current = parse_uidlist(text)
             if current is None:
-                current = UidList(uidvalidity=self._new_uidvalidity())
-            updated = assign_uids(current, set(files))
-            if updated != current or not uidlist_path.exists():
-                _write_atomically(uidlist_path, format_uidlist(updated))
-        entries = sorted(
-            (_Entry(uid=uid, path=files[name]) for name, uid in updated.uids.items()),
-            key=lambda entry: entry.uid,
-        )
-        return updated.uidvalidity, entries
+                self._log.warning("maildir.uidlist_unreadable", path=str(path))
+                self._rewrite(path, UidList(uidvalidity=self._new_uidvalidity()))
+                return
+            self._numbering, self._file_id = current, file_id
+        else:
+            appended = _parse_lines(text.split("\n")[:-1], after=self._numbering.next_uid - 1)
+            if appended is None:
+                raise _UidlistReplaced()
+            self._numbering.uids.update(appended)
+            self._numbering.next_uid = max([self._numbering.next_uid, *(uid + 1 for uid in appended.values())])
+        self._file_read = len(data) if self._file_read == 0 else self._file_read + len(data)
+        if torn:
+            # A crash in the middle of an append: write the list whole, without that line.
+            self._rewrite(path, self._numbering)
+
+    def _rewrite(self, path: Path, numbering: UidList) -> None:
+        text = format_uidlist(numbering)
+        _write_atomically(path, text)
+        stat = path.stat()
+        self._numbering = UidList(numbering.uidvalidity, numbering.next_uid, dict(numbering.uids))
+        self._file_id, self._file_read = (stat.st_dev, stat.st_ino), len(text.encode("utf-8"))
 
     def _new_uidvalidity(self) -> int:
         counter_path = self._root / UIDVALIDITY_FILE
@@ -266,17 +421,23 @@ class MaildirInbox:
         for entry in entries:
             if len(messages) == batch:
                 break
-            path = self._locate(entry.path)
-            if path is None:
-                continue  # deleted since the scan
+            path = self._where.get(entry.name)
             try:
-                stat = path.stat()
+                if path is None:
+                    raise FileNotFoundError(entry.name)
+                stat = os.stat(path)
+            except FileNotFoundError:
+                path = self._locate(entry.name)
+                if path is None:
+                    continue  # deleted since the scan
+                try:
+                    stat = os.stat(path)
+                except FileNotFoundError:
+                    continue
+            try:
                 truncated = max_bytes is not None and stat.st_size > max_bytes
-                if truncated:
-                    with path.open("rb") as file:
-                        raw = header_block(file.read(_HEAD_BYTES))
-                else:
-                    raw = path.read_bytes()
+                with open(path, "rb") as file:
+                    raw = header_block(file.read(_HEAD_BYTES)) if truncated else file.read()
             except FileNotFoundError:
                 continue
             messages.append(
@@ -292,14 +453,11 @@ class MaildirInbox:
             )
         return messages
 
-    def _locate(self, path: Path) -> Path | None:
+    def _locate(self, wanted: str) -> str | None:
         """The file's current path: a mail client may have moved it to cur/ or flagged it."""
-        if path.exists():
-            return path
-        wanted = base_name(path.name)
         for sub in ("cur", "new"):
             with os.scandir(self._root / sub) as listing:
                 for entry in listing:
                     if base_name(entry.name) == wanted:
-                        return Path(entry.path)
+                        return entry.path
         return None

@@ -211,7 +211,12 @@ def test_uidlist_text_round_trips_and_rejects_foreign_files() -> None:
     assert text == "aicmo-uidlist 1 V5 N4\n1 a\n3 b\n"
     assert parse_uidlist(text) == uidlist
     assert parse_uidlist("3 V1275660208 N25 G0\n1 100.a.host\n") is None  # Dovecot's own
-    assert parse_uidlist("aicmo-uidlist 1 V5 N2\n3 b\n") is None  # UID >= next
+    # Lines appended after the header's block go on from N, ascending; the next UID follows them.
+    assert parse_uidlist("aicmo-uidlist 1 V5 N2\n1 a\n4 b\n") == UidList(5, 5, {"a": 1, "b": 4})
+    assert parse_uidlist("aicmo-uidlist 1 V5 N9\n3 b\n2 c\n") is None  # UIDs must ascend
+    assert parse_uidlist("aicmo-uidlist 1 V5 N9\n3 b\n4 b\n") is None  # a name twice
+    # A last line without its newline (a crash in the middle of an append) is not read.
+    assert parse_uidlist("aicmo-uidlist 1 V5 N2\n1 a\n2 b") == UidList(5, 2, {"a": 1})
     assert parse_uidlist("aicmo-uidlist 1 V0 N1\n") is None
     assert parse_uidlist("") is None
 
@@ -222,3 +227,66 @@ def test_assign_uids_keeps_known_names_and_numbers_new_ones_in_name_order() -> N
     assert updated == UidList(uidvalidity=9, next_uid=5, uids={"m.b": 1, "m.c": 3, "m.d": 4})
     assert base_name("1700.M1P2.host:2,FS") == "1700.M1P2.host"
     assert base_name("1700.M1P2.host") == "1700.M1P2.host"
+
+
+@pytest.mark.anyio
+async def test_new_mail_is_appended_to_the_uidlist_not_rewritten(tmp_path: Path) -> None:
+    deliver(tmp_path, "100.a.host", msg(1))
+    inbox = MaildirInbox(tmp_path, "local/inbox", initial_uidvalidity=3)
+    await inbox.open()
+    assert await uids_of(inbox) == [1]
+    uidlist = tmp_path / UIDLIST_FILE
+    inode = uidlist.stat().st_ino
+    deliver(tmp_path, "300.c.host", msg(3))
+    deliver(tmp_path, "200.b.host", msg(2))
+    assert [(m.uid, m.raw) for m in await inbox.fetch_after(1, 100)] == [(2, msg(2)), (3, msg(3))]
+    assert uidlist.stat().st_ino == inode  # appended in place
+    assert uidlist.read_text() == "aicmo-uidlist 1 V3 N1\n1 100.a.host\n2 200.b.host\n3 300.c.host\n"
+    # Nothing new: nothing written.
+    before = uidlist.stat().st_mtime_ns
+    assert await uids_of(inbox, 3) == []
+    assert uidlist.stat().st_mtime_ns == before
+
+
+@pytest.mark.anyio
+async def test_two_readers_appending_agree(tmp_path: Path) -> None:
+    one, two = MaildirInbox(tmp_path, "a"), MaildirInbox(tmp_path, "b")
+    await one.open()
+    await two.open()
+    deliver(tmp_path, "100.a.host", msg(1))
+    assert await uids_of(one) == [1]
+    deliver(tmp_path, "200.b.host", msg(2))
+    assert [(m.uid, m.raw) for m in await two.fetch_after(0, 100)] == [(1, msg(1)), (2, msg(2))]
+    deliver(tmp_path, "050.c.host", msg(3))
+    assert [(m.uid, m.raw) for m in await one.fetch_after(1, 100)] == [(2, msg(2)), (3, msg(3))]
+    assert [(m.uid, m.raw) for m in await two.fetch_after(2, 100)] == [(3, msg(3))]
+
+
+@pytest.mark.anyio
+async def test_a_torn_last_line_is_dropped_and_the_list_rewritten(tmp_path: Path) -> None:
+    deliver(tmp_path, "100.a.host", msg(1))
+    deliver(tmp_path, "200.b.host", msg(2))
+    (tmp_path / UIDLIST_FILE).write_text("aicmo-uidlist 1 V8 N1\n1 100.a.host\n2 200.b")
+    inbox = MaildirInbox(tmp_path, "local/inbox")
+    assert await inbox.open() == 8  # the same numbering, not a new one
+    assert [(m.uid, m.raw) for m in await inbox.fetch_after(0, 100)] == [(1, msg(1)), (2, msg(2))]
+    assert (tmp_path / UIDLIST_FILE).read_text() == "aicmo-uidlist 1 V8 N2\n1 100.a.host\n2 200.b.host\n"
+
+
+@pytest.mark.anyio
+async def test_names_of_deleted_messages_are_dropped_at_open_when_they_are_most_of_the_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aicmo_actors.gateways.maildir_inbox as maildir
+
+    monkeypatch.setattr(maildir, "_COMPACT_AFTER", 3)
+    for n in range(1, 6):
+        deliver(tmp_path, f"{100 + n}.m{n}.host", msg(n))
+    inbox = MaildirInbox(tmp_path, "local/inbox", initial_uidvalidity=4)
+    await inbox.open()
+    for n in range(1, 5):
+        (tmp_path / "new" / f"{100 + n}.m{n}.host").unlink()
+    again = MaildirInbox(tmp_path, "local/inbox")
+    assert await again.open() == 4
+    assert (tmp_path / UIDLIST_FILE).read_text() == "aicmo-uidlist 1 V4 N6\n5 105.m5.host\n"
+    assert await uids_of(again) == [5]
