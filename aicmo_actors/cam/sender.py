@@ -43,7 +43,7 @@ from aicmo_actors.cam.unsubscribe import (
     unsubscribe_mailto,
     unsubscribe_url,
 )
-from aicmo_actors.gateways.mail_message import build_message
+from aicmo_actors.gateways.mail_message import MAX_SUBJECT_CHARS, build_message
 from aicmo_actors.gateways.transport import MailTransport, SendResult
 from aicmo_actors.runtime import Actor
 from contracts.cam import (
@@ -180,7 +180,7 @@ class Sender(Actor[SendEmail | FlushSends]):
             list_unsubscribe_mailto=unsubscribe_mailto(job.mailbox, token),
             date=now,
         )
-        return email, str(email["Subject"])  # as sent (a very long subject is cut)
+        return email, subject[:MAX_SUBJECT_CHARS]  # as sent (build_message cuts a very long subject)
 
     def _mail_from(self, job: OutboundJob) -> str:
         """The envelope sender: the mailbox, or its per-message return path (VERP)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -16,13 +17,18 @@ from typing import Any, Literal
 import aiosqlite
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.util import await_
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./aicmo.db"
 DATABASE_URL_ENV = "AICMO_DATABASE_URL"
+
+#: A pooled PostgreSQL connection idle at least this long is pinged before it is used (a
+#: server restart or a dropped idle connection is found before a query, not by it); one in
+#: steady use is not, so the hot path pays no ping round trip.
+PING_AFTER_IDLE_S = 10.0
 
 #: The SQLite lock wait, in milliseconds, before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -122,16 +128,38 @@ def make_engine(
     if parsed.get_backend_name() == "sqlite":
         return _make_sqlite_engine(parsed, sqlite_foreign_keys, echo, engine_kwargs, sqlite_busy_timeout_ms)
     connect_args = {"timeout": connect_timeout_s, **engine_kwargs.pop("connect_args", {})}
-    if "poolclass" not in engine_kwargs:
-        engine_kwargs = {
-            "pool_size": pool_size,
-            "max_overflow": max_overflow,
-            # A server restart or a dropped idle connection is found before a query, not by it.
-            "pool_pre_ping": True,
-            "pool_recycle": 1800,
-            **engine_kwargs,
-        }
-    return create_async_engine(parsed, echo=echo, connect_args=connect_args, **engine_kwargs)
+    pooled = "poolclass" not in engine_kwargs
+    if pooled:
+        engine_kwargs = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_recycle": 1800, **engine_kwargs}
+    engine = create_async_engine(parsed, echo=echo, connect_args=connect_args, **engine_kwargs)
+    if pooled and not engine_kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """SQLAlchemy's `pool_pre_ping`, for connections idle `PING_AFTER_IDLE_S` or more only.
+
+    `pool_pre_ping` pings on every checkout: a round trip before each unit of work, a third
+    of the send path's trips to PostgreSQL. A dead connection found here raises
+    `DisconnectionError`, on which the pool throws it away and checks out another (the
+    documented pessimistic-disconnect pattern)."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["aicmo_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("aicmo_idle_since", None)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError(f"a pooled connection idle for {time.monotonic() - since:.0f} s is gone") from exc
+        if not alive:
+            raise DisconnectionError("a pooled connection did not answer a ping")
 
 
 def _make_sqlite_engine(

@@ -9,7 +9,11 @@ not SQLite, were most of a transaction's cost (a four-statement transaction: ~1.
 awaited statement by statement, ~0.2 ms as one unit of work, measured on these machines).
 
 - PostgreSQL (asyncpg): the function runs through SQLAlchemy's own bridge,
-  `AsyncConnection.run_sync`, on a connection from the engine's pool.
+  `AsyncConnection.run_sync`, on a connection from the engine's pool. A read runs in
+  autocommit (no BEGIN and ROLLBACK round trips): under READ COMMITTED, PostgreSQL's
+  default and ours, each statement sees its own snapshot inside a transaction as well, so
+  a transaction would add trips and no consistency. Without a transaction to roll back, a
+  read that tries to write is refused before the statement is sent (only SELECT runs).
 - SQLite (aiosqlite): the function runs whole inside aiosqlite's worker thread, on the
   very `sqlite3` connection aiosqlite holds for the engine's one pooled connection, through
   a synchronous SQLAlchemy engine over that connection: one trip per unit of work, and
@@ -28,6 +32,7 @@ holds no connection, and "committed, then died before telling anyone" is one of 
 from __future__ import annotations
 
 import contextvars
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -39,7 +44,7 @@ from sqlalchemy.pool import StaticPool
 
 from aicmo_actors.runtime import killpoints
 
-__all__ = ["run_read", "run_write", "run_write_if"]
+__all__ = ["ReadOnlyViolation", "run_read", "run_write", "run_write_if"]
 
 T = TypeVar("T")
 
@@ -100,10 +105,36 @@ async def _run_sync(aconn: AsyncConnection, work: Callable[[Connection], T], wri
     if write:
         async with aconn.begin():
             return await aconn.run_sync(work)
+    if aconn.dialect.name == "postgresql":
+        _guard_reads(aconn.sync_engine)
+        reader = await aconn.execution_options(isolation_level="AUTOCOMMIT", **{_READ_ONLY: True})
+        return await reader.run_sync(work)
     try:
         return await aconn.run_sync(work)
     finally:
         await aconn.rollback()
+
+
+#: Execution option marking a PostgreSQL read (autocommit): only SELECT may run on it.
+_READ_ONLY = "aicmo_read_only"
+_GUARDED: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+class ReadOnlyViolation(RuntimeError):
+    """A read unit of work tried to run something other than a SELECT."""
+
+
+def _guard_reads(engine: Engine) -> None:
+    if engine in _GUARDED:
+        return
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _only_select(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> Any:
+        if conn.get_execution_options().get(_READ_ONLY) and statement.lstrip()[:6].upper() != "SELECT":
+            raise ReadOnlyViolation(f"a read unit of work tried to write: {statement.split(None, 1)[0]} ...")
+        return statement, parameters
+
+    _GUARDED.add(engine)
 
 
 async def _aiosqlite_of(aconn: AsyncConnection) -> aiosqlite.Connection | None:

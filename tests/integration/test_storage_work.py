@@ -61,8 +61,41 @@ async def test_a_read_writes_nothing(engine: AsyncEngine) -> None:
         _insert(conn, 9)
         return _count(conn)
 
-    assert await run_read(engine, sneaky) == 1  # it sees its own write ...
-    assert await run_read(engine, _count) == 0  # ... which is rolled back
+    if engine.dialect.name == "postgresql":
+        # Reads run in autocommit there (no BEGIN/ROLLBACK round trips): a write is refused.
+        with pytest.raises(work.ReadOnlyViolation, match="tried to write: INSERT"):
+            await run_read(engine, sneaky)
+    else:
+        assert await run_read(engine, sneaky) == 1  # it sees its own write ...
+    assert await run_read(engine, _count) == 0  # ... which is rolled back (or never ran)
+
+
+async def test_a_pooled_postgres_connection_is_pinged_only_after_idling(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ping round trip on a connection in steady use; one idle long enough is pinged, and
+    one found dead is replaced before the unit of work runs."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's pool only")
+    from aicmo_actors.storage import engine as engines
+
+    pings: list[int] = []
+    real_ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda dbapi: pings.append(1) or real_ping(dbapi))
+    for _ in range(3):
+        assert await run_read(engine, _count) == 0
+    assert pings == []
+    monkeypatch.setattr(engines, "PING_AFTER_IDLE_S", 0.0)
+    # Kill a pooled connection's server process behind the pool's back (from a second
+    # connection, held meanwhile; the pool hands idle connections out first in, first out).
+    async with engine.connect() as other:
+        pid = await run_read(engine, lambda conn: conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+        killer = await other.execution_options(isolation_level="AUTOCOMMIT")
+        await killer.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    pings.clear()
+    assert await run_write(engine, lambda conn: _insert(conn, 1)) is None
+    assert pings  # pinged, found dead, replaced: the write went through
+    assert await run_read(engine, _count) == 1
 
 
 async def test_many_units_at_once_all_land(engine: AsyncEngine) -> None:
