@@ -185,8 +185,57 @@ WIRE_POLICY = SMTP.clone(refold_source="none", header_factory=_CachedHeaderRegis
 
 
 def wire_bytes(message: EmailMessage) -> bytes:
-    """The message as it goes on the wire (and into the Maildir outbox)."""
+    """The message as it goes on the wire (and into the Maildir outbox): what
+    `message.as_bytes(policy=WIRE_POLICY)` writes. The messages `build_message` makes (headers
+    stored as written, a text body or a multipart/alternative of two) are written here
+    directly, without the generator's parse of each part's Content-Type; anything else (a
+    header set through the policy, attachments) goes through the generator."""
+    out: list[str] = []
+    if _write_simple(message, out):
+        return "".join(out).encode("ascii", "surrogateescape")
     return message.as_bytes(policy=WIRE_POLICY)
+
+
+# Line ends in a text payload, as the generator splits them (each becomes CRLF).
+_LINE_ENDS = re.compile(r"\r\n|\r|\n")
+# The multipart Content-Type `build_message` writes, and its boundary.
+_OUR_MULTIPART = re.compile(r'^multipart/alternative; boundary="([0-9A-Za-z.]+)"$')
+
+
+def _write_simple(msg: EmailMessage, out: list[str]) -> bool:
+    """Append `msg` as the generator writes it (CRLF, headers as stored) to `out`; False, with
+    `out` unusable, for anything but stored-as-written headers over a text payload or our
+    multipart/alternative of such parts."""
+    if msg.preamble is not None or msg.epilogue is not None or msg.get_unixfrom():
+        return False
+    content_type = None
+    for name, value in msg.raw_items():
+        if type(value) is not str:  # a header object the policy parsed: the generator's job
+            return False
+        if name.lower() == "content-type":
+            content_type = value
+        out.append(name + ": " + "\r\n".join(value.splitlines()) + "\r\n")
+    out.append("\r\n")
+    payload = msg._payload  # what the generator reads (get_payload() would decode 8bit text)
+    if isinstance(payload, str):
+        out.append(_LINE_ENDS.sub("\r\n", payload))
+        return True
+    if not isinstance(payload, list) or not payload or content_type is None:
+        return False
+    multipart = _OUR_MULTIPART.match(content_type)
+    if multipart is None:
+        return False
+    dash = "--" + multipart.group(1)
+    out.append(dash + "\r\n")
+    for number, part in enumerate(payload):
+        if number:
+            out.append("\r\n" + dash + "\r\n")
+        if not isinstance(part, EmailMessage) or isinstance(part._payload, list):
+            return False
+        if not _write_simple(part, out):
+            return False
+    out.append("\r\n" + dash + "--\r\n")
+    return True
 
 
 def _fold_list(items: list[str], separator: str, width: int = 76) -> str:

@@ -35,6 +35,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 TTL_S = 1.5
 TICK_S = 0.1
+#: The lease of the paused-holder test's stepping worker (see there).
+STEPPING_TTL_S = 4.0
 #: Generous bounds for a loaded 2-core CI machine; they only cap how long a failure takes.
 START_DEADLINE_S = 30.0
 TAKEOVER_SLACK_S = 10.0
@@ -43,9 +45,9 @@ TAKEOVER_SLACK_S = 10.0
 class Worker:
     """A lease_worker subprocess whose JSON lines are read by a thread into a queue."""
 
-    def __init__(self, url: str, holder: str, *, step: bool = False) -> None:
+    def __init__(self, url: str, holder: str, *, step: bool = False, ttl: float = TTL_S) -> None:
         args = [sys.executable, "-m", "tests.integration.lease_worker", url, holder]
-        args += ["--ttl", str(TTL_S), "--tick", str(TICK_S)] + (["--step"] if step else [])
+        args += ["--ttl", str(ttl), "--tick", str(TICK_S)] + (["--step"] if step else [])
         self.holder = holder
         self.stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
@@ -161,7 +163,10 @@ def test_standby_takes_over_after_sigkill(database_url: str, workers: list[Worke
 
 def test_paused_stale_holder_is_fenced_out(database_url: str, workers: list[Worker]) -> None:
     asyncio.run(_prepare(database_url))
-    a = Worker(database_url, "A", step=True)
+    # A stepping worker renews only when it steps, so B must start and ask within A's lease
+    # time to see it held; a new Python process can take more than TTL_S to start on a loaded
+    # 2-core machine (B then found the lease free and never stood by): a longer lease here.
+    a = Worker(database_url, "A", step=True, ttl=STEPPING_TTL_S)
     workers.append(a)
     token_a = a.wait_for("acquired", START_DEADLINE_S)["token"]
     a.step()
@@ -172,7 +177,7 @@ def test_paused_stale_holder_is_fenced_out(database_url: str, workers: list[Work
 
     # A now waits for its next step outside any transaction: freeze it there.
     os.kill(a.proc.pid, signal.SIGSTOP)
-    token_b = b.wait_for("acquired", TTL_S + TAKEOVER_SLACK_S)["token"]
+    token_b = b.wait_for("acquired", STEPPING_TTL_S + TAKEOVER_SLACK_S)["token"]
     b.wait_for("wrote", START_DEADLINE_S)
     os.kill(a.proc.pid, signal.SIGCONT)
     a.step()

@@ -588,3 +588,33 @@ def test_bodies_written_as_composed_decode_to_the_text(text: str) -> None:
         expected = "\n".join(text.splitlines()) + "\n"
         assert content(plain) == expected
         assert all(len(line) <= 78 for line in back.as_bytes().split(b"\r\n")[1:] if not line.startswith(b"References"))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_wire_bytes_are_what_the_generator_writes(seed: int) -> None:
+    """`wire_bytes` writes our own messages without the generator; the bytes must be the
+    generator's, and anything else (an attachment added later) still goes through it."""
+    import random
+
+    from aicmo_actors.gateways.mail_message import wire_bytes
+
+    rng = random.Random(seed)
+    texts = ["Hi,\n\nshort.\n", "Grüße, Jörg\n", "A long line " * 20 + "\n", "Ünïcödé " * 30, "", "cr\rlf\r\n.\n"]
+    names = ["Alex Berger", "O'Brien, Pat", "Zoë", "", "=?utf-8?q?x?="]
+    for number in range(40):
+        message = build(
+            to_name=rng.choice(names),
+            subject=rng.choice(["Quick question", "Grüße aus Berlin", "word " * 30, "=?utf-8?b?eA==?="]),
+            text=rng.choice(texts),
+            html=rng.choice([None, "<p>" + rng.choice(texts) + "</p>"]),
+            references=tuple(make_message_id("outreach.example.com", f"r{n}") for n in range(rng.randrange(4))),
+            list_unsubscribe_url=rng.choice([None, URL + "x" * rng.randrange(200)]),
+            list_unsubscribe_mailto=rng.choice([None, MAILTO]),
+            extra_headers=rng.choice([None, {"X-Campaign": "spring"}, {"X-Note": "Grüße"}]),
+            message_id=make_message_id("outreach.example.com", f"m{seed}.{number}"),
+        )
+        assert wire_bytes(message) == message.as_bytes(policy=WIRE_POLICY)
+        if number % 5 == 0:
+            message.add_attachment(b"%PDF-1.4 x", maintype="application", subtype="pdf", filename="a.pdf")
+            assert wire_bytes(message) == message.as_bytes(policy=WIRE_POLICY)
+            assert b"a.pdf" in wire_bytes(message)
