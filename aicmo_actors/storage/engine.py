@@ -199,6 +199,12 @@ def _make_sqlite_engine(
         cursor = dbapi_connection.cursor()
         try:
             if not in_memory:
+                # A new database's pages are 1 KB, not 4 KB: a commit writes every page it
+                # changed whole, to the WAL and again at the checkpoint, and a sent email
+                # changes about a dozen (its row, its lead, their indexes). Measured on the
+                # bench's month: 99 KB written per email with 4 KB pages, 56 KB with 1 KB,
+                # no slower. (A no-op on an existing database.)
+                cursor.execute("PRAGMA page_size=1024")
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
