@@ -160,7 +160,7 @@ def references_for(previous_ids: Sequence[str]) -> tuple[str | None, tuple[str, 
     return previous_ids[-1], tuple(previous_ids)
 
 
-class _CachedHeaderRegistry(HeaderRegistry):
+class CachedHeaderRegistry(HeaderRegistry):
     """The stock registry, with each header's class made once: `HeaderRegistry.__getitem__`
     builds a new class on every call (`type(...)`), a large part of what setting a header cost."""
 
@@ -181,7 +181,7 @@ class _CachedHeaderRegistry(HeaderRegistry):
 #: unbreakable one (a long unsubscribe URL) then came out as RFC 2047 encoded words, which
 #: no mail provider reads as the List-Unsubscribe link it must be (RFC 2369, RFC 8058).
 #: Structured headers (From, To, Subject) still fold themselves.
-WIRE_POLICY = SMTP.clone(refold_source="none", header_factory=_CachedHeaderRegistry())
+WIRE_POLICY = SMTP.clone(refold_source="none", header_factory=CachedHeaderRegistry())
 
 
 def wire_bytes(message: EmailMessage) -> bytes:

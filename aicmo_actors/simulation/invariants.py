@@ -653,7 +653,12 @@ async def _usage_problem(store: CamStore, world: World) -> str | None:
 
 def sending_mailbox(d: Delivery) -> str:
     """The mailbox an email went out from: its From (the envelope sender may be a per-message
-    return path)."""
+    return path). Our own emails open with an unfolded From line: read that one line; any
+    other shape goes through the header parser."""
+    if d.raw.startswith(b"From: "):
+        line, _, rest = d.raw.partition(b"\r\n")
+        if not rest[:1].isspace():  # not folded onto a second line
+            return parseaddr(line[6:].decode("ascii", "replace"))[1].lower() or d.mail_from
     headers = BytesHeaderParser(policy=compat32).parsebytes(d.raw)
     return parseaddr(str(headers.get("From") or ""))[1].lower() or d.mail_from
 

@@ -14,8 +14,14 @@ from email.message import EmailMessage, Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.policy import SMTP
+from email.policy import SMTP as _STOCK_SMTP
 from email.utils import format_datetime, parseaddr
+
+from aicmo_actors.gateways.mail_message import CachedHeaderRegistry, build_message, wire_bytes
+
+#: SMTP's policy, each header's class made once (the stock registry makes a new class for
+#: every header set or read, most of what writing a reply cost).
+SMTP = _STOCK_SMTP.clone(header_factory=CachedHeaderRegistry())
 
 REPLIES: dict[str, list[str]] = {
     "interested": [
@@ -63,50 +69,77 @@ def _quote(original_text: str, sender: str, date: datetime) -> str:
     return f"On {format_datetime(date)}, {sender} wrote:\n{quoted}\n"
 
 
+def _header_of(message: EmailMessage, name: str) -> str:
+    """`str(message[name])` ("" when absent), read from the stored text when that is plain
+    (our own emails store their headers as written): parsing a header was most of what
+    writing a reply cost."""
+    for key, value in message.raw_items():
+        if key.lower() == name.lower():
+            if type(value) is str and "=?" not in value:
+                return " ".join(value.split())  # unfolded, as the parsed header reads
+            return str(message[name])
+    return ""
+
+
+def _address(header: str) -> tuple[str | None, str]:
+    name, address = parseaddr(header)
+    return (name or None), address
+
+
 def reply(kind: str, original: EmailMessage, rng: random.Random, at: datetime, message_id: str) -> bytes:
     """A human reply of `kind` to `original` (one of REPLIES' keys)."""
-    to_addr = parseaddr(str(original["To"]))[1]
-    domain = to_addr.rpartition("@")[2]
+    domain = parseaddr(_header_of(original, "To"))[1].rpartition("@")[2]
     text = rng.choice(REPLIES[kind]).format(colleague=f"jane.doe@{domain}")
     return reply_saying(text, original, at, message_id)
 
 
 def reply_saying(text: str, original: EmailMessage, at: datetime, message_id: str) -> bytes:
     """A person's reply to `original` saying `text`, threaded and quoting it, signed with
-    their first name."""
-    to_name = parseaddr(str(original["To"]))[0]
-    from_header = str(original["From"])
+    their first name; written the way our own emails are (`build_message`), as any mail
+    client writes a plain-text reply."""
+    to_name, to_address = _address(_header_of(original, "To"))
+    from_header = _header_of(original, "From")
+    from_name, from_address = _address(from_header)
+    original_id = _header_of(original, "Message-ID")
     first = to_name.split()[0] if to_name else "me"
     body_part = original.get_body(preferencelist=("plain",))
     original_text = body_part.get_content() if body_part is not None else ""
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = str(original["To"])
-    msg["To"] = from_header
-    subject = str(original["Subject"])
-    msg["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
-    msg["Date"] = format_datetime(at)
-    msg["Message-ID"] = message_id
-    msg["In-Reply-To"] = str(original["Message-ID"])
-    refs = str(original.get("References", "")).split()
-    msg["References"] = " ".join([*refs, str(original["Message-ID"])])
-    msg.set_content(f"{text}\n\n{first}\n\n{_quote(original_text, from_header, at - timedelta(hours=3))}")
-    return msg.as_bytes()
+    subject = _header_of(original, "Subject")
+    refs = _header_of(original, "References").split()
+    return wire_bytes(
+        build_message(
+            from_address=to_address,
+            from_name=to_name,
+            to_address=from_address,
+            to_name=from_name,
+            subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
+            text=f"{text}\n\n{first}\n\n{_quote(original_text, from_header, at - timedelta(hours=3))}",
+            message_id=message_id,
+            date=at,
+            in_reply_to=original_id,
+            references=(*refs, original_id),
+        )
+    )
 
 
 def out_of_office(original: EmailMessage, rng: random.Random, at: datetime, back: datetime, message_id: str) -> bytes:
-    _, to_addr = parseaddr(str(original["To"]))
+    to_name, to_address = _address(_header_of(original, "To"))
+    from_name, from_address = _address(_header_of(original, "From"))
     subject_t, body_t = rng.choice(OOO)
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = str(original["To"])
-    msg["To"] = str(original["From"])
-    msg["Subject"] = subject_t.format(subject=str(original["Subject"]))
-    msg["Date"] = format_datetime(at)
-    msg["Message-ID"] = message_id
-    msg["In-Reply-To"] = str(original["Message-ID"])
-    msg["Auto-Submitted"] = "auto-replied"
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg.set_content(body_t.format(date=back, domain=to_addr.rpartition("@")[2]))
-    return msg.as_bytes()
+    return wire_bytes(
+        build_message(
+            from_address=to_address,
+            from_name=to_name,
+            to_address=from_address,
+            to_name=from_name,
+            subject=subject_t.format(subject=_header_of(original, "Subject")),
+            text=body_t.format(date=back, domain=to_address.rpartition("@")[2]),
+            message_id=message_id,
+            date=at,
+            in_reply_to=_header_of(original, "Message-ID"),
+            extra_headers={"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"},
+        )
+    )
 
 
 HARD = [
