@@ -1,4 +1,5 @@
-"""Inbox benchmark: replies fetched from a real Dovecot, classified and stored, per second.
+"""Inbox benchmark: replies fetched from a real Dovecot, classified and stored, per second,
+against classifying the same messages alone.
 
     python -m bench inbox [--messages N] [--db sqlite|postgresql] [--profile FILE]
 
@@ -7,17 +8,30 @@ test dependencies installed), APPENDs N messages (default 5,000: the classifier 
 corpus of replies, bounces, complaints and auto-replies, repeated, each with a Message-ID
 of its own), then measures:
 
-- `raw_fetch_per_s`, the baseline: plain aioimaplib UID FETCH of the same messages
-  (bench/inbox_raw.py), the faster of one run before and one after the pipeline;
 - `pipeline_per_s`: the real `cam.inbox` -> `cam.classifier` actors and `CamStore`, from
   the first poll until every message is a row of cam_inbound_emails with processed_at
   set, on a SQLite file (default) or a scratch PostgreSQL database created on
   AICMO_TEST_DATABASE_URL (default postgresql+asyncpg://postgres@127.0.0.1:5432/test)
-  and dropped afterwards;
-- `ratio` = pipeline / raw (target >= 0.5), and `classify_per_s`, the pure classifier on
-  the corpus (bench/classify.py), which bounds what the pipeline can reach.
+  and dropped afterwards. The classifier reads inline, as in the simulation (what the
+  service's child process adds is `python -m bench classify --isolated`'s figure);
+- `classify_per_s`, the baseline: `classify_message` alone, in this process as the
+  pipeline's classifier runs it (inline, default parse limits), on the very bytes appended,
+  each once per pass in the same order, whole passes for at least 2 s; the faster of one
+  run before and one after the pipeline. Both are warm: before either is timed, each
+  distinct message is classified once (first-use costs such as compiled patterns are
+  paid by neither);
+- `pipeline_vs_classify` = pipeline / classify, the target (>= 0.8, issue 22): fetching,
+  storing, matching and the actors add little to classifying. How fast the classifier
+  itself is belongs to `python -m bench classify` (`vs_sisimai`, issue 21).
 
-Progress goes to stderr; the last line of stdout is one JSON object.
+Figures, not targets: `raw_fetch_per_s`, a plain aioimaplib UID FETCH of the same
+messages (bench/inbox_raw.py), the faster of one run before and one after the pipeline,
+and `ratio` = pipeline / raw fetch (it was the target before issue 22; classifying a
+message costs several times fetching it, so it said more about the classifier than the
+pipeline).
+
+Progress goes to stderr; the last line of stdout is one JSON object, its `targets` object
+included.
 """
 
 from __future__ import annotations
@@ -37,13 +51,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench.classify import classify_per_s, corpus
+from aicmo_actors.cam.classify import classify_message
+from bench.classify import corpus
 from bench.inbox_raw import append_many, raw_uid_fetch_all
 
 DEFAULT_MESSAGES = 5000
 DEFAULT_PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 PG_SERVER_ENV = "AICMO_TEST_DATABASE_URL"
 INBOX = "bench"
+#: Seconds of pure classification per baseline run (whole passes over the messages).
+CLASSIFY_SECONDS = 2.0
+#: The target (issue 22): the pipeline gets through at least this share of what classifying alone does.
+TARGET_PIPELINE_VS_CLASSIFY = 0.8
 _MESSAGE_ID = re.compile(rb"^message-id\s*:", re.IGNORECASE)
 
 
@@ -79,6 +98,29 @@ def make_messages(count: int) -> list[bytes]:
     """`count` messages: the classifier corpus, repeated, each with a unique Message-ID."""
     samples = corpus()
     return [with_message_id(samples[n % len(samples)], f"<bench-{n}@inbox-bench.example>") for n in range(count)]
+
+
+# -- the baseline: classifying alone ------------------------------------------------------
+
+
+def warm_up(raws: list[bytes]) -> None:
+    """Classify each distinct message once, untimed, so that neither figure pays first uses."""
+    for raw in raws[: len(corpus())]:  # make_messages cycles through the corpus
+        classify_message(raw)
+
+
+def classify_rate(raws: list[bytes], seconds: float = CLASSIFY_SECONDS) -> float:
+    """Messages per second `classify_message` gets through `raws`: whole passes, each message
+    once per pass (weighted as in the pipeline), until at least `seconds` have passed."""
+    done = 0
+    start = time.perf_counter()
+    while True:
+        for raw in raws:
+            classify_message(raw)  # what the pipeline's classifier does (InlineReader, default limits)
+        done += len(raws)
+        elapsed = time.perf_counter() - start
+        if elapsed >= max(seconds, 0.001):
+            return done / elapsed
 
 
 # -- the database -------------------------------------------------------------------------
@@ -221,6 +263,10 @@ async def run(count: int, db: str, profile: str | None) -> dict[str, Any]:
         if fetched != count:
             raise BenchError(f"appended {count} messages but the raw fetch got {fetched}")
         progress(f"  raw fetch: {count / raw_s:,.0f} /s")
+        progress("classifier alone ...")
+        warm_up(raws)
+        classify = classify_rate(raws)
+        progress(f"  classify: {classify:,.0f} /s")
         with tempfile.TemporaryDirectory(prefix="aicmo-bench-inbox-") as tmp:
             async with database(db, Path(tmp)) as url:
                 progress(f"pipeline on {db} ...")
@@ -237,8 +283,8 @@ async def run(count: int, db: str, profile: str | None) -> dict[str, Any]:
         raw_s = min(raw_s, raw_again_s)
     finally:
         server.stop()
-    progress("classifier alone ...")
-    classify = classify_per_s(2.0)
+    progress("classifier alone, again ...")
+    classify = max(classify, classify_rate(raws))
     pipeline = count / pipeline_s
     raw = count / raw_s
     return {
@@ -247,10 +293,11 @@ async def run(count: int, db: str, profile: str | None) -> dict[str, Any]:
         "bytes": size,
         "db": db,
         "pipeline_per_s": round(pipeline, 1),
-        "raw_fetch_per_s": round(raw, 1),
-        "ratio": round(pipeline / raw, 3),
         "classify_per_s": round(classify, 1),
         "pipeline_vs_classify": round(pipeline / classify, 3),
+        "raw_fetch_per_s": round(raw, 1),
+        "ratio": round(pipeline / raw, 3),
+        "targets": {"pipeline_vs_classify": TARGET_PIPELINE_VS_CLASSIFY},
     }
 
 

@@ -1,8 +1,16 @@
-"""Runtime benchmark: tell/ask throughput against raw asyncio baselines and Pykka, idle
-actor memory, restart latency. Last line of stdout: one JSON object.
+"""Runtime benchmark: tell/ask throughput against raw asyncio baselines, idle actor memory,
+restart latency; Pykka's ask rate for information. Last line of stdout: one JSON object.
 
-Targets (issue "Actor runtime"): tell_ratio >= 0.5, ask_ratio >= 0.5, ask_vs_pykka >= 5,
-100,000 idle actors at <= 4 KiB each, restart p50 <= 200 us.
+Targets (issue "Actor runtime"): tell_ratio >= 0.5, ask_ratio >= 0.5, 100,000 idle actors
+at <= 4 KiB each, restart p50 <= 200 us.
+
+`pykka_ask_per_s` and `ask_vs_pykka` (ask / Pykka's ask) are figures, not targets (issue 22
+retired `ask_vs_pykka >= 5`). Pykka's ask is a round trip between two threads, ours one
+within the event loop, so the ratio mostly says how dear a thread hand-off is next to an
+event-loop one on the machine at hand. On the shared machines here even a bare asyncio
+request/reply (`raw_future_per_s`) is only about 3x Pykka, and our ask cannot beat that:
+the target measured the machine, not the runtime. `ask_ratio`, ask against that bare
+request/reply in the same run, measures what the runtime itself adds.
 """
 
 from __future__ import annotations
@@ -253,7 +261,6 @@ def main(argv: list[str]) -> int:
         "targets": {
             "tell_ratio": 0.5,
             "ask_ratio": 0.5,
-            "ask_vs_pykka": 5,
             "bytes_per_idle_actor": 4096,
             "restart_p50_us": 200,
         },
