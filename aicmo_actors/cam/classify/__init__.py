@@ -3,17 +3,20 @@
 Order follows what a message can be, and the first that fits wins:
 
 1. a provider's JSON notification delivered as mail (Amazon SES through SNS: bounce,
-   complaint, delivery, delay), read from its JSON, never from its footer;
+   complaint, delivery, delay), read from its JSON, never from its footer; SES's
+   UnsubscribedRecipient (the recipient left our contact list) is an unsubscribe;
 2. a delivery report (bounce): RFC 3464 or the plain text real servers send; an automatic
    bounce is never an auto-reply, whatever headers it carries, and an automatic message
    (Auto-Submitted, X-Autoreply ...) whose text reports a failed delivery is a bounce.
    A report whose every recipient is still being retried (Action: delayed) is a delay
-   notice, not a bounce;
+   notice, not a bounce. A report forwarded to us (attached or inline) is read as the
+   report; a list's or a Sieve script's refusal of our message is a soft `filtered` bounce,
+   and a list manager holding our post for its moderator is a machine notice;
 3. a feedback report (RFC 5965 ARF, or a provider's feedback-loop notice), by its type:
    abuse, fraud, virus, other are complaints; opt-out is an unsubscribe; auth-failure
-   (RFC 6591, DMARC failure reports) is a soft bounce for `auth_failure`, a problem of our
-   sending; read receipts and delivery notices ("delivered", "relayed") are machine
-   notices: `other`;
+   (RFC 6591, DMARC failure reports, and the same written as plain text) is a soft bounce
+   for `auth_failure`, a problem of our sending; read receipts and delivery notices
+   ("delivered", "relayed") are machine notices: `other`;
 4. a message carrying our unsubscribe token (our List-Unsubscribe mailto), whatever it says;
    a confirmation that the address was unsubscribed, and a mail client's "unsubscribe"
    (the subject or the whole text is the word), even when marked Auto-Submitted;
@@ -54,6 +57,7 @@ from aicmo_actors.cam.classify.dsn import (
     BounceReport,
     Recipient,
     bounce_evidence,
+    held_for_moderation,
     notification_text,
     read_bounce,
     says_delayed,
@@ -560,6 +564,17 @@ def _classify_parsed(msg: Message) -> Classification:
         evidence = delivery_failure_evidence(msg, strip_quoted(human) or human)
     if evidence:
         return _bounce(msg, human, fields, evidence, referenced, common)
+
+    if held := held_for_moderation(msg, human or text):
+        return Classification(
+            category=ReplyCategory.OTHER,
+            reason="delivery_held_for_moderation",
+            confidence=0.85,
+            reasons=(f"a mailing list holds our message for its moderator ({held!r}): not delivered yet, nor refused",),
+            in_reply_to=referenced[0] if referenced else None,
+            referenced_ids=tuple(referenced),
+            **common,
+        )
 
     complaint = read_complaint(msg, set(addresses(header(msg, "To"))))
     if complaint is not None:

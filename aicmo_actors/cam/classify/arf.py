@@ -55,6 +55,22 @@ ABUSE_TEXT = re.compile(
     re.I,
 )
 ABUSE_SUBJECT = re.compile(r"abuse report|complaint|feedback report|fbl|spam report", re.I)
+#: A DMARC failure (forensic) report sent as plain text, not as RFC 6591 ARF: its subject, or
+#: the ARF fields written into its text.
+DMARC_SUBJECT = re.compile(
+    r"\bdmarc\b.{0,40}\b(?:failure|forensic|fail)\b|\b(?:failure|forensic) report\b.{0,60}\bdmarc\b", re.I
+)
+_TEXT_FIELD = re.compile(
+    r"^[ \t]*(feedback-type|auth-failure|delivery-result|original-rcpt-to|reported-domain|source-ip|user-agent)"
+    r"[ \t]*:[ \t]*([^\n]{0,200})",
+    re.I | re.M,
+)
+#: A plain-text report's words that our mail failed authentication.
+AUTH_FAILED_TEXT = re.compile(
+    r"\b(?:dmarc|spf|dkim)\b[^\n]{0,40}\b(?:fail(?:ed|ure|s)?|did not pass|not aligned)\b|"
+    r"authentication failure report|failed (?:dmarc|spf|dkim)",
+    re.I,
+)
 FBL_SENDER = re.compile(r"staff@hotmail|abuse|fbl|feedback|complaints?@|jmrp|scomp@|arf\.|email-abuse", re.I)
 
 
@@ -157,6 +173,8 @@ def read_complaint(msg: Message, own_addresses: set[str]) -> Complaint | None:
         if complaint.delivery_result:
             complaint.evidence.append(f"Delivery-Result: {complaint.delivery_result}")
         rcpts = addresses(fields.get("original-rcpt-to", "")) + addresses(fields.get("removal-recipient", ""))
+    elif plain := _plain_auth_failure(msg, text):
+        complaint, rcpts = plain
     else:
         sender = header(msg, "From")
         subject = header(msg, "Subject")
@@ -182,6 +200,40 @@ def read_complaint(msg: Message, own_addresses: set[str]) -> Complaint | None:
         rcpts = [a for a in returned.to if a not in ours and "redacted" not in a]
     complaint.recipients = [a for a in dict.fromkeys(rcpts) if a not in ours]
     return complaint
+
+
+def _plain_auth_failure(msg: Message, text: str) -> tuple[Complaint, list[str]] | None:
+    """A DMARC failure report written as plain text: the ARF fields in its text with
+    Feedback-Type auth-failure, or a DMARC failure report's subject over words that say our
+    mail failed DMARC, SPF or DKIM. None when `msg` is not one."""
+    head = text[:20000]
+    subject = header(msg, "Subject")
+    if "auth-failure" not in head.lower() and not DMARC_SUBJECT.search(subject):
+        return None  # neither the field nor the subject: the common case, decided cheaply
+    fields: dict[str, str] = {}
+    for match in _TEXT_FIELD.finditer(head):
+        fields.setdefault(match.group(1).lower(), " ".join(match.group(2).split()))
+    typed = fields.get("feedback-type", "").split()[:1] == ["auth-failure"]
+    said = AUTH_FAILED_TEXT.search(head)
+    if not typed and not (DMARC_SUBJECT.search(subject) and said):
+        return None
+    complaint = Complaint(
+        "arf",
+        feedback_type="auth-failure",
+        user_agent=fields.get("user-agent"),
+        auth_failure=(fields.get("auth-failure") or "")[:80].lower() or None,
+        delivery_result=(fields.get("delivery-result") or "")[:80].lower() or None,
+    )
+    if typed:
+        why = "Feedback-Type: auth-failure in its text"
+    else:
+        why = f"{subject[:80]!r}, and its text says {said.group(0) if said else ''!r}"
+    complaint.evidence.append(f"a DMARC failure report in plain text, not ARF ({why})")
+    if complaint.auth_failure:
+        complaint.evidence.append(f"Auth-Failure: {complaint.auth_failure} (RFC 6591)")
+    if complaint.delivery_result:
+        complaint.evidence.append(f"Delivery-Result: {complaint.delivery_result}")
+    return complaint, addresses(fields.get("original-rcpt-to", ""))
 
 
 def read_receipt_ids(msg: Message) -> list[str] | None:

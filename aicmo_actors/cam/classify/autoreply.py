@@ -158,7 +158,10 @@ def auto_reply_evidence(msg: Message, subject: str, text: str, sent: date | None
         weak.append("empty Return-Path <>")
     if header(msg, "X-MS-Exchange-Inbox-Rules-Loop"):
         weak.append("X-MS-Exchange-Inbox-Rules-Loop (an inbox rule answered)")
-    phrases = list(dict.fromkeys(" ".join(m.group(0).lower().split()) for m in BODY.finditer(text[:4000])))
+    head = text[:4000]
+    lowered = head.lower()  # the phrases are kept in lower case: found in the lower-cased text alike
+    body, source = (_LOWER_BODY, lowered) if len(lowered) == len(head) else (BODY, head)
+    phrases = list(dict.fromkeys(" ".join(m.group(0).lower().split()) for m in body.finditer(source)))
     prefix = SUBJECT_PREFIX.search(subject)
     anywhere = prefix or SUBJECT_ANY.search(subject)
     if anywhere or phrases:
@@ -373,6 +376,11 @@ DATE_TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("month_day", re.compile(rf"{_LEAD}\b({_MONTH})\b\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s*(\d{{4}}))?", re.I)),
     ("weekday", re.compile(rf"\b({_WEEKDAY})\b", re.I)),
 )
+#: BODY for lower-cased text (written in lower case).
+_LOWER_BODY = re.compile(BODY.pattern)
+#: DATE_TOKENS for lower-cased text (written in lower case; only digits and lower-cased names
+#: are read from a match): without IGNORECASE the engine skips positions by their first character.
+_LOWER_DATE_TOKENS = tuple((kind, re.compile(pattern.pattern)) for kind, pattern in DATE_TOKENS)
 #: Words before a date that say the person is back on it.
 BACK = re.compile(
     r"(?:\bback|\breturn(?:ing|s)?|\bi(?:'ll| will) return|\bin the office|\bat work|\bin office|"
@@ -456,8 +464,10 @@ def _dates(text: str, sent: date | None, us_style: bool) -> list[_Found]:
     """Every date in `text` that follows a 'back on' or 'until' phrase."""
     taken: list[tuple[int, int]] = []
     found: list[_Found] = []
-    for kind, pattern in DATE_TOKENS:
-        for match in pattern.finditer(text):
+    lowered = text.lower()
+    source, tokens = (lowered, _LOWER_DATE_TOKENS) if len(lowered) == len(text) else (text, DATE_TOKENS)
+    for kind, pattern in tokens:
+        for match in pattern.finditer(source):
             start, end = match.span()
             if any(s < end and start < e for s, e in taken):
                 continue

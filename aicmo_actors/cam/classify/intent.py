@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from aicmo_actors.cam.classify.parse import addresses
+from aicmo_actors.cam.classify.reasons import required_words
 
 __all__ = [
     "Intent",
@@ -259,6 +260,26 @@ class Intent:
     evidence: list[str] = field(default_factory=list)
 
 
+#: Words one of which every match of a pattern holds (`reasons.required_words`): a reply that
+#: holds none of them is not searched. Only ASCII text is tested so (there IGNORECASE is plain
+#: ASCII case, which lower-casing gives; a few non-ASCII letters fold otherwise).
+_NEEDED: dict[int, tuple[str, ...] | None] = {
+    id(pattern): required_words(pattern)
+    for pattern in (INTERESTED, NOT_INTERESTED, MEETING, REFERRAL, PRICING, LATER, QUESTION_WORDS, UNSUBSCRIBE)
+}
+
+
+def _probe(text: str) -> str | None:
+    """`text` lower-cased for `_absent`, or None when it is not ASCII (then every pattern runs)."""
+    return text.lower() if text.isascii() else None
+
+
+def _absent(pattern: re.Pattern[str], probe: str | None) -> bool:
+    """`pattern` cannot match the text `probe` was made of."""
+    needed = _NEEDED.get(id(pattern))
+    return probe is not None and needed is not None and not any(word in probe for word in needed)
+
+
 def _normalise(text: str) -> str:
     return " ".join((text or "").replace("\u2019", "'").replace("\u2018", "'").split())
 
@@ -273,7 +294,9 @@ def _negated(text: str, start: int) -> bool:
     return bool(NEGATOR.search(" ".join(words)))
 
 
-def _matches(pattern: re.Pattern[str], text: str, *, negatable: bool) -> list[re.Match[str]]:
+def _matches(pattern: re.Pattern[str], text: str, *, negatable: bool, probe: str | None = None) -> list[re.Match[str]]:
+    if _absent(pattern, probe):
+        return []
     return [m for m in pattern.finditer(text) if not (negatable and _negated(text, m.start()))]
 
 
@@ -282,7 +305,8 @@ def unsubscribe_request(text: str, subject: str) -> str | None:
     command = unsubscribe_command(text, subject)
     if command and command.startswith("subject"):
         return command
-    found = _matches(UNSUBSCRIBE, _normalise(text), negatable=True)
+    own = _normalise(text)
+    found = _matches(UNSUBSCRIBE, own, negatable=True, probe=_probe(own))
     if found:
         return found[0].group(0)
     return command
@@ -334,14 +358,16 @@ def classify_intent(reply: str, sender: str | None = None) -> Intent:
     text = _normalise(reply)
     if not text:
         return Intent("other", 0.3, ["the reply has no text of its own"])
-    negative = NOT_INTERESTED.search(text)
-    negated_positive = [m for m in INTERESTED.finditer(text) if _negated(text, m.start())]
-    interested = _matches(INTERESTED, text, negatable=True)
-    meeting = _matches(MEETING, text, negatable=True)
-    referral = _matches(REFERRAL, text, negatable=False)
-    pricing = PRICING.search(text)
-    question = "?" in text and QUESTION_WORDS.search(text)
-    later = LATER.search(text)
+    probe = _probe(text)
+    negative = None if _absent(NOT_INTERESTED, probe) else NOT_INTERESTED.search(text)
+    positives = [] if _absent(INTERESTED, probe) else list(INTERESTED.finditer(text))
+    negated_positive = [m for m in positives if _negated(text, m.start())]
+    interested = [m for m in positives if not _negated(text, m.start())]
+    meeting = _matches(MEETING, text, negatable=True, probe=probe)
+    referral = _matches(REFERRAL, text, negatable=False, probe=probe)
+    pricing = None if _absent(PRICING, probe) else PRICING.search(text)
+    question = "?" in text and not _absent(QUESTION_WORDS, probe) and QUESTION_WORDS.search(text)
+    later = None if _absent(LATER, probe) else LATER.search(text)
     others = [a for a in addresses(text) if a != (sender or "").lower()]
 
     if BARE_NO.match(text):

@@ -5,8 +5,11 @@ parses the same. Headers are read from their raw form and decoded here (RFC 2047
 each in its charset), so a malformed address header cannot make the header registry raise.
 Text in any charset is read by `decode_bytes`: the declared charset (or the superset mail
 clients write under its name), else ISO-2022-JP by its escapes, UTF-8, the Japanese,
-Korean, Chinese and Cyrillic charsets whose script the text then reads as, and at last
-Windows-1252/Latin-1. Nothing in this module raises on bad input.
+Korean, Cyrillic and Chinese charsets whose script the text then reads as, and at last
+Windows-1252/Latin-1. A body labelled Latin-1 or Windows-1252 that reads as mojibake is read
+as undeclared (kept as labelled unless another charset decodes it cleanly into its script),
+and an HTML part whose header names no charset is read in the one its <meta> names.
+Nothing in this module raises on bad input.
 """
 
 from __future__ import annotations
@@ -113,10 +116,14 @@ SUPERSETS = {
 _ISO_2022_ESCAPES = (b"\x1b$B", b"\x1b$@", b"\x1b(J", b"\x1b(I", b"\x1b$(D")
 #: Undeclared 8-bit text that is not UTF-8: the charsets tried, in order, each with the test its
 #: text must pass (`_script_fits`). Japanese first (it needs kana, which no other of these
-#: gives), then Korean (mostly Hangul), Chinese, Cyrillic; Windows-1252 and Latin-1 take the rest.
+#: gives), then Korean (mostly Hangul), Cyrillic, Chinese; Windows-1252 and Latin-1 take the rest.
 #: Korean and Chinese are read strictly (both bytes 0xA1-0xFE), so that Latin-1 text (an
 #: accented letter, then an ASCII one) never decodes as them.
-UNDECLARED_CHARSETS = ("cp932", "euc_jp", "euc_kr", "gb2312", "cp1251", "koi8_r")
+#: Cyrillic comes before Chinese: Russian whose words all have an even number of letters decodes
+#: as GB2312 or Big5 ideographs, while Chinese never passes the Cyrillic tests (its lead bytes
+#: B0-BF are symbols in Windows-1251 and box drawing in KOI8-R). Big5 comes last: GB2312 cannot
+#: decode most Big5 text (its common rows AA-AF are empty there).
+UNDECLARED_CHARSETS = ("cp932", "euc_jp", "euc_kr", "cp1251", "koi8_r", "gb2312", "big5")
 #: Characters of decoded text looked at to tell which charset fits.
 SCRIPT_SAMPLE = 4000
 
@@ -133,7 +140,15 @@ def _script_fits(charset: str, text: str) -> bool:
     cyrillic = cyrillic_lower + sum(1 for c in sample if "\u0410" <= c <= "\u042f" or c == "\u0401")
     size = len(sample)
     if charset in {"cp932", "euc_jp"}:
-        return kana * 10 >= size and (kana + han) * 10 >= size * 8
+        if kana * 10 >= size and (kana + han) * 10 >= size * 8:
+            return True
+        # Kanji alone (a short "宛先不明"): Chinese in GB2312 or Big5 read as cp932 gives
+        # half-width katakana (their lead bytes A1-DF are single characters in cp932).
+        # Latin-1 read as cp932 or Big5 gives lone ideographs inside Latin words ("Tr鑚"), never runs.
+        halfwidth = any("\uff61" <= c <= "\uff9f" for c in sample)
+        return charset == "cp932" and not halfwidth and han * 10 >= size * 9 and _in_runs(text)
+    if charset == "big5":
+        return han * 10 >= size * 8 and _in_runs(text)
     if charset == "euc_kr":
         return hangul * 10 >= size * 6
     if charset == "gb2312":
@@ -144,6 +159,17 @@ def _script_fits(charset: str, text: str) -> bool:
     head = text[:SCRIPT_SAMPLE]
     in_words = sum(1 for a, b in itertools.pairwise(head) if _cyrillic(a) and _cyrillic(b))
     return cyrillic * 10 >= size * 8 and cyrillic_lower * 2 >= cyrillic and in_words * 2 >= cyrillic
+
+
+def _in_runs(text: str) -> bool:
+    """Most non-ASCII characters of `text` stand next to another one (words of a CJK script)."""
+    head = text[:SCRIPT_SAMPLE]
+    high = [c >= "\x80" for c in head]
+    total = sum(high)
+    together = sum(
+        1 for i, h in enumerate(high) if h and ((i > 0 and high[i - 1]) or (i + 1 < len(high) and high[i + 1]))
+    )
+    return total >= 2 and together * 10 >= total * 8
 
 
 def _cyrillic(char: str) -> bool:
@@ -175,6 +201,35 @@ def _undeclared(data: bytes) -> str | None:
     return None
 
 
+#: Labels that any bytes decode under: a mislabelled body (Shift_JIS or Windows-1251 sent as
+#: Latin-1) decodes without error and reads as mojibake.
+_ANY_BYTES = frozenset({"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "windows-1252", "cp1252"})
+#: Non-ASCII characters looked at to tell mojibake from Latin text.
+MOJIBAKE_SAMPLE = 2000
+
+
+def _mojibake(text: str) -> bool:
+    """Text decoded as Latin-1 or Windows-1252 that reads as mojibake: C1 controls (no Latin
+    text has them), or non-ASCII characters that mostly stand next to each other (Latin text
+    puts an accented letter between plain ones; Cyrillic, Japanese or UTF-8 read as Latin-1
+    give runs of them)."""
+    high = 0
+    paired = 0
+    previous = False
+    for char in text:
+        is_high = char >= "\x80"
+        if is_high:
+            if char <= "\x9f":
+                return True
+            high += 1
+            if previous:
+                paired += 1
+            if high >= MOJIBAKE_SAMPLE:
+                break
+        previous = is_high
+    return high >= 8 and paired * 2 >= high
+
+
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
     """Bytes as text: the declared charset (or the superset written under its name); for
     undeclared or undecodable bytes ISO-2022 by its escapes, UTF-8, then the first of
@@ -185,12 +240,17 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
         if candidate in {"us-ascii", "ascii"} and b"\x1b" in data:
             break  # ISO-2022 text mislabelled as ASCII: read below
         try:
-            return data.decode(candidate)
+            text = data.decode(candidate)
         except (LookupError, ValueError):  # unknown charset, undecodable bytes, a NUL in the name
             continue
-    text = _undeclared(data)
-    if text is not None:
+        if candidate in _ANY_BYTES and not data.isascii() and _mojibake(text):
+            # Mislabelled: the bytes are read as undeclared, once, and kept only when another
+            # charset decodes them cleanly into its own script.
+            return _undeclared(data) or text
         return text
+    undeclared = _undeclared(data)
+    if undeclared is not None:
+        return undeclared
     for candidate in FALLBACK_CHARSETS:
         try:
             return data.decode(candidate)
@@ -310,7 +370,16 @@ def _children(part: Message) -> list[Message]:
 
 def leaf_parts(msg: Message, *, into_messages: bool = False) -> Iterator[Message]:
     """Every non-multipart part, depth first; embedded messages (message/*) are entered only
-    when `into_messages`, otherwise yielded as one leaf."""
+    when `into_messages`, otherwise yielded as one leaf. Walked once per message (the readers
+    of a message ask for its parts again and again), at most 500 parts."""
+    key = "_classify_leaves_in" if into_messages else "_classify_leaves"
+    leaves = msg.__dict__.get(key)
+    if leaves is None:
+        leaves = msg.__dict__[key] = list(_walk(msg, into_messages))
+    return iter(leaves)
+
+
+def _walk(msg: Message, into_messages: bool) -> Iterator[Message]:
     stack: list[Message] = [msg]
     seen = 0
     while stack and seen < 500:  # a hostile message cannot make us walk forever
@@ -324,6 +393,18 @@ def leaf_parts(msg: Message, *, into_messages: bool = False) -> Iterator[Message
             yield part
 
 
+#: HTML's own charset: <meta charset="..."> or <meta http-equiv="Content-Type" content="...; charset=...">.
+_META_CHARSET = re.compile(rb"<meta\b[^<>]{0,300}?charset\s*=\s*[\"']?\s*([\w.:-]{1,40})", re.I)
+#: Bytes of an HTML part looked at for its <meta> charset (HTML requires it in the first 1024).
+META_SAMPLE = 2048
+
+
+def _meta_charset(payload: bytes) -> str | None:
+    """The charset an HTML part names in its <meta>, for a part whose header names none."""
+    match = _META_CHARSET.search(payload[:META_SAMPLE])
+    return match.group(1).decode("ascii", "replace") if match else None
+
+
 def part_text(part: Message) -> str:
     """The decoded text of one part, by `decode_bytes` (never raises)."""
     try:
@@ -331,7 +412,10 @@ def part_text(part: Message) -> str:
     except Exception:
         payload = None
     if isinstance(payload, bytes):
-        return decode_bytes(payload, content_param(part, "charset") or None)
+        charset = content_param(part, "charset") or None
+        if charset is None and content_type(part) == "text/html":
+            charset = _meta_charset(payload)
+        return decode_bytes(payload, charset)
     try:
         inner = part.get_payload()
     except Exception:

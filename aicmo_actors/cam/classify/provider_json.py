@@ -193,6 +193,14 @@ def _bounce(bounce: dict[str, Any], evidence: list[str]) -> JsonNotice:
     bounce_type = _text(bounce.get("bounceType"), 40) or "Undetermined"
     sub_type = _text(bounce.get("bounceSubType"), 60) or "Undetermined"
     evidence.append(f"bounceType {bounce_type}, bounceSubType {sub_type}")
+    if sub_type.lower() == "unsubscribedrecipient":
+        # SES list management: the recipient unsubscribed from our contact list (or its topic),
+        # so SES did not send. Their choice, not a dead address nor our sending's fault.
+        evidence.append("SES did not send: the recipient unsubscribed (bounceSubType UnsubscribedRecipient)")
+        recipients = [r[0] for r in _recipients(_list(bounce.get("bouncedRecipients"))) if r[0]]
+        return JsonNotice(
+            ReplyCategory.UNSUBSCRIBE, "unsubscribed_recipient", 0.95, evidence, failed_recipients=recipients
+        )
     permanent_type = bounce_type.lower() == "permanent"
     decided = bounce_type.lower() in {"permanent", "transient"}
     named = SUBTYPE_REASONS.get(sub_type.lower())

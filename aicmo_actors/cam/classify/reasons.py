@@ -30,7 +30,10 @@ with a permanent (5xx) code. Everything else that failed is soft. Pure functions
 
 from __future__ import annotations
 
+import functools
+import importlib
 import re
+from typing import Any
 
 from aicmo_actors.cam.classify.languages import phrases_for
 from contracts.cam import ADDRESS_DEAD_REASONS, SENDING_SIDE_REASONS, BounceReason, ReplyCategory
@@ -43,21 +46,40 @@ __all__ = [
     "find_status",
     "is_permanent",
     "reason_from",
+    "required_words",
     "sending_side",
     "smtp_phase",
 ]
 
 
 def _rules(*pairs: tuple[BounceReason, str]) -> tuple[tuple[BounceReason, re.Pattern[str]], ...]:
-    """Each reason's pattern, with its phrases in other languages (`languages.PHRASES`) after its own."""
+    """Each reason's pattern, with its phrases in other languages (`languages.PHRASES`) after its own.
+
+    Written in lower case and matched against the lower-cased text (`_first_match`): without
+    IGNORECASE the regex engine skips positions by their first character, which it cannot do
+    under IGNORECASE, and the rules are the classifier's most used patterns.
+    """
     return tuple(
-        (reason, re.compile("|".join(p for p in (pattern, phrases_for(reason)) if p), re.I))
-        for reason, pattern in pairs
+        (reason, re.compile("|".join(p for p in (pattern, phrases_for(reason)) if p))) for reason, pattern in pairs
     )
 
 
-#: Tier 1: phrases that name the reason, most specific first (matched case-insensitively).
+#: Tier 1: phrases that name the reason, most specific first (matched in lower case).
 SPECIFIC_TEXT = _rules(
+    # The recipient's side filtered our message out, the address being alive: a mailing list or
+    # a group that takes no posts from non-members (Mailman, LISTSERV, Sympa, Google Groups), a
+    # moderator's rejection, a Sieve `reject` (RFC 5429). Before "not allowed" reads as our policy
+    # and "may not exist" as an unknown user.
+    (
+        R.FILTERED,
+        r"not (?:allowed|authori[sz]ed|permitted) to (?:post|send(?: mail| messages?| e-?mails?)?) to "
+        r"(?:this|the|that) (?:\S{1,60} )?(?:mailing )?(?:list|group)|not member article from|"
+        r"not a member of (?:this|the) (?:mailing )?list|"
+        r"rejected by the (?:list )?moderator|post by non-?member|(?:members|subscribers)[- ]only (?:mailing )?list|"
+        r"non-?members are not allowed|may not have permission to post|group you tried to contact|"
+        r"(?:list|group) (?:is )?not (?:accepting|open to) (?:posts|posting|messages)|"
+        r"rejected by (?:the recipient's |a |the )?sieve|by sieve, a mail filtering language|\bsieve (?:filter|script)",
+    ),
     # Our authentication (SPF, DKIM, DMARC): a problem of our sending.
     (
         R.AUTH_FAILURE,
@@ -100,7 +122,7 @@ SPECIFIC_TEXT = _rules(
         r"exceed(?:ed|s)? (?:its |the |his |her )?(?:storage|quota|mailbox)|"
         r"mailbox (?:is )?full|mail ?box (?:size limit|would exceed)|full mailbox|mailfolder is full|"
         r"insufficient (?:disk )?(?:space|storage) for (?:the )?(?:mailbox|user)|not enough (?:free )?space|"
-        r"disk quota|storage allocation|user's space has been used up|\b[45]\.2\.2\b|"
+        r"disk quota|storage allocation|user's space has been used up|too much mail data|\b[45]\.2\.2\b|"
         r"postfach (?:ist )?voll|speicherplatz|boite (?:du destinataire )?pleine|boîte .{0,30}pleine|"
         r"buz[oó]n .{0,30}lleno|casella .{0,30}piena|ящик переполнен",
     ),
@@ -130,7 +152,7 @@ SPECIFIC_TEXT = _rules(
     (
         R.HOST_UNKNOWN,
         r"host or domain name not found|name service error|domain (?:name )?not found|no such domain|"
-        r"unroute?able (?:mail )?(?:domain|address)|domain does(?: not|n't) exist|domain must exist|"
+        r"unroute?able (?:mail )?(?:domain|address)|domain does(?: not|n't|nt) exist|domain must exist|"
         r"unknown (?:mail )?domain|nxdomain|\b[45]\.1\.2\b|host unknown|unknown host|host not found|"
         r"couldn't find any host|name or service not known|nodename nor servname|no address associated with hostname|"
         r"non-?existent domain|nonexistentdomain|dns\.nonexistentdomain|no mx (?:record|host)s? (?:found )?for|"
@@ -167,7 +189,7 @@ SPECIFIC_TEXT = _rules(
         r"retry time(?:out)? (?:exceeded|not reached for any host after a long failure)|retry timeout|"
         r"gave up|giving up after|not going to try again|"
         r"delivery (?:time )?expired|message expired|in the queue too long|"
-        r"too long in (?:the )?queue|could not be delivered (?:within|for) .{0,20}(?:days?|hours?)|"
+        r"too long in (?:the )?queue|(?:could not be|was not) delivered (?:within|for) .{0,20}(?:days?|hours?)|"
         r"unable to deliver message after multiple retries|queue period|\b[45]\.4\.7\b|"
         r"have been failing for a long time|message timed out",
     ),
@@ -305,20 +327,105 @@ def _detail(status: str) -> str:
     return status.split(".", 1)[1] if "." in status else ""
 
 
+@functools.cache
+def _ignorecase(
+    rules: tuple[tuple[BounceReason, re.Pattern[str]], ...],
+) -> tuple[tuple[BounceReason, re.Pattern[str]], ...]:
+    """`rules` for a text that lower-casing would lengthen (a Turkish "İ" becomes two characters,
+    so the places of the lower-cased text are not the text's): the same patterns, IGNORECASE.
+    Compiled the first time such a text comes."""
+    return tuple((reason, re.compile(pattern.pattern, pattern.flags | re.I)) for reason, pattern in rules)
+
+
+#: The standard library's own reading of a pattern (`required_words`), read only; private modules,
+#: so any surprise there only turns the shortcut off.
+try:
+    _sre: Any = importlib.import_module("re._constants")
+    _sre_parser: Any = importlib.import_module("re._parser")
+except ImportError:  # pragma: no cover - Python 3.11 has them
+    _sre = _sre_parser = None
+
+
+def _required(items: Any) -> set[str] | None:
+    """Strings one of which every match of the parsed pattern `items` contains (None: unknown).
+
+    Read from the parsed pattern: a run of literal characters is required where it is not
+    optional; a group or an alternation gives what each of its branches requires; a repeat
+    at least once gives what its body requires. Of several required items, the one with the
+    longest strings is kept.
+    """
+    found: list[set[str]] = []
+    run = ""
+    for op, value in items:
+        if op is _sre.LITERAL:
+            run += chr(value)
+            continue
+        if op is _sre.AT:  # \b, ^, $: zero width, the literal run goes on
+            continue
+        if run:
+            found.append({run})
+            run = ""
+        needed: set[str] | None = None
+        if op is _sre.SUBPATTERN:
+            needed = _required(value[3])
+        elif op is _sre.ATOMIC_GROUP:
+            needed = _required(value)
+        elif op is _sre.BRANCH:
+            needed = set()
+            for branch in value[1]:
+                each = _required(branch)
+                if each is None:
+                    needed = None
+                    break
+                needed |= each
+        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT) and value[0] >= 1:
+            needed = _required(value[2])
+        if needed:
+            found.append(needed)
+    if run:
+        found.append({run})
+    return max(found, key=lambda s: (min(map(len, s)), -len(s))) if found else None
+
+
+def required_words(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
+    """What a match of `pattern` (case-sensitive) always contains: a cheap test (`in`) that it
+    cannot match; None when the pattern could not be read so (then it is always tried)."""
+    try:
+        needed = _required(_sre_parser.parse(pattern.pattern, pattern.flags))
+    except Exception:  # a private parser of the standard library: never let it break matching
+        return None
+    return tuple(sorted(needed)) if needed and all(needed) else None
+
+
+_TRIGGERS = {
+    id(rules): tuple(required_words(pattern) for _reason, pattern in rules) for rules in (SPECIFIC_TEXT, GENERIC_TEXT)
+}
+
+
 def _first_match(
     rules: tuple[tuple[BounceReason, re.Pattern[str]], ...], text: str, exclude: frozenset[BounceReason]
 ) -> tuple[tuple[BounceReason, str] | None, tuple[BounceReason, str] | None]:
     """(the first rule whose words match, the first rule whose bare status code matches).
 
     A rule's pattern may hold status codes (5.2.1 in `suspended`); a code alone is weaker than any
-    rule's words, so the two are found apart and the caller ranks them.
+    rule's words, so the two are found apart and the caller ranks them. The words are matched in
+    the lower-cased text (when lower-casing keeps every character's place) and quoted from `text`.
     """
+    lowered = text.lower()
+    triggers: tuple[tuple[str, ...] | None, ...] = ()
+    if len(lowered) == len(text):
+        source, triggers = lowered, _TRIGGERS.get(id(rules), ())
+    else:
+        rules, source = _ignorecase(rules), text
     bare: tuple[BounceReason, str] | None = None
-    for reason, pattern in rules:
+    for index, (reason, pattern) in enumerate(rules):
         if reason in exclude:
             continue
-        for match in pattern.finditer(text):
-            words = match.group(0).strip()
+        needed = triggers[index] if triggers else None
+        if needed is not None and not any(word in source for word in needed):
+            continue  # none of the words every match holds is in the text
+        for match in pattern.finditer(source):
+            words = text[match.start() : match.end()].strip()
             if not STATUS.fullmatch(words):
                 return (reason, words), bare
             if bare is None:
@@ -423,12 +530,18 @@ def _transcript_phase(text: str) -> str | None:
     return None
 
 
+#: PHASE_WORDS and SENDER_TEXT for lower-cased text (both are written in lower case).
+_LOWER_PHASE_WORDS = re.compile(PHASE_WORDS.pattern)
+_LOWER_SENDER_TEXT = re.compile(SENDER_TEXT.pattern)
+
+
 def smtp_phase(text: str) -> str | None:
     """The step of the SMTP session a report's reply answered, where the report says it:
     "connect" (greeting, EHLO, STARTTLS), "mail" (MAIL FROM), "rcpt" (RCPT TO), "data" (DATA
     or the end of the message), or None."""
     text = " ".join((text or "").split())
-    found = PHASE_WORDS.search(text)
+    # The words found are lower-cased below, so finding them in the lower-cased text is the same.
+    found = _LOWER_PHASE_WORDS.search(text.lower())
     if found:
         said = " ".join(next(g for g in found.groups() if g).lower().split())
         return COMMAND_PHASE.get(said, "connect")
@@ -439,8 +552,12 @@ def _about_our_sender(status: str | None, text: str) -> str | None:
     """What says the reply is about our sender address (its words or its status), or None."""
     if status and _detail(status) in SENDER_DETAILS:
         return f"status {status}"
-    found = SENDER_TEXT.search(text)
-    return repr(found.group(0)) if found else None
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        found = SENDER_TEXT.search(text)
+        return repr(found.group(0)) if found else None
+    match = _LOWER_SENDER_TEXT.search(lowered)
+    return repr(text[match.start() : match.end()]) if match else None
 
 
 def reason_from(

@@ -15,7 +15,7 @@ import pytest
 
 from aicmo_actors.cam.classify import classify_message
 from aicmo_actors.cam.classify.languages import PHRASES, UNDELIVERED, UNDELIVERED_TEXT
-from aicmo_actors.cam.classify.parse import decode_bytes, header, parse_message
+from aicmo_actors.cam.classify.parse import decode_bytes, header, parse_message, part_text
 from aicmo_actors.cam.classify.reasons import reason_from
 from contracts.cam import SENDING_SIDE_REASONS, BounceReason, ReplyCategory
 from tests.unit.classify.test_corpus import CORPUS
@@ -121,6 +121,44 @@ EXPECTED: dict[str, tuple[str, str, tuple[str, ...], str | None, str, str]] = {
         "<lang.309.1@outreach.example.com>",
         "Onbestelbaar bericht",
     ),
+    # -- mislabelled and undeclared (issue 21 item 4, the decoding gaps) ------------------------------------
+    # Shift_JIS under "charset=ISO-8859-1": the Latin-1 reading is mojibake, Shift_JIS reads cleanly.
+    "ja_sjis_labelled_latin1_user_unknown.eml": (
+        "bounce_hard",
+        "user_unknown",
+        ("watanabe@example.co.jp",),
+        None,
+        "<lang.320.1@outreach.example.com>",
+        "Returned mail",
+    ),
+    # Windows-1251 under "charset=windows-1252".
+    "ru_cp1251_labelled_cp1252_mailbox_full.eml": (
+        "bounce_soft",
+        "mailbox_full",
+        ("kuznetsova@example.ru",),
+        None,
+        "<lang.321.1@outreach.example.com>",
+        "Undelivered Mail Returned to Sender",
+    ),
+    # An HTML part with no charset in its header, EUC-JP named only by its <meta>; kanji alone, which
+    # read undeclared as GB2312 would pass for Chinese.
+    "ja_eucjp_html_meta_charset.eml": (
+        "bounce_hard",
+        "user_unknown",
+        ("kobayashi@example.ne.jp",),
+        None,
+        "<lang.322.1@outreach.example.com>",
+        "Mail delivery failed",
+    ),
+    # Big5 with no charset anywhere.
+    "zh_big5_undeclared_mailbox_full.eml": (
+        "bounce_soft",
+        "mailbox_full",
+        ("lin@example.com.tw",),
+        None,
+        "<lang.323.1@outreach.example.com>",
+        "Undelivered Mail Returned to Sender",
+    ),
 }
 
 
@@ -161,6 +199,10 @@ KOREAN = "존재하지 않는 사용자입니다. 메일이 전달되지 않았�
         (RUSSIAN, "koi8_r"),
         (CHINESE, "gb2312"),
         (KOREAN, "euc_kr"),
+        ("您的郵件無法投遞，收件者的信箱已滿。", "big5"),  # noqa: RUF001 (Chinese punctuation)
+        ("宛先不明", "shift_jis"),  # kanji alone, no kana
+        ("Пользователь не найден", "cp1251"),  # words of even length only: GB2312 would decode them too
+        ("Пользователь не найден", "koi8_r"),
         ("Informação: a caixa está cheia, não é possível.", "latin-1"),
         ("Größe überschritten, Empfänger unbekannt", "windows-1252"),
         ("información útil y réservé à être", "latin-1"),
@@ -330,3 +372,54 @@ def test_undeclared_8bit_text_is_decoded_in_linear_time(unit: bytes) -> None:
     assert isinstance(decode_bytes(data), str)
     msg = parse_message(b"From: a@b.example\nSubject: " + data[:5000] + b"\n\n" + data)
     assert isinstance(header(msg, "Subject"), str)
+
+
+# -- mislabelled text ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "actual", "label"),
+    [
+        (JAPANESE, "cp932", "iso-8859-1"),
+        (RUSSIAN, "cp1251", "iso-8859-1"),
+        (RUSSIAN, "koi8_r", "windows-1252"),
+        (JAPANESE, "utf-8", "latin-1"),
+        (KOREAN, "euc_kr", "windows-1252"),
+    ],
+)
+def test_text_labelled_latin1_that_reads_as_mojibake_is_read_in_the_charset_that_fits(
+    text: str, actual: str, label: str
+) -> None:
+    assert decode_bytes(text.encode(actual), label) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Informação, atenção: a recepção não é possível, transmissão interrompida.",
+        "Größe überschritten, Empfänger unbekannt, Grüße aus Köln.",
+        "Très intéressant, envoyez-moi plus d'informations s'il vous plaît.",
+        "Curly “quotes” – and dashes — stay as they are… ½ € ©",  # noqa: RUF001 (Windows-1252 punctuation)
+    ],
+)
+def test_real_latin1_text_keeps_its_label(text: str) -> None:
+    for label in ("iso-8859-1", "windows-1252"):
+        try:
+            data = text.encode(label)
+        except UnicodeEncodeError:
+            continue
+        assert decode_bytes(data, label) == text
+
+
+def test_an_html_meta_charset_is_read_only_when_the_header_names_none() -> None:
+    html = '<html><head><meta charset="koi8-r"></head><body>Пользователь не найден</body></html>'
+    part = b"From: MAILER-DAEMON@mx.example\nSubject: x\nContent-Type: text/html%s\n\n" % b"" + html.encode("koi8_r")
+    assert "Пользователь не найден" in part_text(parse_message(part))
+    declared = b"From: a@b.example\nSubject: x\nContent-Type: text/html; charset=utf-8\n\n" + html.encode()
+    assert "Пользователь не найден" in part_text(parse_message(declared))
+
+
+@pytest.mark.timeout(20)
+def test_a_long_mislabelled_body_is_decoded_in_linear_time() -> None:
+    data = "Пользователь не найден. ".encode("cp1251") * (MB // 40)
+    assert decode_bytes(data, "iso-8859-1").startswith("Пользователь")
+    noise = bytes(range(0xA0, 0x100)) * (MB // 96)
+    assert isinstance(decode_bytes(noise, "iso-8859-1"), str)

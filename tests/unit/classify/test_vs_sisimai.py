@@ -4,7 +4,7 @@ Per file of the corpus and its subfolders: hard, soft or not a bounce, and for a
 soft, its reason. Where we differ on purpose, KNOWN_DISAGREEMENTS (or KNOWN_REASON_DISAGREEMENTS) says why
 in one line. A new difference fails, and so does an entry that no longer differs (delete it). Without
 Sisimai the tests skip, except under CI=true, where they fail (`.ci/run` installs it). Tables last checked
-against the 153 files of the corpus on 2026-12-04 at 18:32 UTC.
+against the 210 files of the corpus on 2026-12-05.
 """
 
 from __future__ import annotations
@@ -153,6 +153,43 @@ KNOWN_DISAGREEMENTS: dict[str, str] = {
     "'Пользователь не найден' (user not found): user_unknown (hard)",
     "lang/zh_big5_noreply_user_unknown.eml": "Sisimai 4.25 puts it 'onhold' (soft): it reads no reason in Chinese; "
     "'收件者不存在' (recipient does not exist): user_unknown (hard)",
+    "lang/ja_sjis_labelled_latin1_user_unknown.eml": "Sisimai 4.25 reads the Shift_JIS body as its label says "
+    "(Latin-1) and puts it 'onhold'; read as Shift_JIS it says 'ユーザーは存在しません': user_unknown (hard)",
+    "lang/ja_eucjp_html_meta_charset.eml": "Sisimai 4.25 finds no recipient in an HTML-only report; its <meta> "
+    "names EUC-JP, and '宛先不明' (addressee unknown) is user_unknown (hard)",
+    # Bounces from a plain no-reply sender in the language of the provider (issue 21, item 4).
+    "formats/noreply_ja_iso2022jp_no_english.eml": "Sisimai 4.25 knows no format without RFC 3464 fields from a "
+    "no-reply sender; '配信できませんでした' and '存在しません': user_unknown (hard)",
+    "formats/noreply_ko_euckr_labelled_recipient.eml": "Sisimai 4.25 knows no format without RFC 3464 fields "
+    "from a no-reply sender; '전달되지 않았습니다' and '존재하지 않는 계정': user_unknown (hard)",
+    "formats/noreply_ru_generic_english.eml": "Sisimai 4.25 knows no format without RFC 3464 fields from a "
+    "no-reply sender; 'не было доставлено' and 'ящик переполнен': mailbox_full (soft)",
+    "formats/carrier_softbank_japanese_user_unknown.eml": "Sisimai 4.25 has no parser for a Japanese notice "
+    "without RFC 3464 fields; '届けることができませんでした' and '存在しません': user_unknown (hard)",
+    # Bounces forwarded by a person (issue 21, item 3).
+    "formats/fwd_rfc822_exim_plain_bounce.eml": "Sisimai 4.25 does not look inside a forwarded message/rfc822 "
+    "part; the forwarded Exim bounce says 550 5.1.1 User unknown (hard)",
+    "formats/fwd_inline_postfix_plain_bounce.eml": "Sisimai 4.25 does not read a bounce forwarded inline; the "
+    "forwarded Postfix text says 550 5.1.1 User unknown at RCPT TO (hard)",
+    "formats/fwd_outlook_inline_exchange_ndr.eml": "Sisimai 4.25 does not read a bounce forwarded inline; the "
+    "forwarded Exchange NDR says 550 5.1.10 RecipientNotFound (hard)",
+    "formats/fwd_second_embedded_is_report.eml": "Sisimai 4.25 does not look inside forwarded message/rfc822 "
+    "parts; the second one is an RFC 3464 report, 552 5.2.2 mailbox_full (soft)",
+    # Formats Sisimai 4.25 does not read (issue 21, item 5).
+    "formats/postmaster_underscore_re_subject.eml": "Sisimai 4.25 does not take post_master@ with a 'Re:' "
+    "subject for a bounce; its only text is 550 5.1.1 User unknown (hard)",
+    "formats/exchange_did_not_reach_some_or_all.eml": "Sisimai 4.25's Exchange 2003 parser reads the 'did not "
+    "reach the following recipient(s)' form only; this one says 552 5.2.2: mailbox_full (soft)",
+    "formats/exim3_unknown_local_part.eml": "Sisimai 4.25 calls Exim 3's 'unknown local-part ... in domain' "
+    "filtered (soft); it says there is no such user: user_unknown (hard)",
+    "formats/mailman_non_member_rejected.eml": "Sisimai 4.25 has no Mailman parser; 'not allowed to post to this "
+    "mailing list': the list filters us, the address lives: filtered (soft)",
+    "formats/listserv_not_authorized.eml": "Sisimai 4.25 has no LISTSERV parser; 'not authorized to send mail to "
+    "the BUYERS list': filtered (soft)",
+    "formats/fml_not_member.eml": "Sisimai 4.25's FML parser finds no recipient here; 'not a member of this "
+    "mailing list': filtered (soft)",
+    "formats/dmarc_plain_text_failure_report.eml": "Sisimai 4.25 reads no DMARC report written as plain text; "
+    "Feedback-Type auth-failure says our mail failed DMARC: auth_failure (soft, our sending)",
 }
 #: Files where both call it the same kind of bounce but the reasons differ (after REASONS), and why.
 KNOWN_REASON_DISAGREEMENTS: dict[str, str] = {
@@ -160,6 +197,10 @@ KNOWN_REASON_DISAGREEMENTS: dict[str, str] = {
     "domain failed DMARC, which we call auth_failure",
     "proofpoint_blocked.eml": "Sisimai 4.25 calls 554 5.7.1 'Blocked by Proofpoint Reputation' securityerror; "
     "a reputation block of our IP is blocked for us",
+    "formats/google_groups_no_permission.eml": "Sisimai 4.25 calls a Google Group that takes no post 'rejected' "
+    "(a refused sender); the group refuses posts, our address is fine: filtered",
+    "formats/carrier_docomo_unknown_after_data.eml": "Sisimai 4.25 calls docomo's 550 Unknown user after DATA "
+    "'rejected' (a refused sender); it is the user's reception filter, the address lives: filtered",
 }
 
 
