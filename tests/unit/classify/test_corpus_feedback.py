@@ -16,8 +16,9 @@ import pytest
 
 from aicmo_actors.cam.classify import classify_message
 from aicmo_actors.cam.lead_rules import LeadView, decide_reply
-from contracts.cam import SENDING_SIDE_REASONS, BounceReason, LeadState, ReplyCategory
+from contracts.cam import LeadState, ReplyCategory
 from tests.unit.classify.test_corpus import TOKEN_A
+from tests.unit.classify.verdicts import assert_verdict
 
 CORPUS = Path(__file__).parent / "corpus" / "feedback"
 NOW = datetime(2026, 3, 12, 12, 0, tzinfo=UTC)
@@ -124,13 +125,7 @@ def test_every_feedback_file_has_an_expectation() -> None:
 def test_feedback_corpus(name: str) -> None:
     category, reason, failed, in_reply_to = EXPECTED[name]
     c = _classify(name)
-    assert c.category == ReplyCategory(category), c.reasons
-    assert c.reason == reason, c.reasons
-    assert c.failed_recipients == failed, c.reasons
-    assert c.in_reply_to == in_reply_to, c.reasons
-    assert c.reasons, "every decision carries its evidence"
-    if c.category in {ReplyCategory.BOUNCE_HARD, ReplyCategory.BOUNCE_SOFT}:
-        assert c.sending_side == (BounceReason(c.reason) in SENDING_SIDE_REASONS)
+    assert_verdict(c, category, reason, failed, in_reply_to)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -35,7 +35,9 @@ from aicmo_actors.cam.classify import autoreply, classify_message, dsn, intent, 
 from aicmo_actors.cam.classify.dsn import inline_forward
 from aicmo_actors.cam.classify.languages import UNDELIVERED_TEXT
 from aicmo_actors.cam.lead_rules import LeadView, decide_reply
-from contracts.cam import SENDING_SIDE_REASONS, BounceReason, LeadState, ReplyCategory
+from contracts.cam import LeadState, ReplyCategory
+from tests.unit.classify.verdicts import BOUNCES as HARD_OR_SOFT
+from tests.unit.classify.verdicts import assert_verdict
 
 CORPUS = Path(__file__).parent / "corpus" / "formats"
 NOW = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
@@ -169,13 +171,8 @@ def test_every_formats_file_has_an_expectation() -> None:
 def test_formats_corpus(name: str) -> None:
     category, reason, failed, in_reply_to = EXPECTED[name]
     c = _classify(name)
-    assert c.category == ReplyCategory(category), c.reasons
-    assert c.reason == reason, c.reasons
-    assert c.failed_recipients == failed, c.reasons
-    assert c.in_reply_to == in_reply_to, c.reasons
-    assert c.reasons, "every decision carries its evidence"
-    if c.category in {ReplyCategory.BOUNCE_HARD, ReplyCategory.BOUNCE_SOFT}:
-        assert c.sending_side == (BounceReason(c.reason) in SENDING_SIDE_REASONS)
+    assert_verdict(c, category, reason, failed, in_reply_to)
+    if c.category in HARD_OR_SOFT:
         assert c.confidence >= 0.7
 
 
