@@ -32,7 +32,7 @@ from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, cast
 
 # CR, LF, NUL and the rest of what str.splitlines() breaks on (the email package refuses
 # those too, but with a message that does not say which header).
@@ -182,6 +182,8 @@ class CachedHeaderRegistry(HeaderRegistry):
 #: no mail provider reads as the List-Unsubscribe link it must be (RFC 2369, RFC 8058).
 #: Structured headers (From, To, Subject) still fold themselves.
 WIRE_POLICY = SMTP.clone(refold_source="none", header_factory=CachedHeaderRegistry())
+#: The policy's line length (78, RFC 5322's "SHOULD").
+_LINE_LENGTH: int = WIRE_POLICY.max_line_length or 78
 
 
 def wire_bytes(message: EmailMessage) -> bytes:
@@ -216,7 +218,7 @@ def _write_simple(msg: EmailMessage, out: list[str]) -> bool:
             content_type = value
         out.append(name + ": " + "\r\n".join(value.splitlines()) + "\r\n")
     out.append("\r\n")
-    payload = msg._payload  # what the generator reads (get_payload() would decode 8bit text)
+    payload = cast(Any, msg)._payload  # what the generator reads (get_payload() would decode 8bit text)
     if isinstance(payload, str):
         out.append(_LINE_ENDS.sub("\r\n", payload))
         return True
@@ -230,7 +232,7 @@ def _write_simple(msg: EmailMessage, out: list[str]) -> bool:
     for number, part in enumerate(payload):
         if number:
             out.append("\r\n" + dash + "\r\n")
-        if not isinstance(part, EmailMessage) or isinstance(part._payload, list):
+        if not isinstance(part, EmailMessage) or isinstance(cast(Any, part)._payload, list):
             return False
         if not _write_simple(part, out):
             return False
@@ -277,7 +279,7 @@ def _set_parsed(msg: EmailMessage, name: str, value: str) -> None:
 
 def _fits_one_line(name: str, value: str) -> bool:
     """`name: value` fits on one line (78 characters, RFC 5322's "SHOULD"), so nothing folds it."""
-    return len(name) + 2 + len(value) <= WIRE_POLICY.max_line_length
+    return len(name) + 2 + len(value) <= _LINE_LENGTH
 
 
 def _set_text(msg: EmailMessage, name: str, text: str) -> None:
@@ -426,7 +428,7 @@ def build_message(
         parts = [
             _text_part(EmailMessage(policy=WIRE_POLICY), body, kind) for body, kind in ((text, "plain"), (html, "html"))
         ]
-        msg.set_payload(parts)
+        msg.set_payload(cast(Any, parts))
     else:
         _text_part(msg, text, "plain")
         msg.set_raw("MIME-Version", "1.0")
@@ -450,7 +452,7 @@ def _encoded_body(text: str) -> tuple[str, str]:
     generator writes the policy's CRLF)."""
     lines = text.encode("utf-8").splitlines()
     body = b"\n".join(lines) + b"\n"
-    limit = WIRE_POLICY.max_line_length
+    limit = _LINE_LENGTH
     if all(len(line) <= limit for line in lines):
         if body.isascii():
             return "7bit", body.decode("ascii")
