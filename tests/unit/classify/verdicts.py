@@ -19,3 +19,15 @@ def assert_verdict(
     assert c.reasons, "every decision carries its evidence"
     if c.category in BOUNCES:
         assert c.sending_side == (BounceReason(c.reason) in SENDING_SIDE_REASONS)
+
+
+def assert_prefixes_never_raise(raw: bytes) -> None:
+    """Thirteen cuts of `raw`, from nothing to all but its last byte: each is classified
+    (never raises) and carries its evidence."""
+    from aicmo_actors.cam.classify import classify_message
+
+    step = max(1, len(raw) // 12)
+    for cut in [*range(0, len(raw), step), len(raw) - 1]:
+        c = classify_message(raw[: max(cut, 0)])
+        assert c.category in set(ReplyCategory)
+        assert c.reasons
