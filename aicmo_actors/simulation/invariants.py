@@ -656,8 +656,8 @@ def sending_mailbox(d: Delivery) -> str:
     return path). Our own emails open with an unfolded From line: read that one line; any
     other shape goes through the header parser."""
     if d.raw.startswith(b"From: "):
-        line, _, rest = d.raw.partition(b"\r\n")
-        if not rest[:1].isspace():  # not folded onto a second line
+        line, crlf, rest = d.raw.partition(b"\r\n")
+        if crlf and b"\n" not in line and not rest[:1].isspace():  # one CRLF line, not folded
             return parseaddr(line[6:].decode("ascii", "replace"))[1].lower() or d.mail_from
     headers = BytesHeaderParser(policy=compat32).parsebytes(d.raw)
     return parseaddr(str(headers.get("From") or ""))[1].lower() or d.mail_from
