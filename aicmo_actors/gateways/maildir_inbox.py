@@ -161,6 +161,16 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def _stat(path: str | None) -> os.stat_result | None:
+    """The file's stat, None when there is no path or no file there (any more)."""
+    if path is None:
+        return None
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
 @dataclass(frozen=True)
 class _Entry:
     uid: int
@@ -300,15 +310,18 @@ class MaildirInbox:
         else:
             # Appending never drops a name: a listing made before taking the lock is safe.
             present = self._list(full=False)
-            assert self._numbering is not None
-            known = self._numbering.uids
-            if any(name not in known for name in present):
-                with self._locked():
-                    self._number(present.keys(), compact=False)
+        # Listed names are numbered already: only the others can need a UID.
+        listed = self._listed
+        unlisted = [name for name in present if name not in listed]
+        assert self._numbering is not None
+        if not opening and any(name not in self._numbering.uids for name in unlisted):
+            with self._locked():
+                self._number(unlisted, compact=False)
+            if self._listed is not listed:  # the uidlist was read again from the start
+                listed, unlisted = self._listed, list(present)
         numbering = self._numbering
         assert numbering is not None
-        listed = self._listed
-        fresh = [_Entry(uid=numbering.uids[n], name=n) for n in present if n not in listed and n in numbering.uids]
+        fresh = [_Entry(uid=numbering.uids[n], name=n) for n in unlisted if n in numbering.uids]
         if fresh:
             fresh.sort(key=lambda entry: entry.uid)
             if self._entries and fresh[0].uid < self._entries[-1].uid:
@@ -338,8 +351,8 @@ class MaildirInbox:
             numbering.uids[name] = numbering.next_uid
             lines.append(f"{numbering.next_uid} {name}\n")
             numbering.next_uid += 1
-        if compact and self._should_compact(set(present)):
-            self._rewrite(path, assign_uids(numbering, set(present)))
+        if compact and self._should_compact(names := set(present)):
+            self._rewrite(path, assign_uids(numbering, names))
         elif lines:
             data = "".join(lines).encode("utf-8")
             with open(path, "ab") as handle:
@@ -387,7 +400,7 @@ class MaildirInbox:
                 raise _UidlistReplaced()
             self._numbering.uids.update(appended)
             self._numbering.next_uid = max([self._numbering.next_uid, *(uid + 1 for uid in appended.values())])
-        self._file_read = len(data) if self._file_read == 0 else self._file_read + len(data)
+        self._file_read += len(data)
         if torn:
             # A crash in the middle of an append: write the list whole, without that line.
             self._rewrite(path, self._numbering)
@@ -422,18 +435,12 @@ class MaildirInbox:
             if len(messages) == batch:
                 break
             path = self._where.get(entry.name)
-            try:
-                if path is None:
-                    raise FileNotFoundError(entry.name)
-                stat = os.stat(path)
-            except FileNotFoundError:
+            stat = _stat(path)
+            if stat is None:  # moved (a mail client read or flagged it) or deleted since the scan
                 path = self._locate(entry.name)
-                if path is None:
-                    continue  # deleted since the scan
-                try:
-                    stat = os.stat(path)
-                except FileNotFoundError:
-                    continue
+                stat = _stat(path)
+            if path is None or stat is None:
+                continue
             try:
                 truncated = max_bytes is not None and stat.st_size > max_bytes
                 with open(path, "rb") as file:
