@@ -16,6 +16,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import SMTP as _STOCK_SMTP
 from email.utils import format_datetime, parseaddr
+from typing import Any
 
 from aicmo_actors.gateways.mail_message import CachedHeaderRegistry, build_message, wire_bytes
 
@@ -86,6 +87,16 @@ def _address(header: str) -> tuple[str | None, str]:
     return (name or None), address
 
 
+def _answer(original: EmailMessage, **fields: Any) -> bytes:
+    """An answer to `original` from its recipient to its sender, written the way our own
+    emails are (`build_message`), as any mail client writes a plain-text message."""
+    to_name, to_address = _address(_header_of(original, "To"))
+    from_name, from_address = _address(_header_of(original, "From"))
+    return wire_bytes(
+        build_message(from_address=to_address, from_name=to_name, to_address=from_address, to_name=from_name, **fields)
+    )
+
+
 def reply(kind: str, original: EmailMessage, rng: random.Random, at: datetime, message_id: str) -> bytes:
     """A human reply of `kind` to `original` (one of REPLIES' keys)."""
     domain = parseaddr(_header_of(original, "To"))[1].rpartition("@")[2]
@@ -95,50 +106,36 @@ def reply(kind: str, original: EmailMessage, rng: random.Random, at: datetime, m
 
 def reply_saying(text: str, original: EmailMessage, at: datetime, message_id: str) -> bytes:
     """A person's reply to `original` saying `text`, threaded and quoting it, signed with
-    their first name; written the way our own emails are (`build_message`), as any mail
-    client writes a plain-text reply."""
-    to_name, to_address = _address(_header_of(original, "To"))
+    their first name."""
+    to_name = parseaddr(_header_of(original, "To"))[0]
     from_header = _header_of(original, "From")
-    from_name, from_address = _address(from_header)
     original_id = _header_of(original, "Message-ID")
     first = to_name.split()[0] if to_name else "me"
     body_part = original.get_body(preferencelist=("plain",))
     original_text = body_part.get_content() if body_part is not None else ""
     subject = _header_of(original, "Subject")
-    refs = _header_of(original, "References").split()
-    return wire_bytes(
-        build_message(
-            from_address=to_address,
-            from_name=to_name,
-            to_address=from_address,
-            to_name=from_name,
-            subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
-            text=f"{text}\n\n{first}\n\n{_quote(original_text, from_header, at - timedelta(hours=3))}",
-            message_id=message_id,
-            date=at,
-            in_reply_to=original_id,
-            references=(*refs, original_id),
-        )
+    return _answer(
+        original,
+        subject=subject if subject.lower().startswith("re:") else f"Re: {subject}",
+        text=f"{text}\n\n{first}\n\n{_quote(original_text, from_header, at - timedelta(hours=3))}",
+        message_id=message_id,
+        date=at,
+        in_reply_to=original_id,
+        references=(*_header_of(original, "References").split(), original_id),
     )
 
 
 def out_of_office(original: EmailMessage, rng: random.Random, at: datetime, back: datetime, message_id: str) -> bytes:
-    to_name, to_address = _address(_header_of(original, "To"))
-    from_name, from_address = _address(_header_of(original, "From"))
+    domain = parseaddr(_header_of(original, "To"))[1].rpartition("@")[2]
     subject_t, body_t = rng.choice(OOO)
-    return wire_bytes(
-        build_message(
-            from_address=to_address,
-            from_name=to_name,
-            to_address=from_address,
-            to_name=from_name,
-            subject=subject_t.format(subject=_header_of(original, "Subject")),
-            text=body_t.format(date=back, domain=to_address.rpartition("@")[2]),
-            message_id=message_id,
-            date=at,
-            in_reply_to=_header_of(original, "Message-ID"),
-            extra_headers={"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"},
-        )
+    return _answer(
+        original,
+        subject=subject_t.format(subject=_header_of(original, "Subject")),
+        text=body_t.format(date=back, domain=domain),
+        message_id=message_id,
+        date=at,
+        in_reply_to=_header_of(original, "Message-ID"),
+        extra_headers={"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"},
     )
 
 
