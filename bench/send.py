@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import sqlite3
 import sys
@@ -43,6 +44,7 @@ from aicmo_actors.cam.scheduler import Scheduler
 from aicmo_actors.gateways.mail_message import build_message, wire_bytes
 from aicmo_actors.gateways.smtp import SmtpTransport
 from aicmo_actors.runtime import Actor, ActorSystem, ChildSpec, FakeClock, RealClock
+from aicmo_actors.runtime.logging import configure_logging
 from aicmo_actors.settings import Settings
 from aicmo_actors.storage.engine import make_engine
 from aicmo_actors.storage.schema import upgrade
@@ -356,10 +358,6 @@ def main(argv: list[str]) -> int:
     # Logged as the service logs (JSON, info: one line per email sent), into /dev/null: the
     # formatting is part of the pipeline's cost, the terminal is not. (Unconfigured, structlog
     # printed every line to stdout in its console format.)
-    import os
-
-    from aicmo_actors.runtime.logging import configure_logging
-
     sink = open(os.devnull, "w")
     configure_logging(level="info", fmt="json", stream=sink)
     try:
