@@ -55,6 +55,26 @@ _E = delivery_emails
 _H = delivery_holds
 
 
+#: The columns of a delivery's email that `sync_emails` follows.
+_MAIL_COLUMNS = ("status", "attempts", "next_attempt_at", "error", "sent_at", "to_address", "message_id")
+#: Each email delivery not final, with its email (`rules.email_key` in SQL), in id order.
+_FOLLOWING = (
+    sa.select(_D, *(_E.c[name].label(f"mail_{name}") for name in _MAIL_COLUMNS))
+    .select_from(
+        _D.join(
+            _E,
+            _E.c.idempotency_key
+            == sa.case(
+                (_D.c.rounds == 0, _D.c.key),
+                else_=_D.c.key + sa.literal(":resend", sa.String) + sa.cast(_D.c.rounds, sa.String),
+            ),
+        )
+    )
+    .where(_D.c.method == "email", _D.c.state.not_in(FINAL))
+    .order_by(_D.c.id)
+)
+
+
 def _held_clients() -> sa.Select[Any]:
     """The clients on hold now (a hold not released)."""
     return sa.select(_H.c.client_ref).where(_H.c.released_at.is_(None))
@@ -152,7 +172,10 @@ class CancelDone:
 
 
 def _row(row: Any) -> DeliveryRow:
-    values = dict(row._mapping)
+    return _row_values(dict(row._mapping))
+
+
+def _row_values(values: dict[str, Any]) -> DeliveryRow:
     values["id"] = int(values["id"])
     values["permanent"] = bool(values["permanent"])
     return DeliveryRow(**values)
@@ -304,46 +327,51 @@ class DeliveriesRepo:
 
     async def sync_emails(self, *, alert_after: int, now: datetime) -> list[Changed]:
         """The email method's deliveries follow their emails: each one not final takes the
-        state its email's outbox row says (`rules.from_email`), and the alert with it."""
+        state its email's outbox row says (`rules.from_email`), and the alert with it.
+
+        One joined read finds what moved; a write transaction is taken only then (a delivery
+        waiting for a hold, or for its email's next attempt, costs a tick one row of a read)."""
+
+        def moved(conn: Connection) -> list[tuple[DeliveryRow, dict[str, Any], bool]]:
+            found: list[tuple[DeliveryRow, dict[str, Any], bool]] = []
+            for values in conn.execute(_FOLLOWING).mappings():
+                delivery = {name: values[name] for name in _D.c.keys()}
+                row = _row_values(delivery)
+                mail = {name: values[f"mail_{name}"] for name in _MAIL_COLUMNS}
+                state, alert = from_email(mail["status"], int(mail["attempts"]), alert_after=alert_after)
+                update: dict[str, Any] = {"attempts": int(mail["attempts"])}
+                if state == RETRYING:
+                    update["next_attempt_at"] = mail["next_attempt_at"]
+                if state in (RETRYING, FAILED, UNCONFIRMED):
+                    update["error"] = mail["error"]
+                if state in (FAILED, UNCONFIRMED):
+                    update.update(next_attempt_at=None, permanent=True)
+                if state == DELIVERED:
+                    update.update(
+                        next_attempt_at=None,
+                        delivered_at=mail["sent_at"] or now,
+                        receipt=f"email to {mail['to_address']} accepted by the mail server, "
+                        f"Message-ID {mail['message_id']}",
+                    )
+                if state == CANCELLED:
+                    update.update(next_attempt_at=None, cancelled_at=now)
+                if state == row.state and update["attempts"] == row.attempts:
+                    if not (alert and row.alert_due_at is None):
+                        continue
+                update["state"] = state
+                found.append((row, update, alert))
+            return found
 
         def work(conn: Connection) -> list[Changed]:
             changed: list[Changed] = []
-            pending = conn.execute(sa.select(_D).where(_D.c.method == "email", _D.c.state.not_in(FINAL))).all()
-            for found in pending:
-                row = _row(found)
-                mail = conn.execute(sa.select(_E).where(_E.c.idempotency_key == email_key(row.key, row.rounds))).first()
-                if mail is None:  # a delivery recorded without its email: never happens (one transaction)
-                    continue
-                state, alert = from_email(mail.status, int(mail.attempts), alert_after=alert_after)
-                values: dict[str, Any] = {"attempts": int(mail.attempts)}
-                if state == RETRYING:
-                    values["next_attempt_at"] = mail.next_attempt_at
-                if state in (RETRYING, FAILED, UNCONFIRMED):
-                    values["error"] = mail.error
-                if state in (FAILED, UNCONFIRMED):
-                    values.update(next_attempt_at=None, permanent=True)
-                if state == DELIVERED:
-                    values.update(
-                        next_attempt_at=None,
-                        delivered_at=mail.sent_at or now,
-                        receipt=f"email to {mail.to_address} accepted by the mail server, Message-ID {mail.message_id}",
-                    )
-                if state == CANCELLED:
-                    values.update(next_attempt_at=None, cancelled_at=now)
-                if state == row.state and values["attempts"] == row.attempts:
-                    if not (alert and row.alert_due_at is None):
-                        continue
-                _set(conn, row.id, **values, state=state)
+            for row, update, alert in moved(conn):
+                _set(conn, row.id, **update)
                 if alert:
                     _set(conn, row.id, _D.c.alert_due_at.is_(None), alert_due_at=now)
                 changed.append(Changed(row.state, _by_id_in(conn, row.id), row.alert_due_at is not None))
             return changed
 
-        def pending(conn: Connection) -> bool:
-            query = sa.select(_D.c.id).where(_D.c.method == "email", _D.c.state.not_in(FINAL)).limit(1)
-            return conn.execute(query).first() is not None
-
-        return await run_write_if(self.engine, pending, work, [])
+        return await run_write_if(self.engine, lambda conn: bool(moved(conn)), work, [])
 
     async def idle(self) -> bool:
         """Nothing a tick could act on: every delivery final with its alert told, no email
