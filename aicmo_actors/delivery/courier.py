@@ -145,6 +145,7 @@ class Courier(Actor[CourierMessage]):
 
     async def _deliver(self, message: DeliverItem) -> None:
         row = await self.store.deliveries.get(message.idempotency_key)
+        created = False
         if row is None:
             now = self.ctx.clock.now()
             created, row = await self.store.deliveries.record(self._new(message, now), now)
@@ -152,7 +153,10 @@ class Courier(Actor[CourierMessage]):
                 self.ctx.log.info(
                     "delivery recorded", key=row.key, method=row.method, project_id=row.project_id, state=row.state
                 )
-        if row.state in (QUEUED, RETRYING) and row.next_attempt_at is not None:
+        # The first attempt at once; one told again (production's re-tell, a restart) waits for
+        # the tick, which makes every due attempt: a delivery kept for a client on hold is not
+        # claimed for nothing each time it is asked about.
+        if created and row.state in (QUEUED, RETRYING) and row.next_attempt_at is not None:
             if row.next_attempt_at <= self.ctx.clock.now():
                 row = await self._attempt_now(row)
         await self._tell_alerts()

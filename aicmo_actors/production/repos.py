@@ -551,7 +551,9 @@ class ItemsRepo:
                 .order_by(_D.c.created_at, _D.c.key)
             ).all()
             for row in waiting:
-                if due(row.told_at, silence.delivery):
+                if every or rules.resend_due(
+                    row.told_at, now, silence.delivery, since=row.created_at, cap=silence.delivery_cap
+                ):
                     deliveries.append(_delivery(row))
                     if mark:
                         conn.execute(sa.update(_D).where(_D.c.key == row.key).values(told_at=now))

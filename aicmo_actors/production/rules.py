@@ -54,6 +54,10 @@ class Silence:
     review: timedelta = timedelta(hours=6)
     delivery: timedelta = timedelta(hours=1)
     cancel: timedelta = timedelta(minutes=30)
+    #: The longest wait between two tellings of a delivery. A delivery the courier keeps (a
+    #: client on hold, a webhook retrying, a failure waiting for a person) is told again after
+    #: as long as it has waited so far (1 h, 1 h, 2 h, 4 h...), at most this.
+    delivery_cap: timedelta = timedelta(days=1)
 
 
 def item_id(project_id: uuid.UUID | str, period: int, key: str) -> uuid.UUID:
@@ -144,9 +148,25 @@ def after_delivery(methods: Sequence[str], delivered: Iterable[str]) -> bool:
     return set(methods) <= set(delivered)
 
 
-def resend_due(told_at: datetime | None, now: datetime, silence: timedelta) -> bool:
-    """A command never told (None), or told `silence` ago without an answer: tell it again."""
-    return told_at is None or now - told_at >= silence
+def resend_due(
+    told_at: datetime | None,
+    now: datetime,
+    silence: timedelta,
+    *,
+    since: datetime | None = None,
+    cap: timedelta | None = None,
+) -> bool:
+    """A command never told (None), or told `silence` ago without an answer: tell it again.
+
+    With `since` (when it was first told) and `cap`, the wait doubles: after `silence`, then
+    after as long as the command had been waiting when it was last told, at most `cap`. A
+    command the other side keeps for days is then told about 20 times, not once an hour."""
+    if told_at is None:
+        return True
+    wait = silence
+    if since is not None and cap is not None:
+        wait = min(max(silence, told_at - since), max(silence, cap))
+    return now - told_at >= wait
 
 
 def batches(items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:

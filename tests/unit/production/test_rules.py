@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -120,3 +121,20 @@ def test_deadline_and_waiting_for() -> None:
     )
     counts = {"delivered": 3, "in_review": 2, "drafting": 3}
     assert texts.waiting_for(8, counts) == "3 of 8 items delivered; 3 being drafted; 2 in client review"
+
+
+def test_a_delivery_kept_waiting_is_told_again_less_and_less_often() -> None:
+    start = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    silence, cap = timedelta(hours=1), timedelta(days=1)
+    told, now, tellings = start, start, []
+    while now < start + timedelta(days=6):
+        now += timedelta(hours=1)  # hourly ticks
+        if rules.resend_due(told, now, silence, since=start, cap=cap):
+            tellings.append(int((now - start).total_seconds() // 3600))
+            told = now
+    # 1 h, then as long again as it has waited, then at most a day apart.
+    assert tellings[:7] == [1, 2, 4, 8, 16, 32, 56]
+    assert all(b - a == 24 for a, b in itertools.pairwise(tellings[5:]))
+    assert len(tellings) < 12
+    # Without `since` it is the plain silence, as before.
+    assert rules.resend_due(start, start + silence, silence, cap=cap)
