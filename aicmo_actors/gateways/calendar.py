@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
+if TYPE_CHECKING:
+    import holidays
 
 
 class UnknownCountry(ValueError):
@@ -20,6 +22,8 @@ class UnknownCountry(ValueError):
 
 @lru_cache(maxsize=256)
 def _holidays(country: str, year: int) -> holidays.HolidayBase:
+    import holidays  # on first use: importing it takes about 0.1 s, at every start of the service
+
     try:
         return holidays.country_holidays(country.upper(), years=year)
     except NotImplementedError as exc:

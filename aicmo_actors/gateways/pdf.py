@@ -5,15 +5,25 @@ fpdf2's built-in Helvetica is small and fast but prints Latin-1 only; a document
 characters (a client's name in Polish, Greek, Japanese) embeds DejaVu Sans (Debian's
 `fonts-dejavu-core`) instead, and whatever that font has no glyph for is printed as "?" rather
 than failing the document. `FontPdf` is the base every module's PDF class derives from.
+
+fpdf2 is imported by the first document drawn, not with this module: it takes about 0.2 s, and
+every start of the service (which imports the modules' PDF classes) would pay it. `FontPdf`
+derives from fpdf2's `FPDF` for the type checker; at run time the class of a document is made on
+first use, its own class with `FPDF` as the last base (`_drawable`), so a subclass is written,
+instantiated and behaves as a direct subclass of `FPDF` would.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Self, TypeVar, cast
 
-from fpdf import FPDF
+if TYPE_CHECKING:
+    from fpdf import FPDF as _Fpdf
+else:
+    _Fpdf = object  # FPDF itself is added as a base on the first document (`_drawable`)
 
 #: Where a Unicode font is looked for (regular, bold), first found wins.
 FONT_CANDIDATES: tuple[tuple[str, str], ...] = (
@@ -50,11 +60,16 @@ def fonts_for(texts: Iterable[str]) -> tuple[str, str] | None:
     return None if latin1(texts) else font_files()
 
 
-class FontPdf(FPDF):
+class FontPdf(_Fpdf):
     """An A4 document in Helvetica, or in the Unicode font when `fonts` names one."""
 
     #: Characters `clean` keeps although no font has a glyph for them.
     KEEP = "\n\t"
+
+    def __new__(cls, *args: object, **kwargs: object) -> Self:
+        # An instance of `cls` with FPDF as its last base (see the module); __init__ then runs as usual.
+        drawable: type[Self] = _drawable(cls)
+        return object.__new__(drawable)  # (FPDF has no __new__ of its own)
 
     def __init__(self, fonts: tuple[str, str] | None) -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
@@ -73,6 +88,21 @@ class FontPdf(FPDF):
         # The regular face: the bold one has the same coverage.
         cmap: dict[int, str] = getattr(self.fonts[FAMILY], "cmap", {})
         return "".join(c if c in self.KEEP or ord(c) in cmap else "?" for c in text)
+
+
+_Pdf = TypeVar("_Pdf", bound=FontPdf)
+
+
+@cache
+def _drawable(cls: type[_Pdf]) -> type[_Pdf]:
+    """`cls` with fpdf2's `FPDF` as its last base (`cls` itself when it has it already): its
+    methods come first, as in a class written `class X(FontPdf)` over `class FontPdf(FPDF)`."""
+    from fpdf import FPDF
+
+    if issubclass(cls, FPDF):
+        return cls
+    namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__}
+    return cast("type[_Pdf]", type(cls.__name__, (cls, FPDF), namespace))
 
 
 __all__ = ["FAMILY", "FONT_CANDIDATES", "FontPdf", "font_files", "fonts_for", "latin1"]

@@ -13,20 +13,23 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import idna
-import phonenumbers
-import pyphen  # type: ignore[import-untyped]
 from email_validator import EmailNotValidError, validate_email
-from rapidfuzz import fuzz
 
 from aicmo_actors.qc import spelling, texts
 from aicmo_actors.qc.prose import URL_OR_EMAIL, Draft, excerpt, parse, words
 from contracts.clients import ClientInfo
 from contracts.qc import Finding
 from contracts.strategy import PlannedItem
+
+# phonenumbers, pyphen and rapidfuzz are imported by the checks that use them, on first use
+# (together about 20 ms that every start of the service would pay, QC or not).
+if TYPE_CHECKING:
+    import phonenumbers
+    import pyphen  # type: ignore[import-untyped]
 
 Severity = Literal["error", "warning"]
 ERROR: Severity = "error"
@@ -347,16 +350,22 @@ def check_addresses(draft: Draft, brief: Mapping[str, str], client: ClientInfo) 
 
 
 def _region(country: str) -> str | None:
+    import phonenumbers
+
     region = country.upper()
     return region if region in phonenumbers.SUPPORTED_REGIONS else None
 
 
 def _numbers(text: str, region: str | None) -> Iterator[phonenumbers.PhoneNumberMatch]:
+    import phonenumbers
+
     yield from phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID)
 
 
 def check_phones(draft: Draft, brief: Mapping[str, str], client: ClientInfo) -> Iterator[Finding]:
     """A phone number (phonenumbers, in the client's country's format) must be one the brief publishes."""
+    import phonenumbers
+
     region = _region(client.country)
     e164 = phonenumbers.PhoneNumberFormat.E164
     published = {phonenumbers.format_number(m.number, e164) for m in _numbers(_brief_text(brief), region)}
@@ -537,6 +546,8 @@ _PYPHEN_LANG = {"en": "en_US"}
 
 @cache
 def _hyphenator(language: str) -> pyphen.Pyphen | None:
+    import pyphen  # type: ignore[import-untyped]
+
     lang = _PYPHEN_LANG.get(language, language)
     return pyphen.Pyphen(lang=lang) if lang in pyphen.LANGUAGES else None
 
@@ -603,6 +614,8 @@ def normalised(title: str, text: str) -> str:
 def check_duplicates(draft: Draft, earlier: Iterable[Earlier]) -> Iterator[Finding]:
     """A draft whose words are `DUPLICATE_RATIO`% or more the same as an earlier deliverable's
     (rapidfuzz `ratio`) is an error naming the closest one."""
+    from rapidfuzz import fuzz
+
     mine = " ".join(w.lower() for w in words(f"{draft.title}\n{draft.body}"))
     if not mine:
         return

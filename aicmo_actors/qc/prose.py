@@ -12,9 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 HEADING, PARAGRAPH = "heading", "paragraph"
 
@@ -56,6 +58,8 @@ def _sentence(text: str) -> str:
 
 @cache
 def _parser() -> MarkdownIt:
+    from markdown_it import MarkdownIt  # on first use: ~12 ms at every start of the service
+
     return MarkdownIt("commonmark")
 
 

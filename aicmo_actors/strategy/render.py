@@ -24,7 +24,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from fpdf.fonts import FontFace
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
@@ -106,6 +105,8 @@ def _paragraph(pdf: _PlanPdf, text: str, size: float = 10) -> None:
 
 
 def _table(pdf: _PlanPdf, header: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[int]) -> None:
+    from fpdf.fonts import FontFace  # fpdf2 loads with the first document (see gateways.pdf)
+
     pdf.set_font(pdf.family_name, "", 9)
     with pdf.table(
         col_widths=tuple(widths),
