@@ -126,15 +126,18 @@ def write_sent_mail(outbox: Path, deliveries: list[Any]) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from aicmo_actors.simulation.world import Behaviour
+    from aicmo_actors.cli.startup import imports_without_gc
+
+    with imports_without_gc():
+        from aicmo_actors.cli.main import load_settings
+        from aicmo_actors.runtime.logging import configure_logging
+        from aicmo_actors.simulation.invariants import INVARIANTS
+        from aicmo_actors.simulation.run import simulate
+        from aicmo_actors.simulation.world import Behaviour
 
     # A cleaned list (half a percent of hard bounces), so the month plays out; the
     # simulation tests use dirtier lists to show the auto-pause.
     behaviour = Behaviour(hard_bounce=0.005, soft_bounce=0.01)
-    from aicmo_actors.cli.main import load_settings
-    from aicmo_actors.runtime.logging import configure_logging
-    from aicmo_actors.simulation.invariants import INVARIANTS
-    from aicmo_actors.simulation.run import simulate
 
     # The funnel is the demo's output; the actors' info logs would bury it (AICMO_LOG_LEVEL=info shows them).
     settings = load_settings()

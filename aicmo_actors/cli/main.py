@@ -130,9 +130,12 @@ def _undecodable_setting(exc: SettingsError) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import anyio
+    from aicmo_actors.cli.startup import imports_without_gc
 
-    from aicmo_actors.cli.service import serve
+    with imports_without_gc():
+        import anyio
+
+        from aicmo_actors.cli.service import serve
 
     settings = load_settings(seed=args.seed, tick_interval_s=args.tick)
 

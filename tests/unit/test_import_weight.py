@@ -50,3 +50,19 @@ def test_a_pdf_class_is_an_fpdf_document_with_its_own_methods_first() -> None:
     document.set_compression(False)
     document.add_page()
     assert b"(page 1)" in bytes(document.output())
+
+
+def test_the_service_is_loaded_with_the_collector_off_then_frozen_and_the_collector_back_on() -> None:
+    code = (
+        "import gc, json\n"
+        "from aicmo_actors.cli.startup import imports_without_gc\n"
+        "seen = []\n"
+        "gc.callbacks.append(lambda phase, info: seen.append(info['generation']) if phase == 'start' else None)\n"
+        "with imports_without_gc():\n"
+        "    import aicmo_actors.cli.service\n"
+        "print(json.dumps({'collections': len(seen), 'frozen': gc.get_freeze_count(), 'on': gc.isenabled()}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    found = json.loads(done.stdout)
+    assert found["collections"] == 0 and found["on"]
+    assert found["frozen"] > 100_000  # the modules' objects, out of every later collection's way
