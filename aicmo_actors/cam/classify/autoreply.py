@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from email.message import Message
 
-from aicmo_actors.cam.classify.parse import header
+from aicmo_actors.cam.classify.parse import AnyCase, header
 from aicmo_actors.cam.classify.reasons import find_reply_code, find_status, reason_from
 from contracts.cam import BounceReason
 
@@ -46,7 +46,7 @@ SUBJECT_ANY = re.compile(
     re.I,
 )
 #: Body phrases of an absence notice.
-BODY = re.compile(
+BODY = AnyCase(
     r"\bout of (?:the )?office\b|"
     r"\b(?:i am|i'm|i will be|i'll be|i shall be)\s+(?:currently\s+|now\s+)?"
     r"(?:away|out|off|travell?ing|attending|at a conference|"
@@ -77,7 +77,6 @@ BODY = re.compile(
     r"ik ben (?:afwezig|met vakantie|niet op kantoor|niet aanwezig)|buiten kantoor|"
     r"sono (?:fuori ufficio|in ferie|assente)|fuori (?:dall')?ufficio|"
     r"estou (?:fora|de f[ée]rias|ausente)|fora do escrit[óo]rio",
-    re.I,
 )
 #: The person is gone for good: still an auto-reply, but a human should see it.
 LEFT = re.compile(
@@ -160,7 +159,7 @@ def auto_reply_evidence(msg: Message, subject: str, text: str, sent: date | None
         weak.append("X-MS-Exchange-Inbox-Rules-Loop (an inbox rule answered)")
     head = text[:4000]
     lowered = head.lower()  # the phrases are kept in lower case: found in the lower-cased text alike
-    body, source = (_LOWER_BODY, lowered) if len(lowered) == len(head) else (BODY, head)
+    body, source = (BODY.lower, lowered) if len(lowered) == len(head) else (BODY.ignoring_case(), head)
     phrases = list(dict.fromkeys(" ".join(m.group(0).lower().split()) for m in body.finditer(source)))
     prefix = SUBJECT_PREFIX.search(subject)
     anywhere = prefix or SUBJECT_ANY.search(subject)
@@ -363,24 +362,20 @@ WEEKDAYS: dict[str, int] = {
 _MONTH = "|".join(sorted(map(re.escape, MONTHS), key=len, reverse=True))
 _WEEKDAY = "|".join(sorted(map(re.escape, WEEKDAYS), key=len, reverse=True))
 _LEAD = rf"(?:(?:{_WEEKDAY})\.?,?\s+(?:(?:the|den|le|el|il)\s+)?)?"
-DATE_TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("iso", re.compile(rf"{_LEAD}\b(\d{{4}})-(\d{{1,2}})-(\d{{1,2}})\b", re.I)),
-    ("numeric", re.compile(rf"{_LEAD}\b(\d{{1,2}})([./])(\d{{1,2}})(?:\2(\d{{4}}|\d{{2}}))?\b\.?(?![./]?\d)", re.I)),
+#: Written in lower case (only digits and lower-cased names are read from a match): matched
+#: against the lower-cased text (`AnyCase`).
+DATE_TOKENS: tuple[tuple[str, AnyCase], ...] = (
+    ("iso", AnyCase(rf"{_LEAD}\b(\d{{4}})-(\d{{1,2}})-(\d{{1,2}})\b")),
+    ("numeric", AnyCase(rf"{_LEAD}\b(\d{{1,2}})([./])(\d{{1,2}})(?:\2(\d{{4}}|\d{{2}}))?\b\.?(?![./]?\d)")),
     (
         "day_month",
-        re.compile(
-            rf"{_LEAD}\b(\d{{1,2}})(?:st|nd|rd|th|er|º|°|\.)?\s*(?:de\s+|of\s+)?({_MONTH})\b\.?(?:,?\s*(?:de\s+)?(\d{{4}}))?",
-            re.I,
+        AnyCase(
+            rf"{_LEAD}\b(\d{{1,2}})(?:st|nd|rd|th|er|º|°|\.)?\s*(?:de\s+|of\s+)?({_MONTH})\b\.?(?:,?\s*(?:de\s+)?(\d{{4}}))?"
         ),
     ),
-    ("month_day", re.compile(rf"{_LEAD}\b({_MONTH})\b\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s*(\d{{4}}))?", re.I)),
-    ("weekday", re.compile(rf"\b({_WEEKDAY})\b", re.I)),
+    ("month_day", AnyCase(rf"{_LEAD}\b({_MONTH})\b\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s*(\d{{4}}))?")),
+    ("weekday", AnyCase(rf"\b({_WEEKDAY})\b")),
 )
-#: BODY for lower-cased text (written in lower case).
-_LOWER_BODY = re.compile(BODY.pattern)
-#: DATE_TOKENS for lower-cased text (written in lower case; only digits and lower-cased names
-#: are read from a match): without IGNORECASE the engine skips positions by their first character.
-_LOWER_DATE_TOKENS = tuple((kind, re.compile(pattern.pattern)) for kind, pattern in DATE_TOKENS)
 #: Words before a date that say the person is back on it.
 BACK = re.compile(
     r"(?:\bback|\breturn(?:ing|s)?|\bi(?:'ll| will) return|\bin the office|\bat work|\bin office|"
@@ -465,7 +460,10 @@ def _dates(text: str, sent: date | None, us_style: bool) -> list[_Found]:
     taken: list[tuple[int, int]] = []
     found: list[_Found] = []
     lowered = text.lower()
-    source, tokens = (lowered, _LOWER_DATE_TOKENS) if len(lowered) == len(text) else (text, DATE_TOKENS)
+    if len(lowered) == len(text):
+        source, tokens = lowered, tuple((kind, pattern.lower) for kind, pattern in DATE_TOKENS)
+    else:
+        source, tokens = text, tuple((kind, pattern.ignoring_case()) for kind, pattern in DATE_TOKENS)
     for kind, pattern in tokens:
         for match in pattern.finditer(source):
             start, end = match.span()

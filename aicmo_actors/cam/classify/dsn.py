@@ -46,7 +46,14 @@ from aicmo_actors.cam.classify.parse import (
     parse_message,
     part_text,
 )
-from aicmo_actors.cam.classify.reasons import find_reply_code, find_status, reason_from, required_words, smtp_phase
+from aicmo_actors.cam.classify.reasons import (
+    compile_reading,
+    find_reply_code,
+    find_status,
+    reason_from,
+    required_words,
+    smtp_phase,
+)
 from contracts.cam import BounceReason
 
 __all__ = [
@@ -197,10 +204,12 @@ WEAK_BODY = re.compile(
     re.I,
 )
 _LOWER_WEAK_BODY = re.compile(WEAK_BODY.pattern)
-_LOWER_UNDELIVERED = re.compile(UNDELIVERED_TEXT.pattern)
+_LOWER_UNDELIVERED = compile_reading(UNDELIVERED_TEXT.pattern)
 #: Words every match of UNDELIVERED_TEXT holds (its phrases in ten languages make it slow to run
 #: over a text that holds none of them, which is nearly every text).
 _UNDELIVERED_WORDS = required_words(_LOWER_UNDELIVERED)
+#: The ASCII ones of such words, by the id of the words (`_words`).
+_ASCII_WORDS = {id(_UNDELIVERED_WORDS): tuple(w for w in _UNDELIVERED_WORDS or () if w.isascii())}
 
 
 def _words(
@@ -216,8 +225,11 @@ def _words(
     if len(lowered) != len(text):
         match = pattern.search(text)
         return match.group(0) if match else None
-    if needed is not None and not any(word in lowered for word in needed):
-        return None
+    if needed is not None:
+        if lowered.isascii():  # it holds none of the words in other scripts
+            needed = _ASCII_WORDS.get(id(needed)) or tuple(w for w in needed if w.isascii())
+        if not any(word in lowered for word in needed):
+            return None
     match = lower.search(lowered)
     return text[match.start() : match.end()] if match else None
 
@@ -871,9 +883,10 @@ _INLINE_MSGID = re.compile(r"^[ \t>]*message-id:[ \t]*(<[^<>\s@]+@[^<>\s]+>)", r
 
 
 def _headers_of(part: Message) -> Message | None:
-    """The header block of a message/rfc822 or text/rfc822-headers part."""
+    """The header block of a message/rfc822 or text/rfc822-headers part (or of message/partial,
+    where some forwarding services return the original's headers)."""
     ctype = content_type(part)
-    if ctype in {"message/rfc822", "message/global"}:
+    if ctype in {"message/rfc822", "message/global", "message/partial"}:
         try:
             payload = part.get_payload()
         except Exception:

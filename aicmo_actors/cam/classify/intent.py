@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from aicmo_actors.cam.classify.parse import addresses
-from aicmo_actors.cam.classify.reasons import required_words
+from aicmo_actors.cam.classify.reasons import compile_reading, required_words
 
 __all__ = [
     "Intent",
@@ -31,7 +31,7 @@ __all__ = [
 
 
 def _any(*patterns: str) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.I)
+    return compile_reading("|".join(f"(?:{p})" for p in patterns), re.I)
 
 
 UNSUBSCRIBE = _any(

@@ -1,4 +1,4 @@
-"""Reading whatever a mail server hands us: stdlib `email` with `policy.default`, made robust.
+"""Reading whatever a mail server hands us: the stdlib `email` parser, made robust.
 
 Line ends are normalised first (LF, CRLF or a lone CR), so a message saved on any system
 parses the same. Headers are read from their raw form and decoded here (RFC 2047 words,
@@ -20,12 +20,13 @@ import itertools
 import re
 from collections.abc import Iterator
 from email import message_from_bytes
+from email._policybase import Compat32  # as email.policy has it, without its header registry
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
-from email.policy import EmailPolicy
 from typing import Any
 
 __all__ = [
+    "AnyCase",
     "body_text",
     "decode_bytes",
     "first_address",
@@ -42,6 +43,31 @@ __all__ = [
 ]
 
 _LINE_ENDS = re.compile(rb"\r\n|\r|\n")
+
+
+class AnyCase:
+    """A pattern written in lower case, for text in any case.
+
+    `lower` is compiled at once and is matched against the lower-cased text: without IGNORECASE
+    the regex engine skips positions by their first character. A text that lower-casing would
+    lengthen (a Turkish "İ" becomes two characters, so the places of the lower-cased text are not
+    the text's) is matched as it is by `ignoring_case()`, the IGNORECASE twin, compiled the first
+    time such a text comes: compiling a long alternation under IGNORECASE costs milliseconds.
+    """
+
+    __slots__ = ("_ignoring_case", "lower", "pattern")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self.lower = re.compile(pattern)
+        self._ignoring_case: re.Pattern[str] | None = None
+
+    def ignoring_case(self) -> re.Pattern[str]:
+        if self._ignoring_case is None:
+            self._ignoring_case = re.compile(self.pattern, re.I)
+        return self._ignoring_case
+
+
 #: Header values handed to the stdlib's structured parsers (Content-Type ...) are cut here.
 MAX_PARSED_HEADER = 8192
 #: Longer header values are not RFC 2047 decoded (the stdlib decoder is quadratic in them).
@@ -59,29 +85,73 @@ def normalise_line_ends(raw: bytes) -> bytes:
     return _LINE_ENDS.sub(b"\n", raw) if b"\r" in raw else raw
 
 
-class _RememberingPolicy(EmailPolicy):
-    """`policy.default`, except that a header value is parsed once.
+class _ParsedMessage(EmailMessage):
+    """An `EmailMessage` that finds a header field through an index of each name's first field.
 
-    The default policy parses a header into its structured object on every fetch, and the
-    parser and the part helpers fetch Content-Type a dozen times per message: that was
-    half of the classifier's time. Header objects are immutable, so the same (name, raw
-    value) can share one.
+    The parser and `get_payload` ask for Content-Type and Content-Transfer-Encoding a dozen
+    times per part, and the stdlib's `get` lower-cases every field name each time (and the
+    policy reads the value again). The index is rebuilt when the fields change (their number,
+    or the name at a place), and a value is read again when its field was replaced."""
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        fields = self._headers  # type: ignore[attr-defined]
+        wanted = name.lower()
+        index = self.__dict__.get("_first_field")
+        if index is None or index[0] != len(fields):
+            index = self.__dict__["_first_field"] = _field_index(fields)
+        place = index[1].get(wanted)
+        if place is not None and fields[place][0].lower() != wanted:  # changed in place: read again
+            index = self.__dict__["_first_field"] = _field_index(fields)
+            place = index[1].get(wanted)
+        if place is None:
+            return failobj
+        field = fields[place]
+        fetched = index[2].get(wanted)
+        if fetched is None or fetched[0] is not field:
+            fetched = index[2][wanted] = (field, self.policy.header_fetch_parse(*field))
+        return fetched[1]
+
+    def get_content_type(self) -> str:
+        """The stdlib's, read once per Content-Type value (the parser asks it again and again)."""
+        value = self.get("content-type")
+        if value is None:
+            return self.get_default_type()
+        known = self.__dict__.get("_content_type")
+        if known is None or known[0] is not value:
+            ctype = str(value).partition(";")[0].strip().lower()
+            known = self.__dict__["_content_type"] = (value, ctype if ctype.count("/") == 1 else "text/plain")
+        return known[1]
+
+
+def _field_index(fields: list[tuple[str, str]]) -> tuple[int, dict[str, int], dict[str, tuple[Any, Any]]]:
+    """(how many fields, the place of each name's first field, the values read so far)."""
+    first: dict[str, int] = {}
+    for place, (key, _value) in enumerate(fields):
+        first.setdefault(key.lower(), place)
+    return len(fields), first, {}
+
+
+class _ReadingPolicy(Compat32):
+    """The parser's policy: compat32's plain header strings, in `EmailMessage` objects.
+
+    The parser and the part helpers only ask for Content-Type, Content-Transfer-Encoding and
+    their parameters (every other header is read raw, `header`), and `policy.default`'s header
+    registry parsed each of them into a structured object first: a quarter of the classifier's
+    time on messages it had not seen. Values are cut at MAX_PARSED_HEADER: the stdlib's
+    parameter parsing is quadratic in the length of a value (it re-slices the rest of the
+    value for every parameter), and a real Content-Type is far shorter.
     """
 
+    message_factory = _ParsedMessage
+
     def header_fetch_parse(self, name: str, value: str) -> Any:
-        if hasattr(value, "name"):
-            return value
-        # The stdlib's parameter parsing is quadratic in the length of a value (it re-slices
-        # the rest of the value for every parameter): a real Content-Type is far shorter.
-        return _parsed_header(self, name.lower(), value[:MAX_PARSED_HEADER])
+        value = value[:MAX_PARSED_HEADER]
+        if name.lower() == "content-transfer-encoding":
+            value = value.strip()  # "base64 " is base64, as the header registry read it
+        return super().header_fetch_parse(name, value)
 
 
-@functools.lru_cache(maxsize=4096)
-def _parsed_header(policy_: EmailPolicy, name: str, value: str) -> Any:
-    return EmailPolicy.header_fetch_parse(policy_, name, value)
-
-
-POLICY = _RememberingPolicy()
+POLICY = _ReadingPolicy()
 
 
 def parse_message(raw: bytes) -> EmailMessage:
@@ -261,6 +331,8 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
 
 def _unescape(value: str) -> str:
     """A string holding surrogate-escaped raw bytes (8-bit headers) as proper text."""
+    if value.isascii() and "\x1b" not in value:  # nearly every header: nothing to do
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -322,13 +394,19 @@ def raw_headers(msg: Message, name: str) -> list[str]:
 
 
 def header(msg: Message, name: str) -> str:
-    """The first `name` header as one line of text, '' when missing (never raises)."""
-    fields = _headers_of(msg)
-    wanted = name.lower()
-    text = fields.decoded.get(wanted)
+    """The first `name` header as one line of text, '' when missing (never raises).
+
+    Kept under the name as asked too: the rules ask for a few names, spelled the same way,
+    dozens of times per message."""
+    fields = msg.__dict__.get("_classify_headers") or _headers_of(msg)
+    text = fields.decoded.get(name)
     if text is None:
-        values = fields.raw.get(wanted)
-        text = fields.decoded[wanted] = " ".join(_decode_words(values[0]).split()) if values else ""
+        wanted = name.lower()
+        text = fields.decoded.get(wanted)
+        if text is None:
+            values = fields.raw.get(wanted)
+            text = fields.decoded[wanted] = " ".join(_decode_words(values[0]).split()) if values else ""
+        fields.decoded[name] = text
     return text
 
 
@@ -340,17 +418,34 @@ def content_type(part: Message) -> str:
 
     Read from the raw header (the header registry is slow and this runs on every part).
     """
-    match = _CTYPE.match(header(part, "Content-Type"))
-    return match.group(1).lower() if match else "text/plain"
+    fields = part.__dict__.get("_classify_headers") or _headers_of(part)
+    found = fields.decoded.get(_CTYPE_KEY)
+    if found is None:
+        match = _CTYPE.match(header(part, "Content-Type"))
+        found = fields.decoded[_CTYPE_KEY] = match.group(1).lower() if match else "text/plain"
+    return found
+
+
+#: Where `content_type` and `content_param` keep what they read (no header name holds a space).
+_CTYPE_KEY = " content-type"
+_PARAM_KEY = " param "
+
+
+@functools.cache
+def _param_pattern(param: str) -> re.Pattern[str]:
+    return re.compile(rf";\s*{re.escape(param)}\s*=\s*(?:\"([^\"]*)\"|([^\s;]+))", re.I)
 
 
 def content_param(part: Message, param: str) -> str:
     """A Content-Type parameter (e.g. report-type, charset), lower case, '' when missing."""
-    value = header(part, "Content-Type")
-    match = re.search(rf";\s*{re.escape(param)}\s*=\s*(?:\"([^\"]*)\"|([^\s;]+))", value, re.I)
-    if not match:
-        return ""
-    return (match.group(1) if match.group(1) is not None else match.group(2)).strip().lower()
+    fields = part.__dict__.get("_classify_headers") or _headers_of(part)
+    key = _PARAM_KEY + param
+    found = fields.decoded.get(key)
+    if found is None:
+        match = _param_pattern(param).search(header(part, "Content-Type"))
+        found = "" if not match else (match.group(1) if match.group(1) is not None else match.group(2)).strip().lower()
+        fields.decoded[key] = found
+    return found
 
 
 def _is_attachment(part: Message) -> bool:
@@ -359,10 +454,9 @@ def _is_attachment(part: Message) -> bool:
 
 
 def _children(part: Message) -> list[Message]:
-    try:
-        payload = part.get_payload()
-    except Exception:
-        return []
+    # What `get_payload()` returns for a multipart, read without it: for any other part it
+    # reads the transfer encoding and the charset, to return a text we do not want here.
+    payload = getattr(part, "_payload", None)
     if isinstance(payload, list):
         return [p for p in payload if isinstance(p, Message)]
     return []
@@ -406,7 +500,15 @@ def _meta_charset(payload: bytes) -> str | None:
 
 
 def part_text(part: Message) -> str:
-    """The decoded text of one part, by `decode_bytes` (never raises)."""
+    """The decoded text of one part, by `decode_bytes` (never raises). Decoded once per part:
+    the readers of a message (its text, a report's text, a complaint's) ask for the same parts."""
+    found = part.__dict__.get("_classify_text")
+    if found is None:
+        found = part.__dict__["_classify_text"] = _part_text(part)
+    return found
+
+
+def _part_text(part: Message) -> str:
     try:
         payload = part.get_payload(decode=True)
     except Exception:

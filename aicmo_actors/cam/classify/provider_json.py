@@ -14,7 +14,6 @@ linear `json` decoder; bad or hostile JSON makes the notice `unreadable`, never 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
@@ -90,6 +89,8 @@ def _list(value: Any, limit: int = MAX_RECIPIENTS) -> list[Any]:
 
 def _decode(text: str) -> dict[str, Any] | None:
     """The JSON object `text` starts with (what follows it, SNS's footer, is ignored)."""
+    import json  # only a message that looks like a provider's notification gets here
+
     try:
         value, _end = json.JSONDecoder(strict=False).raw_decode(text)
     except (ValueError, RecursionError, MemoryError):

@@ -36,12 +36,14 @@ import re
 from typing import Any
 
 from aicmo_actors.cam.classify.languages import phrases_for
+from aicmo_actors.cam.classify.parse import AnyCase
 from contracts.cam import ADDRESS_DEAD_REASONS, SENDING_SIDE_REASONS, BounceReason, ReplyCategory
 
 R = BounceReason
 
 __all__ = [
     "category_for",
+    "compile_reading",
     "find_reply_code",
     "find_status",
     "is_permanent",
@@ -52,6 +54,101 @@ __all__ = [
 ]
 
 
+#: The standard library's own reading of a pattern (`required_words`), read only; private modules,
+#: so any surprise there only turns the shortcut off.
+try:
+    _sre: Any = importlib.import_module("re._constants")
+    _sre_parser: Any = importlib.import_module("re._parser")
+    _sre_compiler: Any = importlib.import_module("re._compiler")
+except ImportError:  # pragma: no cover - Python 3.11 has them
+    _sre = _sre_parser = _sre_compiler = None
+
+
+def _required(items: Any) -> set[str] | None:
+    """Strings one of which every match of the parsed pattern `items` contains (None: unknown).
+
+    Read from the parsed pattern: a run of literal characters is required where it is not
+    optional; a group or an alternation gives what each of its branches requires; a repeat
+    at least once gives what its body requires. Of several required items, the one with the
+    longest strings is kept.
+    """
+    found: list[set[str]] = []
+    run = ""
+    for op, value in items:
+        if op is _sre.LITERAL:
+            run += chr(value)
+            continue
+        if op is _sre.AT:  # \b, ^, $: zero width, the literal run goes on
+            continue
+        if run:
+            found.append({run})
+            run = ""
+        needed: set[str] | None = None
+        if op is _sre.SUBPATTERN:
+            needed = _required(value[3])
+        elif op is _sre.ATOMIC_GROUP:
+            needed = _required(value)
+        elif op is _sre.BRANCH:
+            needed = set()
+            for branch in value[1]:
+                each = _required(branch)
+                if each is None:
+                    needed = None
+                    break
+                needed |= each
+        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT) and value[0] >= 1:
+            needed = _required(value[2])
+        if needed:
+            found.append(needed)
+    if run:
+        found.append({run})
+    return max(found, key=lambda s: (min(map(len, s)), -len(s))) if found else None
+
+
+def _words(needed: set[str] | None) -> tuple[str, ...] | None:
+    return tuple(sorted(needed)) if needed and all(needed) else None
+
+
+#: `required_words` of the patterns `compile_reading` compiled, by id (they live as long as the module).
+_READ: dict[int, tuple[str, ...] | None] = {}
+
+
+def required_words(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
+    """What a match of `pattern` (case-sensitive) always contains: a cheap test (`in`) that it
+    cannot match; None when the pattern could not be read so (then it is always tried)."""
+    if id(pattern) in _READ:
+        return _READ[id(pattern)]
+    try:
+        return _words(_required(_sre_parser.parse(pattern.pattern, pattern.flags)))
+    except Exception:  # a private parser of the standard library: never let it break matching
+        return None
+
+
+def compile_reading(source: str, flags: int = 0) -> re.Pattern[str]:
+    """`re.compile(source, flags)`, with its `required_words` read from the same parse.
+
+    The stdlib's compiler parses the source and then generates the code; doing its two steps
+    here (as `re._compiler.compile` does) spares a second parse of the classifier's longest
+    alternations, a tenth of its import. Any surprise in the private modules falls back to
+    `re.compile` (and `required_words` then parses on its own)."""
+    flags = int(flags)  # a RegexFlag would make every flag test of the compiler an enum operation
+    try:
+        parsed = _sre_parser.parse(source, flags)
+        needed = _words(_required(parsed))
+        state = parsed.state
+        index_group: list[str | None] = [None] * state.groups
+        for name, index in state.groupdict.items():
+            index_group[index] = name
+        code = _sre_compiler._code(parsed, flags)
+        pattern: re.Pattern[str] = _sre_compiler._sre.compile(
+            source, flags | state.flags, code, state.groups - 1, state.groupdict, tuple(index_group)
+        )
+    except Exception:  # pragma: no cover - the private modules changed: the plain way
+        return re.compile(source, flags)
+    _READ[id(pattern)] = needed
+    return pattern
+
+
 def _rules(*pairs: tuple[BounceReason, str]) -> tuple[tuple[BounceReason, re.Pattern[str]], ...]:
     """Each reason's pattern, with its phrases in other languages (`languages.PHRASES`) after its own.
 
@@ -60,7 +157,7 @@ def _rules(*pairs: tuple[BounceReason, str]) -> tuple[tuple[BounceReason, re.Pat
     under IGNORECASE, and the rules are the classifier's most used patterns.
     """
     return tuple(
-        (reason, re.compile("|".join(p for p in (pattern, phrases_for(reason)) if p))) for reason, pattern in pairs
+        (reason, compile_reading("|".join(p for p in (pattern, phrases_for(reason)) if p))) for reason, pattern in pairs
     )
 
 
@@ -78,7 +175,16 @@ SPECIFIC_TEXT = _rules(
         r"rejected by the (?:list )?moderator|post by non-?member|(?:members|subscribers)[- ]only (?:mailing )?list|"
         r"non-?members are not allowed|may not have permission to post|group you tried to contact|"
         r"(?:list|group) (?:is )?not (?:accepting|open to) (?:posts|posting|messages)|"
-        r"rejected by (?:the recipient's |a |the )?sieve|by sieve, a mail filtering language|\bsieve (?:filter|script)",
+        r"rejected by (?:the recipient's |a |the )?sieve|by sieve, a mail filtering language|\bsieve (?:filter|script)|"
+        r"closed mailing list|members-only list|not subscribed to this group|"
+        # Exchange Online: a group that takes mail only from its organisation or an allow list.
+        r"sendernotauthenticatedforgroup|not authenticated when sending to this group|"
+        r"only accepts messages from people (?:in|within) its organi[sz]ation|delivery restriction check failed|"
+        # The recipient's own rules: an allow list, preferences, the person blocking us.
+        r"only accepting mail from specific (?:e-?mail )?addresses|isn't on the recipient's list of senders|"
+        r"refused due to recipient preferences|recipient's (?:preferences|privacy settings)|"
+        r"message rejected due to user rules|you have been blocked by the recipient|refuse to receive mail|"
+        r"due to extended inactivity new mail is not currently being accepted",
     ),
     # Our authentication (SPF, DKIM, DMARC): a problem of our sending.
     (
@@ -102,7 +208,7 @@ SPECIFIC_TEXT = _rules(
     (
         R.HAS_MOVED,
         r"has moved|\bmoved to\b|no longer (?:with|at|employed|works?)|\b5\.1\.6\b|"
-        r"address (?:has )?changed|left the (?:company|organi[sz]ation)",
+        r"address (?:has )?changed|left the (?:company|organi[sz]ation)|address has been replaced by",
     ),
     # Greylisting (RFC 6647): a first refusal that asks every unknown sender to come back later.
     (R.GREYLISTED, r"gr[ae]y-?list(?:ed|ing)?|postgrey"),
@@ -112,16 +218,20 @@ SPECIFIC_TEXT = _rules(
         r"sending (?:quota|limit)|daily (?:user )?sending|(?:daily|hourly) .{0,20}(?:quota|limit) (?:exceeded|reached)|"
         r"receiving mail at a rate|unusual rate of|\[tss?0[1-4]\]|unexpected volume|"
         r"deferred due to (?:unexpected )?volume|"
-        r"too many (?:messages|connections|concurrent|recipients|emails|mails|errors|sessions)|rate ?limit|"
+        r"too many (?:messages(?! on the server| in (?:the|this|his|her|your) mailbox)|connections|concurrent|"
+        r"recipients|emails|mails|errors|sessions|smtp sessions|smtp connections)|rate ?limit|"
+        r"connection limit|trop de connexions|"
         r"\bthrottl|please (?:try again )?slow(?:er| down)|exceeded the max emails per hour|\b4\.7\.28\b|"
         r"\b5\.4\.5\b",
     ),
     (
         R.MAILBOX_FULL,
-        r"over ?quota|quota (?:exceeded|exceed|violation|full)|"
-        r"exceed(?:ed|s)? (?:its |the |his |her )?(?:storage|quota|mailbox)|"
+        r"over ?quota|over the (?:allowed )?quota|quota (?:exceeded|exceed|violation|full|usage exceeded)|"
+        r"exceed(?:ed|s|ing)? (?:its |the |his |her |their )?(?:storage|quota|mailbox|disk space)|"
+        r"mailbox exceeded the local limit|too many messages (?:on the server|in (?:the|this|his|her|your) mailbox)|"
         r"mailbox (?:is )?full|mail ?box (?:size limit|would exceed)|full mailbox|mailfolder is full|"
-        r"insufficient (?:disk )?(?:space|storage) for (?:the )?(?:mailbox|user)|not enough (?:free )?space|"
+        r"insufficient (?:disk )?(?:space|storage) for (?:the )?(?:mailbox|user)|"
+        r"not enough (?:free |storage )?space|(?:not|n't) have enough (?:free )?space|"
         r"disk quota|storage allocation|user's space has been used up|too much mail data|\b[45]\.2\.2\b|"
         r"postfach (?:ist )?voll|speicherplatz|boite (?:du destinataire )?pleine|boîte .{0,30}pleine|"
         r"buz[oó]n .{0,30}lleno|casella .{0,30}piena|ящик переполнен",
@@ -133,7 +243,9 @@ SPECIFIC_TEXT = _rules(
         r"(?:disabled|suspended|deactivated|inactive|frozen|locked)|"
         r"is (?:currently |temporarily )?(?:suspended|disabled|deactivated|inactive)|inactive (?:account|user|mailbox)|"
         r"temporarily inactive|tried to reach is (?:disabled|inactive)|\b5\.2\.1\b|mailbox disabled|"
-        r"this mailbox is disabled|user is terminated|archived recipient",
+        r"this mailbox is disabled|user is terminated|archived recipient|has been (?:suspended|deactivated)|"
+        r"deactivated mailbox|currently suspended|temporar(?:y|ily) locked|suspend the service|"
+        r"mailbox unavailable or access denied|destinataire archiv",
     ),
     # A DNS lookup that failed for now (SERVFAIL, a timeout, no answer) says nothing about the
     # domain: the words of Postfix ("Host not found, try again", "Malformed or unexpected name
@@ -141,7 +253,8 @@ SPECIFIC_TEXT = _rules(
     # "name service error" or "host not found" below reads them as an unknown host.
     (
         R.NETWORK_ERROR,
-        r"host not found, try again|malformed or unexpected name server reply|\bservfail\b|\bserverfailure\b|"
+        r"host not found, try again|malformed (?:or unexpected )?name server reply|\bservfail\b|\bserverfailure\b|"
+        r"dns records for the destination computer could not be found|unable to resolve route|"
         r"\berrorretry\b|temporary failure in name resolution|name resolution (?:temporarily )?failed|"
         r"host lookup did not complete|host name lookup failure|name server timeout|"
         r"(?:dns|name ?server|resolver) (?:query |lookup )?(?:timed out|timeout|time-out)|"
@@ -156,11 +269,13 @@ SPECIFIC_TEXT = _rules(
         r"unknown (?:mail )?domain|nxdomain|\b[45]\.1\.2\b|host unknown|unknown host|host not found|"
         r"couldn't find any host|name or service not known|nodename nor servname|no address associated with hostname|"
         r"non-?existent domain|nonexistentdomain|dns\.nonexistentdomain|no mx (?:record|host)s? (?:found )?for|"
-        r"could not resolve|mx lookup (?:failed|error)|domain is not reachable",
+        r"could not resolve|mx lookup (?:failed|error)|domain is not reachable|"
+        r"domain mentioned in (?:the )?e-?mail address is unknown",
     ),
     (
         R.USER_UNKNOWN,
-        r"user(?:name)? (?:is )?unknown|unknown (?:user|recipient|local[- ]?part|mailbox|address|e-?mail address)|"
+        r"user(?:name)? (?:is )?unknown|\buser \(?<?[^\s()<>@]{1,64}@[^\s()<>]{1,255}?>?\)? unknown\b|"
+        r"unknown (?:user|recipient|local[- ]?part|mailbox|address|e-?mail address)|"
         r"no such (?:user|recipient|mailbox|address|account|person)|"
         r"(?:user|recipient|mailbox|account|address|e-?mail address|addressee) (?:does not|doesn't|did not) exist|"
         r"(?:user|recipient|mailbox) (?:not found|not known|not exist)|recipient ?not ?found|recip ?not ?found|"
@@ -177,12 +292,19 @@ SPECIFIC_TEXT = _rules(
         r"resolver\.adr\.recip|recipientnotfound|no account by that name|is not a known user|address not present|"
         r"does not exist|doesn't exist|utilisateur inconnu|adresse (?:e-?mail )?inconnue|n'existe pas|"
         r"usuario (?:desconocido|inexistente)|no existe|unbekannter? (?:empf[äa]nger|benutzer)|existiert nicht|"
-        r"nicht gefunden|не существует|нет такого|not found in (?:the )?directory|\b[45]\.1\.1\b|\b[45]\.1\.10\b",
+        r"nicht gefunden|не существует|нет такого|not found in (?:the )?directory|"
+        r"is not an active address|this address no longer accepts mail|"
+        r"non-?existent (?:user|recipient|mailbox|address)|bad[-_ ]recipient|badrcptto|badrecipientto|validrcptto|"
+        r"can't accept user|destination addresses were unknown|e-?mail address could not be found|"
+        r"wrong or no longer valid|envelope recipient has been denied|e-?mail name is not found|"
+        r"no mail ?box available for this user|nessun utente|"
+        r"\bmailbox <?[^\s<>@]{1,64}@[^\s<>]{1,255}?>? (?:is )?unavailable|<[^\s<>@]{1,64}@[^\s<>]{1,255}> not found|"
+        r"\brecipient <?[^\s<>@]{1,64}@[^\s<>]{1,255}?>? was not found|\b[45]\.1\.1\b|\b[45]\.1\.10\b",
     ),
     (
         R.MESSAGE_TOO_BIG,
         r"too (?:big|large)|size (?:limit|exceed)|exceeds? (?:the )?(?:maximum|max|size|fixed)|message size|"
-        r"message length exceeds|\b[45]\.3\.4\b|\b5\.2\.3\b|databytes limit",
+        r"message length exceeds|\b[45]\.3\.4\b|\b5\.2\.3\b|databytes limit|line limit exceeded|taille limite",
     ),
     (
         R.EXPIRED,
@@ -191,7 +313,8 @@ SPECIFIC_TEXT = _rules(
         r"delivery (?:time )?expired|message expired|in the queue too long|"
         r"too long in (?:the )?queue|(?:could not be|was not) delivered (?:within|for) .{0,20}(?:days?|hours?)|"
         r"unable to deliver message after multiple retries|queue period|\b[45]\.4\.7\b|"
-        r"have been failing for a long time|message timed out",
+        r"have been failing for a long time|message timed out|envelope expired|"
+        r"could not be delivered for more than|has not been collected after|could not find a gateway for",
     ),
     # IP / domain reputation and block lists: our sending.
     (
@@ -205,26 +328,30 @@ SPECIFIC_TEXT = _rules(
         r"(?:your|sender|sending|client) ip .{0,40}(?:blocked|rejected|refused|listed)|"
         r"ip address .{0,40}(?:blocked|rejected|refused|listed)|blocked - see|refused - see|"
         r"envelope blocked|dynamic ip|reverse (?:dns|hostname|lookup)|\bptr\b|helo command rejected|"
-        r"rejecting open proxy|part of their network is on our block list|blocked by rbl|ipcheck\.proofpoint",
+        r"rejecting open proxy|part of their network is on our block list|blocked by rbl|ipcheck\.proofpoint|"
+        r"your access to submit messages to this e-?mail system has been rejected",
     ),
     (
         R.SPAM_DETECTED,
         r"\bspam\b|spam-like|unsolicited|\buce\b|bulk (?:e-?mail|mail)|junk ?mail|content (?:was )?rejected|"
         r"rejected (?:due to|because of) (?:its )?content|unacceptable content|message content|content filter|"
         r"\bvirus|malware|phish|infected|suspicious|spamassassin|spam ?score|5\.7\.350|"
-        r"rejected by .{0,30}filter|message filtered|mail content denied",
+        r"rejected by .{0,30}filter|message filtered|mail content denied|content presents a potential",
     ),
     # The server wants TLS or a login first: our sending is misconfigured, not a network fault.
     (
         R.POLICY,
         r"must issue a starttls|starttls (?:is )?required|must (?:use|issue) (?:a )?starttls|"
         r"(?:encryption|tls) (?:is )?required|requires? (?:an )?encrypted connection|"
-        r"authentication (?:is )?required|must authenticate|smtp auth(?:entication)? required",
+        r"authentication (?:is )?required|must authenticate|smtp auth(?:entication)? required|requires authentication|"
+        r"illegal attachment|potentially executable attachment|executable files are not allowed|"
+        r"do not accept messages containing (?:images|attachments)|improper use of 8-bit data|"
+        r"invalid mime headers?|improperly-formatted binary content|unnecessary base64 encoding",
     ),
     (
         R.NETWORK_ERROR,
         r"connection (?:timed out|refused|reset|lost|closed|dropped)|timed out|\btimeout\b|"
-        r"network (?:is )?unreachable|no route to host|host unreachable|could not connect|unable to connect|"
+        r"network (?:is )?unreachable|no route to host|host (?:is )?unreachable|could not connect|unable to connect|"
         r"couldn't connect|failed to connect|lost connection|broken pipe|tls (?:handshake|negotiation)|"
         r"starttls|ssl (?:handshake|error)|wasn't able to establish an smtp connection|errno 1(?:04|10|11|13)\b|"
         r"\b4\.4\.[12]\b|connect to .{0,80}: connection",
@@ -235,7 +362,9 @@ SPECIFIC_TEXT = _rules(
         r"local (?:error|problem)|temporary (?:local )?(?:failure|problem)|"
         r"server (?:error|failure)|resources? (?:are )?(?:temporarily )?unavailable|insufficient system storage|"
         r"mail (?:system|server) (?:is )?full|loop(?:s)? (?:back|detected)|mail loop|routing loop|too many hops|"
-        r"hop count|configuration error|misconfigur|\b[45]\.3\.[0-5]\b|\b[45]\.4\.6\b",
+        r"hop count|configuration error|misconfigur|\b[45]\.3\.[0-5]\b|\b[45]\.4\.6\b|forwarding loop|"
+        r"message looping|loop was found|can't create (?:user )?output file|queue file write error|"
+        r"interrupted system call|system config error|error while being processed",
     ),
 )
 
@@ -247,7 +376,9 @@ GENERIC_TEXT = _rules(
         r"polic(?:y|ies)|not (?:allowed|permitted|authori[sz]ed)|"
         r"relay(?:ing)? (?:access )?(?:denied|not permitted|prohibited)|"
         r"unable to relay|prohibited|administrativ|restricted|unauthori[sz]ed|anti-?spoof|access denied|"
-        r"resolver\.rst",
+        r"resolver\.rst|not an open relay|insecure mail relay|as a relay\b|not configured to relay|relaying mail to|"
+        r"not a gateway|we don't handle mail for|list of allowed rcpthosts?|organizational settings|"
+        r"protocol violation|header error",
     ),
 )
 
@@ -337,68 +468,13 @@ def _ignorecase(
     return tuple((reason, re.compile(pattern.pattern, pattern.flags | re.I)) for reason, pattern in rules)
 
 
-#: The standard library's own reading of a pattern (`required_words`), read only; private modules,
-#: so any surprise there only turns the shortcut off.
-try:
-    _sre: Any = importlib.import_module("re._constants")
-    _sre_parser: Any = importlib.import_module("re._parser")
-except ImportError:  # pragma: no cover - Python 3.11 has them
-    _sre = _sre_parser = None
-
-
-def _required(items: Any) -> set[str] | None:
-    """Strings one of which every match of the parsed pattern `items` contains (None: unknown).
-
-    Read from the parsed pattern: a run of literal characters is required where it is not
-    optional; a group or an alternation gives what each of its branches requires; a repeat
-    at least once gives what its body requires. Of several required items, the one with the
-    longest strings is kept.
-    """
-    found: list[set[str]] = []
-    run = ""
-    for op, value in items:
-        if op is _sre.LITERAL:
-            run += chr(value)
-            continue
-        if op is _sre.AT:  # \b, ^, $: zero width, the literal run goes on
-            continue
-        if run:
-            found.append({run})
-            run = ""
-        needed: set[str] | None = None
-        if op is _sre.SUBPATTERN:
-            needed = _required(value[3])
-        elif op is _sre.ATOMIC_GROUP:
-            needed = _required(value)
-        elif op is _sre.BRANCH:
-            needed = set()
-            for branch in value[1]:
-                each = _required(branch)
-                if each is None:
-                    needed = None
-                    break
-                needed |= each
-        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT) and value[0] >= 1:
-            needed = _required(value[2])
-        if needed:
-            found.append(needed)
-    if run:
-        found.append({run})
-    return max(found, key=lambda s: (min(map(len, s)), -len(s))) if found else None
-
-
-def required_words(pattern: re.Pattern[str]) -> tuple[str, ...] | None:
-    """What a match of `pattern` (case-sensitive) always contains: a cheap test (`in`) that it
-    cannot match; None when the pattern could not be read so (then it is always tried)."""
-    try:
-        needed = _required(_sre_parser.parse(pattern.pattern, pattern.flags))
-    except Exception:  # a private parser of the standard library: never let it break matching
-        return None
-    return tuple(sorted(needed)) if needed and all(needed) else None
-
-
 _TRIGGERS = {
     id(rules): tuple(required_words(pattern) for _reason, pattern in rules) for rules in (SPECIFIC_TEXT, GENERIC_TEXT)
+}
+#: _TRIGGERS for an ASCII text, which holds none of the words in other scripts.
+_ASCII_TRIGGERS = {
+    key: tuple(None if words is None else tuple(w for w in words if w.isascii()) for words in triggers)
+    for key, triggers in _TRIGGERS.items()
 }
 
 
@@ -414,7 +490,7 @@ def _first_match(
     lowered = text.lower()
     triggers: tuple[tuple[str, ...] | None, ...] = ()
     if len(lowered) == len(text):
-        source, triggers = lowered, _TRIGGERS.get(id(rules), ())
+        source, triggers = lowered, (_ASCII_TRIGGERS if lowered.isascii() else _TRIGGERS).get(id(rules), ())
     else:
         rules, source = _ignorecase(rules), text
     bare: tuple[BounceReason, str] | None = None
@@ -493,14 +569,17 @@ COMMAND_PHASE = {
     "failed after i sent the message": "data",
 }
 #: Words that say the reply is about our own sender address or domain, not the recipient's.
-SENDER_TEXT = re.compile(
+SENDER_TEXT = AnyCase(
     r"sender address rejected|domain of sender address|sender verify failed|"
     r"sender (?:address )?verification failed|"
     r"sender(?:'s)? domain (?:must exist|does(?: not|n't) (?:exist|resolve)|not found|(?:is )?unknown|has no)|"
     r"(?:invalid|unknown|unroutable|unresolvable|non-?existent|bad) sender(?:'s)? (?:mailbox |system )?"
     r"(?:address|domain)|sender (?:address|domain) (?:is )?"
-    r"(?:invalid|unknown|unroutable|unresolvable|not found|does(?: not|n't) exist)",
-    re.I,
+    r"(?:invalid|unknown|unroutable|unresolvable|not found|does(?: not|n't) exist)|"
+    r"sender (?:e-?mail )?(?:address )?rejected|invalid sender|sender is (?:a )?spammer|sender not pre-?approved|"
+    r"sender domain is empty|bogus mail from|mail from not owned by user|e-?mail address is not verified|"
+    r"fully qualified (?:e-?mail )?address required|without a valid sender domain|from: domain is invalid|"
+    r"null sender is not allowed|empty envelope senders?|(?:server|host|system) does not accept mail from",
 )
 #: X.1.7 bad sender's mailbox address syntax, X.1.8 bad sender's system address (RFC 3463).
 SENDER_DETAILS = frozenset({"1.7", "1.8"})
@@ -532,7 +611,6 @@ def _transcript_phase(text: str) -> str | None:
 
 #: PHASE_WORDS and SENDER_TEXT for lower-cased text (both are written in lower case).
 _LOWER_PHASE_WORDS = re.compile(PHASE_WORDS.pattern)
-_LOWER_SENDER_TEXT = re.compile(SENDER_TEXT.pattern)
 
 
 def smtp_phase(text: str) -> str | None:
@@ -554,9 +632,9 @@ def _about_our_sender(status: str | None, text: str) -> str | None:
         return f"status {status}"
     lowered = text.lower()
     if len(lowered) != len(text):
-        found = SENDER_TEXT.search(text)
+        found = SENDER_TEXT.ignoring_case().search(text)
         return repr(found.group(0)) if found else None
-    match = _LOWER_SENDER_TEXT.search(lowered)
+    match = SENDER_TEXT.lower.search(lowered)
     return repr(text[match.start() : match.end()]) if match else None
 
 

@@ -4,7 +4,7 @@ Per file of the corpus and its subfolders: hard, soft or not a bounce, and for a
 soft, its reason. Where we differ on purpose, KNOWN_DISAGREEMENTS (or KNOWN_REASON_DISAGREEMENTS) says why
 in one line. A new difference fails, and so does an entry that no longer differs (delete it). Without
 Sisimai the tests skip, except under CI=true, where they fail (`.ci/run` installs it). Tables last checked
-against the 210 files of the corpus on 2026-12-05.
+against the 249 files of the corpus on 2026-12-05.
 """
 
 from __future__ import annotations
@@ -190,6 +190,21 @@ KNOWN_DISAGREEMENTS: dict[str, str] = {
     "mailing list': filtered (soft)",
     "formats/dmarc_plain_text_failure_report.eml": "Sisimai 4.25 reads no DMARC report written as plain text; "
     "Feedback-Type auth-failure says our mail failed DMARC: auth_failure (soft, our sending)",
+    # One file per mail server format (corpus/mta/, test_corpus_mta.py).
+    "mta/apache_james_bounce.eml": "Sisimai 4.25 calls James's '550 - Requested action not taken: no such user "
+    "here' filtered (soft); the server that holds the mailbox says there is no such user: user_unknown (hard)",
+    "mta/courier_no_such_domain.eml": "Sisimai 4.25 goes by Status 5.0.0 with no Diagnostic-Code: undefined (soft); "
+    "Courier's text says 'No such domain.': host_unknown (hard)",
+    "mta/mcafee_user_unknown.eml": "Sisimai 4.25's McAfee wording wants a space before 'User (...) unknown.', so it "
+    "puts it 'onhold' (soft); 'User (a@b) unknown.' is user_unknown (hard)",
+    "mta/messagelabs_no_such_user.eml": "Sisimai 4.25's MessageLabs reader keys on the provider's own domain; its "
+    "RFC 3464 reader calls '553-No such user' under 5.0.0 filtered (soft); we read user_unknown (hard)",
+    "mta/receiving_ses_mailbox_not_exist.eml": "Sisimai 4.25's ReceivingSES maps 'Mailbox does not exist' to "
+    "filtered (soft); with 550 5.1.1 it is user_unknown (hard)",
+    "mta/surfcontrol_rejected.eml": "Sisimai 4.25 finds SurfControl's recipient but no reason (undefined, soft); "
+    "its transcript line says 550 5.1.1 User unknown (hard)",
+    "mta/verizon_sms_gateway_no_such_user.eml": "Sisimai 4.25's Verizon reader keys on the carrier's own domain: "
+    "no record; '550 - Requested action not taken: no such user here' for the RCPT TO is user_unknown (hard)",
 }
 #: Files where both call it the same kind of bounce but the reasons differ (after REASONS), and why.
 KNOWN_REASON_DISAGREEMENTS: dict[str, str] = {
@@ -201,6 +216,12 @@ KNOWN_REASON_DISAGREEMENTS: dict[str, str] = {
     "(a refused sender); the group refuses posts, our address is fine: filtered",
     "formats/carrier_docomo_unknown_after_data.eml": "Sisimai 4.25 calls docomo's 550 Unknown user after DATA "
     "'rejected' (a refused sender); it is the user's reception filter, the address lives: filtered",
+    "mta/barracuda_bulk_filter_blocked.eml": "Sisimai 4.25 calls 'rejected by Barracuda Reputation' securityerror; "
+    "a reputation block of our IP is blocked",
+    "mta/office365_group_restricted.eml": "Sisimai 4.25 calls 5.7.133 SenderNotAuthenticatedForGroup securityerror; "
+    "the group takes mail only from its own organisation, our authentication is fine: filtered",
+    "mta/x4_qmail_like_ldap_disabled.eml": "Sisimai 4.25 reads this qmail-ldap bounce with its RFC 3464 reader: "
+    "filtered; 'Mailaddress is administratively disabled (#5.2.1)' is suspended (its own qmail table says so)",
 }
 
 
