@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from aicmo_actors.storage import changes
 
 pytest_plugins = [
     "tests.plugins.servers",
@@ -17,3 +21,12 @@ pytest_plugins = [
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _only_writer() -> Iterator[None]:
+    """Each test process is its databases' only writer, as a simulation is: the modules keep
+    their tick reads of state between writes (`storage.changes`). The service processes the
+    tests start keep nothing, as in production."""
+    with changes.as_sole_writer():
+        yield

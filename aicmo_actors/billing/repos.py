@@ -42,6 +42,7 @@ from aicmo_actors.billing.tables import (
     billing_reminders,
     billing_rounds,
 )
+from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.client_mail import SENT, MailBook, queue_in
 from aicmo_actors.storage.work import run_read, run_write, run_write_if
 
@@ -335,6 +336,7 @@ class BillingRepo:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
 
     # accounts -----------------------------------------------------------------------------------------------
 
@@ -888,8 +890,11 @@ class BillingRepo:
 
     async def pending_events(self, limit: int = 500) -> list[PendingEvent]:
         query = sa.select(_EV).where(_EV.c.published_at.is_(None)).order_by(_EV.c.id).limit(limit)
-        return await run_read(
-            self.engine, lambda conn: [PendingEvent(int(r.id), r.kind, dict(r.body)) for r in conn.execute(query)]
+        return list(
+            await self.kept.read(
+                ("pending_events", limit),
+                lambda conn: tuple(PendingEvent(int(r.id), r.kind, dict(r.body)) for r in conn.execute(query)),
+            )
         )
 
     async def mark_published(self, ids: Sequence[int], now: datetime) -> None:

@@ -43,6 +43,7 @@ from aicmo_actors.client_review.tables import (
     client_review_withdrawals,
 )
 from aicmo_actors.storage import client_mail
+from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.client_mail import MailBook, cancel_in, queue_in
 from aicmo_actors.storage.links import UNKNOWN, find_in, issue_in, revoke_in, token_hash
 from aicmo_actors.storage.work import run_read, run_write
@@ -415,6 +416,7 @@ class BatchesRepo:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
 
     # -- asked by production ---------------------------------------------------------------------------------------
 
@@ -602,7 +604,7 @@ class BatchesRepo:
             )
             return not any(conn.execute(query.limit(1)).first() for query in checks)
 
-        return await run_read(self.engine, work)
+        return await self.kept.read("idle", work)
 
     async def pending_alerts(self) -> list[PendingAlert]:
         """What a person must be told and `cam.alerts` was not told yet."""

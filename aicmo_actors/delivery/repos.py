@@ -40,6 +40,7 @@ from aicmo_actors.delivery.tables import (
     delivery_holds,
 )
 from aicmo_actors.storage import client_mail
+from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.client_mail import QUEUED as QUEUED_EMAIL
 from aicmo_actors.storage.client_mail import MailBook, cancel_in, queue_in
 from aicmo_actors.storage.work import run_read, run_write, run_write_if
@@ -200,6 +201,7 @@ class DeliveriesRepo:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
 
     async def get(self, key: str) -> DeliveryRow | None:
         return await run_read(self.engine, lambda conn: _get_in(conn, key))
@@ -385,7 +387,7 @@ class DeliveriesRepo:
             )
             return not any(conn.execute(query.limit(1)).first() for query in checks)
 
-        return await run_read(self.engine, work)
+        return await self.kept.read("idle", work)
 
     async def alerts_pending(self) -> list[DeliveryRow]:
         """Deliveries whose alert was decided and not yet told."""

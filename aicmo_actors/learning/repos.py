@@ -29,6 +29,7 @@ from aicmo_actors.learning.tables import (
     learning_sends,
     learning_weights,
 )
+from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.insert import insert_ignore_in
 from aicmo_actors.storage.work import run_read, run_write
 
@@ -101,6 +102,7 @@ class OutcomesRepo:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
 
     async def _insert(self, table: sa.Table, row: dict[str, Any], key: str) -> bool:
         rows = await run_write(self.engine, lambda conn: insert_ignore_in(conn, table, [row], conflict_columns=[key]))
@@ -222,8 +224,8 @@ class OutcomesRepo:
 
     async def campaigns(self) -> list[BanditConfig]:
         """The bandit campaigns, by name."""
-        rows = await run_read(
-            self.engine, lambda conn: conn.execute(sa.select(_C).order_by(_C.c.campaign)).mappings().all()
+        rows = await self.kept.read(
+            "campaigns", lambda conn: conn.execute(sa.select(_C).order_by(_C.c.campaign)).mappings().all()
         )
         return [_config(r) for r in rows]
 
@@ -298,10 +300,11 @@ class DecisionsRepo:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
 
     async def last_at(self) -> datetime | None:
         """When the latest decision was made (any campaign)."""
-        value = await run_read(self.engine, lambda conn: conn.execute(sa.select(sa.func.max(_W.c.as_of))).scalar())
+        value = await self.kept.read("last_at", lambda conn: conn.execute(sa.select(sa.func.max(_W.c.as_of))).scalar())
         return _aware_or_none(value)
 
     async def save(self, decisions: Sequence[Decision]) -> int:

@@ -22,7 +22,8 @@ from aicmo_actors.orchestration import saga_rules as rules
 from aicmo_actors.orchestration.tables import orchestration_project_events as events_t
 from aicmo_actors.orchestration.tables import orchestration_projects as projects_t
 from aicmo_actors.orchestration.tables import orchestration_steps as steps_t
-from aicmo_actors.storage.work import run_read, run_write, run_write_if
+from aicmo_actors.storage.changes import ReadCache
+from aicmo_actors.storage.work import run_read, run_write
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ def _begin_cancel(conn: Connection, project: Any, now: datetime, outcome: Outcom
 class ProjectsRepo:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
 
     async def open(
         self,
@@ -297,7 +299,9 @@ class ProjectsRepo:
                 out.append(outcome)
             return out
 
-        return await run_write_if(self.engine, due, work, [])
+        if not await self.kept.read("cancels_asked", due):
+            return []
+        return await run_write(self.engine, work)
 
     async def asks_due(self, now: datetime, *, everything: bool = False) -> list[Command]:
         """Commands to tell again: every step in progress or being undone whose module has not
@@ -310,12 +314,14 @@ class ProjectsRepo:
             .order_by(steps_t.c.id)
         )
 
-        def due(conn: Connection) -> bool:
-            return any(
-                row.project_state in (rules.RUNNING, rules.CANCELLING)
-                and (everything or rules.resend_due(row.state, row.command_sent_at, now))
-                for row in conn.execute(in_flight).all()
-            )
+        # The steps in flight are kept between ticks (`storage.changes`); whether one is due is the clock's.
+        flying = await self.kept.read("in_flight", lambda conn: tuple(conn.execute(in_flight).all()))
+        if not any(
+            row.project_state in (rules.RUNNING, rules.CANCELLING)
+            and (everything or rules.resend_due(row.state, row.command_sent_at, now))
+            for row in flying
+        ):
+            return []
 
         def work(conn: Connection) -> list[Command]:
             rows = conn.execute(in_flight).all()
@@ -334,7 +340,7 @@ class ProjectsRepo:
                 )
             return out
 
-        return await run_write_if(self.engine, due, work, [])
+        return await run_write(self.engine, work)
 
     # -- reading -------------------------------------------------------------------------------------
     async def page(self, *, state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:

@@ -40,6 +40,7 @@ from aicmo_actors.production.tables import (
     production_runs,
     production_versions,
 )
+from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.insert import insert_ignore_in
 from aicmo_actors.storage.work import run_read, run_write, run_write_if
 
@@ -247,6 +248,7 @@ def _period_done_in(conn: Connection, project_id: str, now: datetime) -> bool:
 class ItemsRepo:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
 
     # -- runs ---------------------------------------------------------------------------------------------------
 
@@ -361,7 +363,7 @@ class ItemsRepo:
             )
             return [_item(r) for r in conn.execute(query)]
 
-        return await run_read(self.engine, work)
+        return list(await self.kept.read("writing", work))
 
     async def tokens_used(self, client_ref: str, period: int) -> int:
         def work(conn: Connection) -> int:
@@ -497,7 +499,7 @@ class ItemsRepo:
             )
             return not any(conn.execute(query.limit(1)).first() for query in checks)
 
-        return await run_read(self.engine, work)
+        return await self.kept.read("idle", work)
 
     def _batch_in(self, conn: Connection, key: str, project_id: str) -> Batch:
         """The batch's items still in review at the version sent."""
@@ -606,7 +608,7 @@ class ItemsRepo:
             query = sa.select(_A).where(_A.c.told_at.is_(None)).order_by(_A.c.created_at, _A.c.key)
             return [Alert(r.key, r.project_id, r.item_id, r.kind, r.summary, r.text) for r in conn.execute(query).all()]
 
-        return await run_read(self.engine, work)
+        return list(await self.kept.read("pending_alerts", work))
 
     async def alert_told(self, key: str, now: datetime) -> None:
         await run_write(

@@ -38,6 +38,7 @@ from aicmo_actors.reporting.tables import (
     reporting_reports,
     reporting_reviews,
 )
+from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.client_mail import SENT, UNCONFIRMED, MailBook, queue_in
 from aicmo_actors.storage.work import run_read, run_write
 
@@ -186,6 +187,7 @@ class ReportingStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
         self.mail = MailBook(engine, reporting_emails)
 
     # -- what the actor learns ------------------------------------------------------------------------------------
@@ -311,7 +313,7 @@ class ReportingStore:
             )
             return [_schedule(c, covered.get(c.client_ref), frozenset()) for c in clients]
 
-        return await run_read(self.engine, work)
+        return list(await self.kept.read("schedules", work))
 
     async def schedule(self, client_ref: str) -> Schedule:
         def work(conn: Connection) -> Schedule:
@@ -488,7 +490,7 @@ class ReportingStore:
             kpis = conn.execute(sa.select(_K.c.id).where(_K.c.published_at.is_(None)).limit(1)).first()
             return reports is not None or kpis is not None
 
-        return await run_read(self.engine, work)
+        return await self.kept.read("has_unpublished", work)
 
     async def mark_report_published(self, report_id: int, now: datetime) -> None:
         await run_write(

@@ -40,6 +40,7 @@ from aicmo_actors.retention.tables import (
     retention_reviews,
     retention_signals,
 )
+from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.work import run_read, run_write, run_write_if
 
 _CL = retention_clients
@@ -291,6 +292,7 @@ class RetentionStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
 
     # -- who the clients are -----------------------------------------------------------------------------------
 
@@ -663,7 +665,7 @@ class RetentionStore:
             rows = conn.execute(sa.select(_N).where(_N.c.told_at.is_(None)).order_by(_N.c.id))
             return [NoticeRow(int(r.id), r.key, r.client_ref, r.kind, dict(r.event), r.alert) for r in rows]
 
-        return await run_read(self.engine, work)
+        return list(await self.kept.read("pending", work))
 
     async def mark_told(self, notice_id: int, now: datetime) -> None:
         await run_write(

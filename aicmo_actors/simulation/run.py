@@ -51,6 +51,7 @@ from aicmo_actors.simulation.faults import CommitFaults, FaultyInbox, Kill, Kill
 from aicmo_actors.simulation.invariants import Violation, check_invariants
 from aicmo_actors.simulation.receiver import Receiver
 from aicmo_actors.simulation.world import Behaviour, Faults, World
+from aicmo_actors.storage import changes
 from aicmo_actors.storage.engine import make_engine
 from aicmo_actors.storage.schema import ensure_schema
 from aicmo_actors.strategy.tables import APPROVED, CHANGES_REQUESTED, strategy_plans
@@ -118,7 +119,42 @@ async def simulate(
     With `after_deal` (the default) interested prospects may sign (`behaviour.clients`) and
     the modules after the deal run beside CAM, as in the service; without it nobody signs
     and only CAM runs.
+
+    The run is its database's only writer, so the modules' ticks keep their reads of state
+    between writes (`storage.changes`).
     """
+    with changes.as_sole_writer():
+        return await _simulate(
+            workdir=workdir,
+            spec=spec,
+            leads=leads,
+            days=days,
+            seed=seed,
+            behaviour=behaviour,
+            faults=faults,
+            tick_s=tick_s,
+            progress=progress,
+            pause_policy=pause_policy,
+            metering=metering,
+            after_deal=after_deal,
+        )
+
+
+async def _simulate(
+    *,
+    workdir: Path,
+    spec: CampaignSpec,
+    leads: list[dict[str, Any]],
+    days: float,
+    seed: int,
+    behaviour: Behaviour | None,
+    faults: Faults | None,
+    tick_s: float,
+    progress: Callable[[float, float], None] | None,
+    pause_policy: PausePolicy | None,
+    metering: bool,
+    after_deal: bool,
+) -> SimResult:
     faults = faults or Faults()
     await asyncio.to_thread(_fresh_workdir, workdir)
     db_path = workdir / DATABASE_FILE

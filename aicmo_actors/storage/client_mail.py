@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.gateways.transport import MailTransport, SendResult
+from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.metadata import Id, UtcDateTime, metadata
 from aicmo_actors.storage.work import run_read, run_write
 
@@ -141,6 +142,7 @@ class MailBook:
     ) -> None:
         self.engine = engine
         self.table = table
+        self.kept = ReadCache(engine)  # "any email queued?", kept between ticks (storage.changes)
         #: The projects whose emails wait (a query of their ids; delivery's hold), or None.
         self.held = held
 
@@ -154,6 +156,9 @@ class MailBook:
 
     async def due(self, now: datetime, limit: int = 50) -> list[int]:
         t = self.table
+        queued = sa.select(t.c.id).where(t.c.status == QUEUED).limit(1)
+        if not await self.kept.read("queued", lambda conn: conn.execute(queued).first() is not None):
+            return []
         query = (
             sa.select(t.c.id)
             .where(t.c.status == QUEUED, t.c.next_attempt_at <= now)

@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import StaticPool
 
 from aicmo_actors.runtime import killpoints
+from aicmo_actors.storage import changes
 
 __all__ = ["ReadOnlyViolation", "run_read", "run_write", "run_write_if"]
 
@@ -104,7 +105,11 @@ async def _run(engine: AsyncEngine, work: Callable[[Connection], T], *, write: b
 async def _run_sync(aconn: AsyncConnection, work: Callable[[Connection], T], write: bool) -> T:
     if write:
         async with aconn.begin():
-            return await aconn.run_sync(work)
+            result = await aconn.run_sync(work)
+        # Committed: what it wrote is old news for every read kept before (`storage.changes`).
+        if aconn.sync_connection is not None:
+            changes.committed(changes.written_in(aconn.sync_connection))
+        return result
     if aconn.dialect.name == "postgresql":
         _guard_reads(aconn.sync_engine)
         reader = await aconn.execution_options(isolation_level="AUTOCOMMIT", **{_READ_ONLY: True})
@@ -175,4 +180,6 @@ def _in_thread(bridge: Engine, work: Callable[[Connection], T], write: bool) -> 
             result = work(conn)
             if not write:
                 transaction.rollback()
+        if write:  # committed: what it wrote is old news for every read kept before (`storage.changes`)
+            changes.committed(changes.written_in(conn))
         return result

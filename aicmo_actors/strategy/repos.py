@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.storage import client_mail
+from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.client_mail import MailBook, cancel_in, queue_in
 from aicmo_actors.storage.links import UNKNOWN, find_in, issue_in, revoke_in
 from aicmo_actors.storage.work import run_read, run_write
@@ -244,6 +245,7 @@ class PlansRepo:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
 
     async def state(self, project_id: str) -> State:
         def work(conn: Connection) -> State:
@@ -352,7 +354,7 @@ class PlansRepo:
             )
             .order_by(_P.c.answered_at, _P.c.id)
         )
-        return await run_read(self.engine, lambda conn: [_version(r) for r in conn.execute(query)])
+        return list(await self.kept.read("unannounced", lambda conn: [_version(r) for r in conn.execute(query)]))
 
     async def mark_announced(self, plan_id: int, now: datetime) -> bool:
         return await run_write(

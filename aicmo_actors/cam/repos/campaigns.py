@@ -23,6 +23,7 @@ from aicmo_actors.cam.tables import cam_leads as leads_t
 from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
 from aicmo_actors.cam.tables import cam_sending_mailboxes as mailboxes_t
 from aicmo_actors.cam.tables import cam_variant_weights as weights_t
+from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.insert import insert_ignore_in
 from aicmo_actors.storage.work import run_read, run_write
 from contracts.cam import LeadState, OutboundStatus
@@ -109,6 +110,7 @@ def pause_in(conn: Connection, name: str, reason: str, now: datetime) -> int | N
 class CampaignsRepo:
     def __init__(self, engine: AsyncEngine, specs: Specs) -> None:
         self.engine = engine
+        self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
         self.specs = specs
 
     async def create_or_update(self, spec: CampaignSpec, now: datetime) -> tuple[int, bool]:
@@ -157,8 +159,8 @@ class CampaignsRepo:
 
     async def all(self) -> dict[str, CampaignRow]:
         """Every campaign by name, in the order they were created."""
-        rows = await run_read(
-            self.engine, lambda conn: conn.execute(sa.select(campaigns_t).order_by(campaigns_t.c.id)).mappings().all()
+        rows = await self.kept.read(
+            "all", lambda conn: conn.execute(sa.select(campaigns_t).order_by(campaigns_t.c.id)).mappings().all()
         )
         return {
             r["name"]: CampaignRow(
@@ -199,7 +201,9 @@ class CampaignsRepo:
             .where(weights_t.c.campaign.in_(sorted(campaigns)))
             .order_by(weights_t.c.as_of, weights_t.c.id)
         )
-        rows = await run_read(self.engine, lambda conn: conn.execute(query).mappings().all())
+        rows = await self.kept.read(
+            ("variant_weights", tuple(sorted(campaigns))), lambda conn: conn.execute(query).mappings().all()
+        )
         latest: dict[tuple[str, int], VariantWeights] = {}
         for r in rows:
             raw = r["weights"]
@@ -297,7 +301,7 @@ class CampaignsRepo:
 
     async def paused_mailboxes(self) -> set[str]:
         query = sa.select(mailboxes_t.c.address).where(mailboxes_t.c.status == "paused")
-        return await run_read(self.engine, lambda conn: set(conn.execute(query).scalars()))
+        return set(await self.kept.read("paused_mailboxes", lambda conn: frozenset(conn.execute(query).scalars())))
 
     async def mailboxes(self) -> list[dict[str, Any]]:
         """Every sending mailbox's row, by address."""

@@ -25,6 +25,7 @@ from aicmo_actors.cam.tables import cam_campaigns as campaigns_t
 from aicmo_actors.cam.tables import cam_deals as deals_t
 from aicmo_actors.cam.tables import cam_leads as leads_t
 from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
+from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.work import run_read, run_write
 from contracts.cam import LeadState, OutboundStatus
 
@@ -83,6 +84,7 @@ def client_domains_in(conn: Connection, domains: Iterable[str]) -> set[str]:
 class DealsRepo:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
 
     async def win(
         self,
@@ -198,7 +200,11 @@ class DealsRepo:
             .order_by(deals_t.c.id)
             .limit(limit)
         )
-        return await run_read(self.engine, lambda conn: [_deal(r, r.campaign) for r in conn.execute(query).all()])
+        return list(
+            await self.kept.read(
+                ("unannounced", limit), lambda conn: tuple(_deal(r, r.campaign) for r in conn.execute(query).all())
+            )
+        )
 
     async def opened(self, deal_id: int, project_id: str, now: datetime) -> bool:
         """Orchestration has the deal's project: True the first time it says so."""

@@ -28,6 +28,7 @@ from aicmo_actors.onboarding.tables import onboarding_emails as emails_t
 from aicmo_actors.onboarding.tables import onboarding_intakes as intakes_t
 from aicmo_actors.onboarding.tables import onboarding_links as links_t
 from aicmo_actors.onboarding.tables import onboarding_replies as replies_t
+from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.client_mail import CANCELLED as EMAIL_CANCELLED
 from aicmo_actors.storage.client_mail import QUEUED, SENDING, SENT, UNCONFIRMED, cancel_in, queue_in
 from aicmo_actors.storage.links import issue_in, revoke_in
@@ -113,6 +114,7 @@ class IntakesRepo:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
 
     async def get(self, project_id: str) -> IntakeRow | None:
         return await run_read(self.engine, lambda conn: get_in(conn, project_id))
@@ -348,7 +350,7 @@ class IntakesRepo:
             found += [ReplyNews(r.project_id, r.id, r.inbound_id) for r in replies]
             return found
 
-        return await run_read(self.engine, work)
+        return list(await self.kept.read(("news", limit), work))
 
     async def told(self, news: News, now: datetime) -> None:
         """`news` was published: not again."""

@@ -1,0 +1,173 @@
+"""What this process wrote, table by table, so that a tick's "anything to do?" read can be
+answered from memory until one of the tables it read is written again.
+
+Most ticks of most modules find nothing to do, and each "nothing" was a read: about twenty per
+tick of the clock, most of a simulated quarter's reads and two thirds of the after-deal tests'
+time on PostgreSQL. A `ReadCache` keeps the answer of such a read (one whose answer depends on
+the tables only, never on the time: "any verdict not announced?", not "any reminder due by
+now?") with the tables it read, and reads again only after one of them was written.
+
+- **Which tables a read read** is taken from the statements it ran (`sql.util.find_tables`,
+  subqueries and joins included). A read that ran text SQL is not kept.
+- **Which tables were written** is taken from every statement run through the engine
+  (`after_cursor_execute`, INSERT/UPDATE/DELETE and their table; any other statement that is
+  not a SELECT counts as writing everything) and counted only once its transaction committed
+  (`storage.work` reports a unit of work's tables after its commit returned, so a read that
+  started before the commit is never kept as if it had seen it).
+- **Only where this process is the database's only writer** (`sole_writer`): the simulation, and
+  the tests. The service does not keep answers, because another process (`python run.py pay`,
+  `kpi import`, `deal won` ...) may write to the database it reads, and this process cannot see
+  those writes; there a tick reads every time, as before.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.util import find_tables
+
+__all__ = ["ReadCache", "committed", "sole_writer", "written_in"]
+
+T = TypeVar("T")
+
+#: A table name that stands for every table (a statement whose table is not known).
+EVERYTHING = "*"
+#: `Connection.info` keys: tables written in the open transaction; tables a kept read read.
+WRITTEN = "aicmo_written"
+READ = "aicmo_read"
+_UNKNOWN = object()
+
+_WRITE = re.compile(r'\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?([A-Za-z_][A-Za-z0-9_]*)', re.I)
+_HARMLESS = ("SELECT", "PRAGMA", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "SHOW", "SET")
+
+_lock = threading.Lock()
+_seq = 0
+_written_at: dict[str, int] = {}
+_sole_writer = False
+
+
+@event.listens_for(Engine, "after_cursor_execute")
+def _note_write(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+    head = statement.lstrip()[:9].upper()
+    if head.startswith(_HARMLESS):
+        return
+    found = _WRITE.match(statement)
+    table = found.group(1).lower() if found else EVERYTHING
+    written = conn.info.get(WRITTEN)
+    if written is None:
+        conn.info[WRITTEN] = {table}
+    else:
+        written.add(table)
+
+
+@event.listens_for(Engine, "before_execute")
+def _note_read(conn: Connection, clause: Any, multiparams: Any, params: Any, options: Any) -> None:
+    read = conn.info.get(READ)
+    if read is None:
+        return
+    if not isinstance(clause, ClauseElement) or clause.__visit_name__ == "textclause":
+        read.add(_UNKNOWN)
+        return
+    for table in find_tables(clause, include_joins=True, include_aliases=True, include_crud=True):
+        name = getattr(table, "name", None)
+        read.add(name.lower() if isinstance(name, str) else _UNKNOWN)
+
+
+@event.listens_for(Engine, "commit")
+def _on_commit(conn: Connection) -> None:
+    # Said again (after the commit returned) by `storage.work` for its units of work; this covers
+    # the few writes made outside them (leases, dead letters, migrations).
+    committed(set(conn.info.get(WRITTEN, ())))
+
+
+@event.listens_for(Engine, "rollback")
+def _on_rollback(conn: Connection) -> None:
+    conn.info.pop(WRITTEN, None)
+
+
+def written_in(conn: Connection) -> set[str]:
+    """The tables the connection's statements wrote since this was last asked (and forget them)."""
+    found: set[str] | None = conn.info.pop(WRITTEN, None)
+    return found or set()
+
+
+def committed(tables: set[str]) -> None:
+    """`tables` were written by a transaction that has committed."""
+    global _seq
+    if not tables:
+        return
+    with _lock:
+        _seq += 1
+        for table in tables:
+            _written_at[table] = _seq
+
+
+def sole_writer() -> bool:
+    return _sole_writer
+
+
+@contextmanager
+def as_sole_writer() -> Iterator[None]:
+    """Within the block this process is the only one writing to its databases: reads may be
+    kept (the simulation, the tests)."""
+    global _sole_writer
+    before = _sole_writer
+    _sole_writer = True
+    try:
+        yield
+    finally:
+        _sole_writer = before
+
+
+def _unchanged(tables: frozenset[str], since: int) -> bool:
+    if _written_at.get(EVERYTHING, 0) > since:
+        return False
+    return all(_written_at.get(table, 0) <= since for table in tables)
+
+
+class ReadCache:
+    """Answers of reads that depend only on tables, each kept until one of its tables is written
+    (only where this process is the only writer, see the module)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._kept: dict[Hashable, tuple[int, frozenset[str], Any]] = {}
+
+    async def read(self, key: Hashable, work: Callable[[Connection], T]) -> T:
+        """`work`'s answer, read now or kept from an earlier read under `key` (the same `key`
+        must always mean the same `work`)."""
+        from aicmo_actors.storage.work import run_read
+
+        if not _sole_writer:
+            return await run_read(self.engine, work)
+        kept = self._kept.get(key)
+        if kept is not None and _unchanged(kept[1], kept[0]):
+            answer: T = kept[2]
+            return answer
+        seen = _seq  # before the read: a write committed after this makes the answer old
+
+        def reading(conn: Connection) -> tuple[T, set[Any]]:
+            tables: set[Any] = set()
+            conn.info[READ] = tables
+            try:
+                return work(conn), tables
+            finally:
+                conn.info.pop(READ, None)
+
+        answer, tables = await run_read(self.engine, reading)
+        if _UNKNOWN in tables or not tables:
+            self._kept.pop(key, None)
+        else:
+            self._kept[key] = (seen, frozenset(tables), answer)
+        return answer
+
+    def forget(self) -> None:
+        self._kept.clear()

@@ -1,0 +1,131 @@
+"""Kept reads (`aicmo_actors.storage.changes`) on SQLite and PostgreSQL: an answer is kept only
+while no table it read is written, and only where this process is the database's only writer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from aicmo_actors.cam.tables import cam_cycle_reports, cam_leads
+from aicmo_actors.storage import changes
+from aicmo_actors.storage.changes import ReadCache
+from aicmo_actors.storage.work import run_write
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+
+_R = cam_cycle_reports
+
+
+@pytest.fixture(autouse=True)
+def sole_writer() -> Iterator[None]:
+    with changes.as_sole_writer():
+        yield
+
+
+class Counted:
+    """A read that counts how often it really ran."""
+
+    def __init__(self, query: sa.Select[tuple[int]] | sa.TextClause) -> None:
+        self.query, self.runs = query, 0
+
+    def __call__(self, conn: Connection) -> int:
+        self.runs += 1
+        return int(conn.execute(self.query).scalar_one())
+
+
+def _report(conn: Connection, seq: int) -> None:
+    conn.execute(
+        _R.insert().values(
+            tick_seq=seq,
+            worker="test",
+            started_at=sa.func.current_timestamp(),
+            finished_at=sa.func.current_timestamp(),
+            duration_ms=0,
+            counts={},
+            errors=[],
+        )
+    )
+
+
+async def test_an_answer_is_kept_until_a_table_it_read_is_written(engine: AsyncEngine) -> None:
+    cache = ReadCache(engine)
+    count = Counted(sa.select(sa.func.count()).select_from(_R))
+    assert await cache.read("reports", count) == 0
+    assert await cache.read("reports", count) == 0
+    assert count.runs == 1  # kept
+
+    await run_write(engine, lambda conn: conn.execute(sa.delete(cam_leads)))  # another table
+    assert await cache.read("reports", count) == 0 and count.runs == 1
+
+    await run_write(engine, lambda conn: _report(conn, 1))
+    assert await cache.read("reports", count) == 1 and count.runs == 2
+    assert await cache.read("reports", count) == 1 and count.runs == 2
+
+
+async def test_a_table_read_in_a_subquery_counts(engine: AsyncEngine) -> None:
+    cache = ReadCache(engine)
+    query = sa.select(sa.func.count()).where(sa.exists(sa.select(_R.c.id).where(_R.c.worker == "test")))
+    nested = Counted(query)
+    assert await cache.read("nested", nested) == 0
+    await run_write(engine, lambda conn: _report(conn, 1))
+    assert await cache.read("nested", nested) == 1 and nested.runs == 2
+
+
+async def test_a_write_rolled_back_or_in_text_sql_and_a_text_read(engine: AsyncEngine) -> None:
+    cache = ReadCache(engine)
+    count = Counted(sa.select(sa.func.count()).select_from(_R))
+    await cache.read("reports", count)
+
+    def broken(conn: Connection) -> None:
+        _report(conn, 1)
+        raise ValueError("halfway")
+
+    with pytest.raises(ValueError):
+        await run_write(engine, broken)
+    assert await cache.read("reports", count) == 0  # nothing committed: still right
+
+    # A write in text SQL names its table in the statement, and is seen.
+    await run_write(
+        engine,
+        lambda conn: conn.execute(
+            sa.text(
+                "INSERT INTO cam_cycle_reports (tick_seq, worker, started_at, finished_at, duration_ms, counts, "
+                "errors) VALUES (2, 'test', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0, '{}', '[]')"
+            )
+        ),
+    )
+    assert await cache.read("reports", count) == 1
+
+    # A read in text SQL names no table SQLAlchemy knows: never kept.
+    text = Counted(sa.text("SELECT count(*) FROM cam_cycle_reports"))
+    await cache.read("text", text)
+    await cache.read("text", text)
+    assert text.runs == 2
+
+
+async def test_a_write_made_outside_a_unit_of_work_is_seen_too(engine: AsyncEngine) -> None:
+    cache = ReadCache(engine)
+    count = Counted(sa.select(sa.func.count()).select_from(_R))
+    await cache.read("reports", count)
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: _report(sync, 3))
+    assert await cache.read("reports", count) == 1
+
+
+async def test_without_being_the_only_writer_every_read_reads(engine: AsyncEngine) -> None:
+    cache = ReadCache(engine)
+    count = Counted(sa.select(sa.func.count()).select_from(_R))
+    with changes.as_sole_writer():
+        pass
+    token = changes._sole_writer
+    changes._sole_writer = False
+    try:
+        await cache.read("reports", count)
+        await cache.read("reports", count)
+    finally:
+        changes._sole_writer = token
+    assert count.runs == 2
