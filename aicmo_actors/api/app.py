@@ -61,8 +61,10 @@ def build_api(api: Api) -> FastAPI:
         billing_routes,
         cam_routes,
         control_routes,
+        learning_routes,
         project_routes,
         reporting_routes,
+        retention_routes,
         work_routes,
     )
 
@@ -117,4 +119,6 @@ def build_api(api: Api) -> FastAPI:
     app.include_router(work_routes.router)
     app.include_router(billing_routes.router)
     app.include_router(reporting_routes.router)
+    app.include_router(retention_routes.router)
+    app.include_router(learning_routes.router)
     return app

@@ -11,64 +11,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aicmo_actors.cli.errors import UserError
 from aicmo_actors.cli.records import _now, _run_with_store, _table, _when
 
+if TYPE_CHECKING:
+    from aicmo_actors.learning.report import CampaignLearning
 
-async def _gather(store: Any, name: str) -> dict[str, Any]:
-    from aicmo_actors.learning.report import step_weights, variant_lines
+
+async def _gather(store: Any, name: str) -> CampaignLearning:
+    from aicmo_actors.learning.report import UnknownCampaign, campaign_learning
     from aicmo_actors.learning.repos import LearningStore
 
-    learning = LearningStore(store.engine)
-    campaigns = await store.campaigns.all()
-    config = await learning.outcomes.campaign(name)
-    outcomes = await learning.outcomes.variant_outcomes(name)
-    if name not in campaigns and config is None and not outcomes:
-        known = ", ".join(sorted(campaigns)) or "none yet"
-        raise UserError(f"unknown campaign {name!r} (campaigns: {known})")
-    latest = await learning.decisions.latest(name)
-    spec = campaigns[name].spec if name in campaigns else None
-    bandit = spec is not None and spec.bandit is not None
-    now = _now()
-    # The probability of being best is a Monte Carlo estimate: a fixed seed shows the same numbers twice.
-    lines = variant_lines(outcomes, config, latest, now, rng=random.Random(0))
-    return {"name": name, "bandit": bandit, "config": config, "lines": lines, "weights": step_weights(latest)}
-
-
-def _json_of(found: dict[str, Any]) -> dict[str, Any]:
-    config = found["config"]
-    return {
-        "campaign": found["name"],
-        "bandit": found["bandit"],
-        "window_days": config.window_days if config is not None else None,
-        "burn_in": config.burn_in if config is not None else None,
-        "floor": config.floor if config is not None else None,
-        "variants": [
-            {
-                "step": line.step,
-                "variant": line.variant,
-                "sends": line.sends,
-                "positive_replies": line.positive_replies,
-                "successes": line.successes,
-                "failures": line.failures,
-                "pending": line.pending,
-                "rate": line.rate,
-                "rate_95": [line.low, line.high],
-                "p_best": line.p_best,
-                "deals": line.deals,
-                "revenue": {currency: str(amount) for currency, amount in line.revenue.items()},
-                "weight": line.weight,
-            }
-            for line in found["lines"]
-        ],
-        "weights": [
-            {"step": w.step, "weights": w.weights, "as_of": w.as_of.isoformat(), "burn_in": w.burn_in}
-            for w in found["weights"]
-        ],
-    }
+    try:
+        return await campaign_learning(LearningStore(store.engine), name, await store.campaigns.all(), _now())
+    except UnknownCampaign as exc:
+        raise UserError(str(exc)) from None
 
 
 def _pct(value: float | None) -> str:
@@ -76,25 +35,25 @@ def _pct(value: float | None) -> str:
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
-    from aicmo_actors.learning.report import money
+    from aicmo_actors.learning.report import learning_json, money
 
     found = _run_with_store(lambda store: _gather(store, args.campaign))
     if args.json:
-        print(json.dumps(_json_of(found), ensure_ascii=False))
+        print(json.dumps(learning_json(found), ensure_ascii=False))
         return 0
-    config = found["config"]
-    print(f"Campaign {found['name']}")
-    if found["bandit"] and config is not None:
+    config = found.config
+    print(f"Campaign {found.name}")
+    if found.bandit and config is not None:
         print(
             f"  bandit: reward = a positive reply within {config.window_days:g} "
             f"day{'' if config.window_days == 1 else 's'}; "
             f"burn-in {config.burn_in} decided sends per variant; floor {config.floor * 100:g}% per variant"
         )
-    elif found["bandit"]:
+    elif found.bandit:
         print("  bandit: asked for; the learning module has not seen it yet (is it running?)")
     else:
         print("  fixed weights from the campaign file (no [bandit] section)")
-    lines = found["lines"]
+    lines = found.lines
     if not lines:
         print("No emails sent yet.")
     else:
@@ -131,9 +90,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
             ],
             right=frozenset({"step", "sends", "positive", "decided", "rate", "best", "deals", "weight"}),
         )
-    weights = found["weights"]
+    weights = found.weights
     if not weights:
-        if found["bandit"]:
+        if found.bandit:
             print("No weights yet: the campaign file's weights are used (with the floor).")
         return 0
     for w in weights:

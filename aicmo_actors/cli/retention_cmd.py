@@ -26,16 +26,10 @@ def _setup() -> Any:
     """The scoring the service uses: the settings' `retention_*` when they exist, else the
     module's defaults."""
     from aicmo_actors.cli.main import load_settings
-    from aicmo_actors.retention.wiring import retention_setup
+    from aicmo_actors.retention.report import setup_of
 
-    settings = load_settings()
-    chosen: dict[str, Any] = {}
-    for name in ("half_life_days", "weights", "bands", "renewal_days", "slow_review_days"):
-        value = getattr(settings, f"retention_{name}", None)
-        if value is not None:
-            chosen[name] = tuple(value) if isinstance(value, list) else value
     try:
-        return retention_setup(**chosen)
+        return setup_of(load_settings())
     except ValueError as exc:
         raise UserError(f"retention settings: {exc}") from None
 
@@ -71,7 +65,9 @@ def cmd_health(args: argparse.Namespace) -> int:
 
     found = _run_with_store(_guarded(work))
     if args.json:
-        print(json.dumps(_breakdown_json(found), ensure_ascii=False))
+        from aicmo_actors.retention.report import breakdown_json
+
+        print(json.dumps(breakdown_json(found), ensure_ascii=False))
         return 0
     _print_breakdown(found)
     return 0
@@ -80,8 +76,10 @@ def cmd_health(args: argparse.Namespace) -> int:
 def _overview(args: argparse.Namespace) -> int:
     rows = _run_with_store(_guarded(lambda store: _store(store).clients()))
     if args.json:
+        from aicmo_actors.retention.report import client_json
+
         for row in rows:
-            print(json.dumps({k: _iso(v) for k, v in row.__dict__.items()}, ensure_ascii=False))
+            print(json.dumps(client_json(row), ensure_ascii=False))
         return 0
     if not rows:
         print("No clients yet: a client is scored from the day its deal is signed (python run.py deal won)")
@@ -110,38 +108,6 @@ def _overview(args: argparse.Namespace) -> int:
         right=frozenset({"score"}),
     )
     return 0
-
-
-def _breakdown_json(found: Any) -> dict[str, Any]:
-    client = found.client
-    return {
-        "client_ref": client.client_ref,
-        "company": client.company,
-        "contact_email": client.contact_email,
-        "billing_email": client.billing_email,
-        "score": found.health.score,
-        "band": found.health.band,
-        "reasons": list(found.health.reasons),
-        "stored": {"score": client.score, "band": client.band, "scored_at": _iso(client.scored_at)},
-        "signals": [
-            {
-                "key": w.key,
-                "kind": w.kind,
-                "weight": w.weight,
-                "now": round(w.now, 2),
-                "at": _iso(w.at),
-                "reason": w.reason,
-            }
-            for w in found.health.contributions
-        ],
-        "contracts": [{k: _iso(v) for k, v in c.__dict__.items()} for c in found.contracts],
-        "renewals": [
-            {"deal_id": deal, "days": days, "due_on": _iso(due), "state": state}
-            for deal, days, due, state in found.renewals
-        ],
-        "contract_end": _iso(found.contract_end),
-        "next_renewal": _iso(found.next_renewal),
-    }
 
 
 def _print_breakdown(found: Any) -> None:
