@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from aicmo_actors.storage import changes
+
+# The tests start the service and the CLI as processes several hundred times. Where the environment
+# forbids bytecode files (PYTHONDONTWRITEBYTECODE), each of those compiled every module again at
+# start (about 0.25 s each); they keep their bytecode in a cache outside the repository instead.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
+    os.environ.setdefault("PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / f"aicmo-test-pycache-{os.getuid()}"))
 
 pytest_plugins = [
     "tests.plugins.servers",
