@@ -7,8 +7,9 @@ time on PostgreSQL. A `ReadCache` keeps the answer of such a read (one whose ans
 the tables only, never on the time: "any verdict not announced?", not "any reminder due by
 now?") with the tables it read, and reads again only after one of them was written.
 
-- **Which tables a read read** is taken from the statements it ran (`sql.util.find_tables`,
-  subqueries and joins included). A read that ran text SQL is not kept.
+- **Which tables a read read** is taken from the statements it ran (`sql.util.find_tables`
+  over each compiled statement, subqueries and joins included). A read that ran text SQL is
+  not kept.
 - **Which tables were written** is taken from every statement run through the engine
   (`after_cursor_execute`, INSERT/UPDATE/DELETE and their table; any other statement that is
   not a SELECT counts as writing everything) and counted only once its transaction committed
@@ -52,45 +53,56 @@ _lock = threading.Lock()
 _seq = 0
 _written_at: dict[str, int] = {}
 _sole_writer = False
+_installed = False
 
 
-@event.listens_for(Engine, "after_cursor_execute")
-def _note_write(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+def _note(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+    """After each statement: the table a write wrote (kept on the connection until its commit),
+    and, inside a kept read, the tables the statement read."""
+    read = conn.info.get(READ)
+    if read is not None:
+        compiled = getattr(context, "compiled", None)
+        clause = getattr(compiled, "statement", None)
+        if not isinstance(clause, ClauseElement) or clause.__visit_name__ == "textclause":
+            read.add(_UNKNOWN)
+        else:
+            for from_ in find_tables(clause, include_joins=True, include_aliases=True, include_crud=True):
+                name = getattr(from_, "name", None)
+                read.add(name.lower() if isinstance(name, str) else _UNKNOWN)
+    if statement.startswith("SELECT"):
+        return
     head = statement.lstrip()[:9].upper()
     if head.startswith(_HARMLESS):
         return
     found = _WRITE.match(statement)
-    table = found.group(1).lower() if found else EVERYTHING
+    written_table = found.group(1).lower() if found else EVERYTHING
     written = conn.info.get(WRITTEN)
     if written is None:
-        conn.info[WRITTEN] = {table}
+        conn.info[WRITTEN] = {written_table}
     else:
-        written.add(table)
+        written.add(written_table)
 
 
-@event.listens_for(Engine, "before_execute")
-def _note_read(conn: Connection, clause: Any, multiparams: Any, params: Any, options: Any) -> None:
-    read = conn.info.get(READ)
-    if read is None:
-        return
-    if not isinstance(clause, ClauseElement) or clause.__visit_name__ == "textclause":
-        read.add(_UNKNOWN)
-        return
-    for table in find_tables(clause, include_joins=True, include_aliases=True, include_crud=True):
-        name = getattr(table, "name", None)
-        read.add(name.lower() if isinstance(name, str) else _UNKNOWN)
-
-
-@event.listens_for(Engine, "commit")
 def _on_commit(conn: Connection) -> None:
     # Said again (after the commit returned) by `storage.work` for its units of work; this covers
     # the few writes made outside them (leases, dead letters, migrations).
     committed(set(conn.info.get(WRITTEN, ())))
 
 
-@event.listens_for(Engine, "rollback")
 def _on_rollback(conn: Connection) -> None:
     conn.info.pop(WRITTEN, None)
+
+
+def _install() -> None:
+    """Follow every engine's statements and commits (once, on entering `as_sole_writer`: a
+    process that keeps no reads pays nothing for this)."""
+    global _installed
+    if _installed:
+        return
+    event.listen(Engine, "after_cursor_execute", _note)
+    event.listen(Engine, "commit", _on_commit)
+    event.listen(Engine, "rollback", _on_rollback)
+    _installed = True
 
 
 def written_in(conn: Connection) -> set[str]:
@@ -119,6 +131,7 @@ def as_sole_writer() -> Iterator[None]:
     """Within the block this process is the only one writing to its databases: reads may be
     kept (the simulation, the tests)."""
     global _sole_writer
+    _install()
     before = _sole_writer
     _sole_writer = True
     try:
