@@ -337,9 +337,12 @@ class ItemsRepo:
     async def start_due(self, now: datetime, should_start: Callable[[Item], bool]) -> list[Item]:
         """Planned items whose start day has come go to drafting."""
 
-        def due(conn: Connection) -> bool:
-            rows = conn.execute(sa.select(_I).where(_I.c.state == PLANNED)).all()
-            return any(should_start(_item(row)) for row in rows)
+        # The planned items are kept between ticks (`storage.changes`); whether one starts is the clock's.
+        planned = await self.kept.read(
+            "planned", lambda conn: tuple(_item(r) for r in conn.execute(sa.select(_I).where(_I.c.state == PLANNED)))
+        )
+        if not any(should_start(item) for item in planned):
+            return []
 
         def work(conn: Connection) -> list[Item]:
             started = []
@@ -350,7 +353,7 @@ class ItemsRepo:
                     started.append(item)
             return started
 
-        return await run_write_if(self.engine, due, work, [])
+        return await run_write(self.engine, work)
 
     async def writing(self) -> list[Item]:
         """Items the generator writes the next version of (not those awaiting a person)."""
@@ -582,9 +585,16 @@ class ItemsRepo:
     async def find_late(self, now: datetime, late: Callable[[Item], str | None]) -> int:
         """Mark the open items late now and queue their alert, once each; returns how many."""
 
-        def due(conn: Connection) -> bool:
-            query = sa.select(_I).where(_I.c.state.in_(rules.OPEN_STATES), _I.c.late_at.is_(None))
-            return any(late(_item(row)) is not None for row in conn.execute(query).all())
+        # The open items not yet late are kept between ticks (`storage.changes`); lateness is the clock's.
+        open_items = await self.kept.read(
+            "open_not_late",
+            lambda conn: tuple(
+                _item(r)
+                for r in conn.execute(sa.select(_I).where(_I.c.state.in_(rules.OPEN_STATES), _I.c.late_at.is_(None)))
+            ),
+        )
+        if not any(late(item) is not None for item in open_items):
+            return 0
 
         def work(conn: Connection) -> int:
             found = 0
@@ -601,7 +611,7 @@ class ItemsRepo:
                 alert_in(conn, f"{item.id}:late", item, "late", words, now)
             return found
 
-        return await run_write_if(self.engine, due, work, 0)
+        return await run_write(self.engine, work)
 
     async def pending_alerts(self) -> list[Alert]:
         def work(conn: Connection) -> list[Alert]:

@@ -561,32 +561,46 @@ class RetentionStore:
         """Score every client again (decay moves scores with time): (clients written, a notice
         written). Read first; a write transaction only when a score or band should change."""
 
-        def changes(conn: Connection) -> list[tuple[ClientRow, Health]]:
-            found = []
-            clients = [_client(r) for r in conn.execute(sa.select(_CL).order_by(_CL.c.client_ref))]
-            since = _since(now, scoring)
-            by_client: dict[str, list[SignalIn]] = {}
+        since = _since(now, scoring)
+
+        def scored(conn: Connection) -> tuple[tuple[ClientRow, ...], tuple[tuple[str, SignalIn], ...]]:
+            """Every client and every signal of a client (kept between sweeps, `storage.changes`)."""
+            clients = tuple(_client(r) for r in conn.execute(sa.select(_CL).order_by(_CL.c.client_ref)))
             query = sa.select(_S.c.client_ref, _S.c.key, _S.c.kind, _S.c.weight, _S.c.at, _S.c.reason).where(
-                _S.c.client_ref.is_not(None), _S.c.at >= since
+                _S.c.client_ref.is_not(None)
             )
-            for r in conn.execute(query):
-                by_client.setdefault(str(r.client_ref), []).append(
-                    SignalIn(r.key, r.kind, float(r.weight), r.at, r.reason)
-                )
+            signals = tuple(
+                (str(r.client_ref), SignalIn(r.key, r.kind, float(r.weight), r.at, r.reason))
+                for r in conn.execute(query)
+            )
+            return clients, signals
+
+        def changes(
+            state: tuple[tuple[ClientRow, ...], tuple[tuple[str, SignalIn], ...]],
+        ) -> list[tuple[ClientRow, Health]]:
+            clients, signals = state
+            by_client: dict[str, list[SignalIn]] = {}
+            for client_ref, signal in signals:
+                if signal.at >= since:
+                    by_client.setdefault(client_ref, []).append(signal)
+            found = []
             for client in clients:
                 h = health(by_client.get(client.client_ref, []), now, scoring)
                 if compare(client.band, client.score, h).write:
                     found.append((client, h))
             return found
 
+        if not changes(await self.kept.read("scored", scored)):
+            return 0, False
+
         def work(conn: Connection) -> tuple[int, bool]:
             written, noticed = 0, False
-            for client, found in changes(conn):
+            for client, found in changes(scored(conn)):
                 noticed = _apply_in(conn, client, found, now) or noticed
                 written += 1
             return written, noticed
 
-        return await run_write_if(self.engine, lambda conn: bool(changes(conn)), work, (0, False))
+        return await run_write(self.engine, work)
 
     async def renew(self, today: date, now: datetime, days: Sequence[int]) -> int:
         """Record the renewal reminders due `today` (`rules.renewals_due`) with the notice of
