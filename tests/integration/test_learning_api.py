@@ -6,7 +6,6 @@ anonymous caller refused."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -18,6 +17,7 @@ import pytest
 from aicmo_actors.cam.campaign import parse_campaign
 from aicmo_actors.cli.main import main
 from aicmo_actors.learning import LearningStore
+from tests.cli_env import command_on
 from tests.integration.test_api import NOW, Client, client
 from tests.integration.test_learning import CAMPAIGN, NAME, START
 
@@ -69,15 +69,6 @@ async def _outcomes(caller: Client) -> None:
         )
 
 
-def _command_on(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Point the command at the test's database (it runs in process, in a thread: its own loop)."""
-    for name in list(os.environ):
-        if name.upper().startswith("AICMO_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("AICMO_DATABASE_URL", database_url)
-
-
 async def test_a_bandit_campaigns_variants_sends_replies_deals_and_revenue(
     client: Client,
     database_url: str,
@@ -107,7 +98,7 @@ async def test_a_bandit_campaigns_variants_sends_replies_deals_and_revenue(
     assert b["revenue"] == {"EUR": "1200.00"} and a["revenue"] == {}  # exact text, never a float
     assert lines[(2, "A")]["sends"] == 0 and b["weight"] is None and found["weights"] == []
     # The command's own JSON on the same rows: the same answer.
-    _command_on(database_url, monkeypatch, tmp_path)
+    command_on(database_url, monkeypatch, tmp_path)
     capsys.readouterr()
     assert await anyio.to_thread.run_sync(main, ["learn", NAME, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == found
@@ -132,7 +123,7 @@ async def test_a_campaign_without_a_bandit_is_answered_as_the_command_answers(
         "variants": [],
         "weights": [],
     }
-    _command_on(database_url, monkeypatch, tmp_path)
+    command_on(database_url, monkeypatch, tmp_path)
     capsys.readouterr()
     assert await anyio.to_thread.run_sync(main, ["learn", "control", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == found

@@ -5,7 +5,6 @@ unknown client a 404 in the command's words, an anonymous caller refused."""
 from __future__ import annotations
 
 import json
-import os
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from aicmo_actors.cli.main import main
 from aicmo_actors.retention.repos import RetentionStore, Signed
 from aicmo_actors.retention.rules import Scoring
 from aicmo_actors.retention.signals import NewSignal
+from tests.cli_env import command_on
 from tests.integration.test_api import NOW, Client, client
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -42,15 +42,6 @@ async def _clients(caller: Client) -> None:
     await store.record(signals, NOW, scoring)
 
 
-def _command_on(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The command on the same database, in process (its own event loop: run it in a thread)."""
-    for name in list(os.environ):
-        if name.upper().startswith("AICMO_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("AICMO_DATABASE_URL", database_url)
-
-
 async def test_every_clients_health_as_the_command_lists_it(
     client: Client,
     database_url: str,
@@ -70,7 +61,7 @@ async def test_every_clients_health_as_the_command_lists_it(
     assert acme["scored_at"] == NOW.isoformat()
     assert (beta["company"], beta["band"], beta["score"], beta["reasons"]) == ("Beta Foods", "green", 100.0, [])
     # The command's own JSON, from the same rows: the same objects.
-    _command_on(database_url, monkeypatch, tmp_path)
+    command_on(database_url, monkeypatch, tmp_path)
     capsys.readouterr()
     assert await anyio.to_thread.run_sync(main, ["health", "--json"]) == 0
     assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == found["clients"]
