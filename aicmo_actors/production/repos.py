@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -337,16 +337,17 @@ class ItemsRepo:
     async def start_due(self, now: datetime, should_start: Callable[[Item], bool]) -> list[Item]:
         """Planned items whose start day has come go to drafting."""
 
-        # The planned items are kept between ticks (`storage.changes`); whether one starts is the clock's.
-        planned = await self.kept.read(
-            "planned", lambda conn: tuple(_item(r) for r in conn.execute(sa.select(_I).where(_I.c.state == PLANNED)))
-        )
+        # Only items whose start day may have come somewhere on Earth (no zone is more than a day
+        # ahead of UTC), kept between ticks (`storage.changes`); whether one starts is the clock's.
+        horizon = now.astimezone(UTC).date() + timedelta(days=1)
+        soon = sa.select(_I).where(_I.c.state == PLANNED, _I.c.start_on <= horizon)
+        planned = await self.kept.read(("planned", horizon), lambda conn: tuple(_item(r) for r in conn.execute(soon)))
         if not any(should_start(item) for item in planned):
             return []
 
         def work(conn: Connection) -> list[Item]:
             started = []
-            for row in conn.execute(sa.select(_I).where(_I.c.state == PLANNED)).all():
+            for row in conn.execute(soon).all():
                 item = _item(row)
                 if should_start(item):
                     _set_state(conn, item, DRAFTING, now, "drafting started", started_at=now)
@@ -585,13 +586,17 @@ class ItemsRepo:
     async def find_late(self, now: datetime, late: Callable[[Item], str | None]) -> int:
         """Mark the open items late now and queue their alert, once each; returns how many."""
 
-        # The open items not yet late are kept between ticks (`storage.changes`); lateness is the clock's.
+        # The open items not yet late that can be late today: started (turnaround), or due by today
+        # in UTC (the end of a due day comes no earlier than that anywhere). Kept between ticks
+        # (`storage.changes`); lateness is the clock's.
+        today = now.astimezone(UTC).date()
+        candidates = sa.select(_I).where(
+            _I.c.state.in_(rules.OPEN_STATES),
+            _I.c.late_at.is_(None),
+            sa.or_(_I.c.started_at.is_not(None), _I.c.due_on <= today),
+        )
         open_items = await self.kept.read(
-            "open_not_late",
-            lambda conn: tuple(
-                _item(r)
-                for r in conn.execute(sa.select(_I).where(_I.c.state.in_(rules.OPEN_STATES), _I.c.late_at.is_(None)))
-            ),
+            ("open_not_late", today), lambda conn: tuple(_item(r) for r in conn.execute(candidates))
         )
         if not any(late(item) is not None for item in open_items):
             return 0
