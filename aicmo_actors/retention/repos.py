@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -562,12 +562,15 @@ class RetentionStore:
         written). Read first; a write transaction only when a score or band should change."""
 
         since = _since(now, scoring)
+        # The signals since the start of the horizon's first day: the same read all day long, so it
+        # is kept between sweeps (`storage.changes`); the exact horizon is applied below.
+        since_day = datetime.combine(since.astimezone(UTC).date(), time(0), UTC)
 
         def scored(conn: Connection) -> tuple[tuple[ClientRow, ...], tuple[tuple[str, SignalIn], ...]]:
-            """Every client and every signal of a client (kept between sweeps, `storage.changes`)."""
+            """Every client, and the signals of clients since `since_day`."""
             clients = tuple(_client(r) for r in conn.execute(sa.select(_CL).order_by(_CL.c.client_ref)))
             query = sa.select(_S.c.client_ref, _S.c.key, _S.c.kind, _S.c.weight, _S.c.at, _S.c.reason).where(
-                _S.c.client_ref.is_not(None)
+                _S.c.client_ref.is_not(None), _S.c.at >= since_day
             )
             signals = tuple(
                 (str(r.client_ref), SignalIn(r.key, r.kind, float(r.weight), r.at, r.reason))
@@ -590,7 +593,7 @@ class RetentionStore:
                     found.append((client, h))
             return found
 
-        if not changes(await self.kept.read("scored", scored)):
+        if not changes(await self.kept.read(("scored", since_day), scored)):
             return 0, False
 
         def work(conn: Connection) -> tuple[int, bool]:
