@@ -299,9 +299,7 @@ class ProjectsRepo:
                 out.append(outcome)
             return out
 
-        if not await self.kept.read("cancels_asked", due):
-            return []
-        return await run_write(self.engine, work)
+        return await self.kept.write_if("cancels_asked", due, bool, work, [])
 
     async def asks_due(self, now: datetime, *, everything: bool = False) -> list[Command]:
         """Commands to tell again: every step in progress or being undone whose module has not
@@ -314,14 +312,12 @@ class ProjectsRepo:
             .order_by(steps_t.c.id)
         )
 
-        # The steps in flight are kept between ticks (`storage.changes`); whether one is due is the clock's.
-        flying = await self.kept.read("in_flight", lambda conn: tuple(conn.execute(in_flight).all()))
-        if not any(
-            row.project_state in (rules.RUNNING, rules.CANCELLING)
-            and (everything or rules.resend_due(row.state, row.command_sent_at, now))
-            for row in flying
-        ):
-            return []
+        def due(flying: Sequence[Any]) -> bool:
+            return any(
+                row.project_state in (rules.RUNNING, rules.CANCELLING)
+                and (everything or rules.resend_due(row.state, row.command_sent_at, now))
+                for row in flying
+            )
 
         def work(conn: Connection) -> list[Command]:
             rows = conn.execute(in_flight).all()
@@ -340,7 +336,8 @@ class ProjectsRepo:
                 )
             return out
 
-        return await run_write(self.engine, work)
+        # The steps in flight are kept between ticks (`storage.changes`); whether one is due is the clock's.
+        return await self.kept.write_if("in_flight", lambda conn: tuple(conn.execute(in_flight).all()), due, work, [])
 
     # -- reading -------------------------------------------------------------------------------------
     async def page(self, *, state: str | None = None, limit: int = 200) -> list[dict[str, Any]]:

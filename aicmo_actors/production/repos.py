@@ -341,9 +341,6 @@ class ItemsRepo:
         # ahead of UTC), kept between ticks (`storage.changes`); whether one starts is the clock's.
         horizon = now.astimezone(UTC).date() + timedelta(days=1)
         soon = sa.select(_I).where(_I.c.state == PLANNED, _I.c.start_on <= horizon)
-        planned = await self.kept.read(("planned", horizon), lambda conn: tuple(_item(r) for r in conn.execute(soon)))
-        if not any(should_start(item) for item in planned):
-            return []
 
         def work(conn: Connection) -> list[Item]:
             started = []
@@ -354,7 +351,13 @@ class ItemsRepo:
                     started.append(item)
             return started
 
-        return await run_write(self.engine, work)
+        return await self.kept.write_if(
+            ("planned", horizon),
+            lambda conn: tuple(_item(r) for r in conn.execute(soon)),
+            lambda planned: any(should_start(item) for item in planned),
+            work,
+            [],
+        )
 
     async def writing(self) -> list[Item]:
         """Items the generator writes the next version of (not those awaiting a person)."""
@@ -595,11 +598,6 @@ class ItemsRepo:
             _I.c.late_at.is_(None),
             sa.or_(_I.c.started_at.is_not(None), _I.c.due_on <= today),
         )
-        open_items = await self.kept.read(
-            ("open_not_late", today), lambda conn: tuple(_item(r) for r in conn.execute(candidates))
-        )
-        if not any(late(item) is not None for item in open_items):
-            return 0
 
         def work(conn: Connection) -> int:
             found = 0
@@ -616,7 +614,13 @@ class ItemsRepo:
                 alert_in(conn, f"{item.id}:late", item, "late", words, now)
             return found
 
-        return await run_write(self.engine, work)
+        return await self.kept.write_if(
+            ("open_not_late", today),
+            lambda conn: tuple(_item(r) for r in conn.execute(candidates)),
+            lambda open_items: any(late(item) is not None for item in open_items),
+            work,
+            0,
+        )
 
     async def pending_alerts(self) -> list[Alert]:
         def work(conn: Connection) -> list[Alert]:

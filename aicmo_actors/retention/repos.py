@@ -593,9 +593,6 @@ class RetentionStore:
                     found.append((client, h))
             return found
 
-        if not changes(await self.kept.read(("scored", since_day), scored)):
-            return 0, False
-
         def work(conn: Connection) -> tuple[int, bool]:
             written, noticed = 0, False
             for client, found in changes(scored(conn)):
@@ -603,7 +600,9 @@ class RetentionStore:
                 written += 1
             return written, noticed
 
-        return await run_write(self.engine, work)
+        return await self.kept.write_if(
+            ("scored", since_day), scored, lambda state: bool(changes(state)), work, (0, False)
+        )
 
     async def renew(self, today: date, now: datetime, days: Sequence[int]) -> int:
         """Record the renewal reminders due `today` (`rules.renewals_due`) with the notice of

@@ -35,9 +35,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.util import find_tables
 
-__all__ = ["ReadCache", "committed", "sole_writer", "written_in"]
+__all__ = ["ReadCache", "as_sole_writer", "committed", "written_in"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 #: A table name that stands for every table (a statement whose table is not known).
 EVERYTHING = "*"
@@ -122,10 +123,6 @@ def committed(tables: set[str]) -> None:
             _written_at[table] = _seq
 
 
-def sole_writer() -> bool:
-    return _sole_writer
-
-
 @contextmanager
 def as_sole_writer() -> Iterator[None]:
     """Within the block this process is the only one writing to its databases: reads may be
@@ -182,5 +179,19 @@ class ReadCache:
             self._kept[key] = (seen, frozenset(tables), answer)
         return answer
 
-    def forget(self) -> None:
-        self._kept.clear()
+    async def write_if(
+        self,
+        key: Hashable,
+        read: Callable[[Connection], R],
+        due: Callable[[R], bool],
+        work: Callable[[Connection], T],
+        nothing: T,
+    ) -> T:
+        """`storage.work.run_write_if` with its check kept: `work` in a write transaction only
+        when `due` finds something to do in `read`'s answer (kept under `key`, see `read`), else
+        `nothing`. `due` is where the clock comes in; `work` must check again what it found."""
+        from aicmo_actors.storage.work import run_write
+
+        if not due(await self.read(key, read)):
+            return nothing
+        return await run_write(self.engine, work)
