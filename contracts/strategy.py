@@ -1,8 +1,12 @@
 """Strategy: the plan for a client's first period (deliverables calendar, topics, KPIs),
-sent to the client for approval; a changed plan is a new version.
+sent to the client for approval; a changed plan is a new version. Each later period of the
+contract gets its calendar from the approved plan (`PlanPeriod`: same deliverables, same
+words to use and avoid, new topics), without another approval: the client reviews every
+piece anyway.
 
-Orchestration tells `strategy.planner` to draft (or cancel) a project's plan; the module
-answers with events. Commands carry the idempotency key of the project's step.
+Orchestration tells `strategy.planner` to draft (or cancel) a project's plan and to plan its
+later periods; the module answers with events. Commands carry the idempotency key of the
+project's step.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from contracts.base import Event, Message
 from contracts.clients import ClientInfo
 from contracts.packages import PackageSpec
 
-CONTRACT_VERSION = 3
+CONTRACT_VERSION = 4  # 4: PlanPeriod and PeriodPlanned (later periods)
 
 
 class PlannedItem(BaseModel):
@@ -94,6 +98,28 @@ class CancelStrategy(StrategyMessage):
     project_id: uuid.UUID
     idempotency_key: str
     reason: str
+
+
+class PlanPeriod(StrategyMessage):
+    """Orchestration -> strategy: the calendar of period `period` (2 or later), which begins on
+    `start`, drawn from the project's approved plan. Pure and repeatable: the same command
+    always gives the same items."""
+
+    project_id: uuid.UUID
+    idempotency_key: str
+    client: ClientInfo
+    package: PackageSpec
+    period: int
+    start: date
+
+
+class PeriodPlanned(StrategyEvent):
+    """The calendar of period `period`, from version `version` of the approved plan."""
+
+    project_id: uuid.UUID
+    period: int
+    version: int
+    items: tuple[PlannedItem, ...]
 
 
 class StrategyCancelled(StrategyEvent):

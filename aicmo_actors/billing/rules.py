@@ -4,7 +4,6 @@ amounts, dunning's schedule, balances and the hold. No database, no clock (today
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -14,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from aicmo_actors.billing.money import ZERO, rounded
 from aicmo_actors.billing.tax import Tax
+from aicmo_actors.gateways.calendar import add_months
 
 #: The two numbered series: invoices ("2027-0001") and credit notes ("CN-2027-0001").
 INVOICE, CREDIT_NOTE = "INV", "CN"
@@ -51,13 +51,6 @@ def start_of_day(day: date, timezone: str) -> datetime:
     except (KeyError, ValueError):
         zone = ZoneInfo("UTC")
     return datetime(day.year, day.month, day.day, tzinfo=zone)
-
-
-def add_months(day: date, months: int) -> date:
-    """`day` `months` later, on the same day of the month (the month's last day when it is shorter)."""
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 @dataclass(frozen=True)

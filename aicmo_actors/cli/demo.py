@@ -272,7 +272,12 @@ def print_after_deal(extra: dict[str, Any]) -> None:
     shown = ", ".join(f"{state} {n}" for state, n in sorted(projects.items())) or "none"
     print("\nAfter the deal")
     print(f"  prospects signed:   {extra['deals']}   (deals: each lead a client, its company no longer prospected)")
-    print(f"  projects:           {sum(projects.values())}   ({shown}; delivered: the period's work all delivered)")
+    print(f"  projects:           {sum(projects.values())}   ({shown}; delivered: every period of the term delivered)")
+    if "periods_begun" in extra:
+        print(
+            f"  periods:            {extra['periods_begun']} begun, {extra['periods_delivered']} delivered   "
+            "(a monthly retainer's next period begins a week before its first day)"
+        )
     print(f"  intakes answered:   {extra['intakes_completed']}")
     print(
         f"  plans approved:     {extra['plans_approved']}   (changes asked first: {extra['plans_changes_requested']})"

@@ -7,6 +7,7 @@ is counted here, in the client's country and zone, never in the server's.
 
 from __future__ import annotations
 
+import calendar as _months
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -28,6 +29,14 @@ def _holidays(country: str, year: int) -> holidays.HolidayBase:
         return holidays.country_holidays(country.upper(), years=year)
     except NotImplementedError as exc:
         raise UnknownCountry(f"no public holidays known for country {country!r} (ISO 3166-1 alpha-2)") from exc
+
+
+def add_months(day: date, months: int) -> date:
+    """`day` moved `months` months on, the day of month clamped to the month's last day
+    (31 January + 1 = 28 or 29 February). Every module counts contract months with this."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return date(year, month, min(day.day, _months.monthrange(year, month)[1]))
 
 
 def known_country(country: str) -> bool:

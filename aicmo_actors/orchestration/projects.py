@@ -38,9 +38,12 @@ class Command:
     package: dict[str, Any]
     start: date
     brief: dict[str, str]
-    #: The strategy step's result: the approved plan's version and items (production's input).
+    #: The period's calendar: the approved plan's version and items (production's input), or
+    #: for a later period its ``plan:n`` step's result.
     plan: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
+    #: The period the step is of (1: the first steps).
+    period: int = 1
 
 
 @dataclass
@@ -68,15 +71,31 @@ def _log(conn: Connection, project_id: str, now: datetime, step: str, state: str
 
 
 def _steps(conn: Connection, project_id: str) -> dict[str, Any]:
-    rows = conn.execute(sa.select(steps_t).where(steps_t.c.project_id == project_id)).all()
+    """A project's steps by name, in their order."""
+    rows = conn.execute(sa.select(steps_t).where(steps_t.c.project_id == project_id).order_by(steps_t.c.position)).all()
     return {row.step: row for row in rows}
+
+
+def _add_step(conn: Connection, project_id: str, step: str, position: int) -> None:
+    conn.execute(
+        steps_t.insert().values(
+            project_id=project_id,
+            step=step,
+            position=position,
+            state=rules.PENDING,
+            idempotency_key=rules.step_key(project_id, step),
+            commands_sent=0,
+        )
+    )
 
 
 def _command(project: Any, steps: dict[str, Any], step: str, *, cancel: bool) -> Command:
     onboarding = steps.get("onboarding")
     brief = dict(onboarding.result or {}) if onboarding is not None and onboarding.result else {}
-    strategy = steps.get("strategy")
-    plan = dict(strategy.result or {}) if strategy is not None and strategy.result else {}
+    period = rules.period_of(step)
+    # The period's calendar: the approved plan for the first, the period's plan step after.
+    source = steps.get("strategy" if period == 1 else rules.step_name(rules.PLAN, period))
+    plan = dict(source.result or {}) if source is not None and source.result else {}
     return Command(
         project_id=project.id,
         step=step,
@@ -88,6 +107,7 @@ def _command(project: Any, steps: dict[str, Any], step: str, *, cancel: bool) ->
         brief=brief,
         plan=plan,
         reason=(project.cancel_reason or "") if cancel else "",
+        period=period,
     )
 
 
@@ -119,7 +139,7 @@ def _undo_next(conn: Connection, project: Any, now: datetime, outcome: Outcome) 
     states = {name: row.state for name, row in steps.items()}
     if any(state == rules.COMPENSATING for state in states.values()):
         return
-    remaining = rules.to_undo(states)
+    remaining = rules.to_undo(list(states.items()))
     if remaining:
         _ask(conn, project, remaining[0], now, outcome, cancel=True)
         _set_project(conn, project.id, now, step=remaining[0])
@@ -127,16 +147,64 @@ def _undo_next(conn: Connection, project: Any, now: datetime, outcome: Outcome) 
     for name, state in states.items():
         if state == rules.PENDING:
             _set_step(conn, project.id, name, now, state=rules.SKIPPED)
+        elif rules.kind_of(name) == rules.PLAN and state in (rules.STARTED, rules.WAITING, rules.DONE):
+            # A period's calendar: nothing outside the saga to undo.
+            _set_step(conn, project.id, name, now, state=rules.UNDONE, compensated_at=now)
+            _log(conn, project.id, now, name, rules.UNDONE, "a calendar only: nothing to undo")
+            outcome.changes.append((name, rules.UNDONE))
     _set_project(conn, project.id, now, state=rules.COMPENSATED, finished_at=now)
     _log(conn, project.id, now, "project", rules.COMPENSATED, project.cancel_reason or "")
     outcome.finished = (rules.COMPENSATED, project.cancel_reason or "")
 
 
 def _begin_cancel(conn: Connection, project: Any, now: datetime, outcome: Outcome) -> None:
-    _set_project(conn, project.id, now, state=rules.CANCELLING)
+    _set_project(conn, project.id, now, state=rules.CANCELLING, next_period_on=None)
     _log(conn, project.id, now, "project", rules.CANCELLING, project.cancel_reason or "")
     project = conn.execute(sa.select(projects_t).where(projects_t.c.id == project.id)).one()
     _undo_next(conn, project, now, outcome)
+
+
+def _step_of(steps: dict[str, Any], fact: rules.Fact) -> str:
+    """The step a fact is about: its period's, or (an undoing confirmed, which names no
+    period) the step of its kind being undone."""
+    if fact.period is not None:
+        return rules.step_name(fact.step, fact.period)
+    if fact.kind == "cancelled":
+        for name, row in steps.items():
+            if rules.kind_of(name) == fact.step and row.state == rules.COMPENSATING:
+                return name
+    return fact.step
+
+
+def _all_delivered(conn: Connection, project: Any) -> bool:
+    """Every step done, and every period of the term begun."""
+    steps = _steps(conn, project.id)
+    begun = sum(1 for name in steps if rules.kind_of(name) == "production")
+    return begun >= rules.periods(project.package) and all(row.state == rules.DONE for row in steps.values())
+
+
+def _begin_period(conn: Connection, project: Any, today: date, now: datetime, outcome: Outcome) -> None:
+    """Begin the project's next period if its day has come (its plan step asked), else note
+    the day it comes; nothing when every period has begun."""
+    steps = _steps(conn, project.id)
+    period = 1 + sum(1 for name in steps if rules.kind_of(name) == "production")
+    total = rules.periods(project.package)
+    if period > total:
+        _set_project(conn, project.id, now, next_period_on=None)
+        return
+    day = rules.plan_on(project.start_date, project.package, period)
+    if day > today:
+        _set_project(conn, project.id, now, next_period_on=day)
+        return
+    last = max((row.position for row in steps.values()), default=-1)
+    plan = rules.step_name(rules.PLAN, period)
+    _add_step(conn, project.id, plan, last + 1)
+    _add_step(conn, project.id, rules.step_name("production", period), last + 2)
+    first = rules.period_start(project.start_date, project.package, period)
+    _log(conn, project.id, now, "project", "period", f"period {period} of {total} begins on {first.isoformat()}")
+    following = rules.plan_on(project.start_date, project.package, period + 1) if period < total else None
+    _set_project(conn, project.id, now, step=plan, next_period_on=following)
+    _ask(conn, project, plan, now, outcome, cancel=False)
 
 
 class ProjectsRepo:
@@ -177,16 +245,7 @@ class ProjectsRepo:
                 )
             )
             for position, step in enumerate(rules.STEPS):
-                conn.execute(
-                    steps_t.insert().values(
-                        project_id=project_id,
-                        step=step,
-                        position=position,
-                        state=rules.PENDING,
-                        idempotency_key=rules.step_key(project_id, step),
-                        commands_sent=0,
-                    )
-                )
+                _add_step(conn, project_id, step, position)
             _log(conn, project_id, now, "project", rules.RUNNING, f"opened for deal {deal_id}")
             outcome = Outcome(project_id)
             project = conn.execute(sa.select(projects_t).where(projects_t.c.id == project_id)).one()
@@ -203,26 +262,28 @@ class ProjectsRepo:
             project = conn.execute(sa.select(projects_t).where(projects_t.c.id == fact.project_id)).first()
             if project is None:
                 return outcome
-            step = _steps(conn, project.id).get(fact.step)
+            steps = _steps(conn, project.id)
+            name = _step_of(steps, fact)
+            step = steps.get(name)
             if step is None:
                 return outcome
             if fact.kind == "overdue":
                 if step.overdue_at is None and step.state in rules.IN_PROGRESS and project.state == rules.RUNNING:
-                    _set_step(conn, project.id, fact.step, now, overdue_at=now)
-                    _log(conn, project.id, now, fact.step, "overdue", fact.detail)
+                    _set_step(conn, project.id, name, now, overdue_at=now)
+                    _log(conn, project.id, now, name, "overdue", fact.detail)
                     outcome.alert = (
-                        f"{project.id}:{fact.step}:overdue",
-                        f"{project.company}: {fact.step} is overdue",
-                        fact.detail or f"The {fact.step} step of {project.company}'s project waits past its deadline.",
+                        f"{project.id}:{name}:overdue",
+                        f"{project.company}: {name} is overdue",
+                        fact.detail or f"The {name} step of {project.company}'s project waits past its deadline.",
                     )
                 return outcome
             if fact.kind == "note":
-                _log(conn, project.id, now, fact.step, step.state, fact.detail)
+                _log(conn, project.id, now, name, step.state, fact.detail)
                 return outcome
             if fact.kind == "failed":
                 if project.state == rules.RUNNING:
                     _set_project(conn, project.id, now, cancel_requested_at=now, cancel_reason=f"failed: {fact.detail}")
-                    _log(conn, project.id, now, fact.step, "failed", fact.detail)
+                    _log(conn, project.id, now, name, "failed", fact.detail)
                     project = conn.execute(sa.select(projects_t).where(projects_t.c.id == project.id)).one()
                     _begin_cancel(conn, project, now, outcome)
                 return outcome
@@ -232,29 +293,39 @@ class ProjectsRepo:
             if new == rules.WAITING:
                 if step.state == rules.WAITING and step.deadline_at == fact.deadline:
                     if step.waiting_for != fact.detail:  # progress (production's "3 of 8 delivered")
-                        _set_step(conn, project.id, fact.step, now, waiting_for=fact.detail)
+                        _set_step(conn, project.id, name, now, waiting_for=fact.detail)
                     return outcome  # the module said again where it stands
-                _set_step(
-                    conn, project.id, fact.step, now, state=new, waiting_for=fact.detail, deadline_at=fact.deadline
-                )
-                _log(conn, project.id, now, fact.step, new, fact.detail)
-                outcome.changes.append((fact.step, new))
+                _set_step(conn, project.id, name, now, state=new, waiting_for=fact.detail, deadline_at=fact.deadline)
+                _log(conn, project.id, now, name, new, fact.detail)
+                outcome.changes.append((name, new))
             elif new == rules.DONE:
-                _set_step(conn, project.id, fact.step, now, state=new, done_at=now, result=fact.result)
-                _log(conn, project.id, now, fact.step, new, fact.detail)
-                outcome.changes.append((fact.step, new))
-                following = rules.next_step(fact.step)
-                if following is None:
-                    _set_project(conn, project.id, now, state=rules.DELIVERED, step=rules.AFTER_LAST, finished_at=now)
+                _set_step(conn, project.id, name, now, state=new, done_at=now, result=fact.result)
+                _log(conn, project.id, now, name, new, fact.detail)
+                outcome.changes.append((name, new))
+                following = rules.next_step(name)
+                if following is not None:
+                    if name == "strategy" and rules.periods(project.package) > 1:
+                        plan_on = rules.plan_on(project.start_date, project.package, 2)
+                        _set_project(conn, project.id, now, step=following, next_period_on=plan_on)
+                    else:
+                        _set_project(conn, project.id, now, step=following)
+                    _ask(conn, project, following, now, outcome, cancel=False)
+                elif _all_delivered(conn, project):
+                    _set_project(
+                        conn,
+                        project.id,
+                        now,
+                        state=rules.DELIVERED,
+                        step=rules.AFTER_LAST,
+                        finished_at=now,
+                        next_period_on=None,
+                    )
                     _log(conn, project.id, now, "project", rules.DELIVERED)
                     outcome.finished = (rules.DELIVERED, "")
-                else:
-                    _set_project(conn, project.id, now, step=following)
-                    _ask(conn, project, following, now, outcome, cancel=False)
             elif new == rules.UNDONE:
-                _set_step(conn, project.id, fact.step, now, state=new, compensated_at=now)
-                _log(conn, project.id, now, fact.step, new, fact.detail)
-                outcome.changes.append((fact.step, new))
+                _set_step(conn, project.id, name, now, state=new, compensated_at=now)
+                _log(conn, project.id, now, name, new, fact.detail)
+                outcome.changes.append((name, new))
                 _undo_next(conn, project, now, outcome)
             return outcome
 
@@ -300,6 +371,33 @@ class ProjectsRepo:
             return out
 
         return await self.kept.write_if("cancels_asked", due, bool, work, [])
+
+    async def begin_periods(self, now: datetime) -> list[Outcome]:
+        """Running projects whose next period's day has come: the period begins (its plan asked)."""
+
+        waiting = sa.select(projects_t.c.id, projects_t.c.next_period_on).where(
+            projects_t.c.state == rules.RUNNING,
+            projects_t.c.cancel_requested_at.is_(None),
+            projects_t.c.next_period_on.is_not(None),
+        )
+        today = now.date()
+
+        def due(rows: Sequence[Any]) -> bool:
+            return any(row.next_period_on <= today for row in rows)
+
+        def work(conn: Connection) -> list[Outcome]:
+            out = []
+            for row in conn.execute(waiting.where(projects_t.c.next_period_on <= today).order_by(projects_t.c.id)):
+                project = conn.execute(sa.select(projects_t).where(projects_t.c.id == row.id)).one()
+                outcome = Outcome(project.id)
+                _begin_period(conn, project, today, now, outcome)
+                out.append(outcome)
+            return out
+
+        # The projects waiting for a period are kept between ticks; whether one is due is the clock's.
+        return await self.kept.write_if(
+            "periods_waiting", lambda conn: tuple(conn.execute(waiting).all()), due, work, []
+        )
 
     async def asks_due(self, now: datetime, *, everything: bool = False) -> list[Command]:
         """Commands to tell again: every step in progress or being undone whose module has not

@@ -47,10 +47,12 @@ from contracts.runtime import Tick
 from contracts.strategy import (
     CancelStrategy,
     DraftStrategy,
+    PeriodPlanned,
     PlanApproved,
     PlanChangesRequested,
     PlannedItem,
     PlanOverdue,
+    PlanPeriod,
     PlanSent,
     StrategyCancelled,
     StrategyFailed,
@@ -70,6 +72,7 @@ ModuleEvent = (
     | PlanApproved
     | PlanChangesRequested
     | PlanOverdue
+    | PeriodPlanned
     | StrategyCancelled
     | StrategyFailed
     | ProductionStarted
@@ -115,13 +118,19 @@ def fact_of(event: ModuleEvent) -> rules.Fact:
             return rules.Fact(pid, "strategy", "cancelled", "plan withdrawn")
         case StrategyFailed():
             return rules.Fact(pid, "strategy", "failed", event.reason)
+        case PeriodPlanned():
+            result = {
+                "version": str(event.version),
+                "items": [item.model_dump(mode="json") for item in event.items],
+            }
+            detail = f"period {event.period}: {len(event.items)} items planned"
+            return rules.Fact(pid, rules.PLAN, "done", detail, result=result, period=event.period)
         case ProductionStarted():
-            return rules.Fact(pid, "production", "started", event.waiting_for, event.deadline)
+            return rules.Fact(pid, "production", "started", event.waiting_for, event.deadline, period=event.period)
         case PeriodDelivered():
             result = {"period": event.period, "items": event.items}
-            return rules.Fact(
-                pid, "production", "done", f"period {event.period}: {event.items} items delivered", result=result
-            )
+            detail = f"period {event.period}: {event.items} items delivered"
+            return rules.Fact(pid, "production", "done", detail, result=result, period=event.period)
         case ItemLate():
             return rules.Fact(
                 pid, "production", "note", f"item {event.item_id} is late (due {event.due}, {event.state})"
@@ -136,14 +145,21 @@ def fact_of(event: ModuleEvent) -> rules.Fact:
 def command_message(command: Command) -> tuple[str, Message]:
     """The actor to tell and what. Pure."""
     pid = uuid.UUID(command.project_id)
-    owner = rules.OWNERS[command.step]
+    owner, kind = rules.owner(command.step), rules.kind_of(command.step)
     if command.cancel:
-        cancel = {"onboarding": CancelOnboarding, "strategy": CancelStrategy, "production": CancelProduction}[
-            command.step
-        ]
+        cancel = {"onboarding": CancelOnboarding, "strategy": CancelStrategy, "production": CancelProduction}[kind]
         return owner, cancel(project_id=pid, idempotency_key=command.key, reason=command.reason or "cancelled")
     client = ClientInfo.model_validate(command.client)
     package = PackageSpec.model_validate(command.package)
+    if kind == rules.PLAN:
+        return owner, PlanPeriod(
+            project_id=pid,
+            idempotency_key=command.key,
+            client=client,
+            package=package,
+            period=command.period,
+            start=rules.period_start(command.start, command.package, command.period),
+        )
     if command.step == "onboarding":
         return owner, StartOnboarding(
             project_id=pid, idempotency_key=command.key, client=client, package=package, start=command.start
@@ -165,6 +181,7 @@ def command_message(command: Command) -> tuple[str, Message]:
         brief=command.brief,
         plan_version=int(command.plan.get("version") or 0),
         items=tuple(PlannedItem.model_validate(item) for item in command.plan.get("items") or ()),
+        period=command.period,
     )
 
 
@@ -182,6 +199,7 @@ class Saga(Actor[SagaMessage]):
         PlanApproved,
         PlanChangesRequested,
         PlanOverdue,
+        PeriodPlanned,
         StrategyCancelled,
         StrategyFailed,
         ProductionStarted,
@@ -238,6 +256,8 @@ class Saga(Actor[SagaMessage]):
     async def _tick(self) -> None:
         now = self._now()
         for outcome in await self.repo.begin_cancels(now):
+            await self._carry_out(outcome)
+        for outcome in await self.repo.begin_periods(now):
             await self._carry_out(outcome)
         for command in await self.repo.asks_due(now):
             await self._tell(command)

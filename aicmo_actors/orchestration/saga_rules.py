@@ -18,6 +18,19 @@ The ``production`` step is the period's whole delivery cycle: its owner, product
 each piece through quality control, the client's review and delivery (contracts/production.py)
 and says the step is done when every piece is delivered.
 
+Later periods. A monthly retainer delivers every period of its term (`periods`): the first
+period is the approved plan's (steps ``strategy`` then ``production``); each later period `n`
+adds two steps when its time comes, ``plan:n`` (strategy draws the period's calendar from the
+approved plan, `PlanPeriod`) then ``production:n`` (`ProducePeriod` with ``period=n``). A period
+begins `PLAN_AHEAD` before its first day (`plan_on`), whether or not the one before is fully
+delivered (a piece stuck in review does not hold up the next month), so two periods' steps
+may be in progress at once. The project is ``delivered`` when every period's production is
+done; between periods it is ``running`` with no step in progress and the day of its next
+period set (``next_period_on``). Undoing a period's plan has nothing to tell (a calendar
+only): it is marked undone when the undoing ends; each production step is undone by its
+own `CancelProduction` (production cancels the project's whole run the first time and says
+so again after).
+
 Step states: ``pending`` -> ``started`` (command told) -> ``waiting`` (the module waits for
 a person, until a deadline) -> ``done``; undoing: ``compensating`` (its cancel told) ->
 ``compensated``; a step never started when the project is cancelled is ``skipped``.
@@ -25,17 +38,27 @@ a person, until a deadline) -> ``done``; undoing: ``compensating`` (its cancel t
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-#: The saga's steps, in order, and the actor that owns each.
+from aicmo_actors.gateways.calendar import add_months
+
+#: The saga's first steps, in order (a later period adds ``plan:n`` and ``production:n``).
 STEPS: tuple[str, ...] = ("onboarding", "strategy", "production")
+#: The kind of step a later period's calendar is (``plan:2``, ``plan:3``...).
+PLAN = "plan"
+#: The actor that owns each kind of step.
 OWNERS: dict[str, str] = {
     "onboarding": "onboarding.intake",
     "strategy": "strategy.planner",
     "production": "production.studio",
+    PLAN: "strategy.planner",
 }
+#: How long before a later period's first day its steps begin (its first pieces are due a
+#: turnaround after that day, and their work starts a turnaround before they are due).
+PLAN_AHEAD = timedelta(days=7)
 #: What the project's `step` says once every step above is done.
 AFTER_LAST = "delivered"
 
@@ -59,6 +82,46 @@ RESEND_WAITING = timedelta(hours=6)
 RESEND_COMPENSATING = timedelta(hours=1)
 
 
+def step_name(kind: str, period: int) -> str:
+    """A step's name: the kind itself in the first period, ``<kind>:<period>`` after it."""
+    return kind if period == 1 else f"{kind}:{period}"
+
+
+def kind_of(step: str) -> str:
+    """ "production:3" -> "production"."""
+    return step.partition(":")[0]
+
+
+def period_of(step: str) -> int:
+    """ "production:3" -> 3; a first-period step ("production", "strategy") -> 1."""
+    number = step.partition(":")[2]
+    return int(number) if number else 1
+
+
+def owner(step: str) -> str:
+    return OWNERS[kind_of(step)]
+
+
+def periods(package: Mapping[str, Any]) -> int:
+    """How many periods a project delivers: a monthly retainer one per `period_months` of its
+    term (the last may be shorter, as its invoice is), any other package (one-off, milestones)
+    one. `package` is the signed `PackageSpec` as JSON."""
+    if package.get("billing") != "monthly":
+        return 1
+    term, each = int(package.get("term_months") or 12), int(package.get("period_months") or 1)
+    return max(1, -(-term // max(each, 1)))
+
+
+def period_start(start: date, package: Mapping[str, Any], period: int) -> date:
+    """The first day of period `period` of a project that starts on `start`."""
+    return add_months(start, (period - 1) * int(package.get("period_months") or 1))
+
+
+def plan_on(start: date, package: Mapping[str, Any], period: int) -> date:
+    """The day period `period`'s steps begin (`PLAN_AHEAD` before its first day)."""
+    return period_start(start, package, period) - PLAN_AHEAD
+
+
 def step_key(project_id: str, step: str) -> str:
     """The idempotency key of a project's step: the module records its effects under it."""
     return f"{project_id}:{step}"
@@ -69,15 +132,25 @@ def cancel_key(project_id: str, step: str) -> str:
 
 
 def next_step(step: str) -> str | None:
-    """The step after `step`, None after the last one."""
-    position = STEPS.index(step)
-    return STEPS[position + 1] if position + 1 < len(STEPS) else None
+    """The step asked when `step` is done: the next of `STEPS`, a period's production after its
+    plan; None after a production step (the next period begins on its day, not after it)."""
+    kind, period = kind_of(step), period_of(step)
+    if kind == PLAN:
+        return step_name("production", period)
+    if kind == "production":
+        return None
+    return STEPS[STEPS.index(step) + 1]
 
 
-def to_undo(states: dict[str, str]) -> list[str]:
-    """The steps a cancelled project undoes, last first: every step the module was asked to
-    do (started, waiting or done), and those whose undoing is under way."""
-    return [step for step in reversed(STEPS) if states.get(step) in (STARTED, WAITING, DONE, COMPENSATING)]
+def to_undo(steps: Sequence[tuple[str, str]]) -> list[str]:
+    """The steps a cancelled project undoes, last first (`steps`: name and state, in order):
+    every step the module was asked to do (started, waiting or done), and those whose undoing
+    is under way; never a period's plan (a calendar only, nothing outside the saga to undo)."""
+    return [
+        name
+        for name, state in reversed(steps)
+        if kind_of(name) != PLAN and state in (STARTED, WAITING, DONE, COMPENSATING)
+    ]
 
 
 def resend_due(state: str, sent_at: datetime | None, now: datetime) -> bool:
@@ -93,6 +166,7 @@ class Fact:
     """What a module said of a project's step (from its event), as the saga records it."""
 
     project_id: str
+    #: The kind of step ("production"); with `period`, the step is that period's.
     step: str
     #: "started" (the module has it, waits for a person until `deadline`), "done" (with
     #: `result`), "overdue" (the wait is past its deadline), "note" (something worth
@@ -101,6 +175,8 @@ class Fact:
     detail: str = ""
     deadline: datetime | None = None
     result: dict[str, Any] | None = None
+    #: The period the fact is about (None: the step of that kind being undone, or the first).
+    period: int | None = None
 
 
 def apply_fact(project_state: str, step_state: str, fact: Fact) -> str | None:

@@ -51,6 +51,9 @@ class OrchestrationProject(Base):
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     cancelled_by: Mapped[str | None] = mapped_column(String(200))
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: The day the saga next looks at beginning a later period (None: no period left to begin,
+    #: or the plan not approved yet); `saga_rules.plan_on` says which day that is.
+    next_period_on: Mapped[date | None] = mapped_column(Date)
 
 
 class OrchestrationStep(Base):

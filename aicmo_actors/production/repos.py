@@ -173,8 +173,8 @@ class Verdict:
     state: str = ""
     deliveries: tuple[Delivery, ...] = ()
     alert: bool = False
-    #: The project's whole period is delivered with this (publish `PeriodDelivered`).
-    period_done: bool = False
+    #: The period this delivery completed (publish `PeriodDelivered`), or None.
+    period_done: int | None = None
 
 
 @dataclass(frozen=True)
@@ -234,15 +234,24 @@ def version_in(conn: Connection, item_id: str, version: int) -> Version | None:
     return _version(row) if row is not None else None
 
 
-def _period_done_in(conn: Connection, project_id: str, now: datetime) -> bool:
-    """Mark the run delivered when its last item is; True the one time that happens."""
-    states = [r[0] for r in conn.execute(sa.select(_I.c.state).where(_I.c.project_id == project_id))]
-    if not rules.standing(states).all_delivered:
-        return False
-    done = conn.execute(
-        sa.update(_R).where(_R.c.project_id == project_id, _R.c.delivered_at.is_(None)).values(delivered_at=now)
-    ).rowcount
-    return bool(done)
+def _period_done_in(conn: Connection, item: Item, now: datetime) -> int | None:
+    """The item's period when this item, just delivered, was its last one (else None); the run
+    is marked delivered when every period it has is."""
+    rows = conn.execute(sa.select(_I.c.period, _I.c.state).where(_I.c.project_id == item.project_id)).all()
+    if not rules.standing(state for period, state in rows if period == item.period).all_delivered:
+        return None
+    if rules.standing(state for _, state in rows).all_delivered:
+        conn.execute(
+            sa.update(_R)
+            .where(_R.c.project_id == item.project_id, _R.c.delivered_at.is_(None))
+            .values(delivered_at=now)
+        )
+    return item.period
+
+
+def _has_period_in(conn: Connection, project_id: str, period: int) -> bool:
+    query = sa.select(_I.c.id).where(_I.c.project_id == project_id, _I.c.period == period).limit(1)
+    return conn.execute(query).first() is not None
 
 
 class ItemsRepo:
@@ -272,21 +281,33 @@ class ItemsRepo:
         items: Sequence[NewItem],
         now: datetime,
     ) -> bool:
-        """The run and its items, once (False: the project has a run already, or was cancelled)."""
+        """The period's items, once, and the project's run with the first period (False: the
+        period has its items already, or the project was cancelled). A later period's items
+        join the run (its `period` and `plan_version` then say the latest period's)."""
 
         def work(conn: Connection) -> bool:
-            if conn.execute(sa.select(_R.c.project_id).where(_R.c.project_id == project_id)).first() is not None:
-                return False
-            conn.execute(
-                sa.insert(_R).values(
-                    project_id=project_id,
-                    produce_key=key,
-                    period=period,
-                    plan_version=plan_version,
-                    created_at=now,
-                    batches=0,
+            run = conn.execute(sa.select(_R).where(_R.c.project_id == project_id)).first()
+            if run is not None and (run.cancelled_at is not None or run.produce_key is None):
+                return False  # cancelled (perhaps before anything was asked): nothing more is made
+            if run is None:
+                conn.execute(
+                    sa.insert(_R).values(
+                        project_id=project_id,
+                        produce_key=key,
+                        period=period,
+                        plan_version=plan_version,
+                        created_at=now,
+                        batches=0,
+                    )
                 )
-            )
+            elif _has_period_in(conn, project_id, period):
+                return False
+            else:
+                conn.execute(
+                    sa.update(_R)
+                    .where(_R.c.project_id == project_id)
+                    .values(period=max(run.period or 1, period), plan_version=plan_version, delivered_at=None)
+                )
             for new in items:
                 conn.execute(
                     sa.insert(_I).values(
@@ -319,12 +340,19 @@ class ItemsRepo:
 
         return await run_write(self.engine, work)
 
-    async def items_of(self, project_id: str) -> list[Item]:
+    async def items_of(self, project_id: str, period: int | None = None) -> list[Item]:
+        """A project's items (`period`: of that period only), by due day."""
+
         def work(conn: Connection) -> list[Item]:
             query = sa.select(_I).where(_I.c.project_id == project_id).order_by(_I.c.due_on, _I.c.key)
+            if period is not None:
+                query = query.where(_I.c.period == period)
             return [_item(r) for r in conn.execute(query)]
 
         return await run_read(self.engine, work)
+
+    async def has_period(self, project_id: str, period: int) -> bool:
+        return await run_read(self.engine, lambda conn: _has_period_in(conn, project_id, period))
 
     async def item(self, item_id: str) -> Item | None:
         return await run_read(self.engine, lambda conn: item_in(conn, item_id))
@@ -759,7 +787,7 @@ class ItemsRepo:
             if not rules.after_delivery(methods, made):
                 return Verdict(True, APPROVED)
             _set_state(conn, item, DELIVERED, now, f"version {version} delivered by every method", delivered_at=now)
-            return Verdict(True, DELIVERED, period_done=_period_done_in(conn, item.project_id, now))
+            return Verdict(True, DELIVERED, period_done=_period_done_in(conn, item, now))
 
         return await run_write(self.engine, work)
 

@@ -1,8 +1,11 @@
 """`production.studio`: owns every work item and drives it from plan to delivery.
 
-- `ProducePeriod` (told by the saga, possibly many times): the first time, the run and one
-  item per planned piece in one transaction; every time, where the period stands:
+- `ProducePeriod` (told by the saga, possibly many times, once per period of the contract):
+  the first time for a period, one item per planned piece in one transaction (with the
+  project's run, the first time of all); every time, where that period stands:
   `ProductionStarted`, `PeriodDelivered` or (cancelled and confirmed) `ProductionCancelled`.
+  Several periods may be in progress at once; each is announced delivered when its own last
+  piece is.
   No items: `ProductionFailed` (nothing stored: the same command fails the same way).
 - `Tick`: planned items whose start day came go to drafting; the generator writes the next
   version of each item being drafted or revised (a failed attempt is recorded and tried again
@@ -154,7 +157,7 @@ class Studio(Actor[Incoming]):
             await self.ctx.publish(ProductionFailed(project_id=message.project_id, reason="the plan has no items"))
             return
         run = await self.repo.run(project_id)
-        if run is None:
+        if run is None or (run.cancelled_at is None and not await self.repo.has_period(project_id, message.period)):
             now = self.ctx.clock.now()
             country = message.client.country
             try:
@@ -187,19 +190,18 @@ class Studio(Actor[Incoming]):
                 now=now,
             )
             if created:
-                self.ctx.log.info("work items planned", project_id=project_id, items=len(items))
+                self.ctx.log.info("work items planned", project_id=project_id, period=message.period, items=len(items))
             run = await self.repo.run(project_id)
         assert run is not None
-        await self._say_state(message.project_id, run, message.client.timezone)
+        await self._say_state(message.project_id, run, message.client.timezone, message.period)
 
-    async def _say_state(self, project_id: uuid.UUID, run: Run, tz: str) -> None:
+    async def _say_state(self, project_id: uuid.UUID, run: Run, tz: str, period: int) -> None:
         if run.cancelled_at is not None:
             if run.cancel_confirmed:
                 await self.ctx.publish(ProductionCancelled(project_id=project_id))
             return
-        items = await self.repo.items_of(str(project_id))
+        items = await self.repo.items_of(str(project_id), period)
         standing = rules.standing(i.state for i in items)
-        period = run.period or 1
         if standing.all_delivered:
             delivered_at = max((i.delivered_at for i in items if i.delivered_at), default=self.ctx.clock.now())
             await self.ctx.publish(
@@ -506,16 +508,12 @@ class Studio(Actor[Incoming]):
             at=message.delivered_at,
             now=now,
         )
-        if verdict.period_done:
-            items = await self.repo.items_of(str(message.project_id))
-            run = await self.repo.run(str(message.project_id))
-            self.ctx.log.info("period delivered", project_id=str(message.project_id))
+        if verdict.period_done is not None:
+            items = await self.repo.items_of(str(message.project_id), verdict.period_done)
+            self.ctx.log.info("period delivered", project_id=str(message.project_id), period=verdict.period_done)
             await self.ctx.publish(
                 PeriodDelivered(
-                    project_id=message.project_id,
-                    period=(run.period if run and run.period else 1),
-                    items=len(items),
-                    delivered_at=now,
+                    project_id=message.project_id, period=verdict.period_done, items=len(items), delivered_at=now
                 )
             )
 

@@ -11,13 +11,14 @@ news. Bands: green at or above the first threshold, amber at or above the second
 
 from __future__ import annotations
 
-import calendar
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from typing import Literal
+
+from aicmo_actors.gateways.calendar import add_months
 
 Band = Literal["green", "amber", "red"]
 
@@ -210,13 +211,6 @@ def compare(previous_band: str | None, previous_score: float | None, new: Health
 
 
 # -- renewals -----------------------------------------------------------------------------------------------------
-
-
-def add_months(day: date, months: int) -> date:
-    """`day` plus `months` (the last day of a shorter month when the day does not exist)."""
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def contract_end(start: date, term_months: int) -> date:

@@ -65,7 +65,8 @@ INVARIANTS = (
     "a strongly matched unsubscribe, complaint or hard bounce stops sends within a tick of being stored",
     "usage counts every email sent, message read and classified and alert delivered exactly once",
     "every signed client gets exactly one project",
-    "every project is progressing, waiting with a deadline, delivered, or fully compensated",
+    "every project is progressing, waiting with a deadline, resting until its next period, delivered, or fully "
+    "compensated",
     "no email reaches a client twice for the same step",
     "a lead that signed is a client, and no prospecting email reaches its company after the deal",
     "every approved piece of work is delivered exactly once per method, and nothing without an approval",
@@ -362,9 +363,14 @@ async def _after_deal_violations(store: CamStore, world: World, complete_ticks: 
         ).all()
         projects = (
             await conn.execute(
-                sa.select(projects_t.c.id, projects_t.c.deal_id, projects_t.c.state, projects_t.c.step).order_by(
-                    projects_t.c.created_at, projects_t.c.id
-                )
+                sa.select(
+                    projects_t.c.id,
+                    projects_t.c.deal_id,
+                    projects_t.c.state,
+                    projects_t.c.step,
+                    projects_t.c.package,
+                    projects_t.c.next_period_on,
+                ).order_by(projects_t.c.created_at, projects_t.c.id)
             )
         ).all()
         steps = (await conn.execute(sa.select(steps_t).order_by(steps_t.c.project_id, steps_t.c.position))).all()
@@ -554,36 +560,53 @@ async def _work_violations(store: CamStore, world: World) -> list[Violation]:
 
 
 def _project_problem(project: Any, steps: Sequence[Any]) -> str | None:
-    """Why a project is not where a saga may rest, or None: running with its current step
-    asked (started) or waiting with a deadline, the steps before it done and those after it
-    pending; cancelling with a step being undone; delivered with every step done; or
-    compensated with every step it started undone."""
+    """Why a project is not where a saga may rest, or None: running with its first steps in
+    order (those before the current one done, those after it pending) and each later
+    period's production pending until its plan is done, something in progress (a step asked,
+    or waiting with a deadline) unless it rests until its next period's day; cancelling with a
+    step being undone; delivered with every period begun and every step done; or compensated
+    with every step it started undone."""
     names = [str(step.step) for step in steps]
-    if names != list(saga_rules.STEPS):
-        return f"has steps {names}, not {list(saga_rules.STEPS)}"
+    begun = 1 + sum(1 for name in names if name.startswith(f"{saga_rules.PLAN}:"))
+    expected = list(saga_rules.STEPS) + [
+        saga_rules.step_name(kind, period) for period in range(2, begun + 1) for kind in (saga_rules.PLAN, "production")
+    ]
+    total = saga_rules.periods(project.package)
+    if names != expected or begun > total:
+        return f"has steps {names}, not those of {begun} of its {total} period(s)"
     states = {str(step.step): str(step.state) for step in steps}
     shown = ", ".join(f"{name} {state}" for name, state in states.items())
     if project.state == saga_rules.RUNNING:
         if project.step not in states:
             return f"is running at step {project.step!r}, which it does not have"
-        position = saga_rules.STEPS.index(project.step)
-        current = steps[position]
-        if current.state not in saga_rules.IN_PROGRESS:
-            return f"is running at {project.step}, which is {current.state} ({shown})"
-        if current.state == saga_rules.WAITING and current.deadline_at is None:
-            return f"waits at {project.step} with no deadline"
-        if any(step.state != saga_rules.DONE for step in steps[:position]):
-            return f"is running at {project.step} with an earlier step not done ({shown})"
-        if any(step.state != saga_rules.PENDING for step in steps[position + 1 :]):
-            return f"is running at {project.step} with a later step begun ({shown})"
+        first = steps[: len(saga_rules.STEPS)]
+        current = next((i for i, step in enumerate(first) if step.state != saga_rules.DONE), len(first))
+        if current < len(first) and first[current].state not in saga_rules.IN_PROGRESS:
+            return f"is running with {first[current].step} {first[current].state} ({shown})"
+        if any(step.state != saga_rules.PENDING for step in first[current + 1 :]):
+            return f"is running with a step begun before the one ahead of it is done ({shown})"
+        if begun > 1 and states["strategy"] != saga_rules.DONE:
+            return f"began period {begun} before its plan was approved ({shown})"
+        for period in range(2, begun + 1):
+            plan = states[saga_rules.step_name(saga_rules.PLAN, period)]
+            production = states[saga_rules.step_name("production", period)]
+            if plan not in (*saga_rules.IN_PROGRESS, saga_rules.DONE):
+                return f"has period {period}'s plan {plan} ({shown})"
+            if (production == saga_rules.PENDING) == (plan == saga_rules.DONE):
+                return f"has period {period}'s production {production} with its plan {plan} ({shown})"
+        if any(step.state == saga_rules.WAITING and step.deadline_at is None for step in steps):
+            return f"waits with no deadline ({shown})"
+        if not any(step.state in saga_rules.IN_PROGRESS for step in steps):
+            if begun >= total or project.next_period_on is None:
+                return f"is running with nothing in progress and no period to come ({shown})"
         return None
     if project.state == saga_rules.CANCELLING:
         if not any(step.state == saga_rules.COMPENSATING for step in steps):
             return f"is cancelling with no step being undone ({shown})"
         return None
     if project.state == saga_rules.DELIVERED:
-        if any(step.state != saga_rules.DONE for step in steps):
-            return f"is delivered with a step not done ({shown})"
+        if any(step.state != saga_rules.DONE for step in steps) or begun != total:
+            return f"is delivered with a step not done or a period not begun ({shown})"
         return None
     if project.state == saga_rules.COMPENSATED:
         if any(step.state not in (saga_rules.UNDONE, saga_rules.SKIPPED) for step in steps):

@@ -40,7 +40,7 @@ from aicmo_actors.gateways.inbox_source import InboxSource
 from aicmo_actors.gateways.maildir_inbox import MaildirInbox
 from aicmo_actors.onboarding.tables import COMPLETED as INTAKE_COMPLETED
 from aicmo_actors.onboarding.tables import onboarding_intakes
-from aicmo_actors.orchestration.tables import orchestration_projects
+from aicmo_actors.orchestration.tables import orchestration_projects, orchestration_steps
 from aicmo_actors.runtime import ActorSystem, FakeClock, killpoints
 from aicmo_actors.settings import Settings
 from aicmo_actors.simulation import DATABASE_FILE, MAIL_FOLDER
@@ -441,6 +441,15 @@ async def after_deal_figures(engine: AsyncEngine, world: World) -> dict[str, Any
         deals = (await conn.execute(sa.select(sa.func.count()).select_from(deals_t))).scalar_one()
         states = await conn.execute(sa.select(projects.c.state, sa.func.count()).group_by(projects.c.state))
         by_state = {str(state): int(n) for state, n in states}
+        # Each period's production step: begun (any state) and done.
+        steps = orchestration_steps
+        made = await conn.execute(
+            sa.select(steps.c.state, sa.func.count())
+            .where(sa.or_(steps.c.step == "production", steps.c.step.like("production:%")))
+            .where(steps.c.state != "pending")
+            .group_by(steps.c.state)
+        )
+        periods = {str(state): int(n) for state, n in made}
         intakes = (
             await conn.execute(sa.select(sa.func.count()).where(onboarding_intakes.c.state == INTAKE_COMPLETED))
         ).scalar_one()
@@ -455,6 +464,8 @@ async def after_deal_figures(engine: AsyncEngine, world: World) -> dict[str, Any
     return {
         "deals": int(deals),
         "projects": dict(sorted(by_state.items())),
+        "periods_begun": sum(periods.values()),
+        "periods_delivered": periods.get("done", 0),
         "intakes_completed": int(intakes),
         "plans_approved": plan_answers.get(APPROVED, 0),
         "plans_changes_requested": plan_answers.get(CHANGES_REQUESTED, 0),

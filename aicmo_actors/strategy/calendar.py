@@ -20,12 +20,11 @@ Each deliverable type's `count` pieces are spread evenly over those days, one ty
 
 from __future__ import annotations
 
-import calendar as _months
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from aicmo_actors.gateways.calendar import add_business_days, business_days, holiday_name
+from aicmo_actors.gateways.calendar import add_business_days, add_months, business_days, holiday_name
 from contracts.packages import Deliverable
 
 
@@ -61,13 +60,6 @@ class Schedule:
     crowded: tuple[Crowded, ...]
     #: Public holidays on weekdays in the period (not business days), with their names.
     holidays: tuple[tuple[date, str], ...]
-
-
-def add_months(day: date, months: int) -> date:
-    """`day` moved `months` months on, the day of month clamped (31 January + 1 = 28/29 February)."""
-    index = day.month - 1 + months
-    year, month = day.year + index // 12, index % 12 + 1
-    return date(year, month, min(day.day, _months.monthrange(year, month)[1]))
 
 
 def period_end(start: date, period_months: int) -> date:

@@ -16,15 +16,16 @@ ACTORS = ("strategy.planner",)
 def describe() -> ModuleSpec:
     return ModuleSpec(
         name="strategy",
-        title="Strategy: the first period's plan (calendar, topics, KPIs), sent to the client for approval",
+        title="Strategy: the first period's plan (calendar, topics, KPIs), sent for approval; later periods' calendars",
         actors=ACTORS,
         contract_version=CONTRACT_VERSION,
-        consumes=("DraftStrategy", "CancelStrategy", "Tick"),
+        consumes=("DraftStrategy", "PlanPeriod", "CancelStrategy", "Tick"),
         emits=(
             "PlanSent",
             "PlanChangesRequested",
             "PlanApproved",
             "PlanOverdue",
+            "PeriodPlanned",
             "StrategyCancelled",
             "StrategyFailed",
         ),

@@ -3,7 +3,8 @@
 `build_plan(client, package, brief, start)` makes version 1: the calendar of `calendar.py`,
 one topic per piece, the package's KPIs with their targets, a summary and notes.
 `revise_plan(previous, comments)` makes the next version after the client asked for changes
-(see its docstring for what it does and does not do). A plan is a frozen value; it is
+(see its docstring for what it does and does not do). `period_items(approved, ...)` makes a
+later period's calendar from the approved plan (see its docstring). A plan is a frozen value; it is
 stored as JSON (`to_json` / `plan_from_json`) beside its HTML and PDF, never changed.
 
 Topics are proposals a person may rewrite, drawn from the brief without randomness:
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
+from aicmo_actors.gateways.calendar import add_months
 from aicmo_actors.strategy import texts
 from aicmo_actors.strategy.calendar import schedule
 from contracts.clients import ClientInfo
@@ -292,14 +294,17 @@ def _candidates(item: PlanItem, sources: TopicSources, start: int) -> Iterable[s
         yield topic[:1].upper() + topic[1:]
 
 
-def choose_topic(item: PlanItem, index: int, sources: TopicSources, used: set[str]) -> str:
-    """The first candidate for the `index`-th item that is new and contains no avoided word."""
+def choose_topic(
+    item: PlanItem, index: int, sources: TopicSources, used: set[str], *, period: date | None = None
+) -> str:
+    """The first candidate for the `index`-th item that is new and contains no avoided word
+    (`period`: a later period's first day, for the fallback's name)."""
     pattern = _avoid_pattern(sources.avoid)
     for topic in _candidates(item, sources, sources.offset + index):
         if topic.lower() in used or (pattern is not None and pattern.search(topic)):
             continue
         return topic
-    return texts.fallback_topic(texts.type_label(item.type), item.piece)
+    return texts.fallback_topic(texts.type_label(item.type), item.piece, period)
 
 
 def _offset(seed: str) -> int:
@@ -382,6 +387,57 @@ def build_plan(
         holidays=calendar.holidays,
         reporting=package.reporting,
     )
+
+
+# -- later periods -----------------------------------------------------------------------------------------------
+
+
+def period_items(approved: Plan, package: PackageSpec, country: str, period: int) -> tuple[PlanItem, ...]:
+    """The calendar of period `period` (2 or later) of a contract whose approved plan is
+    `approved`. Pure: the same inputs always give the same items.
+
+    The period begins `period - 1` periods after the approved plan's first day; its calendar
+    is made as the first one was (`calendar.schedule`: the package's deliverables, the
+    client's business days, nothing due before the turnaround). Its topics come from the
+    approved plan's sources, so the brief's words to use and every word the client asked to
+    avoid (in the brief or in a round of changes) count as they did; the rotation goes on
+    where the earlier periods left it, and no topic of the approved plan or of an earlier
+    period is used again (a piece with no new topic left gets a placeholder named after its
+    month, to agree with the client). The earlier periods are made again to know theirs.
+    """
+    if period < 2:
+        raise ValueError(f"period {period}: the first period's calendar is the approved plan itself")
+    used = {item.topic.lower() for item in approved.items}
+    index = len(approved.items)
+    items: tuple[PlanItem, ...] = ()
+    for number in range(2, period + 1):
+        start = add_months(approved.period_start, (number - 1) * package.period_months)
+        calendar = schedule(
+            package.deliverables,
+            start=start,
+            period_months=package.period_months,
+            turnaround_days=package.turnaround_days,
+            country=country,
+        )
+        made: list[PlanItem] = []
+        for slot in calendar.slots:
+            deliverable: Deliverable = package.deliverables[slot.kind]
+            item = PlanItem(
+                type=deliverable.type,
+                channel=deliverable.channel,
+                piece=slot.piece,
+                due=slot.due,
+                topic="",
+                min_words=deliverable.min_words,
+                max_words=deliverable.max_words,
+                max_chars=deliverable.max_chars,
+            )
+            topic = choose_topic(item, index, approved.sources, used, period=start)
+            used.add(topic.lower())
+            index += 1
+            made.append(replace(item, topic=topic))
+        items = tuple(made)
+    return items
 
 
 # -- revisions ---------------------------------------------------------------------------------------------------

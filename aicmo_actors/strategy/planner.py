@@ -14,6 +14,10 @@
   version is marked as needing a person and `PlanOverdue` says so. A version still awaiting
   its answer past the deadline: `PlanOverdue`, once. Then the queued emails are sent
   (`MailBook.send_due`).
+- `PlanPeriod` (told by the saga for each later period, possibly many times): the period's
+  calendar from the approved plan (`plan.period_items`, pure: nothing is stored, the same
+  command gives the same items), then `PeriodPlanned`. No approved plan (a saga that asks
+  too early, or a plan withdrawn): `StrategyFailed`, or `StrategyCancelled` when withdrawn.
 - `CancelStrategy` (compensation, may repeat, may come first): the links are revoked, the
   queued emails cancelled, every version withdrawn and, if a plan email may have reached the
   client, a short notice queued, once; `StrategyCancelled` every time.
@@ -38,7 +42,16 @@ from aicmo_actors.gateways.transport import LazyTransport, MailTransport
 from aicmo_actors.runtime import Actor
 from aicmo_actors.storage.links import make_token
 from aicmo_actors.strategy.emails import Letterhead, cancelled_email, plan_email
-from aicmo_actors.strategy.plan import Plan, build_plan, max_versions, plan_from_json, plan_to_json, revise_plan
+from aicmo_actors.strategy.plan import (
+    Plan,
+    PlanItem,
+    build_plan,
+    max_versions,
+    period_items,
+    plan_from_json,
+    plan_to_json,
+    revise_plan,
+)
 from aicmo_actors.strategy.render import render_html, render_pdf
 from aicmo_actors.strategy.repos import (
     PURPOSE,
@@ -56,10 +69,12 @@ from contracts.runtime import Tick
 from contracts.strategy import (
     CancelStrategy,
     DraftStrategy,
+    PeriodPlanned,
     PlanApproved,
     PlanChangesRequested,
     PlannedItem,
     PlanOverdue,
+    PlanPeriod,
     PlanSent,
     StrategyCancelled,
     StrategyFailed,
@@ -78,7 +93,10 @@ class Timing:
     approval_business_days: int = 5
 
 
-class Planner(Actor[DraftStrategy | CancelStrategy | Tick]):
+Incoming = DraftStrategy | PlanPeriod | CancelStrategy | Tick
+
+
+class Planner(Actor[Incoming]):
     """Drafts, sends and follows each project's plan (see the module)."""
 
     subscribes = (Tick,)
@@ -106,11 +124,13 @@ class Planner(Actor[DraftStrategy | CancelStrategy | Tick]):
     async def on_stop(self) -> None:
         await self._close_transport()
 
-    async def receive(self, message: DraftStrategy | CancelStrategy | Tick) -> None:
+    async def receive(self, message: Incoming) -> None:
         if isinstance(message, Tick):
             await self._tick()
         elif isinstance(message, DraftStrategy):
             await self._draft(message)
+        elif isinstance(message, PlanPeriod):
+            await self._plan_period(message)
         else:
             await self._cancel(message)
 
@@ -176,20 +196,38 @@ class Planner(Actor[DraftStrategy | CancelStrategy | Tick]):
             version=version.version,
             approved_at=version.answered_at,
             deliverables=version.deliverables,
-            items=tuple(
-                PlannedItem(
-                    key=f"{item.type}:{item.channel}:{item.piece}",
-                    type=item.type,
-                    channel=item.channel,
-                    piece=item.piece,
-                    due=item.due,
-                    topic=item.topic,
-                    min_words=item.min_words,
-                    max_words=item.max_words,
-                    max_chars=item.max_chars,
-                )
-                for item in plan.items
-            ),
+            items=_planned(plan.items),
+        )
+
+    # -- PlanPeriod ----------------------------------------------------------------------------------------------
+
+    async def _plan_period(self, message: PlanPeriod) -> None:
+        state = await self.store.plans.state(str(message.project_id))
+        if state.cancelled:
+            await self.ctx.publish(StrategyCancelled(project_id=message.project_id))
+            return
+        latest = state.latest
+        if latest is None or latest.status != APPROVED:
+            reason = f"period {message.period} asked for before the plan was approved"
+            await self.ctx.publish(StrategyFailed(project_id=message.project_id, reason=reason))
+            return
+        approved = plan_from_json(latest.plan)
+        try:
+            items = period_items(approved, message.package, message.client.country, message.period)
+        except ValueError as exc:  # an unknown country, a period before the second
+            await self.ctx.publish(StrategyFailed(project_id=message.project_id, reason=f"no plan: {exc}"))
+            return
+        if items and items[0].due < message.start:
+            self.ctx.log.warning(
+                "a period's calendar starts before the day the saga gave",
+                project_id=str(message.project_id),
+                period=message.period,
+                start=message.start.isoformat(),
+            )
+        await self.ctx.publish(
+            PeriodPlanned(
+                project_id=message.project_id, period=message.period, version=latest.version, items=_planned(items)
+            )
         )
 
     def _version(
@@ -307,3 +345,21 @@ class Planner(Actor[DraftStrategy | CancelStrategy | Tick]):
             await self.transport.close()
         except Exception:
             self.ctx.log.warning("closing the client emails' connection failed", exc_info=True)
+
+
+def _planned(items: tuple[PlanItem, ...]) -> tuple[PlannedItem, ...]:
+    """A calendar's items as production receives them (each keyed "<type>:<channel>:<piece>")."""
+    return tuple(
+        PlannedItem(
+            key=f"{item.type}:{item.channel}:{item.piece}",
+            type=item.type,
+            channel=item.channel,
+            piece=item.piece,
+            due=item.due,
+            topic=item.topic,
+            min_words=item.min_words,
+            max_words=item.max_words,
+            max_chars=item.max_chars,
+        )
+        for item in items
+    )

@@ -188,7 +188,11 @@ def round_outcome(version: int, changed: int, avoided: Sequence[str]) -> str:
     return first + "Everything else you wrote is with our team, who will come back to you on it."
 
 
-def fallback_topic(label: str, piece: int) -> str:
+def fallback_topic(label: str, piece: int, period: date | None = None) -> str:
+    """The topic of a piece no new topic was found for (`period`: a later period's first day,
+    named so that no two periods share one)."""
+    if period is not None:
+        return f"{label} {piece} of {month(period)} {period.year}: topic to agree with you"
     return f"{label} {piece}: topic to agree with you"
 
 

@@ -71,6 +71,9 @@ PACKAGE = PackageSpec(
     reporting="monthly",
     delivery=("email", "webhook", "folder"),
     reading_grade=14,
+    # One period: the cycle of a period is what this file follows (the saga's later periods
+    # are tested in test_project_saga.py and run whole in the simulations).
+    term_months=1,
 )
 METHODS = len(PACKAGE.delivery)
 ITEMS = sum(d.count for d in PACKAGE.deliverables)

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from aicmo_actors.production import STUDIO, ProductionStore, production_supervisor
 from aicmo_actors.production.tables import production_item_events as events_t
 from aicmo_actors.production.tables import production_items as items_t
+from aicmo_actors.production.tables import production_runs as runs_t
 from aicmo_actors.production.tables import production_versions as versions_t
 from aicmo_actors.runtime import Actor, ActorSystem, ChildSpec, FakeClock, RuntimeSettings, SupervisorSpec
 from contracts.base import Event
@@ -141,9 +142,10 @@ class World:
 def key_of(item_id: uuid.UUID) -> str:
     from aicmo_actors.production.rules import item_id as make_id
 
-    for item in ITEMS:
-        if make_id(PROJECT, 1, item.key) == item_id:
-            return item.key
+    for period in (1, 2):
+        for item in ITEMS:
+            if make_id(PROJECT, period, item.key) == item_id:
+                return item.key if period == 1 else f"{item.key}@{period}"
     raise KeyError(item_id)
 
 
@@ -269,17 +271,26 @@ def stand_ins(world: World) -> SupervisorSpec:
 
 
 def produce(
-    system: ActorSystem, items: tuple[PlannedItem, ...] = ITEMS, package: PackageSpec = PACKAGE
+    system: ActorSystem, items: tuple[PlannedItem, ...] = ITEMS, package: PackageSpec = PACKAGE, period: int = 1
 ) -> ProducePeriod:
     return system.message(
         ProducePeriod,
         project_id=PROJECT,
-        idempotency_key=f"{PROJECT}:production",
+        idempotency_key=f"{PROJECT}:production" + (f":{period}" if period > 1 else ""),
         client=CLIENT,
         package=package,
         brief=BRIEF,
         plan_version=1,
         items=items,
+        period=period,
+    )
+
+
+def later(period: int) -> tuple[PlannedItem, ...]:
+    """The same pieces `period - 1` weeks later, with their own topics (a later period's calendar)."""
+    return tuple(
+        item.model_copy(update={"due": item.due + timedelta(weeks=period - 1), "topic": f"{item.topic}, part {period}"})
+        for item in ITEMS
     )
 
 
@@ -382,6 +393,37 @@ async def test_changes_requested_make_a_new_version_and_rounds_beyond_the_packag
     assert len(world.batches) == 3
 
 
+async def test_each_period_has_its_own_items_and_is_announced_delivered_on_its_own(engine: AsyncEngine) -> None:
+    world = World()
+    async with running(engine, world) as run:
+        await run.tell(produce(run.system))
+        await run.tell(produce(run.system, later(2), period=2))  # the next period, beside the first
+        await run.tell(produce(run.system, later(2), period=2))  # told twice: its items made once
+        first, second, again = run.of(ProductionStarted)
+        assert (first.period, first.items, second.period, second.items) == (1, 3, 2, 3)
+        assert second.deadline == datetime(2026, 12, 17, 16, 0, tzinfo=UTC)  # its own last due day
+        said = ("period", "items", "delivered", "waiting_for", "deadline")
+        assert [getattr(again, f) for f in said] == [getattr(second, f) for f in said]
+        for _ in range(20 * 6):
+            await run.tick(4)
+            if len(run.of(PeriodDelivered)) == 2:
+                break
+        done = run.of(PeriodDelivered)
+        assert [(d.period, d.items) for d in done] == [(1, 3), (2, 3)]
+        await run.tell(produce(run.system, later(2), period=2))
+        assert run.of(PeriodDelivered)[-1].period == 2  # said again, for the period asked
+    items = await rows(engine, sa.select(items_t))
+    assert sorted((i["period"], i["key"]) for i in items) == sorted(
+        (period, item.key) for period in (1, 2) for item in ITEMS
+    )
+    assert {i["state"] for i in items} == {"delivered"}
+    assert len({i["id"] for i in items}) == 6
+    (run_row,) = await rows(engine, sa.select(runs_t))
+    assert (run_row["produce_key"], run_row["period"]) == (f"{PROJECT}:production", 2)
+    assert run_row["delivered_at"] is not None
+    assert len([k for k in world.effects if k.endswith((":email", ":webhook"))]) == 12
+
+
 async def test_cancel_withdraws_reviews_and_cancels_deliveries(engine: AsyncEngine) -> None:
     world = World(answers={"blog_post:blog:1": ["changes:More detail."] * 5})
     async with running(engine, world) as run:
@@ -395,9 +437,11 @@ async def test_cancel_withdraws_reviews_and_cancels_deliveries(engine: AsyncEngi
         assert len(run.of(ProductionCancelled)) == 2
         await run.tell(produce(run.system))
         assert len(run.of(ProductionCancelled)) == 3
+        await run.tell(produce(run.system, later(2), period=2))  # a later period of a cancelled run
+        assert len(run.of(ProductionCancelled)) == 4 and len(run.of(ProductionStarted)) == 1
         await run.tick()
     items = await rows(engine, sa.select(items_t))
-    assert {i["state"] for i in items} <= {"cancelled", "delivered"}
+    assert {i["state"] for i in items} <= {"cancelled", "delivered"} and {i["period"] for i in items} == {1}
     assert world.effects[f"{PROJECT}:production:withdraw"] == 1
     assert world.effects[f"{PROJECT}:production:cancel"] == 1
 

@@ -4,9 +4,10 @@ The stand-ins answer as the real onboarding, strategy and production modules do 
 `orchestration/saga_rules.py`): the first command with a key does the effect, every later
 one re-announces where the step stands. Their "database" is a dict that outlives a killed
 system, as a module's tables would. With them: a deal opens one project whose steps run in
-order; a cancelled project undoes its steps last first; and a system killed at every kill
-point of a whole saga (each unit of work, publish and tell) resumes where it was, with no
-effect done twice and the project where it should end.
+order, through both periods of its two-month term; a project rests between periods and
+begins the next on its day; a cancelled project undoes its steps last first; and a system
+killed at every kill point of a whole saga (each unit of work, publish and tell) resumes
+where it was, with no effect done twice and the project where it should end.
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ from contracts.runtime import Tick
 from contracts.strategy import (
     CancelStrategy,
     DraftStrategy,
+    PeriodPlanned,
     PlanApproved,
     PlannedItem,
+    PlanPeriod,
     PlanSent,
     StrategyCancelled,
 )
@@ -69,7 +72,11 @@ PACKAGE = PackageSpec(
     review_rounds=2,
     turnaround_days=5,
     reporting="monthly",
+    term_months=2,
 )
+#: The project's first day: a month ago, so that its second period begins at once (a week
+#: before 9 March) and runs beside the first.
+STARTED_ON = date(2026, 2, 9)
 CLIENT = ClientInfo(
     client_ref=uuid.UUID(int=7),
     company="Acme GmbH",
@@ -89,6 +96,9 @@ class World:
     #: Answers the person gives: steps to complete on the next tick.
     complete: set[str] = field(default_factory=set)
     heard: list[Event] = field(default_factory=list)
+    #: The deal's package and first day.
+    package: PackageSpec = PACKAGE
+    start: date = STARTED_ON
 
 
 DEADLINE = START + timedelta(days=5)
@@ -134,14 +144,23 @@ class Onboarding(Actor[StartOnboarding | CancelOnboarding | Tick]):
         return OnboardingCompleted(project_id=uuid.UUID(pid), brief=brief, completed_at=self.ctx.clock.now())
 
 
-class Strategy(Actor[DraftStrategy | CancelStrategy | Tick]):
+class Strategy(Actor[DraftStrategy | PlanPeriod | CancelStrategy | Tick]):
     subscribes = (Tick,)
 
     def __init__(self, world: World) -> None:
         self.world = world
 
-    async def receive(self, message: DraftStrategy | CancelStrategy | Tick) -> None:
+    async def receive(self, message: DraftStrategy | PlanPeriod | CancelStrategy | Tick) -> None:
         w = self.world
+        if isinstance(message, PlanPeriod):
+            # Pure, as the real one: nothing stored, the same items every time.
+            assert message.idempotency_key == rules.step_key(str(message.project_id), f"plan:{message.period}")
+            assert message.start == rules.period_start(w.start, w.package.model_dump(mode="json"), message.period)
+            w.effects[f"asked {message.idempotency_key}"] = 1
+            await self.ctx.publish(
+                PeriodPlanned(project_id=message.project_id, period=message.period, version=1, items=items(2))
+            )
+            return
         if isinstance(message, Tick):
             for (pid, step), state in list(w.state.items()):
                 if step == "strategy" and state == "waiting" and "strategy" in w.complete:
@@ -169,14 +188,23 @@ class Strategy(Actor[DraftStrategy | CancelStrategy | Tick]):
 
     def _approved(self, pid: str) -> PlanApproved:
         return PlanApproved(
-            project_id=uuid.UUID(pid), version=1, approved_at=self.ctx.clock.now(), deliverables=2, items=ITEMS
+            project_id=uuid.UUID(pid), version=1, approved_at=self.ctx.clock.now(), deliverables=2, items=items(1)
         )
 
 
-ITEMS = tuple(
-    PlannedItem(key=f"blog_post:blog:{n}", type="blog_post", channel="blog", piece=n, due=date(2026, 3, 9 + n), topic=t)
-    for n, t in ((1, "Pumps for plant managers"), (2, "Five questions about seals"))
-)
+def items(period: int) -> tuple[PlannedItem, ...]:
+    """A period's calendar: two posts, each period's own days and topics."""
+    return tuple(
+        PlannedItem(
+            key=f"blog_post:blog:{n}",
+            type="blog_post",
+            channel="blog",
+            piece=n,
+            due=date(2026, 2 + period, 9 + n),
+            topic=f"{topic} ({period})",
+        )
+        for n, topic in ((1, "Pumps for plant managers"), (2, "Five questions about seals"))
+    )
 
 
 class Production(Actor[ProducePeriod | CancelProduction | Tick]):
@@ -189,27 +217,32 @@ class Production(Actor[ProducePeriod | CancelProduction | Tick]):
         w = self.world
         if isinstance(message, Tick):
             for (pid, step), state in list(w.state.items()):
-                if step == "production" and state == "waiting" and "production" in w.complete:
+                if step.startswith("production") and state == "waiting" and "production" in w.complete:
                     w.state[(pid, step)] = "done"
-                    await self.ctx.publish(self._delivered(pid))
+                    await self.ctx.publish(self._delivered(pid, rules.period_of(step)))
             return
         pid = str(message.project_id)
         if isinstance(message, CancelProduction):
-            if w.state.get((pid, "production")) != "cancelled":
-                w.state[(pid, "production")] = "cancelled"
+            # As the real one: the project's whole run is cancelled; each cancel key counted once.
+            for key in [k for k in w.state if k[0] == pid and k[1].startswith("production")]:
+                w.state[key] = "cancelled"
+            if w.state.get((pid, f"cancel {message.idempotency_key}")) is None:
+                w.state[(pid, f"cancel {message.idempotency_key}")] = "done"
                 w.effects[message.idempotency_key] += 1
             await self.ctx.publish(ProductionCancelled(project_id=message.project_id))
             return
-        assert message.items == ITEMS and message.plan_version == 1, "the approved plan reaches production"
-        state = w.state.get((pid, "production"))
-        if state is None:
-            w.state[(pid, "production")] = state = "waiting"
+        period = message.period
+        assert message.items == items(period) and message.plan_version == 1, "the period's plan reaches production"
+        step = rules.step_name("production", period)
+        state = w.state.get((pid, step))
+        if state is None and not any(k[0] == pid and k[1].startswith("cancel ") for k in w.state):
+            w.state[(pid, step)] = state = "waiting"
             w.effects[message.idempotency_key] += 1  # the work items
         if state == "waiting":
             await self.ctx.publish(
                 ProductionStarted(
                     project_id=message.project_id,
-                    period=1,
+                    period=period,
                     items=2,
                     delivered=0,
                     waiting_for="0 of 2 items delivered",
@@ -217,12 +250,12 @@ class Production(Actor[ProducePeriod | CancelProduction | Tick]):
                 )
             )
         elif state == "done":
-            await self.ctx.publish(self._delivered(pid))
+            await self.ctx.publish(self._delivered(pid, period))
         else:
             await self.ctx.publish(ProductionCancelled(project_id=message.project_id))
 
-    def _delivered(self, pid: str) -> PeriodDelivered:
-        return PeriodDelivered(project_id=uuid.UUID(pid), period=1, items=2, delivered_at=self.ctx.clock.now())
+    def _delivered(self, pid: str, period: int) -> PeriodDelivered:
+        return PeriodDelivered(project_id=uuid.UUID(pid), period=period, items=2, delivered_at=self.ctx.clock.now())
 
 
 class Signer(Actor[Tick | ProjectOpened]):
@@ -244,8 +277,8 @@ class Signer(Actor[Tick | ProjectOpened]):
                     lead_id=1,
                     campaign="intro",
                     client=CLIENT,
-                    package=PACKAGE,
-                    start=date(2026, 3, 2),
+                    package=self.world.package,
+                    start=self.world.start,
                     signed_at=START,
                 )
             )
@@ -286,9 +319,18 @@ async def test_a_deal_opens_one_project_whose_steps_run_in_order(engine: AsyncEn
         assert (project["step"], project["step_state"]) == ("strategy", rules.WAITING)
         world.complete.add("strategy")
         await run_for(system, clock, 2 * 3600)
+        # The second period began at once (its day is past): both periods are in production.
         [project] = await repo.page()
-        assert (project["step"], project["step_state"]) == ("production", rules.WAITING)
+        assert (project["step"], project["step_state"]) == ("production:2", rules.WAITING)
         assert project["waiting_for"] == "0 of 2 items delivered"
+        found = await repo.get(project["id"])
+        assert [(s["step"], s["state"]) for s in found["steps"]] == [
+            ("onboarding", rules.DONE),
+            ("strategy", rules.DONE),
+            ("production", rules.WAITING),
+            ("plan:2", rules.DONE),
+            ("production:2", rules.WAITING),
+        ]
         world.complete.add("production")
         await run_for(system, clock, 2 * 3600)
         [project] = await repo.page()
@@ -298,15 +340,62 @@ async def test_a_deal_opens_one_project_whose_steps_run_in_order(engine: AsyncEn
     # Announced every tick until opened, yet one project; each effect once.
     assert sum(isinstance(e, ClientSigned) for e in world.heard) >= 1
     assert await ProjectsRepo(engine).deal_ids() == [1]
-    assert set(world.effects.values()) == {1} and len(world.effects) == 3
+    pid = project["id"]
+    assert set(world.effects.values()) == {1}
+    assert set(world.effects) == {
+        rules.step_key(pid, "onboarding"),
+        rules.step_key(pid, "strategy"),
+        rules.step_key(pid, "production"),
+        f"asked {rules.step_key(pid, 'plan:2')}",
+        rules.step_key(pid, "production:2"),
+    }
     finished = [e for e in world.heard if isinstance(e, ProjectFinished)]
     assert [(e.outcome, str(e.project_id)) for e in finished] == [(rules.DELIVERED, project["id"])]
     found = await ProjectsRepo(engine).get(project["id"][:8])
-    assert [s["state"] for s in found["steps"]] == [rules.DONE, rules.DONE, rules.DONE]
+    assert [s["state"] for s in found["steps"]] == [rules.DONE] * 5
     assert found["steps"][0]["result"]["business"] == "Industrial pumps"
     assert len(found["steps"][1]["result"]["items"]) == 2
     assert found["steps"][2]["result"] == {"period": 1, "items": 2}
-    assert [h["state"] for h in found["history"] if h["step"] == "project"] == [rules.RUNNING, rules.DELIVERED]
+    assert [i["topic"] for i in found["steps"][3]["result"]["items"]][0] == "Pumps for plant managers (2)"
+    assert found["steps"][4]["result"] == {"period": 2, "items": 2}
+    assert found["project"]["next_period_on"] is None
+    assert [h["state"] for h in found["history"] if h["step"] == "project"] == [
+        rules.RUNNING,
+        "period",
+        rules.DELIVERED,
+    ]
+
+
+async def test_a_project_rests_between_periods_and_begins_the_next_on_its_day(engine: AsyncEngine) -> None:
+    await ensure_schema(engine)
+    world, clock = World(start=date(2026, 3, 2)), FakeClock(START, autojump=False)
+    world.complete.update({"onboarding", "strategy", "production"})
+    system = _system(engine, clock, world)
+    await system.start()
+    try:
+        await run_for(system, clock, 8 * 3600)
+        repo = ProjectsRepo(engine)
+        [project] = await repo.page()
+        # The first period is delivered; the second begins a week before 2 April.
+        assert (project["state"], project["step"], project["step_state"]) == (
+            rules.RUNNING,
+            "production",
+            rules.DONE,
+        )
+        found = await repo.get(project["id"])
+        assert found["project"]["next_period_on"] == date(2026, 3, 26)
+        assert len(found["steps"]) == 3
+        await run_for(system, clock, (date(2026, 3, 25) - date(2026, 3, 2)).days * 86400)
+        assert len((await repo.get(project["id"]))["steps"]) == 3, "not a day early"
+        await run_for(system, clock, 2 * 86400)
+        [project] = await repo.page()
+        assert (project["state"], project["step"]) == (rules.DELIVERED, rules.AFTER_LAST)
+    finally:
+        await system.stop()
+    found = await ProjectsRepo(engine).get(project["id"])
+    [begun] = [h for h in found["history"] if h["state"] == "period"]
+    assert begun["detail"] == "period 2 of 2 begins on 2026-04-02"
+    assert date(2026, 3, 26) <= begun["at"].date() <= date(2026, 3, 27)
 
 
 async def test_a_cancelled_project_undoes_its_steps_last_first(engine: AsyncEngine) -> None:
@@ -348,7 +437,7 @@ async def test_a_project_cancelled_in_production_undoes_production_first(engine:
         await run_for(system, clock, 6 * 3600)
         repo = ProjectsRepo(engine)
         [project] = await repo.page()
-        assert (project["step"], project["step_state"]) == ("production", rules.WAITING)
+        assert (project["step"], project["step_state"]) == ("production:2", rules.WAITING)
         await repo.request_cancel(project["id"], reason="contract ended", by="test", now=clock.now())
         await run_for(system, clock, 3 * 3600)
     finally:
@@ -356,8 +445,11 @@ async def test_a_project_cancelled_in_production_undoes_production_first(engine:
     found = await ProjectsRepo(engine).get(project["id"])
     assert found["project"]["state"] == rules.COMPENSATED
     undone = [h["step"] for h in found["history"] if h["state"] == rules.COMPENSATING]
-    assert undone == ["production", "strategy", "onboarding"]
+    assert undone == ["production:2", "production", "strategy", "onboarding"]
+    assert [(s["step"], s["state"]) for s in found["steps"]][3] == ("plan:2", rules.UNDONE)
+    assert {s["state"] for s in found["steps"]} == {rules.UNDONE}
     assert world.effects[rules.cancel_key(project["id"], "production")] == 1
+    assert world.effects[rules.cancel_key(project["id"], "production:2")] == 1
 
 
 async def _life_killed_at(engine: AsyncEngine, clock: FakeClock, world: World, n: int, *, cancel: bool = False) -> bool:
@@ -424,7 +516,7 @@ async def test_killed_at_every_kill_point_the_saga_resumes_and_does_nothing_twic
             assert set(world.effects.values()) == {1} and len(world.effects) == 4, f"at point {n}: {world.effects}"
         else:
             assert (project["state"], project["step"]) == (rules.DELIVERED, rules.AFTER_LAST), f"killed at {n}"
-            assert set(world.effects.values()) == {1} and len(world.effects) == 3, f"at point {n}: {world.effects}"
+            assert set(world.effects.values()) == {1} and len(world.effects) == 5, f"at point {n}: {world.effects}"
         if not killed:
             break
         n += 1

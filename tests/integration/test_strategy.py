@@ -43,9 +43,11 @@ from contracts.packages import Deliverable, Kpi, PackageSpec
 from contracts.strategy import (
     CancelStrategy,
     DraftStrategy,
+    PeriodPlanned,
     PlanApproved,
     PlanChangesRequested,
     PlanOverdue,
+    PlanPeriod,
     PlanSent,
     StrategyCancelled,
     StrategyFailed,
@@ -130,6 +132,17 @@ class Run(ModuleRun):
             package=PACKAGE,
             brief=BRIEF,
             start=date(2026, 12, 1),
+        )
+
+    def period(self, period: int, project: uuid.UUID = PROJECT) -> PlanPeriod:
+        return self.system.message(
+            PlanPeriod,
+            project_id=project,
+            idempotency_key=f"{project}:plan:{period}",
+            client=CLIENT,
+            package=PACKAGE,
+            period=period,
+            start=date(2027, period - 1, 1),  # the plan starts on 1 December 2026
         )
 
     def cancel(self, project: uuid.UUID = PROJECT) -> CancelStrategy:
@@ -274,6 +287,33 @@ async def test_an_approval_on_the_page_is_announced_once(engine: AsyncEngine) ->
     (plan,) = await rows(engine, sa.select(plans_t))
     assert (plan["status"], plan["answered_at"], plan["comments"]) == ("approved", START + timedelta(hours=1), None)
     assert plan["announced_at"] == START + timedelta(hours=1)
+
+
+async def test_a_later_period_is_planned_from_the_approved_plan_the_same_every_time(engine: AsyncEngine) -> None:
+    store, transport = StrategyStore(engine), FakeTransport()
+    async with running(store, transport) as run:
+        await run.tell(run.draft())
+        await run.tell(run.period(2))  # asked before the approval: refused, nothing stored
+        (failed,) = run.of(StrategyFailed)
+        assert "before the plan was approved" in failed.reason
+        await run.tick()
+        response = await run.post(token_of(transport.sent[0]), "approve", version="1")
+        assert response.status_code == 303
+        await run.tick()
+        (approved,) = run.of(PlanApproved)
+        await run.tell(run.period(2))
+        await run.tell(run.period(2))
+        await run.tell(run.period(3))
+        first, again, third = run.of(PeriodPlanned)
+    assert first == again.model_copy(update={"message_id": first.message_id, "correlation_id": first.correlation_id})
+    assert (first.project_id, first.period, first.version, third.period) == (PROJECT, 2, 1, 3)
+    assert [i.key for i in first.items] == [i.key for i in approved.items]
+    assert all(date(2027, 1, 1) <= i.due <= date(2027, 1, 31) for i in first.items)
+    assert all(date(2027, 2, 1) <= i.due <= date(2027, 2, 28) for i in third.items)
+    topics = [i.topic for i in (*approved.items, *first.items, *third.items)]
+    assert len(topics) == len(set(topics))
+    assert len(transport.sent) == 1, "a later period's calendar is not sent for approval"
+    assert len(await rows(engine, sa.select(plans_t))) == 1, "nor stored as a version"
 
 
 async def test_changes_make_version_2_and_keep_version_1_as_it_was(engine: AsyncEngine) -> None:

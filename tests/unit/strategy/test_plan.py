@@ -16,7 +16,9 @@ from aicmo_actors.strategy.plan import (
     aim,
     build_plan,
     contains_avoided,
+    counts_by_type,
     max_versions,
+    period_items,
     phrases,
     plan_from_json,
     plan_to_json,
@@ -308,3 +310,46 @@ def test_a_hostile_brief_is_kept_as_text() -> None:
 )
 def test_plural(count: int, label: str, expected: str) -> None:
     assert texts.plural(count, label) == expected
+
+
+# -- later periods -----------------------------------------------------------------------------------------------
+
+
+def test_a_later_period_has_the_first_periods_deliverables_in_its_own_month_on_business_days() -> None:
+    approved = build_plan(CLIENT, PACKAGE, BRIEF, date(2027, 1, 4))
+    second = period_items(approved, PACKAGE, CLIENT.country, 2)
+    assert counts_by_type(second) == counts_by_type(approved.items)
+    assert all(date(2027, 2, 4) <= item.due <= date(2027, 3, 3) for item in second)
+    assert all(item.due.weekday() < 5 for item in second)
+    assert [(i.min_words, i.max_words, i.max_chars) for i in second if i.type == "blog_post"][0] == (800, 1200, None)
+
+
+def test_no_topic_repeats_across_periods_and_none_has_a_word_the_client_asked_to_avoid() -> None:
+    approved = revise_plan(build_plan(CLIENT, PACKAGE, BRIEF, date(2027, 1, 4)), 'Please avoid "Austrian".')
+    topics = [item.topic.lower() for item in approved.items]
+    for period in range(2, 7):
+        later = period_items(approved, PACKAGE, CLIENT.country, period)
+        topics += [item.topic.lower() for item in later]
+        assert not any(contains_avoided(item.topic, approved.sources.avoid) for item in later), period
+    assert len(topics) == len(set(topics)) == 6 * len(approved.items)
+
+
+def test_a_period_is_the_same_every_time_it_is_asked_and_another_period_differs() -> None:
+    approved = build_plan(CLIENT, PACKAGE, BRIEF, date(2027, 1, 4))
+    third = period_items(approved, PACKAGE, CLIENT.country, 3)
+    assert period_items(approved, PACKAGE, CLIENT.country, 3) == third
+    assert {i.topic for i in third}.isdisjoint({i.topic for i in period_items(approved, PACKAGE, CLIENT.country, 2)})
+
+
+def test_topics_run_out_into_placeholders_named_after_their_month() -> None:
+    thin = {"business": "Pumps", "audience": "", "goals": "", "words_to_use": ""}
+    approved = build_plan(CLIENT, PACKAGE, thin, date(2027, 1, 4))
+    topics = [item.topic for p in range(2, 13) for item in period_items(approved, PACKAGE, CLIENT.country, p)]
+    assert len(topics) == len(set(topics)), "a placeholder is never repeated either"
+    assert any(t.endswith("topic to agree with you") and "2027" in t for t in topics)
+
+
+def test_the_first_period_is_the_approved_plan_itself() -> None:
+    approved = build_plan(CLIENT, PACKAGE, BRIEF, date(2027, 1, 4))
+    with pytest.raises(ValueError, match="approved plan itself"):
+        period_items(approved, PACKAGE, CLIENT.country, 1)
