@@ -20,6 +20,7 @@ def describe() -> ModuleSpec:
             "ClientSigned",
             "ProjectOpened",
             "PlanApproved",
+            "PeriodPlanned",
             "ItemLate",
             "ItemDelivered",
             "ItemReviewed",

@@ -4,7 +4,8 @@
   schedule are recorded once per deal (period from the package's cadence, the default hour, the
   client's timezone, the default formats). `ProjectOpened`: the project's deal. The event is
   counted in the CAM funnel (signed), once per deal.
-- `PlanApproved`, `ItemLate`, `ItemDelivered`, `ItemReviewed`: what each work item was planned
+- `PlanApproved`, `PeriodPlanned` (a later period's calendar), `ItemLate`, `ItemDelivered`,
+  `ItemReviewed`: what each work item was planned
   for, whether it was late, when it was delivered, the client's verdicts.
 - `EmailSent`, `ReplyClassified`: the CAM funnel per campaign and UTC day, each event once, for
   the campaigns a client's schedule names (`reporting schedule CLIENT --campaigns`), from when
@@ -43,7 +44,7 @@ from contracts.orchestration import ProjectOpened
 from contracts.production import ItemLate
 from contracts.reporting import KpiMeasured, ReportSent
 from contracts.runtime import Tick
-from contracts.strategy import PlanApproved
+from contracts.strategy import PeriodPlanned, PlanApproved
 
 REPORTER = "reporting.reporter"
 
@@ -52,6 +53,7 @@ Heard = (
     | ClientSigned
     | ProjectOpened
     | PlanApproved
+    | PeriodPlanned
     | ItemLate
     | ItemDelivered
     | ItemReviewed
@@ -76,7 +78,7 @@ class Setup:
 
 def planned_item_id(project_id: uuid.UUID, key: str, period: int = 1) -> uuid.UUID:
     """The id production gives a planned item (production.rules.item_id, repeated here: a module
-    does not import another). Plans of later periods are matched when production reports them."""
+    does not import another)."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"aicmo:item:{project_id}:{period}:{key}")
 
 
@@ -88,6 +90,7 @@ class Reporter(Actor[Heard]):
         ClientSigned,
         ProjectOpened,
         PlanApproved,
+        PeriodPlanned,
         ItemLate,
         ItemDelivered,
         ItemReviewed,
@@ -121,9 +124,10 @@ class Reporter(Actor[Heard]):
             await self._signed(message, now)
         elif isinstance(message, ProjectOpened):
             await self.store.learn_project(str(message.project_id), message.deal_id)
-        elif isinstance(message, PlanApproved):
+        elif isinstance(message, PlanApproved | PeriodPlanned):
+            period = message.period if isinstance(message, PeriodPlanned) else 1
             items = [
-                (str(planned_item_id(message.project_id, i.key)), i.key, i.type, i.channel, i.due)
+                (str(planned_item_id(message.project_id, i.key, period)), i.key, i.type, i.channel, i.due)
                 for i in message.items
             ]
             await self.store.record_plan(str(message.project_id), items, now)

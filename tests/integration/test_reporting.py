@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from aicmo_actors.reporting import REPORTER, ReportingStore, reporting_supervisor
 from aicmo_actors.reporting.reporter import planned_item_id
 from aicmo_actors.reporting.rules import parse_kpi_csv
-from aicmo_actors.reporting.tables import reporting_emails, reporting_reports
+from aicmo_actors.reporting.tables import reporting_emails, reporting_items, reporting_reports
 from aicmo_actors.runtime import ActorSystem, FakeClock, RuntimeSettings, killpoints
 from aicmo_actors.storage.client_mail import SENT, UNCONFIRMED
 from contracts.base import Event
@@ -40,7 +40,7 @@ from contracts.packages import Deliverable, Kpi, PackageSpec
 from contracts.production import ItemLate
 from contracts.reporting import KpiMeasured, ReportSent
 from contracts.runtime import Tick
-from contracts.strategy import PlanApproved, PlannedItem
+from contracts.strategy import PeriodPlanned, PlanApproved, PlannedItem
 from tests.integration.actor_kills import KillAt
 from tests.integration.delivery_world import MemoryTransport
 from tests.integration.module_run import ModuleRun
@@ -204,6 +204,27 @@ async def email_rows(engine: AsyncEngine) -> list[dict[str, Any]]:
     async with engine.connect() as conn:
         query = sa.select(reporting_emails.c.idempotency_key, reporting_emails.c.status)
         return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def test_a_later_periods_calendar_is_planned_under_the_ids_production_gives_its_items(
+    engine: AsyncEngine,
+) -> None:
+    transport = MemoryTransport()
+    february = tuple(item.model_copy(update={"due": item.due.replace(month=2)}) for item in ITEMS)
+    async with running(engine, transport) as run:
+        await run.publish(run.make(PeriodPlanned, project_id=PROJECT, period=2, version=1, items=february))
+        first = planned_item_id(PROJECT, ITEMS[0].key, 2)
+        delivered_at = datetime(2027, 2, 10, 16, tzinfo=UTC)
+        await run.publish(
+            run.make(
+                ItemDelivered, project_id=PROJECT, item_id=first, version=1, method="email", delivered_at=delivered_at
+            )
+        )
+    async with engine.connect() as conn:
+        rows = {str(r.item_id): r for r in await conn.execute(sa.select(reporting_items))}
+    assert set(rows) == {str(planned_item_id(PROJECT, item.key, 2)) for item in ITEMS}
+    assert rows[str(first)].planned and rows[str(first)].due == february[0].due
+    assert rows[str(first)].delivered_at == delivered_at
 
 
 async def test_one_report_per_period_with_the_pdf_attached(engine: AsyncEngine) -> None:
