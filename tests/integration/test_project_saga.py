@@ -356,7 +356,7 @@ async def test_a_deal_opens_one_project_whose_steps_run_in_order(engine: AsyncEn
     assert found["steps"][0]["result"]["business"] == "Industrial pumps"
     assert len(found["steps"][1]["result"]["items"]) == 2
     assert found["steps"][2]["result"] == {"period": 1, "items": 2}
-    assert [i["topic"] for i in found["steps"][3]["result"]["items"]][0] == "Pumps for plant managers (2)"
+    assert next(i["topic"] for i in found["steps"][3]["result"]["items"]) == "Pumps for plant managers (2)"
     assert found["steps"][4]["result"] == {"period": 2, "items": 2}
     assert found["project"]["next_period_on"] is None
     assert [h["state"] for h in found["history"] if h["step"] == "project"] == [

@@ -321,7 +321,7 @@ def test_a_later_period_has_the_first_periods_deliverables_in_its_own_month_on_b
     assert counts_by_type(second) == counts_by_type(approved.items)
     assert all(date(2027, 2, 4) <= item.due <= date(2027, 3, 3) for item in second)
     assert all(item.due.weekday() < 5 for item in second)
-    assert [(i.min_words, i.max_words, i.max_chars) for i in second if i.type == "blog_post"][0] == (800, 1200, None)
+    assert next((i.min_words, i.max_words, i.max_chars) for i in second if i.type == "blog_post") == (800, 1200, None)
 
 
 def test_no_topic_repeats_across_periods_and_none_has_a_word_the_client_asked_to_avoid() -> None:
