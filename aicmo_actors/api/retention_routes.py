@@ -29,7 +29,8 @@ def _store(api: Api) -> Any:
 async def health_list(request: Request, who: Principal = READ) -> dict[str, Any]:
     from aicmo_actors.retention.report import client_json
 
-    rows = await _store(_api(request)).clients()
+    api = _api(request)
+    rows = await _store(api).clients(api.now().date())
     return {"clients": [client_json(r) for r in rows], "next": None}
 
 

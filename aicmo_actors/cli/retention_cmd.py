@@ -74,7 +74,8 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def _overview(args: argparse.Namespace) -> int:
-    rows = _run_with_store(_guarded(lambda store: _store(store).clients()))
+    today = _now().date()
+    rows = _run_with_store(_guarded(lambda store: _store(store).clients(today)))
     if args.json:
         from aicmo_actors.retention.report import client_json
 
@@ -91,6 +92,7 @@ def _overview(args: argparse.Namespace) -> int:
             "band": r.band or "-",
             "score": f"{r.score:.0f}" if r.score is not None else "-",
             "when": _when(_iso(r.scored_at)),
+            "end": r.contract_end.isoformat() if r.contract_end else "-",
             "reasons": _printable("; ".join(r.reasons) or "no signal against it", 140),
         }
         for r in rows
@@ -103,6 +105,7 @@ def _overview(args: argparse.Namespace) -> int:
             ("BAND", "band"),
             ("SCORE", "score"),
             ("SCORED (UTC)", "when"),
+            ("CONTRACT END", "end"),
             ("TOP REASONS", "reasons"),
         ],
         right=frozenset({"score"}),

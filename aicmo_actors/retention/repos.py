@@ -10,7 +10,7 @@ told at the next start; a renewal reminder is recorded with its notice the same 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -102,6 +102,8 @@ class ClientRow:
     band_changes: int
     red_entries: int
     created_at: datetime
+    #: The end of its earliest contract still running (`clients(today)`), what a renewal is about.
+    contract_end: date | None = None
 
 
 @dataclass(frozen=True)
@@ -693,12 +695,22 @@ class RetentionStore:
 
     # -- for people (the CLI) ----------------------------------------------------------------------------------
 
-    async def clients(self) -> list[ClientRow]:
-        """Every client, the reddest first (lowest score), then by company."""
+    async def clients(self, today: date | None = None) -> list[ClientRow]:
+        """Every client, the reddest first (lowest score), then by company; with `today`, each
+        with the end of its earliest contract neither cancelled nor ended by then."""
 
         def work(conn: Connection) -> list[ClientRow]:
             rows = conn.execute(sa.select(_CL))
             found = [_client(r) for r in rows]
+            if today is not None:
+                ends = dict(
+                    conn.execute(
+                        sa.select(_CO.c.client_ref, sa.func.min(_CO.c.ends_on))
+                        .where(_CO.c.cancelled_at.is_(None), _CO.c.ends_on > today)
+                        .group_by(_CO.c.client_ref)
+                    ).all()
+                )
+                found = [replace(c, contract_end=ends.get(c.client_ref)) for c in found]
             found.sort(key=lambda c: (c.score if c.score is not None else 101.0, c.company.lower()))
             return found
 

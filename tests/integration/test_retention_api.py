@@ -58,7 +58,7 @@ async def test_every_clients_health_as_the_command_lists_it(
     assert (acme["client_ref"], acme["company"], acme["band"], acme["score"]) == (ACME, "Acme Logistics", "amber", 68.0)
     assert acme["reasons"][0].startswith("deliveries on hold for unpaid invoices")
     assert any("reminder 1 sent" in reason for reason in acme["reasons"])
-    assert acme["scored_at"] == NOW.isoformat()
+    assert acme["scored_at"] == NOW.isoformat() and acme["contract_end"] == "2099-01-01"
     assert (beta["company"], beta["band"], beta["score"], beta["reasons"]) == ("Beta Foods", "green", 100.0, [])
     # The command's own JSON, from the same rows: the same objects.
     command_on(database_url, monkeypatch, tmp_path)

@@ -77,9 +77,11 @@ def test_the_overview_lists_every_client_reddest_first(run: Run) -> None:
     assert lines[0].split()[:4] == ["CLIENT", "COMPANY", "BAND", "SCORE"]
     assert lines[1].startswith("11111111") and "Acme Logistics" in lines[1] and "amber" in lines[1]
     assert "deliveries on hold" in lines[1] and lines[2].startswith("22222222")
+    assert "CONTRACT END" in lines[0] and "2099-01-01" in lines[1]
     code, out, _ = run("--json")
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["company"] for r in rows] == ["Acme Logistics", "Beta Foods"]
+    assert rows[0]["contract_end"] == rows[1]["contract_end"] == "2099-01-01"
     assert (rows[0]["score"], rows[0]["band"]) == (68.0, "amber")
     assert (rows[1]["score"], rows[1]["band"], rows[1]["reasons"]) == (100.0, "green", [])
 
