@@ -10,6 +10,7 @@ it is: docs/qc.md.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -611,6 +612,25 @@ def normalised(title: str, text: str) -> str:
     return " ".join(w.lower() for w in words(f"{draft.title}\n{draft.body}"))
 
 
+#: Earlier deliverables' normalised words, by their title and text, the most recently used
+#: kept: every check of a client compares with all its earlier pieces, a number that grows
+#: with every period, and normalising is the costly part (hashing the two strings is not).
+_NORMALISED: OrderedDict[tuple[str, str], str] = OrderedDict()
+NORMALISED_KEPT = 2048
+
+
+def _normalised_earlier(other: Earlier) -> str:
+    key = (other.title, other.text)
+    found = _NORMALISED.get(key)
+    if found is None:
+        found = _NORMALISED[key] = normalised(other.title, other.text)
+        if len(_NORMALISED) > NORMALISED_KEPT:
+            _NORMALISED.popitem(last=False)
+    else:
+        _NORMALISED.move_to_end(key)
+    return found
+
+
 def check_duplicates(draft: Draft, earlier: Iterable[Earlier]) -> Iterator[Finding]:
     """A draft whose words are `DUPLICATE_RATIO`% or more the same as an earlier deliverable's
     (rapidfuzz `ratio`) is an error naming the closest one."""
@@ -621,7 +641,7 @@ def check_duplicates(draft: Draft, earlier: Iterable[Earlier]) -> Iterator[Findi
         return
     best: tuple[float, Earlier] | None = None
     for other in earlier:
-        score = fuzz.ratio(mine, normalised(other.title, other.text), score_cutoff=DUPLICATE_RATIO)
+        score = fuzz.ratio(mine, _normalised_earlier(other), score_cutoff=DUPLICATE_RATIO)
         if score and (best is None or score > best[0]):
             best = (score, other)
     if best is not None:
