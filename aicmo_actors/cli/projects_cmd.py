@@ -242,9 +242,12 @@ def _show(found: dict[str, Any]) -> None:
             f"  cancel:   asked {_when(_iso(p['cancel_requested_at']))} by {p.get('cancelled_by') or '-'}: "
             f"{_printable(p.get('cancel_reason'))}"
         )
+    if p.get("next_period_on"):
+        print(f"  next:     the next period's steps begin on {p['next_period_on']} (a week before it starts)")
     print("\nSteps:")
+    width = max((len(str(s["step"])) for s in found["steps"]), default=11)
     for s in found["steps"]:
-        line = f"  {s['position'] + 1}. {s['step']:<11} {s['state']}"
+        line = f"  {s['position'] + 1:>2}. {s['step']:<{width}} {s['state']}"
         if s.get("waiting_for") and s["state"] == "waiting":
             line += f": {_printable(s['waiting_for'])}, until {_when(_iso(s.get('deadline_at')))} UTC"
         if s.get("overdue_at"):
