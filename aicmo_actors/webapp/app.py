@@ -31,6 +31,10 @@ PAGE_MODULES = (
     "aicmo_actors.webapp.pages_inbox",
     "aicmo_actors.webapp.pages_campaigns",
     "aicmo_actors.webapp.pages_leads",
+    "aicmo_actors.webapp.pages_projects",
+    "aicmo_actors.webapp.pages_money",
+    "aicmo_actors.webapp.pages_clients",
+    "aicmo_actors.webapp.pages_learning",
 )
 #: The routes anyone may open: signing in and out.
 PUBLIC = {"/login", "/logout"}

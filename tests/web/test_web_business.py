@@ -1,0 +1,432 @@
+"""What follows the deal, in a real browser: projects (later periods included), invoices and their
+PDF, clients' health, the reports sent and what each A/B variant led to, read-only pages that show
+what `projects`, `project ID`, `invoices`, `invoice ID`, `health`, `reports` and `learn` print
+for the same database; an unknown id gives the not-found page, a signed-out browser the sign-in.
+
+The service reads a simulated month of its own (module-scoped): the session's demo is too short for
+anyone to sign. Its clock is the real one, months after the simulated days: every open invoice is
+late, and the running service changes nothing the pages show before its first tick (an hour)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import pytest
+
+from aicmo_actors.billing.money import shown
+from aicmo_actors.billing.repos import InvoiceRow
+from aicmo_actors.cli.demo import EXAMPLES, load_demo_inputs
+from aicmo_actors.simulation.run import simulate
+from aicmo_actors.simulation.world import BUSY_PROSPECTS, Faults
+from aicmo_actors.webapp.pages_learning import percent
+from aicmo_actors.webapp.pages_money import days_late
+from aicmo_actors.webapp.pages_projects import step_rows
+from aicmo_actors.webapp.web import when
+from tests.plugins.browser import PASSWORD, REPO, WebService, _free_port, absent, screenshot, sign_in, wait_for_text
+
+integration = pytest.mark.integration
+
+CAMPAIGN = "agency-intro"
+#: Enough interested prospects who sign within days, and a month and a bit: every client has a
+#: project in its second period, invoices (one open), a health row and the first month's report.
+SIGNING = dataclasses.replace(BUSY_PROSPECTS, interested=0.2)
+LEADS, DAYS, SEED = 12, 31, 5
+
+
+# -- pure parts --------------------------------------------------------------------------------------
+def test_steps_are_in_order_with_their_period() -> None:
+    steps = [
+        {"step": "production:2", "position": 4},
+        {"step": "onboarding", "position": 0},
+        {"step": "plan:2", "position": 3},
+        {"step": "strategy", "position": 1},
+    ]
+    shown_steps = [(s["step"], s["kind"], s["period"]) for s in step_rows(steps)]
+    assert shown_steps == [
+        ("onboarding", "onboarding", 1),
+        ("strategy", "strategy", 1),
+        ("plan:2", "plan", 2),
+        ("production:2", "production", 2),
+    ]
+
+
+def _invoice(state: str, due_on: date) -> InvoiceRow:
+    fields = {f.name: None for f in dataclasses.fields(InvoiceRow)}
+    return InvoiceRow(**{**fields, "state": state, "due_on": due_on})  # type: ignore[arg-type]
+
+
+def test_an_invoice_is_late_only_when_open_past_its_due_date() -> None:
+    today = date(2026, 5, 10)
+    assert days_late(_invoice("open", date(2026, 5, 1)), today) == 9
+    assert days_late(_invoice("open", date(2026, 5, 10)), today) == 0
+    assert days_late(_invoice("paid", date(2026, 5, 1)), today) == 0
+    assert days_late(_invoice("credited", date(2026, 4, 1)), today) == 0
+    assert percent(None) == "-" and percent(0.125) == "12.5%"
+
+
+# -- the service over a simulated month ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def business(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebService]:
+    root = tmp_path_factory.mktemp("business")
+    spec, rows = load_demo_inputs(EXAMPLES / "campaign.toml", EXAMPLES / "leads.csv", LEADS)
+    run = functools.partial(
+        simulate, workdir=root / "sim", spec=spec, leads=rows, days=DAYS, seed=SEED, behaviour=SIGNING, faults=Faults()
+    )
+    result = anyio.run(run)
+    assert result.violations == [], "; ".join(str(v) for v in result.violations)
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AICMO_")},
+        "AICMO_DATABASE_URL": f"sqlite+aiosqlite:///{result.db_path}",
+        "AICMO_HTTP_PORT": str(port),
+        "AICMO_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "AICMO_TICK_INTERVAL_S": "3600",
+        "AICMO_LOG_FORMAT": "json",
+        "AICMO_ALLOW_TEST_DOMAINS": "true",
+        "PYTHONUNBUFFERED": "1",
+    }
+    base = WebService(f"http://127.0.0.1:{port}", root, env, None, root / "service.log")  # type: ignore[arg-type]
+    base.cli("worker", "pause", "--reason", "browser tests: nothing is sent")
+    base.cli("users", "add", "viewer1", "--role", "viewer", "--password-stdin", stdin=PASSWORD + "\n")
+    with base.log.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(REPO / "run.py")],
+            cwd=root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    service = WebService(base.url, root, env, proc, base.log)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{service.url}/healthz", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"the service did not start:\n{service.output()}")
+        time.sleep(0.2)
+    try:
+        yield service
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _lines(service: WebService, *args: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in service.cli(*args).splitlines() if line.strip()]
+
+
+def _open(browser: Any, service: WebService, path: str, text: str) -> None:
+    browser.get(f"{service.url}/app{path}")
+    wait_for_text(browser, text)
+
+
+def _wait_for_url(browser: Any, part: str) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 10).until(lambda d: part in d.current_url, f"never went to a page with {part!r}")
+
+
+def _rows(browser: Any, table: str) -> list[Any]:
+    from selenium.webdriver.common.by import By
+
+    return list(browser.find_elements(By.CSS_SELECTOR, f"#{table} tbody tr"))
+
+
+def _cells(row: Any) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [td.text for td in row.find_elements(By.TAG_NAME, "td")]
+
+
+def _not_found(browser: Any, service: WebService, path: str, text: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{service.url}/app{path}")
+    wait_for_text(browser, text)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Not found"
+    assert "Traceback" not in browser.page_source
+
+
+def _money(amount: str, currency: str) -> str:
+    return shown(Decimal(amount), currency)
+
+
+@integration
+def test_a_signed_out_browser_is_sent_to_sign_in(browser: Any, business: WebService) -> None:
+    # Sent away before anything is looked up: whether the id exists or not is not told.
+    paths = [
+        "/projects",
+        "/projects/0000dead",
+        "/invoices?overdue=1",
+        "/invoices/2026-0001",
+        "/invoices/2026-0001/pdf",
+        "/health",
+        "/health/some-client",
+        "/reports",
+        "/learning",
+        f"/campaigns/{CAMPAIGN}/learning",
+    ]
+    for path in paths:
+        browser.get(f"{business.url}/app{path}")
+        assert "/app/login" in browser.current_url, path
+        assert "next=" in browser.current_url, path
+    sign_in(browser, business, "viewer1", here=True)
+    assert browser.current_url.endswith(f"/app/campaigns/{CAMPAIGN}/learning")
+
+
+@integration
+def test_projects_show_what_the_command_shows_later_periods_included(browser: Any, business: WebService) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    expected = _lines(business, "projects", "--json")
+    assert expected, "the simulated month signed nobody"
+    sign_in(browser, business, "viewer1")
+    _open(browser, business, "/projects", "waiting for")
+    rows = _rows(browser, "projects")
+    assert [r.get_attribute("data-id") for r in rows] == [p["id"] for p in expected]
+    for row, p in zip(rows, expected, strict=True):
+        assert row.get_attribute("data-state") == p["state"]
+        assert row.get_attribute("data-step") == p["step"]
+        assert row.get_attribute("data-step-state") == (p["step_state"] or "")
+        assert row.get_attribute("data-overdue") == ("yes" if p["overdue"] else "no")
+        cells = _cells(row)
+        assert cells[1] == p["company"] and cells[2] == p["package"]
+        assert cells[5] == (p["waiting_for"] or "-")
+        assert cells[6] == (when(p["deadline_at"]) if p["waiting_for"] else "-")
+    screenshot(browser, "projects")
+
+    # The filter: the state the command filters on; a state no project is in; a state that is none.
+    Select(browser.find_element(By.ID, "project-state")).select_by_value("running")
+    browser.find_element(By.ID, "filter-projects").click()
+    _wait_for_url(browser, "state=running")
+    running = [p["id"] for p in _lines(business, "projects", "--state", "running", "--json")]
+    assert [r.get_attribute("data-id") for r in _rows(browser, "projects")] == running
+    assert all(p["state"] != "compensated" for p in expected)
+    _open(browser, business, "/projects?state=compensated", "No projects compensated")
+    _open(browser, business, "/projects?state=lost", "Show projects in one of these states: running,")
+
+    # One project whole: its steps in order, the second period's among them, and its history.
+    project = expected[0]
+    whole = json.loads(business.cli("project", project["id"][:8], "--json"))
+    assert any(s["step"].startswith("plan:") for s in whole["steps"]), "no later period began"
+    browser.find_element(By.LINK_TEXT, project["company"]).click()
+    wait_for_text(browser, "History")
+    assert browser.current_url.endswith(f"/app/projects/{project['id']}")
+    assert browser.find_element(By.ID, "project-state").text == whole["project"]["state"]
+    assert browser.find_element(By.ID, "project-step").text == whole["project"]["step"]
+    steps = _rows(browser, "steps")
+    assert [(r.get_attribute("data-step"), r.get_attribute("data-state")) for r in steps] == [
+        (s["step"], s["state"]) for s in sorted(whole["steps"], key=lambda s: s["position"])
+    ]
+    for row, s in zip(steps, sorted(whole["steps"], key=lambda s: s["position"]), strict=True):
+        cells = _cells(row)
+        assert cells[2] == str(int(s["step"].partition(":")[2] or 1))
+        if s["state"] == "waiting":
+            assert cells[4] == s["waiting_for"] and cells[5] == when(s["deadline_at"])
+    next_on = whole["project"]["next_period_on"]
+    if next_on:
+        assert browser.find_element(By.ID, "next-period").text == f"next period begins on {next_on}"
+    else:
+        assert absent(browser, By.ID, "next-period")
+    history = _rows(browser, "history")
+    assert len(history) == len(whole["history"]) > 0
+    assert _cells(history[0])[0] == when(whole["history"][0]["at"])
+    screenshot(browser, "project")
+    # A whole id is not needed: its start is enough, as on the command line.
+    _open(browser, business, f"/projects/{project['id'][:8]}", whole["project"]["id"])
+
+    _not_found(browser, business, "/projects/0000dead", "There is no project '0000dead'.")
+    _not_found(browser, business, "/projects/nothing-like-an-id", "There is no project 'nothing-like-an-id'.")
+
+
+@integration
+def test_invoices_show_what_the_command_shows_and_the_overdue_filter(browser: Any, business: WebService) -> None:
+    from selenium.webdriver.common.by import By
+
+    everything = _lines(business, "invoices", "--json")
+    overdue = _lines(business, "invoices", "--overdue", "--json")
+    assert everything and overdue and len(overdue) < len(everything)
+    sign_in(browser, business, "viewer1")
+    _open(browser, business, "/invoices", "balance")
+    rows = _rows(browser, "invoices")
+    assert [r.get_attribute("data-number") for r in rows] == [i["number"] for i in everything]
+    for row, i in zip(rows, everything, strict=True):
+        assert row.get_attribute("data-state") == i["state"]
+        assert row.find_element(By.CSS_SELECTOR, "[data-total]").text == _money(i["total"], i["currency"])
+        assert row.find_element(By.CSS_SELECTOR, "[data-balance]").text == _money(i["balance"], i["currency"])
+        assert _cells(row)[1] == i["company"]
+    screenshot(browser, "invoices")
+
+    browser.find_element(By.ID, "overdue-only").click()
+    browser.find_element(By.ID, "filter-invoices").click()
+    _wait_for_url(browser, "overdue=1")
+    rows = _rows(browser, "invoices")
+    assert [r.get_attribute("data-number") for r in rows] == [i["number"] for i in overdue]
+    today = datetime.now(UTC).date()
+    for row, i in zip(rows, overdue, strict=True):
+        late = (today - date.fromisoformat(i["due_on"])).days
+        assert late > 0 and int(row.get_attribute("data-late")) in (late - 1, late)  # a midnight may pass
+    assert browser.find_element(By.ID, "overdue-only").is_selected()
+
+    # One invoice whole, from the list.
+    number = overdue[0]["number"]
+    whole = json.loads(business.cli("invoice", number, "--json"))
+    browser.find_element(By.LINK_TEXT, number).click()
+    wait_for_text(browser, "Download the PDF")
+    cur = whole["currency"]
+    assert browser.find_element(By.ID, "invoice-state").text == whole["state"]
+    for name in ("net", "tax", "total", "paid", "balance"):
+        assert browser.find_element(By.ID, f"invoice-{name}").text == _money(whole[name], cur), name
+    lines = _rows(browser, "lines")
+    assert [_cells(r)[0] for r in lines] == [x["description"] for x in whole["lines"]]
+    assert [_cells(r)[3] for r in lines] == [_money(x["amount"], cur) for x in whole["lines"]]
+    if whole["payments"]:
+        assert len(_rows(browser, "payments")) == len(whole["payments"])
+    else:
+        assert "No payment recorded." in browser.page_source
+    if whole["reminders"]:
+        assert len(_rows(browser, "reminders")) == len(whole["reminders"])
+    else:
+        assert "No reminder sent." in browser.page_source
+    screenshot(browser, "invoice")
+
+    # Its PDF, as the command writes it.
+    href = browser.find_element(By.ID, "invoice-pdf").get_attribute("href")
+    assert href.endswith(f"/app/invoices/{number}/pdf")
+    cookie = browser.get_cookie("aicmo_session")
+    request = urllib.request.Request(href, headers={"Cookie": f"aicmo_session={cookie['value']}"})
+    with urllib.request.urlopen(request, timeout=20) as answer:
+        assert answer.headers["Content-Type"] == "application/pdf"
+        assert f'filename="invoice-{number}.pdf"' in answer.headers["Content-Disposition"]
+        body = answer.read()
+    written = business.root / "invoice.pdf"
+    business.cli("invoice", number, "--pdf", str(written))
+    assert body.startswith(b"%PDF") and body == written.read_bytes()
+
+    _not_found(browser, business, "/invoices/1999-0001", "There is no invoice '1999-0001'.")
+    request = urllib.request.Request(
+        f"{business.url}/app/invoices/1999-0001/pdf", headers={"Cookie": f"aicmo_session={cookie['value']}"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 404
+    _open(browser, business, "/invoices?state=unpaid", "Show invoices in one of these states: open, paid, credited.")
+
+
+@integration
+def test_client_health_shows_what_the_command_shows(browser: Any, business: WebService) -> None:
+    from selenium.webdriver.common.by import By
+
+    expected = _lines(business, "health", "--json")
+    assert expected
+    sign_in(browser, business, "viewer1")
+    _open(browser, business, "/health", "top reasons")
+    rows = _rows(browser, "health")
+    assert [r.get_attribute("data-client") for r in rows] == [c["client_ref"] for c in expected]
+    for row, c in zip(rows, expected, strict=True):
+        assert row.get_attribute("data-band") == (c["band"] or "")
+        assert row.find_element(By.CSS_SELECTOR, "[data-score]").text == f"{c['score']:.0f}"
+        cells = _cells(row)
+        assert cells[0] == c["company"]
+        assert cells[4] == (c["contract_end"] or "-")
+        assert all(reason in cells[5] for reason in c["reasons"])
+    screenshot(browser, "health")
+
+    first = expected[0]
+    whole = json.loads(business.cli("health", first["client_ref"], "--json"))
+    browser.find_element(By.LINK_TEXT, first["company"]).click()
+    wait_for_text(browser, "Contracts")
+    assert browser.find_element(By.ID, "client-band").text == whole["band"]
+    assert abs(float(browser.find_element(By.ID, "client-score").text) - whole["score"]) < 0.2
+    assert browser.find_element(By.ID, "contract-end").text == (whole["contract_end"] or "-")
+    if whole["signals"]:
+        shown_signals = [(r.get_attribute("data-key"), r.get_attribute("data-kind")) for r in _rows(browser, "signals")]
+        assert shown_signals == [(s["key"], s["kind"]) for s in whole["signals"]]
+    else:
+        assert browser.find_element(By.ID, "no-signals").text.startswith("No signal counts today")
+    contracts = [r.get_attribute("data-deal") for r in _rows(browser, "contracts")]
+    assert contracts == [str(c["deal_id"]) for c in whole["contracts"]] and contracts
+    screenshot(browser, "client-health")
+
+    _not_found(browser, business, "/health/no-such-client", "There is no client 'no-such-client'.")
+    # What the address says is shown as text, never as markup.
+    _not_found(browser, business, "/health/<i>x", "There is no client '&lt;i&gt;x'.")
+    assert absent(browser, By.CSS_SELECTOR, "main i")
+
+
+@integration
+def test_reports_and_learning_show_what_the_commands_show(browser: Any, business: WebService) -> None:
+    from selenium.webdriver.common.by import By
+
+    reports = _lines(business, "reports", "--json")
+    assert reports
+    sign_in(browser, business, "viewer1")
+    _open(browser, business, "/reports", "formats")
+    rows = _rows(browser, "reports")
+    assert [r.get_attribute("data-id") for r in rows] == [str(r["id"]) for r in reports]
+    for row, r in zip(rows, reports, strict=True):
+        cells = _cells(row)
+        assert cells[0] == r["company"] and cells[1] == r["period"] and cells[5] == r["formats"]
+        assert cells[3] == (r["email_status"] or "-").lower()
+        assert cells[4] == when(r["sent_at"] or r["created_at"])
+    screenshot(browser, "reports")
+
+    learned = json.loads(business.cli("learn", CAMPAIGN, "--json"))
+    assert learned["variants"]
+    _open(browser, business, "/learning", CAMPAIGN)
+    browser.find_element(By.LINK_TEXT, CAMPAIGN).click()
+    wait_for_text(browser, "Per step and variant")
+    rows = _rows(browser, "variants")
+    shown_lines = [
+        (
+            r.get_attribute("data-step"),
+            r.get_attribute("data-variant"),
+            r.find_element(By.CSS_SELECTOR, "[data-sends]").text,
+            r.find_element(By.CSS_SELECTOR, "[data-positive]").text,
+            r.find_element(By.CSS_SELECTOR, "[data-deals]").text,
+        )
+        for r in rows
+    ]
+    assert shown_lines == [
+        (str(v["step"]), v["variant"], str(v["sends"]), str(v["positive_replies"]), str(v["deals"]))
+        for v in learned["variants"]
+    ]
+    for row, v in zip(rows, learned["variants"], strict=True):
+        low, high = v["rate_95"]
+        assert f"{low * 100:.1f}-{high * 100:.1f}%" in row.text
+    screenshot(browser, "learning")
+    _not_found(browser, business, "/campaigns/no-such-campaign/learning", "No campaign named 'no-such-campaign'.")
+
+
+@integration
+def test_the_new_pages_fit_a_narrow_screen(browser: Any, business: WebService) -> None:
+    sign_in(browser, business, "viewer1")
+    browser.set_window_size(390, 844)
+    for path, text in (("/projects", "waiting for"), ("/invoices", "balance"), ("/health", "top reasons")):
+        _open(browser, business, path, text)
+        overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow}px wider than the screen"
