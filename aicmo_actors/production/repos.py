@@ -45,6 +45,9 @@ from aicmo_actors.storage.insert import insert_ignore_in
 from aicmo_actors.storage.work import run_read, run_write, run_write_if
 
 _I, _V, _R = production_items, production_versions, production_runs
+#: An item's columns without its planned item and brief (JSON, read back as None): for the
+#: checks run over many items each tick, which need neither.
+_I_LIGHT = [sa.null().label(c.name) if c.name in ("item", "brief") else c for c in production_items.c]
 _B, _BI, _D = production_batches, production_batch_items, production_deliveries
 _A, _H = production_alerts, production_item_events
 UNASSIGNED = "unassigned"
@@ -621,7 +624,7 @@ class ItemsRepo:
         # in UTC (the end of a due day comes no earlier than that anywhere). Kept between ticks
         # (`storage.changes`); lateness is the clock's.
         today = now.astimezone(UTC).date()
-        candidates = sa.select(_I).where(
+        candidates = sa.select(*_I_LIGHT).where(
             _I.c.state.in_(rules.OPEN_STATES),
             _I.c.late_at.is_(None),
             sa.or_(_I.c.started_at.is_not(None), _I.c.due_on <= today),
@@ -629,8 +632,9 @@ class ItemsRepo:
 
         def work(conn: Connection) -> int:
             found = 0
-            query = sa.select(_I).where(_I.c.state.in_(rules.OPEN_STATES), _I.c.late_at.is_(None))
-            for row in conn.execute(query).all():
+            # Only the candidates: an item neither started nor due by today cannot be late now
+            # (and a retainer's later periods hold many such items).
+            for row in conn.execute(candidates).all():
                 item = _item(row)
                 reason = late(item)
                 if reason is None:
