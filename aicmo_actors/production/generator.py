@@ -10,7 +10,9 @@ without the brief's words to avoid, the company named as in the brief.
 - a first draft (version 1): the template of the item's type (`generic` for others);
 - a retake (the previous version failed QC): the previous text with what the findings point
   at fixed (the brand's spelling; sentences with a forbidden word, a placeholder, a
-  misspelling or a link dropped), refitted to the limits;
+  misspelling or a link dropped), refitted to the limits; a retake of a near-duplicate is
+  written anew from another turn of the phrasebook (its tips, openings, calls and sections
+  drawn from a seed that includes the version), as fixing sentences cannot make it differ;
 - a revision (the client asked for changes): the previous text without what the client
   objected to (quoted words, "avoid X"), with a paragraph on what they asked more of, the
   rest kept.
@@ -623,6 +625,12 @@ class _Context:
     bridges: list[str] = field(default_factory=list)
     sections: list[tuple[str, str]] = field(default_factory=list)
     pool: list[str] = field(default_factory=list)
+    #: How far round the phrasebook this version is drawn (0: the first draft's turn).
+    turn: int = 0
+
+
+#: How many places a turn moves a social post's slot (prime to the lists' lengths, mostly).
+TURN_STEP = 17
 
 
 class TemplateGenerator:
@@ -636,9 +644,11 @@ class TemplateGenerator:
 
     def write(self, request: DraftRequest) -> Draft:
         """The same as `draft`, synchronously (pure)."""
-        ctx = self._context(request)
+        duplicate = request.kind == "retake" and any(f.check == "near_duplicate" for f in request.findings)
+        # Too close to an earlier piece: written again, from another turn of the phrasebook.
+        ctx = self._context(request, turn=request.version - 1 if duplicate else 0)
         pattern = drafting.avoid_pattern(request.avoid)
-        if request.previous is None:
+        if request.previous is None or duplicate:
             title, text = self._first(request, ctx)
         elif request.kind == "retake":
             title = request.previous.title
@@ -657,7 +667,7 @@ class TemplateGenerator:
 
     # -- the parts -------------------------------------------------------------------------------------------
 
-    def _context(self, request: DraftRequest) -> _Context:
+    def _context(self, request: DraftRequest, turn: int = 0) -> _Context:
         brief, item, company = request.brief, request.item, request.client.company
         avoid = request.avoid
         pattern = drafting.avoid_pattern(avoid)
@@ -665,7 +675,7 @@ class TemplateGenerator:
         keep = (company, *terms)
         terms = [t for t in terms if t.lower() != company.lower()]
         in_topic = [t for t in terms if t.lower() in item.topic.lower()]
-        seed = f"{company}:{item.key}:{item.topic}:{item.due.isoformat()}"
+        seed = f"{company}:{item.key}:{item.topic}:{item.due.isoformat()}" + (f":turn {turn}" if turn else "")
         rotated = _shuffled(f"{seed}:terms", terms)
         term = (in_topic or rotated or ["this work"])[0]
         topic_safe = item.topic if not drafting.contains_any(item.topic, avoid) else f"News from {company}"
@@ -689,7 +699,7 @@ class TemplateGenerator:
         values["business"] = values["business"] or "practical help for growing teams"
         values["term"] = values["term"] or "this work"
         values["subject"] = values["subject"] or "this subject"
-        ctx = _Context(values, seed=seed)
+        ctx = _Context(values, seed=seed, turn=turn)
         bridges = [b.format(**values) for b in _shuffled(f"{seed}:bridges", _BRIDGES)]
         bridges = [b for b in bridges if pattern is None or not pattern.search(b)]
         ctx.bridges = bridges
@@ -742,7 +752,7 @@ class TemplateGenerator:
         if social:
             sections = self._tips(request, ctx)
             # The pieces of one period take turns through the openings and calls.
-            slot = _slot(item)
+            slot = _slot(item) + TURN_STEP * ctx.turn
             hooks = [h for h in (o.format(**v) for o in _HOOKS) if pattern is None or not pattern.search(h)]
             calls = [c for c in (o.format(**v) for o in _CALLS) if pattern is None or not pattern.search(c)]
             fill["hook"] = hooks[_turn(slot, 1, len(hooks))] if hooks else v["topic_safe"]
@@ -772,7 +782,7 @@ class TemplateGenerator:
             s.format(**v) for _, said in _SECTIONS for s in said if s.split()[0] not in _LEANS_BACK and "{" not in s
         ]
         alone = [s for s in _shuffled(f"{company}:tips", alone) if pattern is None or not pattern.search(s)]
-        slot = _slot(request.item)
+        slot = _slot(request.item) + TURN_STEP * ctx.turn
         n = len(alone)
         picks = (slot, 3 * slot + slot // n + n // 2, 7 * slot + 2 * (slot // n) + n // 3)
         chosen = list(dict.fromkeys(alone[i % n] for i in picks)) if n >= 3 else []

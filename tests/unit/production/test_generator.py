@@ -114,6 +114,43 @@ def test_a_retake_fixes_what_the_findings_point_at() -> None:
     assert "grate" not in out.text and "Acme Logistics plans routes." in out.text and out.title == "T"
 
 
+@pytest.mark.parametrize(("kind", "limits"), [("social_post", {"max_chars": 600}), ("blog_post", {"max_words": 600})])
+def test_a_retake_of_a_near_duplicate_is_written_anew_and_differs(kind: str, limits: dict[str, int]) -> None:
+    planned = item(kind, **limits)
+    first = GEN.write(DraftRequest(item=planned, client=CLIENT, brief=BRIEF, version=1))
+    duplicate = (Finding(check="near_duplicate", severity="error", message="81% the same", excerpt="x"),)
+    retakes = [
+        GEN.write(
+            DraftRequest(
+                item=planned,
+                client=CLIENT,
+                brief=BRIEF,
+                version=version,
+                previous=Previous(version - 1, first.title, first.text),
+                findings=duplicate,
+            )
+        )
+        for version in (2, 3)
+    ]
+    mine = normalised(first.title, first.text)
+    for retake in retakes:
+        assert fuzz.ratio(mine, normalised(retake.title, retake.text)) < 80
+        verdict = check_draft(retake.title, retake.text, item=planned, brief=BRIEF, client=CLIENT)
+        assert verdict.passed, verdict.findings
+    assert normalised(retakes[0].title, retakes[0].text) != normalised(retakes[1].title, retakes[1].text)
+    again = GEN.write(
+        DraftRequest(
+            item=planned,
+            client=CLIENT,
+            brief=BRIEF,
+            version=2,
+            previous=Previous(1, first.title, first.text),
+            findings=duplicate,
+        )
+    )
+    assert again == retakes[0], "the same request writes the same retake"
+
+
 def test_html_is_made_from_markdown_without_raw_html() -> None:
     html = drafting.to_html("## Title\n\n<script>alert(1)</script> and **bold** [x](javascript:alert(1))")
     assert "<script>" not in html and "<strong>bold</strong>" in html and 'href="javascript' not in html
