@@ -56,6 +56,8 @@ class PlantingGenerator:
 
     async def draft(self, request: DraftRequest) -> Draft:
         if request.kind == "retake":
+            if any(f.check == "near_duplicate" for f in request.findings):
+                return self.templates.write(request)  # written anew from another turn: never planted
             # A careful rewrite: the templates afresh, not the planted text patched.
             clean = self.templates.write(replace(request, previous=None, findings=()))
             return replace(clean, title=request.previous.title if request.previous else clean.title)
