@@ -29,7 +29,7 @@ from typing import Any
 
 from aicmo_actors.gateways.calendar import add_months
 from aicmo_actors.strategy import texts
-from aicmo_actors.strategy.calendar import schedule
+from aicmo_actors.strategy.calendar import Schedule, schedule
 from contracts.clients import ClientInfo
 from contracts.packages import Deliverable, PackageSpec
 
@@ -331,23 +331,7 @@ def build_plan(
         country=client.country,
     )
     sources = topic_sources(client.company, brief, _offset(seed if seed is not None else str(client.client_ref)))
-    items: list[PlanItem] = []
-    used: set[str] = set()
-    for index, slot in enumerate(calendar.slots):
-        deliverable: Deliverable = package.deliverables[slot.kind]
-        item = PlanItem(
-            type=deliverable.type,
-            channel=deliverable.channel,
-            piece=slot.piece,
-            due=slot.due,
-            topic="",
-            min_words=deliverable.min_words,
-            max_words=deliverable.max_words,
-            max_chars=deliverable.max_chars,
-        )
-        topic = choose_topic(item, index, sources, used)
-        used.add(topic.lower())
-        items.append(replace(item, topic=topic))
+    items = _calendar_items(calendar, package, sources, set(), 0)
     kpis = tuple(
         PlanKpi(
             name=k.name,
@@ -408,8 +392,7 @@ def period_items(approved: Plan, package: PackageSpec, country: str, period: int
     if period < 2:
         raise ValueError(f"period {period}: the first period's calendar is the approved plan itself")
     used = {item.topic.lower() for item in approved.items}
-    index = len(approved.items)
-    items: tuple[PlanItem, ...] = ()
+    items, index = approved.items, len(approved.items)
     for number in range(2, period + 1):
         start = add_months(approved.period_start, (number - 1) * package.period_months)
         calendar = schedule(
@@ -419,25 +402,40 @@ def period_items(approved: Plan, package: PackageSpec, country: str, period: int
             turnaround_days=package.turnaround_days,
             country=country,
         )
-        made: list[PlanItem] = []
-        for slot in calendar.slots:
-            deliverable: Deliverable = package.deliverables[slot.kind]
-            item = PlanItem(
-                type=deliverable.type,
-                channel=deliverable.channel,
-                piece=slot.piece,
-                due=slot.due,
-                topic="",
-                min_words=deliverable.min_words,
-                max_words=deliverable.max_words,
-                max_chars=deliverable.max_chars,
-            )
-            topic = choose_topic(item, index, approved.sources, used, period=start)
-            used.add(topic.lower())
-            index += 1
-            made.append(replace(item, topic=topic))
-        items = tuple(made)
+        # The rotation goes on where the periods before left it (`used` grows with each).
+        items = _calendar_items(calendar, package, approved.sources, used, index, period=start)
+        index += len(items)
     return items
+
+
+def _calendar_items(
+    calendar: Schedule,
+    package: PackageSpec,
+    sources: TopicSources,
+    used: set[str],
+    first: int,
+    *,
+    period: date | None = None,
+) -> tuple[PlanItem, ...]:
+    """A calendar's pieces, each with its package limits and a topic new to `used` (which grows),
+    drawn from the rotation's `first + n`-th place on (`period`: a later period's first day)."""
+    items: list[PlanItem] = []
+    for index, slot in enumerate(calendar.slots, start=first):
+        deliverable: Deliverable = package.deliverables[slot.kind]
+        item = PlanItem(
+            type=deliverable.type,
+            channel=deliverable.channel,
+            piece=slot.piece,
+            due=slot.due,
+            topic="",
+            min_words=deliverable.min_words,
+            max_words=deliverable.max_words,
+            max_chars=deliverable.max_chars,
+        )
+        topic = choose_topic(item, index, sources, used, period=period)
+        used.add(topic.lower())
+        items.append(replace(item, topic=topic))
+    return tuple(items)
 
 
 # -- revisions ---------------------------------------------------------------------------------------------------

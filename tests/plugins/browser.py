@@ -15,6 +15,7 @@ Without Chromium the tests are skipped on a developer machine and fail under `CI
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,13 +79,11 @@ class WebService:
         return self.log.read_text(errors="replace")[-4000:]
 
 
-@pytest.fixture(scope="session")
-def web_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebService]:
-    root = tmp_path_factory.mktemp("web")
-    port = _free_port()
-    env = {
+def service_env(database: Path, port: int) -> dict[str, str]:
+    """The environment of a service for a browser test: its database, its port, hourly ticks."""
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith("AICMO_")},
-        "AICMO_DATABASE_URL": f"sqlite+aiosqlite:///{root / 'demo' / 'simulation.db'}",
+        "AICMO_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
         "AICMO_HTTP_PORT": str(port),
         "AICMO_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "AICMO_TICK_INTERVAL_S": "3600",
@@ -92,10 +91,21 @@ def web_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebService
         "AICMO_ALLOW_TEST_DOMAINS": "true",
         "PYTHONUNBUFFERED": "1",
     }
+
+
+@contextlib.contextmanager
+def serving(
+    root: Path, database: Path, users: dict[str, str], prepare: Callable[[WebService], None] | None = None
+) -> Iterator[WebService]:
+    """`python run.py` on `database` (prepared by `prepare` first, with the worker paused and
+    `users` added, each with `PASSWORD`), until its /healthz answers; stopped after."""
+    port = _free_port()
+    env = service_env(database, port)
     base = WebService(f"http://127.0.0.1:{port}", root, env, None, root / "service.log")  # type: ignore[arg-type]
-    base.cli("demo", "--leads", "40", "--days", "10", "--seed", "3", "--dir", "demo")
+    if prepare is not None:
+        prepare(base)
     base.cli("worker", "pause", "--reason", "browser tests: nothing is sent")
-    for name, role in USERS.items():
+    for name, role in users.items():
         base.cli("users", "add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
     with base.log.open("wb") as log:
         proc = subprocess.Popen(
@@ -127,6 +137,17 @@ def web_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebService
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def web_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebService]:
+    root = tmp_path_factory.mktemp("web")
+
+    def demo(base: WebService) -> None:
+        base.cli("demo", "--leads", "40", "--days", "10", "--seed", "3", "--dir", "demo")
+
+    with serving(root, root / "demo" / "simulation.db", USERS, demo) as service:
+        yield service
 
 
 @pytest.fixture(scope="session")

@@ -12,11 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -36,7 +31,7 @@ from aicmo_actors.webapp.pages_learning import percent
 from aicmo_actors.webapp.pages_money import days_late
 from aicmo_actors.webapp.pages_projects import step_rows
 from aicmo_actors.webapp.web import when
-from tests.plugins.browser import PASSWORD, REPO, WebService, _free_port, absent, screenshot, sign_in, wait_for_text
+from tests.plugins.browser import WebService, absent, screenshot, serving, sign_in, wait_for_text
 
 integration = pytest.mark.integration
 
@@ -88,50 +83,8 @@ def business(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebService]:
     )
     result = anyio.run(run)
     assert result.violations == [], "; ".join(str(v) for v in result.violations)
-    port = _free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("AICMO_")},
-        "AICMO_DATABASE_URL": f"sqlite+aiosqlite:///{result.db_path}",
-        "AICMO_HTTP_PORT": str(port),
-        "AICMO_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "AICMO_TICK_INTERVAL_S": "3600",
-        "AICMO_LOG_FORMAT": "json",
-        "AICMO_ALLOW_TEST_DOMAINS": "true",
-        "PYTHONUNBUFFERED": "1",
-    }
-    base = WebService(f"http://127.0.0.1:{port}", root, env, None, root / "service.log")  # type: ignore[arg-type]
-    base.cli("worker", "pause", "--reason", "browser tests: nothing is sent")
-    base.cli("users", "add", "viewer1", "--role", "viewer", "--password-stdin", stdin=PASSWORD + "\n")
-    with base.log.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, str(REPO / "run.py")],
-            cwd=root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    service = WebService(base.url, root, env, proc, base.log)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{service.url}/healthz", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"the service did not start:\n{service.output()}")
-        time.sleep(0.2)
-    try:
+    with serving(root, result.db_path, {"viewer1": "viewer"}) as service:
         yield service
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _lines(service: WebService, *args: str) -> list[dict[str, Any]]:
