@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import anyio
 import pytest
 from sqlalchemy import inspect, text
@@ -129,3 +131,56 @@ async def test_two_migrations_at_once_take_turns(database_url: str) -> None:
         ("", head_revision()),
         (head_revision(), head_revision()),
     ]
+
+
+async def test_0022_gives_running_projects_whose_plan_is_approved_a_day_to_look_at_later_periods(
+    database_url: str,
+) -> None:
+    await migrate(database_url, "0021")
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            for n, (state, strategy, cancel) in enumerate(
+                [
+                    ("running", "done", None),
+                    ("running", "waiting", None),
+                    ("delivered", "done", None),
+                    ("running", "done", datetime(2026, 3, 10, 9, tzinfo=UTC)),
+                ],
+                start=1,
+            ):
+                await conn.execute(
+                    text(
+                        "INSERT INTO orchestration_projects (id, deal_id, client_ref, company, client, package_name,"
+                        " package, start_date, state, step, created_at, updated_at, cancel_requested_at)"
+                        " VALUES (:id, :deal, :ref, 'Acme', '{}', 'growth', '{}', :start, :state, 'production',"
+                        " :at, :at, :cancel)"
+                    ),
+                    {
+                        "id": f"p{n}",
+                        "deal": n,
+                        "ref": f"c{n}",
+                        "start": date(2026, 3, 2),
+                        "state": state,
+                        "at": datetime(2026, 3, 2, 8, tzinfo=UTC),
+                        "cancel": cancel,
+                    },
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO orchestration_steps (project_id, step, position, state, idempotency_key,"
+                        " commands_sent) VALUES (:id, 'strategy', 1, :state, :key, 1)"
+                    ),
+                    {"id": f"p{n}", "state": strategy, "key": f"p{n}:strategy"},
+                )
+    finally:
+        await engine.dispose()
+    await upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT id, next_period_on FROM orchestration_projects ORDER BY id"))).all()
+    finally:
+        await engine.dispose()
+    found = {row[0]: (str(row[1]) if row[1] is not None else None) for row in rows}
+    assert found == {"p1": "2026-03-02", "p2": None, "p3": None, "p4": None}
