@@ -119,18 +119,18 @@ def fact_of(event: ModuleEvent) -> rules.Fact:
         case StrategyFailed():
             return rules.Fact(pid, "strategy", "failed", event.reason)
         case PeriodPlanned():
-            result = {
+            calendar: dict[str, Any] = {
                 "version": str(event.version),
                 "items": [item.model_dump(mode="json") for item in event.items],
             }
             detail = f"period {event.period}: {len(event.items)} items planned"
-            return rules.Fact(pid, rules.PLAN, "done", detail, result=result, period=event.period)
+            return rules.Fact(pid, rules.PLAN, "done", detail, result=calendar, period=event.period)
         case ProductionStarted():
             return rules.Fact(pid, "production", "started", event.waiting_for, event.deadline, period=event.period)
         case PeriodDelivered():
-            result = {"period": event.period, "items": event.items}
+            delivered: dict[str, Any] = {"period": event.period, "items": event.items}
             detail = f"period {event.period}: {event.items} items delivered"
-            return rules.Fact(pid, "production", "done", detail, result=result, period=event.period)
+            return rules.Fact(pid, "production", "done", detail, result=delivered, period=event.period)
         case ItemLate():
             return rules.Fact(
                 pid, "production", "note", f"item {event.item_id} is late (due {event.due}, {event.state})"
