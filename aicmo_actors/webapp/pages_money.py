@@ -1,11 +1,14 @@
 """Money and reports after the deal: invoices (all, or only the overdue ones), one invoice whole
 (lines, tax, payments, reminders, balance) and its PDF, as `python run.py invoices`, `invoice ID`
-and `invoice ID --pdf` show them; and the reports made for clients, as `python run.py reports`."""
+and `invoice ID --pdf` show them; a payment recorded against one (operate), as `pay NUMBER AMOUNT`
+and `POST /api/v1/invoices/{id}/payments` record it; and the reports made for clients, as
+`python run.py reports`."""
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,6 +23,8 @@ from aicmo_actors.reporting.repos import ReportingStore
 from aicmo_actors.webapp.web import Web, page
 
 STATES = (OPEN, PAID, CREDITED)
+#: As long as the API lets an amount and a note be (`api/billing_routes.PaymentBody`).
+MAX_AMOUNT_CHARS, MAX_NOTE_CHARS = 40, 500
 
 
 def days_late(row: InvoiceRow, today: date) -> int:
@@ -67,15 +72,69 @@ async def invoice(request: Request, web: Web, who: Principal) -> Response:
     except BillingError as exc:
         return _not_found(request, web, number, exc)
     row = detail.invoice
+    today = web.api.now().date()
     return web.render(
         request,
         "invoice.html",
         title=f"Invoice {row.number}",
         detail=detail,
         row=row,
-        late=days_late(row, web.api.now().date()),
+        late=days_late(row, today),
+        today=today.isoformat(),
+        max_note=MAX_NOTE_CHARS,
         money=money,
     )
+
+
+def received_day(text: str, today: date) -> date:
+    """The day a payment was received, as typed in the form ("" is today). Pure; a `ValueError`
+    with one line for people when it is no day."""
+    written = text.strip()
+    if not written:
+        return today
+    try:
+        return date.fromisoformat(written)
+    except ValueError:
+        raise ValueError(f"{written!r} is not a day: write it as YYYY-MM-DD") from None
+
+
+@page("operate")
+async def invoice_pay(request: Request, web: Web, who: Principal) -> Response:
+    """Record a payment: the repository call (and its checks) of the API and `python run.py pay`."""
+    number: str = request.path_params["number"]
+    here = f"/invoices/{quote(number, safe='')}"
+    form = await request.form()
+    amount = str(form.get("amount", "")).strip()
+    note = str(form.get("note", "")).strip()
+    now = web.api.now()
+    if not amount:
+        return web.done(here, problem="Say the amount received, e.g. 1500 or 1500.50. Nothing was recorded.")
+    if len(amount) > MAX_AMOUNT_CHARS or len(note) > MAX_NOTE_CHARS:
+        return web.done(
+            here,
+            problem=f"At most {MAX_AMOUNT_CHARS} characters of amount, {MAX_NOTE_CHARS} of note. Nothing was recorded.",
+        )
+    try:
+        received_on = received_day(str(form.get("received_on", "")), now.date())
+    except ValueError as exc:
+        return web.done(here, problem=f"{exc}. Nothing was recorded.")
+    try:
+        row, paid = await BillingRepo(web.api.cam.engine).pay(
+            number, amount, received_on=received_on, by=who.name, now=now, note=note
+        )
+    except BillingError as exc:
+        if str(exc).startswith("no invoice"):
+            return _not_found(request, web, number, exc)
+        return web.done(here, problem=f"{exc}. Nothing was recorded.")
+    detail = {"amount": str(paid), "balance": str(row.balance)}
+    await web.api.identity.audit.record(who.name, "web", "invoice.pay", row.number, detail, now)
+    if row.balance == 0:
+        left = "paid in full"
+    elif row.balance < 0:
+        left = f"paid over: a credit of {money(-row.balance, row.currency)}"
+    else:
+        left = f"still owed: {money(row.balance, row.currency)}"
+    return web.done(f"/invoices/{row.number}", f"{money(paid, row.currency)} recorded; {left}.")
 
 
 @page("read")
@@ -105,5 +164,6 @@ ROUTES = [
     Route("/invoices", invoices, methods=["GET"]),
     Route("/invoices/{number}", invoice, methods=["GET"]),
     Route("/invoices/{number}/pdf", invoice_download, methods=["GET"]),
+    Route("/invoices/{number}/payments", invoice_pay, methods=["POST"]),
     Route("/reports", reports, methods=["GET"]),
 ]

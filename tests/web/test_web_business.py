@@ -1,7 +1,9 @@
 """What follows the deal, in a real browser: projects (later periods included), invoices and their
-PDF, clients' health, the reports sent and what each A/B variant led to, read-only pages that show
-what `projects`, `project ID`, `invoices`, `invoice ID`, `health`, `reports` and `learn` print
-for the same database; an unknown id gives the not-found page, a signed-out browser the sign-in.
+PDF, clients' health, the reports sent and what each A/B variant led to, pages that show what
+`projects`, `project ID`, `invoices`, `invoice ID`, `health`, `reports` and `learn` print for the
+same database; an unknown id gives the not-found page, a signed-out browser the sign-in. An
+operator records a payment and cancels a project (the commands then show it); a bad amount or a
+cancel not confirmed changes nothing; a viewer sees no form and is refused a hand-made one.
 
 The service reads a simulated month of its own (module-scoped): the session's demo is too short for
 anyone to sign. Its clock is the real one, months after the simulated days: every open invoice is
@@ -13,9 +15,10 @@ import dataclasses
 import functools
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -83,7 +86,7 @@ def business(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebService]:
     )
     result = anyio.run(run)
     assert result.violations == [], "; ".join(str(v) for v in result.violations)
-    with serving(root, result.db_path, {"viewer1": "viewer"}) as service:
+    with serving(root, result.db_path, {"viewer1": "viewer", "operator1": "operator"}) as service:
         yield service
 
 
@@ -383,3 +386,174 @@ def test_the_new_pages_fit_a_narrow_screen(browser: Any, business: WebService) -
         _open(browser, business, path, text)
         overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} is {overflow}px wider than the screen"
+
+
+# -- what an operator changes ------------------------------------------------------------------------
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _post(browser: Any, url: str, fields: dict[str, str]) -> tuple[int, str, str]:
+    """A hand-made form POST in the browser's session, with its valid CSRF token: (status, body,
+    Location), a redirect not followed."""
+    from selenium.webdriver.common.by import By
+
+    token = browser.find_element(By.CSS_SELECTOR, ".signout input[name=csrf]").get_attribute("value")
+    cookie = browser.get_cookie("aicmo_session")
+    assert token and cookie
+    data = urllib.parse.urlencode({"csrf": token, **fields}).encode()
+    request = urllib.request.Request(url, data=data, method="POST")
+    request.add_header("Cookie", f"aicmo_session={cookie['value']}")
+    try:
+        with urllib.request.build_opener(_NoRedirect).open(request, timeout=30) as answer:
+            return answer.status, answer.read().decode(), answer.headers.get("Location", "")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(), error.headers.get("Location", "")
+
+
+def _problem(browser: Any, text: str) -> str:
+    """The one-line problem the page shows after a refused form (never a traceback)."""
+    from selenium.webdriver.common.by import By
+
+    wait_for_text(browser, text)
+    shown_problem = str(browser.find_element(By.CSS_SELECTOR, ".flash.problem").text)
+    assert "\n" not in shown_problem and "Traceback" not in browser.page_source
+    return shown_problem
+
+
+def _audited(service: WebService, action: str, target: str) -> list[tuple[str, str]]:
+    rows = json.loads(service.cli("audit", "--action", action, "--json"))
+    return [(r["source"], r["actor"]) for r in rows if r["target"] == target]
+
+
+def _listed(browser: Any, service: WebService, path: str, table: str, attribute: str) -> list[str]:
+    """What a list page shows, one attribute a row (the invoices' numbers, the projects' ids)."""
+    _open(browser, service, path, "</table>")
+    return [str(r.get_attribute(attribute)) for r in _rows(browser, table)]
+
+
+@integration
+def test_an_operator_records_a_partial_payment_and_a_bad_amount_records_nothing(
+    browser: Any, business: WebService
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    # The oldest open invoice: not the one the test of the invoice pages opens.
+    before = _lines(business, "invoices", "--state", "open", "--json")[-1]
+    number, cur = before["number"], before["currency"]
+    sign_in(browser, business, "operator1")
+    _open(browser, business, f"/invoices/{number}", "Record a payment")
+    payments_before = len(_rows(browser, "payments")) if "No payment recorded." not in browser.page_source else 0
+    today = browser.find_element(By.ID, "payment-received-on").get_attribute("value")
+    now = datetime.now(UTC)
+    assert today in (now.date().isoformat(), (now - timedelta(days=1)).date().isoformat())  # a midnight may pass
+
+    browser.find_element(By.ID, "payment-amount").send_keys("1")
+    browser.find_element(By.ID, "payment-note").send_keys("bank ref WEB-1")
+    browser.find_element(By.ID, "record-payment-button").click()
+    wait_for_text(browser, "recorded; still owed")
+    balance = browser.find_element(By.ID, "invoice-balance").text
+    paid = browser.find_element(By.ID, "invoice-paid").text
+    payments = [_cells(r) for r in _rows(browser, "payments")]
+    assert balance == _money(str(Decimal(before["balance"]) - 1), cur)
+    assert len(payments) == payments_before + 1
+    assert payments[-1] == [today, _money("1", cur), "operator1", "bank ref WEB-1"]
+    screenshot(browser, "invoice-paid")
+
+    # Not a number, negative, too many decimals, none: one line each, nothing recorded.
+    for amount, said in (
+        ("12,50", "'12,50' is not an amount (no thousands separators, a dot for decimals)"),
+        ("-5", "'-5' is not an amount"),
+        ("1.234", f"1.234 has more decimals than {cur} has"),
+        ("", "Say the amount received"),
+    ):
+        _open(browser, business, f"/invoices/{number}", "Record a payment")
+        browser.find_element(By.ID, "payment-amount").send_keys(amount)
+        browser.execute_script("document.getElementById('payment-amount').required = false")
+        browser.find_element(By.ID, "record-payment-button").click()
+        assert _problem(browser, said).endswith("Nothing was recorded."), amount
+    status, _, location = _post(
+        browser, f"{business.url}/app/invoices/{number}/payments", {"amount": "1", "received_on": "next week"}
+    )
+    assert status == 303 and "is not a day" in urllib.parse.unquote_plus(location)
+    # An invoice that is none: the not-found page.
+    status, body, _ = _post(browser, f"{business.url}/app/invoices/1999-0001/payments", {"amount": "1"})
+    assert status == 404 and "There is no invoice &#39;1999-0001&#39;." in body
+
+    # What the command shows: the one payment, and the balance the page showed.
+    after = json.loads(business.cli("invoice", number, "--json"))
+    assert Decimal(after["balance"]) == Decimal(before["balance"]) - 1 > 0 and after["state"] == "open"
+    assert (_money(after["balance"], cur), _money(after["paid"], cur)) == (balance, paid)
+    assert len(after["payments"]) == payments_before + 1
+    last = after["payments"][-1]
+    assert (Decimal(last["amount"]), last["received_on"], last["by"], last["note"]) == (
+        1,
+        today,
+        "operator1",
+        "bank ref WEB-1",
+    )
+    assert _audited(business, "invoice.pay", number) == [("web", "operator1")]
+
+
+@integration
+def test_an_operator_cancels_a_running_project_once_confirmed(browser: Any, business: WebService) -> None:
+    from selenium.webdriver.common.by import By
+
+    sign_in(browser, business, "operator1")
+    # The last running project: not the one the test of the project pages opens.
+    project_id = _listed(browser, business, "/projects?state=running", "projects", "data-id")[-1]
+    _open(browser, business, f"/projects/{project_id}", "Cancel this project")
+    warning = browser.find_element(By.ID, "cancel-warning")
+    button = browser.find_element(By.ID, "cancel-project-button")
+    assert "undoes the client's work" in warning.text and "the client is told" in warning.text
+    assert warning.location["y"] < button.location["y"]
+    screenshot(browser, "project-cancel")
+
+    # Without "I understand" nothing happens (had it, the reason kept would be this one).
+    browser.find_element(By.ID, "cancel-reason").send_keys("not confirmed")
+    button.click()
+    assert _problem(browser, "to cancel the project. Nothing was changed.").startswith('Tick "I understand"')
+
+    browser.find_element(By.ID, "cancel-reason").send_keys("budget cut")
+    browser.find_element(By.ID, "cancel-understood").click()
+    browser.find_element(By.ID, "cancel-project-button").click()
+    wait_for_text(browser, "Cancel asked for project")
+    assert "by operator1: budget cut" in browser.page_source
+    assert absent(browser, By.ID, "cancel-project")
+
+    # Asked again by hand: said so, nothing asked or audited twice.
+    fields = {"reason": "again", "understood": "yes"}
+    status, _, location = _post(browser, f"{business.url}/app/projects/{project_id}/cancel", fields)
+    assert status == 303 and "was asked already" in urllib.parse.unquote_plus(location)
+
+    # What the command shows: the cancel asked (the undoing is the saga's, on its next tick).
+    asked = json.loads(business.cli("project", project_id, "--json"))["project"]
+    assert asked["cancel_requested_at"] is not None
+    assert (asked["cancel_reason"], asked["cancelled_by"]) == ("budget cut", "operator1")
+    assert _audited(business, "project.cancel", project_id) == [("web", "operator1")]
+
+
+@integration
+def test_a_viewer_sees_no_form_and_a_hand_made_one_is_refused(browser: Any, business: WebService) -> None:
+    from selenium.webdriver.common.by import By
+
+    sign_in(browser, business, "viewer1")
+    number = _listed(browser, business, "/invoices?state=open", "invoices", "data-number")[-1]
+    project_id = _listed(browser, business, "/projects", "projects", "data-id")[0]
+    _open(browser, business, f"/invoices/{number}", "Payments")
+    assert absent(browser, By.ID, "record-payment") and absent(browser, By.CSS_SELECTOR, "main form[method=post]")
+    paid = browser.find_element(By.ID, "invoice-paid").text
+    _open(browser, business, f"/projects/{project_id}", "History")
+    assert absent(browser, By.ID, "cancel-project") and absent(browser, By.CSS_SELECTOR, "main form[method=post]")
+    # A valid CSRF token of this session does not make a viewer's hand-made form an operator's.
+    for path, fields in (
+        (f"/invoices/{number}/payments", {"amount": "1"}),
+        (f"/projects/{project_id}/cancel", {"reason": "viewer", "understood": "yes"}),
+    ):
+        status, body, _ = _post(browser, f"{business.url}/app{path}", fields)
+        assert status == 403 and "may only look" in body, path
+    _open(browser, business, f"/projects/{project_id}", "History")
+    assert "by viewer1" not in browser.find_element(By.ID, "project").text
+    _open(browser, business, f"/invoices/{number}", "Payments")
+    assert browser.find_element(By.ID, "invoice-paid").text == paid
