@@ -245,7 +245,7 @@ def _show(found: dict[str, Any]) -> None:
     if p.get("next_period_on"):
         print(f"  next:     the next period's steps begin on {p['next_period_on']} (a week before it starts)")
     print("\nSteps:")
-    width = max((len(str(s["step"])) for s in found["steps"]), default=11)
+    width = max([11, *(len(str(s["step"])) for s in found["steps"])])
     for s in found["steps"]:
         line = f"  {s['position'] + 1:>2}. {s['step']:<{width}} {s['state']}"
         if s.get("waiting_for") and s["state"] == "waiting":
