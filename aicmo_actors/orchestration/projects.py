@@ -179,15 +179,15 @@ def _step_of(steps: dict[str, Any], fact: rules.Fact) -> str:
 def _all_delivered(conn: Connection, project: Any) -> bool:
     """Every step done, and every period of the term begun."""
     steps = _steps(conn, project.id)
-    begun = sum(1 for name in steps if rules.kind_of(name) == "production")
-    return begun >= rules.periods(project.package) and all(row.state == rules.DONE for row in steps.values())
+    every_period = rules.periods_begun(steps) >= rules.periods(project.package)
+    return every_period and all(row.state == rules.DONE for row in steps.values())
 
 
 def _begin_period(conn: Connection, project: Any, today: date, now: datetime, outcome: Outcome) -> None:
     """Begin the project's next period if its day has come (its plan step asked), else note
     the day it comes; nothing when every period has begun."""
     steps = _steps(conn, project.id)
-    period = 1 + sum(1 for name in steps if rules.kind_of(name) == "production")
+    period = 1 + rules.periods_begun(steps)
     total = rules.periods(project.package)
     if period > total:
         _set_project(conn, project.id, now, next_period_on=None)

@@ -38,7 +38,7 @@ a person, until a deadline) -> ``done``; undoing: ``compensating`` (its cancel t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -110,6 +110,11 @@ def periods(package: Mapping[str, Any]) -> int:
         return 1
     term, each = int(package.get("term_months") or 12), int(package.get("period_months") or 1)
     return max(1, -(-term // max(each, 1)))
+
+
+def periods_begun(steps: Iterable[str]) -> int:
+    """How many periods a project's steps (their names) have begun: one production step each."""
+    return sum(1 for name in steps if kind_of(name) == "production")
 
 
 def period_start(start: date, package: Mapping[str, Any], period: int) -> date:
