@@ -11,7 +11,7 @@ from contracts.base import Event, Message
 from contracts.clients import ClientInfo
 from contracts.packages import PackageSpec
 
-CONTRACT_VERSION = 2
+CONTRACT_VERSION = 3
 
 
 class CamMessage(Message):
@@ -253,6 +253,23 @@ class ClientSigned(CamEvent):
     #: The first day of the engagement (the client's calendar).
     start: date
     signed_at: datetime
+
+
+class ContractRenewed(CamEvent):
+    """A client renewed its contract (`python run.py deal renew`): `months` more, from the end of
+    the term before (`starts_on`) to `ends_on`. Version 3.
+
+    Published again on every tick until orchestration answers `RenewalApplied` for the deal and
+    `number` (at least once: each module applies a renewal once per deal and number)."""
+
+    deal_id: int
+    client_ref: str
+    #: 1 for the deal's first renewal, 2 for its second...
+    number: int = Field(ge=1)
+    months: int = Field(ge=1)
+    starts_on: date
+    ends_on: date
+    renewed_at: datetime
 
 
 class UnmatchedReply(CamEvent):

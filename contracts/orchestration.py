@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from contracts.base import Event, Message
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 
 
 class ModuleSpec(BaseModel):
@@ -81,3 +81,15 @@ class ProjectFinished(OrchestrationEvent):
     project_id: uuid.UUID
     outcome: str
     reason: str = ""
+
+
+class RenewalApplied(OrchestrationEvent):
+    """Orchestration has (or already had) the deal's renewal `number`: CAM stops publishing
+    `ContractRenewed` for it. `applied` False: the project was cancelled, nothing was extended
+    (`detail` says why). Version 2."""
+
+    deal_id: int
+    number: int
+    project_id: uuid.UUID
+    applied: bool = True
+    detail: str = ""

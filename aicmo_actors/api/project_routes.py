@@ -1,12 +1,12 @@
-"""Routes after the deal: sign a deal, see the client projects, cancel one (as `deal won`,
-`projects`, `project ID` and `project cancel` do on the command line)."""
+"""Routes after the deal: sign a deal, renew one, see the client projects, cancel one (as
+`deal won`, `deal renew`, `projects`, `project ID` and `project cancel` do on the command line)."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from aicmo_actors.api.app import Api
@@ -82,6 +82,52 @@ async def deal_won(request: Request, body: DealBody, who: Principal = OPERATE) -
         "package": body.package,
         "start": deal.start.isoformat(),
         "stopped_leads": deal.stopped,
+    }
+
+
+class RenewBody(BaseModel):
+    months: int = Field(ge=1, le=120, description="how many months more, from the end of the term so far")
+    number: int | None = Field(
+        None,
+        ge=1,
+        description="the renewal's number you expect it to be (1 for the deal's first): a retry of a renewal "
+        "already recorded returns it (200) instead of renewing twice; another number is a conflict (409)",
+    )
+
+
+@router.post("/deals/{deal_id}/renew", summary="The client renewed: months more of its monthly retainer")
+async def deal_renew(
+    deal_id: int, request: Request, body: RenewBody, response: Response, who: Principal = OPERATE
+) -> dict[str, Any]:
+    api = _api(request)
+    done = await api.cam.deals.renewals(deal_id)
+    if body.number is not None:
+        same = next((r for r in done if r.number == body.number), None)
+        if same is not None:
+            if same.months != body.months:
+                raise ApiError(409, f"renewal {body.number} of deal {deal_id} was for {same.months} months")
+            return _renewal(same)
+        if body.number != len(done) + 1:
+            raise ApiError(409, f"deal {deal_id} has {len(done)} renewal(s): the next is number {len(done) + 1}")
+    now = api.now()
+    renewal = await api.cam.deals.renew(deal_id, months=body.months, by=who.name, now=now, today=now.date())
+    await audit(
+        api, who, "deal.renew", str(deal_id), {"deal": deal_id, "number": renewal.number, "months": body.months}
+    )
+    response.status_code = 201
+    return _renewal(renewal)
+
+
+def _renewal(renewal: Any) -> dict[str, Any]:
+    return {
+        "deal": renewal.deal_id,
+        "number": renewal.number,
+        "months": renewal.months,
+        "starts_on": renewal.starts_on.isoformat(),
+        "ends_on": renewal.ends_on.isoformat(),
+        "renewed_by": renewal.renewed_by,
+        "applied": renewal.applied_at is not None,
+        "outcome": renewal.outcome,
     }
 
 

@@ -3,6 +3,8 @@
 - `ClientSigned` (published again until the project opens): the account, once per deal; what it
   owes at once (a one-off, a first retainer whose start has come, a milestone `at = "signed"`) is
   issued straight away.
+- `ContractRenewed` (published again until orchestration answers): the renewal's months added to
+  the account's term, once per deal and number; the renewed periods' retainers follow on their days.
 - `ProjectOpened`: the account's project. `ProjectStepChanged` (state "done"): the milestones
   `at` that step are reached and invoiced. `ProjectFinished` "compensated": no retainer for a
   period that starts afterwards.
@@ -44,7 +46,7 @@ from contracts.billing import (
     PaymentReceived,
     ReminderSent,
 )
-from contracts.cam import AlertRequested, ClientSigned
+from contracts.cam import AlertRequested, ClientSigned, ContractRenewed
 from contracts.client_review import ItemReviewed
 from contracts.orchestration import ProjectFinished, ProjectOpened, ProjectStepChanged
 from contracts.runtime import Tick
@@ -56,13 +58,13 @@ EVENTS: dict[str, Any] = {
     for e in (ClientOnHold, ClientReleased, InvoiceCredited, InvoiceIssued, InvoiceSent, PaymentReceived, ReminderSent)
 }
 
-Heard = Tick | ClientSigned | ProjectOpened | ProjectStepChanged | ProjectFinished | ItemReviewed
+Heard = Tick | ClientSigned | ContractRenewed | ProjectOpened | ProjectStepChanged | ProjectFinished | ItemReviewed
 
 
 class Ledger(Actor[Heard]):
     """Billing's one actor (see the module)."""
 
-    subscribes = (Tick, ClientSigned, ProjectOpened, ProjectStepChanged, ProjectFinished, ItemReviewed)
+    subscribes = (Tick, ClientSigned, ContractRenewed, ProjectOpened, ProjectStepChanged, ProjectFinished, ItemReviewed)
 
     def __init__(self, store: BillingStore, *, transport: Callable[[], MailTransport], head: Letterhead) -> None:
         self.store = store
@@ -89,6 +91,10 @@ class Ledger(Actor[Heard]):
             await self._tick()
         elif isinstance(message, ClientSigned):
             await self._signed(message)
+        elif isinstance(message, ContractRenewed):
+            if await self.repo.renew(message.deal_id, message.number, message.months):
+                self.ctx.log.info("billing: contract renewed", deal_id=message.deal_id, number=message.number)
+                await self._bill(message.deal_id)
         elif isinstance(message, ProjectOpened):
             if await self.repo.link_project(str(message.project_id), message.deal_id):
                 self.ctx.log.info(

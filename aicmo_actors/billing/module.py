@@ -15,7 +15,15 @@ def describe() -> ModuleSpec:
         title="Billing: invoices from the package, payments, dunning with late fees, the hold on clients who owe",
         actors=ACTORS,
         contract_version=CONTRACT_VERSION,
-        consumes=("ClientSigned", "ProjectOpened", "ProjectStepChanged", "ProjectFinished", "ItemReviewed", "Tick"),
+        consumes=(
+            "ClientSigned",
+            "ContractRenewed",
+            "ProjectOpened",
+            "ProjectStepChanged",
+            "ProjectFinished",
+            "ItemReviewed",
+            "Tick",
+        ),
         emits=(
             "InvoiceIssued",
             "InvoiceSent",

@@ -79,6 +79,8 @@ class AccountRow:
     stopped_on: date | None
     next_due_at: datetime | None
     created_at: datetime
+    #: How many renewals added their months to `package`'s term.
+    renewals: int = 0
 
 
 @dataclass(frozen=True)
@@ -446,6 +448,25 @@ class BillingRepo:
         """The project was compensated: no retainer for a period starting from `on`."""
         statement = _A.update().where(_A.c.project_id == project_id, _A.c.stopped_on.is_(None)).values(stopped_on=on)
         return await run_write(self.engine, lambda conn: bool(conn.execute(statement).rowcount))
+
+    async def renew(self, deal_id: int, number: int, months: int) -> bool:
+        """The deal's renewal `number`: its months added to the account's term (more retainers),
+        once (the renewals before it applied first). True when applied now."""
+
+        def work(conn: Connection) -> bool:
+            row = conn.execute(sa.select(_A.c.package, _A.c.renewals).where(_A.c.deal_id == deal_id)).first()
+            if row is None or int(row.renewals) != number - 1:
+                return False
+            package = dict(row.package)
+            package["term_months"] = int(package.get("term_months", 12)) + months
+            updated = conn.execute(
+                _A.update()
+                .where(_A.c.deal_id == deal_id, _A.c.renewals == number - 1)
+                .values(package=package, renewals=number)
+            )
+            return bool(updated.rowcount)
+
+        return await run_write(self.engine, work)
 
     async def accounts_due(self, now: datetime, limit: int = 200) -> list[int]:
         query = (

@@ -41,6 +41,9 @@ billing_accounts = sa.Table(
     sa.Column("project_id", sa.String(36), unique=True),
     sa.Column("stopped_on", sa.Date),
     sa.Column("next_due_at", UtcDateTime, index=True),
+    #: How many of the deal's renewals are applied (`ContractRenewed` number): each one added its
+    #: months to `package`'s ``term_months`` (more retainers).
+    sa.Column("renewals", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
 

@@ -42,6 +42,7 @@ def describe() -> ModuleSpec:
             "AlertRequested",
             "RetryAlert",
             "ProjectOpened",
+            "RenewalApplied",
             "SetVariantWeights",
         ),
         emits=(
@@ -53,6 +54,7 @@ def describe() -> ModuleSpec:
             "CampaignPaused",
             "MailboxPaused",
             "ClientSigned",
+            "ContractRenewed",
             "UnmatchedReply",
             "AlertDelivered",
             "CycleReport",

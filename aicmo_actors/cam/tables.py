@@ -311,6 +311,30 @@ class CamDeal(Base):
     opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class CamRenewal(Base):
+    """A deal's contract renewed (`python run.py deal renew`): `months` more from the end of the
+    term before, handed to orchestration by `ContractRenewed` until it answers `RenewalApplied`."""
+
+    __tablename__ = "cam_renewals"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    deal_id: Mapped[int] = mapped_column(Id, ForeignKey("cam_deals.id"))
+    #: 1 for the deal's first renewal, 2 for its second...
+    number: Mapped[int] = mapped_column(Integer)
+    months: Mapped[int] = mapped_column(Integer)
+    #: The end of the term before (the first day of the renewed months) and the new end.
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    renewed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    renewed_by: Mapped[str] = mapped_column(String(200))
+    #: Set when orchestration answered `RenewalApplied`: `ContractRenewed` is not published again.
+    applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: What orchestration said (empty: the project was extended; else why it was not).
+    outcome: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("deal_id", "number"), Index(None, "applied_at"))
+
+
 class CamVariantWeights(Base):
     """A bandit's allocation of one step's variants (`SetVariantWeights` from learning), once per
     key: the planner uses the latest (by `as_of`) of a campaign's step for new assignments."""
@@ -353,5 +377,6 @@ cam_cycle_reports = cast(Table, CamCycleReport.__table__)
 cam_mailbox_cursors = cast(Table, CamMailboxCursor.__table__)
 cam_sending_mailboxes = cast(Table, CamSendingMailbox.__table__)
 cam_deals = cast(Table, CamDeal.__table__)
+cam_renewals = cast(Table, CamRenewal.__table__)
 cam_variant_weights = cast(Table, CamVariantWeights.__table__)
 cam_variant_assignments = cast(Table, CamVariantAssignment.__table__)

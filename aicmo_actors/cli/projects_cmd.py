@@ -1,4 +1,4 @@
-"""`deal won|list`, `projects`, `project ID` and `project cancel ID`: signing a client and
+"""`deal won|renew|list`, `projects`, `project ID` and `project cancel ID`: signing a client and
 seeing where each client project stands.
 
 A deal is written in CAM's tables (the lead becomes a client, its company is never
@@ -76,6 +76,42 @@ def cmd_deal_won(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deal_renew(args: argparse.Namespace) -> int:
+    now = _now()
+
+    async def work(store: Any) -> Any:
+        renewal = await store.deals.renew(args.deal, months=args.months, by=_cli_user(), now=now, today=now.date())
+        await _audit(
+            store, "deal.renew", str(args.deal), {"deal": args.deal, "number": renewal.number, "months": args.months}
+        )
+        return renewal
+
+    renewal = _run_with_store(work)
+    if args.json:
+        print(json.dumps(_renewal_json(renewal), ensure_ascii=False))
+        return 0
+    print(
+        f"deal {renewal.deal_id}: renewal {renewal.number}, {renewal.months} more month(s) from "
+        f"{renewal.starts_on} to {renewal.ends_on}"
+    )
+    print("The running service extends the project, the retainers and the renewal reminders within a tick")
+    return 0
+
+
+def _renewal_json(renewal: Any) -> dict[str, Any]:
+    return {
+        "deal": renewal.deal_id,
+        "number": renewal.number,
+        "months": renewal.months,
+        "starts_on": renewal.starts_on.isoformat(),
+        "ends_on": renewal.ends_on.isoformat(),
+        "renewed_at": _iso(renewal.renewed_at),
+        "renewed_by": renewal.renewed_by,
+        "applied_at": _iso(renewal.applied_at),
+        "outcome": renewal.outcome,
+    }
+
+
 def _deal_json(deal: Any) -> dict[str, Any]:
     return {
         "deal": deal.deal_id,
@@ -91,10 +127,24 @@ def _deal_json(deal: Any) -> dict[str, Any]:
 
 
 def cmd_deal_list(args: argparse.Namespace) -> int:
-    deals = _run_with_store(lambda store: store.deals.all())
+    from aicmo_actors.cam.repos.deals import contract_end
+
+    async def work(store: Any) -> Any:
+        return await store.deals.all(), await store.deals.renewals()
+
+    deals, renewals = _run_with_store(work)
+    renewed: dict[int, list[Any]] = {}
+    for renewal in renewals:
+        renewed.setdefault(renewal.deal_id, []).append(renewal)
+
+    def ends(deal: Any) -> str:
+        return contract_end(deal.start, deal.package, sum(r.months for r in renewed.get(deal.deal_id, []))).isoformat()
+
     if args.json:
         for deal in deals:
-            print(json.dumps(_deal_json(deal), ensure_ascii=False))
+            found = renewed.get(deal.deal_id, [])
+            extra = {"ends": ends(deal), "renewals": [_renewal_json(r) for r in found]}
+            print(json.dumps(_deal_json(deal) | extra, ensure_ascii=False))
         return 0
     if not deals:
         print("No deals yet (python run.py deal won ADDRESS --package NAME --country CC)")
@@ -106,6 +156,8 @@ def cmd_deal_list(args: argparse.Namespace) -> int:
             "contact": d.client.get("contact_email"),
             "package": d.package.get("name"),
             "start": d.start.isoformat(),
+            "ends": ends(d),
+            "renewed": len(renewed.get(d.deal_id, [])) or "",
             "project": d.project_id[:8] if d.project_id else "(not opened yet)",
         }
         for d in deals
@@ -118,6 +170,8 @@ def cmd_deal_list(args: argparse.Namespace) -> int:
             ("CONTACT", "contact"),
             ("PACKAGE", "package"),
             ("START", "start"),
+            ("ENDS", "ends"),
+            ("RENEWED", "renewed"),
             ("PROJECT", "project"),
         ],
     )
@@ -296,7 +350,7 @@ def _cancel(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     deal = sub.add_parser(
         "deal",
-        help="sign a lead as a client (deal won), list the deals",
+        help="sign a lead as a client (deal won), renew a contract (deal renew), list the deals",
         description="A deal turns a lead into a client with a service package; the running service then opens "
         "its project (onboarding, strategy). Packages: python run.py package list.",
     )
@@ -331,7 +385,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     won.add_argument("--billing-email", metavar="ADDRESS", help="where invoices go (default: the contact's address)")
     won.add_argument("--json", action="store_true", help="print the deal as JSON")
     won.set_defaults(func=cmd_deal_won)
-    listing = dsub.add_parser("list", help="every deal, with its project")
+    renew = dsub.add_parser(
+        "renew",
+        help="the client renewed: MONTHS more of its monthly retainer",
+        description="Renew deal DEAL's contract for --months more, from the end of its term so far (its start, "
+        "its term and the renewals before). The running service then begins the renewed periods on their days "
+        "(a delivered project runs again), invoices their retainers and reminds before the new end. Only a monthly "
+        "retainer renews, by whole periods, until 30 days after its end (later: sign a new deal).",
+    )
+    renew.add_argument("deal", type=int, metavar="DEAL", help="the deal's id (python run.py deal list)")
+    renew.add_argument("--months", type=int, required=True, metavar="N", help="how many months more")
+    renew.add_argument("--json", action="store_true", help="print the renewal as JSON")
+    renew.set_defaults(func=cmd_deal_renew)
+    listing = dsub.add_parser("list", help="every deal, its contract's end and its project")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.set_defaults(func=cmd_deal_list)
 

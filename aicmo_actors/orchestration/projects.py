@@ -62,6 +62,18 @@ class Outcome:
         return not (self.commands or self.changes or self.finished or self.alert)
 
 
+@dataclass(frozen=True)
+class Renewed:
+    """A renewal applied to a deal's project (`applied` False: the project was cancelled)."""
+
+    project_id: str
+    applied: bool
+    detail: str
+    outcome: Outcome
+    #: False: the renewal was applied before (this is a repeat).
+    first: bool = True
+
+
 class ProjectError(LookupError):
     """No such project, or a request that does not fit its state (one line, for people)."""
 
@@ -328,6 +340,54 @@ class ProjectsRepo:
                 outcome.changes.append((name, new))
                 _undo_next(conn, project, now, outcome)
             return outcome
+
+        return await run_write(self.engine, work)
+
+    async def renew(self, deal_id: int, number: int, months: int, now: datetime) -> Renewed | None:
+        """Apply the deal's renewal `number` (`months` more): its months added to the project's
+        term, so the saga begins the renewed periods on their days; a delivered project runs
+        again. Once per number (a repeat says again what was done); None when the deal has no
+        project yet or an earlier renewal is not applied yet (asked again later)."""
+
+        def work(conn: Connection) -> Renewed | None:
+            project = conn.execute(sa.select(projects_t).where(projects_t.c.deal_id == deal_id)).first()
+            if project is None or number > project.renewals + 1:
+                return None
+            outcome = Outcome(project.id)
+            if number <= project.renewals:  # said again: what was decided then
+                said = conn.execute(
+                    sa.select(events_t.c.detail)
+                    .where(
+                        events_t.c.project_id == project.id,
+                        events_t.c.step == "project",
+                        events_t.c.state == "renewal",
+                        events_t.c.detail.like(f"renewal {number}:%"),
+                    )
+                    .limit(1)
+                ).scalar()
+                detail = str(said or f"renewal {number}:")
+                return Renewed(project.id, " not applied" not in detail, detail, outcome, first=False)
+            if project.state not in (rules.RUNNING, rules.DELIVERED) or project.cancel_requested_at is not None:
+                detail = f"renewal {number}: not applied, the project is {project.state} (cancelled)"
+                _set_project(conn, project.id, now, renewals=number)
+                _log(conn, project.id, now, "project", "renewal", detail)
+                return Renewed(project.id, False, detail, outcome)
+            package = rules.renewed(project.package, months)
+            before, total = rules.periods(project.package), rules.periods(package)
+            values: dict[str, Any] = {"renewals": number, "package": package}
+            steps = _steps(conn, project.id)
+            strategy = steps.get("strategy")
+            if strategy is not None and strategy.state == rules.DONE and project.next_period_on is None:
+                # Every period of the term before had begun: the next one is a renewed one.
+                values["next_period_on"] = rules.plan_on(project.start_date, package, 1 + rules.periods_begun(steps))
+            if project.state == rules.DELIVERED:
+                last = max(steps.values(), key=lambda row: row.position)
+                values.update(state=rules.RUNNING, step=last.step, finished_at=None)
+                _log(conn, project.id, now, "project", rules.RUNNING, "renewed: runs again for the renewed periods")
+            _set_project(conn, project.id, now, **values)
+            detail = f"renewal {number}: {months} more months, periods {before + 1} to {total}"
+            _log(conn, project.id, now, "project", "renewal", detail)
+            return Renewed(project.id, True, detail, outcome)
 
         return await run_write(self.engine, work)
 

@@ -1,7 +1,8 @@
 """`orchestration.saga`: runs each client project's saga (see `saga_rules`).
 
 It opens a project for each `ClientSigned` (once per deal, and answers `ProjectOpened` every
-time, so CAM stops announcing the deal), tells each step's owner its command, records what
+time, so CAM stops announcing the deal), extends it for each `ContractRenewed` (once per deal
+and number, answering `RenewalApplied` every time), tells each step's owner its command, records what
 the modules answer, and undoes a cancelled or failed project's steps last first. Every
 decision is written (`ProjectsRepo`, one transaction each) before anything is told or
 published; at start, and on ticks for steps whose module has been quiet for a while, the
@@ -20,7 +21,7 @@ from aicmo_actors.orchestration.projects import Command, Outcome, ProjectsRepo
 from aicmo_actors.runtime import Actor
 from aicmo_actors.runtime.system import ActorNotFound
 from contracts.base import Message
-from contracts.cam import AlertRequested, ClientSigned
+from contracts.cam import AlertRequested, ClientSigned, ContractRenewed
 from contracts.clients import ClientInfo
 from contracts.onboarding import (
     CancelOnboarding,
@@ -32,7 +33,7 @@ from contracts.onboarding import (
     OnboardingStarted,
     StartOnboarding,
 )
-from contracts.orchestration import ProjectFinished, ProjectOpened, ProjectStepChanged
+from contracts.orchestration import ProjectFinished, ProjectOpened, ProjectStepChanged, RenewalApplied
 from contracts.packages import PackageSpec
 from contracts.production import (
     CancelProduction,
@@ -81,7 +82,7 @@ ModuleEvent = (
     | ProductionCancelled
     | ProductionFailed
 )
-SagaMessage = Tick | ClientSigned | ModuleEvent
+SagaMessage = Tick | ClientSigned | ContractRenewed | ModuleEvent
 
 
 def fact_of(event: ModuleEvent) -> rules.Fact:
@@ -189,6 +190,7 @@ class Saga(Actor[SagaMessage]):
     subscribes = (
         Tick,
         ClientSigned,
+        ContractRenewed,
         OnboardingStarted,
         OnboardingCompleted,
         OnboardingOverdue,
@@ -225,6 +227,8 @@ class Saga(Actor[SagaMessage]):
             await self._tick()
         elif isinstance(message, ClientSigned):
             await self._signed(message)
+        elif isinstance(message, ContractRenewed):
+            await self._renewed(message)
         else:
             fact = fact_of(message)
             outcome = await self.repo.record(fact, self._now())
@@ -252,6 +256,25 @@ class Saga(Actor[SagaMessage]):
             self.ctx.log.info("project opened", project_id=project_id, deal_id=message.deal_id)
         await self._carry_out(outcome)
         await self.ctx.publish(ProjectOpened(project_id=uuid.UUID(project_id), deal_id=message.deal_id))
+
+    async def _renewed(self, message: ContractRenewed) -> None:
+        done = await self.repo.renew(message.deal_id, message.number, message.months, self._now())
+        if done is None:
+            return  # no project yet, or an earlier renewal first: CAM announces it again
+        if done.first:
+            self.ctx.log.info(
+                "contract renewed", project_id=done.project_id, number=message.number, applied=done.applied
+            )
+        await self._carry_out(done.outcome)
+        await self.ctx.publish(
+            RenewalApplied(
+                deal_id=message.deal_id,
+                number=message.number,
+                project_id=uuid.UUID(done.project_id),
+                applied=done.applied,
+                detail=done.detail,
+            )
+        )
 
     async def _tick(self) -> None:
         now = self._now()

@@ -31,6 +31,10 @@ only): it is marked undone when the undoing ends; each production step is undone
 own `CancelProduction` (production cancels the project's whole run the first time and says
 so again after).
 
+Renewals. A renewed contract (`ContractRenewed`, once per deal and number) adds its months to
+the project's copy of the package's term (`renewed`): the saga begins the renewed periods on
+their days like any other, and a ``delivered`` project runs again until they are delivered.
+
 Step states: ``pending`` -> ``started`` (command told) -> ``waiting`` (the module waits for
 a person, until a deadline) -> ``done``; undoing: ``compensating`` (its cancel told) ->
 ``compensated``; a step never started when the project is cancelled is ``skipped``.
@@ -110,6 +114,13 @@ def periods(package: Mapping[str, Any]) -> int:
         return 1
     term, each = int(package.get("term_months") or 12), int(package.get("period_months") or 1)
     return max(1, -(-term // max(each, 1)))
+
+
+def renewed(package: Mapping[str, Any], months: int) -> dict[str, Any]:
+    """The signed package with a renewal's `months` added to its term: the project keeps this
+    copy, so `periods` and `period_start` count the renewed periods (a renewal adds whole
+    periods to a term of whole periods: `cam`'s `renew_problem`)."""
+    return {**package, "term_months": int(package.get("term_months") or 12) + months}
 
 
 def periods_begun(steps: Iterable[str]) -> int:

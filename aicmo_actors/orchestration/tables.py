@@ -54,6 +54,9 @@ class OrchestrationProject(Base):
     #: The day the saga next looks at beginning a later period (None: no period left to begin,
     #: or the plan not approved yet); `saga_rules.plan_on` says which day that is.
     next_period_on: Mapped[date | None] = mapped_column(Date)
+    #: How many of the deal's renewals are applied (`ContractRenewed` number): each one adds its
+    #: months to `package`'s ``term_months``, so `saga_rules.periods` counts the renewed periods.
+    renewals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class OrchestrationStep(Base):

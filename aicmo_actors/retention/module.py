@@ -22,6 +22,7 @@ def describe() -> ModuleSpec:
         consumes=(
             "Tick",
             "ClientSigned",
+            "ContractRenewed",
             "ProjectOpened",
             "ProjectFinished",
             "InvoiceIssued",

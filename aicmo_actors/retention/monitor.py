@@ -4,7 +4,9 @@ the renewal reminders.
 - `ClientSigned` (cam, published again until the project opens): the client and its contract
   are recorded once (by deal); `ProjectOpened` ties a project to its deal, so the signals that
   name a project (review, production, qc, delivery) reach the client; `ProjectFinished` with
-  outcome "compensated" cancels the contract's renewal reminders.
+  outcome "compensated" cancels the contract's renewal reminders. `ContractRenewed` (cam, published
+  again until orchestration answers): the renewal's months added to the contract's term, its end
+  moved, once per deal and number; the new end has its own reminders.
 - The signals: billing's `InvoiceIssued` (remembered: unpaid after its due date, a signal),
   `PaymentReceived`, `ReminderSent`, `ClientOnHold`, `ClientReleased`,
   `InvoiceCredited`; client review's `ReviewRequested` then `ItemReviewed`; production's
@@ -20,7 +22,7 @@ the renewal reminders.
 Said after it is written: a band change is a notice in the transaction that scored it; it is
 published (`ClientHealthChanged`) and, entering red, the owner alerted (`AlertRequested` to
 "cam.alerts", key ``retention:<client>:red:<n>``), then marked told. A renewal reminder the
-same (`RenewalDue`, key ``retention:renewal:<deal>:<days>``). A kill between the write and the
+same (`RenewalDue`, key ``retention:renewal:<deal>:<end>:<days>``). A kill between the write and the
 mark tells it again at the next start: cam.alerts de-duplicates by key, so the owner hears it
 once; the event may be published twice (subscribers de-duplicate by client and band).
 """
@@ -44,7 +46,7 @@ from contracts.billing import (
     PaymentReceived,
     ReminderSent,
 )
-from contracts.cam import AlertRequested, ClientSigned, ReplyClassified
+from contracts.cam import AlertRequested, ClientSigned, ContractRenewed, ReplyClassified
 from contracts.client_review import ItemReviewed, ReviewRequested
 from contracts.delivery import DeliveryFailing, ItemDelivered
 from contracts.orchestration import ProjectFinished, ProjectOpened
@@ -60,6 +62,7 @@ ALERTS = "cam.alerts"
 Incoming = (
     Tick
     | ClientSigned
+    | ContractRenewed
     | ProjectOpened
     | ProjectFinished
     | InvoiceIssued
@@ -97,6 +100,7 @@ class Monitor(Actor[Incoming]):
     subscribes = (
         Tick,
         ClientSigned,
+        ContractRenewed,
         ProjectOpened,
         ProjectFinished,
         InvoiceIssued,
@@ -137,6 +141,10 @@ class Monitor(Actor[Incoming]):
             return
         if isinstance(message, ClientSigned):
             noticed = await self._signed(message)
+        elif isinstance(message, ContractRenewed):
+            end = await self.store.renew_contract(message.deal_id, message.number, message.months)
+            if end is not None:
+                self.ctx.log.info("contract renewed", deal_id=message.deal_id, number=message.number, ends_on=str(end))
         elif isinstance(message, ProjectOpened):
             noticed = await self.store.open_project(str(message.project_id), message.deal_id, now, self.setup.scoring)
         elif isinstance(message, ProjectFinished):

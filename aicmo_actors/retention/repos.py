@@ -25,6 +25,7 @@ from aicmo_actors.retention.rules import (
     Scoring,
     SignalIn,
     compare,
+    contract_end,
     health,
     next_renewal,
     renewals_due,
@@ -119,6 +120,8 @@ class ContractRow:
     signed_at: datetime
     cancelled_at: datetime | None
     created_at: datetime
+    #: How many renewals moved `ends_on` (and added to `term_months`).
+    renewals: int = 0
 
 
 @dataclass(frozen=True)
@@ -365,6 +368,26 @@ class RetentionStore:
                 _cancel_if_compensated_in(conn, str(project.project_id), now)
             _tie_in(conn, signed.deal_id)
             return True, _rescore_in(conn, signed.client_ref, now, scoring)
+
+        return await run_write(self.engine, work)
+
+    async def renew_contract(self, deal_id: int, number: int, months: int) -> date | None:
+        """The deal's renewal `number`: its months added to the contract's term and its end moved
+        (the new end gets its own reminders), once (the renewals before it applied first). The
+        new end when applied now, else None."""
+
+        def work(conn: Connection) -> date | None:
+            row = conn.execute(sa.select(_CO).where(_CO.c.deal_id == deal_id)).first()
+            if row is None or int(row.renewals) != number - 1:
+                return None
+            term = int(row.term_months) + months
+            end = contract_end(row.starts_on, term)
+            conn.execute(
+                _CO.update()
+                .where(_CO.c.deal_id == deal_id, _CO.c.renewals == number - 1)
+                .values(term_months=term, ends_on=end, renewals=number)
+            )
+            return end
 
         return await run_write(self.engine, work)
 
@@ -625,8 +648,11 @@ class RetentionStore:
                 return []
             done: dict[int, set[int]] = {}
             ids = [c.deal_id for c in contracts]
-            for r in conn.execute(sa.select(_RN.c.deal_id, _RN.c.days).where(_RN.c.deal_id.in_(ids))):
-                done.setdefault(int(r.deal_id), set()).add(int(r.days))
+            ends = {c.deal_id: c.ends_on for c in contracts}
+            query = sa.select(_RN.c.deal_id, _RN.c.contract_end, _RN.c.days).where(_RN.c.deal_id.in_(ids))
+            for r in conn.execute(query):
+                if ends.get(int(r.deal_id)) == r.contract_end:  # the reminders of this end, not a renewed one's
+                    done.setdefault(int(r.deal_id), set()).add(int(r.days))
             found = []
             for contract in contracts:
                 plan = renewals_due(contract.ends_on, today, days, done.get(contract.deal_id, set()))
@@ -655,7 +681,7 @@ class RetentionStore:
                     "days_left": days_left,
                 }
                 alert = {
-                    "idempotency_key": f"retention:renewal:{contract.deal_id}:{plan.send}",
+                    "idempotency_key": f"retention:renewal:{contract.deal_id}:{contract.ends_on}:{plan.send}",
                     "kind": ALERT_KIND,
                     "summary": texts.renewal_summary(company, contract.ends_on, days_left),
                     "text": texts.renewal_text(
@@ -667,7 +693,7 @@ class RetentionStore:
                         client.score if client is not None else None,
                     ),
                 }
-                key = f"renewal:{contract.deal_id}:{plan.send}"
+                key = f"renewal:{contract.deal_id}:{contract.ends_on}:{plan.send}"
                 _notice_in(conn, key, contract.client_ref, "renewal", event, alert, now)
                 written += 1
             return written
@@ -778,7 +804,11 @@ class RetentionStore:
                 if contract.cancelled_at is not None or contract.ends_on <= today:
                     continue
                 ends.append(contract.ends_on)
-                done = [d for deal, d, _, _ in renewals if deal == contract.deal_id]
+                done = [
+                    d
+                    for deal, d, due, _ in renewals
+                    if deal == contract.deal_id and due.toordinal() + d == contract.ends_on.toordinal()
+                ]
                 coming = next_renewal(contract.ends_on, today, renewal_days, done)
                 if coming is not None:
                     upcoming.append(coming)
@@ -795,13 +825,18 @@ class RetentionStore:
 
 
 def _renewal_in(conn: Connection, contract: ContractRow, days: int, state: str, now: datetime) -> None:
-    exists = conn.execute(sa.select(_RN.c.deal_id).where(_RN.c.deal_id == contract.deal_id, _RN.c.days == days)).first()
+    exists = conn.execute(
+        sa.select(_RN.c.deal_id).where(
+            _RN.c.deal_id == contract.deal_id, _RN.c.contract_end == contract.ends_on, _RN.c.days == days
+        )
+    ).first()
     if exists is not None:
         return
     due_on = date.fromordinal(contract.ends_on.toordinal() - days)
     conn.execute(
         _RN.insert().values(
             deal_id=contract.deal_id,
+            contract_end=contract.ends_on,
             days=days,
             client_ref=contract.client_ref,
             due_on=due_on,

@@ -75,6 +75,9 @@ class Contract(Base):
     #: Its project was cancelled (compensated): no renewal reminders.
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: How many of the deal's renewals are applied (`ContractRenewed` number): each one added its
+    #: months to `term_months` and moved `ends_on`.
+    renewals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Project(Base):
@@ -137,11 +140,13 @@ class Review(Base):
 
 
 class Renewal(Base):
-    """One renewal reminder of one contract: sent, or skipped (superseded by a nearer one)."""
+    """One renewal reminder of one contract's end: sent, or skipped (superseded by a nearer one).
+    A renewed contract has a new end, and its reminders again."""
 
     __tablename__ = "retention_renewals"
 
     deal_id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=False)
+    contract_end: Mapped[date] = mapped_column(Date, primary_key=True)
     days: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     client_ref: Mapped[str] = mapped_column(String(36))
     due_on: Mapped[date] = mapped_column(Date)

@@ -47,6 +47,7 @@ SAMPLES = {
     "token": "999",
     "address": "x@y.org",
     "project_id": "ffffffff",
+    "deal_id": "1",
 }
 
 

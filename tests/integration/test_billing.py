@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.billing import LEDGER, BillingStore, billing_supervisor
 from aicmo_actors.billing.repos import BillingError
-from aicmo_actors.billing.tables import billing_emails, billing_invoices
+from aicmo_actors.billing.tables import billing_accounts, billing_emails, billing_invoices
 from aicmo_actors.gateways.transport import MailTransport, SendResult
 from aicmo_actors.runtime import Actor, ActorSystem, ChildSpec, FakeClock, RuntimeSettings, SupervisorSpec, killpoints
 from contracts.base import Event
@@ -38,7 +38,7 @@ from contracts.billing import (
     PaymentReceived,
     ReminderSent,
 )
-from contracts.cam import AlertRequested, ClientSigned
+from contracts.cam import AlertRequested, ClientSigned, ContractRenewed
 from contracts.client_review import ItemReviewed
 from contracts.clients import ClientInfo
 from contracts.orchestration import ProjectOpened, ProjectStepChanged
@@ -334,6 +334,41 @@ async def test_milestones_by_the_saga_and_by_a_person(engine: AsyncEngine) -> No
         await run.day(0)
         assert [e.total for e in run.of(InvoiceIssued)] == [Decimal("3600.00"), Decimal("3600.00"), Decimal("4800.00")]
         assert len(transport.sent) == 3
+
+
+async def test_a_renewal_invoices_the_renewed_months_retainers_once(engine: AsyncEngine) -> None:
+    transport = MemoryTransport()
+
+    def renewal(number: int, months: int) -> dict[str, Any]:
+        return {
+            "deal_id": 1,
+            "client_ref": str(CLIENT.client_ref),
+            "number": number,
+            "months": months,
+            "starts_on": date(2027, 4, 4),
+            "ends_on": date(2027, 6, 4),
+            "renewed_at": START,
+        }
+
+    async with running(engine, transport) as run:
+        await signed(run)  # three months from 4 January: retainers of January, February, March
+        await run.until(date(2027, 4, 10))
+        keys = [r["key"] for r in await invoice_rows(engine) if r["kind"] == "retainer"]
+        assert keys == [f"deal:1:retainer:{n}" for n in range(3)]
+        await run.publish(ContractRenewed, **renewal(2, 5))  # before the first: waits for it
+        for _ in range(3):  # said again until orchestration answers: applied once
+            await run.publish(ContractRenewed, **renewal(1, 2))
+        # April's retainer at once (its period began on the 4th), May's on its day, no more.
+        rows = [r for r in await invoice_rows(engine) if r["kind"] == "retainer"]
+        assert [r["key"] for r in rows] == [f"deal:1:retainer:{n}" for n in range(4)]
+        assert (rows[-1]["service_from"], rows[-1]["service_to"]) == (date(2027, 4, 4), date(2027, 5, 3))
+        await run.until(date(2027, 7, 10))
+    rows = [r for r in await invoice_rows(engine) if r["kind"] == "retainer"]
+    assert [r["key"] for r in rows] == [f"deal:1:retainer:{n}" for n in range(5)]
+    assert (rows[-1]["service_from"], rows[-1]["service_to"]) == (date(2027, 5, 4), date(2027, 6, 3))
+    async with engine.connect() as conn:
+        [account] = (await conn.execute(sa.select(billing_accounts))).mappings().all()
+    assert (account["renewals"], account["package"]["term_months"]) == (1, 5)
 
 
 async def test_bad_input_is_one_line(engine: AsyncEngine) -> None:

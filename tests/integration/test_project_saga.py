@@ -28,7 +28,7 @@ from aicmo_actors.runtime import Actor, ActorSystem, ChildSpec, FakeClock, Super
 from aicmo_actors.settings import Settings
 from aicmo_actors.storage.schema import ensure_schema
 from contracts.base import Event
-from contracts.cam import ClientSigned
+from contracts.cam import ClientSigned, ContractRenewed
 from contracts.clients import ClientInfo
 from contracts.onboarding import (
     CancelOnboarding,
@@ -37,7 +37,7 @@ from contracts.onboarding import (
     OnboardingStarted,
     StartOnboarding,
 )
-from contracts.orchestration import ProjectFinished, ProjectOpened
+from contracts.orchestration import ProjectFinished, ProjectOpened, RenewalApplied
 from contracts.packages import Deliverable, PackageSpec
 from contracts.production import (
     CancelProduction,
@@ -99,6 +99,8 @@ class World:
     #: The deal's package and first day.
     package: PackageSpec = PACKAGE
     start: date = STARTED_ON
+    #: The deal's renewals (their months), announced until the saga answers.
+    renewals: list[int] = field(default_factory=list)
 
 
 DEADLINE = START + timedelta(days=5)
@@ -158,7 +160,9 @@ class Strategy(Actor[DraftStrategy | PlanPeriod | CancelStrategy | Tick]):
             assert message.start == rules.period_start(w.start, w.package.model_dump(mode="json"), message.period)
             w.effects[f"asked {message.idempotency_key}"] = 1
             await self.ctx.publish(
-                PeriodPlanned(project_id=message.project_id, period=message.period, version=1, items=items(2))
+                PeriodPlanned(
+                    project_id=message.project_id, period=message.period, version=1, items=items(message.period)
+                )
             )
             return
         if isinstance(message, Tick):
@@ -258,18 +262,36 @@ class Production(Actor[ProducePeriod | CancelProduction | Tick]):
         return PeriodDelivered(project_id=uuid.UUID(pid), period=period, items=2, delivered_at=self.ctx.clock.now())
 
 
-class Signer(Actor[Tick | ProjectOpened]):
-    """Announces the deal on every tick, as `cam.deals` does until it hears `ProjectOpened`."""
+class Signer(Actor[Tick | ProjectOpened | RenewalApplied]):
+    """Announces the deal on every tick, as `cam.deals` does until it hears `ProjectOpened`;
+    and each renewal in `world.renewals` until it hears `RenewalApplied`."""
 
-    subscribes = (Tick, ProjectOpened)
+    subscribes = (Tick, ProjectOpened, RenewalApplied)
 
     def __init__(self, world: World) -> None:
         self.world = world
 
-    async def receive(self, message: Tick | ProjectOpened) -> None:
+    async def receive(self, message: Tick | ProjectOpened | RenewalApplied) -> None:
+        w = self.world
         if isinstance(message, ProjectOpened):
             self.world.state[("deal", "opened")] = str(message.project_id)
             return
+        if isinstance(message, RenewalApplied):
+            w.state[("renewal", str(message.number))] = message.detail
+            return
+        for number, months in enumerate(w.renewals, start=1):
+            if ("renewal", str(number)) not in w.state:
+                await self.ctx.publish(
+                    ContractRenewed(
+                        deal_id=1,
+                        client_ref=str(CLIENT.client_ref),
+                        number=number,
+                        months=months,
+                        starts_on=START.date(),
+                        ends_on=START.date(),
+                        renewed_at=START,
+                    )
+                )
         if ("deal", "opened") not in self.world.state:
             await self.ctx.publish(
                 ClientSigned(
@@ -396,6 +418,71 @@ async def test_a_project_rests_between_periods_and_begins_the_next_on_its_day(en
     [begun] = [h for h in found["history"] if h["state"] == "period"]
     assert begun["detail"] == "period 2 of 2 begins on 2026-04-02"
     assert date(2026, 3, 26) <= begun["at"].date() <= date(2026, 3, 27)
+
+
+async def test_a_renewed_contract_runs_its_delivered_project_again_for_the_renewed_periods(engine: AsyncEngine) -> None:
+    await ensure_schema(engine)
+    world, clock = World(start=date(2026, 3, 2)), FakeClock(START, autojump=False)
+    world.complete.update({"onboarding", "strategy", "production"})
+    system = _system(engine, clock, world)
+    await system.start()
+    repo = ProjectsRepo(engine)
+    try:
+        await run_for(system, clock, 27 * 86400)
+        [project] = await repo.page()
+        assert (project["state"], project["step"]) == (rules.DELIVERED, rules.AFTER_LAST)
+        world.renewals += [1, 2]  # one month more, then two: periods 3, then 4 and 5
+        await run_for(system, clock, 3 * 3600)
+        found = await repo.get(project["id"])
+        assert (found["project"]["state"], found["project"]["renewals"]) == (rules.RUNNING, 2)
+        assert found["project"]["package"]["term_months"] == 5 and found["project"]["finished_at"] is None
+        assert found["project"]["next_period_on"] == date(2026, 4, 25), "period 3 begins a week before 2 May"
+        assert found["project"]["step"] == "production:2", "the last step it has, until period 3 begins"
+        await run_for(system, clock, (date(2026, 7, 27) - date(2026, 3, 29)).days * 86400)
+        [project] = await repo.page()
+        assert (project["state"], project["step"]) == (rules.DELIVERED, rules.AFTER_LAST)
+    finally:
+        await system.stop()
+    found = await repo.get(project["id"])
+    assert [s["step"] for s in found["steps"]][-4:] == ["plan:4", "production:4", "plan:5", "production:5"]
+    assert {s["state"] for s in found["steps"]} == {rules.DONE}
+    assert world.state[("renewal", "1")] == "renewal 1: 1 more months, periods 3 to 3"
+    assert world.state[("renewal", "2")] == "renewal 2: 2 more months, periods 4 to 5"
+    # Announced until answered, applied once each; the project ended twice (before and after).
+    assert [h["detail"] for h in found["history"] if h["state"] == "renewal"] == [
+        "renewal 1: 1 more months, periods 3 to 3",
+        "renewal 2: 2 more months, periods 4 to 5",
+    ]
+    finished = [e.outcome for e in world.heard if isinstance(e, ProjectFinished)]
+    assert finished == [rules.DELIVERED, rules.DELIVERED]
+    assert set(world.effects.values()) == {1}
+
+
+async def test_a_renewal_of_a_cancelled_project_extends_nothing_and_is_answered_again_the_same(
+    engine: AsyncEngine,
+) -> None:
+    await ensure_schema(engine)
+    repo = ProjectsRepo(engine)
+    package = PACKAGE.model_dump(mode="json")
+    pid, _ = await repo.open(
+        project_id=str(uuid.UUID(int=99)),
+        deal_id=4,
+        client=CLIENT.model_dump(mode="json"),
+        package=package,
+        start=STARTED_ON,
+        now=START,
+    )
+    assert await repo.renew(4, 2, 3, START) is None, "the second before the first: asked again later"
+    assert await repo.renew(5, 1, 3, START) is None, "no project for that deal yet"
+    await repo.request_cancel(pid, reason="client left", by="test", now=START)
+    await repo.begin_cancels(START)
+    first = await repo.renew(4, 1, 3, START)
+    again = await repo.renew(4, 1, 3, START + timedelta(hours=1))
+    assert first is not None and again is not None
+    assert (first.applied, first.first, again.applied, again.first) == (False, True, False, False)
+    assert first.detail == again.detail == "renewal 1: not applied, the project is cancelling (cancelled)"
+    found = await repo.get(pid)
+    assert found["project"]["package"]["term_months"] == 2 and found["project"]["renewals"] == 1
 
 
 async def test_a_cancelled_project_undoes_its_steps_last_first(engine: AsyncEngine) -> None:

@@ -25,10 +25,22 @@ from aicmo_actors.retention import MONITOR, RetentionStore, retention_supervisor
 from aicmo_actors.retention.repos import Signed
 from aicmo_actors.retention.rules import Scoring
 from aicmo_actors.retention.signals import NewSignal
-from aicmo_actors.retention.tables import retention_clients, retention_notices, retention_renewals
+from aicmo_actors.retention.tables import (
+    retention_clients,
+    retention_contracts,
+    retention_notices,
+    retention_renewals,
+)
 from aicmo_actors.runtime import Actor, ActorSystem, ChildSpec, FakeClock, RuntimeSettings, SupervisorSpec
 from contracts.billing import ClientOnHold, InvoiceIssued, PaymentReceived, ReminderSent
-from contracts.cam import AlertRequested, Classification, ClientSigned, ReplyCategory, ReplyClassified
+from contracts.cam import (
+    AlertRequested,
+    Classification,
+    ClientSigned,
+    ContractRenewed,
+    ReplyCategory,
+    ReplyClassified,
+)
 from contracts.client_review import ItemReviewed, ReviewRequested
 from contracts.clients import ClientInfo
 from contracts.delivery import DeliveryFailing, ItemDelivered
@@ -330,8 +342,7 @@ async def test_renewal_reminders_at_their_days_once_each(engine: AsyncEngine) ->
         await run.tick(at(end + timedelta(days=3)))
         later = run.of(RenewalDue)
     assert [(e.days_left, e.project_id, e.client_ref) for e in later] == [(7, PROJECT, CLIENT.client_ref)]
-    assert run.keys[-1] == "retention:renewal:1:7"
-    assert run.keys == ["retention:renewal:1:60", "retention:renewal:1:30", "retention:renewal:1:7"]
+    assert run.keys == [f"retention:renewal:1:2027-04-04:{d}" for d in (60, 30, 7)]
     assert alerts[0].summary == "Acme Logistics: the contract ends 2027-04-04 (in 60 days): time to talk about renewal"
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.select(retention_renewals).order_by(retention_renewals.c.days))).mappings().all()
@@ -340,6 +351,61 @@ async def test_renewal_reminders_at_their_days_once_each(engine: AsyncEngine) ->
         (1, 30, date(2027, 3, 5), "sent"),
         (1, 60, date(2027, 2, 3), "sent"),
     ]
+    assert {r["contract_end"] for r in rows} == {end}
+
+
+async def test_a_renewed_contract_moves_its_end_once_and_is_reminded_again_before_the_new_one(
+    engine: AsyncEngine,
+) -> None:
+    store, clock, alerts = fresh(engine)
+    end, renewed_end = date(2027, 4, 4), date(2027, 7, 4)  # START + 3 months, then 3 more
+
+    def at(day: date) -> datetime:
+        return datetime.combine(day, START.timetz())
+
+    def renewal(number: int, months: int, starts: date, ends: date) -> dict[str, Any]:
+        return {
+            "deal_id": 1,
+            "client_ref": str(CLIENT.client_ref),
+            "number": number,
+            "months": months,
+            "starts_on": starts,
+            "ends_on": ends,
+            "renewed_at": clock.now(),
+        }
+
+    async with running(store, clock, alerts) as run:
+        await sign(run)
+        await run.publish(ProjectOpened, project_id=PROJECT, deal_id=1)
+        await run.tick(at(end - timedelta(days=30)))  # 60 skipped, 30 sent
+        # The second renewal heard before the first (cannot happen from cam, which announces
+        # them in order): not applied until the first is.
+        await run.publish(ContractRenewed, **renewal(2, 1, renewed_end, date(2027, 8, 4)))
+        for _ in range(3):  # cam says it again until orchestration answers: applied once
+            await run.publish(ContractRenewed, **renewal(1, 3, end, renewed_end))
+        await run.tick(at(end - timedelta(days=29)))
+        await run.tick(at(end - timedelta(days=7)))  # the old end's 7-day reminder: not any more
+        await run.tick(at(renewed_end - timedelta(days=60)))
+        await run.tick(at(renewed_end - timedelta(days=30)))
+    assert run.keys == [
+        "retention:renewal:1:2027-04-04:30",
+        "retention:renewal:1:2027-07-04:60",
+        "retention:renewal:1:2027-07-04:30",
+    ]
+    async with engine.connect() as conn:
+        [contract] = (await conn.execute(sa.select(retention_contracts))).mappings().all()
+        rows = (await conn.execute(sa.select(retention_renewals))).mappings().all()
+    assert (contract["ends_on"], contract["term_months"], contract["renewals"]) == (renewed_end, 6, 1)
+    assert sorted((r["contract_end"], r["days"], r["state"]) for r in rows) == [
+        (end, 30, "sent"),
+        (end, 60, "skipped"),
+        (renewed_end, 30, "sent"),
+        (renewed_end, 60, "sent"),
+    ]
+    breakdown = await store.breakdown(
+        str(CLIENT.client_ref), at(renewed_end - timedelta(days=20)), Scoring(), (60, 30, 7)
+    )
+    assert breakdown.contract_end == renewed_end and breakdown.next_renewal == renewed_end - timedelta(days=7)
 
 
 async def test_a_contract_signed_late_gets_the_nearest_reminder_only(engine: AsyncEngine) -> None:
@@ -350,7 +416,7 @@ async def test_a_contract_signed_late_gets_the_nearest_reminder_only(engine: Asy
         await run.tick(START + timedelta(days=1, hours=1))
         (first, second) = run.of(RenewalDue)
     assert (first.days_left, second.days_left) == (31, 30)
-    assert run.keys == ["retention:renewal:1:60", "retention:renewal:1:30"]
+    assert run.keys == ["retention:renewal:1:2027-02-04:60", "retention:renewal:1:2027-02-04:30"]
 
 
 async def test_a_notice_written_but_not_told_is_told_at_the_next_start_once(engine: AsyncEngine) -> None:

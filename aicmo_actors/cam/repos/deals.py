@@ -5,6 +5,10 @@ the same company (its email domain, unless a free-mail one) stopped in every cam
 their queued emails cancelled: no prospecting email reaches a client's company after the
 deal. Orchestration is told by `ClientSigned`, published by `cam.deals` on every tick until
 orchestration answers `ProjectOpened` (`opened`).
+
+Renewals (`cam_renewals`): a monthly retainer's contract renewed for more months, from the end
+of the term before (`renew`); announced by `ContractRenewed` on every tick until orchestration
+answers `RenewalApplied` (`renewal_applied`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from aicmo_actors.cam.tables import cam_campaigns as campaigns_t
 from aicmo_actors.cam.tables import cam_deals as deals_t
 from aicmo_actors.cam.tables import cam_leads as leads_t
 from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
+from aicmo_actors.cam.tables import cam_renewals as renewals_t
+from aicmo_actors.gateways.calendar import add_months
 from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.work import run_read, run_write
 from contracts.cam import LeadState, OutboundStatus
@@ -46,6 +52,68 @@ class Deal:
     project_id: str | None
     #: Other leads of the company stopped when it signed.
     stopped: int = 0
+
+
+@dataclass(frozen=True)
+class Renewal:
+    deal_id: int
+    number: int
+    months: int
+    #: The end of the term before (the renewed months' first day) and the new end.
+    starts_on: date
+    ends_on: date
+    renewed_at: datetime
+    renewed_by: str
+    client_ref: str
+    applied_at: datetime | None = None
+    outcome: str | None = None
+
+
+#: How long after a contract's end it may still be renewed (later: a new deal).
+RENEW_AFTER_END_DAYS = 30
+#: The longest renewal at once.
+MOST_MONTHS = 120
+
+
+def _renewal(row: Any, client_ref: str) -> Renewal:
+    return Renewal(
+        deal_id=int(row.deal_id),
+        number=int(row.number),
+        months=int(row.months),
+        starts_on=row.starts_on,
+        ends_on=row.ends_on,
+        renewed_at=row.renewed_at,
+        renewed_by=row.renewed_by,
+        client_ref=client_ref,
+        applied_at=row.applied_at,
+        outcome=row.outcome,
+    )
+
+
+def contract_end(start: date, package: dict[str, Any], renewed_months: int = 0) -> date:
+    """The day after a deal's last day: its start plus its term and the months renewed."""
+    return add_months(start, int(package.get("term_months") or 12) + renewed_months)
+
+
+def renew_problem(package: dict[str, Any], months: int, end: date, today: date) -> str | None:
+    """Why a deal's contract cannot be renewed for `months` more from `end`, or None. Pure."""
+    if package.get("billing") != "monthly":
+        return (
+            f"its package {package.get('name')!r} is billed {package.get('billing')}: only a monthly retainer "
+            "is renewed (sign a new deal for new work)"
+        )
+    if not 1 <= months <= MOST_MONTHS:
+        return f"--months must be 1 to {MOST_MONTHS}, not {months}"
+    each = int(package.get("period_months") or 1)
+    term = int(package.get("term_months") or 12)
+    if months % each or term % each:
+        return (
+            f"its periods are {each} months and its term {term}: a renewal adds whole periods "
+            f"(a multiple of {each} months) to a term of whole periods"
+        )
+    if (today - end).days > RENEW_AFTER_END_DAYS:
+        return f"its contract ended on {end.isoformat()}, more than {RENEW_AFTER_END_DAYS} days ago: sign a new deal"
+    return None
 
 
 def shared_domains() -> frozenset[str]:
@@ -222,3 +290,77 @@ class DealsRepo:
             .order_by(deals_t.c.id)
         )
         return await run_read(self.engine, lambda conn: [_deal(r, r.campaign) for r in conn.execute(query).all()])
+
+    # -- renewals ----------------------------------------------------------------------------------
+    async def renew(self, deal_id: int, *, months: int, by: str, now: datetime, today: date) -> Renewal:
+        """Renew deal `deal_id`'s contract for `months` more from the end of its term so far (its
+        start plus its term and every renewal before). A `RecordError` (one line) when there is no
+        such deal or it cannot be renewed (`renew_problem`)."""
+
+        def work(conn: Connection) -> Renewal:
+            deal = conn.execute(sa.select(deals_t).where(deals_t.c.id == deal_id)).first()
+            if deal is None:
+                raise RecordError(f"no deal {deal_id} (python run.py deal list shows them)")
+            before = conn.execute(
+                sa.select(renewals_t.c.number, renewals_t.c.months).where(renewals_t.c.deal_id == deal_id)
+            ).all()
+            package = dict(deal.package)
+            end = contract_end(deal.start_date, package, sum(int(r.months) for r in before))
+            problem = renew_problem(package, months, end, today)
+            if problem is not None:
+                raise RecordError(f"deal {deal_id} cannot be renewed: {problem}")
+            number = 1 + max((int(r.number) for r in before), default=0)
+            conn.execute(
+                renewals_t.insert().values(
+                    deal_id=deal_id,
+                    number=number,
+                    months=months,
+                    starts_on=end,
+                    ends_on=add_months(end, months),
+                    renewed_at=now,
+                    renewed_by=by,
+                )
+            )
+            row = conn.execute(
+                sa.select(renewals_t).where(renewals_t.c.deal_id == deal_id, renewals_t.c.number == number)
+            ).one()
+            return _renewal(row, str(deal.client_ref))
+
+        return await run_write(self.engine, work)
+
+    async def unapplied_renewals(self, limit: int = 100) -> list[Renewal]:
+        """Renewals orchestration has not answered for yet, of deals whose project it opened;
+        each deal's in order of number."""
+        query = (
+            sa.select(renewals_t, deals_t.c.client_ref)
+            .join(deals_t, deals_t.c.id == renewals_t.c.deal_id)
+            .where(renewals_t.c.applied_at.is_(None), deals_t.c.project_id.is_not(None))
+            .order_by(renewals_t.c.deal_id, renewals_t.c.number)
+            .limit(limit)
+        )
+        return list(
+            await self.kept.read(
+                ("unapplied_renewals", limit),
+                lambda conn: tuple(_renewal(r, str(r.client_ref)) for r in conn.execute(query).all()),
+            )
+        )
+
+    async def renewal_applied(self, deal_id: int, number: int, outcome: str, now: datetime) -> bool:
+        """Orchestration has the deal's renewal `number`: True the first time it says so."""
+        statement = (
+            renewals_t.update()
+            .where(renewals_t.c.deal_id == deal_id, renewals_t.c.number == number, renewals_t.c.applied_at.is_(None))
+            .values(applied_at=now, outcome=outcome)
+        )
+        return await run_write(self.engine, lambda conn: bool(conn.execute(statement).rowcount))
+
+    async def renewals(self, deal_id: int | None = None) -> list[Renewal]:
+        """Every renewal (of one deal), by deal and number."""
+        query = (
+            sa.select(renewals_t, deals_t.c.client_ref)
+            .join(deals_t, deals_t.c.id == renewals_t.c.deal_id)
+            .order_by(renewals_t.c.deal_id, renewals_t.c.number)
+        )
+        if deal_id is not None:
+            query = query.where(renewals_t.c.deal_id == deal_id)
+        return await run_read(self.engine, lambda conn: [_renewal(r, str(r.client_ref)) for r in conn.execute(query)])
