@@ -529,8 +529,17 @@ class HoldsRepo:
                 sa.select(_H.c.id).where(_H.c.client_ref == client_ref, _H.c.released_at.is_(None))
             ).first()
             if active is None:
+                delivered = sa.select(sa.func.count()).where(
+                    _D.c.client_ref == client_ref, _D.c.delivered_at.is_not(None)
+                )
                 conn.execute(
-                    _H.insert().values(client_ref=client_ref, idempotency_key=key, reason=reason[:2000], held_at=now)
+                    _H.insert().values(
+                        client_ref=client_ref,
+                        idempotency_key=key,
+                        reason=reason[:2000],
+                        held_at=now,
+                        delivered_before=int(conn.execute(delivered).scalar_one()),
+                    )
                 )
             return HoldDone(active is None, self._waiting_in(conn, client_ref))
 

@@ -121,6 +121,10 @@ class Hold(Base):
     reason: Mapped[str] = mapped_column(Text)
     held_at: Mapped[datetime] = mapped_column(UtcDateTime)
     released_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: How many of the client's deliveries were delivered when the hold was written: a clock
+    #: (the simulation's fake one) may give a delivery and the hold one instant, and this says
+    #: which came first (NULL on holds older than it).
+    delivered_before: Mapped[int | None] = mapped_column(Integer)
 
 
 delivery_deliveries = cast(Table, Delivery.__table__)

@@ -156,14 +156,28 @@ async def business_violations(engine: AsyncEngine, settings: Settings, end: date
 
     # 21. No delivery inside a hold of its client; and billing's active holds (decided a day
     #     before the end) are holds delivery applies.
-    spans: dict[str, list[tuple[datetime, datetime | None]]] = defaultdict(list)
+    #     A delivery at the very instant a hold began (the fake clock gives one instant to
+    #     everything that happens between two of its steps) is inside it unless it was one of
+    #     the client's deliveries already made when the hold was written (`delivered_before`).
+    spans: dict[str, list[tuple[datetime, datetime | None, int | None]]] = defaultdict(list)
     for h in holds:
-        spans[str(h.client_ref)].append((_aware(h.held_at), _aware(h.released_at) if h.released_at else None))
+        released_at = _aware(h.released_at) if h.released_at else None
+        spans[str(h.client_ref)].append((_aware(h.held_at), released_at, h.delivered_before))
+    made: dict[str, list[datetime]] = defaultdict(list)
+    for d in delivered:
+        made[str(d.client_ref)].append(_aware(d.delivered_at))
     problem = None
     for d in delivered:
         at = _aware(d.delivered_at)
-        for held, released in spans.get(str(d.client_ref), []):
-            if held <= at and (released is None or at < released):
+        for held, released, before in spans.get(str(d.client_ref), []):
+            if released is not None and at >= released:
+                continue
+            if held == at:
+                by_then = sum(1 for other in made[str(d.client_ref)] if other <= held)
+                inside = before is None or by_then > before
+            else:
+                inside = held < at
+            if inside:
                 problem = f"{d.key} delivered at {at.isoformat()}, its client on hold since {held.isoformat()}"
                 break
         if problem:

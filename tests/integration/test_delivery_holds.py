@@ -61,8 +61,13 @@ async def test_a_held_client_gets_nothing_until_released(engine: AsyncEngine, tm
         assert set((await states(engine)).values()) == {"delivered"}
         await run.tell(release_command(ClientReleased(client_ref=CLIENT.client_ref)))  # repeated: nothing more
         assert len(transport.sent) == 1
+        # Held again at the same instant: the new hold says what was delivered before it (the
+        # email and the folder export of this client; not the other client's).
+        await run.tell(hold)
 
     async with engine.connect() as conn:
-        (row,) = (await conn.execute(sa.select(holds_t))).mappings().all()
-    assert row["client_ref"] == str(CLIENT.client_ref) and row["released_at"] is not None
-    assert row["reason"] == "2027-0001 overdue 31 days"
+        first, again = (await conn.execute(sa.select(holds_t).order_by(holds_t.c.id))).mappings().all()
+    assert first["client_ref"] == str(CLIENT.client_ref) and first["released_at"] is not None
+    assert first["reason"] == "2027-0001 overdue 31 days"
+    assert (first["delivered_before"], again["delivered_before"]) == (0, 2)
+    assert again["released_at"] is None
