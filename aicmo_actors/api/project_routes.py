@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from aicmo_actors.api.app import Api
 from aicmo_actors.api.auth import OPERATE, READ, ApiError
 from aicmo_actors.api.control_routes import audit
+from aicmo_actors.cam.repos.deals import RenewalConflict
 from aicmo_actors.identity.roles import Principal
 
 router = APIRouter()
@@ -100,17 +101,16 @@ async def deal_renew(
     deal_id: int, request: Request, body: RenewBody, response: Response, who: Principal = OPERATE
 ) -> dict[str, Any]:
     api = _api(request)
-    done = await api.cam.deals.renewals(deal_id)
-    if body.number is not None:
-        same = next((r for r in done if r.number == body.number), None)
-        if same is not None:
-            if same.months != body.months:
-                raise ApiError(409, f"renewal {body.number} of deal {deal_id} was for {same.months} months")
-            return _renewal(same)
-        if body.number != len(done) + 1:
-            raise ApiError(409, f"deal {deal_id} has {len(done)} renewal(s): the next is number {len(done) + 1}")
+    before = {r.number for r in await api.cam.deals.renewals(deal_id)}
     now = api.now()
-    renewal = await api.cam.deals.renew(deal_id, months=body.months, by=who.name, now=now, today=now.date())
+    try:
+        renewal = await api.cam.deals.renew(
+            deal_id, months=body.months, by=who.name, now=now, today=now.date(), number=body.number
+        )
+    except RenewalConflict as exc:
+        raise ApiError(409, str(exc)) from None
+    if renewal.number in before:
+        return _renewal(renewal)  # a retry: recorded already
     await audit(
         api, who, "deal.renew", str(deal_id), {"deal": deal_id, "number": renewal.number, "months": body.months}
     )
@@ -126,7 +126,9 @@ def _renewal(renewal: Any) -> dict[str, Any]:
         "starts_on": renewal.starts_on.isoformat(),
         "ends_on": renewal.ends_on.isoformat(),
         "renewed_by": renewal.renewed_by,
-        "applied": renewal.applied_at is not None,
+        # Orchestration answered; and extended the project (not when it was cancelled).
+        "answered": renewal.applied_at is not None,
+        "applied": renewal.applied_at is not None and not renewal.outcome,
         "outcome": renewal.outcome,
     }
 

@@ -6,8 +6,9 @@ once: orchestration opens one project per deal whatever it hears), and records t
 `ProjectOpened` answer, after which the deal is not announced again.
 
 `python run.py deal renew` writes a renewal the same way: `ContractRenewed` is published on
-each tick, once the deal's project is open, until orchestration answers `RenewalApplied`
-(billing and retention hear the same announcement and apply it once per deal and number).
+each tick, once the deal's project is open, until orchestration answers `RenewalApplied` and
+for a day after: billing and retention hear the same announcement and apply it once per deal
+and number, so one of them killed before it wrote the renewal hears it again.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Deals(Actor[Tick | ProjectOpened | RenewalApplied]):
                     signed_at=deal.signed_at,
                 )
             )
-        for renewal in await self.store.deals.unapplied_renewals():
+        for renewal in await self.store.deals.renewals_to_announce(self.ctx.clock.now()):
             await self.ctx.publish(
                 ContractRenewed(
                     deal_id=renewal.deal_id,

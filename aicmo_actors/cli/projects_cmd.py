@@ -289,7 +289,9 @@ def _show(found: dict[str, Any]) -> None:
         f"  client:   {_printable(client.get('company'))} <{_printable(client.get('contact_email'))}>, "
         f"{client.get('country')}, {client.get('timezone')}"
     )
-    print(f"  package:  {p['package_name']}, starting {p['start_date']}")
+    term = int(p["package"].get("term_months") or 12)
+    renewed = f", renewed {p['renewals']} time(s)" if p.get("renewals") else ""
+    print(f"  package:  {p['package_name']}, starting {p['start_date']}, {term} months{renewed}")
     print(f"  state:    {p['state']}, at {p['step']}")
     if p.get("cancel_requested_at"):
         print(

@@ -385,7 +385,9 @@ class ProjectsRepo:
                 values.update(state=rules.RUNNING, step=last.step, finished_at=None)
                 _log(conn, project.id, now, "project", rules.RUNNING, "renewed: runs again for the renewed periods")
             _set_project(conn, project.id, now, **values)
-            detail = f"renewal {number}: {months} more months, periods {before + 1} to {total}"
+            detail = (
+                f"renewal {number}: {months} more month{'s' if months != 1 else ''}, periods {before + 1} to {total}"
+            )
             _log(conn, project.id, now, "project", "renewal", detail)
             return Renewed(project.id, True, detail, outcome)
 

@@ -446,11 +446,11 @@ async def test_a_renewed_contract_runs_its_delivered_project_again_for_the_renew
     found = await repo.get(project["id"])
     assert [s["step"] for s in found["steps"]][-4:] == ["plan:4", "production:4", "plan:5", "production:5"]
     assert {s["state"] for s in found["steps"]} == {rules.DONE}
-    assert world.state[("renewal", "1")] == "renewal 1: 1 more months, periods 3 to 3"
+    assert world.state[("renewal", "1")] == "renewal 1: 1 more month, periods 3 to 3"
     assert world.state[("renewal", "2")] == "renewal 2: 2 more months, periods 4 to 5"
     # Announced until answered, applied once each; the project ended twice (before and after).
     assert [h["detail"] for h in found["history"] if h["state"] == "renewal"] == [
-        "renewal 1: 1 more months, periods 3 to 3",
+        "renewal 1: 1 more month, periods 3 to 3",
         "renewal 2: 2 more months, periods 4 to 5",
     ]
     finished = [e.outcome for e in world.heard if isinstance(e, ProjectFinished)]

@@ -8,7 +8,7 @@ orchestration answers `ProjectOpened` (`opened`).
 
 Renewals (`cam_renewals`): a monthly retainer's contract renewed for more months, from the end
 of the term before (`renew`); announced by `ContractRenewed` on every tick until orchestration
-answers `RenewalApplied` (`renewal_applied`).
+answers `RenewalApplied` (`renewal_applied`), and for a day after (`renewals_to_announce`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -54,6 +54,10 @@ class Deal:
     stopped: int = 0
 
 
+class RenewalConflict(RecordError):
+    """A renewal that conflicts with those recorded (a retry's number or months, or another at once)."""
+
+
 @dataclass(frozen=True)
 class Renewal:
     deal_id: int
@@ -69,6 +73,8 @@ class Renewal:
     outcome: str | None = None
 
 
+#: How long a renewal is still announced after orchestration answered (`renewals_to_announce`).
+ECHO = timedelta(days=1)
 #: How long after a contract's end it may still be renewed (later: a new deal).
 RENEW_AFTER_END_DAYS = 30
 #: The longest renewal at once.
@@ -88,6 +94,10 @@ def _renewal(row: Any, client_ref: str) -> Renewal:
         applied_at=row.applied_at,
         outcome=row.outcome,
     )
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def contract_end(start: date, package: dict[str, Any], renewed_months: int = 0) -> date:
@@ -292,58 +302,77 @@ class DealsRepo:
         return await run_read(self.engine, lambda conn: [_deal(r, r.campaign) for r in conn.execute(query).all()])
 
     # -- renewals ----------------------------------------------------------------------------------
-    async def renew(self, deal_id: int, *, months: int, by: str, now: datetime, today: date) -> Renewal:
+    async def renew(
+        self, deal_id: int, *, months: int, by: str, now: datetime, today: date, number: int | None = None
+    ) -> Renewal:
         """Renew deal `deal_id`'s contract for `months` more from the end of its term so far (its
-        start plus its term and every renewal before). A `RecordError` (one line) when there is no
-        such deal or it cannot be renewed (`renew_problem`)."""
+        start plus its term and every renewal before). With `number` (a retry's): the renewal of
+        that number when it is recorded already with these months, else it must be the next. A
+        `RecordError` (one line) when there is no such deal, it cannot be renewed
+        (`renew_problem`), or `number` does not fit."""
 
         def work(conn: Connection) -> Renewal:
             deal = conn.execute(sa.select(deals_t).where(deals_t.c.id == deal_id)).first()
             if deal is None:
                 raise RecordError(f"no deal {deal_id} (python run.py deal list shows them)")
-            before = conn.execute(
-                sa.select(renewals_t.c.number, renewals_t.c.months).where(renewals_t.c.deal_id == deal_id)
-            ).all()
+            before = conn.execute(sa.select(renewals_t).where(renewals_t.c.deal_id == deal_id)).all()
+            if number is not None:
+                same = next((r for r in before if int(r.number) == number), None)
+                if same is not None:
+                    if int(same.months) != months:
+                        raise RenewalConflict(f"renewal {number} of deal {deal_id} was for {same.months} months")
+                    return _renewal(same, str(deal.client_ref))
+                if number != len(before) + 1:
+                    raise RenewalConflict(
+                        f"deal {deal_id} has {len(before)} renewal(s): the next is number {len(before) + 1}"
+                    )
             package = dict(deal.package)
-            end = contract_end(deal.start_date, package, sum(int(r.months) for r in before))
+            renewed = sum(int(r.months) for r in before)
+            end = contract_end(deal.start_date, package, renewed)
             problem = renew_problem(package, months, end, today)
             if problem is not None:
                 raise RecordError(f"deal {deal_id} cannot be renewed: {problem}")
-            number = 1 + max((int(r.number) for r in before), default=0)
             conn.execute(
                 renewals_t.insert().values(
                     deal_id=deal_id,
-                    number=number,
+                    number=len(before) + 1,
                     months=months,
                     starts_on=end,
-                    ends_on=add_months(end, months),
+                    # Counted from the start, as every module counts contract months (31 January
+                    # + 13 months is 28 February, + 15 is 30 April, not 28 April).
+                    ends_on=contract_end(deal.start_date, package, renewed + months),
                     renewed_at=now,
                     renewed_by=by,
                 )
             )
             row = conn.execute(
-                sa.select(renewals_t).where(renewals_t.c.deal_id == deal_id, renewals_t.c.number == number)
+                sa.select(renewals_t).where(renewals_t.c.deal_id == deal_id, renewals_t.c.number == len(before) + 1)
             ).one()
             return _renewal(row, str(deal.client_ref))
 
-        return await run_write(self.engine, work)
+        try:
+            return await run_write(self.engine, work)
+        except sa.exc.IntegrityError:
+            # Two renewals of one deal at once: the other one has this number.
+            raise RenewalConflict(
+                f"deal {deal_id} was renewed by someone else meanwhile: look again (deal list)"
+            ) from None
 
-    async def unapplied_renewals(self, limit: int = 100) -> list[Renewal]:
-        """Renewals orchestration has not answered for yet, of deals whose project it opened;
-        each deal's in order of number."""
+    async def renewals_to_announce(self, now: datetime) -> list[Renewal]:
+        """Renewals to announce now, of deals whose project is open, each deal's in order of
+        number: those orchestration has not answered yet, and for `ECHO` after its answer (billing
+        and retention hear the same announcement: a process killed before one of them wrote it
+        hears it again at the next tick)."""
         query = (
             sa.select(renewals_t, deals_t.c.client_ref)
             .join(deals_t, deals_t.c.id == renewals_t.c.deal_id)
-            .where(renewals_t.c.applied_at.is_(None), deals_t.c.project_id.is_not(None))
+            .where(deals_t.c.project_id.is_not(None))
             .order_by(renewals_t.c.deal_id, renewals_t.c.number)
-            .limit(limit)
         )
-        return list(
-            await self.kept.read(
-                ("unapplied_renewals", limit),
-                lambda conn: tuple(_renewal(r, str(r.client_ref)) for r in conn.execute(query).all()),
-            )
+        every = await self.kept.read(
+            "renewals", lambda conn: tuple(_renewal(r, str(r.client_ref)) for r in conn.execute(query).all())
         )
+        return [r for r in every if r.applied_at is None or _aware(r.applied_at) > now - ECHO]
 
     async def renewal_applied(self, deal_id: int, number: int, outcome: str, now: datetime) -> bool:
         """Orchestration has the deal's renewal `number`: True the first time it says so."""
