@@ -214,6 +214,7 @@ async def business(leads: int, days: float, workdir: Path) -> dict[str, Any]:
         "business_deals": extra.get("deals", 0),
         "business_invoices": extra.get("invoices", 0),
         "business_reports": extra.get("reports", 0),
+        "business_renewals": extra.get("renewals", 0),
         "business_events": result.events,
         "business_wall_s": round(wall, 1),
         "business_events_per_wall_s": round(result.events / wall, 1),

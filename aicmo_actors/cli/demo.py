@@ -329,6 +329,7 @@ def print_business(extra: dict[str, Any]) -> None:
     print(f"  reports sent:       {extra['reports']}   (one per client and period, HTML with the PDF attached)")
     bands = ", ".join(f"{band} {n}" for band, n in extra["health"].items() if band) or "none scored yet"
     print(f"  client health:      {bands}   renewal reminders: {extra['renewal_reminders']}")
+    print(f"  renewals:           {extra['renewals']} recorded, {extra['renewals_applied']} applied (deal renew)")
     latest = extra.get("bandit_latest")
     shares = ""
     if latest:

@@ -29,6 +29,7 @@ BUSINESS_INVARIANTS = (
     "nothing is delivered to a client while it is on hold, and every hold billing decides is applied",
     "one report per client and period, and every period due has its report",
     "the bandit never starves an arm below its floor",
+    "every renewal is applied once by the saga, billing and retention alike",
 )
 _CREDIT_NOTE = re.compile(r"^CN-(\d{4})-(\d+)$")
 #: How long before the end of a run something due may still be on its way.
@@ -220,12 +221,19 @@ async def business_violations(engine: AsyncEngine, settings: Settings, end: date
         if low or abs(sum(shares.values()) - 1) > 1e-6:
             found.append((4, f"{w.campaign} step {w.step} at {w.as_of}: weights {shares} (floor {w.floor})"))
             break
+
+    # 24. Every renewal is applied by the saga, billing and retention alike, once.
+    async with engine.connect() as conn:
+        problem = await _renewal_problem(conn, end)
+    if problem:
+        found.append((5, problem))
     return found
 
 
 async def business_figures(engine: AsyncEngine) -> dict[str, Any]:
     """What the demo prints of billing, holds, reports, health and the bandit."""
     from aicmo_actors.billing.tables import billing_holds, billing_invoices, billing_payments, billing_reminders
+    from aicmo_actors.cam.tables import cam_renewals
     from aicmo_actors.delivery.tables import delivery_deliveries, delivery_holds
     from aicmo_actors.learning.tables import learning_weights
     from aicmo_actors.reporting.tables import reporting_reports
@@ -240,6 +248,7 @@ async def business_figures(engine: AsyncEngine) -> dict[str, Any]:
         reports = (await conn.execute(sa.select(sa.func.count()).select_from(reporting_reports))).scalar_one()
         health = (await conn.execute(sa.select(retention_clients))).all()
         renewals = (await conn.execute(sa.select(sa.func.count()).select_from(retention_renewals))).scalar_one()
+        done = (await conn.execute(sa.select(cam_renewals.c.applied_at, cam_renewals.c.outcome))).all()
         weights = (await conn.execute(sa.select(sa.func.count()).select_from(learning_weights))).scalar_one()
         latest = (
             await conn.execute(sa.select(learning_weights).order_by(learning_weights.c.id.desc()).limit(1))
@@ -274,6 +283,8 @@ async def business_figures(engine: AsyncEngine) -> dict[str, Any]:
     for p in payments:
         received[currency.get(str(p.invoice_id), "?")] += Decimal(str(p.amount))
     bands = Counter(str(getattr(c, "band", "") or "") for c in health)
+    renewed = len(done)
+    applied = sum(1 for r in done if r.applied_at is not None and not r.outcome)
     return {
         "invoices": len(invoices),
         "invoices_by_kind": dict(sorted(by_kind.items())),
@@ -303,7 +314,58 @@ async def business_figures(engine: AsyncEngine) -> dict[str, Any]:
             if latest is not None
             else None
         ),
+        "renewals": renewed,
+        "renewals_applied": applied,
     }
+
+
+async def _renewal_problem(conn: Any, end: datetime) -> str | None:
+    """The first renewal (announced a day before `end`) not applied alike by the saga, billing
+    and retention: each module has every renewal of the deal up to the same number, and the
+    term (and for retention the end) of the signed deal plus those renewals' months; the
+    saga's term counts only renewals it applied (a cancelled project is not extended)."""
+    from aicmo_actors.billing.tables import billing_accounts
+    from aicmo_actors.cam.tables import cam_deals, cam_renewals
+    from aicmo_actors.gateways.calendar import add_months
+    from aicmo_actors.orchestration.tables import orchestration_projects
+    from aicmo_actors.retention.tables import retention_contracts
+
+    renewals = (
+        await conn.execute(sa.select(cam_renewals).order_by(cam_renewals.c.deal_id, cam_renewals.c.number))
+    ).all()
+    if not renewals:
+        return None
+    deals = {int(d.id): d for d in (await conn.execute(sa.select(cam_deals))).all()}
+    projects = {int(p.deal_id): p for p in (await conn.execute(sa.select(orchestration_projects))).all()}
+    accounts = {int(a.deal_id): a for a in (await conn.execute(sa.select(billing_accounts))).all()}
+    contracts = {int(c.deal_id): c for c in (await conn.execute(sa.select(retention_contracts))).all()}
+    of: dict[int, list[Any]] = defaultdict(list)
+    for r in renewals:
+        of[int(r.deal_id)].append(r)
+    for deal_id, rows in of.items():
+        due = [r for r in rows if r.applied_at is not None and _aware(r.applied_at) < end - MARGIN]
+        if not due:
+            continue
+        deal, number = deals[deal_id], max(int(r.number) for r in due)
+        term = int(dict(deal.package).get("term_months") or 12)
+        months = {int(r.number): int(r.months) for r in rows}
+        project, account, contract = projects.get(deal_id), accounts.get(deal_id), contracts.get(deal_id)
+        said = f"deal {deal_id}, renewal {number} (applied {_aware(due[-1].applied_at).isoformat()})"
+        if project is None or int(project.renewals) < number:
+            return f"{said}: the saga has {project.renewals if project is not None else 'no project'}"
+        extended = term + sum(months[int(r.number)] for r in rows if r.applied_at is not None and not r.outcome)
+        if int(dict(project.package)["term_months"]) != extended:
+            return f"{said}: the project's term is {dict(project.package)['term_months']} months, not {extended}"
+        count = int(project.renewals)
+        whole = term + sum(m for n, m in months.items() if n <= count)
+        for name, row in (("billing", account), ("retention", contract)):
+            if row is not None and int(row.renewals) != count:
+                return f"{said}: {name} applied {row.renewals} renewal(s), the saga {count}"
+        if account is not None and int(dict(account.package)["term_months"]) != whole:
+            return f"{said}: billing's term is {dict(account.package)['term_months']} months, not {whole}"
+        if contract is not None and contract.ends_on != add_months(contract.starts_on, whole):
+            return f"{said}: retention's contract ends {contract.ends_on}, not {add_months(contract.starts_on, whole)}"
+    return None
 
 
 __all__ = ["BUSINESS_INVARIANTS", "business_figures", "business_violations"]

@@ -10,7 +10,9 @@ on time, late (after the first or the second reminder) or never; the plan approv
 once then approved, or never answered; each batch of work approved or changed on its page,
 approved or changed by a reply, answered unclearly (a person is asked), or met with silence
 (the package's auto-approval, or a person). Some come back to an old review link after it
-expired: it must open nothing.
+expired: it must open nothing. When the owner's renewal reminder comes 30 days or fewer before a
+contract's end, the client renews for three more months or not, by its health then (as
+`python run.py deal renew` does).
 
 Every decision is a pure function of the seed and the client's address (`faults.roll`), never
 of the order tasks ran in, and draws nothing from the world's other random streams: with no
@@ -96,6 +98,10 @@ _DUNNING_LEVEL = {
     **{word: level for level, word in REMINDER_WORDS.items()},
     REPEAT_REMINDER_WORD: len(REMINDER_WORDS) + 1,
 }
+#: An owner's renewal reminder (as retention writes it: `retention.texts`).
+_RENEWAL = re.compile(r"the contract ends (\d{4}-\d{2}-\d{2}) \(in (\d+) days\): time to talk about renewal")
+_HEALTH_REF = re.compile(r"python run\.py health ([0-9a-f]{8})")
+_BAND = re.compile(r"Its health today: (green|amber|red) ")
 _DUNNING = re.compile(rf"^({'|'.join(map(re.escape, _DUNNING_LEVEL))}): invoice (\S+) from ")
 #: Where a time zone's clients are, for their public holidays.
 _COUNTRIES = (
@@ -144,6 +150,12 @@ class ClientBehaviour:
     pay_partly: float = 0.2
     pay_after_reminder_3: float = 0.1
     pay_h: tuple[float, float] = (2.0, 96.0)
+    #: At the owner's renewal reminder 30 days (or fewer) before the contract ends, the client
+    #: renews for `renew_months` more with this chance by its health band (red: never), within
+    #: `renew_h` of the reminder.
+    renews: tuple[tuple[str, float], ...] = (("green", 0.7), ("amber", 0.3))
+    renew_months: int = 3
+    renew_h: tuple[float, float] = (4.0, 120.0)
 
     def pay_fate(self, chance: float) -> str:
         bounds = (self.pay_on_time, self.pay_after_reminder_1, self.pay_partly, self.pay_after_reminder_3)
@@ -229,6 +241,11 @@ class Client:
     #: Invoice number -> how the client pays it (`PAY_FATES`), and the payments made.
     invoices: dict[str, str] = field(default_factory=dict)
     payments: list[tuple[str, str]] = field(default_factory=list)
+    #: Its deal, once signed; the contract ends the owner talked about with it, and those it renewed.
+    deal_id: int | None = None
+    client_ref: str = ""
+    talked: set[str] = field(default_factory=set)
+    renewed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -437,7 +454,41 @@ class Clients:
         )
         if self.receiver is not None:
             self.receiver.clients[f"publish.{domain}"] = str(deal.client["client_ref"])
-        self.clients[address].signed_at = now
+        signed = self.clients[address]
+        signed.signed_at, signed.deal_id, signed.client_ref = now, deal.deal_id, str(deal.client["client_ref"])
+
+    def alerted(self, message: EmailMessage) -> None:
+        """The owner read an alert: a renewal reminder 30 days or fewer before a contract's end is
+        a call to the client, who renews or not (by its health band then, `ClientBehaviour.renews`)."""
+        text = _text(message)
+        reminder = _RENEWAL.search(text)
+        ref = _HEALTH_REF.search(text)
+        if reminder is None or ref is None or int(reminder.group(2)) > 30:
+            return
+        end = reminder.group(1)
+        client = next((c for c in self.clients.values() if c.client_ref.startswith(ref.group(1))), None)
+        if client is None or client.deal_id is None or end in client.talked:
+            return
+        client.talked.add(end)
+        band = _BAND.search(text)
+        chance = dict(self.behaviour.renews).get(band.group(1) if band is not None else "", 0.0)
+        if self._roll(client.address, "renews", end) >= chance:
+            return
+        self._act(
+            self._hours(client.address, self.behaviour.renew_h, "renew", end),
+            f"{client.address} renews (contract ending {end})",
+            lambda engine, now: self._renew(engine, client, end, now),
+        )
+
+    async def _renew(self, engine: AsyncEngine, client: Client, end: str, now: datetime) -> None:
+        """What `python run.py deal renew DEAL --months N` does."""
+        assert client.deal_id is not None
+        renewal = await CamStore(engine).deals.renew(
+            client.deal_id, months=self.behaviour.renew_months, by=SIGNED_BY, now=now, today=now.date()
+        )
+        if renewal.starts_on.isoformat() != end:
+            raise AssertionError(f"deal {client.deal_id} renewed from {renewal.starts_on}, the reminder said {end}")
+        client.renewed.append(end)
 
     async def _pay(self, engine: AsyncEngine, client: Client, number: str, half: bool, now: datetime) -> None:
         """The bank transfer arrives and a person records it (`python run.py pay NUMBER AMOUNT`)."""

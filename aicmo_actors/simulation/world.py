@@ -264,6 +264,8 @@ class World:
             record = Delivery(now, mail_from, rcpt.lower(), message_id, raw, outcome, life=self.life)
             if rcpt.lower() in self.alert_addresses:
                 self.alert_emails.append(record)
+                if self.clients is not None:
+                    self.clients.alerted(message)
                 continue
             self.deliveries.append(record)
             self._prospect_reacts(record, message)
