@@ -1,10 +1,13 @@
 """Projects after the deal: every client project (its state, the step it is on, what that step
 waits for and until when), and one project whole (its steps in order, later periods included,
-and its history), as `python run.py projects` and `project ID` show them; and a running project's
-cancel asked (operate), as `POST /api/v1/projects/{id}/cancel` asks it."""
+and its history), as `python run.py projects` and `project ID` show them, with a monthly retainer's
+contract (its end and its renewals); a running project's cancel asked (operate), as
+`POST /api/v1/projects/{id}/cancel` asks it, and its contract renewed (operate), as
+`POST /api/v1/deals/{deal_id}/renew` renews it."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -12,9 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from aicmo_actors.cam.repos.deals import MOST_MONTHS, Renewal, RenewalConflict, contract_end
+from aicmo_actors.cam.repos.records import RecordError
 from aicmo_actors.identity.roles import Principal
 from aicmo_actors.orchestration.projects import ProjectError, ProjectsRepo
-from aicmo_actors.orchestration.saga_rules import PROJECT_STATES, RUNNING, kind_of, period_of, periods
+from aicmo_actors.orchestration.saga_rules import DELIVERED, PROJECT_STATES, RUNNING, kind_of, period_of, periods
 from aicmo_actors.webapp.web import Web, page
 
 #: As long as the API lets a reason be (`api/project_routes.CancelBody`).
@@ -26,6 +31,46 @@ def step_rows(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     period 2). Pure."""
     ordered = sorted(steps, key=lambda s: s["position"])
     return [{**s, "kind": kind_of(s["step"]), "period": period_of(s["step"])} for s in ordered]
+
+
+def is_retainer(project: dict[str, Any]) -> bool:
+    """Whether a project's deal is a monthly retainer: the only contract that is renewed."""
+    return (project.get("package") or {}).get("billing") == "monthly"
+
+
+def renewable(project: dict[str, Any]) -> bool:
+    """Whether a project's contract may be renewed from its page: a monthly retainer, running or
+    delivered, no cancel asked (the saga applies no renewal to a cancelled project). Pure."""
+    alive = project["state"] in (RUNNING, DELIVERED) and project.get("cancel_requested_at") is None
+    return is_retainer(project) and alive
+
+
+def contract(project: dict[str, Any], renewals: list[Renewal]) -> dict[str, Any]:
+    """A retainer's contract as its page shows it: its end (the day after its last day, as `deal
+    list` shows it: the last renewal's, else the start plus the signed term), the term as signed
+    and each renewal, applied or waiting. The project's own term counts the renewals it applied:
+    the signed term is the months from its start to the first renewal's first day. Pure."""
+    package, start = project.get("package") or {}, project["start_date"]
+    signed = int(package.get("term_months") or 12)
+    end: date = contract_end(start, package)
+    if renewals:
+        first = renewals[0].starts_on
+        signed = (first.year - start.year) * 12 + first.month - start.month
+        end = renewals[-1].ends_on
+    rows = [
+        {
+            "number": r.number,
+            "months": r.months,
+            "starts_on": r.starts_on,
+            "ends_on": r.ends_on,
+            "state": "waiting" if r.applied_at is None else ("not applied" if r.outcome else "applied"),
+            "outcome": r.outcome or "",
+            "renewed_at": r.renewed_at,
+            "renewed_by": r.renewed_by,
+        }
+        for r in renewals
+    ]
+    return {"deal_id": project["deal_id"], "end": end, "signed_months": signed, "renewals": rows}
 
 
 @page("read")
@@ -52,6 +97,9 @@ async def project(request: Request, web: Web, who: Principal) -> Response:
         return _not_found(request, web, project_id, exc)
     p = found["project"]
     steps = step_rows(found["steps"])
+    retainer = None
+    if is_retainer(p):
+        retainer = contract(p, await web.api.cam.deals.renewals(int(p["deal_id"])))
     return web.render(
         request,
         "project.html",
@@ -64,6 +112,11 @@ async def project(request: Request, web: Web, who: Principal) -> Response:
         history=found["history"],
         can_cancel=p["state"] == RUNNING and p["cancel_requested_at"] is None,
         max_reason=MAX_REASON_CHARS,
+        contract=retainer,
+        can_renew=renewable(p),
+        most_months=MOST_MONTHS,
+        # The term as signed again, within what one renewal may add.
+        renew_months=min(max(retainer["signed_months"], 1), MOST_MONTHS) if retainer else 1,
     )
 
 
@@ -98,8 +151,62 @@ async def project_cancel(request: Request, web: Web, who: Principal) -> Response
     )
 
 
+@page("operate")
+async def project_renew(request: Request, web: Web, who: Principal) -> Response:
+    """Renew a retainer's contract for more months: the repository call of the API; the saga,
+    billing and retention apply it on the service's next tick."""
+    project_id: str = request.path_params["project_id"]
+    try:
+        found = await ProjectsRepo(web.api.cam.engine).get(project_id)
+    except ProjectError as exc:
+        return _not_found(request, web, project_id, exc)
+    p = found["project"]
+    here = f"/projects/{quote(str(p['id']), safe='')}"
+    form = await request.form()
+    given = str(form.get("months", "")).strip()
+    months = int(given) if given.isascii() and given.isdigit() and len(given) <= 4 else 0
+    if not 1 <= months <= MOST_MONTHS:
+        return web.done(
+            here, problem=f"Say how many months: a whole number from 1 to {MOST_MONTHS}. Nothing was changed."
+        )
+    if is_retainer(p) and not renewable(p):
+        asked = ", its cancel asked" if p["cancel_requested_at"] is not None else ""
+        return web.done(
+            here,
+            problem=f"Project {p['company']} is {p['state']}{asked}: its contract is not renewed "
+            "(sign a new deal for new work). Nothing was changed.",
+        )
+    deal_id = int(p["deal_id"])
+    # The form says which renewal it makes: sent twice (a double click), it is recorded once
+    # (the repository checks the number in the renewal's own transaction).
+    given_number = str(form.get("number", "")).strip()
+    number = int(given_number) if given_number.isascii() and given_number.isdigit() and len(given_number) <= 4 else None
+    before = {r.number for r in await web.api.cam.deals.renewals(deal_id)}
+    now = web.api.now()
+    try:
+        renewal = await web.api.cam.deals.renew(
+            deal_id, months=months, by=who.name, now=now, today=now.date(), number=number
+        )
+    except RenewalConflict as exc:
+        return web.done(here, problem=f"{exc}: reload the page to renew again. Nothing was changed.")
+    except RecordError as exc:
+        return web.done(here, problem=f"{exc}. Nothing was changed.")
+    if renewal.number in before:
+        return web.done(
+            here, f"Renewal {renewal.number} was recorded already: {renewal.months} more months, to {renewal.ends_on}."
+        )
+    detail = {"deal": deal_id, "number": renewal.number, "months": months}
+    await web.api.identity.audit.record(who.name, "web", "deal.renew", str(deal_id), detail, now)
+    return web.done(
+        here,
+        f"Renewal {renewal.number} recorded: {renewal.months} more months, to {renewal.ends_on.isoformat()}; "
+        "the service applies it within a tick.",
+    )
+
+
 ROUTES = [
     Route("/projects", projects, methods=["GET"]),
     Route("/projects/{project_id}", project, methods=["GET"]),
     Route("/projects/{project_id}/cancel", project_cancel, methods=["POST"]),
+    Route("/projects/{project_id}/renew", project_renew, methods=["POST"]),
 ]

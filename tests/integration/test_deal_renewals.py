@@ -144,8 +144,8 @@ async def test_what_cannot_be_renewed_is_refused_in_one_line_and_nothing_is_writ
             3,
             f"deal {milestones.deal_id} cannot be renewed: its package 'site' is billed milestones",
         ),
-        (monthly.deal_id, 0, f"deal {monthly.deal_id} cannot be renewed: --months must be 1 to 120, not 0"),
-        (monthly.deal_id, 121, f"deal {monthly.deal_id} cannot be renewed: --months must be 1 to 120, not 121"),
+        (monthly.deal_id, 0, f"deal {monthly.deal_id} cannot be renewed: the months must be 1 to 120, not 0"),
+        (monthly.deal_id, 121, f"deal {monthly.deal_id} cannot be renewed: the months must be 1 to 120, not 121"),
     ]
     for deal_id, months, said in cases:
         with pytest.raises(RecordError) as refused:

@@ -557,3 +557,129 @@ def test_a_viewer_sees_no_form_and_a_hand_made_one_is_refused(browser: Any, busi
     assert "by viewer1" not in browser.find_element(By.ID, "project").text
     _open(browser, business, f"/invoices/{number}", "Payments")
     assert browser.find_element(By.ID, "invoice-paid").text == paid
+
+
+def _database(service: WebService) -> str:
+    return service.env["AICMO_DATABASE_URL"].removeprefix("sqlite+aiosqlite:///")
+
+
+def _renewals_stored(service: WebService, deal_id: int) -> list[tuple[int, int, str]]:
+    """The deal's rows of `cam_renewals` as the database holds them: (number, months, by)."""
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{_database(service)}?mode=ro", uri=True)
+    try:
+        query = "SELECT number, months, renewed_by FROM cam_renewals WHERE deal_id = ? ORDER BY number"
+        return [(int(n), int(m), str(b)) for n, m, b in db.execute(query, (deal_id,)).fetchall()]
+    finally:
+        db.close()
+
+
+def _sign_for(service: WebService, deal_id: int, project_id: str, months: int) -> None:
+    """Setup, not the service's work: the deal signed for `months` (cam's copy of its package and
+    the project's), so that its contract runs past today. The simulated contracts (three months
+    from March 2026) ended long before the real clock the service reads: none can be renewed."""
+    import sqlite3
+
+    db = sqlite3.connect(_database(service))
+    try:
+        with db:
+            for table, key in (("cam_deals", deal_id), ("orchestration_projects", project_id)):
+                db.execute(
+                    f"UPDATE {table} SET package = json_set(package, '$.term_months', ?) WHERE id = ?", (months, key)
+                )
+    finally:
+        db.close()
+
+
+@integration
+def test_an_operator_renews_a_retainer_on_its_page_and_a_viewer_cannot(browser: Any, business: WebService) -> None:
+    from selenium.webdriver.common.by import By
+
+    from aicmo_actors.gateways.calendar import add_months
+
+    # A retainer's project, running or delivered, no cancel asked (the test above cancels one).
+    alive = [p for p in _lines(business, "projects", "--json") if p["state"] in ("running", "delivered")]
+    projects = [json.loads(business.cli("project", p["id"], "--json"))["project"] for p in alive]
+    project = next(p for p in projects if p["cancel_requested_at"] is None and p["package"]["billing"] == "monthly")
+    project_id, deal_id, term = project["id"], int(project["deal_id"]), int(project["package"]["term_months"])
+    deal = next(d for d in _lines(business, "deal", "list", "--json") if d["deal"] == deal_id)
+    assert deal["renewals"] == [] and _renewals_stored(business, deal_id) == []
+    start, ended = date.fromisoformat(project["start_date"]), date.fromisoformat(deal["ends"])
+    assert ended == add_months(start, term) < datetime.now(UTC).date() - timedelta(days=30)
+    page, renew_url = f"/projects/{project_id}", f"{business.url}/app/projects/{project_id}/renew"
+
+    # A viewer sees the contract, not the form; its hand-made form is refused, nothing recorded.
+    sign_in(browser, business, "viewer1")
+    _open(browser, business, page, "Not renewed yet.")
+    assert browser.find_element(By.ID, "contract-end").text == ended.isoformat()
+    assert absent(browser, By.ID, "renew-contract") and absent(browser, By.CSS_SELECTOR, "main form[method=post]")
+    status, body, _ = _post(browser, renew_url, {"months": "3", "number": "1"})
+    assert status == 403 and "may only look" in body
+    assert _renewals_stored(business, deal_id) == []
+
+    # An operator: the form, offering the signed term again.
+    browser.delete_all_cookies()
+    sign_in(browser, business, "operator1")
+    _open(browser, business, page, "Renew the contract")
+    assert browser.find_element(By.ID, "contract-deal").text == str(deal_id)
+    months = browser.find_element(By.ID, "renew-months")
+    assert months.get_attribute("value") == str(term)
+    assert (months.get_attribute("min"), months.get_attribute("max")) == ("1", "120")
+
+    def renew(value: str) -> None:
+        field = browser.find_element(By.ID, "renew-months")
+        browser.execute_script("document.getElementById('renew-contract').noValidate = true")  # the server's check
+        field.clear()
+        field.send_keys(value)
+        browser.find_element(By.ID, "renew-button").click()
+
+    # 0 months: one line, nothing recorded. A contract that ended months ago: the repository's line.
+    renew("0")
+    said = _problem(browser, "Say how many months: a whole number from 1 to 120. Nothing was changed.")
+    assert said.startswith("Say how many months")
+    assert _renewals_stored(business, deal_id) == []
+    renew("3")
+    said = _problem(browser, "more than 30 days ago: sign a new deal. Nothing was changed.")
+    assert said == (
+        f"deal {deal_id} cannot be renewed: its contract ended on {ended.isoformat()}, more than 30 days ago: "
+        "sign a new deal. Nothing was changed."
+    )
+    assert _renewals_stored(business, deal_id) == []
+    assert "Not renewed yet." in browser.find_element(By.ID, "contract").text
+
+    # Signed for longer (setup): three months more from its end, said, listed as waiting for the
+    # service's tick, the new end shown; the form offers the signed term again.
+    today = datetime.now(UTC).date()
+    term = (today.year - start.year) * 12 + today.month - start.month + 2
+    _sign_for(business, deal_id, project_id, term)
+    end, renewed_to = add_months(start, term), add_months(start, term + 3)
+    _open(browser, business, page, "Renew the contract")
+    assert browser.find_element(By.ID, "contract-end").text == end.isoformat()
+    assert browser.find_element(By.ID, "renew-months").get_attribute("value") == str(term)
+    renew("3")
+    wait_for_text(browser, "Renewal 1 recorded: 3 more months, to")
+    assert browser.find_element(By.CSS_SELECTOR, ".flash.ok").text == (
+        f"Renewal 1 recorded: 3 more months, to {renewed_to.isoformat()}; the service applies it within a tick."
+    )
+    rows = _rows(browser, "renewals")
+    assert [(r.get_attribute("data-number"), r.get_attribute("data-state")) for r in rows] == [("1", "waiting")]
+    assert _cells(rows[0])[:5] == ["1", "3", end.isoformat(), renewed_to.isoformat(), "waiting"]
+    assert _cells(rows[0])[5].endswith("by operator1")
+    assert browser.find_element(By.ID, "contract-end").text == renewed_to.isoformat()
+    assert browser.find_element(By.ID, "renew-months").get_attribute("value") == str(term)
+    browser.execute_script("document.getElementById('contract').scrollIntoView()")
+    screenshot(browser, "project-renewed")
+
+    # The same form sent again (a double click): recorded once; a stale one with other months: refused.
+    status, _, location = _post(browser, renew_url, {"months": "3", "number": "1"})
+    assert status == 303 and "Renewal 1 was recorded already" in urllib.parse.unquote_plus(location)
+    status, _, location = _post(browser, renew_url, {"months": "6", "number": "1"})
+    assert status == 303 and "reload the page to renew again" in urllib.parse.unquote_plus(location)
+
+    # What the database and the command hold: the one renewal, the new end, audited once from the web.
+    assert _renewals_stored(business, deal_id) == [(1, 3, "operator1")]
+    deal = next(d for d in _lines(business, "deal", "list", "--json") if d["deal"] == deal_id)
+    assert deal["ends"] == renewed_to.isoformat()
+    assert [(r["number"], r["months"], r["starts_on"]) for r in deal["renewals"]] == [(1, 3, end.isoformat())]
+    assert _audited(business, "deal.renew", str(deal_id)) == [("web", "operator1")]

@@ -113,7 +113,7 @@ def renew_problem(package: dict[str, Any], months: int, end: date, today: date) 
             "is renewed (sign a new deal for new work)"
         )
     if not 1 <= months <= MOST_MONTHS:
-        return f"--months must be 1 to {MOST_MONTHS}, not {months}"
+        return f"the months must be 1 to {MOST_MONTHS}, not {months}"
     each = int(package.get("period_months") or 1)
     term = int(package.get("term_months") or 12)
     if months % each or term % each:

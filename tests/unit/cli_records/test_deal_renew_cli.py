@@ -87,8 +87,8 @@ def test_what_cannot_be_renewed_is_one_line_on_stderr_and_a_non_zero_exit(
     cases = [
         (["999", "--months", "3"], "error: no deal 999 (python run.py deal list shows them)"),
         ([str(once["deal"]), "--months", "1"], f"error: deal {once['deal']} cannot be renewed: its package 'launch'"),
-        ([str(monthly["deal"]), "--months", "0"], "--months must be 1 to 120, not 0"),
-        ([str(monthly["deal"]), "--months", "121"], "--months must be 1 to 120, not 121"),
+        ([str(monthly["deal"]), "--months", "0"], "the months must be 1 to 120, not 0"),
+        ([str(monthly["deal"]), "--months", "121"], "the months must be 1 to 120, not 121"),
     ]
     for args, said in cases:
         code, out, err = run("deal", "renew", *args)
