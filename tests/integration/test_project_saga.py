@@ -539,21 +539,29 @@ async def test_a_project_cancelled_in_production_undoes_production_first(engine:
     assert world.effects[rules.cancel_key(project["id"], "production:2")] == 1
 
 
-async def _life_killed_at(engine: AsyncEngine, clock: FakeClock, world: World, n: int, *, cancel: bool = False) -> bool:
+async def _life_killed_at(
+    engine: AsyncEngine, clock: FakeClock, world: World, n: int, *, cancel: bool = False, renew: bool = False
+) -> bool:
     """One life of the system on an auto-jumping clock, killed at its n-th kill point (True)
     or run to the end (False). `cancel`: the plan is never approved; once it waits, a person
-    cancels the project (and its undoing is what the kills hit)."""
+    cancels the project (and its undoing is what the kills hit). `renew`: once the project is
+    delivered, its contract is renewed for a month (the reopened project's third period is
+    what the kills hit)."""
     kill = KillAt(n)
     system = _system(engine, clock, world)
     with killpoints.installed(kill.hook):
         await kill.until(system.start())
-        for _ in range(16):
+        for _ in range(16 if not renew else 24):
             if kill.reached.is_set():
                 break
             await kill.until(clock.sleep(1800))
             world.complete.update({"onboarding"} if cancel else {"onboarding", "strategy", "production"})
             if cancel and not kill.reached.is_set():
                 await _cancel_once_waiting(engine, clock)
+            if renew and not world.renewals and not kill.reached.is_set():
+                projects = await ProjectsRepo(engine).page()
+                if projects and projects[0]["state"] == rules.DELIVERED:
+                    world.renewals.append(1)
         if kill.reached.is_set():
             await kill.kill(system)
             return True
@@ -572,29 +580,39 @@ async def _cancel_once_waiting(engine: AsyncEngine, clock: FakeClock) -> None:
                 )
 
 
-@pytest.mark.parametrize("path", ["delivers", "cancelled"])
+@pytest.mark.parametrize("path", ["delivers", "cancelled", "renewed"])
 async def test_killed_at_every_kill_point_the_saga_resumes_and_does_nothing_twice(
     engine: AsyncEngine, path: str
 ) -> None:
-    if engine.url.get_backend_name() != "sqlite":
-        pytest.skip("every kill point once is enough on one backend; the other runs the cancel path")
-    cancel = path == "cancelled"
+    if (engine.url.get_backend_name() != "sqlite") != (path == "cancelled"):
+        pytest.skip("every kill point once is enough on one backend: the cancel path on the other")
+    cancel, renew = path == "cancelled", path == "renewed"
     await ensure_schema(engine)
     n = 1
     runs = 0
     while True:
-        world, clock = World(), FakeClock(START)
+        # Renewed: a month more makes a third period, whose day (a week before 9 March) is past.
+        world, clock = World(start=STARTED_ON if not renew else date(2026, 1, 9)), FakeClock(START)
         # A fresh database per run: the saga's tables emptied.
         async with engine.begin() as conn:
             for table in ("orchestration_project_events", "orchestration_steps", "orchestration_projects"):
                 await conn.exec_driver_sql(f"DELETE FROM {table}")
-        killed = await _life_killed_at(engine, clock, world, n, cancel=cancel)
+        killed = await _life_killed_at(engine, clock, world, n, cancel=cancel, renew=renew)
         if killed:
             # The next life, on the same database and the same world, runs to the end.
-            assert not await _life_killed_at(engine, clock, world, 10**9, cancel=cancel)
+            assert not await _life_killed_at(engine, clock, world, 10**9, cancel=cancel, renew=renew)
         runs += 1
         [project] = await ProjectsRepo(engine).page()
-        if cancel:
+        if renew:
+            # Reopened once, its third period begun once, each effect once, delivered again.
+            assert (project["state"], project["step"]) == (rules.DELIVERED, rules.AFTER_LAST), f"killed at {n}"
+            found = await ProjectsRepo(engine).get(project["id"])
+            assert found["project"]["renewals"] == 1 and found["project"]["package"]["term_months"] == 3, n
+            assert [s["step"] for s in found["steps"]][-2:] == ["plan:3", "production:3"], n
+            assert [h["state"] for h in found["history"] if h["state"] == "renewal"] == ["renewal"], n
+            assert world.state[("renewal", "1")] == "renewal 1: 1 more month, periods 3 to 3", n
+            assert set(world.effects.values()) == {1} and len(world.effects) == 7, f"at point {n}: {world.effects}"
+        elif cancel:
             # Undone last step first, each undoing once, whatever instant the process died.
             assert project["state"] == rules.COMPENSATED, f"killed at point {n}: {project}"
             found = await ProjectsRepo(engine).get(project["id"])
