@@ -32,6 +32,7 @@ PAGE_MODULES = (
     "aicmo_actors.webapp.pages_campaigns",
     "aicmo_actors.webapp.pages_leads",
     "aicmo_actors.webapp.pages_projects",
+    "aicmo_actors.webapp.pages_work",
     "aicmo_actors.webapp.pages_money",
     "aicmo_actors.webapp.pages_clients",
     "aicmo_actors.webapp.pages_learning",
