@@ -88,7 +88,7 @@ class AssignBody(BaseModel):
 
 @router.post("/work/{item_id}/assign", summary="Name who works on an item")
 async def work_assign(item_id: str, request: Request, body: AssignBody, who: Principal = OPERATE) -> dict[str, Any]:
-    from aicmo_actors.production.repos import UNASSIGNED
+    from aicmo_actors.production.repos import UNASSIGNED, ProductionError
 
     api = _api(request)
     full = await _resolve(api, item_id)
@@ -100,7 +100,10 @@ async def work_assign(item_id: str, request: Request, body: AssignBody, who: Pri
         if found is None:
             raise ApiError(422, f"no user {user!r}, or say {UNASSIGNED}")
         user = found.name
-    await _items(api).assign(full, user, api.now())
+    try:
+        await _items(api).assign(full, user, api.now())
+    except ProductionError as exc:
+        raise _conflict(exc) from None
     await audit(api, who, "work.assign", full, {"user": user})
     return {"item": full, "assignee": user}
 

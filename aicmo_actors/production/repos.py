@@ -875,6 +875,9 @@ class ItemsRepo:
         text = prefix.strip().lower()
         if len(text) < 4:
             raise ProductionError("give at least 4 characters of the item's id")
+        if any(c not in "0123456789abcdef-" for c in text):
+            # An id is hex digits and dashes: anything else (LIKE's % and _ among them) names none.
+            raise ProductionError(f"no work item {prefix!r} (python run.py work list)")
 
         def work(conn: Connection) -> list[str]:
             return [r[0] for r in conn.execute(sa.select(_I.c.id).where(_I.c.id.like(f"{text}%")).limit(2))]
@@ -958,7 +961,9 @@ class ItemsRepo:
                 _I.c.updated_at,
             )
             if project:
-                query = query.where(_I.c.project_id.like(f"{project.lower()}%"))
+                # A project id is hex digits and dashes: anything else (LIKE's % and _) names none.
+                wanted = project.lower() if all(c in "0123456789abcdef-" for c in project.lower()) else "none"
+                query = query.where(_I.c.project_id.like(f"{wanted}%"))
             if state:
                 query = query.where(_I.c.state == state)
             query = query.order_by(_I.c.due_on, _I.c.project_id, _I.c.key).limit(limit)

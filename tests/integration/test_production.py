@@ -554,6 +554,10 @@ async def test_a_persons_upload_goes_to_qc_and_on_and_show_follows_the_item(engi
         [row] = await repo.page()
         assert row["needs_person_at"] is not None and row["version"] == 3
         item_id = await repo.resolve(row["id"][:6])
+        for wild in ("____", "%%%%", row["id"][:4] + "%"):  # LIKE's wildcards are not an id's
+            with pytest.raises(ProductionError, match="no work item"):
+                await repo.resolve(wild)
+        assert [r["id"] for r in await repo.page(project="%")] == []
         with pytest.raises(ProductionError, match="awaiting sign-off"):
             await repo.signoff(item_id, "ann", run.clock.now())
         world.qc_fails = {}
