@@ -55,4 +55,6 @@ def test_pykka_stays_a_figure(result: dict[str, Any]) -> None:
     if result["pykka_ask_per_s"] is None:  # Pykka comes with the bench extra: `pip install -e '.[bench]'`
         assert result["ask_vs_pykka"] is None
     else:
-        assert result["ask_vs_pykka"] == pytest.approx(result["ask_per_s"] / result["pykka_ask_per_s"], rel=0.01)
+        # Rounded to two decimals: a ratio near 0.35 is 1 % off by its rounding alone.
+        ratio = result["ask_per_s"] / result["pykka_ask_per_s"]
+        assert result["ask_vs_pykka"] == pytest.approx(ratio, rel=0.01, abs=0.006)
