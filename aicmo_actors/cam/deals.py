@@ -3,7 +3,9 @@
 `python run.py deal won` (or the API) writes the deal in CAM's tables; this actor publishes
 `ClientSigned` for every deal orchestration has not answered yet, on each tick (at least
 once: orchestration opens one project per deal whatever it hears), and records the
-`ProjectOpened` answer, after which the deal is not announced again.
+`ProjectOpened` answer; a day after it the deal is not announced again. Billing, retention,
+reporting and learning hear the same announcement and record the deal once: one of them
+killed before it wrote it hears it again at the next tick.
 
 `python run.py deal renew` writes a renewal the same way: `ContractRenewed` is published on
 each tick, once the deal's project is open, until orchestration answers `RenewalApplied` and
@@ -40,7 +42,7 @@ class Deals(Actor[Tick | ProjectOpened | RenewalApplied]):
                     "renewal handed over", deal_id=message.deal_id, number=message.number, applied=message.applied
                 )
             return
-        for deal in await self.store.deals.unannounced():
+        for deal in await self.store.deals.to_announce(self.ctx.clock.now()):
             await self.ctx.publish(
                 ClientSigned(
                     deal_id=deal.deal_id,

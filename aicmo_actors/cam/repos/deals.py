@@ -52,6 +52,8 @@ class Deal:
     project_id: str | None
     #: Other leads of the company stopped when it signed.
     stopped: int = 0
+    #: When orchestration answered that it has the project.
+    opened_at: datetime | None = None
 
 
 class RenewalConflict(RecordError):
@@ -73,7 +75,8 @@ class Renewal:
     outcome: str | None = None
 
 
-#: How long a renewal is still announced after orchestration answered (`renewals_to_announce`).
+#: How long a deal or a renewal is still announced after orchestration answered (`to_announce`,
+#: `renewals_to_announce`).
 ECHO = timedelta(days=1)
 #: How long after a contract's end it may still be renewed (later: a new deal).
 RENEW_AFTER_END_DAYS = 30
@@ -98,6 +101,13 @@ def _renewal(row: Any, client_ref: str) -> Renewal:
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _day_before(now: datetime) -> datetime:
+    """Midnight (UTC) of the day before `now`'s day less `ECHO`: a bound that moves once a day, so
+    a kept read keyed by it is read again once a day, not on every tick."""
+    start = (_aware(now) - ECHO).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start
 
 
 def contract_end(start: date, package: dict[str, Any], renewed_months: int = 0) -> date:
@@ -144,6 +154,7 @@ def _deal(row: Any, campaign: str, stopped: int = 0) -> Deal:
         signed_by=row.signed_by,
         project_id=row.project_id,
         stopped=stopped,
+        opened_at=row.opened_at,
     )
 
 
@@ -269,20 +280,23 @@ class DealsRepo:
 
         return await run_write(self.engine, work)
 
-    async def unannounced(self, limit: int = 100) -> list[Deal]:
-        """Deals orchestration has not answered for yet, oldest first."""
+    async def to_announce(self, now: datetime, limit: int = 100) -> list[Deal]:
+        """Deals to announce now, oldest first: those orchestration has not answered for yet, and
+        for `ECHO` after its answer (billing, retention, reporting and learning hear the same
+        `ClientSigned`: one killed before it wrote the deal hears it again at the next tick)."""
+        since = _day_before(now)
         query = (
             sa.select(deals_t, campaigns_t.c.name.label("campaign"))
             .join(campaigns_t, campaigns_t.c.id == deals_t.c.campaign_id)
-            .where(deals_t.c.project_id.is_(None))
+            .where(sa.or_(deals_t.c.project_id.is_(None), deals_t.c.opened_at >= since))
             .order_by(deals_t.c.id)
             .limit(limit)
         )
-        return list(
-            await self.kept.read(
-                ("unannounced", limit), lambda conn: tuple(_deal(r, r.campaign) for r in conn.execute(query).all())
-            )
+        # Kept per day (the read depends on the tables and on `since` only); the echo's end is the clock's.
+        found = await self.kept.read(
+            ("to_announce", since, limit), lambda conn: tuple(_deal(r, r.campaign) for r in conn.execute(query).all())
         )
+        return [d for d in found if d.opened_at is None or _aware(d.opened_at) > now - ECHO]
 
     async def opened(self, deal_id: int, project_id: str, now: datetime) -> bool:
         """Orchestration has the deal's project: True the first time it says so."""
@@ -363,16 +377,20 @@ class DealsRepo:
         number: those orchestration has not answered yet, and for `ECHO` after its answer (billing
         and retention hear the same announcement: a process killed before one of them wrote it
         hears it again at the next tick)."""
+        since = _day_before(now)
         query = (
             sa.select(renewals_t, deals_t.c.client_ref)
             .join(deals_t, deals_t.c.id == renewals_t.c.deal_id)
-            .where(deals_t.c.project_id.is_not(None))
+            .where(
+                deals_t.c.project_id.is_not(None),
+                sa.or_(renewals_t.c.applied_at.is_(None), renewals_t.c.applied_at >= since),
+            )
             .order_by(renewals_t.c.deal_id, renewals_t.c.number)
         )
-        every = await self.kept.read(
-            "renewals", lambda conn: tuple(_renewal(r, str(r.client_ref)) for r in conn.execute(query).all())
+        found = await self.kept.read(
+            ("renewals", since), lambda conn: tuple(_renewal(r, str(r.client_ref)) for r in conn.execute(query).all())
         )
-        return [r for r in every if r.applied_at is None or _aware(r.applied_at) > now - ECHO]
+        return [r for r in found if r.applied_at is None or _aware(r.applied_at) > now - ECHO]
 
     async def renewal_applied(self, deal_id: int, number: int, outcome: str, now: datetime) -> bool:
         """Orchestration has the deal's renewal `number`: True the first time it says so."""
