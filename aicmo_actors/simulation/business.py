@@ -30,6 +30,7 @@ BUSINESS_INVARIANTS = (
     "one report per client and period, and every period due has its report",
     "the bandit never starves an arm below its floor",
     "every renewal is applied once by the saga, billing and retention alike",
+    "every deal handed over is recorded by billing, retention, reporting and learning",
 )
 _CREDIT_NOTE = re.compile(r"^CN-(\d{4})-(\d+)$")
 #: How long before the end of a run something due may still be on its way.
@@ -223,10 +224,15 @@ async def business_violations(engine: AsyncEngine, settings: Settings, end: date
             break
 
     # 24. Every renewal is applied by the saga, billing and retention alike, once.
+    # 25. Every deal the saga answered for a day before the end is a billing account, a
+    #     retention contract, a reporting client and a learning deal (none lost to a kill).
     async with engine.connect() as conn:
         problem = await _renewal_problem(conn, end)
+        missing = await _deal_problem(conn, end)
     if problem:
         found.append((5, problem))
+    if missing:
+        found.append((6, missing))
     return found
 
 
@@ -317,6 +323,37 @@ async def business_figures(engine: AsyncEngine) -> dict[str, Any]:
         "renewals": renewed,
         "renewals_applied": applied,
     }
+
+
+async def _deal_problem(conn: Any, end: datetime) -> str | None:
+    """The first deal opened a day before `end` that a module after the deal has no row for."""
+    from aicmo_actors.billing.tables import billing_accounts
+    from aicmo_actors.cam.tables import cam_deals
+    from aicmo_actors.learning.tables import learning_deals
+    from aicmo_actors.reporting.tables import reporting_clients
+    from aicmo_actors.retention.tables import retention_contracts
+
+    deals = (
+        await conn.execute(
+            sa.select(cam_deals.c.id, cam_deals.c.opened_at)
+            .where(cam_deals.c.opened_at.is_not(None))
+            .order_by(cam_deals.c.id)
+        )
+    ).all()
+    due = [int(d.id) for d in deals if _aware(d.opened_at) < end - MARGIN]
+    if not due:
+        return None
+    for name, column in (
+        ("billing", billing_accounts.c.deal_id),
+        ("retention", retention_contracts.c.deal_id),
+        ("reporting", reporting_clients.c.deal_id),
+        ("learning", learning_deals.c.deal_id),
+    ):
+        have = {int(v) for v in (await conn.execute(sa.select(column))).scalars()}
+        lost = [d for d in due if d not in have]
+        if lost:
+            return f"deal {lost[0]} (opened a day before the end) has no {name} record"
+    return None
 
 
 async def _renewal_problem(conn: Any, end: datetime) -> str | None:
