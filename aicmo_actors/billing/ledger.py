@@ -13,7 +13,8 @@
 - `Tick`: the accounts due (a period begins, a milestone reached by a person) are invoiced; the
   outbox sends the emails (invoices, reminders, credit notes) and sent invoices are marked; due
   reminders go out (with their late fee's invoice); the holds are brought up to date (alert to
-  "cam.alerts" once per hold); the events recorded by every write (also the command line's and
+  "cam.alerts" once per hold; every active hold, and each release of the last week, said again
+  once a day); the events recorded by every write (also the command line's and
   the API's: payments, credit notes) are published.
 
 Every decision is written (with its email and its event, in one transaction) before anything is
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from aicmo_actors.billing import planning, rules, texts
@@ -57,6 +58,9 @@ EVENTS: dict[str, Any] = {
     e.__name__: e
     for e in (ClientOnHold, ClientReleased, InvoiceCredited, InvoiceIssued, InvoiceSent, PaymentReceived, ReminderSent)
 }
+
+#: How long a release is announced again after it was decided (once a day, as holds are).
+RELEASES_SAID_AGAIN = timedelta(days=7)
 
 Heard = Tick | ClientSigned | ContractRenewed | ProjectOpened | ProjectStepChanged | ProjectFinished | ItemReviewed
 
@@ -243,13 +247,19 @@ class Ledger(Actor[Heard]):
             self.ctx.log.info("client released", client_ref=hold.client_ref)
 
     async def _say_holds(self, today: date) -> None:
-        """Announce every active hold again (at start and once a day): the hold policy de-duplicates."""
+        """Announce every active hold again (at start and once a day), and each release of the
+        last `RELEASES_SAID_AGAIN`: a command lost on its way (delivery's courier restarted by a
+        failed commit while it held it) is given again; delivery applies each once."""
         self._holds_said_on = today
-        for hold in await self.repo.holds():
-            reason = texts.hold_reason(hold.invoices, self.head.hold_after_days)
-            await self.ctx.publish(
-                ClientOnHold(client_ref=uuid.UUID(hold.client_ref), reason=reason, invoices=hold.invoices)
-            )
+        recent = self.ctx.clock.now() - RELEASES_SAID_AGAIN
+        for hold in await self.repo.holds(active_only=False):
+            if hold.active:
+                reason = texts.hold_reason(hold.invoices, self.head.hold_after_days)
+                await self.ctx.publish(
+                    ClientOnHold(client_ref=uuid.UUID(hold.client_ref), reason=reason, invoices=hold.invoices)
+                )
+            elif hold.released_at is not None and hold.released_at >= recent:
+                await self.ctx.publish(ClientReleased(client_ref=uuid.UUID(hold.client_ref), reason=texts.RELEASED))
 
     async def _tell_alerts(self, now: datetime) -> None:
         for hold in await self.repo.holds():

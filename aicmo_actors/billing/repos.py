@@ -856,7 +856,7 @@ class BillingRepo:
                     _event_in(
                         conn,
                         "ClientReleased",
-                        {"client_ref": client_ref, "reason": "no invoice overdue past the threshold any more"},
+                        {"client_ref": client_ref, "reason": texts.RELEASED},
                         now,
                     )
                     released.append(_hold(conn.execute(sa.select(_H).where(_H.c.client_ref == client_ref)).one()))

@@ -128,6 +128,10 @@ def hold_text(company: str, numbers: tuple[str, ...], days: int) -> str:
     )
 
 
+#: Why a client is released (`ClientReleased.reason`).
+RELEASED = "no invoice overdue past the threshold any more"
+
+
 def hold_reason(numbers: tuple[str, ...], days: int) -> str:
     return f"invoice {', '.join(numbers)} overdue {days}+ days"
 
