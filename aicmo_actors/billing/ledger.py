@@ -86,6 +86,10 @@ class Ledger(Actor[Heard]):
             self.ctx.log.warning("billing emails interrupted during their send: not sent again", emails=interrupted)
         await self._publish_pending()
         await self._say_holds(self._today(now))
+        # Said again at the first tick, every release with them: at a start of the service the
+        # hold policy (orchestration starts after billing) is not listening yet, and a release
+        # marked published but lost with the last process may be older than a week.
+        self._holds_said_on = None
 
     async def on_stop(self) -> None:
         await self._close_transport()
@@ -223,7 +227,7 @@ class Ledger(Actor[Heard]):
         await self._publish_pending()
         await self._tell_alerts(now)
         if self._holds_said_on != today:
-            await self._say_holds(today)
+            await self._say_holds(today, every_release=self._holds_said_on is None)
 
     async def _send(self, now: datetime) -> None:
         try:
@@ -246,10 +250,11 @@ class Ledger(Actor[Heard]):
         for hold in released:
             self.ctx.log.info("client released", client_ref=hold.client_ref)
 
-    async def _say_holds(self, today: date) -> None:
-        """Announce every active hold again (at start and once a day), and each release of the
-        last `RELEASES_SAID_AGAIN`: a command lost on its way (delivery's courier restarted by a
-        failed commit while it held it) is given again; delivery applies each once."""
+    async def _say_holds(self, today: date, *, every_release: bool = False) -> None:
+        """Announce every active hold again (at start, at the first tick, then once a day), and
+        each release of the last `RELEASES_SAID_AGAIN` (with `every_release`, at the first tick,
+        every release): a command lost on its way (delivery's courier restarted by a failed
+        commit while it held it, the process killed) is given again; delivery applies each once."""
         self._holds_said_on = today
         recent = self.ctx.clock.now() - RELEASES_SAID_AGAIN
         for hold in await self.repo.holds(active_only=False):
@@ -258,7 +263,7 @@ class Ledger(Actor[Heard]):
                 await self.ctx.publish(
                     ClientOnHold(client_ref=uuid.UUID(hold.client_ref), reason=reason, invoices=hold.invoices)
                 )
-            elif hold.released_at is not None and hold.released_at >= recent:
+            elif hold.released_at is not None and (every_release or hold.released_at >= recent):
                 await self.ctx.publish(ClientReleased(client_ref=uuid.UUID(hold.client_ref), reason=texts.RELEASED))
 
     async def _tell_alerts(self, now: datetime) -> None:

@@ -392,3 +392,33 @@ async def test_bad_input_is_one_line(engine: AsyncEngine) -> None:
             await store.billing.pay("2027-0001", "1,000.00", received_on=now.date(), by="t", now=now)
         invoice = await store.billing.find("2027-0001")
         assert (await store.billing.find(invoice.id[:8])).number == "2027-0001"
+
+
+async def test_a_release_lost_with_the_process_is_said_again_at_the_next_lifes_first_tick(
+    engine: AsyncEngine,
+) -> None:
+    """`ClientReleased` is marked published once told, not once delivery applied it: a process
+    killed before that would leave delivery holding a client who paid. The next life's first
+    tick (not its start: the hold policy starts after billing) says every release again, even
+    one older than the week releases are said again daily."""
+    transport = MemoryTransport()
+    store = BillingStore(engine)
+    ref = str(CLIENT.client_ref)
+    async with running(engine, transport) as run:
+        await signed(run)
+        await run.day(0)
+        # What `_holds` decides on two days, written directly: held, then released.
+        await store.billing.apply_holds({ref: ("2027-0001",)}, days=30, now=run.clock.now())
+        await store.billing.apply_holds({}, days=30, now=run.clock.now())
+        await run.day(0)
+        assert [e.client_ref for e in run.of(ClientReleased)] == [CLIENT.client_ref]
+    # Killed here (the release waiting in the hold policy's or delivery's mailbox is gone), and
+    # started again ten days later.
+    async with running(engine, transport, at=START + timedelta(days=10, hours=1)) as run:
+        await run.tick(interval_s=86400.0)  # the first tick, the same day
+        (again,) = run.of(ClientReleased)
+        assert again.client_ref == CLIENT.client_ref
+        await run.day()
+        await run.day()
+        assert len(run.of(ClientReleased)) == 1  # older than a week: not said daily
+        assert run.of(ClientOnHold) == []
