@@ -104,10 +104,9 @@ def _aware(value: datetime) -> datetime:
 
 
 def _day_before(now: datetime) -> datetime:
-    """Midnight (UTC) of the day before `now`'s day less `ECHO`: a bound that moves once a day, so
-    a kept read keyed by it is read again once a day, not on every tick."""
-    start = (_aware(now) - ECHO).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return start
+    """Midnight (UTC) of the day `ECHO` before `now`: a bound no later than `now - ECHO` that
+    moves once a day, so a kept read keyed by it is read again once a day, not on every tick."""
+    return (_aware(now) - ECHO).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def contract_end(start: date, package: dict[str, Any], renewed_months: int = 0) -> date:
