@@ -101,7 +101,6 @@ async def deal_renew(
     deal_id: int, request: Request, body: RenewBody, response: Response, who: Principal = OPERATE
 ) -> dict[str, Any]:
     api = _api(request)
-    before = {r.number for r in await api.cam.deals.renewals(deal_id)}
     now = api.now()
     try:
         renewal = await api.cam.deals.renew(
@@ -109,7 +108,7 @@ async def deal_renew(
         )
     except RenewalConflict as exc:
         raise ApiError(409, str(exc)) from None
-    if renewal.number in before:
+    if not renewal.new:
         return _renewal(renewal)  # a retry: recorded already
     await audit(
         api, who, "deal.renew", str(deal_id), {"deal": deal_id, "number": renewal.number, "months": body.months}

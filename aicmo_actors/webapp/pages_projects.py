@@ -33,6 +33,11 @@ def step_rows(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**s, "kind": kind_of(s["step"]), "period": period_of(s["step"])} for s in ordered]
 
 
+def _whole(text: str) -> int | None:
+    """A form's whole number of at most four ASCII digits, else None. Pure."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 4 else None
+
+
 def is_retainer(project: dict[str, Any]) -> bool:
     """Whether a project's deal is a monthly retainer: the only contract that is renewed."""
     return (project.get("package") or {}).get("billing") == "monthly"
@@ -164,7 +169,7 @@ async def project_renew(request: Request, web: Web, who: Principal) -> Response:
     here = f"/projects/{quote(str(p['id']), safe='')}"
     form = await request.form()
     given = str(form.get("months", "")).strip()
-    months = int(given) if given.isascii() and given.isdigit() and len(given) <= 4 else 0
+    months = _whole(given) or 0
     if not 1 <= months <= MOST_MONTHS:
         return web.done(
             here, problem=f"Say how many months: a whole number from 1 to {MOST_MONTHS}. Nothing was changed."
@@ -180,8 +185,7 @@ async def project_renew(request: Request, web: Web, who: Principal) -> Response:
     # The form says which renewal it makes: sent twice (a double click), it is recorded once
     # (the repository checks the number in the renewal's own transaction).
     given_number = str(form.get("number", "")).strip()
-    number = int(given_number) if given_number.isascii() and given_number.isdigit() and len(given_number) <= 4 else None
-    before = {r.number for r in await web.api.cam.deals.renewals(deal_id)}
+    number = _whole(given_number)
     now = web.api.now()
     try:
         renewal = await web.api.cam.deals.renew(
@@ -191,7 +195,7 @@ async def project_renew(request: Request, web: Web, who: Principal) -> Response:
         return web.done(here, problem=f"{exc}: reload the page to renew again. Nothing was changed.")
     except RecordError as exc:
         return web.done(here, problem=f"{exc}. Nothing was changed.")
-    if renewal.number in before:
+    if not renewal.new:
         return web.done(
             here, f"Renewal {renewal.number} was recorded already: {renewal.months} more months, to {renewal.ends_on}."
         )

@@ -183,6 +183,7 @@ async def test_a_retry_naming_its_number_gets_the_renewal_recorded_and_another_n
     later = NOW + timedelta(hours=1)
     again = await store.deals.renew(deal.deal_id, months=3, by="other", now=later, today=later.date(), number=1)
     assert again == first, "the renewal recorded, not a second one"
+    assert first.new and not again.new
     conflicts = [
         (1, 6, f"renewal 1 of deal {deal.deal_id} was for 3 months"),
         (3, 3, f"deal {deal.deal_id} has 1 renewal(s): the next is number 2"),

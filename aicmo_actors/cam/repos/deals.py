@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -73,6 +73,9 @@ class Renewal:
     client_ref: str
     applied_at: datetime | None = None
     outcome: str | None = None
+    #: False when `renew` returned a renewal recorded before (a retry naming its number); not
+    #: part of what the renewal is (equality).
+    new: bool = field(default=True, compare=False)
 
 
 #: How long a deal or a renewal is still announced after orchestration answered (`to_announce`,
@@ -334,7 +337,7 @@ class DealsRepo:
                 if same is not None:
                     if int(same.months) != months:
                         raise RenewalConflict(f"renewal {number} of deal {deal_id} was for {same.months} months")
-                    return _renewal(same, str(deal.client_ref))
+                    return replace(_renewal(same, str(deal.client_ref)), new=False)
                 if number != len(before) + 1:
                     raise RenewalConflict(
                         f"deal {deal_id} has {len(before)} renewal(s): the next is number {len(before) + 1}"
