@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from aicmo_actors.cam.repos.deals import MOST_MONTHS, Renewal, RenewalConflict, contract_end
+from aicmo_actors.cam.repos.deals import MOST_MONTHS, Renewal, RenewalConflict, contract_end, renew_problem
 from aicmo_actors.cam.repos.records import RecordError
 from aicmo_actors.identity.roles import Principal
 from aicmo_actors.orchestration.projects import ProjectError, ProjectsRepo
@@ -102,9 +102,13 @@ async def project(request: Request, web: Web, who: Principal) -> Response:
         return _not_found(request, web, project_id, exc)
     p = found["project"]
     steps = step_rows(found["steps"])
-    retainer = None
+    retainer, renew_months, refused = None, 1, None
     if is_retainer(p):
         retainer = contract(p, await web.api.cam.deals.renewals(int(p["deal_id"])))
+        # The term as signed again, within what one renewal may add.
+        renew_months = min(max(retainer["signed_months"], 1), MOST_MONTHS)
+        # What the repository would refuse (a contract ended too long ago) is said, not offered.
+        refused = renew_problem(p.get("package") or {}, renew_months, retainer["end"], web.api.now().date())
     return web.render(
         request,
         "project.html",
@@ -118,10 +122,10 @@ async def project(request: Request, web: Web, who: Principal) -> Response:
         can_cancel=p["state"] == RUNNING and p["cancel_requested_at"] is None,
         max_reason=MAX_REASON_CHARS,
         contract=retainer,
-        can_renew=renewable(p),
+        can_renew=renewable(p) and refused is None,
+        renew_refused=refused if renewable(p) else None,
         most_months=MOST_MONTHS,
-        # The term as signed again, within what one renewal may add.
-        renew_months=min(max(retainer["signed_months"], 1), MOST_MONTHS) if retainer else 1,
+        renew_months=renew_months,
     )
 
 

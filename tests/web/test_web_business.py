@@ -618,14 +618,22 @@ def test_an_operator_renews_a_retainer_on_its_page_and_a_viewer_cannot(browser: 
     assert status == 403 and "may only look" in body
     assert _renewals_stored(business, deal_id) == []
 
-    # An operator: the form, offering the signed term again.
+    # An operator, on a contract that ended months ago: the refusal said instead of a form; a
+    # hand-made form gets the repository's line, nothing recorded.
     browser.delete_all_cookies()
     sign_in(browser, business, "operator1")
-    _open(browser, business, page, "Renew the contract")
+    _open(browser, business, page, "Not renewed from here")
     assert browser.find_element(By.ID, "contract-deal").text == str(deal_id)
-    months = browser.find_element(By.ID, "renew-months")
-    assert months.get_attribute("value") == str(term)
-    assert (months.get_attribute("min"), months.get_attribute("max")) == ("1", "120")
+    assert absent(browser, By.ID, "renew-contract")
+    assert browser.find_element(By.ID, "renew-refused").text == (
+        f"Not renewed from here: its contract ended on {ended.isoformat()}, more than 30 days ago: sign a new deal."
+    )
+    status, _, location = _post(browser, renew_url, {"months": "3", "number": "1"})
+    assert status == 303 and urllib.parse.unquote_plus(location).endswith(
+        f"deal {deal_id} cannot be renewed: its contract ended on {ended.isoformat()}, more than 30 days ago: "
+        "sign a new deal. Nothing was changed."
+    )
+    assert _renewals_stored(business, deal_id) == []
 
     def renew(value: str) -> None:
         field = browser.find_element(By.ID, "renew-months")
@@ -634,26 +642,22 @@ def test_an_operator_renews_a_retainer_on_its_page_and_a_viewer_cannot(browser: 
         field.send_keys(value)
         browser.find_element(By.ID, "renew-button").click()
 
-    # 0 months: one line, nothing recorded. A contract that ended months ago: the repository's line.
-    renew("0")
-    said = _problem(browser, "Say how many months: a whole number from 1 to 120. Nothing was changed.")
-    assert said.startswith("Say how many months")
-    assert _renewals_stored(business, deal_id) == []
-    renew("3")
-    said = _problem(browser, "more than 30 days ago: sign a new deal. Nothing was changed.")
-    assert said == (
-        f"deal {deal_id} cannot be renewed: its contract ended on {ended.isoformat()}, more than 30 days ago: "
-        "sign a new deal. Nothing was changed."
-    )
-    assert _renewals_stored(business, deal_id) == []
-    assert "Not renewed yet." in browser.find_element(By.ID, "contract").text
-
-    # Signed for longer (setup): three months more from its end, said, listed as waiting for the
-    # service's tick, the new end shown; the form offers the signed term again.
+    # Signed for longer (setup): the form, offering the signed term again. 0 months: one line,
+    # nothing recorded. Three months more from its end: said, listed as waiting for the service's
+    # tick, the new end shown; the form offers the signed term again.
     today = datetime.now(UTC).date()
     term = (today.year - start.year) * 12 + today.month - start.month + 2
     _sign_for(business, deal_id, project_id, term)
     end, renewed_to = add_months(start, term), add_months(start, term + 3)
+    _open(browser, business, page, "Renew the contract")
+    assert absent(browser, By.ID, "renew-refused")
+    months = browser.find_element(By.ID, "renew-months")
+    assert (months.get_attribute("min"), months.get_attribute("max")) == ("1", "120")
+    renew("0")
+    said = _problem(browser, "Say how many months: a whole number from 1 to 120. Nothing was changed.")
+    assert said.startswith("Say how many months")
+    assert _renewals_stored(business, deal_id) == []
+    assert "Not renewed yet." in browser.find_element(By.ID, "contract").text
     _open(browser, business, page, "Renew the contract")
     assert browser.find_element(By.ID, "contract-end").text == end.isoformat()
     assert browser.find_element(By.ID, "renew-months").get_attribute("value") == str(term)
