@@ -11,10 +11,19 @@ every start of the service (which imports the modules' PDF classes) would pay it
 derives from fpdf2's `FPDF` for the type checker; at run time the class of a document is made on
 first use, its own class with `FPDF` as the last base (`_drawable`), so a subclass is written,
 instantiated and behaves as a direct subclass of `FPDF` would.
+
+Reading DejaVu Sans (its metrics, its character map and its glyph table, by fontTools) took
+about 0.13 s per face, twice per document: a third of a plan's PDF. The faces are read once per
+process (`_face`) and each document gets a copy of what does not change (widths, character map,
+descriptor) with a table of glyphs of its own, untouched by reading (fpdf2 subsets that table in
+place when it writes the document, so it is never shared). The bytes are the same as with
+`add_font` (tested); fpdf2 attributes this relies on missing in another version fall back to
+`add_font`.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from functools import cache, lru_cache
 from pathlib import Path
@@ -22,6 +31,7 @@ from typing import TYPE_CHECKING, Self, TypeVar, cast
 
 if TYPE_CHECKING:
     from fpdf import FPDF as _Fpdf
+    from fpdf.fonts import TTFFont
 else:
     _Fpdf = object  # FPDF itself is added as a base on the first document (`_drawable`)
 
@@ -74,12 +84,31 @@ class FontPdf(_Fpdf):
     def __init__(self, fonts: tuple[str, str] | None) -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
         if fonts is not None:
-            self.add_font(FAMILY, "", fonts[0])
-            self.add_font(FAMILY, "B", fonts[1])
+            self.add_face("", fonts[0])
+            self.add_face("B", fonts[1])
             self.family_name = FAMILY
         else:
             self.family_name = "helvetica"
         self.unicode = fonts is not None
+
+    def add_face(self, style: str, path: str) -> None:
+        """The Unicode font's `style` face from `path`, as `add_font(FAMILY, style, path)` adds it,
+        from the face read once per process (see the module)."""
+        try:
+            from fontTools import ttLib  # type: ignore[import-untyped]
+            from fpdf.fonts import SubsetMap
+
+            face = copy.copy(_face(path, style))
+            face.i = len(self.fonts) + 1
+            # Its own glyph table, read when the document is written (fpdf2 subsets it in place).
+            face.ttfont = ttLib.TTFont(path, recalcTimestamp=False, lazy=True)
+            face.missing_glyphs = []
+            face.biggest_size_pt = 0
+            face.subset = SubsetMap(face)
+        except (AttributeError, ImportError, TypeError):  # another fpdf2: its own way
+            self.add_font(FAMILY, style, path)
+            return
+        self.fonts[f"{FAMILY}{style}"] = face
 
     def clean(self, text: str) -> str:
         """`text` as the font can print it: a character without a glyph becomes "?"."""
@@ -91,6 +120,20 @@ class FontPdf(_Fpdf):
 
 
 _Pdf = TypeVar("_Pdf", bound=FontPdf)
+
+
+@lru_cache(maxsize=8)
+def _face(path: str, style: str) -> TTFFont:
+    """fpdf2's reading of the font face at `path` (its `TTFFont`), once per process: the
+    prototype `FontPdf.add_face` copies. Its own table of glyphs is never written."""
+    from fpdf import FPDF
+    from fpdf.fonts import TTFFont as Face
+
+    reader = FPDF()
+    reader.add_font(FAMILY, style, path)
+    face = reader.fonts[f"{FAMILY}{style}"]
+    assert isinstance(face, Face)
+    return face
 
 
 @cache

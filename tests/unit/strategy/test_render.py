@@ -13,9 +13,10 @@ from typing import Literal
 
 import pytest
 
+from aicmo_actors.gateways.pdf import font_files
 from aicmo_actors.strategy.emails import Letterhead, cancelled_email, page_url, plan_email
 from aicmo_actors.strategy.plan import build_plan, revise_plan
-from aicmo_actors.strategy.render import font_files, html_document, render_html, render_pdf
+from aicmo_actors.strategy.render import html_document, render_html, render_pdf
 from tests.unit.strategy.pdf_text import pdf_text, uncompressed_text
 from tests.unit.strategy.test_plan import BRIEF, CLIENT, PACKAGE, START
 
@@ -111,6 +112,21 @@ def test_the_pdf_is_the_same_bytes_for_the_same_plan_and_date() -> None:
 def test_the_pdf_prints_unicode_and_a_question_mark_for_what_the_font_lacks() -> None:
     _, text = _pdf(company="M\u00fcller & S\u00f6hne \u2013 Zo\u00eb \u65e5\u672c")
     assert "Plan for M\u00fcller & S\u00f6hne \u2013 Zo\u00eb ??" in text
+
+
+@pytest.mark.skipif(font_files() is None, reason="no DejaVu Sans on this machine: the PDF falls back to Helvetica")
+def test_auto_embeds_the_unicode_font_only_for_a_plan_latin_1_cannot_print() -> None:
+    plan = build_plan(CLIENT, PACKAGE, BRIEF, START, seed="p1")
+    latin = render_pdf(plan, agency="Br\u00fcder Agency", created=CREATED)
+    assert b"/BaseFont /Helvetica" in latin and b"DejaVu" not in latin
+    # One character outside Latin-1 anywhere (here a later item's topic, deep in the plan):
+    # the plan is in DejaVu, and prints it.
+    items = list(plan.items)
+    items[-1] = replace(items[-1], topic="Route planning \u2013 a field guide")
+    dash = render_pdf(replace(plan, items=tuple(items)), created=CREATED, compress=False)
+    assert b"DejaVu" in dash and b"/BaseFont /Helvetica" not in dash
+    assert "Route planning \u2013 a field guide" in " ".join(uncompressed_text(dash).split())
+    assert b"DejaVu" in render_pdf(plan, agency="\u65e5\u672c Agency", created=CREATED)
 
 
 def test_without_a_unicode_font_the_pdf_falls_back_to_latin_1() -> None:
