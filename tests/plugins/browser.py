@@ -23,6 +23,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -211,6 +213,29 @@ def wait_for_text(driver: Any, text: str, timeout: float = 10.0) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(driver, timeout).until(lambda d: text in d.page_source, f"page never showed {text!r}")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def post_form(browser: Any, url: str, fields: dict[str, str]) -> tuple[int, str, str]:
+    """A hand-made form POST in the browser's session, with its valid CSRF token: (status, body,
+    Location), a redirect not followed."""
+    from selenium.webdriver.common.by import By
+
+    token = browser.find_element(By.CSS_SELECTOR, ".signout input[name=csrf]").get_attribute("value")
+    cookie = browser.get_cookie("aicmo_session")
+    assert token and cookie
+    data = urllib.parse.urlencode({"csrf": token, **fields}).encode()
+    request = urllib.request.Request(url, data=data, method="POST")
+    request.add_header("Cookie", f"aicmo_session={cookie['value']}")
+    try:
+        with urllib.request.build_opener(_NoRedirect).open(request, timeout=30) as answer:
+            return answer.status, answer.read().decode(), answer.headers.get("Location", "")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(), error.headers.get("Location", "")
 
 
 def absent(driver: Any, by: str, value: str) -> bool:

@@ -34,7 +34,7 @@ from aicmo_actors.webapp.pages_learning import percent
 from aicmo_actors.webapp.pages_money import days_late
 from aicmo_actors.webapp.pages_projects import step_rows
 from aicmo_actors.webapp.web import when
-from tests.plugins.browser import WebService, absent, screenshot, serving, sign_in, wait_for_text
+from tests.plugins.browser import WebService, absent, post_form, screenshot, serving, sign_in, wait_for_text
 
 integration = pytest.mark.integration
 
@@ -389,29 +389,6 @@ def test_the_new_pages_fit_a_narrow_screen(browser: Any, business: WebService) -
 
 
 # -- what an operator changes ------------------------------------------------------------------------
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def _post(browser: Any, url: str, fields: dict[str, str]) -> tuple[int, str, str]:
-    """A hand-made form POST in the browser's session, with its valid CSRF token: (status, body,
-    Location), a redirect not followed."""
-    from selenium.webdriver.common.by import By
-
-    token = browser.find_element(By.CSS_SELECTOR, ".signout input[name=csrf]").get_attribute("value")
-    cookie = browser.get_cookie("aicmo_session")
-    assert token and cookie
-    data = urllib.parse.urlencode({"csrf": token, **fields}).encode()
-    request = urllib.request.Request(url, data=data, method="POST")
-    request.add_header("Cookie", f"aicmo_session={cookie['value']}")
-    try:
-        with urllib.request.build_opener(_NoRedirect).open(request, timeout=30) as answer:
-            return answer.status, answer.read().decode(), answer.headers.get("Location", "")
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode(), error.headers.get("Location", "")
-
-
 def _problem(browser: Any, text: str) -> str:
     """The one-line problem the page shows after a refused form (never a traceback)."""
     from selenium.webdriver.common.by import By
@@ -473,12 +450,12 @@ def test_an_operator_records_a_partial_payment_and_a_bad_amount_records_nothing(
         browser.execute_script("document.getElementById('payment-amount').required = false")
         browser.find_element(By.ID, "record-payment-button").click()
         assert _problem(browser, said).endswith("Nothing was recorded."), amount
-    status, _, location = _post(
+    status, _, location = post_form(
         browser, f"{business.url}/app/invoices/{number}/payments", {"amount": "1", "received_on": "next week"}
     )
     assert status == 303 and "is not a day" in urllib.parse.unquote_plus(location)
     # An invoice that is none: the not-found page.
-    status, body, _ = _post(browser, f"{business.url}/app/invoices/1999-0001/payments", {"amount": "1"})
+    status, body, _ = post_form(browser, f"{business.url}/app/invoices/1999-0001/payments", {"amount": "1"})
     assert status == 404 and "There is no invoice &#39;1999-0001&#39;." in body
 
     # What the command shows: the one payment, and the balance the page showed.
@@ -524,7 +501,7 @@ def test_an_operator_cancels_a_running_project_once_confirmed(browser: Any, busi
 
     # Asked again by hand: said so, nothing asked or audited twice.
     fields = {"reason": "again", "understood": "yes"}
-    status, _, location = _post(browser, f"{business.url}/app/projects/{project_id}/cancel", fields)
+    status, _, location = post_form(browser, f"{business.url}/app/projects/{project_id}/cancel", fields)
     assert status == 303 and "was asked already" in urllib.parse.unquote_plus(location)
 
     # What the command shows: the cancel asked (the undoing is the saga's, on its next tick).
@@ -551,7 +528,7 @@ def test_a_viewer_sees_no_form_and_a_hand_made_one_is_refused(browser: Any, busi
         (f"/invoices/{number}/payments", {"amount": "1"}),
         (f"/projects/{project_id}/cancel", {"reason": "viewer", "understood": "yes"}),
     ):
-        status, body, _ = _post(browser, f"{business.url}/app{path}", fields)
+        status, body, _ = post_form(browser, f"{business.url}/app{path}", fields)
         assert status == 403 and "may only look" in body, path
     _open(browser, business, f"/projects/{project_id}", "History")
     assert "by viewer1" not in browser.find_element(By.ID, "project").text
@@ -614,7 +591,7 @@ def test_an_operator_renews_a_retainer_on_its_page_and_a_viewer_cannot(browser: 
     _open(browser, business, page, "Not renewed yet.")
     assert browser.find_element(By.ID, "contract-end").text == ended.isoformat()
     assert absent(browser, By.ID, "renew-contract") and absent(browser, By.CSS_SELECTOR, "main form[method=post]")
-    status, body, _ = _post(browser, renew_url, {"months": "3", "number": "1"})
+    status, body, _ = post_form(browser, renew_url, {"months": "3", "number": "1"})
     assert status == 403 and "may only look" in body
     assert _renewals_stored(business, deal_id) == []
 
@@ -628,7 +605,7 @@ def test_an_operator_renews_a_retainer_on_its_page_and_a_viewer_cannot(browser: 
     assert browser.find_element(By.ID, "renew-refused").text == (
         f"Not renewed from here: its contract ended on {ended.isoformat()}, more than 30 days ago: sign a new deal."
     )
-    status, _, location = _post(browser, renew_url, {"months": "3", "number": "1"})
+    status, _, location = post_form(browser, renew_url, {"months": "3", "number": "1"})
     assert status == 303 and urllib.parse.unquote_plus(location).endswith(
         f"deal {deal_id} cannot be renewed: its contract ended on {ended.isoformat()}, more than 30 days ago: "
         "sign a new deal. Nothing was changed."
@@ -676,9 +653,9 @@ def test_an_operator_renews_a_retainer_on_its_page_and_a_viewer_cannot(browser: 
     screenshot(browser, "project-renewed")
 
     # The same form sent again (a double click): recorded once; a stale one with other months: refused.
-    status, _, location = _post(browser, renew_url, {"months": "3", "number": "1"})
+    status, _, location = post_form(browser, renew_url, {"months": "3", "number": "1"})
     assert status == 303 and "Renewal 1 was recorded already" in urllib.parse.unquote_plus(location)
-    status, _, location = _post(browser, renew_url, {"months": "6", "number": "1"})
+    status, _, location = post_form(browser, renew_url, {"months": "6", "number": "1"})
     assert status == 303 and "reload the page to renew again" in urllib.parse.unquote_plus(location)
 
     # What the database and the command hold: the one renewal, the new end, audited once from the web.

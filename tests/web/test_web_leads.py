@@ -5,11 +5,12 @@ narrow screen."""
 from __future__ import annotations
 
 import json
+import urllib.parse
 from typing import Any
 
 import pytest
 
-from tests.plugins.browser import WebService, screenshot, sign_in, wait_for_text
+from tests.plugins.browser import WebService, absent, post_form, screenshot, sign_in, wait_for_text
 
 pytestmark = [pytest.mark.integration]
 
@@ -121,3 +122,72 @@ def test_a_lead_that_is_not_there(browser: Any, web_service: WebService) -> None
     sign_in(browser, web_service, "viewer1")
     browser.get(f"{web_service.url}/app/leads/999999")
     wait_for_text(browser, "There is no lead with id 999999.")
+
+
+def _deals(service: WebService, email: str) -> list[dict[str, Any]]:
+    return [d for d in _json_lines(service.cli("deal", "list", "--json")) if d["client"]["contact_email"] == email]
+
+
+def test_an_operator_signs_a_deal_on_the_leads_page_and_a_viewer_cannot(browser: Any, web_service: WebService) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    lead = next(x for x in _leads(web_service) if x["state"] == "replied")
+    page, deal_url = f"{web_service.url}/app/leads/{lead['id']}", f"{web_service.url}/app/leads/{lead['id']}/deal"
+    fields = {"package": "growth", "country": "DE", "start": "", "timezone": "", "company": "", "billing_email": ""}
+
+    # A viewer: no form; a hand-made one is refused, nothing signed.
+    sign_in(browser, web_service, "viewer1")
+    browser.get(page)
+    wait_for_text(browser, "Timeline")
+    assert absent(browser, By.ID, "sign-deal")
+    status, body, _ = post_form(browser, deal_url, fields)
+    assert status == 403 and "may only look" in body
+
+    # An operator, no package in the folder yet: said, no form.
+    browser.delete_all_cookies()
+    sign_in(browser, web_service, "operator1")
+    browser.get(page)
+    wait_for_text(browser, "No package to sign on")
+    assert absent(browser, By.ID, "deal-form")
+    web_service.cli("package", "create", "growth")
+    browser.get(page)
+    wait_for_text(browser, "Sign the deal")
+    browser.execute_script("document.getElementById('sign-deal').scrollIntoView()")
+    screenshot(browser, "lead-sign-deal")
+
+    def sign(country: str) -> None:
+        browser.get(page)
+        wait_for_text(browser, "Sign the deal")
+        assert [o.text for o in Select(browser.find_element(By.ID, "deal-package")).options] == ["growth"]
+        browser.execute_script("document.getElementById('deal-form').noValidate = true")  # the server's check
+        field = browser.find_element(By.ID, "deal-country")
+        field.clear()
+        field.send_keys(country)
+        browser.find_element(By.ID, "deal-button").click()
+
+    # A country that is not two letters, then one without known holidays: one line each, nothing signed.
+    sign("D1")
+    wait_for_text(browser, "two letters")
+    said = browser.find_element(By.CSS_SELECTOR, ".flash.problem").text
+    assert said == "Say the client's country in two letters (ISO 3166-1: US, GB, DE). Nothing was changed."
+    sign("QQ")
+    wait_for_text(browser, "no public holidays known")
+    assert "Traceback" not in browser.page_source and _deals(web_service, lead["email"]) == []
+
+    # Signed: said, the lead a client, the deal as `deal list` shows it, audited once from the web.
+    sign("de")
+    wait_for_text(browser, "signed:")
+    (deal,) = _deals(web_service, lead["email"])
+    assert browser.find_element(By.CSS_SELECTOR, ".flash.ok").text.startswith(f"Deal {deal['deal']} signed: ")
+    assert browser.find_element(By.ID, "lead-state").get_attribute("data-state") == "client"
+    assert absent(browser, By.ID, "deal-form") and "Signed as a client" in browser.find_element(By.ID, "signed").text
+    assert (deal["package"], deal["signed_by"]) == ("growth", "operator1")
+    screenshot(browser, "lead-signed")
+    audited = json.loads(web_service.cli("audit", "--action", "deal.won", "--json"))
+    assert [(a["source"], a["actor"]) for a in audited] == [("web", "operator1")]
+
+    # The same form sent again (a double click): refused, still one deal.
+    status, _, location = post_form(browser, deal_url, fields)
+    assert status == 303 and "signed already" in urllib.parse.unquote_plus(location)
+    assert len(_deals(web_service, lead["email"])) == 1
