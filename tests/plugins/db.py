@@ -4,23 +4,37 @@
 (a database created once per test session on the server named by AICMO_TEST_DATABASE_URL,
 emptied before each test and dropped at the end). `engine` is an engine on it, migrated to
 head. A PostgreSQL server that cannot be reached skips (fails under CI=true).
+
+Migrating to head took about a second a test, a third of the suite's time in set-up. So a
+test's migrated database is made once per test process and reused, exactly as the migrations
+made it:
+
+- SQLite: the migrations run once into a template file; each test's database is a copy.
+- PostgreSQL: the session database, left at head by the test before, keeps its tables and
+  loses their rows (one TRUNCATE, identities restarted). After each test it is checked: the
+  revision at head and the tables those of head, else the next test empties it and migrates
+  again. A test that takes `database_url` without `engine` (the migration tests) always gets
+  an empty database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.storage.engine import make_engine, parse_url
-from aicmo_actors.storage.schema import upgrade
+from aicmo_actors.storage.schema import head_revision, upgrade
 from tests.plugins.servers import server_missing
 
 PG_SERVER_ENV = "AICMO_TEST_DATABASE_URL"
@@ -86,22 +100,84 @@ def empty_postgresql(url: str) -> None:
     )
 
 
+#: PostgreSQL databases this process left at head (their rows only to be cleared), and the
+#: tables head has (besides alembic_version), learnt from the first migration.
+_AT_HEAD: set[str] = set()
+_HEAD_TABLES: list[frozenset[str]] = []
+#: This process's SQLite database migrated to head, copied for each test (`_sqlite_template`).
+_SQLITE_TEMPLATE: list[Path] = []
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database, once on SQLite and once on PostgreSQL."""
+    """An empty database, once on SQLite and once on PostgreSQL (for `engine`, a PostgreSQL
+    database this process left at head may keep its tables: `engine` clears their rows)."""
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path}/test.db"
     url: str = request.getfixturevalue("postgresql_database_url")
+    if "engine" in request.fixturenames and url in _AT_HEAD:
+        return url
+    _AT_HEAD.discard(url)
     empty_postgresql(url)
     return url
 
 
+async def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not _SQLITE_TEMPLATE:
+        path = tmp_path_factory.mktemp("migrated") / "head.db"
+        await upgrade(f"sqlite+aiosqlite:///{path}")
+        # Everything in the file itself (WAL mode leaves the last writes in head.db-wal).
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _SQLITE_TEMPLATE.append(path)
+    return _SQLITE_TEMPLATE[0]
+
+
+async def _head_tables(url: str) -> frozenset[str]:
+    conn = await _asyncpg_connect(parse_url(url))
+    try:
+        rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        version = await conn.fetchval("SELECT version_num FROM alembic_version") if rows else None
+    except asyncpg.PostgresError:
+        return frozenset()
+    finally:
+        await conn.close()
+    return frozenset(r["tablename"] for r in rows) | {f"@{version}"}
+
+
+async def _clear_rows(url: str) -> bool:
+    """Every row of head's tables gone (identities restarted); False if that could not be done."""
+    tables = sorted(t for t in _HEAD_TABLES[0] if not t.startswith("@") and t != "alembic_version")
+    listed = ", ".join(f'"{t}"' for t in tables)
+    try:
+        await _admin(parse_url(url), "SET lock_timeout = '10s'", f"TRUNCATE {listed} RESTART IDENTITY CASCADE")
+    except asyncpg.PostgresError:
+        return False
+    return True
+
+
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+async def engine(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AsyncEngine]:
     """An engine on `database_url`, migrated to head; disposed after the test."""
-    await upgrade(database_url)
+    postgresql = database_url.startswith("postgresql")
+    target = Path(make_url(database_url).database or "") if not postgresql else None
+    if postgresql and database_url in _AT_HEAD and await _clear_rows(database_url):
+        pass
+    elif target is not None and not target.exists():
+        shutil.copyfile(await _sqlite_template(tmp_path_factory), target)
+    else:
+        if postgresql and database_url in _AT_HEAD:  # its rows could not be cleared
+            await asyncio.to_thread(empty_postgresql, database_url)
+        await upgrade(database_url)
+        if postgresql and not _HEAD_TABLES:
+            _HEAD_TABLES.append(await _head_tables(database_url))
+    _AT_HEAD.discard(database_url)
     engine = make_engine(database_url)
     try:
         yield engine
     finally:
         await engine.dispose()
+        if postgresql and _HEAD_TABLES:
+            tables = await _head_tables(database_url)
+            if tables == _HEAD_TABLES[0] and f"@{head_revision()}" in tables:
+                _AT_HEAD.add(database_url)
