@@ -103,7 +103,6 @@ async def lead(request: Request, web: Web, who: Principal) -> Response:
         lead_id=lead_id,
         can_sign=signable,
         packages=_packages(web) if signable else [],
-        today=web.api.now().date().isoformat(),
     )
 
 
@@ -117,7 +116,7 @@ def _packages(web: Web) -> list[str]:
 
 
 #: What the form's optional fields may hold at most (as the API's `DealBody` lets them).
-_MOST = {"timezone": 64, "company": 300, "billing_email": 320}
+_MOST = {"timezone": 64, "company": 300, "billing_email": 320, "tax_id": 40, "webhook_url": 2000}
 
 
 @page("operate")
@@ -165,6 +164,8 @@ async def lead_deal(request: Request, web: Web, who: Principal) -> Response:
             timezone=given["timezone"] or None,
             company=given["company"] or None,
             billing_email=given["billing_email"] or None,
+            tax_id=given["tax_id"] or None,
+            webhook_url=given["webhook_url"] or None,
         )
     except (DealError, RecordError) as exc:
         return web.done(here, problem=f"{exc}. Nothing was changed.")

@@ -135,6 +135,7 @@ def test_an_operator_signs_a_deal_on_the_leads_page_and_a_viewer_cannot(browser:
     lead = next(x for x in _leads(web_service) if x["state"] == "replied")
     page, deal_url = f"{web_service.url}/app/leads/{lead['id']}", f"{web_service.url}/app/leads/{lead['id']}/deal"
     fields = {"package": "growth", "country": "DE", "start": "", "timezone": "", "company": "", "billing_email": ""}
+    fields |= {"tax_id": "", "webhook_url": ""}
 
     # A viewer: no form; a hand-made one is refused, nothing signed.
     sign_in(browser, web_service, "viewer1")
@@ -156,7 +157,7 @@ def test_an_operator_signs_a_deal_on_the_leads_page_and_a_viewer_cannot(browser:
     browser.execute_script("document.getElementById('sign-deal').scrollIntoView()")
     screenshot(browser, "lead-sign-deal")
 
-    def sign(country: str) -> None:
+    def sign(country: str, tax_id: str = "") -> None:
         browser.get(page)
         wait_for_text(browser, "Sign the deal")
         assert [o.text for o in Select(browser.find_element(By.ID, "deal-package")).options] == ["growth"]
@@ -164,6 +165,7 @@ def test_an_operator_signs_a_deal_on_the_leads_page_and_a_viewer_cannot(browser:
         field = browser.find_element(By.ID, "deal-country")
         field.clear()
         field.send_keys(country)
+        browser.find_element(By.ID, "deal-tax").send_keys(tax_id)
         browser.find_element(By.ID, "deal-button").click()
 
     # A country that is not two letters, then one without known holidays: one line each, nothing signed.
@@ -176,13 +178,14 @@ def test_an_operator_signs_a_deal_on_the_leads_page_and_a_viewer_cannot(browser:
     assert "Traceback" not in browser.page_source and _deals(web_service, lead["email"]) == []
 
     # Signed: said, the lead a client, the deal as `deal list` shows it, audited once from the web.
-    sign("de")
+    sign("de", tax_id="DE 123 456 789")
     wait_for_text(browser, "signed:")
     (deal,) = _deals(web_service, lead["email"])
     assert browser.find_element(By.CSS_SELECTOR, ".flash.ok").text.startswith(f"Deal {deal['deal']} signed: ")
     assert browser.find_element(By.ID, "lead-state").get_attribute("data-state") == "client"
     assert absent(browser, By.ID, "deal-form") and "Signed as a client" in browser.find_element(By.ID, "signed").text
     assert (deal["package"], deal["signed_by"]) == ("growth", "operator1")
+    assert (deal["client"]["country"], deal["client"]["tax_id"]) == ("DE", "DE123456789")
     screenshot(browser, "lead-signed")
     audited = json.loads(web_service.cli("audit", "--action", "deal.won", "--json"))
     assert [(a["source"], a["actor"]) for a in audited] == [("web", "operator1")]
