@@ -28,8 +28,17 @@ from aicmo_actors.simulation.run import simulate
 from aicmo_actors.simulation.world import BUSY_PROSPECTS, Faults
 from aicmo_actors.webapp.pages_work import draft_text, listed_state
 from aicmo_actors.webapp.web import when
-from tests.plugins.browser import IMPLICIT_WAIT_S, WebService, absent, screenshot, serving, sign_in, wait_for_text
-from tests.web.test_web_business import _cells, _open, _post, _problem, _rows, _wait_for_url
+from tests.plugins.browser import (
+    IMPLICIT_WAIT_S,
+    WebService,
+    absent,
+    post_form,
+    screenshot,
+    serving,
+    sign_in,
+    wait_for_text,
+)
+from tests.web.test_web_business import _cells, _open, _problem, _rows, _wait_for_url
 
 integration = pytest.mark.integration
 
@@ -212,9 +221,9 @@ def test_an_operator_assigns_uploads_and_signs_off(browser: Any, production: Web
     browser.find_element(By.ID, "upload-draft-button").click()
     said = _problem(browser, "The draft is empty")
     assert said == "The draft is empty: write it in the box or choose a file. Nothing was recorded."
-    status, _, location = _post(browser, f"{production.url}/app{page}/assign", {"user": "nobody"})
+    status, _, location = post_form(browser, f"{production.url}/app{page}/assign", {"user": "nobody"})
     assert status == 303 and "There is no user 'nobody'" in urllib.parse.unquote_plus(location)
-    status, _, location = _post(browser, f"{production.url}/app{page}/signoff", {})
+    status, _, location = post_form(browser, f"{production.url}/app{page}/signoff", {})
     assert status == 303
     assert "only an item awaiting sign-off can be signed off. Nothing was changed." in urllib.parse.unquote_plus(
         location
@@ -242,7 +251,7 @@ def test_an_operator_assigns_uploads_and_signs_off(browser: Any, production: Web
     wait_for_text(browser, "Version 2 uploaded")
     assert _versions(browser) == [("1", "person", "operator1"), ("2", "person", "operator1")]
     # The same assignee again: said so, not recorded twice.
-    status, _, location = _post(browser, f"{production.url}/app{page}/assign", {"user": "VIEWER1"})
+    status, _, location = post_form(browser, f"{production.url}/app{page}/assign", {"user": "VIEWER1"})
     assert status == 303 and "is assigned to viewer1 already" in urllib.parse.unquote_plus(location)
 
     # Signed off (setup: the item passed QC in a package with QC sign-off): said, and in review.
@@ -279,6 +288,6 @@ def test_a_viewer_is_refused_a_hand_made_form(browser: Any, production: WebServi
     _open(browser, production, f"/work/{item['id']}", "History")
     # A valid CSRF token of this session does not make a viewer's hand-made form an operator's.
     for action, fields in (("draft", {"text": "a viewer's draft"}), ("assign", {"user": "viewer1"}), ("signoff", {})):
-        status, body, _ = _post(browser, f"{production.url}/app/work/{item['id']}/{action}", fields)
+        status, body, _ = post_form(browser, f"{production.url}/app/work/{item['id']}/{action}", fields)
         assert status == 403 and "may only look" in body, action
     assert _item_rows(production, item["id"]) == before == (0, before[1], "unassigned")
