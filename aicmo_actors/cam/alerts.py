@@ -6,7 +6,9 @@ retries with a doubling delay (a 5xx too, unless it says the alert address does 
 exist: a block of our sending clears up); across crashes and restarts each alert is
 delivered once per channel. The email carries a Message-ID and the webhook an `Idempotency-Key` header
 derived from the key, so that the one window that cannot be closed (delivered, then
-killed before the commit) cannot show a person two alerts either. With no destination
+killed before the commit) cannot show a person two alerts either. A delivery whose commit
+failed is kept in an `Unrecorded` that outlives the incarnation (its child spec holds it), so
+that a crash and restart in between does not deliver it again. With no destination
 configured an alert stays pending (never failed) and goes out once one is set; the mail
 connection is closed when no other alert waits, so no idle connection is left to time out.
 """
@@ -56,6 +58,11 @@ def alert_body(row: AlertRow) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Writes a channel's outcome needs but the database does not have yet (their commit failed):
+#: each the repository call, its arguments and the event to publish once it is in.
+Unrecorded = list[tuple[Callable[..., Awaitable[None]], tuple[Any, ...], AlertDelivered | None]]
+
+
 class Alerts(Actor[AlertRequested | RetryAlert | Tick]):
     """Delivers alerts; a pending alert survives any crash and is retried."""
 
@@ -69,6 +76,7 @@ class Alerts(Actor[AlertRequested | RetryAlert | Tick]):
         webhook_url: str | None,
         from_address: str,
         transport: Callable[[], MailTransport],
+        unrecorded: Unrecorded,
         webhook: WebhookClient | None = None,
         max_attempts: int = 12,
         retry_base_s: float = 30.0,
@@ -84,10 +92,13 @@ class Alerts(Actor[AlertRequested | RetryAlert | Tick]):
         self._transport: MailTransport | None = None
         # Outcomes a channel already has but the database does not (its commit failed):
         # written again before anything else, and in on_stop, so a delivered alert is not
-        # delivered again by the next incarnation (only a kill in that window can repeat
-        # it, and then with the same Message-ID and Idempotency-Key). The event that says so
-        # is published once the write is in, whichever incarnation makes it.
-        self._unrecorded: list[tuple[Callable[..., Awaitable[None]], tuple[Any, ...], AlertDelivered | None]] = []
+        # delivered again by the next incarnation. Shared by every incarnation (the caller
+        # passes the same list to each): a crash whose on_stop cannot write them either
+        # leaves them to the replacement, which writes them before it looks at any alert.
+        # Only a kill in that window can repeat a delivery, and then with the same
+        # Message-ID and Idempotency-Key. The event that says so is published once the
+        # write is in, whichever incarnation makes it.
+        self._unrecorded = unrecorded
 
     async def _record(
         self, write: Callable[..., Awaitable[None]], *args: Any, then: AlertDelivered | None = None
@@ -125,7 +136,11 @@ class Alerts(Actor[AlertRequested | RetryAlert | Tick]):
         try:
             await self._write_unrecorded()
         except Exception:
-            self.ctx.log.warning("could not record an alert's delivery: it may be delivered again", exc_info=True)
+            self.ctx.log.warning(
+                "could not record an alert's delivery: the next incarnation writes it first;"
+                " if the service stops now, it may be delivered again",
+                exc_info=True,
+            )
         await self._close_transport()
         await self.webhook.close()
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
-from aicmo_actors.cam.alerts import Alerts
+from aicmo_actors.cam.alerts import Alerts, Unrecorded
 from aicmo_actors.cam.classifier import Classifier, Reader, make_reader
 from aicmo_actors.cam.deals import Deals
 from aicmo_actors.cam.decision import Decision, PausePolicy
@@ -93,6 +93,8 @@ def cam_supervisor(
     read = reader or make_reader(s)
     verp = frozenset(name for name, profile in profiles.items() if profile.kind == "smtp" and profile.verp)
 
+    # Outlives each incarnation of cam.alerts: a delivery whose commit failed is not sent again.
+    unrecorded_alerts: Unrecorded = []
     children: list[ChildSpec | SupervisorSpec] = [
         ChildSpec(
             "cam.alerts",
@@ -102,6 +104,7 @@ def cam_supervisor(
                 webhook_url=s.alert_webhook_url,
                 from_address=sender_address,
                 transport=lambda: make(s.alert_transport, sender_address),
+                unrecorded=unrecorded_alerts,
             ),
         ),
         ChildSpec("cam.followup", lambda: Followup(store, rules=rules)),
