@@ -11,10 +11,10 @@ made it:
 
 - SQLite: the migrations run once into a template file; each test's database is a copy.
 - PostgreSQL: the session database, left at head by the test before, keeps its tables and
-  loses their rows (one TRUNCATE, identities restarted). After each test it is checked: the
-  revision at head and the tables those of head, else the next test empties it and migrates
-  again. A test that takes `database_url` without `engine` (the migration tests) always gets
-  an empty database.
+  loses their rows (one TRUNCATE, identities restarted, in `database_url`, before any other
+  fixture of the test writes). After each test it is checked: the revision at head and the
+  tables those of head, else the next test empties it and migrates again. A test that takes
+  `database_url` without `engine` (the migration tests) always gets an empty database.
 """
 
 from __future__ import annotations
@@ -104,6 +104,8 @@ def empty_postgresql(url: str) -> None:
 #: tables head has (besides alembic_version), learnt from the first migration.
 _AT_HEAD: set[str] = set()
 _HEAD_TABLES: list[frozenset[str]] = []
+#: PostgreSQL databases `database_url` just cleared at head, for `engine` to use as they are.
+_CLEARED: set[str] = set()
 #: This process's SQLite database migrated to head, copied for each test (`_sqlite_template`).
 _SQLITE_TEMPLATE: list[Path] = []
 
@@ -115,9 +117,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path}/test.db"
     url: str = request.getfixturevalue("postgresql_database_url")
-    if "engine" in request.fixturenames and url in _AT_HEAD:
+    # Cleared here, before any other fixture of the test writes to it (engine then skips the
+    # migrations); anything else gets an empty database.
+    if "engine" in request.fixturenames and url in _AT_HEAD and asyncio.run(_clear_rows(url)):
+        _CLEARED.add(url)
         return url
     _AT_HEAD.discard(url)
+    _CLEARED.discard(url)
     empty_postgresql(url)
     return url
 
@@ -161,17 +167,16 @@ async def engine(database_url: str, tmp_path_factory: pytest.TempPathFactory) ->
     """An engine on `database_url`, migrated to head; disposed after the test."""
     postgresql = database_url.startswith("postgresql")
     target = Path(make_url(database_url).database or "") if not postgresql else None
-    if postgresql and database_url in _AT_HEAD and await _clear_rows(database_url):
+    if postgresql and database_url in _CLEARED:
         pass
     elif target is not None and not target.exists():
         shutil.copyfile(await _sqlite_template(tmp_path_factory), target)
     else:
-        if postgresql and database_url in _AT_HEAD:  # its rows could not be cleared
-            await asyncio.to_thread(empty_postgresql, database_url)
         await upgrade(database_url)
         if postgresql and not _HEAD_TABLES:
             _HEAD_TABLES.append(await _head_tables(database_url))
     _AT_HEAD.discard(database_url)
+    _CLEARED.discard(database_url)
     engine = make_engine(database_url)
     try:
         yield engine
