@@ -148,3 +148,32 @@ async def test_matching_many_at_once(engine: AsyncEngine) -> None:
     assert await store.inbound.match_by_recipient("eve@client.example") is None
     assert await store.inbound.matches_by_recipient([]) == {}
     assert await store.inbound.matches_by_message_ids([]) == []
+
+
+async def test_a_database_failure_twice_over_leaves_the_message_to_be_fetched_again(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Soak seed 398: the batch's commit failed, then the same message's own commit failed too,
+    and the message was kept as a stub without its Message-ID, the cursor past it: an
+    out-of-office reply lost for good. A failure of the database is not a refusal of the row."""
+    from aicmo_actors.cam.repos import inbound
+
+    store = CamStore(engine)
+    real = inbound.run_write
+    failures = [2]
+
+    async def failing(engine_: AsyncEngine, work: object) -> object:
+        if failures[0]:
+            failures[0] -= 1
+            raise sa.exc.OperationalError("COMMIT", {}, Exception("simulated commit failure"))
+        return await real(engine_, work)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(inbound, "run_write", failing)
+    batch = fetched([mail(1, "<ooo@x>")], first_uid=6)
+    with pytest.raises(sa.exc.OperationalError):
+        await store.inbound.store("inbox", 10, batch, NOW)
+    assert await stored_rows(engine) == [] and await store.inbound.cursor("inbox") is None
+    # The next poll fetches it again: stored whole, the cursor after it.
+    await store.inbound.store("inbox", 10, batch, NOW)
+    assert await stored_rows(engine) == [(10, 6, "<ooo@x>")]
+    assert await store.inbound.cursor("inbox") == (10, 6)

@@ -99,6 +99,14 @@ def _acting_columns() -> tuple[sa.ColumnElement[Any], ...]:
     return (c.id, c.classification, c.lead_id, c.outbound_id, c.matched_by, c.raw, c.from_address, c.category)
 
 
+def _passing(exc: Exception) -> bool:
+    """Whether a database error says the database failed (gone, locked, a commit that did not
+    go through), not that it refuses the one row it was given."""
+    return isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)) or bool(
+        getattr(exc, "connection_invalidated", False)
+    )
+
+
 class InboundRepo:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -118,6 +126,9 @@ class InboundRepo:
         Message-ID is stored as a hash of itself, an over-long address not at all); if the
         database still refuses the batch, each message is stored on its own, and one it
         refuses even so is kept as a stub marked "set aside", so the mail behind it is read.
+        A failure of the database itself while storing one on its own (`OperationalError`:
+        a failed commit, a lost connection, a lock) is raised with the cursor before that
+        message: it is fetched again, never replaced by a stub.
         """
         rows = [_inbound_row(inbox, uidvalidity, m, now) for m in batch]
         last_uid = max((m.uid for m in batch), default=0)
@@ -134,6 +145,11 @@ class InboundRepo:
             try:
                 ids += await run_write(self.engine, one(row))
             except (sa.exc.DBAPIError, sa.exc.StatementError) as exc:
+                if _passing(exc):
+                    # The database failed, not this message (a commit that failed, a lost
+                    # connection, a lock): the cursor stays before it and the next poll
+                    # fetches it again. A stub here would lose a storable message for good.
+                    raise
                 ids += await run_write(self.engine, one(_stub_row(row, f"could not be stored: {type(exc).__name__}")))
         await run_write(self.engine, lambda conn: _move_cursor(conn, inbox, uidvalidity, last_uid, now))
         return sorted(ids)
