@@ -13,7 +13,7 @@ first use, its own class with `FPDF` as the last base (`_drawable`), so a subcla
 instantiated and behaves as a direct subclass of `FPDF` would.
 
 Reading DejaVu Sans (its metrics, its character map and its glyph table, by fontTools) took
-about 0.13 s per face, twice per document: a third of a plan's PDF. The faces are read once per
+about 0.04 s per face, twice per document (0.13 s under a profiler). The faces are read once per
 process (`_face`) and each document gets a copy of what does not change (widths, character map,
 descriptor) with a table of glyphs of its own, untouched by reading (fpdf2 subsets that table in
 place when it writes the document, so it is never shared). The bytes are the same as with

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from aicmo_actors.api.project_routes import DealBody
 from aicmo_actors.cam.repos.leads import LeadsRepo
 from aicmo_actors.cam.repos.records import RecordError
 from aicmo_actors.identity.roles import Principal
@@ -115,8 +116,13 @@ def _packages(web: Web) -> list[str]:
     return [path.stem for path, spec in listed if isinstance(spec, PackageSpec)]
 
 
-#: What the form's optional fields may hold at most (as the API's `DealBody` lets them).
-_MOST = {"timezone": 64, "company": 300, "billing_email": 320, "tax_id": 40, "webhook_url": 2000}
+def _longest(name: str) -> int:
+    """The most characters the API's `DealBody` lets field `name` hold (its `max_length`)."""
+    return next(int(m.max_length) for m in DealBody.model_fields[name].metadata if hasattr(m, "max_length"))
+
+
+#: What the form's optional fields may hold at most: what the API lets them, read from it.
+_MOST = {name: _longest(name) for name in ("timezone", "company", "billing_email", "tax_id", "webhook_url")}
 
 
 @page("operate")
