@@ -43,7 +43,7 @@ from aicmo_actors.client_review.tables import (
     client_review_withdrawals,
 )
 from aicmo_actors.storage import client_mail
-from aicmo_actors.storage.changes import ReadCache
+from aicmo_actors.storage.changes import ReadCache, come
 from aicmo_actors.storage.client_mail import MailBook, cancel_in, queue_in
 from aicmo_actors.storage.links import UNKNOWN, find_in, issue_in, revoke_in, token_hash
 from aicmo_actors.storage.work import run_read, run_write
@@ -512,8 +512,10 @@ class BatchesRepo:
             .where(_I.c.status != AWAITING, _I.c.announced_at.is_(None), _B.c.state != WITHDRAWN)
             .order_by(_I.c.reviewed_at, _I.c.id)
         )
-        return await run_read(
-            self.engine, lambda conn: [Reviewed(_item(r), r.batch_key, r.project_id) for r in conn.execute(query)]
+        return list(
+            await self.kept.read(
+                "unannounced", lambda conn: [Reviewed(_item(r), r.batch_key, r.project_id) for r in conn.execute(query)]
+            )
         )
 
     async def mark_announced(self, item_ids: Sequence[int], now: datetime) -> int:
@@ -541,7 +543,15 @@ class BatchesRepo:
             keys = list(conn.execute(query).scalars())
             return [s for k in keys if (s := state_in(conn, k)) is not None]
 
-        return await run_read(self.engine, work)
+        # The first moment an open batch has something due, kept until the batches change.
+        first = sa.select(sa.func.min(_B.c.next_action_at), sa.func.min(_B.c.auto_approve_at)).where(_B.c.state == OPEN)
+        return await self.kept.read_if(
+            "due",
+            lambda conn: tuple(conn.execute(first).one()),
+            lambda times: any(come(now)(t) for t in times),
+            work,
+            [],
+        )
 
     async def remind(
         self, batch_id: int, number: int, next_action_at: datetime | None, email: EmailMessage, now: datetime
@@ -645,7 +655,7 @@ class BatchesRepo:
                 )
             return found
 
-        return await run_read(self.engine, work)
+        return list(await self.kept.read("pending_alerts", work))
 
     async def alerted(self, alert: PendingAlert, now: datetime) -> None:
         table = _B if alert.kind == "unanswered" else _R

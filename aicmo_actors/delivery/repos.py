@@ -40,10 +40,10 @@ from aicmo_actors.delivery.tables import (
     delivery_holds,
 )
 from aicmo_actors.storage import client_mail
-from aicmo_actors.storage.changes import ReadCache
+from aicmo_actors.storage.changes import ReadCache, come, earliest
 from aicmo_actors.storage.client_mail import QUEUED as QUEUED_EMAIL
 from aicmo_actors.storage.client_mail import MailBook, cancel_in, queue_in
-from aicmo_actors.storage.work import run_read, run_write, run_write_if
+from aicmo_actors.storage.work import run_read, run_write
 
 #: The kind of the delivery emails in their outbox.
 EMAIL_KIND = "delivery"
@@ -259,18 +259,20 @@ class DeliveriesRepo:
 
     async def due(self, now: datetime, limit: int = 50) -> list[DeliveryRow]:
         """Webhook and folder deliveries whose next attempt is due, oldest first."""
+        waiting = (_D.c.method != "email", _D.c.state.in_((QUEUED, RETRYING)), _not_held())
         query = (
             sa.select(_D)
-            .where(
-                _D.c.method != "email",
-                _D.c.state.in_((QUEUED, RETRYING)),
-                _D.c.next_attempt_at <= now,
-                _not_held(),
-            )
+            .where(*waiting, _D.c.next_attempt_at <= now)
             .order_by(_D.c.next_attempt_at, _D.c.id)
             .limit(limit)
         )
-        return await run_read(self.engine, lambda conn: [_row(r) for r in conn.execute(query)])
+        return await self.kept.read_if(
+            "due",
+            earliest(_D.c.next_attempt_at, *waiting),
+            come(now),
+            lambda conn: [_row(r) for r in conn.execute(query)],
+            [],
+        )
 
     async def claim(self, delivery_id: int) -> DeliveryRow | None:
         """queued or retrying -> sending, before the attempt: the row, or None if not due (or
@@ -373,7 +375,8 @@ class DeliveriesRepo:
                 changed.append(Changed(row.state, _by_id_in(conn, row.id), row.alert_due_at is not None))
             return changed
 
-        return await run_write_if(self.engine, lambda conn: bool(moved(conn)), work, [])
+        # Whether any delivery's email moved depends on the tables only: kept between ticks.
+        return await self.kept.write_if("moved", lambda conn: bool(moved(conn)), bool, work, [])
 
     async def idle(self) -> bool:
         """Nothing a tick could act on: every delivery final with its alert told, no email
@@ -392,7 +395,7 @@ class DeliveriesRepo:
     async def alerts_pending(self) -> list[DeliveryRow]:
         """Deliveries whose alert was decided and not yet told."""
         query = sa.select(_D).where(_D.c.alert_due_at.is_not(None), _D.c.alerted_at.is_(None)).order_by(_D.c.id)
-        return await run_read(self.engine, lambda conn: [_row(r) for r in conn.execute(query)])
+        return list(await self.kept.read("alerts_pending", lambda conn: [_row(r) for r in conn.execute(query)]))
 
     async def mark_alerted(self, delivery_id: int, now: datetime) -> bool:
         return await run_write(

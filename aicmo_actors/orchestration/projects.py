@@ -475,7 +475,7 @@ class ProjectsRepo:
         def due(flying: Sequence[Any]) -> bool:
             return any(
                 row.project_state in (rules.RUNNING, rules.CANCELLING)
-                and (everything or rules.resend_due(row.state, row.command_sent_at, now))
+                and (everything or rules.resend_due(row.state, row.command_sent_at, now, row.started_at))
                 for row in flying
             )
 
@@ -485,7 +485,7 @@ class ProjectsRepo:
             for row in rows:
                 if row.project_state not in (rules.RUNNING, rules.CANCELLING):
                     continue
-                if not everything and not rules.resend_due(row.state, row.command_sent_at, now):
+                if not everything and not rules.resend_due(row.state, row.command_sent_at, now, row.started_at):
                     continue
                 project = conn.execute(sa.select(projects_t).where(projects_t.c.id == row.project_id)).one()
                 _set_step(

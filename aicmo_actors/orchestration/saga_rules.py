@@ -83,6 +83,9 @@ IN_PROGRESS = (STARTED, WAITING)
 #: while the saga restarted), a compensation.
 RESEND_STARTED = timedelta(hours=1)
 RESEND_WAITING = timedelta(hours=6)
+#: A step waits for a person for days or weeks (a period's production): it is told again after
+#: as long as it has waited so far (6 h, 6 h, 12 h), at most this.
+RESEND_WAITING_CAP = timedelta(hours=12)
 RESEND_COMPENSATING = timedelta(hours=1)
 
 
@@ -169,12 +172,17 @@ def to_undo(steps: Sequence[tuple[str, str]]) -> list[str]:
     ]
 
 
-def resend_due(state: str, sent_at: datetime | None, now: datetime) -> bool:
-    """Whether a step's command (or its cancel) is told again now."""
+def resend_due(state: str, sent_at: datetime | None, now: datetime, started_at: datetime | None = None) -> bool:
+    """Whether a step's command (or its cancel) is told again now (`started_at`: when the step
+    started, from which a waiting step's wait grows)."""
     if sent_at is None:
         return state in (STARTED, WAITING, COMPENSATING)
     wait = {STARTED: RESEND_STARTED, WAITING: RESEND_WAITING, COMPENSATING: RESEND_COMPENSATING}.get(state)
-    return wait is not None and now - sent_at >= wait
+    if wait is None:
+        return False
+    if state == WAITING and started_at is not None:
+        wait = min(max(RESEND_WAITING, sent_at - started_at), RESEND_WAITING_CAP)
+    return now - sent_at >= wait
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.orchestration.tables import orchestration_switches as switches_t
-from aicmo_actors.storage.work import run_read, run_write
+from aicmo_actors.storage.changes import ReadCache
+from aicmo_actors.storage.work import run_write
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,10 @@ def _read(conn: Connection) -> SwitchState:
 class SwitchesRepo:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.kept = ReadCache(engine)  # asked every tick (storage.changes)
 
     async def state(self) -> SwitchState:
-        return await run_read(self.engine, _read)
+        return await self.kept.read("state", _read)
 
     async def set(
         self,

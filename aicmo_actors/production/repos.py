@@ -42,7 +42,7 @@ from aicmo_actors.production.tables import (
 )
 from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.insert import insert_ignore_in
-from aicmo_actors.storage.work import run_read, run_write, run_write_if
+from aicmo_actors.storage.work import run_read, run_write
 
 _I, _V, _R = production_items, production_versions, production_runs
 #: An item's columns without its planned item and brief (JSON, read back as None): for the
@@ -230,6 +230,12 @@ def _set_state(conn: Connection, item: Item, state: str, now: datetime, detail: 
 def item_in(conn: Connection, item_id: str) -> Item | None:
     row = conn.execute(sa.select(_I).where(_I.c.id == item_id)).first()
     return _item(row) if row is not None else None
+
+
+#: When a command in flight was told: (told at, silence, first told at, longest wait).
+Timing = tuple[datetime | None, timedelta, datetime | None, timedelta | None]
+#: Whether a command told at `Timing` is told again now.
+Tell = Callable[[datetime | None, timedelta, datetime | None, timedelta | None], bool]
 
 
 def version_in(conn: Connection, item_id: str, version: int) -> Version | None:
@@ -520,7 +526,8 @@ class ItemsRepo:
                 made.append(Batch(key, project_id, tuple(pairs)))
             return made
 
-        return await run_write_if(self.engine, due, work, [])
+        # Whether any item waits for a batch depends on the items only: kept between ticks.
+        return await self.kept.write_if("unbatched", due, bool, work, [])
 
     async def idle(self) -> bool:
         """Nothing a tick could act on: no open piece, no alert untold, no cancel unconfirmed
@@ -558,26 +565,26 @@ class ItemsRepo:
     async def in_flight(self, now: datetime, silence: rules.Silence, *, every: bool = False) -> InFlight:
         """The commands to tell again (`every`: all in flight, as at start), marked told now."""
 
-        def due(told_at: datetime | None, wait: timedelta) -> bool:
-            return every or rules.resend_due(told_at, now, wait)
+        def told_due(told_at: datetime | None, wait: timedelta, since: datetime | None, cap: timedelta | None) -> bool:
+            return every or rules.resend_due(told_at, now, wait, since=since, cap=cap)
 
-        def work(conn: Connection, mark: bool = True) -> InFlight:
+        def collect(conn: Connection, due: Tell, mark: bool) -> InFlight:
             qc = []
             for row in conn.execute(sa.select(_I).where(_I.c.state == IN_QC)).all():
                 item = _item(row)
                 found = version_in(conn, item.id, item.version)
-                if found is not None and due(item.told_at, silence.qc):
+                if found is not None and due(item.told_at, silence.qc, None, None):
                     qc.append((item, found))
                     if mark:
                         conn.execute(sa.update(_I).where(_I.c.id == item.id).values(told_at=now))
             batches = []
             open_batches = conn.execute(
-                sa.select(_B.c.key, _B.c.project_id, _B.c.told_at)
+                sa.select(_B.c.key, _B.c.project_id, _B.c.told_at, _B.c.created_at)
                 .where(_B.c.key.in_(sa.select(_I.c.batch_key).where(_I.c.state == IN_REVIEW)))
                 .order_by(_B.c.project_id, _B.c.n)
             ).all()
-            for key, project_id, told_at in open_batches:
-                if due(told_at, silence.review):
+            for key, project_id, told_at, created_at in open_batches:
+                if due(told_at, silence.review, created_at, silence.review_cap):
                     batch = self._batch_in(conn, key, project_id)
                     if batch.items:
                         batches.append(batch)
@@ -591,9 +598,7 @@ class ItemsRepo:
                 .order_by(_D.c.created_at, _D.c.key)
             ).all()
             for row in waiting:
-                if every or rules.resend_due(
-                    row.told_at, now, silence.delivery, since=row.created_at, cap=silence.delivery_cap
-                ):
+                if due(row.told_at, silence.delivery, row.created_at, silence.delivery_cap):
                     deliveries.append(_delivery(row))
                     if mark:
                         conn.execute(sa.update(_D).where(_D.c.key == row.key).values(told_at=now))
@@ -605,17 +610,35 @@ class ItemsRepo:
                 )
             ).all()
             for project_id, told_at in unconfirmed:
-                if due(told_at, silence.cancel):
+                if due(told_at, silence.cancel, None, None):
                     cancels.append(project_id)
                     if mark:
                         conn.execute(sa.update(_R).where(_R.c.project_id == project_id).values(cancel_told_at=now))
             return InFlight(tuple(qc), tuple(batches), tuple(deliveries), tuple(cancels))
 
-        def anything(conn: Connection) -> bool:
-            found = work(conn, mark=False)
-            return bool(found.qc or found.batches or found.deliveries or found.cancels)
+        def work(conn: Connection) -> InFlight:
+            return collect(conn, told_due, mark=True)
 
-        return await run_write_if(self.engine, anything, work, InFlight((), (), (), ()))
+        nothing = InFlight((), (), (), ())
+        if every:
+            return await run_write(self.engine, work)
+
+        def timings(conn: Connection) -> tuple[Timing, ...]:
+            """When each command in flight was told (what `told_due` is asked), whatever the time."""
+            found: list[Timing] = []
+
+            def note(told_at: datetime | None, wait: timedelta, since: datetime | None, cap: timedelta | None) -> bool:
+                found.append((told_at, wait, since, cap))
+                return True
+
+            collect(conn, note, mark=False)
+            return tuple(found)
+
+        # The commands in flight and when each was told are kept between ticks (`storage.changes`);
+        # whether one is told again is the clock's.
+        return await self.kept.write_if(
+            "in_flight", timings, lambda found: any(told_due(*timing) for timing in found), work, nothing
+        )
 
     async def find_late(self, now: datetime, late: Callable[[Item], str | None]) -> int:
         """Mark the open items late now and queue their alert, once each; returns how many."""

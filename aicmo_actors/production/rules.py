@@ -52,6 +52,9 @@ class Silence:
 
     qc: timedelta = timedelta(minutes=10)
     review: timedelta = timedelta(hours=6)
+    #: The longest wait between two tellings of a review. A batch waits days for the client's
+    #: answer; it is told again after as long as it has waited so far (6 h, 6 h, 12 h), at most this.
+    review_cap: timedelta = timedelta(hours=12)
     delivery: timedelta = timedelta(hours=1)
     cancel: timedelta = timedelta(minutes=30)
     #: The longest wait between two tellings of a delivery. A delivery the courier keeps (a

@@ -524,7 +524,8 @@ class RetentionStore:
                 noticed = _rescore_in(conn, client_ref, now, scoring) or noticed
             return len(rows), noticed
 
-        return await run_write_if(self.engine, due, work, (0, False))
+        # Whether any is overdue changes with the day and the invoices only: kept between ticks.
+        return await self.kept.write_if(("overdue", today), due, bool, work, (0, False))
 
     async def hold_count(self, client_ref: str) -> tuple[int, bool]:
         """How many holds the client had, and whether the last is still on (not released)."""
@@ -698,7 +699,7 @@ class RetentionStore:
                 written += 1
             return written
 
-        return await run_write_if(self.engine, lambda conn: bool(plans(conn)), work, 0)
+        return await self.kept.write_if(("renew", today, tuple(days)), lambda conn: bool(plans(conn)), bool, work, 0)
 
     # -- notices -----------------------------------------------------------------------------------------------
 

@@ -195,3 +195,35 @@ class ReadCache:
         if not due(await self.read(key, read)):
             return nothing
         return await run_write(self.engine, work)
+
+    async def read_if(
+        self,
+        key: Hashable,
+        read: Callable[[Connection], R],
+        due: Callable[[R], bool],
+        work: Callable[[Connection], T],
+        nothing: T,
+    ) -> T:
+        """`write_if` for a read: `work`'s answer, read only when `due` finds something in
+        `read`'s kept answer, else `nothing`. The usual `read` is the earliest time something
+        becomes due (`earliest`), kept until its table is written; `due` compares it with the
+        clock, so an idle tick asks the database nothing."""
+        from aicmo_actors.storage.work import run_read
+
+        if not due(await self.read(key, read)):
+            return nothing
+        return await run_read(self.engine, work)
+
+
+def earliest(column: Any, *where: Any) -> Callable[[Connection], Any]:
+    """A read of the smallest value of `column` among the rows `where` selects (None when
+    none): for `ReadCache.read_if`, the first moment something becomes due."""
+    from sqlalchemy import func, select
+
+    query = select(func.min(column)).where(*where)
+    return lambda conn: conn.execute(query).scalar()
+
+
+def come(now: Any) -> Callable[[Any], bool]:
+    """`due` for `earliest`: the first due moment exists and is not after `now`."""
+    return lambda first: first is not None and first <= now

@@ -32,9 +32,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.gateways.transport import MailTransport, SendResult
-from aicmo_actors.storage.changes import ReadCache
+from aicmo_actors.storage.changes import ReadCache, come, earliest
 from aicmo_actors.storage.metadata import Id, UtcDateTime, metadata
-from aicmo_actors.storage.work import run_read, run_write
+from aicmo_actors.storage.work import run_write
 
 QUEUED, SENDING, SENT, UNCONFIRMED, FAILED, CANCELLED = (
     "QUEUED",
@@ -142,7 +142,7 @@ class MailBook:
     ) -> None:
         self.engine = engine
         self.table = table
-        self.kept = ReadCache(engine)  # "any email queued?", kept between ticks (storage.changes)
+        self.kept = ReadCache(engine)  # the queue's first send time, kept between ticks (storage.changes)
         #: The projects whose emails wait (a query of their ids; delivery's hold), or None.
         self.held = held
 
@@ -156,18 +156,23 @@ class MailBook:
 
     async def due(self, now: datetime, limit: int = 50) -> list[int]:
         t = self.table
-        queued = sa.select(t.c.id).where(t.c.status == QUEUED).limit(1)
-        if not await self.kept.read("queued", lambda conn: conn.execute(queued).first() is not None):
-            return []
+        waiting = [t.c.status == QUEUED]
+        if self.held is not None:
+            waiting.append(t.c.project_id.not_in(self.held()))
         query = (
             sa.select(t.c.id)
-            .where(t.c.status == QUEUED, t.c.next_attempt_at <= now)
+            .where(*waiting, t.c.next_attempt_at <= now)
             .order_by(t.c.next_attempt_at, t.c.id)
             .limit(limit)
         )
-        if self.held is not None:
-            query = query.where(t.c.project_id.not_in(self.held()))
-        return await run_read(self.engine, lambda conn: [int(r) for r in conn.execute(query).scalars()])
+        # The first send time of the queue is kept until the queue (or a hold) changes.
+        return await self.kept.read_if(
+            "due",
+            earliest(t.c.next_attempt_at, *waiting),
+            come(now),
+            lambda conn: [int(r) for r in conn.execute(query).scalars()],
+            [],
+        )
 
     async def claim(self, email_id: int) -> Any | None:
         t = self.table

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.storage import client_mail
-from aicmo_actors.storage.changes import ReadCache
+from aicmo_actors.storage.changes import ReadCache, come, earliest
 from aicmo_actors.storage.client_mail import MailBook, cancel_in, queue_in
 from aicmo_actors.storage.links import UNKNOWN, find_in, issue_in, revoke_in
 from aicmo_actors.storage.work import run_read, run_write
@@ -363,17 +363,17 @@ class PlansRepo:
 
     async def overdue(self, now: datetime) -> list[Version]:
         """Versions still awaiting an answer past their deadline, not yet said to be overdue."""
+        waiting = (_P.c.status == AWAITING, _P.c.overdue_at.is_(None), _P.c.withdrawn_at.is_(None))
         query = (
-            sa.select(*_VERSION_COLUMNS)
-            .where(
-                _P.c.status == AWAITING,
-                _P.c.deadline_at <= now,
-                _P.c.overdue_at.is_(None),
-                _P.c.withdrawn_at.is_(None),
-            )
-            .order_by(_P.c.deadline_at, _P.c.id)
+            sa.select(*_VERSION_COLUMNS).where(*waiting, _P.c.deadline_at <= now).order_by(_P.c.deadline_at, _P.c.id)
         )
-        return await run_read(self.engine, lambda conn: [_version(r) for r in conn.execute(query)])
+        return await self.kept.read_if(
+            "overdue",
+            earliest(_P.c.deadline_at, *waiting),
+            come(now),
+            lambda conn: [_version(r) for r in conn.execute(query)],
+            [],
+        )
 
     async def mark_overdue(self, plan_id: int, now: datetime) -> bool:
         return await run_write(self.engine, lambda conn: _set(conn, plan_id, _P.c.overdue_at.is_(None), overdue_at=now))

@@ -4,6 +4,7 @@ while no table it read is written, and only where this process is the database's
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.cam.tables import cam_cycle_reports, cam_leads
 from aicmo_actors.storage import changes
-from aicmo_actors.storage.changes import ReadCache
+from aicmo_actors.storage.changes import ReadCache, come, earliest
 from aicmo_actors.storage.work import run_write
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
@@ -125,3 +126,41 @@ async def test_without_being_the_only_writer_every_read_reads(
     await cache.read("reports", count)
     await cache.read("reports", count)
     assert count.runs == 2
+
+
+async def test_a_read_waits_for_the_kept_earliest_time_and_asks_nothing_before(engine: AsyncEngine) -> None:
+    """`read_if` with `earliest` and `come`: a tick before the first due moment reads nothing,
+    the kept moment is read again only after its table is written, and it comes back aware
+    (UTC) on both backends, so it compares with the clock."""
+    cache = ReadCache(engine)
+    at = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
+    first_runs = []
+
+    def first(conn: Connection) -> datetime | None:
+        first_runs.append(1)
+        found: datetime | None = earliest(_R.c.started_at, _R.c.worker == "test")(conn)
+        return found
+
+    due = Counted(sa.select(sa.func.count()).select_from(_R).where(_R.c.worker == "test"))
+
+    async def tick(now: datetime) -> int:
+        return await cache.read_if("due", first, come(now), due, -1)
+
+    assert await tick(at) == -1 and due.runs == 0  # nothing at all
+
+    def report(conn: Connection) -> None:
+        values = {"tick_seq": 1, "worker": "test", "started_at": at, "finished_at": at}
+        conn.execute(_R.insert().values(**values, duration_ms=0, counts={}, errors=[]))
+
+    await run_write(engine, report)
+    assert await tick(at - timedelta(hours=2)) == -1
+    assert await tick(at - timedelta(hours=1)) == -1
+    assert due.runs == 0 and len(first_runs) == 2  # the first moment read once since the write
+    kept = await cache.read("due", first)
+    assert kept == at and kept.tzinfo is not None and len(first_runs) == 2
+
+    assert await tick(at) == 1 and due.runs == 1  # its moment has come: read
+    assert await tick(at + timedelta(hours=1)) == 1 and due.runs == 2 and len(first_runs) == 2
+
+    await run_write(engine, lambda conn: conn.execute(_R.update().values(worker="done")))
+    assert await tick(at + timedelta(hours=2)) == -1 and len(first_runs) == 3 and due.runs == 2

@@ -17,6 +17,7 @@ from aicmo_actors.cam.repos.sql import aware
 from aicmo_actors.cam.tables import ALERT_STATES
 from aicmo_actors.cam.tables import cam_alerts as alerts_t
 from aicmo_actors.cam.tables import cam_leads as leads_t
+from aicmo_actors.storage.changes import ReadCache, come, earliest
 from aicmo_actors.storage.insert import insert_ignore_in
 from aicmo_actors.storage.work import run_read, run_write
 
@@ -121,6 +122,7 @@ def _payload_with(conn: Connection, alert_id: int, channels: Sequence[str] | Non
 class AlertsRepo:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
 
     async def create(
         self,
@@ -161,13 +163,20 @@ class AlertsRepo:
     async def due_ids(self, now: datetime) -> list[int]:
         """Pending alerts given a due time that has come (`retry_now` sets one; the delivery
         clears it), oldest first."""
+        pending = alerts_t.c.state == "pending"
         query = (
             sa.select(alerts_t.c.id)
-            .where(alerts_t.c.state == "pending", alerts_t.c.next_attempt_at.is_not(None))
+            .where(pending, alerts_t.c.next_attempt_at.is_not(None))
             .where(alerts_t.c.next_attempt_at <= now)
             .order_by(alerts_t.c.id)
         )
-        return await run_read(self.engine, lambda conn: [int(i) for i in conn.execute(query).scalars()])
+        return await self.kept.read_if(
+            "due",
+            earliest(alerts_t.c.next_attempt_at, pending),
+            come(now),
+            lambda conn: [int(i) for i in conn.execute(query).scalars()],
+            [],
+        )
 
     async def pending_ids(self) -> list[int]:
         query = sa.select(alerts_t.c.id).where(alerts_t.c.state == "pending").order_by(alerts_t.c.id)

@@ -40,6 +40,7 @@ from aicmo_actors.cam.tables import cam_mailbox_cursors as cursors_t
 from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
 from aicmo_actors.cam.tables import cam_suppressions as suppressions_t
 from aicmo_actors.gateways.inbox_source import FetchedMessage, header_block
+from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.insert import insert_ignore_in
 from aicmo_actors.storage.work import run_read, run_write
 from contracts.cam import BounceReason, Classification, LeadState, ReplyCategory
@@ -110,6 +111,7 @@ def _passing(exc: Exception) -> bool:
 class InboundRepo:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
 
     async def cursor(self, inbox: str) -> tuple[int, int] | None:
         query = sa.select(cursors_t.c.uidvalidity, cursors_t.c.last_uid).where(cursors_t.c.mailbox == inbox)
@@ -405,7 +407,10 @@ class InboundRepo:
             .order_by(inbound_t.c.id)
             .limit(limit)
         )
-        return await run_read(self.engine, lambda conn: [int(i) for i in conn.execute(query).scalars()])
+        found = await self.kept.read(
+            ("classified_not_acted", after, limit), lambda conn: tuple(int(i) for i in conn.execute(query).scalars())
+        )
+        return list(found)
 
     async def act(
         self,

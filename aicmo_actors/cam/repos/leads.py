@@ -26,6 +26,7 @@ from aicmo_actors.cam.tables import cam_inbound_emails as inbound_t
 from aicmo_actors.cam.tables import cam_leads as leads_t
 from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
 from aicmo_actors.cam.tables import cam_suppressions as suppressions_t
+from aicmo_actors.storage.changes import ReadCache, come, earliest
 from aicmo_actors.storage.insert import insert_ignore_in
 from aicmo_actors.storage.work import run_read, run_write
 from contracts.cam import LeadState, OutboundStatus
@@ -181,6 +182,7 @@ class LeadsRepo:
     def __init__(self, engine: AsyncEngine, campaigns: CampaignsRepo) -> None:
         self.engine = engine
         self.campaigns = campaigns
+        self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
 
     async def import_rows(self, campaign: str, rows: Sequence[dict[str, Any]], now: datetime) -> tuple[int, int, int]:
         """Insert leads (idempotent on campaign + address). Returns (new, existing, suppressed)."""
@@ -320,7 +322,9 @@ class LeadsRepo:
             .order_by(leads_t.c.next_action_at, leads_t.c.id)
             .limit(limit)
         )
-        rows = await run_read(self.engine, lambda conn: conn.execute(query).all())
+        rows = await self.kept.read_if(
+            "due", earliest(leads_t.c.next_action_at), come(now), lambda conn: conn.execute(query).all(), []
+        )
         return [DueLead(int(r[0]), r[1], r[2], LeadState(r[3]), int(r[4]), r[5]) for r in rows]
 
     async def suppress(self, address: str, reason: str, source: str, now: datetime) -> bool:

@@ -38,6 +38,7 @@ from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
 from aicmo_actors.cam.tables import cam_sending_mailboxes as mailboxes_t
 from aicmo_actors.cam.tables import cam_suppressions as suppressions_t
 from aicmo_actors.cam.tables import cam_variant_assignments as assignments_t
+from aicmo_actors.storage.changes import ReadCache, come, earliest
 from aicmo_actors.storage.insert import insert_ignore_in
 from aicmo_actors.storage.work import run_read, run_write
 from contracts.cam import BounceReason, LeadState, OutboundStatus
@@ -265,6 +266,7 @@ class OutboxRepo:
         self.engine = engine
         self.specs = specs
         self.fence = fence
+        self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
         self._claim_cache: tuple[Any, sa.Update, sa.Update] | None = None
 
     # -- the scheduler's side ---------------------------------------------------------------
@@ -351,7 +353,17 @@ class OutboxRepo:
             .order_by(outbound_t.c.id)
             .limit(limit)
         )
-        rows = await run_read(self.engine, lambda conn: conn.execute(query).all())
+        if lost:
+            rows = await run_read(self.engine, lambda conn: conn.execute(query).all())
+        else:  # a tick: the first send time of the queue is kept until the queue changes
+            first = earliest(
+                outbound_t.c.next_attempt_at,
+                outbound_t.c.status == OutboundStatus.QUEUED.value,
+                outbound_t.c.id > after,
+            )
+            rows = await self.kept.read_if(
+                ("queued", after), first, come(now), lambda conn: conn.execute(query).all(), []
+            )
         return [QueuedSend(int(r[0]), int(r[1]), r[2], int(r[3]), r[4]) for r in rows]
 
     async def mailbox_usage(

@@ -28,7 +28,7 @@ from aicmo_actors.onboarding.tables import onboarding_emails as emails_t
 from aicmo_actors.onboarding.tables import onboarding_intakes as intakes_t
 from aicmo_actors.onboarding.tables import onboarding_links as links_t
 from aicmo_actors.onboarding.tables import onboarding_replies as replies_t
-from aicmo_actors.storage.changes import ReadCache
+from aicmo_actors.storage.changes import ReadCache, come, earliest
 from aicmo_actors.storage.client_mail import CANCELLED as EMAIL_CANCELLED
 from aicmo_actors.storage.client_mail import QUEUED, SENDING, SENT, UNCONFIRMED, cancel_in, queue_in
 from aicmo_actors.storage.links import issue_in, revoke_in
@@ -237,13 +237,20 @@ class IntakesRepo:
     async def due(self, now: datetime, limit: int = 100) -> list[IntakeRow]:
         """Waiting intakes whose next reminder (or the alert) is due, oldest first."""
         t = intakes_t
+        waiting = (t.c.state == WAITING, t.c.overdue_at.is_(None))
         query = (
             sa.select(t)
-            .where(t.c.state == WAITING, t.c.overdue_at.is_(None), t.c.next_action_at <= now)
+            .where(*waiting, t.c.next_action_at <= now)
             .order_by(t.c.next_action_at, t.c.project_id)
             .limit(limit)
         )
-        return await run_read(self.engine, lambda conn: [intake_row(r) for r in conn.execute(query)])
+        return await self.kept.read_if(
+            "due",
+            earliest(t.c.next_action_at, *waiting),
+            come(now),
+            lambda conn: [intake_row(r) for r in conn.execute(query)],
+            [],
+        )
 
     async def remind(self, project_id: str, step: rules.Remind, message: EmailMessage, now: datetime) -> bool:
         """Queue reminder `step.number` and move the schedule on, if the intake still waits for

@@ -138,3 +138,15 @@ def test_a_delivery_kept_waiting_is_told_again_less_and_less_often() -> None:
     assert len(tellings) < 12
     # Without `since` it is the plain silence, as before.
     assert rules.resend_due(start, start + silence, silence, cap=cap)
+
+
+def test_a_batch_in_review_is_told_again_every_6_then_12_hours() -> None:
+    silence = rules.Silence()
+    start = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    told, now, tellings = start, start, []
+    while now < start + timedelta(days=4):
+        now += timedelta(hours=1)
+        if rules.resend_due(told, now, silence.review, since=start, cap=silence.review_cap):
+            tellings.append(int((now - start).total_seconds() // 3600))
+            told = now
+    assert tellings == [6, 12, 24, 36, 48, 60, 72, 84, 96]  # was every 6 h: 16 tellings
