@@ -40,7 +40,7 @@ from aicmo_actors.production.tables import (
     production_runs,
     production_versions,
 )
-from aicmo_actors.storage.changes import ReadCache
+from aicmo_actors.storage.changes import ReadCache, come
 from aicmo_actors.storage.insert import insert_ignore_in
 from aicmo_actors.storage.work import run_read, run_write
 
@@ -232,10 +232,8 @@ def item_in(conn: Connection, item_id: str) -> Item | None:
     return _item(row) if row is not None else None
 
 
-#: When a command in flight was told: (told at, silence, first told at, longest wait).
-Timing = tuple[datetime | None, timedelta, datetime | None, timedelta | None]
-#: Whether a command told at `Timing` is told again now.
-Tell = Callable[[datetime | None, timedelta, datetime | None, timedelta | None], bool]
+#: A moment before any other: a command never told is due at once.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def version_in(conn: Connection, item_id: str, version: int) -> Version | None:
@@ -564,23 +562,31 @@ class ItemsRepo:
 
     async def in_flight(self, now: datetime, silence: rules.Silence, *, every: bool = False) -> InFlight:
         """The commands to tell again (`every`: all in flight, as at start), marked told now."""
+        in_qc = _I.c.state == IN_QC
+        in_review = _B.c.key.in_(sa.select(_I.c.batch_key).where(_I.c.state == IN_REVIEW))
+        undelivered = (_D.c.delivered_at.is_(None), _I.c.state == APPROVED)
+        unconfirmed = (
+            _R.c.cancelled_at.is_not(None),
+            sa.or_(_R.c.reviews_withdrawn_at.is_(None), _R.c.deliveries_cancelled_at.is_(None)),
+        )
 
-        def told_due(told_at: datetime | None, wait: timedelta, since: datetime | None, cap: timedelta | None) -> bool:
+        def due(
+            told_at: datetime | None, wait: timedelta, since: datetime | None = None, cap: timedelta | None = None
+        ) -> bool:
             return every or rules.resend_due(told_at, now, wait, since=since, cap=cap)
 
-        def collect(conn: Connection, due: Tell, mark: bool) -> InFlight:
+        def work(conn: Connection) -> InFlight:
             qc = []
-            for row in conn.execute(sa.select(_I).where(_I.c.state == IN_QC)).all():
+            for row in conn.execute(sa.select(_I).where(in_qc)).all():
                 item = _item(row)
                 found = version_in(conn, item.id, item.version)
-                if found is not None and due(item.told_at, silence.qc, None, None):
+                if found is not None and due(item.told_at, silence.qc):
                     qc.append((item, found))
-                    if mark:
-                        conn.execute(sa.update(_I).where(_I.c.id == item.id).values(told_at=now))
+                    conn.execute(sa.update(_I).where(_I.c.id == item.id).values(told_at=now))
             batches = []
             open_batches = conn.execute(
                 sa.select(_B.c.key, _B.c.project_id, _B.c.told_at, _B.c.created_at)
-                .where(_B.c.key.in_(sa.select(_I.c.batch_key).where(_I.c.state == IN_REVIEW)))
+                .where(in_review)
                 .order_by(_B.c.project_id, _B.c.n)
             ).all()
             for key, project_id, told_at, created_at in open_batches:
@@ -588,57 +594,48 @@ class ItemsRepo:
                     batch = self._batch_in(conn, key, project_id)
                     if batch.items:
                         batches.append(batch)
-                        if mark:
-                            conn.execute(sa.update(_B).where(_B.c.key == key).values(told_at=now))
+                        conn.execute(sa.update(_B).where(_B.c.key == key).values(told_at=now))
             deliveries = []
             waiting = conn.execute(
-                sa.select(_D)
-                .join(_I, _I.c.id == _D.c.item_id)
-                .where(_D.c.delivered_at.is_(None), _I.c.state == APPROVED)
-                .order_by(_D.c.created_at, _D.c.key)
+                sa.select(_D).join(_I, _I.c.id == _D.c.item_id).where(*undelivered).order_by(_D.c.created_at, _D.c.key)
             ).all()
             for row in waiting:
                 if due(row.told_at, silence.delivery, row.created_at, silence.delivery_cap):
                     deliveries.append(_delivery(row))
-                    if mark:
-                        conn.execute(sa.update(_D).where(_D.c.key == row.key).values(told_at=now))
+                    conn.execute(sa.update(_D).where(_D.c.key == row.key).values(told_at=now))
             cancels = []
-            unconfirmed = conn.execute(
-                sa.select(_R.c.project_id, _R.c.cancel_told_at).where(
-                    _R.c.cancelled_at.is_not(None),
-                    sa.or_(_R.c.reviews_withdrawn_at.is_(None), _R.c.deliveries_cancelled_at.is_(None)),
-                )
-            ).all()
-            for project_id, told_at in unconfirmed:
-                if due(told_at, silence.cancel, None, None):
+            for project_id, told_at in conn.execute(
+                sa.select(_R.c.project_id, _R.c.cancel_told_at).where(*unconfirmed)
+            ):
+                if due(told_at, silence.cancel):
                     cancels.append(project_id)
-                    if mark:
-                        conn.execute(sa.update(_R).where(_R.c.project_id == project_id).values(cancel_told_at=now))
+                    conn.execute(sa.update(_R).where(_R.c.project_id == project_id).values(cancel_told_at=now))
             return InFlight(tuple(qc), tuple(batches), tuple(deliveries), tuple(cancels))
 
-        def work(conn: Connection) -> InFlight:
-            return collect(conn, told_due, mark=True)
-
-        nothing = InFlight((), (), (), ())
         if every:
             return await run_write(self.engine, work)
 
-        def timings(conn: Connection) -> tuple[Timing, ...]:
-            """When each command in flight was told (what `told_due` is asked), whatever the time."""
-            found: list[Timing] = []
+        def first_due(conn: Connection) -> datetime | None:
+            """When the first command in flight is to be told again, whatever the time now (None:
+            nothing in flight). A batch is counted without checking it still has items to show:
+            at worst a tick takes a write that finds nothing to tell."""
+            versioned = sa.and_(_V.c.item_id == _I.c.id, _V.c.version == _I.c.version)
+            times = [
+                rules.resend_at(t, silence.qc)
+                for t in conn.execute(sa.select(_I.c.told_at).join(_V, versioned).where(in_qc)).scalars()
+            ]
+            for told_at, created_at in conn.execute(sa.select(_B.c.told_at, _B.c.created_at).where(in_review)):
+                times.append(rules.resend_at(told_at, silence.review, since=created_at, cap=silence.review_cap))
+            query = sa.select(_D.c.told_at, _D.c.created_at).join(_I, _I.c.id == _D.c.item_id).where(*undelivered)
+            for told_at, created_at in conn.execute(query):
+                times.append(rules.resend_at(told_at, silence.delivery, since=created_at, cap=silence.delivery_cap))
+            for told_at in conn.execute(sa.select(_R.c.cancel_told_at).where(*unconfirmed)).scalars():
+                times.append(rules.resend_at(told_at, silence.cancel))
+            return min((t or _EPOCH for t in times), default=None)
 
-            def note(told_at: datetime | None, wait: timedelta, since: datetime | None, cap: timedelta | None) -> bool:
-                found.append((told_at, wait, since, cap))
-                return True
-
-            collect(conn, note, mark=False)
-            return tuple(found)
-
-        # The commands in flight and when each was told are kept between ticks (`storage.changes`);
-        # whether one is told again is the clock's.
-        return await self.kept.write_if(
-            "in_flight", timings, lambda found: any(told_due(*timing) for timing in found), work, nothing
-        )
+        # When the first command in flight is due again is kept between ticks (`storage.changes`):
+        # a tick before it asks nothing.
+        return await self.kept.write_if("in_flight", first_due, come(now), work, InFlight((), (), (), ()))
 
     async def find_late(self, now: datetime, late: Callable[[Item], str | None]) -> int:
         """Mark the open items late now and queue their alert, once each; returns how many."""

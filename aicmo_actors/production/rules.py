@@ -164,12 +164,20 @@ def resend_due(
     With `since` (when it was first told) and `cap`, the wait doubles: after `silence`, then
     after as long as the command had been waiting when it was last told, at most `cap`. A
     command the other side keeps for days is then told about 20 times, not once an hour."""
+    at = resend_at(told_at, silence, since=since, cap=cap)
+    return at is None or now >= at
+
+
+def resend_at(
+    told_at: datetime | None, silence: timedelta, *, since: datetime | None = None, cap: timedelta | None = None
+) -> datetime | None:
+    """When a command told at `told_at` is told again (`resend_due`); None: now (never told)."""
     if told_at is None:
-        return True
+        return None
     wait = silence
     if since is not None and cap is not None:
         wait = min(max(silence, told_at - since), max(silence, cap))
-    return now - told_at >= wait
+    return told_at + wait
 
 
 def batches(items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
