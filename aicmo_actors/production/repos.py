@@ -533,7 +533,7 @@ class ItemsRepo:
 
         def work(conn: Connection) -> bool:
             checks = (
-                sa.select(_I.c.id).where(_I.c.state.not_in((DELIVERED, CANCELLED))),
+                sa.select(_I.c.id).where(_I.c.state.in_(rules.OPEN_STATES)),  # named: the state index finds them
                 sa.select(_A.c.key).where(_A.c.told_at.is_(None)),
                 sa.select(_R.c.project_id).where(
                     _R.c.cancelled_at.is_not(None),

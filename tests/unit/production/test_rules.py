@@ -150,3 +150,11 @@ def test_a_batch_in_review_is_told_again_every_6_then_12_hours() -> None:
             tellings.append(int((now - start).total_seconds() // 3600))
             told = now
     assert tellings == [6, 12, 24, 36, 48, 60, 72, 84, 96]  # was every 6 h: 16 tellings
+
+
+def test_the_open_states_are_every_state_but_the_two_final_ones() -> None:
+    # The tick's "anything open?" names them (the state index finds them): none may be missing.
+    from aicmo_actors.production import tables
+
+    assert set(rules.OPEN_STATES) | {tables.DELIVERED, tables.CANCELLED} == set(tables.ITEM_STATES)
+    assert not set(rules.OPEN_STATES) & {tables.DELIVERED, tables.CANCELLED}
