@@ -322,8 +322,8 @@ class LeadsRepo:
             .order_by(leads_t.c.next_action_at, leads_t.c.id)
             .limit(limit)
         )
-        rows = await self.kept.read_if(
-            "due", earliest(leads_t.c.next_action_at), come(now), lambda conn: conn.execute(query).all(), []
+        rows: Sequence[Any] = await self.kept.read_if(
+            "due", earliest(leads_t.c.next_action_at), come(now), lambda conn: conn.execute(query).all(), ()
         )
         return [DueLead(int(r[0]), r[1], r[2], LeadState(r[3]), int(r[4]), r[5]) for r in rows]
 
