@@ -367,6 +367,10 @@ class ItemsRepo:
     async def version(self, item_id: str, version: int) -> Version | None:
         return await run_read(self.engine, lambda conn: version_in(conn, item_id, version))
 
+    async def item_version(self, item_id: str, version: int) -> tuple[Item | None, Version | None]:
+        """The item and one of its versions, in one read."""
+        return await run_read(self.engine, lambda conn: (item_in(conn, item_id), version_in(conn, item_id, version)))
+
     # -- the tick -----------------------------------------------------------------------------------------------
 
     async def start_due(self, now: datetime, should_start: Callable[[Item], bool]) -> list[Item]:

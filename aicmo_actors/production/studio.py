@@ -417,8 +417,7 @@ class Studio(Actor[Incoming]):
         )
 
     async def _deliver(self, delivery: Delivery) -> None:
-        item = await self.repo.item(delivery.item_id)
-        version = await self.repo.version(delivery.item_id, delivery.version)
+        item, version = await self.repo.item_version(delivery.item_id, delivery.version)
         if item is None or version is None:
             return
         await self._tell(
