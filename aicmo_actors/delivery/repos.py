@@ -339,13 +339,25 @@ class DeliveriesRepo:
         One joined read finds what moved; a write transaction is taken only then (a delivery
         waiting for a hold, or for its email's next attempt, costs a tick one row of a read)."""
 
+        def moving(
+            state: str, attempts: int, alert_due_at: datetime | None, status: str, mail_attempts: int
+        ) -> tuple[str, bool] | None:
+            """The state and alert a delivery takes from its email, or None when nothing moved."""
+            new, alert = from_email(status, int(mail_attempts), alert_after=alert_after)
+            if new == state and int(mail_attempts) == int(attempts) and not (alert and alert_due_at is None):
+                return None
+            return new, alert
+
         def moved(conn: Connection) -> list[tuple[DeliveryRow, dict[str, Any], bool]]:
             found: list[tuple[DeliveryRow, dict[str, Any], bool]] = []
             for values in conn.execute(_FOLLOWING).mappings():
                 delivery = {name: values[name] for name in _D.c.keys()}
                 row = _row_values(delivery)
                 mail = {name: values[f"mail_{name}"] for name in _MAIL_COLUMNS}
-                state, alert = from_email(mail["status"], int(mail["attempts"]), alert_after=alert_after)
+                taken = moving(row.state, row.attempts, row.alert_due_at, mail["status"], mail["attempts"])
+                if taken is None:
+                    continue
+                state, alert = taken
                 update: dict[str, Any] = {"attempts": int(mail["attempts"])}
                 if state == RETRYING:
                     update["next_attempt_at"] = mail["next_attempt_at"]
@@ -362,9 +374,6 @@ class DeliveriesRepo:
                     )
                 if state == CANCELLED:
                     update.update(next_attempt_at=None, cancelled_at=now)
-                if state == row.state and update["attempts"] == row.attempts:
-                    if not (alert and row.alert_due_at is None):
-                        continue
                 update["state"] = state
                 found.append((row, update, alert))
             return found
@@ -383,11 +392,7 @@ class DeliveriesRepo:
             light = _FOLLOWING.with_only_columns(
                 _D.c.state, _D.c.attempts, _D.c.alert_due_at, _E.c.status, _E.c.attempts.label("mail_attempts")
             )
-            for state, attempts, alert_due_at, status, mail_attempts in conn.execute(light):
-                new, alert = from_email(status, int(mail_attempts), alert_after=alert_after)
-                if new != state or int(mail_attempts) != int(attempts) or (alert and alert_due_at is None):
-                    return True
-            return False
+            return any(moving(*columns) is not None for columns in conn.execute(light))
 
         # Whether any delivery's email moved depends on the tables only: kept between ticks.
         return await self.kept.write_if("moved", any_moved, bool, work, [])
