@@ -3,8 +3,9 @@ cycle reports, dead letters, the audit trail, users and tokens, and logging in."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, Field
@@ -14,6 +15,9 @@ from aicmo_actors.api.auth import OPERATE, OWN, READ, ApiError
 from aicmo_actors.api.plane import apply_switches_now, set_switch
 from aicmo_actors.identity.repos import AuditActor, IdentityError, LoginRefused
 from aicmo_actors.identity.roles import Principal
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 from aicmo_actors.orchestration.health import module_health, readiness
 from aicmo_actors.orchestration.registry import WORKER, UnknownModule
 from aicmo_actors.orchestration.switches import SwitchState
@@ -33,7 +37,18 @@ def _api(request: Request) -> Api:
 
 
 async def audit(api: Api, who: Principal, action: str, target: str | None, detail: dict[str, Any]) -> None:
+    """An audit row in a transaction of its own: for a request that changes nothing in the
+    database (a cycle run now). A change's row goes in the change's transaction (`audit_line`)."""
     await api.identity.audit.record(who.name, "api", action, target, detail, api.now())
+
+
+def audit_line(
+    api: Api, who: Principal, action: str, target: str | None, detail: dict[str, Any], *, source: str = "api"
+) -> Callable[[Connection, object], object]:
+    """The request's audit row as a repository's `also`: written in the change's own transaction
+    (`storage.work.Also`), so a crash never keeps the change without its row. `source`: "web"
+    for the web app's forms."""
+    return AuditActor(who.name, source).line(action, target, detail, api.now())
 
 
 async def modules_health(

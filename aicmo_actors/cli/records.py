@@ -95,10 +95,19 @@ def _run_with_store(work: Callable[[Any], Any]) -> Any:
 
 async def _audit(store: Any, action: str, target: str, detail: dict[str, Any]) -> None:
     """The audit row of a change made here (`identity`'s trail, as the API writes one): who
-    (``cli:<login name>``), what, on what. Written after the change, in its own transaction."""
+    (``cli:<login name>``), what, on what, in a transaction of its own. A change a repository
+    makes writes its row in the change's transaction instead (`_audit_line`)."""
     from aicmo_actors.identity.repos import AuditRepo
 
     await AuditRepo(store.engine).record(_cli_user(), "cli", action, target, detail, _now())
+
+
+def _audit_line(action: str, target: str, detail: dict[str, Any]) -> Callable[[Any, object], object]:
+    """The audit row of a change made here as the repository's `also` (`storage.work.Also`):
+    written in the change's own transaction, never apart from it."""
+    from aicmo_actors.cli.identity_cmd import cli_actor
+
+    return cli_actor().line(action, target, detail, _now())
 
 
 def _table(

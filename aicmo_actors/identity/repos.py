@@ -17,7 +17,7 @@ import hashlib
 import math
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -150,6 +150,20 @@ class AuditActor:
 
     name: str
     source: str
+
+    def write(
+        self, conn: Connection, action: str, target: str | None, detail: Mapping[str, Any] | None, now: datetime
+    ) -> int:
+        """Write this actor's audit row in `conn`'s transaction (`record_in`); its id."""
+        return record_in(conn, self.name, self.source, action, target, detail, now)
+
+    def line(
+        self, action: str, target: str | None, detail: Mapping[str, Any] | None, now: datetime
+    ) -> Callable[[Connection, object], object]:
+        """The audit row as a repository's `also` (`storage.work.Also`): written in the change's
+        own transaction, so the two are never apart. A row that needs the change's result (a
+        number it gave, a balance) is written by the caller's own `also` with `write`."""
+        return lambda conn, _result: self.write(conn, action, target, detail, now)
 
 
 # -- pure helpers -------------------------------------------------------------------------------

@@ -45,9 +45,15 @@ from sqlalchemy.pool import StaticPool
 from aicmo_actors.runtime import killpoints
 from aicmo_actors.storage import changes
 
-__all__ = ["ReadOnlyViolation", "run_read", "run_write", "run_write_if"]
+__all__ = ["Also", "ReadOnlyViolation", "run_read", "run_write", "run_write_if", "with_also"]
 
 T = TypeVar("T")
+
+#: What a caller adds to a repository's change, in the change's own transaction:
+#: `also(conn, result)`, after the change and with its result. The audit row of a change made
+#: from the API, the web app or the command line is written so (`identity.AuditActor.line`):
+#: a crash can never keep the change and lose its row, and a refused change records nothing.
+Also = Callable[[Connection, T], object]
 
 #: Engines over aiosqlite's connections, by the id of the `sqlite3` connection they wrap.
 _BRIDGES: dict[int, tuple[Any, Engine]] = {}
@@ -58,6 +64,19 @@ async def run_write(engine: AsyncEngine, work: Callable[[Connection], T]) -> T:
     if killpoints.hook is not None:
         return await _killable(engine, work, write=True)
     return await _run(engine, work, write=True)
+
+
+def with_also(work: Callable[[Connection], T], also: Also[T] | None) -> Callable[[Connection], T]:
+    """`work`, then `also(conn, result)` in the same unit of work (`also` None: `work` itself)."""
+    if also is None:
+        return work
+
+    def both(conn: Connection) -> T:
+        result = work(conn)
+        also(conn, result)
+        return result
+
+    return both
 
 
 async def run_read(engine: AsyncEngine, work: Callable[[Connection], T]) -> T:
