@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -185,3 +186,21 @@ def test_export_twice_writes_the_same_files_once(tmp_path: Path) -> None:
     ]
     assert receipt.startswith("acme-logistics-11111111/blog-post-five-ways")
     assert list(tmp_path.iterdir()) == [tmp_path / "acme-logistics-11111111"]
+
+
+@pytest.mark.parametrize("zip64", [False, True])
+def test_zip_dates_are_written_over_in_place_and_the_archive_stays_whole(zip64: bool) -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as made:
+        for name, body in (("a.xml", b"<a/>" * 50), ("docs/b.xml", b"b"), ("c", b"")):
+            with made.open(zipfile.ZipInfo(name, date_time=(2001, 2, 3, 4, 5, 6)), "w", force_zip64=zip64) as f:
+                f.write(body)
+        made.comment = b"kept"
+    fixed = documents._fixed_zip_dates(out.getvalue(), datetime(2027, 3, 4, 5, 6, 8, tzinfo=UTC))
+    archive = zipfile.ZipFile(io.BytesIO(fixed))
+    assert archive.testzip() is None and archive.comment == b"kept"
+    assert {i.date_time for i in archive.infolist()} == {(2027, 3, 4, 5, 6, 8)}
+    assert archive.read("a.xml") == b"<a/>" * 50 and archive.read("c") == b""
+    # The local headers (what a streaming reader sees) carry the date too.
+    dos = struct.pack("<HH", (5 << 11) | (6 << 5) | (8 // 2), ((2027 - 1980) << 9) | (3 << 5) | 4)
+    assert [fixed[i.header_offset + 10 : i.header_offset + 14] for i in archive.infolist()] == [dos] * 3
