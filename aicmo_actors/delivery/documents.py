@@ -183,10 +183,12 @@ def _fixed_zip_dates(data: bytes, when: datetime) -> bytes:
     source = zipfile.ZipFile(io.BytesIO(data))
     out = bytearray(data)
     central = getattr(source, "start_dir", None)
+    if not isinstance(central, int):
+        return _rezipped(source, stamp)
     entries = source.infolist()
     for info in entries:
         at = info.header_offset
-        if out[at : at + 4] != b"PK\x03\x04" or not isinstance(central, int):
+        if out[at : at + 4] != b"PK\x03\x04":
             return _rezipped(source, stamp)
         out[at + 10 : at + 14] = dated  # local header: time, date
     at = central
