@@ -276,10 +276,12 @@ async def sign_deal(
     webhook_url: str | None = None,
     tax_id: str | None = None,
     billing_email: str | None = None,
+    audited_as: Any = None,
 ) -> Any:
-    """`deal won`, for the command line and the API alike: the package from the packages
-    folder, the client from the lead and what is given, then `DealsRepo.win`. Raises
-    `DealError`, or the store's `RecordError` (no such lead, signed already)."""
+    """`deal won`, for the command line, the API and the web app alike: the package from the
+    packages folder, the client from the lead and what is given, then `DealsRepo.win`, with the
+    `deal.won` audit row of `audited_as` (an `identity.AuditActor`) in the same transaction.
+    Raises `DealError`, or the store's `RecordError` (no such lead, signed already)."""
     from aicmo_actors.cam.repos.records import RecordError
     from aicmo_actors.gateways.calendar import known_country, local_date, zone
     from aicmo_actors.orchestration.packages import find_package
@@ -335,6 +337,11 @@ async def sign_deal(
         "tax_id": tax,
         "billing_email": bill_to,
     }
+
+    def audited(conn: Any, deal: Any) -> None:
+        detail = {"deal": deal.deal_id, "package": package_name}
+        audited_as.write(conn, "deal.won", deal.client["contact_email"], detail, now)
+
     return await store.deals.win(
         wanted,
         campaign=lead["campaign"],
@@ -343,4 +350,5 @@ async def sign_deal(
         start=start or local_date(now, zone_name),
         by=by,
         now=now,
+        also=audited if audited_as is not None else None,
     )

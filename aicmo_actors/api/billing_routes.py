@@ -5,7 +5,8 @@ decimal text in the invoice's currency (never a JSON float)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -13,8 +14,13 @@ from pydantic import BaseModel, Field
 
 from aicmo_actors.api.app import Api
 from aicmo_actors.api.auth import OPERATE, READ, ApiError
-from aicmo_actors.api.control_routes import audit
+from aicmo_actors.identity.repos import AuditActor
 from aicmo_actors.identity.roles import Principal
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from aicmo_actors.billing.repos import InvoiceRow
 
 router = APIRouter()
 
@@ -99,13 +105,24 @@ async def invoice_pay(invoice_id: str, request: Request, body: PaymentBody, who:
 
     api = _api(request)
     now = api.now()
+
+    def audited(conn: Connection, result: tuple[InvoiceRow, Decimal]) -> None:
+        row, paid = result
+        detail = {"amount": str(paid), "balance": str(row.balance)}
+        AuditActor(who.name, "api").write(conn, "invoice.pay", row.number, detail, now)
+
     try:
         row, paid = await _repo(api).pay(
-            invoice_id, body.amount, received_on=body.received_on or now.date(), by=who.name, now=now, note=body.note
+            invoice_id,
+            body.amount,
+            received_on=body.received_on or now.date(),
+            by=who.name,
+            now=now,
+            note=body.note,
+            also=audited,
         )
     except BillingError as exc:
         raise _missing_or_bad(exc) from None
-    await audit(api, who, "invoice.pay", row.number, {"amount": str(paid), "balance": str(row.balance)})
     return {
         "invoice": row.number,
         "amount": str(paid),

@@ -3,16 +3,20 @@ unmatched mail, re-labelling a reply by hand, suppressions and alerts."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, Field
 
 from aicmo_actors.api.app import Api, page
 from aicmo_actors.api.auth import OPERATE, READ, ApiError
-from aicmo_actors.api.control_routes import After, Limit, audit
+from aicmo_actors.api.control_routes import After, Limit, audit_line
+from aicmo_actors.identity.repos import AuditActor
 from aicmo_actors.identity.roles import Principal
 from contracts.cam import LeadState, ReplyCategory, RetryAlert
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 router = APIRouter()
 
@@ -82,8 +86,13 @@ async def create_campaign(
     problems = [str(p) for p in campaign_problems(spec, api.settings)]
     if problems:
         raise ApiError(422, f"campaign {spec.name!r} was not stored: " + "; ".join(problems[:10]))
-    _, created = await api.cam.campaigns.create_or_update(spec, api.now())
-    await audit(api, who, "campaign.create" if created else "campaign.update", spec.name, {"steps": len(spec.steps)})
+    now = api.now()
+
+    def audited(conn: Connection, stored: tuple[int, bool]) -> None:
+        action = "campaign.create" if stored[1] else "campaign.update"
+        AuditActor(who.name, "api").write(conn, action, spec.name, {"steps": len(spec.steps)}, now)
+
+    _, created = await api.cam.campaigns.create_or_update(spec, now, also=audited)
     return {"name": spec.name, "created": created}
 
 
@@ -99,8 +108,8 @@ async def _set_status(api: Api, who: Principal, name: str, status: str, reason: 
         # Pausing would overwrite the "archived" reason, and then a resume would work.
         raise ApiError(409, f"campaign {name!r} is archived: it cannot be paused or resumed")
     why = reason or ("paused through the API" if status == "paused" else None)
-    await api.cam.campaigns.set_status(name, status, why, api.now())
-    await audit(api, who, "campaign.pause" if status == "paused" else "campaign.resume", name, {"reason": reason})
+    line = audit_line(api, who, "campaign.pause" if status == "paused" else "campaign.resume", name, {"reason": reason})
+    await api.cam.campaigns.set_status(name, status, why, api.now(), also=line)
     return {"name": name, "status": status}
 
 
@@ -184,11 +193,15 @@ async def relabel(inbound_id: int, request: Request, body: RelabelBody, who: Pri
     from aicmo_actors.cam.wiring import lead_rules
 
     result = await api.cam.inbound.relabel(
-        inbound_id, body.category.value, by=who.name, now=api.now(), rules=lead_rules(api.settings)
+        inbound_id,
+        body.category.value,
+        by=who.name,
+        now=api.now(),
+        rules=lead_rules(api.settings),
+        also=audit_line(api, who, "reply.relabel", str(inbound_id), {"category": body.category.value}),
     )
     for alert_id in result.get("alert_ids", ()):
         await retry_alert_now(api, alert_id)
-    await audit(api, who, "reply.relabel", str(inbound_id), {"category": body.category.value})
     return result
 
 
@@ -214,8 +227,8 @@ async def suppress(request: Request, body: SuppressBody, who: Principal = OPERAT
         address = validate_email(body.address, check_deliverability=False, test_environment=True).normalized
     except EmailNotValidError as exc:
         raise ApiError(422, f"{body.address!r} is not an email address: {exc}") from None
-    new = await api.cam.leads.suppress(address, body.reason, f"api:{who.name}", api.now())
-    await audit(api, who, "suppression.add", address.lower(), {"reason": body.reason})
+    line = audit_line(api, who, "suppression.add", address.lower(), {"reason": body.reason})
+    new = await api.cam.leads.suppress(address, body.reason, f"api:{who.name}", api.now(), also=line)
     return {"address": address.lower(), "suppressed": True, "new": new}
 
 
@@ -227,9 +240,10 @@ async def unsuppress(
     who: Principal = OPERATE,
 ) -> dict[str, Any]:
     api = _api(request)
-    if not await api.cam.leads.unsuppress(address):
+    line = audit_line(api, who, "suppression.remove", address.lower(), {"reason": reason})
+    removed = await api.cam.leads.unsuppress(address, also=lambda conn, result: line(conn, result) if result else None)
+    if not removed:
         raise ApiError(404, f"{address!r} is not suppressed")
-    await audit(api, who, "suppression.remove", address.lower(), {"reason": reason})
     return {"address": address.lower(), "suppressed": False}
 
 
@@ -260,8 +274,11 @@ async def retry_alert_now(api: Api, alert_id: int) -> None:
 @router.post("/alerts/{alert_id}/retry", summary="Deliver a failed alert again")
 async def retry_alert(alert_id: int, request: Request, who: Principal = OPERATE) -> dict[str, Any]:
     api = _api(request)
-    if not await api.cam.alerts.retry_now(alert_id, api.now()):
+    line = audit_line(api, who, "alert.retry", str(alert_id), {})
+    due = await api.cam.alerts.retry_now(
+        alert_id, api.now(), also=lambda conn, result: line(conn, result) if result else None
+    )
+    if not due:
         raise ApiError(404, f"no alert {alert_id} that could be retried: see GET /api/v1/alerts")
     await retry_alert_now(api, alert_id)
-    await audit(api, who, "alert.retry", str(alert_id), {})
     return {"alert_id": alert_id, "retrying": True}

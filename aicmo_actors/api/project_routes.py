@@ -4,16 +4,20 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from aicmo_actors.api.app import Api
 from aicmo_actors.api.auth import OPERATE, READ, ApiError
-from aicmo_actors.api.control_routes import audit
-from aicmo_actors.cam.repos.deals import RenewalConflict
+from aicmo_actors.api.control_routes import audit_line
+from aicmo_actors.cam.repos.deals import Renewal, RenewalConflict
+from aicmo_actors.identity.repos import AuditActor
 from aicmo_actors.identity.roles import Principal
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 router = APIRouter()
 
@@ -71,10 +75,10 @@ async def deal_won(request: Request, body: DealBody, who: Principal = OPERATE) -
             webhook_url=body.webhook_url,
             tax_id=body.tax_id,
             billing_email=body.billing_email,
+            audited_as=AuditActor(who.name, "api"),
         )
     except DealError as exc:
         raise ApiError(422, str(exc)) from None
-    await audit(api, who, "deal.won", deal.client["contact_email"], {"deal": deal.deal_id, "package": body.package})
     return {
         "deal": deal.deal_id,
         "lead_id": deal.lead_id,
@@ -102,17 +106,20 @@ async def deal_renew(
 ) -> dict[str, Any]:
     api = _api(request)
     now = api.now()
+
+    def audited(conn: Connection, renewal: Renewal) -> None:
+        if renewal.new:  # a retry renews nothing: no row
+            detail = {"deal": deal_id, "number": renewal.number, "months": body.months}
+            AuditActor(who.name, "api").write(conn, "deal.renew", str(deal_id), detail, now)
+
     try:
         renewal = await api.cam.deals.renew(
-            deal_id, months=body.months, by=who.name, now=now, today=now.date(), number=body.number
+            deal_id, months=body.months, by=who.name, now=now, today=now.date(), number=body.number, also=audited
         )
     except RenewalConflict as exc:
         raise ApiError(409, str(exc)) from None
     if not renewal.new:
         return _renewal(renewal)  # a retry: recorded already
-    await audit(
-        api, who, "deal.renew", str(deal_id), {"deal": deal_id, "number": renewal.number, "months": body.months}
-    )
     response.status_code = 201
     return _renewal(renewal)
 
@@ -166,9 +173,9 @@ async def cancel(project_id: str, request: Request, body: CancelBody, who: Princ
     try:
         found = await repo.get(project_id)
         full_id = str(found["project"]["id"])
-        await repo.request_cancel(full_id, reason=body.reason, by=who.name, now=api.now())
+        line = audit_line(api, who, "project.cancel", full_id, {"reason": body.reason})
+        await repo.request_cancel(full_id, reason=body.reason, by=who.name, now=api.now(), also=line)
     except ProjectError as exc:
         status = 404 if "no project" in str(exc) else 409
         raise ApiError(status, str(exc)) from None
-    await audit(api, who, "project.cancel", full_id, {"reason": body.reason})
     return {"project": full_id, "cancel": "asked"}

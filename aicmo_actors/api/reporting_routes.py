@@ -4,15 +4,20 @@ read (READ) and recorded (OPERATE, audited), the reports made (READ)."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, field_validator
 
 from aicmo_actors.api.app import Api
 from aicmo_actors.api.auth import OPERATE, READ, ApiError
-from aicmo_actors.api.control_routes import audit
+from aicmo_actors.identity.repos import AuditActor
 from aicmo_actors.identity.roles import Principal
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from aicmo_actors.reporting.repos import KpiValue
 
 router = APIRouter()
 
@@ -64,15 +69,18 @@ async def kpi_record(request: Request, body: KpiBody, who: Principal = OPERATE) 
     from aicmo_actors.reporting.repos import ReportingError
 
     api = _api(request)
+    now = api.now()
+
+    def audited(conn: Connection, value: KpiValue) -> None:
+        detail = {"kpi": value.kpi, "period": value.period, "value": value.value}
+        AuditActor(who.name, "api").write(conn, "kpi.record", value.client_ref, detail, now)
+
     try:
         value = await _store(api).record_kpi(
-            body.client, body.kpi, body.period, body.value, source=f"api:{who.name}", now=api.now()
+            body.client, body.kpi, body.period, body.value, source=f"api:{who.name}", now=now, also=audited
         )
     except ReportingError as exc:
         raise ApiError(404 if str(exc).startswith("no client") else 422, str(exc)) from None
-    await audit(
-        api, who, "kpi.record", value.client_ref, {"kpi": value.kpi, "period": value.period, "value": value.value}
-    )
     return {"kpi": _jsonable(value.__dict__), "next": "announced (KpiMeasured) on the service's next tick"}
 
 

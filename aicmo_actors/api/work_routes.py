@@ -1,17 +1,22 @@
 """Routes of production's work items (as `work list|show|upload|assign|signoff` do on the
-command line): READ to see them, OPERATE to change them, every change audited."""
+command line): READ to see them, OPERATE to change them, every change audited in the
+change's own transaction."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from aicmo_actors.api.app import Api
 from aicmo_actors.api.auth import OPERATE, READ, ApiError
-from aicmo_actors.api.control_routes import audit
+from aicmo_actors.api.control_routes import audit_line
+from aicmo_actors.identity.repos import AuditActor
 from aicmo_actors.identity.roles import Principal
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 router = APIRouter()
 
@@ -72,13 +77,18 @@ async def work_draft(item_id: str, request: Request, body: DraftBody, who: Princ
 
     api = _api(request)
     full = await _resolve(api, item_id)
+    now = api.now()
+
+    def audited(conn: Connection, version: int) -> None:
+        detail = {"version": version, "bytes": len(body.text.encode())}
+        AuditActor(who.name, "api").write(conn, "work.upload", full, detail, now)
+
     try:
         version = await _items(api).upload(
-            full, title=body.title, text=body.text, html=to_html(body.text), by=who.name, now=api.now()
+            full, title=body.title, text=body.text, html=to_html(body.text), by=who.name, now=now, also=audited
         )
     except ProductionError as exc:
         raise _conflict(exc) from None
-    await audit(api, who, "work.upload", full, {"version": version, "bytes": len(body.text.encode())})
     return {"item": full, "version": version, "next": "quality control on the next tick"}
 
 
@@ -101,10 +111,9 @@ async def work_assign(item_id: str, request: Request, body: AssignBody, who: Pri
             raise ApiError(422, f"no user {user!r}, or say {UNASSIGNED}")
         user = found.name
     try:
-        await _items(api).assign(full, user, api.now())
+        await _items(api).assign(full, user, api.now(), also=audit_line(api, who, "work.assign", full, {"user": user}))
     except ProductionError as exc:
         raise _conflict(exc) from None
-    await audit(api, who, "work.assign", full, {"user": user})
     return {"item": full, "assignee": user}
 
 
@@ -114,9 +123,13 @@ async def work_signoff(item_id: str, request: Request, who: Principal = OPERATE)
 
     api = _api(request)
     full = await _resolve(api, item_id)
+    now = api.now()
+
+    def audited(conn: Connection, version: int) -> None:
+        AuditActor(who.name, "api").write(conn, "work.signoff", full, {"version": version}, now)
+
     try:
-        version = await _items(api).signoff(full, who.name, api.now())
+        version = await _items(api).signoff(full, who.name, now, also=audited)
     except ProductionError as exc:
         raise _conflict(exc) from None
-    await audit(api, who, "work.signoff", full, {"version": version})
     return {"item": full, "version": version, "state": "in_review"}

@@ -44,7 +44,7 @@ from aicmo_actors.billing.tables import (
 )
 from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.client_mail import SENT, MailBook, queue_in
-from aicmo_actors.storage.work import run_read, run_write, run_write_if
+from aicmo_actors.storage.work import Also, run_read, run_write, run_write_if, with_also
 
 _A, _M, _I, _N = billing_accounts, billing_milestones, billing_invoices, billing_counters
 _P, _R, _RD, _H, _EV, _E = (
@@ -416,9 +416,12 @@ class BillingRepo:
 
         return await run_write(self.engine, work)
 
-    async def reach_milestone(self, project_ref: str, name: str, *, by: str, now: datetime) -> tuple[int, bool]:
+    async def reach_milestone(
+        self, project_ref: str, name: str, *, by: str, now: datetime, also: Also[tuple[int, bool]] | None = None
+    ) -> tuple[int, bool]:
         """A person says a milestone is reached (`invoice milestone PROJECT NAME`): (deal, newly).
-        Invoiced by the running service within a tick."""
+        Invoiced by the running service within a tick. `also`: run in the same transaction
+        (`storage.work.Also`), after it, with its result (told whether it was newly reached)."""
 
         def work(conn: Connection) -> tuple[int, bool]:
             ref = project_ref.strip().lower()
@@ -442,7 +445,7 @@ class BillingRepo:
             conn.execute(_A.update().where(_A.c.deal_id == account.deal_id).values(next_due_at=now))
             return account.deal_id, True
 
-        return await run_write(self.engine, work)
+        return await run_write(self.engine, with_also(work, also))
 
     async def stop(self, project_id: str, on: date) -> bool:
         """The project was compensated: no retainer for a period starting from `on`."""
@@ -561,10 +564,18 @@ class BillingRepo:
     # payments -----------------------------------------------------------------------------------------------
 
     async def pay(
-        self, ref: str, amount: str | Decimal, *, received_on: date, by: str, now: datetime, note: str = ""
+        self,
+        ref: str,
+        amount: str | Decimal,
+        *,
+        received_on: date,
+        by: str,
+        now: datetime,
+        note: str = "",
+        also: Also[tuple[InvoiceRow, Decimal]] | None = None,
     ) -> tuple[InvoiceRow, Decimal]:
         """Record a payment (full, partial or over) against an invoice: (the invoice after, the amount).
-        `PaymentReceived` is recorded with it."""
+        `PaymentReceived` is recorded with it, and `also` (its audit row) with its result."""
 
         def work(conn: Connection) -> tuple[InvoiceRow, Decimal]:
             invoice = _find_in(conn, ref)
@@ -617,13 +628,16 @@ class BillingRepo:
             )
             return _invoice(conn.execute(sa.select(_I).where(_I.c.id == invoice.id)).one()), paid
 
-        return await run_write(self.engine, work)
+        return await run_write(self.engine, with_also(work, also))
 
     # credit notes -------------------------------------------------------------------------------------------
 
-    async def credit(self, ref: str, *, reason: str, today: date, now: datetime) -> InvoiceRow:
+    async def credit(
+        self, ref: str, *, reason: str, today: date, now: datetime, also: Also[InvoiceRow] | None = None
+    ) -> InvoiceRow:
         """Cancel an invoice by a credit note (its own sequence, "CN-2027-0001"), recorded with
-        `InvoiceCredited`; the credit note's email is queued by the ledger when it publishes that."""
+        `InvoiceCredited`, and `also` (its audit row) with the invoice after; the credit note's
+        email is queued by the ledger when it publishes that."""
 
         def work(conn: Connection) -> InvoiceRow:
             invoice = _find_in(conn, ref)
@@ -661,7 +675,7 @@ class BillingRepo:
             )
             return _invoice(conn.execute(sa.select(_I).where(_I.c.id == invoice.id)).one())
 
-        return await run_write(self.engine, work)
+        return await run_write(self.engine, with_also(work, also))
 
     async def queue_credit_email(self, head: Letterhead, invoice_id: str, now: datetime) -> bool:
         """The credit note's email (PDF attached), once per invoice."""

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from aicmo_actors.cli.errors import UserError
-from aicmo_actors.cli.records import _audit, _cli_user, _confirm, _now, _page_size, _run_with_store, _table
+from aicmo_actors.cli.identity_cmd import cli_actor
+from aicmo_actors.cli.records import _cli_user, _confirm, _now, _page_size, _run_with_store, _table
 
 STATES = ("open", "paid", "credited")
 ACTIONS = ("pay", "cancel", "milestone")
@@ -176,13 +177,17 @@ def _show(args: argparse.Namespace, ref: str) -> int:
 
 def _pay(ref: str, amount: str, on: date | None, note: str) -> int:
     now = _now()
+    actor = cli_actor()
+
+    def audited(conn: Any, result: Any) -> None:
+        row, paid = result
+        detail = {"amount": str(paid), "balance": str(row.balance)}
+        actor.write(conn, "invoice.pay", row.number, detail, now)
 
     async def work(store: Any) -> Any:
-        row, paid = await _repo(store).pay(
-            ref, amount, received_on=on or now.date(), by=_cli_user(), now=now, note=note
+        return await _repo(store).pay(
+            ref, amount, received_on=on or now.date(), by=_cli_user(), now=now, note=note, also=audited
         )
-        await _audit(store, "invoice.pay", row.number, {"amount": str(paid), "balance": str(row.balance)})
-        return row, paid
 
     row, paid = _run_with_store(_guarded(work))
     balance = row.balance
@@ -203,11 +208,14 @@ def _cancel(args: argparse.Namespace, ref: str) -> int:
         args,
     )
     now = _now()
+    actor = cli_actor()
+
+    def audited(conn: Any, row: Any) -> None:
+        detail = {"credit_note": row.credit_note, "reason": args.reason}
+        actor.write(conn, "invoice.cancel", row.number, detail, now)
 
     async def work(store: Any) -> Any:
-        row = await _repo(store).credit(found.number, reason=args.reason, today=now.date(), now=now)
-        await _audit(store, "invoice.cancel", row.number, {"credit_note": row.credit_note, "reason": args.reason})
-        return row
+        return await _repo(store).credit(found.number, reason=args.reason, today=now.date(), now=now, also=audited)
 
     row = _run_with_store(_guarded(work))
     print(
@@ -218,14 +226,17 @@ def _cancel(args: argparse.Namespace, ref: str) -> int:
 
 def _milestone(project: str, name: str) -> int:
     now = _now()
+    actor = cli_actor()
+
+    def audited(conn: Any, result: tuple[int, bool]) -> None:
+        deal, new = result
+        if new:  # reached already: nothing changed, nothing to audit
+            actor.write(conn, "invoice.milestone", project, {"deal_id": deal, "milestone": name}, now)
 
     async def work(store: Any) -> Any:
-        deal, new = await _repo(store).reach_milestone(project, name, by=_cli_user(), now=now)
-        if new:
-            await _audit(store, "invoice.milestone", project, {"deal_id": deal, "milestone": name})
-        return new
+        return await _repo(store).reach_milestone(project, name, by=_cli_user(), now=now, also=audited)
 
-    new = _run_with_store(_guarded(work))
+    _, new = _run_with_store(_guarded(work))
     if new:
         print(f"milestone {name!r} reached: the running service invoices it within a tick")
     else:

@@ -13,6 +13,7 @@ from typing import Any
 
 from aicmo_actors.cli import campaign_check
 from aicmo_actors.cli.errors import UserError
+from aicmo_actors.cli.identity_cmd import cli_actor
 from aicmo_actors.cli.progress import Progress
 
 
@@ -78,7 +79,14 @@ def cmd_campaign_create(args: argparse.Namespace) -> int:
             if existing is not None and existing.spec.spec_hash() == spec.spec_hash():
                 print(f"campaign {spec.name!r} is already there, unchanged")
                 return 0
-            _, created = await store.campaigns.create_or_update(spec, _now())
+            now = _now()
+
+            def audited(conn: Any, result: tuple[int, bool]) -> None:
+                action = "campaign.create" if result[1] else "campaign.update"
+                detail = {"steps": len(spec.steps), "file": Path(args.file).name}
+                cli_actor().write(conn, action, spec.name, detail, now)
+
+            _, created = await store.campaigns.create_or_update(spec, now, also=audited)
         steps = len(spec.steps)
         verb = "created" if created else "updated"
         print(
@@ -221,8 +229,11 @@ def _set_status(status: str) -> Callable[[argparse.Namespace], int]:
                 # Pausing would overwrite the "archived" reason, and then a resume would work.
                 action = "resumed" if status == "active" else "paused"
                 _refuse_archived((await store.campaigns.all()).get(args.name), action)
+                reason = "paused by command" if status == "paused" else None
+                now = _now()
+                line = cli_actor().line(f"campaign.{'pause' if status == 'paused' else 'resume'}", args.name, {}, now)
                 changed = await store.campaigns.set_status(
-                    args.name, status, "paused by command" if status == "paused" else None, _now()
+                    args.name, status, reason, now, also=lambda conn, done: line(conn, done) if done else None
                 )
             if not changed:
                 raise UserError(f"no campaign named {args.name!r}: see `python run.py campaign list`")
@@ -275,7 +286,21 @@ def cmd_leads_import(args: argparse.Namespace) -> int:
                 }
                 for lead in result.leads
             ]
-            new, existing, suppressed = await store.leads.import_rows(args.campaign, rows, _now())
+            now = _now()
+
+            def audited(conn: Any, counts: tuple[int, int, int]) -> None:
+                detail = {
+                    "file": path.name,
+                    "rows": result.total_rows,
+                    "imported": counts[0],
+                    "existing": counts[1],
+                    "suppressed": counts[2],
+                    "duplicates": result.duplicates,
+                    "rejected": len(result.rejected),
+                }
+                cli_actor().write(conn, "leads.import", args.campaign, detail, now)
+
+            new, existing, suppressed = await store.leads.import_rows(args.campaign, rows, now, also=audited)
         print(
             f"{path.name}: {result.total_rows} rows: {new} imported, {existing} already in the campaign, "
             f"{suppressed} suppressed (skipped), "
@@ -320,7 +345,11 @@ def cmd_mailbox_list(args: argparse.Namespace) -> int:
 def cmd_mailbox_resume(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with open_store() as store:
-            if not await store.campaigns.resume_mailbox(args.address):
+            line = cli_actor().line("mailbox.resume", args.address.lower(), {}, _now())
+            resumed = await store.campaigns.resume_mailbox(
+                args.address, also=lambda conn, done: line(conn, done) if done else None
+            )
+            if not resumed:
                 raise UserError(f"no sending mailbox {args.address!r}: see `python run.py mailbox list`")
         print(f"mailbox {args.address} resumed")
         return 0
@@ -388,7 +417,9 @@ def cmd_suppress(args: argparse.Namespace) -> int:
 
     async def work() -> int:
         async with open_store() as store:
-            new = await store.leads.suppress(address, args.reason, "command line", _now())
+            now = _now()
+            line = cli_actor().line("suppression.add", address.lower(), {"reason": args.reason}, now)
+            new = await store.leads.suppress(address, args.reason, "command line", now, also=line)
         print(f"{address} {'suppressed' if new else 'was already suppressed'}")
         return 0
 

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from aicmo_actors.cli.errors import UserError
-from aicmo_actors.cli.records import _audit, _now, _page_size, _printable, _run_with_store, _table, _when
+from aicmo_actors.cli.records import _now, _page_size, _printable, _run_with_store, _table, _when
 
 STATES = ("queued", "sending", "retrying", "delivered", "unconfirmed", "failed", "cancelled")
 
@@ -135,10 +135,15 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
+    from aicmo_actors.cli.identity_cmd import cli_actor
+
     async def work(store: Any) -> Any:
-        row = await _repo(store).retry(args.key, _now())
-        await _audit(store, "delivery.retry", args.key, {"round": row.rounds})
-        return row
+        now = _now()
+
+        def audited(conn: Any, row: Any) -> None:
+            cli_actor().write(conn, "delivery.retry", args.key, {"round": row.rounds}, now)
+
+        return await _repo(store).retry(args.key, now, also=audited)
 
     row = _run_with_store(_guarded(work))
     print(f"delivery {row.key}: queued again (round {row.rounds}); the running service makes it within a tick")

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from aicmo_actors.cli.errors import UserError
-from aicmo_actors.cli.records import _audit, _cli_user, _now, _printable, _run_with_store, _table, _when
+from aicmo_actors.cli.records import _audit_line, _cli_user, _now, _printable, _run_with_store, _table, _when
 
 
 def _date(text: str) -> date:
@@ -34,6 +34,7 @@ def _iso(value: Any) -> str | None:
 # -- deal ------------------------------------------------------------------------------------------
 def cmd_deal_won(args: argparse.Namespace) -> int:
     from aicmo_actors.after_deal import DealError, sign_deal
+    from aicmo_actors.cli.identity_cmd import cli_actor
     from aicmo_actors.cli.main import load_settings
 
     settings = load_settings()
@@ -59,10 +60,10 @@ def cmd_deal_won(args: argparse.Namespace) -> int:
                 webhook_url=args.webhook,
                 tax_id=args.tax_id,
                 billing_email=args.billing_email,
+                audited_as=cli_actor(),
             )
         except DealError as exc:
             raise UserError(str(exc)) from None
-        await _audit(store, "deal.won", deal.client["contact_email"], {"deal": deal.deal_id, "package": args.package})
         return deal
 
     deal = _run_with_store(work)
@@ -77,14 +78,19 @@ def cmd_deal_won(args: argparse.Namespace) -> int:
 
 
 def cmd_deal_renew(args: argparse.Namespace) -> int:
+    from aicmo_actors.cli.identity_cmd import cli_actor
+
     now = _now()
+    actor = cli_actor()
+
+    def audited(conn: Any, renewal: Any) -> None:
+        detail = {"deal": args.deal, "number": renewal.number, "months": args.months}
+        actor.write(conn, "deal.renew", str(args.deal), detail, now)
 
     async def work(store: Any) -> Any:
-        renewal = await store.deals.renew(args.deal, months=args.months, by=_cli_user(), now=now, today=now.date())
-        await _audit(
-            store, "deal.renew", str(args.deal), {"deal": args.deal, "number": renewal.number, "months": args.months}
+        return await store.deals.renew(
+            args.deal, months=args.months, by=_cli_user(), now=now, today=now.date(), also=audited
         )
-        return renewal
 
     renewal = _run_with_store(work)
     if args.json:
@@ -340,8 +346,8 @@ def _cancel(args: argparse.Namespace) -> int:
         repo = _projects_repo(store)
         found = await repo.get(args.id)
         project_id = str(found["project"]["id"])
-        await repo.request_cancel(project_id, reason=reason, by=_cli_user(), now=_now())
-        await _audit(store, "project.cancel", project_id, {"reason": reason})
+        line = _audit_line("project.cancel", project_id, {"reason": reason})
+        await repo.request_cancel(project_id, reason=reason, by=_cli_user(), now=_now(), also=line)
         return project_id
 
     project_id = _run_with_store(_project_errors(work))

@@ -93,17 +93,9 @@ def _run_with_store(work: Callable[[Any], Any]) -> Any:
     return result[0]
 
 
-async def _audit(store: Any, action: str, target: str, detail: dict[str, Any]) -> None:
-    """The audit row of a change made here (`identity`'s trail, as the API writes one): who
-    (``cli:<login name>``), what, on what, in a transaction of its own. A change a repository
-    makes writes its row in the change's transaction instead (`_audit_line`)."""
-    from aicmo_actors.identity.repos import AuditRepo
-
-    await AuditRepo(store.engine).record(_cli_user(), "cli", action, target, detail, _now())
-
-
 def _audit_line(action: str, target: str, detail: dict[str, Any]) -> Callable[[Any, object], object]:
-    """The audit row of a change made here as the repository's `also` (`storage.work.Also`):
+    """The audit row of a change made here (`identity`'s trail, as the API writes one): who
+    (``cli:<login name>``), what, on what, as the repository's `also` (`storage.work.Also`):
     written in the change's own transaction, never apart from it."""
     from aicmo_actors.cli.identity_cmd import cli_actor
 
@@ -417,12 +409,17 @@ def cmd_replies_relabel(args: argparse.Namespace) -> int:
     rules = _lead_rules(load_settings())
     by = _cli_user()
 
+    line = _audit_line("reply.relabel", str(args.inbound_id), {"category": args.category})
+
     async def work(store: Any) -> dict[str, Any]:
         done: dict[str, Any] = await store.inbound.relabel(
-            args.inbound_id, args.category, by=by, now=_now(), rules=rules
+            args.inbound_id,
+            args.category,
+            by=by,
+            now=_now(),
+            rules=rules,
+            also=lambda conn, result: line(conn, result) if result["relabelled"] else None,
         )
-        if done["relabelled"]:
-            await _audit(store, "reply.relabel", str(args.inbound_id), {"category": args.category})
         return done
 
     done = _run_with_store(work)
@@ -491,13 +488,15 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts_retry(args: argparse.Namespace) -> int:
+    line = _audit_line("alert.retry", str(args.alert_id), {})
+
     async def work(store: Any) -> bool:
         if await store.alerts.get(args.alert_id) is None:
             raise UserError(f"no alert #{args.alert_id}: see `python run.py alerts list`")
-        if not await store.alerts.retry_now(args.alert_id, _now()):
-            return False
-        await _audit(store, "alert.retry", str(args.alert_id), {})
-        return True
+        due: bool = await store.alerts.retry_now(
+            args.alert_id, _now(), also=lambda conn, result: line(conn, result) if result else None
+        )
+        return due
 
     if not _run_with_store(work):
         raise UserError(f"alert #{args.alert_id} was delivered already: nothing to retry")
@@ -532,11 +531,13 @@ def cmd_suppressions_remove(args: argparse.Namespace) -> int:
         raise UserError("--reason must say why the address may be written to again (it goes in the audit)")
     _confirm(f"{address} may then be imported and written to again. Remove it from the suppression list?", args)
 
+    line = _audit_line("suppression.remove", address, {"reason": args.reason})
+
     async def work(store: Any) -> bool:
-        if not await store.leads.unsuppress(address):
-            return False
-        await _audit(store, "suppression.remove", address, {"reason": args.reason})
-        return True
+        removed: bool = await store.leads.unsuppress(
+            address, also=lambda conn, result: line(conn, result) if result else None
+        )
+        return removed
 
     if not _run_with_store(work):
         raise UserError(f"{address} is not suppressed: see `python run.py suppressions list`")
@@ -553,10 +554,12 @@ def cmd_suppressions_remove(args: argparse.Namespace) -> int:
 def cmd_campaign_archive(args: argparse.Namespace) -> int:
     _confirm(f"Archive campaign {args.name!r}? Its leads stop for good and its queued emails are cancelled.", args)
 
+    line = _audit_line("campaign.archive", args.name, {})
+
     async def work(store: Any) -> dict[str, Any]:
-        done: dict[str, Any] = await store.campaigns.archive(args.name, _now())
-        if done["archived"]:
-            await _audit(store, "campaign.archive", args.name, {})
+        done: dict[str, Any] = await store.campaigns.archive(
+            args.name, _now(), also=lambda conn, result: line(conn, result) if result["archived"] else None
+        )
         return done
 
     done = _run_with_store(work)

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from aicmo_actors.cli.errors import UserError
-from aicmo_actors.cli.records import _audit, _now, _run_with_store, _table, _when
+from aicmo_actors.cli.identity_cmd import cli_actor
+from aicmo_actors.cli.records import _now, _run_with_store, _table, _when
 
 
 def _iso(value: Any) -> Any:
@@ -144,10 +145,15 @@ def cmd_kpi_import(args: argparse.Namespace) -> int:
     if not parsed.rows:
         raise UserError(f"{path.name}: no rows to import")
 
-    async def work(reporting: Any, store: Any) -> list[str]:
-        errors: list[str] = await reporting.import_kpis(parsed.rows, source=f"csv:{path.name}", now=_now())
-        if not errors:
-            await _audit(store, "kpi.import", path.name, {"rows": len(parsed.rows)})
+    now = _now()
+    actor = cli_actor()
+
+    def audited(conn: Any, errors: list[str]) -> None:
+        if not errors:  # a bad row: nothing imported, nothing to audit
+            actor.write(conn, "kpi.import", path.name, {"rows": len(parsed.rows)}, now)
+
+    async def work(reporting: Any, _: Any) -> list[str]:
+        errors: list[str] = await reporting.import_kpis(parsed.rows, source=f"csv:{path.name}", now=now, also=audited)
         return errors
 
     errors = _run_with_store(_guarded(work))
@@ -244,11 +250,15 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     }
     changed = {k: v for k, v in changes.items() if v is not None}
 
-    async def work(reporting: Any, store: Any) -> Any:
-        schedule = await reporting.set_schedule(args.client, now=_now(), **changed)
-        if changed:
-            await _audit(store, "reporting.schedule", schedule.client_ref, changed)
-        return schedule
+    now = _now()
+    actor = cli_actor()
+
+    def audited(conn: Any, schedule: Any) -> None:
+        actor.write(conn, "reporting.schedule", schedule.client_ref, changed, now)
+
+    async def work(reporting: Any, _: Any) -> Any:
+        # Nothing changed (only shown): nothing to audit.
+        return await reporting.set_schedule(args.client, now=now, also=audited if changed else None, **changed)
 
     schedule = _run_with_store(_guarded(work))
     shown = _schedule_json(schedule)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aicmo_actors.cli.errors import UserError
-from aicmo_actors.cli.records import _audit, _now, _printable, _run_with_store, _table, _when
+from aicmo_actors.cli.records import _audit_line, _now, _printable, _run_with_store, _table, _when
 
 #: The shortest page password accepted (it is sent to the client separately).
 MIN_PASSWORD_CHARS = 8
@@ -149,6 +149,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
+    from aicmo_actors.cli.identity_cmd import cli_actor
+
     comment = None
     if args.changes is not None:
         comment = args.changes.replace("\0", "").strip()
@@ -164,17 +166,22 @@ def cmd_decide(args: argparse.Namespace) -> int:
             raise UserError(
                 f"--item: not an item id (a UUID, see python run.py review show BATCH): {args.item!r}"
             ) from None
+    verdict = "approved" if args.approve else "changes"
 
     async def work(store: Any) -> Any:
+        now = _now()
+
+        def audited(conn: Any, decided: Any) -> None:
+            detail = {"verdict": verdict, "item": item, "decided": decided.decided}
+            cli_actor().write(conn, "review.decide", args.batch, detail, now)
+
         decided = await _store(store).batches.decide(
-            args.batch, approve=args.approve, comment=comment, item_id=item, now=_now()
+            args.batch, approve=args.approve, comment=comment, item_id=item, now=now, also=audited
         )
         if decided is None:
             raise UserError(f"no review batch {args.batch!r} (python run.py review list)")
         if decided.unknown_item:
             raise UserError(f"batch {args.batch!r} has no item {item} (python run.py review show {args.batch})")
-        verdict = "approved" if args.approve else "changes"
-        await _audit(store, "review.decide", args.batch, {"verdict": verdict, "item": item, "decided": decided.decided})
         return decided
 
     decided = _run_with_store(work)
@@ -187,11 +194,17 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
+    from aicmo_actors.cli.identity_cmd import cli_actor
+
     async def work(store: Any) -> Any:
-        done = await _store(store).batches.revoke(args.batch, _now())
+        now = _now()
+
+        def audited(conn: Any, was_live: bool) -> None:
+            cli_actor().write(conn, "review.revoke", args.batch, {"was_live": was_live}, now)
+
+        done = await _store(store).batches.revoke(args.batch, now, also=audited)
         if done is None:
             raise UserError(f"no review batch {args.batch!r} (python run.py review list)")
-        await _audit(store, "review.revoke", args.batch, {"was_live": done})
         return done
 
     live = _run_with_store(work)
@@ -223,8 +236,8 @@ def cmd_protect(args: argparse.Namespace) -> int:
     hashed = None if args.remove else hash_password(_read_password(args))
 
     async def work(store: Any) -> None:
-        await _store(store).batches.protect(args.project, hashed, _now())
-        await _audit(store, "review.protect", args.project, {"removed": args.remove})
+        also = _audit_line("review.protect", args.project, {"removed": args.remove})
+        await _store(store).batches.protect(args.project, hashed, _now(), also=also)
 
     _run_with_store(work)
     if args.remove:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aicmo_actors.cli.errors import UserError
-from aicmo_actors.cli.records import _audit, _cli_user, _now, _printable, _run_with_store, _table, _when
+from aicmo_actors.cli.records import _audit_line, _cli_user, _now, _printable, _run_with_store, _table, _when
 
 #: The largest draft file accepted.
 MAX_DRAFT_BYTES = 1_000_000
@@ -158,6 +158,7 @@ def _read_draft(path: str) -> str:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
+    from aicmo_actors.cli.identity_cmd import cli_actor
     from aicmo_actors.production.drafting import to_html
 
     text = _read_draft(args.file)
@@ -165,10 +166,15 @@ def cmd_upload(args: argparse.Namespace) -> int:
     async def work(store: Any) -> tuple[str, int]:
         repo = _repo(store)
         item_id = await repo.resolve(args.item)
+        now = _now()
+
+        def audited(conn: Any, version: int) -> None:
+            detail = {"version": version, "bytes": len(text.encode())}
+            cli_actor().write(conn, "work.upload", item_id, detail, now)
+
         version = await repo.upload(
-            item_id, title=args.title, text=text, html=to_html(text), by=_cli_user(), now=_now()
+            item_id, title=args.title, text=text, html=to_html(text), by=_cli_user(), now=now, also=audited
         )
-        await _audit(store, "work.upload", item_id, {"version": version, "bytes": len(text.encode())})
         return item_id, version
 
     item_id, version = _run_with_store(_guarded(work))
@@ -189,8 +195,12 @@ def cmd_assign(args: argparse.Namespace) -> int:
             user = found.name
         repo = _repo(store)
         item_id: str = await repo.resolve(args.item)
-        await repo.assign(item_id, user.lower() if user.lower() == UNASSIGNED else user, _now())
-        await _audit(store, "work.assign", item_id, {"user": user})
+        await repo.assign(
+            item_id,
+            user.lower() if user.lower() == UNASSIGNED else user,
+            _now(),
+            also=_audit_line("work.assign", item_id, {"user": user}),
+        )
         return item_id
 
     item_id = _run_with_store(_guarded(work))
@@ -199,11 +209,17 @@ def cmd_assign(args: argparse.Namespace) -> int:
 
 
 def cmd_signoff(args: argparse.Namespace) -> int:
+    from aicmo_actors.cli.identity_cmd import cli_actor
+
     async def work(store: Any) -> tuple[str, int]:
         repo = _repo(store)
         item_id = await repo.resolve(args.item)
-        version = await repo.signoff(item_id, _cli_user(), _now())
-        await _audit(store, "work.signoff", item_id, {"version": version})
+        now = _now()
+
+        def audited(conn: Any, version: int) -> None:
+            cli_actor().write(conn, "work.signoff", item_id, {"version": version}, now)
+
+        version = await repo.signoff(item_id, _cli_user(), now, also=audited)
         return item_id, version
 
     item_id, version = _run_with_store(_guarded(work))

@@ -46,7 +46,7 @@ from aicmo_actors.storage import client_mail
 from aicmo_actors.storage.changes import ReadCache, come
 from aicmo_actors.storage.client_mail import MailBook, cancel_in, queue_in
 from aicmo_actors.storage.links import UNKNOWN, find_in, issue_in, revoke_in, token_hash
-from aicmo_actors.storage.work import run_read, run_write
+from aicmo_actors.storage.work import Also, run_read, run_write, with_also
 
 #: The links' purpose (checked on every use).
 PURPOSE = "review"
@@ -764,11 +764,20 @@ class BatchesRepo:
     # -- a person --------------------------------------------------------------------------------------------------
 
     async def decide(
-        self, batch_key: str, *, approve: bool, comment: str | None, item_id: str | None, now: datetime
+        self,
+        batch_key: str,
+        *,
+        approve: bool,
+        comment: str | None,
+        item_id: str | None,
+        now: datetime,
+        also: Also[Decided] | None = None,
     ) -> Decided | None:
-        """A person decides for the client (by="person"): every open item, or one. None: no such batch."""
+        """A person decides for the client (by="person"): every open item, or one. None: no such
+        batch. `also` runs with the decision in the same transaction, unless there is no such
+        batch or item."""
 
-        def work(conn: Connection) -> Decided | None:
+        def decision(conn: Connection) -> Decided | None:
             found = state_in(conn, batch_key)
             if found is None:
                 return None
@@ -796,23 +805,33 @@ class BatchesRepo:
             )
             return Decided(batch_key, done)
 
+        def work(conn: Connection) -> Decided | None:
+            decided = decision(conn)
+            if also is not None and decided is not None and not decided.unknown_item:
+                also(conn, decided)
+            return decided
+
         return await run_write(self.engine, work)
 
-    async def revoke(self, batch_key: str, now: datetime) -> bool | None:
+    async def revoke(self, batch_key: str, now: datetime, *, also: Also[bool] | None = None) -> bool | None:
         """Revoke the batch's link (its page answers 410 from now on): whether it was live; None:
-        no such batch."""
+        no such batch. `also` runs with that answer in the same transaction, unless there is no
+        such batch."""
 
         def work(conn: Connection) -> bool | None:
             row = conn.execute(sa.select(_B.c.link_hash).where(_B.c.batch_key == batch_key)).first()
             if row is None:
                 return None
-            return bool(
+            was_live = bool(
                 conn.execute(
                     _L.update()
                     .where(_L.c.token_hash == row.link_hash, _L.c.revoked_at.is_(None))
                     .values(revoked_at=now)
                 ).rowcount
             )
+            if also is not None:
+                also(conn, was_live)
+            return was_live
 
         return await run_write(self.engine, work)
 
@@ -942,8 +961,10 @@ class BatchesRepo:
 
     # -- page passwords --------------------------------------------------------------------------------------------
 
-    async def protect(self, project_id: str, password_hash: str | None, now: datetime) -> None:
-        """Set (or, with None, remove) the project's page password."""
+    async def protect(
+        self, project_id: str, password_hash: str | None, now: datetime, *, also: Also[None] | None = None
+    ) -> None:
+        """Set (or, with None, remove) the project's page password (`also`: in the same transaction)."""
 
         def work(conn: Connection) -> None:
             conn.execute(_P.delete().where(_P.c.project_id == project_id))
@@ -954,7 +975,7 @@ class BatchesRepo:
                     )
                 )
 
-        await run_write(self.engine, work)
+        await run_write(self.engine, with_also(work, also))
 
     async def count_guess(self, project_id: str, *, failures: int, since: datetime | None) -> None:
         """Record the wrong-guess count (0 and None after a right password)."""

@@ -43,7 +43,7 @@ from aicmo_actors.storage import client_mail
 from aicmo_actors.storage.changes import ReadCache, come, earliest
 from aicmo_actors.storage.client_mail import QUEUED as QUEUED_EMAIL
 from aicmo_actors.storage.client_mail import MailBook, cancel_in, queue_in
-from aicmo_actors.storage.work import run_read, run_write
+from aicmo_actors.storage.work import Also, run_read, run_write, with_also
 
 #: The kind of the delivery emails in their outbox.
 EMAIL_KIND = "delivery"
@@ -485,10 +485,10 @@ class DeliveriesRepo:
 
         return await run_read(self.engine, work)
 
-    async def retry(self, key: str, now: datetime) -> DeliveryRow:
+    async def retry(self, key: str, now: datetime, *, also: Also[DeliveryRow] | None = None) -> DeliveryRow:
         """A person asks a failed (or unconfirmed) delivery again: a new round of attempts from
         now (an email is queued again, the same bytes under a new outbox key; its alert, if it
-        fails again, has a key of its own)."""
+        fails again, has a key of its own). `also` runs with the row after, in the same transaction."""
 
         def work(conn: Connection) -> DeliveryRow:
             row = _get_in(conn, key)
@@ -529,7 +529,7 @@ class DeliveriesRepo:
             )
             return _by_id_in(conn, row.id)
 
-        return await run_write(self.engine, work)
+        return await run_write(self.engine, with_also(work, also))
 
 
 class HoldsRepo:

@@ -23,7 +23,7 @@ from aicmo_actors.orchestration.tables import orchestration_project_events as ev
 from aicmo_actors.orchestration.tables import orchestration_projects as projects_t
 from aicmo_actors.orchestration.tables import orchestration_steps as steps_t
 from aicmo_actors.storage.changes import ReadCache
-from aicmo_actors.storage.work import run_read, run_write
+from aicmo_actors.storage.work import Also, run_read, run_write, with_also
 
 
 @dataclass(frozen=True)
@@ -393,8 +393,11 @@ class ProjectsRepo:
 
         return await run_write(self.engine, work)
 
-    async def request_cancel(self, project_id: str, *, reason: str, by: str, now: datetime) -> None:
-        """Ask for a project to be cancelled (the saga begins undoing it on its next tick)."""
+    async def request_cancel(
+        self, project_id: str, *, reason: str, by: str, now: datetime, also: Also[None] | None = None
+    ) -> None:
+        """Ask for a project to be cancelled (the saga begins undoing it on its next tick).
+        `also(conn, None)`: in the same transaction (its audit row), when asked again too."""
 
         def work(conn: Connection) -> None:
             project = conn.execute(sa.select(projects_t).where(projects_t.c.id == project_id)).first()
@@ -407,7 +410,7 @@ class ProjectsRepo:
             _set_project(conn, project_id, now, cancel_requested_at=now, cancel_reason=reason, cancelled_by=by)
             _log(conn, project_id, now, "project", "cancel requested", f"by {by}: {reason}")
 
-        await run_write(self.engine, work)
+        await run_write(self.engine, with_also(work, also))
 
     async def begin_cancels(self, now: datetime) -> list[Outcome]:
         """Running projects someone asked to cancel: undoing begins (last step first)."""

@@ -42,7 +42,7 @@ from aicmo_actors.production.tables import (
 )
 from aicmo_actors.storage.changes import ReadCache, come
 from aicmo_actors.storage.insert import insert_ignore_in
-from aicmo_actors.storage.work import run_read, run_write
+from aicmo_actors.storage.work import Also, run_read, run_write, with_also
 
 _I, _V, _R = production_items, production_versions, production_runs
 #: An item's columns without its planned item and brief (JSON, read back as None): for the
@@ -436,10 +436,12 @@ class ItemsRepo:
         author: str | None = None,
         states: Iterable[str] = rules.WRITING,
         alert: tuple[str, tuple[str, str]] | None = None,
+        also: Also[Item] | None = None,
     ) -> Item | None:
         """Version `after + 1`, and the item in QC (None: the item moved on meanwhile).
 
-        A person's version (`author`) is told to QC by the next tick (`told_at` None)."""
+        A person's version (`author`) is told to QC by the next tick (`told_at` None). `also`
+        runs in the same transaction with the item after, only when the version was made."""
         allowed = tuple(states)
 
         def work(conn: Connection) -> Item | None:
@@ -475,7 +477,10 @@ class ItemsRepo:
             )
             if alert is not None:
                 alert_in(conn, alert[0], item, "generator", alert[1], now)
-            return item_in(conn, item_id)
+            made = item_in(conn, item_id)
+            if also is not None and made is not None:
+                also(conn, made)
+            return made
 
         return await run_write(self.engine, work)
 
@@ -913,8 +918,20 @@ class ItemsRepo:
             raise ProductionError(f"{prefix!r} names more than one work item: give more of its id")
         return found[0]
 
-    async def upload(self, item_id: str, *, title: str | None, text: str, html: str, by: str, now: datetime) -> int:
-        """A person's draft as the next version (to QC on the next tick); returns its number."""
+    async def upload(
+        self,
+        item_id: str,
+        *,
+        title: str | None,
+        text: str,
+        html: str,
+        by: str,
+        now: datetime,
+        also: Also[int] | None = None,
+    ) -> int:
+        """A person's draft as the next version (to QC on the next tick); returns its number.
+        `also` runs with that number in the transaction that writes the version (the reads
+        before it are transactions of their own)."""
         item = await self.item(item_id)
         if item is None:
             raise ProductionError(f"no work item {item_id}")
@@ -934,12 +951,15 @@ class ItemsRepo:
             now=now,
             author=by,
             states=rules.UPLOADABLE,
+            also=None if also is None else lambda conn, made: also(conn, made.version),
         )
         if made is None:
             raise ProductionError(f"item {item_id[:8]} changed meanwhile: try again")
         return made.version
 
-    async def assign(self, item_id: str, user: str, now: datetime) -> None:
+    async def assign(self, item_id: str, user: str, now: datetime, *, also: Also[None] | None = None) -> None:
+        """Name who works on the item (`also`: in the same transaction)."""
+
         def work(conn: Connection) -> None:
             item = item_in(conn, item_id)
             if item is None:
@@ -947,9 +967,12 @@ class ItemsRepo:
             conn.execute(sa.update(_I).where(_I.c.id == item_id).values(assignee=user, updated_at=now))
             history_in(conn, item_id, now, item.state, f"assigned to {user}")
 
-        await run_write(self.engine, work)
+        await run_write(self.engine, with_also(work, also))
 
-    async def signoff(self, item_id: str, by: str, now: datetime) -> int:
+    async def signoff(self, item_id: str, by: str, now: datetime, *, also: Also[int] | None = None) -> int:
+        """Let an item that passed QC go to the client: the version signed off (`also`: with it,
+        in the same transaction)."""
+
         def work(conn: Connection) -> int:
             item = item_in(conn, item_id)
             if item is None:
@@ -961,7 +984,7 @@ class ItemsRepo:
             _set_state(conn, item, IN_REVIEW, now, f"version {item.version} signed off by {by}", batch_key=None)
             return item.version
 
-        return await run_write(self.engine, work)
+        return await run_write(self.engine, with_also(work, also))
 
     async def page(
         self, *, project: str | None = None, state: str | None = None, limit: int = 500

@@ -40,7 +40,7 @@ from aicmo_actors.reporting.tables import (
 )
 from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.client_mail import SENT, UNCONFIRMED, MailBook, queue_in
-from aicmo_actors.storage.work import run_read, run_write
+from aicmo_actors.storage.work import Also, run_read, run_write, with_also
 
 _C, _P, _I, _R = reporting_clients, reporting_projects, reporting_items, reporting_reviews
 _K, _F, _S, _RP, _E = reporting_kpi_values, reporting_funnel, reporting_funnel_seen, reporting_reports, reporting_emails
@@ -316,15 +316,7 @@ class ReportingStore:
         return list(await self.kept.read("schedules", work))
 
     async def schedule(self, client_ref: str) -> Schedule:
-        def work(conn: Connection) -> Schedule:
-            row = conn.execute(sa.select(_C).where(_C.c.client_ref == client_ref)).one()
-            done = frozenset(conn.execute(sa.select(_RP.c.period).where(_RP.c.client_ref == client_ref)).scalars())
-            covered = conn.execute(
-                sa.select(sa.func.max(_RP.c.last_day)).where(_RP.c.client_ref == client_ref)
-            ).scalar()
-            return _schedule(row, covered, done)
-
-        return await run_read(self.engine, work)
+        return await run_read(self.engine, lambda conn: _schedule_of(conn, client_ref))
 
     async def find(self, written: str) -> KnownClient:
         """The client `written` names (company, client ref or contact email); ReportingError if none."""
@@ -500,10 +492,17 @@ class ReportingStore:
     # -- KPIs -----------------------------------------------------------------------------------------------------
 
     async def import_kpis(
-        self, rows: Sequence[KpiRow], *, source: str, now: datetime, dry_run: bool = False
+        self,
+        rows: Sequence[KpiRow],
+        *,
+        source: str,
+        now: datetime,
+        dry_run: bool = False,
+        also: Also[list[str]] | None = None,
     ) -> list[str]:
         """Record every row, or none: the errors (one line each, naming the line) when any row
-        names an unknown client or a KPI its package does not have (`dry_run`: only check)."""
+        names an unknown client or a KPI its package does not have (`dry_run`: only check).
+        `also`: run in the import's transaction with the errors (none: imported); never on a dry run."""
 
         def work(conn: Connection) -> list[str]:
             clients = _known(conn)
@@ -526,12 +525,23 @@ class ReportingStore:
                 _put_kpi(conn, client_ref, spec, row.period, row.value, source, now)
             return []
 
-        return await (run_read if dry_run else run_write)(self.engine, work)
+        if dry_run:
+            return await run_read(self.engine, work)
+        return await run_write(self.engine, with_also(work, also))
 
     async def record_kpi(
-        self, client: str, kpi: str, period: str, value: float, *, source: str, now: datetime
+        self,
+        client: str,
+        kpi: str,
+        period: str,
+        value: float,
+        *,
+        source: str,
+        now: datetime,
+        also: Also[KpiValue] | None = None,
     ) -> KpiValue:
-        """One KPI value (the API's POST); ReportingError for an unknown client, KPI or period."""
+        """One KPI value (the API's POST), and `also` (its audit row) with it in its transaction;
+        ReportingError for an unknown client, KPI or period."""
 
         def work(conn: Connection) -> KpiValue:
             found = _resolve(conn, client)
@@ -547,7 +557,7 @@ class ReportingStore:
             _put_kpi(conn, found.client_ref, spec, label, value, source, now)
             return _kpis(conn, found.client_ref, kpi=kpi, period=label)[0]
 
-        return await run_write(self.engine, work)
+        return await run_write(self.engine, with_also(work, also))
 
     async def kpis(self, *, client: str | None = None, unpublished: bool = False) -> list[KpiValue]:
         def work(conn: Connection) -> list[KpiValue]:
@@ -574,7 +584,10 @@ class ReportingStore:
         formats: str | None = None,
         campaigns: Sequence[str] | None = None,
         enabled: bool | None = None,
+        also: Also[Schedule] | None = None,
     ) -> Schedule:
+        """Change what is given of a client's schedule (nothing given: only read it): the schedule
+        after, read in the change's transaction, where `also` (its audit row) runs with it."""
         values: dict[str, Any] = {}
         if period is not None:
             if period not in PERIOD_KINDS:
@@ -600,14 +613,13 @@ class ReportingStore:
         if enabled is not None:
             values["enabled"] = enabled
 
-        def work(conn: Connection) -> str:
+        def work(conn: Connection) -> Schedule:
             found = _resolve(conn, client)
             if values:
                 conn.execute(_C.update().where(_C.c.client_ref == found.client_ref).values(updated_at=now, **values))
-            return found.client_ref
+            return _schedule_of(conn, found.client_ref)
 
-        ref = await run_write(self.engine, work)
-        return await self.schedule(ref)
+        return await run_write(self.engine, with_also(work, also))
 
     async def clients(self) -> list[Schedule]:
         def work(conn: Connection) -> list[Schedule]:
@@ -618,6 +630,14 @@ class ReportingStore:
             return [_schedule(r, covered.get(r.client_ref), frozenset()) for r in rows]
 
         return await run_read(self.engine, work)
+
+
+def _schedule_of(conn: Connection, client_ref: str) -> Schedule:
+    """A client's schedule with the periods its reports covered."""
+    row = conn.execute(sa.select(_C).where(_C.c.client_ref == client_ref)).one()
+    done = frozenset(conn.execute(sa.select(_RP.c.period).where(_RP.c.client_ref == client_ref)).scalars())
+    covered = conn.execute(sa.select(sa.func.max(_RP.c.last_day)).where(_RP.c.client_ref == client_ref)).scalar()
+    return _schedule(row, covered, done)
 
 
 def _same_kind(label: str, period: Period) -> bool:

@@ -8,19 +8,24 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from aicmo_actors.api.control_routes import audit_line
 from aicmo_actors.cam.campaign import CampaignFileError, CampaignSpec, parse_campaign
 from aicmo_actors.cam.lead_import import LeadFileEmpty, LeadFileError, LeadImportResult, parse_leads_text, shown
 from aicmo_actors.cam.repos.campaigns import CampaignRow, is_archived
 from aicmo_actors.cam.templates import TemplateProblem
+from aicmo_actors.identity.repos import AuditActor
 from aicmo_actors.identity.roles import Principal
 from aicmo_actors.webapp.web import Web, page
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 #: The largest campaign file taken (the API's limit for a TOML body too).
 MAX_CAMPAIGN_BYTES = 1_000_000
@@ -334,11 +339,10 @@ async def _set_status(request: Request, web: Web, who: Principal, status: str) -
         return web.done(here, f"Campaign {name} is {'paused' if status == 'paused' else 'active'} already.")
     form = await request.form()
     reason = str(form.get("reason", "")).strip()[:500] or None
-    now = web.api.now()
     why = (reason or "paused in the web app") if status == "paused" else None
-    await web.api.cam.campaigns.set_status(name, status, why, now)
     action = "campaign.pause" if status == "paused" else "campaign.resume"
-    await web.api.identity.audit.record(who.name, "web", action, name, {"reason": reason}, now)
+    line = audit_line(web.api, who, action, name, {"reason": reason}, source="web")
+    await web.api.cam.campaigns.set_status(name, status, why, web.api.now(), also=line)
     said = "paused: nothing more is sent, replies are still read" if status == "paused" else "resumed"
     return web.done(here, f"Campaign {name} {said}.")
 
@@ -412,10 +416,12 @@ async def campaign_upload(request: Request, web: Web, who: Principal) -> Respons
     existing = await _row(web, spec.name)
     if existing is not None and existing.spec.spec_hash() == spec.spec_hash():
         return web.done(here, f"Campaign {spec.name} is already there, unchanged.")
-    _, created = await cam.campaigns.create_or_update(spec, now)
-    action = "campaign.create" if created else "campaign.update"
-    detail = {"steps": len(spec.steps), "file": source}
-    await web.api.identity.audit.record(who.name, "web", action, spec.name, detail, now)
+
+    def audited(conn: Connection, stored: tuple[int, bool]) -> None:
+        action = "campaign.create" if stored[1] else "campaign.update"
+        AuditActor(who.name, "web").write(conn, action, spec.name, {"steps": len(spec.steps), "file": source}, now)
+
+    _, created = await cam.campaigns.create_or_update(spec, now, also=audited)
     steps, boxes = len(spec.steps), len(spec.mailboxes)
     said = (
         f"Campaign {spec.name} {'created' if created else 'updated'}: {steps} step{'s' if steps != 1 else ''}, "
@@ -556,17 +562,23 @@ async def leads_import(request: Request, web: Web, who: Principal) -> Response:
             for lead in result.leads
         ]
         now = web.api.now()
-        report.new, report.existing, report.suppressed = await web.api.cam.leads.import_rows(name, rows, now)
-        detail = {
-            "file": filename,
-            "rows": result.total_rows,
-            "imported": report.new,
-            "existing": report.existing,
-            "suppressed": report.suppressed,
-            "duplicates": result.duplicates,
-            "rejected": len(result.rejected),
-        }
-        await web.api.identity.audit.record(who.name, "web", "leads.import", name, detail, now)
+
+        def audited(conn: Connection, counts: tuple[int, int, int]) -> None:
+            new, existing, suppressed = counts
+            detail = {
+                "file": filename,
+                "rows": result.total_rows,
+                "imported": new,
+                "existing": existing,
+                "suppressed": suppressed,
+                "duplicates": result.duplicates,
+                "rejected": len(result.rejected),
+            }
+            AuditActor(who.name, "web").write(conn, "leads.import", name, detail, now)
+
+        report.new, report.existing, report.suppressed = await web.api.cam.leads.import_rows(
+            name, rows, now, also=audited
+        )
     else:
         why = "every row was rejected" if result.rejected else "the file has no rows"
         report.error = f"{filename}: nothing imported: {why}."

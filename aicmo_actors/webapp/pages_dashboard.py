@@ -16,6 +16,7 @@ from starlette.routing import Route
 from aicmo_actors.cam.decision import PausePolicy, campaign_verdict
 from aicmo_actors.cam.repos import CamStore, Figures
 from aicmo_actors.cam.repos.campaigns import CampaignRow, is_archived
+from aicmo_actors.identity.repos import AuditActor
 from aicmo_actors.identity.roles import Principal
 from aicmo_actors.webapp.charts import counts_chart, timeline
 from aicmo_actors.webapp.web import Web, page
@@ -207,10 +208,8 @@ async def resume_campaign(request: Request, web: Web, who: Principal) -> Respons
     if row.status != "paused":
         return web.done("/", f"Campaign {name} is active already.")
     now = web.api.now()
-    await web.api.cam.campaigns.set_status(name, "active", None, now)
-    await web.api.identity.audit.record(
-        who.name, "web", "campaign.resume", name, {"paused_because": row.paused_reason}, now
-    )
+    line = AuditActor(who.name, "web").line("campaign.resume", name, {"paused_because": row.paused_reason}, now)
+    await web.api.cam.campaigns.set_status(name, "active", None, now, also=line)
     return web.done("/", f"Campaign {name} resumed.")
 
 
@@ -224,10 +223,8 @@ async def resume_mailbox(request: Request, web: Web, who: Principal) -> Response
     if box["status"] != "paused":
         return web.done("/", f"Mailbox {address} is active already.")
     now = web.api.now()
-    await web.api.cam.campaigns.resume_mailbox(address)
-    await web.api.identity.audit.record(
-        who.name, "web", "mailbox.resume", address, {"paused_because": box["paused_reason"]}, now
-    )
+    line = AuditActor(who.name, "web").line("mailbox.resume", address, {"paused_because": box["paused_reason"]}, now)
+    await web.api.cam.campaigns.resume_mailbox(address, also=line)
     return web.done("/", f"Mailbox {address} resumed.")
 
 

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from aicmo_actors.api.cam_routes import retry_alert_now as tell_alerts
+from aicmo_actors.api.control_routes import audit_line
 from aicmo_actors.cam.repos.inbound import HOT, InboxKey, inbox_key
 from aicmo_actors.cam.repos.records import RecordError
 from aicmo_actors.cam.wiring import lead_rules
@@ -148,16 +149,22 @@ async def relabel(request: Request, web: Web, who: Principal) -> Response:
     inbound_id: int = request.path_params["inbound_id"]
     path = f"/inbox/{inbound_id}"
     category = str((await request.form()).get("category", "")).strip()
-    now = api.now()
+    line = audit_line(api, who, "reply.relabel", str(inbound_id), {"category": category}, source="web")
     try:
-        done = await api.cam.inbound.relabel(inbound_id, category, by=who.name, now=now, rules=lead_rules(api.settings))
+        done = await api.cam.inbound.relabel(
+            inbound_id,
+            category,
+            by=who.name,
+            now=api.now(),
+            rules=lead_rules(api.settings),
+            also=lambda conn, result: line(conn, result) if result["relabelled"] else None,
+        )
     except RecordError as exc:
         return web.done(path, problem=str(exc))
     for alert_id in done["alert_ids"]:
         await tell_alerts(api, alert_id)
     if not done["relabelled"]:
         return web.done(path, f"It is labelled {category} already: nothing changed.")
-    await api.identity.audit.record(who.name, "web", "reply.relabel", str(inbound_id), {"category": category}, now)
     said = f"Relabelled {done['previous_category']} → {category}."
     before, after = done["lead_before"], done["lead_after"]
     if before is not None and after is not None and before["state"] != after["state"]:
@@ -179,10 +186,12 @@ async def handled(request: Request, web: Web, who: Principal) -> Response:
     item = await api.cam.inbound.inbox_item(inbound_id)
     if item is None:
         return web.done("/inbox", problem=f"There is no inbound message #{inbound_id}.")
-    now = api.now()
-    if not await api.cam.inbound.mark_handled(inbound_id, who.name, now):
+    line = audit_line(api, who, "reply.handled", str(inbound_id), {}, source="web")
+    marked = await api.cam.inbound.mark_handled(
+        inbound_id, who.name, api.now(), also=lambda conn, result: line(conn, result) if result else None
+    )
+    if not marked:
         return web.done(path, "It was marked handled already.")
-    await api.identity.audit.record(who.name, "web", "reply.handled", str(inbound_id), {}, now)
     return web.done(path, "Marked handled.")
 
 
@@ -197,10 +206,10 @@ async def suppress(request: Request, web: Web, who: Principal) -> Response:
     address = item["from_address"]
     if not address:
         return web.done(path, problem="This message has no sender address to suppress.")
-    now = api.now()
-    new = await api.cam.leads.suppress(address, "manual", f"web:{who.name}", now)
-    detail = {"reason": "manual", "inbound_id": inbound_id}
-    await api.identity.audit.record(who.name, "web", "suppression.add", address, detail, now)
+    line = audit_line(
+        api, who, "suppression.add", address, {"reason": "manual", "inbound_id": inbound_id}, source="web"
+    )
+    new = await api.cam.leads.suppress(address, "manual", f"web:{who.name}", api.now(), also=line)
     if not new:
         return web.done(path, f"{address} was suppressed already.")
     return web.done(path, f"{address} is suppressed: never written to again, in any campaign.")

@@ -16,6 +16,7 @@ from starlette.routing import Route
 from aicmo_actors.api.project_routes import DealBody
 from aicmo_actors.cam.repos.leads import LeadsRepo
 from aicmo_actors.cam.repos.records import RecordError
+from aicmo_actors.identity.repos import AuditActor
 from aicmo_actors.identity.roles import Principal
 from aicmo_actors.orchestration.packages import PackageSpec, list_packages
 from aicmo_actors.webapp.web import Web, page
@@ -172,11 +173,10 @@ async def lead_deal(request: Request, web: Web, who: Principal) -> Response:
             billing_email=given["billing_email"] or None,
             tax_id=given["tax_id"] or None,
             webhook_url=given["webhook_url"] or None,
+            audited_as=AuditActor(who.name, "web"),
         )
     except (DealError, RecordError) as exc:
         return web.done(here, problem=f"{exc}. Nothing was changed.")
-    detail = {"deal": deal.deal_id, "package": given["package"]}
-    await web.api.identity.audit.record(who.name, "web", "deal.won", deal.client["contact_email"], detail, now)
     company = deal.client.get("company") or found["email"]
     return web.done(
         here,

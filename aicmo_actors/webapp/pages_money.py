@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -18,9 +19,13 @@ from aicmo_actors.billing.emails import invoice_pdf
 from aicmo_actors.billing.money import shown
 from aicmo_actors.billing.repos import BillingError, BillingRepo, InvoiceRow
 from aicmo_actors.billing.rules import CREDITED, OPEN, PAID
+from aicmo_actors.identity.repos import AuditActor
 from aicmo_actors.identity.roles import Principal
 from aicmo_actors.reporting.repos import ReportingStore
 from aicmo_actors.webapp.web import Web, page
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 STATES = (OPEN, PAID, CREDITED)
 #: As long as the API lets an amount and a note be (`api/billing_routes.PaymentBody`).
@@ -118,16 +123,20 @@ async def invoice_pay(request: Request, web: Web, who: Principal) -> Response:
         received_on = received_day(str(form.get("received_on", "")), now.date())
     except ValueError as exc:
         return web.done(here, problem=f"{exc}. Nothing was recorded.")
+
+    def audited(conn: Connection, result: tuple[InvoiceRow, Decimal]) -> None:
+        row, paid = result
+        detail = {"amount": str(paid), "balance": str(row.balance)}
+        AuditActor(who.name, "web").write(conn, "invoice.pay", row.number, detail, now)
+
     try:
         row, paid = await BillingRepo(web.api.cam.engine).pay(
-            number, amount, received_on=received_on, by=who.name, now=now, note=note
+            number, amount, received_on=received_on, by=who.name, now=now, note=note, also=audited
         )
     except BillingError as exc:
         if str(exc).startswith("no invoice"):
             return _not_found(request, web, number, exc)
         return web.done(here, problem=f"{exc}. Nothing was recorded.")
-    detail = {"amount": str(paid), "balance": str(row.balance)}
-    await web.api.identity.audit.record(who.name, "web", "invoice.pay", row.number, detail, now)
     if row.balance == 0:
         left = "paid in full"
     elif row.balance < 0:

@@ -8,19 +8,24 @@ contract (its end and its renewals); a running project's cancel asked (operate),
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from aicmo_actors.api.control_routes import audit_line
 from aicmo_actors.cam.repos.deals import MOST_MONTHS, Renewal, RenewalConflict, contract_end, renew_problem
 from aicmo_actors.cam.repos.records import RecordError
+from aicmo_actors.identity.repos import AuditActor
 from aicmo_actors.identity.roles import Principal
 from aicmo_actors.orchestration.projects import ProjectError, ProjectsRepo
 from aicmo_actors.orchestration.saga_rules import DELIVERED, PROJECT_STATES, RUNNING, kind_of, period_of, periods
 from aicmo_actors.webapp.web import Web, page
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 #: As long as the API lets a reason be (`api/project_routes.CancelBody`).
 MAX_REASON_CHARS = 500
@@ -149,12 +154,11 @@ async def project_cancel(request: Request, web: Web, who: Principal) -> Response
         return web.done(here, problem='Tick "I understand" to cancel the project. Nothing was changed.')
     if p["state"] == RUNNING and p["cancel_requested_at"] is not None:
         return web.done(here, f"Cancelling project {p['company']} was asked already: it is being undone.")
-    now = web.api.now()
+    line = audit_line(web.api, who, "project.cancel", full_id, {"reason": reason}, source="web")
     try:
-        await repo.request_cancel(full_id, reason=reason, by=who.name, now=now)
+        await repo.request_cancel(full_id, reason=reason, by=who.name, now=web.api.now(), also=line)
     except ProjectError as exc:
         return web.done(here, problem=f"{exc}. Nothing was changed.")
-    await web.api.identity.audit.record(who.name, "web", "project.cancel", full_id, {"reason": reason}, now)
     return web.done(
         here, f"Cancel asked for project {p['company']}: the service undoes its steps, last first, on its next tick."
     )
@@ -191,9 +195,15 @@ async def project_renew(request: Request, web: Web, who: Principal) -> Response:
     given_number = str(form.get("number", "")).strip()
     number = _whole(given_number)
     now = web.api.now()
+
+    def audited(conn: Connection, renewal: Renewal) -> None:
+        if renewal.new:  # sent again: recorded already, no second row
+            detail = {"deal": deal_id, "number": renewal.number, "months": months}
+            AuditActor(who.name, "web").write(conn, "deal.renew", str(deal_id), detail, now)
+
     try:
         renewal = await web.api.cam.deals.renew(
-            deal_id, months=months, by=who.name, now=now, today=now.date(), number=number
+            deal_id, months=months, by=who.name, now=now, today=now.date(), number=number, also=audited
         )
     except RenewalConflict as exc:
         return web.done(here, problem=f"{exc}: reload the page to renew again. Nothing was changed.")
@@ -203,8 +213,6 @@ async def project_renew(request: Request, web: Web, who: Principal) -> Response:
         return web.done(
             here, f"Renewal {renewal.number} was recorded already: {renewal.months} more months, to {renewal.ends_on}."
         )
-    detail = {"deal": deal_id, "number": renewal.number, "months": months}
-    await web.api.identity.audit.record(who.name, "web", "deal.renew", str(deal_id), detail, now)
     return web.done(
         here,
         f"Renewal {renewal.number} recorded: {renewal.months} more months, to {renewal.ends_on.isoformat()}; "

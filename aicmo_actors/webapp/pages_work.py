@@ -8,7 +8,7 @@ item assigned to a user, a piece that passed QC signed off for the client."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from aicmo_actors.cli.work_cmd import MAX_DRAFT_BYTES
+from aicmo_actors.identity.repos import AuditActor
 from aicmo_actors.identity.roles import Principal, allows
 from aicmo_actors.production.drafting import to_html
 from aicmo_actors.production.repos import UNASSIGNED, ItemsRepo, ProductionError
@@ -23,6 +24,9 @@ from aicmo_actors.production.rules import SIGNOFF, UPLOADABLE
 from aicmo_actors.webapp.pages_campaigns import FORM_SLACK, _upload
 from aicmo_actors.webapp.web import Web, page
 from contracts.production import ITEM_STATES
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 #: As long as the API lets a draft and its title be (`api/work_routes.DraftBody`), and a user's
 #: name (`AssignBody`).
@@ -152,14 +156,17 @@ async def work_draft(request: Request, web: Web, who: Principal) -> Response:
             "Nothing was recorded.",
         )
     now = web.api.now()
+
+    def audited(conn: Connection, version: int) -> None:
+        detail = {"version": version, "bytes": len(text.encode())}
+        AuditActor(who.name, "web").write(conn, "work.upload", full, detail, now)
+
     try:
         version = await ItemsRepo(web.api.cam.engine).upload(
-            full, title=title, text=text, html=to_html(text), by=who.name, now=now
+            full, title=title, text=text, html=to_html(text), by=who.name, now=now, also=audited
         )
     except ProductionError as exc:
         return web.done(here, problem=f"{exc}. Nothing was recorded.")
-    detail = {"version": version, "bytes": len(text.encode())}
-    await web.api.identity.audit.record(who.name, "web", "work.upload", full, detail, now)
     return web.done(here, f"Version {version} uploaded: the service sends it to quality control on its next tick.")
 
 
@@ -189,11 +196,11 @@ async def work_assign(request: Request, web: Web, who: Principal) -> Response:
     if item is not None and item.assignee == user:
         return web.done(here, f"Item {full[:8]} is assigned to {user} already.")
     now = web.api.now()
+    also = AuditActor(who.name, "web").line("work.assign", full, {"user": user}, now)
     try:
-        await repo.assign(full, user, now)
+        await repo.assign(full, user, now, also=also)
     except ProductionError as exc:
         return web.done(here, problem=f"{exc}. Nothing was changed.")
-    await web.api.identity.audit.record(who.name, "web", "work.assign", full, {"user": user}, now)
     return web.done(here, f"Item {full[:8]} assigned to {user}.")
 
 
@@ -206,11 +213,14 @@ async def work_signoff(request: Request, web: Web, who: Principal) -> Response:
         return _not_found(request, web, item_id, full)
     here = _here(full)
     now = web.api.now()
+
+    def audited(conn: Connection, version: int) -> None:
+        AuditActor(who.name, "web").write(conn, "work.signoff", full, {"version": version}, now)
+
     try:
-        version = await ItemsRepo(web.api.cam.engine).signoff(full, who.name, now)
+        version = await ItemsRepo(web.api.cam.engine).signoff(full, who.name, now, also=audited)
     except ProductionError as exc:
         return web.done(here, problem=f"{exc}. Nothing was changed.")
-    await web.api.identity.audit.record(who.name, "web", "work.signoff", full, {"version": version}, now)
     return web.done(here, f"Version {version} signed off: it goes to the client with the next review batch.")
 
 

@@ -19,7 +19,7 @@ from aicmo_actors.cam.tables import cam_alerts as alerts_t
 from aicmo_actors.cam.tables import cam_leads as leads_t
 from aicmo_actors.storage.changes import ReadCache, come, earliest
 from aicmo_actors.storage.insert import insert_ignore_in
-from aicmo_actors.storage.work import run_read, run_write
+from aicmo_actors.storage.work import Also, run_read, run_write, with_also
 
 
 @dataclass(frozen=True)
@@ -261,10 +261,11 @@ class AlertsRepo:
 
         return await run_read(self.engine, work)
 
-    async def retry_now(self, alert_id: int, now: datetime) -> bool:
+    async def retry_now(self, alert_id: int, now: datetime, *, also: Also[bool] | None = None) -> bool:
         """Make an alert due again: a failed one (given up, or refused for good) becomes pending
         with its attempts counted from zero and due `now`; a pending one is due `now`. False:
-        there is no such alert, or it was delivered already (nothing changes).
+        there is no such alert, or it was delivered already (nothing changes). `also(conn,
+        result)` runs in the same transaction.
 
         (Not `retry`: that name is the delivery's own record of a failed attempt.) `cam.alerts`
         delivers the pending alerts it finds when it starts, and those it is told about
@@ -280,7 +281,7 @@ class AlertsRepo:
             conn.execute(alerts_t.update().where(alerts_t.c.id == alert_id).values(**values))
             return True
 
-        return await run_write(self.engine, work)
+        return await run_write(self.engine, with_also(work, also))
 
 
 #: What `AlertsRepo.page` returns for each alert.

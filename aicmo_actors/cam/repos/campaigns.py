@@ -25,7 +25,7 @@ from aicmo_actors.cam.tables import cam_sending_mailboxes as mailboxes_t
 from aicmo_actors.cam.tables import cam_variant_weights as weights_t
 from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.insert import insert_ignore_in
-from aicmo_actors.storage.work import run_read, run_write
+from aicmo_actors.storage.work import Also, run_read, run_write, with_also
 from contracts.cam import LeadState, OutboundStatus
 
 #: An archived campaign is paused with this reason: the table has no status of its own for it.
@@ -113,8 +113,11 @@ class CampaignsRepo:
         self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
         self.specs = specs
 
-    async def create_or_update(self, spec: CampaignSpec, now: datetime) -> tuple[int, bool]:
-        """Store a campaign (by name); returns (id, created). An update replaces its spec."""
+    async def create_or_update(
+        self, spec: CampaignSpec, now: datetime, *, also: Also[tuple[int, bool]] | None = None
+    ) -> tuple[int, bool]:
+        """Store a campaign (by name); returns (id, created). An update replaces its spec.
+        `also(conn, (id, created))` runs in the same transaction (`storage.work.Also`)."""
         spec_json = json.loads(spec.to_json())
         spec_hash = spec.spec_hash()
 
@@ -155,7 +158,7 @@ class CampaignsRepo:
             insert_ignore_in(conn, mailboxes_t, boxes, conflict_columns=["address"])
             return campaign_id, created
 
-        return await run_write(self.engine, work)
+        return await run_write(self.engine, with_also(work, also))
 
     async def all(self) -> dict[str, CampaignRow]:
         """Every campaign by name, in the order they were created."""
@@ -215,10 +218,13 @@ class CampaignsRepo:
             )
         return latest
 
-    async def set_status(self, name: str, status: str, reason: str | None, now: datetime) -> bool:
+    async def set_status(
+        self, name: str, status: str, reason: str | None, now: datetime, *, also: Also[bool] | None = None
+    ) -> bool:
         """Pause or resume a campaign by command. A resume puts its waiting leads back on the
         schedule: while it was paused, the scheduler took every due lead off (so a paused
-        campaign costs nothing per tick), and nothing else would ever bring them back."""
+        campaign costs nothing per tick), and nothing else would ever bring them back.
+        False: there is no such campaign. `also(conn, result)` runs in the same transaction."""
         values: dict[str, Any] = {"status": status, "updated_at": now}
         if status == "paused":
             values |= {"paused_reason": reason, "paused_at": now}
@@ -249,7 +255,7 @@ class CampaignsRepo:
                 )
             return True
 
-        return await run_write(self.engine, work)
+        return await run_write(self.engine, with_also(work, also))
 
     async def pause(self, name: str, reason: str, now: datetime) -> int | None:
         """Auto-pause an active campaign and store the alert that says so, in one transaction.
@@ -291,13 +297,15 @@ class CampaignsRepo:
 
         return await run_write(self.engine, work)
 
-    async def resume_mailbox(self, address: str) -> bool:
+    async def resume_mailbox(self, address: str, *, also: Also[bool] | None = None) -> bool:
+        """Set a sending mailbox active again; False when there is no such mailbox.
+        `also(conn, resumed)` runs in the same transaction (the audit row)."""
         statement = (
             mailboxes_t.update()
             .where(mailboxes_t.c.address == address.lower())
             .values(status="active", paused_reason=None, paused_at=None)
         )
-        return await run_write(self.engine, lambda conn: bool(conn.execute(statement).rowcount))
+        return await run_write(self.engine, with_also(lambda conn: bool(conn.execute(statement).rowcount), also))
 
     async def paused_mailboxes(self) -> set[str]:
         query = sa.select(mailboxes_t.c.address).where(mailboxes_t.c.status == "paused")
@@ -308,12 +316,13 @@ class CampaignsRepo:
         query = sa.select(mailboxes_t).order_by(mailboxes_t.c.address)
         return await run_read(self.engine, lambda conn: [dict(r) for r in conn.execute(query).mappings()])
 
-    async def archive(self, name: str, now: datetime) -> dict[str, Any]:
+    async def archive(self, name: str, now: datetime, *, also: Also[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Stop a campaign for good, kept for its history, in one transaction: it is paused with
         the reason `ARCHIVED` (the table has no status of its own for it), its active and paused
         leads are stopped ("the campaign was archived"), and its emails still queued are
         cancelled. Returns {"campaign", "archived": False when it was archived already,
-        "leads_stopped", "emails_cancelled"}. An unknown campaign is a `RecordError`.
+        "leads_stopped", "emails_cancelled"}; `also(conn, result)` runs in the same transaction.
+        An unknown campaign is a `RecordError`.
 
         A command that would resume it or import into it should refuse (`is_archived`)."""
 
@@ -362,7 +371,7 @@ class CampaignsRepo:
                 "emails_cancelled": int(cancelled.rowcount or 0),
             }
 
-        return await run_write(self.engine, work)
+        return await run_write(self.engine, with_also(work, also))
 
 
 def is_archived(status: str, paused_reason: str | None) -> bool:

@@ -32,7 +32,7 @@ from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
 from aicmo_actors.cam.tables import cam_renewals as renewals_t
 from aicmo_actors.gateways.calendar import add_months
 from aicmo_actors.storage.changes import ReadCache
-from aicmo_actors.storage.work import run_read, run_write
+from aicmo_actors.storage.work import Also, run_read, run_write, with_also
 from contracts.cam import LeadState, OutboundStatus
 
 #: Lead states a signed company's other leads are stopped from (they were still being written to).
@@ -187,11 +187,13 @@ class DealsRepo:
         start: date,
         by: str,
         now: datetime,
+        also: Also[Deal] | None = None,
     ) -> Deal:
         """Sign the lead at `address` (in `campaign`, needed when the address is in several):
         the deal, the lead a client, its company's other leads stopped. `client` is a
         `ClientInfo` as JSON without `client_ref`, made here. A `RecordError` (one line) when
-        there is no such lead or it signed already."""
+        there is no such lead or it signed already. `also(conn, deal)`: in the signing's
+        transaction (its audit row)."""
         wanted = normalise_address(address)
 
         def work(conn: Connection) -> Deal:
@@ -280,7 +282,7 @@ class DealsRepo:
             row = conn.execute(sa.select(deals_t).where(deals_t.c.id == deal_id)).one()
             return _deal(row, lead.name, stopped)
 
-        return await run_write(self.engine, work)
+        return await run_write(self.engine, with_also(work, also))
 
     async def to_announce(self, now: datetime, limit: int = 100) -> list[Deal]:
         """Deals to announce now, oldest first: those orchestration has not answered for yet, and
@@ -319,13 +321,22 @@ class DealsRepo:
 
     # -- renewals ----------------------------------------------------------------------------------
     async def renew(
-        self, deal_id: int, *, months: int, by: str, now: datetime, today: date, number: int | None = None
+        self,
+        deal_id: int,
+        *,
+        months: int,
+        by: str,
+        now: datetime,
+        today: date,
+        number: int | None = None,
+        also: Also[Renewal] | None = None,
     ) -> Renewal:
         """Renew deal `deal_id`'s contract for `months` more from the end of its term so far (its
         start plus its term and every renewal before). With `number` (a retry's): the renewal of
         that number when it is recorded already with these months, else it must be the next. A
         `RecordError` (one line) when there is no such deal, it cannot be renewed
-        (`renew_problem`), or `number` does not fit."""
+        (`renew_problem`), or `number` does not fit. `also(conn, renewal)`: in the renewal's
+        transaction (its audit row), a retry's too (`new` False: nothing was renewed)."""
 
         def work(conn: Connection) -> Renewal:
             deal = conn.execute(sa.select(deals_t).where(deals_t.c.id == deal_id)).first()
@@ -367,7 +378,7 @@ class DealsRepo:
             return _renewal(row, str(deal.client_ref))
 
         try:
-            return await run_write(self.engine, work)
+            return await run_write(self.engine, with_also(work, also))
         except sa.exc.IntegrityError:
             # Two renewals of one deal at once: the other one has this number.
             raise RenewalConflict(

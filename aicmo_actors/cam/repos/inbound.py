@@ -42,7 +42,7 @@ from aicmo_actors.cam.tables import cam_suppressions as suppressions_t
 from aicmo_actors.gateways.inbox_source import FetchedMessage, header_block
 from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.insert import insert_ignore_in
-from aicmo_actors.storage.work import run_read, run_write
+from aicmo_actors.storage.work import Also, run_read, run_write, with_also
 from contracts.cam import BounceReason, Classification, LeadState, ReplyCategory
 
 
@@ -532,6 +532,7 @@ class InboundRepo:
         alert_text: AlertText | None = None,
         rules: LeadRules = DEFAULT_RULES,
         shared_domains: Iterable[str] | None = None,
+        also: Also[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """A person labels a message by hand, in one transaction: its classification becomes
         `category` (confidence 1; the classifier's evidence kept, with a line saying who changed
@@ -548,7 +549,8 @@ class InboundRepo:
         new label only.
 
         `alert_text`, `shared_domains`: as for `act` (default: the follow-up's). Returns
-        `RELABEL_FIELDS`. An unknown id or category, or a message not classified yet, is a
+        `RELABEL_FIELDS`; `also(conn, result)` runs in the same transaction (also when the label
+        was the same). An unknown id or category, or a message not classified yet, is a
         `RecordError`.
         """
         new = ReplyCategory(one_of("category", category, [c.value for c in ReplyCategory]))
@@ -614,7 +616,7 @@ class InboundRepo:
                 "stopped_colleagues": acted.stopped_colleagues,
             }
 
-        return await run_write(self.engine, work)
+        return await run_write(self.engine, with_also(work, also))
 
     # -- the web inbox ---------------------------------------------------------------------------
 
@@ -678,15 +680,16 @@ class InboundRepo:
         query = sa.select(inbound_t.c.mailbox).distinct().order_by(inbound_t.c.mailbox)
         return await run_read(self.engine, lambda conn: [str(m) for m in conn.execute(query).scalars()])
 
-    async def mark_handled(self, inbound_id: int, by: str, now: datetime) -> bool:
+    async def mark_handled(self, inbound_id: int, by: str, now: datetime, *, also: Also[bool] | None = None) -> bool:
         """A person marks a message handled (`handled_at`, `handled_by`). True: marked now;
-        False: no such message, or marked already (the first mark stands)."""
+        False: no such message, or marked already (the first mark stands). `also(conn, result)`
+        runs in the same transaction."""
         statement = (
             inbound_t.update()
             .where(inbound_t.c.id == inbound_id, inbound_t.c.handled_at.is_(None))
             .values(handled_at=now, handled_by=by[:200])
         )
-        return await run_write(self.engine, lambda conn: conn.execute(statement).rowcount == 1)
+        return await run_write(self.engine, with_also(lambda conn: conn.execute(statement).rowcount == 1, also))
 
 
 #: What `InboundRepo.replies` returns for each message.

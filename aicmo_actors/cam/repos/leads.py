@@ -28,7 +28,7 @@ from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
 from aicmo_actors.cam.tables import cam_suppressions as suppressions_t
 from aicmo_actors.storage.changes import ReadCache, come, earliest
 from aicmo_actors.storage.insert import insert_ignore_in
-from aicmo_actors.storage.work import run_read, run_write
+from aicmo_actors.storage.work import Also, run_read, run_write, with_also
 from contracts.cam import LeadState, OutboundStatus
 
 #: After the last step, how long a lead waits for a reply before it is "completed".
@@ -184,8 +184,16 @@ class LeadsRepo:
         self.campaigns = campaigns
         self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
 
-    async def import_rows(self, campaign: str, rows: Sequence[dict[str, Any]], now: datetime) -> tuple[int, int, int]:
-        """Insert leads (idempotent on campaign + address). Returns (new, existing, suppressed)."""
+    async def import_rows(
+        self,
+        campaign: str,
+        rows: Sequence[dict[str, Any]],
+        now: datetime,
+        *,
+        also: Also[tuple[int, int, int]] | None = None,
+    ) -> tuple[int, int, int]:
+        """Insert leads (idempotent on campaign + address). Returns (new, existing, suppressed);
+        `also(conn, result)` runs in the transaction that inserts them."""
         row = (await self.campaigns.all()).get(campaign)
         if row is None:
             raise KeyError(campaign)
@@ -214,14 +222,14 @@ class LeadsRepo:
                 }
             )
 
-        def work(conn: Connection) -> int:
-            return sum(
+        def work(conn: Connection) -> tuple[int, int, int]:
+            new = sum(
                 len(insert_ignore_in(conn, leads_t, chunk, conflict_columns=["campaign_id", "email"]))
                 for chunk in chunks(fresh)
             )
+            return new, len(fresh) - new, len(rows) - len(fresh)
 
-        new = await run_write(self.engine, work)
-        return new, len(fresh) - new, len(rows) - len(fresh)
+        return await run_write(self.engine, with_also(work, also))
 
     async def details(self, address: str) -> list[dict[str, Any]]:
         """Everything about one address, per campaign: the lead (state, why, next action),
@@ -327,8 +335,14 @@ class LeadsRepo:
         )
         return [DueLead(int(r[0]), r[1], r[2], LeadState(r[3]), int(r[4]), r[5]) for r in rows]
 
-    async def suppress(self, address: str, reason: str, source: str, now: datetime) -> bool:
-        return await run_write(self.engine, lambda conn: suppress_in(conn, address, reason, source, now))
+    async def suppress(
+        self, address: str, reason: str, source: str, now: datetime, *, also: Also[bool] | None = None
+    ) -> bool:
+        """Suppress an address (`suppress_in`); True: it was not suppressed before.
+        `also(conn, result)` runs in the same transaction."""
+        return await run_write(
+            self.engine, with_also(lambda conn: suppress_in(conn, address, reason, source, now), also)
+        )
 
     async def suppressed(self, addresses: Iterable[str]) -> set[str]:
         """Which of these addresses are suppressed (as normalised addresses), counting every
@@ -474,13 +488,14 @@ class LeadsRepo:
         query = query.order_by(suppressions_t.c.id).limit(size)
         return await run_read(self.engine, lambda conn: [jsonable(r) for r in conn.execute(query).mappings()])
 
-    async def unsuppress(self, address: str) -> bool:
-        """Take an address off the suppression list. False: it was not on it.
+    async def unsuppress(self, address: str, *, also: Also[bool] | None = None) -> bool:
+        """Take an address off the suppression list. False: it was not on it. `also(conn,
+        result)` runs in the same transaction.
 
         Only the list changes: leads the suppression stopped stay stopped (no state leads back
         to active), but the address may be imported and written to again."""
         statement = suppressions_t.delete().where(suppressions_t.c.address == normalise_address(address))
-        return await run_write(self.engine, lambda conn: bool(conn.execute(statement).rowcount))
+        return await run_write(self.engine, with_also(lambda conn: bool(conn.execute(statement).rowcount), also))
 
 
 #: What `LeadsRepo.page` returns for each lead (`history` too, with a few more).

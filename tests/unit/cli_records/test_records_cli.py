@@ -319,7 +319,17 @@ def test_changes_are_in_the_audit_trail(folder: Folder, run: Run) -> None:
     from aicmo_actors.identity.repos import AuditRepo
     from aicmo_actors.storage.engine import make_engine
 
-    run("suppress", "gone@example.com")
+    (folder.path / "two.csv").write_text(
+        "email,first_name,company\ndee@four.example.com,Dee,Four\nann@one.example.com,Ann,One\nbad,Bad,Row\n",
+        encoding="utf-8",
+    )
+    assert run("suppress", "gone@example.com")[0] == 0
+    assert run("campaign", "pause", "agency-intro")[0] == 0
+    assert run("campaign", "resume", "agency-intro")[0] == 0
+    assert run("campaign", "pause", "nope")[0] != 0  # refused: nothing recorded
+    assert run("leads", "import", "two.csv", "--campaign", "agency-intro")[0] == 3  # one row rejected
+    assert run("mailbox", "resume", "alex@outreach.example.com")[0] == 0
+    assert run("mailbox", "resume", "nobody@outreach.example.com")[0] != 0
     assert run("replies", "relabel", str(folder.replies["auto"]), "interested")[0] == 0
     assert run("suppressions", "remove", "gone@example.com", "--reason", "asked to hear from us")[0] == 0
     assert run("campaign", "archive", "agency-intro", "--yes")[0] == 0
@@ -333,8 +343,15 @@ def test_changes_are_in_the_audit_trail(folder: Folder, run: Run) -> None:
         assert {r.source for r in rows} == {"cli"} and all(r.actor.startswith("cli:") for r in rows)
         return sorted((r.action, r.source, r.target, r.detail) for r in rows)
 
+    imported = {"file": "two.csv", "rows": 3, "imported": 1, "existing": 1, "suppressed": 0, "duplicates": 0}
     assert asyncio.run(audit()) == [
         ("campaign.archive", "cli", "agency-intro", {}),
+        ("campaign.create", "cli", "agency-intro", {"steps": 3, "file": "campaign.toml"}),  # the folder's
+        ("campaign.pause", "cli", "agency-intro", {}),
+        ("campaign.resume", "cli", "agency-intro", {}),
+        ("leads.import", "cli", "agency-intro", {**imported, "rejected": 1}),
+        ("mailbox.resume", "cli", "alex@outreach.example.com", {}),
         ("reply.relabel", "cli", str(folder.replies["auto"]), {"category": "interested"}),
+        ("suppression.add", "cli", "gone@example.com", {"reason": "manual"}),
         ("suppression.remove", "cli", "gone@example.com", {"reason": "asked to hear from us"}),
     ]
