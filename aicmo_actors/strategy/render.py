@@ -142,6 +142,7 @@ def _strings(value: object) -> Iterator[str]:
             yield from _strings(item)
 
 
+@lru_cache(maxsize=8)
 def render_pdf(
     plan: Plan,
     *,
@@ -154,7 +155,10 @@ def render_pdf(
     give the same bytes); `fonts`: "auto" uses Helvetica when Latin-1 holds every text of the
     plan, else DejaVu Sans (`fonts_for`, as the invoice, the report and the delivered piece
     choose; a third of the time of embedding a font), None uses Helvetica, a (regular, bold)
-    pair of TTF paths uses those. `compress=False` leaves the content streams readable (tests)."""
+    pair of TTF paths uses those. `compress=False` leaves the content streams readable (tests).
+
+    Pure, and a draft made again after a crash asks for the same bytes: the last few are kept
+    (a plan's calendar table takes about 0.1 s to draw)."""
     chosen = fonts_for([agency, *_strings(plan)]) if fonts == "auto" else fonts
     title = f"Plan for {plan.company}"
     pdf = _PlanPdf(chosen, f"{title}, version {plan.version}")
