@@ -24,12 +24,12 @@ from aicmo_actors.billing.rules import NewInvoice, line
 from aicmo_actors.billing.tables import billing_events
 from aicmo_actors.billing.tax import tax_for
 from aicmo_actors.identity.repos import AuditActor
-from aicmo_actors.identity.tables import identity_audit
 from aicmo_actors.reporting.repos import KpiValue, NewClient, ReportingError, ReportingStore, Schedule
 from aicmo_actors.reporting.rules import parse_kpi_csv
 from aicmo_actors.storage.engine import make_engine
 from aicmo_actors.webapp.app import build_webapp
 from aicmo_actors.webapp.session import COOKIE, csrf_token
+from tests.audit_support import AuditBroken, audit_rows, broken
 from tests.integration.test_api import NOW, Client, client
 from tests.integration.test_billing import CLIENT, MILESTONES, PROJECT
 from tests.integration.test_billing_cli import HEAD, Run, run
@@ -43,24 +43,8 @@ TODAY = NOW.date()
 WHO = AuditActor("ann", "api")
 
 
-class AuditLost(RuntimeError):
-    """The audit row could not be written (what a crash between the two used to leave)."""
-
-
-def _lost(conn: Connection, result: object) -> None:
-    raise AuditLost("the audit row could not be written")
-
-
 def _never(conn: Connection, result: object) -> None:
     raise AssertionError("`also` ran for a change that was refused")
-
-
-async def _audits(engine: AsyncEngine, action: str) -> list[tuple[str, str, str | None, dict[str, Any]]]:
-    """(actor, source, target, detail) of every audit row of `action`, oldest first."""
-    a = identity_audit.c
-    query = sa.select(a.actor, a.source, a.target, a.detail).where(a.action == action).order_by(a.id)
-    async with engine.connect() as conn:
-        return [(r.actor, r.source, r.target, dict(r.detail or {})) for r in await conn.execute(query)]
 
 
 async def _events(engine: AsyncEngine, kind: str) -> int:
@@ -109,8 +93,8 @@ async def test_a_payment_and_its_audit_row_are_one_transaction(engine: AsyncEngi
     repo = BillingRepo(engine)
     number = (await _issued(repo)).number
 
-    with pytest.raises(AuditLost):
-        await repo.pay(number, "1000", received_on=TODAY, by="ann", now=NOW, also=_lost)
+    with pytest.raises(AuditBroken):
+        await repo.pay(number, "1000", received_on=TODAY, by="ann", now=NOW, also=broken)
     detail = await repo.show(number)
     assert (detail.payments, detail.invoice.paid, detail.invoice.state) == ((), Decimal("0"), "open")
     assert await _events(engine, "PaymentReceived") == 0
@@ -121,20 +105,21 @@ async def test_a_payment_and_its_audit_row_are_one_transaction(engine: AsyncEngi
 
     row, paid = await repo.pay(number, "1000", received_on=TODAY, by="ann", now=NOW, also=audited)
     assert (str(paid), str(row.balance)) == ("1000.00", "1142.00")
-    assert await _audits(engine, "invoice.pay") == [("ann", "api", number, {"amount": "1000.00", "balance": "1142.00"})]
+    paid_row = ("ann", "api", number, {"amount": "1000.00", "balance": "1142.00"})
+    assert await audit_rows(engine, "invoice.pay") == [paid_row]
     assert await _events(engine, "PaymentReceived") == 1
 
     with pytest.raises(BillingError, match="more decimals"):
         await repo.pay(number, "1.001", received_on=TODAY, by="ann", now=NOW, also=_never)
-    assert len(await _audits(engine, "invoice.pay")) == 1
+    assert len(await audit_rows(engine, "invoice.pay")) == 1
 
 
 async def test_a_credit_note_and_its_audit_row_are_one_transaction(engine: AsyncEngine) -> None:
     repo = BillingRepo(engine)
     number = (await _issued(repo)).number
 
-    with pytest.raises(AuditLost):
-        await repo.credit(number, reason="sent by mistake", today=TODAY, now=NOW, also=_lost)
+    with pytest.raises(AuditBroken):
+        await repo.credit(number, reason="sent by mistake", today=TODAY, now=NOW, also=broken)
     kept = await repo.find(number)
     assert (kept.state, kept.credit_note) == ("open", None)
     assert await _events(engine, "InvoiceCredited") == 0
@@ -145,13 +130,13 @@ async def test_a_credit_note_and_its_audit_row_are_one_transaction(engine: Async
     row = await repo.credit(number, reason="oops", today=TODAY, now=NOW, also=audited)
     # The failed attempt took no number: the credit note is still the year's first.
     assert row.credit_note == f"CN-{TODAY.year}-0001"
-    assert await _audits(engine, "invoice.cancel") == [
+    assert await audit_rows(engine, "invoice.cancel") == [
         ("ann", "api", number, {"credit_note": row.credit_note, "reason": "oops"})
     ]
 
     with pytest.raises(BillingError, match="credited already"):
         await repo.credit(number, reason="again", today=TODAY, now=NOW, also=_never)
-    assert len(await _audits(engine, "invoice.cancel")) == 1
+    assert len(await audit_rows(engine, "invoice.cancel")) == 1
 
 
 async def test_a_milestone_and_its_audit_row_are_one_transaction(engine: AsyncEngine) -> None:
@@ -162,8 +147,8 @@ async def test_a_milestone_and_its_audit_row_are_one_transaction(engine: AsyncEn
     await repo.link_project(str(PROJECT), 3)
     project = str(PROJECT)[:8]
 
-    with pytest.raises(AuditLost):
-        await repo.reach_milestone(project, "site launched", by="ann", now=NOW, also=_lost)
+    with pytest.raises(AuditBroken):
+        await repo.reach_milestone(project, "site launched", by="ann", now=NOW, also=broken)
     seen: list[tuple[int, bool]] = []
 
     def audited(conn: Connection, result: tuple[int, bool]) -> None:
@@ -176,7 +161,7 @@ async def test_a_milestone_and_its_audit_row_are_one_transaction(engine: AsyncEn
     assert await repo.reach_milestone(project, "site launched", by="ann", now=NOW, also=audited) == (3, True)
     assert await repo.reach_milestone(project, "site launched", by="ann", now=NOW, also=audited) == (3, False)
     assert seen == [(3, True), (3, False)]
-    assert await _audits(engine, "invoice.milestone") == [
+    assert await audit_rows(engine, "invoice.milestone") == [
         ("ann", "api", project, {"deal_id": 3, "milestone": "site launched"})
     ]
 
@@ -191,8 +176,8 @@ async def test_a_kpi_value_and_its_audit_row_are_one_transaction(engine: AsyncEn
     store = ReportingStore(engine)
     assert await store.learn_client(_new_client(), NOW)
 
-    with pytest.raises(AuditLost):
-        await store.record_kpi("Acme Logistics", "cost_per_lead", "2026-03", 42.5, source="t", now=NOW, also=_lost)
+    with pytest.raises(AuditBroken):
+        await store.record_kpi("Acme Logistics", "cost_per_lead", "2026-03", 42.5, source="t", now=NOW, also=broken)
     assert await store.kpis() == []
 
     def audited(conn: Connection, value: KpiValue) -> None:
@@ -203,13 +188,13 @@ async def test_a_kpi_value_and_its_audit_row_are_one_transaction(engine: AsyncEn
         "Acme Logistics", "cost_per_lead", "2026-03", 42.5, source="t", now=NOW, also=audited
     )
     assert (value.value, value.attained) == (42.5, True)
-    assert await _audits(engine, "kpi.record") == [
+    assert await audit_rows(engine, "kpi.record") == [
         ("ann", "api", value.client_ref, {"kpi": "cost_per_lead", "period": "2026-03", "value": 42.5})
     ]
 
     with pytest.raises(ReportingError, match="no KPI 'likes'"):
         await store.record_kpi("Acme Logistics", "likes", "2026-03", 1, source="t", now=NOW, also=_never)
-    assert len(await _audits(engine, "kpi.record")) == 1
+    assert len(await audit_rows(engine, "kpi.record")) == 1
 
 
 async def test_a_kpi_import_and_its_audit_row_are_one_transaction(engine: AsyncEngine) -> None:
@@ -218,8 +203,8 @@ async def test_a_kpi_import_and_its_audit_row_are_one_transaction(engine: AsyncE
     good = parse_kpi_csv("client,kpi,period,value\nAcme Logistics,cost_per_lead,2026-03,44\n").rows
     bad = parse_kpi_csv("client,kpi,period,value\nAcme Logistics,likes,2026-03,3\n").rows
 
-    with pytest.raises(AuditLost):
-        await store.import_kpis(good, source="csv:k.csv", now=NOW, also=_lost)
+    with pytest.raises(AuditBroken):
+        await store.import_kpis(good, source="csv:k.csv", now=NOW, also=broken)
     assert await store.kpis() == []
     # A dry run writes nothing, so it adds nothing either.
     assert await store.import_kpis(good, source="", now=NOW, dry_run=True, also=_never) == []
@@ -235,7 +220,7 @@ async def test_a_kpi_import_and_its_audit_row_are_one_transaction(engine: AsyncE
     assert errors and told == [errors] and await store.kpis() == []
     assert await store.import_kpis(good, source="csv:k.csv", now=NOW, also=audited) == []
     assert told[-1] == [] and [v.value for v in await store.kpis()] == [44.0]
-    assert await _audits(engine, "kpi.import") == [("ann", "api", "k.csv", {"rows": 1})]
+    assert await audit_rows(engine, "kpi.import") == [("ann", "api", "k.csv", {"rows": 1})]
 
 
 async def test_a_schedule_change_and_its_audit_row_are_one_transaction(engine: AsyncEngine) -> None:
@@ -243,8 +228,8 @@ async def test_a_schedule_change_and_its_audit_row_are_one_transaction(engine: A
     assert await store.learn_client(_new_client(), NOW)
     ref = str(REPORTED.client_ref)
 
-    with pytest.raises(AuditLost):
-        await store.set_schedule("Acme Logistics", now=NOW, hour=7, period="week", also=_lost)
+    with pytest.raises(AuditBroken):
+        await store.set_schedule("Acme Logistics", now=NOW, hour=7, period="week", also=broken)
     kept = await store.schedule(ref)
     assert (kept.hour, kept.period) == (8, "month")
 
@@ -258,13 +243,13 @@ async def test_a_schedule_change_and_its_audit_row_are_one_transaction(engine: A
     # The row sees the schedule after the change, read in the change's transaction.
     assert seen == [after] and (after.hour, after.period) == (7, "week")
     assert await store.schedule(ref) == after
-    assert await _audits(engine, "reporting.schedule") == [("ann", "api", ref, {"hour": 7, "period": "week"})]
+    assert await audit_rows(engine, "reporting.schedule") == [("ann", "api", ref, {"hour": 7, "period": "week"})]
 
     with pytest.raises(ReportingError, match="hour 25"):
         await store.set_schedule("Acme Logistics", now=NOW, hour=25, also=_never)
     with pytest.raises(ReportingError, match="no client"):
         await store.set_schedule("Nobody", now=NOW, hour=6, also=_never)
-    assert len(await _audits(engine, "reporting.schedule")) == 1
+    assert len(await audit_rows(engine, "reporting.schedule")) == 1
 
 
 # -- through the API, the web app and the command line ----------------------------------------------------------------
@@ -272,7 +257,7 @@ async def test_a_schedule_change_and_its_audit_row_are_one_transaction(engine: A
 
 def _write_lost(self: AuditActor, *args: Any, **kwargs: Any) -> int:
     """`AuditActor.write` failing: the audit row cannot be written (after the change, in its transaction)."""
-    raise AuditLost("the audit row could not be written")
+    raise AuditBroken("the audit row could not be written")
 
 
 async def _refused(call: Any) -> None:
@@ -280,7 +265,7 @@ async def _refused(call: Any) -> None:
     transport, which re-raises the app's exceptions)."""
     try:
         answer = await call
-    except AuditLost:
+    except AuditBroken:
         return
     assert answer.status_code == 500, answer.text
 
@@ -296,11 +281,11 @@ async def test_the_api_writes_a_payment_and_a_kpi_with_their_audit_rows(
         patched.setattr(AuditActor, "write", _write_lost)
         await _refused(client.call("POST", f"/invoices/{number}/payments", "operator", json=body))
     assert (await repo.show(number)).payments == ()
-    assert await _audits(client.engine, "invoice.pay") == []
+    assert await audit_rows(client.engine, "invoice.pay") == []
 
     paid = await client.call("POST", f"/invoices/{number}/payments", "operator", json=body)
     assert paid.status_code == 201, paid.text
-    assert await _audits(client.engine, "invoice.pay") == [
+    assert await audit_rows(client.engine, "invoice.pay") == [
         ("operator1", "api", number, {"amount": "1000.00", "balance": "1142.00"})
     ]
 
@@ -310,10 +295,10 @@ async def test_the_api_writes_a_payment_and_a_kpi_with_their_audit_rows(
     with monkeypatch.context() as patched:
         patched.setattr(AuditActor, "write", _write_lost)
         await _refused(client.call("POST", "/kpis", "operator", json=kpi))
-    assert await store.kpis() == [] and await _audits(client.engine, "kpi.record") == []
+    assert await store.kpis() == [] and await audit_rows(client.engine, "kpi.record") == []
     answer = await client.call("POST", "/kpis", "operator", json=kpi)
     assert answer.status_code == 201, answer.text
-    assert await _audits(client.engine, "kpi.record") == [
+    assert await audit_rows(client.engine, "kpi.record") == [
         ("operator1", "api", str(REPORTED.client_ref), {"kpi": "cost_per_lead", "period": "2026-03", "value": 42.5})
     ]
 
@@ -336,7 +321,7 @@ async def test_the_web_form_writes_a_payment_with_its_audit_row(
         answer = await web.post(f"/invoices/{number}/payments", data=form)
     assert answer.status_code == 303 and "recorded" in answer.headers["location"], answer.text
     assert [p.amount for p in (await repo.show(number)).payments] == [Decimal("500")]
-    assert await _audits(client.engine, "invoice.pay") == [
+    assert await audit_rows(client.engine, "invoice.pay") == [
         ("operator1", "web", number, {"amount": "500.00", "balance": "1642.00"})
     ]
 

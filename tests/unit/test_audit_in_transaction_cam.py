@@ -29,6 +29,7 @@ from aicmo_actors.identity.repos import AuditActor
 from aicmo_actors.identity.tables import identity_audit
 from aicmo_actors.storage.work import Also, run_read
 from contracts.cam import ReplyCategory
+from tests.audit_support import AuditBroken, broken
 from tests.integration.test_api import Client, client
 from tests.integration.test_cam_records import CAMPAIGN, CAMPAIGN_FILE, NOW, add_leads, new_store, reply, sent
 
@@ -36,14 +37,6 @@ pytestmark = [pytest.mark.anyio]
 __all__ = ["client"]
 
 LATER = NOW + timedelta(hours=1)
-
-
-class AuditDown(RuntimeError):
-    """The audit row could not be written."""
-
-
-def _fails(conn: Connection, result: object) -> None:
-    raise AuditDown("the audit row could not be written")
 
 
 def _value(conn: Connection, column: sa.Column[Any], where: sa.ColumnElement[bool]) -> Any:
@@ -159,8 +152,8 @@ async def test_a_change_and_its_audit_row_are_one_transaction(engine: AsyncEngin
     def made(conn: Connection) -> bool:
         return case.made(ids, conn)
 
-    with pytest.raises(AuditDown):
-        await case.change(store, ids, _fails)
+    with pytest.raises(AuditBroken):
+        await case.change(store, ids, broken)
     assert not await run_read(engine, made), "the change was kept without its audit row"
 
     seen: list[Any] = []
@@ -224,12 +217,12 @@ async def test_the_api_writes_each_audit_row_with_its_change(client: Client) -> 
 
 async def test_the_api_keeps_no_change_whose_audit_row_fails(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     def down(*args: object, **kwargs: object) -> int:
-        raise AuditDown("the audit table is unreachable")
+        raise AuditBroken("the audit table is unreachable")
 
     monkeypatch.setattr(identity_repos, "record_in", down)
     try:
         response = await client.call("POST", "/suppressions", "operator", json={"address": "kept@nowhere.example.org"})
-    except AuditDown:
+    except AuditBroken:
         pass  # the test transport raises what the app raised (the client got a 500)
     else:
         assert response.status_code == 500, response.text

@@ -20,9 +20,9 @@ from aicmo_actors.cam.repos.deals import Deal, Renewal
 from aicmo_actors.cam.repos.records import RecordError
 from aicmo_actors.cam.tables import cam_deals, cam_leads, cam_renewals
 from aicmo_actors.identity.repos import AuditActor
-from aicmo_actors.identity.tables import identity_audit
 from aicmo_actors.orchestration.projects import ProjectError, ProjectsRepo
 from aicmo_actors.orchestration.tables import orchestration_projects
+from tests.audit_support import AuditBroken, audit_rows, broken, count
 from tests.integration.test_api import NOW, Client, client
 from tests.integration.test_cam_records import CAMPAIGN_FILE, add_leads
 from tests.integration.test_control_plane import leads
@@ -33,26 +33,6 @@ __all__ = ["client"]
 
 ACTOR = AuditActor("ops1", "api")
 PROJECT_ID = "0b7c1c1e-0000-4000-8000-0000000000a1"
-
-
-class AuditBroken(RuntimeError):
-    """The audit row could not be written."""
-
-
-def _broken(conn: Connection, result: object) -> None:
-    raise AuditBroken("the audit row could not be written")
-
-
-async def _count(engine: AsyncEngine, table: sa.Table, *where: Any) -> int:
-    async with engine.connect() as conn:
-        return int((await conn.execute(sa.select(sa.func.count()).select_from(table).where(*where))).scalar_one())
-
-
-async def _audited(engine: AsyncEngine, action: str) -> list[tuple[str, str, str | None, Any]]:
-    async with engine.connect() as conn:
-        query = sa.select(identity_audit).where(identity_audit.c.action == action).order_by(identity_audit.c.id)
-        rows = (await conn.execute(query)).mappings().all()
-    return [(r["actor"], r["source"], r["target"], r["detail"]) for r in rows]
 
 
 async def _win(store: CamStore, address: str, also: Any = None) -> Deal:
@@ -92,10 +72,10 @@ async def test_a_deal_and_its_audit_row_are_one_transaction(engine: AsyncEngine)
     store = await _store_with_leads(engine, ["ann@one.example.com", "bob@one.example.com"])
 
     with pytest.raises(AuditBroken):
-        await _win(store, "ann@one.example.com", also=_broken)
+        await _win(store, "ann@one.example.com", also=broken)
     # Nothing signed: no deal, the lead and its colleague as they were.
-    assert await _count(engine, cam_deals) == 0
-    assert await _count(engine, cam_leads, cam_leads.c.state.in_(("client", "stopped"))) == 0
+    assert await count(engine, cam_deals) == 0
+    assert await count(engine, cam_leads, cam_leads.c.state.in_(("client", "stopped"))) == 0
 
     def audited(conn: Connection, deal: Deal) -> None:
         # After the change, in its transaction: the deal is there to be seen.
@@ -104,12 +84,12 @@ async def test_a_deal_and_its_audit_row_are_one_transaction(engine: AsyncEngine)
 
     deal = await _win(store, "ann@one.example.com", also=audited)
     assert deal.stopped == 1
-    assert await _audited(engine, "deal.won") == [("ops1", "api", "ann@one.example.com", {"deal": deal.deal_id})]
+    assert await audit_rows(engine, "deal.won") == [("ops1", "api", "ann@one.example.com", {"deal": deal.deal_id})]
 
     # Refused (signed already): nothing recorded.
     with pytest.raises(RecordError, match="signed already"):
         await _win(store, "ann@one.example.com", also=audited)
-    assert len(await _audited(engine, "deal.won")) == 1
+    assert len(await audit_rows(engine, "deal.won")) == 1
 
 
 async def test_a_renewal_and_its_audit_row_are_one_transaction(engine: AsyncEngine) -> None:
@@ -117,8 +97,8 @@ async def test_a_renewal_and_its_audit_row_are_one_transaction(engine: AsyncEngi
     deal = await _win(store, "ann@one.example.com")
 
     with pytest.raises(AuditBroken):
-        await store.deals.renew(deal.deal_id, months=3, by="ops1", now=NOW, today=NOW.date(), also=_broken)
-    assert await _count(engine, cam_renewals) == 0
+        await store.deals.renew(deal.deal_id, months=3, by="ops1", now=NOW, today=NOW.date(), also=broken)
+    assert await count(engine, cam_renewals) == 0
 
     seen: list[Renewal] = []
 
@@ -135,12 +115,12 @@ async def test_a_renewal_and_its_audit_row_are_one_transaction(engine: AsyncEngi
         deal.deal_id, months=3, by="ops1", now=NOW, today=NOW.date(), number=1, also=audited
     )
     assert not again.new and [r.new for r in seen] == [True, False]
-    assert await _audited(engine, "deal.renew") == [("ops1", "api", str(deal.deal_id), {"number": 1})]
+    assert await audit_rows(engine, "deal.renew") == [("ops1", "api", str(deal.deal_id), {"number": 1})]
 
     # Refused (the number is not the next): nothing recorded, `also` not called.
     with pytest.raises(RecordError, match="the next is number 2"):
         await store.deals.renew(deal.deal_id, months=3, by="ops1", now=NOW, today=NOW.date(), number=3, also=audited)
-    assert len(seen) == 2 and await _count(engine, cam_renewals) == 1
+    assert len(seen) == 2 and await count(engine, cam_renewals) == 1
 
 
 async def test_a_cancel_asked_and_its_audit_row_are_one_transaction(engine: AsyncEngine) -> None:
@@ -150,8 +130,8 @@ async def test_a_cancel_asked_and_its_audit_row_are_one_transaction(engine: Asyn
     asked = orchestration_projects.c.cancel_requested_at.is_not(None)
 
     with pytest.raises(AuditBroken):
-        await repo.request_cancel(project_id, reason="budget", by="ops1", now=NOW, also=_broken)
-    assert await _count(engine, orchestration_projects, asked) == 0
+        await repo.request_cancel(project_id, reason="budget", by="ops1", now=NOW, also=broken)
+    assert await count(engine, orchestration_projects, asked) == 0
 
     def audited(conn: Connection, result: None) -> None:
         query = sa.select(orchestration_projects.c.cancel_reason).where(orchestration_projects.c.id == project_id)
@@ -159,13 +139,13 @@ async def test_a_cancel_asked_and_its_audit_row_are_one_transaction(engine: Asyn
         ACTOR.write(conn, "project.cancel", project_id, {"reason": "budget"}, NOW)
 
     await repo.request_cancel(project_id, reason="budget", by="ops1", now=NOW, also=audited)
-    assert await _count(engine, orchestration_projects, asked) == 1
-    assert await _audited(engine, "project.cancel") == [("ops1", "api", project_id, {"reason": "budget"})]
+    assert await count(engine, orchestration_projects, asked) == 1
+    assert await audit_rows(engine, "project.cancel") == [("ops1", "api", project_id, {"reason": "budget"})]
 
     # Refused (no such project): nothing recorded.
     with pytest.raises(ProjectError, match="no project"):
         await repo.request_cancel("ffffffff", reason="budget", by="ops1", now=NOW, also=audited)
-    assert len(await _audited(engine, "project.cancel")) == 1
+    assert len(await audit_rows(engine, "project.cancel")) == 1
 
 
 # -- through the API -----------------------------------------------------------------------------------------------
@@ -196,10 +176,10 @@ async def test_the_api_audits_a_renewal_and_a_cancel_with_the_change_or_keeps_ne
     assert tried == ["deal.renew", "project.cancel"]
     assert await store.deals.renewals() == []
     assert (
-        await _count(client.engine, orchestration_projects, orchestration_projects.c.cancel_requested_at.is_not(None))
+        await count(client.engine, orchestration_projects, orchestration_projects.c.cancel_requested_at.is_not(None))
         == 0
     )
-    assert await _audited(client.engine, "deal.renew") == await _audited(client.engine, "project.cancel") == []
+    assert await audit_rows(client.engine, "deal.renew") == await audit_rows(client.engine, "project.cancel") == []
 
     # As it should be: each change with its row, and a retry with none.
     made = await client.call("POST", renew, "operator", json={"months": 3})
@@ -209,7 +189,7 @@ async def test_the_api_audits_a_renewal_and_a_cancel_with_the_change_or_keeps_ne
     cancelled = await client.call("POST", cancel, "operator", json={"reason": "budget"})
     assert cancelled.status_code == 200, cancelled.text
     assert [r.number for r in await store.deals.renewals()] == [1]
-    assert await _audited(client.engine, "deal.renew") == [
+    assert await audit_rows(client.engine, "deal.renew") == [
         ("operator1", "api", str(deal.deal_id), {"deal": deal.deal_id, "number": 1, "months": 3})
     ]
-    assert await _audited(client.engine, "project.cancel") == [("operator1", "api", project_id, {"reason": "budget"})]
+    assert await audit_rows(client.engine, "project.cancel") == [("operator1", "api", project_id, {"reason": "budget"})]

@@ -33,6 +33,7 @@ from aicmo_actors.production.repos import ItemsRepo, NewItem, ProductionError, P
 from aicmo_actors.production.tables import production_item_events, production_items, production_versions
 from aicmo_actors.storage.engine import make_engine
 from aicmo_actors.storage.schema import upgrade
+from tests.audit_support import AuditBroken, audit_rows, broken, count
 from tests.integration.test_api import NOW, Client, client
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -43,26 +44,6 @@ PROJECT = "0b7c1c1e-0000-4000-8000-0000000000b1"
 BATCH = f"{PROJECT}:review:1"
 REVIEWED = "5a1f0c3e-7b2d-4c8e-9f10-aabbccddee01"
 DELIVERY = f"{REVIEWED}:v1:webhook"
-
-
-class AuditBroken(RuntimeError):
-    """The audit row could not be written."""
-
-
-def _broken(conn: Connection, result: object) -> None:
-    raise AuditBroken("the audit row could not be written")
-
-
-async def _count(engine: AsyncEngine, table: sa.Table, *where: Any) -> int:
-    async with engine.connect() as conn:
-        return int((await conn.execute(sa.select(sa.func.count()).select_from(table).where(*where))).scalar_one())
-
-
-async def _audited(engine: AsyncEngine, action: str) -> list[tuple[str, str, str | None, Any]]:
-    async with engine.connect() as conn:
-        query = sa.select(identity_audit).where(identity_audit.c.action == action).order_by(identity_audit.c.id)
-        rows = (await conn.execute(query)).mappings().all()
-    return [(r["actor"], r["source"], r["target"], r["detail"]) for r in rows]
 
 
 async def _trail(engine: AsyncEngine) -> list[tuple[str, str, str, str | None, Any]]:
@@ -119,9 +100,9 @@ async def test_an_upload_and_its_audit_row_are_one_transaction(engine: AsyncEngi
     repo = ItemsRepo(engine)
 
     with pytest.raises(AuditBroken):
-        await _upload(repo, item_id, _broken)
+        await _upload(repo, item_id, broken)
     # No version, and the item as it was.
-    assert await _count(engine, production_versions) == 0
+    assert await count(engine, production_versions) == 0
     assert await _state(engine, item_id) == ("planned", "unassigned", 0)
 
     def audited(conn: Connection, version: int) -> None:
@@ -132,23 +113,23 @@ async def test_an_upload_and_its_audit_row_are_one_transaction(engine: AsyncEngi
 
     assert await _upload(repo, item_id, audited) == 1
     assert await _state(engine, item_id) == ("in_qc", "unassigned", 1)
-    assert await _audited(engine, "work.upload") == [("ops1", "api", item_id, {"version": 1})]
+    assert await audit_rows(engine, "work.upload") == [("ops1", "api", item_id, {"version": 1})]
 
     # Refused (no such item): nothing recorded.
     with pytest.raises(ProductionError, match="no work item"):
         await _upload(repo, "ffffffff-0000-4000-8000-000000000000", audited)
-    assert len(await _audited(engine, "work.upload")) == 1
+    assert len(await audit_rows(engine, "work.upload")) == 1
 
 
 async def test_an_assignment_and_its_audit_row_are_one_transaction(engine: AsyncEngine) -> None:
     item_id = await _item(engine)
     repo = ItemsRepo(engine)
-    events = await _count(engine, production_item_events)
+    events = await count(engine, production_item_events)
 
     with pytest.raises(AuditBroken):
-        await repo.assign(item_id, "ann", NOW, also=_broken)
+        await repo.assign(item_id, "ann", NOW, also=broken)
     assert await _state(engine, item_id) == ("planned", "unassigned", 0)
-    assert await _count(engine, production_item_events) == events  # nor its history line
+    assert await count(engine, production_item_events) == events  # nor its history line
 
     def audited(conn: Connection, result: None) -> None:
         query = sa.select(production_items.c.assignee).where(production_items.c.id == item_id)
@@ -157,11 +138,11 @@ async def test_an_assignment_and_its_audit_row_are_one_transaction(engine: Async
 
     await repo.assign(item_id, "ann", NOW, also=audited)
     assert (await _state(engine, item_id))[1] == "ann"
-    assert await _audited(engine, "work.assign") == [("ops1", "api", item_id, {"user": "ann"})]
+    assert await audit_rows(engine, "work.assign") == [("ops1", "api", item_id, {"user": "ann"})]
 
     with pytest.raises(ProductionError, match="no work item"):
         await repo.assign("ffffffff-0000-4000-8000-000000000000", "ann", NOW, also=audited)
-    assert len(await _audited(engine, "work.assign")) == 1
+    assert len(await audit_rows(engine, "work.assign")) == 1
 
 
 async def test_a_signoff_and_its_audit_row_are_one_transaction(engine: AsyncEngine) -> None:
@@ -171,7 +152,7 @@ async def test_a_signoff_and_its_audit_row_are_one_transaction(engine: AsyncEngi
     await _awaiting_signoff(engine, item_id)
 
     with pytest.raises(AuditBroken):
-        await repo.signoff(item_id, "ops1", NOW, also=_broken)
+        await repo.signoff(item_id, "ops1", NOW, also=broken)
     assert (await _state(engine, item_id))[0] == "signoff"
 
     def audited(conn: Connection, version: int) -> None:
@@ -181,12 +162,12 @@ async def test_a_signoff_and_its_audit_row_are_one_transaction(engine: AsyncEngi
 
     assert await repo.signoff(item_id, "ops1", NOW, also=audited) == 1
     assert (await _state(engine, item_id))[0] == "in_review"
-    assert await _audited(engine, "work.signoff") == [("ops1", "api", item_id, {"version": 1})]
+    assert await audit_rows(engine, "work.signoff") == [("ops1", "api", item_id, {"version": 1})]
 
     # Refused (not awaiting sign-off any more): nothing recorded.
     with pytest.raises(ProductionError, match="awaiting sign-off"):
         await repo.signoff(item_id, "ops1", NOW, also=audited)
-    assert len(await _audited(engine, "work.signoff")) == 1
+    assert len(await audit_rows(engine, "work.signoff")) == 1
 
 
 # -- client review: a person decides ---------------------------------------------------------------------------------
@@ -224,22 +205,22 @@ async def test_a_decision_and_its_audit_row_are_one_transaction(engine: AsyncEng
     awaiting = client_review_items.c.status == "awaiting"
 
     with pytest.raises(AuditBroken):
-        await store.batches.decide(BATCH, approve=True, comment=None, item_id=None, now=NOW, also=_broken)
-    assert await _count(engine, client_review_items, awaiting) == 1
+        await store.batches.decide(BATCH, approve=True, comment=None, item_id=None, now=NOW, also=broken)
+    assert await count(engine, client_review_items, awaiting) == 1
 
     def audited(conn: Connection, decided: Decided) -> None:
         assert conn.execute(sa.select(client_review_items.c.status)).scalar_one() == "approved"
         ACTOR.write(conn, "review.decide", BATCH, {"verdict": "approved", "decided": decided.decided}, NOW)
 
     # Refused (no such batch, no such item): `also` is not called, nothing recorded.
-    assert await store.batches.decide("nope", approve=True, comment=None, item_id=None, now=NOW, also=_broken) is None
-    unknown = await store.batches.decide(BATCH, approve=True, comment=None, item_id=PROJECT, now=NOW, also=_broken)
+    assert await store.batches.decide("nope", approve=True, comment=None, item_id=None, now=NOW, also=broken) is None
+    unknown = await store.batches.decide(BATCH, approve=True, comment=None, item_id=PROJECT, now=NOW, also=broken)
     assert unknown is not None and unknown.unknown_item
 
     decided = await store.batches.decide(BATCH, approve=True, comment=None, item_id=None, now=NOW, also=audited)
     assert decided == Decided(BATCH, 1)
-    assert await _count(engine, client_review_items, awaiting) == 0
-    assert await _audited(engine, "review.decide") == [("ops1", "api", BATCH, {"verdict": "approved", "decided": 1})]
+    assert await count(engine, client_review_items, awaiting) == 0
+    assert await audit_rows(engine, "review.decide") == [("ops1", "api", BATCH, {"verdict": "approved", "decided": 1})]
 
 
 async def test_a_revoked_link_and_its_audit_row_are_one_transaction(engine: AsyncEngine) -> None:
@@ -247,33 +228,33 @@ async def test_a_revoked_link_and_its_audit_row_are_one_transaction(engine: Asyn
     live = client_review_links.c.revoked_at.is_(None)
 
     with pytest.raises(AuditBroken):
-        await store.batches.revoke(BATCH, NOW, also=_broken)
-    assert await _count(engine, client_review_links, live) == 1
+        await store.batches.revoke(BATCH, NOW, also=broken)
+    assert await count(engine, client_review_links, live) == 1
 
     def audited(conn: Connection, was_live: bool) -> None:
         assert conn.execute(sa.select(sa.func.count()).select_from(client_review_links).where(live)).scalar_one() == 0
         ACTOR.write(conn, "review.revoke", BATCH, {"was_live": was_live}, NOW)
 
-    assert await store.batches.revoke("nope", NOW, also=_broken) is None  # no such batch: `also` not called
+    assert await store.batches.revoke("nope", NOW, also=broken) is None  # no such batch: `also` not called
     assert await store.batches.revoke(BATCH, NOW, also=audited) is True
-    assert await _count(engine, client_review_links, live) == 0
-    assert await _audited(engine, "review.revoke") == [("ops1", "api", BATCH, {"was_live": True})]
+    assert await count(engine, client_review_links, live) == 0
+    assert await audit_rows(engine, "review.revoke") == [("ops1", "api", BATCH, {"was_live": True})]
 
 
 async def test_a_page_password_and_its_audit_row_are_one_transaction(engine: AsyncEngine) -> None:
     store = ReviewStore(engine)
 
     with pytest.raises(AuditBroken):
-        await store.batches.protect(PROJECT, "argon2-hash", NOW, also=_broken)
-    assert await _count(engine, client_review_passwords) == 0
+        await store.batches.protect(PROJECT, "argon2-hash", NOW, also=broken)
+    assert await count(engine, client_review_passwords) == 0
 
     def audited(conn: Connection, result: None) -> None:
         assert conn.execute(sa.select(client_review_passwords.c.password_hash)).scalar_one() == "argon2-hash"
         ACTOR.write(conn, "review.protect", PROJECT, {"removed": False}, NOW)
 
     await store.batches.protect(PROJECT, "argon2-hash", NOW, also=audited)
-    assert await _count(engine, client_review_passwords) == 1
-    assert await _audited(engine, "review.protect") == [("ops1", "api", PROJECT, {"removed": False})]
+    assert await count(engine, client_review_passwords) == 1
+    assert await audit_rows(engine, "review.protect") == [("ops1", "api", PROJECT, {"removed": False})]
 
 
 # -- delivery: a person retries ------------------------------------------------------------------------------------
@@ -303,8 +284,8 @@ async def test_a_retry_and_its_audit_row_are_one_transaction(engine: AsyncEngine
     failed = (delivery_deliveries.c.state == "failed", delivery_deliveries.c.rounds == 0)
 
     with pytest.raises(AuditBroken):
-        await repo.retry(DELIVERY, NOW, also=_broken)
-    assert await _count(engine, delivery_deliveries, *failed) == 1
+        await repo.retry(DELIVERY, NOW, also=broken)
+    assert await count(engine, delivery_deliveries, *failed) == 1
 
     def audited(conn: Connection, row: DeliveryRow) -> None:
         query = sa.select(delivery_deliveries.c.state).where(delivery_deliveries.c.key == DELIVERY)
@@ -312,12 +293,12 @@ async def test_a_retry_and_its_audit_row_are_one_transaction(engine: AsyncEngine
         ACTOR.write(conn, "delivery.retry", DELIVERY, {"round": row.rounds}, NOW)
 
     assert (await repo.retry(DELIVERY, NOW, also=audited)).rounds == 1
-    assert await _audited(engine, "delivery.retry") == [("ops1", "api", DELIVERY, {"round": 1})]
+    assert await audit_rows(engine, "delivery.retry") == [("ops1", "api", DELIVERY, {"round": 1})]
 
     # Refused (queued, not failed): nothing recorded.
     with pytest.raises(DeliveryError, match="only a failed or unconfirmed one"):
         await repo.retry(DELIVERY, NOW, also=audited)
-    assert len(await _audited(engine, "delivery.retry")) == 1
+    assert len(await audit_rows(engine, "delivery.retry")) == 1
 
 
 # -- through the API -----------------------------------------------------------------------------------------------
@@ -343,9 +324,9 @@ async def test_the_api_audits_work_with_the_change_or_keeps_neither(
                 pass  # the app's error, raised through the test transport
             else:
                 assert answer.status_code == 500, answer.text
-    assert await _count(engine, production_versions) == 0
+    assert await count(engine, production_versions) == 0
     assert await _state(engine, item_id) == ("signoff", "unassigned", 0)
-    assert await _count(engine, identity_audit, identity_audit.c.action.like("work.%")) == 0
+    assert await count(engine, identity_audit, identity_audit.c.action.like("work.%")) == 0
 
     # As it should be: each change with its row.
     for path, body in calls:
@@ -355,14 +336,14 @@ async def test_the_api_audits_work_with_the_change_or_keeps_neither(
     signed = await client.call("POST", f"/work/{item_id}/signoff", "operator")
     assert signed.status_code == 200 and signed.json()["version"] == 1, signed.text
     nbytes = len(draft["text"].encode())
-    assert await _audited(engine, "work.upload") == [("operator1", "api", item_id, {"version": 1, "bytes": nbytes})]
-    assert await _audited(engine, "work.assign") == [("operator1", "api", item_id, {"user": "unassigned"})]
-    assert await _audited(engine, "work.signoff") == [("operator1", "api", item_id, {"version": 1})]
+    assert await audit_rows(engine, "work.upload") == [("operator1", "api", item_id, {"version": 1, "bytes": nbytes})]
+    assert await audit_rows(engine, "work.assign") == [("operator1", "api", item_id, {"user": "unassigned"})]
+    assert await audit_rows(engine, "work.signoff") == [("operator1", "api", item_id, {"version": 1})]
 
     # Refused (not awaiting sign-off any more): 409, and no row.
     again = await client.call("POST", f"/work/{item_id}/signoff", "operator")
     assert again.status_code == 409, again.text
-    assert len(await _audited(engine, "work.signoff")) == 1
+    assert len(await audit_rows(engine, "work.signoff")) == 1
 
 
 # -- from the command line -----------------------------------------------------------------------------------------
@@ -394,11 +375,11 @@ def test_the_command_line_audits_with_the_change_or_keeps_neither(
     async def changes(engine: AsyncEngine) -> dict[str, Any]:
         return {
             "item": await _state(engine, item_id),
-            "versions": await _count(engine, production_versions),
-            "awaiting": await _count(engine, client_review_items, client_review_items.c.status == "awaiting"),
-            "live links": await _count(engine, client_review_links, client_review_links.c.revoked_at.is_(None)),
-            "passwords": await _count(engine, client_review_passwords),
-            "retried": await _count(engine, delivery_deliveries, delivery_deliveries.c.rounds > 0),
+            "versions": await count(engine, production_versions),
+            "awaiting": await count(engine, client_review_items, client_review_items.c.status == "awaiting"),
+            "live links": await count(engine, client_review_links, client_review_links.c.revoked_at.is_(None)),
+            "passwords": await count(engine, client_review_passwords),
+            "retried": await count(engine, delivery_deliveries, delivery_deliveries.c.rounds > 0),
         }
 
     asyncio.run(upgrade(url))
