@@ -33,3 +33,13 @@ async def count(engine: AsyncEngine, table: sa.Table, *where: Any) -> int:
     """How many rows of `table` match `where`."""
     async with engine.connect() as conn:
         return int((await conn.execute(sa.select(sa.func.count()).select_from(table).where(*where))).scalar_one())
+
+
+async def post_fails(client: Any, path: str, body: Any) -> None:
+    """POST `body` to `path` as an operator while the audit row cannot be written: the answer is
+    the app's error (500, or `AuditBroken` itself, raised through the test transport)."""
+    try:
+        answer = await client.call("POST", path, "operator", json=body)
+    except AuditBroken:
+        return
+    assert answer.status_code == 500, answer.text
