@@ -15,15 +15,15 @@ from aicmo_actors.api.auth import OPERATE, OWN, READ, ApiError
 from aicmo_actors.api.plane import apply_switches_now, set_switch
 from aicmo_actors.identity.repos import AuditActor, IdentityError, LoginRefused
 from aicmo_actors.identity.roles import Principal
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
 from aicmo_actors.orchestration.health import module_health, readiness
 from aicmo_actors.orchestration.registry import WORKER, UnknownModule
 from aicmo_actors.orchestration.switches import SwitchState
 from aicmo_actors.runtime.clock_actor import CLOCK_ACTOR
 from aicmo_actors.storage.dead_letters import list_dead_letters
 from contracts.runtime import SystemSnapshot, Tick
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 router = APIRouter()
 
