@@ -136,9 +136,9 @@ def _dunning(value: object) -> object:
     for part in (p.strip() for p in value.split(",")):
         if not part:
             continue
-        days, _, fee = part.partition(":")
+        days_text, _, fee_text = part.partition(":")
         try:
-            levels.append((int(days), float(fee.rstrip("%") or 0)))
+            levels.append((int(days_text), float(fee_text.rstrip("%") or 0)))
         except ValueError:
             raise ValueError(f"{part!r} is not DAYS or DAYS:FEE_PERCENT (write e.g. 7,14:2,28:3)") from None
     previous = -1

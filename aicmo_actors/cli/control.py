@@ -38,7 +38,7 @@ def cmd_modules_list(args: argparse.Namespace) -> int:
         async with open_store() as store:
             state = await SwitchesRepo(store.engine).state()
         snapshot = _running_snapshot()
-        rows = []
+        rows: list[dict[str, Any]] = []
         for spec in registry.specs():
             health = module_health(spec, snapshot, state, registry) if snapshot is not None else None
             rows.append(

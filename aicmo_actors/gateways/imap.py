@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, TypeVar
 
-import aioimaplib
+import aioimaplib  # type: ignore[import-untyped]
 import structlog
 
 from aicmo_actors.gateways.inbox_source import FetchedMessage, InboxAuthFailed, InboxUnavailable

@@ -227,12 +227,12 @@ async def business_violations(engine: AsyncEngine, settings: Settings, end: date
     # 25. Every deal the saga answered for a day before the end is a billing account, a
     #     retention contract, a reporting client and a learning deal (none lost to a kill).
     async with engine.connect() as conn:
-        problem = await _renewal_problem(conn, end)
-        missing = await _deal_problem(conn, end)
-    if problem:
-        found.append((5, problem))
-    if missing:
-        found.append((6, missing))
+        unapplied = await _renewal_problem(conn, end)
+        unrecorded = await _deal_problem(conn, end)
+    if unapplied:
+        found.append((5, unapplied))
+    if unrecorded:
+        found.append((6, unrecorded))
     return found
 
 

@@ -523,10 +523,10 @@ async def _work_violations(store: CamStore, world: World) -> list[Violation]:
     for r in reviewed:
         if r.status != "changes":
             continue
-        item = items.get(str(r.item_id))
+        changed = items.get(str(r.item_id))
         key = (str(r.item_id), int(r.version) + 1)
-        pending = item is not None and (
-            item.state in ("cancelled", "changes_requested", "drafting") or item.needs_person_at is not None
+        pending = changed is not None and (
+            changed.state in ("cancelled", "changes_requested", "drafting") or changed.needs_person_at is not None
         )
         if key not in versions and not pending:
             found.append(Violation(INVARIANTS[15], f"changes asked to {r.item_id} v{r.version}, no version after it"))

@@ -12,9 +12,9 @@ from datetime import date, timedelta
 from typing import Any
 from xml.etree.ElementTree import Element
 
-import pygal
+import pygal  # type: ignore[import-untyped]
 from markupsafe import Markup
-from pygal.style import Style
+from pygal.style import Style  # type: ignore[import-untyped]
 
 #: Days shown one by one up to this span; a longer span is shown per month.
 MAX_DAYS = 92

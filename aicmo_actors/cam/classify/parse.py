@@ -157,7 +157,8 @@ POLICY = _ReadingPolicy()
 def parse_message(raw: bytes) -> EmailMessage:
     """Parse raw bytes; a message that breaks the parser still gives a (possibly empty) message."""
     try:
-        msg: EmailMessage = message_from_bytes(normalise_line_ends(raw or b""), policy=POLICY)
+        # The policy makes `EmailMessage`s (its message_factory); typeshed ties that to `EmailPolicy`.
+        msg: EmailMessage = message_from_bytes(normalise_line_ends(raw or b""), policy=POLICY)  # type: ignore[arg-type]
         return msg
     except Exception:  # pragma: no cover - the stdlib parser is lenient; belt and braces
         return EmailMessage(policy=POLICY)
