@@ -175,7 +175,8 @@ def _errors(path: Path, errors: list[str]) -> None:
 
     for error in errors[:-1]:
         print(f"error: {path.name} {error}", file=sys.stderr)
-    raise UserError(f"{path.name} {errors[-1]} (nothing imported: {len(errors)} bad rows)", exit_code=1)
+    bad = f"{len(errors)} bad row{'s' if len(errors) != 1 else ''}"
+    raise UserError(f"{path.name} {errors[-1]} (nothing imported: {bad})", exit_code=1)
 
 
 def cmd_kpi_list(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -124,21 +125,53 @@ class Parsed:
     errors: list[str] = field(default_factory=list)
 
 
-def parse_value(text: str) -> float:
-    """A KPI value: a decimal number ("1234.5", "1,234.5", "12 %" -> 12.0)."""
-    cleaned = text.strip().replace(",", "").replace("_", "").rstrip("%").strip()
+#: A number written with thousands separators: 1,234 or 1,234,567.5 (a comma decimal point).
+_THOUSANDS_COMMA = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
+#: The same with the continental separators: 1.234 or 1.234.567,5 (a point decimal comma).
+_THOUSANDS_POINT = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d*)?")
+
+
+def parse_value(text: str, *, decimal_comma: bool = False) -> float:
+    """A KPI value: a decimal number ("1234.5", "1,234.5", "12 %" -> 12.0). `decimal_comma`
+    (a file whose cells are separated by semicolons, as spreadsheets write CSV where the comma is
+    the decimal sign): "1234,5" and "1.234,5" -> 1234.5, "1.234" -> 1234.0. A comma that is not a thousands
+    separator in a comma-decimal-point file ("12,5") is refused rather than read as 125."""
+    cleaned = text.strip().replace("_", "").replace("\u00a0", "").replace(" ", "").rstrip("%")
+    if decimal_comma:
+        if "," in cleaned and "." in cleaned and not _THOUSANDS_POINT.fullmatch(cleaned):
+            raise ValueError("a point here is not a thousands separator (the file writes decimals with a comma)")
+        if "," in cleaned or _THOUSANDS_POINT.fullmatch(cleaned):
+            cleaned = cleaned.replace(".", "").replace(",", ".")
+        # else a point is the only sign: "12.5" can only be twelve and a half
+    elif "," in cleaned:
+        if not _THOUSANDS_COMMA.fullmatch(cleaned):
+            raise ValueError("a comma here is not a thousands separator (write decimals with a point)")
+        cleaned = cleaned.replace(",", "")
     value = float(cleaned)
     if not math.isfinite(value):
         raise ValueError("not a finite number")
     return value
 
 
+def _delimiter(header: str) -> str:
+    """The separator of a KPI file, read from its header: a semicolon or a tab when the header
+    has one and no comma (spreadsheets in many countries save CSV so), else a comma."""
+    if "," not in header:
+        for candidate in (";", "\t"):
+            if candidate in header:
+                return candidate
+    return ","
+
+
 def parse_kpi_csv(text: str) -> Parsed:
     """Read a KPI import (a header with the columns client, kpi, period, value, in any order;
-    other columns ignored). Every bad line is an error naming it; duplicates of one client, KPI
+    other columns ignored; cells separated by commas, or by semicolons with decimal commas, or by
+    tabs, as the header shows). Every bad line is an error naming it; duplicates of one client, KPI
     and period are errors too (which value would count?)."""
     parsed = Parsed()
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    text = text.lstrip("\ufeff")
+    delimiter = _delimiter(text.partition("\n")[0])
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     header = next(reader, None)
     if header is None:
         parsed.errors.append("the file is empty (expected a header: client,kpi,period,value)")
@@ -169,9 +202,10 @@ def parse_kpi_csv(text: str) -> Parsed:
             parsed.errors.append(f"line {number}: {exc}")
             continue
         try:
-            value = parse_value(raw)
-        except ValueError:
-            parsed.errors.append(f"line {number}: value {raw!r} is not a number")
+            value = parse_value(raw, decimal_comma=delimiter == ";")
+        except ValueError as exc:
+            why = f" ({exc})" if "separator" in str(exc) else ""
+            parsed.errors.append(f"line {number}: value {raw!r} is not a number{why}")
             continue
         key = (client.lower(), kpi, period)
         if key in seen:

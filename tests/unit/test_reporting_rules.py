@@ -111,10 +111,44 @@ def test_values(text: str, value: float) -> None:
     assert parse_value(text) == value
 
 
-@pytest.mark.parametrize("text", ["", "x", "nan", "inf", "1.2.3"])
+@pytest.mark.parametrize("text", ["", "x", "nan", "inf", "1.2.3", "12,5", "0,75", "1,23,4"])
 def test_bad_values(text: str) -> None:
+    # "12,5" is twelve and a half to half the world and 125 to a thousands reader: refused.
     with pytest.raises(ValueError):
         parse_value(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("12,5", 12.5), ("1.234,5", 1234.5), ("1.234", 1234.0), ("12.5", 12.5), ("-3,5", -3.5), ("1 234,5 %", 1234.5)],
+)
+def test_values_with_a_decimal_comma(text: str, value: float) -> None:
+    assert parse_value(text, decimal_comma=True) == value
+
+
+def test_a_value_with_both_signs_in_the_wrong_places_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a thousands separator"):
+        parse_value("1.2,5", decimal_comma=True)
+
+
+def test_a_spreadsheet_s_semicolon_file_reads_decimal_commas() -> None:
+    parsed = parse_kpi_csv(
+        '\ufeffclient;kpi;period;value\nAcme;cost_per_lead;2027-01;"1.050,5"\nAcme;ctr;2027-01;2,5\n'
+    )
+    assert parsed.errors == []
+    assert [(r.client, r.kpi, r.value) for r in parsed.rows] == [
+        ("Acme", "cost_per_lead", 1050.5),
+        ("Acme", "ctr", 2.5),
+    ]
+
+
+def test_a_tab_separated_file_and_a_decimal_comma_in_a_comma_file() -> None:
+    tabbed = parse_kpi_csv("client\tkpi\tperiod\tvalue\nAcme\tctr\t2027-01\t2.5\n")
+    assert tabbed.errors == [] and [r.value for r in tabbed.rows] == [2.5]
+    commas = parse_kpi_csv('client,kpi,period,value\nAcme,ctr,2027-01,"2,5"\n')
+    assert commas.errors == [
+        "line 2: value '2,5' is not a number (a comma here is not a thousands separator (write decimals with a point))"
+    ]
 
 
 def test_a_good_file() -> None:
