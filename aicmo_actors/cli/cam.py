@@ -301,8 +301,9 @@ def cmd_leads_import(args: argparse.Namespace) -> int:
                 cli_actor().write(conn, "leads.import", args.campaign, detail, now)
 
             new, existing, suppressed = await store.leads.import_rows(args.campaign, rows, now, also=audited)
+        rows_read = f"{result.total_rows} row{'s' if result.total_rows != 1 else ''}"
         print(
-            f"{path.name}: {result.total_rows} rows: {new} imported, {existing} already in the campaign, "
+            f"{path.name}: {rows_read}: {new} imported, {existing} already in the campaign, "
             f"{suppressed} suppressed (skipped), "
             f"{result.duplicates} duplicates in the file, {len(result.rejected)} rejected"
         )
