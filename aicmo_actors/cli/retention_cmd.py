@@ -125,7 +125,7 @@ def _print_breakdown(found: Any) -> None:
             f"  contract:      deal {contract.deal_id}, {_printable(contract.package)}, "
             f"{contract.starts_on} to {contract.ends_on}{state}"
         )
-    print(f"  contract end:  {found.contract_end or '-'}")
+    print(f"  contract end:  {found.contract_end or '- (no contract runs today)'}")
     print(f"  next renewal reminder: {found.next_renewal or '-'}")
     for deal, days, due, state in found.renewals:
         print(f"  renewal:       deal {deal}, {days} days before the end ({due}): {state}")
