@@ -476,6 +476,23 @@ class ReportingStore:
 
         return await run_read(self.engine, work)
 
+    async def report_email(self, report_id: int) -> tuple[str, str, bytes] | None:
+        """A report's email as it was queued for the client (company, period, the raw message),
+        or None: no such report."""
+        query = (
+            sa.select(_C.c.company, _RP.c.period, _E.c.raw)
+            .select_from(_RP)
+            .join(_C, _C.c.client_ref == _RP.c.client_ref)
+            .join(_E, _E.c.idempotency_key == _RP.c.email_key)
+            .where(_RP.c.id == report_id)
+        )
+
+        def work(conn: Connection) -> tuple[str, str, bytes] | None:
+            row = conn.execute(query).first()
+            return None if row is None else (str(row.company), str(row.period), bytes(row.raw))
+
+        return await run_read(self.engine, work)
+
     async def has_unpublished(self) -> bool:
         def work(conn: Connection) -> bool:
             reports = conn.execute(sa.select(_RP.c.id).where(_RP.c.published_at.is_(None)).limit(1)).first()

@@ -2,7 +2,7 @@
 (lines, tax, payments, reminders, balance) and its PDF, as `python run.py invoices`, `invoice ID`
 and `invoice ID --pdf` show them; a payment recorded against one (operate), as `pay NUMBER AMOUNT`
 and `POST /api/v1/invoices/{id}/payments` record it; and the reports made for clients, as
-`python run.py reports`."""
+`python run.py reports` lists them, each as the client received it (its page, its PDF)."""
 
 from __future__ import annotations
 
@@ -169,10 +169,86 @@ async def reports(request: Request, web: Web, who: Principal) -> Response:
     return web.render(request, "reports.html", title="Reports", items=rows)
 
 
+#: A report's page as the client received it is the agency's own HTML, but shown in the app it is
+#: kept from doing anything a page of the app could: no script, no request anywhere (its chart is
+#: inlined), no form; a sandbox of its own origin.
+REPORT_PAGE_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
+
+
+def report_parts(raw: bytes) -> tuple[str | None, bytes | None]:
+    """A report email's HTML, its inline images made `data:` URLs (the page stands alone), and its
+    PDF attachment; None for a part the email does not have. Pure."""
+    import base64
+    from email import message_from_bytes, policy
+
+    message = message_from_bytes(raw, policy=policy.default)
+    html_part = message.get_body(("html",))
+    html = html_part.get_content() if html_part is not None else None
+    pdf = None
+    for part in message.walk():
+        content_id = str(part.get("Content-ID") or "").strip().strip("<>")
+        if html is not None and content_id and part.get_content_maintype() == "image":
+            data = base64.b64encode(bytes(part.get_content())).decode()
+            html = html.replace(f"cid:{content_id}", f"data:{part.get_content_type()};base64,{data}")
+        if part.get_content_type() == "application/pdf" and part.get_filename():
+            pdf = bytes(part.get_content())
+    return html, pdf
+
+
+async def _report(request: Request, web: Web) -> tuple[str, str, str | None, bytes | None] | Response:
+    try:
+        report_id = int(request.path_params["report_id"])
+    except ValueError:
+        report_id = -1
+    found = await ReportingStore(web.api.cam.engine).report_email(report_id) if report_id > 0 else None
+    if found is None:
+        text = f"There is no report {request.path_params['report_id']!r}."
+        return web.render(request, "error.html", 404, title="Not found", text=text)
+    company, period, raw = found
+    return (company, period, *report_parts(raw))
+
+
+@page("read")
+async def report_page(request: Request, web: Web, who: Principal) -> Response:
+    """The report's HTML as the client received it, on a page of its own (`REPORT_PAGE_POLICY`)."""
+    found = await _report(request, web)
+    if isinstance(found, Response):
+        return found
+    html = found[2]
+    if html is None:
+        return web.render(request, "error.html", 404, title="Not found", text="This report was sent without HTML.")
+    headers = {
+        "Content-Security-Policy": REPORT_PAGE_POLICY,
+        "Cache-Control": "no-store",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+    }
+    return Response(html, media_type="text/html; charset=utf-8", headers=headers)
+
+
+@page("read")
+async def report_download(request: Request, web: Web, who: Principal) -> Response:
+    """The PDF the report's email carried."""
+    found = await _report(request, web)
+    if isinstance(found, Response):
+        return found
+    company, period, _, pdf = found
+    if pdf is None:
+        return web.render(request, "error.html", 404, title="Not found", text="This report was sent without a PDF.")
+    name = "".join(c if c.isalnum() else "-" for c in f"report-{company}-{period}".lower())
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"', "Cache-Control": "no-store"},
+    )
+
+
 ROUTES = [
     Route("/invoices", invoices, methods=["GET"]),
     Route("/invoices/{number}", invoice, methods=["GET"]),
     Route("/invoices/{number}/pdf", invoice_download, methods=["GET"]),
     Route("/invoices/{number}/payments", invoice_pay, methods=["POST"]),
     Route("/reports", reports, methods=["GET"]),
+    Route("/reports/{report_id}", report_page, methods=["GET"]),
+    Route("/reports/{report_id}/pdf", report_download, methods=["GET"]),
 ]

@@ -246,3 +246,21 @@ def test_email_shows_the_chart_inline_as_a_related_part() -> None:
 def test_file_name() -> None:
     assert file_name("Acme Logistics GmbH", "2027-W03") == "report-acme-logistics-gmbh-2027-W03"
     assert file_name("???", "2027-01") == "report-client-2027-01"
+
+
+def test_a_report_email_gives_its_page_with_the_chart_inlined_and_its_pdf() -> None:
+    from email.message import EmailMessage
+
+    from aicmo_actors.webapp.pages_money import report_parts
+
+    message = EmailMessage()
+    message.set_content("plain")
+    message.add_alternative('<p>Report</p><img src="cid:chart.1@x">', subtype="html")
+    message.get_payload()[1].add_related(b"\x89PNG...", "image", "png", cid="<chart.1@x>")
+    message.add_attachment(b"%PDF-1.4 ...", "application", "pdf", filename="report.pdf")
+    html, pdf = report_parts(message.as_bytes())
+    assert html is not None and 'src="data:image/png;base64,iVBORy4uLg=="' in html and "cid:" not in html
+    assert pdf == b"%PDF-1.4 ..."
+    plain = EmailMessage()
+    plain.set_content("only text")
+    assert report_parts(plain.as_bytes()) == (None, None)

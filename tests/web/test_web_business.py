@@ -14,10 +14,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import sqlite3
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -31,7 +33,7 @@ from aicmo_actors.cli.demo import EXAMPLES, load_demo_inputs
 from aicmo_actors.simulation.run import simulate
 from aicmo_actors.simulation.world import BUSY_PROSPECTS, Faults
 from aicmo_actors.webapp.pages_learning import percent
-from aicmo_actors.webapp.pages_money import days_late
+from aicmo_actors.webapp.pages_money import REPORT_PAGE_POLICY, days_late, report_parts
 from aicmo_actors.webapp.pages_projects import step_rows
 from aicmo_actors.webapp.web import when
 from tests.plugins.browser import WebService, absent, post_form, screenshot, serving, sign_in, wait_for_text
@@ -88,6 +90,18 @@ def business(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebService]:
     assert result.violations == [], "; ".join(str(v) for v in result.violations)
     with serving(root, result.db_path, {"viewer1": "viewer", "operator1": "operator"}) as service:
         yield service
+
+
+def _report_raw(service: WebService, report_id: int) -> bytes:
+    """The report's email as the database holds it."""
+    path = service.env["AICMO_DATABASE_URL"].split(":///", 1)[1]
+    with closing(sqlite3.connect(path)) as db:
+        (raw,) = db.execute(
+            "SELECT e.raw FROM reporting_reports r JOIN reporting_emails e ON e.idempotency_key = r.email_key"
+            " WHERE r.id = ?",
+            (report_id,),
+        ).fetchone()
+    return bytes(raw)
 
 
 def _lines(service: WebService, *args: str) -> list[dict[str, Any]]:
@@ -350,6 +364,29 @@ def test_reports_and_learning_show_what_the_commands_show(browser: Any, business
         assert cells[3] == (r["email_status"] or "-").lower()
         assert cells[4] == when(r["sent_at"] or r["created_at"])
     screenshot(browser, "reports")
+
+    # Each report as the client received it: its page (the email's HTML, the chart inlined, in a
+    # sandbox of its own) and its PDF, byte for byte what the email carried.
+    first = reports[0]
+    html, pdf = report_parts(_report_raw(business, int(first["id"])))
+    assert html is not None and pdf is not None
+    cookie = {"Cookie": f"aicmo_session={browser.get_cookie('aicmo_session')['value']}"}
+    page_href = rows[0].find_element(By.CSS_SELECTOR, "[data-open=page]").get_attribute("href")
+    with urllib.request.urlopen(urllib.request.Request(page_href, headers=cookie), timeout=20) as answer:
+        assert answer.headers["Content-Security-Policy"] == REPORT_PAGE_POLICY
+        body = answer.read().decode()
+    assert body == html and "cid:" not in body and 'src="data:image/png;base64,' in body
+    pdf_href = rows[0].find_element(By.CSS_SELECTOR, "[data-open=pdf]").get_attribute("href")
+    with urllib.request.urlopen(urllib.request.Request(pdf_href, headers=cookie), timeout=20) as answer:
+        assert answer.headers["Content-Type"] == "application/pdf"
+        assert answer.read() == pdf and pdf.startswith(b"%PDF")
+    rows[0].find_element(By.CSS_SELECTOR, "[data-open=page]").click()
+    wait_for_text(browser, f"report for {first['period']}")
+    screenshot(browser, "report-page")
+    for missing in ("/reports/999999", "/reports/abc/pdf"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(urllib.request.Request(f"{business.url}/app{missing}", headers=cookie), timeout=10)
+        assert refused.value.code == 404
 
     learned = json.loads(business.cli("learn", CAMPAIGN, "--json"))
     assert learned["variants"]
