@@ -5,6 +5,7 @@ invoices and payments, the reports, the clients' health, the renewals, the bandi
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ MARKER = ".aicmo-demo"
 #: service's aicmo.db and mail/, which a demo started in the service's folder leaves alone.
 DEMO_DATABASE = DATABASE_FILE
 DEMO_MAIL = MAIL_FOLDER
+#: The run's log (warnings and up, or what AICMO_LOG_LEVEL says), replaced by the next run too.
+DEMO_LOG = "simulation.log"
 #: `--quarter`: thirteen weeks.
 QUARTER_DAYS = 91
 #: `--quarter`'s bandit: decided sends per arm before it reweights.
@@ -106,7 +109,7 @@ def check_workdir(workdir: Path, database_url: str, force: bool) -> None:
         )
     if (workdir / MARKER).exists():
         return
-    found = [name for name in (DEMO_DATABASE, f"{DEMO_DATABASE}-wal", DEMO_MAIL) if (workdir / name).exists()]
+    found = [name for name in (DEMO_DATABASE, f"{DEMO_DATABASE}-wal", DEMO_MAIL, DEMO_LOG) if (workdir / name).exists()]
     if found:
         shown = ", ".join(f"{name}/" if (workdir / name).is_dir() else name for name in found)
         raise UserError(
@@ -139,9 +142,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # simulation tests use dirtier lists to show the auto-pause.
     behaviour = Behaviour(hard_bounce=0.005, soft_bounce=0.01)
 
-    # The funnel is the demo's output; the actors' info logs would bury it (AICMO_LOG_LEVEL=info shows them).
+    # The funnel is the demo's output; until the run starts, a problem goes to stderr.
     settings = load_settings()
-    configure_logging(settings.log_level if "AICMO_LOG_LEVEL" in os.environ else "warning", settings.log_format)
+    log_level = settings.log_level if "AICMO_LOG_LEVEL" in os.environ else "warning"
+    configure_logging(log_level, settings.log_format)
 
     if args.quarter and args.days_given:
         raise UserError("--quarter plays 91 days: leave out --days (or drop --quarter)")
@@ -162,10 +166,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / MARKER).write_text(
-            f"Made by `python run.py demo`: its {DEMO_DATABASE} and {DEMO_MAIL}/ are replaced by the next demo run.\n"
+            f"Made by `python run.py demo`: its {DEMO_DATABASE}, {DEMO_MAIL}/ and {DEMO_LOG} are replaced by the "
+            "next demo run.\n"
         )
+        # The run's log goes to a file of its own, not between the lines of the funnel: the
+        # simulated world makes late work and failing receivers, and the actors warn about them.
+        log_path = workdir / DEMO_LOG
+        log_file = log_path.open("w", encoding="utf-8")
     except OSError as exc:
         raise UserError(f"cannot use --dir {workdir}: {exc.strerror or exc}") from None
+    configure_logging(log_level, "json", stream=log_file)
     print(
         f"Simulating {days:g} days of campaign {spec.name!r} "
         f"({len(spec.steps)} steps) to {len(leads)} leads, seed {args.seed}."
@@ -193,6 +203,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         result = anyio.run(run)
     finally:
         progress.close()
+        configure_logging(log_level, settings.log_format)
+        log_file.close()
     wall = time.perf_counter() - started
     write_sent_mail(result.outbox, result.world.deliveries)
     client_mail = result.outbox.parent / "clients"
@@ -251,6 +263,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  replies:   {result.inbox}/new   (the inbox Maildir the service read)")
     print(f"  sent mail: {result.outbox}/new   (what the prospects received)")
     print(f"  clients:   {client_mail}/new   (what the clients received: welcome, plans, reviews, work)")
+    print(f"  log:       {log_path}   ({_log_summary(log_path)}; AICMO_LOG_LEVEL=info logs every step)")
     url = f"--database-url sqlite+aiosqlite:///{result.db_path}"
     print(f"  projects:  .venv/bin/python run.py projects {url}")
     print(f"  money:     .venv/bin/python run.py invoices {url}   (and: invoice NUMBER, health, reports, learn NAME)")
@@ -262,6 +275,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.serve:
         return serve_demo(settings, workdir, result.db_path, args.port)
     return 1 if result.violations else 0
+
+
+def _log_summary(path: Path) -> str:
+    """How many warnings and errors the run's log holds, by event: "3 warnings (late work 3)"."""
+    counts: dict[str, int] = {}
+    levels: dict[str, int] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return "not readable"
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        level = str(entry.get("level", ""))
+        if level in ("warning", "error", "critical"):
+            levels[level] = levels.get(level, 0) + 1
+            event = str(entry.get("event", ""))[:40]
+            counts[event] = counts.get(event, 0) + 1
+    if not levels:
+        return "no warning"
+    said = ", ".join(f"{n} {level}{'s' if n != 1 else ''}" for level, n in sorted(levels.items()))
+    top = ", ".join(f"{event} {n}" for event, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3])
+    return f"{said}: {top}"
 
 
 def print_after_deal(extra: dict[str, Any]) -> None:
@@ -418,14 +456,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--dir",
         default="demo",
-        help="working folder for the database and mail (default ./demo): "
-        f"its {DEMO_DATABASE} and {DEMO_MAIL}/ are replaced; "
-        "a folder with a database or mail/ the demo did not create is refused",
+        help="working folder for the database, mail and log (default ./demo): "
+        f"its {DEMO_DATABASE}, {DEMO_MAIL}/ and {DEMO_LOG} are replaced; "
+        "a folder with any of them the demo did not create is refused",
     )
     p.add_argument(
         "--force",
         action="store_true",
-        help=f"replace {DEMO_DATABASE} and {DEMO_MAIL}/ in --dir even if the demo did not create them",
+        help=f"replace {DEMO_DATABASE}, {DEMO_MAIL}/ and {DEMO_LOG} in --dir even if the demo did not create them",
     )
     p.add_argument(
         "--serve",

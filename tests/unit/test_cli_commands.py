@@ -292,6 +292,11 @@ def test_the_demo_refuses_what_it_did_not_make_and_the_configured_service_databa
     (foreign / "simulation-mail").mkdir(parents=True)
     done = demo(tmp_path, "foreign")
     assert done.returncode == 2 and "holds simulation-mail/, which the demo did not create" in one_error_line(done)
+    (tmp_path / "logged").mkdir()
+    (tmp_path / "logged" / "simulation.log").write_text("someone's own log")
+    done = demo(tmp_path, "logged")
+    assert done.returncode == 2 and "holds simulation.log, which the demo did not create" in one_error_line(done)
+    assert (tmp_path / "logged" / "simulation.log").read_text() == "someone's own log"
 
     (tmp_path / ".aicmo-demo").write_text("as if a demo had run here once")
     url = f"sqlite+aiosqlite:///{tmp_path}/simulation.db"
@@ -309,12 +314,25 @@ def test_the_demo_runs_again_in_its_own_folder_and_every_path_it_prints_exists(t
     printed = [
         line.split(":", 1)[1].split()[0]
         for line in done.stdout.splitlines()
-        if line.strip().startswith(("database:", "replies:", "sent mail:"))
+        if line.strip().startswith(("database:", "replies:", "sent mail:", "log:"))
     ]
-    assert len(printed) == 3
+    assert len(printed) == 4
     for path in printed:
         assert (tmp_path / path).exists(), path
     assert any((tmp_path / "d" / "simulation-mail" / "outbox" / "new").iterdir())  # what the prospects received
+    # The run's log is in its file, not between the lines of the funnel.
+    assert not [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("{")]
+
+
+def test_the_demo_logs_to_its_file_and_counts_the_warnings(tmp_path: Path) -> None:
+    done = demo(tmp_path, "d", AICMO_LOG_LEVEL="info")
+    assert done.returncode == 0, done.stdout + done.stderr
+    logged = (tmp_path / "d" / "simulation.log").read_text().splitlines()
+    assert logged and all(json.loads(line)["level"] for line in logged)  # one JSON object a line
+    assert not [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("{")]
+    (line,) = [line for line in done.stdout.splitlines() if line.strip().startswith("log:")]
+    warned = sum(json.loads(x)["level"] in ("warning", "error", "critical") for x in logged)
+    assert ("no warning" in line) == (warned == 0), line
 
 
 def test_the_demo_replaces_a_foreign_folder_only_with_force(tmp_path: Path) -> None:
