@@ -29,7 +29,11 @@ AICMO Actors: autonomous client acquisition by email, in one process: it prospec
 reads and understands every reply, follows up, knows when to stop and alerts a human for
 the hot ones. The service also serves a web app (/app/) and a JSON API (/api/v1) for the
 agency's people: `users add` makes their accounts. When a prospect signs (`deal won`), a
-project starts: onboarding, then strategy (`projects`, `project ID`).
+project starts: onboarding, a plan the client approves, then each period's work drafted,
+checked, reviewed by the client and delivered (`projects`, `work`, `review`, `delivery`);
+around it invoices and payment reminders (`invoices`, `pay`), results reports (`reports`),
+each client's health and renewals (`health`, `deal renew`) and A/B variants chosen by a
+bandit (`learn`). `demo --quarter` plays all of it for 91 days on a fake clock.
 
 With no command (or only options), runs the service (same as `run`). Settings come from AICMO_* environment
 variables (or a .env file); with none set, everything stays local: an SQLite database
