@@ -360,7 +360,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "deal",
         help="sign a lead as a client (deal won), renew a contract (deal renew), list the deals",
         description="A deal turns a lead into a client with a service package; the running service then opens "
-        "its project (onboarding, strategy). Packages: python run.py package list.",
+        "its project (onboarding, the plan, each period's work, invoices, reports and health). "
+        "Packages: python run.py package list.",
     )
     dsub = deal.add_subparsers(dest="deal_action", metavar="ACTION", required=True)
     won = dsub.add_parser(

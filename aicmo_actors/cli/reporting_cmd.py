@@ -347,7 +347,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     report.add_argument("--timezone", metavar="TZ", help="the calendar of the period (default: the client's schedule)")
     report.set_defaults(func=cmd_report)
 
-    reports = sub.add_parser("reports", help="the reports made for clients, newest first")
+    reports = sub.add_parser(
+        "reports",
+        help="the reports made for clients, newest first",
+        description="Every report made for a client: its period and days, its email's state (queued, sent, "
+        "unconfirmed) and when, and its formats. The web app (/app/reports) opens each one as the client "
+        "received it; `report CLIENT --period P` renders one again.",
+    )
     reports.add_argument("--client", metavar="CLIENT", help=CLIENT_HELP)
     reports.add_argument("--limit", type=_limit, default=200, help="at most this many (default 200)")
     reports.add_argument("--json", action="store_true", help="one JSON object per line")
