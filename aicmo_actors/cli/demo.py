@@ -278,7 +278,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _log_summary(path: Path) -> str:
-    """How many warnings and errors the run's log holds, by event: "3 warnings (late work 3)"."""
+    """How many warnings and errors the run's log holds, and the commonest events: "3 warnings: late work 3"."""
     counts: dict[str, int] = {}
     levels: dict[str, int] = {}
     try:
