@@ -240,8 +240,8 @@ async def unsuppress(
     who: Principal = OPERATE,
 ) -> dict[str, Any]:
     api = _api(request)
-    line = audit_line(api, who, "suppression.remove", address.lower(), {"reason": reason})
-    removed = await api.cam.leads.unsuppress(address, also=lambda conn, result: line(conn, result) if result else None)
+    line = audit_line(api, who, "suppression.remove", address.lower(), {"reason": reason}, only_if=bool)
+    removed = await api.cam.leads.unsuppress(address, also=line)
     if not removed:
         raise ApiError(404, f"{address!r} is not suppressed")
     return {"address": address.lower(), "suppressed": False}
@@ -274,10 +274,8 @@ async def retry_alert_now(api: Api, alert_id: int) -> None:
 @router.post("/alerts/{alert_id}/retry", summary="Deliver a failed alert again")
 async def retry_alert(alert_id: int, request: Request, who: Principal = OPERATE) -> dict[str, Any]:
     api = _api(request)
-    line = audit_line(api, who, "alert.retry", str(alert_id), {})
-    due = await api.cam.alerts.retry_now(
-        alert_id, api.now(), also=lambda conn, result: line(conn, result) if result else None
-    )
+    line = audit_line(api, who, "alert.retry", str(alert_id), {}, only_if=bool)
+    due = await api.cam.alerts.retry_now(alert_id, api.now(), also=line)
     if not due:
         raise ApiError(404, f"no alert {alert_id} that could be retried: see GET /api/v1/alerts")
     await retry_alert_now(api, alert_id)

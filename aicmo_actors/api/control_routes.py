@@ -43,12 +43,19 @@ async def audit(api: Api, who: Principal, action: str, target: str | None, detai
 
 
 def audit_line(
-    api: Api, who: Principal, action: str, target: str | None, detail: dict[str, Any], *, source: str = "api"
-) -> Callable[[Connection, object], object]:
+    api: Api,
+    who: Principal,
+    action: str,
+    target: str | None,
+    detail: dict[str, Any],
+    *,
+    source: str = "api",
+    only_if: Callable[[Any], object] | None = None,
+) -> Callable[[Connection, Any], object]:
     """The request's audit row as a repository's `also`: written in the change's own transaction
     (`storage.work.Also`), so a crash never keeps the change without its row. `source`: "web"
-    for the web app's forms."""
-    return AuditActor(who.name, source).line(action, target, detail, api.now())
+    for the web app's forms; `only_if`: as `AuditActor.line`."""
+    return AuditActor(who.name, source).line(action, target, detail, api.now(), only_if=only_if)
 
 
 async def modules_health(

@@ -231,10 +231,9 @@ def _set_status(status: str) -> Callable[[argparse.Namespace], int]:
                 _refuse_archived((await store.campaigns.all()).get(args.name), action)
                 reason = "paused by command" if status == "paused" else None
                 now = _now()
-                line = cli_actor().line(f"campaign.{'pause' if status == 'paused' else 'resume'}", args.name, {}, now)
-                changed = await store.campaigns.set_status(
-                    args.name, status, reason, now, also=lambda conn, done: line(conn, done) if done else None
-                )
+                action = f"campaign.{'pause' if status == 'paused' else 'resume'}"
+                line = cli_actor().line(action, args.name, {}, now, only_if=bool)
+                changed = await store.campaigns.set_status(args.name, status, reason, now, also=line)
             if not changed:
                 raise UserError(f"no campaign named {args.name!r}: see `python run.py campaign list`")
             print(f"campaign {args.name!r} {'paused' if status == 'paused' else 'resumed'}")
@@ -346,10 +345,8 @@ def cmd_mailbox_list(args: argparse.Namespace) -> int:
 def cmd_mailbox_resume(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with open_store() as store:
-            line = cli_actor().line("mailbox.resume", args.address.lower(), {}, _now())
-            resumed = await store.campaigns.resume_mailbox(
-                args.address, also=lambda conn, done: line(conn, done) if done else None
-            )
+            line = cli_actor().line("mailbox.resume", args.address.lower(), {}, _now(), only_if=bool)
+            resumed = await store.campaigns.resume_mailbox(args.address, also=line)
             if not resumed:
                 raise UserError(f"no sending mailbox {args.address!r}: see `python run.py mailbox list`")
         print(f"mailbox {args.address} resumed")

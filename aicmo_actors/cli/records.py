@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,13 +94,16 @@ def _run_with_store(work: Callable[[Any], Any]) -> Any:
     return result[0]
 
 
-def _audit_line(action: str, target: str, detail: dict[str, Any]) -> Callable[[Any, object], object]:
+def _audit_line(
+    action: str, target: str, detail: dict[str, Any], *, only_if: Callable[[Any], object] | None = None
+) -> Callable[[Any, Any], object]:
     """The audit row of a change made here (`identity`'s trail, as the API writes one): who
     (``cli:<login name>``), what, on what, as the repository's `also` (`storage.work.Also`):
-    written in the change's own transaction, never apart from it."""
+    written in the change's own transaction, never apart from it (`only_if`: as
+    `AuditActor.line`)."""
     from aicmo_actors.cli.identity_cmd import cli_actor
 
-    return cli_actor().line(action, target, detail, _now())
+    return cli_actor().line(action, target, detail, _now(), only_if=only_if)
 
 
 def _table(
@@ -409,7 +413,9 @@ def cmd_replies_relabel(args: argparse.Namespace) -> int:
     rules = _lead_rules(load_settings())
     by = _cli_user()
 
-    line = _audit_line("reply.relabel", str(args.inbound_id), {"category": args.category})
+    line = _audit_line(
+        "reply.relabel", str(args.inbound_id), {"category": args.category}, only_if=itemgetter("relabelled")
+    )
 
     async def work(store: Any) -> dict[str, Any]:
         done: dict[str, Any] = await store.inbound.relabel(
@@ -418,7 +424,7 @@ def cmd_replies_relabel(args: argparse.Namespace) -> int:
             by=by,
             now=_now(),
             rules=rules,
-            also=lambda conn, result: line(conn, result) if result["relabelled"] else None,
+            also=line,
         )
         return done
 
@@ -488,14 +494,12 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts_retry(args: argparse.Namespace) -> int:
-    line = _audit_line("alert.retry", str(args.alert_id), {})
+    line = _audit_line("alert.retry", str(args.alert_id), {}, only_if=bool)
 
     async def work(store: Any) -> bool:
         if await store.alerts.get(args.alert_id) is None:
             raise UserError(f"no alert #{args.alert_id}: see `python run.py alerts list`")
-        due: bool = await store.alerts.retry_now(
-            args.alert_id, _now(), also=lambda conn, result: line(conn, result) if result else None
-        )
+        due: bool = await store.alerts.retry_now(args.alert_id, _now(), also=line)
         return due
 
     if not _run_with_store(work):
@@ -531,12 +535,10 @@ def cmd_suppressions_remove(args: argparse.Namespace) -> int:
         raise UserError("--reason must say why the address may be written to again (it goes in the audit)")
     _confirm(f"{address} may then be imported and written to again. Remove it from the suppression list?", args)
 
-    line = _audit_line("suppression.remove", address, {"reason": args.reason})
+    line = _audit_line("suppression.remove", address, {"reason": args.reason}, only_if=bool)
 
     async def work(store: Any) -> bool:
-        removed: bool = await store.leads.unsuppress(
-            address, also=lambda conn, result: line(conn, result) if result else None
-        )
+        removed: bool = await store.leads.unsuppress(address, also=line)
         return removed
 
     if not _run_with_store(work):
@@ -554,12 +556,10 @@ def cmd_suppressions_remove(args: argparse.Namespace) -> int:
 def cmd_campaign_archive(args: argparse.Namespace) -> int:
     _confirm(f"Archive campaign {args.name!r}? Its leads stop for good and its queued emails are cancelled.", args)
 
-    line = _audit_line("campaign.archive", args.name, {})
+    line = _audit_line("campaign.archive", args.name, {}, only_if=itemgetter("archived"))
 
     async def work(store: Any) -> dict[str, Any]:
-        done: dict[str, Any] = await store.campaigns.archive(
-            args.name, _now(), also=lambda conn, result: line(conn, result) if result["archived"] else None
-        )
+        done: dict[str, Any] = await store.campaigns.archive(args.name, _now(), also=line)
         return done
 
     done = _run_with_store(work)

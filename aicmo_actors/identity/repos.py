@@ -158,12 +158,24 @@ class AuditActor:
         return record_in(conn, self.name, self.source, action, target, detail, now)
 
     def line(
-        self, action: str, target: str | None, detail: Mapping[str, Any] | None, now: datetime
-    ) -> Callable[[Connection, object], object]:
+        self,
+        action: str,
+        target: str | None,
+        detail: Mapping[str, Any] | None,
+        now: datetime,
+        *,
+        only_if: Callable[[Any], object] | None = None,
+    ) -> Callable[[Connection, Any], object]:
         """The audit row as a repository's `also` (`storage.work.Also`): written in the change's
-        own transaction, so the two are never apart. A row that needs the change's result (a
-        number it gave, a balance) is written by the caller's own `also` with `write`."""
-        return lambda conn, _result: self.write(conn, action, target, detail, now)
+        own transaction, so the two are never apart; with `only_if`, only when it says the
+        result changed something (`bool`: a repository's True). A row that needs the change's
+        result (a number it gave, a balance) is written by the caller's own `also` with `write`."""
+
+        def written(conn: Connection, result: Any) -> None:
+            if only_if is None or only_if(result):
+                self.write(conn, action, target, detail, now)
+
+        return written
 
 
 # -- pure helpers -------------------------------------------------------------------------------

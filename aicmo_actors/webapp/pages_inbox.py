@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from starlette.requests import Request
@@ -149,7 +150,10 @@ async def relabel(request: Request, web: Web, who: Principal) -> Response:
     inbound_id: int = request.path_params["inbound_id"]
     path = f"/inbox/{inbound_id}"
     category = str((await request.form()).get("category", "")).strip()
-    line = audit_line(api, who, "reply.relabel", str(inbound_id), {"category": category}, source="web")
+    detail = {"category": category}
+    line = audit_line(
+        api, who, "reply.relabel", str(inbound_id), detail, source="web", only_if=itemgetter("relabelled")
+    )
     try:
         done = await api.cam.inbound.relabel(
             inbound_id,
@@ -157,7 +161,7 @@ async def relabel(request: Request, web: Web, who: Principal) -> Response:
             by=who.name,
             now=api.now(),
             rules=lead_rules(api.settings),
-            also=lambda conn, result: line(conn, result) if result["relabelled"] else None,
+            also=line,
         )
     except RecordError as exc:
         return web.done(path, problem=str(exc))
@@ -186,10 +190,8 @@ async def handled(request: Request, web: Web, who: Principal) -> Response:
     item = await api.cam.inbound.inbox_item(inbound_id)
     if item is None:
         return web.done("/inbox", problem=f"There is no inbound message #{inbound_id}.")
-    line = audit_line(api, who, "reply.handled", str(inbound_id), {}, source="web")
-    marked = await api.cam.inbound.mark_handled(
-        inbound_id, who.name, api.now(), also=lambda conn, result: line(conn, result) if result else None
-    )
+    line = audit_line(api, who, "reply.handled", str(inbound_id), {}, source="web", only_if=bool)
+    marked = await api.cam.inbound.mark_handled(inbound_id, who.name, api.now(), also=line)
     if not marked:
         return web.done(path, "It was marked handled already.")
     return web.done(path, "Marked handled.")
