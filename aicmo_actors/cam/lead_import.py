@@ -102,6 +102,20 @@ class LeadImportResult:
     #: How the file was decoded: "utf-8", "utf-16" or "cp1252" (not UTF-8: the fallback).
     encoding: str = "utf-8"
 
+    def audit_detail(self, file: str, stored: tuple[int, int, int]) -> dict[str, object]:
+        """The `leads.import` audit row's detail, from the file and what the import stored
+        (new, existing, suppressed), as the command line and the web app write it."""
+        new, existing, suppressed = stored
+        return {
+            "file": file,
+            "rows": self.total_rows,
+            "imported": new,
+            "existing": existing,
+            "suppressed": suppressed,
+            "duplicates": self.duplicates,
+            "rejected": len(self.rejected),
+        }
+
 
 def normalise_header(name: str) -> str:
     key = re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")

@@ -288,16 +288,7 @@ def cmd_leads_import(args: argparse.Namespace) -> int:
             now = _now()
 
             def audited(conn: Any, counts: tuple[int, int, int]) -> None:
-                detail = {
-                    "file": path.name,
-                    "rows": result.total_rows,
-                    "imported": counts[0],
-                    "existing": counts[1],
-                    "suppressed": counts[2],
-                    "duplicates": result.duplicates,
-                    "rejected": len(result.rejected),
-                }
-                cli_actor().write(conn, "leads.import", args.campaign, detail, now)
+                cli_actor().write(conn, "leads.import", args.campaign, result.audit_detail(path.name, counts), now)
 
             new, existing, suppressed = await store.leads.import_rows(args.campaign, rows, now, also=audited)
         rows_read = f"{result.total_rows} row{'s' if result.total_rows != 1 else ''}"

@@ -564,17 +564,7 @@ async def leads_import(request: Request, web: Web, who: Principal) -> Response:
         now = web.api.now()
 
         def audited(conn: Connection, counts: tuple[int, int, int]) -> None:
-            new, existing, suppressed = counts
-            detail = {
-                "file": filename,
-                "rows": result.total_rows,
-                "imported": new,
-                "existing": existing,
-                "suppressed": suppressed,
-                "duplicates": result.duplicates,
-                "rejected": len(result.rejected),
-            }
-            AuditActor(who.name, "web").write(conn, "leads.import", name, detail, now)
+            AuditActor(who.name, "web").write(conn, "leads.import", name, result.audit_detail(filename, counts), now)
 
         report.new, report.existing, report.suppressed = await web.api.cam.leads.import_rows(
             name, rows, now, also=audited
