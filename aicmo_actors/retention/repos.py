@@ -147,6 +147,13 @@ class Breakdown:
     contract_end: date | None
 
 
+#: A client's signals since a day, as (how many, the sum of their ids): signals are only ever
+#: added (or tied to a client once), so an unchanged mark is an unchanged set.
+_Mark = tuple[int, int]
+#: Clients per IN list (well under every driver's limit on bound parameters).
+_IN_CHUNK = 500
+
+
 def _client(row: Any) -> ClientRow:
     values = dict(row._mapping)
     values["reasons"] = tuple(values["reasons"] or ())
@@ -298,6 +305,9 @@ class RetentionStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
+        # `rescore_all`'s signals by client, with the mark they were read at, since a day.
+        self._signals: dict[str, tuple[_Mark, tuple[SignalIn, ...]]] = {}
+        self._signals_since: datetime | None = None
 
     # -- who the clients are -----------------------------------------------------------------------------------
 
@@ -585,50 +595,67 @@ class RetentionStore:
 
     async def rescore_all(self, now: datetime, scoring: Scoring) -> tuple[int, bool]:
         """Score every client again (decay moves scores with time): (clients written, a notice
-        written). Read first; a write transaction only when a score or band should change."""
+        written). Read first; a write transaction only when a score or band should change.
+
+        A client's signals are read again only when they changed since the last sweep
+        (`_SignalMarks`): a quarter's signals read every hour were most of the sweep's time."""
 
         since = _since(now, scoring)
-        # The signals since the start of the horizon's first day: the same read all day long, so it
-        # is kept between sweeps (`storage.changes`); the exact horizon is applied below.
+        # The signals since the start of the horizon's first day (the same set all day long);
+        # the exact horizon is applied below.
         since_day = datetime.combine(since.astimezone(UTC).date(), time(0), UTC)
+        kept = self._signals if self._signals_since == since_day else {}
+        known = {ref: mark for ref, (mark, _) in kept.items()}
 
-        def scored(conn: Connection) -> tuple[tuple[ClientRow, ...], tuple[tuple[str, SignalIn], ...]]:
-            """Every client, and the signals of clients since `since_day`."""
+        def read(conn: Connection) -> tuple[tuple[ClientRow, ...], dict[str, _Mark], dict[str, list[SignalIn]]]:
+            """Every client, each client's signal marks, and the signals of those whose mark moved."""
             clients = tuple(_client(r) for r in conn.execute(sa.select(_CL).order_by(_CL.c.client_ref)))
-            query = sa.select(_S.c.client_ref, _S.c.key, _S.c.kind, _S.c.weight, _S.c.at, _S.c.reason).where(
-                _S.c.client_ref.is_not(None), _S.c.at >= since_day
-            )
-            signals = tuple(
-                (str(r.client_ref), SignalIn(r.key, r.kind, float(r.weight), r.at, r.reason))
-                for r in conn.execute(query)
-            )
-            return clients, signals
+            marks = {
+                str(r.client_ref): (int(r.n), int(r.ids or 0))
+                for r in conn.execute(
+                    sa.select(_S.c.client_ref, sa.func.count().label("n"), sa.func.sum(_S.c.id).label("ids"))
+                    .where(_S.c.client_ref.is_not(None), _S.c.at >= since_day)
+                    .group_by(_S.c.client_ref)
+                )
+            }
+            stale = sorted(ref for ref, mark in marks.items() if known.get(ref) != mark)
+            fresh: dict[str, list[SignalIn]] = {ref: [] for ref in stale}
+            for at in range(0, len(stale), _IN_CHUNK):
+                query = sa.select(_S.c.client_ref, _S.c.key, _S.c.kind, _S.c.weight, _S.c.at, _S.c.reason).where(
+                    _S.c.client_ref.in_(stale[at : at + _IN_CHUNK]), _S.c.at >= since_day
+                )
+                for r in conn.execute(query):
+                    fresh[str(r.client_ref)].append(SignalIn(r.key, r.kind, float(r.weight), r.at, r.reason))
+            return clients, marks, fresh
 
-        def changes(
-            state: tuple[tuple[ClientRow, ...], tuple[tuple[str, SignalIn], ...]],
-        ) -> list[tuple[ClientRow, Health]]:
-            clients, signals = state
-            by_client: dict[str, list[SignalIn]] = {}
-            for client_ref, signal in signals:
-                if signal.at >= since:
-                    by_client.setdefault(client_ref, []).append(signal)
-            found = []
-            for client in clients:
-                h = health(by_client.get(client.client_ref, []), now, scoring)
-                if compare(client.band, client.score, h).write:
-                    found.append((client, h))
-            return found
+        clients, marks, fresh = await run_read(self.engine, read)
+        self._signals_since = since_day
+        self._signals = {
+            ref: (mark, tuple(fresh[ref]) if ref in fresh else kept[ref][1]) for ref, mark in marks.items()
+        }
+        due = []
+        for client in clients:
+            _, signals = self._signals.get(client.client_ref, (None, ()))
+            found = health([s for s in signals if s.at >= since], now, scoring)
+            if compare(client.band, client.score, found).write:
+                due.append(client.client_ref)
+        if not due:
+            return 0, False
 
         def work(conn: Connection) -> tuple[int, bool]:
+            # Checked again in the transaction, from the database: each client scored as `record` does.
             written, noticed = 0, False
-            for client, found in changes(scored(conn)):
-                noticed = _apply_in(conn, client, found, now) or noticed
-                written += 1
+            for client_ref in due:
+                client = _client_in(conn, client_ref)
+                if client is None:
+                    continue
+                found = health(_signals_in(conn, client_ref, since), now, scoring)
+                if compare(client.band, client.score, found).write:
+                    noticed = _apply_in(conn, client, found, now) or noticed
+                    written += 1
             return written, noticed
 
-        return await self.kept.write_if(
-            ("scored", since_day), scored, lambda state: bool(changes(state)), work, (0, False)
-        )
+        return await run_write(self.engine, work)
 
     async def renew(self, today: date, now: datetime, days: Sequence[int]) -> int:
         """Record the renewal reminders due `today` (`rules.renewals_due`) with the notice of
