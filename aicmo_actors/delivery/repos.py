@@ -74,7 +74,14 @@ _FOLLOWING = (
             ),
         )
     )
-    .where(_D.c.method == "email", _D.c.state.in_(_OPEN))
+    .where(
+        _D.c.method == "email",
+        _D.c.state.in_(_OPEN),
+        # Not a delivery still waiting for its email's first attempt (one kept for a client on
+        # hold, for days): nothing of it can have moved (`rules.from_email` gives it the state
+        # it has), and a quarter's held deliveries were most of what each tick read.
+        sa.not_(sa.and_(_D.c.state == QUEUED, _D.c.attempts == 0, _E.c.status == QUEUED_EMAIL, _E.c.attempts == 0)),
+    )
     .order_by(_D.c.id)
 )
 
