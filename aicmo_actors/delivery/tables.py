@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import JSON, Boolean, CheckConstraint, Index, Integer, String, Table, Text
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aicmo_actors.storage.client_mail import mail_table
@@ -41,6 +42,8 @@ STATES = (QUEUED, SENDING, RETRYING, DELIVERED, UNCONFIRMED, FAILED, CANCELLED)
 #: States a delivery leaves only by a person's `delivery retry` (failed, unconfirmed) or never.
 FINAL = (DELIVERED, UNCONFIRMED, FAILED, CANCELLED)
 METHODS = ("email", "webhook", "folder")
+#: The rows of the partial index of alerts not told (repeated in migration 0025).
+_ALERT_PENDING = "alert_due_at IS NOT NULL AND alerted_at IS NULL"
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -90,6 +93,14 @@ class Delivery(Base):
 
     __table_args__ = (
         Index(None, "state", "next_attempt_at"),
+        # The alerts decided and not told: a few rows, read at every tick that follows a write
+        # (a scan of every delivery ever made, with its texts, without it).
+        Index(
+            "ix_delivery_deliveries_alert_pending",
+            "id",
+            sqlite_where=sql_text(_ALERT_PENDING),
+            postgresql_where=sql_text(_ALERT_PENDING),
+        ),
         CheckConstraint(_one_of("state", STATES), name="state"),
         CheckConstraint(_one_of("method", METHODS), name="method"),
     )
