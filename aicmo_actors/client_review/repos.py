@@ -32,6 +32,7 @@ from aicmo_actors.client_review.tables import (
     APPROVED,
     AWAITING,
     CHANGES,
+    ITEM_STATUSES,
     OPEN,
     WITHDRAWN,
     client_review_batches,
@@ -59,6 +60,9 @@ MAX_REPLY_CHARS = 20_000
 
 _B = client_review_batches
 _I = client_review_items
+#: An item's answered statuses, named (not "not awaiting"), so the (status, announced_at) index
+#: finds the verdicts not announced without reading every item ever reviewed.
+_VERDICTS = tuple(status for status in ITEM_STATUSES if status != AWAITING)
 _R = client_review_replies
 _W = client_review_withdrawals
 _P = client_review_passwords
@@ -509,7 +513,7 @@ class BatchesRepo:
         query = (
             sa.select(_I, _B.c.batch_key, _B.c.project_id)
             .join(_B, _B.c.id == _I.c.batch_id)
-            .where(_I.c.status != AWAITING, _I.c.announced_at.is_(None), _B.c.state != WITHDRAWN)
+            .where(_I.c.status.in_(_VERDICTS), _I.c.announced_at.is_(None), _B.c.state != WITHDRAWN)
             .order_by(_I.c.reviewed_at, _I.c.id)
         )
         return list(
@@ -608,7 +612,7 @@ class BatchesRepo:
         def work(conn: Connection) -> bool:
             checks = (
                 sa.select(_B.c.id).where(_B.c.state == OPEN),
-                sa.select(_I.c.id).where(_I.c.status != AWAITING, _I.c.announced_at.is_(None)),
+                sa.select(_I.c.id).where(_I.c.status.in_(_VERDICTS), _I.c.announced_at.is_(None)),
                 sa.select(_R.c.id).where(_R.c.needs_person_at.is_not(None), _R.c.person_alerted_at.is_(None)),
                 sa.select(_E.c.id).where(_E.c.status == client_mail.QUEUED),
             )
