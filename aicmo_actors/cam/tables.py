@@ -158,6 +158,8 @@ class CamOutboundEmail(Base):
         Index(None, "mailbox", "sent_at"),
         # The sender's queue and its retries.
         Index(None, "status", "next_attempt_at"),
+        # A bounce or a reply without our Message-ID: the latest email sent to its recipient.
+        Index(None, "recipient"),
         CheckConstraint(_one_of("status", [s.value for s in OutboundStatus]), name="status"),
     )
 

@@ -109,6 +109,8 @@ class ProductionItem(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "period", "key"),
         Index(None, "state"),
+        # A client's period (the tokens it used before another draft is written).
+        Index(None, "client_ref", "period"),
         CheckConstraint(_one_of("state", ITEM_STATES), name="state"),
     )
 
