@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.retention.repos import RetentionStore, Signed
-from aicmo_actors.retention.rules import Scoring, health
+from aicmo_actors.retention.rules import Scoring, SignalIn, health
 from aicmo_actors.retention.signals import NewSignal
 from aicmo_actors.retention.tables import retention_clients, retention_signals
 
@@ -44,8 +44,6 @@ async def _from_scratch(engine: AsyncEngine, now: datetime) -> dict[str, tuple[f
     since = now - timedelta(days=SCORING.horizon_days)
     async with engine.connect() as conn:
         rows = (await conn.execute(sa.select(retention_signals).where(retention_signals.c.at >= since))).all()
-    from aicmo_actors.retention.rules import SignalIn
-
     found = {}
     for ref in REFS:
         signals = [SignalIn(r.key, r.kind, float(r.weight), r.at, r.reason) for r in rows if r.client_ref == ref]
