@@ -598,7 +598,7 @@ class RetentionStore:
         written). Read first; a write transaction only when a score or band should change.
 
         A client's signals are read again only when they changed since the last sweep
-        (`_SignalMarks`): a quarter's signals read every hour were most of the sweep's time."""
+        (their `_Mark`): a quarter's signals read every hour were most of the sweep's time."""
 
         since = _since(now, scoring)
         # The signals since the start of the horizon's first day (the same set all day long);
