@@ -42,6 +42,7 @@ from aicmo_actors.retention.tables import (
     retention_signals,
 )
 from aicmo_actors.storage.changes import ReadCache
+from aicmo_actors.storage.sql import chunks
 from aicmo_actors.storage.work import run_read, run_write, run_write_if
 
 _CL = retention_clients
@@ -150,8 +151,6 @@ class Breakdown:
 #: A client's signals since a day, as (how many, the sum of their ids): signals are only ever
 #: added (or tied to a client once), so an unchanged mark is an unchanged set.
 _Mark = tuple[int, int]
-#: Clients per IN list (well under every driver's limit on bound parameters).
-_IN_CHUNK = 500
 
 
 def _client(row: Any) -> ClientRow:
@@ -171,11 +170,19 @@ def _client_in(conn: Connection, client_ref: str) -> ClientRow | None:
     return _client(row) if row is not None else None
 
 
+#: The columns a score reads of a signal (`_signal_in`).
+_SIGNAL_IN = (_S.c.key, _S.c.kind, _S.c.weight, _S.c.at, _S.c.reason)
+
+
+def _signal_in(row: Any) -> SignalIn:
+    return SignalIn(row.key, row.kind, float(row.weight), row.at, row.reason)
+
+
 def _signals_in(conn: Connection, client_ref: str, since: datetime | None) -> list[SignalIn]:
-    query = sa.select(_S.c.key, _S.c.kind, _S.c.weight, _S.c.at, _S.c.reason).where(_S.c.client_ref == client_ref)
+    query = sa.select(*_SIGNAL_IN).where(_S.c.client_ref == client_ref)
     if since is not None:
         query = query.where(_S.c.at >= since)
-    return [SignalIn(r.key, r.kind, float(r.weight), r.at, r.reason) for r in conn.execute(query)]
+    return [_signal_in(r) for r in conn.execute(query)]
 
 
 def _since(now: datetime, scoring: Scoring) -> datetime:
@@ -620,12 +627,10 @@ class RetentionStore:
             }
             stale = sorted(ref for ref, mark in marks.items() if known.get(ref) != mark)
             fresh: dict[str, list[SignalIn]] = {ref: [] for ref in stale}
-            for at in range(0, len(stale), _IN_CHUNK):
-                query = sa.select(_S.c.client_ref, _S.c.key, _S.c.kind, _S.c.weight, _S.c.at, _S.c.reason).where(
-                    _S.c.client_ref.in_(stale[at : at + _IN_CHUNK]), _S.c.at >= since_day
-                )
+            for chunk in chunks(stale):
+                query = sa.select(_S.c.client_ref, *_SIGNAL_IN).where(_S.c.client_ref.in_(chunk), _S.c.at >= since_day)
                 for r in conn.execute(query):
-                    fresh[str(r.client_ref)].append(SignalIn(r.key, r.kind, float(r.weight), r.at, r.reason))
+                    fresh[str(r.client_ref)].append(_signal_in(r))
             return clients, marks, fresh
 
         clients, marks, fresh = await run_read(self.engine, read)

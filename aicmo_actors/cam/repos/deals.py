@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from aicmo_actors.cam.repos.records import RecordError
-from aicmo_actors.cam.repos.sql import chunks, normalise_address
+from aicmo_actors.cam.repos.sql import normalise_address
 from aicmo_actors.cam.tables import cam_campaigns as campaigns_t
 from aicmo_actors.cam.tables import cam_deals as deals_t
 from aicmo_actors.cam.tables import cam_leads as leads_t
@@ -32,6 +32,7 @@ from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
 from aicmo_actors.cam.tables import cam_renewals as renewals_t
 from aicmo_actors.gateways.calendar import add_months
 from aicmo_actors.storage.changes import ReadCache
+from aicmo_actors.storage.sql import chunks
 from aicmo_actors.storage.work import Also, run_read, run_write, with_also
 from contracts.cam import LeadState, OutboundStatus
 

@@ -32,7 +32,7 @@ from aicmo_actors.cam.repos.alerts import insert_alert
 from aicmo_actors.cam.repos.leads import apply_decision_in, campaign_id_in, evidence, stop_colleagues_in
 from aicmo_actors.cam.repos.outbox import stronger_bounce, stronger_bounce_reason
 from aicmo_actors.cam.repos.records import RecordError, jsonable, one_of, page_size, relabel_note
-from aicmo_actors.cam.repos.sql import aware, chunks, normalise_address, stable_hash
+from aicmo_actors.cam.repos.sql import aware, normalise_address, stable_hash
 from aicmo_actors.cam.tables import cam_campaigns as campaigns_t
 from aicmo_actors.cam.tables import cam_inbound_emails as inbound_t
 from aicmo_actors.cam.tables import cam_leads as leads_t
@@ -42,6 +42,7 @@ from aicmo_actors.cam.tables import cam_suppressions as suppressions_t
 from aicmo_actors.gateways.inbox_source import FetchedMessage, header_block
 from aicmo_actors.storage.changes import ReadCache
 from aicmo_actors.storage.insert import insert_ignore_in
+from aicmo_actors.storage.sql import chunks
 from aicmo_actors.storage.work import Also, run_read, run_write, with_also
 from contracts.cam import BounceReason, Classification, LeadState, ReplyCategory
 

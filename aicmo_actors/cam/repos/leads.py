@@ -19,7 +19,7 @@ from aicmo_actors.cam.campaign import CampaignSpec
 from aicmo_actors.cam.lead_rules import LeadDecision, check_transition
 from aicmo_actors.cam.repos.campaigns import CampaignsRepo
 from aicmo_actors.cam.repos.records import RecordError, iso, jsonable, one_of, page_size, read_relabel_note
-from aicmo_actors.cam.repos.sql import aware, chunks, normalise_address, param
+from aicmo_actors.cam.repos.sql import aware, normalise_address, param
 from aicmo_actors.cam.tables import cam_alerts as alerts_t
 from aicmo_actors.cam.tables import cam_campaigns as campaigns_t
 from aicmo_actors.cam.tables import cam_inbound_emails as inbound_t
@@ -28,6 +28,7 @@ from aicmo_actors.cam.tables import cam_outbound_emails as outbound_t
 from aicmo_actors.cam.tables import cam_suppressions as suppressions_t
 from aicmo_actors.storage.changes import ReadCache, come, earliest
 from aicmo_actors.storage.insert import insert_ignore_in
+from aicmo_actors.storage.sql import chunks
 from aicmo_actors.storage.work import Also, run_read, run_write, with_also
 from contracts.cam import LeadState, OutboundStatus
 

@@ -30,7 +30,7 @@ from aicmo_actors.cam.planning import PlannedSend, SchedulePlan
 from aicmo_actors.cam.repos.alerts import insert_alert
 from aicmo_actors.cam.repos.campaigns import Specs, pause_in
 from aicmo_actors.cam.repos.leads import advance_in, apply_decision_in
-from aicmo_actors.cam.repos.sql import EPOCH, aware, chunks, param, stable_hash
+from aicmo_actors.cam.repos.sql import EPOCH, aware, param, stable_hash
 from aicmo_actors.cam.send_rules import may_send, window_closed_until
 from aicmo_actors.cam.tables import cam_campaigns as campaigns_t
 from aicmo_actors.cam.tables import cam_leads as leads_t
@@ -40,6 +40,7 @@ from aicmo_actors.cam.tables import cam_suppressions as suppressions_t
 from aicmo_actors.cam.tables import cam_variant_assignments as assignments_t
 from aicmo_actors.storage.changes import ReadCache, come, earliest
 from aicmo_actors.storage.insert import insert_ignore_in
+from aicmo_actors.storage.sql import chunks
 from aicmo_actors.storage.work import run_read, run_write
 from contracts.cam import BounceReason, LeadState, OutboundStatus
 

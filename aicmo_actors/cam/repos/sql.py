@@ -1,9 +1,8 @@
-"""Small helpers every CAM repository uses: time zones, IN-list chunks, bind parameters."""
+"""Small helpers every CAM repository uses: time zones, bind parameters (IN-list chunks are `storage.sql`'s)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,12 +16,6 @@ def aware(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
-
-
-def chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
-    """`items` in slices small enough for one IN (...) list on every backend."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def param(name: str, column: sa.ColumnElement[Any]) -> sa.BindParameter[Any]:
