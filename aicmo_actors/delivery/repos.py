@@ -43,6 +43,7 @@ from aicmo_actors.storage import client_mail
 from aicmo_actors.storage.changes import ReadCache, come, earliest
 from aicmo_actors.storage.client_mail import QUEUED as QUEUED_EMAIL
 from aicmo_actors.storage.client_mail import MailBook, cancel_in, queue_in
+from aicmo_actors.storage.sql import chunks
 from aicmo_actors.storage.work import Also, run_read, run_write, with_also
 
 #: The kind of the delivery emails in their outbox.
@@ -83,6 +84,11 @@ _FOLLOWING = (
         sa.not_(sa.and_(_D.c.state == QUEUED, _D.c.attempts == 0, _E.c.status == QUEUED_EMAIL, _E.c.attempts == 0)),
     )
     .order_by(_D.c.id)
+)
+#: `_FOLLOWING`'s id and the columns that say whether a delivery's email moved (the rows whole,
+#: with the pieces' texts, are read only for those that did).
+_FOLLOWING_LIGHT = _FOLLOWING.with_only_columns(
+    _D.c.id, _D.c.state, _D.c.attempts, _D.c.alert_due_at, _E.c.status, _E.c.attempts.label("mail_attempts")
 )
 
 
@@ -355,34 +361,40 @@ class DeliveriesRepo:
                 return None
             return new, alert
 
+        def moved_ids(conn: Connection) -> list[int]:
+            """The deliveries whose email moved, from the few columns `moving` compares (not the
+            pieces' texts, and only these rows are read whole after)."""
+            return [row_id for row_id, *columns in conn.execute(_FOLLOWING_LIGHT) if moving(*columns) is not None]
+
         def moved(conn: Connection) -> list[tuple[DeliveryRow, dict[str, Any], bool]]:
             found: list[tuple[DeliveryRow, dict[str, Any], bool]] = []
-            for values in conn.execute(_FOLLOWING).mappings():
-                delivery = {name: values[name] for name in _D.c.keys()}
-                row = _row_values(delivery)
-                mail = {name: values[f"mail_{name}"] for name in _MAIL_COLUMNS}
-                taken = moving(row.state, row.attempts, row.alert_due_at, mail["status"], mail["attempts"])
-                if taken is None:
-                    continue
-                state, alert = taken
-                update: dict[str, Any] = {"attempts": int(mail["attempts"])}
-                if state == RETRYING:
-                    update["next_attempt_at"] = mail["next_attempt_at"]
-                if state in (RETRYING, FAILED, UNCONFIRMED):
-                    update["error"] = mail["error"]
-                if state in (FAILED, UNCONFIRMED):
-                    update.update(next_attempt_at=None, permanent=True)
-                if state == DELIVERED:
-                    update.update(
-                        next_attempt_at=None,
-                        delivered_at=mail["sent_at"] or now,
-                        receipt=f"email to {mail['to_address']} accepted by the mail server, "
-                        f"Message-ID {mail['message_id']}",
-                    )
-                if state == CANCELLED:
-                    update.update(next_attempt_at=None, cancelled_at=now)
-                update["state"] = state
-                found.append((row, update, alert))
+            for ids in chunks(moved_ids(conn)):
+                for values in conn.execute(_FOLLOWING.where(_D.c.id.in_(ids))).mappings():
+                    delivery = {name: values[name] for name in _D.c.keys()}
+                    row = _row_values(delivery)
+                    mail = {name: values[f"mail_{name}"] for name in _MAIL_COLUMNS}
+                    taken = moving(row.state, row.attempts, row.alert_due_at, mail["status"], mail["attempts"])
+                    if taken is None:
+                        continue
+                    state, alert = taken
+                    update: dict[str, Any] = {"attempts": int(mail["attempts"])}
+                    if state == RETRYING:
+                        update["next_attempt_at"] = mail["next_attempt_at"]
+                    if state in (RETRYING, FAILED, UNCONFIRMED):
+                        update["error"] = mail["error"]
+                    if state in (FAILED, UNCONFIRMED):
+                        update.update(next_attempt_at=None, permanent=True)
+                    if state == DELIVERED:
+                        update.update(
+                            next_attempt_at=None,
+                            delivered_at=mail["sent_at"] or now,
+                            receipt=f"email to {mail['to_address']} accepted by the mail server, "
+                            f"Message-ID {mail['message_id']}",
+                        )
+                    if state == CANCELLED:
+                        update.update(next_attempt_at=None, cancelled_at=now)
+                    update["state"] = state
+                    found.append((row, update, alert))
             return found
 
         def work(conn: Connection) -> list[Changed]:
@@ -395,11 +407,7 @@ class DeliveriesRepo:
             return changed
 
         def any_moved(conn: Connection) -> bool:
-            """`moved`'s answer from the few columns it compares (not the pieces' texts)."""
-            light = _FOLLOWING.with_only_columns(
-                _D.c.state, _D.c.attempts, _D.c.alert_due_at, _E.c.status, _E.c.attempts.label("mail_attempts")
-            )
-            return any(moving(*columns) is not None for columns in conn.execute(light))
+            return bool(moved_ids(conn))
 
         # Whether any delivery's email moved depends on the tables only: kept between ticks.
         return await self.kept.write_if("moved", any_moved, bool, work, [])
