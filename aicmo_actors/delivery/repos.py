@@ -366,35 +366,42 @@ class DeliveriesRepo:
             pieces' texts, and only these rows are read whole after)."""
             return [row_id for row_id, *columns in conn.execute(_FOLLOWING_LIGHT) if moving(*columns) is not None]
 
+        def taken(values: Any) -> tuple[DeliveryRow, dict[str, Any], bool] | None:
+            """One `_FOLLOWING` row: the delivery, the update its email calls for and whether
+            an alert is decided; None when its email did not move it (checked again on the
+            whole row: on PostgreSQL another commit may fall between the two reads)."""
+            row = _row_values({name: values[name] for name in _D.c.keys()})
+            mail = {name: values[f"mail_{name}"] for name in _MAIL_COLUMNS}
+            found = moving(row.state, row.attempts, row.alert_due_at, mail["status"], mail["attempts"])
+            if found is None:
+                return None
+            state, alert = found
+            update: dict[str, Any] = {"attempts": int(mail["attempts"])}
+            if state == RETRYING:
+                update["next_attempt_at"] = mail["next_attempt_at"]
+            if state in (RETRYING, FAILED, UNCONFIRMED):
+                update["error"] = mail["error"]
+            if state in (FAILED, UNCONFIRMED):
+                update.update(next_attempt_at=None, permanent=True)
+            if state == DELIVERED:
+                update.update(
+                    next_attempt_at=None,
+                    delivered_at=mail["sent_at"] or now,
+                    receipt=f"email to {mail['to_address']} accepted by the mail server, "
+                    f"Message-ID {mail['message_id']}",
+                )
+            if state == CANCELLED:
+                update.update(next_attempt_at=None, cancelled_at=now)
+            update["state"] = state
+            return row, update, alert
+
         def moved(conn: Connection) -> list[tuple[DeliveryRow, dict[str, Any], bool]]:
             found: list[tuple[DeliveryRow, dict[str, Any], bool]] = []
             for ids in chunks(moved_ids(conn)):
                 for values in conn.execute(_FOLLOWING.where(_D.c.id.in_(ids))).mappings():
-                    delivery = {name: values[name] for name in _D.c.keys()}
-                    row = _row_values(delivery)
-                    mail = {name: values[f"mail_{name}"] for name in _MAIL_COLUMNS}
-                    taken = moving(row.state, row.attempts, row.alert_due_at, mail["status"], mail["attempts"])
-                    if taken is None:
-                        continue
-                    state, alert = taken
-                    update: dict[str, Any] = {"attempts": int(mail["attempts"])}
-                    if state == RETRYING:
-                        update["next_attempt_at"] = mail["next_attempt_at"]
-                    if state in (RETRYING, FAILED, UNCONFIRMED):
-                        update["error"] = mail["error"]
-                    if state in (FAILED, UNCONFIRMED):
-                        update.update(next_attempt_at=None, permanent=True)
-                    if state == DELIVERED:
-                        update.update(
-                            next_attempt_at=None,
-                            delivered_at=mail["sent_at"] or now,
-                            receipt=f"email to {mail['to_address']} accepted by the mail server, "
-                            f"Message-ID {mail['message_id']}",
-                        )
-                    if state == CANCELLED:
-                        update.update(next_attempt_at=None, cancelled_at=now)
-                    update["state"] = state
-                    found.append((row, update, alert))
+                    one = taken(values)
+                    if one is not None:
+                        found.append(one)
             return found
 
         def work(conn: Connection) -> list[Changed]:
