@@ -130,18 +130,18 @@ def pdf(piece: Piece, *, compress: bool = True) -> bytes:
     document.set_margins(16, 16, 16)
     document.add_page()
     document.set_font(document.family_name, "B", 16)
-    document.text_block(document.clean(texts.one_line(piece.title)), 8)
+    document.left_aligned(document.clean(texts.one_line(piece.title)), 8)
     document.set_font(document.family_name, "", 9)
     document.set_text_color(90)
     meta = texts.meta_line(piece.type, piece.channel, piece.version)
-    document.text_block(document.clean(meta), 5)
+    document.left_aligned(document.clean(meta), 5)
     document.set_text_color(0)
     document.ln(3)
     document.set_font(document.family_name, "", 11)
     # Left-aligned, broken into lines by `FontPdf.lines` (fpdf2's justified `multi_cell` took
     # 50 ms a page, most of a delivery's time on the main thread).
     for paragraph in paragraphs(piece.text) or [""]:
-        document.text_block(document.clean(paragraph), 6)
+        document.left_aligned(document.clean(paragraph), 6)
         document.ln(2)
     return bytes(document.output())
 

@@ -146,7 +146,7 @@ class FontPdf(_Fpdf):
             out.append(line)
         return out
 
-    def text_block(self, text: str, height: float) -> None:
+    def left_aligned(self, text: str, height: float) -> None:
         """`text` from the left margin down, left-aligned, `height` per line (`lines`), over as
         many pages as it takes."""
         for line in self.lines(text):

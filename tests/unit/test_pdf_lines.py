@@ -65,7 +65,7 @@ def test_a_long_text_runs_over_pages_and_reads_back() -> None:
         document = _document(unicode)
         paragraph = "Zażółć gęślą jaźń, the quick brown fox jumps over the lazy dog. " * 40
         for _ in range(6):
-            document.text_block(document.clean(paragraph), 6)
+            document.left_aligned(document.clean(paragraph), 6)
         reader = PdfReader(io.BytesIO(bytes(document.output())))
         assert len(reader.pages) >= 2
         words = " ".join(page.extract_text() for page in reader.pages).split()
