@@ -5,7 +5,8 @@ method (an email with the files attached, a signed webhook, a folder export); th
 records the delivery under the command's idempotency key before it acts, does it at most
 once per key (an attempt whose outcome a crash made unknown is never repeated blindly: see
 the module), retries temporary failures with backoff and answers `ItemDelivered` (said
-again on every ask) or `DeliveryFailing` (a person is alerted).
+again on every ask), `DeliveryFailing` (a person is alerted) or, while it keeps a delivery
+waiting, `DeliveryKept` (so production stops asking; added in contract version 3).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from contracts.base import Event, Message
 from contracts.clients import ClientInfo
 from contracts.packages import DeliveryMethod
 
-CONTRACT_VERSION = 2
+CONTRACT_VERSION = 3
 
 
 class DeliveryMessage(Message):
@@ -53,6 +54,20 @@ class ItemDelivered(DeliveryEvent):
     delivered_at: datetime
     #: What the other side said (an SMTP reply, the webhook's status and body's start, a path).
     receipt: str = ""
+
+
+class DeliveryKept(DeliveryEvent):
+    """The courier has the delivery recorded and keeps it for now (a client on hold, a retry
+    waiting, an attempt under way): what becomes of it is announced (`ItemDelivered`,
+    `DeliveryFailing`, `DeliveriesCancelled`) without being asked again. Said on each
+    `DeliverItem` about a delivery that is neither made nor failing."""
+
+    project_id: uuid.UUID
+    item_id: uuid.UUID
+    version: int
+    method: DeliveryMethod
+    #: The delivery's state at the courier ("queued", "sending", "retrying").
+    state: str
 
 
 class DeliveryFailing(DeliveryEvent):

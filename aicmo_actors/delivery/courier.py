@@ -5,7 +5,9 @@
   whole, the files attached, in the same transaction); then it is attempted at once. Every
   time: where it stands is published: `ItemDelivered` once delivered (with the receipt),
   `DeliveryFailing` while failing past the alert threshold or failed for good,
-  `DeliveriesCancelled` when its project was cancelled.
+  `DeliveriesCancelled` when its project was cancelled, and otherwise `DeliveryKept` (it
+  waits: a client on hold, a retry, an attempt under way; production then asks again only
+  rarely, since what becomes of it is announced).
 - `Tick`: due attempts are made. Email: the outbox sends what is due (`MailBook.send_due`)
   and each delivery follows its email. Webhook and folder: claimed (-> sending), attempted,
   settled (`rules.settle`: delivered, retrying after `rules.backoff`, failed). A delivery that
@@ -25,8 +27,9 @@ once is not possible over SMTP: this is at most once, said honestly). A webhook 
 is posted again with the same `Idempotency-Key` (the receiver de-duplicates); a folder export
 found sending is written again (the same files, atomically: idempotent). An alert decided and
 not told is told again (cam.alerts de-duplicates by key). Events are published after the
-write that decides them; a crash in between is made good by production's next `DeliverItem`,
-which says the state again.
+write that decides them; a crash in between is made good by production's next `DeliverItem`
+(at its start, or after `Silence.delivery_kept` for a delivery said to be kept), which says the
+state again.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from contracts.delivery import (
     DeliveriesReleased,
     DeliverItem,
     DeliveryFailing,
+    DeliveryKept,
     HoldDeliveries,
     ItemDelivered,
     ReleaseDeliveries,
@@ -224,6 +228,16 @@ class Courier(Actor[CourierMessage]):
             await self.ctx.publish(self._failing(row))
         elif said == "cancelled":
             await self.ctx.publish(DeliveriesCancelled(project_id=uuid.UUID(row.project_id)))
+        else:  # kept: its outcome is announced when it comes, production need not ask again soon
+            await self.ctx.publish(
+                DeliveryKept(
+                    project_id=uuid.UUID(row.project_id),
+                    item_id=uuid.UUID(row.item_id),
+                    version=row.version,
+                    method=row.method,
+                    state=row.state,
+                )
+            )
 
     @staticmethod
     def _delivered(row: DeliveryRow) -> ItemDelivered:

@@ -25,6 +25,7 @@ def describe() -> ModuleSpec:
             "ReviewsWithdrawn",
             "ItemDelivered",
             "DeliveryFailing",
+            "DeliveryKept",
             "DeliveriesCancelled",
         ),
         emits=(

@@ -42,7 +42,7 @@ from aicmo_actors.production.tables import (
 )
 from aicmo_actors.storage.changes import ReadCache, come
 from aicmo_actors.storage.insert import insert_ignore_in
-from aicmo_actors.storage.work import Also, run_read, run_write, with_also
+from aicmo_actors.storage.work import Also, run_read, run_write, run_write_if, with_also
 
 _I, _V, _R = production_items, production_versions, production_runs
 #: An item's columns without its planned item and brief (JSON, read back as None): for the
@@ -198,6 +198,11 @@ def _version(row: Any) -> Version:
 
 def _run(row: Any) -> Run:
     return Run(**{f: getattr(row, f) for f in Run.__dataclass_fields__})
+
+
+def _come(at: datetime | None, now: datetime) -> bool:
+    """A command to tell again at `at` is due `now` (None: never told, due at once)."""
+    return at is None or now >= at
 
 
 def _delivery(row: Any) -> Delivery:
@@ -609,7 +614,8 @@ class ItemsRepo:
                 sa.select(_D).join(_I, _I.c.id == _D.c.item_id).where(*undelivered).order_by(_D.c.created_at, _D.c.key)
             ).all()
             for row in waiting:
-                if due(row.told_at, silence.delivery, row.created_at, silence.delivery_cap):
+                answered = row.kept_at is not None or row.failing_at is not None
+                if every or _come(silence.delivery_at(row.told_at, row.created_at, answered), now):
                     deliveries.append(_delivery(row))
                     conn.execute(sa.update(_D).where(_D.c.key == row.key).values(told_at=now))
             cancels = []
@@ -635,9 +641,12 @@ class ItemsRepo:
             ]
             for told_at, created_at in conn.execute(sa.select(_B.c.told_at, _B.c.created_at).where(in_review)):
                 times.append(rules.resend_at(told_at, silence.review, since=created_at, cap=silence.review_cap))
-            query = sa.select(_D.c.told_at, _D.c.created_at).join(_I, _I.c.id == _D.c.item_id).where(*undelivered)
-            for told_at, created_at in conn.execute(query):
-                times.append(rules.resend_at(told_at, silence.delivery, since=created_at, cap=silence.delivery_cap))
+            answered = sa.or_(_D.c.kept_at.is_not(None), _D.c.failing_at.is_not(None))
+            query = (
+                sa.select(_D.c.told_at, _D.c.created_at, answered).join(_I, _I.c.id == _D.c.item_id).where(*undelivered)
+            )
+            for told_at, created_at, kept in conn.execute(query):
+                times.append(silence.delivery_at(told_at, created_at, bool(kept)))
             for told_at in conn.execute(sa.select(_R.c.cancel_told_at).where(*unconfirmed)).scalars():
                 times.append(rules.resend_at(told_at, silence.cancel))
             return min((t or _EPOCH for t in times), default=None)
@@ -823,6 +832,19 @@ class ItemsRepo:
             return Verdict(True, DELIVERED, period_done=_period_done_in(conn, item, now))
 
         return await run_write(self.engine, work)
+
+    async def delivery_kept(self, item_id: str, version: int, method: str, now: datetime) -> bool:
+        """The courier keeps the delivery (`DeliveryKept`): noted once (True: noted now)."""
+        key = rules.delivery_key(item_id, version, method)
+        open_ = (_D.c.key == key, _D.c.kept_at.is_(None), _D.c.delivered_at.is_(None))
+
+        def work(conn: Connection) -> bool:
+            return bool(conn.execute(sa.update(_D).where(*open_).values(kept_at=now)).rowcount)
+
+        # Said again on every telling: one already noted costs a read, not a write.
+        return await run_write_if(
+            self.engine, lambda conn: conn.execute(sa.select(_D.c.key).where(*open_)).first() is not None, work, False
+        )
 
     async def delivery_failing(
         self, item_id: str, version: int, method: str, *, attempts: int, error: str, now: datetime

@@ -61,6 +61,18 @@ class Silence:
     #: client on hold, a webhook retrying, a failure waiting for a person) is told again after
     #: as long as it has waited so far (1 h, 1 h, 2 h, 4 h...), at most this.
     delivery_cap: timedelta = timedelta(days=1)
+    #: The wait between two tellings of a delivery the courier said it keeps (`DeliveryKept`) or
+    #: is failing with: it announces the outcome itself, and telling again only recovers an
+    #: announcement lost when the courier crashed between its commit and its publish (a
+    #: restart of production tells everything again at once).
+    delivery_kept: timedelta = timedelta(days=7)
+
+    def delivery_at(self, told_at: datetime | None, created_at: datetime | None, answered: bool) -> datetime | None:
+        """When a delivery told at `told_at` is told again (None: now); `answered`: the courier
+        said it keeps it or that it is failing."""
+        if answered:
+            return resend_at(told_at, self.delivery_kept)
+        return resend_at(told_at, self.delivery, since=created_at, cap=self.delivery_cap)
 
 
 def item_id(project_id: uuid.UUID | str, period: int, key: str) -> uuid.UUID:

@@ -14,9 +14,10 @@
   unanswered after their silence are told again; late items are announced once; the alerts
   queued for a person are told to "cam.alerts".
 - The other modules' events (`DraftChecked`, `ReviewRequested`, `ItemReviewed`,
-  `ReviewsWithdrawn`, `ItemDelivered`, `DeliveryFailing`, `DeliveriesCancelled`): recorded
-  once (a repeat, or a verdict for an old version, changes nothing), then what they call for
-  is told.
+  `ReviewsWithdrawn`, `ItemDelivered`, `DeliveryFailing`, `DeliveryKept`,
+  `DeliveriesCancelled`): recorded once (a repeat, or a verdict for an old version, changes
+  nothing), then what they call for is told. A delivery the courier keeps or is failing with
+  is told again only after `Silence.delivery_kept` (the courier announces its outcome).
 - `CancelProduction` (may repeat, may come first): every open item cancelled, the reviews
   withdrawn and the deliveries cancelled (told again until confirmed), `ProductionCancelled`
   once confirmed, every time asked.
@@ -54,7 +55,14 @@ from contracts.client_review import (
     WithdrawReviews,
 )
 from contracts.clients import ClientInfo
-from contracts.delivery import CancelDeliveries, DeliveriesCancelled, DeliverItem, DeliveryFailing, ItemDelivered
+from contracts.delivery import (
+    CancelDeliveries,
+    DeliveriesCancelled,
+    DeliverItem,
+    DeliveryFailing,
+    DeliveryKept,
+    ItemDelivered,
+)
 from contracts.packages import PackageSpec
 from contracts.production import (
     CancelProduction,
@@ -86,6 +94,7 @@ Incoming = (
     | ReviewsWithdrawn
     | ItemDelivered
     | DeliveryFailing
+    | DeliveryKept
     | DeliveriesCancelled
 )
 
@@ -101,6 +110,7 @@ class Studio(Actor[Incoming]):
         ReviewsWithdrawn,
         ItemDelivered,
         DeliveryFailing,
+        DeliveryKept,
         DeliveriesCancelled,
     )
 
@@ -144,6 +154,8 @@ class Studio(Actor[Incoming]):
                 error=message.error,
                 now=self.ctx.clock.now(),
             )
+        elif isinstance(message, DeliveryKept):
+            await self.repo.delivery_kept(str(message.item_id), message.version, message.method, self.ctx.clock.now())
         elif isinstance(message, ReviewsWithdrawn):
             await self._confirmed(message.project_id, "reviews")
         else:

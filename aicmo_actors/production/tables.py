@@ -186,6 +186,8 @@ class ProductionDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     receipt: Mapped[str | None] = mapped_column(Text)
     failing_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: When the courier said it keeps the delivery (`DeliveryKept`): told again only rarely.
+    kept_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     attempts: Mapped[int] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
 

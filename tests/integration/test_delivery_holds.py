@@ -17,7 +17,7 @@ from aicmo_actors.delivery.tables import delivery_deliveries as deliveries_t
 from aicmo_actors.delivery.tables import delivery_holds as holds_t
 from aicmo_actors.orchestration.policies import hold_command, release_command
 from contracts.billing import ClientOnHold, ClientReleased
-from contracts.delivery import DeliveriesHeld, DeliveriesReleased, ItemDelivered
+from contracts.delivery import DeliveriesHeld, DeliveriesReleased, DeliveryKept, ItemDelivered
 from tests.integration.delivery_world import CLIENT, MemoryTransport, deliver, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -45,6 +45,10 @@ async def test_a_held_client_gets_nothing_until_released(engine: AsyncEngine, tm
         other = deliver(run.system, "folder", item=uuid.UUID(int=3), client=OTHER)
         for message in (email, folder, other):
             await run.tell(message)
+        # The held ones are kept, and said so (production then stops asking), again when asked again.
+        await run.tell(email)
+        kept = [(e.item_id.int, e.method, e.state) for e in run.of(DeliveryKept)]
+        assert kept == [(1, "email", "queued"), (2, "folder", "queued"), (1, "email", "queued")]
         for _ in range(3):
             await run.tick()
         assert transport.sent == []

@@ -11,6 +11,7 @@ per method.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -34,7 +35,7 @@ from contracts.base import Event
 from contracts.cam import AlertRequested
 from contracts.client_review import ItemReviewed, RequestReview, ReviewRequested, ReviewsWithdrawn, WithdrawReviews
 from contracts.clients import ClientInfo
-from contracts.delivery import CancelDeliveries, DeliveriesCancelled, DeliverItem, ItemDelivered
+from contracts.delivery import CancelDeliveries, DeliveriesCancelled, DeliverItem, DeliveryKept, ItemDelivered
 from contracts.packages import Deliverable, PackageSpec
 from contracts.production import (
     CancelProduction,
@@ -137,6 +138,11 @@ class World:
     alerts: Counter[str] = field(default_factory=Counter)
     checks: list[CheckDraft] = field(default_factory=list)
     reviews: list[RequestReview] = field(default_factory=list)
+    #: Delivery methods the courier keeps waiting (it says `DeliveryKept`), and those it never
+    #: answers at all (as if every answer were lost); when each delivery was told, by key.
+    keep: set[str] = field(default_factory=set)
+    silent: set[str] = field(default_factory=set)
+    told: dict[str, list[datetime]] = field(default_factory=dict)
 
 
 def key_of(item_id: uuid.UUID) -> str:
@@ -233,6 +239,19 @@ class Courier(Actor[DeliverItem | CancelDeliveries]):
             if w.effects[message.idempotency_key] == 0:
                 w.effects[message.idempotency_key] += 1
             await self.ctx.publish(DeliveriesCancelled(project_id=message.project_id))
+            return
+        w.told.setdefault(message.idempotency_key, []).append(self.ctx.clock.now())
+        if message.method in w.silent:
+            return
+        if message.method in w.keep:
+            kept = DeliveryKept(
+                project_id=message.project_id,
+                item_id=message.item_id,
+                version=message.version,
+                method=message.method,
+                state="queued",
+            )
+            await self.ctx.publish(kept)
             return
         done = w.delivered.get(message.idempotency_key)
         if done is None:
@@ -353,6 +372,26 @@ async def test_one_period_from_produce_to_delivered_once_per_method(engine: Asyn
     assert [h["state"] for h in history].count("delivered") == 3
     # The two items due 3 Dec start the day of the request; the one due 10 Dec waits.
     assert not world.alerts, world.alerts
+
+
+async def test_a_delivery_the_courier_keeps_is_asked_about_again_only_after_a_week(engine: AsyncEngine) -> None:
+    # Webhooks are kept (a client on hold); emails are never answered (every answer lost).
+    world = World(keep={"webhook"}, silent={"email"})
+    async with running(engine, world) as run:
+        await run.tell(produce(run.system))
+        for _ in range(24 * 10):
+            await run.tick()
+    kept = {key: times for key, times in world.told.items() if key.endswith(":webhook")}
+    unanswered = {key: times for key, times in world.told.items() if key.endswith(":email")}
+    assert len(kept) == len(unanswered) == len(ITEMS)
+    gaps = {key: [b - a for a, b in itertools.pairwise(times)] for key, times in world.told.items()}
+    # Kept: asked again a week after the last telling, not before; the first ones twice by now.
+    assert all(gap >= timedelta(days=7) for key in kept for gap in gaps[key])
+    assert sum(len(times) == 2 for times in kept.values()) >= 2
+    # Never answered: asked again after 1 h, then as long as it has waited, at most a day apart.
+    for key in unanswered:
+        assert gaps[key][:3] == [timedelta(hours=1), timedelta(hours=1), timedelta(hours=2)]
+        assert len(unanswered[key]) > 3 * len(kept[key.replace(":email", ":webhook")])
 
 
 async def test_qc_failure_then_a_retake_and_after_two_retakes_a_person(engine: AsyncEngine) -> None:
