@@ -84,8 +84,12 @@ IN_PROGRESS = (STARTED, WAITING)
 RESEND_STARTED = timedelta(hours=1)
 RESEND_WAITING = timedelta(hours=6)
 #: A step waits for a person for days or weeks (a period's production): it is told again after
-#: as long as it has waited so far (6 h, 6 h, 12 h), at most this.
-RESEND_WAITING_CAP = timedelta(hours=12)
+#: as long as it has waited so far (6 h, 6 h, 12 h, 24 h), at most this. The module has said it
+#: has the step (that is what waiting means) and announces its answer itself; asking again only
+#: makes good an answer lost when the module crashed between its commit and its publish (a
+#: restart of the saga asks every step at once). It was 12 h: the saga then asked each month-long
+#: production step about 60 times a period, a third of a 10,000-lead quarter's re-tellings.
+RESEND_WAITING_CAP = timedelta(days=2)
 RESEND_COMPENSATING = timedelta(hours=1)
 
 

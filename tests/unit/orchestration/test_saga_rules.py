@@ -74,12 +74,13 @@ def test_a_cancelled_project_undoes_its_begun_steps_last_first_but_never_a_plan(
 def test_a_waiting_step_is_asked_again_less_often_the_longer_it_waits() -> None:
     started = datetime(2027, 1, 4, 9, tzinfo=UTC)
     sent, now, asked = started, started, []
-    while now < started + timedelta(days=3):
+    while now < started + timedelta(days=10):
         now += timedelta(hours=1)
         if rules.resend_due(rules.WAITING, sent, now, started):
             asked.append(int((now - started).total_seconds() // 3600))
             sent = now
-    assert asked == [6, 12, 24, 36, 48, 60, 72]  # 6 h, 6 h, then at most RESEND_WAITING_CAP apart
+    # 6 h, 6 h, 12 h, 24 h, then at most RESEND_WAITING_CAP (2 days) apart.
+    assert asked == [6, 12, 24, 48, 96, 144, 192, 240]
     # Without when it started: every RESEND_WAITING, as before; a started step after an hour.
     assert rules.resend_due(rules.WAITING, started, started + rules.RESEND_WAITING)
     assert not rules.resend_due(rules.WAITING, started, started + timedelta(hours=5))
