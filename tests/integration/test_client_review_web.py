@@ -153,9 +153,12 @@ def _browse(browser: Any, url: str) -> dict[str, Any]:
     screenshot(browser, "client-review-narrow")
 
     def click(item: Any, verdict: str) -> None:
-        """Click and wait for the next page (the old one goes stale)."""
+        """Click and wait for the next page: the old one gone stale and the new one loaded (an
+        element found while it still loaded once belonged to no document by the time it was
+        clicked, under a loaded CI machine)."""
         item.find_element(By.CSS_SELECTOR, f"button[value={verdict}]").click()
         WebDriverWait(browser, 10).until(expected_conditions.staleness_of(item))
+        WebDriverWait(browser, 10).until(lambda b: b.execute_script("return document.readyState") == "complete")
 
     click(browser.find_element(By.ID, f"item-{ITEM_1}"), "approve")
     click(browser.find_element(By.ID, f"item-{ITEM_2}"), "changes")  # no comment: refused
