@@ -200,9 +200,8 @@ def _run(row: Any) -> Run:
     return Run(**{f: getattr(row, f) for f in Run.__dataclass_fields__})
 
 
-def _come(at: datetime | None, now: datetime) -> bool:
-    """A command to tell again at `at` is due `now` (None: never told, due at once)."""
-    return at is None or now >= at
+#: A delivery the courier said it keeps or is failing with (told again after `Silence.delivery_kept`).
+_ANSWERED = sa.or_(_D.c.kept_at.is_not(None), _D.c.failing_at.is_not(None)).label("answered")
 
 
 def _delivery(row: Any) -> Delivery:
@@ -611,11 +610,13 @@ class ItemsRepo:
                         conn.execute(sa.update(_B).where(_B.c.key == key).values(told_at=now))
             deliveries = []
             waiting = conn.execute(
-                sa.select(_D).join(_I, _I.c.id == _D.c.item_id).where(*undelivered).order_by(_D.c.created_at, _D.c.key)
+                sa.select(_D, _ANSWERED)
+                .join(_I, _I.c.id == _D.c.item_id)
+                .where(*undelivered)
+                .order_by(_D.c.created_at, _D.c.key)
             ).all()
             for row in waiting:
-                answered = row.kept_at is not None or row.failing_at is not None
-                if every or _come(silence.delivery_at(row.told_at, row.created_at, answered), now):
+                if every or rules.come_at(silence.delivery_at(row.told_at, row.created_at, bool(row.answered)), now):
                     deliveries.append(_delivery(row))
                     conn.execute(sa.update(_D).where(_D.c.key == row.key).values(told_at=now))
             cancels = []
@@ -641,12 +642,13 @@ class ItemsRepo:
             ]
             for told_at, created_at in conn.execute(sa.select(_B.c.told_at, _B.c.created_at).where(in_review)):
                 times.append(rules.resend_at(told_at, silence.review, since=created_at, cap=silence.review_cap))
-            answered = sa.or_(_D.c.kept_at.is_not(None), _D.c.failing_at.is_not(None))
             query = (
-                sa.select(_D.c.told_at, _D.c.created_at, answered).join(_I, _I.c.id == _D.c.item_id).where(*undelivered)
+                sa.select(_D.c.told_at, _D.c.created_at, _ANSWERED)
+                .join(_I, _I.c.id == _D.c.item_id)
+                .where(*undelivered)
             )
-            for told_at, created_at, kept in conn.execute(query):
-                times.append(silence.delivery_at(told_at, created_at, bool(kept)))
+            for told_at, created_at, answered in conn.execute(query):
+                times.append(silence.delivery_at(told_at, created_at, bool(answered)))
             for told_at in conn.execute(sa.select(_R.c.cancel_told_at).where(*unconfirmed)).scalars():
                 times.append(rules.resend_at(told_at, silence.cancel))
             return min((t or _EPOCH for t in times), default=None)

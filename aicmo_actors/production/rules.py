@@ -176,7 +176,11 @@ def resend_due(
     With `since` (when it was first told) and `cap`, the wait doubles: after `silence`, then
     after as long as the command had been waiting when it was last told, at most `cap`. A
     command the other side keeps for days is then told about 20 times, not once an hour."""
-    at = resend_at(told_at, silence, since=since, cap=cap)
+    return come_at(resend_at(told_at, silence, since=since, cap=cap), now)
+
+
+def come_at(at: datetime | None, now: datetime) -> bool:
+    """A command to tell again at `at` (`resend_at`) is due `now` (None: due at once)."""
     return at is None or now >= at
 
 

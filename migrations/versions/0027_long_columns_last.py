@@ -150,11 +150,11 @@ def _shape(bind: sa.Connection, table: str) -> dict[str, tuple[object, ...]]:
     return {row[1]: tuple(row[2:]) for row in rows}
 
 
-def _rebuild(bind: sa.Connection, table: str, order: Sequence[str]) -> bool:
+def _rebuild(bind: sa.Connection, table: str, order: Sequence[str], before: dict[str, tuple[object, ...]]) -> bool:
     """SQLite's own way to change a table (https://www.sqlite.org/lang_altertable.html, "making
     other kinds of table schema changes"): a new table, the rows copied, the old one dropped,
     the new one renamed, the indexes made again. False (nothing done) when the table's CREATE
-    TABLE is not one this can read."""
+    TABLE is not one this can read. `before`: the table's `_shape` as it is."""
     create = bind.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).scalar()
     new = reordered(str(create or ""), order)
     if new is None:
@@ -166,7 +166,6 @@ def _rebuild(bind: sa.Connection, table: str, order: Sequence[str]) -> bool:
         .scalars()
         .all()
     )
-    before = _shape(bind, table)
     listed = ", ".join(f'"{name}"' for name in order)
     bind.exec_driver_sql(new)
     bind.exec_driver_sql(f'INSERT INTO "_aicmo_0027_new" ({listed}) SELECT {listed} FROM "{table}"')
@@ -185,17 +184,13 @@ def upgrade() -> None:
         return
     bind = op.get_bind()
     for table in TABLES:
-        columns = [(row[1], str(row[2]).upper() in LONG_TYPES) for row in _shape_rows(bind, table)]
-        order = long_last(columns)
-        if order == [name for name, _ in columns]:
+        shape = _shape(bind, table)  # name -> (type, notnull, default, pk), in the table's order
+        order = long_last([(name, str(about[0]).upper() in LONG_TYPES) for name, about in shape.items()])
+        if order == list(shape):
             continue
-        if not _rebuild(bind, table, order):  # a CREATE TABLE written some other way: Alembic's batch
+        if not _rebuild(bind, table, order, shape):  # a CREATE TABLE written some other way: Alembic's batch
             with op.batch_alter_table(table, recreate="always", partial_reordering=[tuple(order)]):
                 pass
-
-
-def _shape_rows(bind: sa.Connection, table: str) -> list[sa.Row[tuple[object, ...]]]:
-    return list(bind.exec_driver_sql(f'PRAGMA table_info("{table}")').all())
 
 
 def downgrade() -> None:
