@@ -140,6 +140,62 @@ def test_docx_drops_control_characters() -> None:
     assert paragraphs[0] == "t" and "bell and tab end" in paragraphs
 
 
+def test_docx_from_the_kept_template_holds_what_python_docx_saves() -> None:
+    """The Word file made from the template parsed once (`documents.docx`) is python-docx's own
+    save of the same piece (`_docx_saved`): the same entries, in the same order, with the same
+    contents, piece after piece (nothing of one piece stays in the kept template for the next)."""
+    long_text = "\n\n".join(f"Paragraph {n}: " + "words " * (n * 7) for n in range(40))
+    pieces = [
+        PIECE,
+        documents.Piece(**{**PIECE.__dict__, "text": long_text, "title": "A much longer piece", "version": 5}),
+        documents.Piece(**{**PIECE.__dict__, "text": "", "title": "t\x01 empty", "agency": ""}),
+        PIECE,
+    ]
+    for piece in pieces:
+        fast, saved = documents.docx(piece), documents._docx_saved(piece)
+        a, b = zipfile.ZipFile(io.BytesIO(fast)), zipfile.ZipFile(io.BytesIO(saved))
+        assert a.testzip() is None
+        assert [i.filename for i in a.infolist()] == [i.filename for i in b.infolist()]
+        assert all(a.read(name) == b.read(name) for name in a.namelist())
+        assert {i.date_time for i in a.infolist()} == {(2026, 12, 7, 9, 30, 0)}
+        assert [p.text for p in docx.Document(io.BytesIO(fast)).paragraphs][1:] == [
+            p.text for p in docx.Document(io.BytesIO(saved)).paragraphs
+        ][1:]
+    assert documents.docx(PIECE) == documents.docx(PIECE)
+
+
+def test_a_piece_that_changes_more_than_the_body_is_saved_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A piece that adds a relationship (a hyperlink, say; none does today) spoils the kept
+    template: that piece is saved by python-docx alone and the template is parsed again."""
+    from docx.opc.constants import RELATIONSHIP_TYPE
+
+    fill = documents._fill
+
+    def linking(document: object, piece: documents.Piece) -> None:
+        fill(document, piece)
+        document.part.relate_to("https://example.com/", RELATIONSHIP_TYPE.HYPERLINK, is_external=True)  # type: ignore[attr-defined]
+
+    kept = documents._word()
+    monkeypatch.setattr(documents, "_fill", linking)
+    data = documents.docx(PIECE)
+    assert documents._word() is not kept
+    assert b"https://example.com/" in zipfile.ZipFile(io.BytesIO(data)).read("word/_rels/document.xml.rels")
+    monkeypatch.setattr(documents, "_fill", fill)
+    plain = zipfile.ZipFile(io.BytesIO(documents.docx(PIECE)))
+    assert b"https://example.com/" not in plain.read("word/_rels/document.xml.rels")
+
+
+def test_the_hand_written_zip_is_read_back_by_zipfile() -> None:
+    entries = [documents._Entry.of(name, body) for name, body in (("a.xml", b"<a/>" * 500), ("d/b", b""), ("c", b"x"))]
+    data = documents._zip(entries, datetime(2031, 7, 8, 9, 10, 12, tzinfo=UTC))
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    assert archive.testzip() is None
+    assert [(i.filename, i.date_time) for i in archive.infolist()] == [
+        (name, (2031, 7, 8, 9, 10, 12)) for name in ("a.xml", "d/b", "c")
+    ]
+    assert archive.read("a.xml") == b"<a/>" * 500 and archive.read("d/b") == b"" and archive.read("c") == b"x"
+
+
 def test_the_email_carries_the_text_and_three_parseable_attachments() -> None:
     files = documents.all_files(PIECE)
     head = Letterhead("work@agency.example", "Bright Agency")
