@@ -29,6 +29,7 @@ from aicmo_actors.retention.rules import (
     health,
     next_renewal,
     renewals_due,
+    score_at,
 )
 from aicmo_actors.retention.signals import NewSignal
 from aicmo_actors.retention.tables import (
@@ -641,7 +642,7 @@ class RetentionStore:
         due = []
         for client in clients:
             _, signals = self._signals.get(client.client_ref, (None, ()))
-            found = health([s for s in signals if s.at >= since], now, scoring)
+            found = score_at([s for s in signals if s.at >= since], now, scoring)
             if compare(client.band, client.score, found).write:
                 due.append(client.client_ref)
         if not due:
