@@ -198,13 +198,18 @@ def _row_values(values: dict[str, Any]) -> DeliveryRow:
     return DeliveryRow(**values)
 
 
+#: Built once (a statement made per call is built and its cache key worked out every time).
+_BY_KEY = sa.select(_D).where(_D.c.key == sa.bindparam("key"))
+_BY_ID = sa.select(_D).where(_D.c.id == sa.bindparam("delivery_id"))
+
+
 def _get_in(conn: Connection, key: str) -> DeliveryRow | None:
-    row = conn.execute(sa.select(_D).where(_D.c.key == key)).first()
+    row = conn.execute(_BY_KEY, {"key": key}).first()
     return _row(row) if row is not None else None
 
 
 def _by_id_in(conn: Connection, delivery_id: int) -> DeliveryRow:
-    return _row(conn.execute(sa.select(_D).where(_D.c.id == delivery_id)).one())
+    return _row(conn.execute(_BY_ID, {"delivery_id": delivery_id}).one())
 
 
 def _set(conn: Connection, delivery_id: int, *conditions: sa.ColumnElement[bool], **values: Any) -> bool:
