@@ -607,12 +607,12 @@ class ItemsRepo:
                     conn.execute(sa.update(_I).where(_I.c.id == item.id).values(told_at=now))
             batches = []
             open_batches = conn.execute(
-                sa.select(_B.c.key, _B.c.project_id, _B.c.told_at, _B.c.created_at)
+                sa.select(_B.c.key, _B.c.project_id, _B.c.told_at, _B.c.created_at, _B.c.requested_at)
                 .where(in_review)
                 .order_by(_B.c.project_id, _B.c.n)
             ).all()
-            for key, project_id, told_at, created_at in open_batches:
-                if due(told_at, silence.review, created_at, silence.review_cap):
+            for key, project_id, told_at, created_at, requested_at in open_batches:
+                if every or rules.come_at(silence.review_at(told_at, created_at, requested_at is not None), now):
                     batch = self._batch_in(conn, key, project_id)
                     if batch.items:
                         batches.append(batch)
@@ -649,8 +649,9 @@ class ItemsRepo:
                 rules.resend_at(t, silence.qc)
                 for t in conn.execute(sa.select(_I.c.told_at).join(_V, versioned).where(in_qc)).scalars()
             ]
-            for told_at, created_at in conn.execute(sa.select(_B.c.told_at, _B.c.created_at).where(in_review)):
-                times.append(rules.resend_at(told_at, silence.review, since=created_at, cap=silence.review_cap))
+            batches = sa.select(_B.c.told_at, _B.c.created_at, _B.c.requested_at).where(in_review)
+            for told_at, created_at, requested_at in conn.execute(batches):
+                times.append(silence.review_at(told_at, created_at, requested_at is not None))
             query = (
                 sa.select(_D.c.told_at, _D.c.created_at, _ANSWERED)
                 .join(_I, _I.c.id == _D.c.item_id)

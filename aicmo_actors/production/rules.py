@@ -66,6 +66,17 @@ class Silence:
     #: announcement lost when the courier crashed between its commit and its publish (a
     #: restart of production tells everything again at once).
     delivery_kept: timedelta = timedelta(days=7)
+    #: The wait between two tellings of a review batch client review said it holds
+    #: (`ReviewRequested`): it reminds the client, auto-approves and announces each verdict
+    #: from its own outbox, so telling again only recovers a batch it lost.
+    review_kept: timedelta = timedelta(days=7)
+
+    def review_at(self, told_at: datetime | None, created_at: datetime | None, requested: bool) -> datetime | None:
+        """When a review batch told at `told_at` is told again (None: now); `requested`: client
+        review said it holds the batch (`ReviewRequested`)."""
+        if requested:
+            return resend_at(told_at, self.review_kept)
+        return resend_at(told_at, self.review, since=created_at, cap=self.review_cap)
 
     def delivery_at(self, told_at: datetime | None, created_at: datetime | None, answered: bool) -> datetime | None:
         """When a delivery told at `told_at` is told again (None: now); `answered`: the courier

@@ -143,6 +143,10 @@ class World:
     keep: set[str] = field(default_factory=set)
     silent: set[str] = field(default_factory=set)
     told: dict[str, list[datetime]] = field(default_factory=dict)
+    #: Review: "held" says `ReviewRequested` and no verdict (the client never answers), "silent"
+    #: answers nothing at all (every answer lost); when each batch was told, by key.
+    review: str = "answers"
+    review_told: dict[str, list[datetime]] = field(default_factory=dict)
 
 
 def key_of(item_id: uuid.UUID) -> str:
@@ -198,6 +202,9 @@ class Reviews(Actor[RequestReview | WithdrawReviews | Tick]):
             await self.ctx.publish(ReviewsWithdrawn(project_id=message.project_id))
             return
         w.reviews.append(message)
+        w.review_told.setdefault(message.idempotency_key, []).append(self.ctx.clock.now())
+        if w.review == "silent":
+            return
         if message.idempotency_key not in w.batches:
             w.effects[message.idempotency_key] += 1
             w.batches[message.idempotency_key] = [(str(i.item_id), i.version) for i in message.items]
@@ -208,6 +215,8 @@ class Reviews(Actor[RequestReview | WithdrawReviews | Tick]):
                 deadline=self.ctx.clock.now() + timedelta(days=3),
             )
         )
+        if w.review == "held":
+            return
         for item_id, version in w.batches[message.idempotency_key]:
             vkey = f"{item_id}:{version}"
             verdict = w.verdicts.get(vkey)
@@ -392,6 +401,27 @@ async def test_a_delivery_the_courier_keeps_is_asked_about_again_only_after_a_we
     for key in unanswered:
         assert gaps[key][:3] == [timedelta(hours=1), timedelta(hours=1), timedelta(hours=2)]
         assert len(unanswered[key]) > 3 * len(kept[key.replace(":email", ":webhook")])
+
+
+@pytest.mark.parametrize("review", ["held", "silent"])
+async def test_a_batch_client_review_holds_is_told_again_only_after_a_week(engine: AsyncEngine, review: str) -> None:
+    # Held: client review says ReviewRequested and the client never answers. Silent: every
+    # answer lost, so the batch is told again after 6 h, 6 h, then every 12 h.
+    world = World(review=review)
+    async with running(engine, world) as run:
+        await run.tell(produce(run.system))
+        for _ in range(24 * 10):
+            await run.tick()
+    first, *later = sorted(world.review_told.items())
+    gaps = {key: [b - a for a, b in itertools.pairwise(times)] for key, times in world.review_told.items()}
+    if review == "held":
+        # The first period's batch twice (day 0 and day 7), the second period's once so far.
+        assert len(first[1]) == 2 and later
+        assert all(gap >= timedelta(days=7) for key in gaps for gap in gaps[key])
+    else:
+        assert gaps[first[0]][:4] == [timedelta(hours=6), timedelta(hours=6), timedelta(hours=12), timedelta(hours=12)]
+        assert len(first[1]) > 15
+        assert all(gap <= timedelta(hours=12) for key in gaps for gap in gaps[key])
 
 
 async def test_qc_failure_then_a_retake_and_after_two_retakes_a_person(engine: AsyncEngine) -> None:
