@@ -11,9 +11,17 @@ killed before it wrote it hears it again at the next tick.
 each tick, once the deal's project is open, until orchestration answers `RenewalApplied` and
 for a day after: billing and retention hear the same announcement and apply it once per deal
 and number, so one of them killed before it wrote the renewal hears it again.
+
+During that day after the answer the echo thins out (`echo_due`): again an hour after the last
+announcement, then after as long as the answer was old at the last one (1 h, 2 h, 4 h, 8 h,
+16 h): five echoes, not one per tick (24 at hourly ticks, 1,440 at one-minute ticks). When
+each was last announced is this incarnation's memory only: a restart announces again at once,
+which is what the echo is for.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 from aicmo_actors.cam.repos import CamStore
 from aicmo_actors.runtime import Actor
@@ -23,12 +31,26 @@ from contracts.orchestration import ProjectOpened, RenewalApplied
 from contracts.packages import PackageSpec
 from contracts.runtime import Tick
 
+#: The first echo's wait after the answer (`echo_due`).
+ECHO_STEP = timedelta(hours=1)
+
+
+def echo_due(answered_at: datetime | None, last: datetime | None, now: datetime) -> bool:
+    """Announce now? Before the answer (None) on every tick; after it, when this incarnation has
+    not announced it yet, or after as long as the answer was old at the last announcement, at
+    least `ECHO_STEP` (the repository stops returning it `ECHO` after the answer)."""
+    if answered_at is None or last is None:
+        return True
+    return now - last >= max(ECHO_STEP, last - answered_at)
+
 
 class Deals(Actor[Tick | ProjectOpened | RenewalApplied]):
     subscribes = (Tick, ProjectOpened, RenewalApplied)
 
     def __init__(self, store: CamStore) -> None:
         self.store = store
+        #: When each deal ((deal id,)) and renewal ((deal id, number)) was last announced.
+        self.announced: dict[tuple[int, ...], datetime] = {}
 
     async def receive(self, message: Tick | ProjectOpened | RenewalApplied) -> None:
         if isinstance(message, ProjectOpened):
@@ -42,7 +64,16 @@ class Deals(Actor[Tick | ProjectOpened | RenewalApplied]):
                     "renewal handed over", deal_id=message.deal_id, number=message.number, applied=message.applied
                 )
             return
-        for deal in await self.store.deals.to_announce(self.ctx.clock.now()):
+        now = self.ctx.clock.now()
+        deals = await self.store.deals.to_announce(now)
+        renewals = await self.store.deals.renewals_to_announce(now)
+        last, self.announced = self.announced, {}
+        for deal in deals:
+            key: tuple[int, ...] = (deal.deal_id,)
+            if not echo_due(_aware(deal.opened_at), last.get(key), now):
+                self.announced[key] = last[key]
+                continue
+            self.announced[key] = now
             await self.ctx.publish(
                 ClientSigned(
                     deal_id=deal.deal_id,
@@ -54,7 +85,12 @@ class Deals(Actor[Tick | ProjectOpened | RenewalApplied]):
                     signed_at=deal.signed_at,
                 )
             )
-        for renewal in await self.store.deals.renewals_to_announce(self.ctx.clock.now()):
+        for renewal in renewals:
+            key = (renewal.deal_id, renewal.number)
+            if not echo_due(_aware(renewal.applied_at), last.get(key), now):
+                self.announced[key] = last[key]
+                continue
+            self.announced[key] = now
             await self.ctx.publish(
                 ContractRenewed(
                     deal_id=renewal.deal_id,
@@ -66,3 +102,8 @@ class Deals(Actor[Tick | ProjectOpened | RenewalApplied]):
                     renewed_at=renewal.renewed_at,
                 )
             )
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    """A stored moment in UTC (SQLite hands back naive datetimes)."""
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at

@@ -402,9 +402,10 @@ async def test_cam_deals_announces_each_renewal_of_an_opened_deal_until_a_day_af
         assert [type(e) for e in await run.tick()] == [ClientSigned]
         assert await store.deals.opened(deal.deal_id, str(project), NOW)
         heard = await run.tick()
-        # The deal is announced for a day after its answer too (a module killed before it wrote
-        # the deal hears it again); the renewal now that the project is open.
-        assert [type(e) for e in heard] == [ClientSigned, ContractRenewed]
+        # The renewal now that the project is open. The deal is announced for a day after its
+        # answer too (a module killed before it wrote the deal hears it again), but an hour after
+        # its last announcement at the earliest (`echo_due`), not at this same instant.
+        assert [type(e) for e in heard] == [ContractRenewed]
         [announced] = _renewals(heard)
         assert isinstance(announced, ContractRenewed)
         expected = (deal.deal_id, ref, 1, 3, date(2027, 3, 2), date(2027, 6, 2), renewed_at)
@@ -439,7 +440,8 @@ async def test_cam_deals_announces_each_renewal_of_an_opened_deal_until_a_day_af
         await run.publish(answer)  # heard twice (at least once): the first answer is kept
         # Without a detail, "not applied" is what is kept.
         await store.deals.renew(deal.deal_id, months=1, by="ops", now=NOW, today=NOW.date())
-        assert [_renewed(e)[2] for e in _renewals(await run.tick())] == [2, 3]
+        # Renewal 2, announced a minute ago, echoes an hour after that at the earliest.
+        assert [_renewed(e)[2] for e in _renewals(await run.tick())] == [3]
         third_answered = run.clock.now()
         await run.publish(
             run.system.message(RenewalApplied, deal_id=deal.deal_id, number=3, project_id=project, applied=False)
@@ -452,6 +454,39 @@ async def test_cam_deals_announces_each_renewal_of_an_opened_deal_until_a_day_af
         (2, second_answered, detail),
         (3, third_answered, "not applied"),
     ]
+
+
+async def test_the_echo_after_the_answer_thins_out_and_a_restart_announces_again(engine: AsyncEngine) -> None:
+    """Ticks every 10 minutes for a day after the deal's answer: the deal is announced again 1 h,
+    2 h, 4 h, 8 h and 16 h after its last announcement before the answer, not on every tick; a
+    new incarnation of `cam.deals` announces it at once (what the echo is for)."""
+    store = CamStore(engine)
+    deal = await _deal(store, "bo@two.example.com")
+    async with deals_running(engine) as run:
+        assert [type(e) for e in await run.tick()] == [ClientSigned]
+        answered = run.clock.now()
+        assert await store.deals.opened(deal.deal_id, str(uuid.UUID(int=6)), answered)
+        echoes = []
+        for _ in range(6 * 30):
+            run.clock.advance(600)
+            if await run.tick():
+                echoes.append(run.clock.now() - answered)
+        assert echoes == [timedelta(hours=h) for h in (1, 2, 4, 8, 16)]
+    async with deals_running(engine) as run:
+        run.clock.advance(3600 * 3)  # within the day after the answer
+        assert [type(e) for e in await run.tick()] == [ClientSigned]
+        assert await run.tick() == []
+
+
+def test_echo_due() -> None:
+    from aicmo_actors.cam.deals import echo_due
+
+    at = NOW
+    assert echo_due(None, at, at) and echo_due(at, None, at)
+    assert not echo_due(at, at, at + timedelta(minutes=59)) and echo_due(at, at, at + timedelta(hours=1))
+    last = at + timedelta(hours=4)
+    assert not echo_due(at, last, last + timedelta(hours=3, minutes=59))
+    assert echo_due(at, last, last + timedelta(hours=4))
 
 
 # -- migration 0023 -----------------------------------------------------------------------------------------------
