@@ -7,7 +7,8 @@
   Several periods may be in progress at once; each is announced delivered when its own last
   piece is.
   No items: `ProductionFailed` (nothing stored: the same command fails the same way).
-- `Tick`: planned items whose start day came go to drafting; the generator writes the next
+- `Tick`: the first after a start tells every command in flight again (see `on_start`);
+  planned items whose start day came go to drafting; the generator writes the next
   version of each item being drafted or revised (a failed attempt is recorded and tried again
   next tick; after `MAX_GENERATOR_ATTEMPTS`, or over the client's token budget, the templates
   write it); items that reached review go to the client, one batch per project; commands
@@ -126,9 +127,17 @@ class Studio(Actor[Incoming]):
         self.templates = TemplateGenerator()
         self.generator: Generator = generator or self.templates
         self.silence = silence or rules.Silence()
+        #: Every command in flight is told again at the next tick (set at start, see `on_start`).
+        self.tell_all_at_tick = False
 
     async def on_start(self) -> None:
         await self._resend(every=True)
+        # Again at the first tick: when the whole process starts, production starts before QC,
+        # client review and delivery, so what it tells here finds none of them (logged, and
+        # marked told). A command they answered before the restart (a batch client review holds,
+        # a delivery the courier keeps) would then wait a week for its next telling, and a
+        # verdict lost with the killed process a week for its announcement again.
+        self.tell_all_at_tick = True
 
     async def receive(self, message: Incoming) -> None:
         if isinstance(message, Tick):
@@ -236,6 +245,9 @@ class Studio(Actor[Incoming]):
     # -- Tick -------------------------------------------------------------------------------------------------
 
     async def _tick(self) -> None:
+        if self.tell_all_at_tick:
+            self.tell_all_at_tick = False
+            await self._resend(every=True)
         if await self.repo.idle():
             return
         now = self.ctx.clock.now()
