@@ -21,9 +21,10 @@ which is what the echo is for.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from aicmo_actors.cam.repos import CamStore
+from aicmo_actors.cam.repos.sql import aware
 from aicmo_actors.runtime import Actor
 from contracts.cam import ClientSigned, ContractRenewed
 from contracts.clients import ClientInfo
@@ -69,11 +70,8 @@ class Deals(Actor[Tick | ProjectOpened | RenewalApplied]):
         renewals = await self.store.deals.renewals_to_announce(now)
         last, self.announced = self.announced, {}
         for deal in deals:
-            key: tuple[int, ...] = (deal.deal_id,)
-            if not echo_due(_aware(deal.opened_at), last.get(key), now):
-                self.announced[key] = last[key]
+            if not self._echo(last, (deal.deal_id,), deal.opened_at, now):
                 continue
-            self.announced[key] = now
             await self.ctx.publish(
                 ClientSigned(
                     deal_id=deal.deal_id,
@@ -86,11 +84,8 @@ class Deals(Actor[Tick | ProjectOpened | RenewalApplied]):
                 )
             )
         for renewal in renewals:
-            key = (renewal.deal_id, renewal.number)
-            if not echo_due(_aware(renewal.applied_at), last.get(key), now):
-                self.announced[key] = last[key]
+            if not self._echo(last, (renewal.deal_id, renewal.number), renewal.applied_at, now):
                 continue
-            self.announced[key] = now
             await self.ctx.publish(
                 ContractRenewed(
                     deal_id=renewal.deal_id,
@@ -103,7 +98,11 @@ class Deals(Actor[Tick | ProjectOpened | RenewalApplied]):
                 )
             )
 
-
-def _aware(at: datetime | None) -> datetime | None:
-    """A stored moment in UTC (SQLite hands back naive datetimes)."""
-    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+    def _echo(
+        self, last: dict[tuple[int, ...], datetime], key: tuple[int, ...], answered_at: datetime | None, now: datetime
+    ) -> bool:
+        """Whether to announce `key` now (`echo_due`, from `last`, the previous tick's memory); its
+        last announcement is carried into this tick's memory."""
+        due = echo_due(aware(answered_at), last.get(key), now)
+        self.announced[key] = now if due else last[key]
+        return due

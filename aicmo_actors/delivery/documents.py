@@ -277,9 +277,14 @@ def _zip(entries: Sequence[_Entry], when: datetime) -> bytes:
     return bytes(body + central + end)
 
 
+def _stamp(when: datetime) -> tuple[int, int, int, int, int, int]:
+    """`when` as a ZIP entry's date and time fields (zipfile's `date_time`; from 1980)."""
+    return (max(when.year, 1980), when.month, when.day, when.hour, when.minute, when.second)
+
+
 def _dos(when: datetime) -> tuple[int, int]:
     """`when` as a ZIP entry's MS-DOS time and date (2-second steps, from 1980)."""
-    stamp = (max(when.year, 1980), when.month, when.day, when.hour, when.minute, when.second)
+    stamp = _stamp(when)
     return (stamp[3] << 11) | (stamp[4] << 5) | (stamp[5] // 2), ((stamp[0] - 1980) << 9) | (stamp[1] << 5) | stamp[2]
 
 
@@ -295,7 +300,7 @@ def _fixed_zip_dates(data: bytes, when: datetime) -> bytes:
     directory record (the checksums cover the contents only): the compressed data is kept as
     it is, not inflated and deflated again, which took a third of the Word file's time. A ZIP
     this does not recognise (ZIP64, a multi-part archive) is written again entry by entry."""
-    stamp = (max(when.year, 1980), when.month, when.day, when.hour, when.minute, when.second)
+    stamp = _stamp(when)
     dated = struct.pack("<HH", *_dos(when))
     source = zipfile.ZipFile(io.BytesIO(data))
     out = bytearray(data)

@@ -169,13 +169,9 @@ def reason_line(weighed: Weighed) -> str:
 
 def health(signals: Iterable[SignalIn], now: datetime, scoring: Scoring) -> Health:
     """The score, band and reasons from `signals` at `now`."""
-    weighed = [
-        Weighed(s.key, s.kind, s.weight, s.at, s.reason, decay(s.weight, _days(now - s.at), scoring.half_life_days))
-        for s in signals
-    ]
-    weighed = [w for w in weighed if abs(w.now) >= 0.05]
-    weighed.sort(key=lambda w: (-abs(w.now), w.key))
-    score = round(min(100.0, max(0.0, scoring.base + sum(w.now for w in weighed))), 1)
+    counted = _counted(signals, now, scoring)
+    weighed = [Weighed(s.key, s.kind, s.weight, s.at, s.reason, now_weight) for now_weight, s in counted]
+    score = _score(counted, scoring)
     band = band_of(score, scoring.bands)
     # The reasons explain the band: the bad news first when below green, the good news only
     # when nothing pulls it down.
@@ -187,17 +183,25 @@ def health(signals: Iterable[SignalIn], now: datetime, scoring: Scoring) -> Heal
 
 def score_at(signals: Iterable[SignalIn], now: datetime, scoring: Scoring) -> Health:
     """`health`'s score and band, without the reasons (`reasons` and `contributions` empty): the
-    same sums in the same order, so the same score to the last bit, at a fraction of the cost.
-    For the sweep, which asks every client's score every hour and writes only a few."""
-    half_life = scoring.half_life_days
+    same sums (`_counted`, `_score`) without a `Weighed` per signal or the reasons. For the
+    sweep, which asks every client's score every hour and writes only a few."""
+    score = _score(_counted(signals, now, scoring), scoring)
+    return Health(score=score, band=band_of(score, scoring.bands), reasons=(), contributions=())
+
+
+def _counted(signals: Iterable[SignalIn], now: datetime, scoring: Scoring) -> list[tuple[float, SignalIn]]:
+    """Each signal that still counts, with its weight decayed to `now`: largest first, ties by key."""
     counted = []
     for s in signals:
-        now_weight = decay(s.weight, _days(now - s.at), half_life)
+        now_weight = decay(s.weight, _days(now - s.at), scoring.half_life_days)
         if abs(now_weight) >= 0.05:
-            counted.append((-abs(now_weight), s.key, now_weight))
-    counted.sort(key=lambda c: (c[0], c[1]))
-    score = round(min(100.0, max(0.0, scoring.base + sum(c[2] for c in counted))), 1)
-    return Health(score=score, band=band_of(score, scoring.bands), reasons=(), contributions=())
+            counted.append((now_weight, s))
+    counted.sort(key=lambda c: (-abs(c[0]), c[1].key))
+    return counted
+
+
+def _score(counted: list[tuple[float, SignalIn]], scoring: Scoring) -> float:
+    return round(min(100.0, max(0.0, scoring.base + sum(now_weight for now_weight, _ in counted))), 1)
 
 
 def _days(delta: timedelta) -> float:
