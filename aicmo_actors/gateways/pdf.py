@@ -116,13 +116,16 @@ class FontPdf(_Fpdf):
 
         fpdf2's own breaker (`multi_cell`, `write`) measures the line again for every character
         it adds, so its cost grows with the square of a line's length: a page of text took about
-        50 ms. Here each distinct word is measured once."""
+        50 ms. Here each distinct word is measured once per process in each font, size and
+        spacing (`_widths`): the pieces of one client share most of their words."""
         limit = self.epw if width is None else width
-        measured: dict[str, float] = {}
+        measured = _widths(self)
 
         def measure(piece: str) -> float:
             found = measured.get(piece)
             if found is None:
+                if len(measured) >= WIDTHS_KEPT:
+                    measured.clear()
                 found = measured[piece] = self.get_string_width(piece)
             return found
 
@@ -162,6 +165,32 @@ class FontPdf(_Fpdf):
 
 
 _Pdf = TypeVar("_Pdf", bound=FontPdf)
+
+#: Words whose width `FontPdf.lines` keeps per font, size and spacing (emptied when full).
+WIDTHS_KEPT = 20_000
+_WIDTHS: dict[tuple[object, ...], dict[str, float]] = {}
+
+
+def _widths(document: FontPdf) -> dict[str, float]:
+    """The widths measured so far in `document`'s current font, size and spacing, shared by
+    every document of the process. `get_string_width` gives the same number for the same word
+    in the same face (its file), size, stretching, character spacing and unit; text shaping
+    (fpdf2's HarfBuzz, which a word's neighbours could change) is never on here."""
+    font = document.current_font
+    key = (
+        type(font).__name__,
+        getattr(font, "fontkey", None),
+        getattr(font, "ttffile", None),
+        document.font_size_pt,
+        document.font_stretching,
+        document.char_spacing,
+        document.k,
+        bool(document.text_shaping),
+    )
+    found = _WIDTHS.get(key)
+    if found is None:
+        found = _WIDTHS[key] = {}
+    return found
 
 
 def _fitting(word: str, limit: float, measure: Callable[[str], float]) -> int:

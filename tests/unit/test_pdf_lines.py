@@ -71,3 +71,23 @@ def test_a_long_text_runs_over_pages_and_reads_back() -> None:
         words = " ".join(page.extract_text() for page in reader.pages).split()
         expected = document.clean(paragraph).split() * 6
         assert words == expected
+
+
+def test_the_widths_kept_between_documents_are_each_fonts_own() -> None:
+    """A word measured in one document, font, face or size is never taken for another's: the
+    kept width of every word is the width fpdf2 gives in the document breaking the lines."""
+    words = "Wide wide WWW iii lorem Zażółć mmm".split()
+    setups = [(False, "", 11), (False, "B", 11), (False, "", 7)]
+    if font_files() is not None:
+        setups += [(True, "", 11), (True, "B", 11), (True, "", 7)]
+    for unicode, style, size in setups * 2:
+        document = FontPdf(font_files() if unicode else None)
+        document.add_page()
+        document.set_font(document.family_name, style, size)
+        text = " ".join(document.clean(word) for word in words)
+        for word in text.split():
+            # A line exactly as wide as the word holds it alone; a hair narrower cuts it. A width
+            # kept from another font, face or size gets one of the two wrong.
+            width = document.get_string_width(word)
+            assert document.lines(f"{word} {word}", width) == [word, word]
+            assert len(document.lines(word, width * 0.999)) == 2
