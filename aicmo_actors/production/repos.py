@@ -278,6 +278,8 @@ class ItemsRepo:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.kept = ReadCache(engine)  # the tick's reads of state (storage.changes)
+        #: `find_late`'s kept candidates and the first moment one of them is late.
+        self._first_late: tuple[object, datetime | None] | None = None
 
     # -- runs ---------------------------------------------------------------------------------------------------
 
@@ -667,8 +669,12 @@ class ItemsRepo:
         # a tick before it asks nothing.
         return await self.kept.write_if("in_flight", first_due, come(now), work, InFlight((), (), (), ()))
 
-    async def find_late(self, now: datetime, late: Callable[[Item], str | None]) -> int:
-        """Mark the open items late now and queue their alert, once each; returns how many."""
+    async def find_late(
+        self, now: datetime, late: Callable[[Item], str | None], late_from: Callable[[Item], datetime | None]
+    ) -> int:
+        """Mark the open items late now and queue their alert, once each; returns how many.
+        `late(item)` says why an item is late now (or None), `late_from(item)` from when it is
+        (None: never), the two agreeing (`rules.late_from`)."""
 
         # The open items not yet late that can be late today: started (turnaround), or due by today
         # in UTC (the end of a due day comes no earlier than that anywhere). Kept between ticks
@@ -696,10 +702,22 @@ class ItemsRepo:
                 alert_in(conn, f"{item.id}:late", item, "late", words, now)
             return found
 
+        def first_late(open_items: tuple[Item, ...]) -> datetime | None:
+            # The earliest moment one of the kept candidates is late, worked out once per read
+            # (the same kept tuple comes back tick after tick until the items change).
+            if self._first_late is None or self._first_late[0] is not open_items:
+                times = [at for at in map(late_from, open_items) if at is not None]
+                self._first_late = (open_items, min(times, default=None))
+            return self._first_late[1]
+
+        def due(open_items: tuple[Item, ...]) -> bool:
+            at = first_late(open_items)
+            return at is not None and now >= at
+
         return await self.kept.write_if(
             ("open_not_late", today),
             lambda conn: tuple(_item(r) for r in conn.execute(candidates)),
-            lambda open_items: any(late(item) is not None for item in open_items),
+            due,
             work,
             0,
         )

@@ -3,7 +3,7 @@
 - `item_id`: the work item's id, the same for the same project, period and planned key;
 - `start_day`: the day drafting starts (the due day minus the package's turnaround in the
   client's business days);
-- `should_start`, `late_reason`: when an item starts, when it is late;
+- `should_start`, `late_reason`, `late_from`: when an item starts, when it is late;
 - `after_qc`, `after_review`, `after_delivery`: where a verdict takes an item;
 - `resend_due`: whether a command in flight is told again after silence;
 - `batches`: which items go to the client together;
@@ -136,6 +136,20 @@ def late_reason(
         if now >= end_of_day(last, tz):
             return "turnaround"
     return None
+
+
+def late_from(
+    *, state: str, due: date, started_at: datetime | None, turnaround_days: int, country: str, tz: str
+) -> datetime | None:
+    """When an open item becomes late (the earlier of the end of its due day and of its
+    turnaround), or None for an item not open: `late_reason` is not None from then on, and
+    None before. The studio's tick compares the earliest of these with the clock."""
+    if state not in OPEN_STATES:
+        return None
+    at = end_of_day(due, tz)
+    if started_at is not None:
+        at = min(at, end_of_day(add_business_days(local_date(started_at, tz), turnaround_days, country), tz))
+    return at
 
 
 @dataclass(frozen=True)

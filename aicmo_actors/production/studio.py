@@ -31,6 +31,7 @@ other modules do each effect once per key.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from aicmo_actors.gateways.calendar import at_local
@@ -266,7 +267,7 @@ class Studio(Actor[Incoming]):
             self.ctx.log.info("sent for review", batch=batch.key, items=len(batch.items))
             await self._request_review(batch)
         await self._resend(every=False)
-        late = await self.repo.find_late(now, self._late)
+        late = await self.repo.find_late(now, self._late, self._late_from)
         if late:
             self.ctx.log.warning("late work", items=late)
         await self._alerts()
@@ -281,6 +282,16 @@ class Studio(Actor[Incoming]):
             country=str(item.client.get("country", "US")),
             tz=str(item.client.get("timezone", "UTC")),
             now=self.ctx.clock.now(),
+        )
+
+    def _late_from(self, item: Item) -> datetime | None:
+        return rules.late_from(
+            state=item.state,
+            due=item.due_on,
+            started_at=item.started_at,
+            turnaround_days=int(item.package.get("turnaround_days", 5)),
+            country=str(item.client.get("country", "US")),
+            tz=str(item.client.get("timezone", "UTC")),
         )
 
     async def _write(self, item: Item) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -158,3 +159,34 @@ def test_the_open_states_are_every_state_but_the_two_final_ones() -> None:
 
     assert set(rules.OPEN_STATES) | {tables.DELIVERED, tables.CANCELLED} == set(tables.ITEM_STATES)
     assert not set(rules.OPEN_STATES) & {tables.DELIVERED, tables.CANCELLED}
+
+
+def test_late_from_is_when_late_reason_starts_to_answer() -> None:
+    """The tick screens items by `late_from` and marks them by `late_reason`: the two agree for
+    any item and moment (seeded draws over states, days, starts, zones and countries)."""
+    draw = random.Random(20261206)
+    zones = ["UTC", "Europe/Berlin", "America/Los_Angeles", "Asia/Kolkata", "Pacific/Auckland"]
+    checked = 0
+    for _ in range(3000):
+        due = date(2026, 12, 1) + timedelta(days=draw.randrange(40))
+        started = (
+            None
+            if draw.random() < 0.3
+            else datetime(2026, 11, 20, tzinfo=UTC) + timedelta(minutes=draw.randrange(40 * 24 * 60))
+        )
+        item = {
+            "state": draw.choice([*sorted(rules.OPEN_STATES), "delivered", "cancelled"]),
+            "due": due,
+            "started_at": started,
+            "turnaround_days": draw.randrange(1, 8),
+            "country": draw.choice(["US", "DE", "GB", "IN", "NZ"]),
+            "tz": draw.choice(zones),
+        }
+        at = rules.late_from(**item)
+        for now in [datetime(2026, 11, 25, tzinfo=UTC) + timedelta(minutes=draw.randrange(60 * 24 * 60))] + (
+            [at - timedelta(microseconds=1), at] if at is not None else []
+        ):
+            late = rules.late_reason(now=now, **item) is not None
+            assert late == (at is not None and now >= at), (item, now, at)
+            checked += late
+    assert checked > 500  # the draws reach both sides
