@@ -465,7 +465,9 @@ def check_required(draft: Draft, brief: Mapping[str, str], item: PlannedItem) ->
 # -- spelling ----------------------------------------------------------------------------------------------------------
 
 
-_SENTENCE_END = re.compile(r"[.!?:…]\s*$|^\s*$")
+#: What ends a sentence: a capitalised word after one of these (or first on its line) may be an
+#: ordinary word.
+_SENTENCE_ENDS = ".!?:…"
 _PROSE_WORD = re.compile(r"[^\W\d_]+(?:[-'\u2019][^\W\d_]+)*")
 
 
@@ -487,11 +489,20 @@ def _checkable_words(draft: Draft, language: str, allowed: set[str]) -> list[str
                 continue
             if any(c.isupper() for c in letters[1:]):
                 continue
-            starts_sentence = bool(_SENTENCE_END.search(line[: match.start()]))
-            if word[0].isupper() and not starts_sentence and language != "de":
+            if word[0].isupper() and language != "de" and not _starts_sentence(line, match.start()):
                 continue
             out.append(word)
     return out
+
+
+def _starts_sentence(line: str, at: int) -> bool:
+    """Whether only whitespace stands between `line[at]` and a sentence end or the line's start.
+    Looks back over the whitespace only: searching the whole of the line before each word made
+    a long paragraph's check grow with the square of its length."""
+    at -= 1
+    while at >= 0 and line[at].isspace():
+        at -= 1
+    return at < 0 or line[at] in _SENTENCE_ENDS
 
 
 def _stem(word: str) -> str:

@@ -3,9 +3,12 @@ problem planted in one is found, with its check, severity and a short excerpt.""
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
-from aicmo_actors.qc.checks import Earlier, brand_of, check_draft, phrases, url_problem
+from aicmo_actors.qc.checks import Earlier, _starts_sentence, brand_of, check_draft, phrases, url_problem
 from contracts.qc import Finding
 from tests.unit.qc.cases import (
     CASES,
@@ -374,3 +377,15 @@ def test_check_draft_orders_errors_first() -> None:
     assert not verdict.passed
     assert [f.severity for f in verdict.findings] == ["error", "warning"]
     assert verdict.errors()[0].check == "placeholder"
+
+
+def test_a_capitalised_word_starts_a_sentence_as_the_line_before_it_says() -> None:
+    """`_starts_sentence` looks back over whitespace only; it answers as the search of the whole
+    line before the word did (seeded lines of words, sentence ends and Unicode whitespace)."""
+    whole_line = re.compile(r"[.!?:…]\s*$|^\s*$")
+    draw = random.Random(1206)
+    pieces = ["Word", "word", ".", "!", "?", ":", "…", ",", ";", " ", "  ", "\t", "\u00a0", "\u2003", "\n", "x"]
+    for _ in range(5000):
+        line = "".join(draw.choice(pieces) for _ in range(draw.randrange(12)))
+        for at in range(len(line) + 1):
+            assert _starts_sentence(line, at) == bool(whole_line.search(line[:at])), (line, at)
