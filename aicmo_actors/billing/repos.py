@@ -924,13 +924,12 @@ class BillingRepo:
     # events and sent emails ---------------------------------------------------------------------------------
 
     async def pending_events(self, limit: int = 500) -> list[PendingEvent]:
-        query = sa.select(_EV).where(_EV.c.published_at.is_(None)).order_by(_EV.c.id).limit(limit)
-        return list(
-            await self.kept.read(
-                ("pending_events", limit),
-                lambda conn: tuple(PendingEvent(int(r.id), r.kind, dict(r.body)) for r in conn.execute(query)),
-            )
-        )
+        def read(conn: Connection) -> tuple[PendingEvent, ...]:
+            query = sa.select(_EV).where(_EV.c.published_at.is_(None)).order_by(_EV.c.id).limit(limit)
+            return tuple(PendingEvent(int(r.id), r.kind, dict(r.body)) for r in conn.execute(query))
+
+        # The query is built only when the kept answer is old (the events changed).
+        return list(await self.kept.read(("pending_events", limit), read))
 
     async def mark_published(self, ids: Sequence[int], now: datetime) -> None:
         if not ids:

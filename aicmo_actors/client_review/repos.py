@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -415,6 +416,25 @@ def batch_key_of_email(key: str) -> str:
 # -- the repository ---------------------------------------------------------------------------------------------------
 
 
+# Statements a tick asks for, built once (when first needed): they never change.
+
+
+@cache
+def _unannounced() -> sa.Select[Any]:
+    return (
+        sa.select(_I, _B.c.batch_key, _B.c.project_id)
+        .join(_B, _B.c.id == _I.c.batch_id)
+        .where(_I.c.status.in_(_VERDICTS), _I.c.announced_at.is_(None), _B.c.state != WITHDRAWN)
+        .order_by(_I.c.reviewed_at, _I.c.id)
+    )
+
+
+@cache
+def _first_due() -> sa.Select[Any]:
+    """The first moment an open batch has a reminder or an auto-approval due."""
+    return sa.select(sa.func.min(_B.c.next_action_at), sa.func.min(_B.c.auto_approve_at)).where(_B.c.state == OPEN)
+
+
 class BatchesRepo:
     """The batches, their items, the emailed answers, the withdrawals and the page passwords."""
 
@@ -510,15 +530,10 @@ class BatchesRepo:
 
     async def unannounced(self) -> list[Reviewed]:
         """Verdicts not announced yet (of batches not withdrawn), oldest first."""
-        query = (
-            sa.select(_I, _B.c.batch_key, _B.c.project_id)
-            .join(_B, _B.c.id == _I.c.batch_id)
-            .where(_I.c.status.in_(_VERDICTS), _I.c.announced_at.is_(None), _B.c.state != WITHDRAWN)
-            .order_by(_I.c.reviewed_at, _I.c.id)
-        )
         return list(
             await self.kept.read(
-                "unannounced", lambda conn: [Reviewed(_item(r), r.batch_key, r.project_id) for r in conn.execute(query)]
+                "unannounced",
+                lambda conn: [Reviewed(_item(r), r.batch_key, r.project_id) for r in conn.execute(_unannounced())],
             )
         )
 
@@ -534,24 +549,23 @@ class BatchesRepo:
 
     async def due(self, now: datetime) -> list[BatchState]:
         """Open batches with something due: a reminder, the alert, the auto-approval."""
-        query = (
-            sa.select(_B.c.batch_key)
-            .where(
-                _B.c.state == OPEN,
-                sa.or_(_B.c.next_action_at <= now, _B.c.auto_approve_at <= now),
-            )
-            .order_by(_B.c.id)
-        )
 
         def work(conn: Connection) -> list[BatchState]:
+            query = (
+                sa.select(_B.c.batch_key)
+                .where(
+                    _B.c.state == OPEN,
+                    sa.or_(_B.c.next_action_at <= now, _B.c.auto_approve_at <= now),
+                )
+                .order_by(_B.c.id)
+            )
             keys = list(conn.execute(query).scalars())
             return [s for k in keys if (s := state_in(conn, k)) is not None]
 
         # The first moment an open batch has something due, kept until the batches change.
-        first = sa.select(sa.func.min(_B.c.next_action_at), sa.func.min(_B.c.auto_approve_at)).where(_B.c.state == OPEN)
         return await self.kept.read_if(
             "due",
-            lambda conn: tuple(conn.execute(first).one()),
+            lambda conn: tuple(conn.execute(_first_due()).one()),
             lambda times: any(come(now)(t) for t in times),
             work,
             [],

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -92,19 +93,44 @@ _FOLLOWING_LIGHT = _FOLLOWING.with_only_columns(
 )
 
 
+# The statements of the hold, and of what waits, are built once (the first time they are
+# needed, not at import) and shared: SQLAlchemy statements never change once built, and these
+# were built again on every tick.
+
+
+@cache
 def _held_clients() -> sa.Select[Any]:
     """The clients on hold now (a hold not released)."""
     return sa.select(_H.c.client_ref).where(_H.c.released_at.is_(None))
 
 
+@cache
 def _not_held() -> sa.ColumnElement[bool]:
     """A delivery whose client is not on hold."""
     return sa.or_(_D.c.client_ref.is_(None), _D.c.client_ref.not_in(_held_clients()))
 
 
+@cache
 def _held_projects() -> sa.Select[Any]:
     """The projects whose client is on hold (their delivery emails wait)."""
     return sa.select(_D.c.project_id).where(_D.c.client_ref.in_(_held_clients())).distinct()
+
+
+@cache
+def _waiting() -> tuple[sa.ColumnElement[bool], ...]:
+    """Webhook and folder deliveries waiting for an attempt."""
+    return (_D.c.method != "email", _D.c.state.in_((QUEUED, RETRYING)), _not_held())
+
+
+@cache
+def _first_due() -> Any:
+    """The read of the first moment a waiting delivery is due (`earliest`)."""
+    return earliest(_D.c.next_attempt_at, *_waiting())
+
+
+@cache
+def _alerts_pending() -> sa.Select[Any]:
+    return sa.select(_D).where(_D.c.alert_due_at.is_not(None), _D.c.alerted_at.is_(None)).order_by(_D.c.id)
 
 
 class DeliveryError(LookupError):
@@ -280,20 +306,17 @@ class DeliveriesRepo:
 
     async def due(self, now: datetime, limit: int = 50) -> list[DeliveryRow]:
         """Webhook and folder deliveries whose next attempt is due, oldest first."""
-        waiting = (_D.c.method != "email", _D.c.state.in_((QUEUED, RETRYING)), _not_held())
-        query = (
-            sa.select(_D)
-            .where(*waiting, _D.c.next_attempt_at <= now)
-            .order_by(_D.c.next_attempt_at, _D.c.id)
-            .limit(limit)
-        )
-        return await self.kept.read_if(
-            "due",
-            earliest(_D.c.next_attempt_at, *waiting),
-            come(now),
-            lambda conn: [_row(r) for r in conn.execute(query)],
-            [],
-        )
+
+        def work(conn: Connection) -> list[DeliveryRow]:
+            query = (
+                sa.select(_D)
+                .where(*_waiting(), _D.c.next_attempt_at <= now)
+                .order_by(_D.c.next_attempt_at, _D.c.id)
+                .limit(limit)
+            )
+            return [_row(r) for r in conn.execute(query)]
+
+        return await self.kept.read_if("due", _first_due(), come(now), work, [])
 
     async def claim(self, delivery_id: int) -> DeliveryRow | None:
         """queued or retrying -> sending, before the attempt: the row, or None if not due (or
@@ -440,8 +463,9 @@ class DeliveriesRepo:
 
     async def alerts_pending(self) -> list[DeliveryRow]:
         """Deliveries whose alert was decided and not yet told."""
-        query = sa.select(_D).where(_D.c.alert_due_at.is_not(None), _D.c.alerted_at.is_(None)).order_by(_D.c.id)
-        return list(await self.kept.read("alerts_pending", lambda conn: [_row(r) for r in conn.execute(query)]))
+        return list(
+            await self.kept.read("alerts_pending", lambda conn: [_row(r) for r in conn.execute(_alerts_pending())])
+        )
 
     async def mark_alerted(self, delivery_id: int, now: datetime) -> bool:
         return await run_write(

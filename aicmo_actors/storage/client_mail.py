@@ -143,8 +143,22 @@ class MailBook:
         self.engine = engine
         self.table = table
         self.kept = ReadCache(engine)  # the queue's first send time, kept between ticks (storage.changes)
-        #: The projects whose emails wait (a query of their ids; delivery's hold), or None.
+        #: The projects whose emails wait (a query of their ids; delivery's hold), or None. The
+        #: query is made once (`_waiting`): it must not depend on the moment it is made.
         self.held = held
+        self._waiting_made: tuple[sa.ColumnElement[bool], ...] | None = None
+        self._first: Callable[[Connection], Any] | None = None
+
+    def _waiting(self) -> tuple[sa.ColumnElement[bool], ...]:
+        """The rows waiting to be sent (queued, and not of a held project), built once: every
+        tick of every module with an outbox asked for it."""
+        if self._waiting_made is None:
+            t = self.table
+            waiting = [t.c.status == QUEUED]
+            if self.held is not None:
+                waiting.append(t.c.project_id.not_in(self.held()))
+            self._waiting_made = tuple(waiting)
+        return self._waiting_made
 
     async def recover(self, now: datetime) -> int:
         """At start: rows a dead incarnation left SENDING may have gone out: UNCONFIRMED."""
@@ -156,31 +170,27 @@ class MailBook:
 
     async def due(self, now: datetime, limit: int = 50) -> list[int]:
         t = self.table
-        waiting = [t.c.status == QUEUED]
-        if self.held is not None:
-            waiting.append(t.c.project_id.not_in(self.held()))
-        query = (
-            sa.select(t.c.id)
-            .where(*waiting, t.c.next_attempt_at <= now)
-            .order_by(t.c.next_attempt_at, t.c.id)
-            .limit(limit)
-        )
-        # The first send time of the queue is kept until the queue (or a hold) changes.
-        return await self.kept.read_if(
-            "due",
-            earliest(t.c.next_attempt_at, *waiting),
-            come(now),
-            lambda conn: [int(r) for r in conn.execute(query).scalars()],
-            [],
-        )
+        if self._first is None:
+            self._first = earliest(t.c.next_attempt_at, *self._waiting())
+
+        def work(conn: Connection) -> list[int]:
+            query = (
+                sa.select(t.c.id)
+                .where(*self._waiting(), t.c.next_attempt_at <= now)
+                .order_by(t.c.next_attempt_at, t.c.id)
+                .limit(limit)
+            )
+            return [int(r) for r in conn.execute(query).scalars()]
+
+        # The first send time of the queue is kept until the queue (or a hold) changes; the
+        # query of what is due is built only when something is.
+        return await self.kept.read_if("due", self._first, come(now), work, [])
 
     async def claim(self, email_id: int) -> Any | None:
         t = self.table
 
         def work(conn: Connection) -> Any | None:
-            claim = t.update().where(t.c.id == email_id, t.c.status == QUEUED)
-            if self.held is not None:
-                claim = claim.where(t.c.project_id.not_in(self.held()))
+            claim = t.update().where(t.c.id == email_id, *self._waiting())
             claimed = conn.execute(claim.values(status=SENDING)).rowcount
             if not claimed:
                 return None

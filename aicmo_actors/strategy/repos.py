@@ -12,9 +12,11 @@ outbox, `storage.client_mail.MailBook`) over one engine.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.message import EmailMessage
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -187,6 +189,18 @@ def _version(row: Any) -> Version:
         needs_person_at=row.needs_person_at,
         withdrawn_at=row.withdrawn_at,
     )
+
+
+@cache
+def _awaiting() -> tuple[sa.ColumnElement[bool], ...]:
+    """Versions awaiting the client's answer, not yet overdue, not withdrawn (built once)."""
+    return (_P.c.status == AWAITING, _P.c.overdue_at.is_(None), _P.c.withdrawn_at.is_(None))
+
+
+@cache
+def _first_deadline() -> Callable[[Connection], Any]:
+    """The read of the first deadline of the versions awaiting an answer (built once)."""
+    return earliest(_P.c.deadline_at, *_awaiting())
 
 
 def request_in(conn: Connection, project_id: str) -> Request | None:
@@ -363,17 +377,16 @@ class PlansRepo:
 
     async def overdue(self, now: datetime) -> list[Version]:
         """Versions still awaiting an answer past their deadline, not yet said to be overdue."""
-        waiting = (_P.c.status == AWAITING, _P.c.overdue_at.is_(None), _P.c.withdrawn_at.is_(None))
-        query = (
-            sa.select(*_VERSION_COLUMNS).where(*waiting, _P.c.deadline_at <= now).order_by(_P.c.deadline_at, _P.c.id)
-        )
-        return await self.kept.read_if(
-            "overdue",
-            earliest(_P.c.deadline_at, *waiting),
-            come(now),
-            lambda conn: [_version(r) for r in conn.execute(query)],
-            [],
-        )
+
+        def work(conn: Connection) -> list[Version]:
+            query = (
+                sa.select(*_VERSION_COLUMNS)
+                .where(*_awaiting(), _P.c.deadline_at <= now)
+                .order_by(_P.c.deadline_at, _P.c.id)
+            )
+            return [_version(r) for r in conn.execute(query)]
+
+        return await self.kept.read_if("overdue", _first_deadline(), come(now), work, [])
 
     async def mark_overdue(self, plan_id: int, now: datetime) -> bool:
         return await run_write(self.engine, lambda conn: _set(conn, plan_id, _P.c.overdue_at.is_(None), overdue_at=now))

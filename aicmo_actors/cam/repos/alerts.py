@@ -3,9 +3,10 @@ delivered by `cam.alerts`, which records each channel done."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -119,6 +120,12 @@ def _payload_with(conn: Connection, alert_id: int, channels: Sequence[str] | Non
     return payload
 
 
+@cache
+def _first_due() -> Callable[[Connection], Any]:
+    """The read of the first due time of the pending alerts (built once)."""
+    return earliest(alerts_t.c.next_attempt_at, alerts_t.c.state == "pending")
+
+
 class AlertsRepo:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -163,20 +170,18 @@ class AlertsRepo:
     async def due_ids(self, now: datetime) -> list[int]:
         """Pending alerts given a due time that has come (`retry_now` sets one; the delivery
         clears it), oldest first."""
-        pending = alerts_t.c.state == "pending"
-        query = (
-            sa.select(alerts_t.c.id)
-            .where(pending, alerts_t.c.next_attempt_at.is_not(None))
-            .where(alerts_t.c.next_attempt_at <= now)
-            .order_by(alerts_t.c.id)
-        )
-        return await self.kept.read_if(
-            "due",
-            earliest(alerts_t.c.next_attempt_at, pending),
-            come(now),
-            lambda conn: [int(i) for i in conn.execute(query).scalars()],
-            [],
-        )
+
+        def work(conn: Connection) -> list[int]:
+            query = (
+                sa.select(alerts_t.c.id)
+                .where(alerts_t.c.state == "pending", alerts_t.c.next_attempt_at.is_not(None))
+                .where(alerts_t.c.next_attempt_at <= now)
+                .order_by(alerts_t.c.id)
+            )
+            return [int(i) for i in conn.execute(query).scalars()]
+
+        # The first due time of the pending alerts (built once, kept until the alerts change).
+        return await self.kept.read_if("due", _first_due(), come(now), work, [])
 
     async def pending_ids(self) -> list[int]:
         query = sa.select(alerts_t.c.id).where(alerts_t.c.state == "pending").order_by(alerts_t.c.id)

@@ -179,6 +179,10 @@ def suppress_in(conn: Connection, address: str, reason: str, source: str, now: d
     return bool(new)
 
 
+#: The read of the first next action of any lead (`earliest`), built once.
+_FIRST_ACTION = earliest(leads_t.c.next_action_at)
+
+
 class LeadsRepo:
     def __init__(self, engine: AsyncEngine, campaigns: CampaignsRepo) -> None:
         self.engine = engine
@@ -317,23 +321,27 @@ class LeadsRepo:
 
     async def due(self, now: datetime, limit: int) -> list[DueLead]:
         """Leads whose next action has come, earliest first (an index on `next_action_at`)."""
-        query = (
-            sa.select(
-                leads_t.c.id,
-                campaigns_t.c.name,
-                leads_t.c.email,
-                leads_t.c.state,
-                leads_t.c.current_step,
-                leads_t.c.timezone,
+
+        def work(conn: Connection) -> Sequence[Any]:
+            query = (
+                sa.select(
+                    leads_t.c.id,
+                    campaigns_t.c.name,
+                    leads_t.c.email,
+                    leads_t.c.state,
+                    leads_t.c.current_step,
+                    leads_t.c.timezone,
+                )
+                .join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
+                .where(leads_t.c.next_action_at <= now)
+                .order_by(leads_t.c.next_action_at, leads_t.c.id)
+                .limit(limit)
             )
-            .join(campaigns_t, campaigns_t.c.id == leads_t.c.campaign_id)
-            .where(leads_t.c.next_action_at <= now)
-            .order_by(leads_t.c.next_action_at, leads_t.c.id)
-            .limit(limit)
-        )
-        rows: Sequence[Any] = await self.kept.read_if(
-            "due", earliest(leads_t.c.next_action_at), come(now), lambda conn: conn.execute(query).all(), ()
-        )
+            return conn.execute(query).all()
+
+        # The first next action is kept until the leads change; the query of what is due is
+        # built only when something is.
+        rows: Sequence[Any] = await self.kept.read_if("due", _FIRST_ACTION, come(now), work, ())
         return [DueLead(int(r[0]), r[1], r[2], LeadState(r[3]), int(r[4]), r[5]) for r in rows]
 
     async def suppress(

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.message import EmailMessage
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -107,6 +108,21 @@ def complete_in(conn: Connection, project_id: str, answers: Mapping[str, str], b
             .values(status=EMAIL_CANCELLED, error="the intake was completed", next_attempt_at=now)
         )
     return bool(done)
+
+
+# What a tick asks for, built once (when first needed): the statements never change.
+
+
+@cache
+def _waiting() -> tuple[sa.ColumnElement[bool], ...]:
+    """Intakes waiting for the client, not yet overdue."""
+    return (intakes_t.c.state == WAITING, intakes_t.c.overdue_at.is_(None))
+
+
+@cache
+def _first_due() -> Callable[[Connection], Any]:
+    """The read of the first moment a waiting intake has a reminder or its alert due."""
+    return earliest(intakes_t.c.next_action_at, *_waiting())
 
 
 class IntakesRepo:
@@ -237,20 +253,17 @@ class IntakesRepo:
     async def due(self, now: datetime, limit: int = 100) -> list[IntakeRow]:
         """Waiting intakes whose next reminder (or the alert) is due, oldest first."""
         t = intakes_t
-        waiting = (t.c.state == WAITING, t.c.overdue_at.is_(None))
-        query = (
-            sa.select(t)
-            .where(*waiting, t.c.next_action_at <= now)
-            .order_by(t.c.next_action_at, t.c.project_id)
-            .limit(limit)
-        )
-        return await self.kept.read_if(
-            "due",
-            earliest(t.c.next_action_at, *waiting),
-            come(now),
-            lambda conn: [intake_row(r) for r in conn.execute(query)],
-            [],
-        )
+
+        def work(conn: Connection) -> list[IntakeRow]:
+            query = (
+                sa.select(t)
+                .where(*_waiting(), t.c.next_action_at <= now)
+                .order_by(t.c.next_action_at, t.c.project_id)
+                .limit(limit)
+            )
+            return [intake_row(r) for r in conn.execute(query)]
+
+        return await self.kept.read_if("due", _first_due(), come(now), work, [])
 
     async def remind(self, project_id: str, step: rules.Remind, message: EmailMessage, now: datetime) -> bool:
         """Queue reminder `step.number` and move the schedule on, if the intake still waits for
