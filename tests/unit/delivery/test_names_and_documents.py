@@ -171,8 +171,8 @@ def test_a_piece_that_changes_more_than_the_body_is_saved_whole(monkeypatch: pyt
 
     fill = documents._fill
 
-    def linking(document: object, piece: documents.Piece) -> None:
-        fill(document, piece)
+    def linking(document: object, piece: documents.Piece, heading: str | None = None) -> None:
+        fill(document, piece, heading)
         document.part.relate_to("https://example.com/", RELATIONSHIP_TYPE.HYPERLINK, is_external=True)  # type: ignore[attr-defined]
 
     kept = documents._word()
