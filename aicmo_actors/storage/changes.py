@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -62,14 +63,7 @@ def _note(conn: Connection, cursor: Any, statement: str, parameters: Any, contex
     and, inside a kept read, the tables the statement read."""
     read = conn.info.get(READ)
     if read is not None:
-        compiled = getattr(context, "compiled", None)
-        clause = getattr(compiled, "statement", None)
-        if not isinstance(clause, ClauseElement) or clause.__visit_name__ == "textclause":
-            read.add(_UNKNOWN)
-        else:
-            for from_ in find_tables(clause, include_joins=True, include_aliases=True, include_crud=True):
-                name = getattr(from_, "name", None)
-                read.add(name.lower() if isinstance(name, str) else _UNKNOWN)
+        read.update(_tables_read(getattr(context, "compiled", None)))
     if statement.startswith("SELECT"):
         return
     head = statement.lstrip()[:9].upper()
@@ -82,6 +76,39 @@ def _note(conn: Connection, cursor: Any, statement: str, parameters: Any, contex
         conn.info[WRITTEN] = {written_table}
     else:
         written.add(written_table)
+
+
+#: The tables each compiled statement reads. SQLAlchemy compiles a statement once and hands the
+#: same compiled object to every execution of it (its compiled cache), so the walk of the
+#: statement's tree is made once; weak keys, so a compiled statement the cache lets go of is
+#: forgotten here too (an id could be taken by another statement).
+_READS: weakref.WeakKeyDictionary[Any, frozenset[object]] = weakref.WeakKeyDictionary()
+
+
+def _tables_read(compiled: Any) -> frozenset[object]:
+    """The lower-cased names of the tables `compiled` reads (`_UNKNOWN` among them for text or
+    something without a name)."""
+    if compiled is None:
+        return frozenset((_UNKNOWN,))
+    with _lock:
+        found = _READS.get(compiled)
+    if found is not None:
+        return found
+    clause = getattr(compiled, "statement", None)
+    if not isinstance(clause, ClauseElement) or clause.__visit_name__ == "textclause":
+        found = frozenset((_UNKNOWN,))
+    else:
+        names: set[object] = set()
+        for from_ in find_tables(clause, include_joins=True, include_aliases=True, include_crud=True):
+            name = getattr(from_, "name", None)
+            names.add(name.lower() if isinstance(name, str) else _UNKNOWN)
+        found = frozenset(names)
+    try:
+        with _lock:
+            _READS[compiled] = found
+    except TypeError:  # a compiled object without weak references (another SQLAlchemy): not kept
+        pass
+    return found
 
 
 def _on_commit(conn: Connection) -> None:

@@ -164,3 +164,23 @@ async def test_a_read_waits_for_the_kept_earliest_time_and_asks_nothing_before(e
 
     await run_write(engine, lambda conn: conn.execute(_R.update().values(worker="done")))
     assert await tick(at + timedelta(hours=2)) == -1 and len(first_runs) == 3 and due.runs == 2
+
+
+async def test_statements_built_again_each_time_keep_their_own_tables(engine: AsyncEngine) -> None:
+    """The tables a statement reads are worked out once per compiled statement: two reads of
+    different tables, each built again for every call (as a tick builds them), each kept until
+    its own table is written, however often they ran before."""
+    cache = ReadCache(engine)
+    reports = Counted(sa.select(sa.func.count()).select_from(_R))
+    leads = Counted(sa.select(sa.func.count()).select_from(cam_leads))
+    for _ in range(3):
+        reports.query = sa.select(sa.func.count()).select_from(_R)  # a new object, the same statement
+        leads.query = sa.select(sa.func.count()).select_from(cam_leads)
+        assert await cache.read("reports", reports) == 0
+        assert await cache.read("leads", leads) == 0
+    assert (reports.runs, leads.runs) == (1, 1)
+    for seq in (1, 2):
+        await run_write(engine, lambda conn, seq=seq: _report(conn, seq))
+        assert await cache.read("reports", reports) == seq
+        assert await cache.read("leads", leads) == 0
+    assert (reports.runs, leads.runs) == (3, 1)
