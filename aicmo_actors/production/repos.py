@@ -248,6 +248,15 @@ def item_in(conn: Connection, item_id: str) -> Item | None:
 #: A moment before any other: a command never told is due at once.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+# What `in_flight` asks about, built once (every tick asked for them, kept answer or not).
+_IN_QC = _I.c.state == IN_QC
+_IN_REVIEW = _B.c.key.in_(sa.select(_I.c.batch_key).where(_I.c.state == IN_REVIEW))
+_UNDELIVERED = (_D.c.delivered_at.is_(None), _I.c.state == APPROVED)
+_UNCONFIRMED = (
+    _R.c.cancelled_at.is_not(None),
+    sa.or_(_R.c.reviews_withdrawn_at.is_(None), _R.c.deliveries_cancelled_at.is_(None)),
+)
+
 
 def version_in(conn: Connection, item_id: str, version: int) -> Version | None:
     row = conn.execute(_VERSION, {"item_id": item_id, "version": version}).first()
@@ -586,13 +595,7 @@ class ItemsRepo:
 
     async def in_flight(self, now: datetime, silence: rules.Silence, *, every: bool = False) -> InFlight:
         """The commands to tell again (`every`: all in flight, as at start), marked told now."""
-        in_qc = _I.c.state == IN_QC
-        in_review = _B.c.key.in_(sa.select(_I.c.batch_key).where(_I.c.state == IN_REVIEW))
-        undelivered = (_D.c.delivered_at.is_(None), _I.c.state == APPROVED)
-        unconfirmed = (
-            _R.c.cancelled_at.is_not(None),
-            sa.or_(_R.c.reviews_withdrawn_at.is_(None), _R.c.deliveries_cancelled_at.is_(None)),
-        )
+        in_qc, in_review, undelivered, unconfirmed = _IN_QC, _IN_REVIEW, _UNDELIVERED, _UNCONFIRMED
 
         def due(
             told_at: datetime | None, wait: timedelta, since: datetime | None = None, cap: timedelta | None = None
@@ -680,17 +683,19 @@ class ItemsRepo:
         # in UTC (the end of a due day comes no earlier than that anywhere). Kept between ticks
         # (`storage.changes`); lateness is the clock's.
         today = now.astimezone(UTC).date()
-        candidates = sa.select(*_I_LIGHT).where(
-            _I.c.state.in_(rules.OPEN_STATES),
-            _I.c.late_at.is_(None),
-            sa.or_(_I.c.started_at.is_not(None), _I.c.due_on <= today),
-        )
+
+        def candidates() -> sa.Select[Any]:  # built when read, not on every tick
+            return sa.select(*_I_LIGHT).where(
+                _I.c.state.in_(rules.OPEN_STATES),
+                _I.c.late_at.is_(None),
+                sa.or_(_I.c.started_at.is_not(None), _I.c.due_on <= today),
+            )
 
         def work(conn: Connection) -> int:
             found = 0
             # Only the candidates: an item neither started nor due by today cannot be late now
             # (and a retainer's later periods hold many such items).
-            for row in conn.execute(candidates).all():
+            for row in conn.execute(candidates()).all():
                 item = _item(row)
                 reason = late(item)
                 if reason is None:
@@ -716,7 +721,7 @@ class ItemsRepo:
 
         return await self.kept.write_if(
             ("open_not_late", today),
-            lambda conn: tuple(_item(r) for r in conn.execute(candidates)),
+            lambda conn: tuple(_item(r) for r in conn.execute(candidates())),
             due,
             work,
             0,
