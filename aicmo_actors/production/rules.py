@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Literal
 
 from aicmo_actors.gateways.calendar import add_business_days, at_local, is_business_day, local_date
@@ -138,12 +139,15 @@ def late_reason(
     return None
 
 
+@lru_cache(maxsize=4096)
 def late_from(
     *, state: str, due: date, started_at: datetime | None, turnaround_days: int, country: str, tz: str
 ) -> datetime | None:
     """When an open item becomes late (the earlier of the end of its due day and of its
     turnaround), or None for an item not open: `late_reason` is not None from then on, and
-    None before. The studio's tick compares the earliest of these with the clock."""
+    None before. The studio's tick compares the earliest of these with the clock, again after
+    every change to the items: kept per item's answers (the zone and business-day arithmetic
+    is the cost), most items being the same from one read to the next."""
     if state not in OPEN_STATES:
         return None
     at = end_of_day(due, tz)
