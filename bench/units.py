@@ -35,13 +35,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from aicmo_actors.cam.tables import cam_campaigns, cam_leads
+from aicmo_actors.cam.tables import cam_leads
 from aicmo_actors.storage.engine import make_engine
-from aicmo_actors.storage.insert import insert_ignore
 from aicmo_actors.storage.schema import upgrade
 from aicmo_actors.storage.work import run_read, run_write
+from bench.storage import _prepare as prepare_leads
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 _L = cam_leads
@@ -52,33 +51,6 @@ _TOUCH = sa.update(_L).where(_L.c.id == sa.bindparam("lead_id")).values(updated_
 
 def progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-async def _prepare(engine: AsyncEngine, rows: int) -> list[int]:
-    """A campaign with `rows` leads: their ids."""
-    async with engine.begin() as conn:
-        campaign_id = (
-            await conn.execute(
-                sa.insert(cam_campaigns)
-                .values(name="bench", spec={}, spec_hash="-", created_at=T0, updated_at=T0)
-                .returning(cam_campaigns.c.id)
-            )
-        ).scalar_one()
-        await insert_ignore(
-            conn,
-            _L,
-            [
-                {
-                    "campaign_id": campaign_id,
-                    "email": f"lead{i}@example.com",
-                    "email_domain": "example.com",
-                    "created_at": T0,
-                    "updated_at": T0,
-                }
-                for i in range(rows)
-            ],
-        )
-        return [int(i) for i in (await conn.execute(sa.select(_L.c.id).order_by(_L.c.id))).scalars()]
 
 
 async def _per_call(calls: int, ids: list[int], one: Callable[[int, int], Awaitable[Any]]) -> float:
@@ -103,7 +75,8 @@ async def run(rows: int, calls: int, repeat: int) -> dict[str, Any]:
         await upgrade(url)
         engine = make_engine(url)
         try:
-            ids = await _prepare(engine, rows)
+            # The storage bench's campaign and leads (its outbound rows, one per lead, are not written).
+            ids = [int(row["lead_id"]) for row in await prepare_leads(engine, rows)]
             columns = ", ".join(c.name for c in _L.c)
             raw = sqlite3.connect(path, isolation_level=None)  # our own BEGIN, as the engine's
             raw.execute("PRAGMA synchronous=NORMAL")  # as the engine's connections (WAL already on)
