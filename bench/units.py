@@ -37,6 +37,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from aicmo_actors.cam.tables import cam_leads
+from aicmo_actors.cli.storage import _positive_int as positive
 from aicmo_actors.storage.engine import make_engine
 from aicmo_actors.storage.schema import upgrade
 from aicmo_actors.storage.work import run_read, run_write
@@ -136,20 +137,13 @@ async def run(rows: int, calls: int, repeat: int) -> dict[str, Any]:
     return result
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench units", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rows", type=_positive, default=1_000, help="leads in the scratch database (default 1000)")
-    parser.add_argument("--calls", type=_positive, default=2_000, help="calls per figure and round (default 2000)")
-    parser.add_argument("--repeat", type=_positive, default=3, help="rounds; each figure is their median (default 3)")
+    parser.add_argument("--rows", type=positive, default=1_000, help="leads in the scratch database (default 1000)")
+    parser.add_argument("--calls", type=positive, default=2_000, help="calls per figure and round (default 2000)")
+    parser.add_argument("--repeat", type=positive, default=3, help="rounds; each figure is their median (default 3)")
     args = parser.parse_args(argv)
     progress(f"units of work on SQLite: {args.calls} calls a figure, median of {args.repeat} rounds")
     result = asyncio.run(run(args.rows, args.calls, args.repeat))

@@ -44,4 +44,4 @@ def test_a_bad_count_is_one_line_not_a_traceback() -> None:
     done = _bench("--calls", "0")
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    assert "--calls: must be at least 1, got 0" in done.stderr
+    assert "--calls: must be at least 1, not 0" in done.stderr
