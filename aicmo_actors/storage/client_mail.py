@@ -144,21 +144,15 @@ class MailBook:
         self.table = table
         self.kept = ReadCache(engine)  # the queue's first send time, kept between ticks (storage.changes)
         #: The projects whose emails wait (a query of their ids; delivery's hold), or None. The
-        #: query is made once (`_waiting`): it must not depend on the moment it is made.
+        #: query is made once, with the outbox: it must not depend on the moment it is made.
         self.held = held
-        self._waiting_made: tuple[sa.ColumnElement[bool], ...] | None = None
-        self._first: Callable[[Connection], Any] | None = None
-
-    def _waiting(self) -> tuple[sa.ColumnElement[bool], ...]:
-        """The rows waiting to be sent (queued, and not of a held project), built once: every
-        tick of every module with an outbox asked for it."""
-        if self._waiting_made is None:
-            t = self.table
-            waiting = [t.c.status == QUEUED]
-            if self.held is not None:
-                waiting.append(t.c.project_id.not_in(self.held()))
-            self._waiting_made = tuple(waiting)
-        return self._waiting_made
+        # The rows waiting to be sent (queued, not of a held project) and the read of the first
+        # send time among them: built once, where every tick of every module asked for them.
+        waiting = [table.c.status == QUEUED]
+        if held is not None:
+            waiting.append(table.c.project_id.not_in(held()))
+        self._waiting = tuple(waiting)
+        self._first = earliest(table.c.next_attempt_at, *self._waiting)
 
     async def recover(self, now: datetime) -> int:
         """At start: rows a dead incarnation left SENDING may have gone out: UNCONFIRMED."""
@@ -170,13 +164,11 @@ class MailBook:
 
     async def due(self, now: datetime, limit: int = 50) -> list[int]:
         t = self.table
-        if self._first is None:
-            self._first = earliest(t.c.next_attempt_at, *self._waiting())
 
         def work(conn: Connection) -> list[int]:
             query = (
                 sa.select(t.c.id)
-                .where(*self._waiting(), t.c.next_attempt_at <= now)
+                .where(*self._waiting, t.c.next_attempt_at <= now)
                 .order_by(t.c.next_attempt_at, t.c.id)
                 .limit(limit)
             )
@@ -190,7 +182,7 @@ class MailBook:
         t = self.table
 
         def work(conn: Connection) -> Any | None:
-            claim = t.update().where(t.c.id == email_id, *self._waiting())
+            claim = t.update().where(t.c.id == email_id, *self._waiting)
             claimed = conn.execute(claim.values(status=SENDING)).rowcount
             if not claimed:
                 return None
