@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
-from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -416,23 +415,19 @@ def batch_key_of_email(key: str) -> str:
 # -- the repository ---------------------------------------------------------------------------------------------------
 
 
-# Statements a tick asks for, built once (when first needed): they never change.
+# Statements a tick asks for, built once: they never change.
 
 
-@cache
-def _unannounced() -> sa.Select[Any]:
-    return (
-        sa.select(_I, _B.c.batch_key, _B.c.project_id)
-        .join(_B, _B.c.id == _I.c.batch_id)
-        .where(_I.c.status.in_(_VERDICTS), _I.c.announced_at.is_(None), _B.c.state != WITHDRAWN)
-        .order_by(_I.c.reviewed_at, _I.c.id)
-    )
+#: Verdicts not announced yet, of batches not withdrawn.
+_UNANNOUNCED = (
+    sa.select(_I, _B.c.batch_key, _B.c.project_id)
+    .join(_B, _B.c.id == _I.c.batch_id)
+    .where(_I.c.status.in_(_VERDICTS), _I.c.announced_at.is_(None), _B.c.state != WITHDRAWN)
+    .order_by(_I.c.reviewed_at, _I.c.id)
+)
 
-
-@cache
-def _first_due() -> sa.Select[Any]:
-    """The first moment an open batch has a reminder or an auto-approval due."""
-    return sa.select(sa.func.min(_B.c.next_action_at), sa.func.min(_B.c.auto_approve_at)).where(_B.c.state == OPEN)
+#: The first moment an open batch has a reminder or an auto-approval due.
+_FIRST_DUE = sa.select(sa.func.min(_B.c.next_action_at), sa.func.min(_B.c.auto_approve_at)).where(_B.c.state == OPEN)
 
 
 class BatchesRepo:
@@ -533,7 +528,7 @@ class BatchesRepo:
         return list(
             await self.kept.read(
                 "unannounced",
-                lambda conn: [Reviewed(_item(r), r.batch_key, r.project_id) for r in conn.execute(_unannounced())],
+                lambda conn: [Reviewed(_item(r), r.batch_key, r.project_id) for r in conn.execute(_UNANNOUNCED)],
             )
         )
 
@@ -565,7 +560,7 @@ class BatchesRepo:
         # The first moment an open batch has something due, kept until the batches change.
         return await self.kept.read_if(
             "due",
-            lambda conn: tuple(conn.execute(_first_due()).one()),
+            lambda conn: tuple(conn.execute(_FIRST_DUE).one()),
             lambda times: any(come(now)(t) for t in times),
             work,
             [],

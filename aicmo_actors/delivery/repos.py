@@ -93,9 +93,9 @@ _FOLLOWING_LIGHT = _FOLLOWING.with_only_columns(
 )
 
 
-# The statements of the hold, and of what waits, are built once (the first time they are
-# needed, not at import) and shared: SQLAlchemy statements never change once built, and these
-# were built again on every tick.
+# The statements of the hold, and of what waits, are built once and shared: SQLAlchemy
+# statements never change once built, and these were built again on every tick. The hold's stay
+# functions (memoised): the outbox takes `_held_projects` as its `held` query.
 
 
 @cache
@@ -116,21 +116,12 @@ def _held_projects() -> sa.Select[Any]:
     return sa.select(_D.c.project_id).where(_D.c.client_ref.in_(_held_clients())).distinct()
 
 
-@cache
-def _waiting() -> tuple[sa.ColumnElement[bool], ...]:
-    """Webhook and folder deliveries waiting for an attempt."""
-    return (_D.c.method != "email", _D.c.state.in_((QUEUED, RETRYING)), _not_held())
-
-
-@cache
-def _first_due() -> Any:
-    """The read of the first moment a waiting delivery is due (`earliest`)."""
-    return earliest(_D.c.next_attempt_at, *_waiting())
-
-
-@cache
-def _alerts_pending() -> sa.Select[Any]:
-    return sa.select(_D).where(_D.c.alert_due_at.is_not(None), _D.c.alerted_at.is_(None)).order_by(_D.c.id)
+#: Webhook and folder deliveries waiting for an attempt.
+_WAITING = (_D.c.method != "email", _D.c.state.in_((QUEUED, RETRYING)), _not_held())
+#: The read of the first moment a waiting delivery is due (`earliest`).
+_FIRST_DUE = earliest(_D.c.next_attempt_at, *_WAITING)
+#: Deliveries whose alert was decided and not yet told.
+_ALERTS_PENDING = sa.select(_D).where(_D.c.alert_due_at.is_not(None), _D.c.alerted_at.is_(None)).order_by(_D.c.id)
 
 
 class DeliveryError(LookupError):
@@ -310,13 +301,13 @@ class DeliveriesRepo:
         def work(conn: Connection) -> list[DeliveryRow]:
             query = (
                 sa.select(_D)
-                .where(*_waiting(), _D.c.next_attempt_at <= now)
+                .where(*_WAITING, _D.c.next_attempt_at <= now)
                 .order_by(_D.c.next_attempt_at, _D.c.id)
                 .limit(limit)
             )
             return [_row(r) for r in conn.execute(query)]
 
-        return await self.kept.read_if("due", _first_due(), come(now), work, [])
+        return await self.kept.read_if("due", _FIRST_DUE, come(now), work, [])
 
     async def claim(self, delivery_id: int) -> DeliveryRow | None:
         """queued or retrying -> sending, before the attempt: the row, or None if not due (or
@@ -464,7 +455,7 @@ class DeliveriesRepo:
     async def alerts_pending(self) -> list[DeliveryRow]:
         """Deliveries whose alert was decided and not yet told."""
         return list(
-            await self.kept.read("alerts_pending", lambda conn: [_row(r) for r in conn.execute(_alerts_pending())])
+            await self.kept.read("alerts_pending", lambda conn: [_row(r) for r in conn.execute(_ALERTS_PENDING)])
         )
 
     async def mark_alerted(self, delivery_id: int, now: datetime) -> bool:

@@ -12,11 +12,9 @@ outbox, `storage.client_mail.MailBook`) over one engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.message import EmailMessage
-from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -191,16 +189,10 @@ def _version(row: Any) -> Version:
     )
 
 
-@cache
-def _awaiting() -> tuple[sa.ColumnElement[bool], ...]:
-    """Versions awaiting the client's answer, not yet overdue, not withdrawn (built once)."""
-    return (_P.c.status == AWAITING, _P.c.overdue_at.is_(None), _P.c.withdrawn_at.is_(None))
-
-
-@cache
-def _first_deadline() -> Callable[[Connection], Any]:
-    """The read of the first deadline of the versions awaiting an answer (built once)."""
-    return earliest(_P.c.deadline_at, *_awaiting())
+#: Versions awaiting the client's answer, not yet overdue, not withdrawn (built once).
+_AWAITING = (_P.c.status == AWAITING, _P.c.overdue_at.is_(None), _P.c.withdrawn_at.is_(None))
+#: The read of the first deadline of the versions awaiting an answer (built once).
+_FIRST_DEADLINE = earliest(_P.c.deadline_at, *_AWAITING)
 
 
 def request_in(conn: Connection, project_id: str) -> Request | None:
@@ -381,12 +373,12 @@ class PlansRepo:
         def work(conn: Connection) -> list[Version]:
             query = (
                 sa.select(*_VERSION_COLUMNS)
-                .where(*_awaiting(), _P.c.deadline_at <= now)
+                .where(*_AWAITING, _P.c.deadline_at <= now)
                 .order_by(_P.c.deadline_at, _P.c.id)
             )
             return [_version(r) for r in conn.execute(query)]
 
-        return await self.kept.read_if("overdue", _first_deadline(), come(now), work, [])
+        return await self.kept.read_if("overdue", _FIRST_DEADLINE, come(now), work, [])
 
     async def mark_overdue(self, plan_id: int, now: datetime) -> bool:
         return await run_write(self.engine, lambda conn: _set(conn, plan_id, _P.c.overdue_at.is_(None), overdue_at=now))

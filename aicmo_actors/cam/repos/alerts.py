@@ -3,10 +3,9 @@ delivered by `cam.alerts`, which records each channel done."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -120,10 +119,8 @@ def _payload_with(conn: Connection, alert_id: int, channels: Sequence[str] | Non
     return payload
 
 
-@cache
-def _first_due() -> Callable[[Connection], Any]:
-    """The read of the first due time of the pending alerts (built once)."""
-    return earliest(alerts_t.c.next_attempt_at, alerts_t.c.state == "pending")
+#: The read of the first due time of the pending alerts (built once).
+_FIRST_DUE = earliest(alerts_t.c.next_attempt_at, alerts_t.c.state == "pending")
 
 
 class AlertsRepo:
@@ -181,7 +178,7 @@ class AlertsRepo:
             return [int(i) for i in conn.execute(query).scalars()]
 
         # The first due time of the pending alerts (built once, kept until the alerts change).
-        return await self.kept.read_if("due", _first_due(), come(now), work, [])
+        return await self.kept.read_if("due", _FIRST_DUE, come(now), work, [])
 
     async def pending_ids(self) -> list[int]:
         query = sa.select(alerts_t.c.id).where(alerts_t.c.state == "pending").order_by(alerts_t.c.id)

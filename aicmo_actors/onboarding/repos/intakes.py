@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.message import EmailMessage
-from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -110,19 +109,13 @@ def complete_in(conn: Connection, project_id: str, answers: Mapping[str, str], b
     return bool(done)
 
 
-# What a tick asks for, built once (when first needed): the statements never change.
+# What a tick asks for, built once: the statements never change.
 
 
-@cache
-def _waiting() -> tuple[sa.ColumnElement[bool], ...]:
-    """Intakes waiting for the client, not yet overdue."""
-    return (intakes_t.c.state == WAITING, intakes_t.c.overdue_at.is_(None))
-
-
-@cache
-def _first_due() -> Callable[[Connection], Any]:
-    """The read of the first moment a waiting intake has a reminder or its alert due."""
-    return earliest(intakes_t.c.next_action_at, *_waiting())
+#: Intakes waiting for the client, not yet overdue.
+_WAITING = (intakes_t.c.state == WAITING, intakes_t.c.overdue_at.is_(None))
+#: The read of the first moment a waiting intake has a reminder or its alert due.
+_FIRST_DUE = earliest(intakes_t.c.next_action_at, *_WAITING)
 
 
 class IntakesRepo:
@@ -257,13 +250,13 @@ class IntakesRepo:
         def work(conn: Connection) -> list[IntakeRow]:
             query = (
                 sa.select(t)
-                .where(*_waiting(), t.c.next_action_at <= now)
+                .where(*_WAITING, t.c.next_action_at <= now)
                 .order_by(t.c.next_action_at, t.c.project_id)
                 .limit(limit)
             )
             return [intake_row(r) for r in conn.execute(query)]
 
-        return await self.kept.read_if("due", _first_due(), come(now), work, [])
+        return await self.kept.read_if("due", _FIRST_DUE, come(now), work, [])
 
     async def remind(self, project_id: str, step: rules.Remind, message: EmailMessage, now: datetime) -> bool:
         """Queue reminder `step.number` and move the schedule on, if the intake still waits for
