@@ -103,11 +103,8 @@ def _tables_read(compiled: Any) -> frozenset[object]:
             name = getattr(from_, "name", None)
             names.add(name.lower() if isinstance(name, str) else _UNKNOWN)
         found = frozenset(names)
-    try:
-        with _lock:
-            _READS[compiled] = found
-    except TypeError:  # a compiled object without weak references (another SQLAlchemy): not kept
-        pass
+    with _lock:
+        _READS[compiled] = found
     return found
 
 
